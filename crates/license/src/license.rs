@@ -1,0 +1,185 @@
+//! The license in force: a verified vendor key, or the built-in demo.
+
+use std::fmt;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+
+use crate::admission::Terms;
+use crate::app_key::AppKey;
+use crate::calendar::{add_days, days_remaining, expires_at};
+use crate::key::{FORMAT_VERSION, LicensePayload, LicenseType};
+
+/// Length of the demo that starts on first start.
+pub const DEMO_DAYS: i32 = 30;
+
+/// Users per month during the demo.
+pub const DEMO_USER_LIMIT: u32 = 25;
+
+/// License ID shown for the built-in demo.
+pub const DEMO_LICENSE_ID: &str = "demo";
+
+/// Where the license in force came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LicenseSource {
+    /// The demo every installation starts with; never renewed.
+    BuiltInDemo,
+    /// A vendor key, as installed (whitespace removed).
+    Key(String),
+}
+
+/// The license in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct License {
+    pub payload: LicensePayload,
+    pub source: LicenseSource,
+}
+
+/// Valid or expired, as shown in `license show`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LicenseStatus {
+    Valid,
+    Expired,
+}
+
+impl LicenseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LicenseStatus::Valid => "valid",
+            LicenseStatus::Expired => "expired",
+        }
+    }
+}
+
+impl License {
+    /// The demo of an installation first started at `first_start`: 30 days,
+    /// 25 users, push active. Its Support End Date is fixed at first start
+    /// (see [`demo_support_end`]) and stored; this only rebuilds the view.
+    pub fn demo(app_key: AppKey, first_start: Timestamp, support_end: Date) -> License {
+        License {
+            payload: LicensePayload {
+                format_version: FORMAT_VERSION,
+                license_id: DEMO_LICENSE_ID.to_string(),
+                issued_at: first_start,
+                app_key,
+                company: String::new(),
+                dossier: String::new(),
+                user_limit: DEMO_USER_LIMIT,
+                license_type: LicenseType::Demo,
+                support_end,
+                push_subscription: true,
+            },
+            source: LicenseSource::BuiltInDemo,
+        }
+    }
+
+    /// Issue time of the installed vendor key; `None` for the built-in demo.
+    pub fn vendor_issued_at(&self) -> Option<Timestamp> {
+        match self.source {
+            LicenseSource::BuiltInDemo => None,
+            LicenseSource::Key(_) => Some(self.payload.issued_at),
+        }
+    }
+
+    /// Admission terms in `zone`.
+    pub fn terms(&self, zone: &TimeZone) -> Terms {
+        Terms {
+            user_limit: self.payload.user_limit,
+            expires_at: expires_at(self.payload.support_end, zone),
+        }
+    }
+
+    pub fn status(&self, zone: &TimeZone, now: Timestamp) -> LicenseStatus {
+        if now >= self.terms(zone).expires_at {
+            LicenseStatus::Expired
+        } else {
+            LicenseStatus::Valid
+        }
+    }
+
+    /// Whole days left, 0 on the Support End Date itself.
+    pub fn days_remaining(&self, zone: &TimeZone, now: Timestamp) -> i32 {
+        days_remaining(self.payload.support_end, zone, now)
+    }
+}
+
+/// The Support End Date of a demo begun at `first_start`: the 30th day after
+/// the first start's date in `zone`, so the demo always lasts at least 30
+/// full days.
+pub fn demo_support_end(first_start: Timestamp, zone: &TimeZone) -> Date {
+    add_days(zone.to_datetime(first_start).date(), DEMO_DAYS)
+}
+
+/// `active / limit` as a percentage with one decimal, rounded down so a
+/// display never claims a threshold that was not reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UsagePercent {
+    tenths: u64,
+}
+
+impl UsagePercent {
+    pub fn of(active: u32, limit: u32) -> UsagePercent {
+        let tenths = if limit == 0 {
+            0
+        } else {
+            u64::from(active) * 1000 / u64::from(limit)
+        };
+        UsagePercent { tenths }
+    }
+
+    /// Tenths of a percent (855 for 85.5%).
+    pub fn tenths(self) -> u64 {
+        self.tenths
+    }
+
+    pub fn from_tenths(tenths: u64) -> UsagePercent {
+        UsagePercent { tenths }
+    }
+}
+
+impl fmt::Display for UsagePercent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.tenths / 10, self.tenths % 10)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+    use jiff::civil::date;
+
+    fn app_key() -> AppKey {
+        AppKey::of(&SigningKey::from_bytes(&[1; 32]).verifying_key())
+    }
+
+    #[test]
+    fn demo_is_thirty_days_twenty_five_users_push_active() {
+        let zone = TimeZone::get("Europe/Istanbul").unwrap();
+        let first_start: Timestamp = "2026-11-28T22:30:00Z".parse().unwrap(); // Nov 29 01:30 in Istanbul
+        let end = demo_support_end(first_start, &zone);
+        assert_eq!(end, date(2026, 12, 29));
+        let demo = License::demo(app_key(), first_start, end);
+        assert_eq!(demo.payload.user_limit, 25);
+        assert!(demo.payload.push_subscription);
+        assert_eq!(demo.payload.license_type.display_name(), "Demo License");
+        assert_eq!(demo.vendor_issued_at(), None);
+        let thirty_days_later = first_start
+            .checked_add(jiff::SignedDuration::from_hours(30 * 24))
+            .unwrap();
+        assert_eq!(demo.status(&zone, thirty_days_later), LicenseStatus::Valid);
+        let after_end: Timestamp = "2026-12-29T21:00:00Z".parse().unwrap(); // Dec 30 00:00 Istanbul
+        assert_eq!(demo.status(&zone, after_end), LicenseStatus::Expired);
+    }
+
+    #[test]
+    fn usage_percent_has_one_decimal_rounded_down() {
+        assert_eq!(UsagePercent::of(171, 200).to_string(), "85.5");
+        assert_eq!(UsagePercent::of(168, 200).to_string(), "84.0");
+        assert_eq!(UsagePercent::of(2, 3).to_string(), "66.6");
+        assert_eq!(UsagePercent::of(200, 200).to_string(), "100.0");
+        assert_eq!(UsagePercent::of(250, 200).to_string(), "125.0");
+        assert_eq!(UsagePercent::of(0, 0).to_string(), "0.0");
+    }
+}
