@@ -1,1 +1,31 @@
+//! The authentication service of Gatehouse.
+//!
+//! [`Gatehouse`] runs every authentication in the order SPEC.md gives:
+//! canonicalize the username, refuse if the license expired, check the
+//! password, refuse unknown / disabled / wrong without counting, ask the
+//! license gate, count the user durably, and only then accept. Every front
+//! end (CLI, RADIUS, panel) calls this one service.
+//!
+//! This crate defines the [`Store`] boundary but contains no SQL; it knows
+//! no wire format except the application key file ([`export`]), which both
+//! the CLI and the panel produce. The rules themselves live in
+//! `gatehouse-license`; this crate adds time, storage and concurrency:
+//! the clock high-water mark, the in-memory seat cache that answers
+//! returning users without a database round trip, the write-behind of last
+//! logins, and group commit of new users ([`admitter`]).
 
+pub mod admitter;
+pub mod clock;
+pub mod export;
+pub mod identity;
+pub mod password;
+mod seats;
+pub mod service;
+pub mod store;
+pub mod vendor_keys;
+
+pub use clock::{Clock, EffectiveClock, ManualClock, SystemClock};
+pub use identity::{Identity, SeatKey, Source, Username};
+pub use password::PasswordParams;
+pub use service::{Admitted, Gatehouse, InstallError, LicenseView, OpenError, Refusal, Settings, UserError};
+pub use store::{Store, StoreError};

@@ -15,6 +15,7 @@ pub mod app_key;
 pub mod calendar;
 pub mod clock;
 pub mod key;
+pub mod key_file;
 pub mod license;
 
 pub use admission::{Admission, SeatState, Terms};
@@ -25,5 +26,5 @@ pub use key::{InstallContext, KeyRefusal, LicensePayload, LicenseType, VerifiedK
 pub use license::{License, LicenseSource, LicenseStatus, UsagePercent};
 
 /// Re-exported so callers name the same types this crate uses.
-pub use ed25519_dalek::{SigningKey, VerifyingKey};
+pub use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 pub use jiff;

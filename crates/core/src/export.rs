@@ -1,0 +1,325 @@
+//! The application key file (SPEC §5): license, App Key, Dossier, this
+//! month's users and the monthly history in one JSON document, signed with
+//! the installation key so an auditor or the vendor can trust it.
+//!
+//! Layout, byte for byte:
+//!
+//! ```text
+//! {
+//! "document": <the document, pretty-printed JSON>,
+//! "signature": "<base64 Ed25519 signature>"
+//! }
+//! ```
+//!
+//! The signature covers [`SIGNATURE_DOMAIN`] followed by the exact bytes of
+//! the document. Verification re-renders the file from its parts and
+//! requires an exact match, so a change to any byte of the file is caught.
+//! The document carries the installation's public key, whose fingerprint
+//! must be the document's App Key, and the vendor-signed license key bound
+//! to that App Key: a file re-signed with another key shows another App Key.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use gatehouse_license::key::decode_signed;
+use gatehouse_license::{AppKey, LicenseSource, UsagePercent, VerifyingKey};
+use gatehouse_license::{Signature, SigningKey};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::service::Gatehouse;
+use crate::store::{SeatQuery, StoreError};
+
+pub const FORMAT: &str = "gatehouse-application-key-file";
+pub const VERSION: u32 = 1;
+pub const SIGNATURE_DOMAIN: &[u8] = b"gatehouse application key file v1\0";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Document {
+    pub format: String,
+    pub version: u32,
+    pub exported_at: String,
+    pub app_key: String,
+    /// Base64 of the installation's Ed25519 public key.
+    pub installation_public_key: String,
+    pub time_zone: String,
+    pub license: LicenseSection,
+    pub month: String,
+    pub active_users: u32,
+    pub users: Vec<UserRow>,
+    pub history: Vec<HistoryRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicenseSection {
+    pub company: String,
+    pub dossier: String,
+    pub license_id: String,
+    pub license_type: String,
+    pub user_limit: u32,
+    pub support_end_date: String,
+    pub push_subscription: String,
+    pub issued_at: String,
+    pub status: String,
+    /// The vendor-signed key; `None` while the built-in demo is in force.
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserRow {
+    pub username: String,
+    pub display_name: String,
+    pub source: String,
+    pub first_seen: String,
+    pub last_login: String,
+    pub last_client: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryRow {
+    pub month: String,
+    pub users: u32,
+    pub user_limit: u32,
+    pub peak_percent: String,
+}
+
+/// Text for the Push Subscription field.
+pub fn push_text(active: bool) -> &'static str {
+    if active { "Active" } else { "Inactive" }
+}
+
+/// Builds and signs the application key file.
+pub async fn export(gatehouse: &Gatehouse) -> Result<String, StoreError> {
+    let view = gatehouse.license_view().await?;
+    let users = gatehouse.users(&SeatQuery::all(view.month)).await?;
+    let history = gatehouse.usage().await?;
+    let payload = &view.license.payload;
+    let document = Document {
+        format: FORMAT.to_string(),
+        version: VERSION,
+        exported_at: gatehouse.now().to_string(),
+        app_key: view.app_key.to_string(),
+        installation_public_key: STANDARD.encode(gatehouse.installation_key().verifying_key().as_bytes()),
+        time_zone: view.time_zone.clone(),
+        license: LicenseSection {
+            company: payload.company.clone(),
+            dossier: payload.dossier.clone(),
+            license_id: payload.license_id.clone(),
+            license_type: payload.license_type.display_name().to_string(),
+            user_limit: payload.user_limit,
+            support_end_date: payload.support_end.to_string(),
+            push_subscription: push_text(payload.push_subscription).to_string(),
+            issued_at: payload.issued_at.to_string(),
+            status: view.status.as_str().to_string(),
+            key: match &view.license.source {
+                LicenseSource::BuiltInDemo => None,
+                LicenseSource::Key(text) => Some(text.clone()),
+            },
+        },
+        month: view.month.to_string(),
+        active_users: view.active_users,
+        users: users
+            .into_iter()
+            .map(|seat| UserRow {
+                username: seat.username,
+                display_name: seat.display_name,
+                source: seat.source.as_str().to_string(),
+                first_seen: seat.first_seen.to_string(),
+                last_login: seat.last_login.to_string(),
+                last_client: seat.last_client,
+            })
+            .collect(),
+        history: history
+            .into_iter()
+            .map(|month| HistoryRow {
+                month: month.month.to_string(),
+                users: month.active_users,
+                user_limit: month.user_limit,
+                peak_percent: UsagePercent::from_tenths(month.peak_tenths).to_string(),
+            })
+            .collect(),
+    };
+    Ok(sign(&document, gatehouse.installation_key()))
+}
+
+fn sign(document: &Document, key: &SigningKey) -> String {
+    use gatehouse_license::Signer as _;
+    let body = serde_json::to_string_pretty(document).expect("the document always serializes");
+    let signature = key.sign(&signed_message(body.as_bytes()));
+    render(&body, &STANDARD.encode(signature.to_bytes()))
+}
+
+fn render(document: &str, signature: &str) -> String {
+    format!("{{\n\"document\": {document},\n\"signature\": \"{signature}\"\n}}\n")
+}
+
+fn signed_message(document: &[u8]) -> Vec<u8> {
+    [SIGNATURE_DOMAIN, document].concat()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignedFile<'a> {
+    #[serde(borrow)]
+    document: &'a RawValue,
+    signature: String,
+}
+
+/// Why a file is not a valid application key file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Tampered {
+    #[error("not an application key file: {0}")]
+    Unreadable(String),
+    #[error("the file is not byte-for-byte as exported")]
+    Altered,
+    #[error("the installation public key does not match the App Key {0}")]
+    WrongPublicKey(String),
+    #[error("the signature does not match the document")]
+    BadSignature,
+    #[error("the embedded license key is not valid: {0}")]
+    BadLicenseKey(String),
+    #[error("the license fields differ from the embedded license key ({0})")]
+    LicenseMismatch(&'static str),
+}
+
+/// Checks a file; `trusted` are the vendor keys the embedded license key
+/// must be signed with.
+pub fn verify(file: &[u8], trusted: &[VerifyingKey]) -> Result<Document, Tampered> {
+    let text = std::str::from_utf8(file).map_err(|_| Tampered::Unreadable("not UTF-8".into()))?;
+    let signed: SignedFile<'_> =
+        serde_json::from_str(text).map_err(|e| Tampered::Unreadable(e.to_string()))?;
+    let body = signed.document.get();
+    if render(body, &signed.signature) != text {
+        return Err(Tampered::Altered);
+    }
+    let document: Document =
+        serde_json::from_str(body).map_err(|e| Tampered::Unreadable(e.to_string()))?;
+    if document.format != FORMAT || document.version != VERSION {
+        return Err(Tampered::Unreadable(format!(
+            "format {:?} version {} (expected {FORMAT:?} version {VERSION})",
+            document.format, document.version
+        )));
+    }
+    let app_key: AppKey = document
+        .app_key
+        .parse()
+        .map_err(|_| Tampered::WrongPublicKey(document.app_key.clone()))?;
+    let public_key = STANDARD
+        .decode(&document.installation_public_key)
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
+        .filter(|key| AppKey::of(key) == app_key)
+        .ok_or_else(|| Tampered::WrongPublicKey(document.app_key.clone()))?;
+    let signature = STANDARD
+        .decode(&signed.signature)
+        .ok()
+        .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok())
+        .map(|bytes| Signature::from_bytes(&bytes))
+        .ok_or(Tampered::BadSignature)?;
+    public_key
+        .verify_strict(&signed_message(body.as_bytes()), &signature)
+        .map_err(|_| Tampered::BadSignature)?;
+    if let Some(key) = &document.license.key {
+        check_license_section(&document.license, key, app_key, trusted)?;
+    }
+    Ok(document)
+}
+
+fn check_license_section(
+    section: &LicenseSection,
+    key: &str,
+    app_key: AppKey,
+    trusted: &[VerifyingKey],
+) -> Result<(), Tampered> {
+    let verified = decode_signed(key, trusted).map_err(|e| Tampered::BadLicenseKey(e.to_string()))?;
+    let payload = verified.payload;
+    if payload.app_key != app_key {
+        return Err(Tampered::LicenseMismatch("App Key"));
+    }
+    let checks: [(&'static str, bool); 7] = [
+        ("company", payload.company == section.company),
+        ("dossier", payload.dossier == section.dossier),
+        ("license ID", payload.license_id == section.license_id),
+        ("license type", payload.license_type.display_name() == section.license_type),
+        ("user limit", payload.user_limit == section.user_limit),
+        ("Support End Date", payload.support_end.to_string() == section.support_end_date),
+        ("push subscription", push_text(payload.push_subscription) == section.push_subscription),
+    ];
+    match checks.into_iter().find(|(_, same)| !same) {
+        Some((field, _)) => Err(Tampered::LicenseMismatch(field)),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document() -> Document {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        Document {
+            format: FORMAT.into(),
+            version: VERSION,
+            exported_at: "2026-11-28T12:00:00Z".into(),
+            app_key: AppKey::of(&key.verifying_key()).to_string(),
+            installation_public_key: STANDARD.encode(key.verifying_key().as_bytes()),
+            time_zone: "UTC".into(),
+            license: LicenseSection {
+                company: String::new(),
+                dossier: String::new(),
+                license_id: "demo".into(),
+                license_type: "Demo License".into(),
+                user_limit: 25,
+                support_end_date: "2026-12-28".into(),
+                push_subscription: "Active".into(),
+                issued_at: "2026-11-28T11:00:00Z".into(),
+                status: "valid".into(),
+                key: None,
+            },
+            month: "2026-11".into(),
+            active_users: 1,
+            users: vec![UserRow {
+                username: "alice".into(),
+                display_name: "Alice".into(),
+                source: "local".into(),
+                first_seen: "2026-11-28T11:30:00Z".into(),
+                last_login: "2026-11-28T11:45:00Z".into(),
+                last_client: "vpn-1".into(),
+            }],
+            history: vec![],
+        }
+    }
+
+    #[test]
+    fn a_signed_file_verifies() {
+        let file = sign(&document(), &SigningKey::from_bytes(&[3; 32]));
+        assert_eq!(verify(file.as_bytes(), &[]), Ok(document()));
+    }
+
+    #[test]
+    fn changing_any_single_byte_is_detected() {
+        let file = sign(&document(), &SigningKey::from_bytes(&[3; 32])).into_bytes();
+        for index in 0..file.len() {
+            for replacement in [b' ', b'x', b'0', b'\n'] {
+                if file[index] == replacement {
+                    continue;
+                }
+                let mut edited = file.clone();
+                edited[index] = replacement;
+                assert!(verify(&edited, &[]).is_err(), "byte {index} -> {replacement:?} went unnoticed");
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_re_signed_with_another_key_fails_unless_the_app_key_changes_too() {
+        let mut doc = document();
+        doc.active_users = 0;
+        let forged = sign(&doc, &SigningKey::from_bytes(&[4; 32]));
+        assert!(matches!(verify(forged.as_bytes(), &[]), Err(Tampered::WrongPublicKey(_))));
+    }
+}

@@ -1,0 +1,128 @@
+//! Password hashing for local accounts: argon2id, PHC strings.
+
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+/// argon2id cost parameters. The defaults are OWASP's recommendation
+/// (19 MiB, 2 passes, 1 lane); stored hashes carry their own parameters,
+/// so raising these only affects new and reset passwords.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordParams {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for PasswordParams {
+    fn default() -> PasswordParams {
+        PasswordParams {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+/// Why a password cannot be set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    #[error("password is empty")]
+    Empty,
+    #[error("password is longer than {MAX_PASSWORD_BYTES} bytes")]
+    TooLong,
+    #[error("invalid argon2 parameters: {0}")]
+    Params(String),
+}
+
+/// RADIUS carries at most 128 bytes of User-Password.
+pub const MAX_PASSWORD_BYTES: usize = 128;
+
+/// Hashes and verifies passwords with fixed parameters.
+#[derive(Debug, Clone)]
+pub struct PasswordHashing {
+    argon2: Argon2<'static>,
+    /// A hash of a random password, verified against when a user does not
+    /// exist so that unknown usernames take as long as wrong passwords.
+    decoy: String,
+}
+
+impl PasswordHashing {
+    pub fn new(params: PasswordParams) -> Result<PasswordHashing, PasswordError> {
+        let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
+            .map_err(|e| PasswordError::Params(e.to_string()))?;
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let mut random = [0u8; 16];
+        getrandom::fill(&mut random).map_err(|e| PasswordError::Params(e.to_string()))?;
+        let decoy = argon2
+            .hash_password(&random)
+            .map_err(|e| PasswordError::Params(e.to_string()))?
+            .to_string();
+        Ok(PasswordHashing { argon2, decoy })
+    }
+
+    pub fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        if password.is_empty() {
+            return Err(PasswordError::Empty);
+        }
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(PasswordError::TooLong);
+        }
+        self.argon2
+            .hash_password(password.as_bytes())
+            .map(|hash| hash.to_string())
+            .map_err(|e| PasswordError::Params(e.to_string()))
+    }
+
+    /// Constant-time verification (argon2's comparison); a malformed stored
+    /// hash never matches.
+    pub fn verify(&self, password: &str, phc_hash: &str) -> bool {
+        self.argon2.verify_password(password.as_bytes(), phc_hash).is_ok()
+    }
+
+    /// Spends the same work as [`verify`](Self::verify) and always fails.
+    pub fn verify_decoy(&self, password: &str) {
+        let _ = self.verify(password, &self.decoy);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fast() -> PasswordHashing {
+        PasswordHashing::new(PasswordParams {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn hashes_are_argon2id_and_verify() {
+        let hashing = fast();
+        let hash = hashing.hash("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
+        assert!(hashing.verify("correct horse", &hash));
+        assert!(!hashing.verify("correct horsE", &hash));
+        assert!(!hashing.verify("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn stored_parameters_win_over_configured_ones() {
+        let hash = fast().hash("pw").unwrap();
+        let stronger = PasswordHashing::new(PasswordParams {
+            memory_kib: 128,
+            iterations: 2,
+            parallelism: 1,
+        })
+        .unwrap();
+        assert!(stronger.verify("pw", &hash));
+    }
+
+    #[test]
+    fn bad_passwords_are_refused() {
+        assert_eq!(fast().hash(""), Err(PasswordError::Empty));
+        assert_eq!(fast().hash(&"x".repeat(129)), Err(PasswordError::TooLong));
+    }
+}

@@ -1,0 +1,169 @@
+//! The in-memory side of the seat ledger: who is already counted this
+//! month (so returning users are answered without the database), and the
+//! last-login and refusal records written behind in batches.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, RwLock};
+
+use gatehouse_license::jiff::Timestamp;
+use gatehouse_license::jiff::tz::TimeZone;
+use gatehouse_license::{Month, MonthWindow};
+
+use crate::identity::SeatKey;
+use crate::store::{LoginRecord, RefusalRecord, Store, StoreResult};
+
+/// This month's counted users, as far as this process knows. A cache: a
+/// user missing here may still be counted (by another process); a user
+/// present here certainly is, because seats are never taken back within a
+/// month.
+#[derive(Debug, Default)]
+pub(crate) struct SeatCache {
+    inner: RwLock<MonthSeats>,
+}
+
+#[derive(Debug, Default)]
+struct MonthSeats {
+    window: Option<MonthWindow>,
+    counted: HashSet<SeatKey>,
+    /// A lower bound of the month's count (the highest the store reported).
+    active_users: u32,
+}
+
+/// What the cache knows about one user at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CachedSeat {
+    pub month: Month,
+    pub counted: bool,
+    pub active_users: u32,
+}
+
+impl SeatCache {
+    /// Looks `seat` up for the month containing `now`.
+    pub fn lookup(&self, seat: &SeatKey, now: Timestamp, zone: &TimeZone) -> CachedSeat {
+        {
+            let seats = self.inner.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(window) = seats.window.filter(|w| w.contains(now)) {
+                return CachedSeat {
+                    month: window.month,
+                    counted: seats.counted.contains(seat.as_str()),
+                    active_users: seats.active_users,
+                };
+            }
+        }
+        // A new month (or the first lookup): start an empty one.
+        let month = Month::containing(now, zone);
+        let mut seats = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        seats.switch_to(month, zone);
+        CachedSeat {
+            month,
+            counted: seats.counted.contains(seat.as_str()),
+            active_users: seats.active_users,
+        }
+    }
+
+    /// Records what the store said about `seat` in `month`.
+    pub fn remember(&self, month: Month, seat: &SeatKey, counted: bool, active_users: u32, zone: &TimeZone) {
+        let mut seats = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if seats.window.map(|w| w.month) != Some(month) {
+            // Only the newest month is cached; an answer about an older one
+            // (a request that straddled midnight) is not worth keeping.
+            if seats.window.is_some_and(|w| w.month > month) {
+                return;
+            }
+            seats.switch_to(month, zone);
+        }
+        if counted {
+            seats.counted.insert(seat.clone());
+        }
+        seats.active_users = seats.active_users.max(active_users);
+    }
+}
+
+impl MonthSeats {
+    fn switch_to(&mut self, month: Month, zone: &TimeZone) {
+        if self.window.map(|w| w.month) != Some(month) {
+            self.window = Some(month.window(zone));
+            self.counted.clear();
+            self.active_users = 0;
+        }
+    }
+}
+
+/// Last logins and limit refusals waiting to be written. Repeated entries
+/// for one user merge, so the backlog is bounded by the number of users.
+#[derive(Debug, Default)]
+pub(crate) struct WriteBehind {
+    pending: Mutex<Pending>,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    logins: HashMap<(Month, SeatKey), LoginRecord>,
+    refusals: HashMap<(Month, SeatKey), RefusalRecord>,
+}
+
+impl Pending {
+    fn add_login(&mut self, login: LoginRecord) {
+        match self.logins.entry((login.month, login.seat.clone())) {
+            Entry::Occupied(mut existing) => {
+                if existing.get().at < login.at {
+                    existing.insert(login);
+                }
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(login);
+            }
+        }
+    }
+
+    fn add_refusal(&mut self, refusal: RefusalRecord) {
+        match self.refusals.entry((refusal.month, refusal.seat.clone())) {
+            Entry::Occupied(mut existing) => {
+                let existing = existing.get_mut();
+                existing.attempts = existing.attempts.saturating_add(refusal.attempts);
+                if refusal.at >= existing.at {
+                    existing.at = refusal.at;
+                    existing.client = refusal.client;
+                }
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(refusal);
+            }
+        }
+    }
+}
+
+impl WriteBehind {
+    pub fn login(&self, login: LoginRecord) {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).add_login(login);
+    }
+
+    pub fn refusal(&self, refusal: RefusalRecord) {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).add_refusal(refusal);
+    }
+
+    /// Writes everything pending. On failure the records go back into the
+    /// queue (merged with newer ones) for the next attempt.
+    pub async fn flush(&self, store: &dyn Store) -> StoreResult<()> {
+        let taken = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        let logins: Vec<LoginRecord> = taken.logins.into_values().collect();
+        let refusals: Vec<RefusalRecord> = taken.refusals.into_values().collect();
+        let mut result = Ok(());
+        if !logins.is_empty()
+            && let Err(error) = store.record_logins(&logins).await
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            logins.into_iter().for_each(|login| pending.add_login(login));
+            result = Err(error);
+        }
+        if !refusals.is_empty()
+            && let Err(error) = store.record_refusals(&refusals).await
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            refusals.into_iter().for_each(|refusal| pending.add_refusal(refusal));
+            result = result.and(Err(error));
+        }
+        result
+    }
+}

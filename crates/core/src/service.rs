@@ -1,0 +1,757 @@
+//! The authentication service: one instance per process, shared by every
+//! front end (CLI, RADIUS, panel).
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use gatehouse_license::admission::{
+    LICENSE_EXPIRED, LICENSE_EXPIRED_EVENT, LICENSE_USER_LIMIT_EXCEEDED_EVENT, USER_LIMIT_EXCEEDED,
+};
+use gatehouse_license::jiff::Timestamp;
+use gatehouse_license::jiff::tz::TimeZone;
+use gatehouse_license::key::decode_signed;
+use gatehouse_license::license::demo_support_end;
+use gatehouse_license::{
+    Admission, AppKey, InstallContext, KeyRefusal, License, LicenseSource, LicenseStatus, Month,
+    SeatState, SigningKey, Terms, VerifiedKey, VerifyingKey, check_key,
+};
+use tokio::sync::Semaphore;
+
+use crate::admitter::Admitter;
+use crate::clock::{Clock, EffectiveClock};
+use crate::identity::{Identity, Username, UsernameError};
+use crate::password::{PasswordError, PasswordHashing, PasswordParams};
+use crate::seats::{SeatCache, WriteBehind};
+use crate::store::{
+    AdmitOutcome, AdmitRequest, InstallationRecord, LocalUserRecord, LoginRecord,
+    MonthUsageRecord, RefusalRecord, RefusedUser, SeatQuery, SeatRecord, Store, StoreError,
+};
+
+/// Reply text when the database (or another required service) is down.
+pub const SERVICE_UNAVAILABLE: &str = "Authentication service unavailable, please try again later";
+
+/// Reply text for an unknown user, a wrong password or a disabled account.
+/// One text for all three, so replies never reveal which usernames exist.
+pub const INVALID_CREDENTIALS: &str = "Invalid username or password";
+
+/// Why an authentication was refused. [`Refusal::message`] is what the
+/// user's device shows (RADIUS Reply-Message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    InvalidCredentials,
+    LicenseExpired,
+    UserLimitExceeded,
+    ServiceUnavailable,
+}
+
+impl Refusal {
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::InvalidCredentials => INVALID_CREDENTIALS,
+            Refusal::LicenseExpired => LICENSE_EXPIRED,
+            Refusal::UserLimitExceeded => USER_LIMIT_EXCEEDED,
+            Refusal::ServiceUnavailable => SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// A successful authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    pub identity: Identity,
+    /// True when this login took a new seat this month.
+    pub newly_counted: bool,
+}
+
+/// How the service is set up; the binary derives this from its config.
+#[derive(Clone)]
+pub struct Settings {
+    /// `license.timezone`; `None` keeps the zone recorded at first start
+    /// (the host's zone at that time).
+    pub time_zone: Option<TimeZone>,
+    pub password: PasswordParams,
+    pub trusted_vendor_keys: Vec<VerifyingKey>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("time_zone", &self.time_zone.as_ref().and_then(|z| z.iana_name()))
+            .field("password", &self.password)
+            .field("trusted_vendor_keys", &self.trusted_vendor_keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the recorded license time zone {0:?} is unknown to this build")]
+    UnknownTimeZone(String),
+    #[error("the host's time zone has no IANA name; set license.timezone")]
+    HostTimeZoneUnnamed,
+    #[error("invalid password hashing settings: {0}")]
+    Password(#[from] PasswordError),
+    #[error("no randomness available to create the installation key: {0}")]
+    Randomness(String),
+}
+
+/// Why a local-user operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error(transparent)]
+    Username(#[from] UsernameError),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error("local user {0:?} already exists")]
+    AlreadyExists(String),
+    #[error("no local user {0:?}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for UserError {
+    fn from(error: StoreError) -> UserError {
+        UserError::Store(error)
+    }
+}
+
+/// Why a license key was not installed. The current license stays.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error(transparent)]
+    Refused(#[from] KeyRefusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The license in force with its resolved terms.
+#[derive(Debug, Clone)]
+struct LicenseState {
+    license: License,
+    terms: Terms,
+    generation: i64,
+}
+
+/// Everything the License page and `license show` display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenseView {
+    pub license: License,
+    pub app_key: AppKey,
+    pub active_users: u32,
+    pub status: LicenseStatus,
+    pub days_remaining: i32,
+    pub time_zone: String,
+    pub month: Month,
+}
+
+/// The installation's identity.
+#[derive(Debug, Clone)]
+struct Installation {
+    record: InstallationRecord,
+    app_key: AppKey,
+}
+
+/// The Gatehouse authentication service.
+pub struct Gatehouse {
+    store: Arc<dyn Store>,
+    clock: EffectiveClock,
+    zone: TimeZone,
+    zone_name: String,
+    installation: Installation,
+    license: RwLock<Arc<LicenseState>>,
+    seats: SeatCache,
+    write_behind: WriteBehind,
+    admitter: Admitter,
+    hashing: PasswordHashing,
+    /// Bounds concurrent argon2 runs (each holds its memory cost).
+    hashing_permits: Semaphore,
+    trusted: Vec<VerifyingKey>,
+}
+
+impl std::fmt::Debug for Gatehouse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gatehouse")
+            .field("app_key", &self.installation.app_key)
+            .field("zone", &self.zone_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gatehouse {
+    /// Opens the service on `store`. On the very first start this creates
+    /// the installation key (the App Key) and begins the demo. Must run
+    /// inside a Tokio runtime (it starts the admission writer).
+    pub async fn open(store: Arc<dyn Store>, settings: Settings) -> Result<Gatehouse, OpenError> {
+        let recorded_time = store.recorded_time().await?;
+        let clock = EffectiveClock::new(settings.clock.clone(), recorded_time);
+        let installation = match store.installation().await? {
+            Some(record) => record,
+            None => first_start(store.as_ref(), &settings, clock.now()).await?,
+        };
+        let (zone, zone_name) = resolve_zone(store.as_ref(), &settings, &installation).await?;
+        let installation = Installation {
+            app_key: AppKey::of(&installation.signing_key.verifying_key()),
+            record: installation,
+        };
+        let hashing = PasswordHashing::new(settings.password)?;
+        let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (admitter, _writer) = Admitter::spawn(store.clone());
+        let stored = store.license().await?;
+        let state = license_state(&settings.trusted_vendor_keys, &installation, &zone, stored.key.as_deref(), stored.generation, stored.user_limit);
+        Ok(Gatehouse {
+            store,
+            clock,
+            zone,
+            zone_name,
+            license: RwLock::new(Arc::new(state)),
+            installation,
+            seats: SeatCache::default(),
+            write_behind: WriteBehind::default(),
+            admitter,
+            hashing,
+            hashing_permits: Semaphore::new(parallelism * 2),
+            trusted: settings.trusted_vendor_keys,
+        })
+    }
+
+    pub fn app_key(&self) -> AppKey {
+        self.installation.app_key
+    }
+
+    pub fn time_zone(&self) -> &TimeZone {
+        &self.zone
+    }
+
+    pub fn time_zone_name(&self) -> &str {
+        &self.zone_name
+    }
+
+    /// Effective time (never behind the highest time recorded).
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The month that `now` falls in, license time zone.
+    pub fn current_month(&self) -> Month {
+        Month::containing(self.now(), &self.zone)
+    }
+
+    pub fn license(&self) -> License {
+        self.license_state().license.clone()
+    }
+
+    fn license_state(&self) -> Arc<LicenseState> {
+        self.license.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    // ----- authentication -------------------------------------------------
+
+    /// A full authentication with a password as the only factor: the SPEC
+    /// order is canonicalize, refuse if expired, check the password, check
+    /// admission, count durably, accept.
+    pub async fn authenticate(&self, login: &str, password: &str, client: &str) -> Result<Admitted, Refusal> {
+        let identity = self.first_factor(login, password).await?;
+        self.precheck(&identity, client).await?;
+        self.admit(&identity, client).await
+    }
+
+    /// Checks the license's expiry, then the password. Unknown users,
+    /// disabled accounts and wrong passwords are refused alike, never
+    /// counted, and take the same time.
+    pub async fn first_factor(&self, login: &str, password: &str) -> Result<Identity, Refusal> {
+        let state = self.license_state();
+        let now = self.clock.now();
+        if now >= state.terms.expires_at {
+            tracing::warn!(username = login, "{LICENSE_EXPIRED_EVENT}: authentication refused");
+            return Err(Refusal::LicenseExpired);
+        }
+        let username = match Username::parse(login) {
+            Ok(username) => username,
+            Err(error) => {
+                self.spend_decoy(password).await;
+                tracing::info!(username = login, %error, "authentication failed: invalid username");
+                return Err(Refusal::InvalidCredentials);
+            }
+        };
+        let user = match self.store.local_user(&username).await {
+            Ok(user) => user,
+            Err(error) => {
+                tracing::error!(username = %username, %error, "authentication failed: database unavailable");
+                return Err(Refusal::ServiceUnavailable);
+            }
+        };
+        let Some(user) = user else {
+            self.spend_decoy(password).await;
+            tracing::info!(username = %username, "authentication failed: unknown user");
+            return Err(Refusal::InvalidCredentials);
+        };
+        let password_ok = self.verify_password(password, &user.password_hash).await;
+        if !password_ok {
+            tracing::info!(username = %username, "authentication failed: wrong password");
+            return Err(Refusal::InvalidCredentials);
+        }
+        if !user.enabled {
+            tracing::info!(username = %username, "authentication failed: account disabled");
+            return Err(Refusal::InvalidCredentials);
+        }
+        Ok(Identity::local(&user.username, &user.display_name))
+    }
+
+    /// The license gate before a second factor is asked for: a user who
+    /// would be refused is never prompted for a code. Not authoritative;
+    /// [`admit`](Self::admit) decides again, atomically.
+    pub async fn precheck(&self, identity: &Identity, client: &str) -> Result<(), Refusal> {
+        let state = self.license_state();
+        let now = self.clock.now();
+        let cached = self.seats.lookup(&identity.seat, now, &self.zone);
+        let cached_state = SeatState {
+            active_users: cached.active_users,
+            already_counted: cached.counted,
+        };
+        match gatehouse_license::admission::decide(state.terms, now, cached_state) {
+            Admission::Expired => Err(self.refuse_expired(identity)),
+            Admission::AlreadyCounted | Admission::Admit => Ok(()),
+            Admission::LimitExceeded => {
+                // The cache only knows what this process saw: ask the store
+                // before turning anyone away.
+                let status = self
+                    .store
+                    .seat_status(cached.month, &identity.seat)
+                    .await
+                    .map_err(|error| self.unavailable(identity, &error))?;
+                self.seats.remember(cached.month, &identity.seat, status.counted, status.active_users, &self.zone);
+                let seats = SeatState {
+                    active_users: status.active_users,
+                    already_counted: status.counted,
+                };
+                match gatehouse_license::admission::decide(state.terms, now, seats) {
+                    Admission::LimitExceeded => Err(self.refuse_for_limit(identity, cached.month, now, client)),
+                    Admission::Expired => Err(self.refuse_expired(identity)),
+                    Admission::AlreadyCounted | Admission::Admit => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Counts the user (once per month) and accepts, or refuses. A new user
+    /// is accepted only after their seat is durably stored.
+    pub async fn admit(&self, identity: &Identity, client: &str) -> Result<Admitted, Refusal> {
+        let state = self.license_state();
+        let now = self.clock.now();
+        let cached = self.seats.lookup(&identity.seat, now, &self.zone);
+        if now >= state.terms.expires_at {
+            return Err(self.refuse_expired(identity));
+        }
+        if cached.counted {
+            // The hot path: no database round trip, last login written behind.
+            self.write_behind.login(LoginRecord {
+                month: cached.month,
+                seat: identity.seat.clone(),
+                at: now,
+                client: client.to_string(),
+            });
+            return Ok(Admitted {
+                identity: identity.clone(),
+                newly_counted: false,
+            });
+        }
+        let request = AdmitRequest {
+            month: cached.month,
+            seat: identity.seat.clone(),
+            username: identity.username.clone(),
+            display_name: identity.display_name.clone(),
+            source: identity.source,
+            client: client.to_string(),
+            at: now,
+        };
+        let outcome = self
+            .admitter
+            .admit(request)
+            .await
+            .map_err(|error| self.unavailable(identity, &error))?;
+        match outcome {
+            AdmitOutcome::Counted { active_users } => {
+                self.seats.remember(cached.month, &identity.seat, true, active_users, &self.zone);
+                tracing::info!(username = %identity.username, client, active_users, "new user counted this month");
+                Ok(Admitted {
+                    identity: identity.clone(),
+                    newly_counted: true,
+                })
+            }
+            AdmitOutcome::AlreadyCounted { active_users } => {
+                self.seats.remember(cached.month, &identity.seat, true, active_users, &self.zone);
+                Ok(Admitted {
+                    identity: identity.clone(),
+                    newly_counted: false,
+                })
+            }
+            AdmitOutcome::LimitExceeded { active_users, .. } => {
+                self.seats.remember(cached.month, &identity.seat, false, active_users, &self.zone);
+                Err(self.refuse_for_limit(identity, cached.month, now, client))
+            }
+        }
+    }
+
+    fn refuse_expired(&self, identity: &Identity) -> Refusal {
+        tracing::warn!(username = %identity.username, "{LICENSE_EXPIRED_EVENT}: authentication refused");
+        Refusal::LicenseExpired
+    }
+
+    fn refuse_for_limit(&self, identity: &Identity, month: Month, now: Timestamp, client: &str) -> Refusal {
+        tracing::warn!(
+            username = %identity.username,
+            client,
+            "{LICENSE_USER_LIMIT_EXCEEDED_EVENT}: {} refused",
+            identity.username
+        );
+        self.write_behind.refusal(RefusalRecord {
+            month,
+            seat: identity.seat.clone(),
+            username: identity.username.clone(),
+            at: now,
+            client: client.to_string(),
+            attempts: 1,
+        });
+        Refusal::UserLimitExceeded
+    }
+
+    fn unavailable(&self, identity: &Identity, error: &StoreError) -> Refusal {
+        tracing::error!(username = %identity.username, %error, "authentication refused: database unavailable");
+        Refusal::ServiceUnavailable
+    }
+
+    async fn verify_password(&self, password: &str, hash: &str) -> bool {
+        let Ok(_permit) = self.hashing_permits.acquire().await else {
+            return false;
+        };
+        let hashing = self.hashing.clone();
+        let (password, hash) = (password.to_string(), hash.to_string());
+        tokio::task::spawn_blocking(move || hashing.verify(&password, &hash))
+            .await
+            .unwrap_or(false)
+    }
+
+    async fn spend_decoy(&self, password: &str) {
+        let Ok(_permit) = self.hashing_permits.acquire().await else {
+            return;
+        };
+        let hashing = self.hashing.clone();
+        let password = password.to_string();
+        let _ = tokio::task::spawn_blocking(move || hashing.verify_decoy(&password)).await;
+    }
+
+    // ----- license ----------------------------------------------------------
+
+    /// Checks a key without installing it (for a preview).
+    pub fn check_license_key(&self, text: &str) -> Result<VerifiedKey, KeyRefusal> {
+        let current = self.license_state();
+        check_key(
+            text,
+            &InstallContext {
+                trusted: &self.trusted,
+                app_key: self.installation.app_key,
+                now: self.clock.now(),
+                zone: &self.zone,
+                installed_issued_at: current.license.vendor_issued_at(),
+            },
+        )
+    }
+
+    /// Verifies and installs a key; it is in force when this returns.
+    pub async fn install_license(&self, text: &str) -> Result<LicenseView, InstallError> {
+        let verified = self.check_license_key(text)?;
+        let month = self.current_month();
+        let payload = &verified.payload;
+        let generation = self
+            .store
+            .install_license(&verified.text, payload.user_limit, month, self.clock.now())
+            .await?;
+        let license = License {
+            payload: verified.payload.clone(),
+            source: LicenseSource::Key(verified.text.clone()),
+        };
+        tracing::info!(
+            license_id = %license.payload.license_id,
+            license_type = %license.payload.license_type,
+            user_limit = license.payload.user_limit,
+            support_end = %license.payload.support_end,
+            "license installed"
+        );
+        self.set_license(LicenseState {
+            terms: license.terms(&self.zone),
+            license,
+            generation,
+        });
+        Ok(self.license_view().await?)
+    }
+
+    fn set_license(&self, state: LicenseState) {
+        *self.license.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(state);
+    }
+
+    /// Picks up a key installed by another process sharing the store.
+    pub async fn refresh_license(&self) -> Result<bool, StoreError> {
+        let generation = self.store.license_generation().await?;
+        if generation == self.license_state().generation {
+            return Ok(false);
+        }
+        let stored = self.store.license().await?;
+        let state = license_state(&self.trusted, &self.installation, &self.zone, stored.key.as_deref(), stored.generation, stored.user_limit);
+        tracing::info!(license_id = %state.license.payload.license_id, "license changed by another process; now in force");
+        self.set_license(state);
+        Ok(true)
+    }
+
+    pub async fn license_view(&self) -> Result<LicenseView, StoreError> {
+        let license = self.license();
+        let now = self.clock.now();
+        let month = Month::containing(now, &self.zone);
+        let active_users = self.store.active_users(month).await?;
+        Ok(LicenseView {
+            status: license.status(&self.zone, now),
+            days_remaining: license.days_remaining(&self.zone, now),
+            license,
+            app_key: self.installation.app_key,
+            active_users,
+            time_zone: self.zone_name.clone(),
+            month,
+        })
+    }
+
+    // ----- users and history -------------------------------------------------
+
+    pub async fn users(&self, query: &SeatQuery) -> Result<Vec<SeatRecord>, StoreError> {
+        self.store.seats(query).await
+    }
+
+    pub async fn refused_users(&self, month: Month) -> Result<Vec<RefusedUser>, StoreError> {
+        self.store.refused_users(month).await
+    }
+
+    /// Per-month history, oldest first, including the current month even
+    /// before anyone has logged in.
+    pub async fn usage(&self) -> Result<Vec<MonthUsageRecord>, StoreError> {
+        let mut months = self.store.month_usage().await?;
+        let current = self.current_month();
+        if !months.iter().any(|m| m.month == current) {
+            months.push(MonthUsageRecord {
+                month: current,
+                active_users: 0,
+                user_limit: self.license_state().terms.user_limit,
+                peak_tenths: 0,
+            });
+            months.sort_by_key(|m| m.month);
+        }
+        Ok(months)
+    }
+
+    // ----- local users -------------------------------------------------------
+
+    pub async fn add_local_user(&self, name: &str, password: &str) -> Result<Username, UserError> {
+        let username = Username::parse(name)?;
+        let password_hash = self.hash_password(password).await?;
+        let record = LocalUserRecord {
+            username: username.clone(),
+            display_name: name.to_string(),
+            password_hash,
+            enabled: true,
+            created_at: self.clock.now(),
+        };
+        match self.store.add_local_user(&record).await {
+            Ok(()) => Ok(username),
+            Err(StoreError::AlreadyExists) => Err(UserError::AlreadyExists(username.to_string())),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    pub async fn set_local_user_enabled(&self, name: &str, enabled: bool) -> Result<(), UserError> {
+        let username = Username::parse(name)?;
+        if self.store.set_local_user_enabled(&username, enabled).await? {
+            Ok(())
+        } else {
+            Err(UserError::NotFound(username.to_string()))
+        }
+    }
+
+    pub async fn set_local_user_password(&self, name: &str, password: &str) -> Result<(), UserError> {
+        let username = Username::parse(name)?;
+        let password_hash = self.hash_password(password).await?;
+        if self.store.set_local_user_password(&username, &password_hash).await? {
+            Ok(())
+        } else {
+            Err(UserError::NotFound(username.to_string()))
+        }
+    }
+
+    /// Deletes the account. Its seat this month stays counted (SPEC §3).
+    pub async fn delete_local_user(&self, name: &str) -> Result<(), UserError> {
+        let username = Username::parse(name)?;
+        if self.store.delete_local_user(&username).await? {
+            Ok(())
+        } else {
+            Err(UserError::NotFound(username.to_string()))
+        }
+    }
+
+    pub async fn local_users(&self) -> Result<Vec<LocalUserRecord>, StoreError> {
+        self.store.local_users().await
+    }
+
+    async fn hash_password(&self, password: &str) -> Result<String, UserError> {
+        let _permit = self.hashing_permits.acquire().await.map_err(|_| {
+            UserError::Store(StoreError::Unavailable("service is shutting down".into()))
+        })?;
+        let hashing = self.hashing.clone();
+        let password = password.to_string();
+        tokio::task::spawn_blocking(move || hashing.hash(&password))
+            .await
+            .map_err(|e| UserError::Password(PasswordError::Params(e.to_string())))?
+            .map_err(UserError::from)
+    }
+
+    // ----- upkeep -------------------------------------------------------------
+
+    /// Writes pending last logins and refusals and records the clock's
+    /// high-water mark. `serve` calls this every second; one-shot commands
+    /// call it before exiting.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let written = self.write_behind.flush(self.store.as_ref()).await;
+        let recorded = self.store.record_time(self.clock.now()).await?;
+        self.clock.observe(recorded);
+        written
+    }
+
+    /// Periodic work for long-running processes.
+    pub async fn tick(&self) {
+        if let Err(error) = self.flush().await {
+            tracing::error!(%error, "could not write last logins; will retry");
+        }
+        if let Err(error) = self.refresh_license().await {
+            tracing::error!(%error, "could not check for a new license; will retry");
+        }
+    }
+
+    /// How often [`tick`](Self::tick) should run.
+    pub const TICK: Duration = Duration::from_secs(1);
+
+    /// The installation's signing key (application key file signatures).
+    pub(crate) fn installation_key(&self) -> &SigningKey {
+        &self.installation.record.signing_key
+    }
+}
+
+async fn first_start(store: &dyn Store, settings: &Settings, now: Timestamp) -> Result<InstallationRecord, OpenError> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| OpenError::Randomness(e.to_string()))?;
+    let time_zone = match &settings.time_zone {
+        Some(zone) => zone.clone(),
+        None => TimeZone::try_system().unwrap_or(TimeZone::UTC),
+    };
+    let zone_name = match time_zone.iana_name() {
+        Some(name) => name.to_string(),
+        None if settings.time_zone.is_none() => {
+            tracing::warn!("the host's time zone has no IANA name; using UTC for the license (set license.timezone to change)");
+            "UTC".to_string()
+        }
+        None => return Err(OpenError::HostTimeZoneUnnamed),
+    };
+    let zone = TimeZone::get(&zone_name).map_err(|_| OpenError::UnknownTimeZone(zone_name.clone()))?;
+    let record = InstallationRecord {
+        signing_key: SigningKey::from_bytes(&seed),
+        first_start: now,
+        demo_support_end: demo_support_end(now, &zone),
+        time_zone: zone_name,
+    };
+    let stored = store
+        .create_installation(&record, gatehouse_license::license::DEMO_USER_LIMIT)
+        .await?;
+    if stored.signing_key.to_bytes() == record.signing_key.to_bytes() {
+        tracing::info!(
+            app_key = %AppKey::of(&stored.signing_key.verifying_key()),
+            demo_support_end = %stored.demo_support_end,
+            time_zone = %stored.time_zone,
+            "first start: installation key created, Demo License begun"
+        );
+    }
+    Ok(stored)
+}
+
+async fn resolve_zone(
+    store: &dyn Store,
+    settings: &Settings,
+    installation: &InstallationRecord,
+) -> Result<(TimeZone, String), OpenError> {
+    if let Some(zone) = &settings.time_zone {
+        let name = zone.iana_name().ok_or(OpenError::HostTimeZoneUnnamed)?.to_string();
+        if name != installation.time_zone {
+            tracing::warn!(from = %installation.time_zone, to = %name, "license time zone changed by configuration");
+            store.set_time_zone(&name).await?;
+        }
+        return Ok((zone.clone(), name));
+    }
+    let name = installation.time_zone.clone();
+    let zone = TimeZone::get(&name).map_err(|_| OpenError::UnknownTimeZone(name.clone()))?;
+    Ok((zone, name))
+}
+
+/// Rebuilds the license in force from the stored row. A stored key is
+/// verified again: a key this build does not trust (or bound to another
+/// App Key) is not a license, and the demo's terms apply instead.
+fn license_state(
+    trusted: &[VerifyingKey],
+    installation: &Installation,
+    zone: &TimeZone,
+    key: Option<&str>,
+    generation: i64,
+    stored_limit: u32,
+) -> LicenseState {
+    let demo = || {
+        License::demo(
+            installation.app_key,
+            installation.record.first_start,
+            installation.record.demo_support_end,
+        )
+    };
+    let license = match key {
+        None => demo(),
+        Some(text) => match decode_signed(text, trusted) {
+            Ok(verified) if verified.payload.app_key == installation.app_key => {
+                if verified.payload.user_limit != stored_limit {
+                    tracing::error!(
+                        key_limit = verified.payload.user_limit,
+                        stored_limit,
+                        "stored user limit differs from the installed key; the key's limit applies at the next install"
+                    );
+                }
+                License {
+                    payload: verified.payload,
+                    source: LicenseSource::Key(verified.text),
+                }
+            }
+            Ok(_) => {
+                tracing::error!("the installed license key is bound to another App Key; falling back to the demo terms");
+                demo()
+            }
+            Err(refusal) => {
+                tracing::error!(%refusal, "the installed license key is not valid for this build; falling back to the demo terms");
+                demo()
+            }
+        },
+    };
+    LicenseState {
+        terms: license.terms(zone),
+        license,
+        generation,
+    }
+}

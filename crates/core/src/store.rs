@@ -1,0 +1,319 @@
+//! What Gatehouse needs from its database.
+//!
+//! The [`Store`] trait is the boundary between the authentication service
+//! and SQL. Its contract is written down as the conformance suite in
+//! `crates/store/tests/conformance`, which every backend must pass. The most
+//! important promise is [`SeatStore::admit`]: the one place the monthly
+//! limit is enforced, atomically and durably.
+//!
+//! Times are [`Timestamp`]s; backends store them as Unix microseconds.
+//! Driver errors never cross this boundary: backends map them to
+//! [`StoreError`].
+
+use async_trait::async_trait;
+use gatehouse_license::jiff::Timestamp;
+use gatehouse_license::jiff::civil::Date;
+use gatehouse_license::{Month, SigningKey};
+
+use crate::identity::{SeatKey, Source, Username};
+
+/// A store failure, described without driver types.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or refused the operation (locked,
+    /// disk full, connection lost). Retrying later may succeed.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A row that must be unique already exists.
+    #[error("already exists")]
+    AlreadyExists,
+    /// Stored data cannot be interpreted (or a schema newer than this build).
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The installation's identity and first-start facts. Created once; only
+/// the time zone may change afterwards.
+#[derive(Clone)]
+pub struct InstallationRecord {
+    /// The installation's Ed25519 key (signs application key files; its
+    /// public half is the App Key).
+    pub signing_key: SigningKey,
+    pub first_start: Timestamp,
+    /// Fixed at first start so that restarts never move it.
+    pub demo_support_end: Date,
+    /// IANA name of the license time zone.
+    pub time_zone: String,
+}
+
+impl std::fmt::Debug for InstallationRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstallationRecord")
+            .field("signing_key", &"<secret>")
+            .field("first_start", &self.first_start)
+            .field("demo_support_end", &self.demo_support_end)
+            .field("time_zone", &self.time_zone)
+            .finish()
+    }
+}
+
+/// The license row. `key` is `None` while the built-in demo is in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLicense {
+    pub key: Option<String>,
+    /// The limit [`SeatStore::admit`] enforces. Always equal to the key's
+    /// limit (or the demo's).
+    pub user_limit: u32,
+    /// Increases with every install, so other processes notice a new key.
+    pub generation: i64,
+}
+
+/// Installation identity, license and clock high-water mark.
+#[async_trait]
+pub trait InstallationStore: Send + Sync {
+    async fn installation(&self) -> StoreResult<Option<InstallationRecord>>;
+
+    /// Stores `record` and the demo license (limit `demo_user_limit`) unless
+    /// an installation exists; returns the installation that is stored
+    /// either way, so two processes starting at once agree on one identity.
+    async fn create_installation(
+        &self,
+        record: &InstallationRecord,
+        demo_user_limit: u32,
+    ) -> StoreResult<InstallationRecord>;
+
+    async fn set_time_zone(&self, time_zone: &str) -> StoreResult<()>;
+
+    async fn license(&self) -> StoreResult<StoredLicense>;
+
+    /// Replaces the license in force (keeping the old one in the license
+    /// history) and applies its limit to `month`'s history row. Returns the
+    /// new generation.
+    async fn install_license(&self, key: &str, user_limit: u32, month: Month, at: Timestamp) -> StoreResult<i64>;
+
+    /// The generation of the license in force (cheap; polled).
+    async fn license_generation(&self) -> StoreResult<i64>;
+
+    /// Raises the recorded high-water mark to `at` if it is higher; returns
+    /// the mark after the update.
+    async fn record_time(&self, at: Timestamp) -> StoreResult<Timestamp>;
+
+    /// The highest time recorded, if any.
+    async fn recorded_time(&self) -> StoreResult<Option<Timestamp>>;
+}
+
+/// A request to count one user in one month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdmitRequest {
+    pub month: Month,
+    pub seat: SeatKey,
+    pub username: String,
+    pub display_name: String,
+    pub source: Source,
+    pub client: String,
+    pub at: Timestamp,
+}
+
+/// The store's verdict for one [`AdmitRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdmitOutcome {
+    /// Newly counted; `active_users` includes this user.
+    Counted { active_users: u32 },
+    /// Counted earlier this month.
+    AlreadyCounted { active_users: u32 },
+    /// Not counted: the month is full under `user_limit`.
+    LimitExceeded { active_users: u32, user_limit: u32 },
+}
+
+/// One month's seat state as seen by one user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeatStatus {
+    pub active_users: u32,
+    pub counted: bool,
+}
+
+/// A returning user's login, written behind in batches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginRecord {
+    pub month: Month,
+    pub seat: SeatKey,
+    pub at: Timestamp,
+    pub client: String,
+}
+
+/// A new user turned away for the limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalRecord {
+    pub month: Month,
+    pub seat: SeatKey,
+    pub username: String,
+    pub at: Timestamp,
+    pub client: String,
+    /// How many refusals this record stands for (write-behind merges).
+    pub attempts: u32,
+}
+
+/// A refused user as listed for the month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedUser {
+    pub username: String,
+    pub first_refused: Timestamp,
+    pub last_refused: Timestamp,
+    pub attempts: u32,
+    pub last_client: String,
+}
+
+/// A counted user: one row of the Users table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatRecord {
+    pub seat: SeatKey,
+    pub username: String,
+    pub display_name: String,
+    pub source: Source,
+    pub first_seen: Timestamp,
+    pub last_login: Timestamp,
+    pub last_client: String,
+}
+
+/// Order of the Users table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SeatOrder {
+    #[default]
+    Username,
+    FirstSeen,
+    LastLogin,
+}
+
+/// Where the previous page ended, for keyset pagination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatCursor {
+    /// The sort value of the last row shown (username, or microseconds).
+    pub value: SortValue,
+    /// The seat key of that row: ties are broken by seat key.
+    pub seat: SeatKey,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortValue {
+    Text(String),
+    Time(Timestamp),
+}
+
+/// One page of the Users table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatQuery {
+    pub month: Month,
+    /// Case-insensitive substring of username or display name.
+    pub search: Option<String>,
+    pub order: SeatOrder,
+    pub descending: bool,
+    pub after: Option<SeatCursor>,
+    /// Rows per page; `None` for all rows.
+    pub limit: Option<u32>,
+}
+
+impl SeatQuery {
+    /// Every user of `month`, by username.
+    pub fn all(month: Month) -> SeatQuery {
+        SeatQuery {
+            month,
+            search: None,
+            order: SeatOrder::Username,
+            descending: false,
+            after: None,
+            limit: None,
+        }
+    }
+}
+
+/// One month of history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonthUsageRecord {
+    pub month: Month,
+    pub active_users: u32,
+    /// The limit in force (the latest one seen that month).
+    pub user_limit: u32,
+    /// Highest `active / limit` reached, in tenths of a percent.
+    pub peak_tenths: u64,
+}
+
+/// The monthly seat ledger.
+#[async_trait]
+pub trait SeatStore: Send + Sync {
+    /// Counts each user if the month has a free seat under the limit of the
+    /// license in force, in request order, in one durable transaction:
+    /// when this returns `Ok`, every `Counted` outcome is committed and
+    /// survives a crash. Repeated seats (in the batch or already stored) are
+    /// `AlreadyCounted` and never counted twice. Across every process
+    /// sharing the database, a month never holds more users than the limit
+    /// in force when each was counted.
+    async fn admit(&self, requests: &[AdmitRequest]) -> StoreResult<Vec<AdmitOutcome>>;
+
+    async fn seat_status(&self, month: Month, seat: &SeatKey) -> StoreResult<SeatStatus>;
+
+    /// Users counted in `month`.
+    async fn active_users(&self, month: Month) -> StoreResult<u32>;
+
+    /// Updates last login and last client of counted users (later times
+    /// win). Never counts anyone.
+    async fn record_logins(&self, logins: &[LoginRecord]) -> StoreResult<()>;
+
+    async fn record_refusals(&self, refusals: &[RefusalRecord]) -> StoreResult<()>;
+
+    async fn refused_users(&self, month: Month) -> StoreResult<Vec<RefusedUser>>;
+
+    async fn seats(&self, query: &SeatQuery) -> StoreResult<Vec<SeatRecord>>;
+
+    /// Every month with history, oldest first.
+    async fn month_usage(&self) -> StoreResult<Vec<MonthUsageRecord>>;
+}
+
+/// A local user's account.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LocalUserRecord {
+    pub username: Username,
+    /// As typed when the account was made.
+    pub display_name: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub enabled: bool,
+    pub created_at: Timestamp,
+}
+
+impl std::fmt::Debug for LocalUserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalUserRecord")
+            .field("username", &self.username)
+            .field("display_name", &self.display_name)
+            .field("password_hash", &"<hash>")
+            .field("enabled", &self.enabled)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// Local user accounts.
+#[async_trait]
+pub trait LocalUserStore: Send + Sync {
+    async fn local_user(&self, username: &Username) -> StoreResult<Option<LocalUserRecord>>;
+
+    /// Fails with [`StoreError::AlreadyExists`] for a taken name.
+    async fn add_local_user(&self, user: &LocalUserRecord) -> StoreResult<()>;
+
+    /// Returns false when there is no such user.
+    async fn set_local_user_enabled(&self, username: &Username, enabled: bool) -> StoreResult<bool>;
+
+    async fn set_local_user_password(&self, username: &Username, password_hash: &str) -> StoreResult<bool>;
+
+    /// Removes the account; its seat this month stays counted.
+    async fn delete_local_user(&self, username: &Username) -> StoreResult<bool>;
+
+    async fn local_users(&self) -> StoreResult<Vec<LocalUserRecord>>;
+}
+
+/// Everything Gatehouse stores.
+pub trait Store: InstallationStore + SeatStore + LocalUserStore + 'static {}
+
+impl<T: InstallationStore + SeatStore + LocalUserStore + 'static> Store for T {}

@@ -1,0 +1,675 @@
+//! The embedded store: one SQLite file in the data directory.
+//!
+//! Durability: WAL journal with `synchronous = FULL`, so a commit has
+//! reached the disk before `admit` returns. Every write transaction starts
+//! with `BEGIN IMMEDIATE`, taking SQLite's single write lock up front, so
+//! the count read inside [`SqliteStore::admit`] cannot change before the
+//! commit, even when another process (a CLI command beside `serve`) writes
+//! to the same file.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use gatehouse_core::identity::{SeatKey, Source, Username};
+use gatehouse_core::store::{
+    AdmitOutcome, AdmitRequest, InstallationRecord, InstallationStore, LocalUserRecord,
+    LocalUserStore, LoginRecord, MonthUsageRecord, RefusalRecord, RefusedUser, SeatCursor,
+    SeatOrder, SeatQuery, SeatRecord, SeatStatus, SeatStore, SortValue, StoreError, StoreResult,
+    StoredLicense,
+};
+use gatehouse_license::jiff::Timestamp;
+use gatehouse_license::jiff::civil::Date;
+use gatehouse_license::{Month, SigningKey};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+
+/// Longest a writer waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Bound parameters per statement stay well below SQLite's limit.
+const ROWS_PER_INSERT: usize = 100;
+
+/// Gatehouse's store in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed, with owner-only permissions) the database
+    /// at `path` and brings its schema up to date.
+    pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
+        create_private_file(path)?;
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        let store = SqliteStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let known = MIGRATIONS.len() as i64;
+        if current > known {
+            return Err(StoreError::Corrupt(format!(
+                "database schema version {current} is newer than this Gatehouse understands ({known}); upgrade Gatehouse"
+            )));
+        }
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            sqlx::raw_sql(*migration).execute(&mut *tx).await.map_err(unavailable)?;
+            sqlx::query("INSERT INTO schema_version (version) VALUES (?)")
+                .bind(index as i64 + 1)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
+
+    /// Closes every connection (checkpointing the WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> StoreResult<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Unavailable(format!("cannot create {}: {e}", path.display()))),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_private_file(_path: &Path) -> StoreResult<()> {
+    Ok(())
+}
+
+fn unavailable(error: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+fn micros(at: Timestamp) -> i64 {
+    at.as_microsecond()
+}
+
+fn timestamp(micros: i64) -> StoreResult<Timestamp> {
+    Timestamp::from_microsecond(micros).map_err(|_| StoreError::Corrupt(format!("time {micros} out of range")))
+}
+
+fn month_text(month: Month) -> String {
+    month.to_string()
+}
+
+fn parse_month(text: &str) -> StoreResult<Month> {
+    Month::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn count(value: i64) -> StoreResult<u32> {
+    u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("count {value} out of range")))
+}
+
+fn get<'r, T>(row: &'r SqliteRow, column: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get(column).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn source(text: &str) -> StoreResult<Source> {
+    Source::parse(text).ok_or_else(|| StoreError::Corrupt(format!("unknown source {text:?}")))
+}
+
+fn peak_tenths(active_users: i64, user_limit: i64) -> i64 {
+    if user_limit <= 0 { 0 } else { active_users * 1000 / user_limit }
+}
+
+fn installation_from_row(row: &SqliteRow) -> StoreResult<InstallationRecord> {
+    let key: Vec<u8> = get(row, "signing_key")?;
+    let key: [u8; 32] = key
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("installation key is not 32 bytes".into()))?;
+    let demo_support_end: String = get(row, "demo_support_end")?;
+    Ok(InstallationRecord {
+        signing_key: SigningKey::from_bytes(&key),
+        first_start: timestamp(get(row, "first_start")?)?,
+        demo_support_end: Date::from_str(&demo_support_end)
+            .map_err(|e| StoreError::Corrupt(format!("demo end date: {e}")))?,
+        time_zone: get(row, "time_zone")?,
+    })
+}
+
+#[async_trait]
+impl InstallationStore for SqliteStore {
+    async fn installation(&self) -> StoreResult<Option<InstallationRecord>> {
+        let row = sqlx::query("SELECT signing_key, first_start, demo_support_end, time_zone FROM installation WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(installation_from_row).transpose()
+    }
+
+    async fn create_installation(&self, record: &InstallationRecord, demo_user_limit: u32) -> StoreResult<InstallationRecord> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        sqlx::query(
+            "INSERT INTO installation (id, signing_key, first_start, demo_support_end, time_zone)
+             VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(record.signing_key.to_bytes().to_vec())
+        .bind(micros(record.first_start))
+        .bind(record.demo_support_end.to_string())
+        .bind(&record.time_zone)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        sqlx::query("INSERT INTO license (id, key, user_limit, generation) VALUES (1, NULL, ?, 1) ON CONFLICT (id) DO NOTHING")
+            .bind(i64::from(demo_user_limit))
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let row = sqlx::query("SELECT signing_key, first_start, demo_support_end, time_zone FROM installation WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let stored = installation_from_row(&row)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(stored)
+    }
+
+    async fn set_time_zone(&self, time_zone: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE installation SET time_zone = ? WHERE id = 1")
+            .bind(time_zone)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn license(&self) -> StoreResult<StoredLicense> {
+        let row = sqlx::query("SELECT key, user_limit, generation FROM license WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| StoreError::Corrupt("no license row: the installation was never created".into()))?;
+        Ok(StoredLicense {
+            key: get(&row, "key")?,
+            user_limit: count(get(&row, "user_limit")?)?,
+            generation: get(&row, "generation")?,
+        })
+    }
+
+    async fn install_license(&self, key: &str, user_limit: u32, month: Month, at: Timestamp) -> StoreResult<i64> {
+        let limit = i64::from(user_limit);
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let generation: i64 = sqlx::query_scalar(
+            "UPDATE license SET key = ?, user_limit = ?, generation = generation + 1, installed_at = ?
+             WHERE id = 1 RETURNING generation",
+        )
+        .bind(key)
+        .bind(limit)
+        .bind(micros(at))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| StoreError::Corrupt("no license row: the installation was never created".into()))?;
+        sqlx::query("INSERT INTO license_history (key, user_limit, installed_at) VALUES (?, ?, ?)")
+            .bind(key)
+            .bind(limit)
+            .bind(micros(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query(
+            "UPDATE months SET user_limit = ?1, peak_tenths = MAX(peak_tenths, active_users * 1000 / ?1)
+             WHERE month = ?2",
+        )
+        .bind(limit)
+        .bind(month_text(month))
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(generation)
+    }
+
+    async fn license_generation(&self) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT generation FROM license WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)
+            .map(|generation| generation.unwrap_or(0))
+    }
+
+    async fn record_time(&self, at: Timestamp) -> StoreResult<Timestamp> {
+        let high_water: i64 = sqlx::query_scalar(
+            "INSERT INTO clock (id, high_water) VALUES (1, ?) ON CONFLICT (id)
+             DO UPDATE SET high_water = MAX(high_water, excluded.high_water) RETURNING high_water",
+        )
+        .bind(micros(at))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        timestamp(high_water)
+    }
+
+    async fn recorded_time(&self) -> StoreResult<Option<Timestamp>> {
+        let high_water: Option<i64> = sqlx::query_scalar("SELECT high_water FROM clock WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        high_water.map(timestamp).transpose()
+    }
+}
+
+#[async_trait]
+impl SeatStore for SqliteStore {
+    async fn admit(&self, requests: &[AdmitRequest]) -> StoreResult<Vec<AdmitOutcome>> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let user_limit: i64 = sqlx::query_scalar("SELECT user_limit FROM license WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| StoreError::Corrupt("no license row: the installation was never created".into()))?;
+        let mut outcomes: Vec<Option<AdmitOutcome>> = vec![None; requests.len()];
+        let months: BTreeSet<Month> = requests.iter().map(|r| r.month).collect();
+        for month in months {
+            let month_key = month_text(month);
+            sqlx::query(
+                "INSERT INTO months (month, active_users, user_limit, peak_tenths) VALUES (?, 0, ?, 0)
+                 ON CONFLICT (month) DO NOTHING",
+            )
+            .bind(&month_key)
+            .bind(user_limit)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            let mut active: i64 = sqlx::query_scalar("SELECT active_users FROM months WHERE month = ?")
+                .bind(&month_key)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            let indices: Vec<usize> = (0..requests.len()).filter(|&i| requests[i].month == month).collect();
+
+            // Who in this batch is already in the ledger?
+            let mut counted: HashSet<String> = HashSet::new();
+            for chunk in indices.chunks(ROWS_PER_INSERT * 4) {
+                let mut query = QueryBuilder::<Sqlite>::new("SELECT seat_key FROM seats WHERE month = ");
+                query.push_bind(&month_key).push(" AND seat_key IN (");
+                let mut keys = query.separated(", ");
+                for &i in chunk {
+                    keys.push_bind(requests[i].seat.as_str());
+                }
+                query.push(")");
+                let found: Vec<String> = query
+                    .build_query_scalar()
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                counted.extend(found);
+            }
+
+            // Decide in arrival order.
+            let mut new_seats = Vec::new();
+            let mut returning = Vec::new();
+            for &i in &indices {
+                let seat = requests[i].seat.as_str();
+                outcomes[i] = Some(if counted.contains(seat) {
+                    returning.push(i);
+                    AdmitOutcome::AlreadyCounted { active_users: count(active)? }
+                } else if active < user_limit {
+                    active += 1;
+                    counted.insert(seat.to_string());
+                    new_seats.push(i);
+                    AdmitOutcome::Counted { active_users: count(active)? }
+                } else {
+                    AdmitOutcome::LimitExceeded {
+                        active_users: count(active)?,
+                        user_limit: count(user_limit)?,
+                    }
+                });
+            }
+
+            for chunk in new_seats.chunks(ROWS_PER_INSERT) {
+                let mut query = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO seats (month, seat_key, username, display_name, source, first_seen, last_login, last_client) ",
+                );
+                query.push_values(chunk, |mut row, &i| {
+                    let request = &requests[i];
+                    row.push_bind(&month_key)
+                        .push_bind(request.seat.as_str())
+                        .push_bind(&request.username)
+                        .push_bind(&request.display_name)
+                        .push_bind(request.source.as_str())
+                        .push_bind(micros(request.at))
+                        .push_bind(micros(request.at))
+                        .push_bind(&request.client);
+                });
+                query.build().execute(&mut *tx).await.map_err(unavailable)?;
+            }
+            for &i in &returning {
+                update_last_login(&mut tx, &month_key, &requests[i].seat, requests[i].at, &requests[i].client).await?;
+            }
+            sqlx::query(
+                "UPDATE months SET active_users = ?1, user_limit = ?2, peak_tenths = MAX(peak_tenths, ?3)
+                 WHERE month = ?4",
+            )
+            .bind(active)
+            .bind(user_limit)
+            .bind(peak_tenths(active, user_limit))
+            .bind(&month_key)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+        let latest = requests.iter().map(|r| r.at).max().expect("requests is not empty");
+        sqlx::query(
+            "INSERT INTO clock (id, high_water) VALUES (1, ?) ON CONFLICT (id)
+             DO UPDATE SET high_water = MAX(high_water, excluded.high_water)",
+        )
+        .bind(micros(latest))
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(outcomes.into_iter().map(|o| o.expect("every request was decided")).collect())
+    }
+
+    async fn seat_status(&self, month: Month, seat: &SeatKey) -> StoreResult<SeatStatus> {
+        let month_key = month_text(month);
+        let active: Option<i64> = sqlx::query_scalar("SELECT active_users FROM months WHERE month = ?")
+            .bind(&month_key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        let counted: Option<i64> = sqlx::query_scalar("SELECT 1 FROM seats WHERE month = ? AND seat_key = ?")
+            .bind(&month_key)
+            .bind(seat.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(SeatStatus {
+            active_users: count(active.unwrap_or(0))?,
+            counted: counted.is_some(),
+        })
+    }
+
+    async fn active_users(&self, month: Month) -> StoreResult<u32> {
+        let active: Option<i64> = sqlx::query_scalar("SELECT active_users FROM months WHERE month = ?")
+            .bind(month_text(month))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        count(active.unwrap_or(0))
+    }
+
+    async fn record_logins(&self, logins: &[LoginRecord]) -> StoreResult<()> {
+        if logins.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        for login in logins {
+            update_last_login(&mut tx, &month_text(login.month), &login.seat, login.at, &login.client).await?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn record_refusals(&self, refusals: &[RefusalRecord]) -> StoreResult<()> {
+        if refusals.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        for refusal in refusals {
+            sqlx::query(
+                "INSERT INTO limit_refusals (month, seat_key, username, first_refused, last_refused, attempts, last_client)
+                 VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)
+                 ON CONFLICT (month, seat_key) DO UPDATE SET
+                     attempts = attempts + excluded.attempts,
+                     first_refused = MIN(first_refused, excluded.first_refused),
+                     last_client = CASE WHEN excluded.last_refused >= last_refused THEN excluded.last_client ELSE last_client END,
+                     last_refused = MAX(last_refused, excluded.last_refused)",
+            )
+            .bind(month_text(refusal.month))
+            .bind(refusal.seat.as_str())
+            .bind(&refusal.username)
+            .bind(micros(refusal.at))
+            .bind(i64::from(refusal.attempts))
+            .bind(&refusal.client)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn refused_users(&self, month: Month) -> StoreResult<Vec<RefusedUser>> {
+        let rows = sqlx::query(
+            "SELECT username, first_refused, last_refused, attempts, last_client FROM limit_refusals
+             WHERE month = ? ORDER BY last_refused DESC, seat_key",
+        )
+        .bind(month_text(month))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                Ok(RefusedUser {
+                    username: get(row, "username")?,
+                    first_refused: timestamp(get(row, "first_refused")?)?,
+                    last_refused: timestamp(get(row, "last_refused")?)?,
+                    attempts: count(get(row, "attempts")?)?,
+                    last_client: get(row, "last_client")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn seats(&self, query: &SeatQuery) -> StoreResult<Vec<SeatRecord>> {
+        let column = match query.order {
+            SeatOrder::Username => "username",
+            SeatOrder::FirstSeen => "first_seen",
+            SeatOrder::LastLogin => "last_login",
+        };
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "SELECT seat_key, username, display_name, source, first_seen, last_login, last_client FROM seats WHERE month = ",
+        );
+        sql.push_bind(month_text(query.month));
+        if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
+            let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
+            sql.push(" AND (lower(username) LIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\' OR lower(display_name) LIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\')");
+        }
+        if let Some(SeatCursor { value, seat }) = &query.after {
+            sql.push(format!(" AND ({column}, seat_key) {} (", if query.descending { "<" } else { ">" }));
+            match value {
+                SortValue::Text(text) => sql.push_bind(text.clone()),
+                SortValue::Time(at) => sql.push_bind(micros(*at)),
+            };
+            sql.push(", ").push_bind(seat.as_str().to_string()).push(")");
+        }
+        let direction = if query.descending { "DESC" } else { "ASC" };
+        sql.push(format!(" ORDER BY {column} {direction}, seat_key {direction}"));
+        if let Some(limit) = query.limit {
+            sql.push(" LIMIT ").push_bind(i64::from(limit));
+        }
+        let rows = sql.build().fetch_all(&self.pool).await.map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                Ok(SeatRecord {
+                    seat: SeatKey::from_stored(get(row, "seat_key")?),
+                    username: get(row, "username")?,
+                    display_name: get(row, "display_name")?,
+                    source: source(&get::<String>(row, "source")?)?,
+                    first_seen: timestamp(get(row, "first_seen")?)?,
+                    last_login: timestamp(get(row, "last_login")?)?,
+                    last_client: get(row, "last_client")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn month_usage(&self) -> StoreResult<Vec<MonthUsageRecord>> {
+        let rows = sqlx::query("SELECT month, active_users, user_limit, peak_tenths FROM months ORDER BY month")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                Ok(MonthUsageRecord {
+                    month: parse_month(&get::<String>(row, "month")?)?,
+                    active_users: count(get(row, "active_users")?)?,
+                    user_limit: count(get(row, "user_limit")?)?,
+                    peak_tenths: u64::try_from(get::<i64>(row, "peak_tenths")?)
+                        .map_err(|_| StoreError::Corrupt("negative peak".into()))?,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn update_last_login(
+    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    month: &str,
+    seat: &SeatKey,
+    at: Timestamp,
+    client: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE seats SET last_client = CASE WHEN ?1 >= last_login THEN ?2 ELSE last_client END,
+                          last_login = MAX(last_login, ?1)
+         WHERE month = ?3 AND seat_key = ?4",
+    )
+    .bind(micros(at))
+    .bind(client)
+    .bind(month)
+    .bind(seat.as_str())
+    .execute(&mut **tx)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn local_user_from_row(row: &SqliteRow) -> StoreResult<LocalUserRecord> {
+    let username: String = get(row, "username")?;
+    Ok(LocalUserRecord {
+        username: Username::parse(&username).map_err(|e| StoreError::Corrupt(format!("username {username:?}: {e}")))?,
+        display_name: get(row, "display_name")?,
+        password_hash: get(row, "password_hash")?,
+        enabled: get::<i64>(row, "enabled")? != 0,
+        created_at: timestamp(get(row, "created_at")?)?,
+    })
+}
+
+#[async_trait]
+impl LocalUserStore for SqliteStore {
+    async fn local_user(&self, username: &Username) -> StoreResult<Option<LocalUserRecord>> {
+        let row = sqlx::query(
+            "SELECT username, display_name, password_hash, enabled, created_at FROM local_users WHERE username = ?",
+        )
+        .bind(username.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        row.as_ref().map(local_user_from_row).transpose()
+    }
+
+    async fn add_local_user(&self, user: &LocalUserRecord) -> StoreResult<()> {
+        let result = sqlx::query(
+            "INSERT INTO local_users (username, display_name, password_hash, enabled, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(user.username.as_str())
+        .bind(&user.display_name)
+        .bind(&user.password_hash)
+        .bind(i64::from(user.enabled))
+        .bind(micros(user.created_at))
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Err(StoreError::AlreadyExists),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn set_local_user_enabled(&self, username: &Username, enabled: bool) -> StoreResult<bool> {
+        let result = sqlx::query("UPDATE local_users SET enabled = ? WHERE username = ?")
+            .bind(i64::from(enabled))
+            .bind(username.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn set_local_user_password(&self, username: &Username, password_hash: &str) -> StoreResult<bool> {
+        let result = sqlx::query("UPDATE local_users SET password_hash = ? WHERE username = ?")
+            .bind(password_hash)
+            .bind(username.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn delete_local_user(&self, username: &Username) -> StoreResult<bool> {
+        let result = sqlx::query("DELETE FROM local_users WHERE username = ?")
+            .bind(username.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn local_users(&self) -> StoreResult<Vec<LocalUserRecord>> {
+        let rows = sqlx::query(
+            "SELECT username, display_name, password_hash, enabled, created_at FROM local_users ORDER BY username",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(local_user_from_row).collect()
+    }
+}
