@@ -1,1 +1,119 @@
+//! Test helpers shared by Gatehouse's crates (a dev-dependency only).
+//!
+//! - the development vendor key and [`issue_key`] to sign licenses with it;
+//! - paths of the real binaries built by this workspace;
+//! - [`peer`]: find an external program a test needs (faketime, radclient,
+//!   …), printing a clear `SKIP` line when it is missing — or failing the
+//!   test when `GATEHOUSE_REQUIRE_PEERS=1`, as CI sets after installing them.
 
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use gatehouse_license::jiff::Timestamp;
+use gatehouse_license::jiff::civil::Date;
+use gatehouse_license::key::{FORMAT_VERSION, issue};
+use gatehouse_license::key_file::parse_secret;
+use gatehouse_license::{AppKey, LicensePayload, LicenseType, SigningKey};
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The committed development vendor signing key (`keys/dev-vendor.key`).
+pub fn dev_vendor_key() -> SigningKey {
+    parse_secret(include_str!("../../../keys/dev-vendor.key")).expect("keys/dev-vendor.key is a vendor key")
+}
+
+/// Terms of a test license; [`issue_key`] signs it for an App Key.
+#[derive(Debug, Clone)]
+pub struct TestLicense {
+    pub company: String,
+    pub dossier: String,
+    pub user_limit: u32,
+    pub license_type: LicenseType,
+    pub support_end: Date,
+    pub push_subscription: bool,
+    pub issued_at: Timestamp,
+    pub license_id: String,
+}
+
+impl TestLicense {
+    pub fn subscription(user_limit: u32, support_end: Date, issued_at: Timestamp) -> TestLicense {
+        TestLicense {
+            company: "Example Networks Ltd.".into(),
+            dossier: "D-1001".into(),
+            user_limit,
+            license_type: LicenseType::Subscription,
+            support_end,
+            push_subscription: true,
+            issued_at,
+            license_id: format!("L-TEST-{user_limit}-{support_end}"),
+        }
+    }
+}
+
+/// A license key for `app_key`, signed with the development vendor key.
+pub fn issue_key(app_key: AppKey, terms: &TestLicense) -> String {
+    let payload = LicensePayload {
+        format_version: FORMAT_VERSION,
+        license_id: terms.license_id.clone(),
+        issued_at: terms.issued_at,
+        app_key,
+        company: terms.company.clone(),
+        dossier: terms.dossier.clone(),
+        user_limit: terms.user_limit,
+        license_type: terms.license_type,
+        support_end: terms.support_end,
+        push_subscription: terms.push_subscription,
+    };
+    issue(&payload, &dev_vendor_key()).expect("test license terms are valid")
+}
+
+/// A binary built by this workspace (`target/<profile>/<name>`), found next
+/// to the running test executable.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let test_exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test>  ->  target/<profile>/<name>
+    let profile_dir = test_exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps");
+    let path = profile_dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests from the workspace root with `cargo test` (it builds every binary), or `cargo build -p {name}` first",
+        path.display()
+    );
+    path
+}
+
+/// True when CI demands every peer (`GATEHOUSE_REQUIRE_PEERS=1`).
+pub fn peers_required() -> bool {
+    std::env::var("GATEHOUSE_REQUIRE_PEERS").is_ok_and(|v| v == "1")
+}
+
+/// Finds an external program a test depends on. Missing: prints
+/// `SKIP <test>: <program> not installed` straight to the terminal (test
+/// output capture does not hide it) and returns `None`, or panics when
+/// peers are required.
+pub fn peer(program: &str, test: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        let line = format!("SKIP {test}: {program} is not installed (install it, or run .ci/run)\n");
+        if peers_required() {
+            panic!("GATEHOUSE_REQUIRE_PEERS=1 but {program} is missing for {test}");
+        }
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+    found
+}
+
+/// A fresh temporary directory, removed when dropped.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("gatehouse-test-").tempdir().expect("create a temporary directory")
+}
