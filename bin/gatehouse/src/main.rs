@@ -1,1 +1,697 @@
-fn main() {}
+//! `gatehouse`: the server and its administration command line.
+//!
+//! This binary is wiring only: it reads the configuration, opens the store,
+//! builds the [`Gatehouse`] service and runs one command against it. Every
+//! error becomes one line on stderr and a non-zero exit.
+
+mod config;
+mod output;
+
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use gatehouse_core::export::{self, push_text};
+use gatehouse_core::store::{SeatQuery, SeatRecord, Store};
+use gatehouse_core::{Gatehouse, LicenseView, Settings, SystemClock, vendor_keys};
+use gatehouse_license::{LicenseSource, Month, UsagePercent};
+use gatehouse_store::SqliteStore;
+use serde::Serialize;
+
+use crate::config::{Config, Storage};
+use crate::output::{csv, local_time, rfc3339, table};
+
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about = "Gatehouse multi-factor authentication server")]
+struct Cli {
+    /// Where Gatehouse keeps its database and installation key.
+    #[arg(long, global = true, value_name = "DIR", env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
+    data_dir: PathBuf,
+    /// Configuration file (default: <data-dir>/gatehouse.toml when present).
+    #[arg(long, global = true, value_name = "FILE", env = "GATEHOUSE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service until Ctrl-C or SIGTERM.
+    Serve,
+    /// License details, installation, request and audit export.
+    #[command(subcommand)]
+    License(LicenseCommand),
+    /// The month's Users table: everyone counted against the license.
+    Users(UsersArgs),
+    /// Users turned away this month because the user limit was full.
+    Refused(MonthFormatArgs),
+    /// Unique users per month against the limit.
+    Usage(FormatArgs),
+    /// Local user accounts.
+    #[command(subcommand)]
+    LocalUser(LocalUserCommand),
+    /// Authenticate a user exactly as a login would (and count them).
+    Auth {
+        user: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Name recorded as the user's last client.
+        #[arg(long, value_name = "NAME", default_value = "cli")]
+        client: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LicenseCommand {
+    /// Show the license in force.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install a license key (`-` reads it from standard input).
+    Install { key: String },
+    /// Print the App Key, Dossier and a license request to send to support.
+    Request,
+    /// Write the signed application key file (license, users, history).
+    Export {
+        /// Output file (default: standard output).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Check an application key file: prints `valid` or `tampered`.
+    VerifyExport { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+enum LocalUserCommand {
+    /// Create a user; the password is read from standard input.
+    Add {
+        name: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Set a new password, read from standard input.
+    Password {
+        name: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Stop a user from logging in (their seat this month stays counted).
+    Disable { name: String },
+    /// Let a disabled user log in again.
+    Enable { name: String },
+    /// Delete a user (their seat this month stays counted).
+    Delete { name: String },
+    /// List local users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct FormatArgs {
+    /// Print JSON.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Print CSV.
+    #[arg(long)]
+    csv: bool,
+}
+
+#[derive(Debug, Args)]
+struct MonthFormatArgs {
+    /// Month to show, YYYY-MM (default: the current month).
+    #[arg(long, value_name = "YYYY-MM")]
+    month: Option<Month>,
+    #[command(flatten)]
+    format: FormatArgs,
+}
+
+#[derive(Debug, Args)]
+struct UsersArgs {
+    #[command(flatten)]
+    month: MonthFormatArgs,
+    /// Only users whose username or display name contains TEXT.
+    #[arg(long, value_name = "TEXT")]
+    search: Option<String>,
+}
+
+/// Exit code of a refused authentication or a tampered file.
+const EXIT_NO: u8 = 1;
+/// Exit code of an error (bad input, unreadable file, database down).
+const EXIT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            let message = format!("{error:#}").replace('\n', " ");
+            let _ = writeln!(std::io::stderr(), "gatehouse: error: {message}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let config = config::load(&cli.data_dir, cli.config.as_deref())?;
+    let serving = matches!(cli.command, Command::Serve);
+    init_logging(&config, serving);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(dispatch(cli.command, config))
+}
+
+fn init_logging(config: &Config, serving: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if serving { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env()
+        .ok()
+        .or_else(|| config.log_level.as_deref().and_then(|level| EnvFilter::try_new(level).ok()))
+        .unwrap_or_else(|| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
+    // Verifying a file needs no installation: an auditor runs it anywhere.
+    if let Command::License(LicenseCommand::VerifyExport { file }) = &command {
+        return verify_export(file);
+    }
+    let gatehouse = open(&config).await?;
+    let result = match command {
+        Command::Serve => serve(&gatehouse).await,
+        Command::License(command) => license(&gatehouse, &config, command).await,
+        Command::Users(args) => users(&gatehouse, args).await,
+        Command::Refused(args) => refused(&gatehouse, args).await,
+        Command::Usage(args) => usage(&gatehouse, args).await,
+        Command::LocalUser(command) => local_user(&gatehouse, command).await,
+        Command::Auth {
+            user,
+            password_stdin: _,
+            client,
+        } => auth(&gatehouse, &user, &client).await,
+    };
+    // Last logins, refusals and the clock mark are written before exiting,
+    // whatever the command's outcome.
+    if let Err(error) = gatehouse.flush().await {
+        tracing::error!(%error, "could not write pending records");
+    }
+    result
+}
+
+async fn open(config: &Config) -> Result<Gatehouse> {
+    let store: Arc<dyn Store> = match &config.storage {
+        Storage::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                create_private_dir(dir)?;
+            }
+            Arc::new(SqliteStore::open(path).await?)
+        }
+    };
+    let settings = Settings {
+        time_zone: config.time_zone.clone(),
+        password: config.password,
+        trusted_vendor_keys: vendor_keys::trusted(),
+        clock: Arc::new(SystemClock),
+    };
+    Ok(Gatehouse::open(store, settings).await?)
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))
+}
+
+async fn serve(gatehouse: &Gatehouse) -> Result<ExitCode> {
+    let view = gatehouse.license_view().await?;
+    if vendor_keys::trusts_development_key() {
+        tracing::warn!("this build trusts the development vendor key (keys/dev-vendor.pub); production builds must not");
+    }
+    tracing::info!(
+        app_key = %view.app_key,
+        license_type = %view.license.payload.license_type,
+        user_limit = %format!("{}/{}", view.active_users, view.license.payload.user_limit),
+        support_end = %view.license.payload.support_end,
+        status = view.status.as_str(),
+        time_zone = %view.time_zone,
+        "Gatehouse is running"
+    );
+    let mut ticks = tokio::time::interval(Gatehouse::TICK);
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => gatehouse.tick().await,
+            () = &mut shutdown => break,
+        }
+    }
+    tracing::info!("shutting down");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+// ----- license ------------------------------------------------------------
+
+#[derive(Serialize)]
+struct LicenseJson<'a> {
+    company: &'a str,
+    dossier: &'a str,
+    app_key: String,
+    license_id: &'a str,
+    license_type: &'static str,
+    user_limit: u32,
+    active_users: u32,
+    support_end_date: String,
+    push_subscription: &'static str,
+    status: &'static str,
+    timezone: &'a str,
+    days_remaining: i32,
+    issued_at: String,
+    month: String,
+}
+
+async fn license(gatehouse: &Gatehouse, config: &Config, command: LicenseCommand) -> Result<ExitCode> {
+    match command {
+        LicenseCommand::Show { json } => {
+            let view = gatehouse.license_view().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&license_json(&view, gatehouse))?);
+            } else {
+                print!("{}", license_text(&view, gatehouse));
+            }
+        }
+        LicenseCommand::Install { key } => {
+            let text = if key == "-" { read_stdin()? } else { key };
+            let view = gatehouse.install_license(&text).await?;
+            println!("License installed and in force.");
+            print!("{}", license_text(&view, gatehouse));
+        }
+        LicenseCommand::Request => {
+            let view = gatehouse.license_view().await?;
+            print!("{}", license_request(&view, config.support_contact.as_deref()));
+        }
+        LicenseCommand::Export { output } => {
+            let file = export::export(gatehouse).await?;
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, &file).with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!("wrote {}", path.display());
+                }
+                None => print!("{file}"),
+            }
+        }
+        LicenseCommand::VerifyExport { file } => return verify_export(&file),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn license_json<'a>(view: &'a LicenseView, gatehouse: &Gatehouse) -> LicenseJson<'a> {
+    let payload = &view.license.payload;
+    LicenseJson {
+        company: &payload.company,
+        dossier: &payload.dossier,
+        app_key: view.app_key.to_string(),
+        license_id: &payload.license_id,
+        license_type: payload.license_type.display_name(),
+        user_limit: payload.user_limit,
+        active_users: view.active_users,
+        support_end_date: payload.support_end.to_string(),
+        push_subscription: push_text(payload.push_subscription),
+        status: view.status.as_str(),
+        timezone: &view.time_zone,
+        days_remaining: view.days_remaining,
+        issued_at: rfc3339(payload.issued_at, gatehouse.time_zone()),
+        month: view.month.to_string(),
+    }
+}
+
+fn license_text(view: &LicenseView, gatehouse: &Gatehouse) -> String {
+    let payload = &view.license.payload;
+    let dash = |text: &str| if text.is_empty() { "-".to_string() } else { text.to_string() };
+    let remaining = match view.days_remaining {
+        days if days < 0 => format!("expired {} days ago", -days),
+        0 => "last day".to_string(),
+        1 => "1 day remaining".to_string(),
+        days => format!("{days} days remaining"),
+    };
+    let rows = vec![
+        vec!["Company".into(), dash(&payload.company)],
+        vec![
+            "User Limit".into(),
+            format!(
+                "{}/{} ({}%)",
+                view.active_users,
+                payload.user_limit,
+                UsagePercent::of(view.active_users, payload.user_limit)
+            ),
+        ],
+        vec!["License Type".into(), payload.license_type.display_name().into()],
+        vec!["Support End Date".into(), format!("{} ({remaining})", payload.support_end)],
+        vec!["Push Subscription".into(), push_text(payload.push_subscription).into()],
+        vec!["App Key".into(), view.app_key.to_string()],
+        vec!["Dossier".into(), dash(&payload.dossier)],
+        vec!["License ID".into(), payload.license_id.clone()],
+        vec!["Issued".into(), local_time(payload.issued_at, gatehouse.time_zone())],
+        vec!["Status".into(), view.status.as_str().into()],
+        vec!["Time Zone".into(), view.time_zone.clone()],
+    ];
+    let text = table(&["Field", "Value"], &rows);
+    // Drop the header line: this is a card, not a list.
+    text.split_once('\n').map(|(_, rest)| rest.to_string()).unwrap_or(text)
+}
+
+fn license_request(view: &LicenseView, contact: Option<&str>) -> String {
+    let payload = &view.license.payload;
+    let dossier = if payload.dossier.is_empty() { "none yet" } else { &payload.dossier };
+    let company = if payload.company.is_empty() { "(please fill in)" } else { &payload.company };
+    let current = match view.license.source {
+        LicenseSource::BuiltInDemo => format!("Demo License, Support End Date {}", payload.support_end),
+        LicenseSource::Key(_) => format!(
+            "{} {}, {} users, Support End Date {}",
+            payload.license_type.display_name(),
+            payload.license_id,
+            payload.user_limit,
+            payload.support_end
+        ),
+    };
+    let contact = contact.unwrap_or("your Gatehouse vendor (set support.contact in the configuration to show it here)");
+    format!(
+        "App Key: {app_key}\n\
+         Dossier: {dossier}\n\
+         Send the request below to: {contact}\n\
+         \n\
+         Subject: Gatehouse license request for App Key {app_key}\n\
+         \n\
+         Please issue a Gatehouse license key for this installation.\n\
+         \n\
+         App Key:            {app_key}\n\
+         Dossier:            {dossier}\n\
+         Company:            {company}\n\
+         Current license:    {current}\n\
+         Users this month:   {active}/{limit}\n\
+         Requested users:    (please fill in)\n\
+         Requested end date: (please fill in)\n\
+         Push approval:      (yes/no)\n",
+        app_key = view.app_key,
+        active = view.active_users,
+        limit = payload.user_limit,
+    )
+}
+
+fn verify_export(file: &Path) -> Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    match export::verify(&bytes, &vendor_keys::trusted()) {
+        Ok(document) => {
+            println!("valid");
+            eprintln!(
+                "App Key {}, exported {}, {} users in {}",
+                document.app_key, document.exported_at, document.active_users, document.month
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(reason) => {
+            println!("tampered");
+            eprintln!("{reason}");
+            Ok(ExitCode::from(EXIT_NO))
+        }
+    }
+}
+
+// ----- users and history ----------------------------------------------------
+
+#[derive(Serialize)]
+struct UserJson {
+    username: String,
+    display_name: String,
+    source: &'static str,
+    first_seen: String,
+    last_login: String,
+    last_client: String,
+}
+
+async fn users(gatehouse: &Gatehouse, args: UsersArgs) -> Result<ExitCode> {
+    let month = args.month.month.unwrap_or_else(|| gatehouse.current_month());
+    let query = SeatQuery {
+        search: args.search,
+        ..SeatQuery::all(month)
+    };
+    let seats = gatehouse.users(&query).await?;
+    let zone = gatehouse.time_zone();
+    let format = &args.month.format;
+    if format.json {
+        let rows: Vec<UserJson> = seats
+            .into_iter()
+            .map(|seat: SeatRecord| UserJson {
+                first_seen: rfc3339(seat.first_seen, zone),
+                last_login: rfc3339(seat.last_login, zone),
+                username: seat.username,
+                display_name: seat.display_name,
+                source: seat.source.as_str(),
+                last_client: seat.last_client,
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let header = ["username", "display_name", "source", "first_seen", "last_login", "last_client"];
+    let time = |at| if format.csv { rfc3339(at, zone) } else { local_time(at, zone) };
+    let rows: Vec<Vec<String>> = seats
+        .iter()
+        .map(|seat| {
+            vec![
+                seat.username.clone(),
+                seat.display_name.clone(),
+                seat.source.as_str().to_string(),
+                time(seat.first_seen),
+                time(seat.last_login),
+                seat.last_client.clone(),
+            ]
+        })
+        .collect();
+    if format.csv {
+        print!("{}", csv(&header, &rows));
+    } else {
+        let human = ["Username", "Display Name", "Source", "First Authentication", "Last Login", "Last Client"];
+        print!("{}", table(&human, &rows));
+        eprintln!("{} {} in {month}", rows.len(), if rows.len() == 1 { "user" } else { "users" });
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct RefusedJson {
+    username: String,
+    first_refused: String,
+    last_refused: String,
+    attempts: u32,
+    last_client: String,
+}
+
+async fn refused(gatehouse: &Gatehouse, args: MonthFormatArgs) -> Result<ExitCode> {
+    let month = args.month.unwrap_or_else(|| gatehouse.current_month());
+    let refused = gatehouse.refused_users(month).await?;
+    let zone = gatehouse.time_zone();
+    if args.format.json {
+        let rows: Vec<RefusedJson> = refused
+            .into_iter()
+            .map(|r| RefusedJson {
+                first_refused: rfc3339(r.first_refused, zone),
+                last_refused: rfc3339(r.last_refused, zone),
+                username: r.username,
+                attempts: r.attempts,
+                last_client: r.last_client,
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let time = |at| if args.format.csv { rfc3339(at, zone) } else { local_time(at, zone) };
+    let rows: Vec<Vec<String>> = refused
+        .iter()
+        .map(|r| vec![r.username.clone(), time(r.first_refused), time(r.last_refused), r.attempts.to_string(), r.last_client.clone()])
+        .collect();
+    if args.format.csv {
+        print!("{}", csv(&["username", "first_refused", "last_refused", "attempts", "last_client"], &rows));
+    } else {
+        print!("{}", table(&["Username", "First Refused", "Last Refused", "Attempts", "Last Client"], &rows));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct UsageJson {
+    month: String,
+    users: u32,
+    user_limit: u32,
+    peak_percent: String,
+}
+
+async fn usage(gatehouse: &Gatehouse, format: FormatArgs) -> Result<ExitCode> {
+    let months = gatehouse.usage().await?;
+    let rows: Vec<UsageJson> = months
+        .iter()
+        .map(|m| UsageJson {
+            month: m.month.to_string(),
+            users: m.active_users,
+            user_limit: m.user_limit,
+            peak_percent: UsagePercent::from_tenths(m.peak_tenths).to_string(),
+        })
+        .collect();
+    if format.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| vec![r.month.clone(), r.users.to_string(), r.user_limit.to_string(), r.peak_percent.clone()])
+        .collect();
+    if format.csv {
+        print!("{}", csv(&["month", "users", "user_limit", "peak_percent"], &cells));
+    } else {
+        print!("{}", table(&["Month", "Users", "Limit", "Peak %"], &cells));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+// ----- local users and authentication --------------------------------------
+
+#[derive(Serialize)]
+struct LocalUserJson {
+    username: String,
+    display_name: String,
+    enabled: bool,
+    created_at: String,
+}
+
+async fn local_user(gatehouse: &Gatehouse, command: LocalUserCommand) -> Result<ExitCode> {
+    match command {
+        LocalUserCommand::Add { name, .. } => {
+            let password = read_password()?;
+            let username = gatehouse.add_local_user(&name, &password).await?;
+            println!("added local user {username}");
+        }
+        LocalUserCommand::Password { name, .. } => {
+            let password = read_password()?;
+            gatehouse.set_local_user_password(&name, &password).await?;
+            println!("password changed for {name}");
+        }
+        LocalUserCommand::Disable { name } => {
+            gatehouse.set_local_user_enabled(&name, false).await?;
+            println!("disabled {name}");
+        }
+        LocalUserCommand::Enable { name } => {
+            gatehouse.set_local_user_enabled(&name, true).await?;
+            println!("enabled {name}");
+        }
+        LocalUserCommand::Delete { name } => {
+            gatehouse.delete_local_user(&name).await?;
+            println!("deleted {name}");
+        }
+        LocalUserCommand::List { json } => {
+            let users = gatehouse.local_users().await?;
+            let zone = gatehouse.time_zone();
+            if json {
+                let rows: Vec<LocalUserJson> = users
+                    .into_iter()
+                    .map(|u| LocalUserJson {
+                        username: u.username.to_string(),
+                        display_name: u.display_name,
+                        enabled: u.enabled,
+                        created_at: rfc3339(u.created_at, zone),
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                let rows: Vec<Vec<String>> = users
+                    .iter()
+                    .map(|u| {
+                        vec![
+                            u.username.to_string(),
+                            u.display_name.clone(),
+                            if u.enabled { "enabled" } else { "disabled" }.into(),
+                            local_time(u.created_at, zone),
+                        ]
+                    })
+                    .collect();
+                print!("{}", table(&["Username", "Display Name", "State", "Created"], &rows));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn auth(gatehouse: &Gatehouse, user: &str, client: &str) -> Result<ExitCode> {
+    let password = read_password()?;
+    match gatehouse.authenticate(user, &password, client).await {
+        Ok(_) => {
+            println!("Accept");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(refusal) => {
+            println!("Reject: {refusal}");
+            Ok(ExitCode::from(EXIT_NO))
+        }
+    }
+}
+
+fn read_stdin() -> Result<String> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("cannot read standard input")?;
+    Ok(text)
+}
+
+/// The first line of standard input, without its line ending.
+fn read_password() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(password.to_string())
+}

@@ -1,0 +1,219 @@
+//! Configuration in two stages: what the administrator wrote (defaults, then
+//! the TOML file, then `GATEHOUSE_SECTION__KEY` environment variables),
+//! validated into what the program uses.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use figment::Figment;
+use figment::providers::{Env, Format as _, Serialized, Toml};
+use gatehouse_core::PasswordParams;
+use gatehouse_license::jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+
+/// The configuration file as written.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConfig {
+    pub license: LicenseSection,
+    pub storage: StorageSection,
+    pub support: SupportSection,
+    pub passwords: PasswordSection,
+    pub log: LogSection,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LicenseSection {
+    /// IANA time zone for months and the Support End Date. Unset: the zone
+    /// recorded at first start (the host's zone then).
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSection {
+    /// `sqlite://PATH`; unset: `<data-dir>/gatehouse.db`.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupportSection {
+    /// Where license requests go (shown by `license request`).
+    pub contact: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordSection {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for PasswordSection {
+    fn default() -> PasswordSection {
+        let params = PasswordParams::default();
+        PasswordSection {
+            memory_kib: params.memory_kib,
+            iterations: params.iterations,
+            parallelism: params.parallelism,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSection {
+    /// `error`, `warn`, `info`, `debug` or `trace` (or a tracing filter).
+    /// Unset: `info` for `serve`, `warn` for one-shot commands.
+    pub level: Option<String>,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    Sqlite(PathBuf),
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub time_zone: Option<TimeZone>,
+    pub storage: Storage,
+    pub support_contact: Option<String>,
+    pub password: PasswordParams,
+    pub log_level: Option<String>,
+}
+
+/// Reads and validates the configuration. `explicit` is `--config`; without
+/// it, `<data-dir>/gatehouse.toml` is read when present.
+pub fn load(data_dir: &Path, explicit: Option<&Path>) -> Result<Config> {
+    let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
+    match explicit {
+        Some(path) => {
+            if !path.is_file() {
+                bail!("config file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        None => {
+            let default_path = data_dir.join("gatehouse.toml");
+            if default_path.is_file() {
+                figment = figment.merge(Toml::file_exact(default_path));
+            }
+        }
+    }
+    // Only GATEHOUSE_SECTION__KEY variables are configuration; others
+    // (GATEHOUSE_DATA_DIR, GATEHOUSE_CONFIG) are command-line defaults.
+    figment = figment.merge(
+        Env::prefixed("GATEHOUSE_")
+            .filter(|key| key.as_str().contains("__"))
+            .split("__"),
+    );
+    let raw: RawConfig = figment.extract().map_err(|error| anyhow::anyhow!(describe(error)))?;
+    validate(data_dir, raw)
+}
+
+fn describe(error: figment::Error) -> String {
+    let mut text = format!("invalid configuration: {}", error.kind);
+    if !error.path.is_empty() {
+        text.push_str(&format!(" (key {})", error.path.join(".")));
+    }
+    if let Some(source) = &error.metadata.and_then(|m| m.source) {
+        text.push_str(&format!(" in {source}"));
+    }
+    text
+}
+
+fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
+    let time_zone = match raw.license.timezone.as_deref() {
+        None | Some("") => None,
+        Some(name) => Some(
+            TimeZone::get(name)
+                .ok()
+                .filter(|zone| zone.iana_name().is_some())
+                .with_context(|| format!("license.timezone: unknown time zone {name:?} (use an IANA name such as Europe/Istanbul)"))?,
+        ),
+    };
+    let storage = match raw.storage.url.as_deref() {
+        None | Some("") => Storage::Sqlite(data_dir.join("gatehouse.db")),
+        Some(url) => match url.split_once("://") {
+            Some(("sqlite", path)) if !path.is_empty() => Storage::Sqlite(PathBuf::from(path)),
+            _ => bail!("storage.url: unsupported value {url:?}; expected sqlite://PATH"),
+        },
+    };
+    let passwords = raw.passwords;
+    if passwords.memory_kib < 8 * passwords.parallelism.max(1) || passwords.iterations == 0 || passwords.parallelism == 0 {
+        bail!("passwords: memory_kib must be at least 8 per lane, iterations and parallelism at least 1");
+    }
+    Ok(Config {
+        time_zone,
+        storage,
+        support_contact: raw.support.contact.filter(|c| !c.trim().is_empty()),
+        password: PasswordParams {
+            memory_kib: passwords.memory_kib,
+            iterations: passwords.iterations,
+            parallelism: passwords.parallelism,
+        },
+        log_level: raw.log.level,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("gatehouse.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let temp = gatehouse_testkit::temp_dir();
+        let dir = temp.path().to_path_buf();
+        let config = load(&dir, None).unwrap();
+        assert_eq!(config.storage, Storage::Sqlite(dir.join("gatehouse.db")));
+        assert!(config.time_zone.is_none());
+        assert_eq!(config.password, PasswordParams::default());
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        let temp = gatehouse_testkit::temp_dir();
+        let dir = temp.path().to_path_buf();
+        let cases = [
+            ("[license]\ntimezone = \"Mars/Olympus\"\n", "license.timezone"),
+            ("[storage]\nurl = \"mysql://x\"\n", "storage.url"),
+            ("[license]\ntimezone = 5\n", "license.timezone"),
+            ("[licence]\ntimezone = \"UTC\"\n", "licence"),
+            ("[passwords]\niterations = 0\n", "passwords"),
+        ];
+        for (text, key) in cases {
+            let path = write(&dir, text);
+            let error = load(&dir, Some(&path)).unwrap_err().to_string();
+            assert!(error.contains(key), "{text:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_valid_file_is_read() {
+        let temp = gatehouse_testkit::temp_dir();
+        let dir = temp.path().to_path_buf();
+        let path = write(&dir, "[license]\ntimezone = \"Europe/Istanbul\"\n[support]\ncontact = \"licenses@vendor.example\"\n");
+        let config = load(&dir, Some(&path)).unwrap();
+        assert_eq!(config.time_zone.unwrap().iana_name(), Some("Europe/Istanbul"));
+        assert_eq!(config.support_contact.as_deref(), Some("licenses@vendor.example"));
+    }
+
+    #[test]
+    fn a_missing_explicit_file_is_an_error() {
+        let temp = gatehouse_testkit::temp_dir();
+        let dir = temp.path().to_path_buf();
+        let error = load(&dir, Some(&dir.join("nope.toml"))).unwrap_err().to_string();
+        assert!(error.contains("does not exist"), "{error}");
+    }
+}
