@@ -317,9 +317,23 @@ mod tests {
 
     #[test]
     fn a_file_re_signed_with_another_key_fails_unless_the_app_key_changes_too() {
+        let forger = SigningKey::from_bytes(&[4; 32]);
         let mut doc = document();
         doc.active_users = 0;
-        let forged = sign(&doc, &SigningKey::from_bytes(&[4; 32]));
+        doc.installation_public_key = STANDARD.encode(forger.verifying_key().as_bytes());
+        let forged = sign(&doc, &forger);
         assert!(matches!(verify(forged.as_bytes(), &[]), Err(Tampered::WrongPublicKey(_))));
+        // A consistent forgery is only possible under another App Key, which
+        // the vendor does not know for this customer.
+        doc.app_key = AppKey::of(&forger.verifying_key()).to_string();
+        let forged = sign(&doc, &forger);
+        let verified = verify(forged.as_bytes(), &[]).unwrap();
+        assert_ne!(verified.app_key, document().app_key);
+    }
+
+    #[test]
+    fn a_signature_from_another_key_is_refused() {
+        let file = sign(&document(), &SigningKey::from_bytes(&[4; 32]));
+        assert_eq!(verify(file.as_bytes(), &[]), Err(Tampered::BadSignature));
     }
 }

@@ -1,0 +1,443 @@
+//! The authentication service against a real SQLite store: the rules of
+//! SPEC §1–3 as seen by a user logging in.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use gatehouse_core::store::{SeatQuery, Store};
+use gatehouse_core::{Gatehouse, InstallError, ManualClock, PasswordParams, Refusal, Settings, vendor_keys};
+use gatehouse_license::jiff::Timestamp;
+use gatehouse_license::jiff::civil::{Date, date};
+use gatehouse_license::jiff::tz::TimeZone;
+use gatehouse_license::{KeyRefusal, LicenseStatus, Month};
+use gatehouse_store::SqliteStore;
+use gatehouse_testkit::{TestLicense, issue_key};
+
+const LIMIT_TEXT: &str = "User limit exceeded, please contact your system administrator";
+const EXPIRED_TEXT: &str = "License expired, please contact your system administrator";
+
+fn ts(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+fn fast_passwords() -> PasswordParams {
+    PasswordParams {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    }
+}
+
+struct Fixture {
+    gatehouse: Arc<Gatehouse>,
+    clock: Arc<ManualClock>,
+    path: PathBuf,
+    zone: TimeZone,
+}
+
+fn database_path(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("service").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("gatehouse.db")
+}
+
+async fn open_at(path: &PathBuf, clock: Arc<ManualClock>, zone: &TimeZone) -> Gatehouse {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path).await.unwrap());
+    Gatehouse::open(
+        store,
+        Settings {
+            time_zone: Some(zone.clone()),
+            password: fast_passwords(),
+            trusted_vendor_keys: vendor_keys::trusted(),
+            clock,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+async fn fixture(name: &str, zone: &str, now: &str) -> Fixture {
+    let path = database_path(name);
+    let clock = Arc::new(ManualClock::new(ts(now)));
+    let zone = TimeZone::get(zone).unwrap();
+    let gatehouse = Arc::new(open_at(&path, clock.clone(), &zone).await);
+    Fixture {
+        gatehouse,
+        clock,
+        path,
+        zone,
+    }
+}
+
+impl Fixture {
+    fn key(&self, limit: u32, support_end: Date) -> String {
+        let issued_at = self.gatehouse.now();
+        issue_key(self.gatehouse.app_key(), &TestLicense::subscription(limit, support_end, issued_at))
+    }
+
+    async fn install(&self, limit: u32, support_end: Date) {
+        self.gatehouse.install_license(&self.key(limit, support_end)).await.unwrap();
+    }
+
+    async fn add_users(&self, names: &[&str]) {
+        for name in names {
+            self.gatehouse.add_local_user(name, &format!("{name}-pw")).await.unwrap();
+        }
+    }
+
+    async fn login(&self, name: &str) -> Result<bool, Refusal> {
+        let password = format!("{}-pw", name.to_lowercase());
+        self.gatehouse
+            .authenticate(name, &password, "vpn-1")
+            .await
+            .map(|admitted| admitted.newly_counted)
+    }
+
+    async fn active(&self) -> u32 {
+        self.gatehouse.license_view().await.unwrap().active_users
+    }
+
+    async fn ledger(&self, month: &str) -> Vec<String> {
+        let month: Month = month.parse().unwrap();
+        self.gatehouse
+            .users(&SeatQuery::all(month))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|seat| seat.username)
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_new_installation_runs_on_a_30_day_demo_for_25_users() {
+    let fx = fixture("demo", "Europe/Istanbul", "2026-11-28T10:00:00Z").await;
+    let view = fx.gatehouse.license_view().await.unwrap();
+    assert_eq!(view.license.payload.license_type.display_name(), "Demo License");
+    assert_eq!(view.license.payload.user_limit, 25);
+    assert!(view.license.payload.push_subscription);
+    assert_eq!(view.license.payload.support_end, date(2026, 12, 28));
+    assert_eq!(view.status, LicenseStatus::Valid);
+    assert_eq!(view.time_zone, "Europe/Istanbul");
+}
+
+#[tokio::test]
+async fn restarting_never_renews_the_demo_or_changes_the_app_key() {
+    let fx = fixture("demo-restart", "UTC", "2026-11-28T10:00:00Z").await;
+    let app_key = fx.gatehouse.app_key();
+    let end = fx.gatehouse.license().payload.support_end;
+    fx.gatehouse.flush().await.unwrap();
+    drop(fx.gatehouse);
+    let later = Arc::new(ManualClock::new(ts("2027-02-15T10:00:00Z")));
+    let restarted = open_at(&fx.path, later, &fx.zone).await;
+    assert_eq!(restarted.app_key(), app_key);
+    assert_eq!(restarted.license().payload.support_end, end);
+    let view = restarted.license_view().await.unwrap();
+    assert_eq!(view.status, LicenseStatus::Expired);
+}
+
+#[tokio::test]
+async fn limit_not_full_admits_and_limit_full_refuses_new_users() {
+    let fx = fixture("limit", "UTC", "2026-11-10T10:00:00Z").await;
+    fx.install(3, date(2027, 1, 31)).await;
+    fx.add_users(&["u1", "u2", "u3", "u4"]).await;
+    for name in ["u1", "u2", "u3"] {
+        assert_eq!(fx.login(name).await, Ok(true), "{name}");
+    }
+    let refused = fx.login("u4").await.unwrap_err();
+    assert_eq!(refused, Refusal::UserLimitExceeded);
+    assert_eq!(refused.message(), LIMIT_TEXT);
+    // Users already counted keep logging in all month.
+    for name in ["u1", "u2", "u3"] {
+        assert_eq!(fx.login(name).await, Ok(false), "{name}");
+    }
+    assert_eq!(fx.active().await, 3);
+    fx.gatehouse.flush().await.unwrap();
+    let refused = fx.gatehouse.refused_users("2026-11".parse().unwrap()).await.unwrap();
+    assert_eq!(refused.iter().map(|r| r.username.as_str()).collect::<Vec<_>>(), ["u4"]);
+}
+
+#[tokio::test]
+async fn a_full_license_refuses_before_the_second_factor() {
+    let fx = fixture("precheck", "UTC", "2026-11-10T10:00:00Z").await;
+    fx.install(1, date(2027, 1, 31)).await;
+    fx.add_users(&["first", "second"]).await;
+    fx.login("first").await.unwrap();
+    let second = fx.gatehouse.first_factor("second", "second-pw").await.unwrap();
+    assert_eq!(fx.gatehouse.precheck(&second, "vpn-1").await, Err(Refusal::UserLimitExceeded));
+    let first = fx.gatehouse.first_factor("first", "first-pw").await.unwrap();
+    assert_eq!(fx.gatehouse.precheck(&first, "vpn-1").await, Ok(()));
+}
+
+#[tokio::test]
+async fn the_precheck_asks_the_store_before_refusing_a_user_counted_elsewhere() {
+    let fx = fixture("precheck-elsewhere", "UTC", "2026-11-10T10:00:00Z").await;
+    fx.install(1, date(2027, 1, 31)).await;
+    fx.add_users(&["alice", "bob"]).await;
+    // Another process counts alice; this one has never seen her.
+    let other = open_at(&fx.path, fx.clock.clone(), &fx.zone).await;
+    other.authenticate("alice", "alice-pw", "vpn-2").await.unwrap();
+    assert_eq!(fx.login("bob").await, Err(Refusal::UserLimitExceeded));
+    assert_eq!(fx.login("alice").await, Ok(false), "a user counted by another process is never refused");
+}
+
+#[tokio::test]
+async fn canonical_names_count_once() {
+    let fx = fixture("canonical", "UTC", "2026-11-10T10:00:00Z").await;
+    fx.install(5, date(2027, 1, 31)).await;
+    fx.gatehouse.add_local_user("John", "john-pw").await.unwrap();
+    for (login, newly_counted) in [("John", true), ("john", false), ("JOHN", false), ("Ｊｏｈｎ", false)] {
+        let admitted = fx.gatehouse.authenticate(login, "john-pw", "vpn-1").await.unwrap();
+        assert_eq!(admitted.newly_counted, newly_counted, "{login}");
+        assert_eq!(admitted.identity.username, "john");
+    }
+    assert_eq!(fx.active().await, 1);
+    assert_eq!(fx.ledger("2026-11").await, ["john"]);
+    let duplicate = fx.gatehouse.add_local_user("JOHN", "x").await;
+    assert!(duplicate.is_err(), "JOHN and John are the same account");
+}
+
+#[tokio::test]
+async fn failed_attempts_never_count() {
+    let fx = fixture("failures", "UTC", "2026-11-10T10:00:00Z").await;
+    fx.install(2, date(2027, 1, 31)).await;
+    fx.add_users(&["alice", "mallory"]).await;
+    fx.gatehouse.set_local_user_enabled("mallory", false).await.unwrap();
+    let attempts = [
+        ("alice", "wrong"),
+        ("ghost", "whatever"),
+        ("mallory", "mallory-pw"),
+        ("", "x"),
+        ("bad\nname", "x"),
+    ];
+    for (name, password) in attempts {
+        let result = fx.gatehouse.authenticate(name, password, "vpn-1").await;
+        assert_eq!(result.unwrap_err(), Refusal::InvalidCredentials, "{name:?}");
+    }
+    assert_eq!(fx.active().await, 0, "guessing usernames cannot exhaust the license");
+    assert!(fx.ledger("2026-11").await.is_empty());
+}
+
+#[tokio::test]
+async fn deleting_or_disabling_an_account_keeps_its_seat() {
+    let fx = fixture("append-only", "UTC", "2026-11-10T10:00:00Z").await;
+    fx.install(2, date(2027, 1, 31)).await;
+    fx.add_users(&["a", "b", "c"]).await;
+    fx.login("a").await.unwrap();
+    fx.login("b").await.unwrap();
+    fx.gatehouse.delete_local_user("a").await.unwrap();
+    fx.gatehouse.set_local_user_enabled("b", false).await.unwrap();
+    assert_eq!(fx.login("c").await, Err(Refusal::UserLimitExceeded));
+    assert_eq!(fx.active().await, 2);
+}
+
+#[tokio::test]
+async fn a_higher_limit_lets_refused_users_in_at_once() {
+    let fx = fixture("higher", "UTC", "2026-11-10T10:00:00Z").await;
+    fx.install(1, date(2027, 1, 31)).await;
+    fx.add_users(&["a", "b"]).await;
+    fx.login("a").await.unwrap();
+    assert_eq!(fx.login("b").await, Err(Refusal::UserLimitExceeded));
+    fx.clock.set(ts("2026-11-10T10:01:00Z"));
+    fx.install(2, date(2027, 1, 31)).await;
+    assert_eq!(fx.login("b").await, Ok(true));
+}
+
+#[tokio::test]
+async fn a_lower_limit_keeps_counted_users_and_refuses_new_ones_until_next_month() {
+    let fx = fixture("lower", "UTC", "2026-11-10T10:00:00Z").await;
+    fx.install(3, date(2027, 1, 31)).await;
+    fx.add_users(&["a", "b", "c", "d"]).await;
+    for name in ["a", "b", "c"] {
+        fx.login(name).await.unwrap();
+    }
+    fx.clock.set(ts("2026-11-10T10:01:00Z"));
+    fx.install(2, date(2027, 1, 31)).await;
+    for name in ["a", "b", "c"] {
+        assert_eq!(fx.login(name).await, Ok(false), "{name} stays in");
+    }
+    assert_eq!(fx.login("d").await, Err(Refusal::UserLimitExceeded));
+    fx.clock.set(ts("2026-12-01T00:00:00Z"));
+    assert_eq!(fx.login("d").await, Ok(true), "the new month starts from zero");
+}
+
+#[tokio::test]
+async fn the_count_resets_at_midnight_on_the_first_in_the_license_zone() {
+    // Istanbul is UTC+3: December begins at 21:00 UTC on November 30.
+    let fx = fixture("reset", "Europe/Istanbul", "2026-11-30T20:00:00Z").await;
+    fx.install(1, date(2027, 1, 31)).await;
+    fx.add_users(&["a", "b"]).await;
+    fx.login("a").await.unwrap();
+    fx.clock.set(ts("2026-11-30T20:59:59Z"));
+    assert_eq!(fx.login("b").await, Err(Refusal::UserLimitExceeded));
+    fx.clock.set(ts("2026-11-30T21:00:00Z"));
+    assert_eq!(fx.login("b").await, Ok(true));
+    assert_eq!(fx.login("a").await, Err(Refusal::UserLimitExceeded), "a must be counted again in December, and December is full");
+    assert_eq!(fx.ledger("2026-11").await, ["a"], "past months are kept");
+    assert_eq!(fx.ledger("2026-12").await, ["b"]);
+    let usage = fx.gatehouse.usage().await.unwrap();
+    assert_eq!(usage.iter().map(|m| (m.month.to_string(), m.active_users)).collect::<Vec<_>>(), [("2026-11".to_string(), 1), ("2026-12".to_string(), 1)]);
+}
+
+#[tokio::test]
+async fn the_license_expires_at_the_end_of_the_support_end_date() {
+    let fx = fixture("expiry", "America/New_York", "2027-01-31T12:00:00Z").await;
+    fx.install(10, date(2027, 1, 31)).await;
+    fx.add_users(&["a", "b"]).await;
+    fx.login("a").await.unwrap();
+    // 23:59:59 EST on January 31 is 04:59:59 UTC on February 1.
+    fx.clock.set(ts("2027-02-01T04:59:59Z"));
+    assert_eq!(fx.login("a").await, Ok(false));
+    fx.clock.set(ts("2027-02-01T05:00:00Z"));
+    let refusal = fx.login("a").await.unwrap_err();
+    assert_eq!((refusal, refusal.message()), (Refusal::LicenseExpired, EXPIRED_TEXT));
+    assert_eq!(fx.login("b").await, Err(Refusal::LicenseExpired));
+    // Expiry is checked before the password: a wrong one gets the same answer.
+    assert_eq!(fx.gatehouse.authenticate("a", "wrong", "vpn").await, Err(Refusal::LicenseExpired));
+    assert_eq!(fx.gatehouse.license_view().await.unwrap().status, LicenseStatus::Expired);
+}
+
+#[tokio::test]
+async fn turning_the_clock_back_never_revives_an_expired_license() {
+    let fx = fixture("rollback", "UTC", "2027-01-31T12:00:00Z").await;
+    fx.install(10, date(2027, 1, 31)).await;
+    fx.add_users(&["a"]).await;
+    fx.clock.set(ts("2027-02-01T00:00:01Z"));
+    assert_eq!(fx.login("a").await, Err(Refusal::LicenseExpired));
+    fx.clock.set(ts("2027-01-15T00:00:00Z"));
+    assert_eq!(fx.login("a").await, Err(Refusal::LicenseExpired), "same process");
+    fx.gatehouse.flush().await.unwrap();
+    drop(fx.gatehouse);
+    let rolled_back = Arc::new(ManualClock::new(ts("2027-01-15T00:00:00Z")));
+    let restarted = open_at(&fx.path, rolled_back, &fx.zone).await;
+    assert_eq!(restarted.authenticate("a", "a-pw", "vpn").await, Err(Refusal::LicenseExpired), "after a restart");
+    assert!(restarted.now() >= ts("2027-02-01T00:00:01Z"));
+}
+
+#[tokio::test]
+async fn installing_a_valid_key_restores_service_at_once() {
+    let fx = fixture("renewal", "UTC", "2027-01-31T12:00:00Z").await;
+    fx.install(10, date(2027, 1, 31)).await;
+    fx.add_users(&["a"]).await;
+    fx.clock.set(ts("2027-02-02T00:00:00Z"));
+    assert_eq!(fx.login("a").await, Err(Refusal::LicenseExpired));
+    fx.install(10, date(2028, 1, 31)).await;
+    assert_eq!(fx.login("a").await, Ok(true));
+}
+
+#[tokio::test]
+async fn a_refused_key_leaves_the_license_in_force() {
+    let fx = fixture("refused-key", "UTC", "2026-11-10T10:00:00Z").await;
+    fx.install(10, date(2027, 1, 31)).await;
+    let before = fx.gatehouse.license();
+    let other_installation = fixture("refused-key-other", "UTC", "2026-11-10T10:00:00Z").await;
+    let cases: Vec<(String, fn(&KeyRefusal) -> bool)> = vec![
+        ("GHL1.garbage".into(), |r| matches!(r, KeyRefusal::Malformed(_))),
+        (fx.key(50, date(2027, 6, 30)).replacen("GHL1.R", "GHL1.S", 1), |r| matches!(r, KeyRefusal::BadSignature | KeyRefusal::Malformed(_))),
+        (other_installation.key(50, date(2027, 6, 30)), |r| matches!(r, KeyRefusal::OtherAppKey { .. })),
+        (
+            issue_key(fx.gatehouse.app_key(), &TestLicense::subscription(50, date(2027, 6, 30), ts("2026-11-10T10:05:01Z"))),
+            |r| matches!(r, KeyRefusal::IssuedInFuture { .. }),
+        ),
+    ];
+    for (key, expected) in cases {
+        match fx.gatehouse.install_license(&key).await {
+            Err(InstallError::Refused(refusal)) => assert!(expected(&refusal), "{refusal}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert_eq!(fx.gatehouse.license(), before);
+    }
+    // A fresh process sees the same license.
+    let reopened = open_at(&fx.path, fx.clock.clone(), &fx.zone).await;
+    assert_eq!(reopened.license(), before);
+}
+
+#[tokio::test]
+async fn a_key_installed_by_another_process_is_picked_up() {
+    let fx = fixture("shared", "UTC", "2026-11-10T10:00:00Z").await;
+    let other = open_at(&fx.path, fx.clock.clone(), &fx.zone).await;
+    fx.install(77, date(2027, 1, 31)).await;
+    assert_eq!(other.license().payload.user_limit, 25);
+    assert!(other.refresh_license().await.unwrap());
+    assert_eq!(other.license().payload.user_limit, 77);
+    assert!(!other.refresh_license().await.unwrap());
+}
+
+#[tokio::test]
+async fn last_logins_are_written_behind() {
+    let fx = fixture("write-behind", "UTC", "2026-11-10T10:00:00Z").await;
+    fx.add_users(&["a"]).await;
+    fx.login("a").await.unwrap();
+    fx.clock.set(ts("2026-11-12T08:00:00Z"));
+    fx.gatehouse.authenticate("a", "a-pw", "wifi-controller").await.unwrap();
+    fx.gatehouse.flush().await.unwrap();
+    let seat = &fx.gatehouse.users(&SeatQuery::all("2026-11".parse().unwrap())).await.unwrap()[0];
+    assert_eq!(seat.first_seen, ts("2026-11-10T10:00:00Z"));
+    assert_eq!(seat.last_login, ts("2026-11-12T08:00:00Z"));
+    assert_eq!(seat.last_client, "wifi-controller");
+}
+
+/// 64 threads authenticate 1,000 distinct users (and repeat some) against
+/// a limit of 500: exactly 500 accepted, the rest refused with the exact
+/// text, 500 stored, nobody counted twice.
+#[test]
+fn sixty_four_threads_never_exceed_the_limit() {
+    const USERS: usize = 1000;
+    const LIMIT: u32 = 500;
+    const THREADS: usize = 64;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+    let fx = runtime.block_on(async {
+        let fx = fixture("sixty-four-threads", "UTC", "2026-11-10T10:00:00Z").await;
+        fx.install(LIMIT, date(2027, 1, 31)).await;
+        for i in 0..USERS {
+            fx.gatehouse.add_local_user(&format!("user{i:04}"), &format!("user{i:04}-pw")).await.unwrap();
+        }
+        fx
+    });
+    let accepted = Arc::new(std::sync::Mutex::new(HashSet::new()));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let newly_counted = Arc::new(AtomicUsize::new(0));
+    std::thread::scope(|scope| {
+        for thread in 0..THREADS {
+            let handle = runtime.handle().clone();
+            let gatehouse = fx.gatehouse.clone();
+            let accepted = accepted.clone();
+            let refused = refused.clone();
+            let newly_counted = newly_counted.clone();
+            scope.spawn(move || {
+                // Each thread takes its share of users, then logs in again
+                // as users of the neighbouring thread.
+                let mine = (thread..USERS).step_by(THREADS);
+                let neighbours = ((thread + 1) % THREADS..USERS).step_by(THREADS).take(4);
+                for i in mine.chain(neighbours) {
+                    let name = format!("user{i:04}");
+                    match handle.block_on(gatehouse.authenticate(&name, &format!("{name}-pw"), "load")) {
+                        Ok(admitted) => {
+                            if admitted.newly_counted {
+                                newly_counted.fetch_add(1, Ordering::Relaxed);
+                            }
+                            accepted.lock().unwrap().insert(name);
+                        }
+                        Err(refusal) => {
+                            assert_eq!(refusal.message(), LIMIT_TEXT);
+                            refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let accepted = accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), LIMIT as usize, "exactly the limit accepted");
+    assert_eq!(newly_counted.load(Ordering::Relaxed), LIMIT as usize, "nobody counted twice");
+    runtime.block_on(async {
+        assert_eq!(fx.active().await, LIMIT);
+        let ledger: HashSet<String> = fx.ledger("2026-11").await.into_iter().collect();
+        assert_eq!(ledger, accepted, "the ledger holds exactly the accepted users");
+    });
+    // Every first attempt by a user outside the ledger was refused.
+    assert!(refused.load(Ordering::Relaxed) >= USERS - LIMIT as usize);
+}
