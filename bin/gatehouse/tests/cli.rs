@@ -1,0 +1,389 @@
+//! End to end through the real binaries: `gatehouse-vendor` issues keys,
+//! `gatehouse` installs them and authenticates users, exactly as an
+//! administrator would from a shell.
+
+use std::collections::HashSet;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use gatehouse_testkit::{peer, temp_dir, workspace_binary, workspace_root};
+use serde_json::Value;
+
+const LIMIT_TEXT: &str = "Reject: User limit exceeded, please contact your system administrator";
+const EXPIRED_TEXT: &str = "Reject: License expired, please contact your system administrator";
+
+/// A data directory and the commands run against it.
+struct Installation {
+    dir: tempfile::TempDir,
+    /// A program to run `gatehouse` under (faketime), if any.
+    wrapper: Vec<String>,
+}
+
+impl Installation {
+    /// A data directory whose config fixes the license zone and uses cheap
+    /// password hashing (tests create many users).
+    fn new(zone: &str) -> Installation {
+        let dir = temp_dir();
+        std::fs::write(
+            dir.path().join("gatehouse.toml"),
+            format!("[license]\ntimezone = \"{zone}\"\n\n[passwords]\nmemory_kib = 64\niterations = 1\n"),
+        )
+        .unwrap();
+        Installation { dir, wrapper: Vec::new() }
+    }
+
+    fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let gatehouse = workspace_binary("gatehouse");
+        let mut command = match self.wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(&gatehouse);
+                command
+            }
+            None => Command::new(&gatehouse),
+        };
+        command
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env_remove("GATEHOUSE_CONFIG")
+            .env("TZ", "UTC");
+        command
+    }
+
+    fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    fn ok(&self, args: &[&str], stdin: &str) -> String {
+        let output = self.run(args, stdin);
+        assert!(
+            output.status.success(),
+            "gatehouse {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    fn license_json(&self) -> Value {
+        serde_json::from_str(&self.ok(&["license", "show", "--json"], "")).unwrap()
+    }
+
+    fn app_key(&self) -> String {
+        self.license_json()["app_key"].as_str().unwrap().to_string()
+    }
+
+    fn add_user(&self, name: &str) {
+        self.ok(&["local-user", "add", name, "--password-stdin"], &format!("{name}-secret\n"));
+    }
+
+    /// `(stdout line, stderr)` of `gatehouse auth`.
+    fn auth(&self, name: &str) -> (String, String) {
+        let password = format!("{}-secret\n", name.to_lowercase());
+        let output = self.run(&["auth", name, "--password-stdin", "--client", "vpn-gw"], &password);
+        let stdout = String::from_utf8(output.stdout).unwrap().trim_end().to_string();
+        let expected_code = if stdout == "Accept" { 0 } else { 1 };
+        assert_eq!(output.status.code(), Some(expected_code), "{stdout}");
+        (stdout, String::from_utf8(output.stderr).unwrap())
+    }
+
+    fn users(&self, month: &str) -> Vec<String> {
+        let json: Value = serde_json::from_str(&self.ok(&["users", "--month", month, "--json"], "")).unwrap();
+        json.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap().to_string()).collect()
+    }
+}
+
+/// Runs the vendor tool.
+fn vendor(args: &[&str]) -> String {
+    let output = Command::new(workspace_binary("gatehouse-vendor")).args(args).output().unwrap();
+    assert!(output.status.success(), "gatehouse-vendor {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+fn issue(signing_key: &Path, app_key: &str, users: u32, support_end: &str, issued_at: &str) -> String {
+    vendor(&[
+        "issue",
+        "--signing-key",
+        signing_key.to_str().unwrap(),
+        "--app-key",
+        app_key,
+        "--company",
+        "Example Networks Ltd.",
+        "--dossier",
+        "D-4242",
+        "--users",
+        &users.to_string(),
+        "--type",
+        "subscription",
+        "--support-end",
+        support_end,
+        "--push",
+        "--issued-at",
+        issued_at,
+    ])
+}
+
+fn dev_key() -> PathBuf {
+    workspace_root().join("keys/dev-vendor.key")
+}
+
+#[test]
+fn license_flow_end_to_end() {
+    let gh = Installation::new("Europe/Istanbul");
+
+    // A fresh installation runs on the demo.
+    let demo = gh.license_json();
+    assert_eq!(demo["license_type"], "Demo License");
+    assert_eq!(demo["user_limit"], 25);
+    assert_eq!(demo["push_subscription"], "Active");
+    assert_eq!(demo["status"], "valid");
+
+    // A vendor key pair made by keygen is not trusted by this build...
+    let vendor_dir = temp_dir();
+    vendor(&["keygen", "--out", vendor_dir.path().to_str().unwrap()]);
+    let app_key = gh.app_key();
+    let untrusted = issue(&vendor_dir.path().join("vendor.key"), &app_key, 3, "2099-12-31", "2026-01-01T00:00:00Z");
+    let refused = gh.run(&["license", "install", &untrusted], "");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("signature is not valid"));
+    assert_eq!(gh.license_json(), demo, "a refused key changes nothing");
+
+    // ...the development key is. Install from stdin, with line breaks.
+    let key = issue(&dev_key(), &app_key, 3, "2099-12-31", "2026-01-01T00:00:00Z");
+    let wrapped: String = key.as_bytes().chunks(40).map(|c| format!("{}\n", std::str::from_utf8(c).unwrap())).collect();
+    gh.ok(&["license", "install", "-"], &wrapped);
+    let license = gh.license_json();
+    for (field, value) in [
+        ("company", "Example Networks Ltd."),
+        ("dossier", "D-4242"),
+        ("license_type", "Subscription"),
+        ("support_end_date", "2099-12-31"),
+        ("push_subscription", "Active"),
+        ("status", "valid"),
+        ("timezone", "Europe/Istanbul"),
+    ] {
+        assert_eq!(license[field], value, "{field}");
+    }
+    assert_eq!(license["app_key"], app_key.as_str());
+    assert_eq!(license["user_limit"], 3);
+    assert_eq!(license["active_users"], 0);
+    assert!(license["license_id"].as_str().unwrap().starts_with("L-"));
+
+    // Users until the limit; the next new user is refused with the exact text.
+    for name in ["alice", "bob", "carol", "dave"] {
+        gh.add_user(name);
+    }
+    for name in ["alice", "Bob", "carol"] {
+        assert_eq!(gh.auth(name).0, "Accept", "{name}");
+    }
+    let (reply, log) = gh.auth("dave");
+    assert_eq!(reply, LIMIT_TEXT);
+    assert!(log.contains("License user limit exceeded") && log.contains("dave"), "log: {log}");
+    assert_eq!(gh.auth("BOB").0, "Accept", "a counted user still logs in");
+    assert_eq!(gh.license_json()["active_users"], 3);
+    let month = license["month"].as_str().unwrap().to_string();
+    let mut users = gh.users(&month);
+    users.sort();
+    assert_eq!(users, ["alice", "bob", "carol"]);
+    let refused: Value = serde_json::from_str(&gh.ok(&["refused", "--json"], "")).unwrap();
+    assert_eq!(refused[0]["username"], "dave");
+
+    // Export, verify, then change one byte.
+    let export = gh.data_dir().join("export.json");
+    gh.ok(&["license", "export", "-o", export.to_str().unwrap()], "");
+    let verify = |path: &Path| gh.run(&["license", "verify-export", path.to_str().unwrap()], "");
+    let valid = verify(&export);
+    assert_eq!((String::from_utf8_lossy(&valid.stdout).trim(), valid.status.code()), ("valid", Some(0)));
+    let document: Value = serde_json::from_slice(&std::fs::read(&export).unwrap()).unwrap();
+    assert_eq!(document["document"]["app_key"], app_key.as_str());
+    assert_eq!(document["document"]["active_users"], 3);
+    let mut bytes = std::fs::read(&export).unwrap();
+    let at = String::from_utf8_lossy(&bytes).find("\"active_users\": 3").unwrap() + "\"active_users\": ".len();
+    bytes[at] = b'2';
+    let edited = gh.data_dir().join("edited.json");
+    std::fs::write(&edited, &bytes).unwrap();
+    let tampered = verify(&edited);
+    assert_eq!((String::from_utf8_lossy(&tampered.stdout).trim(), tampered.status.code()), ("tampered", Some(1)));
+}
+
+#[test]
+fn bad_input_is_one_line_and_changes_nothing() {
+    let gh = Installation::new("UTC");
+    let before = gh.license_json();
+    let app_key = gh.app_key();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["license".into(), "install".into(), "GHL1.not-a-key".into()], "malformed license key"),
+        (vec!["license".into(), "install".into(), issue(&dev_key(), "AAAAA-AAAAA-AAAAA-AAAAA", 5, "2099-01-01", "2026-01-01T00:00:00Z")], "bound to App Key"),
+        (vec!["license".into(), "install".into(), issue(&dev_key(), &app_key, 5, "2099-01-01", "2099-01-01T00:00:00Z")], "issued in the future"),
+        (vec!["license".into(), "install".into(), issue(&dev_key(), &app_key, 5, "2020-01-31", "2020-01-01T00:00:00Z")], "expired on 2020-01-31"),
+        (vec!["users".into(), "--month".into(), "2026-13".into()], "invalid month"),
+        (vec!["local-user".into(), "disable".into(), "nobody".into()], "no local user"),
+        (vec!["license".into(), "verify-export".into(), "/nonexistent/file.json".into()], "cannot read"),
+        (vec!["--config".into(), "/nonexistent/gatehouse.toml".into(), "license".into(), "show".into()], "does not exist"),
+    ];
+    for (args, message) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = gh.run(&args, "");
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        let error_lines = stderr.lines().filter(|l| l.starts_with("gatehouse: error:") || l.starts_with("error:")).count();
+        assert_eq!(error_lines, 1, "{args:?}: {stderr}");
+    }
+    // A bad config value names its key.
+    std::fs::write(gh.data_dir().join("gatehouse.toml"), "[license]\ntimezone = \"Mars/Olympus\"\n").unwrap();
+    let output = gh.run(&["license", "show"], "");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("license.timezone"));
+    std::fs::write(gh.data_dir().join("gatehouse.toml"), "[license]\ntimezone = \"UTC\"\n").unwrap();
+    assert_eq!(gh.license_json(), before);
+    // A duplicate user and an empty password are refused.
+    gh.add_user("erin");
+    let duplicate = gh.run(&["local-user", "add", "ERIN", "--password-stdin"], "x\n");
+    assert_eq!(duplicate.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&duplicate.stderr).contains("already exists"));
+    let empty = gh.run(&["local-user", "add", "frank", "--password-stdin"], "\n");
+    assert_eq!(empty.status.code(), Some(2));
+}
+
+#[test]
+fn months_and_expiry_follow_the_wall_clock_under_faketime() {
+    let Some(faketime) = peer("faketime", "months_and_expiry_follow_the_wall_clock_under_faketime") else {
+        return;
+    };
+    let mut gh = Installation::new("UTC");
+    let at = |gh: &mut Installation, when: &str| {
+        gh.wrapper = vec![faketime.to_str().unwrap().to_string(), when.to_string()];
+    };
+    at(&mut gh, "2027-01-31 23:50:00");
+    let key = issue(&dev_key(), &gh.app_key(), 2, "2027-02-28", "2027-01-31T00:00:00Z");
+    gh.ok(&["license", "install", &key], "");
+    for name in ["alice", "bob", "carol"] {
+        gh.add_user(name);
+    }
+    assert_eq!(gh.auth("alice").0, "Accept");
+    assert_eq!(gh.auth("bob").0, "Accept");
+    assert_eq!(gh.auth("carol").0, LIMIT_TEXT);
+
+    // February: the count starts again from zero; January is kept.
+    at(&mut gh, "2027-02-01 00:00:05");
+    assert_eq!(gh.auth("carol").0, "Accept");
+    assert_eq!(gh.users("2027-02"), ["carol"]);
+    let mut january = gh.users("2027-01");
+    january.sort();
+    assert_eq!(january, ["alice", "bob"]);
+
+    // The last second of the Support End Date, then the first after it.
+    at(&mut gh, "2027-02-28 23:59:50");
+    assert_eq!(gh.auth("carol").0, "Accept");
+    at(&mut gh, "2027-03-01 00:00:05");
+    let (reply, log) = gh.auth("carol");
+    assert_eq!(reply, EXPIRED_TEXT);
+    assert!(log.contains("License expired"), "log: {log}");
+    assert_eq!(gh.license_json()["status"], "expired");
+
+    // Back to the real clock (earlier): still expired, and the jump is logged.
+    gh.wrapper.clear();
+    let (reply, log) = gh.auth("carol");
+    assert_eq!(reply, EXPIRED_TEXT);
+    assert!(log.contains("System clock moved backwards"), "log: {log}");
+    assert_eq!(gh.license_json()["status"], "expired");
+
+    // A renewal restores service at once.
+    at(&mut gh, "2027-03-01 00:10:00");
+    let renewal = issue(&dev_key(), &gh.app_key(), 2, "2028-02-29", "2027-03-01T00:05:00Z");
+    gh.ok(&["license", "install", &renewal], "");
+    assert_eq!(gh.auth("carol").0, "Accept");
+}
+
+/// Many `gatehouse auth` processes write to one database while random ones
+/// are killed with SIGKILL. Afterwards every user that was told `Accept`
+/// is in the ledger, the count equals the ledger, and neither exceeds the
+/// limit.
+#[test]
+fn sigkill_during_a_burst_of_new_users_loses_no_accepted_user() {
+    const USERS: usize = 160;
+    const LIMIT: u32 = 100;
+    const PARALLEL: usize = 12;
+    let gh = Installation::new("UTC");
+    let key = issue(&dev_key(), &gh.app_key(), LIMIT, "2099-12-31", "2026-01-01T00:00:00Z");
+    gh.ok(&["license", "install", &key], "");
+    let names: Vec<String> = (0..USERS).map(|i| format!("burst{i:03}")).collect();
+    std::thread::scope(|scope| {
+        for chunk in names.chunks(USERS / 8) {
+            let gh = &gh;
+            scope.spawn(move || chunk.iter().for_each(|name| gh.add_user(name)));
+        }
+    });
+
+    let mut accepted = HashSet::new();
+    let mut killed = 0;
+    let mut pending: Vec<&String> = names.iter().collect();
+    let mut running: Vec<(String, std::process::Child)> = Vec::new();
+    let mut round = 0u64;
+    while !pending.is_empty() || !running.is_empty() {
+        while running.len() < PARALLEL
+            && let Some(name) = pending.pop()
+        {
+            let mut child = gh
+                .command(&["auth", name, "--password-stdin", "--client", "burst"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(format!("{name}-secret\n").as_bytes()).unwrap();
+            running.push((name.clone(), child));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        round += 1;
+        // Kill one running process in three rounds, chosen by a simple LCG.
+        if round % 3 == 0 && !running.is_empty() {
+            let victim = (round.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) >> 33) as usize % running.len();
+            let (_, child) = &mut running[victim];
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap();
+                killed += 1;
+            }
+        }
+        let mut still_running = Vec::new();
+        for (name, mut child) in running.drain(..) {
+            if child.try_wait().unwrap().is_some() {
+                let output = child.wait_with_output().unwrap();
+                if String::from_utf8_lossy(&output.stdout).trim() == "Accept" {
+                    accepted.insert(name);
+                }
+            } else {
+                still_running.push((name, child));
+            }
+        }
+        running = still_running;
+    }
+    assert!(killed > 5, "the test must actually kill processes (killed {killed})");
+
+    // "Restart": a new process reads the ledger.
+    let month = gh.license_json()["month"].as_str().unwrap().to_string();
+    let ledger: HashSet<String> = gh.users(&month).into_iter().collect();
+    let missing: Vec<&String> = accepted.difference(&ledger).collect();
+    assert!(missing.is_empty(), "accepted but not in the ledger: {missing:?}");
+    assert!(ledger.len() <= LIMIT as usize, "ledger {} exceeds the limit", ledger.len());
+    assert_eq!(gh.license_json()["active_users"], ledger.len(), "count equals the ledger");
+    let usage: Value = serde_json::from_str(&gh.ok(&["usage", "--json"], "")).unwrap();
+    assert_eq!(usage.as_array().unwrap().last().unwrap()["users"], ledger.len());
+}
