@@ -1,0 +1,126 @@
+//! Admission throughput and latency.
+//!
+//! - `returning_user_decision`: the license decision for a user already
+//!   counted this month (cache lookup, clock, expiry, write-behind record),
+//!   excluding the password hash. Target: under 1 µs.
+//! - `new_user_durable_admission/{1,64}_callers`: new users counted and
+//!   committed (SQLite, WAL, synchronous=FULL) before the call returns, with
+//!   1 and 64 concurrent callers sharing group commits. Target: at least
+//!   20,000/s with 64 callers.
+//!
+//! Run: `cargo bench -p gatehouse-core --bench admission`.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use gatehouse_core::store::Store;
+use gatehouse_core::{Gatehouse, Identity, PasswordParams, Settings, SystemClock, Username, vendor_keys};
+use gatehouse_license::jiff::civil::date;
+use gatehouse_store::SqliteStore;
+use gatehouse_testkit::{TestLicense, issue_key};
+use tokio::runtime::Runtime;
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// A service on a fresh database file, licensed for `limit` users.
+fn service(runtime: &Runtime, name: &str, limit: u32) -> Arc<Gatehouse> {
+    runtime.block_on(async {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench").join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("gatehouse.db")).await.unwrap());
+        let gatehouse = Gatehouse::open(
+            store,
+            Settings {
+                time_zone: Some(gatehouse_license::jiff::tz::TimeZone::UTC),
+                password: PasswordParams::default(),
+                trusted_vendor_keys: vendor_keys::trusted(),
+                clock: Arc::new(SystemClock),
+            },
+        )
+        .await
+        .unwrap();
+        let key = issue_key(gatehouse.app_key(), &TestLicense::subscription(limit, date(2099, 12, 31), gatehouse.now()));
+        gatehouse.install_license(&key).await.unwrap();
+        Arc::new(gatehouse)
+    })
+}
+
+fn identity(index: u64) -> Identity {
+    let name = format!("user{index:09}");
+    Identity::local(&Username::parse(&name).unwrap(), &name)
+}
+
+fn returning_user_decision(c: &mut Criterion) {
+    let runtime = runtime();
+    let gatehouse = service(&runtime, "returning", 1_000_000);
+    let users: Vec<Identity> = (0..1000).map(identity).collect();
+    runtime.block_on(async {
+        for user in &users {
+            gatehouse.admit(user, "bench").await.unwrap();
+        }
+    });
+    let mut next = 0;
+    c.bench_function("returning_user_decision", |b| {
+        b.iter(|| {
+            let user = &users[next % users.len()];
+            next += 1;
+            // The returning-user path never waits: one poll completes it.
+            let mut future = pin!(gatehouse.admit(black_box(user), "bench"));
+            match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(result) => black_box(result.unwrap()),
+                Poll::Pending => panic!("a returning user must be answered without waiting"),
+            }
+        })
+    });
+}
+
+fn new_user_durable_admission(c: &mut Criterion) {
+    let runtime = runtime();
+    let mut group = c.benchmark_group("new_user_durable_admission");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    for callers in [1u64, 64] {
+        let gatehouse = service(&runtime, &format!("new-{callers}"), u32::MAX);
+        let next_user = Arc::new(AtomicU64::new(0));
+        group.bench_function(format!("{callers}_callers"), |b| {
+            b.iter_custom(|iterations| {
+                let per_caller = iterations.div_ceil(callers);
+                let start = Instant::now();
+                runtime.block_on(async {
+                    let tasks: Vec<_> = (0..callers)
+                        .map(|_| {
+                            let gatehouse = gatehouse.clone();
+                            let next_user = next_user.clone();
+                            tokio::spawn(async move {
+                                for _ in 0..per_caller {
+                                    let user = identity(next_user.fetch_add(1, Ordering::Relaxed));
+                                    let admitted = gatehouse.admit(&user, "bench").await.unwrap();
+                                    assert!(admitted.newly_counted);
+                                }
+                            })
+                        })
+                        .collect();
+                    for task in tasks {
+                        task.await.unwrap();
+                    }
+                });
+                // Report per admission actually made.
+                start.elapsed().mul_f64(iterations as f64 / (per_caller * callers) as f64)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, returning_user_decision, new_user_durable_admission);
+criterion_main!(benches);
