@@ -28,7 +28,9 @@ fn main() {
         }
     }
     let trusts_dev = dev_bytes.is_some_and(|dev| keys.contains(&dev));
-    let mut out = String::from("/// Vendor public keys this build trusts.\npub const TRUSTED_VENDOR_KEYS: &[[u8; 32]] = &[\n");
+    let mut out = String::from(
+        "/// Vendor public keys this build trusts.\npub const TRUSTED_VENDOR_KEYS: &[[u8; 32]] = &[\n",
+    );
     for key in &keys {
         out.push_str(&format!("    {key:?},\n"));
     }
@@ -36,7 +38,8 @@ fn main() {
     out.push_str(&format!(
         "/// Whether the development key (keys/dev-vendor.pub) is among them.\npub const TRUSTS_DEVELOPMENT_KEY: bool = {trusts_dev};\n"
     ));
-    let out_file = PathBuf::from(env::var("OUT_DIR").expect("set by cargo")).join("trusted_vendor_keys.rs");
+    let out_file =
+        PathBuf::from(env::var("OUT_DIR").expect("set by cargo")).join("trusted_vendor_keys.rs");
     fs::write(out_file, out).expect("write generated key list");
 }
 
@@ -49,10 +52,14 @@ fn read_key(path: &Path) -> Result<[u8; 32], String> {
         .ok_or("no key line")?;
     let encoded = line
         .strip_prefix(PREFIX)
-        .ok_or_else(|| format!("expected a line starting with {PREFIX:?} (a vendor public key file)"))?
+        .ok_or_else(|| {
+            format!("expected a line starting with {PREFIX:?} (a vendor public key file)")
+        })?
         .trim();
     let bytes = decode_base64(encoded).ok_or("the key is not valid base64")?;
-    bytes.try_into().map_err(|_| "the key is not 32 bytes".to_string())
+    bytes
+        .try_into()
+        .map_err(|_| "the key is not 32 bytes".to_string())
 }
 
 /// Standard base64 with padding; enough for a 32-byte key, without a

@@ -18,7 +18,11 @@ use gatehouse_license::key_file::{format_public, format_secret, parse_secret};
 use gatehouse_license::{AppKey, LicensePayload, LicenseType, SigningKey};
 
 #[derive(Debug, Parser)]
-#[command(name = "gatehouse-vendor", version, about = "Make vendor keys and issue Gatehouse license keys")]
+#[command(
+    name = "gatehouse-vendor",
+    version,
+    about = "Make vendor keys and issue Gatehouse license keys"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -105,12 +109,18 @@ fn keygen(dir: &Path) -> Result<()> {
     let public_path = dir.join("vendor.pub");
     for path in [&secret_path, &public_path] {
         if path.exists() {
-            bail!("{} already exists; refusing to overwrite a vendor key", path.display());
+            bail!(
+                "{} already exists; refusing to overwrite a vendor key",
+                path.display()
+            );
         }
     }
     write_new_file(
         &secret_path,
-        &format_secret(&key, &["Gatehouse vendor signing key. Keep it secret: it issues licenses."]),
+        &format_secret(
+            &key,
+            &["Gatehouse vendor signing key. Keep it secret: it issues licenses."],
+        ),
         0o600,
     )?;
     write_new_file(
@@ -121,7 +131,11 @@ fn keygen(dir: &Path) -> Result<()> {
         ),
         0o644,
     )?;
-    println!("wrote {} and {}", secret_path.display(), public_path.display());
+    println!(
+        "wrote {} and {}",
+        secret_path.display(),
+        public_path.display()
+    );
     Ok(())
 }
 

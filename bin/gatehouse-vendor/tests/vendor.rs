@@ -8,7 +8,10 @@ use gatehouse_license::{AppKey, LicenseType, SigningKey};
 use gatehouse_testkit::temp_dir;
 
 fn vendor(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_gatehouse-vendor")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_gatehouse-vendor"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn app_key() -> String {
@@ -20,11 +23,18 @@ fn keygen_then_issue_makes_a_key_the_public_key_verifies() {
     let dir = temp_dir();
     let out = dir.path().join("vendor-keys");
     let made = vendor(&["keygen", "--out", out.to_str().unwrap()]);
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(out.join("vendor.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(out.join("vendor.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o077, 0, "the secret key is private to its owner");
     }
     let public = parse_public(&std::fs::read_to_string(out.join("vendor.pub")).unwrap()).unwrap();
@@ -49,7 +59,11 @@ fn keygen_then_issue_makes_a_key_the_public_key_verifies() {
         "--license-id",
         "L-42",
     ]);
-    assert!(issued.status.success(), "{}", String::from_utf8_lossy(&issued.stderr));
+    assert!(
+        issued.status.success(),
+        "{}",
+        String::from_utf8_lossy(&issued.stderr)
+    );
     let key = String::from_utf8(issued.stdout).unwrap();
     let payload = decode_signed(&key, &[public]).unwrap().payload;
     assert_eq!(payload.app_key.to_string(), app_key());
@@ -70,7 +84,10 @@ fn keygen_never_overwrites_a_key() {
     let again = vendor(&["keygen", "--out", out]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("refusing to overwrite"));
-    assert_eq!(std::fs::read(dir.path().join("vendor.key")).unwrap(), before);
+    assert_eq!(
+        std::fs::read(dir.path().join("vendor.key")).unwrap(),
+        before
+    );
 }
 
 #[test]
@@ -79,17 +96,39 @@ fn bad_arguments_are_refused_with_a_reason() {
     let dev_pub = gatehouse_testkit::workspace_root().join("keys/dev-vendor.pub");
     let base = |signing_key: &str, app_key: &str, users: &str, end: &str| {
         vendor(&[
-            "issue", "--signing-key", signing_key, "--app-key", app_key, "--company", "C", "--dossier", "D",
-            "--users", users, "--type", "subscription", "--support-end", end,
+            "issue",
+            "--signing-key",
+            signing_key,
+            "--app-key",
+            app_key,
+            "--company",
+            "C",
+            "--dossier",
+            "D",
+            "--users",
+            users,
+            "--type",
+            "subscription",
+            "--support-end",
+            end,
         ])
     };
     let key = dev_key.to_str().unwrap();
     let cases = [
-        (base(key, "NOT-AN-APP-KEY", "5", "2027-01-31"), "not an App Key"),
+        (
+            base(key, "NOT-AN-APP-KEY", "5", "2027-01-31"),
+            "not an App Key",
+        ),
         (base(key, &app_key(), "0", "2027-01-31"), "--users"),
         (base(key, &app_key(), "5", "2027-02-30"), "--support-end"),
-        (base(dev_pub.to_str().unwrap(), &app_key(), "5", "2027-01-31"), "not a vendor signing key"),
-        (base("/nonexistent", &app_key(), "5", "2027-01-31"), "cannot read"),
+        (
+            base(dev_pub.to_str().unwrap(), &app_key(), "5", "2027-01-31"),
+            "not a vendor signing key",
+        ),
+        (
+            base("/nonexistent", &app_key(), "5", "2027-01-31"),
+            "cannot read",
+        ),
     ];
     for (output, message) in cases {
         assert!(!output.status.success());

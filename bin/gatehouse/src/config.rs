@@ -112,7 +112,9 @@ pub fn load(data_dir: &Path, explicit: Option<&Path>) -> Result<Config> {
             .filter(|key| key.as_str().contains("__"))
             .split("__"),
     );
-    let raw: RawConfig = figment.extract().map_err(|error| anyhow::anyhow!(describe(error)))?;
+    let raw: RawConfig = figment
+        .extract()
+        .map_err(|error| anyhow::anyhow!(describe(error)))?;
     validate(data_dir, raw)
 }
 
@@ -145,8 +147,13 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
         },
     };
     let passwords = raw.passwords;
-    if passwords.memory_kib < 8 * passwords.parallelism.max(1) || passwords.iterations == 0 || passwords.parallelism == 0 {
-        bail!("passwords: memory_kib must be at least 8 per lane, iterations and parallelism at least 1");
+    if passwords.memory_kib < 8 * passwords.parallelism.max(1)
+        || passwords.iterations == 0
+        || passwords.parallelism == 0
+    {
+        bail!(
+            "passwords: memory_kib must be at least 8 per lane, iterations and parallelism at least 1"
+        );
     }
     Ok(Config {
         time_zone,
@@ -186,7 +193,10 @@ mod tests {
         let temp = gatehouse_testkit::temp_dir();
         let dir = temp.path().to_path_buf();
         let cases = [
-            ("[license]\ntimezone = \"Mars/Olympus\"\n", "license.timezone"),
+            (
+                "[license]\ntimezone = \"Mars/Olympus\"\n",
+                "license.timezone",
+            ),
             ("[storage]\nurl = \"mysql://x\"\n", "storage.url"),
             ("[license]\ntimezone = 5\n", "license.timezone"),
             ("[licence]\ntimezone = \"UTC\"\n", "licence"),
@@ -203,17 +213,28 @@ mod tests {
     fn a_valid_file_is_read() {
         let temp = gatehouse_testkit::temp_dir();
         let dir = temp.path().to_path_buf();
-        let path = write(&dir, "[license]\ntimezone = \"Europe/Istanbul\"\n[support]\ncontact = \"licenses@vendor.example\"\n");
+        let path = write(
+            &dir,
+            "[license]\ntimezone = \"Europe/Istanbul\"\n[support]\ncontact = \"licenses@vendor.example\"\n",
+        );
         let config = load(&dir, Some(&path)).unwrap();
-        assert_eq!(config.time_zone.unwrap().iana_name(), Some("Europe/Istanbul"));
-        assert_eq!(config.support_contact.as_deref(), Some("licenses@vendor.example"));
+        assert_eq!(
+            config.time_zone.unwrap().iana_name(),
+            Some("Europe/Istanbul")
+        );
+        assert_eq!(
+            config.support_contact.as_deref(),
+            Some("licenses@vendor.example")
+        );
     }
 
     #[test]
     fn a_missing_explicit_file_is_an_error() {
         let temp = gatehouse_testkit::temp_dir();
         let dir = temp.path().to_path_buf();
-        let error = load(&dir, Some(&dir.join("nope.toml"))).unwrap_err().to_string();
+        let error = load(&dir, Some(&dir.join("nope.toml")))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("does not exist"), "{error}");
     }
 }

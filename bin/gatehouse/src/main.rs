@@ -25,10 +25,20 @@ use crate::config::{Config, Storage};
 use crate::output::{csv, local_time, rfc3339, table};
 
 #[derive(Debug, Parser)]
-#[command(name = "gatehouse", version, about = "Gatehouse multi-factor authentication server")]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Gatehouse multi-factor authentication server"
+)]
 struct Cli {
     /// Where Gatehouse keeps its database and installation key.
-    #[arg(long, global = true, value_name = "DIR", env = "GATEHOUSE_DATA_DIR", default_value = "./gatehouse-data")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "GATEHOUSE_DATA_DIR",
+        default_value = "./gatehouse-data"
+    )]
     data_dir: PathBuf,
     /// Configuration file (default: <data-dir>/gatehouse.toml when present).
     #[arg(long, global = true, value_name = "FILE", env = "GATEHOUSE_CONFIG")]
@@ -174,7 +184,12 @@ fn init_logging(config: &Config, serving: bool) {
     let default = if serving { "info" } else { "warn" };
     let filter = EnvFilter::try_from_default_env()
         .ok()
-        .or_else(|| config.log_level.as_deref().and_then(|level| EnvFilter::try_new(level).ok()))
+        .or_else(|| {
+            config
+                .log_level
+                .as_deref()
+                .and_then(|level| EnvFilter::try_new(level).ok())
+        })
         .unwrap_or_else(|| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -244,7 +259,9 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 async fn serve(gatehouse: &Gatehouse) -> Result<ExitCode> {
     let view = gatehouse.license_view().await?;
     if vendor_keys::trusts_development_key() {
-        tracing::warn!("this build trusts the development vendor key (keys/dev-vendor.pub); production builds must not");
+        tracing::warn!(
+            "this build trusts the development vendor key (keys/dev-vendor.pub); production builds must not"
+        );
     }
     tracing::info!(
         app_key = %view.app_key,
@@ -310,12 +327,19 @@ struct LicenseJson<'a> {
     month: String,
 }
 
-async fn license(gatehouse: &Gatehouse, config: &Config, command: LicenseCommand) -> Result<ExitCode> {
+async fn license(
+    gatehouse: &Gatehouse,
+    config: &Config,
+    command: LicenseCommand,
+) -> Result<ExitCode> {
     match command {
         LicenseCommand::Show { json } => {
             let view = gatehouse.license_view().await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&license_json(&view, gatehouse))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&license_json(&view, gatehouse))?
+                );
             } else {
                 print!("{}", license_text(&view, gatehouse));
             }
@@ -328,13 +352,17 @@ async fn license(gatehouse: &Gatehouse, config: &Config, command: LicenseCommand
         }
         LicenseCommand::Request => {
             let view = gatehouse.license_view().await?;
-            print!("{}", license_request(&view, config.support_contact.as_deref()));
+            print!(
+                "{}",
+                license_request(&view, config.support_contact.as_deref())
+            );
         }
         LicenseCommand::Export { output } => {
             let file = export::export(gatehouse).await?;
             match output {
                 Some(path) => {
-                    std::fs::write(&path, &file).with_context(|| format!("cannot write {}", path.display()))?;
+                    std::fs::write(&path, &file)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
                     eprintln!("wrote {}", path.display());
                 }
                 None => print!("{file}"),
@@ -367,7 +395,13 @@ fn license_json<'a>(view: &'a LicenseView, gatehouse: &Gatehouse) -> LicenseJson
 
 fn license_text(view: &LicenseView, gatehouse: &Gatehouse) -> String {
     let payload = &view.license.payload;
-    let dash = |text: &str| if text.is_empty() { "-".to_string() } else { text.to_string() };
+    let dash = |text: &str| {
+        if text.is_empty() {
+            "-".to_string()
+        } else {
+            text.to_string()
+        }
+    };
     let remaining = match view.days_remaining {
         days if days < 0 => format!("expired {} days ago", -days),
         0 => "last day".to_string(),
@@ -385,27 +419,51 @@ fn license_text(view: &LicenseView, gatehouse: &Gatehouse) -> String {
                 UsagePercent::of(view.active_users, payload.user_limit)
             ),
         ],
-        vec!["License Type".into(), payload.license_type.display_name().into()],
-        vec!["Support End Date".into(), format!("{} ({remaining})", payload.support_end)],
-        vec!["Push Subscription".into(), push_text(payload.push_subscription).into()],
+        vec![
+            "License Type".into(),
+            payload.license_type.display_name().into(),
+        ],
+        vec![
+            "Support End Date".into(),
+            format!("{} ({remaining})", payload.support_end),
+        ],
+        vec![
+            "Push Subscription".into(),
+            push_text(payload.push_subscription).into(),
+        ],
         vec!["App Key".into(), view.app_key.to_string()],
         vec!["Dossier".into(), dash(&payload.dossier)],
         vec!["License ID".into(), payload.license_id.clone()],
-        vec!["Issued".into(), local_time(payload.issued_at, gatehouse.time_zone())],
+        vec![
+            "Issued".into(),
+            local_time(payload.issued_at, gatehouse.time_zone()),
+        ],
         vec!["Status".into(), view.status.as_str().into()],
         vec!["Time Zone".into(), view.time_zone.clone()],
     ];
     let text = table(&["Field", "Value"], &rows);
     // Drop the header line: this is a card, not a list.
-    text.split_once('\n').map(|(_, rest)| rest.to_string()).unwrap_or(text)
+    text.split_once('\n')
+        .map(|(_, rest)| rest.to_string())
+        .unwrap_or(text)
 }
 
 fn license_request(view: &LicenseView, contact: Option<&str>) -> String {
     let payload = &view.license.payload;
-    let dossier = if payload.dossier.is_empty() { "none yet" } else { &payload.dossier };
-    let company = if payload.company.is_empty() { "(please fill in)" } else { &payload.company };
+    let dossier = if payload.dossier.is_empty() {
+        "none yet"
+    } else {
+        &payload.dossier
+    };
+    let company = if payload.company.is_empty() {
+        "(please fill in)"
+    } else {
+        &payload.company
+    };
     let current = match view.license.source {
-        LicenseSource::BuiltInDemo => format!("Demo License, Support End Date {}", payload.support_end),
+        LicenseSource::BuiltInDemo => {
+            format!("Demo License, Support End Date {}", payload.support_end)
+        }
         LicenseSource::Key(_) => format!(
             "{} {}, {} users, Support End Date {}",
             payload.license_type.display_name(),
@@ -414,7 +472,9 @@ fn license_request(view: &LicenseView, contact: Option<&str>) -> String {
             payload.support_end
         ),
     };
-    let contact = contact.unwrap_or("your Gatehouse vendor (set support.contact in the configuration to show it here)");
+    let contact = contact.unwrap_or(
+        "your Gatehouse vendor (set support.contact in the configuration to show it here)",
+    );
     format!(
         "App Key: {app_key}\n\
          Dossier: {dossier}\n\
@@ -470,7 +530,10 @@ struct UserJson {
 }
 
 async fn users(gatehouse: &Gatehouse, args: UsersArgs) -> Result<ExitCode> {
-    let month = args.month.month.unwrap_or_else(|| gatehouse.current_month());
+    let month = args
+        .month
+        .month
+        .unwrap_or_else(|| gatehouse.current_month());
     let query = SeatQuery {
         search: args.search,
         ..SeatQuery::all(month)
@@ -493,8 +556,21 @@ async fn users(gatehouse: &Gatehouse, args: UsersArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let header = ["username", "display_name", "source", "first_seen", "last_login", "last_client"];
-    let time = |at| if format.csv { rfc3339(at, zone) } else { local_time(at, zone) };
+    let header = [
+        "username",
+        "display_name",
+        "source",
+        "first_seen",
+        "last_login",
+        "last_client",
+    ];
+    let time = |at| {
+        if format.csv {
+            rfc3339(at, zone)
+        } else {
+            local_time(at, zone)
+        }
+    };
     let rows: Vec<Vec<String>> = seats
         .iter()
         .map(|seat| {
@@ -511,9 +587,20 @@ async fn users(gatehouse: &Gatehouse, args: UsersArgs) -> Result<ExitCode> {
     if format.csv {
         print!("{}", csv(&header, &rows));
     } else {
-        let human = ["Username", "Display Name", "Source", "First Authentication", "Last Login", "Last Client"];
+        let human = [
+            "Username",
+            "Display Name",
+            "Source",
+            "First Authentication",
+            "Last Login",
+            "Last Client",
+        ];
         print!("{}", table(&human, &rows));
-        eprintln!("{} {} in {month}", rows.len(), if rows.len() == 1 { "user" } else { "users" });
+        eprintln!(
+            "{} {} in {month}",
+            rows.len(),
+            if rows.len() == 1 { "user" } else { "users" }
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -545,15 +632,53 @@ async fn refused(gatehouse: &Gatehouse, args: MonthFormatArgs) -> Result<ExitCod
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let time = |at| if args.format.csv { rfc3339(at, zone) } else { local_time(at, zone) };
+    let time = |at| {
+        if args.format.csv {
+            rfc3339(at, zone)
+        } else {
+            local_time(at, zone)
+        }
+    };
     let rows: Vec<Vec<String>> = refused
         .iter()
-        .map(|r| vec![r.username.clone(), time(r.first_refused), time(r.last_refused), r.attempts.to_string(), r.last_client.clone()])
+        .map(|r| {
+            vec![
+                r.username.clone(),
+                time(r.first_refused),
+                time(r.last_refused),
+                r.attempts.to_string(),
+                r.last_client.clone(),
+            ]
+        })
         .collect();
     if args.format.csv {
-        print!("{}", csv(&["username", "first_refused", "last_refused", "attempts", "last_client"], &rows));
+        print!(
+            "{}",
+            csv(
+                &[
+                    "username",
+                    "first_refused",
+                    "last_refused",
+                    "attempts",
+                    "last_client"
+                ],
+                &rows
+            )
+        );
     } else {
-        print!("{}", table(&["Username", "First Refused", "Last Refused", "Attempts", "Last Client"], &rows));
+        print!(
+            "{}",
+            table(
+                &[
+                    "Username",
+                    "First Refused",
+                    "Last Refused",
+                    "Attempts",
+                    "Last Client"
+                ],
+                &rows
+            )
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -583,10 +708,20 @@ async fn usage(gatehouse: &Gatehouse, format: FormatArgs) -> Result<ExitCode> {
     }
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| vec![r.month.clone(), r.users.to_string(), r.user_limit.to_string(), r.peak_percent.clone()])
+        .map(|r| {
+            vec![
+                r.month.clone(),
+                r.users.to_string(),
+                r.user_limit.to_string(),
+                r.peak_percent.clone(),
+            ]
+        })
         .collect();
     if format.csv {
-        print!("{}", csv(&["month", "users", "user_limit", "peak_percent"], &cells));
+        print!(
+            "{}",
+            csv(&["month", "users", "user_limit", "peak_percent"], &cells)
+        );
     } else {
         print!("{}", table(&["Month", "Users", "Limit", "Peak %"], &cells));
     }
@@ -653,7 +788,10 @@ async fn local_user(gatehouse: &Gatehouse, command: LocalUserCommand) -> Result<
                         ]
                     })
                     .collect();
-                print!("{}", table(&["Username", "Display Name", "State", "Created"], &rows));
+                print!(
+                    "{}",
+                    table(&["Username", "Display Name", "State", "Created"], &rows)
+                );
             }
         }
     }

@@ -5,12 +5,16 @@ use gatehouse_license::jiff::tz::TimeZone;
 
 /// `2026-11-28 16:25:04` in the license time zone.
 pub fn local_time(at: Timestamp, zone: &TimeZone) -> String {
-    at.to_zoned_datetime(zone.clone()).strftime("%Y-%m-%d %H:%M:%S").to_string()
+    at.to_zoned_datetime(zone.clone())
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 /// RFC 3339 with the license zone's offset, e.g. `2026-11-28T16:25:04+03:00`.
 pub fn rfc3339(at: Timestamp, zone: &TimeZone) -> String {
-    at.to_zoned_datetime(zone.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+    at.to_zoned_datetime(zone.clone())
+        .strftime("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
 }
 
 /// Left-aligned columns separated by two spaces.
@@ -79,13 +83,25 @@ mod tests {
 
     #[test]
     fn tables_align_columns() {
-        let text = table(&["Name", "N"], &[vec!["alice".into(), "1".into()], vec!["bo".into(), "22".into()]]);
+        let text = table(
+            &["Name", "N"],
+            &[
+                vec!["alice".into(), "1".into()],
+                vec!["bo".into(), "22".into()],
+            ],
+        );
         assert_eq!(text, "Name   N\nalice  1\nbo     22\n");
     }
 
     #[test]
     fn csv_quotes_and_defuses_formulas() {
-        let text = csv(&["a", "b"], &[vec!["x,y".into(), "say \"hi\"".into()], vec!["=1+1".into(), "-2".into()]]);
+        let text = csv(
+            &["a", "b"],
+            &[
+                vec!["x,y".into(), "say \"hi\"".into()],
+                vec!["=1+1".into(), "-2".into()],
+            ],
+        );
         assert_eq!(text, "a,b\r\n\"x,y\",\"say \"\"hi\"\"\"\r\n'=1+1,'-2\r\n");
     }
 

@@ -27,10 +27,15 @@ impl Installation {
         let dir = temp_dir();
         std::fs::write(
             dir.path().join("gatehouse.toml"),
-            format!("[license]\ntimezone = \"{zone}\"\n\n[passwords]\nmemory_kib = 64\niterations = 1\n"),
+            format!(
+                "[license]\ntimezone = \"{zone}\"\n\n[passwords]\nmemory_kib = 64\niterations = 1\n"
+            ),
         )
         .unwrap();
-        Installation { dir, wrapper: Vec::new() }
+        Installation {
+            dir,
+            wrapper: Vec::new(),
+        }
     }
 
     fn data_dir(&self) -> &Path {
@@ -65,7 +70,12 @@ impl Installation {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     }
 
@@ -90,33 +100,60 @@ impl Installation {
     }
 
     fn add_user(&self, name: &str) {
-        self.ok(&["local-user", "add", name, "--password-stdin"], &format!("{name}-secret\n"));
+        self.ok(
+            &["local-user", "add", name, "--password-stdin"],
+            &format!("{name}-secret\n"),
+        );
     }
 
     /// `(stdout line, stderr)` of `gatehouse auth`.
     fn auth(&self, name: &str) -> (String, String) {
         let password = format!("{}-secret\n", name.to_lowercase());
-        let output = self.run(&["auth", name, "--password-stdin", "--client", "vpn-gw"], &password);
-        let stdout = String::from_utf8(output.stdout).unwrap().trim_end().to_string();
+        let output = self.run(
+            &["auth", name, "--password-stdin", "--client", "vpn-gw"],
+            &password,
+        );
+        let stdout = String::from_utf8(output.stdout)
+            .unwrap()
+            .trim_end()
+            .to_string();
         let expected_code = if stdout == "Accept" { 0 } else { 1 };
         assert_eq!(output.status.code(), Some(expected_code), "{stdout}");
         (stdout, String::from_utf8(output.stderr).unwrap())
     }
 
     fn users(&self, month: &str) -> Vec<String> {
-        let json: Value = serde_json::from_str(&self.ok(&["users", "--month", month, "--json"], "")).unwrap();
-        json.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap().to_string()).collect()
+        let json: Value =
+            serde_json::from_str(&self.ok(&["users", "--month", month, "--json"], "")).unwrap();
+        json.as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["username"].as_str().unwrap().to_string())
+            .collect()
     }
 }
 
 /// Runs the vendor tool.
 fn vendor(args: &[&str]) -> String {
-    let output = Command::new(workspace_binary("gatehouse-vendor")).args(args).output().unwrap();
-    assert!(output.status.success(), "gatehouse-vendor {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    let output = Command::new(workspace_binary("gatehouse-vendor"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "gatehouse-vendor {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).unwrap().trim().to_string()
 }
 
-fn issue(signing_key: &Path, app_key: &str, users: u32, support_end: &str, issued_at: &str) -> String {
+fn issue(
+    signing_key: &Path,
+    app_key: &str,
+    users: u32,
+    support_end: &str,
+    issued_at: &str,
+) -> String {
     vendor(&[
         "issue",
         "--signing-key",
@@ -158,15 +195,31 @@ fn license_flow_end_to_end() {
     let vendor_dir = temp_dir();
     vendor(&["keygen", "--out", vendor_dir.path().to_str().unwrap()]);
     let app_key = gh.app_key();
-    let untrusted = issue(&vendor_dir.path().join("vendor.key"), &app_key, 3, "2099-12-31", "2026-01-01T00:00:00Z");
+    let untrusted = issue(
+        &vendor_dir.path().join("vendor.key"),
+        &app_key,
+        3,
+        "2099-12-31",
+        "2026-01-01T00:00:00Z",
+    );
     let refused = gh.run(&["license", "install", &untrusted], "");
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("signature is not valid"));
     assert_eq!(gh.license_json(), demo, "a refused key changes nothing");
 
     // ...the development key is. Install from stdin, with line breaks.
-    let key = issue(&dev_key(), &app_key, 3, "2099-12-31", "2026-01-01T00:00:00Z");
-    let wrapped: String = key.as_bytes().chunks(40).map(|c| format!("{}\n", std::str::from_utf8(c).unwrap())).collect();
+    let key = issue(
+        &dev_key(),
+        &app_key,
+        3,
+        "2099-12-31",
+        "2026-01-01T00:00:00Z",
+    );
+    let wrapped: String = key
+        .as_bytes()
+        .chunks(40)
+        .map(|c| format!("{}\n", std::str::from_utf8(c).unwrap()))
+        .collect();
     gh.ok(&["license", "install", "-"], &wrapped);
     let license = gh.license_json();
     for (field, value) in [
@@ -194,7 +247,10 @@ fn license_flow_end_to_end() {
     }
     let (reply, log) = gh.auth("dave");
     assert_eq!(reply, LIMIT_TEXT);
-    assert!(log.contains("License user limit exceeded") && log.contains("dave"), "log: {log}");
+    assert!(
+        log.contains("License user limit exceeded") && log.contains("dave"),
+        "log: {log}"
+    );
     assert_eq!(gh.auth("BOB").0, "Accept", "a counted user still logs in");
     assert_eq!(gh.license_json()["active_users"], 3);
     let month = license["month"].as_str().unwrap().to_string();
@@ -209,17 +265,32 @@ fn license_flow_end_to_end() {
     gh.ok(&["license", "export", "-o", export.to_str().unwrap()], "");
     let verify = |path: &Path| gh.run(&["license", "verify-export", path.to_str().unwrap()], "");
     let valid = verify(&export);
-    assert_eq!((String::from_utf8_lossy(&valid.stdout).trim(), valid.status.code()), ("valid", Some(0)));
+    assert_eq!(
+        (
+            String::from_utf8_lossy(&valid.stdout).trim(),
+            valid.status.code()
+        ),
+        ("valid", Some(0))
+    );
     let document: Value = serde_json::from_slice(&std::fs::read(&export).unwrap()).unwrap();
     assert_eq!(document["document"]["app_key"], app_key.as_str());
     assert_eq!(document["document"]["active_users"], 3);
     let mut bytes = std::fs::read(&export).unwrap();
-    let at = String::from_utf8_lossy(&bytes).find("\"active_users\": 3").unwrap() + "\"active_users\": ".len();
+    let at = String::from_utf8_lossy(&bytes)
+        .find("\"active_users\": 3")
+        .unwrap()
+        + "\"active_users\": ".len();
     bytes[at] = b'2';
     let edited = gh.data_dir().join("edited.json");
     std::fs::write(&edited, &bytes).unwrap();
     let tampered = verify(&edited);
-    assert_eq!((String::from_utf8_lossy(&tampered.stdout).trim(), tampered.status.code()), ("tampered", Some(1)));
+    assert_eq!(
+        (
+            String::from_utf8_lossy(&tampered.stdout).trim(),
+            tampered.status.code()
+        ),
+        ("tampered", Some(1))
+    );
 }
 
 #[test]
@@ -228,14 +299,77 @@ fn bad_input_is_one_line_and_changes_nothing() {
     let before = gh.license_json();
     let app_key = gh.app_key();
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["license".into(), "install".into(), "GHL1.not-a-key".into()], "malformed license key"),
-        (vec!["license".into(), "install".into(), issue(&dev_key(), "AAAAA-AAAAA-AAAAA-AAAAA", 5, "2099-01-01", "2026-01-01T00:00:00Z")], "bound to App Key"),
-        (vec!["license".into(), "install".into(), issue(&dev_key(), &app_key, 5, "2099-01-01", "2099-01-01T00:00:00Z")], "issued in the future"),
-        (vec!["license".into(), "install".into(), issue(&dev_key(), &app_key, 5, "2020-01-31", "2020-01-01T00:00:00Z")], "expired on 2020-01-31"),
-        (vec!["users".into(), "--month".into(), "2026-13".into()], "invalid month"),
-        (vec!["local-user".into(), "disable".into(), "nobody".into()], "no local user"),
-        (vec!["license".into(), "verify-export".into(), "/nonexistent/file.json".into()], "cannot read"),
-        (vec!["--config".into(), "/nonexistent/gatehouse.toml".into(), "license".into(), "show".into()], "does not exist"),
+        (
+            vec!["license".into(), "install".into(), "GHL1.not-a-key".into()],
+            "malformed license key",
+        ),
+        (
+            vec![
+                "license".into(),
+                "install".into(),
+                issue(
+                    &dev_key(),
+                    "AAAAA-AAAAA-AAAAA-AAAAA",
+                    5,
+                    "2099-01-01",
+                    "2026-01-01T00:00:00Z",
+                ),
+            ],
+            "bound to App Key",
+        ),
+        (
+            vec![
+                "license".into(),
+                "install".into(),
+                issue(
+                    &dev_key(),
+                    &app_key,
+                    5,
+                    "2099-01-01",
+                    "2099-01-01T00:00:00Z",
+                ),
+            ],
+            "issued in the future",
+        ),
+        (
+            vec![
+                "license".into(),
+                "install".into(),
+                issue(
+                    &dev_key(),
+                    &app_key,
+                    5,
+                    "2020-01-31",
+                    "2020-01-01T00:00:00Z",
+                ),
+            ],
+            "expired on 2020-01-31",
+        ),
+        (
+            vec!["users".into(), "--month".into(), "2026-13".into()],
+            "invalid month",
+        ),
+        (
+            vec!["local-user".into(), "disable".into(), "nobody".into()],
+            "no local user",
+        ),
+        (
+            vec![
+                "license".into(),
+                "verify-export".into(),
+                "/nonexistent/file.json".into(),
+            ],
+            "cannot read",
+        ),
+        (
+            vec![
+                "--config".into(),
+                "/nonexistent/gatehouse.toml".into(),
+                "license".into(),
+                "show".into(),
+            ],
+            "does not exist",
+        ),
     ];
     for (args, message) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -243,15 +377,26 @@ fn bad_input_is_one_line_and_changes_nothing() {
         let stderr = String::from_utf8_lossy(&output.stderr).to_string();
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(message), "{args:?}: {stderr}");
-        let error_lines = stderr.lines().filter(|l| l.starts_with("gatehouse: error:") || l.starts_with("error:")).count();
+        let error_lines = stderr
+            .lines()
+            .filter(|l| l.starts_with("gatehouse: error:") || l.starts_with("error:"))
+            .count();
         assert_eq!(error_lines, 1, "{args:?}: {stderr}");
     }
     // A bad config value names its key.
-    std::fs::write(gh.data_dir().join("gatehouse.toml"), "[license]\ntimezone = \"Mars/Olympus\"\n").unwrap();
+    std::fs::write(
+        gh.data_dir().join("gatehouse.toml"),
+        "[license]\ntimezone = \"Mars/Olympus\"\n",
+    )
+    .unwrap();
     let output = gh.run(&["license", "show"], "");
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("license.timezone"));
-    std::fs::write(gh.data_dir().join("gatehouse.toml"), "[license]\ntimezone = \"UTC\"\n").unwrap();
+    std::fs::write(
+        gh.data_dir().join("gatehouse.toml"),
+        "[license]\ntimezone = \"UTC\"\n",
+    )
+    .unwrap();
     assert_eq!(gh.license_json(), before);
     // A duplicate user and an empty password are refused.
     gh.add_user("erin");
@@ -264,7 +409,10 @@ fn bad_input_is_one_line_and_changes_nothing() {
 
 #[test]
 fn months_and_expiry_follow_the_wall_clock_under_faketime() {
-    let Some(faketime) = peer("faketime", "months_and_expiry_follow_the_wall_clock_under_faketime") else {
+    let Some(faketime) = peer(
+        "faketime",
+        "months_and_expiry_follow_the_wall_clock_under_faketime",
+    ) else {
         return;
     };
     let mut gh = Installation::new("UTC");
@@ -272,7 +420,13 @@ fn months_and_expiry_follow_the_wall_clock_under_faketime() {
         gh.wrapper = vec![faketime.to_str().unwrap().to_string(), when.to_string()];
     };
     at(&mut gh, "2027-01-31 23:50:00");
-    let key = issue(&dev_key(), &gh.app_key(), 2, "2027-02-28", "2027-01-31T00:00:00Z");
+    let key = issue(
+        &dev_key(),
+        &gh.app_key(),
+        2,
+        "2027-02-28",
+        "2027-01-31T00:00:00Z",
+    );
     gh.ok(&["license", "install", &key], "");
     for name in ["alice", "bob", "carol"] {
         gh.add_user(name);
@@ -307,7 +461,13 @@ fn months_and_expiry_follow_the_wall_clock_under_faketime() {
 
     // A renewal restores service at once.
     at(&mut gh, "2027-03-01 00:10:00");
-    let renewal = issue(&dev_key(), &gh.app_key(), 2, "2028-02-29", "2027-03-01T00:05:00Z");
+    let renewal = issue(
+        &dev_key(),
+        &gh.app_key(),
+        2,
+        "2028-02-29",
+        "2027-03-01T00:05:00Z",
+    );
     gh.ok(&["license", "install", &renewal], "");
     assert_eq!(gh.auth("carol").0, "Accept");
 }
@@ -322,7 +482,13 @@ fn sigkill_during_a_burst_of_new_users_loses_no_accepted_user() {
     const LIMIT: u32 = 100;
     const PARALLEL: usize = 12;
     let gh = Installation::new("UTC");
-    let key = issue(&dev_key(), &gh.app_key(), LIMIT, "2099-12-31", "2026-01-01T00:00:00Z");
+    let key = issue(
+        &dev_key(),
+        &gh.app_key(),
+        LIMIT,
+        "2099-12-31",
+        "2026-01-01T00:00:00Z",
+    );
     gh.ok(&["license", "install", &key], "");
     let names: Vec<String> = (0..USERS).map(|i| format!("burst{i:03}")).collect();
     std::thread::scope(|scope| {
@@ -348,14 +514,23 @@ fn sigkill_during_a_burst_of_new_users_loses_no_accepted_user() {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
-            child.stdin.take().unwrap().write_all(format!("{name}-secret\n").as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(format!("{name}-secret\n").as_bytes())
+                .unwrap();
             running.push((name.clone(), child));
         }
         std::thread::sleep(std::time::Duration::from_millis(3));
         round += 1;
         // Kill one running process in three rounds, chosen by a simple LCG.
-        if round % 3 == 0 && !running.is_empty() {
-            let victim = (round.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) >> 33) as usize % running.len();
+        if round.is_multiple_of(3) && !running.is_empty() {
+            let victim = (round
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407)
+                >> 33) as usize
+                % running.len();
             let (_, child) = &mut running[victim];
             if child.try_wait().unwrap().is_none() {
                 child.kill().unwrap();
@@ -375,15 +550,32 @@ fn sigkill_during_a_burst_of_new_users_loses_no_accepted_user() {
         }
         running = still_running;
     }
-    assert!(killed > 5, "the test must actually kill processes (killed {killed})");
+    assert!(
+        killed > 5,
+        "the test must actually kill processes (killed {killed})"
+    );
 
     // "Restart": a new process reads the ledger.
     let month = gh.license_json()["month"].as_str().unwrap().to_string();
     let ledger: HashSet<String> = gh.users(&month).into_iter().collect();
     let missing: Vec<&String> = accepted.difference(&ledger).collect();
-    assert!(missing.is_empty(), "accepted but not in the ledger: {missing:?}");
-    assert!(ledger.len() <= LIMIT as usize, "ledger {} exceeds the limit", ledger.len());
-    assert_eq!(gh.license_json()["active_users"], ledger.len(), "count equals the ledger");
+    assert!(
+        missing.is_empty(),
+        "accepted but not in the ledger: {missing:?}"
+    );
+    assert!(
+        ledger.len() <= LIMIT as usize,
+        "ledger {} exceeds the limit",
+        ledger.len()
+    );
+    assert_eq!(
+        gh.license_json()["active_users"],
+        ledger.len(),
+        "count equals the ledger"
+    );
     let usage: Value = serde_json::from_str(&gh.ok(&["usage", "--json"], "")).unwrap();
-    assert_eq!(usage.as_array().unwrap().last().unwrap()["users"], ledger.len());
+    assert_eq!(
+        usage.as_array().unwrap().last().unwrap()["users"],
+        ledger.len()
+    );
 }

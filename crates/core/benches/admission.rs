@@ -20,23 +20,32 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gatehouse_core::store::Store;
-use gatehouse_core::{Gatehouse, Identity, PasswordParams, Settings, SystemClock, Username, vendor_keys};
+use gatehouse_core::{
+    Gatehouse, Identity, PasswordParams, Settings, SystemClock, Username, vendor_keys,
+};
 use gatehouse_license::jiff::civil::date;
 use gatehouse_store::SqliteStore;
 use gatehouse_testkit::{TestLicense, issue_key};
 use tokio::runtime::Runtime;
 
 fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// A service on a fresh database file, licensed for `limit` users.
 fn service(runtime: &Runtime, name: &str, limit: u32) -> Arc<Gatehouse> {
     runtime.block_on(async {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench").join(name);
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("bench")
+            .join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("gatehouse.db")).await.unwrap());
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.join("gatehouse.db")).await.unwrap());
         let gatehouse = Gatehouse::open(
             store,
             Settings {
@@ -48,7 +57,10 @@ fn service(runtime: &Runtime, name: &str, limit: u32) -> Arc<Gatehouse> {
         )
         .await
         .unwrap();
-        let key = issue_key(gatehouse.app_key(), &TestLicense::subscription(limit, date(2099, 12, 31), gatehouse.now()));
+        let key = issue_key(
+            gatehouse.app_key(),
+            &TestLicense::subscription(limit, date(2099, 12, 31), gatehouse.now()),
+        );
         gatehouse.install_license(&key).await.unwrap();
         Arc::new(gatehouse)
     })
@@ -75,7 +87,10 @@ fn returning_user_decision(c: &mut Criterion) {
             next += 1;
             // The returning-user path never waits: one poll completes it.
             let mut future = pin!(gatehouse.admit(black_box(user), "bench"));
-            match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            match future
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+            {
                 Poll::Ready(result) => black_box(result.unwrap()),
                 Poll::Pending => panic!("a returning user must be answered without waiting"),
             }
@@ -115,7 +130,9 @@ fn new_user_durable_admission(c: &mut Criterion) {
                     }
                 });
                 // Report per admission actually made.
-                start.elapsed().mul_f64(iterations as f64 / (per_caller * callers) as f64)
+                start
+                    .elapsed()
+                    .mul_f64(iterations as f64 / (per_caller * callers) as f64)
             })
         });
     }

@@ -50,7 +50,10 @@ impl Admitter {
     pub async fn admit(&self, request: AdmitRequest) -> StoreResult<AdmitOutcome> {
         let (reply, answer) = oneshot::channel();
         let gone = || StoreError::Unavailable("the admission writer has stopped".into());
-        self.queue.send(Job { request, reply }).await.map_err(|_| gone())?;
+        self.queue
+            .send(Job { request, reply })
+            .await
+            .map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
 }

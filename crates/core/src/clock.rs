@@ -1,9 +1,9 @@
 //! Time as Gatehouse sees it: a source clock, made monotonic by the
 //! high-water rule of [`gatehouse_license::clock`].
 
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
 
 use gatehouse_license::clock::{CLOCK_MOVED_BACKWARDS, effective_time};
 use gatehouse_license::jiff::Timestamp;
@@ -115,7 +115,11 @@ fn truncate_to_micros(at: Timestamp) -> Timestamp {
 }
 
 fn from_micros(micros: i64) -> Timestamp {
-    Timestamp::from_microsecond(micros).unwrap_or(if micros < 0 { Timestamp::MIN } else { Timestamp::MAX })
+    Timestamp::from_microsecond(micros).unwrap_or(if micros < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
 }
 
 #[cfg(test)]

@@ -102,7 +102,8 @@ pub async fn export(gatehouse: &Gatehouse) -> Result<String, StoreError> {
         version: VERSION,
         exported_at: gatehouse.now().to_string(),
         app_key: view.app_key.to_string(),
-        installation_public_key: STANDARD.encode(gatehouse.installation_key().verifying_key().as_bytes()),
+        installation_public_key: STANDARD
+            .encode(gatehouse.installation_key().verifying_key().as_bytes()),
         time_zone: view.time_zone.clone(),
         license: LicenseSection {
             company: payload.company.clone(),
@@ -235,7 +236,8 @@ fn check_license_section(
     app_key: AppKey,
     trusted: &[VerifyingKey],
 ) -> Result<(), Tampered> {
-    let verified = decode_signed(key, trusted).map_err(|e| Tampered::BadLicenseKey(e.to_string()))?;
+    let verified =
+        decode_signed(key, trusted).map_err(|e| Tampered::BadLicenseKey(e.to_string()))?;
     let payload = verified.payload;
     if payload.app_key != app_key {
         return Err(Tampered::LicenseMismatch("App Key"));
@@ -244,10 +246,19 @@ fn check_license_section(
         ("company", payload.company == section.company),
         ("dossier", payload.dossier == section.dossier),
         ("license ID", payload.license_id == section.license_id),
-        ("license type", payload.license_type.display_name() == section.license_type),
+        (
+            "license type",
+            payload.license_type.display_name() == section.license_type,
+        ),
         ("user limit", payload.user_limit == section.user_limit),
-        ("Support End Date", payload.support_end.to_string() == section.support_end_date),
-        ("push subscription", push_text(payload.push_subscription) == section.push_subscription),
+        (
+            "Support End Date",
+            payload.support_end.to_string() == section.support_end_date,
+        ),
+        (
+            "push subscription",
+            push_text(payload.push_subscription) == section.push_subscription,
+        ),
     ];
     match checks.into_iter().find(|(_, same)| !same) {
         Some((field, _)) => Err(Tampered::LicenseMismatch(field)),
@@ -310,7 +321,10 @@ mod tests {
                 }
                 let mut edited = file.clone();
                 edited[index] = replacement;
-                assert!(verify(&edited, &[]).is_err(), "byte {index} -> {replacement:?} went unnoticed");
+                assert!(
+                    verify(&edited, &[]).is_err(),
+                    "byte {index} -> {replacement:?} went unnoticed"
+                );
             }
         }
     }
@@ -322,7 +336,10 @@ mod tests {
         doc.active_users = 0;
         doc.installation_public_key = STANDARD.encode(forger.verifying_key().as_bytes());
         let forged = sign(&doc, &forger);
-        assert!(matches!(verify(forged.as_bytes(), &[]), Err(Tampered::WrongPublicKey(_))));
+        assert!(matches!(
+            verify(forged.as_bytes(), &[]),
+            Err(Tampered::WrongPublicKey(_))
+        ));
         // A consistent forgery is only possible under another App Key, which
         // the vendor does not know for this customer.
         doc.app_key = AppKey::of(&forger.verifying_key()).to_string();

@@ -153,10 +153,10 @@ mod tests {
             ("john", "john"),
             ("John", "john"),
             ("JOHN", "john"),
-            ("Ｊｏｈｎ", "john"),           // full-width forms (NFKC)
-            ("ﬁona", "fiona"),             // ligature (NFKC)
+            ("Ｊｏｈｎ", "john"), // full-width forms (NFKC)
+            ("ﬁona", "fiona"),    // ligature (NFKC)
             ("ÉLODIE", "élodie"),
-            ("E\u{301}lodie", "élodie"),   // combining accent composes
+            ("E\u{301}lodie", "élodie"), // combining accent composes
             ("john@Example.COM", "john@example.com"),
         ];
         for (raw, canonical) in cases {
@@ -179,10 +179,22 @@ mod tests {
     #[test]
     fn invalid_usernames_are_refused() {
         assert_eq!(Username::parse(""), Err(UsernameError::Empty));
-        assert_eq!(Username::parse(&"a".repeat(254)), Err(UsernameError::TooLong));
-        assert_eq!(Username::parse("jo\nhn"), Err(UsernameError::ControlCharacter));
-        assert_eq!(Username::parse("john\0"), Err(UsernameError::ControlCharacter));
-        assert_eq!(Username::parse(" john"), Err(UsernameError::SurroundingWhitespace));
+        assert_eq!(
+            Username::parse(&"a".repeat(254)),
+            Err(UsernameError::TooLong)
+        );
+        assert_eq!(
+            Username::parse("jo\nhn"),
+            Err(UsernameError::ControlCharacter)
+        );
+        assert_eq!(
+            Username::parse("john\0"),
+            Err(UsernameError::ControlCharacter)
+        );
+        assert_eq!(
+            Username::parse(" john"),
+            Err(UsernameError::SurroundingWhitespace)
+        );
     }
 
     #[test]

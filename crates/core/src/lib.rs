@@ -27,5 +27,7 @@ pub mod vendor_keys;
 pub use clock::{Clock, EffectiveClock, ManualClock, SystemClock};
 pub use identity::{Identity, SeatKey, Source, Username};
 pub use password::PasswordParams;
-pub use service::{Admitted, Gatehouse, InstallError, LicenseView, OpenError, Refusal, Settings, UserError};
+pub use service::{
+    Admitted, Gatehouse, InstallError, LicenseView, OpenError, Refusal, Settings, UserError,
+};
 pub use store::{Store, StoreError};

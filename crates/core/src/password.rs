@@ -48,8 +48,13 @@ pub struct PasswordHashing {
 
 impl PasswordHashing {
     pub fn new(params: PasswordParams) -> Result<PasswordHashing, PasswordError> {
-        let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
-            .map_err(|e| PasswordError::Params(e.to_string()))?;
+        let params = Params::new(
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            None,
+        )
+        .map_err(|e| PasswordError::Params(e.to_string()))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let mut random = [0u8; 16];
         getrandom::fill(&mut random).map_err(|e| PasswordError::Params(e.to_string()))?;
@@ -76,7 +81,9 @@ impl PasswordHashing {
     /// Constant-time verification (argon2's comparison); a malformed stored
     /// hash never matches.
     pub fn verify(&self, password: &str, phc_hash: &str) -> bool {
-        self.argon2.verify_password(password.as_bytes(), phc_hash).is_ok()
+        self.argon2
+            .verify_password(password.as_bytes(), phc_hash)
+            .is_ok()
     }
 
     /// Spends the same work as [`verify`](Self::verify) and always fails.

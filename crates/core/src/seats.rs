@@ -63,7 +63,14 @@ impl SeatCache {
     }
 
     /// Records what the store said about `seat` in `month`.
-    pub fn remember(&self, month: Month, seat: &SeatKey, counted: bool, active_users: u32, zone: &TimeZone) {
+    pub fn remember(
+        &self,
+        month: Month,
+        seat: &SeatKey,
+        counted: bool,
+        active_users: u32,
+        zone: &TimeZone,
+    ) {
         let mut seats = self.inner.write().unwrap_or_else(|e| e.into_inner());
         if seats.window.map(|w| w.month) != Some(month) {
             // Only the newest month is cached; an answer about an older one
@@ -136,11 +143,17 @@ impl Pending {
 
 impl WriteBehind {
     pub fn login(&self, login: LoginRecord) {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).add_login(login);
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add_login(login);
     }
 
     pub fn refusal(&self, refusal: RefusalRecord) {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).add_refusal(refusal);
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add_refusal(refusal);
     }
 
     /// Writes everything pending. On failure the records go back into the
@@ -154,14 +167,18 @@ impl WriteBehind {
             && let Err(error) = store.record_logins(&logins).await
         {
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            logins.into_iter().for_each(|login| pending.add_login(login));
+            logins
+                .into_iter()
+                .for_each(|login| pending.add_login(login));
             result = Err(error);
         }
         if !refusals.is_empty()
             && let Err(error) = store.record_refusals(&refusals).await
         {
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            refusals.into_iter().for_each(|refusal| pending.add_refusal(refusal));
+            refusals
+                .into_iter()
+                .for_each(|refusal| pending.add_refusal(refusal));
             result = result.and(Err(error));
         }
         result

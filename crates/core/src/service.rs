@@ -23,8 +23,8 @@ use crate::identity::{Identity, Username, UsernameError};
 use crate::password::{PasswordError, PasswordHashing, PasswordParams};
 use crate::seats::{SeatCache, WriteBehind};
 use crate::store::{
-    AdmitOutcome, AdmitRequest, InstallationRecord, LocalUserRecord, LoginRecord,
-    MonthUsageRecord, RefusalRecord, RefusedUser, SeatQuery, SeatRecord, Store, StoreError,
+    AdmitOutcome, AdmitRequest, InstallationRecord, LocalUserRecord, LoginRecord, MonthUsageRecord,
+    RefusalRecord, RefusedUser, SeatQuery, SeatRecord, Store, StoreError,
 };
 
 /// Reply text when the database (or another required service) is down.
@@ -83,7 +83,10 @@ pub struct Settings {
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
-            .field("time_zone", &self.time_zone.as_ref().and_then(|z| z.iana_name()))
+            .field(
+                "time_zone",
+                &self.time_zone.as_ref().and_then(|z| z.iana_name()),
+            )
             .field("password", &self.password)
             .field("trusted_vendor_keys", &self.trusted_vendor_keys.len())
             .finish_non_exhaustive()
@@ -208,7 +211,14 @@ impl Gatehouse {
         let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
         let (admitter, _writer) = Admitter::spawn(store.clone());
         let stored = store.license().await?;
-        let state = license_state(&settings.trusted_vendor_keys, &installation, &zone, stored.key.as_deref(), stored.generation, stored.user_limit);
+        let state = license_state(
+            &settings.trusted_vendor_keys,
+            &installation,
+            &zone,
+            stored.key.as_deref(),
+            stored.generation,
+            stored.user_limit,
+        );
         Ok(Gatehouse {
             store,
             clock,
@@ -252,7 +262,10 @@ impl Gatehouse {
     }
 
     fn license_state(&self) -> Arc<LicenseState> {
-        self.license.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.license
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     // ----- authentication -------------------------------------------------
@@ -260,7 +273,12 @@ impl Gatehouse {
     /// A full authentication with a password as the only factor: the SPEC
     /// order is canonicalize, refuse if expired, check the password, check
     /// admission, count durably, accept.
-    pub async fn authenticate(&self, login: &str, password: &str, client: &str) -> Result<Admitted, Refusal> {
+    pub async fn authenticate(
+        &self,
+        login: &str,
+        password: &str,
+        client: &str,
+    ) -> Result<Admitted, Refusal> {
         let identity = self.first_factor(login, password).await?;
         self.precheck(&identity, client).await?;
         self.admit(&identity, client).await
@@ -273,7 +291,10 @@ impl Gatehouse {
         let state = self.license_state();
         let now = self.clock.now();
         if now >= state.terms.expires_at {
-            tracing::warn!(username = login, "{LICENSE_EXPIRED_EVENT}: authentication refused");
+            tracing::warn!(
+                username = login,
+                "{LICENSE_EXPIRED_EVENT}: authentication refused"
+            );
             return Err(Refusal::LicenseExpired);
         }
         let username = match Username::parse(login) {
@@ -330,13 +351,21 @@ impl Gatehouse {
                     .seat_status(cached.month, &identity.seat)
                     .await
                     .map_err(|error| self.unavailable(identity, &error))?;
-                self.seats.remember(cached.month, &identity.seat, status.counted, status.active_users, &self.zone);
+                self.seats.remember(
+                    cached.month,
+                    &identity.seat,
+                    status.counted,
+                    status.active_users,
+                    &self.zone,
+                );
                 let seats = SeatState {
                     active_users: status.active_users,
                     already_counted: status.counted,
                 };
                 match gatehouse_license::admission::decide(state.terms, now, seats) {
-                    Admission::LimitExceeded => Err(self.refuse_for_limit(identity, cached.month, now, client)),
+                    Admission::LimitExceeded => {
+                        Err(self.refuse_for_limit(identity, cached.month, now, client))
+                    }
                     Admission::Expired => Err(self.refuse_expired(identity)),
                     Admission::AlreadyCounted | Admission::Admit => Ok(()),
                 }
@@ -382,7 +411,8 @@ impl Gatehouse {
             .map_err(|error| self.unavailable(identity, &error))?;
         match outcome {
             AdmitOutcome::Counted { active_users } => {
-                self.seats.remember(cached.month, &identity.seat, true, active_users, &self.zone);
+                self.seats
+                    .remember(cached.month, &identity.seat, true, active_users, &self.zone);
                 tracing::info!(username = %identity.username, client, active_users, "new user counted this month");
                 Ok(Admitted {
                     identity: identity.clone(),
@@ -390,14 +420,21 @@ impl Gatehouse {
                 })
             }
             AdmitOutcome::AlreadyCounted { active_users } => {
-                self.seats.remember(cached.month, &identity.seat, true, active_users, &self.zone);
+                self.seats
+                    .remember(cached.month, &identity.seat, true, active_users, &self.zone);
                 Ok(Admitted {
                     identity: identity.clone(),
                     newly_counted: false,
                 })
             }
             AdmitOutcome::LimitExceeded { active_users, .. } => {
-                self.seats.remember(cached.month, &identity.seat, false, active_users, &self.zone);
+                self.seats.remember(
+                    cached.month,
+                    &identity.seat,
+                    false,
+                    active_users,
+                    &self.zone,
+                );
                 Err(self.refuse_for_limit(identity, cached.month, now, client))
             }
         }
@@ -408,7 +445,13 @@ impl Gatehouse {
         Refusal::LicenseExpired
     }
 
-    fn refuse_for_limit(&self, identity: &Identity, month: Month, now: Timestamp, client: &str) -> Refusal {
+    fn refuse_for_limit(
+        &self,
+        identity: &Identity,
+        month: Month,
+        now: Timestamp,
+        client: &str,
+    ) -> Refusal {
         tracing::warn!(
             username = %identity.username,
             client,
@@ -507,7 +550,14 @@ impl Gatehouse {
             return Ok(false);
         }
         let stored = self.store.license().await?;
-        let state = license_state(&self.trusted, &self.installation, &self.zone, stored.key.as_deref(), stored.generation, stored.user_limit);
+        let state = license_state(
+            &self.trusted,
+            &self.installation,
+            &self.zone,
+            stored.key.as_deref(),
+            stored.generation,
+            stored.user_limit,
+        );
         tracing::info!(license_id = %state.license.payload.license_id, "license changed by another process; now in force");
         self.set_license(state);
         Ok(true)
@@ -577,17 +627,29 @@ impl Gatehouse {
 
     pub async fn set_local_user_enabled(&self, name: &str, enabled: bool) -> Result<(), UserError> {
         let username = Username::parse(name)?;
-        if self.store.set_local_user_enabled(&username, enabled).await? {
+        if self
+            .store
+            .set_local_user_enabled(&username, enabled)
+            .await?
+        {
             Ok(())
         } else {
             Err(UserError::NotFound(username.to_string()))
         }
     }
 
-    pub async fn set_local_user_password(&self, name: &str, password: &str) -> Result<(), UserError> {
+    pub async fn set_local_user_password(
+        &self,
+        name: &str,
+        password: &str,
+    ) -> Result<(), UserError> {
         let username = Username::parse(name)?;
         let password_hash = self.hash_password(password).await?;
-        if self.store.set_local_user_password(&username, &password_hash).await? {
+        if self
+            .store
+            .set_local_user_password(&username, &password_hash)
+            .await?
+        {
             Ok(())
         } else {
             Err(UserError::NotFound(username.to_string()))
@@ -651,7 +713,11 @@ impl Gatehouse {
     }
 }
 
-async fn first_start(store: &dyn Store, settings: &Settings, now: Timestamp) -> Result<InstallationRecord, OpenError> {
+async fn first_start(
+    store: &dyn Store,
+    settings: &Settings,
+    now: Timestamp,
+) -> Result<InstallationRecord, OpenError> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| OpenError::Randomness(e.to_string()))?;
     let time_zone = match &settings.time_zone {
@@ -661,12 +727,15 @@ async fn first_start(store: &dyn Store, settings: &Settings, now: Timestamp) -> 
     let zone_name = match time_zone.iana_name() {
         Some(name) => name.to_string(),
         None if settings.time_zone.is_none() => {
-            tracing::warn!("the host's time zone has no IANA name; using UTC for the license (set license.timezone to change)");
+            tracing::warn!(
+                "the host's time zone has no IANA name; using UTC for the license (set license.timezone to change)"
+            );
             "UTC".to_string()
         }
         None => return Err(OpenError::HostTimeZoneUnnamed),
     };
-    let zone = TimeZone::get(&zone_name).map_err(|_| OpenError::UnknownTimeZone(zone_name.clone()))?;
+    let zone =
+        TimeZone::get(&zone_name).map_err(|_| OpenError::UnknownTimeZone(zone_name.clone()))?;
     let record = InstallationRecord {
         signing_key: SigningKey::from_bytes(&seed),
         first_start: now,
@@ -693,7 +762,10 @@ async fn resolve_zone(
     installation: &InstallationRecord,
 ) -> Result<(TimeZone, String), OpenError> {
     if let Some(zone) = &settings.time_zone {
-        let name = zone.iana_name().ok_or(OpenError::HostTimeZoneUnnamed)?.to_string();
+        let name = zone
+            .iana_name()
+            .ok_or(OpenError::HostTimeZoneUnnamed)?
+            .to_string();
         if name != installation.time_zone {
             tracing::warn!(from = %installation.time_zone, to = %name, "license time zone changed by configuration");
             store.set_time_zone(&name).await?;
@@ -740,7 +812,9 @@ fn license_state(
                 }
             }
             Ok(_) => {
-                tracing::error!("the installed license key is bound to another App Key; falling back to the demo terms");
+                tracing::error!(
+                    "the installed license key is bound to another App Key; falling back to the demo terms"
+                );
                 demo()
             }
             Err(refusal) => {

@@ -91,7 +91,13 @@ pub trait InstallationStore: Send + Sync {
     /// Replaces the license in force (keeping the old one in the license
     /// history) and applies its limit to `month`'s history row. Returns the
     /// new generation.
-    async fn install_license(&self, key: &str, user_limit: u32, month: Month, at: Timestamp) -> StoreResult<i64>;
+    async fn install_license(
+        &self,
+        key: &str,
+        user_limit: u32,
+        month: Month,
+        at: Timestamp,
+    ) -> StoreResult<i64>;
 
     /// The generation of the license in force (cheap; polled).
     async fn license_generation(&self) -> StoreResult<i64>;
@@ -303,9 +309,14 @@ pub trait LocalUserStore: Send + Sync {
     async fn add_local_user(&self, user: &LocalUserRecord) -> StoreResult<()>;
 
     /// Returns false when there is no such user.
-    async fn set_local_user_enabled(&self, username: &Username, enabled: bool) -> StoreResult<bool>;
+    async fn set_local_user_enabled(&self, username: &Username, enabled: bool)
+    -> StoreResult<bool>;
 
-    async fn set_local_user_password(&self, username: &Username, password_hash: &str) -> StoreResult<bool>;
+    async fn set_local_user_password(
+        &self,
+        username: &Username,
+        password_hash: &str,
+    ) -> StoreResult<bool>;
 
     /// Removes the account; its seat this month stays counted.
     async fn delete_local_user(&self, username: &Username) -> StoreResult<bool>;

@@ -8,7 +8,9 @@ include!(concat!(env!("OUT_DIR"), "/trusted_vendor_keys.rs"));
 pub fn trusted() -> Vec<VerifyingKey> {
     TRUSTED_VENDOR_KEYS
         .iter()
-        .map(|bytes| VerifyingKey::from_bytes(bytes).expect("build.rs embeds valid Ed25519 public keys"))
+        .map(|bytes| {
+            VerifyingKey::from_bytes(bytes).expect("build.rs embeds valid Ed25519 public keys")
+        })
         .collect()
 }
 

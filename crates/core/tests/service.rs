@@ -2,12 +2,14 @@
 //! SPEC §1–3 as seen by a user logging in.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gatehouse_core::store::{SeatQuery, Store};
-use gatehouse_core::{Gatehouse, InstallError, ManualClock, PasswordParams, Refusal, Settings, vendor_keys};
+use gatehouse_core::{
+    Gatehouse, InstallError, ManualClock, PasswordParams, Refusal, Settings, vendor_keys,
+};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::{Date, date};
 use gatehouse_license::jiff::tz::TimeZone;
@@ -38,13 +40,15 @@ struct Fixture {
 }
 
 fn database_path(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("service").join(name);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("service")
+        .join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir.join("gatehouse.db")
 }
 
-async fn open_at(path: &PathBuf, clock: Arc<ManualClock>, zone: &TimeZone) -> Gatehouse {
+async fn open_at(path: &Path, clock: Arc<ManualClock>, zone: &TimeZone) -> Gatehouse {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path).await.unwrap());
     Gatehouse::open(
         store,
@@ -75,16 +79,25 @@ async fn fixture(name: &str, zone: &str, now: &str) -> Fixture {
 impl Fixture {
     fn key(&self, limit: u32, support_end: Date) -> String {
         let issued_at = self.gatehouse.now();
-        issue_key(self.gatehouse.app_key(), &TestLicense::subscription(limit, support_end, issued_at))
+        issue_key(
+            self.gatehouse.app_key(),
+            &TestLicense::subscription(limit, support_end, issued_at),
+        )
     }
 
     async fn install(&self, limit: u32, support_end: Date) {
-        self.gatehouse.install_license(&self.key(limit, support_end)).await.unwrap();
+        self.gatehouse
+            .install_license(&self.key(limit, support_end))
+            .await
+            .unwrap();
     }
 
     async fn add_users(&self, names: &[&str]) {
         for name in names {
-            self.gatehouse.add_local_user(name, &format!("{name}-pw")).await.unwrap();
+            self.gatehouse
+                .add_local_user(name, &format!("{name}-pw"))
+                .await
+                .unwrap();
         }
     }
 
@@ -116,7 +129,10 @@ impl Fixture {
 async fn a_new_installation_runs_on_a_30_day_demo_for_25_users() {
     let fx = fixture("demo", "Europe/Istanbul", "2026-11-28T10:00:00Z").await;
     let view = fx.gatehouse.license_view().await.unwrap();
-    assert_eq!(view.license.payload.license_type.display_name(), "Demo License");
+    assert_eq!(
+        view.license.payload.license_type.display_name(),
+        "Demo License"
+    );
     assert_eq!(view.license.payload.user_limit, 25);
     assert!(view.license.payload.push_subscription);
     assert_eq!(view.license.payload.support_end, date(2026, 12, 28));
@@ -156,8 +172,18 @@ async fn limit_not_full_admits_and_limit_full_refuses_new_users() {
     }
     assert_eq!(fx.active().await, 3);
     fx.gatehouse.flush().await.unwrap();
-    let refused = fx.gatehouse.refused_users("2026-11".parse().unwrap()).await.unwrap();
-    assert_eq!(refused.iter().map(|r| r.username.as_str()).collect::<Vec<_>>(), ["u4"]);
+    let refused = fx
+        .gatehouse
+        .refused_users("2026-11".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        refused
+            .iter()
+            .map(|r| r.username.as_str())
+            .collect::<Vec<_>>(),
+        ["u4"]
+    );
 }
 
 #[tokio::test]
@@ -166,9 +192,20 @@ async fn a_full_license_refuses_before_the_second_factor() {
     fx.install(1, date(2027, 1, 31)).await;
     fx.add_users(&["first", "second"]).await;
     fx.login("first").await.unwrap();
-    let second = fx.gatehouse.first_factor("second", "second-pw").await.unwrap();
-    assert_eq!(fx.gatehouse.precheck(&second, "vpn-1").await, Err(Refusal::UserLimitExceeded));
-    let first = fx.gatehouse.first_factor("first", "first-pw").await.unwrap();
+    let second = fx
+        .gatehouse
+        .first_factor("second", "second-pw")
+        .await
+        .unwrap();
+    assert_eq!(
+        fx.gatehouse.precheck(&second, "vpn-1").await,
+        Err(Refusal::UserLimitExceeded)
+    );
+    let first = fx
+        .gatehouse
+        .first_factor("first", "first-pw")
+        .await
+        .unwrap();
     assert_eq!(fx.gatehouse.precheck(&first, "vpn-1").await, Ok(()));
 }
 
@@ -179,18 +216,37 @@ async fn the_precheck_asks_the_store_before_refusing_a_user_counted_elsewhere() 
     fx.add_users(&["alice", "bob"]).await;
     // Another process counts alice; this one has never seen her.
     let other = open_at(&fx.path, fx.clock.clone(), &fx.zone).await;
-    other.authenticate("alice", "alice-pw", "vpn-2").await.unwrap();
+    other
+        .authenticate("alice", "alice-pw", "vpn-2")
+        .await
+        .unwrap();
     assert_eq!(fx.login("bob").await, Err(Refusal::UserLimitExceeded));
-    assert_eq!(fx.login("alice").await, Ok(false), "a user counted by another process is never refused");
+    assert_eq!(
+        fx.login("alice").await,
+        Ok(false),
+        "a user counted by another process is never refused"
+    );
 }
 
 #[tokio::test]
 async fn canonical_names_count_once() {
     let fx = fixture("canonical", "UTC", "2026-11-10T10:00:00Z").await;
     fx.install(5, date(2027, 1, 31)).await;
-    fx.gatehouse.add_local_user("John", "john-pw").await.unwrap();
-    for (login, newly_counted) in [("John", true), ("john", false), ("JOHN", false), ("Ｊｏｈｎ", false)] {
-        let admitted = fx.gatehouse.authenticate(login, "john-pw", "vpn-1").await.unwrap();
+    fx.gatehouse
+        .add_local_user("John", "john-pw")
+        .await
+        .unwrap();
+    for (login, newly_counted) in [
+        ("John", true),
+        ("john", false),
+        ("JOHN", false),
+        ("Ｊｏｈｎ", false),
+    ] {
+        let admitted = fx
+            .gatehouse
+            .authenticate(login, "john-pw", "vpn-1")
+            .await
+            .unwrap();
         assert_eq!(admitted.newly_counted, newly_counted, "{login}");
         assert_eq!(admitted.identity.username, "john");
     }
@@ -205,7 +261,10 @@ async fn failed_attempts_never_count() {
     let fx = fixture("failures", "UTC", "2026-11-10T10:00:00Z").await;
     fx.install(2, date(2027, 1, 31)).await;
     fx.add_users(&["alice", "mallory"]).await;
-    fx.gatehouse.set_local_user_enabled("mallory", false).await.unwrap();
+    fx.gatehouse
+        .set_local_user_enabled("mallory", false)
+        .await
+        .unwrap();
     let attempts = [
         ("alice", "wrong"),
         ("ghost", "whatever"),
@@ -217,7 +276,11 @@ async fn failed_attempts_never_count() {
         let result = fx.gatehouse.authenticate(name, password, "vpn-1").await;
         assert_eq!(result.unwrap_err(), Refusal::InvalidCredentials, "{name:?}");
     }
-    assert_eq!(fx.active().await, 0, "guessing usernames cannot exhaust the license");
+    assert_eq!(
+        fx.active().await,
+        0,
+        "guessing usernames cannot exhaust the license"
+    );
     assert!(fx.ledger("2026-11").await.is_empty());
 }
 
@@ -229,7 +292,10 @@ async fn deleting_or_disabling_an_account_keeps_its_seat() {
     fx.login("a").await.unwrap();
     fx.login("b").await.unwrap();
     fx.gatehouse.delete_local_user("a").await.unwrap();
-    fx.gatehouse.set_local_user_enabled("b", false).await.unwrap();
+    fx.gatehouse
+        .set_local_user_enabled("b", false)
+        .await
+        .unwrap();
     assert_eq!(fx.login("c").await, Err(Refusal::UserLimitExceeded));
     assert_eq!(fx.active().await, 2);
 }
@@ -261,7 +327,11 @@ async fn a_lower_limit_keeps_counted_users_and_refuses_new_ones_until_next_month
     }
     assert_eq!(fx.login("d").await, Err(Refusal::UserLimitExceeded));
     fx.clock.set(ts("2026-12-01T00:00:00Z"));
-    assert_eq!(fx.login("d").await, Ok(true), "the new month starts from zero");
+    assert_eq!(
+        fx.login("d").await,
+        Ok(true),
+        "the new month starts from zero"
+    );
 }
 
 #[tokio::test]
@@ -275,11 +345,21 @@ async fn the_count_resets_at_midnight_on_the_first_in_the_license_zone() {
     assert_eq!(fx.login("b").await, Err(Refusal::UserLimitExceeded));
     fx.clock.set(ts("2026-11-30T21:00:00Z"));
     assert_eq!(fx.login("b").await, Ok(true));
-    assert_eq!(fx.login("a").await, Err(Refusal::UserLimitExceeded), "a must be counted again in December, and December is full");
+    assert_eq!(
+        fx.login("a").await,
+        Err(Refusal::UserLimitExceeded),
+        "a must be counted again in December, and December is full"
+    );
     assert_eq!(fx.ledger("2026-11").await, ["a"], "past months are kept");
     assert_eq!(fx.ledger("2026-12").await, ["b"]);
     let usage = fx.gatehouse.usage().await.unwrap();
-    assert_eq!(usage.iter().map(|m| (m.month.to_string(), m.active_users)).collect::<Vec<_>>(), [("2026-11".to_string(), 1), ("2026-12".to_string(), 1)]);
+    assert_eq!(
+        usage
+            .iter()
+            .map(|m| (m.month.to_string(), m.active_users))
+            .collect::<Vec<_>>(),
+        [("2026-11".to_string(), 1), ("2026-12".to_string(), 1)]
+    );
 }
 
 #[tokio::test]
@@ -293,11 +373,20 @@ async fn the_license_expires_at_the_end_of_the_support_end_date() {
     assert_eq!(fx.login("a").await, Ok(false));
     fx.clock.set(ts("2027-02-01T05:00:00Z"));
     let refusal = fx.login("a").await.unwrap_err();
-    assert_eq!((refusal, refusal.message()), (Refusal::LicenseExpired, EXPIRED_TEXT));
+    assert_eq!(
+        (refusal, refusal.message()),
+        (Refusal::LicenseExpired, EXPIRED_TEXT)
+    );
     assert_eq!(fx.login("b").await, Err(Refusal::LicenseExpired));
     // Expiry is checked before the password: a wrong one gets the same answer.
-    assert_eq!(fx.gatehouse.authenticate("a", "wrong", "vpn").await, Err(Refusal::LicenseExpired));
-    assert_eq!(fx.gatehouse.license_view().await.unwrap().status, LicenseStatus::Expired);
+    assert_eq!(
+        fx.gatehouse.authenticate("a", "wrong", "vpn").await,
+        Err(Refusal::LicenseExpired)
+    );
+    assert_eq!(
+        fx.gatehouse.license_view().await.unwrap().status,
+        LicenseStatus::Expired
+    );
 }
 
 #[tokio::test]
@@ -308,12 +397,20 @@ async fn turning_the_clock_back_never_revives_an_expired_license() {
     fx.clock.set(ts("2027-02-01T00:00:01Z"));
     assert_eq!(fx.login("a").await, Err(Refusal::LicenseExpired));
     fx.clock.set(ts("2027-01-15T00:00:00Z"));
-    assert_eq!(fx.login("a").await, Err(Refusal::LicenseExpired), "same process");
+    assert_eq!(
+        fx.login("a").await,
+        Err(Refusal::LicenseExpired),
+        "same process"
+    );
     fx.gatehouse.flush().await.unwrap();
     drop(fx.gatehouse);
     let rolled_back = Arc::new(ManualClock::new(ts("2027-01-15T00:00:00Z")));
     let restarted = open_at(&fx.path, rolled_back, &fx.zone).await;
-    assert_eq!(restarted.authenticate("a", "a-pw", "vpn").await, Err(Refusal::LicenseExpired), "after a restart");
+    assert_eq!(
+        restarted.authenticate("a", "a-pw", "vpn").await,
+        Err(Refusal::LicenseExpired),
+        "after a restart"
+    );
     assert!(restarted.now() >= ts("2027-02-01T00:00:01Z"));
 }
 
@@ -334,12 +431,24 @@ async fn a_refused_key_leaves_the_license_in_force() {
     fx.install(10, date(2027, 1, 31)).await;
     let before = fx.gatehouse.license();
     let other_installation = fixture("refused-key-other", "UTC", "2026-11-10T10:00:00Z").await;
-    let cases: Vec<(String, fn(&KeyRefusal) -> bool)> = vec![
-        ("GHL1.garbage".into(), |r| matches!(r, KeyRefusal::Malformed(_))),
-        (fx.key(50, date(2027, 6, 30)).replacen("GHL1.R", "GHL1.S", 1), |r| matches!(r, KeyRefusal::BadSignature | KeyRefusal::Malformed(_))),
-        (other_installation.key(50, date(2027, 6, 30)), |r| matches!(r, KeyRefusal::OtherAppKey { .. })),
+    type Expect = fn(&KeyRefusal) -> bool;
+    let cases: Vec<(String, Expect)> = vec![
+        ("GHL1.garbage".into(), |r| {
+            matches!(r, KeyRefusal::Malformed(_))
+        }),
         (
-            issue_key(fx.gatehouse.app_key(), &TestLicense::subscription(50, date(2027, 6, 30), ts("2026-11-10T10:05:01Z"))),
+            fx.key(50, date(2027, 6, 30))
+                .replacen("GHL1.R", "GHL1.S", 1),
+            |r| matches!(r, KeyRefusal::BadSignature | KeyRefusal::Malformed(_)),
+        ),
+        (other_installation.key(50, date(2027, 6, 30)), |r| {
+            matches!(r, KeyRefusal::OtherAppKey { .. })
+        }),
+        (
+            issue_key(
+                fx.gatehouse.app_key(),
+                &TestLicense::subscription(50, date(2027, 6, 30), ts("2026-11-10T10:05:01Z")),
+            ),
             |r| matches!(r, KeyRefusal::IssuedInFuture { .. }),
         ),
     ];
@@ -372,9 +481,16 @@ async fn last_logins_are_written_behind() {
     fx.add_users(&["a"]).await;
     fx.login("a").await.unwrap();
     fx.clock.set(ts("2026-11-12T08:00:00Z"));
-    fx.gatehouse.authenticate("a", "a-pw", "wifi-controller").await.unwrap();
+    fx.gatehouse
+        .authenticate("a", "a-pw", "wifi-controller")
+        .await
+        .unwrap();
     fx.gatehouse.flush().await.unwrap();
-    let seat = &fx.gatehouse.users(&SeatQuery::all("2026-11".parse().unwrap())).await.unwrap()[0];
+    let seat = &fx
+        .gatehouse
+        .users(&SeatQuery::all("2026-11".parse().unwrap()))
+        .await
+        .unwrap()[0];
     assert_eq!(seat.first_seen, ts("2026-11-10T10:00:00Z"));
     assert_eq!(seat.last_login, ts("2026-11-12T08:00:00Z"));
     assert_eq!(seat.last_client, "wifi-controller");
@@ -388,12 +504,19 @@ fn sixty_four_threads_never_exceed_the_limit() {
     const USERS: usize = 1000;
     const LIMIT: u32 = 500;
     const THREADS: usize = 64;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
     let fx = runtime.block_on(async {
         let fx = fixture("sixty-four-threads", "UTC", "2026-11-10T10:00:00Z").await;
         fx.install(LIMIT, date(2027, 1, 31)).await;
         for i in 0..USERS {
-            fx.gatehouse.add_local_user(&format!("user{i:04}"), &format!("user{i:04}-pw")).await.unwrap();
+            fx.gatehouse
+                .add_local_user(&format!("user{i:04}"), &format!("user{i:04}-pw"))
+                .await
+                .unwrap();
         }
         fx
     });
@@ -414,7 +537,11 @@ fn sixty_four_threads_never_exceed_the_limit() {
                 let neighbours = ((thread + 1) % THREADS..USERS).step_by(THREADS).take(4);
                 for i in mine.chain(neighbours) {
                     let name = format!("user{i:04}");
-                    match handle.block_on(gatehouse.authenticate(&name, &format!("{name}-pw"), "load")) {
+                    match handle.block_on(gatehouse.authenticate(
+                        &name,
+                        &format!("{name}-pw"),
+                        "load",
+                    )) {
                         Ok(admitted) => {
                             if admitted.newly_counted {
                                 newly_counted.fetch_add(1, Ordering::Relaxed);
@@ -432,11 +559,18 @@ fn sixty_four_threads_never_exceed_the_limit() {
     });
     let accepted = accepted.lock().unwrap().clone();
     assert_eq!(accepted.len(), LIMIT as usize, "exactly the limit accepted");
-    assert_eq!(newly_counted.load(Ordering::Relaxed), LIMIT as usize, "nobody counted twice");
+    assert_eq!(
+        newly_counted.load(Ordering::Relaxed),
+        LIMIT as usize,
+        "nobody counted twice"
+    );
     runtime.block_on(async {
         assert_eq!(fx.active().await, LIMIT);
         let ledger: HashSet<String> = fx.ledger("2026-11").await.into_iter().collect();
-        assert_eq!(ledger, accepted, "the ledger holds exactly the accepted users");
+        assert_eq!(
+            ledger, accepted,
+            "the ledger holds exactly the accepted users"
+        );
     });
     // Every first attempt by a user outside the ledger was refused.
     assert!(refused.load(Ordering::Relaxed) >= USERS - LIMIT as usize);

@@ -85,11 +85,20 @@ mod tests {
         let secret = SigningKey::from_bytes(&[9; 32]);
         let secret_text = format_secret(&secret, &["keep this secret"]);
         let public_text = format_public(&secret.verifying_key(), &[]);
-        assert_eq!(parse_secret(&secret_text).unwrap().to_bytes(), secret.to_bytes());
+        assert_eq!(
+            parse_secret(&secret_text).unwrap().to_bytes(),
+            secret.to_bytes()
+        );
         assert_eq!(parse_public(&public_text).unwrap(), secret.verifying_key());
-        assert_eq!(parse_public(&secret_text), Err(KeyFileError::MissingKeyLine(PUBLIC_PREFIX)));
+        assert_eq!(
+            parse_public(&secret_text),
+            Err(KeyFileError::MissingKeyLine(PUBLIC_PREFIX))
+        );
         assert!(parse_secret(&public_text).is_err());
-        assert_eq!(parse_public("ed25519-public: AAAA"), Err(KeyFileError::BadKey));
+        assert_eq!(
+            parse_public("ed25519-public: AAAA"),
+            Err(KeyFileError::BadKey)
+        );
         assert!(parse_public("").is_err());
     }
 }

@@ -6,13 +6,17 @@ mod conformance;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use gatehouse_core::store::{AdmitOutcome, AdmitRequest, InstallationStore as _, SeatQuery, SeatStore as _, Store};
 use gatehouse_core::identity::{SeatKey, Source, Username};
+use gatehouse_core::store::{
+    AdmitOutcome, AdmitRequest, InstallationStore as _, SeatQuery, SeatStore as _, Store,
+};
 use gatehouse_store::SqliteStore;
 
 /// A fresh database file for one test, under cargo's target/tmp.
 fn database_path(case: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sqlite-store").join(case);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("sqlite-store")
+        .join(case);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir.join("gatehouse.db")
@@ -50,22 +54,47 @@ async fn committed_admissions_survive_reopening() {
             client: "vpn".into(),
             at: conformance::ts("2026-11-02T00:00:00Z"),
         };
-        assert_eq!(store.admit(&[request]).await.unwrap(), vec![AdmitOutcome::Counted { active_users: 1 }]);
+        assert_eq!(
+            store.admit(&[request]).await.unwrap(),
+            vec![AdmitOutcome::Counted { active_users: 1 }]
+        );
         // No close(): the process could die here.
     }
     let reopened = SqliteStore::open(&path).await.unwrap();
-    let seats = reopened.seats(&SeatQuery::all(conformance::month("2026-11"))).await.unwrap();
+    let seats = reopened
+        .seats(&SeatQuery::all(conformance::month("2026-11")))
+        .await
+        .unwrap();
     assert_eq!(seats.len(), 1);
-    assert_eq!(reopened.installation().await.unwrap().unwrap().signing_key.to_bytes(), [5; 32]);
+    assert_eq!(
+        reopened
+            .installation()
+            .await
+            .unwrap()
+            .unwrap()
+            .signing_key
+            .to_bytes(),
+        [5; 32]
+    );
 }
 
 #[tokio::test]
 async fn a_database_from_a_newer_gatehouse_is_refused() {
     let path = database_path("a_database_from_a_newer_gatehouse_is_refused");
     SqliteStore::open(&path).await.unwrap().close().await;
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
-    sqlx::query("INSERT INTO schema_version (version) VALUES (99)").execute(&pool).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO schema_version (version) VALUES (99)")
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
     let error = SqliteStore::open(&path).await.unwrap_err();
-    assert!(error.to_string().contains("newer than this Gatehouse understands"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("newer than this Gatehouse understands"),
+        "{error}"
+    );
 }

@@ -22,7 +22,8 @@ pub fn workspace_root() -> PathBuf {
 
 /// The committed development vendor signing key (`keys/dev-vendor.key`).
 pub fn dev_vendor_key() -> SigningKey {
-    parse_secret(include_str!("../../../keys/dev-vendor.key")).expect("keys/dev-vendor.key is a vendor key")
+    parse_secret(include_str!("../../../keys/dev-vendor.key"))
+        .expect("keys/dev-vendor.key is a vendor key")
 }
 
 /// Terms of a test license; [`issue_key`] signs it for an App Key.
@@ -104,7 +105,8 @@ pub fn peer(program: &str, test: &str) -> Option<PathBuf> {
             .find(|candidate| candidate.is_file())
     });
     if found.is_none() {
-        let line = format!("SKIP {test}: {program} is not installed (install it, or run .ci/run)\n");
+        let line =
+            format!("SKIP {test}: {program} is not installed (install it, or run .ci/run)\n");
         if peers_required() {
             panic!("GATEHOUSE_REQUIRE_PEERS=1 but {program} is missing for {test}");
         }
@@ -115,5 +117,8 @@ pub fn peer(program: &str, test: &str) -> Option<PathBuf> {
 
 /// A fresh temporary directory, removed when dropped.
 pub fn temp_dir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("gatehouse-test-").tempdir().expect("create a temporary directory")
+    tempfile::Builder::new()
+        .prefix("gatehouse-test-")
+        .tempdir()
+        .expect("create a temporary directory")
 }

@@ -65,15 +65,20 @@ impl SqliteStore {
     }
 
     async fn migrate(&self) -> StoreResult<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
         sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        let current: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(unavailable)?;
         let known = MIGRATIONS.len() as i64;
         if current > known {
             return Err(StoreError::Corrupt(format!(
@@ -81,7 +86,10 @@ impl SqliteStore {
             )));
         }
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-            sqlx::raw_sql(*migration).execute(&mut *tx).await.map_err(unavailable)?;
+            sqlx::raw_sql(*migration)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
             sqlx::query("INSERT INTO schema_version (version) VALUES (?)")
                 .bind(index as i64 + 1)
                 .execute(&mut *tx)
@@ -100,10 +108,18 @@ impl SqliteStore {
 #[cfg(unix)]
 fn create_private_file(path: &Path) -> StoreResult<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(StoreError::Unavailable(format!("cannot create {}: {e}", path.display()))),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -121,7 +137,8 @@ fn micros(at: Timestamp) -> i64 {
 }
 
 fn timestamp(micros: i64) -> StoreResult<Timestamp> {
-    Timestamp::from_microsecond(micros).map_err(|_| StoreError::Corrupt(format!("time {micros} out of range")))
+    Timestamp::from_microsecond(micros)
+        .map_err(|_| StoreError::Corrupt(format!("time {micros} out of range")))
 }
 
 fn month_text(month: Month) -> String {
@@ -140,7 +157,8 @@ fn get<'r, T>(row: &'r SqliteRow, column: &str) -> StoreResult<T>
 where
     T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
 {
-    row.try_get(column).map_err(|e| StoreError::Corrupt(e.to_string()))
+    row.try_get(column)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn source(text: &str) -> StoreResult<Source> {
@@ -148,7 +166,11 @@ fn source(text: &str) -> StoreResult<Source> {
 }
 
 fn peak_tenths(active_users: i64, user_limit: i64) -> i64 {
-    if user_limit <= 0 { 0 } else { active_users * 1000 / user_limit }
+    if user_limit <= 0 {
+        0
+    } else {
+        active_users * 1000 / user_limit
+    }
 }
 
 fn installation_from_row(row: &SqliteRow) -> StoreResult<InstallationRecord> {
@@ -176,8 +198,16 @@ impl InstallationStore for SqliteStore {
         row.as_ref().map(installation_from_row).transpose()
     }
 
-    async fn create_installation(&self, record: &InstallationRecord, demo_user_limit: u32) -> StoreResult<InstallationRecord> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+    async fn create_installation(
+        &self,
+        record: &InstallationRecord,
+        demo_user_limit: u32,
+    ) -> StoreResult<InstallationRecord> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
         sqlx::query(
             "INSERT INTO installation (id, signing_key, first_start, demo_support_end, time_zone)
              VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
@@ -217,7 +247,9 @@ impl InstallationStore for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(unavailable)?
-            .ok_or_else(|| StoreError::Corrupt("no license row: the installation was never created".into()))?;
+            .ok_or_else(|| {
+                StoreError::Corrupt("no license row: the installation was never created".into())
+            })?;
         Ok(StoredLicense {
             key: get(&row, "key")?,
             user_limit: count(get(&row, "user_limit")?)?,
@@ -225,9 +257,19 @@ impl InstallationStore for SqliteStore {
         })
     }
 
-    async fn install_license(&self, key: &str, user_limit: u32, month: Month, at: Timestamp) -> StoreResult<i64> {
+    async fn install_license(
+        &self,
+        key: &str,
+        user_limit: u32,
+        month: Month,
+        at: Timestamp,
+    ) -> StoreResult<i64> {
         let limit = i64::from(user_limit);
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
         let generation: i64 = sqlx::query_scalar(
             "UPDATE license SET key = ?, user_limit = ?, generation = generation + 1, installed_at = ?
              WHERE id = 1 RETURNING generation",
@@ -280,10 +322,11 @@ impl InstallationStore for SqliteStore {
     }
 
     async fn recorded_time(&self) -> StoreResult<Option<Timestamp>> {
-        let high_water: Option<i64> = sqlx::query_scalar("SELECT high_water FROM clock WHERE id = 1")
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let high_water: Option<i64> =
+            sqlx::query_scalar("SELECT high_water FROM clock WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
         high_water.map(timestamp).transpose()
     }
 }
@@ -294,12 +337,18 @@ impl SeatStore for SqliteStore {
         if requests.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
         let user_limit: i64 = sqlx::query_scalar("SELECT user_limit FROM license WHERE id = 1")
             .fetch_optional(&mut *tx)
             .await
             .map_err(unavailable)?
-            .ok_or_else(|| StoreError::Corrupt("no license row: the installation was never created".into()))?;
+            .ok_or_else(|| {
+                StoreError::Corrupt("no license row: the installation was never created".into())
+            })?;
         let mut outcomes: Vec<Option<AdmitOutcome>> = vec![None; requests.len()];
         let months: BTreeSet<Month> = requests.iter().map(|r| r.month).collect();
         for month in months {
@@ -313,17 +362,21 @@ impl SeatStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-            let mut active: i64 = sqlx::query_scalar("SELECT active_users FROM months WHERE month = ?")
-                .bind(&month_key)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-            let indices: Vec<usize> = (0..requests.len()).filter(|&i| requests[i].month == month).collect();
+            let mut active: i64 =
+                sqlx::query_scalar("SELECT active_users FROM months WHERE month = ?")
+                    .bind(&month_key)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+            let indices: Vec<usize> = (0..requests.len())
+                .filter(|&i| requests[i].month == month)
+                .collect();
 
             // Who in this batch is already in the ledger?
             let mut counted: HashSet<String> = HashSet::new();
             for chunk in indices.chunks(ROWS_PER_INSERT * 4) {
-                let mut query = QueryBuilder::<Sqlite>::new("SELECT seat_key FROM seats WHERE month = ");
+                let mut query =
+                    QueryBuilder::<Sqlite>::new("SELECT seat_key FROM seats WHERE month = ");
                 query.push_bind(&month_key).push(" AND seat_key IN (");
                 let mut keys = query.separated(", ");
                 for &i in chunk {
@@ -345,12 +398,16 @@ impl SeatStore for SqliteStore {
                 let seat = requests[i].seat.as_str();
                 outcomes[i] = Some(if counted.contains(seat) {
                     returning.push(i);
-                    AdmitOutcome::AlreadyCounted { active_users: count(active)? }
+                    AdmitOutcome::AlreadyCounted {
+                        active_users: count(active)?,
+                    }
                 } else if active < user_limit {
                     active += 1;
                     counted.insert(seat.to_string());
                     new_seats.push(i);
-                    AdmitOutcome::Counted { active_users: count(active)? }
+                    AdmitOutcome::Counted {
+                        active_users: count(active)?,
+                    }
                 } else {
                     AdmitOutcome::LimitExceeded {
                         active_users: count(active)?,
@@ -377,7 +434,14 @@ impl SeatStore for SqliteStore {
                 query.build().execute(&mut *tx).await.map_err(unavailable)?;
             }
             for &i in &returning {
-                update_last_login(&mut tx, &month_key, &requests[i].seat, requests[i].at, &requests[i].client).await?;
+                update_last_login(
+                    &mut tx,
+                    &month_key,
+                    &requests[i].seat,
+                    requests[i].at,
+                    &requests[i].client,
+                )
+                .await?;
             }
             sqlx::query(
                 "UPDATE months SET active_users = ?1, user_limit = ?2, peak_tenths = MAX(peak_tenths, ?3)
@@ -391,7 +455,11 @@ impl SeatStore for SqliteStore {
             .await
             .map_err(unavailable)?;
         }
-        let latest = requests.iter().map(|r| r.at).max().expect("requests is not empty");
+        let latest = requests
+            .iter()
+            .map(|r| r.at)
+            .max()
+            .expect("requests is not empty");
         sqlx::query(
             "INSERT INTO clock (id, high_water) VALUES (1, ?) ON CONFLICT (id)
              DO UPDATE SET high_water = MAX(high_water, excluded.high_water)",
@@ -401,22 +469,27 @@ impl SeatStore for SqliteStore {
         .await
         .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
-        Ok(outcomes.into_iter().map(|o| o.expect("every request was decided")).collect())
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.expect("every request was decided"))
+            .collect())
     }
 
     async fn seat_status(&self, month: Month, seat: &SeatKey) -> StoreResult<SeatStatus> {
         let month_key = month_text(month);
-        let active: Option<i64> = sqlx::query_scalar("SELECT active_users FROM months WHERE month = ?")
-            .bind(&month_key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        let counted: Option<i64> = sqlx::query_scalar("SELECT 1 FROM seats WHERE month = ? AND seat_key = ?")
-            .bind(&month_key)
-            .bind(seat.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let active: Option<i64> =
+            sqlx::query_scalar("SELECT active_users FROM months WHERE month = ?")
+                .bind(&month_key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        let counted: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM seats WHERE month = ? AND seat_key = ?")
+                .bind(&month_key)
+                .bind(seat.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
         Ok(SeatStatus {
             active_users: count(active.unwrap_or(0))?,
             counted: counted.is_some(),
@@ -424,11 +497,12 @@ impl SeatStore for SqliteStore {
     }
 
     async fn active_users(&self, month: Month) -> StoreResult<u32> {
-        let active: Option<i64> = sqlx::query_scalar("SELECT active_users FROM months WHERE month = ?")
-            .bind(month_text(month))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let active: Option<i64> =
+            sqlx::query_scalar("SELECT active_users FROM months WHERE month = ?")
+                .bind(month_text(month))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
         count(active.unwrap_or(0))
     }
 
@@ -436,9 +510,20 @@ impl SeatStore for SqliteStore {
         if logins.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
         for login in logins {
-            update_last_login(&mut tx, &month_text(login.month), &login.seat, login.at, &login.client).await?;
+            update_last_login(
+                &mut tx,
+                &month_text(login.month),
+                &login.seat,
+                login.at,
+                &login.client,
+            )
+            .await?;
         }
         tx.commit().await.map_err(unavailable)
     }
@@ -447,7 +532,11 @@ impl SeatStore for SqliteStore {
         if refusals.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
         for refusal in refusals {
             sqlx::query(
                 "INSERT INTO limit_refusals (month, seat_key, username, first_refused, last_refused, attempts, last_client)
@@ -512,19 +601,30 @@ impl SeatStore for SqliteStore {
                 .push(" ESCAPE '\\')");
         }
         if let Some(SeatCursor { value, seat }) = &query.after {
-            sql.push(format!(" AND ({column}, seat_key) {} (", if query.descending { "<" } else { ">" }));
+            sql.push(format!(
+                " AND ({column}, seat_key) {} (",
+                if query.descending { "<" } else { ">" }
+            ));
             match value {
                 SortValue::Text(text) => sql.push_bind(text.clone()),
                 SortValue::Time(at) => sql.push_bind(micros(*at)),
             };
-            sql.push(", ").push_bind(seat.as_str().to_string()).push(")");
+            sql.push(", ")
+                .push_bind(seat.as_str().to_string())
+                .push(")");
         }
         let direction = if query.descending { "DESC" } else { "ASC" };
-        sql.push(format!(" ORDER BY {column} {direction}, seat_key {direction}"));
+        sql.push(format!(
+            " ORDER BY {column} {direction}, seat_key {direction}"
+        ));
         if let Some(limit) = query.limit {
             sql.push(" LIMIT ").push_bind(i64::from(limit));
         }
-        let rows = sql.build().fetch_all(&self.pool).await.map_err(unavailable)?;
+        let rows = sql
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
         rows.iter()
             .map(|row| {
                 Ok(SeatRecord {
@@ -541,10 +641,12 @@ impl SeatStore for SqliteStore {
     }
 
     async fn month_usage(&self) -> StoreResult<Vec<MonthUsageRecord>> {
-        let rows = sqlx::query("SELECT month, active_users, user_limit, peak_tenths FROM months ORDER BY month")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let rows = sqlx::query(
+            "SELECT month, active_users, user_limit, peak_tenths FROM months ORDER BY month",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
         rows.iter()
             .map(|row| {
                 Ok(MonthUsageRecord {
@@ -595,7 +697,8 @@ fn escape_like(text: &str) -> String {
 fn local_user_from_row(row: &SqliteRow) -> StoreResult<LocalUserRecord> {
     let username: String = get(row, "username")?;
     Ok(LocalUserRecord {
-        username: Username::parse(&username).map_err(|e| StoreError::Corrupt(format!("username {username:?}: {e}")))?,
+        username: Username::parse(&username)
+            .map_err(|e| StoreError::Corrupt(format!("username {username:?}: {e}")))?,
         display_name: get(row, "display_name")?,
         password_hash: get(row, "password_hash")?,
         enabled: get::<i64>(row, "enabled")? != 0,
@@ -629,12 +732,18 @@ impl LocalUserStore for SqliteStore {
         .await;
         match result {
             Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Err(StoreError::AlreadyExists),
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                Err(StoreError::AlreadyExists)
+            }
             Err(error) => Err(unavailable(error)),
         }
     }
 
-    async fn set_local_user_enabled(&self, username: &Username, enabled: bool) -> StoreResult<bool> {
+    async fn set_local_user_enabled(
+        &self,
+        username: &Username,
+        enabled: bool,
+    ) -> StoreResult<bool> {
         let result = sqlx::query("UPDATE local_users SET enabled = ? WHERE username = ?")
             .bind(i64::from(enabled))
             .bind(username.as_str())
@@ -644,7 +753,11 @@ impl LocalUserStore for SqliteStore {
         Ok(result.rows_affected() == 1)
     }
 
-    async fn set_local_user_password(&self, username: &Username, password_hash: &str) -> StoreResult<bool> {
+    async fn set_local_user_password(
+        &self,
+        username: &Username,
+        password_hash: &str,
+    ) -> StoreResult<bool> {
         let result = sqlx::query("UPDATE local_users SET password_hash = ? WHERE username = ?")
             .bind(password_hash)
             .bind(username.as_str())

@@ -13,8 +13,8 @@ use gatehouse_core::store::{
     AdmitOutcome, AdmitRequest, InstallationRecord, LocalUserRecord, LoginRecord, RefusalRecord,
     SeatCursor, SeatOrder, SeatQuery, SortValue, Store, StoreError,
 };
-use gatehouse_license::jiff::civil::date;
 use gatehouse_license::jiff::Timestamp;
+use gatehouse_license::jiff::civil::date;
 use gatehouse_license::{Month, SigningKey};
 
 pub fn ts(text: &str) -> Timestamp {
@@ -39,9 +39,17 @@ fn installation(seed: u8) -> InstallationRecord {
 
 /// An installed store whose license allows `limit` users.
 async fn with_limit(store: &dyn Store, limit: u32) {
-    store.create_installation(&installation(1), 25).await.unwrap();
     store
-        .install_license(&format!("key-with-limit-{limit}"), limit, month(NOV), ts("2026-11-01T09:00:00Z"))
+        .create_installation(&installation(1), 25)
+        .await
+        .unwrap();
+    store
+        .install_license(
+            &format!("key-with-limit-{limit}"),
+            limit,
+            month(NOV),
+            ts("2026-11-01T09:00:00Z"),
+        )
         .await
         .unwrap();
 }
@@ -65,52 +73,107 @@ fn users(prefix: &str, count: usize) -> Vec<AdmitRequest> {
 }
 
 fn counted(outcomes: &[AdmitOutcome]) -> usize {
-    outcomes.iter().filter(|o| matches!(o, AdmitOutcome::Counted { .. })).count()
+    outcomes
+        .iter()
+        .filter(|o| matches!(o, AdmitOutcome::Counted { .. }))
+        .count()
 }
 
 async fn ledger_size(store: &dyn Store, month_text: &str) -> usize {
-    store.seats(&SeatQuery::all(month(month_text))).await.unwrap().len()
+    store
+        .seats(&SeatQuery::all(month(month_text)))
+        .await
+        .unwrap()
+        .len()
 }
 
 pub async fn installation_is_created_once(store: Arc<dyn Store>) {
     assert!(store.installation().await.unwrap().is_none());
-    let first = store.create_installation(&installation(1), 25).await.unwrap();
-    let second = store.create_installation(&installation(2), 25).await.unwrap();
+    let first = store
+        .create_installation(&installation(1), 25)
+        .await
+        .unwrap();
+    let second = store
+        .create_installation(&installation(2), 25)
+        .await
+        .unwrap();
     assert_eq!(first.signing_key.to_bytes(), [1; 32]);
-    assert_eq!(second.signing_key.to_bytes(), [1; 32], "a second first start must not replace the identity");
+    assert_eq!(
+        second.signing_key.to_bytes(),
+        [1; 32],
+        "a second first start must not replace the identity"
+    );
     let stored = store.installation().await.unwrap().unwrap();
     assert_eq!(stored.signing_key.to_bytes(), [1; 32]);
     assert_eq!(stored.first_start, ts("2026-11-01T08:00:00Z"));
     assert_eq!(stored.demo_support_end, date(2026, 12, 1));
     assert_eq!(stored.time_zone, "Europe/Istanbul");
     let license = store.license().await.unwrap();
-    assert_eq!((license.key, license.user_limit), (None, 25), "first start begins the demo");
+    assert_eq!(
+        (license.key, license.user_limit),
+        (None, 25),
+        "first start begins the demo"
+    );
     store.set_time_zone("UTC").await.unwrap();
-    assert_eq!(store.installation().await.unwrap().unwrap().time_zone, "UTC");
+    assert_eq!(
+        store.installation().await.unwrap().unwrap().time_zone,
+        "UTC"
+    );
 }
 
 pub async fn installing_a_license_replaces_it_and_bumps_the_generation(store: Arc<dyn Store>) {
-    store.create_installation(&installation(1), 25).await.unwrap();
+    store
+        .create_installation(&installation(1), 25)
+        .await
+        .unwrap();
     let before = store.license_generation().await.unwrap();
-    let generation = store.install_license("GHL1.first", 100, month(NOV), ts("2026-11-02T00:00:00Z")).await.unwrap();
+    let generation = store
+        .install_license("GHL1.first", 100, month(NOV), ts("2026-11-02T00:00:00Z"))
+        .await
+        .unwrap();
     assert!(generation > before);
     assert_eq!(store.license_generation().await.unwrap(), generation);
     let license = store.license().await.unwrap();
-    assert_eq!((license.key.as_deref(), license.user_limit, license.generation), (Some("GHL1.first"), 100, generation));
-    let next = store.install_license("GHL1.second", 50, month(NOV), ts("2026-11-03T00:00:00Z")).await.unwrap();
+    assert_eq!(
+        (
+            license.key.as_deref(),
+            license.user_limit,
+            license.generation
+        ),
+        (Some("GHL1.first"), 100, generation)
+    );
+    let next = store
+        .install_license("GHL1.second", 50, month(NOV), ts("2026-11-03T00:00:00Z"))
+        .await
+        .unwrap();
     assert!(next > generation);
     assert_eq!(store.license().await.unwrap().user_limit, 50);
 }
 
 pub async fn the_clock_high_water_mark_only_rises(store: Arc<dyn Store>) {
     assert_eq!(store.recorded_time().await.unwrap(), None);
-    assert_eq!(store.record_time(ts("2026-11-10T00:00:00Z")).await.unwrap(), ts("2026-11-10T00:00:00Z"));
-    assert_eq!(store.record_time(ts("2026-11-01T00:00:00Z")).await.unwrap(), ts("2026-11-10T00:00:00Z"));
-    assert_eq!(store.recorded_time().await.unwrap(), Some(ts("2026-11-10T00:00:00Z")));
+    assert_eq!(
+        store.record_time(ts("2026-11-10T00:00:00Z")).await.unwrap(),
+        ts("2026-11-10T00:00:00Z")
+    );
+    assert_eq!(
+        store.record_time(ts("2026-11-01T00:00:00Z")).await.unwrap(),
+        ts("2026-11-10T00:00:00Z")
+    );
+    assert_eq!(
+        store.recorded_time().await.unwrap(),
+        Some(ts("2026-11-10T00:00:00Z"))
+    );
     // Admissions record their time too.
     with_limit(store.as_ref(), 10).await;
-    store.admit(&[request(NOV, "late", "2026-11-20T00:00:00Z")]).await.unwrap();
-    assert_eq!(store.recorded_time().await.unwrap(), Some(ts("2026-11-20T00:00:00Z")));
+    store
+        .admit(&[request(NOV, "late", "2026-11-20T00:00:00Z")])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.recorded_time().await.unwrap(),
+        Some(ts("2026-11-20T00:00:00Z"))
+    );
 }
 
 pub async fn admission_counts_until_the_limit_then_refuses(store: Arc<dyn Store>) {
@@ -122,15 +185,30 @@ pub async fn admission_counts_until_the_limit_then_refuses(store: Arc<dyn Store>
             AdmitOutcome::Counted { active_users: 1 },
             AdmitOutcome::Counted { active_users: 2 },
             AdmitOutcome::Counted { active_users: 3 },
-            AdmitOutcome::LimitExceeded { active_users: 3, user_limit: 3 },
-            AdmitOutcome::LimitExceeded { active_users: 3, user_limit: 3 },
+            AdmitOutcome::LimitExceeded {
+                active_users: 3,
+                user_limit: 3
+            },
+            AdmitOutcome::LimitExceeded {
+                active_users: 3,
+                user_limit: 3
+            },
         ]
     );
     assert_eq!(store.active_users(month(NOV)).await.unwrap(), 3);
     assert_eq!(ledger_size(store.as_ref(), NOV).await, 3);
     // One at a time gives the same answer.
-    let next = store.admit(&[request(NOV, "another", "2026-11-10T11:00:00Z")]).await.unwrap();
-    assert_eq!(next, vec![AdmitOutcome::LimitExceeded { active_users: 3, user_limit: 3 }]);
+    let next = store
+        .admit(&[request(NOV, "another", "2026-11-10T11:00:00Z")])
+        .await
+        .unwrap();
+    assert_eq!(
+        next,
+        vec![AdmitOutcome::LimitExceeded {
+            active_users: 3,
+            user_limit: 3
+        }]
+    );
 }
 
 pub async fn a_user_is_counted_once_however_often_they_log_in(store: Arc<dyn Store>) {
@@ -149,41 +227,81 @@ pub async fn a_user_is_counted_once_however_often_they_log_in(store: Arc<dyn Sto
             AdmitOutcome::Counted { active_users: 2 },
         ]
     );
-    let again = store.admit(&[request(NOV, "alice", "2026-11-11T10:00:00Z")]).await.unwrap();
-    assert_eq!(again, vec![AdmitOutcome::AlreadyCounted { active_users: 2 }]);
+    let again = store
+        .admit(&[request(NOV, "alice", "2026-11-11T10:00:00Z")])
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        vec![AdmitOutcome::AlreadyCounted { active_users: 2 }]
+    );
     assert_eq!(store.active_users(month(NOV)).await.unwrap(), 2);
     let status = store.seat_status(month(NOV), &batch[0].seat).await.unwrap();
     assert_eq!((status.active_users, status.counted), (2, true));
     let alice = &store.seats(&SeatQuery::all(month(NOV))).await.unwrap()[0];
     assert_eq!(alice.first_seen, ts("2026-11-10T10:00:00Z"));
-    assert_eq!(alice.last_login, ts("2026-11-11T10:00:00Z"), "a repeated admission updates the last login");
+    assert_eq!(
+        alice.last_login,
+        ts("2026-11-11T10:00:00Z"),
+        "a repeated admission updates the last login"
+    );
 }
 
 pub async fn counted_users_stay_in_when_the_limit_is_full(store: Arc<dyn Store>) {
     with_limit(store.as_ref(), 2).await;
     store.admit(&users("user", 2)).await.unwrap();
     let returning = store.admit(&users("user", 2)).await.unwrap();
-    assert!(returning.iter().all(|o| matches!(o, AdmitOutcome::AlreadyCounted { active_users: 2 })), "{returning:?}");
+    assert!(
+        returning
+            .iter()
+            .all(|o| matches!(o, AdmitOutcome::AlreadyCounted { active_users: 2 })),
+        "{returning:?}"
+    );
 }
 
 pub async fn a_lower_limit_keeps_counted_users_and_refuses_new_ones(store: Arc<dyn Store>) {
     with_limit(store.as_ref(), 5).await;
     store.admit(&users("user", 5)).await.unwrap();
-    store.install_license("GHL1.lower", 3, month(NOV), ts("2026-11-11T00:00:00Z")).await.unwrap();
+    store
+        .install_license("GHL1.lower", 3, month(NOV), ts("2026-11-11T00:00:00Z"))
+        .await
+        .unwrap();
     let returning = store.admit(&users("user", 5)).await.unwrap();
-    assert!(returning.iter().all(|o| matches!(o, AdmitOutcome::AlreadyCounted { .. })));
-    let new = store.admit(&[request(NOV, "newcomer", "2026-11-11T01:00:00Z")]).await.unwrap();
-    assert_eq!(new, vec![AdmitOutcome::LimitExceeded { active_users: 5, user_limit: 3 }]);
+    assert!(
+        returning
+            .iter()
+            .all(|o| matches!(o, AdmitOutcome::AlreadyCounted { .. }))
+    );
+    let new = store
+        .admit(&[request(NOV, "newcomer", "2026-11-11T01:00:00Z")])
+        .await
+        .unwrap();
+    assert_eq!(
+        new,
+        vec![AdmitOutcome::LimitExceeded {
+            active_users: 5,
+            user_limit: 3
+        }]
+    );
     assert_eq!(store.active_users(month(NOV)).await.unwrap(), 5);
 }
 
 pub async fn a_higher_limit_lets_refused_users_in_at_once(store: Arc<dyn Store>) {
     with_limit(store.as_ref(), 1).await;
     store.admit(&users("user", 1)).await.unwrap();
-    let refused = store.admit(&[request(NOV, "waiting", "2026-11-10T11:00:00Z")]).await.unwrap();
+    let refused = store
+        .admit(&[request(NOV, "waiting", "2026-11-10T11:00:00Z")])
+        .await
+        .unwrap();
     assert!(matches!(refused[0], AdmitOutcome::LimitExceeded { .. }));
-    store.install_license("GHL1.higher", 2, month(NOV), ts("2026-11-10T12:00:00Z")).await.unwrap();
-    let admitted = store.admit(&[request(NOV, "waiting", "2026-11-10T12:01:00Z")]).await.unwrap();
+    store
+        .install_license("GHL1.higher", 2, month(NOV), ts("2026-11-10T12:00:00Z"))
+        .await
+        .unwrap();
+    let admitted = store
+        .admit(&[request(NOV, "waiting", "2026-11-10T12:01:00Z")])
+        .await
+        .unwrap();
     assert_eq!(admitted, vec![AdmitOutcome::Counted { active_users: 2 }]);
 }
 
@@ -201,15 +319,28 @@ pub async fn each_month_starts_from_zero_and_keeps_its_history(store: Arc<dyn St
         vec![
             AdmitOutcome::Counted { active_users: 1 },
             AdmitOutcome::Counted { active_users: 2 },
-            AdmitOutcome::LimitExceeded { active_users: 2, user_limit: 2 },
+            AdmitOutcome::LimitExceeded {
+                active_users: 2,
+                user_limit: 2
+            },
         ]
     );
     let history = store.month_usage().await.unwrap();
     let summary: Vec<(String, u32, u32, u64)> = history
         .iter()
-        .map(|m| (m.month.to_string(), m.active_users, m.user_limit, m.peak_tenths))
+        .map(|m| {
+            (
+                m.month.to_string(),
+                m.active_users,
+                m.user_limit,
+                m.peak_tenths,
+            )
+        })
         .collect();
-    assert_eq!(summary, vec![(NOV.into(), 2, 2, 1000), (DEC.into(), 2, 2, 1000)]);
+    assert_eq!(
+        summary,
+        vec![(NOV.into(), 2, 2, 1000), (DEC.into(), 2, 2, 1000)]
+    );
     assert_eq!(ledger_size(store.as_ref(), NOV).await, 2);
 }
 
@@ -220,19 +351,41 @@ pub async fn a_batch_spanning_two_months_counts_each_in_its_own(store: Arc<dyn S
         request(DEC, "alice", "2026-12-01T00:00:00Z"),
     ];
     let outcomes = store.admit(&batch).await.unwrap();
-    assert_eq!(outcomes, vec![AdmitOutcome::Counted { active_users: 1 }, AdmitOutcome::Counted { active_users: 1 }]);
+    assert_eq!(
+        outcomes,
+        vec![
+            AdmitOutcome::Counted { active_users: 1 },
+            AdmitOutcome::Counted { active_users: 1 }
+        ]
+    );
 }
 
 pub async fn history_keeps_the_limit_in_force_and_the_peak(store: Arc<dyn Store>) {
     with_limit(store.as_ref(), 4).await;
     store.admit(&users("user", 3)).await.unwrap(); // 75.0%
-    store.install_license("GHL1.more", 10, month(NOV), ts("2026-11-12T00:00:00Z")).await.unwrap();
-    store.admit(&[request(NOV, "extra", "2026-11-12T01:00:00Z")]).await.unwrap(); // 40.0%
+    store
+        .install_license("GHL1.more", 10, month(NOV), ts("2026-11-12T00:00:00Z"))
+        .await
+        .unwrap();
+    store
+        .admit(&[request(NOV, "extra", "2026-11-12T01:00:00Z")])
+        .await
+        .unwrap(); // 40.0%
     let history = store.month_usage().await.unwrap();
     assert_eq!(history.len(), 1);
-    assert_eq!((history[0].active_users, history[0].user_limit, history[0].peak_tenths), (4, 10, 750));
+    assert_eq!(
+        (
+            history[0].active_users,
+            history[0].user_limit,
+            history[0].peak_tenths
+        ),
+        (4, 10, 750)
+    );
     // A lower limit raises the peak at once.
-    store.install_license("GHL1.less", 2, month(NOV), ts("2026-11-13T00:00:00Z")).await.unwrap();
+    store
+        .install_license("GHL1.less", 2, month(NOV), ts("2026-11-13T00:00:00Z"))
+        .await
+        .unwrap();
     let history = store.month_usage().await.unwrap();
     assert_eq!((history[0].user_limit, history[0].peak_tenths), (2, 2000));
 }
@@ -270,18 +423,31 @@ pub async fn the_count_always_equals_the_ledger(store: Arc<dyn Store>) {
     with_limit(store.as_ref(), 7).await;
     for round in 0..4 {
         let batch: Vec<AdmitRequest> = (0..4)
-            .map(|i| request(NOV, &format!("u{}", (round * 3 + i) % 9), "2026-11-10T10:00:00Z"))
+            .map(|i| {
+                request(
+                    NOV,
+                    &format!("u{}", (round * 3 + i) % 9),
+                    "2026-11-10T10:00:00Z",
+                )
+            })
             .collect();
         store.admit(&batch).await.unwrap();
         let active = store.active_users(month(NOV)).await.unwrap() as usize;
-        assert_eq!(active, ledger_size(store.as_ref(), NOV).await, "round {round}");
+        assert_eq!(
+            active,
+            ledger_size(store.as_ref(), NOV).await,
+            "round {round}"
+        );
     }
     assert_eq!(store.active_users(month(NOV)).await.unwrap(), 7);
 }
 
 pub async fn last_logins_are_recorded_and_never_count_anyone(store: Arc<dyn Store>) {
     with_limit(store.as_ref(), 10).await;
-    store.admit(&[request(NOV, "alice", "2026-11-10T10:00:00Z")]).await.unwrap();
+    store
+        .admit(&[request(NOV, "alice", "2026-11-10T10:00:00Z")])
+        .await
+        .unwrap();
     let alice = SeatKey::local(&Username::parse("alice").unwrap());
     let ghost = SeatKey::local(&Username::parse("ghost").unwrap());
     let login = |seat: &SeatKey, at: &str, client: &str| LoginRecord {
@@ -298,10 +464,16 @@ pub async fn last_logins_are_recorded_and_never_count_anyone(store: Arc<dyn Stor
         .await
         .unwrap();
     // An older record arriving late does not move the last login back.
-    store.record_logins(&[login(&alice, "2026-11-11T10:00:00Z", "old-nas")]).await.unwrap();
+    store
+        .record_logins(&[login(&alice, "2026-11-11T10:00:00Z", "old-nas")])
+        .await
+        .unwrap();
     let seats = store.seats(&SeatQuery::all(month(NOV))).await.unwrap();
     assert_eq!(seats.len(), 1, "a login record never creates a seat");
-    assert_eq!((seats[0].last_login, seats[0].last_client.as_str()), (ts("2026-11-12T10:00:00Z"), "wifi"));
+    assert_eq!(
+        (seats[0].last_login, seats[0].last_client.as_str()),
+        (ts("2026-11-12T10:00:00Z"), "wifi")
+    );
     assert_eq!(seats[0].first_seen, ts("2026-11-10T10:00:00Z"));
     assert_eq!(store.active_users(month(NOV)).await.unwrap(), 1);
 }
@@ -317,9 +489,18 @@ pub async fn limit_refusals_are_listed_per_user(store: Arc<dyn Store>) {
         client: client.into(),
         attempts,
     };
-    store.record_refusals(&[refusal("2026-11-10T10:00:00Z", "vpn-1", 2)]).await.unwrap();
-    store.record_refusals(&[refusal("2026-11-11T10:00:00Z", "vpn-2", 1)]).await.unwrap();
-    store.record_refusals(&[refusal("2026-11-09T10:00:00Z", "vpn-0", 1)]).await.unwrap();
+    store
+        .record_refusals(&[refusal("2026-11-10T10:00:00Z", "vpn-1", 2)])
+        .await
+        .unwrap();
+    store
+        .record_refusals(&[refusal("2026-11-11T10:00:00Z", "vpn-2", 1)])
+        .await
+        .unwrap();
+    store
+        .record_refusals(&[refusal("2026-11-09T10:00:00Z", "vpn-0", 1)])
+        .await
+        .unwrap();
     let refused = store.refused_users(month(NOV)).await.unwrap();
     assert_eq!(refused.len(), 1);
     let late = &refused[0];
@@ -334,27 +515,55 @@ pub async fn limit_refusals_are_listed_per_user(store: Arc<dyn Store>) {
 pub async fn the_users_table_sorts_searches_and_pages(store: Arc<dyn Store>) {
     with_limit(store.as_ref(), 100).await;
     let mut batch = Vec::new();
-    for (i, name) in ["carol", "alice", "Bob", "dave", "erin", "al_ex"].iter().enumerate() {
-        let at = Timestamp::from_second(ts("2026-11-10T10:00:00Z").as_second() + 60 * (6 - i as i64)).unwrap();
+    for (i, name) in ["carol", "alice", "Bob", "dave", "erin", "al_ex"]
+        .iter()
+        .enumerate()
+    {
+        let at =
+            Timestamp::from_second(ts("2026-11-10T10:00:00Z").as_second() + 60 * (6 - i as i64))
+                .unwrap();
         let mut r = request(NOV, name, &at.to_string());
         r.display_name = format!("{name} Example");
         batch.push(r);
     }
     store.admit(&batch).await.unwrap();
-    let names = |rows: &[gatehouse_core::store::SeatRecord]| rows.iter().map(|r| r.username.clone()).collect::<Vec<_>>();
+    let names = |rows: &[gatehouse_core::store::SeatRecord]| {
+        rows.iter().map(|r| r.username.clone()).collect::<Vec<_>>()
+    };
 
     let all = store.seats(&SeatQuery::all(month(NOV))).await.unwrap();
-    assert_eq!(names(&all), ["al_ex", "alice", "bob", "carol", "dave", "erin"]);
+    assert_eq!(
+        names(&all),
+        ["al_ex", "alice", "bob", "carol", "dave", "erin"]
+    );
 
-    let by_first_seen = SeatQuery { order: SeatOrder::FirstSeen, ..SeatQuery::all(month(NOV)) };
-    assert_eq!(names(&store.seats(&by_first_seen).await.unwrap()), ["al_ex", "erin", "dave", "bob", "alice", "carol"]);
+    let by_first_seen = SeatQuery {
+        order: SeatOrder::FirstSeen,
+        ..SeatQuery::all(month(NOV))
+    };
+    assert_eq!(
+        names(&store.seats(&by_first_seen).await.unwrap()),
+        ["al_ex", "erin", "dave", "bob", "alice", "carol"]
+    );
 
-    let search = SeatQuery { search: Some("AL".into()), ..SeatQuery::all(month(NOV)) };
-    assert_eq!(names(&store.seats(&search).await.unwrap()), ["al_ex", "alice"]);
+    let search = SeatQuery {
+        search: Some("AL".into()),
+        ..SeatQuery::all(month(NOV))
+    };
+    assert_eq!(
+        names(&store.seats(&search).await.unwrap()),
+        ["al_ex", "alice"]
+    );
     // LIKE wildcards in a search are literal.
-    let underscore = SeatQuery { search: Some("l_".into()), ..SeatQuery::all(month(NOV)) };
+    let underscore = SeatQuery {
+        search: Some("l_".into()),
+        ..SeatQuery::all(month(NOV))
+    };
     assert_eq!(names(&store.seats(&underscore).await.unwrap()), ["al_ex"]);
-    let display = SeatQuery { search: Some("bob example".into()), ..SeatQuery::all(month(NOV)) };
+    let display = SeatQuery {
+        search: Some("bob example".into()),
+        ..SeatQuery::all(month(NOV))
+    };
     assert_eq!(names(&store.seats(&display).await.unwrap()), ["bob"]);
 
     // Keyset pages of two, both directions.
@@ -376,7 +585,10 @@ pub async fn the_users_table_sorts_searches_and_pages(store: Arc<dyn Store>) {
                 break;
             }
             let last = page.last().unwrap();
-            after = Some(SeatCursor { value: SortValue::Time(last.last_login), seat: last.seat.clone() });
+            after = Some(SeatCursor {
+                value: SortValue::Time(last.last_login),
+                seat: last.seat.clone(),
+            });
             seen.extend(names(&page));
         }
         let mut expected = vec!["al_ex", "erin", "dave", "bob", "alice", "carol"];
@@ -386,10 +598,16 @@ pub async fn the_users_table_sorts_searches_and_pages(store: Arc<dyn Store>) {
         assert_eq!(seen, expected, "descending: {descending}");
     }
     let text_cursor = SeatQuery {
-        after: Some(SeatCursor { value: SortValue::Text("bob".into()), seat: SeatKey::local(&Username::parse("bob").unwrap()) }),
+        after: Some(SeatCursor {
+            value: SortValue::Text("bob".into()),
+            seat: SeatKey::local(&Username::parse("bob").unwrap()),
+        }),
         ..SeatQuery::all(month(NOV))
     };
-    assert_eq!(names(&store.seats(&text_cursor).await.unwrap()), ["carol", "dave", "erin"]);
+    assert_eq!(
+        names(&store.seats(&text_cursor).await.unwrap()),
+        ["carol", "dave", "erin"]
+    );
 }
 
 pub async fn local_users_are_managed_and_deleting_one_keeps_the_seat(store: Arc<dyn Store>) {
@@ -403,21 +621,44 @@ pub async fn local_users_are_managed_and_deleting_one_keeps_the_seat(store: Arc<
         created_at: ts("2026-11-01T00:00:00Z"),
     };
     store.add_local_user(&record).await.unwrap();
-    assert_eq!(store.add_local_user(&record).await, Err(StoreError::AlreadyExists));
+    assert_eq!(
+        store.add_local_user(&record).await,
+        Err(StoreError::AlreadyExists)
+    );
     assert_eq!(store.local_user(&name).await.unwrap(), Some(record.clone()));
     assert!(store.set_local_user_enabled(&name, false).await.unwrap());
     assert!(!store.local_user(&name).await.unwrap().unwrap().enabled);
-    assert!(store.set_local_user_password(&name, "$argon2id$new").await.unwrap());
-    assert_eq!(store.local_user(&name).await.unwrap().unwrap().password_hash, "$argon2id$new");
+    assert!(
+        store
+            .set_local_user_password(&name, "$argon2id$new")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .local_user(&name)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "$argon2id$new"
+    );
     let missing = Username::parse("nobody").unwrap();
     assert!(!store.set_local_user_enabled(&missing, true).await.unwrap());
     assert!(!store.delete_local_user(&missing).await.unwrap());
     assert_eq!(store.local_users().await.unwrap().len(), 1);
 
-    store.admit(&[request(NOV, "alice", "2026-11-10T10:00:00Z")]).await.unwrap();
+    store
+        .admit(&[request(NOV, "alice", "2026-11-10T10:00:00Z")])
+        .await
+        .unwrap();
     assert!(store.delete_local_user(&name).await.unwrap());
     assert_eq!(store.local_user(&name).await.unwrap(), None);
-    assert_eq!(store.active_users(month(NOV)).await.unwrap(), 1, "deleting an account does not free its seat");
+    assert_eq!(
+        store.active_users(month(NOV)).await.unwrap(),
+        1,
+        "deleting an account does not free its seat"
+    );
     assert_eq!(ledger_size(store.as_ref(), NOV).await, 1);
 }
 
