@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use gatehouse_core::export::{self, push_text};
-use gatehouse_core::store::{SeatQuery, SeatRecord, Store};
+use gatehouse_core::export::{self, HistoryRow, push_text};
+use gatehouse_core::store::{SeatQuery, Store};
 use gatehouse_core::{Gatehouse, LicenseView, Settings, SystemClock, vendor_keys};
 use gatehouse_license::{LicenseSource, Month, UsagePercent};
 use gatehouse_store::SqliteStore;
@@ -117,10 +117,7 @@ enum LocalUserCommand {
     /// Delete a user (their seat this month stays counted).
     Delete { name: String },
     /// List local users.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
+    List(FormatArgs),
 }
 
 #[derive(Debug, Args)]
@@ -520,7 +517,7 @@ fn verify_export(file: &Path) -> Result<ExitCode> {
 // ----- users and history ----------------------------------------------------
 
 #[derive(Serialize)]
-struct UserJson {
+struct UserRow {
     username: String,
     display_name: String,
     source: &'static str,
@@ -540,73 +537,55 @@ async fn users(gatehouse: &Gatehouse, args: UsersArgs) -> Result<ExitCode> {
     };
     let seats = gatehouse.users(&query).await?;
     let zone = gatehouse.time_zone();
-    let format = &args.month.format;
-    if format.json {
-        let rows: Vec<UserJson> = seats
-            .into_iter()
-            .map(|seat: SeatRecord| UserJson {
-                first_seen: rfc3339(seat.first_seen, zone),
-                last_login: rfc3339(seat.last_login, zone),
-                username: seat.username,
-                display_name: seat.display_name,
-                source: seat.source.as_str(),
-                last_client: seat.last_client,
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let header = [
-        "username",
-        "display_name",
-        "source",
-        "first_seen",
-        "last_login",
-        "last_client",
-    ];
-    let time = |at| {
-        if format.csv {
-            rfc3339(at, zone)
-        } else {
-            local_time(at, zone)
-        }
-    };
-    let rows: Vec<Vec<String>> = seats
+    let rows: Vec<UserRow> = seats
         .iter()
-        .map(|seat| {
-            vec![
-                seat.username.clone(),
-                seat.display_name.clone(),
-                seat.source.as_str().to_string(),
-                time(seat.first_seen),
-                time(seat.last_login),
-                seat.last_client.clone(),
-            ]
+        .map(|seat| UserRow {
+            username: seat.username.clone(),
+            display_name: seat.display_name.clone(),
+            source: seat.source.as_str(),
+            first_seen: rfc3339(seat.first_seen, zone),
+            last_login: rfc3339(seat.last_login, zone),
+            last_client: seat.last_client.clone(),
         })
         .collect();
-    if format.csv {
-        print!("{}", csv(&header, &rows));
-    } else {
-        let human = [
+    let columns = Columns {
+        keys: &[
+            "username",
+            "display_name",
+            "source",
+            "first_seen",
+            "last_login",
+            "last_client",
+        ],
+        titles: &[
             "Username",
             "Display Name",
             "Source",
             "First Authentication",
             "Last Login",
             "Last Client",
-        ];
-        print!("{}", table(&human, &rows));
-        eprintln!(
-            "{} {} in {month}",
-            rows.len(),
-            if rows.len() == 1 { "user" } else { "users" }
-        );
+        ],
+    };
+    emit(&args.month.format, &rows, columns, |i| {
+        let seat = &seats[i];
+        vec![
+            seat.username.clone(),
+            seat.display_name.clone(),
+            seat.source.as_str().to_string(),
+            local_time(seat.first_seen, zone),
+            local_time(seat.last_login, zone),
+            seat.last_client.clone(),
+        ]
+    })?;
+    if !args.month.format.json && !args.month.format.csv {
+        let noun = if rows.len() == 1 { "user" } else { "users" };
+        eprintln!("{} {noun} in {month}", rows.len());
     }
     Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Serialize)]
-struct RefusedJson {
+struct RefusedRow {
     username: String,
     first_refused: String,
     last_refused: String,
@@ -618,120 +597,112 @@ async fn refused(gatehouse: &Gatehouse, args: MonthFormatArgs) -> Result<ExitCod
     let month = args.month.unwrap_or_else(|| gatehouse.current_month());
     let refused = gatehouse.refused_users(month).await?;
     let zone = gatehouse.time_zone();
-    if args.format.json {
-        let rows: Vec<RefusedJson> = refused
-            .into_iter()
-            .map(|r| RefusedJson {
-                first_refused: rfc3339(r.first_refused, zone),
-                last_refused: rfc3339(r.last_refused, zone),
-                username: r.username,
-                attempts: r.attempts,
-                last_client: r.last_client,
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let time = |at| {
-        if args.format.csv {
-            rfc3339(at, zone)
-        } else {
-            local_time(at, zone)
-        }
-    };
-    let rows: Vec<Vec<String>> = refused
+    let rows: Vec<RefusedRow> = refused
         .iter()
-        .map(|r| {
-            vec![
-                r.username.clone(),
-                time(r.first_refused),
-                time(r.last_refused),
-                r.attempts.to_string(),
-                r.last_client.clone(),
-            ]
+        .map(|r| RefusedRow {
+            username: r.username.clone(),
+            first_refused: rfc3339(r.first_refused, zone),
+            last_refused: rfc3339(r.last_refused, zone),
+            attempts: r.attempts,
+            last_client: r.last_client.clone(),
         })
         .collect();
-    if args.format.csv {
-        print!(
-            "{}",
-            csv(
-                &[
-                    "username",
-                    "first_refused",
-                    "last_refused",
-                    "attempts",
-                    "last_client"
-                ],
-                &rows
-            )
-        );
-    } else {
-        print!(
-            "{}",
-            table(
-                &[
-                    "Username",
-                    "First Refused",
-                    "Last Refused",
-                    "Attempts",
-                    "Last Client"
-                ],
-                &rows
-            )
-        );
-    }
+    let columns = Columns {
+        keys: &[
+            "username",
+            "first_refused",
+            "last_refused",
+            "attempts",
+            "last_client",
+        ],
+        titles: &[
+            "Username",
+            "First Refused",
+            "Last Refused",
+            "Attempts",
+            "Last Client",
+        ],
+    };
+    emit(&args.format, &rows, columns, |i| {
+        let r = &refused[i];
+        vec![
+            r.username.clone(),
+            local_time(r.first_refused, zone),
+            local_time(r.last_refused, zone),
+            r.attempts.to_string(),
+            r.last_client.clone(),
+        ]
+    })?;
     Ok(ExitCode::SUCCESS)
-}
-
-#[derive(Serialize)]
-struct UsageJson {
-    month: String,
-    users: u32,
-    user_limit: u32,
-    peak_percent: String,
 }
 
 async fn usage(gatehouse: &Gatehouse, format: FormatArgs) -> Result<ExitCode> {
-    let months = gatehouse.usage().await?;
-    let rows: Vec<UsageJson> = months
+    let rows: Vec<HistoryRow> = gatehouse
+        .usage()
+        .await?
         .iter()
-        .map(|m| UsageJson {
-            month: m.month.to_string(),
-            users: m.active_users,
-            user_limit: m.user_limit,
-            peak_percent: UsagePercent::from_tenths(m.peak_tenths).to_string(),
-        })
+        .map(HistoryRow::from)
         .collect();
-    if format.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            vec![
-                r.month.clone(),
-                r.users.to_string(),
-                r.user_limit.to_string(),
-                r.peak_percent.clone(),
-            ]
-        })
-        .collect();
-    if format.csv {
-        print!(
-            "{}",
-            csv(&["month", "users", "user_limit", "peak_percent"], &cells)
-        );
-    } else {
-        print!("{}", table(&["Month", "Users", "Limit", "Peak %"], &cells));
-    }
+    let columns = Columns {
+        keys: &["month", "users", "user_limit", "peak_percent"],
+        titles: &["Month", "Users", "Limit", "Peak %"],
+    };
+    emit(&format, &rows, columns, |i| {
+        let r = &rows[i];
+        vec![
+            r.month.clone(),
+            r.users.to_string(),
+            r.user_limit.to_string(),
+            r.peak_percent.clone(),
+        ]
+    })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Column names of a report (CSV header and JSON keys) and its table titles.
+struct Columns<'a> {
+    keys: &'a [&'a str],
+    titles: &'a [&'a str],
+}
+
+/// Prints rows as JSON (`--json`), CSV (`--csv`: the JSON fields `keys`, in
+/// order) or an aligned table with the cells `human(index)` gives.
+fn emit<T: Serialize>(
+    format: &FormatArgs,
+    rows: &[T],
+    columns: Columns<'_>,
+    human: impl Fn(usize) -> Vec<String>,
+) -> Result<()> {
+    if format.json {
+        println!("{}", serde_json::to_string_pretty(rows)?);
+    } else if format.csv {
+        let mut cells = Vec::with_capacity(rows.len());
+        for row in rows {
+            let value = serde_json::to_value(row)?;
+            cells.push(
+                columns
+                    .keys
+                    .iter()
+                    .map(|key| match &value[key] {
+                        serde_json::Value::String(text) => text.clone(),
+                        serde_json::Value::Null => String::new(),
+                        other => other.to_string(),
+                    })
+                    .collect(),
+            );
+        }
+        print!("{}", csv(columns.keys, &cells));
+    } else {
+        let cells: Vec<Vec<String>> = (0..rows.len()).map(human).collect();
+        print!("{}", table(columns.titles, &cells));
+    }
+    Ok(())
 }
 
 // ----- local users and authentication --------------------------------------
 
 #[derive(Serialize)]
-struct LocalUserJson {
+struct LocalUserRow {
     username: String,
     display_name: String,
     enabled: bool,
@@ -762,37 +733,31 @@ async fn local_user(gatehouse: &Gatehouse, command: LocalUserCommand) -> Result<
             gatehouse.delete_local_user(&name).await?;
             println!("deleted {name}");
         }
-        LocalUserCommand::List { json } => {
+        LocalUserCommand::List(format) => {
             let users = gatehouse.local_users().await?;
             let zone = gatehouse.time_zone();
-            if json {
-                let rows: Vec<LocalUserJson> = users
-                    .into_iter()
-                    .map(|u| LocalUserJson {
-                        username: u.username.to_string(),
-                        display_name: u.display_name,
-                        enabled: u.enabled,
-                        created_at: rfc3339(u.created_at, zone),
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                let rows: Vec<Vec<String>> = users
-                    .iter()
-                    .map(|u| {
-                        vec![
-                            u.username.to_string(),
-                            u.display_name.clone(),
-                            if u.enabled { "enabled" } else { "disabled" }.into(),
-                            local_time(u.created_at, zone),
-                        ]
-                    })
-                    .collect();
-                print!(
-                    "{}",
-                    table(&["Username", "Display Name", "State", "Created"], &rows)
-                );
-            }
+            let rows: Vec<LocalUserRow> = users
+                .iter()
+                .map(|u| LocalUserRow {
+                    username: u.username.to_string(),
+                    display_name: u.display_name.clone(),
+                    enabled: u.enabled,
+                    created_at: rfc3339(u.created_at, zone),
+                })
+                .collect();
+            let columns = Columns {
+                keys: &["username", "display_name", "enabled", "created_at"],
+                titles: &["Username", "Display Name", "State", "Created"],
+            };
+            emit(&format, &rows, columns, |i| {
+                let user = &users[i];
+                vec![
+                    user.username.to_string(),
+                    user.display_name.clone(),
+                    if user.enabled { "enabled" } else { "disabled" }.into(),
+                    local_time(user.created_at, zone),
+                ]
+            })?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -259,6 +259,22 @@ fn license_flow_end_to_end() {
     assert_eq!(users, ["alice", "bob", "carol"]);
     let refused: Value = serde_json::from_str(&gh.ok(&["refused", "--json"], "")).unwrap();
     assert_eq!(refused[0]["username"], "dave");
+    assert_eq!(refused[0]["attempts"], 1);
+    // CSV carries the JSON fields, in order, and the same values.
+    let csv = gh.ok(&["users", "--csv", "--search", "ALI"], "");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("username,display_name,source,first_seen,last_login,last_client")
+    );
+    let alice: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!((alice[0], alice[2], alice[5]), ("alice", "local", "vpn-gw"));
+    assert!(
+        alice[3].ends_with("+03:00"),
+        "times in the license zone: {}",
+        alice[3]
+    );
+    assert_eq!(lines.next(), None);
 
     // Export, verify, then change one byte.
     let export = gh.data_dir().join("export.json");

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::service::Gatehouse;
-use crate::store::{SeatQuery, StoreError};
+use crate::store::{MonthUsageRecord, SeatQuery, StoreError};
 
 pub const FORMAT: &str = "gatehouse-application-key-file";
 pub const VERSION: u32 = 1;
@@ -86,6 +86,17 @@ pub struct HistoryRow {
     pub peak_percent: String,
 }
 
+impl From<&MonthUsageRecord> for HistoryRow {
+    fn from(month: &MonthUsageRecord) -> HistoryRow {
+        HistoryRow {
+            month: month.month.to_string(),
+            users: month.active_users,
+            user_limit: month.user_limit,
+            peak_percent: UsagePercent::from_tenths(month.peak_tenths).to_string(),
+        }
+    }
+}
+
 /// Text for the Push Subscription field.
 pub fn push_text(active: bool) -> &'static str {
     if active { "Active" } else { "Inactive" }
@@ -133,15 +144,7 @@ pub async fn export(gatehouse: &Gatehouse) -> Result<String, StoreError> {
                 last_client: seat.last_client,
             })
             .collect(),
-        history: history
-            .into_iter()
-            .map(|month| HistoryRow {
-                month: month.month.to_string(),
-                users: month.active_users,
-                user_limit: month.user_limit,
-                peak_percent: UsagePercent::from_tenths(month.peak_tenths).to_string(),
-            })
-            .collect(),
+        history: history.iter().map(HistoryRow::from).collect(),
     };
     Ok(sign(&document, gatehouse.installation_key()))
 }

@@ -65,11 +65,7 @@ impl SqliteStore {
     }
 
     async fn migrate(&self) -> StoreResult<()> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(unavailable)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             .execute(&mut *tx)
             .await
@@ -97,6 +93,15 @@ impl SqliteStore {
                 .map_err(unavailable)?;
         }
         tx.commit().await.map_err(unavailable)
+    }
+
+    /// Starts a write transaction holding SQLite's write lock from the
+    /// start, so nothing read inside it can change before the commit.
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)
     }
 
     /// Closes every connection (checkpointing the WAL).
@@ -203,11 +208,7 @@ impl InstallationStore for SqliteStore {
         record: &InstallationRecord,
         demo_user_limit: u32,
     ) -> StoreResult<InstallationRecord> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(unavailable)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO installation (id, signing_key, first_start, demo_support_end, time_zone)
              VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
@@ -265,11 +266,7 @@ impl InstallationStore for SqliteStore {
         at: Timestamp,
     ) -> StoreResult<i64> {
         let limit = i64::from(user_limit);
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(unavailable)?;
+        let mut tx = self.begin_write().await?;
         let generation: i64 = sqlx::query_scalar(
             "UPDATE license SET key = ?, user_limit = ?, generation = generation + 1, installed_at = ?
              WHERE id = 1 RETURNING generation",
@@ -337,11 +334,7 @@ impl SeatStore for SqliteStore {
         if requests.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(unavailable)?;
+        let mut tx = self.begin_write().await?;
         let user_limit: i64 = sqlx::query_scalar("SELECT user_limit FROM license WHERE id = 1")
             .fetch_optional(&mut *tx)
             .await
@@ -476,23 +469,19 @@ impl SeatStore for SqliteStore {
     }
 
     async fn seat_status(&self, month: Month, seat: &SeatKey) -> StoreResult<SeatStatus> {
-        let month_key = month_text(month);
-        let active: Option<i64> =
-            sqlx::query_scalar("SELECT active_users FROM months WHERE month = ?")
-                .bind(&month_key)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(unavailable)?;
-        let counted: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM seats WHERE month = ? AND seat_key = ?")
-                .bind(&month_key)
-                .bind(seat.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(unavailable)?;
+        // One statement, so the count and the membership come from one snapshot.
+        let (active, counted): (i64, bool) = sqlx::query_as(
+            "SELECT COALESCE((SELECT active_users FROM months WHERE month = ?1), 0),
+                    EXISTS (SELECT 1 FROM seats WHERE month = ?1 AND seat_key = ?2)",
+        )
+        .bind(month_text(month))
+        .bind(seat.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
         Ok(SeatStatus {
-            active_users: count(active.unwrap_or(0))?,
-            counted: counted.is_some(),
+            active_users: count(active)?,
+            counted,
         })
     }
 
@@ -510,11 +499,7 @@ impl SeatStore for SqliteStore {
         if logins.is_empty() {
             return Ok(());
         }
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(unavailable)?;
+        let mut tx = self.begin_write().await?;
         for login in logins {
             update_last_login(
                 &mut tx,
@@ -532,11 +517,7 @@ impl SeatStore for SqliteStore {
         if refusals.is_empty() {
             return Ok(());
         }
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(unavailable)?;
+        let mut tx = self.begin_write().await?;
         for refusal in refusals {
             sqlx::query(
                 "INSERT INTO limit_refusals (month, seat_key, username, first_refused, last_refused, attempts, last_client)
