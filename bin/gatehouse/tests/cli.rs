@@ -633,13 +633,26 @@ fn serve_follows_license_changes_and_stops_on_sigterm() {
         panic!("serve never logged {needle:?}");
     };
     let running = wait_for("Gatehouse is running");
-    assert!(running.contains(&app_key) && running.contains("Demo License"), "{running}");
+    assert!(
+        running.contains(&app_key) && running.contains("Demo License"),
+        "{running}"
+    );
 
-    let key = issue(&dev_key(), &app_key, 42, "2099-12-31", "2026-01-01T00:00:00Z");
+    let key = issue(
+        &dev_key(),
+        &app_key,
+        42,
+        "2099-12-31",
+        "2026-01-01T00:00:00Z",
+    );
     gh.ok(&["license", "install", &key], "");
     wait_for("license changed by another process");
 
-    let status = Command::new("kill").arg("-TERM").arg(server.id().to_string()).status().unwrap();
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(server.id().to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
     wait_for("shutting down");
     assert!(server.wait().unwrap().success(), "serve exits 0 on SIGTERM");

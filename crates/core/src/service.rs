@@ -292,7 +292,7 @@ impl Gatehouse {
         let now = self.clock.now();
         if now >= state.terms.expires_at {
             tracing::warn!(
-                username = login,
+                username = ?login,
                 "{LICENSE_EXPIRED_EVENT}: authentication refused"
             );
             return Err(Refusal::LicenseExpired);
@@ -301,7 +301,7 @@ impl Gatehouse {
             Ok(username) => username,
             Err(error) => {
                 self.spend_decoy(password).await;
-                tracing::info!(username = login, %error, "authentication failed: invalid username");
+                tracing::info!(username = ?login, %error, "authentication failed: invalid username");
                 return Err(Refusal::InvalidCredentials);
             }
         };

@@ -575,3 +575,47 @@ fn sixty_four_threads_never_exceed_the_limit() {
     // Every first attempt by a user outside the ledger was refused.
     assert!(refused.load(Ordering::Relaxed) >= USERS - LIMIT as usize);
 }
+
+#[tokio::test]
+async fn a_database_outage_refuses_with_a_clear_reason_and_counts_nobody() {
+    let path = database_path("outage");
+    let clock = Arc::new(ManualClock::new(ts("2026-11-10T10:00:00Z")));
+    let zone = TimeZone::UTC;
+    let sqlite = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let store: Arc<dyn Store> = sqlite.clone();
+    let settings = Settings {
+        time_zone: Some(zone.clone()),
+        password: fast_passwords(),
+        trusted_vendor_keys: vendor_keys::trusted(),
+        clock: clock.clone(),
+    };
+    let gatehouse = Gatehouse::open(store, settings).await.unwrap();
+    gatehouse.add_local_user("alice", "alice-pw").await.unwrap();
+    let alice = gatehouse.first_factor("alice", "alice-pw").await.unwrap();
+    // The database goes away (every connection closed) between the first
+    // factor and the count, then stays away.
+    sqlite.close().await;
+    assert_eq!(
+        gatehouse.admit(&alice, "vpn").await,
+        Err(Refusal::ServiceUnavailable)
+    );
+    let refusal = gatehouse
+        .authenticate("alice", "alice-pw", "vpn")
+        .await
+        .unwrap_err();
+    assert_eq!(refusal, Refusal::ServiceUnavailable);
+    assert_eq!(
+        refusal.message(),
+        "Authentication service unavailable, please try again later"
+    );
+    // Back up: nobody was counted, and the user gets in.
+    let restarted = open_at(&path, clock, &zone).await;
+    assert_eq!(restarted.license_view().await.unwrap().active_users, 0);
+    assert!(
+        restarted
+            .authenticate("alice", "alice-pw", "vpn")
+            .await
+            .unwrap()
+            .newly_counted
+    );
+}
