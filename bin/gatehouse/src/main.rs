@@ -15,7 +15,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use gatehouse_core::export::{self, HistoryRow, push_text};
-use gatehouse_core::store::{SeatQuery, Store};
+use gatehouse_core::store::{SeatOrder, SeatQuery, Store};
 use gatehouse_core::{Gatehouse, LicenseView, Settings, SystemClock, vendor_keys};
 use gatehouse_license::{LicenseSource, Month, UsagePercent};
 use gatehouse_store::SqliteStore;
@@ -146,6 +146,19 @@ struct UsersArgs {
     /// Only users whose username or display name contains TEXT.
     #[arg(long, value_name = "TEXT")]
     search: Option<String>,
+    /// Order of the rows.
+    #[arg(long, value_enum, default_value = "username")]
+    sort: SortArg,
+    /// Reverse the order.
+    #[arg(long)]
+    desc: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SortArg {
+    Username,
+    FirstSeen,
+    LastLogin,
 }
 
 /// Exit code of a refused authentication or a tampered file.
@@ -533,6 +546,12 @@ async fn users(gatehouse: &Gatehouse, args: UsersArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| gatehouse.current_month());
     let query = SeatQuery {
         search: args.search,
+        order: match args.sort {
+            SortArg::Username => SeatOrder::Username,
+            SortArg::FirstSeen => SeatOrder::FirstSeen,
+            SortArg::LastLogin => SeatOrder::LastLogin,
+        },
+        descending: args.desc,
         ..SeatQuery::all(month)
     };
     let seats = gatehouse.users(&query).await?;

@@ -254,9 +254,17 @@ fn license_flow_end_to_end() {
     assert_eq!(gh.auth("BOB").0, "Accept", "a counted user still logs in");
     assert_eq!(gh.license_json()["active_users"], 3);
     let month = license["month"].as_str().unwrap().to_string();
-    let mut users = gh.users(&month);
-    users.sort();
-    assert_eq!(users, ["alice", "bob", "carol"]);
+    assert_eq!(gh.users(&month), ["alice", "bob", "carol"]);
+    let newest_first: Value =
+        serde_json::from_str(&gh.ok(&["users", "--json", "--sort", "first-seen", "--desc"], ""))
+            .unwrap();
+    let newest_first: Vec<&str> = newest_first
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(newest_first, ["carol", "bob", "alice"]);
     let refused: Value = serde_json::from_str(&gh.ok(&["refused", "--json"], "")).unwrap();
     assert_eq!(refused[0]["username"], "dave");
     assert_eq!(refused[0]["attempts"], 1);
