@@ -15,6 +15,7 @@
 //! logins, and group commit of new users ([`admitter`]).
 
 pub mod admitter;
+pub mod clients;
 pub mod clock;
 pub mod export;
 pub mod identity;
@@ -22,6 +23,7 @@ pub mod password;
 mod seats;
 pub mod service;
 pub mod store;
+pub mod totp;
 pub mod vendor_keys;
 
 pub use clock::{Clock, EffectiveClock, ManualClock, SystemClock};

@@ -15,7 +15,9 @@ use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::Date;
 use gatehouse_license::{Month, SigningKey};
 
+use crate::clients::RadiusClient;
 use crate::identity::{SeatKey, Source, Username};
+use crate::totp::{TotpMode, TotpSecret};
 
 /// A store failure, described without driver types.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -318,13 +320,52 @@ pub trait LocalUserStore: Send + Sync {
         password_hash: &str,
     ) -> StoreResult<bool>;
 
-    /// Removes the account; its seat this month stays counted.
+    /// Removes the account and its second factors; its seat this month
+    /// stays counted.
     async fn delete_local_user(&self, username: &Username) -> StoreResult<bool>;
 
     async fn local_users(&self) -> StoreResult<Vec<LocalUserRecord>>;
 }
 
-/// Everything Gatehouse stores.
-pub trait Store: InstallationStore + SeatStore + LocalUserStore + 'static {}
+/// A TOTP enrollment, keyed on the seat key (the stable identity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpRecord {
+    pub seat: SeatKey,
+    pub secret: TotpSecret,
+    /// `None`: the configured default mode.
+    pub mode: Option<TotpMode>,
+    pub enrolled_at: Timestamp,
+}
 
-impl<T: InstallationStore + SeatStore + LocalUserStore + 'static> Store for T {}
+/// Second factors.
+#[async_trait]
+pub trait SecondFactorStore: Send + Sync {
+    async fn totp(&self, seat: &SeatKey) -> StoreResult<Option<TotpRecord>>;
+
+    /// Enrolls a secret, replacing any earlier one (and forgetting which
+    /// codes it used).
+    async fn enroll_totp(&self, record: &TotpRecord) -> StoreResult<()>;
+
+    async fn remove_totp(&self, seat: &SeatKey) -> StoreResult<bool>;
+
+    /// Marks time step `step` used, atomically: true only if no step at or
+    /// after it was used before. A code is therefore accepted once, and
+    /// never after a later one (replay protection across processes).
+    async fn use_totp_step(&self, seat: &SeatKey, step: i64) -> StoreResult<bool>;
+}
+
+/// RADIUS clients added at run time (`gatehouse client add`).
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    async fn radius_clients(&self) -> StoreResult<Vec<RadiusClient>>;
+
+    /// Fails with [`StoreError::AlreadyExists`] for a taken name.
+    async fn add_radius_client(&self, client: &RadiusClient) -> StoreResult<()>;
+
+    async fn delete_radius_client(&self, name: &str) -> StoreResult<bool>;
+}
+
+/// Everything Gatehouse stores.
+pub trait Store: InstallationStore + SeatStore + LocalUserStore + SecondFactorStore + ClientStore + 'static {}
+
+impl<T: InstallationStore + SeatStore + LocalUserStore + SecondFactorStore + ClientStore + 'static> Store for T {}

@@ -13,12 +13,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::identity::{SeatKey, Source, Username};
+use gatehouse_core::totp::{TotpMode, TotpSecret};
 use gatehouse_core::store::{
     AdmitOutcome, AdmitRequest, InstallationRecord, InstallationStore, LocalUserRecord,
     LocalUserStore, LoginRecord, MonthUsageRecord, RefusalRecord, RefusedUser, SeatCursor,
     SeatOrder, SeatQuery, SeatRecord, SeatStatus, SeatStore, SortValue, StoreError, StoreResult,
-    StoredLicense,
+    StoredLicense, ClientStore, SecondFactorStore, TotpRecord,
 };
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::Date;
@@ -28,7 +30,11 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+/// Schema migrations, in order; the database records how many ran.
+const MIGRATIONS: &[&str] = &[
+    include_str!("001_initial.sql"),
+    include_str!("002_totp_and_clients.sql"),
+];
 
 /// Longest a writer waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -749,11 +755,18 @@ impl LocalUserStore for SqliteStore {
     }
 
     async fn delete_local_user(&self, username: &Username) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
         let result = sqlx::query("DELETE FROM local_users WHERE username = ?")
             .bind(username.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
+        sqlx::query("DELETE FROM totp WHERE seat_key = ?")
+            .bind(SeatKey::local(username).as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
         Ok(result.rows_affected() == 1)
     }
 
@@ -765,5 +778,127 @@ impl LocalUserStore for SqliteStore {
         .await
         .map_err(unavailable)?;
         rows.iter().map(local_user_from_row).collect()
+    }
+}
+
+#[async_trait]
+impl SecondFactorStore for SqliteStore {
+    async fn totp(&self, seat: &SeatKey) -> StoreResult<Option<TotpRecord>> {
+        let row = sqlx::query("SELECT secret, mode, enrolled_at FROM totp WHERE seat_key = ?")
+            .bind(seat.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mode: Option<String> = get(&row, "mode")?;
+        let mode = match mode {
+            None => None,
+            Some(text) => Some(
+                TotpMode::parse(&text)
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown TOTP mode {text:?}")))?,
+            ),
+        };
+        Ok(Some(TotpRecord {
+            seat: seat.clone(),
+            secret: TotpSecret::from_bytes(get(&row, "secret")?),
+            mode,
+            enrolled_at: timestamp(get(&row, "enrolled_at")?)?,
+        }))
+    }
+
+    async fn enroll_totp(&self, record: &TotpRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO totp (seat_key, secret, mode, last_step, enrolled_at) VALUES (?1, ?2, ?3, -1, ?4)
+             ON CONFLICT (seat_key) DO UPDATE SET
+                 secret = excluded.secret, mode = excluded.mode, last_step = -1, enrolled_at = excluded.enrolled_at",
+        )
+        .bind(record.seat.as_str())
+        .bind(record.secret.as_bytes().to_vec())
+        .bind(record.mode.map(TotpMode::as_str))
+        .bind(micros(record.enrolled_at))
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn remove_totp(&self, seat: &SeatKey) -> StoreResult<bool> {
+        let result = sqlx::query("DELETE FROM totp WHERE seat_key = ?")
+            .bind(seat.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn use_totp_step(&self, seat: &SeatKey, step: i64) -> StoreResult<bool> {
+        let result = sqlx::query("UPDATE totp SET last_step = ?2 WHERE seat_key = ?1 AND last_step < ?2")
+            .bind(seat.as_str())
+            .bind(step)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected() == 1)
+    }
+}
+
+fn client_from_row(row: &SqliteRow) -> StoreResult<RadiusClient> {
+    let networks: String = get(row, "networks")?;
+    let networks = networks
+        .split(',')
+        .filter(|n| !n.is_empty())
+        .map(|n| n.parse().map_err(|e: gatehouse_core::clients::NetworkParseError| StoreError::Corrupt(e.to_string())))
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(RadiusClient {
+        name: get(row, "name")?,
+        networks,
+        secret: get(row, "secret")?,
+        require_message_authenticator: get::<i64>(row, "require_message_authenticator")? != 0,
+        limit_proxy_state: get::<i64>(row, "limit_proxy_state")? != 0,
+    })
+}
+
+#[async_trait]
+impl ClientStore for SqliteStore {
+    async fn radius_clients(&self) -> StoreResult<Vec<RadiusClient>> {
+        let rows = sqlx::query(
+            "SELECT name, networks, secret, require_message_authenticator, limit_proxy_state
+             FROM radius_clients ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(client_from_row).collect()
+    }
+
+    async fn add_radius_client(&self, client: &RadiusClient) -> StoreResult<()> {
+        let networks: Vec<String> = client.networks.iter().map(ToString::to_string).collect();
+        let result = sqlx::query(
+            "INSERT INTO radius_clients (name, networks, secret, require_message_authenticator, limit_proxy_state)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&client.name)
+        .bind(networks.join(","))
+        .bind(client.secret.clone())
+        .bind(i64::from(client.require_message_authenticator))
+        .bind(i64::from(client.limit_proxy_state))
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Err(StoreError::AlreadyExists),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    async fn delete_radius_client(&self, name: &str) -> StoreResult<bool> {
+        let result = sqlx::query("DELETE FROM radius_clients WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected() == 1)
     }
 }
