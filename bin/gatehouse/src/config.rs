@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use figment::Figment;
 use figment::providers::{Env, Format as _, Serialized, Toml};
-use gatehouse_core::PasswordParams;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use gatehouse_core::clients::RadiusClient;
+use gatehouse_core::{PasswordParams, TotpMode};
 use gatehouse_license::jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +23,64 @@ pub struct RawConfig {
     pub storage: StorageSection,
     pub support: SupportSection,
     pub passwords: PasswordSection,
+    pub totp: TotpSection,
+    pub radius: RadiusSection,
     pub log: LogSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TotpSection {
+    /// `challenge` (code asked for after the password) or `append` (code
+    /// typed after the password); users can have their own.
+    pub mode: String,
+}
+
+impl Default for TotpSection {
+    fn default() -> TotpSection {
+        TotpSection {
+            mode: TotpMode::Challenge.as_str().to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RadiusSection {
+    /// Address and UDP port to serve RADIUS on; empty turns RADIUS off.
+    pub listen: String,
+    /// How long the State of an Access-Challenge stays valid.
+    pub challenge_timeout_seconds: u64,
+    pub clients: Vec<RadiusClientSection>,
+}
+
+impl Default for RadiusSection {
+    fn default() -> RadiusSection {
+        RadiusSection {
+            listen: "0.0.0.0:1812".to_string(),
+            challenge_timeout_seconds: 60,
+            clients: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RadiusClientSection {
+    pub name: String,
+    pub networks: Vec<String>,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    #[serde(default = "yes")]
+    pub require_message_authenticator: bool,
+    #[serde(default = "yes")]
+    pub limit_proxy_state: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -84,7 +145,19 @@ pub struct Config {
     pub storage: Storage,
     pub support_contact: Option<String>,
     pub password: PasswordParams,
+    pub totp_mode: TotpMode,
+    pub radius: RadiusConfig,
     pub log_level: Option<String>,
+}
+
+/// The validated `[radius]` section.
+#[derive(Debug, Clone)]
+pub struct RadiusConfig {
+    /// `None`: RADIUS is off.
+    pub listen: Option<SocketAddr>,
+    pub challenge_timeout: Duration,
+    /// Clients defined in the configuration file.
+    pub clients: Vec<RadiusClient>,
 }
 
 /// Reads and validates the configuration. `explicit` is `--config`; without
@@ -155,7 +228,12 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
             "passwords: memory_kib must be at least 8 per lane, iterations and parallelism at least 1"
         );
     }
+    let totp_mode = TotpMode::parse(&raw.totp.mode)
+        .with_context(|| format!("totp.mode: {:?} is not \"challenge\" or \"append\"", raw.totp.mode))?;
+    let radius = validate_radius(raw.radius)?;
     Ok(Config {
+        totp_mode,
+        radius,
         time_zone,
         storage,
         support_contact: raw.support.contact.filter(|c| !c.trim().is_empty()),
@@ -165,6 +243,55 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
             parallelism: passwords.parallelism,
         },
         log_level: raw.log.level,
+    })
+}
+
+fn validate_radius(raw: RadiusSection) -> Result<RadiusConfig> {
+    let listen = match raw.listen.trim() {
+        "" => None,
+        text => Some(
+            text.parse::<SocketAddr>()
+                .with_context(|| format!("radius.listen: {text:?} is not an address and port such as 0.0.0.0:1812"))?,
+        ),
+    };
+    if raw.challenge_timeout_seconds == 0 || raw.challenge_timeout_seconds > 600 {
+        bail!("radius.challenge_timeout_seconds must be between 1 and 600");
+    }
+    let mut clients: Vec<RadiusClient> = Vec::new();
+    for (index, section) in raw.clients.into_iter().enumerate() {
+        let key = format!("radius.clients[{index}]");
+        let networks = section
+            .networks
+            .iter()
+            .map(|n| n.parse())
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("{key}.networks"))?;
+        let secret = match (section.secret, section.secret_file) {
+            (Some(secret), None) => secret.into_bytes(),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("{key}.secret_file: cannot read {}", path.display()))?;
+                text.trim_end_matches(['\n', '\r']).as_bytes().to_vec()
+            }
+            _ => bail!("{key}: set exactly one of secret and secret_file"),
+        };
+        let client = RadiusClient {
+            name: section.name,
+            networks,
+            secret,
+            require_message_authenticator: section.require_message_authenticator,
+            limit_proxy_state: section.limit_proxy_state,
+        };
+        client.validate().with_context(|| key.clone())?;
+        if clients.iter().any(|c| c.name == client.name) {
+            bail!("{key}: another client is named {:?}", client.name);
+        }
+        clients.push(client);
+    }
+    Ok(RadiusConfig {
+        listen,
+        challenge_timeout: Duration::from_secs(raw.challenge_timeout_seconds),
+        clients,
     })
 }
 
@@ -186,6 +313,10 @@ mod tests {
         assert_eq!(config.storage, Storage::Sqlite(dir.join("gatehouse.db")));
         assert!(config.time_zone.is_none());
         assert_eq!(config.password, PasswordParams::default());
+        assert_eq!(config.totp_mode, TotpMode::Challenge);
+        assert_eq!(config.radius.listen, Some("0.0.0.0:1812".parse().unwrap()));
+        assert_eq!(config.radius.challenge_timeout, Duration::from_secs(60));
+        assert!(config.radius.clients.is_empty());
     }
 
     #[test]
@@ -201,6 +332,12 @@ mod tests {
             ("[license]\ntimezone = 5\n", "license.timezone"),
             ("[licence]\ntimezone = \"UTC\"\n", "licence"),
             ("[passwords]\niterations = 0\n", "passwords"),
+            ("[totp]\nmode = \"sms\"\n", "totp.mode"),
+            ("[radius]\nlisten = \"1812\"\n", "radius.listen"),
+            ("[radius]\nchallenge_timeout_seconds = 0\n", "radius.challenge_timeout_seconds"),
+            ("[[radius.clients]]\nname = \"vpn\"\nnetworks = [\"10.0.0.1/8\"]\nsecret = \"s\"\n", "radius.clients[0].networks"),
+            ("[[radius.clients]]\nname = \"vpn\"\nnetworks = [\"10.0.0.0/8\"]\n", "radius.clients[0]: set exactly one"),
+            ("[[radius.clients]]\nname = \"bad name\"\nnetworks = [\"10.0.0.0/8\"]\nsecret = \"s\"\n", "radius.clients[0]"),
         ];
         for (text, key) in cases {
             let path = write(&dir, text);

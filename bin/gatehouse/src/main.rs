@@ -16,7 +16,9 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use gatehouse_core::export::{self, HistoryRow, push_text};
 use gatehouse_core::store::{SeatOrder, SeatQuery, Store};
-use gatehouse_core::{Gatehouse, LicenseView, Settings, SystemClock, vendor_keys};
+use gatehouse_core::clients::{Network, RadiusClient};
+use gatehouse_core::{Gatehouse, LicenseView, LoginStep, Settings, SystemClock, TotpMode, vendor_keys};
+use gatehouse_radius::{RadiusServer, RadiusSettings};
 use gatehouse_license::{LicenseSource, Month, UsagePercent};
 use gatehouse_store::SqliteStore;
 use serde::Serialize;
@@ -63,10 +65,14 @@ enum Command {
     /// Local user accounts.
     #[command(subcommand)]
     LocalUser(LocalUserCommand),
+    /// RADIUS clients (NAS devices allowed to ask).
+    #[command(subcommand)]
+    Client(ClientCommand),
     /// Authenticate a user exactly as a login would (and count them).
     Auth {
         user: String,
-        /// Read the password from the first line of standard input.
+        /// Read the password from the first line of standard input (and a
+        /// one-time code from the second, when the user is challenged).
         #[arg(long, required = true)]
         password_stdin: bool,
         /// Name recorded as the user's last client.
@@ -118,6 +124,47 @@ enum LocalUserCommand {
     Delete { name: String },
     /// List local users.
     List(FormatArgs),
+    /// Enroll a TOTP authenticator app (prints a QR code, shown once).
+    Totp {
+        name: String,
+        /// How this user presents codes (default: the configured totp.mode).
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
+        /// Remove the user's TOTP enrollment instead.
+        #[arg(long, conflicts_with = "mode")]
+        remove: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ModeArg {
+    /// The code is asked for after the password (Access-Challenge).
+    Challenge,
+    /// The code is typed right after the password.
+    Append,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Allow a NAS to ask; the shared secret is read from standard input.
+    Add {
+        name: String,
+        /// Source network (CIDR or address); repeat for several.
+        #[arg(long = "network", value_name = "CIDR", required = true)]
+        networks: Vec<Network>,
+        #[arg(long, required = true)]
+        secret_stdin: bool,
+        /// Accept Access-Requests without a Message-Authenticator (old NAS).
+        #[arg(long)]
+        no_require_message_authenticator: bool,
+        /// Accept Proxy-State without a Message-Authenticator.
+        #[arg(long)]
+        no_limit_proxy_state: bool,
+    },
+    /// List clients from the configuration and from `client add`.
+    List(FormatArgs),
+    /// Remove a client added with `client add`.
+    Delete { name: String },
 }
 
 #[derive(Debug, Args)]
@@ -213,14 +260,15 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
     if let Command::License(LicenseCommand::VerifyExport { file }) = &command {
         return verify_export(file);
     }
-    let gatehouse = open(&config).await?;
+    let gatehouse = Arc::new(open(&config).await?);
     let result = match command {
-        Command::Serve => serve(&gatehouse).await,
+        Command::Serve => serve(&gatehouse, &config).await,
         Command::License(command) => license(&gatehouse, &config, command).await,
         Command::Users(args) => users(&gatehouse, args).await,
         Command::Refused(args) => refused(&gatehouse, args).await,
         Command::Usage(args) => usage(&gatehouse, args).await,
         Command::LocalUser(command) => local_user(&gatehouse, command).await,
+        Command::Client(command) => client(&gatehouse, &config, command).await,
         Command::Auth {
             user,
             password_stdin: _,
@@ -249,6 +297,7 @@ async fn open(config: &Config) -> Result<Gatehouse> {
         password: config.password,
         trusted_vendor_keys: vendor_keys::trusted(),
         clock: Arc::new(SystemClock),
+        totp_mode: config.totp_mode,
     };
     Ok(Gatehouse::open(store, settings).await?)
 }
@@ -266,12 +315,10 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("cannot create data directory {}", dir.display()))
 }
 
-async fn serve(gatehouse: &Gatehouse) -> Result<ExitCode> {
+async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> {
     let view = gatehouse.license_view().await?;
     if vendor_keys::trusts_development_key() {
-        tracing::warn!(
-            "this build trusts the development vendor key (keys/dev-vendor.pub); production builds must not"
-        );
+        tracing::warn!("this build trusts the development vendor key (keys/dev-vendor.pub); production builds must not");
     }
     tracing::info!(
         app_key = %view.app_key,
@@ -282,17 +329,74 @@ async fn serve(gatehouse: &Gatehouse) -> Result<ExitCode> {
         time_zone = %view.time_zone,
         "Gatehouse is running"
     );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let mut radius = None;
+    if let Some(listen) = config.radius.listen {
+        let server = RadiusServer::new(
+            gatehouse.clone(),
+            config.radius.clients.clone(),
+            RadiusSettings {
+                challenge_timeout: config.radius.challenge_timeout,
+                ..RadiusSettings::default()
+            },
+        );
+        refresh_clients(gatehouse, &server, &config.radius.clients).await;
+        let socket = tokio::net::UdpSocket::bind(listen)
+            .await
+            .with_context(|| format!("radius.listen: cannot listen on {listen}"))?;
+        tracing::info!(address = %socket.local_addr()?, clients = server.clients().len(), "RADIUS listening");
+        let task = tokio::spawn(gatehouse_radius::run(socket, server.clone(), until_stopped(stopped.clone())));
+        radius = Some((server, task));
+    }
     let mut ticks = tokio::time::interval(Gatehouse::TICK);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            _ = ticks.tick() => gatehouse.tick().await,
+            _ = ticks.tick() => {
+                gatehouse.tick().await;
+                if let Some((server, _)) = &radius {
+                    refresh_clients(gatehouse, server, &config.radius.clients).await;
+                }
+            }
             () = &mut shutdown => break,
         }
     }
     tracing::info!("shutting down");
+    let _ = stop.send(true);
+    if let Some((_, task)) = radius {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "RADIUS server stopped with an error"),
+            Err(error) => tracing::error!(%error, "RADIUS server task failed"),
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Clients from the configuration, then those added with `client add`
+/// (a stored client named like a configured one is ignored).
+async fn refresh_clients(gatehouse: &Gatehouse, server: &RadiusServer, configured: &[RadiusClient]) {
+    match gatehouse.radius_clients().await {
+        Ok(stored) => {
+            let mut clients = configured.to_vec();
+            for client in stored {
+                if clients.iter().any(|c| c.name == client.name) {
+                    tracing::debug!(client = %client.name, "stored RADIUS client shadowed by the configuration");
+                } else {
+                    clients.push(client);
+                }
+            }
+            if *server.clients() != clients {
+                tracing::info!(clients = clients.len(), "RADIUS clients loaded");
+                server.set_clients(clients);
+            }
+        }
+        Err(error) => tracing::error!(%error, "could not load RADIUS clients; keeping the current ones"),
+    }
 }
 
 async fn shutdown_signal() {
@@ -731,12 +835,12 @@ struct LocalUserRow {
 async fn local_user(gatehouse: &Gatehouse, command: LocalUserCommand) -> Result<ExitCode> {
     match command {
         LocalUserCommand::Add { name, .. } => {
-            let password = read_password()?;
+            let password = read_secret("password")?;
             let username = gatehouse.add_local_user(&name, &password).await?;
             println!("added local user {username}");
         }
         LocalUserCommand::Password { name, .. } => {
-            let password = read_password()?;
+            let password = read_secret("password")?;
             gatehouse.set_local_user_password(&name, &password).await?;
             println!("password changed for {name}");
         }
@@ -751,6 +855,29 @@ async fn local_user(gatehouse: &Gatehouse, command: LocalUserCommand) -> Result<
         LocalUserCommand::Delete { name } => {
             gatehouse.delete_local_user(&name).await?;
             println!("deleted {name}");
+        }
+        LocalUserCommand::Totp { name, remove: true, .. } => {
+            gatehouse.remove_local_totp(&name).await?;
+            println!("removed TOTP for {name}");
+        }
+        LocalUserCommand::Totp { name, mode, remove: false } => {
+            let mode = mode.map(|m| match m {
+                ModeArg::Challenge => TotpMode::Challenge,
+                ModeArg::Append => TotpMode::Append,
+            });
+            let enrollment = gatehouse.enroll_local_totp(&name, mode).await?;
+            let qr = qrcode::QrCode::new(enrollment.uri.as_bytes())
+                .map(|code| code.render::<qrcode::render::unicode::Dense1x2>().quiet_zone(true).build())
+                .unwrap_or_default();
+            let how = match enrollment.mode {
+                TotpMode::Challenge => "enter the password, then the code when asked",
+                TotpMode::Append => "type the code right after the password, in the same field",
+            };
+            println!("TOTP enrolled for {name} ({how}).");
+            println!("Scan with an authenticator app; this is shown only once:\n");
+            println!("{qr}");
+            println!("{}", enrollment.uri);
+            println!("Secret: {}", enrollment.secret.to_base32());
         }
         LocalUserCommand::List(format) => {
             let users = gatehouse.local_users().await?;
@@ -782,9 +909,105 @@ async fn local_user(gatehouse: &Gatehouse, command: LocalUserCommand) -> Result<
     Ok(ExitCode::SUCCESS)
 }
 
+#[derive(Serialize)]
+struct ClientRow {
+    name: String,
+    networks: String,
+    require_message_authenticator: bool,
+    limit_proxy_state: bool,
+    source: &'static str,
+}
+
+async fn client(gatehouse: &Gatehouse, config: &Config, command: ClientCommand) -> Result<ExitCode> {
+    match command {
+        ClientCommand::Add {
+            name,
+            networks,
+            secret_stdin: _,
+            no_require_message_authenticator,
+            no_limit_proxy_state,
+        } => {
+            if config.radius.clients.iter().any(|c| c.name == name) {
+                bail!("a RADIUS client named {name:?} is defined in the configuration file");
+            }
+            let secret = read_secret("shared secret")?;
+            if secret.len() < 16 {
+                eprintln!("warning: a shared secret shorter than 16 characters is easy to guess (RFC 2865 §3)");
+            }
+            let client = RadiusClient {
+                name,
+                networks,
+                secret: secret.into_bytes(),
+                require_message_authenticator: !no_require_message_authenticator,
+                limit_proxy_state: !no_limit_proxy_state,
+            };
+            gatehouse.add_radius_client(&client).await?;
+            println!("added RADIUS client {}", client.name);
+        }
+        ClientCommand::Delete { name } => {
+            if config.radius.clients.iter().any(|c| c.name == name) {
+                bail!("RADIUS client {name:?} is defined in the configuration file; remove it there");
+            }
+            if !gatehouse.delete_radius_client(&name).await? {
+                bail!("no RADIUS client {name:?}");
+            }
+            println!("deleted RADIUS client {name}");
+        }
+        ClientCommand::List(format) => {
+            let stored = gatehouse.radius_clients().await?;
+            let rows: Vec<ClientRow> = config
+                .radius
+                .clients
+                .iter()
+                .map(|c| (c, "config"))
+                .chain(stored.iter().map(|c| (c, "database")))
+                .map(|(c, source)| ClientRow {
+                    name: c.name.clone(),
+                    networks: c.networks.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
+                    require_message_authenticator: c.require_message_authenticator,
+                    limit_proxy_state: c.limit_proxy_state,
+                    source,
+                })
+                .collect();
+            let columns = Columns {
+                keys: &["name", "networks", "require_message_authenticator", "limit_proxy_state", "source"],
+                titles: &["Name", "Networks", "Requires Message-Authenticator", "Limits Proxy-State", "Source"],
+            };
+            emit(&format, &rows, columns, |i| {
+                let row = &rows[i];
+                let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+                vec![
+                    row.name.clone(),
+                    row.networks.clone(),
+                    yes_no(row.require_message_authenticator),
+                    yes_no(row.limit_proxy_state),
+                    row.source.to_string(),
+                ]
+            })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A secret (password, shared secret) from the first line of standard
+/// input, without its line ending.
+fn read_secret(what: &str) -> Result<String> {
+    next_secret_line(&mut std::io::stdin().lines(), what)
+}
+
 async fn auth(gatehouse: &Gatehouse, user: &str, client: &str) -> Result<ExitCode> {
-    let password = read_password()?;
-    match gatehouse.authenticate(user, &password, client).await {
+    let mut lines = std::io::stdin().lines();
+    let password = next_secret_line(&mut lines, "password")?;
+    let outcome = match gatehouse.login(user, &password, client).await {
+        Ok(LoginStep::Accepted(admitted)) => Ok(admitted),
+        Ok(LoginStep::OtpRequired(identity)) => {
+            eprintln!("{}", gatehouse_radius::server::ENTER_ONE_TIME_CODE);
+            let code = next_secret_line(&mut lines, "one-time code")?;
+            gatehouse.complete_otp(&identity, &code, client).await
+        }
+        Err(refusal) => Err(refusal),
+    };
+    match outcome {
         Ok(_) => {
             println!("Accept");
             Ok(ExitCode::SUCCESS)
@@ -796,6 +1019,20 @@ async fn auth(gatehouse: &Gatehouse, user: &str, client: &str) -> Result<ExitCod
     }
 }
 
+/// The next line of standard input, without its line ending.
+fn next_secret_line(lines: &mut std::io::Lines<std::io::StdinLock<'static>>, what: &str) -> Result<String> {
+    let line = lines
+        .next()
+        .transpose()
+        .with_context(|| format!("cannot read the {what} from standard input"))?
+        .unwrap_or_default();
+    let line = line.strip_suffix('\r').unwrap_or(&line).to_string();
+    if line.is_empty() {
+        bail!("no {what} on standard input");
+    }
+    Ok(line)
+}
+
 fn read_stdin() -> Result<String> {
     let mut text = String::new();
     std::io::stdin()
@@ -804,16 +1041,3 @@ fn read_stdin() -> Result<String> {
     Ok(text)
 }
 
-/// The first line of standard input, without its line ending.
-fn read_password() -> Result<String> {
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .context("cannot read the password from standard input")?;
-    let password = line.strip_suffix('\n').unwrap_or(&line);
-    let password = password.strip_suffix('\r').unwrap_or(password);
-    if password.is_empty() {
-        bail!("no password on standard input");
-    }
-    Ok(password.to_string())
-}

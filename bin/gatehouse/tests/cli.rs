@@ -2,183 +2,18 @@
 //! `gatehouse` installs them and authenticates users, exactly as an
 //! administrator would from a shell.
 
-use std::collections::HashSet;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
 
-use gatehouse_testkit::{peer, temp_dir, workspace_binary, workspace_root};
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{Installation, dev_key, issue, vendor};
+use gatehouse_testkit::{peer, temp_dir};
 use serde_json::Value;
 
 const LIMIT_TEXT: &str = "Reject: User limit exceeded, please contact your system administrator";
 const EXPIRED_TEXT: &str = "Reject: License expired, please contact your system administrator";
-
-/// A data directory and the commands run against it.
-struct Installation {
-    dir: tempfile::TempDir,
-    /// A program to run `gatehouse` under (faketime), if any.
-    wrapper: Vec<String>,
-}
-
-impl Installation {
-    /// A data directory whose config fixes the license zone and uses cheap
-    /// password hashing (tests create many users).
-    fn new(zone: &str) -> Installation {
-        let dir = temp_dir();
-        std::fs::write(
-            dir.path().join("gatehouse.toml"),
-            format!(
-                "[license]\ntimezone = \"{zone}\"\n\n[passwords]\nmemory_kib = 64\niterations = 1\n"
-            ),
-        )
-        .unwrap();
-        Installation {
-            dir,
-            wrapper: Vec::new(),
-        }
-    }
-
-    fn data_dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let gatehouse = workspace_binary("gatehouse");
-        let mut command = match self.wrapper.split_first() {
-            Some((program, wrapper_args)) => {
-                let mut command = Command::new(program);
-                command.args(wrapper_args).arg(&gatehouse);
-                command
-            }
-            None => Command::new(&gatehouse),
-        };
-        command
-            .arg("--data-dir")
-            .arg(self.data_dir())
-            .args(args)
-            .env_remove("RUST_LOG")
-            .env_remove("GATEHOUSE_CONFIG")
-            .env("TZ", "UTC");
-        command
-    }
-
-    fn run(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    }
-
-    /// Runs a command that must succeed; returns its stdout.
-    fn ok(&self, args: &[&str], stdin: &str) -> String {
-        let output = self.run(args, stdin);
-        assert!(
-            output.status.success(),
-            "gatehouse {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    }
-
-    fn license_json(&self) -> Value {
-        serde_json::from_str(&self.ok(&["license", "show", "--json"], "")).unwrap()
-    }
-
-    fn app_key(&self) -> String {
-        self.license_json()["app_key"].as_str().unwrap().to_string()
-    }
-
-    fn add_user(&self, name: &str) {
-        self.ok(
-            &["local-user", "add", name, "--password-stdin"],
-            &format!("{name}-secret\n"),
-        );
-    }
-
-    /// `(stdout line, stderr)` of `gatehouse auth`.
-    fn auth(&self, name: &str) -> (String, String) {
-        let password = format!("{}-secret\n", name.to_lowercase());
-        let output = self.run(
-            &["auth", name, "--password-stdin", "--client", "vpn-gw"],
-            &password,
-        );
-        let stdout = String::from_utf8(output.stdout)
-            .unwrap()
-            .trim_end()
-            .to_string();
-        let expected_code = if stdout == "Accept" { 0 } else { 1 };
-        assert_eq!(output.status.code(), Some(expected_code), "{stdout}");
-        (stdout, String::from_utf8(output.stderr).unwrap())
-    }
-
-    fn users(&self, month: &str) -> Vec<String> {
-        let json: Value =
-            serde_json::from_str(&self.ok(&["users", "--month", month, "--json"], "")).unwrap();
-        json.as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u["username"].as_str().unwrap().to_string())
-            .collect()
-    }
-}
-
-/// Runs the vendor tool.
-fn vendor(args: &[&str]) -> String {
-    let output = Command::new(workspace_binary("gatehouse-vendor"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "gatehouse-vendor {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_string()
-}
-
-fn issue(
-    signing_key: &Path,
-    app_key: &str,
-    users: u32,
-    support_end: &str,
-    issued_at: &str,
-) -> String {
-    vendor(&[
-        "issue",
-        "--signing-key",
-        signing_key.to_str().unwrap(),
-        "--app-key",
-        app_key,
-        "--company",
-        "Example Networks Ltd.",
-        "--dossier",
-        "D-4242",
-        "--users",
-        &users.to_string(),
-        "--type",
-        "subscription",
-        "--support-end",
-        support_end,
-        "--push",
-        "--issued-at",
-        issued_at,
-    ])
-}
-
-fn dev_key() -> PathBuf {
-    workspace_root().join("keys/dev-vendor.key")
-}
 
 #[test]
 fn license_flow_end_to_end() {
@@ -531,19 +366,11 @@ fn sigkill_during_a_burst_of_new_users_loses_no_accepted_user() {
         while running.len() < PARALLEL
             && let Some(name) = pending.pop()
         {
-            let mut child = gh
-                .command(&["auth", name, "--password-stdin", "--client", "burst"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(format!("{name}-secret\n").as_bytes())
-                .unwrap();
+            let child = gh.spawn(
+                &["auth", name, "--password-stdin", "--client", "burst"],
+                &format!("{name}-secret\n"),
+                Stdio::null(),
+            );
             running.push((name.clone(), child));
         }
         std::thread::sleep(std::time::Duration::from_millis(3));

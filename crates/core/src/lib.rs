@@ -30,6 +30,8 @@ pub use clock::{Clock, EffectiveClock, ManualClock, SystemClock};
 pub use identity::{Identity, SeatKey, Source, Username};
 pub use password::PasswordParams;
 pub use service::{
-    Admitted, Gatehouse, InstallError, LicenseView, OpenError, Refusal, Settings, UserError,
+    Admitted, ClientAddError, FirstFactor, Gatehouse, InstallError, LicenseView, LoginStep,
+    OpenError, Refusal, SecondFactor, Settings, TotpEnrollment, UserError,
 };
+pub use totp::TotpMode;
 pub use store::{Store, StoreError};

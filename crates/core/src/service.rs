@@ -19,12 +19,14 @@ use tokio::sync::Semaphore;
 
 use crate::admitter::Admitter;
 use crate::clock::{Clock, EffectiveClock};
-use crate::identity::{Identity, Username, UsernameError};
+use crate::clients::{ClientError, RadiusClient};
+use crate::identity::{Identity, SeatKey, Username, UsernameError};
+use crate::totp::{self, TotpMode, TotpSecret};
 use crate::password::{PasswordError, PasswordHashing, PasswordParams};
 use crate::seats::{SeatCache, WriteBehind};
 use crate::store::{
     AdmitOutcome, AdmitRequest, InstallationRecord, LocalUserRecord, LoginRecord, MonthUsageRecord,
-    RefusalRecord, RefusedUser, SeatQuery, SeatRecord, Store, StoreError,
+    RefusalRecord, RefusedUser, SeatQuery, SeatRecord, Store, StoreError, TotpRecord,
 };
 
 /// Reply text when the database (or another required service) is down.
@@ -34,11 +36,15 @@ pub const SERVICE_UNAVAILABLE: &str = "Authentication service unavailable, pleas
 /// One text for all three, so replies never reveal which usernames exist.
 pub const INVALID_CREDENTIALS: &str = "Invalid username or password";
 
+/// Reply text for a wrong, expired or replayed one-time code.
+pub const INVALID_ONE_TIME_CODE: &str = "Invalid one-time code";
+
 /// Why an authentication was refused. [`Refusal::message`] is what the
 /// user's device shows (RADIUS Reply-Message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     InvalidCredentials,
+    InvalidOneTimeCode,
     LicenseExpired,
     UserLimitExceeded,
     ServiceUnavailable,
@@ -48,6 +54,7 @@ impl Refusal {
     pub fn message(self) -> &'static str {
         match self {
             Refusal::InvalidCredentials => INVALID_CREDENTIALS,
+            Refusal::InvalidOneTimeCode => INVALID_ONE_TIME_CODE,
             Refusal::LicenseExpired => LICENSE_EXPIRED,
             Refusal::UserLimitExceeded => USER_LIMIT_EXCEEDED,
             Refusal::ServiceUnavailable => SERVICE_UNAVAILABLE,
@@ -59,6 +66,33 @@ impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.message())
     }
+}
+
+/// How far a login got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginStep {
+    /// Every factor passed; the user is counted.
+    Accepted(Admitted),
+    /// Password and license gate passed; the one-time code is still owed.
+    OtpRequired(Identity),
+}
+
+/// A user who passed the first factor, and what they still owe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstFactor {
+    pub identity: Identity,
+    pub second_factor: SecondFactor,
+}
+
+/// The second factor a user owes after their password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecondFactor {
+    None,
+    Totp {
+        record: TotpRecord,
+        /// The code typed after the password (append mode).
+        appended_code: Option<String>,
+    },
 }
 
 /// A successful authentication.
@@ -78,6 +112,8 @@ pub struct Settings {
     pub password: PasswordParams,
     pub trusted_vendor_keys: Vec<VerifyingKey>,
     pub clock: Arc<dyn Clock>,
+    /// How TOTP users without a mode of their own present their code.
+    pub totp_mode: TotpMode,
 }
 
 impl std::fmt::Debug for Settings {
@@ -127,6 +163,30 @@ impl From<StoreError> for UserError {
     fn from(error: StoreError) -> UserError {
         UserError::Store(error)
     }
+}
+
+/// Why a RADIUS client was not added.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientAddError {
+    #[error(transparent)]
+    Invalid(#[from] ClientError),
+    #[error("a RADIUS client named {0:?} already exists")]
+    AlreadyExists(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Issuer shown in authenticator apps.
+pub const TOTP_ISSUER: &str = "Gatehouse";
+
+/// A fresh TOTP enrollment, shown to the user once.
+#[derive(Debug, Clone)]
+pub struct TotpEnrollment {
+    pub secret: TotpSecret,
+    /// `otpauth://` URI for the QR code.
+    pub uri: String,
+    /// The mode the user will log in with.
+    pub mode: TotpMode,
 }
 
 /// Why a license key was not installed. The current license stays.
@@ -180,6 +240,7 @@ pub struct Gatehouse {
     /// Bounds concurrent argon2 runs (each holds its memory cost).
     hashing_permits: Semaphore,
     trusted: Vec<VerifyingKey>,
+    totp_mode: TotpMode,
 }
 
 impl std::fmt::Debug for Gatehouse {
@@ -232,6 +293,7 @@ impl Gatehouse {
             hashing,
             hashing_permits: Semaphore::new(parallelism * 2),
             trusted: settings.trusted_vendor_keys,
+            totp_mode: settings.totp_mode,
         })
     }
 
@@ -270,55 +332,123 @@ impl Gatehouse {
 
     // ----- authentication -------------------------------------------------
 
-    /// A full authentication with a password as the only factor: the SPEC
-    /// order is canonicalize, refuse if expired, check the password, check
-    /// admission, count durably, accept.
-    pub async fn authenticate(
-        &self,
-        login: &str,
-        password: &str,
-        client: &str,
-    ) -> Result<Admitted, Refusal> {
-        let identity = self.first_factor(login, password).await?;
-        self.precheck(&identity, client).await?;
-        self.admit(&identity, client).await
+    /// A login for callers that cannot ask for a one-time code: users who
+    /// owe one are refused with [`Refusal::InvalidOneTimeCode`]. See
+    /// [`login`](Self::login) for the full conversation.
+    pub async fn authenticate(&self, login: &str, password: &str, client: &str) -> Result<Admitted, Refusal> {
+        match self.login(login, password, client).await? {
+            LoginStep::Accepted(admitted) => Ok(admitted),
+            LoginStep::OtpRequired(identity) => {
+                tracing::info!(username = %identity.username, client, "authentication refused: a one-time code is required");
+                Err(Refusal::InvalidOneTimeCode)
+            }
+        }
+    }
+
+    /// A login in the SPEC order: refuse if expired, check the password
+    /// (with a one-time code typed after it, for users in append mode),
+    /// check the license gate, then either count and accept, or ask for the
+    /// one-time code (challenge mode; finish with
+    /// [`complete_otp`](Self::complete_otp)).
+    pub async fn login(&self, login: &str, typed: &str, client: &str) -> Result<LoginStep, Refusal> {
+        let checked = self.first_factor(login, typed).await?;
+        self.precheck(&checked.identity, client).await?;
+        match checked.second_factor {
+            SecondFactor::None => Ok(LoginStep::Accepted(self.admit(&checked.identity, client).await?)),
+            SecondFactor::Totp {
+                record,
+                appended_code: Some(code),
+            } => {
+                self.check_totp(&checked.identity, &record, &code).await?;
+                Ok(LoginStep::Accepted(self.admit(&checked.identity, client).await?))
+            }
+            SecondFactor::Totp { appended_code: None, .. } => Ok(LoginStep::OtpRequired(checked.identity)),
+        }
+    }
+
+    /// The second half of a challenge-mode login: checks the one-time code
+    /// (once only) and counts the user.
+    pub async fn complete_otp(&self, identity: &Identity, code: &str, client: &str) -> Result<Admitted, Refusal> {
+        let record = self
+            .store
+            .totp(&identity.seat)
+            .await
+            .map_err(|error| self.unavailable(identity, &error))?;
+        let Some(record) = record else {
+            tracing::info!(username = %identity.username, "authentication failed: no one-time code enrolled");
+            return Err(Refusal::InvalidOneTimeCode);
+        };
+        self.check_totp(identity, &record, code).await?;
+        self.admit(identity, client).await
+    }
+
+    async fn check_totp(&self, identity: &Identity, record: &TotpRecord, code: &str) -> Result<(), Refusal> {
+        let Some(step) = totp::matching_step(&record.secret, code.trim(), self.clock.now()) else {
+            tracing::info!(username = %identity.username, "authentication failed: wrong one-time code");
+            return Err(Refusal::InvalidOneTimeCode);
+        };
+        match self.store.use_totp_step(&identity.seat, step).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                tracing::warn!(username = %identity.username, "authentication failed: one-time code already used (replay)");
+                Err(Refusal::InvalidOneTimeCode)
+            }
+            Err(error) => Err(self.unavailable(identity, &error)),
+        }
     }
 
     /// Checks the license's expiry, then the password. Unknown users,
     /// disabled accounts and wrong passwords are refused alike, never
-    /// counted, and take the same time.
-    pub async fn first_factor(&self, login: &str, password: &str) -> Result<Identity, Refusal> {
+    /// counted, and take the same time. For users enrolled in append mode
+    /// the last six digits of `typed` are their one-time code.
+    pub async fn first_factor(&self, login: &str, typed: &str) -> Result<FirstFactor, Refusal> {
         let state = self.license_state();
         let now = self.clock.now();
         if now >= state.terms.expires_at {
-            tracing::warn!(
-                username = ?login,
-                "{LICENSE_EXPIRED_EVENT}: authentication refused"
-            );
+            tracing::warn!(username = ?login, "{LICENSE_EXPIRED_EVENT}: authentication refused");
             return Err(Refusal::LicenseExpired);
         }
         let username = match Username::parse(login) {
             Ok(username) => username,
             Err(error) => {
-                self.spend_decoy(password).await;
+                self.spend_decoy(typed).await;
                 tracing::info!(username = ?login, %error, "authentication failed: invalid username");
                 return Err(Refusal::InvalidCredentials);
             }
         };
-        let user = match self.store.local_user(&username).await {
-            Ok(user) => user,
+        let (user, totp) = match self.local_account(&username).await {
+            Ok(found) => found,
             Err(error) => {
                 tracing::error!(username = %username, %error, "authentication failed: database unavailable");
                 return Err(Refusal::ServiceUnavailable);
             }
         };
         let Some(user) = user else {
-            self.spend_decoy(password).await;
+            self.spend_decoy(typed).await;
             tracing::info!(username = %username, "authentication failed: unknown user");
             return Err(Refusal::InvalidCredentials);
         };
-        let password_ok = self.verify_password(password, &user.password_hash).await;
-        if !password_ok {
+        let (password, second_factor) = match totp {
+            None => (typed, SecondFactor::None),
+            Some(record) => match record.mode.unwrap_or(self.totp_mode) {
+                TotpMode::Challenge => (typed, SecondFactor::Totp { record, appended_code: None }),
+                TotpMode::Append => match totp::split_appended(typed) {
+                    Some((password, code)) => (
+                        password,
+                        SecondFactor::Totp {
+                            record,
+                            appended_code: Some(code.to_string()),
+                        },
+                    ),
+                    None => {
+                        self.spend_decoy(typed).await;
+                        tracing::info!(username = %username, "authentication failed: no one-time code after the password");
+                        return Err(Refusal::InvalidCredentials);
+                    }
+                },
+            },
+        };
+        if !self.verify_password(password, &user.password_hash).await {
             tracing::info!(username = %username, "authentication failed: wrong password");
             return Err(Refusal::InvalidCredentials);
         }
@@ -326,7 +456,18 @@ impl Gatehouse {
             tracing::info!(username = %username, "authentication failed: account disabled");
             return Err(Refusal::InvalidCredentials);
         }
-        Ok(Identity::local(&user.username, &user.display_name))
+        Ok(FirstFactor {
+            identity: Identity::local(&user.username, &user.display_name),
+            second_factor,
+        })
+    }
+
+    async fn local_account(&self, username: &Username) -> Result<(Option<LocalUserRecord>, Option<TotpRecord>), StoreError> {
+        let Some(user) = self.store.local_user(username).await? else {
+            return Ok((None, None));
+        };
+        let totp = self.store.totp(&SeatKey::local(username)).await?;
+        Ok((Some(user), totp))
     }
 
     /// The license gate before a second factor is asked for: a user who
@@ -668,6 +809,69 @@ impl Gatehouse {
 
     pub async fn local_users(&self) -> Result<Vec<LocalUserRecord>, StoreError> {
         self.store.local_users().await
+    }
+
+    /// Enrolls (or re-enrolls) a TOTP secret for a local user. The secret
+    /// is returned once, to be shown to the user; `mode` `None` follows the
+    /// configured default.
+    pub async fn enroll_local_totp(&self, name: &str, mode: Option<TotpMode>) -> Result<TotpEnrollment, UserError> {
+        let username = Username::parse(name)?;
+        if self.store.local_user(&username).await?.is_none() {
+            return Err(UserError::NotFound(username.to_string()));
+        }
+        let record = TotpRecord {
+            seat: SeatKey::local(&username),
+            secret: TotpSecret::generate(),
+            mode,
+            enrolled_at: self.clock.now(),
+        };
+        self.store.enroll_totp(&record).await?;
+        tracing::info!(username = %username, "TOTP enrolled");
+        Ok(TotpEnrollment {
+            uri: record.secret.otpauth_uri(TOTP_ISSUER, username.as_str()),
+            secret: record.secret,
+            mode: mode.unwrap_or(self.totp_mode),
+        })
+    }
+
+    pub async fn remove_local_totp(&self, name: &str) -> Result<(), UserError> {
+        let username = Username::parse(name)?;
+        if self.store.remove_totp(&SeatKey::local(&username)).await? {
+            Ok(())
+        } else {
+            Err(UserError::NotFound(format!("{username} (no TOTP enrolled)")))
+        }
+    }
+
+    /// Whether a local user has TOTP, and in which mode.
+    pub async fn local_totp_mode(&self, username: &Username) -> Result<Option<TotpMode>, StoreError> {
+        Ok(self
+            .store
+            .totp(&SeatKey::local(username))
+            .await?
+            .map(|record| record.mode.unwrap_or(self.totp_mode)))
+    }
+
+    // ----- RADIUS clients ------------------------------------------------------
+
+    pub async fn radius_clients(&self) -> Result<Vec<RadiusClient>, StoreError> {
+        self.store.radius_clients().await
+    }
+
+    pub async fn add_radius_client(&self, client: &RadiusClient) -> Result<(), ClientAddError> {
+        client.validate()?;
+        match self.store.add_radius_client(client).await {
+            Ok(()) => {
+                tracing::info!(client = %client.name, networks = ?client.networks, "RADIUS client added");
+                Ok(())
+            }
+            Err(StoreError::AlreadyExists) => Err(ClientAddError::AlreadyExists(client.name.clone())),
+            Err(error) => Err(ClientAddError::Store(error)),
+        }
+    }
+
+    pub async fn delete_radius_client(&self, name: &str) -> Result<bool, StoreError> {
+        self.store.delete_radius_client(name).await
     }
 
     async fn hash_password(&self, password: &str) -> Result<String, UserError> {

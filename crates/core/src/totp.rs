@@ -83,6 +83,29 @@ impl TotpSecret {
         out
     }
 
+    /// Reads RFC 4648 base32 (case and padding forgiven), as shown at
+    /// enrollment.
+    pub fn from_base32(text: &str) -> Option<TotpSecret> {
+        let mut out = Vec::new();
+        let mut buffer = 0u32;
+        let mut bits = 0;
+        for c in text.trim_end_matches('=').chars() {
+            let value = match c.to_ascii_uppercase() {
+                c @ 'A'..='Z' => c as u32 - 'A' as u32,
+                c @ '2'..='7' => c as u32 - '2' as u32 + 26,
+                _ => return None,
+            };
+            buffer = (buffer << 5) | value;
+            bits += 5;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((buffer >> bits) as u8);
+                buffer &= (1 << bits) - 1;
+            }
+        }
+        (!out.is_empty()).then_some(TotpSecret(out))
+    }
+
     /// The `otpauth://` URI an authenticator app scans.
     pub fn otpauth_uri(&self, issuer: &str, account: &str) -> String {
         format!(
@@ -198,6 +221,11 @@ mod tests {
     fn base32_and_uri_match_authenticator_apps() {
         assert_eq!(rfc_secret().to_base32(), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
         assert_eq!(TotpSecret::from_bytes(b"f".to_vec()).to_base32(), "MY");
+        assert_eq!(TotpSecret::from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"), Some(rfc_secret()));
+        assert_eq!(TotpSecret::from_base32("gezdgnbvgy3tqojqgezdgnbvgy3tqojq"), Some(rfc_secret()));
+        assert_eq!(TotpSecret::from_base32("MY======"), Some(TotpSecret::from_bytes(b"f".to_vec())));
+        assert_eq!(TotpSecret::from_base32("GEZ1"), None);
+        assert_eq!(TotpSecret::from_base32(""), None);
         assert_eq!(
             rfc_secret().otpauth_uri("Gatehouse", "john doe"),
             "otpauth://totp/Gatehouse:john%20doe?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Gatehouse&algorithm=SHA1&digits=6&period=30"

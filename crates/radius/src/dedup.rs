@@ -1,0 +1,161 @@
+//! Duplicate detection with a response cache (RFC 5080 §2.2.2).
+//!
+//! A NAS that hears nothing retransmits the same request (same source
+//! address and port, Identifier and Request Authenticator). A duplicate of
+//! a request still in progress is dropped; a duplicate of an answered one
+//! gets the cached reply again, byte for byte, so a retransmission is never
+//! authenticated (or counted) twice.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+type Key = (SocketAddr, u8);
+
+#[derive(Debug)]
+struct Entry {
+    authenticator: [u8; 16],
+    reply: Option<Vec<u8>>,
+    since: Instant,
+}
+
+/// What to do with an incoming request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// Not seen before: handle it (and [`ResponseCache::answered`] later).
+    New,
+    /// The same request is being handled: drop this copy.
+    InProgress,
+    /// Already answered: send this reply again.
+    Answered(Vec<u8>),
+}
+
+/// Recent requests and their replies, forgotten after `ttl`.
+#[derive(Debug)]
+pub struct ResponseCache {
+    ttl: Duration,
+    entries: HashMap<Key, Entry>,
+    /// Insertion order, for expiry.
+    order: VecDeque<(Instant, Key)>,
+}
+
+impl ResponseCache {
+    pub fn new(ttl: Duration) -> ResponseCache {
+        ResponseCache {
+            ttl,
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// Looks a request up, registering it as in progress when new. A
+    /// request reusing an Identifier with a different authenticator is a
+    /// new request and replaces the old entry.
+    pub fn check(&mut self, from: SocketAddr, identifier: u8, authenticator: [u8; 16], now: Instant) -> Seen {
+        self.expire(now);
+        let key = (from, identifier);
+        if let Some(entry) = self.entries.get(&key)
+            && entry.authenticator == authenticator
+        {
+            return match &entry.reply {
+                None => Seen::InProgress,
+                Some(reply) => Seen::Answered(reply.clone()),
+            };
+        }
+        self.entries.insert(
+            key,
+            Entry {
+                authenticator,
+                reply: None,
+                since: now,
+            },
+        );
+        self.order.push_back((now, key));
+        Seen::New
+    }
+
+    /// Stores the reply to a request registered by [`check`](Self::check).
+    pub fn answered(&mut self, from: SocketAddr, identifier: u8, authenticator: [u8; 16], reply: Vec<u8>) {
+        if let Some(entry) = self.entries.get_mut(&(from, identifier))
+            && entry.authenticator == authenticator
+        {
+            entry.reply = Some(reply);
+        }
+    }
+
+    /// Forgets a request that got no reply (dropped), so a retransmission
+    /// is handled afresh.
+    pub fn forget(&mut self, from: SocketAddr, identifier: u8, authenticator: [u8; 16]) {
+        let key = (from, identifier);
+        if self.entries.get(&key).is_some_and(|e| e.authenticator == authenticator && e.reply.is_none()) {
+            self.entries.remove(&key);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while let Some(&(since, key)) = self.order.front() {
+            if now.duration_since(since) < self.ttl {
+                break;
+            }
+            self.order.pop_front();
+            // Only remove the entry this order record was made for; a newer
+            // request under the same key keeps its own record.
+            if self.entries.get(&key).is_some_and(|e| e.since == since) {
+                self.entries.remove(&key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn duplicates_are_dropped_while_in_progress_then_answered_from_the_cache() {
+        let mut cache = ResponseCache::new(Duration::from_secs(30));
+        let now = Instant::now();
+        assert_eq!(cache.check(addr(1000), 7, [1; 16], now), Seen::New);
+        assert_eq!(cache.check(addr(1000), 7, [1; 16], now), Seen::InProgress);
+        cache.answered(addr(1000), 7, [1; 16], b"reply".to_vec());
+        assert_eq!(cache.check(addr(1000), 7, [1; 16], now), Seen::Answered(b"reply".to_vec()));
+    }
+
+    #[test]
+    fn the_key_is_address_port_identifier_and_authenticator() {
+        let mut cache = ResponseCache::new(Duration::from_secs(30));
+        let now = Instant::now();
+        assert_eq!(cache.check(addr(1000), 7, [1; 16], now), Seen::New);
+        cache.answered(addr(1000), 7, [1; 16], b"reply".to_vec());
+        assert_eq!(cache.check(addr(1001), 7, [1; 16], now), Seen::New, "another port");
+        assert_eq!(cache.check(addr(1000), 8, [1; 16], now), Seen::New, "another identifier");
+        assert_eq!(cache.check(addr(1000), 7, [2; 16], now), Seen::New, "a new request reusing the identifier");
+        assert_eq!(cache.check(addr(1000), 7, [2; 16], now), Seen::InProgress);
+    }
+
+    #[test]
+    fn entries_expire_and_forgotten_requests_are_handled_again() {
+        let mut cache = ResponseCache::new(Duration::from_secs(30));
+        let start = Instant::now();
+        cache.check(addr(1), 1, [1; 16], start);
+        cache.answered(addr(1), 1, [1; 16], b"r".to_vec());
+        cache.check(addr(2), 1, [1; 16], start);
+        cache.forget(addr(2), 1, [1; 16]);
+        assert_eq!(cache.check(addr(2), 1, [1; 16], start), Seen::New);
+        let later = start + Duration::from_secs(31);
+        assert_eq!(cache.check(addr(1), 1, [1; 16], later), Seen::New);
+        assert_eq!(cache.len(), 1);
+    }
+}

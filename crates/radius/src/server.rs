@@ -1,0 +1,341 @@
+//! The RADIUS authentication server: UDP in, the Gatehouse service, UDP out.
+//!
+//! Per datagram: find the client by source address (unknown sources are
+//! dropped silently), parse, check the Message-Authenticator rules, detect
+//! duplicates, then answer on a task of its own so a slow login (argon2, a
+//! database write) never holds up the next request.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use gatehouse_core::clients::RadiusClient;
+use gatehouse_core::{Gatehouse, Identity, LoginStep, Refusal};
+use tokio::net::UdpSocket;
+use tokio::task::JoinSet;
+
+use crate::attributes::{NAS_IDENTIFIER, PROXY_STATE};
+use crate::crypto::{MessageAuthenticator, check_message_authenticator, random_16};
+use crate::dedup::{ResponseCache, Seen};
+use crate::message::{AccessRequest, Reply, ReplyContext};
+use crate::packet::{Code, Packet};
+use crate::ratelimit::RateLimitedLog;
+
+/// Reply-Message of an Access-Challenge for a one-time code.
+pub const ENTER_ONE_TIME_CODE: &str = "Enter your one-time code";
+
+/// Reply-Message when a challenge's State is unknown, expired or used.
+pub const LOGIN_EXPIRED: &str = "Login attempt expired, please log in again";
+
+/// Reply-Message for requests Gatehouse cannot serve (CHAP, EAP).
+pub const ONLY_PAP: &str = "Only PAP authentication is supported";
+
+/// How the server behaves.
+#[derive(Debug, Clone)]
+pub struct RadiusSettings {
+    /// How long a challenge's State stays valid.
+    pub challenge_timeout: Duration,
+    /// How long replies are kept for retransmissions.
+    pub response_cache_ttl: Duration,
+}
+
+impl Default for RadiusSettings {
+    fn default() -> RadiusSettings {
+        RadiusSettings {
+            challenge_timeout: Duration::from_secs(60),
+            response_cache_ttl: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Challenges may not pile up without bound; beyond this many the oldest
+/// expired ones are swept on every insert.
+const CHALLENGE_SWEEP_THRESHOLD: usize = 1024;
+
+#[derive(Debug)]
+struct PendingChallenge {
+    identity: Identity,
+    client: String,
+    expires: Instant,
+}
+
+/// Shared state of a running server.
+#[derive(Debug)]
+pub struct RadiusServer {
+    gatehouse: Arc<Gatehouse>,
+    settings: RadiusSettings,
+    clients: RwLock<Arc<Vec<RadiusClient>>>,
+    challenges: Mutex<HashMap<[u8; 16], PendingChallenge>>,
+    cache: Mutex<ResponseCache>,
+    dropped: RateLimitedLog,
+}
+
+impl RadiusServer {
+    pub fn new(gatehouse: Arc<Gatehouse>, clients: Vec<RadiusClient>, settings: RadiusSettings) -> Arc<RadiusServer> {
+        Arc::new(RadiusServer {
+            gatehouse,
+            cache: Mutex::new(ResponseCache::new(settings.response_cache_ttl)),
+            settings,
+            clients: RwLock::new(Arc::new(clients)),
+            challenges: Mutex::new(HashMap::new()),
+            dropped: RateLimitedLog::new(Duration::from_secs(10), 20),
+        })
+    }
+
+    /// Replaces the client table (configuration plus `gatehouse client add`).
+    pub fn set_clients(&self, clients: Vec<RadiusClient>) {
+        *self.clients.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(clients);
+    }
+
+    pub fn clients(&self) -> Arc<Vec<RadiusClient>> {
+        self.clients.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The client with the most specific network containing `from`.
+    fn client_for(&self, from: SocketAddr) -> Option<RadiusClient> {
+        let clients = self.clients();
+        clients
+            .iter()
+            .filter_map(|client| client.matching_prefix(from.ip()).map(|prefix| (prefix, client)))
+            .max_by_key(|(prefix, _)| *prefix)
+            .map(|(_, client)| client.clone())
+    }
+
+    fn drop_packet(&self, from: SocketAddr, reason: &str) {
+        if let Some(suppressed) = self.dropped.allow() {
+            tracing::warn!(%from, reason, suppressed, "RADIUS packet dropped");
+        }
+    }
+
+    /// Decides what to do with one datagram: `None` to drop it, or a
+    /// request to answer.
+    fn triage(&self, datagram: &[u8], from: SocketAddr) -> Option<Triage> {
+        let Some(client) = self.client_for(from) else {
+            // Unknown sources get no answer; the log is rate-limited.
+            self.drop_packet(from, "unknown client address");
+            return None;
+        };
+        let packet = match Packet::parse(datagram) {
+            Ok(packet) => packet,
+            Err(error) => {
+                self.drop_packet(from, &format!("malformed packet from client {}: {error}", client.name));
+                return None;
+            }
+        };
+        let authenticator = check_message_authenticator(datagram, &client.secret);
+        match (packet.code, authenticator) {
+            (_, MessageAuthenticator::Invalid) => {
+                self.drop_packet(from, &format!("invalid Message-Authenticator from client {} (wrong shared secret?)", client.name));
+                None
+            }
+            (Code::StatusServer, MessageAuthenticator::Valid) => Some(Triage::StatusServer { client, packet }),
+            (Code::StatusServer, MessageAuthenticator::Absent) => {
+                self.drop_packet(from, &format!("Status-Server without Message-Authenticator from client {}", client.name));
+                None
+            }
+            (Code::AccessRequest, MessageAuthenticator::Absent) if client.require_message_authenticator => {
+                self.drop_packet(from, &format!("Access-Request without Message-Authenticator from client {}, which requires it", client.name));
+                None
+            }
+            (Code::AccessRequest, MessageAuthenticator::Absent)
+                if client.limit_proxy_state && packet.attribute(PROXY_STATE).is_some() =>
+            {
+                self.drop_packet(from, &format!("Proxy-State without Message-Authenticator from client {}", client.name));
+                None
+            }
+            (Code::AccessRequest, _) => Some(Triage::AccessRequest { client, packet }),
+            (code, _) => {
+                self.drop_packet(from, &format!("{code} from client {} is not served here", client.name));
+                None
+            }
+        }
+    }
+
+    /// Answers an Access-Request.
+    async fn access_request(&self, packet: &Packet, client: &RadiusClient, from: SocketAddr) -> (Reply, ReplyContext) {
+        let nas = packet
+            .attribute(NAS_IDENTIFIER)
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_default();
+        let request = match AccessRequest::from_packet(packet, &client.secret) {
+            Ok(request) => request,
+            Err((error, context)) => {
+                let message = match error {
+                    crate::message::RequestError::NotPap => ONLY_PAP,
+                    _ => Refusal::InvalidCredentials.message(),
+                };
+                decision_log(&client.name, &nas, from, "-", "reject", &error.to_string());
+                return (Reply::Reject { message: message.to_string() }, context);
+            }
+        };
+        let context = request.context();
+        let reply = match &request.state {
+            Some(state) => self.answer_challenge(&request, state, client).await,
+            None => self.start_login(&request, client).await,
+        };
+        let (result, reason) = match &reply {
+            Reply::Accept { .. } => ("accept", "all factors passed"),
+            Reply::Reject { message } => ("reject", message.as_str()),
+            Reply::Challenge { .. } => ("challenge", "one-time code required"),
+        };
+        decision_log(&client.name, &nas, from, &request.user_name, result, reason);
+        (reply, context)
+    }
+
+    async fn start_login(&self, request: &AccessRequest, client: &RadiusClient) -> Reply {
+        match self.gatehouse.login(&request.user_name, &request.password, &client.name).await {
+            Ok(LoginStep::Accepted(_)) => Reply::Accept { message: None },
+            Ok(LoginStep::OtpRequired(identity)) => {
+                let state = random_16();
+                let mut challenges = self.challenges.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                if challenges.len() >= CHALLENGE_SWEEP_THRESHOLD {
+                    challenges.retain(|_, pending| pending.expires > now);
+                }
+                challenges.insert(
+                    state,
+                    PendingChallenge {
+                        identity,
+                        client: client.name.clone(),
+                        expires: now + self.settings.challenge_timeout,
+                    },
+                );
+                Reply::Challenge {
+                    state: state.to_vec(),
+                    message: ENTER_ONE_TIME_CODE.to_string(),
+                }
+            }
+            Err(refusal) => Reply::Reject {
+                message: refusal.message().to_string(),
+            },
+        }
+    }
+
+    /// The follow-up to a challenge: the State must be one this server
+    /// issued, unexpired, unused, for the same client and user.
+    async fn answer_challenge(&self, request: &AccessRequest, state: &[u8], client: &RadiusClient) -> Reply {
+        let pending = <[u8; 16]>::try_from(state)
+            .ok()
+            .and_then(|key| self.challenges.lock().unwrap_or_else(|e| e.into_inner()).remove(&key));
+        let expired = || Reply::Reject {
+            message: LOGIN_EXPIRED.to_string(),
+        };
+        let Some(pending) = pending else {
+            return expired();
+        };
+        let same_user = gatehouse_core::Username::parse(&request.user_name)
+            .is_ok_and(|name| name.as_str() == pending.identity.username);
+        if pending.expires <= Instant::now() || pending.client != client.name || !same_user {
+            return expired();
+        }
+        match self.gatehouse.complete_otp(&pending.identity, &request.password, &client.name).await {
+            Ok(_) => Reply::Accept { message: None },
+            Err(refusal) => Reply::Reject {
+                message: refusal.message().to_string(),
+            },
+        }
+    }
+
+    /// Challenges waiting for a code (for tests and diagnostics).
+    pub fn pending_challenges(&self) -> usize {
+        self.challenges.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+#[derive(Debug)]
+enum Triage {
+    AccessRequest { client: RadiusClient, packet: Packet },
+    StatusServer { client: RadiusClient, packet: Packet },
+}
+
+/// One structured line per decision.
+fn decision_log(client: &str, nas: &str, from: SocketAddr, user: &str, result: &str, reason: &str) {
+    tracing::info!(target: "gatehouse::radius", client, nas, %from, user, result, reason, "RADIUS decision");
+}
+
+/// Serves RADIUS on `socket` until `shutdown` completes, then waits (up to
+/// five seconds) for requests in progress to be answered.
+pub async fn run(socket: UdpSocket, server: Arc<RadiusServer>, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    let socket = Arc::new(socket);
+    let mut buffer = vec![0u8; 65_536];
+    let mut in_flight = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (len, from) = tokio::select! {
+            received = socket.recv_from(&mut buffer) => match received {
+                Ok(received) => received,
+                Err(error) => {
+                    // ICMP errors from earlier sends surface here on some
+                    // systems; they concern one peer, not the server.
+                    tracing::debug!(%error, "RADIUS receive error");
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => continue,
+        };
+        let datagram = &buffer[..len];
+        let Some(triage) = server.triage(datagram, from) else {
+            continue;
+        };
+        match triage {
+            Triage::StatusServer { client, packet } => {
+                // RFC 5997: answer directly, never from the cache.
+                let reply = Reply::Accept { message: None };
+                if let Ok(bytes) = reply.encode(&ReplyContext::of(&packet), &client.secret) {
+                    let _ = socket.send_to(&bytes, from).await;
+                }
+            }
+            Triage::AccessRequest { client, packet } => {
+                let seen = server
+                    .cache
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .check(from, packet.identifier, packet.authenticator, Instant::now());
+                match seen {
+                    Seen::InProgress => continue,
+                    Seen::Answered(reply) => {
+                        let _ = socket.send_to(&reply, from).await;
+                        continue;
+                    }
+                    Seen::New => {}
+                }
+                let server = server.clone();
+                let socket = socket.clone();
+                in_flight.spawn(async move {
+                    let (reply, context) = server.access_request(&packet, &client, from).await;
+                    match reply.encode(&context, &client.secret) {
+                        Ok(bytes) => {
+                            server
+                                .cache
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .answered(from, packet.identifier, packet.authenticator, bytes.clone());
+                            if let Err(error) = socket.send_to(&bytes, from).await {
+                                tracing::warn!(%from, %error, "could not send RADIUS reply");
+                            }
+                        }
+                        Err(error) => {
+                            tracing::error!(%from, %error, "could not encode RADIUS reply");
+                            server
+                                .cache
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .forget(from, packet.identifier, packet.authenticator);
+                        }
+                    }
+                });
+            }
+        }
+    }
+    let drained = tokio::time::timeout(Duration::from_secs(5), async {
+        while in_flight.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(abandoned = in_flight.len(), "RADIUS requests still in progress at shutdown");
+    }
+    Ok(())
+}
