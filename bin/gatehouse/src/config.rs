@@ -228,8 +228,12 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
             "passwords: memory_kib must be at least 8 per lane, iterations and parallelism at least 1"
         );
     }
-    let totp_mode = TotpMode::parse(&raw.totp.mode)
-        .with_context(|| format!("totp.mode: {:?} is not \"challenge\" or \"append\"", raw.totp.mode))?;
+    let totp_mode = TotpMode::parse(&raw.totp.mode).with_context(|| {
+        format!(
+            "totp.mode: {:?} is not \"challenge\" or \"append\"",
+            raw.totp.mode
+        )
+    })?;
     let radius = validate_radius(raw.radius)?;
     Ok(Config {
         totp_mode,
@@ -249,10 +253,9 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
 fn validate_radius(raw: RadiusSection) -> Result<RadiusConfig> {
     let listen = match raw.listen.trim() {
         "" => None,
-        text => Some(
-            text.parse::<SocketAddr>()
-                .with_context(|| format!("radius.listen: {text:?} is not an address and port such as 0.0.0.0:1812"))?,
-        ),
+        text => Some(text.parse::<SocketAddr>().with_context(|| {
+            format!("radius.listen: {text:?} is not an address and port such as 0.0.0.0:1812")
+        })?),
     };
     if raw.challenge_timeout_seconds == 0 || raw.challenge_timeout_seconds > 600 {
         bail!("radius.challenge_timeout_seconds must be between 1 and 600");
@@ -269,8 +272,9 @@ fn validate_radius(raw: RadiusSection) -> Result<RadiusConfig> {
         let secret = match (section.secret, section.secret_file) {
             (Some(secret), None) => secret.into_bytes(),
             (None, Some(path)) => {
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("{key}.secret_file: cannot read {}", path.display()))?;
+                let text = std::fs::read_to_string(&path).with_context(|| {
+                    format!("{key}.secret_file: cannot read {}", path.display())
+                })?;
                 text.trim_end_matches(['\n', '\r']).as_bytes().to_vec()
             }
             _ => bail!("{key}: set exactly one of secret and secret_file"),
@@ -334,10 +338,22 @@ mod tests {
             ("[passwords]\niterations = 0\n", "passwords"),
             ("[totp]\nmode = \"sms\"\n", "totp.mode"),
             ("[radius]\nlisten = \"1812\"\n", "radius.listen"),
-            ("[radius]\nchallenge_timeout_seconds = 0\n", "radius.challenge_timeout_seconds"),
-            ("[[radius.clients]]\nname = \"vpn\"\nnetworks = [\"10.0.0.1/8\"]\nsecret = \"s\"\n", "radius.clients[0].networks"),
-            ("[[radius.clients]]\nname = \"vpn\"\nnetworks = [\"10.0.0.0/8\"]\n", "radius.clients[0]: set exactly one"),
-            ("[[radius.clients]]\nname = \"bad name\"\nnetworks = [\"10.0.0.0/8\"]\nsecret = \"s\"\n", "radius.clients[0]"),
+            (
+                "[radius]\nchallenge_timeout_seconds = 0\n",
+                "radius.challenge_timeout_seconds",
+            ),
+            (
+                "[[radius.clients]]\nname = \"vpn\"\nnetworks = [\"10.0.0.1/8\"]\nsecret = \"s\"\n",
+                "radius.clients[0].networks",
+            ),
+            (
+                "[[radius.clients]]\nname = \"vpn\"\nnetworks = [\"10.0.0.0/8\"]\n",
+                "radius.clients[0]: set exactly one",
+            ),
+            (
+                "[[radius.clients]]\nname = \"bad name\"\nnetworks = [\"10.0.0.0/8\"]\nsecret = \"s\"\n",
+                "radius.clients[0]",
+            ),
         ];
         for (text, key) in cases {
             let path = write(&dir, text);

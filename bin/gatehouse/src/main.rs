@@ -14,12 +14,14 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use gatehouse_core::clients::{Network, RadiusClient};
 use gatehouse_core::export::{self, HistoryRow, push_text};
 use gatehouse_core::store::{SeatOrder, SeatQuery, Store};
-use gatehouse_core::clients::{Network, RadiusClient};
-use gatehouse_core::{Gatehouse, LicenseView, LoginStep, Settings, SystemClock, TotpMode, vendor_keys};
-use gatehouse_radius::{RadiusServer, RadiusSettings};
+use gatehouse_core::{
+    Gatehouse, LicenseView, LoginStep, Settings, SystemClock, TotpMode, vendor_keys,
+};
 use gatehouse_license::{LicenseSource, Month, UsagePercent};
+use gatehouse_radius::{RadiusServer, RadiusSettings};
 use gatehouse_store::SqliteStore;
 use serde::Serialize;
 
@@ -295,9 +297,8 @@ async fn open(config: &Config) -> Result<Gatehouse> {
     let settings = Settings {
         time_zone: config.time_zone.clone(),
         password: config.password,
-        trusted_vendor_keys: vendor_keys::trusted(),
-        clock: Arc::new(SystemClock),
         totp_mode: config.totp_mode,
+        ..Settings::new(Arc::new(SystemClock))
     };
     Ok(Gatehouse::open(store, settings).await?)
 }
@@ -318,7 +319,9 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> {
     let view = gatehouse.license_view().await?;
     if vendor_keys::trusts_development_key() {
-        tracing::warn!("this build trusts the development vendor key (keys/dev-vendor.pub); production builds must not");
+        tracing::warn!(
+            "this build trusts the development vendor key (keys/dev-vendor.pub); production builds must not"
+        );
     }
     tracing::info!(
         app_key = %view.app_key,
@@ -348,7 +351,11 @@ async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> 
             .await
             .with_context(|| format!("radius.listen: cannot listen on {listen}"))?;
         tracing::info!(address = %socket.local_addr()?, clients = server.clients().len(), "RADIUS listening");
-        let task = tokio::spawn(gatehouse_radius::run(socket, server.clone(), until_stopped(stopped.clone())));
+        let task = tokio::spawn(gatehouse_radius::run(
+            socket,
+            server.clone(),
+            until_stopped(stopped.clone()),
+        ));
         radius = Some((server, task));
     }
     let mut ticks = tokio::time::interval(Gatehouse::TICK);
@@ -379,7 +386,11 @@ async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> 
 
 /// Clients from the configuration, then those added with `client add`
 /// (a stored client named like a configured one is ignored).
-async fn refresh_clients(gatehouse: &Gatehouse, server: &RadiusServer, configured: &[RadiusClient]) {
+async fn refresh_clients(
+    gatehouse: &Gatehouse,
+    server: &RadiusServer,
+    configured: &[RadiusClient],
+) {
     match gatehouse.radius_clients().await {
         Ok(stored) => {
             let mut clients = configured.to_vec();
@@ -395,7 +406,9 @@ async fn refresh_clients(gatehouse: &Gatehouse, server: &RadiusServer, configure
                 server.set_clients(clients);
             }
         }
-        Err(error) => tracing::error!(%error, "could not load RADIUS clients; keeping the current ones"),
+        Err(error) => {
+            tracing::error!(%error, "could not load RADIUS clients; keeping the current ones")
+        }
     }
 }
 
@@ -856,18 +869,28 @@ async fn local_user(gatehouse: &Gatehouse, command: LocalUserCommand) -> Result<
             gatehouse.delete_local_user(&name).await?;
             println!("deleted {name}");
         }
-        LocalUserCommand::Totp { name, remove: true, .. } => {
+        LocalUserCommand::Totp {
+            name, remove: true, ..
+        } => {
             gatehouse.remove_local_totp(&name).await?;
             println!("removed TOTP for {name}");
         }
-        LocalUserCommand::Totp { name, mode, remove: false } => {
+        LocalUserCommand::Totp {
+            name,
+            mode,
+            remove: false,
+        } => {
             let mode = mode.map(|m| match m {
                 ModeArg::Challenge => TotpMode::Challenge,
                 ModeArg::Append => TotpMode::Append,
             });
             let enrollment = gatehouse.enroll_local_totp(&name, mode).await?;
             let qr = qrcode::QrCode::new(enrollment.uri.as_bytes())
-                .map(|code| code.render::<qrcode::render::unicode::Dense1x2>().quiet_zone(true).build())
+                .map(|code| {
+                    code.render::<qrcode::render::unicode::Dense1x2>()
+                        .quiet_zone(true)
+                        .build()
+                })
                 .unwrap_or_default();
             let how = match enrollment.mode {
                 TotpMode::Challenge => "enter the password, then the code when asked",
@@ -918,7 +941,11 @@ struct ClientRow {
     source: &'static str,
 }
 
-async fn client(gatehouse: &Gatehouse, config: &Config, command: ClientCommand) -> Result<ExitCode> {
+async fn client(
+    gatehouse: &Gatehouse,
+    config: &Config,
+    command: ClientCommand,
+) -> Result<ExitCode> {
     match command {
         ClientCommand::Add {
             name,
@@ -932,7 +959,9 @@ async fn client(gatehouse: &Gatehouse, config: &Config, command: ClientCommand) 
             }
             let secret = read_secret("shared secret")?;
             if secret.len() < 16 {
-                eprintln!("warning: a shared secret shorter than 16 characters is easy to guess (RFC 2865 §3)");
+                eprintln!(
+                    "warning: a shared secret shorter than 16 characters is easy to guess (RFC 2865 §3)"
+                );
             }
             let client = RadiusClient {
                 name,
@@ -946,7 +975,9 @@ async fn client(gatehouse: &Gatehouse, config: &Config, command: ClientCommand) 
         }
         ClientCommand::Delete { name } => {
             if config.radius.clients.iter().any(|c| c.name == name) {
-                bail!("RADIUS client {name:?} is defined in the configuration file; remove it there");
+                bail!(
+                    "RADIUS client {name:?} is defined in the configuration file; remove it there"
+                );
             }
             if !gatehouse.delete_radius_client(&name).await? {
                 bail!("no RADIUS client {name:?}");
@@ -963,15 +994,32 @@ async fn client(gatehouse: &Gatehouse, config: &Config, command: ClientCommand) 
                 .chain(stored.iter().map(|c| (c, "database")))
                 .map(|(c, source)| ClientRow {
                     name: c.name.clone(),
-                    networks: c.networks.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
+                    networks: c
+                        .networks
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" "),
                     require_message_authenticator: c.require_message_authenticator,
                     limit_proxy_state: c.limit_proxy_state,
                     source,
                 })
                 .collect();
             let columns = Columns {
-                keys: &["name", "networks", "require_message_authenticator", "limit_proxy_state", "source"],
-                titles: &["Name", "Networks", "Requires Message-Authenticator", "Limits Proxy-State", "Source"],
+                keys: &[
+                    "name",
+                    "networks",
+                    "require_message_authenticator",
+                    "limit_proxy_state",
+                    "source",
+                ],
+                titles: &[
+                    "Name",
+                    "Networks",
+                    "Requires Message-Authenticator",
+                    "Limits Proxy-State",
+                    "Source",
+                ],
             };
             emit(&format, &rows, columns, |i| {
                 let row = &rows[i];
@@ -1020,7 +1068,10 @@ async fn auth(gatehouse: &Gatehouse, user: &str, client: &str) -> Result<ExitCod
 }
 
 /// The next line of standard input, without its line ending.
-fn next_secret_line(lines: &mut std::io::Lines<std::io::StdinLock<'static>>, what: &str) -> Result<String> {
+fn next_secret_line(
+    lines: &mut std::io::Lines<std::io::StdinLock<'static>>,
+    what: &str,
+) -> Result<String> {
     let line = lines
         .next()
         .transpose()
@@ -1040,4 +1091,3 @@ fn read_stdin() -> Result<String> {
         .context("cannot read standard input")?;
     Ok(text)
 }
-

@@ -20,9 +20,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gatehouse_core::store::Store;
-use gatehouse_core::{
-    Gatehouse, Identity, PasswordParams, Settings, SystemClock, Username, vendor_keys,
-};
+use gatehouse_core::{Gatehouse, Identity, Settings, SystemClock, Username};
 use gatehouse_license::jiff::civil::date;
 use gatehouse_store::SqliteStore;
 use gatehouse_testkit::{TestLicense, issue_key};
@@ -50,9 +48,7 @@ fn service(runtime: &Runtime, name: &str, limit: u32) -> Arc<Gatehouse> {
             store,
             Settings {
                 time_zone: Some(gatehouse_license::jiff::tz::TimeZone::UTC),
-                password: PasswordParams::default(),
-                trusted_vendor_keys: vendor_keys::trusted(),
-                clock: Arc::new(SystemClock),
+                ..Settings::new(Arc::new(SystemClock))
             },
         )
         .await

@@ -15,7 +15,9 @@ pub struct Network {
 
 /// Why a string is not a network.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid network {0:?}: expected an address or CIDR such as 10.0.0.0/8, with no host bits set")]
+#[error(
+    "invalid network {0:?}: expected an address or CIDR such as 10.0.0.0/8, with no host bits set"
+)]
 pub struct NetworkParseError(pub String);
 
 impl Network {
@@ -85,7 +87,11 @@ impl FromStr for Network {
             IpAddr::V4(v4) => bits_clear(&v4.octets(), prefix),
             IpAddr::V6(v6) => bits_clear(&v6.octets(), prefix),
         };
-        if host_bits_clear { Ok(network) } else { Err(error()) }
+        if host_bits_clear {
+            Ok(network)
+        } else {
+            Err(error())
+        }
     }
 }
 
@@ -127,7 +133,10 @@ impl fmt::Debug for RadiusClient {
             .field("name", &self.name)
             .field("networks", &self.networks)
             .field("secret", &"<secret>")
-            .field("require_message_authenticator", &self.require_message_authenticator)
+            .field(
+                "require_message_authenticator",
+                &self.require_message_authenticator,
+            )
             .field("limit_proxy_state", &self.limit_proxy_state)
             .finish()
     }
@@ -151,7 +160,10 @@ impl RadiusClient {
     pub fn validate(&self) -> Result<(), ClientError> {
         let name_ok = !self.name.is_empty()
             && self.name.len() <= 64
-            && self.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
         if !name_ok {
             return Err(ClientError::BadName);
         }
@@ -202,13 +214,26 @@ mod tests {
         ];
         for (network, address, expected) in cases {
             let network: Network = network.parse().unwrap();
-            assert_eq!(network.contains(ip(address)), expected, "{network} {address}");
+            assert_eq!(
+                network.contains(ip(address)),
+                expected,
+                "{network} {address}"
+            );
         }
     }
 
     #[test]
     fn bad_networks_are_refused() {
-        for bad in ["", "10.0.0.0/33", "10.0.0.1/8", "10.0.0.0/", "10.0.0.0/x", "host.example", "10.0.0.0/8/8", "::1/129"] {
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "10.0.0.1/8",
+            "10.0.0.0/",
+            "10.0.0.0/x",
+            "host.example",
+            "10.0.0.0/8/8",
+            "::1/129",
+        ] {
             assert!(bad.parse::<Network>().is_err(), "{bad:?}");
         }
     }
@@ -224,9 +249,30 @@ mod tests {
         };
         assert_eq!(client.validate(), Ok(()));
         assert!(!format!("{client:?}").contains("s3cret"));
-        assert_eq!(RadiusClient { name: "bad name".into(), ..client.clone() }.validate(), Err(ClientError::BadName));
-        assert_eq!(RadiusClient { secret: vec![], ..client.clone() }.validate(), Err(ClientError::EmptySecret));
-        assert!(RadiusClient { networks: vec![], ..client.clone() }.validate().is_err());
+        assert_eq!(
+            RadiusClient {
+                name: "bad name".into(),
+                ..client.clone()
+            }
+            .validate(),
+            Err(ClientError::BadName)
+        );
+        assert_eq!(
+            RadiusClient {
+                secret: vec![],
+                ..client.clone()
+            }
+            .validate(),
+            Err(ClientError::EmptySecret)
+        );
+        assert!(
+            RadiusClient {
+                networks: vec![],
+                ..client.clone()
+            }
+            .validate()
+            .is_err()
+        );
         assert_eq!(client.matching_prefix(ip("10.1.2.3")), Some(8));
         assert_eq!(client.matching_prefix(ip("11.1.2.3")), None);
     }

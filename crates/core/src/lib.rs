@@ -33,5 +33,5 @@ pub use service::{
     Admitted, ClientAddError, FirstFactor, Gatehouse, InstallError, LicenseView, LoginStep,
     OpenError, Refusal, SecondFactor, Settings, TotpEnrollment, UserError,
 };
-pub use totp::TotpMode;
 pub use store::{Store, StoreError};
+pub use totp::TotpMode;

@@ -18,16 +18,16 @@ use gatehouse_license::{
 use tokio::sync::Semaphore;
 
 use crate::admitter::Admitter;
-use crate::clock::{Clock, EffectiveClock};
 use crate::clients::{ClientError, RadiusClient};
+use crate::clock::{Clock, EffectiveClock};
 use crate::identity::{Identity, SeatKey, Username, UsernameError};
-use crate::totp::{self, TotpMode, TotpSecret};
 use crate::password::{PasswordError, PasswordHashing, PasswordParams};
 use crate::seats::{SeatCache, WriteBehind};
 use crate::store::{
     AdmitOutcome, AdmitRequest, InstallationRecord, LocalUserRecord, LoginRecord, MonthUsageRecord,
     RefusalRecord, RefusedUser, SeatQuery, SeatRecord, Store, StoreError, TotpRecord,
 };
+use crate::totp::{self, TotpMode, TotpSecret};
 
 /// Reply text when the database (or another required service) is down.
 pub const SERVICE_UNAVAILABLE: &str = "Authentication service unavailable, please try again later";
@@ -114,6 +114,20 @@ pub struct Settings {
     pub clock: Arc<dyn Clock>,
     /// How TOTP users without a mode of their own present their code.
     pub totp_mode: TotpMode,
+}
+
+impl Settings {
+    /// Defaults: the zone recorded at first start, OWASP argon2id costs, the
+    /// vendor keys this build trusts, TOTP in challenge mode.
+    pub fn new(clock: Arc<dyn Clock>) -> Settings {
+        Settings {
+            time_zone: None,
+            password: PasswordParams::default(),
+            trusted_vendor_keys: crate::vendor_keys::trusted(),
+            clock,
+            totp_mode: TotpMode::Challenge,
+        }
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -335,7 +349,12 @@ impl Gatehouse {
     /// A login for callers that cannot ask for a one-time code: users who
     /// owe one are refused with [`Refusal::InvalidOneTimeCode`]. See
     /// [`login`](Self::login) for the full conversation.
-    pub async fn authenticate(&self, login: &str, password: &str, client: &str) -> Result<Admitted, Refusal> {
+    pub async fn authenticate(
+        &self,
+        login: &str,
+        password: &str,
+        client: &str,
+    ) -> Result<Admitted, Refusal> {
         match self.login(login, password, client).await? {
             LoginStep::Accepted(admitted) => Ok(admitted),
             LoginStep::OtpRequired(identity) => {
@@ -350,25 +369,42 @@ impl Gatehouse {
     /// check the license gate, then either count and accept, or ask for the
     /// one-time code (challenge mode; finish with
     /// [`complete_otp`](Self::complete_otp)).
-    pub async fn login(&self, login: &str, typed: &str, client: &str) -> Result<LoginStep, Refusal> {
+    pub async fn login(
+        &self,
+        login: &str,
+        typed: &str,
+        client: &str,
+    ) -> Result<LoginStep, Refusal> {
         let checked = self.first_factor(login, typed).await?;
         self.precheck(&checked.identity, client).await?;
         match checked.second_factor {
-            SecondFactor::None => Ok(LoginStep::Accepted(self.admit(&checked.identity, client).await?)),
+            SecondFactor::None => Ok(LoginStep::Accepted(
+                self.admit(&checked.identity, client).await?,
+            )),
             SecondFactor::Totp {
                 record,
                 appended_code: Some(code),
             } => {
                 self.check_totp(&checked.identity, &record, &code).await?;
-                Ok(LoginStep::Accepted(self.admit(&checked.identity, client).await?))
+                Ok(LoginStep::Accepted(
+                    self.admit(&checked.identity, client).await?,
+                ))
             }
-            SecondFactor::Totp { appended_code: None, .. } => Ok(LoginStep::OtpRequired(checked.identity)),
+            SecondFactor::Totp {
+                appended_code: None,
+                ..
+            } => Ok(LoginStep::OtpRequired(checked.identity)),
         }
     }
 
     /// The second half of a challenge-mode login: checks the one-time code
     /// (once only) and counts the user.
-    pub async fn complete_otp(&self, identity: &Identity, code: &str, client: &str) -> Result<Admitted, Refusal> {
+    pub async fn complete_otp(
+        &self,
+        identity: &Identity,
+        code: &str,
+        client: &str,
+    ) -> Result<Admitted, Refusal> {
         let record = self
             .store
             .totp(&identity.seat)
@@ -382,7 +418,12 @@ impl Gatehouse {
         self.admit(identity, client).await
     }
 
-    async fn check_totp(&self, identity: &Identity, record: &TotpRecord, code: &str) -> Result<(), Refusal> {
+    async fn check_totp(
+        &self,
+        identity: &Identity,
+        record: &TotpRecord,
+        code: &str,
+    ) -> Result<(), Refusal> {
         let Some(step) = totp::matching_step(&record.secret, code.trim(), self.clock.now()) else {
             tracing::info!(username = %identity.username, "authentication failed: wrong one-time code");
             return Err(Refusal::InvalidOneTimeCode);
@@ -431,7 +472,13 @@ impl Gatehouse {
         let (password, second_factor) = match totp {
             None => (typed, SecondFactor::None),
             Some(record) => match record.mode.unwrap_or(self.totp_mode) {
-                TotpMode::Challenge => (typed, SecondFactor::Totp { record, appended_code: None }),
+                TotpMode::Challenge => (
+                    typed,
+                    SecondFactor::Totp {
+                        record,
+                        appended_code: None,
+                    },
+                ),
                 TotpMode::Append => match totp::split_appended(typed) {
                     Some((password, code)) => (
                         password,
@@ -462,7 +509,10 @@ impl Gatehouse {
         })
     }
 
-    async fn local_account(&self, username: &Username) -> Result<(Option<LocalUserRecord>, Option<TotpRecord>), StoreError> {
+    async fn local_account(
+        &self,
+        username: &Username,
+    ) -> Result<(Option<LocalUserRecord>, Option<TotpRecord>), StoreError> {
         let Some(user) = self.store.local_user(username).await? else {
             return Ok((None, None));
         };
@@ -814,7 +864,11 @@ impl Gatehouse {
     /// Enrolls (or re-enrolls) a TOTP secret for a local user. The secret
     /// is returned once, to be shown to the user; `mode` `None` follows the
     /// configured default.
-    pub async fn enroll_local_totp(&self, name: &str, mode: Option<TotpMode>) -> Result<TotpEnrollment, UserError> {
+    pub async fn enroll_local_totp(
+        &self,
+        name: &str,
+        mode: Option<TotpMode>,
+    ) -> Result<TotpEnrollment, UserError> {
         let username = Username::parse(name)?;
         if self.store.local_user(&username).await?.is_none() {
             return Err(UserError::NotFound(username.to_string()));
@@ -839,12 +893,17 @@ impl Gatehouse {
         if self.store.remove_totp(&SeatKey::local(&username)).await? {
             Ok(())
         } else {
-            Err(UserError::NotFound(format!("{username} (no TOTP enrolled)")))
+            Err(UserError::NotFound(format!(
+                "{username} (no TOTP enrolled)"
+            )))
         }
     }
 
     /// Whether a local user has TOTP, and in which mode.
-    pub async fn local_totp_mode(&self, username: &Username) -> Result<Option<TotpMode>, StoreError> {
+    pub async fn local_totp_mode(
+        &self,
+        username: &Username,
+    ) -> Result<Option<TotpMode>, StoreError> {
         Ok(self
             .store
             .totp(&SeatKey::local(username))
@@ -865,7 +924,9 @@ impl Gatehouse {
                 tracing::info!(client = %client.name, networks = ?client.networks, "RADIUS client added");
                 Ok(())
             }
-            Err(StoreError::AlreadyExists) => Err(ClientAddError::AlreadyExists(client.name.clone())),
+            Err(StoreError::AlreadyExists) => {
+                Err(ClientAddError::AlreadyExists(client.name.clone()))
+            }
             Err(error) => Err(ClientAddError::Store(error)),
         }
     }

@@ -366,6 +366,12 @@ pub trait ClientStore: Send + Sync {
 }
 
 /// Everything Gatehouse stores.
-pub trait Store: InstallationStore + SeatStore + LocalUserStore + SecondFactorStore + ClientStore + 'static {}
+pub trait Store:
+    InstallationStore + SeatStore + LocalUserStore + SecondFactorStore + ClientStore + 'static
+{
+}
 
-impl<T: InstallationStore + SeatStore + LocalUserStore + SecondFactorStore + ClientStore + 'static> Store for T {}
+impl<T: InstallationStore + SeatStore + LocalUserStore + SecondFactorStore + ClientStore + 'static>
+    Store for T
+{
+}

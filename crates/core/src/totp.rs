@@ -142,12 +142,22 @@ pub fn step_of(at: Timestamp) -> i64 {
 
 /// The HOTP value (RFC 4226) for `step`, as `DIGITS` decimal digits.
 pub fn code_at(secret: &TotpSecret, step: i64) -> String {
-    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes keys of any length");
     mac.update(&step.to_be_bytes());
     let digest = mac.finalize().into_bytes();
     let offset = usize::from(digest[19] & 0x0f);
-    let binary = u32::from_be_bytes([digest[offset] & 0x7f, digest[offset + 1], digest[offset + 2], digest[offset + 3]]);
-    format!("{:0width$}", binary % 10u32.pow(DIGITS as u32), width = DIGITS)
+    let binary = u32::from_be_bytes([
+        digest[offset] & 0x7f,
+        digest[offset + 1],
+        digest[offset + 2],
+        digest[offset + 3],
+    ]);
+    format!(
+        "{:0width$}",
+        binary % 10u32.pow(DIGITS as u32),
+        width = DIGITS
+    )
 }
 
 /// The step within ±[`WINDOW`] of `now` whose code is `code`, if any. The
@@ -159,7 +169,10 @@ pub fn matching_step(secret: &TotpSecret, code: &str, now: Timestamp) -> Option<
     let current = step_of(now);
     let mut found = None;
     for step in current - WINDOW..=current + WINDOW {
-        let matches: bool = code_at(secret, step).as_bytes().ct_eq(code.as_bytes()).into();
+        let matches: bool = code_at(secret, step)
+            .as_bytes()
+            .ct_eq(code.as_bytes())
+            .into();
         if matches && found.is_none() {
             found = Some(step);
         }
@@ -175,7 +188,9 @@ pub fn split_appended(typed: &str) -> Option<(&str, &str)> {
         return None;
     }
     let (password, code) = typed.split_at(split);
-    code.bytes().all(|b| b.is_ascii_digit()).then_some((password, code))
+    code.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then_some((password, code))
 }
 
 #[cfg(test)]
@@ -210,7 +225,11 @@ mod tests {
         let step = step_of(now);
         for (offset, accepted) in [(-2, false), (-1, true), (0, true), (1, true), (2, false)] {
             let code = code_at(&secret, step + offset);
-            assert_eq!(matching_step(&secret, &code, now), accepted.then_some(step + offset), "offset {offset}");
+            assert_eq!(
+                matching_step(&secret, &code, now),
+                accepted.then_some(step + offset),
+                "offset {offset}"
+            );
         }
         assert_eq!(matching_step(&secret, "12345", now), None);
         assert_eq!(matching_step(&secret, "12345a", now), None);
@@ -221,9 +240,18 @@ mod tests {
     fn base32_and_uri_match_authenticator_apps() {
         assert_eq!(rfc_secret().to_base32(), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
         assert_eq!(TotpSecret::from_bytes(b"f".to_vec()).to_base32(), "MY");
-        assert_eq!(TotpSecret::from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"), Some(rfc_secret()));
-        assert_eq!(TotpSecret::from_base32("gezdgnbvgy3tqojqgezdgnbvgy3tqojq"), Some(rfc_secret()));
-        assert_eq!(TotpSecret::from_base32("MY======"), Some(TotpSecret::from_bytes(b"f".to_vec())));
+        assert_eq!(
+            TotpSecret::from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"),
+            Some(rfc_secret())
+        );
+        assert_eq!(
+            TotpSecret::from_base32("gezdgnbvgy3tqojqgezdgnbvgy3tqojq"),
+            Some(rfc_secret())
+        );
+        assert_eq!(
+            TotpSecret::from_base32("MY======"),
+            Some(TotpSecret::from_bytes(b"f".to_vec()))
+        );
         assert_eq!(TotpSecret::from_base32("GEZ1"), None);
         assert_eq!(TotpSecret::from_base32(""), None);
         assert_eq!(
@@ -236,8 +264,15 @@ mod tests {
     #[test]
     fn password_and_code_typed_together_split_at_the_last_six_digits() {
         assert_eq!(split_appended("hunter2123456"), Some(("hunter2", "123456")));
-        assert_eq!(split_appended("pässwörd000000"), Some(("pässwörd", "000000")));
-        assert_eq!(split_appended("123456"), None, "a code alone has no password");
+        assert_eq!(
+            split_appended("pässwörd000000"),
+            Some(("pässwörd", "000000"))
+        );
+        assert_eq!(
+            split_appended("123456"),
+            None,
+            "a code alone has no password"
+        );
         assert_eq!(split_appended("hunter2"), None);
         assert_eq!(split_appended("hunter12345x"), None);
         assert_eq!(split_appended("ab€12345"), None);

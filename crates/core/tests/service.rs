@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gatehouse_core::store::{SeatQuery, Store};
-use gatehouse_core::{
-    Gatehouse, InstallError, ManualClock, PasswordParams, Refusal, Settings, vendor_keys,
-};
+use gatehouse_core::{Gatehouse, InstallError, ManualClock, PasswordParams, Refusal, Settings};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::{Date, date};
 use gatehouse_license::jiff::tz::TimeZone;
@@ -55,8 +53,7 @@ async fn open_at(path: &Path, clock: Arc<ManualClock>, zone: &TimeZone) -> Gateh
         Settings {
             time_zone: Some(zone.clone()),
             password: fast_passwords(),
-            trusted_vendor_keys: vendor_keys::trusted(),
-            clock,
+            ..Settings::new(clock)
         },
     )
     .await
@@ -196,7 +193,8 @@ async fn a_full_license_refuses_before_the_second_factor() {
         .gatehouse
         .first_factor("second", "second-pw")
         .await
-        .unwrap();
+        .unwrap()
+        .identity;
     assert_eq!(
         fx.gatehouse.precheck(&second, "vpn-1").await,
         Err(Refusal::UserLimitExceeded)
@@ -205,7 +203,8 @@ async fn a_full_license_refuses_before_the_second_factor() {
         .gatehouse
         .first_factor("first", "first-pw")
         .await
-        .unwrap();
+        .unwrap()
+        .identity;
     assert_eq!(fx.gatehouse.precheck(&first, "vpn-1").await, Ok(()));
 }
 
@@ -586,12 +585,15 @@ async fn a_database_outage_refuses_with_a_clear_reason_and_counts_nobody() {
     let settings = Settings {
         time_zone: Some(zone.clone()),
         password: fast_passwords(),
-        trusted_vendor_keys: vendor_keys::trusted(),
-        clock: clock.clone(),
+        ..Settings::new(clock.clone())
     };
     let gatehouse = Gatehouse::open(store, settings).await.unwrap();
     gatehouse.add_local_user("alice", "alice-pw").await.unwrap();
-    let alice = gatehouse.first_factor("alice", "alice-pw").await.unwrap();
+    let alice = gatehouse
+        .first_factor("alice", "alice-pw")
+        .await
+        .unwrap()
+        .identity;
     // The database goes away (every connection closed) between the first
     // factor and the count, then stays away.
     sqlite.close().await;
@@ -618,4 +620,144 @@ async fn a_database_outage_refuses_with_a_clear_reason_and_counts_nobody() {
             .unwrap()
             .newly_counted
     );
+}
+
+mod totp {
+    use super::*;
+    use gatehouse_core::totp::{code_at, step_of};
+    use gatehouse_core::{LoginStep, TotpMode};
+
+    const NOW: &str = "2026-11-10T10:00:00Z";
+
+    fn code(fx: &Fixture, secret: &gatehouse_core::totp::TotpSecret) -> String {
+        code_at(secret, step_of(fx.gatehouse.now()))
+    }
+
+    #[tokio::test]
+    async fn a_challenged_user_is_counted_only_after_the_code() {
+        let fx = fixture("totp-challenge", "UTC", NOW).await;
+        fx.add_users(&["bob"]).await;
+        let enrollment = fx
+            .gatehouse
+            .enroll_local_totp("bob", Some(TotpMode::Challenge))
+            .await
+            .unwrap();
+        assert!(
+            enrollment
+                .uri
+                .starts_with("otpauth://totp/Gatehouse:bob?secret=")
+        );
+        let step = fx.gatehouse.login("bob", "bob-pw", "vpn").await.unwrap();
+        let LoginStep::OtpRequired(identity) = step else {
+            panic!("expected a challenge, got {step:?}");
+        };
+        assert_eq!(fx.active().await, 0, "not counted before the second factor");
+        let good = code(&fx, &enrollment.secret);
+        let wrong = format!("{}{}", (good.as_bytes()[0] - b'0' + 1) % 10, &good[1..]);
+        assert_eq!(
+            fx.gatehouse.complete_otp(&identity, &wrong, "vpn").await,
+            Err(Refusal::InvalidOneTimeCode)
+        );
+        assert_eq!(fx.active().await, 0);
+        let admitted = fx
+            .gatehouse
+            .complete_otp(&identity, &good, "vpn")
+            .await
+            .unwrap();
+        assert!(admitted.newly_counted);
+        // The same code again is a replay, even a step later.
+        fx.clock.set(ts("2026-11-10T10:00:30Z"));
+        let LoginStep::OtpRequired(identity) =
+            fx.gatehouse.login("bob", "bob-pw", "vpn").await.unwrap()
+        else {
+            panic!("expected a challenge");
+        };
+        assert_eq!(
+            fx.gatehouse.complete_otp(&identity, &good, "vpn").await,
+            Err(Refusal::InvalidOneTimeCode)
+        );
+        let next = code(&fx, &enrollment.secret);
+        assert!(
+            fx.gatehouse
+                .complete_otp(&identity, &next, "vpn")
+                .await
+                .is_ok()
+        );
+        // A code from before the last accepted one is refused too.
+        fx.clock.set(ts("2026-11-10T10:01:00Z"));
+        let older = code_at(&enrollment.secret, step_of(ts("2026-11-10T10:00:30Z")) - 1);
+        assert_eq!(
+            fx.gatehouse.complete_otp(&identity, &older, "vpn").await,
+            Err(Refusal::InvalidOneTimeCode)
+        );
+        // Callers that cannot ask for a code refuse the user.
+        assert_eq!(
+            fx.gatehouse.authenticate("bob", "bob-pw", "cli").await,
+            Err(Refusal::InvalidOneTimeCode)
+        );
+    }
+
+    #[tokio::test]
+    async fn password_and_code_typed_together() {
+        let fx = fixture("totp-append", "UTC", NOW).await;
+        fx.add_users(&["carol"]).await;
+        let enrollment = fx
+            .gatehouse
+            .enroll_local_totp("carol", Some(TotpMode::Append))
+            .await
+            .unwrap();
+        assert_eq!(
+            fx.gatehouse.login("carol", "carol-pw", "vpn").await,
+            Err(Refusal::InvalidCredentials)
+        );
+        let typed = format!("carol-pw{}", code(&fx, &enrollment.secret));
+        let LoginStep::Accepted(admitted) =
+            fx.gatehouse.login("carol", &typed, "vpn").await.unwrap()
+        else {
+            panic!("expected an accept");
+        };
+        assert!(admitted.newly_counted);
+        assert_eq!(
+            fx.gatehouse.login("carol", &typed, "vpn").await,
+            Err(Refusal::InvalidOneTimeCode),
+            "replay"
+        );
+        let wrong_password = format!("carol-px{}", code(&fx, &enrollment.secret));
+        assert_eq!(
+            fx.gatehouse.login("carol", &wrong_password, "vpn").await,
+            Err(Refusal::InvalidCredentials)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_license_refuses_before_the_code_is_asked_for() {
+        let fx = fixture("totp-full", "UTC", NOW).await;
+        fx.install(1, date(2027, 1, 31)).await;
+        fx.add_users(&["alice", "dave"]).await;
+        fx.gatehouse
+            .enroll_local_totp("dave", Some(TotpMode::Challenge))
+            .await
+            .unwrap();
+        fx.login("alice").await.unwrap();
+        assert_eq!(
+            fx.gatehouse.login("dave", "dave-pw", "vpn").await,
+            Err(Refusal::UserLimitExceeded)
+        );
+    }
+
+    #[tokio::test]
+    async fn enrollment_needs_an_account_and_can_be_removed() {
+        let fx = fixture("totp-enroll", "UTC", NOW).await;
+        assert!(fx.gatehouse.enroll_local_totp("ghost", None).await.is_err());
+        fx.add_users(&["erin"]).await;
+        let enrollment = fx.gatehouse.enroll_local_totp("erin", None).await.unwrap();
+        assert_eq!(
+            enrollment.mode,
+            TotpMode::Challenge,
+            "the configured default"
+        );
+        fx.gatehouse.remove_local_totp("erin").await.unwrap();
+        assert!(fx.gatehouse.remove_local_totp("erin").await.is_err());
+        assert_eq!(fx.login("erin").await, Ok(true), "password only again");
+    }
 }

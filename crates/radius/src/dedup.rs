@@ -51,7 +51,13 @@ impl ResponseCache {
     /// Looks a request up, registering it as in progress when new. A
     /// request reusing an Identifier with a different authenticator is a
     /// new request and replaces the old entry.
-    pub fn check(&mut self, from: SocketAddr, identifier: u8, authenticator: [u8; 16], now: Instant) -> Seen {
+    pub fn check(
+        &mut self,
+        from: SocketAddr,
+        identifier: u8,
+        authenticator: [u8; 16],
+        now: Instant,
+    ) -> Seen {
         self.expire(now);
         let key = (from, identifier);
         if let Some(entry) = self.entries.get(&key)
@@ -75,7 +81,13 @@ impl ResponseCache {
     }
 
     /// Stores the reply to a request registered by [`check`](Self::check).
-    pub fn answered(&mut self, from: SocketAddr, identifier: u8, authenticator: [u8; 16], reply: Vec<u8>) {
+    pub fn answered(
+        &mut self,
+        from: SocketAddr,
+        identifier: u8,
+        authenticator: [u8; 16],
+        reply: Vec<u8>,
+    ) {
         if let Some(entry) = self.entries.get_mut(&(from, identifier))
             && entry.authenticator == authenticator
         {
@@ -87,7 +99,11 @@ impl ResponseCache {
     /// is handled afresh.
     pub fn forget(&mut self, from: SocketAddr, identifier: u8, authenticator: [u8; 16]) {
         let key = (from, identifier);
-        if self.entries.get(&key).is_some_and(|e| e.authenticator == authenticator && e.reply.is_none()) {
+        if self
+            .entries
+            .get(&key)
+            .is_some_and(|e| e.authenticator == authenticator && e.reply.is_none())
+        {
             self.entries.remove(&key);
         }
     }
@@ -130,7 +146,10 @@ mod tests {
         assert_eq!(cache.check(addr(1000), 7, [1; 16], now), Seen::New);
         assert_eq!(cache.check(addr(1000), 7, [1; 16], now), Seen::InProgress);
         cache.answered(addr(1000), 7, [1; 16], b"reply".to_vec());
-        assert_eq!(cache.check(addr(1000), 7, [1; 16], now), Seen::Answered(b"reply".to_vec()));
+        assert_eq!(
+            cache.check(addr(1000), 7, [1; 16], now),
+            Seen::Answered(b"reply".to_vec())
+        );
     }
 
     #[test]
@@ -139,9 +158,21 @@ mod tests {
         let now = Instant::now();
         assert_eq!(cache.check(addr(1000), 7, [1; 16], now), Seen::New);
         cache.answered(addr(1000), 7, [1; 16], b"reply".to_vec());
-        assert_eq!(cache.check(addr(1001), 7, [1; 16], now), Seen::New, "another port");
-        assert_eq!(cache.check(addr(1000), 8, [1; 16], now), Seen::New, "another identifier");
-        assert_eq!(cache.check(addr(1000), 7, [2; 16], now), Seen::New, "a new request reusing the identifier");
+        assert_eq!(
+            cache.check(addr(1001), 7, [1; 16], now),
+            Seen::New,
+            "another port"
+        );
+        assert_eq!(
+            cache.check(addr(1000), 8, [1; 16], now),
+            Seen::New,
+            "another identifier"
+        );
+        assert_eq!(
+            cache.check(addr(1000), 7, [2; 16], now),
+            Seen::New,
+            "a new request reusing the identifier"
+        );
         assert_eq!(cache.check(addr(1000), 7, [2; 16], now), Seen::InProgress);
     }
 

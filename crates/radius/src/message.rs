@@ -51,7 +51,10 @@ impl AccessRequest {
     /// Reads an Access-Request; `packet.code` must be Access-Request. The
     /// identifier, authenticator and Proxy-States are returned even on
     /// error, so the caller can still reply.
-    pub fn from_packet(packet: &Packet, secret: &[u8]) -> Result<AccessRequest, (RequestError, ReplyContext)> {
+    pub fn from_packet(
+        packet: &Packet,
+        secret: &[u8],
+    ) -> Result<AccessRequest, (RequestError, ReplyContext)> {
         let context = ReplyContext::of(packet);
         let fail = |error| Err((error, context.clone()));
         let Some(user_name) = packet.attribute(USER_NAME) else {
@@ -101,7 +104,10 @@ impl ReplyContext {
         ReplyContext {
             identifier: packet.identifier,
             authenticator: packet.authenticator,
-            proxy_states: packet.attributes_of(PROXY_STATE).map(<[u8]>::to_vec).collect(),
+            proxy_states: packet
+                .attributes_of(PROXY_STATE)
+                .map(<[u8]>::to_vec)
+                .collect(),
         }
     }
 }
@@ -151,13 +157,18 @@ impl Reply {
 mod tests {
     use super::*;
     use crate::attributes::MESSAGE_AUTHENTICATOR;
-    use crate::crypto::{MessageAuthenticator, check_message_authenticator, hide_password, verify_reply};
+    use crate::crypto::{
+        MessageAuthenticator, check_message_authenticator, hide_password, verify_reply,
+    };
 
     fn request(password: &[u8]) -> Packet {
         let authenticator = [4u8; 16];
         let mut packet = Packet::new(Code::AccessRequest, 17, authenticator);
         packet.push(USER_NAME, b"alice".to_vec());
-        packet.push(USER_PASSWORD, hide_password(password, b"secret", &authenticator).unwrap());
+        packet.push(
+            USER_PASSWORD,
+            hide_password(password, b"secret", &authenticator).unwrap(),
+        );
         packet.push(PROXY_STATE, b"first".to_vec());
         packet.push(PROXY_STATE, b"second".to_vec());
         packet
@@ -168,7 +179,10 @@ mod tests {
         let parsed = AccessRequest::from_packet(&request(b"pa55word"), b"secret").unwrap();
         assert_eq!(parsed.user_name, "alice");
         assert_eq!(parsed.password, "pa55word");
-        assert_eq!(parsed.proxy_states, vec![b"first".to_vec(), b"second".to_vec()]);
+        assert_eq!(
+            parsed.proxy_states,
+            vec![b"first".to_vec(), b"second".to_vec()]
+        );
         assert!(!format!("{parsed:?}").contains("pa55word"));
     }
 
@@ -176,15 +190,29 @@ mod tests {
     fn requests_that_cannot_be_served_say_why() {
         let mut no_name = request(b"x");
         no_name.attributes.retain(|a| a.kind != USER_NAME);
-        assert_eq!(AccessRequest::from_packet(&no_name, b"secret").unwrap_err().0, RequestError::NoUserName);
+        assert_eq!(
+            AccessRequest::from_packet(&no_name, b"secret")
+                .unwrap_err()
+                .0,
+            RequestError::NoUserName
+        );
         let mut chap = request(b"x");
         chap.attributes.retain(|a| a.kind != USER_PASSWORD);
         let (error, context) = AccessRequest::from_packet(&chap, b"secret").unwrap_err();
         assert_eq!(error, RequestError::NotPap);
-        assert_eq!(context.proxy_states.len(), 2, "a reject still echoes Proxy-State");
+        assert_eq!(
+            context.proxy_states.len(),
+            2,
+            "a reject still echoes Proxy-State"
+        );
         let mut garbled = request(b"x");
         garbled.attributes[1].value.truncate(15);
-        assert_eq!(AccessRequest::from_packet(&garbled, b"secret").unwrap_err().0, RequestError::BadPassword);
+        assert_eq!(
+            AccessRequest::from_packet(&garbled, b"secret")
+                .unwrap_err()
+                .0,
+            RequestError::BadPassword
+        );
     }
 
     #[test]
@@ -200,20 +228,49 @@ mod tests {
         assert_eq!(packet.code, Code::AccessChallenge);
         assert_eq!(packet.identifier, 17);
         let kinds: Vec<u8> = packet.attributes.iter().map(|a| a.kind).collect();
-        assert_eq!(kinds, [MESSAGE_AUTHENTICATOR, REPLY_MESSAGE, STATE, PROXY_STATE, PROXY_STATE]);
-        assert_eq!(packet.attribute(REPLY_MESSAGE), Some(&b"Enter your one-time code"[..]));
-        assert_eq!(packet.attributes_of(PROXY_STATE).collect::<Vec<_>>(), [&b"first"[..], &b"second"[..]]);
+        assert_eq!(
+            kinds,
+            [
+                MESSAGE_AUTHENTICATOR,
+                REPLY_MESSAGE,
+                STATE,
+                PROXY_STATE,
+                PROXY_STATE
+            ]
+        );
+        assert_eq!(
+            packet.attribute(REPLY_MESSAGE),
+            Some(&b"Enter your one-time code"[..])
+        );
+        assert_eq!(
+            packet.attributes_of(PROXY_STATE).collect::<Vec<_>>(),
+            [&b"first"[..], &b"second"[..]]
+        );
         let mut as_signed = bytes.clone();
         as_signed[4..20].copy_from_slice(&parsed.authenticator);
-        assert_eq!(check_message_authenticator(&as_signed, b"secret"), MessageAuthenticator::Valid);
+        assert_eq!(
+            check_message_authenticator(&as_signed, b"secret"),
+            MessageAuthenticator::Valid
+        );
     }
 
     #[test]
     fn long_reply_messages_are_split() {
-        let context = ReplyContext { identifier: 1, authenticator: [0; 16], proxy_states: vec![] };
-        let bytes = Reply::Reject { message: "x".repeat(300) }.encode(&context, b"s").unwrap();
+        let context = ReplyContext {
+            identifier: 1,
+            authenticator: [0; 16],
+            proxy_states: vec![],
+        };
+        let bytes = Reply::Reject {
+            message: "x".repeat(300),
+        }
+        .encode(&context, b"s")
+        .unwrap();
         let packet = Packet::parse(&bytes).unwrap();
-        let parts: Vec<usize> = packet.attributes_of(REPLY_MESSAGE).map(<[u8]>::len).collect();
+        let parts: Vec<usize> = packet
+            .attributes_of(REPLY_MESSAGE)
+            .map(<[u8]>::len)
+            .collect();
         assert_eq!(parts, [253, 47]);
     }
 }

@@ -39,7 +39,10 @@ impl RateLimitedLog {
 
     fn allow_at(&self, now: Instant) -> Option<u32> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if state.window_start.is_none_or(|start| now.duration_since(start) >= self.window) {
+        if state
+            .window_start
+            .is_none_or(|start| now.duration_since(start) >= self.window)
+        {
             state.window_start = Some(now);
             state.logged = 0;
         }

@@ -73,7 +73,11 @@ pub struct RadiusServer {
 }
 
 impl RadiusServer {
-    pub fn new(gatehouse: Arc<Gatehouse>, clients: Vec<RadiusClient>, settings: RadiusSettings) -> Arc<RadiusServer> {
+    pub fn new(
+        gatehouse: Arc<Gatehouse>,
+        clients: Vec<RadiusClient>,
+        settings: RadiusSettings,
+    ) -> Arc<RadiusServer> {
         Arc::new(RadiusServer {
             gatehouse,
             cache: Mutex::new(ResponseCache::new(settings.response_cache_ttl)),
@@ -90,7 +94,10 @@ impl RadiusServer {
     }
 
     pub fn clients(&self) -> Arc<Vec<RadiusClient>> {
-        self.clients.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.clients
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The client with the most specific network containing `from`.
@@ -98,7 +105,11 @@ impl RadiusServer {
         let clients = self.clients();
         clients
             .iter()
-            .filter_map(|client| client.matching_prefix(from.ip()).map(|prefix| (prefix, client)))
+            .filter_map(|client| {
+                client
+                    .matching_prefix(from.ip())
+                    .map(|prefix| (prefix, client))
+            })
             .max_by_key(|(prefix, _)| *prefix)
             .map(|(_, client)| client.clone())
     }
@@ -120,41 +131,74 @@ impl RadiusServer {
         let packet = match Packet::parse(datagram) {
             Ok(packet) => packet,
             Err(error) => {
-                self.drop_packet(from, &format!("malformed packet from client {}: {error}", client.name));
+                self.drop_packet(
+                    from,
+                    &format!("malformed packet from client {}: {error}", client.name),
+                );
                 return None;
             }
         };
         let authenticator = check_message_authenticator(datagram, &client.secret);
         match (packet.code, authenticator) {
             (_, MessageAuthenticator::Invalid) => {
-                self.drop_packet(from, &format!("invalid Message-Authenticator from client {} (wrong shared secret?)", client.name));
+                self.drop_packet(
+                    from,
+                    &format!(
+                        "invalid Message-Authenticator from client {} (wrong shared secret?)",
+                        client.name
+                    ),
+                );
                 None
             }
-            (Code::StatusServer, MessageAuthenticator::Valid) => Some(Triage::StatusServer { client, packet }),
+            (Code::StatusServer, MessageAuthenticator::Valid) => {
+                Some(Triage::StatusServer { client, packet })
+            }
             (Code::StatusServer, MessageAuthenticator::Absent) => {
-                self.drop_packet(from, &format!("Status-Server without Message-Authenticator from client {}", client.name));
+                self.drop_packet(
+                    from,
+                    &format!(
+                        "Status-Server without Message-Authenticator from client {}",
+                        client.name
+                    ),
+                );
                 None
             }
-            (Code::AccessRequest, MessageAuthenticator::Absent) if client.require_message_authenticator => {
+            (Code::AccessRequest, MessageAuthenticator::Absent)
+                if client.require_message_authenticator =>
+            {
                 self.drop_packet(from, &format!("Access-Request without Message-Authenticator from client {}, which requires it", client.name));
                 None
             }
             (Code::AccessRequest, MessageAuthenticator::Absent)
                 if client.limit_proxy_state && packet.attribute(PROXY_STATE).is_some() =>
             {
-                self.drop_packet(from, &format!("Proxy-State without Message-Authenticator from client {}", client.name));
+                self.drop_packet(
+                    from,
+                    &format!(
+                        "Proxy-State without Message-Authenticator from client {}",
+                        client.name
+                    ),
+                );
                 None
             }
             (Code::AccessRequest, _) => Some(Triage::AccessRequest { client, packet }),
             (code, _) => {
-                self.drop_packet(from, &format!("{code} from client {} is not served here", client.name));
+                self.drop_packet(
+                    from,
+                    &format!("{code} from client {} is not served here", client.name),
+                );
                 None
             }
         }
     }
 
     /// Answers an Access-Request.
-    async fn access_request(&self, packet: &Packet, client: &RadiusClient, from: SocketAddr) -> (Reply, ReplyContext) {
+    async fn access_request(
+        &self,
+        packet: &Packet,
+        client: &RadiusClient,
+        from: SocketAddr,
+    ) -> (Reply, ReplyContext) {
         let nas = packet
             .attribute(NAS_IDENTIFIER)
             .map(|n| String::from_utf8_lossy(n).into_owned())
@@ -167,7 +211,12 @@ impl RadiusServer {
                     _ => Refusal::InvalidCredentials.message(),
                 };
                 decision_log(&client.name, &nas, from, "-", "reject", &error.to_string());
-                return (Reply::Reject { message: message.to_string() }, context);
+                return (
+                    Reply::Reject {
+                        message: message.to_string(),
+                    },
+                    context,
+                );
             }
         };
         let context = request.context();
@@ -185,7 +234,11 @@ impl RadiusServer {
     }
 
     async fn start_login(&self, request: &AccessRequest, client: &RadiusClient) -> Reply {
-        match self.gatehouse.login(&request.user_name, &request.password, &client.name).await {
+        match self
+            .gatehouse
+            .login(&request.user_name, &request.password, &client.name)
+            .await
+        {
             Ok(LoginStep::Accepted(_)) => Reply::Accept { message: None },
             Ok(LoginStep::OtpRequired(identity)) => {
                 let state = random_16();
@@ -215,10 +268,18 @@ impl RadiusServer {
 
     /// The follow-up to a challenge: the State must be one this server
     /// issued, unexpired, unused, for the same client and user.
-    async fn answer_challenge(&self, request: &AccessRequest, state: &[u8], client: &RadiusClient) -> Reply {
-        let pending = <[u8; 16]>::try_from(state)
-            .ok()
-            .and_then(|key| self.challenges.lock().unwrap_or_else(|e| e.into_inner()).remove(&key));
+    async fn answer_challenge(
+        &self,
+        request: &AccessRequest,
+        state: &[u8],
+        client: &RadiusClient,
+    ) -> Reply {
+        let pending = <[u8; 16]>::try_from(state).ok().and_then(|key| {
+            self.challenges
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key)
+        });
         let expired = || Reply::Reject {
             message: LOGIN_EXPIRED.to_string(),
         };
@@ -230,7 +291,11 @@ impl RadiusServer {
         if pending.expires <= Instant::now() || pending.client != client.name || !same_user {
             return expired();
         }
-        match self.gatehouse.complete_otp(&pending.identity, &request.password, &client.name).await {
+        match self
+            .gatehouse
+            .complete_otp(&pending.identity, &request.password, &client.name)
+            .await
+        {
             Ok(_) => Reply::Accept { message: None },
             Err(refusal) => Reply::Reject {
                 message: refusal.message().to_string(),
@@ -240,14 +305,23 @@ impl RadiusServer {
 
     /// Challenges waiting for a code (for tests and diagnostics).
     pub fn pending_challenges(&self) -> usize {
-        self.challenges.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.challenges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 }
 
 #[derive(Debug)]
 enum Triage {
-    AccessRequest { client: RadiusClient, packet: Packet },
-    StatusServer { client: RadiusClient, packet: Packet },
+    AccessRequest {
+        client: RadiusClient,
+        packet: Packet,
+    },
+    StatusServer {
+        client: RadiusClient,
+        packet: Packet,
+    },
 }
 
 /// One structured line per decision.
@@ -257,7 +331,11 @@ fn decision_log(client: &str, nas: &str, from: SocketAddr, user: &str, result: &
 
 /// Serves RADIUS on `socket` until `shutdown` completes, then waits (up to
 /// five seconds) for requests in progress to be answered.
-pub async fn run(socket: UdpSocket, server: Arc<RadiusServer>, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+pub async fn run(
+    socket: UdpSocket,
+    server: Arc<RadiusServer>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let socket = Arc::new(socket);
     let mut buffer = vec![0u8; 65_536];
     let mut in_flight = JoinSet::new();
@@ -293,7 +371,12 @@ pub async fn run(socket: UdpSocket, server: Arc<RadiusServer>, shutdown: impl Fu
                     .cache
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .check(from, packet.identifier, packet.authenticator, Instant::now());
+                    .check(
+                        from,
+                        packet.identifier,
+                        packet.authenticator,
+                        Instant::now(),
+                    );
                 match seen {
                     Seen::InProgress => continue,
                     Seen::Answered(reply) => {
@@ -312,7 +395,12 @@ pub async fn run(socket: UdpSocket, server: Arc<RadiusServer>, shutdown: impl Fu
                                 .cache
                                 .lock()
                                 .unwrap_or_else(|e| e.into_inner())
-                                .answered(from, packet.identifier, packet.authenticator, bytes.clone());
+                                .answered(
+                                    from,
+                                    packet.identifier,
+                                    packet.authenticator,
+                                    bytes.clone(),
+                                );
                             if let Err(error) = socket.send_to(&bytes, from).await {
                                 tracing::warn!(%from, %error, "could not send RADIUS reply");
                             }
@@ -335,7 +423,10 @@ pub async fn run(socket: UdpSocket, server: Arc<RadiusServer>, shutdown: impl Fu
     })
     .await;
     if drained.is_err() {
-        tracing::warn!(abandoned = in_flight.len(), "RADIUS requests still in progress at shutdown");
+        tracing::warn!(
+            abandoned = in_flight.len(),
+            "RADIUS requests still in progress at shutdown"
+        );
     }
     Ok(())
 }

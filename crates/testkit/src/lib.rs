@@ -115,6 +115,29 @@ pub fn peer(program: &str, test: &str) -> Option<PathBuf> {
     found
 }
 
+/// The Python of the workspace's peer virtualenv (`.venv-peers`, made by
+/// `.ci/run`) when it can import `module`; otherwise SKIP (or fail when
+/// peers are required), like [`peer`].
+pub fn python_with(module: &str, test: &str) -> Option<PathBuf> {
+    let python = workspace_root().join(".venv-peers/bin/python");
+    let importable = python.is_file()
+        && std::process::Command::new(&python)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|output| output.status.success());
+    if importable {
+        return Some(python);
+    }
+    if peers_required() {
+        panic!("GATEHOUSE_REQUIRE_PEERS=1 but .venv-peers cannot import {module} for {test}");
+    }
+    let line = format!(
+        "SKIP {test}: Python module {module} is not installed in .venv-peers (run .ci/run)\n"
+    );
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    None
+}
+
 /// A fresh temporary directory, removed when dropped.
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new()

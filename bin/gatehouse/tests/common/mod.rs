@@ -183,4 +183,3 @@ pub fn issue(
 pub fn dev_key() -> PathBuf {
     workspace_root().join("keys/dev-vendor.key")
 }
-

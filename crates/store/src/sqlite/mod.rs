@@ -15,13 +15,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::identity::{SeatKey, Source, Username};
-use gatehouse_core::totp::{TotpMode, TotpSecret};
 use gatehouse_core::store::{
-    AdmitOutcome, AdmitRequest, InstallationRecord, InstallationStore, LocalUserRecord,
-    LocalUserStore, LoginRecord, MonthUsageRecord, RefusalRecord, RefusedUser, SeatCursor,
-    SeatOrder, SeatQuery, SeatRecord, SeatStatus, SeatStore, SortValue, StoreError, StoreResult,
-    StoredLicense, ClientStore, SecondFactorStore, TotpRecord,
+    AdmitOutcome, AdmitRequest, ClientStore, InstallationRecord, InstallationStore,
+    LocalUserRecord, LocalUserStore, LoginRecord, MonthUsageRecord, RefusalRecord, RefusedUser,
+    SeatCursor, SeatOrder, SeatQuery, SeatRecord, SeatStatus, SeatStore, SecondFactorStore,
+    SortValue, StoreError, StoreResult, StoredLicense, TotpRecord,
 };
+use gatehouse_core::totp::{TotpMode, TotpSecret};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::Date;
 use gatehouse_license::{Month, SigningKey};
@@ -834,12 +834,13 @@ impl SecondFactorStore for SqliteStore {
     }
 
     async fn use_totp_step(&self, seat: &SeatKey, step: i64) -> StoreResult<bool> {
-        let result = sqlx::query("UPDATE totp SET last_step = ?2 WHERE seat_key = ?1 AND last_step < ?2")
-            .bind(seat.as_str())
-            .bind(step)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let result =
+            sqlx::query("UPDATE totp SET last_step = ?2 WHERE seat_key = ?1 AND last_step < ?2")
+                .bind(seat.as_str())
+                .bind(step)
+                .execute(&self.pool)
+                .await
+                .map_err(unavailable)?;
         Ok(result.rows_affected() == 1)
     }
 }
@@ -849,7 +850,12 @@ fn client_from_row(row: &SqliteRow) -> StoreResult<RadiusClient> {
     let networks = networks
         .split(',')
         .filter(|n| !n.is_empty())
-        .map(|n| n.parse().map_err(|e: gatehouse_core::clients::NetworkParseError| StoreError::Corrupt(e.to_string())))
+        .map(|n| {
+            n.parse()
+                .map_err(|e: gatehouse_core::clients::NetworkParseError| {
+                    StoreError::Corrupt(e.to_string())
+                })
+        })
         .collect::<StoreResult<Vec<_>>>()?;
     Ok(RadiusClient {
         name: get(row, "name")?,
@@ -888,7 +894,9 @@ impl ClientStore for SqliteStore {
         .await;
         match result {
             Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Err(StoreError::AlreadyExists),
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                Err(StoreError::AlreadyExists)
+            }
             Err(error) => Err(unavailable(error)),
         }
     }

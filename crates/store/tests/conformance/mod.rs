@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::identity::{SeatKey, Source, Username};
-use gatehouse_core::totp::{TotpMode, TotpSecret};
 use gatehouse_core::store::{
     AdmitOutcome, AdmitRequest, InstallationRecord, LocalUserRecord, LoginRecord, RefusalRecord,
     SeatCursor, SeatOrder, SeatQuery, SortValue, Store, StoreError, TotpRecord,
 };
+use gatehouse_core::totp::{TotpMode, TotpSecret};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::date;
 use gatehouse_license::{Month, SigningKey};
@@ -684,7 +684,10 @@ pub async fn large_batches_are_admitted_whole(store: Arc<dyn Store>) {
 pub async fn totp_codes_are_accepted_once_and_never_after_a_later_one(store: Arc<dyn Store>) {
     let seat = SeatKey::local(&Username::parse("alice").unwrap());
     assert_eq!(store.totp(&seat).await.unwrap(), None);
-    assert!(!store.use_totp_step(&seat, 1).await.unwrap(), "no enrollment, no code");
+    assert!(
+        !store.use_totp_step(&seat, 1).await.unwrap(),
+        "no enrollment, no code"
+    );
     let record = TotpRecord {
         seat: seat.clone(),
         secret: TotpSecret::from_bytes(vec![7; 20]),
@@ -694,11 +697,21 @@ pub async fn totp_codes_are_accepted_once_and_never_after_a_later_one(store: Arc
     store.enroll_totp(&record).await.unwrap();
     assert_eq!(store.totp(&seat).await.unwrap(), Some(record.clone()));
     assert!(store.use_totp_step(&seat, 100).await.unwrap());
-    assert!(!store.use_totp_step(&seat, 100).await.unwrap(), "a replayed code");
-    assert!(!store.use_totp_step(&seat, 99).await.unwrap(), "an older code after a newer one");
+    assert!(
+        !store.use_totp_step(&seat, 100).await.unwrap(),
+        "a replayed code"
+    );
+    assert!(
+        !store.use_totp_step(&seat, 99).await.unwrap(),
+        "an older code after a newer one"
+    );
     assert!(store.use_totp_step(&seat, 101).await.unwrap());
     // Re-enrolling replaces the secret and forgets used steps.
-    let renewed = TotpRecord { secret: TotpSecret::from_bytes(vec![8; 20]), mode: None, ..record.clone() };
+    let renewed = TotpRecord {
+        secret: TotpSecret::from_bytes(vec![8; 20]),
+        mode: None,
+        ..record.clone()
+    };
     store.enroll_totp(&renewed).await.unwrap();
     assert_eq!(store.totp(&seat).await.unwrap(), Some(renewed));
     assert!(store.use_totp_step(&seat, 50).await.unwrap());
@@ -710,7 +723,12 @@ pub async fn totp_codes_are_accepted_once_and_never_after_a_later_one(store: Arc
 pub async fn concurrent_uses_of_one_code_succeed_once(store: Arc<dyn Store>) {
     let seat = SeatKey::local(&Username::parse("bob").unwrap());
     store
-        .enroll_totp(&TotpRecord { seat: seat.clone(), secret: TotpSecret::from_bytes(vec![1; 20]), mode: None, enrolled_at: ts("2026-11-01T00:00:00Z") })
+        .enroll_totp(&TotpRecord {
+            seat: seat.clone(),
+            secret: TotpSecret::from_bytes(vec![1; 20]),
+            mode: None,
+            enrolled_at: ts("2026-11-01T00:00:00Z"),
+        })
         .await
         .unwrap();
     let attempts: Vec<_> = (0..16)
@@ -741,7 +759,12 @@ pub async fn deleting_a_local_user_removes_their_second_factor(store: Arc<dyn St
         .unwrap();
     let seat = SeatKey::local(&name);
     store
-        .enroll_totp(&TotpRecord { seat: seat.clone(), secret: TotpSecret::from_bytes(vec![1; 20]), mode: None, enrolled_at: ts("2026-11-01T00:00:00Z") })
+        .enroll_totp(&TotpRecord {
+            seat: seat.clone(),
+            secret: TotpSecret::from_bytes(vec![1; 20]),
+            mode: None,
+            enrolled_at: ts("2026-11-01T00:00:00Z"),
+        })
         .await
         .unwrap();
     assert!(store.delete_local_user(&name).await.unwrap());
@@ -751,16 +774,29 @@ pub async fn deleting_a_local_user_removes_their_second_factor(store: Arc<dyn St
 pub async fn radius_clients_are_managed(store: Arc<dyn Store>) {
     let client = RadiusClient {
         name: "vpn-1".into(),
-        networks: vec!["10.0.0.0/8".parse().unwrap(), "2001:db8::/32".parse().unwrap()],
+        networks: vec![
+            "10.0.0.0/8".parse().unwrap(),
+            "2001:db8::/32".parse().unwrap(),
+        ],
         secret: b"a shared secret".to_vec(),
         require_message_authenticator: true,
         limit_proxy_state: false,
     };
     store.add_radius_client(&client).await.unwrap();
-    assert_eq!(store.add_radius_client(&client).await, Err(StoreError::AlreadyExists));
-    let wifi = RadiusClient { name: "wifi".into(), require_message_authenticator: false, ..client.clone() };
+    assert_eq!(
+        store.add_radius_client(&client).await,
+        Err(StoreError::AlreadyExists)
+    );
+    let wifi = RadiusClient {
+        name: "wifi".into(),
+        require_message_authenticator: false,
+        ..client.clone()
+    };
     store.add_radius_client(&wifi).await.unwrap();
-    assert_eq!(store.radius_clients().await.unwrap(), vec![client.clone(), wifi]);
+    assert_eq!(
+        store.radius_clients().await.unwrap(),
+        vec![client.clone(), wifi]
+    );
     assert!(store.delete_radius_client("wifi").await.unwrap());
     assert!(!store.delete_radius_client("wifi").await.unwrap());
     assert_eq!(store.radius_clients().await.unwrap(), vec![client]);

@@ -1,0 +1,121 @@
+"""An independent RADIUS client (pyrad 2.6) for Gatehouse's tests.
+
+Every reply must pass pyrad's checks with enforce_ma=True: a valid Response
+Authenticator, a valid Message-Authenticator, no foreign Proxy-State.
+Prints one JSON object per command.
+
+  pyrad_client.py PORT SECRET auth USER PASSWORD [--state HEX] [--source IP] [--no-ma] [--proxy-state TEXT]
+  pyrad_client.py PORT SECRET duplicate USER PASSWORD
+  pyrad_client.py PORT SECRET status
+"""
+
+import json
+import os
+import socket
+import sys
+
+import pyrad.packet
+from pyrad.client import Client, Timeout
+from pyrad.dictionary import Dictionary
+
+DICTIONARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dictionary")
+CODES = {
+    pyrad.packet.AccessAccept: "Access-Accept",
+    pyrad.packet.AccessReject: "Access-Reject",
+    pyrad.packet.AccessChallenge: "Access-Challenge",
+}
+
+
+def describe(reply):
+    def first(name):
+        values = reply.get(name) or []
+        return values[0] if values else None
+
+    message = first("Reply-Message")
+    state = first("State")
+    return {
+        "code": CODES.get(reply.code, str(reply.code)),
+        "reply_message": message,
+        "state": state.hex() if state is not None else None,
+        "proxy_state": [p.decode() for p in reply.get("Proxy-State") or []],
+        "first_attribute": reply.raw_packet[20] if reply.raw_packet and len(reply.raw_packet) > 20 else None,
+    }
+
+
+def client(port, secret, source=None):
+    c = Client(server="127.0.0.1", authport=port, secret=secret, dict=Dictionary(DICTIONARY), enforce_ma=True)
+    c.timeout = 2
+    c.retries = 1
+    if source:
+        c.bind((source, 0))
+    return c
+
+
+def auth(port, secret, args):
+    user, password = args[0], args[1]
+    options = args[2:]
+    state = options[options.index("--state") + 1] if "--state" in options else None
+    source = options[options.index("--source") + 1] if "--source" in options else None
+    proxy = options[options.index("--proxy-state") + 1] if "--proxy-state" in options else None
+    c = client(port, secret, source)
+    # pyrad adds a Message-Authenticator unless told not to.
+    req = c.CreateAuthPacket(
+        code=pyrad.packet.AccessRequest, User_Name=user, message_authenticator="--no-ma" not in options
+    )
+    req["User-Password"] = req.PwCrypt(password)
+    if state:
+        req["State"] = bytes.fromhex(state)
+    if proxy:
+        req["Proxy-State"] = proxy.encode()
+    try:
+        return describe(c.SendPacket(req))
+    except Timeout:
+        return {"code": "timeout"}
+
+
+def duplicate(port, secret, args):
+    """Sends one Access-Request datagram twice, as a NAS retransmits."""
+    user, password = args[0], args[1]
+    c = client(port, secret)
+    req = c.CreateAuthPacket(code=pyrad.packet.AccessRequest, User_Name=user)
+    req["User-Password"] = req.PwCrypt(password)
+    raw = req.RequestPacket()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(3)
+    sock.connect(("127.0.0.1", port))
+    replies = []
+    for _ in range(2):
+        sock.send(raw)
+        data = sock.recv(4096)
+        reply = req.CreateReply(packet=data)
+        if not req.VerifyReply(reply, data, enforce_ma=True):
+            return {"error": "reply failed verification"}
+        replies.append(data)
+    return {"codes": [CODES.get(r[0], str(r[0])) for r in replies], "identical": replies[0] == replies[1]}
+
+
+def status(port, secret):
+    c = client(port, secret)
+    req = c.CreateAuthPacket(code=pyrad.packet.StatusServer)
+    try:
+        return describe(c.SendPacket(req))
+    except Timeout:
+        return {"code": "timeout"}
+
+
+def main():
+    port, secret, command = int(sys.argv[1]), sys.argv[2].encode(), sys.argv[3]
+    args = sys.argv[4:]
+    if command == "auth":
+        result = auth(port, secret, args)
+    elif command == "duplicate":
+        result = duplicate(port, secret, args)
+    elif command == "status":
+        result = status(port, secret)
+    else:
+        raise SystemExit("unknown command " + command)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,627 @@
+//! The RADIUS front door, driven by independent clients: `radclient` and
+//! `radtest` (FreeRADIUS) and pyrad 2.6 with `enforce_ma=True`, against the
+//! real `gatehouse serve`.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Installation, dev_key, issue};
+use gatehouse_core::totp::{TotpSecret, code_at, step_of};
+use gatehouse_license::jiff::Timestamp;
+use gatehouse_testkit::{peer, python_with, workspace_root};
+use serde_json::Value;
+
+const SECRET: &str = "radius-test-shared-secret";
+const LIMIT_TEXT: &str = "User limit exceeded, please contact your system administrator";
+const EXPIRED_TEXT: &str = "License expired, please contact your system administrator";
+const INVALID_TEXT: &str = "Invalid username or password";
+
+/// A running `gatehouse serve` with RADIUS on a free loopback port.
+struct Radius {
+    gh: Installation,
+    server: Child,
+    port: u16,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+/// What radclient printed about the reply.
+#[derive(Debug, Default)]
+struct RadReply {
+    code: Option<String>,
+    reply_message: Option<String>,
+    state: Option<String>,
+    output: String,
+}
+
+impl Radius {
+    /// Clients: `nas` (127.0.0.1, requires Message-Authenticator) and
+    /// `legacy` (127.0.0.2, does not).
+    fn start(gh: Installation) -> Radius {
+        let config = gh.data_dir().join("gatehouse.toml");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(&format!(
+            "\n[radius]\nlisten = \"127.0.0.1:0\"\n\n\
+             [[radius.clients]]\nname = \"nas\"\nnetworks = [\"127.0.0.1\"]\nsecret = \"{SECRET}\"\n\n\
+             [[radius.clients]]\nname = \"legacy\"\nnetworks = [\"127.0.0.2\"]\nsecret = \"{SECRET}\"\n\
+             require_message_authenticator = false\n"
+        ));
+        std::fs::write(&config, text).unwrap();
+        let mut server = gh
+            .command(&["serve"])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = server.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut radius = Radius {
+            gh,
+            server,
+            port: 0,
+            log,
+        };
+        let listening = radius.wait_for_log("RADIUS listening");
+        let address = listening
+            .split("address=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap();
+        radius.port = address.rsplit(':').next().unwrap().parse().unwrap();
+        radius
+    }
+
+    fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
+                return line.clone();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "serve never logged {needle:?}; log:\n{}",
+            self.log.lock().unwrap().join("\n")
+        );
+    }
+
+    fn log_count(&self, needles: &[&str]) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| needles.iter().all(|n| line.contains(n)))
+            .count()
+    }
+
+    /// `radclient -x` with `attributes` (radclient syntax) and `secret`.
+    fn radclient(&self, radclient: &std::path::Path, attributes: &str, secret: &str) -> RadReply {
+        let mut child = Command::new(radclient)
+            .args([
+                "-x",
+                "-t",
+                "1",
+                "-r",
+                "1",
+                &format!("127.0.0.1:{}", self.port),
+                "auth",
+                secret,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{attributes}\n").as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        parse_radclient(&text)
+    }
+
+    fn pyrad(&self, python: &std::path::Path, args: &[&str]) -> Value {
+        let script = workspace_root().join("bin/gatehouse/tests/peers/pyrad_client.py");
+        let output = Command::new(python)
+            .arg(script)
+            .arg(self.port.to_string())
+            .arg(SECRET)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "pyrad {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+}
+
+impl Drop for Radius {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.server.id().to_string())
+            .status();
+        let _ = self.server.wait();
+    }
+}
+
+fn parse_radclient(text: &str) -> RadReply {
+    let mut reply = RadReply {
+        output: text.to_string(),
+        ..RadReply::default()
+    };
+    let mut in_reply = false;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("Received ") {
+            reply.code = rest.split_whitespace().next().map(str::to_string);
+            in_reply = true;
+        } else if line.starts_with("Sent ") {
+            in_reply = false;
+        } else if in_reply {
+            let line = line.trim();
+            if let Some(value) = line.strip_prefix("Reply-Message = ") {
+                reply.reply_message = Some(value.trim_matches('"').to_string());
+            } else if let Some(value) = line.strip_prefix("State = 0x") {
+                reply.state = Some(value.to_string());
+            }
+        }
+    }
+    reply
+}
+
+/// A user with a password, enrolled for TOTP in `mode`; returns the secret.
+fn totp_user(gh: &Installation, name: &str, mode: &str) -> TotpSecret {
+    gh.add_user(name);
+    let output = gh.ok(&["local-user", "totp", name, "--mode", mode], "");
+    let secret = output
+        .lines()
+        .find_map(|l| l.strip_prefix("Secret: "))
+        .expect("the secret is printed");
+    assert!(output.contains("otpauth://totp/Gatehouse:"), "{output}");
+    TotpSecret::from_base32(secret).unwrap()
+}
+
+fn current_code(secret: &TotpSecret) -> String {
+    code_at(secret, step_of(Timestamp::now()))
+}
+
+fn pap(user: &str, password: &str) -> String {
+    format!("User-Name = \"{user}\", User-Password = \"{password}\", Message-Authenticator = 0x00")
+}
+
+fn peers(test: &str) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let radclient = peer("radclient", test)?;
+    let python = python_with("pyrad", test)?;
+    Some((radclient, python))
+}
+
+#[test]
+fn pap_accepts_and_rejects_for_independent_clients() {
+    let Some((radclient, python)) = peers("pap_accepts_and_rejects_for_independent_clients") else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    gh.add_user("alice");
+    let radius = Radius::start(gh);
+
+    let accept = radius.radclient(&radclient, &pap("alice", "alice-secret"), SECRET);
+    assert_eq!(
+        accept.code.as_deref(),
+        Some("Access-Accept"),
+        "{}",
+        accept.output
+    );
+    let reject = radius.radclient(&radclient, &pap("alice", "wrong"), SECRET);
+    assert_eq!(
+        reject.code.as_deref(),
+        Some("Access-Reject"),
+        "{}",
+        reject.output
+    );
+    assert_eq!(reject.reply_message.as_deref(), Some(INVALID_TEXT));
+    let unknown = radius.radclient(&radclient, &pap("nobody", "x"), SECRET);
+    assert_eq!(
+        unknown.reply_message.as_deref(),
+        Some(INVALID_TEXT),
+        "unknown users get the same answer"
+    );
+
+    let radtest = peer("radtest", "pap_accepts_and_rejects_for_independent_clients").unwrap();
+    let output = Command::new(radtest)
+        .args([
+            "alice",
+            "alice-secret",
+            &format!("127.0.0.1:{}", radius.port),
+            "0",
+            SECRET,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("Received Access-Accept"), "{text}");
+
+    // pyrad refuses any reply without a valid Message-Authenticator.
+    let accept = radius.pyrad(&python, &["auth", "alice", "alice-secret"]);
+    assert_eq!(accept["code"], "Access-Accept");
+    assert_eq!(
+        accept["first_attribute"], 80,
+        "Message-Authenticator comes first"
+    );
+    let reject = radius.pyrad(&python, &["auth", "alice", "nope"]);
+    assert_eq!(
+        (reject["code"].as_str(), reject["reply_message"].as_str()),
+        (Some("Access-Reject"), Some(INVALID_TEXT))
+    );
+    assert_eq!(reject["first_attribute"], 80);
+    let proxied = radius.pyrad(
+        &python,
+        &["auth", "alice", "alice-secret", "--proxy-state", "hop-1"],
+    );
+    assert_eq!(
+        proxied["proxy_state"],
+        serde_json::json!(["hop-1"]),
+        "Proxy-State is echoed unchanged"
+    );
+    let status = radius.pyrad(&python, &["status"]);
+    assert_eq!(status["code"], "Access-Accept", "Status-Server (RFC 5997)");
+
+    assert!(radius.log_count(&["RADIUS decision", "user=\"alice\"", "result=\"accept\""]) >= 3);
+    assert!(
+        radius.log_count(&[
+            "RADIUS decision",
+            "user=\"alice\"",
+            "result=\"reject\"",
+            INVALID_TEXT
+        ]) >= 2
+    );
+}
+
+#[test]
+fn a_totp_challenge_round_trip_with_replay_protection() {
+    let Some((radclient, python)) = peers("a_totp_challenge_round_trip_with_replay_protection")
+    else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    let bob = totp_user(&gh, "bob", "challenge");
+    let eve = totp_user(&gh, "eve", "challenge");
+    let radius = Radius::start(gh);
+
+    // Password first: an Access-Challenge with a State.
+    let challenge = radius.radclient(&radclient, &pap("bob", "bob-secret"), SECRET);
+    assert_eq!(
+        challenge.code.as_deref(),
+        Some("Access-Challenge"),
+        "{}",
+        challenge.output
+    );
+    assert_eq!(
+        challenge.reply_message.as_deref(),
+        Some("Enter your one-time code")
+    );
+    let state = challenge.state.expect("a State");
+    assert_eq!(state.len(), 32, "16 random octets");
+    // A wrong password is never challenged.
+    let wrong = radius.radclient(&radclient, &pap("bob", "wrong"), SECRET);
+    assert_eq!(wrong.code.as_deref(), Some("Access-Reject"));
+
+    // The code with the State: accepted.
+    let code = current_code(&bob);
+    let answer = format!(
+        "User-Name = \"bob\", User-Password = \"{code}\", State = 0x{state}, Message-Authenticator = 0x00"
+    );
+    let accept = radius.radclient(&radclient, &answer, SECRET);
+    assert_eq!(
+        accept.code.as_deref(),
+        Some("Access-Accept"),
+        "{}",
+        accept.output
+    );
+    // The same State again: single use.
+    let reused = radius.radclient(&radclient, &answer, SECRET);
+    assert_eq!(
+        reused.reply_message.as_deref(),
+        Some("Login attempt expired, please log in again")
+    );
+
+    // A new challenge answered with the code already used: a replay.
+    let again = radius.radclient(&radclient, &pap("bob", "bob-secret"), SECRET);
+    let state = again.state.expect("a State");
+    let replay = format!(
+        "User-Name = \"bob\", User-Password = \"{code}\", State = 0x{state}, Message-Authenticator = 0x00"
+    );
+    let replayed = radius.radclient(&radclient, &replay, SECRET);
+    assert_eq!(replayed.code.as_deref(), Some("Access-Reject"));
+    assert_eq!(
+        replayed.reply_message.as_deref(),
+        Some("Invalid one-time code")
+    );
+
+    // A State this server never issued.
+    let forged = format!(
+        "User-Name = \"bob\", User-Password = \"{code}\", State = 0x{}, Message-Authenticator = 0x00",
+        "ab".repeat(16)
+    );
+    assert_eq!(
+        radius
+            .radclient(&radclient, &forged, SECRET)
+            .reply_message
+            .as_deref(),
+        Some("Login attempt expired, please log in again")
+    );
+
+    // pyrad through the same conversation.
+    let challenge = radius.pyrad(&python, &["auth", "eve", "eve-secret"]);
+    assert_eq!(challenge["code"], "Access-Challenge");
+    assert_eq!(challenge["first_attribute"], 80);
+    let state = challenge["state"].as_str().unwrap().to_string();
+    let wrong_code = radius.pyrad(&python, &["auth", "eve", "000000", "--state", &state]);
+    if current_code(&eve) != "000000" {
+        assert_eq!(wrong_code["reply_message"], "Invalid one-time code");
+    }
+    let challenge = radius.pyrad(&python, &["auth", "eve", "eve-secret"]);
+    let state = challenge["state"].as_str().unwrap().to_string();
+    let accept = radius.pyrad(
+        &python,
+        &["auth", "eve", &current_code(&eve), "--state", &state],
+    );
+    assert_eq!(accept["code"], "Access-Accept");
+
+    let users = radius.gh.users(&current_month(&radius.gh));
+    assert_eq!(
+        users,
+        ["bob", "eve"],
+        "counted only after every factor passed"
+    );
+}
+
+#[test]
+fn password_and_code_typed_together() {
+    let Some((radclient, _python)) = peers("password_and_code_typed_together") else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    let carol = totp_user(&gh, "carol", "append");
+    let radius = Radius::start(gh);
+    let no_code = radius.radclient(&radclient, &pap("carol", "carol-secret"), SECRET);
+    assert_eq!(no_code.reply_message.as_deref(), Some(INVALID_TEXT));
+    let code = current_code(&carol);
+    let accept = radius.radclient(
+        &radclient,
+        &pap("carol", &format!("carol-secret{code}")),
+        SECRET,
+    );
+    assert_eq!(
+        accept.code.as_deref(),
+        Some("Access-Accept"),
+        "{}",
+        accept.output
+    );
+    let replay = radius.radclient(
+        &radclient,
+        &pap("carol", &format!("carol-secret{code}")),
+        SECRET,
+    );
+    assert_eq!(
+        replay.reply_message.as_deref(),
+        Some("Invalid one-time code")
+    );
+}
+
+#[test]
+fn requests_that_must_be_dropped_get_no_answer() {
+    let Some((radclient, python)) = peers("requests_that_must_be_dropped_get_no_answer") else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    gh.add_user("alice");
+    let radius = Radius::start(gh);
+
+    let wrong_secret =
+        radius.radclient(&radclient, &pap("alice", "alice-secret"), "not-the-secret");
+    assert_eq!(
+        wrong_secret.code, None,
+        "wrong shared secret: {}",
+        wrong_secret.output
+    );
+    let no_ma = radius.radclient(
+        &radclient,
+        "User-Name = \"alice\", User-Password = \"alice-secret\"",
+        SECRET,
+    );
+    assert_eq!(
+        no_ma.code, None,
+        "no Message-Authenticator from a client that requires it: {}",
+        no_ma.output
+    );
+
+    // The legacy client may omit it, but not with a Proxy-State.
+    let legacy = radius.pyrad(
+        &python,
+        &[
+            "auth",
+            "alice",
+            "alice-secret",
+            "--source",
+            "127.0.0.2",
+            "--no-ma",
+        ],
+    );
+    assert_eq!(legacy["code"], "Access-Accept");
+    let proxied = radius.pyrad(
+        &python,
+        &[
+            "auth",
+            "alice",
+            "alice-secret",
+            "--source",
+            "127.0.0.2",
+            "--no-ma",
+            "--proxy-state",
+            "x",
+        ],
+    );
+    assert_eq!(proxied["code"], "timeout");
+    // An address no client covers.
+    let stranger = radius.pyrad(
+        &python,
+        &["auth", "alice", "alice-secret", "--source", "127.0.0.3"],
+    );
+    assert_eq!(stranger["code"], "timeout");
+
+    assert!(radius.log_count(&["RADIUS packet dropped", "invalid Message-Authenticator"]) >= 1);
+    assert!(
+        radius.log_count(&[
+            "RADIUS packet dropped",
+            "without Message-Authenticator",
+            "requires it"
+        ]) >= 1
+    );
+    assert!(
+        radius.log_count(&[
+            "RADIUS packet dropped",
+            "Proxy-State without Message-Authenticator"
+        ]) >= 1
+    );
+    assert!(radius.log_count(&["RADIUS packet dropped", "unknown client address"]) >= 1);
+}
+
+#[test]
+fn the_license_gate_at_the_door() {
+    let Some((radclient, _python)) = peers("the_license_gate_at_the_door") else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    let key = issue(
+        &dev_key(),
+        &gh.app_key(),
+        1,
+        "2099-12-31",
+        "2026-01-01T00:00:00Z",
+    );
+    gh.ok(&["license", "install", &key], "");
+    gh.add_user("alice");
+    gh.add_user("dave");
+    totp_user(&gh, "erin", "challenge");
+    let radius = Radius::start(gh);
+
+    assert_eq!(
+        radius
+            .radclient(&radclient, &pap("alice", "alice-secret"), SECRET)
+            .code
+            .as_deref(),
+        Some("Access-Accept")
+    );
+    let dave = radius.radclient(&radclient, &pap("dave", "dave-secret"), SECRET);
+    assert_eq!(dave.code.as_deref(), Some("Access-Reject"));
+    assert_eq!(dave.reply_message.as_deref(), Some(LIMIT_TEXT));
+    // A TOTP user who would be refused is refused before the challenge.
+    let erin = radius.radclient(&radclient, &pap("erin", "erin-secret"), SECRET);
+    assert_eq!(
+        erin.code.as_deref(),
+        Some("Access-Reject"),
+        "never asked for a code: {}",
+        erin.output
+    );
+    assert_eq!(erin.reply_message.as_deref(), Some(LIMIT_TEXT));
+    // The counted user still gets in.
+    assert_eq!(
+        radius
+            .radclient(&radclient, &pap("alice", "alice-secret"), SECRET)
+            .code
+            .as_deref(),
+        Some("Access-Accept")
+    );
+    assert!(radius.log_count(&["License user limit exceeded", "dave"]) >= 1);
+    assert!(
+        radius.log_count(&[
+            "RADIUS decision",
+            "user=\"dave\"",
+            "result=\"reject\"",
+            LIMIT_TEXT
+        ]) == 1
+    );
+}
+
+#[test]
+fn an_expired_license_refuses_every_login() {
+    let Some((radclient, _python)) = peers("an_expired_license_refuses_every_login") else {
+        return;
+    };
+    let Some(faketime) = peer("faketime", "an_expired_license_refuses_every_login") else {
+        return;
+    };
+    let mut gh = Installation::new("UTC");
+    gh.add_user("alice");
+    // The demo began today; 100 days on it has expired.
+    let later = Timestamp::now()
+        .checked_add(gatehouse_license::jiff::SignedDuration::from_hours(
+            24 * 100,
+        ))
+        .unwrap();
+    gh.wrapper = vec![
+        faketime.to_str().unwrap().to_string(),
+        later.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+    ];
+    let radius = Radius::start(gh);
+    let reply = radius.radclient(&radclient, &pap("alice", "alice-secret"), SECRET);
+    assert_eq!(
+        reply.code.as_deref(),
+        Some("Access-Reject"),
+        "{}",
+        reply.output
+    );
+    assert_eq!(reply.reply_message.as_deref(), Some(EXPIRED_TEXT));
+    assert!(radius.log_count(&["License expired"]) >= 1);
+}
+
+#[test]
+fn a_retransmission_is_answered_from_the_cache_and_counted_once() {
+    let Some((_radclient, python)) =
+        peers("a_retransmission_is_answered_from_the_cache_and_counted_once")
+    else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    gh.add_user("frank");
+    let radius = Radius::start(gh);
+    let result = radius.pyrad(&python, &["duplicate", "frank", "frank-secret"]);
+    assert_eq!(
+        result["codes"],
+        serde_json::json!(["Access-Accept", "Access-Accept"]),
+        "{result}"
+    );
+    assert_eq!(result["identical"], true);
+    assert_eq!(
+        radius.log_count(&["RADIUS decision", "user=\"frank\""]),
+        1,
+        "the copy was not authenticated again"
+    );
+    assert_eq!(radius.gh.users(&current_month(&radius.gh)), ["frank"]);
+    assert_eq!(radius.gh.license_json()["active_users"], 1);
+}
+
+fn current_month(gh: &Installation) -> String {
+    gh.license_json()["month"].as_str().unwrap().to_string()
+}
