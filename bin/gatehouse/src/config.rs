@@ -111,6 +111,9 @@ pub struct PasswordSection {
     pub memory_kib: u32,
     pub iterations: u32,
     pub parallelism: u32,
+    /// Seconds a verified password is remembered (as a keyed hash held only
+    /// in memory), sparing argon2 on repeated logins; 0 turns it off.
+    pub cache_seconds: u64,
 }
 
 impl Default for PasswordSection {
@@ -120,6 +123,7 @@ impl Default for PasswordSection {
             memory_kib: params.memory_kib,
             iterations: params.iterations,
             parallelism: params.parallelism,
+            cache_seconds: 0,
         }
     }
 }
@@ -145,6 +149,7 @@ pub struct Config {
     pub storage: Storage,
     pub support_contact: Option<String>,
     pub password: PasswordParams,
+    pub password_cache: Duration,
     pub totp_mode: TotpMode,
     pub radius: RadiusConfig,
     pub log_level: Option<String>,
@@ -228,6 +233,9 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
             "passwords: memory_kib must be at least 8 per lane, iterations and parallelism at least 1"
         );
     }
+    if passwords.cache_seconds > 86_400 {
+        bail!("passwords.cache_seconds must be at most 86400 (one day)");
+    }
     let totp_mode = TotpMode::parse(&raw.totp.mode).with_context(|| {
         format!(
             "totp.mode: {:?} is not \"challenge\" or \"append\"",
@@ -246,6 +254,7 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
             iterations: passwords.iterations,
             parallelism: passwords.parallelism,
         },
+        password_cache: Duration::from_secs(passwords.cache_seconds),
         log_level: raw.log.level,
     })
 }

@@ -298,6 +298,7 @@ async fn open(config: &Config) -> Result<Gatehouse> {
         time_zone: config.time_zone.clone(),
         password: config.password,
         totp_mode: config.totp_mode,
+        password_cache: config.password_cache,
         ..Settings::new(Arc::new(SystemClock))
     };
     Ok(Gatehouse::open(store, settings).await?)

@@ -14,6 +14,7 @@
 //! returning users without a database round trip, the write-behind of last
 //! logins, and group commit of new users ([`admitter`]).
 
+mod accounts;
 pub mod admitter;
 pub mod clients;
 pub mod clock;

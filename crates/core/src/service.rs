@@ -17,6 +17,7 @@ use gatehouse_license::{
 };
 use tokio::sync::Semaphore;
 
+use crate::accounts::{CredentialCache, LocalAccounts};
 use crate::admitter::Admitter;
 use crate::clients::{ClientError, RadiusClient};
 use crate::clock::{Clock, EffectiveClock};
@@ -114,6 +115,9 @@ pub struct Settings {
     pub clock: Arc<dyn Clock>,
     /// How TOTP users without a mode of their own present their code.
     pub totp_mode: TotpMode,
+    /// How long a verified password is remembered (`passwords.cache_seconds`);
+    /// zero: every login runs argon2.
+    pub password_cache: Duration,
 }
 
 impl Settings {
@@ -126,6 +130,7 @@ impl Settings {
             trusted_vendor_keys: crate::vendor_keys::trusted(),
             clock,
             totp_mode: TotpMode::Challenge,
+            password_cache: Duration::ZERO,
         }
     }
 }
@@ -255,6 +260,8 @@ pub struct Gatehouse {
     hashing_permits: Semaphore,
     trusted: Vec<VerifyingKey>,
     totp_mode: TotpMode,
+    accounts: LocalAccounts,
+    credentials: CredentialCache,
 }
 
 impl std::fmt::Debug for Gatehouse {
@@ -308,6 +315,8 @@ impl Gatehouse {
             hashing_permits: Semaphore::new(parallelism * 2),
             trusted: settings.trusted_vendor_keys,
             totp_mode: settings.totp_mode,
+            accounts: LocalAccounts::default(),
+            credentials: CredentialCache::new(settings.password_cache),
         })
     }
 
@@ -457,19 +466,20 @@ impl Gatehouse {
                 return Err(Refusal::InvalidCredentials);
             }
         };
-        let (user, totp) = match self.local_account(&username).await {
-            Ok(found) => found,
+        let account = match self.accounts.get(self.store.as_ref(), &username).await {
+            Ok(account) => account,
             Err(error) => {
                 tracing::error!(username = %username, %error, "authentication failed: database unavailable");
                 return Err(Refusal::ServiceUnavailable);
             }
         };
-        let Some(user) = user else {
+        let Some(account) = account else {
             self.spend_decoy(typed).await;
             tracing::info!(username = %username, "authentication failed: unknown user");
             return Err(Refusal::InvalidCredentials);
         };
-        let (password, second_factor) = match totp {
+        let user = &account.user;
+        let (password, second_factor) = match account.totp.clone() {
             None => (typed, SecondFactor::None),
             Some(record) => match record.mode.unwrap_or(self.totp_mode) {
                 TotpMode::Challenge => (
@@ -495,7 +505,10 @@ impl Gatehouse {
                 },
             },
         };
-        if !self.verify_password(password, &user.password_hash).await {
+        if !self
+            .verify_password(&username, password, &user.password_hash)
+            .await
+        {
             tracing::info!(username = %username, "authentication failed: wrong password");
             return Err(Refusal::InvalidCredentials);
         }
@@ -507,17 +520,6 @@ impl Gatehouse {
             identity: Identity::local(&user.username, &user.display_name),
             second_factor,
         })
-    }
-
-    async fn local_account(
-        &self,
-        username: &Username,
-    ) -> Result<(Option<LocalUserRecord>, Option<TotpRecord>), StoreError> {
-        let Some(user) = self.store.local_user(username).await? else {
-            return Ok((None, None));
-        };
-        let totp = self.store.totp(&SeatKey::local(username)).await?;
-        Ok((Some(user), totp))
     }
 
     /// The license gate before a second factor is asked for: a user who
@@ -665,15 +667,23 @@ impl Gatehouse {
         Refusal::ServiceUnavailable
     }
 
-    async fn verify_password(&self, password: &str, hash: &str) -> bool {
+    async fn verify_password(&self, username: &Username, password: &str, hash: &str) -> bool {
+        if self.credentials.matches(username, hash, password) {
+            return true;
+        }
         let Ok(_permit) = self.hashing_permits.acquire().await else {
             return false;
         };
         let hashing = self.hashing.clone();
-        let (password, hash) = (password.to_string(), hash.to_string());
-        tokio::task::spawn_blocking(move || hashing.verify(&password, &hash))
-            .await
-            .unwrap_or(false)
+        let (owned_password, owned_hash) = (password.to_string(), hash.to_string());
+        let verified =
+            tokio::task::spawn_blocking(move || hashing.verify(&owned_password, &owned_hash))
+                .await
+                .unwrap_or(false);
+        if verified {
+            self.credentials.remember(username, hash, password);
+        }
+        verified
     }
 
     async fn spend_decoy(&self, password: &str) {
@@ -809,7 +819,9 @@ impl Gatehouse {
             enabled: true,
             created_at: self.clock.now(),
         };
-        match self.store.add_local_user(&record).await {
+        let added = self.store.add_local_user(&record).await;
+        self.accounts.invalidate();
+        match added {
             Ok(()) => Ok(username),
             Err(StoreError::AlreadyExists) => Err(UserError::AlreadyExists(username.to_string())),
             Err(error) => Err(error.into()),
@@ -818,11 +830,9 @@ impl Gatehouse {
 
     pub async fn set_local_user_enabled(&self, name: &str, enabled: bool) -> Result<(), UserError> {
         let username = Username::parse(name)?;
-        if self
-            .store
-            .set_local_user_enabled(&username, enabled)
-            .await?
-        {
+        let changed = self.store.set_local_user_enabled(&username, enabled).await;
+        self.accounts.invalidate();
+        if changed? {
             Ok(())
         } else {
             Err(UserError::NotFound(username.to_string()))
@@ -836,11 +846,12 @@ impl Gatehouse {
     ) -> Result<(), UserError> {
         let username = Username::parse(name)?;
         let password_hash = self.hash_password(password).await?;
-        if self
+        let changed = self
             .store
             .set_local_user_password(&username, &password_hash)
-            .await?
-        {
+            .await;
+        self.accounts.invalidate();
+        if changed? {
             Ok(())
         } else {
             Err(UserError::NotFound(username.to_string()))
@@ -850,7 +861,9 @@ impl Gatehouse {
     /// Deletes the account. Its seat this month stays counted (SPEC §3).
     pub async fn delete_local_user(&self, name: &str) -> Result<(), UserError> {
         let username = Username::parse(name)?;
-        if self.store.delete_local_user(&username).await? {
+        let deleted = self.store.delete_local_user(&username).await;
+        self.accounts.invalidate();
+        if deleted? {
             Ok(())
         } else {
             Err(UserError::NotFound(username.to_string()))
@@ -879,7 +892,9 @@ impl Gatehouse {
             mode,
             enrolled_at: self.clock.now(),
         };
-        self.store.enroll_totp(&record).await?;
+        let enrolled = self.store.enroll_totp(&record).await;
+        self.accounts.invalidate();
+        enrolled?;
         tracing::info!(username = %username, "TOTP enrolled");
         Ok(TotpEnrollment {
             uri: record.secret.otpauth_uri(TOTP_ISSUER, username.as_str()),
@@ -890,7 +905,9 @@ impl Gatehouse {
 
     pub async fn remove_local_totp(&self, name: &str) -> Result<(), UserError> {
         let username = Username::parse(name)?;
-        if self.store.remove_totp(&SeatKey::local(&username)).await? {
+        let removed = self.store.remove_totp(&SeatKey::local(&username)).await;
+        self.accounts.invalidate();
+        if removed? {
             Ok(())
         } else {
             Err(UserError::NotFound(format!(
@@ -966,6 +983,9 @@ impl Gatehouse {
         }
         if let Err(error) = self.refresh_license().await {
             tracing::error!(%error, "could not check for a new license; will retry");
+        }
+        if let Err(error) = self.accounts.refresh(self.store.as_ref()).await {
+            tracing::error!(%error, "could not check for changed local accounts; will retry");
         }
     }
 

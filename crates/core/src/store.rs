@@ -325,6 +325,11 @@ pub trait LocalUserStore: Send + Sync {
     async fn delete_local_user(&self, username: &Username) -> StoreResult<bool>;
 
     async fn local_users(&self) -> StoreResult<Vec<LocalUserRecord>>;
+
+    /// Changes whenever a local account or a TOTP enrollment changes
+    /// (not when a code is used): processes compare it to know when their
+    /// in-memory copy of the local directory is stale.
+    async fn local_directory_generation(&self) -> StoreResult<i64>;
 }
 
 /// A TOTP enrollment, keyed on the seat key (the stable identity).

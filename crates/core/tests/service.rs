@@ -761,3 +761,85 @@ mod totp {
         assert_eq!(fx.login("erin").await, Ok(true), "password only again");
     }
 }
+
+#[tokio::test]
+async fn account_changes_take_effect_here_at_once_and_from_elsewhere_within_a_tick() {
+    let fx = fixture("account-changes", "UTC", "2026-11-10T10:00:00Z").await;
+    fx.add_users(&["alice", "bob"]).await;
+    assert_eq!(fx.login("alice").await, Ok(true));
+    // Through this service: at once.
+    fx.gatehouse
+        .set_local_user_password("alice", "new-pw")
+        .await
+        .unwrap();
+    assert_eq!(fx.login("alice").await, Err(Refusal::InvalidCredentials));
+    assert!(
+        fx.gatehouse
+            .authenticate("alice", "new-pw", "vpn")
+            .await
+            .is_ok()
+    );
+    // Through another process sharing the database: after the next tick.
+    assert_eq!(fx.login("bob").await, Ok(true));
+    let other = open_at(&fx.path, fx.clock.clone(), &fx.zone).await;
+    other.set_local_user_enabled("bob", false).await.unwrap();
+    fx.gatehouse.tick().await;
+    assert_eq!(fx.login("bob").await, Err(Refusal::InvalidCredentials));
+}
+
+#[tokio::test]
+async fn a_remembered_password_never_outlives_a_password_change() {
+    let path = database_path("credential-cache");
+    let clock = Arc::new(ManualClock::new(ts("2026-11-10T10:00:00Z")));
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let settings = Settings {
+        time_zone: Some(TimeZone::UTC),
+        password: fast_passwords(),
+        password_cache: std::time::Duration::from_secs(300),
+        ..Settings::new(clock.clone())
+    };
+    let gatehouse = Gatehouse::open(store, settings).await.unwrap();
+    gatehouse.add_local_user("carol", "old-pw").await.unwrap();
+    assert!(
+        gatehouse
+            .authenticate("carol", "old-pw", "vpn")
+            .await
+            .is_ok()
+    );
+    assert!(
+        gatehouse
+            .authenticate("carol", "old-pw", "vpn")
+            .await
+            .is_ok(),
+        "from the cache"
+    );
+    assert_eq!(
+        gatehouse.authenticate("carol", "guess", "vpn").await,
+        Err(Refusal::InvalidCredentials)
+    );
+    // Changed elsewhere: the next tick drops the account, the new hash never
+    // matches the remembered one.
+    let other = open_at(&path, clock.clone(), &TimeZone::UTC).await;
+    other
+        .set_local_user_password("carol", "new-pw")
+        .await
+        .unwrap();
+    gatehouse.tick().await;
+    assert_eq!(
+        gatehouse.authenticate("carol", "old-pw", "vpn").await,
+        Err(Refusal::InvalidCredentials)
+    );
+    assert!(
+        gatehouse
+            .authenticate("carol", "new-pw", "vpn")
+            .await
+            .is_ok()
+    );
+    // Disabled: refused even with a remembered password.
+    other.set_local_user_enabled("carol", false).await.unwrap();
+    gatehouse.tick().await;
+    assert_eq!(
+        gatehouse.authenticate("carol", "new-pw", "vpn").await,
+        Err(Refusal::InvalidCredentials)
+    );
+}

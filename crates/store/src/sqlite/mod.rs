@@ -34,6 +34,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 const MIGRATIONS: &[&str] = &[
     include_str!("001_initial.sql"),
     include_str!("002_totp_and_clients.sql"),
+    include_str!("003_directory_generation.sql"),
 ];
 
 /// Longest a writer waits for another process's write lock.
@@ -768,6 +769,13 @@ impl LocalUserStore for SqliteStore {
             .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
         Ok(result.rows_affected() == 1)
+    }
+
+    async fn local_directory_generation(&self) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT value FROM counters WHERE name = 'local_directory'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)
     }
 
     async fn local_users(&self) -> StoreResult<Vec<LocalUserRecord>> {

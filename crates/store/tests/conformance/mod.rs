@@ -802,6 +802,80 @@ pub async fn radius_clients_are_managed(store: Arc<dyn Store>) {
     assert_eq!(store.radius_clients().await.unwrap(), vec![client]);
 }
 
+pub async fn every_directory_change_moves_the_generation(store: Arc<dyn Store>) {
+    let name = Username::parse("dana").unwrap();
+    let seat = SeatKey::local(&name);
+    let record = LocalUserRecord {
+        username: name.clone(),
+        display_name: "Dana".into(),
+        password_hash: "$argon2id$x".into(),
+        enabled: true,
+        created_at: ts("2026-11-01T00:00:00Z"),
+    };
+    let totp = TotpRecord {
+        seat: seat.clone(),
+        secret: TotpSecret::from_bytes(vec![1; 20]),
+        mode: None,
+        enrolled_at: ts("2026-11-01T00:00:00Z"),
+    };
+    let mut last = store.local_directory_generation().await.unwrap();
+    let mut expect_change = |now: i64, what: &str| {
+        assert_ne!(now, last, "{what} must change the generation");
+        last = now;
+    };
+    store.add_local_user(&record).await.unwrap();
+    expect_change(
+        store.local_directory_generation().await.unwrap(),
+        "adding a user",
+    );
+    store.set_local_user_enabled(&name, false).await.unwrap();
+    expect_change(
+        store.local_directory_generation().await.unwrap(),
+        "disabling",
+    );
+    store
+        .set_local_user_password(&name, "$argon2id$y")
+        .await
+        .unwrap();
+    expect_change(
+        store.local_directory_generation().await.unwrap(),
+        "a new password",
+    );
+    store.enroll_totp(&totp).await.unwrap();
+    expect_change(
+        store.local_directory_generation().await.unwrap(),
+        "enrolling TOTP",
+    );
+    store
+        .enroll_totp(&TotpRecord {
+            secret: TotpSecret::from_bytes(vec![2; 20]),
+            ..totp.clone()
+        })
+        .await
+        .unwrap();
+    expect_change(
+        store.local_directory_generation().await.unwrap(),
+        "re-enrolling TOTP",
+    );
+    let before_code = store.local_directory_generation().await.unwrap();
+    store.use_totp_step(&seat, 5).await.unwrap();
+    assert_eq!(
+        store.local_directory_generation().await.unwrap(),
+        before_code,
+        "using a code is not a directory change"
+    );
+    store.remove_totp(&seat).await.unwrap();
+    expect_change(
+        store.local_directory_generation().await.unwrap(),
+        "removing TOTP",
+    );
+    store.delete_local_user(&name).await.unwrap();
+    expect_change(
+        store.local_directory_generation().await.unwrap(),
+        "deleting the user",
+    );
+}
+
 /// Expands to one test per conformance case. `$make` is an async function
 /// taking the case's name and returning a fresh, empty `Arc<dyn Store>`.
 #[macro_export]
@@ -830,6 +904,7 @@ macro_rules! conformance_suite {
             concurrent_uses_of_one_code_succeed_once,
             deleting_a_local_user_removes_their_second_factor,
             radius_clients_are_managed,
+            every_directory_change_moves_the_generation,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

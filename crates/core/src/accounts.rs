@@ -1,0 +1,192 @@
+//! In-memory copies that keep the first factor off the database and off
+//! argon2 for returning users.
+//!
+//! - [`LocalAccounts`]: local accounts and their TOTP enrollments, read
+//!   once and kept until the store's directory generation changes (checked
+//!   every tick, so a change made by another process is seen within a
+//!   second; changes made through this process are seen at once).
+//! - [`CredentialCache`]: optional (`passwords.cache_seconds`). Remembers,
+//!   for a while, that a password matched a stored hash, as an HMAC under a
+//!   key that lives only in this process. A changed hash (new password)
+//!   never matches an old entry.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use hmac::{KeyInit as _, Mac as _};
+use subtle::ConstantTimeEq as _;
+
+use crate::identity::{SeatKey, Username};
+use crate::store::{LocalUserRecord, Store, StoreResult, TotpRecord};
+
+/// A local account as the first factor needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Account {
+    pub user: LocalUserRecord,
+    pub totp: Option<TotpRecord>,
+}
+
+/// Local accounts read from the store, by canonical username.
+#[derive(Debug)]
+pub(crate) struct LocalAccounts {
+    generation: AtomicI64,
+    accounts: RwLock<HashMap<Username, Arc<Account>>>,
+}
+
+impl Default for LocalAccounts {
+    fn default() -> LocalAccounts {
+        LocalAccounts {
+            generation: AtomicI64::new(i64::MIN),
+            accounts: RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+impl LocalAccounts {
+    /// The account, from memory or else from the store. Unknown names are
+    /// not remembered (so guessing names cannot fill memory).
+    pub async fn get(
+        &self,
+        store: &dyn Store,
+        username: &Username,
+    ) -> StoreResult<Option<Arc<Account>>> {
+        if let Some(account) = self
+            .accounts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(username)
+        {
+            return Ok(Some(account.clone()));
+        }
+        let Some(user) = store.local_user(username).await? else {
+            return Ok(None);
+        };
+        let totp = store.totp(&SeatKey::local(username)).await?;
+        let account = Arc::new(Account { user, totp });
+        self.accounts
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(username.clone(), account.clone());
+        Ok(Some(account))
+    }
+
+    /// Forgets everything (after a change made through this process).
+    pub fn invalidate(&self) {
+        self.accounts
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Forgets everything if the store's directory changed since the last
+    /// check (a change made by another process).
+    pub async fn refresh(&self, store: &dyn Store) -> StoreResult<()> {
+        let generation = store.local_directory_generation().await?;
+        if self.generation.swap(generation, Ordering::AcqRel) != generation {
+            self.invalidate();
+        }
+        Ok(())
+    }
+}
+
+/// Remembers recently verified passwords (see the module docs).
+#[derive(Debug)]
+pub(crate) struct CredentialCache {
+    ttl: Duration,
+    key: [u8; 32],
+    entries: Mutex<HashMap<Username, Remembered>>,
+}
+
+#[derive(Debug)]
+struct Remembered {
+    password_hash: String,
+    mac: [u8; 32],
+    expires: Instant,
+}
+
+impl CredentialCache {
+    /// A zero `ttl` turns the cache off.
+    pub fn new(ttl: Duration) -> CredentialCache {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).expect("the operating system provides randomness");
+        CredentialCache {
+            ttl,
+            key,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn mac(&self, password: &str) -> [u8; 32] {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.key)
+            .expect("HMAC takes keys of any length");
+        mac.update(password.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// True when `password` was verified against this exact `password_hash`
+    /// less than `ttl` ago.
+    pub fn matches(&self, username: &Username, password_hash: &str, password: &str) -> bool {
+        if self.ttl.is_zero() {
+            return false;
+        }
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = entries.get(username) else {
+            return false;
+        };
+        entry.expires > Instant::now()
+            && entry.password_hash == password_hash
+            && bool::from(entry.mac.ct_eq(&self.mac(password)))
+    }
+
+    /// Records a successful argon2 verification.
+    pub fn remember(&self, username: &Username, password_hash: &str, password: &str) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        let entry = Remembered {
+            password_hash: password_hash.to_string(),
+            mac: self.mac(password),
+            expires: now + self.ttl,
+        };
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|_, remembered| remembered.expires > now);
+        entries.insert(username.clone(), entry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> Username {
+        Username::parse("alice").unwrap()
+    }
+
+    #[test]
+    fn a_remembered_password_matches_only_its_hash_and_only_for_a_while() {
+        let cache = CredentialCache::new(Duration::from_secs(60));
+        assert!(!cache.matches(&alice(), "$hash1", "pw"));
+        cache.remember(&alice(), "$hash1", "pw");
+        assert!(cache.matches(&alice(), "$hash1", "pw"));
+        assert!(!cache.matches(&alice(), "$hash1", "pW"), "another password");
+        assert!(
+            !cache.matches(&alice(), "$hash2", "pw"),
+            "the password was changed"
+        );
+        assert!(!cache.matches(&Username::parse("bob").unwrap(), "$hash1", "pw"));
+        let expired = CredentialCache::new(Duration::from_nanos(1));
+        expired.remember(&alice(), "$hash1", "pw");
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(!expired.matches(&alice(), "$hash1", "pw"));
+    }
+
+    #[test]
+    fn a_zero_ttl_turns_the_cache_off() {
+        let cache = CredentialCache::new(Duration::ZERO);
+        cache.remember(&alice(), "$hash1", "pw");
+        assert!(!cache.matches(&alice(), "$hash1", "pw"));
+    }
+}
