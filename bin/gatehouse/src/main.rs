@@ -5,6 +5,7 @@
 //! error becomes one line on stderr and a non-zero exit.
 
 mod config;
+mod logging;
 mod output;
 
 use std::io::{Read as _, Write as _};
@@ -230,7 +231,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     let config = config::load(&cli.data_dir, cli.config.as_deref())?;
     let serving = matches!(cli.command, Command::Serve);
-    init_logging(&config, serving);
+    let _flush_logs_at_exit = init_logging(&config, serving);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -238,7 +239,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     runtime.block_on(dispatch(cli.command, config))
 }
 
-fn init_logging(config: &Config, serving: bool) {
+/// Logs go to stderr in batches (see [`logging::BatchedStderr`]); the
+/// returned guard writes what is pending when it is dropped, at exit.
+fn init_logging(config: &Config, serving: bool) -> logging::FlushOnDrop {
     use tracing_subscriber::EnvFilter;
     let default = if serving { "info" } else { "warn" };
     let filter = EnvFilter::try_from_default_env()
@@ -250,11 +253,13 @@ fn init_logging(config: &Config, serving: bool) {
                 .and_then(|level| EnvFilter::try_new(level).ok())
         })
         .unwrap_or_else(|| EnvFilter::new(default));
+    let (writer, guard) = logging::BatchedStderr::start();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    guard
 }
 
 async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {

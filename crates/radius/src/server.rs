@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use gatehouse_core::clients::RadiusClient;
@@ -329,6 +330,31 @@ fn decision_log(client: &str, nas: &str, from: SocketAddr, user: &str, result: &
     tracing::info!(target: "gatehouse::radius", client, nas, %from, user, result, reason, "RADIUS decision");
 }
 
+/// Answers one Access-Request and remembers the reply for retransmissions.
+async fn answer(server: Arc<RadiusServer>, socket: Arc<UdpSocket>, client: RadiusClient, packet: Packet, from: SocketAddr) {
+    let (reply, context) = server.access_request(&packet, &client, from).await;
+    match reply.encode(&context, &client.secret) {
+        Ok(bytes) => {
+            if let Err(error) = socket.send_to(&bytes, from).await {
+                tracing::warn!(%from, %error, "could not send RADIUS reply");
+            }
+            server
+                .cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .answered(from, packet.identifier, packet.authenticator, bytes);
+        }
+        Err(error) => {
+            tracing::error!(%from, %error, "could not encode RADIUS reply");
+            server
+                .cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .forget(from, packet.identifier, packet.authenticator);
+        }
+    }
+}
+
 /// Serves RADIUS on `socket` until `shutdown` completes, then waits (up to
 /// five seconds) for requests in progress to be answered.
 pub async fn run(
@@ -385,36 +411,15 @@ pub async fn run(
                     }
                     Seen::New => {}
                 }
-                let server = server.clone();
-                let socket = socket.clone();
-                in_flight.spawn(async move {
-                    let (reply, context) = server.access_request(&packet, &client, from).await;
-                    match reply.encode(&context, &client.secret) {
-                        Ok(bytes) => {
-                            server
-                                .cache
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .answered(
-                                    from,
-                                    packet.identifier,
-                                    packet.authenticator,
-                                    bytes.clone(),
-                                );
-                            if let Err(error) = socket.send_to(&bytes, from).await {
-                                tracing::warn!(%from, %error, "could not send RADIUS reply");
-                            }
-                        }
-                        Err(error) => {
-                            tracing::error!(%from, %error, "could not encode RADIUS reply");
-                            server
-                                .cache
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .forget(from, packet.identifier, packet.authenticator);
-                        }
-                    }
-                });
+                let mut answer = Box::pin(answer(server.clone(), socket.clone(), client, packet, from));
+                // A returning user is answered without waiting for anything:
+                // finish it here, on the receiving task, and save a task
+                // switch. Anything that has to wait (a new user's commit,
+                // argon2, the database) continues as a task of its own; it
+                // is polled again at once, with a real waker.
+                if answer.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending() {
+                    in_flight.spawn(answer);
+                }
             }
         }
     }

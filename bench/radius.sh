@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Server CPU per RADIUS request: Gatehouse against Debian's FreeRADIUS 3.2
+# (PAP from its users file), both on loopback, both driven by the same
+# radclient load. On a 2-core machine radclient itself saturates near 20k
+# requests/s, so the figure that compares the servers is CPU seconds per
+# 100k requests (utime + stime of the server process, from /proc), not
+# requests/s.
+#
+# The load is radclient's: one request (a returning user with a password)
+# sent REQUESTS times, PARALLEL in flight. For Gatehouse
+# passwords.cache_seconds is on:
+# passwords.cache_seconds is on: a repeated login is answered from the
+# verified-password cache instead of argon2, so the comparison measures the
+# RADIUS and license path (packet checks, Message-Authenticator, the month's
+# seat cache, the decision log line), not password hashing. Every request
+# carries a Message-Authenticator, verified by both servers.
+#
+#   bench/radius.sh                    100,000 requests, 64 in flight
+#   REQUESTS=200000 PARALLEL=32 bench/radius.sh
+#
+# Needs: freeradius, freeradius-utils (radclient); run as root (FreeRADIUS).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REQUESTS=${REQUESTS:-100000}
+PARALLEL=${PARALLEL:-64}
+SECRET=bench-shared-secret
+GH_PORT=${GH_PORT:-18812}
+FR_PORT=${FR_PORT:-18822}
+
+for tool in radclient freeradius; do
+  command -v "$tool" >/dev/null || { echo "bench/radius.sh needs $tool (apt-get install freeradius freeradius-utils)" >&2; exit 2; }
+done
+
+echo "building release binaries..." >&2
+cargo build --release --quiet -p gatehouse -p gatehouse-vendor
+GH=$PWD/target/release/gatehouse
+VENDOR=$PWD/target/release/gatehouse-vendor
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+ticks_per_second=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+REQUEST='User-Name = "bench", User-Password = "bench-pw", Message-Authenticator = 0x00'
+printf '%s\n' "$REQUEST" > "$work/request.txt"
+
+# measure NAME PID PORT: sets RESULT to "requests/s cpu-seconds-per-100k".
+measure() {
+  local name=$1 pid=$2 port=$3
+  # Warm-up: the user logs in (counted, caches filled).
+  radclient -q -f "$work/request.txt" -c 100 -p "$PARALLEL" "127.0.0.1:$port" auth "$SECRET" >/dev/null
+  local before after start end summary accepted
+  before=$(cpu_ticks "$pid")
+  start=$(date +%s.%N)
+  summary=$(radclient -q -s -f "$work/request.txt" -c "$REQUESTS" -p "$PARALLEL" "127.0.0.1:$port" auth "$SECRET" 2>&1 || true)
+  end=$(date +%s.%N)
+  after=$(cpu_ticks "$pid")
+  accepted=$(awk -F: '/Accepted/ { gsub(/[ \t]/, "", $2); print $2 }' <<<"$summary")
+  if [ "${accepted:-0}" != "$REQUESTS" ]; then
+    echo "$name: only ${accepted:-0} of $REQUESTS requests were accepted:" >&2
+    echo "$summary" >&2
+    exit 1
+  fi
+  RESULT=$(awk -v t="$REQUESTS" -v s="$start" -v e="$end" -v c=$((after - before)) -v hz="$ticks_per_second" \
+    'BEGIN { printf "%.0f %.3f", t / (e - s), (c / hz) * 100000 / t }')
+}
+
+# --- Gatehouse -------------------------------------------------------------
+mkdir -p "$work/gatehouse"
+cat > "$work/gatehouse/gatehouse.toml" <<EOF
+[license]
+timezone = "UTC"
+
+[passwords]
+cache_seconds = 3600
+
+[log]
+level = "info"
+
+[radius]
+listen = "127.0.0.1:$GH_PORT"
+
+[[radius.clients]]
+name = "bench"
+networks = ["127.0.0.1"]
+secret = "$SECRET"
+EOF
+gh() { "$GH" --data-dir "$work/gatehouse" "$@" 2>/dev/null; }
+app_key=$(gh license show --json | awk -F'"' '/"app_key"/ { print $4 }')
+key=$("$VENDOR" issue --signing-key keys/dev-vendor.key --app-key "$app_key" --company Benchmark \
+  --dossier BENCH --users 100000 --type subscription --support-end 2099-12-31)
+gh license install "$key" >/dev/null
+printf 'bench-pw\n' | gh local-user add bench --password-stdin >/dev/null
+"$GH" --data-dir "$work/gatehouse" serve >/dev/null 2>"$work/gatehouse/serve.log" &
+gh_pid=$!
+pids+=("$gh_pid")
+
+# --- FreeRADIUS ------------------------------------------------------------
+fr=$work/freeradius
+cp -a /etc/freeradius/3.0 "$fr"
+sed -i 's/^\(\s*\)user = freerad/\1#user = freerad/; s/^\(\s*\)group = freerad/\1#group = freerad/' "$fr/radiusd.conf"
+rm -f "$fr/sites-enabled/inner-tunnel"
+cat > "$fr/clients.conf" <<EOF
+client bench {
+	ipaddr = 127.0.0.1
+	secret = $SECRET
+}
+EOF
+{
+  printf 'bench Cleartext-Password := "bench-pw"\n'
+  cat /etc/freeradius/3.0/mods-config/files/authorize
+} > "$fr/mods-config/files/authorize"
+# One IPv4 listener for auth on FR_PORT (the stock file also listens on
+# IPv6 and on 1812/1813).
+python3 - "$fr/sites-enabled/default" "$FR_PORT" <<'PY'
+import re, sys
+path, port = sys.argv[1], sys.argv[2]
+text = open(path).read()
+listens = list(re.finditer(r"^listen \{.*?^\}\n", text, re.S | re.M))
+auth = "listen {\n\ttype = auth\n\tipaddr = 127.0.0.1\n\tport = %s\n}\n" % port
+for block in reversed(listens):
+    text = text[:block.start()] + text[block.end():]
+# The listener must sit inside the virtual server that authorizes.
+text = text.replace("server default {\n", "server default {\n" + auth, 1)
+open(path, "w").write(text)
+PY
+freeradius -f -d "$fr" -l "$work/freeradius.log" >/dev/null 2>&1 &
+fr_pid=$!
+pids+=("$fr_pid")
+
+# Wait for both to answer.
+for port in "$GH_PORT" "$FR_PORT"; do
+  for _ in $(seq 1 100); do
+    if printf '%s\n' "$REQUEST" | radclient -q -t 1 -r 1 "127.0.0.1:$port" auth "$SECRET" >/dev/null 2>&1; then
+      break
+    fi
+    sleep 0.2
+  done
+done
+
+echo "driving $REQUESTS requests, $PARALLEL in flight, at each server..." >&2
+measure gatehouse "$gh_pid" "$GH_PORT"
+read -r gh_rps gh_cpu <<<"$RESULT"
+measure freeradius "$fr_pid" "$FR_PORT"
+read -r fr_rps fr_cpu <<<"$RESULT"
+printf '\n%-12s %12s %26s\n' server requests/s "CPU seconds per 100k"
+printf '%-12s %12s %26s\n' gatehouse "$gh_rps" "$gh_cpu"
+printf '%-12s %12s %26s\n' freeradius "$fr_rps" "$fr_cpu"
+awk -v g="$gh_cpu" -v f="$fr_cpu" 'BEGIN { printf "\nGatehouse uses %.2f of FreeRADIUS'"'"'s CPU per request (target: at most 0.50)\n", g / f }'
