@@ -66,14 +66,23 @@ impl BatchedStderr {
                 }
             })
             .expect("start the log flushing thread");
-        (BatchedStderr { pending: pending.clone() }, FlushOnDrop { pending })
+        (
+            BatchedStderr {
+                pending: pending.clone(),
+            },
+            FlushOnDrop { pending },
+        )
     }
 }
 
 impl Write for BatchedStderr {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         let full = {
-            let mut buffer = self.pending.buffer.lock().unwrap_or_else(|e| e.into_inner());
+            let mut buffer = self
+                .pending
+                .buffer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             buffer.extend_from_slice(bytes);
             buffer.len() >= FLUSH_AT
         };
@@ -93,5 +102,28 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for BatchedStderr {
 
     fn make_writer(&'a self) -> BatchedStderr {
         self.clone()
+    }
+}
+
+/// RFC 3339 UTC timestamps with microseconds, formatting the date and time
+/// of day only when the second changes (every log line needs a timestamp;
+/// most lines in a busy second share all but the fraction).
+#[derive(Debug, Default)]
+pub struct FastUtcTime {
+    last: Mutex<(i64, String)>,
+}
+
+impl tracing_subscriber::fmt::time::FormatTime for FastUtcTime {
+    fn format_time(
+        &self,
+        writer: &mut tracing_subscriber::fmt::format::Writer<'_>,
+    ) -> std::fmt::Result {
+        let now = gatehouse_license::jiff::Timestamp::now();
+        let second = now.as_second();
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.0 != second || last.1.is_empty() {
+            *last = (second, now.strftime("%Y-%m-%dT%H:%M:%S").to_string());
+        }
+        write!(writer, "{}.{:06}Z", last.1, now.subsec_microsecond())
     }
 }

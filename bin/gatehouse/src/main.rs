@@ -257,6 +257,7 @@ fn init_logging(config: &Config, serving: bool) -> logging::FlushOnDrop {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
+        .with_timer(logging::FastUtcTime::default())
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     guard
@@ -407,7 +408,7 @@ async fn refresh_clients(
                     clients.push(client);
                 }
             }
-            if *server.clients() != clients {
+            if !server.clients().iter().map(|c| &**c).eq(clients.iter()) {
                 tracing::info!(clients = clients.len(), "RADIUS clients loaded");
                 server.set_clients(clients);
             }

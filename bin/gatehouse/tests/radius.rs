@@ -5,6 +5,7 @@
 mod common;
 
 use std::io::{BufRead as _, BufReader, Write as _};
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -50,8 +51,11 @@ impl Radius {
              require_message_authenticator = false\n"
         ));
         std::fs::write(&config, text).unwrap();
+        // Its own process group, so a wrapper (faketime) and the server it
+        // starts stop together.
         let mut server = gh
             .command(&["serve"])
+            .process_group(0)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -96,13 +100,24 @@ impl Radius {
         );
     }
 
-    fn log_count(&self, needles: &[&str]) -> usize {
+    fn log_count_now(&self, needles: &[&str]) -> usize {
         self.log
             .lock()
             .unwrap()
             .iter()
             .filter(|line| needles.iter().all(|n| line.contains(n)))
             .count()
+    }
+
+    /// Lines containing every needle, once at least `at_least` are there
+    /// (log lines reach stderr in batches) and no more arrive for a moment.
+    fn log_count(&self, needles: &[&str], at_least: usize) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.log_count_now(needles) < at_least && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(150));
+        self.log_count_now(needles)
     }
 
     /// `radclient -x` with `attributes` (radclient syntax) and `secret`.
@@ -158,10 +173,8 @@ impl Radius {
 
 impl Drop for Radius {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.server.id().to_string())
-            .status();
+        let group = format!("-{}", self.server.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
         let _ = self.server.wait();
     }
 }
@@ -286,14 +299,17 @@ fn pap_accepts_and_rejects_for_independent_clients() {
     let status = radius.pyrad(&python, &["status"]);
     assert_eq!(status["code"], "Access-Accept", "Status-Server (RFC 5997)");
 
-    assert!(radius.log_count(&["RADIUS decision", "user=\"alice\"", "result=\"accept\""]) >= 3);
+    assert!(radius.log_count(&["RADIUS decision", "user=\"alice\"", "result=accept"], 3) >= 3);
     assert!(
-        radius.log_count(&[
-            "RADIUS decision",
-            "user=\"alice\"",
-            "result=\"reject\"",
-            INVALID_TEXT
-        ]) >= 2
+        radius.log_count(
+            &[
+                "RADIUS decision",
+                "user=\"alice\"",
+                "result=reject",
+                INVALID_TEXT
+            ],
+            2
+        ) >= 2
     );
 }
 
@@ -490,21 +506,32 @@ fn requests_that_must_be_dropped_get_no_answer() {
     );
     assert_eq!(stranger["code"], "timeout");
 
-    assert!(radius.log_count(&["RADIUS packet dropped", "invalid Message-Authenticator"]) >= 1);
     assert!(
-        radius.log_count(&[
-            "RADIUS packet dropped",
-            "without Message-Authenticator",
-            "requires it"
-        ]) >= 1
+        radius.log_count(
+            &["RADIUS packet dropped", "invalid Message-Authenticator"],
+            1
+        ) >= 1
     );
     assert!(
-        radius.log_count(&[
-            "RADIUS packet dropped",
-            "Proxy-State without Message-Authenticator"
-        ]) >= 1
+        radius.log_count(
+            &[
+                "RADIUS packet dropped",
+                "without Message-Authenticator",
+                "requires it"
+            ],
+            1
+        ) >= 1
     );
-    assert!(radius.log_count(&["RADIUS packet dropped", "unknown client address"]) >= 1);
+    assert!(
+        radius.log_count(
+            &[
+                "RADIUS packet dropped",
+                "Proxy-State without Message-Authenticator"
+            ],
+            1
+        ) >= 1
+    );
+    assert!(radius.log_count(&["RADIUS packet dropped", "unknown client address"], 1) >= 1);
 }
 
 #[test]
@@ -553,14 +580,17 @@ fn the_license_gate_at_the_door() {
             .as_deref(),
         Some("Access-Accept")
     );
-    assert!(radius.log_count(&["License user limit exceeded", "dave"]) >= 1);
+    assert!(radius.log_count(&["License user limit exceeded", "dave"], 1) >= 1);
     assert!(
-        radius.log_count(&[
-            "RADIUS decision",
-            "user=\"dave\"",
-            "result=\"reject\"",
-            LIMIT_TEXT
-        ]) == 1
+        radius.log_count(
+            &[
+                "RADIUS decision",
+                "user=\"dave\"",
+                "result=reject",
+                LIMIT_TEXT
+            ],
+            1
+        ) == 1
     );
 }
 
@@ -593,7 +623,7 @@ fn an_expired_license_refuses_every_login() {
         reply.output
     );
     assert_eq!(reply.reply_message.as_deref(), Some(EXPIRED_TEXT));
-    assert!(radius.log_count(&["License expired"]) >= 1);
+    assert!(radius.log_count(&["License expired"], 1) >= 1);
 }
 
 #[test]
@@ -614,7 +644,7 @@ fn a_retransmission_is_answered_from_the_cache_and_counted_once() {
     );
     assert_eq!(result["identical"], true);
     assert_eq!(
-        radius.log_count(&["RADIUS decision", "user=\"frank\""]),
+        radius.log_count(&["RADIUS decision", "user=\"frank\""], 1),
         1,
         "the copy was not authenticated again"
     );

@@ -30,10 +30,15 @@ pub enum UsernameError {
 
 impl Username {
     pub fn parse(raw: &str) -> Result<Username, UsernameError> {
-        // Lowercasing can produce text that is not NFKC; normalise again so
-        // the form is stable (parse(parse(x)) == parse(x)).
-        let lowered: String = raw.nfkc().collect::<String>().to_lowercase();
-        let canonical: String = lowered.nfkc().collect();
+        let canonical = if raw.is_ascii() {
+            // ASCII is already NFKC, and stays so when lowercased.
+            raw.to_ascii_lowercase()
+        } else {
+            // Lowercasing can produce text that is not NFKC; normalise again
+            // so the form is stable (parse(parse(x)) == parse(x)).
+            let lowered: String = raw.nfkc().collect::<String>().to_lowercase();
+            lowered.nfkc().collect()
+        };
         if canonical.is_empty() {
             return Err(UsernameError::Empty);
         }

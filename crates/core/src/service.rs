@@ -384,11 +384,13 @@ impl Gatehouse {
         typed: &str,
         client: &str,
     ) -> Result<LoginStep, Refusal> {
-        let checked = self.first_factor(login, typed).await?;
-        self.precheck(&checked.identity, client).await?;
+        // One moment for the whole login: one month, one expiry decision.
+        let now = self.clock.now();
+        let checked = self.first_factor_at(login, typed, now).await?;
+        self.precheck_at(&checked.identity, client, now).await?;
         match checked.second_factor {
             SecondFactor::None => Ok(LoginStep::Accepted(
-                self.admit(&checked.identity, client).await?,
+                self.admit_at(&checked.identity, client, now).await?,
             )),
             SecondFactor::Totp {
                 record,
@@ -396,7 +398,7 @@ impl Gatehouse {
             } => {
                 self.check_totp(&checked.identity, &record, &code).await?;
                 Ok(LoginStep::Accepted(
-                    self.admit(&checked.identity, client).await?,
+                    self.admit_at(&checked.identity, client, now).await?,
                 ))
             }
             SecondFactor::Totp {
@@ -452,8 +454,16 @@ impl Gatehouse {
     /// counted, and take the same time. For users enrolled in append mode
     /// the last six digits of `typed` are their one-time code.
     pub async fn first_factor(&self, login: &str, typed: &str) -> Result<FirstFactor, Refusal> {
+        self.first_factor_at(login, typed, self.clock.now()).await
+    }
+
+    async fn first_factor_at(
+        &self,
+        login: &str,
+        typed: &str,
+        now: Timestamp,
+    ) -> Result<FirstFactor, Refusal> {
         let state = self.license_state();
-        let now = self.clock.now();
         if now >= state.terms.expires_at {
             tracing::warn!(username = ?login, "{LICENSE_EXPIRED_EVENT}: authentication refused");
             return Err(Refusal::LicenseExpired);
@@ -526,8 +536,16 @@ impl Gatehouse {
     /// would be refused is never prompted for a code. Not authoritative;
     /// [`admit`](Self::admit) decides again, atomically.
     pub async fn precheck(&self, identity: &Identity, client: &str) -> Result<(), Refusal> {
+        self.precheck_at(identity, client, self.clock.now()).await
+    }
+
+    async fn precheck_at(
+        &self,
+        identity: &Identity,
+        client: &str,
+        now: Timestamp,
+    ) -> Result<(), Refusal> {
         let state = self.license_state();
-        let now = self.clock.now();
         let cached = self.seats.lookup(&identity.seat, now, &self.zone);
         let cached_state = SeatState {
             active_users: cached.active_users,
@@ -569,8 +587,16 @@ impl Gatehouse {
     /// Counts the user (once per month) and accepts, or refuses. A new user
     /// is accepted only after their seat is durably stored.
     pub async fn admit(&self, identity: &Identity, client: &str) -> Result<Admitted, Refusal> {
+        self.admit_at(identity, client, self.clock.now()).await
+    }
+
+    async fn admit_at(
+        &self,
+        identity: &Identity,
+        client: &str,
+        now: Timestamp,
+    ) -> Result<Admitted, Refusal> {
         let state = self.license_state();
-        let now = self.clock.now();
         let cached = self.seats.lookup(&identity.seat, now, &self.zone);
         if now >= state.terms.expires_at {
             return Err(self.refuse_expired(identity));

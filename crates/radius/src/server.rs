@@ -2,12 +2,14 @@
 //!
 //! Per datagram: find the client by source address (unknown sources are
 //! dropped silently), parse, check the Message-Authenticator rules, detect
-//! duplicates, then answer on a task of its own so a slow login (argon2, a
-//! database write) never holds up the next request.
+//! duplicates, then answer at once, or on a task of its own when the login
+//! has to wait (argon2, a database write), so it never holds up the next
+//! request.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
@@ -15,7 +17,6 @@ use std::time::{Duration, Instant};
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::{Gatehouse, Identity, LoginStep, Refusal};
 use tokio::net::UdpSocket;
-use tokio::task::JoinSet;
 
 use crate::attributes::{NAS_IDENTIFIER, PROXY_STATE};
 use crate::crypto::{MessageAuthenticator, check_message_authenticator, random_16};
@@ -67,7 +68,7 @@ struct PendingChallenge {
 pub struct RadiusServer {
     gatehouse: Arc<Gatehouse>,
     settings: RadiusSettings,
-    clients: RwLock<Arc<Vec<RadiusClient>>>,
+    clients: RwLock<Arc<Vec<Arc<RadiusClient>>>>,
     challenges: Mutex<HashMap<[u8; 16], PendingChallenge>>,
     cache: Mutex<ResponseCache>,
     dropped: RateLimitedLog,
@@ -83,7 +84,7 @@ impl RadiusServer {
             gatehouse,
             cache: Mutex::new(ResponseCache::new(settings.response_cache_ttl)),
             settings,
-            clients: RwLock::new(Arc::new(clients)),
+            clients: RwLock::new(Arc::new(clients.into_iter().map(Arc::new).collect())),
             challenges: Mutex::new(HashMap::new()),
             dropped: RateLimitedLog::new(Duration::from_secs(10), 20),
         })
@@ -91,10 +92,11 @@ impl RadiusServer {
 
     /// Replaces the client table (configuration plus `gatehouse client add`).
     pub fn set_clients(&self, clients: Vec<RadiusClient>) {
-        *self.clients.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(clients);
+        *self.clients.write().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(clients.into_iter().map(Arc::new).collect());
     }
 
-    pub fn clients(&self) -> Arc<Vec<RadiusClient>> {
+    pub fn clients(&self) -> Arc<Vec<Arc<RadiusClient>>> {
         self.clients
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -102,7 +104,7 @@ impl RadiusServer {
     }
 
     /// The client with the most specific network containing `from`.
-    fn client_for(&self, from: SocketAddr) -> Option<RadiusClient> {
+    fn client_for(&self, from: SocketAddr) -> Option<Arc<RadiusClient>> {
         let clients = self.clients();
         clients
             .iter()
@@ -316,33 +318,53 @@ impl RadiusServer {
 #[derive(Debug)]
 enum Triage {
     AccessRequest {
-        client: RadiusClient,
+        client: Arc<RadiusClient>,
         packet: Packet,
     },
     StatusServer {
-        client: RadiusClient,
+        client: Arc<RadiusClient>,
         packet: Packet,
     },
 }
 
 /// One structured line per decision.
+/// `client` (a validated name), `result` and `reason` (Gatehouse's own
+/// texts) are written as they are; `user` and `nas` come from the packet and
+/// are quoted and escaped, so a crafted name cannot forge a log line.
 fn decision_log(client: &str, nas: &str, from: SocketAddr, user: &str, result: &str, reason: &str) {
-    tracing::info!(target: "gatehouse::radius", client, nas, %from, user, result, reason, "RADIUS decision");
+    tracing::info!(
+        target: "gatehouse::radius",
+        client = %client,
+        nas = ?nas,
+        %from,
+        user = ?user,
+        result = %result,
+        reason = %reason,
+        "RADIUS decision"
+    );
 }
 
 /// Answers one Access-Request and remembers the reply for retransmissions.
-async fn answer(server: Arc<RadiusServer>, socket: Arc<UdpSocket>, client: RadiusClient, packet: Packet, from: SocketAddr) {
+async fn answer(
+    server: Arc<RadiusServer>,
+    socket: Arc<std::net::UdpSocket>,
+    client: Arc<RadiusClient>,
+    packet: Packet,
+    from: SocketAddr,
+) {
     let (reply, context) = server.access_request(&packet, &client, from).await;
     match reply.encode(&context, &client.secret) {
         Ok(bytes) => {
-            if let Err(error) = socket.send_to(&bytes, from).await {
-                tracing::warn!(%from, %error, "could not send RADIUS reply");
-            }
+            // Cached before it is sent: a retransmission that follows the
+            // reply at once must find it.
             server
                 .cache
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .answered(from, packet.identifier, packet.authenticator, bytes);
+                .answered(from, packet.identifier, packet.authenticator, bytes.clone());
+            if let Err(error) = socket.send_to(&bytes, from) {
+                tracing::warn!(%from, %error, "could not send RADIUS reply");
+            }
         }
         Err(error) => {
             tracing::error!(%from, %error, "could not encode RADIUS reply");
@@ -357,28 +379,100 @@ async fn answer(server: Arc<RadiusServer>, socket: Arc<UdpSocket>, client: Radiu
 
 /// Serves RADIUS on `socket` until `shutdown` completes, then waits (up to
 /// five seconds) for requests in progress to be answered.
+///
+/// Datagrams are received on a thread of their own with blocking calls:
+/// under load that costs one system call per packet instead of a readiness
+/// poll plus a read. Requests that can be answered at once (returning
+/// users, and everything refused or dropped) are answered on that thread;
+/// requests that must wait (a new user's durable count, argon2, the
+/// database) continue as tasks on the Tokio runtime.
 pub async fn run(
     socket: UdpSocket,
     server: Arc<RadiusServer>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let socket = socket.into_std()?;
+    socket.set_nonblocking(false)?;
+    // The receiving thread looks at the stop flag at least this often.
+    socket.set_read_timeout(Some(Duration::from_millis(200)))?;
     let socket = Arc::new(socket);
+    let stop = Arc::new(AtomicBool::new(false));
+    let in_flight = Arc::new(InFlight::default());
+    let receiver = {
+        let (socket, server, stop, in_flight) = (
+            socket.clone(),
+            server.clone(),
+            stop.clone(),
+            in_flight.clone(),
+        );
+        let runtime = tokio::runtime::Handle::current();
+        std::thread::Builder::new()
+            .name("gatehouse-radius".into())
+            .spawn(move || receive(&socket, &server, &runtime, &stop, &in_flight))?
+    };
+    shutdown.await;
+    stop.store(true, Ordering::Release);
+    let _ = tokio::task::spawn_blocking(move || receiver.join()).await;
+    let drained = tokio::time::timeout(Duration::from_secs(5), in_flight.idle()).await;
+    if drained.is_err() {
+        tracing::warn!(
+            abandoned = in_flight.count(),
+            "RADIUS requests still in progress at shutdown"
+        );
+    }
+    Ok(())
+}
+
+/// Requests answered by tasks, so shutdown can wait for them.
+#[derive(Debug, Default)]
+struct InFlight {
+    count: AtomicUsize,
+    done: tokio::sync::Notify,
+}
+
+impl InFlight {
+    fn count(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
+    async fn idle(&self) {
+        loop {
+            let notified = self.done.notified();
+            if self.count() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+fn receive(
+    socket: &Arc<std::net::UdpSocket>,
+    server: &Arc<RadiusServer>,
+    runtime: &tokio::runtime::Handle,
+    stop: &AtomicBool,
+    in_flight: &Arc<InFlight>,
+) {
+    // Requests finished here may still use Tokio (a channel, a timer).
+    let _runtime = runtime.enter();
     let mut buffer = vec![0u8; 65_536];
-    let mut in_flight = JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (len, from) = tokio::select! {
-            received = socket.recv_from(&mut buffer) => match received {
-                Ok(received) => received,
-                Err(error) => {
-                    // ICMP errors from earlier sends surface here on some
-                    // systems; they concern one peer, not the server.
-                    tracing::debug!(%error, "RADIUS receive error");
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => continue,
+    while !stop.load(Ordering::Acquire) {
+        let (len, from) = match socket.recv_from(&mut buffer) {
+            Ok(received) => received,
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(error) => {
+                // ICMP errors from earlier sends surface here on some
+                // systems; they concern one peer, not the server.
+                tracing::debug!(%error, "RADIUS receive error");
+                continue;
+            }
         };
         let datagram = &buffer[..len];
         let Some(triage) = server.triage(datagram, from) else {
@@ -389,7 +483,7 @@ pub async fn run(
                 // RFC 5997: answer directly, never from the cache.
                 let reply = Reply::Accept { message: None };
                 if let Ok(bytes) = reply.encode(&ReplyContext::of(&packet), &client.secret) {
-                    let _ = socket.send_to(&bytes, from).await;
+                    let _ = socket.send_to(&bytes, from);
                 }
             }
             Triage::AccessRequest { client, packet } => {
@@ -406,32 +500,30 @@ pub async fn run(
                 match seen {
                     Seen::InProgress => continue,
                     Seen::Answered(reply) => {
-                        let _ = socket.send_to(&reply, from).await;
+                        let _ = socket.send_to(&reply, from);
                         continue;
                     }
                     Seen::New => {}
                 }
-                let mut answer = Box::pin(answer(server.clone(), socket.clone(), client, packet, from));
-                // A returning user is answered without waiting for anything:
-                // finish it here, on the receiving task, and save a task
-                // switch. Anything that has to wait (a new user's commit,
-                // argon2, the database) continues as a task of its own; it
-                // is polled again at once, with a real waker.
-                if answer.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending() {
-                    in_flight.spawn(answer);
+                let mut answer =
+                    Box::pin(answer(server.clone(), socket.clone(), client, packet, from));
+                // The first poll finishes everything that need not wait. A
+                // request that has to wait continues as a task, polled again
+                // at once with a real waker.
+                if answer
+                    .as_mut()
+                    .poll(&mut Context::from_waker(Waker::noop()))
+                    .is_pending()
+                {
+                    in_flight.count.fetch_add(1, Ordering::AcqRel);
+                    let in_flight = in_flight.clone();
+                    runtime.spawn(async move {
+                        answer.await;
+                        in_flight.count.fetch_sub(1, Ordering::AcqRel);
+                        in_flight.done.notify_waiters();
+                    });
                 }
             }
         }
     }
-    let drained = tokio::time::timeout(Duration::from_secs(5), async {
-        while in_flight.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!(
-            abandoned = in_flight.len(),
-            "RADIUS requests still in progress at shutdown"
-        );
-    }
-    Ok(())
 }
