@@ -408,7 +408,12 @@ async fn refresh_clients(
                     clients.push(client);
                 }
             }
-            if !server.clients().iter().map(|c| &**c).eq(clients.iter()) {
+            if !server
+                .clients()
+                .iter()
+                .map(|c| &c.definition)
+                .eq(clients.iter())
+            {
                 tracing::info!(clients = clients.len(), "RADIUS clients loaded");
                 server.set_clients(clients);
             }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use hmac::{KeyInit as _, Mac as _};
 use subtle::ConstantTimeEq as _;
 
-use crate::identity::{SeatKey, Username};
+use crate::identity::{Identity, SeatKey, Username};
 use crate::store::{LocalUserRecord, Store, StoreResult, TotpRecord};
 
 /// A local account as the first factor needs it.
@@ -26,6 +26,8 @@ use crate::store::{LocalUserRecord, Store, StoreResult, TotpRecord};
 pub(crate) struct Account {
     pub user: LocalUserRecord,
     pub totp: Option<TotpRecord>,
+    /// Built once; cloning it is cheap.
+    pub identity: Identity,
 }
 
 /// Local accounts read from the store, by canonical username.
@@ -64,7 +66,12 @@ impl LocalAccounts {
             return Ok(None);
         };
         let totp = store.totp(&SeatKey::local(username)).await?;
-        let account = Arc::new(Account { user, totp });
+        let identity = Identity::local(&user.username, &user.display_name);
+        let account = Arc::new(Account {
+            user,
+            totp,
+            identity,
+        });
         self.accounts
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -95,7 +102,8 @@ impl LocalAccounts {
 #[derive(Debug)]
 pub(crate) struct CredentialCache {
     ttl: Duration,
-    key: [u8; 32],
+    /// HMAC-SHA256 keyed with a random key, key schedule done once.
+    keyed: hmac::Hmac<sha2::Sha256>,
     entries: Mutex<HashMap<Username, Remembered>>,
 }
 
@@ -113,14 +121,14 @@ impl CredentialCache {
         getrandom::fill(&mut key).expect("the operating system provides randomness");
         CredentialCache {
             ttl,
-            key,
+            keyed: hmac::Hmac::<sha2::Sha256>::new_from_slice(&key)
+                .expect("HMAC takes keys of any length"),
             entries: Mutex::new(HashMap::new()),
         }
     }
 
     fn mac(&self, password: &str) -> [u8; 32] {
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.key)
-            .expect("HMAC takes keys of any length");
+        let mut mac = self.keyed.clone();
         mac.update(password.as_bytes());
         mac.finalize().into_bytes().into()
     }

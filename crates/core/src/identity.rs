@@ -2,6 +2,7 @@
 //! under.
 
 use std::fmt;
+use std::sync::Arc;
 
 use unicode_normalization::UnicodeNormalization as _;
 
@@ -98,21 +99,21 @@ impl Source {
 /// The key a person is counted under, unique across sources: `local:<name>`
 /// for local users, `directory:<stable id>` for directory entries.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SeatKey(String);
+pub struct SeatKey(Arc<str>);
 
 impl SeatKey {
     pub fn local(username: &Username) -> SeatKey {
-        SeatKey(format!("local:{username}"))
+        SeatKey(format!("local:{username}").into())
     }
 
     /// A directory entry's stable identity (objectGUID, entryUUID, …).
     pub fn directory(stable_id: &str) -> SeatKey {
-        SeatKey(format!("directory:{stable_id}"))
+        SeatKey(format!("directory:{stable_id}").into())
     }
 
     /// Rebuilds a key read back from the store.
     pub fn from_stored(text: String) -> SeatKey {
-        SeatKey(text)
+        SeatKey(text.into())
     }
 
     pub fn as_str(&self) -> &str {
@@ -132,8 +133,8 @@ impl std::borrow::Borrow<str> for SeatKey {
 pub struct Identity {
     pub seat: SeatKey,
     /// Login name as displayed (canonical for local users).
-    pub username: String,
-    pub display_name: String,
+    pub username: Arc<str>,
+    pub display_name: Arc<str>,
     pub source: Source,
 }
 
@@ -141,8 +142,8 @@ impl Identity {
     pub fn local(username: &Username, display_name: &str) -> Identity {
         Identity {
             seat: SeatKey::local(username),
-            username: username.to_string(),
-            display_name: display_name.to_string(),
+            username: username.as_str().into(),
+            display_name: display_name.into(),
             source: Source::Local,
         }
     }

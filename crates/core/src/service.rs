@@ -527,7 +527,7 @@ impl Gatehouse {
             return Err(Refusal::InvalidCredentials);
         }
         Ok(FirstFactor {
-            identity: Identity::local(&user.username, &user.display_name),
+            identity: account.identity.clone(),
             second_factor,
         })
     }
@@ -617,8 +617,8 @@ impl Gatehouse {
         let request = AdmitRequest {
             month: cached.month,
             seat: identity.seat.clone(),
-            username: identity.username.clone(),
-            display_name: identity.display_name.clone(),
+            username: identity.username.to_string(),
+            display_name: identity.display_name.to_string(),
             source: identity.source,
             client: client.to_string(),
             at: now,
@@ -680,7 +680,7 @@ impl Gatehouse {
         self.write_behind.refusal(RefusalRecord {
             month,
             seat: identity.seat.clone(),
-            username: identity.username.clone(),
+            username: identity.username.to_string(),
             at: now,
             client: client.to_string(),
             attempts: 1,

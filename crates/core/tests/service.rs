@@ -247,7 +247,7 @@ async fn canonical_names_count_once() {
             .await
             .unwrap();
         assert_eq!(admitted.newly_counted, newly_counted, "{login}");
-        assert_eq!(admitted.identity.username, "john");
+        assert_eq!(&*admitted.identity.username, "john");
     }
     assert_eq!(fx.active().await, 1);
     assert_eq!(fx.ledger("2026-11").await, ["john"]);

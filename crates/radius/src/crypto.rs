@@ -93,7 +93,7 @@ pub enum MessageAuthenticator {
 
 /// Checks the Message-Authenticator of a received request. `datagram` is
 /// the raw packet (as received; bytes beyond Length are ignored).
-pub fn check_message_authenticator(datagram: &[u8], secret: &[u8]) -> MessageAuthenticator {
+pub fn check_message_authenticator(datagram: &[u8], secret: &SharedSecret) -> MessageAuthenticator {
     let Some(length) = datagram
         .get(2..4)
         .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
@@ -122,7 +122,7 @@ pub fn check_message_authenticator(datagram: &[u8], secret: &[u8]) -> MessageAut
     };
     // HMAC over the packet with the Message-Authenticator value zeroed,
     // fed in three parts instead of copying the packet.
-    let mut mac = HmacMd5::new_from_slice(secret).expect("HMAC takes keys of any length");
+    let mut mac = secret.hmac.clone();
     mac.update(&packet[..value_at]);
     mac.update(&[0u8; 16]);
     mac.update(&packet[value_at + 16..]);
@@ -134,10 +134,38 @@ pub fn check_message_authenticator(datagram: &[u8], secret: &[u8]) -> MessageAut
     }
 }
 
-fn hmac_md5(data: &[u8], secret: &[u8]) -> [u8; 16] {
-    let mut mac = HmacMd5::new_from_slice(secret).expect("HMAC takes keys of any length");
+fn hmac_md5(data: &[u8], secret: &SharedSecret) -> [u8; 16] {
+    let mut mac = secret.hmac.clone();
     mac.update(data);
     mac.finalize().into_bytes().into()
+}
+
+/// A client's shared secret, with its HMAC-MD5 key schedule computed once
+/// (every request and reply carries a Message-Authenticator). `Debug`
+/// never shows it.
+#[derive(Clone)]
+pub struct SharedSecret {
+    bytes: Vec<u8>,
+    hmac: HmacMd5,
+}
+
+impl SharedSecret {
+    pub fn new(bytes: &[u8]) -> SharedSecret {
+        SharedSecret {
+            bytes: bytes.to_vec(),
+            hmac: HmacMd5::new_from_slice(bytes).expect("HMAC takes keys of any length"),
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl std::fmt::Debug for SharedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedSecret(<secret>)")
+    }
 }
 
 /// Encodes a reply to a request with `request_authenticator`: a
@@ -147,7 +175,7 @@ fn hmac_md5(data: &[u8], secret: &[u8]) -> [u8; 16] {
 pub fn encode_reply(
     reply: &Packet,
     request_authenticator: &[u8; 16],
-    secret: &[u8],
+    secret: &SharedSecret,
 ) -> Result<Vec<u8>, EncodeError> {
     let mut packet = reply.clone();
     packet.authenticator = *request_authenticator;
@@ -163,7 +191,7 @@ pub fn encode_reply(
     let value_at = MIN_PACKET + 2;
     let mac = hmac_md5(&encoded, secret);
     encoded[value_at..value_at + 16].copy_from_slice(&mac);
-    let authenticator = response_authenticator(&encoded, secret);
+    let authenticator = response_authenticator(&encoded, secret.as_bytes());
     encoded[4..20].copy_from_slice(&authenticator);
     Ok(encoded)
 }
@@ -172,7 +200,7 @@ pub fn encode_reply(
 /// clients and tests; the authenticator must be random per request).
 pub fn encode_request(
     request: &Packet,
-    secret: &[u8],
+    secret: &SharedSecret,
     with_ma: bool,
 ) -> Result<Vec<u8>, EncodeError> {
     let mut packet = request.clone();
@@ -259,7 +287,7 @@ mod tests {
         );
         assert_eq!(packet.encode().unwrap(), bytes);
         assert_eq!(
-            check_message_authenticator(&bytes, RFC_SECRET),
+            check_message_authenticator(&bytes, &SharedSecret::new(RFC_SECRET)),
             MessageAuthenticator::Absent
         );
     }
@@ -308,7 +336,12 @@ mod tests {
         let mut reply = Packet::new(Code::AccessReject, 42, [0; 16]);
         reply.push(REPLY_MESSAGE, b"no".to_vec());
         reply.push(PROXY_STATE, b"p1".to_vec());
-        let encoded = encode_reply(&reply, &request_authenticator, b"s3cret").unwrap();
+        let encoded = encode_reply(
+            &reply,
+            &request_authenticator,
+            &SharedSecret::new(b"s3cret"),
+        )
+        .unwrap();
         let parsed = Packet::parse(&encoded).unwrap();
         assert_eq!(parsed.attributes[0].kind, MESSAGE_AUTHENTICATOR);
         assert_eq!(parsed.attributes[1..], reply.attributes[..]);
@@ -318,11 +351,11 @@ mod tests {
         let mut check = encoded.clone();
         check[4..20].copy_from_slice(&request_authenticator);
         assert_eq!(
-            check_message_authenticator(&check, b"s3cret"),
+            check_message_authenticator(&check, &SharedSecret::new(b"s3cret")),
             MessageAuthenticator::Valid
         );
         assert_eq!(
-            check_message_authenticator(&check, b"other"),
+            check_message_authenticator(&check, &SharedSecret::new(b"other")),
             MessageAuthenticator::Invalid
         );
     }
@@ -331,37 +364,37 @@ mod tests {
     fn request_message_authenticators_are_checked() {
         let mut request = Packet::new(Code::AccessRequest, 1, [5; 16]);
         request.push(USER_NAME, b"alice".to_vec());
-        let signed = encode_request(&request, b"secret", true).unwrap();
+        let signed = encode_request(&request, &SharedSecret::new(b"secret"), true).unwrap();
         assert_eq!(
-            check_message_authenticator(&signed, b"secret"),
+            check_message_authenticator(&signed, &SharedSecret::new(b"secret")),
             MessageAuthenticator::Valid
         );
         assert_eq!(
-            check_message_authenticator(&signed, b"Secret"),
+            check_message_authenticator(&signed, &SharedSecret::new(b"Secret")),
             MessageAuthenticator::Invalid
         );
         let mut tampered = signed.clone();
         tampered[23] ^= 1;
         assert_eq!(
-            check_message_authenticator(&tampered, b"secret"),
+            check_message_authenticator(&tampered, &SharedSecret::new(b"secret")),
             MessageAuthenticator::Invalid
         );
-        let unsigned = encode_request(&request, b"secret", false).unwrap();
+        let unsigned = encode_request(&request, &SharedSecret::new(b"secret"), false).unwrap();
         assert_eq!(
-            check_message_authenticator(&unsigned, b"secret"),
+            check_message_authenticator(&unsigned, &SharedSecret::new(b"secret")),
             MessageAuthenticator::Absent
         );
         // Two Message-Authenticators, or one of the wrong length, are invalid.
         let mut doubled = Packet::parse(&signed).unwrap();
         doubled.push(MESSAGE_AUTHENTICATOR, vec![0; 16]);
         assert_eq!(
-            check_message_authenticator(&doubled.encode().unwrap(), b"secret"),
+            check_message_authenticator(&doubled.encode().unwrap(), &SharedSecret::new(b"secret")),
             MessageAuthenticator::Invalid
         );
         let mut short = request.clone();
         short.push(MESSAGE_AUTHENTICATOR, vec![0; 15]);
         assert_eq!(
-            check_message_authenticator(&short.encode().unwrap(), b"secret"),
+            check_message_authenticator(&short.encode().unwrap(), &SharedSecret::new(b"secret")),
             MessageAuthenticator::Invalid
         );
     }
@@ -369,7 +402,7 @@ mod tests {
     proptest! {
         #[test]
         fn message_authenticator_check_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
-            let _ = check_message_authenticator(&bytes, b"secret");
+            let _ = check_message_authenticator(&bytes, &SharedSecret::new(b"secret"));
         }
 
         #[test]

@@ -2,7 +2,7 @@
 //! and the three answers (RFC 2865 §4).
 
 use crate::attributes::{PROXY_STATE, REPLY_MESSAGE, STATE, USER_NAME, USER_PASSWORD};
-use crate::crypto::{encode_reply, reveal_password};
+use crate::crypto::{SharedSecret, encode_reply, reveal_password};
 use crate::packet::{Code, EncodeError, MAX_ATTRIBUTE_VALUE, Packet};
 
 /// An Access-Request, with its User-Password revealed.
@@ -132,7 +132,11 @@ impl Reply {
     /// Encodes the reply: Message-Authenticator first, then Reply-Message
     /// (split across attributes if long), State, and the request's
     /// Proxy-States unchanged and in order.
-    pub fn encode(&self, context: &ReplyContext, secret: &[u8]) -> Result<Vec<u8>, EncodeError> {
+    pub fn encode(
+        &self,
+        context: &ReplyContext,
+        secret: &SharedSecret,
+    ) -> Result<Vec<u8>, EncodeError> {
         let mut packet = Packet::new(self.code(), context.identifier, [0; 16]);
         let message = match self {
             Reply::Accept { message } => message.as_deref(),
@@ -222,7 +226,9 @@ mod tests {
             state: vec![9; 16],
             message: "Enter your one-time code".into(),
         };
-        let bytes = reply.encode(&parsed.context(), b"secret").unwrap();
+        let bytes = reply
+            .encode(&parsed.context(), &SharedSecret::new(b"secret"))
+            .unwrap();
         assert!(verify_reply(&bytes, &parsed.authenticator, b"secret"));
         let packet = Packet::parse(&bytes).unwrap();
         assert_eq!(packet.code, Code::AccessChallenge);
@@ -249,7 +255,7 @@ mod tests {
         let mut as_signed = bytes.clone();
         as_signed[4..20].copy_from_slice(&parsed.authenticator);
         assert_eq!(
-            check_message_authenticator(&as_signed, b"secret"),
+            check_message_authenticator(&as_signed, &SharedSecret::new(b"secret")),
             MessageAuthenticator::Valid
         );
     }
@@ -264,7 +270,7 @@ mod tests {
         let bytes = Reply::Reject {
             message: "x".repeat(300),
         }
-        .encode(&context, b"s")
+        .encode(&context, &SharedSecret::new(b"s"))
         .unwrap();
         let packet = Packet::parse(&bytes).unwrap();
         let parts: Vec<usize> = packet

@@ -19,7 +19,7 @@ use gatehouse_core::{Gatehouse, Identity, LoginStep, Refusal};
 use tokio::net::UdpSocket;
 
 use crate::attributes::{NAS_IDENTIFIER, PROXY_STATE};
-use crate::crypto::{MessageAuthenticator, check_message_authenticator, random_16};
+use crate::crypto::{MessageAuthenticator, SharedSecret, check_message_authenticator, random_16};
 use crate::dedup::{ResponseCache, Seen};
 use crate::message::{AccessRequest, Reply, ReplyContext};
 use crate::packet::{Code, Packet};
@@ -63,12 +63,37 @@ struct PendingChallenge {
     expires: Instant,
 }
 
+/// A client as the server uses it: its definition, and its shared secret
+/// prepared for HMAC.
+#[derive(Debug)]
+pub struct ServedClient {
+    pub definition: RadiusClient,
+    pub secret: SharedSecret,
+}
+
+impl ServedClient {
+    fn new(definition: RadiusClient) -> Arc<ServedClient> {
+        Arc::new(ServedClient {
+            secret: SharedSecret::new(&definition.secret),
+            definition,
+        })
+    }
+}
+
+impl std::ops::Deref for ServedClient {
+    type Target = RadiusClient;
+
+    fn deref(&self) -> &RadiusClient {
+        &self.definition
+    }
+}
+
 /// Shared state of a running server.
 #[derive(Debug)]
 pub struct RadiusServer {
     gatehouse: Arc<Gatehouse>,
     settings: RadiusSettings,
-    clients: RwLock<Arc<Vec<Arc<RadiusClient>>>>,
+    clients: RwLock<Arc<Vec<Arc<ServedClient>>>>,
     challenges: Mutex<HashMap<[u8; 16], PendingChallenge>>,
     cache: Mutex<ResponseCache>,
     dropped: RateLimitedLog,
@@ -84,7 +109,9 @@ impl RadiusServer {
             gatehouse,
             cache: Mutex::new(ResponseCache::new(settings.response_cache_ttl)),
             settings,
-            clients: RwLock::new(Arc::new(clients.into_iter().map(Arc::new).collect())),
+            clients: RwLock::new(Arc::new(
+                clients.into_iter().map(ServedClient::new).collect(),
+            )),
             challenges: Mutex::new(HashMap::new()),
             dropped: RateLimitedLog::new(Duration::from_secs(10), 20),
         })
@@ -93,10 +120,10 @@ impl RadiusServer {
     /// Replaces the client table (configuration plus `gatehouse client add`).
     pub fn set_clients(&self, clients: Vec<RadiusClient>) {
         *self.clients.write().unwrap_or_else(|e| e.into_inner()) =
-            Arc::new(clients.into_iter().map(Arc::new).collect());
+            Arc::new(clients.into_iter().map(ServedClient::new).collect());
     }
 
-    pub fn clients(&self) -> Arc<Vec<Arc<RadiusClient>>> {
+    pub fn clients(&self) -> Arc<Vec<Arc<ServedClient>>> {
         self.clients
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -104,7 +131,7 @@ impl RadiusServer {
     }
 
     /// The client with the most specific network containing `from`.
-    fn client_for(&self, from: SocketAddr) -> Option<Arc<RadiusClient>> {
+    fn client_for(&self, from: SocketAddr) -> Option<Arc<ServedClient>> {
         let clients = self.clients();
         clients
             .iter()
@@ -199,14 +226,14 @@ impl RadiusServer {
     async fn access_request(
         &self,
         packet: &Packet,
-        client: &RadiusClient,
+        client: &ServedClient,
         from: SocketAddr,
     ) -> (Reply, ReplyContext) {
         let nas = packet
             .attribute(NAS_IDENTIFIER)
             .map(|n| String::from_utf8_lossy(n).into_owned())
             .unwrap_or_default();
-        let request = match AccessRequest::from_packet(packet, &client.secret) {
+        let request = match AccessRequest::from_packet(packet, client.secret.as_bytes()) {
             Ok(request) => request,
             Err((error, context)) => {
                 let message = match error {
@@ -236,7 +263,7 @@ impl RadiusServer {
         (reply, context)
     }
 
-    async fn start_login(&self, request: &AccessRequest, client: &RadiusClient) -> Reply {
+    async fn start_login(&self, request: &AccessRequest, client: &ServedClient) -> Reply {
         match self
             .gatehouse
             .login(&request.user_name, &request.password, &client.name)
@@ -275,7 +302,7 @@ impl RadiusServer {
         &self,
         request: &AccessRequest,
         state: &[u8],
-        client: &RadiusClient,
+        client: &ServedClient,
     ) -> Reply {
         let pending = <[u8; 16]>::try_from(state).ok().and_then(|key| {
             self.challenges
@@ -290,7 +317,7 @@ impl RadiusServer {
             return expired();
         };
         let same_user = gatehouse_core::Username::parse(&request.user_name)
-            .is_ok_and(|name| name.as_str() == pending.identity.username);
+            .is_ok_and(|name| name.as_str() == &*pending.identity.username);
         if pending.expires <= Instant::now() || pending.client != client.name || !same_user {
             return expired();
         }
@@ -318,11 +345,11 @@ impl RadiusServer {
 #[derive(Debug)]
 enum Triage {
     AccessRequest {
-        client: Arc<RadiusClient>,
+        client: Arc<ServedClient>,
         packet: Packet,
     },
     StatusServer {
-        client: Arc<RadiusClient>,
+        client: Arc<ServedClient>,
         packet: Packet,
     },
 }
@@ -348,7 +375,7 @@ fn decision_log(client: &str, nas: &str, from: SocketAddr, user: &str, result: &
 async fn answer(
     server: Arc<RadiusServer>,
     socket: Arc<std::net::UdpSocket>,
-    client: Arc<RadiusClient>,
+    client: Arc<ServedClient>,
     packet: Packet,
     from: SocketAddr,
 ) {
