@@ -127,3 +127,162 @@ impl tracing_subscriber::fmt::time::FormatTime for FastUtcTime {
         write!(writer, "{}.{:06}Z", last.1, now.subsec_microsecond())
     }
 }
+
+/// One line per event: `<time> <LEVEL> <target>: <message> key=value …`.
+///
+/// Written without the general-purpose machinery of the default formatter
+/// (no ANSI styling, no span context), because the RADIUS server writes one
+/// line per decision. Text fields recorded as `&str` (such as user names
+/// taken from packets) are quoted, with anything unusual escaped, so a
+/// crafted value cannot forge a line; `%value` fields are written as they
+/// are and must be Gatehouse's own text or validated names.
+#[derive(Debug, Default)]
+pub struct LineFormat {
+    time: FastUtcTime,
+}
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for LineFormat
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _context: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        use tracing_subscriber::fmt::time::FormatTime as _;
+        self.time.format_time(&mut writer)?;
+        let metadata = event.metadata();
+        writer.write_str(match *metadata.level() {
+            tracing::Level::ERROR => " ERROR ",
+            tracing::Level::WARN => "  WARN ",
+            tracing::Level::INFO => "  INFO ",
+            tracing::Level::DEBUG => " DEBUG ",
+            tracing::Level::TRACE => " TRACE ",
+        })?;
+        writer.write_str(metadata.target())?;
+        writer.write_str(":")?;
+        let mut fields = FieldWriter {
+            writer: &mut writer,
+            result: Ok(()),
+        };
+        event.record(&mut fields);
+        fields.result?;
+        writer.write_char('\n')
+    }
+}
+
+struct FieldWriter<'a, 'w> {
+    writer: &'a mut tracing_subscriber::fmt::format::Writer<'w>,
+    result: std::fmt::Result,
+}
+
+impl FieldWriter<'_, '_> {
+    fn name(&mut self, field: &tracing::field::Field) -> std::fmt::Result {
+        self.writer.write_char(' ')?;
+        if field.name() != "message" {
+            self.writer.write_str(field.name())?;
+            self.writer.write_char('=')?;
+        }
+        Ok(())
+    }
+}
+
+/// True when a value can be written between quotes as it is.
+fn plain(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
+impl tracing::field::Visit for FieldWriter<'_, '_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if self.result.is_err() {
+            return;
+        }
+        self.result = self.name(field).and_then(|()| {
+            if field.name() == "message" {
+                self.writer.write_str(value)
+            } else if plain(value) {
+                self.writer.write_char('"')?;
+                self.writer.write_str(value)?;
+                self.writer.write_char('"')
+            } else {
+                write!(self.writer, "{value:?}")
+            }
+        });
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if self.result.is_err() {
+            return;
+        }
+        self.result = self
+            .name(field)
+            .and_then(|()| write!(self.writer, "{value:?}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Capture {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+        type Writer = Capture;
+
+        fn make_writer(&'a self) -> Capture {
+            self.clone()
+        }
+    }
+
+    fn logged(event: impl FnOnce()) -> String {
+        let capture = Capture::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(capture.clone())
+            .event_format(LineFormat::default())
+            .finish();
+        tracing::subscriber::with_default(subscriber, event);
+        String::from_utf8(capture.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn a_line_has_time_level_target_message_and_fields() {
+        let line = logged(
+            || tracing::info!(target: "gatehouse::radius", client = %"vpn-1", user = "alice", attempts = 3, "RADIUS decision"),
+        );
+        let (time, rest) = line.split_once(' ').unwrap();
+        assert!(time.len() == 27 && time.ends_with('Z'), "{time}");
+        assert_eq!(
+            rest,
+            " INFO gatehouse::radius: RADIUS decision client=vpn-1 user=\"alice\" attempts=3\n"
+        );
+    }
+
+    #[test]
+    fn crafted_text_fields_cannot_forge_a_line() {
+        let line = logged(|| {
+            tracing::warn!(
+                user = "mallory\n2026-01-01T00:00:00.000000Z  INFO fake: Accept",
+                "authentication failed"
+            )
+        });
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(line.contains(r#"user="mallory\n2026"#), "{line}");
+    }
+}

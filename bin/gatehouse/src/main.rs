@@ -257,8 +257,7 @@ fn init_logging(config: &Config, serving: bool) -> logging::FlushOnDrop {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
-        .with_timer(logging::FastUtcTime::default())
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .event_format(logging::LineFormat::default())
         .init();
     guard
 }

@@ -356,15 +356,16 @@ enum Triage {
 
 /// One structured line per decision.
 /// `client` (a validated name), `result` and `reason` (Gatehouse's own
-/// texts) are written as they are; `user` and `nas` come from the packet and
-/// are quoted and escaped, so a crafted name cannot forge a log line.
+/// texts) are Display fields; `user` and `nas` come from the packet and are
+/// text fields, which the log writer quotes and escapes, so a crafted name
+/// cannot forge a log line.
 fn decision_log(client: &str, nas: &str, from: SocketAddr, user: &str, result: &str, reason: &str) {
     tracing::info!(
         target: "gatehouse::radius",
         client = %client,
-        nas = ?nas,
+        nas,
         %from,
-        user = ?user,
+        user,
         result = %result,
         reason = %reason,
         "RADIUS decision"
