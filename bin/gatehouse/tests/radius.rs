@@ -42,10 +42,15 @@ impl Radius {
     /// Clients: `nas` (127.0.0.1, requires Message-Authenticator) and
     /// `legacy` (127.0.0.2, does not).
     fn start(gh: Installation) -> Radius {
+        Radius::start_with(gh, "")
+    }
+
+    /// `radius_settings`: extra lines for the `[radius]` section.
+    fn start_with(gh: Installation, radius_settings: &str) -> Radius {
         let config = gh.data_dir().join("gatehouse.toml");
         let mut text = std::fs::read_to_string(&config).unwrap();
         text.push_str(&format!(
-            "\n[radius]\nlisten = \"127.0.0.1:0\"\n\n\
+            "\n[radius]\nlisten = \"127.0.0.1:0\"\n{radius_settings}\n\
              [[radius.clients]]\nname = \"nas\"\nnetworks = [\"127.0.0.1\"]\nsecret = \"{SECRET}\"\n\n\
              [[radius.clients]]\nname = \"legacy\"\nnetworks = [\"127.0.0.2\"]\nsecret = \"{SECRET}\"\n\
              require_message_authenticator = false\n"
@@ -654,4 +659,31 @@ fn a_retransmission_is_answered_from_the_cache_and_counted_once() {
 
 fn current_month(gh: &Installation) -> String {
     gh.license_json()["month"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_challenge_state_expires() {
+    let Some((radclient, _python)) = peers("a_challenge_state_expires") else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    let grace = totp_user(&gh, "grace", "challenge");
+    let radius = Radius::start_with(gh, "challenge_timeout_seconds = 1");
+    let challenge = radius.radclient(&radclient, &pap("grace", "grace-secret"), SECRET);
+    let state = challenge.state.expect("a State");
+    std::thread::sleep(Duration::from_millis(1200));
+    let late = format!(
+        "User-Name = \"grace\", User-Password = \"{}\", State = 0x{state}, Message-Authenticator = 0x00",
+        current_code(&grace)
+    );
+    let reply = radius.radclient(&radclient, &late, SECRET);
+    assert_eq!(reply.code.as_deref(), Some("Access-Reject"));
+    assert_eq!(
+        reply.reply_message.as_deref(),
+        Some("Login attempt expired, please log in again")
+    );
+    assert!(
+        radius.gh.users(&current_month(&radius.gh)).is_empty(),
+        "nobody counted"
+    );
 }

@@ -260,6 +260,20 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever arrives, reading it as an Access-Request never panics.
+        #[test]
+        fn arbitrary_access_requests_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let mut bytes = vec![1, 7];
+            bytes.extend_from_slice(&((20 + body.len()) as u16).to_be_bytes());
+            bytes.extend_from_slice(&[3; 16]);
+            bytes.extend_from_slice(&body);
+            if let Ok(packet) = Packet::parse(&bytes) {
+                let _ = AccessRequest::from_packet(&packet, b"secret");
+            }
+        }
+    }
+
     #[test]
     fn long_reply_messages_are_split() {
         let context = ReplyContext {
