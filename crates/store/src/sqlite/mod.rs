@@ -140,6 +140,17 @@ fn create_private_file(_path: &Path) -> StoreResult<()> {
     Ok(())
 }
 
+/// The outcome of an INSERT into a table with a unique key.
+fn inserted(result: Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error>) -> StoreResult<()> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+            Err(StoreError::AlreadyExists)
+        }
+        Err(error) => Err(unavailable(error)),
+    }
+}
+
 fn unavailable(error: sqlx::Error) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }
@@ -718,13 +729,7 @@ impl LocalUserStore for SqliteStore {
         .bind(micros(user.created_at))
         .execute(&self.pool)
         .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
-                Err(StoreError::AlreadyExists)
-            }
-            Err(error) => Err(unavailable(error)),
-        }
+        inserted(result)
     }
 
     async fn set_local_user_enabled(
@@ -900,13 +905,7 @@ impl ClientStore for SqliteStore {
         .bind(i64::from(client.limit_proxy_state))
         .execute(&self.pool)
         .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
-                Err(StoreError::AlreadyExists)
-            }
-            Err(error) => Err(unavailable(error)),
-        }
+        inserted(result)
     }
 
     async fn delete_radius_client(&self, name: &str) -> StoreResult<bool> {
