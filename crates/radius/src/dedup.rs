@@ -30,19 +30,23 @@ pub enum Seen {
     Answered(Vec<u8>),
 }
 
-/// Recent requests and their replies, forgotten after `ttl`.
+/// Recent requests and their replies, forgotten after `ttl`, and the
+/// oldest first once there are `capacity` of them (memory stays bounded
+/// under any load).
 #[derive(Debug)]
 pub struct ResponseCache {
     ttl: Duration,
+    capacity: usize,
     entries: HashMap<Key, Entry>,
     /// Insertion order, for expiry.
     order: VecDeque<(Instant, Key)>,
 }
 
 impl ResponseCache {
-    pub fn new(ttl: Duration) -> ResponseCache {
+    pub fn new(ttl: Duration, capacity: usize) -> ResponseCache {
         ResponseCache {
             ttl,
+            capacity: capacity.max(1),
             entries: HashMap::new(),
             order: VecDeque::new(),
         }
@@ -77,6 +81,9 @@ impl ResponseCache {
             },
         );
         self.order.push_back((now, key));
+        while self.entries.len() > self.capacity {
+            self.evict_oldest();
+        }
         Seen::New
     }
 
@@ -117,11 +124,16 @@ impl ResponseCache {
     }
 
     fn expire(&mut self, now: Instant) {
-        while let Some(&(since, key)) = self.order.front() {
+        while let Some(&(since, _)) = self.order.front() {
             if now.duration_since(since) < self.ttl {
                 break;
             }
-            self.order.pop_front();
+            self.evict_oldest();
+        }
+    }
+
+    fn evict_oldest(&mut self) {
+        if let Some((since, key)) = self.order.pop_front() {
             // Only remove the entry this order record was made for; a newer
             // request under the same key keeps its own record.
             if self.entries.get(&key).is_some_and(|e| e.since == since) {
@@ -141,7 +153,7 @@ mod tests {
 
     #[test]
     fn duplicates_are_dropped_while_in_progress_then_answered_from_the_cache() {
-        let mut cache = ResponseCache::new(Duration::from_secs(30));
+        let mut cache = ResponseCache::new(Duration::from_secs(30), 1000);
         let now = Instant::now();
         assert_eq!(cache.check(addr(1000), 7, [1; 16], now), Seen::New);
         assert_eq!(cache.check(addr(1000), 7, [1; 16], now), Seen::InProgress);
@@ -154,7 +166,7 @@ mod tests {
 
     #[test]
     fn the_key_is_address_port_identifier_and_authenticator() {
-        let mut cache = ResponseCache::new(Duration::from_secs(30));
+        let mut cache = ResponseCache::new(Duration::from_secs(30), 1000);
         let now = Instant::now();
         assert_eq!(cache.check(addr(1000), 7, [1; 16], now), Seen::New);
         cache.answered(addr(1000), 7, [1; 16], b"reply".to_vec());
@@ -177,8 +189,28 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_never_holds_more_than_its_capacity() {
+        let mut cache = ResponseCache::new(Duration::from_secs(30), 2);
+        let now = Instant::now();
+        for id in 0..5 {
+            assert_eq!(cache.check(addr(1), id, [1; 16], now), Seen::New);
+        }
+        assert_eq!(cache.len(), 2);
+        assert_eq!(
+            cache.check(addr(1), 4, [1; 16], now),
+            Seen::InProgress,
+            "the newest stay"
+        );
+        assert_eq!(
+            cache.check(addr(1), 0, [1; 16], now),
+            Seen::New,
+            "the oldest went first"
+        );
+    }
+
+    #[test]
     fn entries_expire_and_forgotten_requests_are_handled_again() {
-        let mut cache = ResponseCache::new(Duration::from_secs(30));
+        let mut cache = ResponseCache::new(Duration::from_secs(30), 1000);
         let start = Instant::now();
         cache.check(addr(1), 1, [1; 16], start);
         cache.answered(addr(1), 1, [1; 16], b"r".to_vec());

@@ -41,6 +41,8 @@ pub struct RadiusSettings {
     pub challenge_timeout: Duration,
     /// How long replies are kept for retransmissions.
     pub response_cache_ttl: Duration,
+    /// Most replies kept (about 200 bytes each).
+    pub response_cache_capacity: usize,
 }
 
 impl Default for RadiusSettings {
@@ -48,6 +50,7 @@ impl Default for RadiusSettings {
         RadiusSettings {
             challenge_timeout: Duration::from_secs(60),
             response_cache_ttl: Duration::from_secs(30),
+            response_cache_capacity: 250_000,
         }
     }
 }
@@ -107,7 +110,10 @@ impl RadiusServer {
     ) -> Arc<RadiusServer> {
         Arc::new(RadiusServer {
             gatehouse,
-            cache: Mutex::new(ResponseCache::new(settings.response_cache_ttl)),
+            cache: Mutex::new(ResponseCache::new(
+                settings.response_cache_ttl,
+                settings.response_cache_capacity,
+            )),
             settings,
             clients: RwLock::new(Arc::new(
                 clients.into_iter().map(ServedClient::new).collect(),
