@@ -193,7 +193,7 @@ struct MonthFormatArgs {
 struct UsersArgs {
     #[command(flatten)]
     month: MonthFormatArgs,
-    /// Only users whose username or display name contains TEXT.
+    /// Only users whose username starts with TEXT (any case).
     #[arg(long, value_name = "TEXT")]
     search: Option<String>,
     /// Order of the rows.

@@ -15,11 +15,14 @@
 //! logins, and group commit of new users ([`admitter`]).
 
 mod accounts;
+pub mod admin;
 pub mod admitter;
+pub mod alarms;
 pub mod clients;
 pub mod clock;
 pub mod export;
 pub mod identity;
+pub mod metrics;
 pub mod password;
 mod seats;
 pub mod service;

@@ -8,6 +8,7 @@ use gatehouse_license::admission::{
     LICENSE_EXPIRED, LICENSE_EXPIRED_EVENT, LICENSE_USER_LIMIT_EXCEEDED_EVENT, USER_LIMIT_EXCEEDED,
 };
 use gatehouse_license::jiff::Timestamp;
+use gatehouse_license::jiff::civil::Date;
 use gatehouse_license::jiff::tz::TimeZone;
 use gatehouse_license::key::decode_signed;
 use gatehouse_license::license::demo_support_end;
@@ -15,18 +16,22 @@ use gatehouse_license::{
     Admission, AppKey, InstallContext, KeyRefusal, License, LicenseSource, LicenseStatus, Month,
     SeatState, SigningKey, Terms, VerifiedKey, VerifyingKey, check_key,
 };
+use gatehouse_license::{Projection, project_limit};
 use tokio::sync::Semaphore;
 
 use crate::accounts::{CredentialCache, LocalAccounts};
 use crate::admitter::Admitter;
+use crate::alarms::AlarmSettings;
 use crate::clients::{ClientError, RadiusClient};
 use crate::clock::{Clock, EffectiveClock};
 use crate::identity::{Identity, SeatKey, Username, UsernameError};
+use crate::metrics::{AuthCounters, AuthCounts};
 use crate::password::{PasswordError, PasswordHashing, PasswordParams};
 use crate::seats::{SeatCache, WriteBehind};
 use crate::store::{
-    AdmitOutcome, AdmitRequest, InstallationRecord, LocalUserRecord, LoginRecord, MonthUsageRecord,
-    RefusalRecord, RefusedUser, SeatQuery, SeatRecord, Store, StoreError, TotpRecord,
+    AdmitOutcome, AdmitRequest, DailyNewUsers, InstallationRecord, LocalUserRecord, LoginRecord,
+    MonthUsageRecord, RefusalRecord, RefusedUser, SeatQuery, SeatRecord, Store, StoreError,
+    TotpRecord,
 };
 use crate::totp::{self, TotpMode, TotpSecret};
 
@@ -52,6 +57,33 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Every reason, in a fixed order.
+    pub const ALL: [Refusal; 5] = [
+        Refusal::InvalidCredentials,
+        Refusal::InvalidOneTimeCode,
+        Refusal::LicenseExpired,
+        Refusal::UserLimitExceeded,
+        Refusal::ServiceUnavailable,
+    ];
+
+    pub(crate) fn index(self) -> usize {
+        Refusal::ALL
+            .iter()
+            .position(|&r| r == self)
+            .expect("ALL lists every reason")
+    }
+
+    /// A stable machine-readable name (metrics labels, JSON).
+    pub fn label(self) -> &'static str {
+        match self {
+            Refusal::InvalidCredentials => "invalid_credentials",
+            Refusal::InvalidOneTimeCode => "invalid_one_time_code",
+            Refusal::LicenseExpired => "license_expired",
+            Refusal::UserLimitExceeded => "user_limit_exceeded",
+            Refusal::ServiceUnavailable => "service_unavailable",
+        }
+    }
+
     pub fn message(self) -> &'static str {
         match self {
             Refusal::InvalidCredentials => INVALID_CREDENTIALS,
@@ -67,6 +99,19 @@ impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.message())
     }
+}
+
+/// The License Analytics page: months against their limits, this month's
+/// new users per day, and where this month's pace leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Analytics {
+    pub months: Vec<MonthUsageRecord>,
+    pub month: Month,
+    pub today: Date,
+    pub daily: Vec<DailyNewUsers>,
+    pub projection: Projection,
+    pub active_users: u32,
+    pub user_limit: u32,
 }
 
 /// How far a login got.
@@ -262,6 +307,7 @@ pub struct Gatehouse {
     totp_mode: TotpMode,
     accounts: LocalAccounts,
     credentials: CredentialCache,
+    counters: AuthCounters,
 }
 
 impl std::fmt::Debug for Gatehouse {
@@ -317,6 +363,7 @@ impl Gatehouse {
             totp_mode: settings.totp_mode,
             accounts: LocalAccounts::default(),
             credentials: CredentialCache::new(settings.password_cache),
+            counters: AuthCounters::default(),
         })
     }
 
@@ -344,6 +391,10 @@ impl Gatehouse {
 
     pub fn license(&self) -> License {
         self.license_state().license.clone()
+    }
+
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
     }
 
     fn license_state(&self) -> Arc<LicenseState> {
@@ -384,6 +435,17 @@ impl Gatehouse {
         typed: &str,
         client: &str,
     ) -> Result<LoginStep, Refusal> {
+        let step = self.login_steps(login, typed, client).await;
+        self.counters.count_step(&step);
+        step
+    }
+
+    async fn login_steps(
+        &self,
+        login: &str,
+        typed: &str,
+        client: &str,
+    ) -> Result<LoginStep, Refusal> {
         // One moment for the whole login: one month, one expiry decision.
         let now = self.clock.now();
         let checked = self.first_factor_at(login, typed, now).await?;
@@ -411,6 +473,18 @@ impl Gatehouse {
     /// The second half of a challenge-mode login: checks the one-time code
     /// (once only) and counts the user.
     pub async fn complete_otp(
+        &self,
+        identity: &Identity,
+        code: &str,
+        client: &str,
+    ) -> Result<Admitted, Refusal> {
+        let outcome = self.check_code_and_admit(identity, code, client).await;
+        self.counters
+            .count(outcome.as_ref().map(|_| ()).map_err(|r| *r));
+        outcome
+    }
+
+    async fn check_code_and_admit(
         &self,
         identity: &Identity,
         code: &str,
@@ -616,6 +690,7 @@ impl Gatehouse {
         }
         let request = AdmitRequest {
             month: cached.month,
+            day: self.zone.to_datetime(now).date().day(),
             seat: identity.seat.clone(),
             username: identity.username.to_string(),
             display_name: identity.display_name.to_string(),
@@ -693,7 +768,12 @@ impl Gatehouse {
         Refusal::ServiceUnavailable
     }
 
-    async fn verify_password(&self, username: &Username, password: &str, hash: &str) -> bool {
+    pub(crate) async fn verify_password(
+        &self,
+        username: &Username,
+        password: &str,
+        hash: &str,
+    ) -> bool {
         if self.credentials.matches(username, hash, password) {
             return true;
         }
@@ -712,7 +792,7 @@ impl Gatehouse {
         verified
     }
 
-    async fn spend_decoy(&self, password: &str) {
+    pub(crate) async fn spend_decoy(&self, password: &str) {
         let Ok(_permit) = self.hashing_permits.acquire().await else {
             return;
         };
@@ -831,6 +911,45 @@ impl Gatehouse {
             months.sort_by_key(|m| m.month);
         }
         Ok(months)
+    }
+
+    /// Everything the License Analytics page shows.
+    pub async fn analytics(&self) -> Result<Analytics, StoreError> {
+        let months = self.usage().await?;
+        let now = self.now();
+        let month = Month::containing(now, &self.zone);
+        let today = self.zone.to_datetime(now).date();
+        let daily = self.store.daily_new_users(month).await?;
+        let current = months.iter().find(|m| m.month == month).copied();
+        let active_users = current.map_or(0, |m| m.active_users);
+        let user_limit = self.license_state().terms.user_limit;
+        Ok(Analytics {
+            projection: project_limit(today, active_users, user_limit),
+            months,
+            month,
+            today,
+            daily,
+            active_users,
+            user_limit,
+        })
+    }
+
+    // ----- alarms -------------------------------------------------------------
+
+    /// The alarm settings in force (the defaults until saved).
+    pub async fn alarm_settings(&self) -> Result<AlarmSettings, StoreError> {
+        Ok(self.store.alarm_settings().await?.unwrap_or_default())
+    }
+
+    pub async fn set_alarm_settings(&self, settings: &AlarmSettings) -> Result<(), StoreError> {
+        self.store.set_alarm_settings(settings).await?;
+        tracing::info!(%settings, "alarm settings saved");
+        Ok(())
+    }
+
+    /// Authentications so far, by result and reason (for `/metrics`).
+    pub fn auth_counts(&self) -> AuthCounts {
+        self.counters.snapshot()
     }
 
     // ----- local users -------------------------------------------------------
@@ -978,7 +1097,7 @@ impl Gatehouse {
         self.store.delete_radius_client(name).await
     }
 
-    async fn hash_password(&self, password: &str) -> Result<String, UserError> {
+    pub(crate) async fn hash_password(&self, password: &str) -> Result<String, UserError> {
         let _permit = self.hashing_permits.acquire().await.map_err(|_| {
             UserError::Store(StoreError::Unavailable("service is shutting down".into()))
         })?;

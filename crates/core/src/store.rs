@@ -15,6 +15,7 @@ use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::Date;
 use gatehouse_license::{Month, SigningKey};
 
+use crate::alarms::AlarmSettings;
 use crate::clients::RadiusClient;
 use crate::identity::{SeatKey, Source, Username};
 use crate::totp::{TotpMode, TotpSecret};
@@ -116,6 +117,8 @@ pub trait InstallationStore: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdmitRequest {
     pub month: Month,
+    /// Day of the month (license time zone), for new users per day.
+    pub day: i8,
     pub seat: SeatKey,
     pub username: String,
     pub display_name: String,
@@ -213,7 +216,8 @@ pub enum SortValue {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeatQuery {
     pub month: Month,
-    /// Case-insensitive substring of username or display name.
+    /// The beginning of the username, case-insensitive (usernames are
+    /// stored canonical, so this is an index range, fast at any size).
     pub search: Option<String>,
     pub order: SeatOrder,
     pub descending: bool,
@@ -276,6 +280,17 @@ pub trait SeatStore: Send + Sync {
 
     /// Every month with history, oldest first.
     async fn month_usage(&self) -> StoreResult<Vec<MonthUsageRecord>>;
+
+    /// Users counted for the first time on each day of `month` (days with
+    /// none are left out), in day order.
+    async fn daily_new_users(&self, month: Month) -> StoreResult<Vec<DailyNewUsers>>;
+}
+
+/// New users on one day of a month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailyNewUsers {
+    pub day: i8,
+    pub users: u32,
 }
 
 /// A local user's account.
@@ -370,13 +385,98 @@ pub trait ClientStore: Send + Sync {
     async fn delete_radius_client(&self, name: &str) -> StoreResult<bool>;
 }
 
+/// An administrator of the panel and API.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminRecord {
+    pub name: Username,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub created_at: Timestamp,
+}
+
+impl std::fmt::Debug for AdminRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminRecord")
+            .field("name", &self.name)
+            .field("password_hash", &"<hash>")
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// A signed-in panel session. Only the SHA-256 of the session token is
+/// stored, so a copy of the database does not sign anyone in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub token_hash: [u8; 32],
+    pub admin: Username,
+    /// The CSRF token every form and unsafe API call of the session carries.
+    pub csrf: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// Administrators, their API tokens and panel sessions.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// Fails with [`StoreError::AlreadyExists`] for a taken name.
+    async fn add_admin(&self, admin: &AdminRecord) -> StoreResult<()>;
+
+    async fn admin(&self, name: &Username) -> StoreResult<Option<AdminRecord>>;
+
+    async fn admin_count(&self) -> StoreResult<u64>;
+
+    /// Stores the SHA-256 of a new API token.
+    async fn add_admin_token(
+        &self,
+        token_hash: &[u8; 32],
+        admin: &Username,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// The administrator a token belongs to.
+    async fn admin_for_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<Username>>;
+
+    async fn add_session(&self, session: &SessionRecord) -> StoreResult<()>;
+
+    async fn session(&self, token_hash: &[u8; 32]) -> StoreResult<Option<SessionRecord>>;
+
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> StoreResult<()>;
+
+    /// Removes sessions that expired before `now`; returns how many.
+    async fn delete_expired_sessions(&self, now: Timestamp) -> StoreResult<u64>;
+}
+
+/// Alarm thresholds and recipients.
+#[async_trait]
+pub trait AlarmStore: Send + Sync {
+    /// `None` until an administrator saves settings.
+    async fn alarm_settings(&self) -> StoreResult<Option<AlarmSettings>>;
+
+    async fn set_alarm_settings(&self, settings: &AlarmSettings) -> StoreResult<()>;
+}
+
 /// Everything Gatehouse stores.
 pub trait Store:
-    InstallationStore + SeatStore + LocalUserStore + SecondFactorStore + ClientStore + 'static
+    InstallationStore
+    + SeatStore
+    + LocalUserStore
+    + SecondFactorStore
+    + ClientStore
+    + AdminStore
+    + AlarmStore
+    + 'static
 {
 }
 
-impl<T: InstallationStore + SeatStore + LocalUserStore + SecondFactorStore + ClientStore + 'static>
-    Store for T
+impl<T> Store for T where
+    T: InstallationStore
+        + SeatStore
+        + LocalUserStore
+        + SecondFactorStore
+        + ClientStore
+        + AdminStore
+        + AlarmStore
+        + 'static
 {
 }

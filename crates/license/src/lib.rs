@@ -23,7 +23,7 @@ pub use app_key::AppKey;
 pub use calendar::{Month, MonthWindow};
 pub use clock::{ClockReading, effective_time};
 pub use key::{InstallContext, KeyRefusal, LicensePayload, LicenseType, VerifiedKey, check_key};
-pub use license::{License, LicenseSource, LicenseStatus, UsagePercent};
+pub use license::{License, LicenseSource, LicenseStatus, Projection, UsagePercent, project_limit};
 
 /// Re-exported so callers name the same types this crate uses.
 pub use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};

@@ -183,3 +183,78 @@ mod tests {
         assert_eq!(UsagePercent::of(0, 0).to_string(), "0.0");
     }
 }
+
+/// Where this month's pace leads (the Analytics page's projection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projection {
+    /// Nobody counted yet: no pace to project.
+    NoData,
+    /// The month is already at (or over) the limit.
+    Reached,
+    /// At this rate the limit is reached on this day.
+    ReachedOn(Date),
+    /// At this rate the month ends below the limit.
+    NotThisMonth,
+}
+
+/// Projects the month's count linearly: `active` users in the first
+/// `today.day()` days, so `active / today.day()` new users a day.
+pub fn project_limit(today: Date, active: u32, limit: u32) -> Projection {
+    if active >= limit {
+        return Projection::Reached;
+    }
+    if active == 0 {
+        return Projection::NoData;
+    }
+    let days_elapsed = u64::from(today.day() as u8);
+    let remaining = u64::from(limit - active);
+    // remaining / (active / days) rounded up, in integers.
+    let days_needed = (remaining * days_elapsed).div_ceil(u64::from(active));
+    let last_day = today.last_of_month();
+    let days_left = u64::from((last_day.day() - today.day()) as u8);
+    if days_needed > days_left {
+        Projection::NotThisMonth
+    } else {
+        Projection::ReachedOn(add_days(today, days_needed as i32))
+    }
+}
+
+#[cfg(test)]
+mod projection_tests {
+    use super::*;
+    use jiff::civil::date;
+
+    #[test]
+    fn the_pace_of_the_month_is_extrapolated() {
+        let cases = [
+            // 10 days, 100 users: 10 a day; 50 more seats take 5 days.
+            (
+                date(2026, 11, 10),
+                100,
+                150,
+                Projection::ReachedOn(date(2026, 11, 15)),
+            ),
+            // 1 more seat at 10 a day: reached tomorrow.
+            (
+                date(2026, 11, 10),
+                100,
+                101,
+                Projection::ReachedOn(date(2026, 11, 11)),
+            ),
+            (date(2026, 11, 10), 100, 400, Projection::NotThisMonth),
+            (date(2026, 11, 10), 150, 150, Projection::Reached),
+            (date(2026, 11, 10), 170, 150, Projection::Reached),
+            (date(2026, 11, 1), 0, 150, Projection::NoData),
+            // The last day of the month: only today remains.
+            (date(2026, 11, 30), 290, 300, Projection::NotThisMonth),
+            (date(2026, 2, 28), 280, 290, Projection::NotThisMonth),
+        ];
+        for (today, active, limit, expected) in cases {
+            assert_eq!(
+                project_limit(today, active, limit),
+                expected,
+                "{today} {active}/{limit}"
+            );
+        }
+    }
+}

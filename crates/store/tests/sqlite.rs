@@ -47,6 +47,7 @@ async fn committed_admissions_survive_reopening() {
             .unwrap();
         let request = AdmitRequest {
             month: conformance::month("2026-11"),
+            day: 2,
             seat: SeatKey::local(&Username::parse("alice").unwrap()),
             username: "alice".into(),
             display_name: "Alice".into(),

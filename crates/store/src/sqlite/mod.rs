@@ -7,19 +7,21 @@
 //! commit, even when another process (a CLI command beside `serve`) writes
 //! to the same file.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use gatehouse_core::alarms::AlarmSettings;
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::identity::{SeatKey, Source, Username};
 use gatehouse_core::store::{
-    AdmitOutcome, AdmitRequest, ClientStore, InstallationRecord, InstallationStore,
-    LocalUserRecord, LocalUserStore, LoginRecord, MonthUsageRecord, RefusalRecord, RefusedUser,
-    SeatCursor, SeatOrder, SeatQuery, SeatRecord, SeatStatus, SeatStore, SecondFactorStore,
-    SortValue, StoreError, StoreResult, StoredLicense, TotpRecord,
+    AdminRecord, AdminStore, AdmitOutcome, AdmitRequest, AlarmStore, ClientStore, DailyNewUsers,
+    InstallationRecord, InstallationStore, LocalUserRecord, LocalUserStore, LoginRecord,
+    MonthUsageRecord, RefusalRecord, RefusedUser, SeatCursor, SeatOrder, SeatQuery, SeatRecord,
+    SeatStatus, SeatStore, SecondFactorStore, SessionRecord, SortValue, StoreError, StoreResult,
+    StoredLicense, TotpRecord,
 };
 use gatehouse_core::totp::{TotpMode, TotpSecret};
 use gatehouse_license::jiff::Timestamp;
@@ -35,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("001_initial.sql"),
     include_str!("002_totp_and_clients.sql"),
     include_str!("003_directory_generation.sql"),
+    include_str!("004_panel.sql"),
 ];
 
 /// Longest a writer waits for another process's write lock.
@@ -444,6 +447,22 @@ impl SeatStore for SqliteStore {
                 });
                 query.build().execute(&mut *tx).await.map_err(unavailable)?;
             }
+            let mut per_day: BTreeMap<i8, i64> = BTreeMap::new();
+            for &i in &new_seats {
+                *per_day.entry(requests[i].day).or_default() += 1;
+            }
+            for (day, users) in per_day {
+                sqlx::query(
+                    "INSERT INTO daily_new_users (month, day, users) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (month, day) DO UPDATE SET users = users + excluded.users",
+                )
+                .bind(&month_key)
+                .bind(i64::from(day))
+                .bind(users)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            }
             for &i in &returning {
                 update_last_login(
                     &mut tx,
@@ -592,12 +611,13 @@ impl SeatStore for SqliteStore {
         );
         sql.push_bind(month_text(query.month));
         if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
-            let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
-            sql.push(" AND (lower(username) LIKE ")
-                .push_bind(pattern.clone())
-                .push(" ESCAPE '\\' OR lower(display_name) LIKE ")
-                .push_bind(pattern)
-                .push(" ESCAPE '\\')");
+            // A prefix is a range of the (month, username) index.
+            let low = search.to_lowercase();
+            let high = format!("{low}\u{10FFFF}");
+            sql.push(" AND username >= ")
+                .push_bind(low)
+                .push(" AND username < ")
+                .push_bind(high);
         }
         if let Some(SeatCursor { value, seat }) = &query.after {
             sql.push(format!(
@@ -634,6 +654,24 @@ impl SeatStore for SqliteStore {
                     first_seen: timestamp(get(row, "first_seen")?)?,
                     last_login: timestamp(get(row, "last_login")?)?,
                     last_client: get(row, "last_client")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn daily_new_users(&self, month: Month) -> StoreResult<Vec<DailyNewUsers>> {
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT day, users FROM daily_new_users WHERE month = ? ORDER BY day")
+                .bind(month_text(month))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        rows.into_iter()
+            .map(|(day, users)| {
+                Ok(DailyNewUsers {
+                    day: i8::try_from(day)
+                        .map_err(|_| StoreError::Corrupt(format!("day {day}")))?,
+                    users: count(users)?,
                 })
             })
             .collect()
@@ -680,17 +718,6 @@ async fn update_last_login(
     .await
     .map_err(unavailable)?;
     Ok(())
-}
-
-fn escape_like(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn local_user_from_row(row: &SqliteRow) -> StoreResult<LocalUserRecord> {
@@ -915,5 +942,186 @@ impl ClientStore for SqliteStore {
             .await
             .map_err(unavailable)?;
         Ok(result.rows_affected() == 1)
+    }
+}
+
+fn username(text: String) -> StoreResult<Username> {
+    Username::parse(&text).map_err(|e| StoreError::Corrupt(format!("name {text:?}: {e}")))
+}
+
+fn hash32(bytes: Vec<u8>) -> StoreResult<[u8; 32]> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("stored hash is not 32 bytes".into()))
+}
+
+#[async_trait]
+impl AdminStore for SqliteStore {
+    async fn add_admin(&self, admin: &AdminRecord) -> StoreResult<()> {
+        let result =
+            sqlx::query("INSERT INTO admins (name, password_hash, created_at) VALUES (?, ?, ?)")
+                .bind(admin.name.as_str())
+                .bind(&admin.password_hash)
+                .bind(micros(admin.created_at))
+                .execute(&self.pool)
+                .await;
+        inserted(result)
+    }
+
+    async fn admin(&self, name: &Username) -> StoreResult<Option<AdminRecord>> {
+        let row: Option<(String, String, i64)> =
+            sqlx::query_as("SELECT name, password_hash, created_at FROM admins WHERE name = ?")
+                .bind(name.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        row.map(|(name, password_hash, created_at)| {
+            Ok(AdminRecord {
+                name: username(name)?,
+                password_hash,
+                created_at: timestamp(created_at)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn admin_count(&self) -> StoreResult<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admins")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(count.max(0) as u64)
+    }
+
+    async fn add_admin_token(
+        &self,
+        token_hash: &[u8; 32],
+        admin: &Username,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let result = sqlx::query(
+            "INSERT INTO admin_tokens (token_hash, admin, created_at) VALUES (?, ?, ?)",
+        )
+        .bind(token_hash.to_vec())
+        .bind(admin.as_str())
+        .bind(micros(at))
+        .execute(&self.pool)
+        .await;
+        inserted(result)
+    }
+
+    async fn admin_for_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<Username>> {
+        let admin: Option<String> =
+            sqlx::query_scalar("SELECT admin FROM admin_tokens WHERE token_hash = ?")
+                .bind(token_hash.to_vec())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        admin.map(username).transpose()
+    }
+
+    async fn add_session(&self, session: &SessionRecord) -> StoreResult<()> {
+        let result = sqlx::query(
+            "INSERT INTO admin_sessions (token_hash, admin, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(session.token_hash.to_vec())
+        .bind(session.admin.as_str())
+        .bind(&session.csrf)
+        .bind(micros(session.created_at))
+        .bind(micros(session.expires_at))
+        .execute(&self.pool)
+        .await;
+        inserted(result)
+    }
+
+    async fn session(&self, token_hash: &[u8; 32]) -> StoreResult<Option<SessionRecord>> {
+        let row: Option<(Vec<u8>, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT token_hash, admin, csrf, created_at, expires_at FROM admin_sessions WHERE token_hash = ?",
+        )
+        .bind(token_hash.to_vec())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        row.map(|(token_hash, admin, csrf, created_at, expires_at)| {
+            Ok(SessionRecord {
+                token_hash: hash32(token_hash)?,
+                admin: username(admin)?,
+                csrf,
+                created_at: timestamp(created_at)?,
+                expires_at: timestamp(expires_at)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> StoreResult<()> {
+        sqlx::query("DELETE FROM admin_sessions WHERE token_hash = ?")
+            .bind(token_hash.to_vec())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn delete_expired_sessions(&self, now: Timestamp) -> StoreResult<u64> {
+        let result = sqlx::query("DELETE FROM admin_sessions WHERE expires_at <= ?")
+            .bind(micros(now))
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected())
+    }
+}
+
+fn numbers(text: &str) -> StoreResult<Vec<u32>> {
+    text.split(',')
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            n.parse()
+                .map_err(|_| StoreError::Corrupt(format!("threshold {n:?}")))
+        })
+        .collect()
+}
+
+fn joined(values: &[u32]) -> String {
+    values
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[async_trait]
+impl AlarmStore for SqliteStore {
+    async fn alarm_settings(&self) -> StoreResult<Option<AlarmSettings>> {
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT days_before_end, user_limit_percent, recipients FROM alarm_settings WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        row.map(|(days, percent, recipients)| {
+            AlarmSettings::new(
+                numbers(&days)?,
+                numbers(&percent)?,
+                recipients.lines().map(str::to_string).collect(),
+            )
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
+        .transpose()
+    }
+
+    async fn set_alarm_settings(&self, settings: &AlarmSettings) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO alarm_settings (id, days_before_end, user_limit_percent, recipients) VALUES (1, ?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET days_before_end = ?1, user_limit_percent = ?2, recipients = ?3",
+        )
+        .bind(joined(settings.days_before_end()))
+        .bind(joined(settings.user_limit_percent()))
+        .bind(settings.recipients().join("\n"))
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
     }
 }

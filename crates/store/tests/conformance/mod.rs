@@ -8,11 +8,13 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use gatehouse_core::alarms::AlarmSettings;
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::identity::{SeatKey, Source, Username};
 use gatehouse_core::store::{
-    AdmitOutcome, AdmitRequest, InstallationRecord, LocalUserRecord, LoginRecord, RefusalRecord,
-    SeatCursor, SeatOrder, SeatQuery, SortValue, Store, StoreError, TotpRecord,
+    AdminRecord, AdmitOutcome, AdmitRequest, InstallationRecord, LocalUserRecord, LoginRecord,
+    RefusalRecord, SeatCursor, SeatOrder, SeatQuery, SessionRecord, SortValue, Store, StoreError,
+    TotpRecord,
 };
 use gatehouse_core::totp::{TotpMode, TotpSecret};
 use gatehouse_license::jiff::Timestamp;
@@ -59,6 +61,10 @@ async fn with_limit(store: &dyn Store, limit: u32) {
 fn request(month_text: &str, name: &str, at: &str) -> AdmitRequest {
     AdmitRequest {
         month: month(month_text),
+        // The tests' license zone is UTC.
+        day: ts(at)
+            .to_zoned_datetime(gatehouse_license::jiff::tz::TimeZone::UTC)
+            .day(),
         seat: SeatKey::local(&Username::parse(name).unwrap()),
         username: name.to_lowercase(),
         display_name: name.to_string(),
@@ -556,17 +562,39 @@ pub async fn the_users_table_sorts_searches_and_pages(store: Arc<dyn Store>) {
         names(&store.seats(&search).await.unwrap()),
         ["al_ex", "alice"]
     );
-    // LIKE wildcards in a search are literal.
+    // The search is a prefix of the username: wildcards are literal, the
+    // middle of a name does not match.
     let underscore = SeatQuery {
-        search: Some("l_".into()),
+        search: Some("al_".into()),
         ..SeatQuery::all(month(NOV))
     };
     assert_eq!(names(&store.seats(&underscore).await.unwrap()), ["al_ex"]);
-    let display = SeatQuery {
-        search: Some("bob example".into()),
+    let middle = SeatQuery {
+        search: Some("lic".into()),
         ..SeatQuery::all(month(NOV))
     };
-    assert_eq!(names(&store.seats(&display).await.unwrap()), ["bob"]);
+    assert!(store.seats(&middle).await.unwrap().is_empty());
+    let percent = SeatQuery {
+        search: Some("%".into()),
+        ..SeatQuery::all(month(NOV))
+    };
+    assert!(store.seats(&percent).await.unwrap().is_empty());
+    // Searching and paging combine.
+    let first = SeatQuery {
+        search: Some("a".into()),
+        limit: Some(1),
+        ..SeatQuery::all(month(NOV))
+    };
+    let page = store.seats(&first).await.unwrap();
+    assert_eq!(names(&page), ["al_ex"]);
+    let next = SeatQuery {
+        after: Some(SeatCursor {
+            value: SortValue::Text(page[0].username.clone()),
+            seat: page[0].seat.clone(),
+        }),
+        ..first
+    };
+    assert_eq!(names(&store.seats(&next).await.unwrap()), ["alice"]);
 
     // Keyset pages of two, both directions.
     for descending in [false, true] {
@@ -876,6 +904,108 @@ pub async fn every_directory_change_moves_the_generation(store: Arc<dyn Store>) 
     );
 }
 
+pub async fn new_users_are_counted_per_day(store: Arc<dyn Store>) {
+    with_limit(store.as_ref(), 10).await;
+    store
+        .admit(&[
+            request(NOV, "a", "2026-11-03T10:00:00Z"),
+            request(NOV, "b", "2026-11-03T23:00:00Z"),
+            request(NOV, "c", "2026-11-05T01:00:00Z"),
+            request(NOV, "a", "2026-11-05T02:00:00Z"),
+        ])
+        .await
+        .unwrap();
+    store
+        .admit(&[request(NOV, "d", "2026-11-05T03:00:00Z")])
+        .await
+        .unwrap();
+    let daily: Vec<(i8, u32)> = store
+        .daily_new_users(month(NOV))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.day, d.users))
+        .collect();
+    assert_eq!(daily, [(3, 2), (5, 2)], "a returning user is not new");
+    assert!(store.daily_new_users(month(DEC)).await.unwrap().is_empty());
+}
+
+pub async fn administrators_sessions_and_tokens(store: Arc<dyn Store>) {
+    let root = Username::parse("root").unwrap();
+    assert_eq!(store.admin_count().await.unwrap(), 0);
+    let admin = AdminRecord {
+        name: root.clone(),
+        password_hash: "$argon2id$x".into(),
+        created_at: ts("2026-11-01T00:00:00Z"),
+    };
+    store.add_admin(&admin).await.unwrap();
+    assert_eq!(
+        store.add_admin(&admin).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(store.admin(&root).await.unwrap(), Some(admin));
+    assert_eq!(store.admin_count().await.unwrap(), 1);
+    assert_eq!(
+        store
+            .admin(&Username::parse("nobody").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+
+    store
+        .add_admin_token(&[1; 32], &root, ts("2026-11-01T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.admin_for_token(&[1; 32]).await.unwrap(),
+        Some(root.clone())
+    );
+    assert_eq!(store.admin_for_token(&[2; 32]).await.unwrap(), None);
+
+    let session = SessionRecord {
+        token_hash: [3; 32],
+        admin: root.clone(),
+        csrf: "csrf-token".into(),
+        created_at: ts("2026-11-01T00:00:00Z"),
+        expires_at: ts("2026-11-01T12:00:00Z"),
+    };
+    store.add_session(&session).await.unwrap();
+    let later = SessionRecord {
+        token_hash: [4; 32],
+        expires_at: ts("2026-11-02T12:00:00Z"),
+        ..session.clone()
+    };
+    store.add_session(&later).await.unwrap();
+    assert_eq!(store.session(&[3; 32]).await.unwrap(), Some(session));
+    assert_eq!(
+        store
+            .delete_expired_sessions(ts("2026-11-01T12:00:00Z"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.session(&[3; 32]).await.unwrap(), None);
+    assert_eq!(store.session(&[4; 32]).await.unwrap(), Some(later));
+    store.delete_session(&[4; 32]).await.unwrap();
+    assert_eq!(store.session(&[4; 32]).await.unwrap(), None);
+}
+
+pub async fn alarm_settings_are_kept(store: Arc<dyn Store>) {
+    assert_eq!(store.alarm_settings().await.unwrap(), None);
+    let settings = AlarmSettings::new(
+        vec![45, 10],
+        vec![80, 99],
+        vec!["ops@example.com".into(), "noc@example.org".into()],
+    )
+    .unwrap();
+    store.set_alarm_settings(&settings).await.unwrap();
+    assert_eq!(store.alarm_settings().await.unwrap(), Some(settings));
+    let none = AlarmSettings::new(vec![], vec![], vec![]).unwrap();
+    store.set_alarm_settings(&none).await.unwrap();
+    assert_eq!(store.alarm_settings().await.unwrap(), Some(none));
+}
+
 /// Expands to one test per conformance case. `$make` is an async function
 /// taking the case's name and returning a fresh, empty `Arc<dyn Store>`.
 #[macro_export]
@@ -905,6 +1035,9 @@ macro_rules! conformance_suite {
             deleting_a_local_user_removes_their_second_factor,
             radius_clients_are_managed,
             every_directory_change_moves_the_generation,
+            new_users_are_counted_per_day,
+            administrators_sessions_and_tokens,
+            alarm_settings_are_kept,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

@@ -1,0 +1,58 @@
+//! Counters behind `/metrics`: authentications by result and reason.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::service::{LoginStep, Refusal};
+
+/// Counts since the process started.
+#[derive(Debug, Default)]
+pub(crate) struct AuthCounters {
+    accepted: AtomicU64,
+    challenged: AtomicU64,
+    refused: [AtomicU64; Refusal::ALL.len()],
+}
+
+/// A snapshot of the counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthCounts {
+    pub accepted: u64,
+    /// Logins that were asked for a one-time code.
+    pub challenged: u64,
+    /// Refusals by reason, in [`Refusal::ALL`] order.
+    pub refused: Vec<(Refusal, u64)>,
+}
+
+impl AuthCounters {
+    pub fn count(&self, outcome: Result<(), Refusal>) {
+        match outcome {
+            Ok(()) => self.accepted.fetch_add(1, Ordering::Relaxed),
+            Err(refusal) => self.refused[refusal.index()].fetch_add(1, Ordering::Relaxed),
+        };
+    }
+
+    pub fn count_step(&self, step: &Result<LoginStep, Refusal>) {
+        match step {
+            Ok(LoginStep::Accepted(_)) => self.count(Ok(())),
+            Ok(LoginStep::OtpRequired(_)) => {
+                self.challenged.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(refusal) => self.count(Err(*refusal)),
+        }
+    }
+
+    pub fn snapshot(&self) -> AuthCounts {
+        AuthCounts {
+            accepted: self.accepted.load(Ordering::Relaxed),
+            challenged: self.challenged.load(Ordering::Relaxed),
+            refused: Refusal::ALL
+                .iter()
+                .map(|&refusal| {
+                    (
+                        refusal,
+                        self.refused[refusal.index()].load(Ordering::Relaxed),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
