@@ -25,7 +25,32 @@ pub struct RawConfig {
     pub passwords: PasswordSection,
     pub totp: TotpSection,
     pub radius: RadiusSection,
+    pub http: HttpSection,
     pub log: LogSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSection {
+    /// Address and port of the panel and API; empty turns them off.
+    pub listen: String,
+    /// PEM certificate chain and private key: serve HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Mark the session cookie `Secure`. Default: on with TLS; turn it on
+    /// behind a TLS-terminating proxy.
+    pub secure_cookies: Option<bool>,
+}
+
+impl Default for HttpSection {
+    fn default() -> HttpSection {
+        HttpSection {
+            listen: "127.0.0.1:8080".to_string(),
+            tls_cert: None,
+            tls_key: None,
+            secure_cookies: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -152,7 +177,17 @@ pub struct Config {
     pub password_cache: Duration,
     pub totp_mode: TotpMode,
     pub radius: RadiusConfig,
+    pub http: HttpConfig,
     pub log_level: Option<String>,
+}
+
+/// The validated `[http]` section.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// `None`: no panel.
+    pub listen: Option<SocketAddr>,
+    pub tls: Option<gatehouse_http::Tls>,
+    pub secure_cookies: bool,
 }
 
 /// The validated `[radius]` section.
@@ -243,9 +278,11 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
         )
     })?;
     let radius = validate_radius(raw.radius)?;
+    let http = validate_http(raw.http)?;
     Ok(Config {
         totp_mode,
         radius,
+        http,
         time_zone,
         storage,
         support_contact: raw.support.contact.filter(|c| !c.trim().is_empty()),
@@ -256,6 +293,32 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
         },
         password_cache: Duration::from_secs(passwords.cache_seconds),
         log_level: raw.log.level,
+    })
+}
+
+fn validate_http(raw: HttpSection) -> Result<HttpConfig> {
+    let listen = match raw.listen.trim() {
+        "" => None,
+        text => Some(text.parse::<SocketAddr>().with_context(|| {
+            format!("http.listen: {text:?} is not an address and port such as 127.0.0.1:8080")
+        })?),
+    };
+    let tls = match (raw.tls_cert, raw.tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => {
+            for (name, path) in [("http.tls_cert", &cert), ("http.tls_key", &key)] {
+                if !path.is_file() {
+                    bail!("{name}: {} does not exist", path.display());
+                }
+            }
+            Some(gatehouse_http::Tls { cert, key })
+        }
+        _ => bail!("http.tls_cert and http.tls_key: set both or neither"),
+    };
+    Ok(HttpConfig {
+        secure_cookies: raw.secure_cookies.unwrap_or(tls.is_some()),
+        listen,
+        tls,
     })
 }
 
@@ -347,6 +410,15 @@ mod tests {
             ("[passwords]\niterations = 0\n", "passwords"),
             ("[totp]\nmode = \"sms\"\n", "totp.mode"),
             ("[radius]\nlisten = \"1812\"\n", "radius.listen"),
+            ("[http]\nlisten = \"localhost\"\n", "http.listen"),
+            (
+                "[http]\ntls_cert = \"/nonexistent/cert.pem\"\n",
+                "http.tls_cert",
+            ),
+            (
+                "[http]\ntls_cert = \"/nonexistent/c.pem\"\ntls_key = \"/nonexistent/k.pem\"\n",
+                "http.tls_cert",
+            ),
             (
                 "[radius]\nchallenge_timeout_seconds = 0\n",
                 "radius.challenge_timeout_seconds",

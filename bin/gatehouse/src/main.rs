@@ -21,13 +21,17 @@ use gatehouse_core::store::{SeatOrder, SeatQuery, Store};
 use gatehouse_core::{
     Gatehouse, LicenseView, LoginStep, Settings, SystemClock, TotpMode, vendor_keys,
 };
-use gatehouse_license::{LicenseSource, Month, UsagePercent};
+use gatehouse_license::{Month, UsagePercent};
 use gatehouse_radius::{RadiusServer, RadiusSettings};
 use gatehouse_store::SqliteStore;
 use serde::Serialize;
 
 use crate::config::{Config, Storage};
-use crate::output::{csv, local_time, rfc3339, table};
+use crate::output::table;
+use gatehouse_http::pages::request_text;
+use gatehouse_http::wire::{
+    ClientJson, LicenseJson, LocalUserJson, RefusedJson, UserJson, csv, local_time,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -71,6 +75,9 @@ enum Command {
     /// RADIUS clients (NAS devices allowed to ask).
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Administrators of the panel and API.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Authenticate a user exactly as a login would (and count them).
     Auth {
         user: String,
@@ -145,6 +152,18 @@ enum ModeArg {
     Challenge,
     /// The code is typed right after the password.
     Append,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create an administrator; the password is read from standard input.
+    Add {
+        name: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Print a new API token for an administrator (shown once).
+    Token { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -276,6 +295,7 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
         Command::Usage(args) => usage(&gatehouse, args).await,
         Command::LocalUser(command) => local_user(&gatehouse, command).await,
         Command::Client(command) => client(&gatehouse, &config, command).await,
+        Command::Admin(command) => admin(&gatehouse, command).await,
         Command::Auth {
             user,
             password_stdin: _,
@@ -338,12 +358,29 @@ async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> 
         time_zone = %view.time_zone,
         "Gatehouse is running"
     );
+    // Bind everything first: a port in use stops the start before anything
+    // runs.
+    let radius_socket = match config.radius.listen {
+        Some(listen) => Some(
+            tokio::net::UdpSocket::bind(listen)
+                .await
+                .with_context(|| format!("radius.listen: cannot listen on {listen}"))?,
+        ),
+        None => None,
+    };
+    let http_listener = match config.http.listen {
+        Some(listen) => Some(
+            std::net::TcpListener::bind(listen)
+                .with_context(|| format!("http.listen: cannot listen on {listen}"))?,
+        ),
+        None => None,
+    };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
     let mut radius = None;
-    if let Some(listen) = config.radius.listen {
+    if let Some(socket) = radius_socket {
         let server = RadiusServer::new(
             gatehouse.clone(),
             config.radius.clients.clone(),
@@ -353,9 +390,6 @@ async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> 
             },
         );
         refresh_clients(gatehouse, &server, &config.radius.clients).await;
-        let socket = tokio::net::UdpSocket::bind(listen)
-            .await
-            .with_context(|| format!("radius.listen: cannot listen on {listen}"))?;
         tracing::info!(address = %socket.local_addr()?, clients = server.clients().len(), "RADIUS listening");
         let task = tokio::spawn(gatehouse_radius::run(
             socket,
@@ -363,6 +397,38 @@ async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> 
             until_stopped(stopped.clone()),
         ));
         radius = Some((server, task));
+    }
+    let mut http = None;
+    if let Some(listener) = http_listener {
+        if let Some(password) = gatehouse.create_setup_admin().await? {
+            // Shown once, on the console only: never logged, never stored.
+            println!(
+                "\nFirst start: sign in to the panel as \"{}\" with the one-time password\n\n    {password}\n\n\
+                 (add your own administrators with `gatehouse admin add`).\n",
+                gatehouse_core::admin::SETUP_ADMIN
+            );
+        }
+        let address = listener.local_addr()?;
+        let panel = gatehouse_http::Panel::new(
+            gatehouse.clone(),
+            gatehouse_http::PanelSettings {
+                support_contact: config.support_contact.clone(),
+                secure_cookies: config.http.secure_cookies,
+                configured_clients: config.radius.clients.clone(),
+            },
+        );
+        let scheme = if config.http.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!(address = %address, "panel and API listening on {scheme}://{address}/");
+        http = Some(tokio::spawn(gatehouse_http::serve(
+            listener,
+            gatehouse_http::router(panel),
+            config.http.tls.clone(),
+            until_stopped(stopped.clone()),
+        )));
     }
     let mut ticks = tokio::time::interval(Gatehouse::TICK);
     let shutdown = shutdown_signal();
@@ -380,6 +446,13 @@ async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> 
     }
     tracing::info!("shutting down");
     let _ = stop.send(true);
+    if let Some(task) = http {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "panel stopped with an error"),
+            Err(error) => tracing::error!(%error, "panel task failed"),
+        }
+    }
     if let Some((_, task)) = radius {
         match task.await {
             Ok(Ok(())) => {}
@@ -447,24 +520,6 @@ async fn shutdown_signal() {
 
 // ----- license ------------------------------------------------------------
 
-#[derive(Serialize)]
-struct LicenseJson<'a> {
-    company: &'a str,
-    dossier: &'a str,
-    app_key: String,
-    license_id: &'a str,
-    license_type: &'static str,
-    user_limit: u32,
-    active_users: u32,
-    support_end_date: String,
-    push_subscription: &'static str,
-    status: &'static str,
-    timezone: &'a str,
-    days_remaining: i32,
-    issued_at: String,
-    month: String,
-}
-
 async fn license(
     gatehouse: &Gatehouse,
     config: &Config,
@@ -476,7 +531,7 @@ async fn license(
             if json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&license_json(&view, gatehouse))?
+                    serde_json::to_string_pretty(&LicenseJson::new(&view, gatehouse.time_zone()))?
                 );
             } else {
                 print!("{}", license_text(&view, gatehouse));
@@ -509,26 +564,6 @@ async fn license(
         LicenseCommand::VerifyExport { file } => return verify_export(&file),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn license_json<'a>(view: &'a LicenseView, gatehouse: &Gatehouse) -> LicenseJson<'a> {
-    let payload = &view.license.payload;
-    LicenseJson {
-        company: &payload.company,
-        dossier: &payload.dossier,
-        app_key: view.app_key.to_string(),
-        license_id: &payload.license_id,
-        license_type: payload.license_type.display_name(),
-        user_limit: payload.user_limit,
-        active_users: view.active_users,
-        support_end_date: payload.support_end.to_string(),
-        push_subscription: push_text(payload.push_subscription),
-        status: view.status.as_str(),
-        timezone: &view.time_zone,
-        days_remaining: view.days_remaining,
-        issued_at: rfc3339(payload.issued_at, gatehouse.time_zone()),
-        month: view.month.to_string(),
-    }
 }
 
 fn license_text(view: &LicenseView, gatehouse: &Gatehouse) -> String {
@@ -587,52 +622,19 @@ fn license_text(view: &LicenseView, gatehouse: &Gatehouse) -> String {
 }
 
 fn license_request(view: &LicenseView, contact: Option<&str>) -> String {
-    let payload = &view.license.payload;
-    let dossier = if payload.dossier.is_empty() {
-        "none yet"
-    } else {
-        &payload.dossier
-    };
-    let company = if payload.company.is_empty() {
-        "(please fill in)"
-    } else {
-        &payload.company
-    };
-    let current = match view.license.source {
-        LicenseSource::BuiltInDemo => {
-            format!("Demo License, Support End Date {}", payload.support_end)
-        }
-        LicenseSource::Key(_) => format!(
-            "{} {}, {} users, Support End Date {}",
-            payload.license_type.display_name(),
-            payload.license_id,
-            payload.user_limit,
-            payload.support_end
-        ),
-    };
+    let dossier = &view.license.payload.dossier;
     let contact = contact.unwrap_or(
         "your Gatehouse vendor (set support.contact in the configuration to show it here)",
     );
     format!(
-        "App Key: {app_key}\n\
-         Dossier: {dossier}\n\
-         Send the request below to: {contact}\n\
-         \n\
-         Subject: Gatehouse license request for App Key {app_key}\n\
-         \n\
-         Please issue a Gatehouse license key for this installation.\n\
-         \n\
-         App Key:            {app_key}\n\
-         Dossier:            {dossier}\n\
-         Company:            {company}\n\
-         Current license:    {current}\n\
-         Users this month:   {active}/{limit}\n\
-         Requested users:    (please fill in)\n\
-         Requested end date: (please fill in)\n\
-         Push approval:      (yes/no)\n",
-        app_key = view.app_key,
-        active = view.active_users,
-        limit = payload.user_limit,
+        "App Key: {}\nDossier: {}\nSend the request below to: {contact}\n\n{}",
+        view.app_key,
+        if dossier.is_empty() {
+            "none yet"
+        } else {
+            dossier
+        },
+        request_text(view)
     )
 }
 
@@ -657,16 +659,6 @@ fn verify_export(file: &Path) -> Result<ExitCode> {
 
 // ----- users and history ----------------------------------------------------
 
-#[derive(Serialize)]
-struct UserRow {
-    username: String,
-    display_name: String,
-    source: &'static str,
-    first_seen: String,
-    last_login: String,
-    last_client: String,
-}
-
 async fn users(gatehouse: &Gatehouse, args: UsersArgs) -> Result<ExitCode> {
     let month = args
         .month
@@ -684,17 +676,7 @@ async fn users(gatehouse: &Gatehouse, args: UsersArgs) -> Result<ExitCode> {
     };
     let seats = gatehouse.users(&query).await?;
     let zone = gatehouse.time_zone();
-    let rows: Vec<UserRow> = seats
-        .iter()
-        .map(|seat| UserRow {
-            username: seat.username.clone(),
-            display_name: seat.display_name.clone(),
-            source: seat.source.as_str(),
-            first_seen: rfc3339(seat.first_seen, zone),
-            last_login: rfc3339(seat.last_login, zone),
-            last_client: seat.last_client.clone(),
-        })
-        .collect();
+    let rows: Vec<UserJson> = seats.iter().map(|seat| UserJson::new(seat, zone)).collect();
     let columns = Columns {
         keys: &[
             "username",
@@ -731,29 +713,11 @@ async fn users(gatehouse: &Gatehouse, args: UsersArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[derive(Serialize)]
-struct RefusedRow {
-    username: String,
-    first_refused: String,
-    last_refused: String,
-    attempts: u32,
-    last_client: String,
-}
-
 async fn refused(gatehouse: &Gatehouse, args: MonthFormatArgs) -> Result<ExitCode> {
     let month = args.month.unwrap_or_else(|| gatehouse.current_month());
     let refused = gatehouse.refused_users(month).await?;
     let zone = gatehouse.time_zone();
-    let rows: Vec<RefusedRow> = refused
-        .iter()
-        .map(|r| RefusedRow {
-            username: r.username.clone(),
-            first_refused: rfc3339(r.first_refused, zone),
-            last_refused: rfc3339(r.last_refused, zone),
-            attempts: r.attempts,
-            last_client: r.last_client.clone(),
-        })
-        .collect();
+    let rows: Vec<RefusedJson> = refused.iter().map(|r| RefusedJson::new(r, zone)).collect();
     let columns = Columns {
         keys: &[
             "username",
@@ -832,6 +796,14 @@ fn emit<T: Serialize>(
                     .iter()
                     .map(|key| match &value[key] {
                         serde_json::Value::String(text) => text.clone(),
+                        serde_json::Value::Array(items) => items
+                            .iter()
+                            .map(|item| {
+                                item.as_str()
+                                    .map_or_else(|| item.to_string(), str::to_string)
+                            })
+                            .collect::<Vec<_>>()
+                            .join(" "),
                         serde_json::Value::Null => String::new(),
                         other => other.to_string(),
                     })
@@ -847,14 +819,6 @@ fn emit<T: Serialize>(
 }
 
 // ----- local users and authentication --------------------------------------
-
-#[derive(Serialize)]
-struct LocalUserRow {
-    username: String,
-    display_name: String,
-    enabled: bool,
-    created_at: String,
-}
 
 async fn local_user(gatehouse: &Gatehouse, command: LocalUserCommand) -> Result<ExitCode> {
     match command {
@@ -916,18 +880,14 @@ async fn local_user(gatehouse: &Gatehouse, command: LocalUserCommand) -> Result<
         LocalUserCommand::List(format) => {
             let users = gatehouse.local_users().await?;
             let zone = gatehouse.time_zone();
-            let rows: Vec<LocalUserRow> = users
-                .iter()
-                .map(|u| LocalUserRow {
-                    username: u.username.to_string(),
-                    display_name: u.display_name.clone(),
-                    enabled: u.enabled,
-                    created_at: rfc3339(u.created_at, zone),
-                })
-                .collect();
+            let mut rows = Vec::with_capacity(users.len());
+            for user in &users {
+                let mode = gatehouse.local_totp_mode(&user.username).await?;
+                rows.push(LocalUserJson::new(user, mode, zone));
+            }
             let columns = Columns {
-                keys: &["username", "display_name", "enabled", "created_at"],
-                titles: &["Username", "Display Name", "State", "Created"],
+                keys: &["username", "display_name", "enabled", "created_at", "totp"],
+                titles: &["Username", "Display Name", "State", "Created", "TOTP"],
             };
             emit(&format, &rows, columns, |i| {
                 let user = &users[i];
@@ -936,20 +896,12 @@ async fn local_user(gatehouse: &Gatehouse, command: LocalUserCommand) -> Result<
                     user.display_name.clone(),
                     if user.enabled { "enabled" } else { "disabled" }.into(),
                     local_time(user.created_at, zone),
+                    rows[i].totp.clone().unwrap_or_else(|| "-".into()),
                 ]
             })?;
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-#[derive(Serialize)]
-struct ClientRow {
-    name: String,
-    networks: String,
-    require_message_authenticator: bool,
-    limit_proxy_state: bool,
-    source: &'static str,
 }
 
 async fn client(
@@ -997,24 +949,12 @@ async fn client(
         }
         ClientCommand::List(format) => {
             let stored = gatehouse.radius_clients().await?;
-            let rows: Vec<ClientRow> = config
+            let rows: Vec<ClientJson> = config
                 .radius
                 .clients
                 .iter()
-                .map(|c| (c, "config"))
-                .chain(stored.iter().map(|c| (c, "database")))
-                .map(|(c, source)| ClientRow {
-                    name: c.name.clone(),
-                    networks: c
-                        .networks
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                    require_message_authenticator: c.require_message_authenticator,
-                    limit_proxy_state: c.limit_proxy_state,
-                    source,
-                })
+                .map(|c| ClientJson::new(c, "config"))
+                .chain(stored.iter().map(|c| ClientJson::new(c, "database")))
                 .collect();
             let columns = Columns {
                 keys: &[
@@ -1037,12 +977,30 @@ async fn client(
                 let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
                 vec![
                     row.name.clone(),
-                    row.networks.clone(),
+                    row.networks.join(" "),
                     yes_no(row.require_message_authenticator),
                     yes_no(row.limit_proxy_state),
                     row.source.to_string(),
                 ]
             })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn admin(gatehouse: &Gatehouse, command: AdminCommand) -> Result<ExitCode> {
+    match command {
+        AdminCommand::Add { name, .. } => {
+            let password = read_secret("password")?;
+            let name = gatehouse.add_admin(&name, &password).await?;
+            println!("added administrator {name}");
+        }
+        AdminCommand::Token { name } => {
+            let token = gatehouse.create_admin_token(&name).await?;
+            eprintln!(
+                "API token for {name} (shown once; send it as Authorization: Bearer <token>):"
+            );
+            println!("{token}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -393,6 +393,15 @@ impl Gatehouse {
         self.license_state().license.clone()
     }
 
+    /// Valid or expired now (no database access).
+    pub fn license_status(&self) -> LicenseStatus {
+        if self.clock.now() >= self.license_state().terms.expires_at {
+            LicenseStatus::Expired
+        } else {
+            LicenseStatus::Valid
+        }
+    }
+
     pub(crate) fn store(&self) -> &dyn Store {
         self.store.as_ref()
     }

@@ -18,14 +18,15 @@ pub struct Installation {
 }
 
 impl Installation {
-    /// A data directory whose config fixes the license zone and uses cheap
-    /// password hashing (tests create many users).
+    /// A data directory whose config fixes the license zone, uses cheap
+    /// password hashing (tests create many users) and puts the panel on a
+    /// free port.
     pub fn new(zone: &str) -> Installation {
         let dir = temp_dir();
         std::fs::write(
             dir.path().join("gatehouse.toml"),
             format!(
-                "[license]\ntimezone = \"{zone}\"\n\n[passwords]\nmemory_kib = 64\niterations = 1\n"
+                "[license]\ntimezone = \"{zone}\"\n\n[passwords]\nmemory_kib = 64\niterations = 1\n\n[http]\nlisten = \"127.0.0.1:0\"\n"
             ),
         )
         .unwrap();

@@ -1,0 +1,344 @@
+//! Who is asking: panel sessions (cookie + CSRF token) and API tokens, and
+//! the limit on failed logins.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use gatehouse_core::Username;
+use subtle::ConstantTimeEq as _;
+
+use crate::Panel;
+use crate::wire::ErrorJson;
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "gatehouse_session";
+
+/// Header carrying the CSRF token on unsafe API calls made with a session.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Failed logins allowed per address within [`LOGIN_WINDOW`].
+pub const MAX_FAILED_LOGINS: u32 = 5;
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(300);
+
+/// An authenticated administrator.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub name: Username,
+    pub via: Via,
+}
+
+/// How the administrator authenticated.
+#[derive(Debug, Clone)]
+pub enum Via {
+    /// A panel session; forms and unsafe API calls must carry `csrf`.
+    Session { token: String, csrf: String },
+    /// An API token (`Authorization: Bearer ght_…`); no cookies, no CSRF.
+    Token,
+}
+
+impl Admin {
+    /// The CSRF token forms must carry (empty for API tokens).
+    pub fn csrf(&self) -> &str {
+        match &self.via {
+            Via::Session { csrf, .. } => csrf,
+            Via::Token => "",
+        }
+    }
+
+    /// Checks a CSRF token sent with a form or an unsafe API call.
+    pub fn check_csrf(&self, provided: &str) -> Result<(), CsrfRefused> {
+        match &self.via {
+            Via::Token => Ok(()),
+            Via::Session { csrf, .. } if bool::from(csrf.as_bytes().ct_eq(provided.as_bytes())) => {
+                Ok(())
+            }
+            Via::Session { .. } => Err(CsrfRefused),
+        }
+    }
+}
+
+/// A form or unsafe call without the session's CSRF token: 403.
+#[derive(Debug, Clone, Copy)]
+pub struct CsrfRefused;
+
+impl IntoResponse for CsrfRefused {
+    fn into_response(self) -> Response {
+        forbidden("missing or wrong CSRF token; reload the page and try again")
+    }
+}
+
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/")
+}
+
+/// A 403 answer, JSON or text by the kind of request.
+pub fn forbidden(message: &str) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        axum::Json(ErrorJson {
+            error: message.to_string(),
+        }),
+    )
+        .into_response()
+}
+
+/// Why a request is not authenticated.
+#[derive(Debug)]
+pub enum AuthRejection {
+    /// A browser: go and sign in.
+    SignIn(String),
+    /// An API client: 401.
+    Unauthorized,
+    /// A session's unsafe API call without the CSRF header.
+    Csrf,
+    Unavailable,
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        match self {
+            AuthRejection::SignIn(next) => Redirect::to(&format!("/login?next={}", encode_next(&next))).into_response(),
+            AuthRejection::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                axum::Json(ErrorJson {
+                    error: "authentication required: a panel session or an API token (Authorization: Bearer ght_...)".into(),
+                }),
+            )
+                .into_response(),
+            AuthRejection::Csrf => forbidden("missing or wrong X-CSRF-Token header"),
+            AuthRejection::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(ErrorJson {
+                    error: "database unavailable, please try again later".into(),
+                }),
+            )
+                .into_response(),
+        }
+    }
+}
+
+/// Only local paths may be a `next` target (no open redirect).
+pub fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/license"
+    }
+}
+
+fn encode_next(next: &str) -> String {
+    let mut out = String::new();
+    for byte in next.bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The value of a cookie, if sent.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+impl FromRequestParts<Arc<Panel>> for Admin {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        panel: &Arc<Panel>,
+    ) -> Result<Admin, AuthRejection> {
+        let path = parts.uri.path().to_string();
+        let api = is_api(&path);
+        if let Some(token) = bearer(&parts.headers) {
+            return match panel.gatehouse.admin_for_token(token).await {
+                Ok(Some(name)) => Ok(Admin {
+                    name,
+                    via: Via::Token,
+                }),
+                Ok(None) => Err(AuthRejection::Unauthorized),
+                Err(error) => {
+                    tracing::error!(%error, "could not check an API token");
+                    Err(AuthRejection::Unavailable)
+                }
+            };
+        }
+        let rejection = || {
+            if api {
+                AuthRejection::Unauthorized
+            } else {
+                let next = parts
+                    .uri
+                    .path_and_query()
+                    .map_or("/license", |pq| pq.as_str());
+                AuthRejection::SignIn(next.to_string())
+            }
+        };
+        let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Err(rejection());
+        };
+        let session = match panel.gatehouse.admin_session(token).await {
+            Ok(Some(session)) => session,
+            Ok(None) => return Err(rejection()),
+            Err(error) => {
+                tracing::error!(%error, "could not check a panel session");
+                return Err(AuthRejection::Unavailable);
+            }
+        };
+        let admin = Admin {
+            name: session.admin,
+            via: Via::Session {
+                token: token.to_string(),
+                csrf: session.csrf,
+            },
+        };
+        let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if api && unsafe_method {
+            let provided = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            admin
+                .check_csrf(provided)
+                .map_err(|_| AuthRejection::Csrf)?;
+        }
+        Ok(admin)
+    }
+}
+
+/// Failed panel logins per source address. After [`MAX_FAILED_LOGINS`]
+/// failures within [`LOGIN_WINDOW`], that address must wait until the
+/// window has passed.
+#[derive(Debug, Default)]
+pub struct LoginLimiter {
+    failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl LoginLimiter {
+    /// How long `address` must still wait, if it is blocked.
+    pub fn blocked(&self, address: IpAddr) -> Option<Duration> {
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let (since, count) = *failures.get(&address)?;
+        let elapsed = since.elapsed();
+        (count >= MAX_FAILED_LOGINS && elapsed < LOGIN_WINDOW).then(|| LOGIN_WINDOW - elapsed)
+    }
+
+    pub fn failed(&self, address: IpAddr) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        failures.retain(|_, (since, _)| now.duration_since(*since) < LOGIN_WINDOW);
+        let entry = failures.entry(address).or_insert((now, 0));
+        entry.1 += 1;
+    }
+
+    pub fn succeeded(&self, address: IpAddr) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&address);
+    }
+}
+
+/// `Set-Cookie` for a new session.
+pub fn session_cookie(token: &str, secure: bool, max_age: Duration) -> String {
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        max_age.as_secs(),
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// `Set-Cookie` that removes the session cookie.
+pub fn clear_session_cookie(secure: bool) -> String {
+    format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_targets_stay_on_this_site() {
+        assert_eq!(safe_next("/users?month=2026-11"), "/users?month=2026-11");
+        for hostile in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/\\evil.example",
+            "javascript:alert(1)",
+            "",
+        ] {
+            assert_eq!(safe_next(hostile), "/license", "{hostile}");
+        }
+    }
+
+    #[test]
+    fn cookies_are_read_by_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            "theme=dark; gatehouse_session=abc123; other=1"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc123"));
+        assert_eq!(cookie(&headers, "missing"), None);
+    }
+
+    #[test]
+    fn failed_logins_block_an_address_for_the_window() {
+        let limiter = LoginLimiter::default();
+        let address: IpAddr = "192.0.2.7".parse().unwrap();
+        for _ in 0..MAX_FAILED_LOGINS - 1 {
+            limiter.failed(address);
+        }
+        assert_eq!(limiter.blocked(address), None);
+        limiter.failed(address);
+        assert!(limiter.blocked(address).is_some());
+        assert_eq!(
+            limiter.blocked("192.0.2.8".parse().unwrap()),
+            None,
+            "other addresses are not affected"
+        );
+        limiter.succeeded(address);
+        assert_eq!(limiter.blocked(address), None);
+    }
+
+    #[test]
+    fn session_cookies_are_http_only_and_same_site() {
+        let cookie = session_cookie("t0k3n", true, Duration::from_secs(60));
+        assert_eq!(
+            cookie,
+            "gatehouse_session=t0k3n; Path=/; HttpOnly; SameSite=Strict; Max-Age=60; Secure"
+        );
+        assert!(!session_cookie("t", false, Duration::from_secs(1)).contains("Secure"));
+    }
+}

@@ -1,0 +1,319 @@
+//! The management panel and the JSON API of Gatehouse.
+//!
+//! This is the only crate that knows HTML and the API's JSON shapes
+//! ([`wire`]). Pages are rendered on the server (askama templates compiled
+//! into the binary, as are the stylesheet and the few lines of script for
+//! copy buttons); every action of the panel is also an `/api/v1` call,
+//! described by the OpenAPI document at `/api/v1/openapi.json`.
+//!
+//! Everything runs through the same [`Gatehouse`] service as RADIUS and the
+//! CLI. When the license has expired, only signing in, the License page,
+//! installing a key and downloading the application key file remain open
+//! (SPEC §2).
+
+pub mod api;
+pub mod auth;
+pub mod chart;
+pub mod pages;
+pub mod wire;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use gatehouse_core::Gatehouse;
+use gatehouse_core::clients::RadiusClient;
+use gatehouse_license::LicenseStatus;
+
+use crate::auth::LoginLimiter;
+use crate::wire::ErrorJson;
+
+/// How the panel behaves.
+#[derive(Debug, Clone, Default)]
+pub struct PanelSettings {
+    /// Shown with the license request text (`support.contact`).
+    pub support_contact: Option<String>,
+    /// Mark cookies `Secure` (served over TLS, directly or by a proxy).
+    pub secure_cookies: bool,
+    /// RADIUS clients from the configuration file (shown, not editable).
+    pub configured_clients: Vec<RadiusClient>,
+}
+
+/// Shared state of the panel and API.
+#[derive(Debug)]
+pub struct Panel {
+    pub gatehouse: Arc<Gatehouse>,
+    pub settings: PanelSettings,
+    pub logins: LoginLimiter,
+}
+
+impl Panel {
+    pub fn new(gatehouse: Arc<Gatehouse>, settings: PanelSettings) -> Arc<Panel> {
+        Arc::new(Panel {
+            gatehouse,
+            settings,
+            logins: LoginLimiter::default(),
+        })
+    }
+}
+
+/// The whole HTTP surface: panel, API, `/metrics`, `/healthz`, assets.
+pub fn router(panel: Arc<Panel>) -> Router {
+    Router::new()
+        .merge(pages::routes())
+        .nest("/api/v1", api::routes().0)
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/assets/gatehouse.css", get(stylesheet))
+        .route("/assets/gatehouse.js", get(script))
+        .layer(middleware::from_fn_with_state(panel.clone(), license_lock))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(panel)
+}
+
+/// Requests still served once the license has expired.
+fn open_when_expired(method: &Method, path: &str) -> bool {
+    let get = method == Method::GET || method == Method::HEAD;
+    match path {
+        "/login" => get || method == Method::POST,
+        "/logout" | "/license/preview" | "/license/install" => method == Method::POST,
+        "/license" | "/license/application-key-file" => get,
+        "/api/v1/license" => get || method == Method::POST,
+        "/api/v1/license/preview" => method == Method::POST,
+        "/api/v1/license/request"
+        | "/api/v1/license/application-key-file"
+        | "/api/v1/openapi.json" => get,
+        "/healthz" | "/metrics" | "/" => get,
+        _ => get && path.starts_with("/assets/"),
+    }
+}
+
+/// SPEC §2: with an expired license the panel and API refuse everything
+/// but what renewal needs.
+async fn license_lock(State(panel): State<Arc<Panel>>, request: Request, next: Next) -> Response {
+    let expired = panel.gatehouse.license_status() == LicenseStatus::Expired;
+    if !expired || open_when_expired(request.method(), request.uri().path()) {
+        return next.run(request).await;
+    }
+    let message = gatehouse_license::admission::LICENSE_EXPIRED;
+    if request.uri().path().starts_with("/api/") {
+        (
+            StatusCode::FORBIDDEN,
+            axum::Json(ErrorJson {
+                error: message.to_string(),
+            }),
+        )
+            .into_response()
+    } else {
+        Redirect::to("/license").into_response()
+    }
+}
+
+/// Headers every answer carries: no framing, no sniffing, no referrer
+/// leaks, scripts and styles only from this server.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let set = |headers: &mut axum::http::HeaderMap, name, value: &'static str| {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    };
+    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(headers, header::X_FRAME_OPTIONS, "DENY");
+    set(headers, header::REFERRER_POLICY, "same-origin");
+    set(
+        headers,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    );
+    set(headers, header::CACHE_CONTROL, "no-store");
+    response
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../assets/gatehouse.css"),
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../assets/gatehouse.js"),
+    )
+        .into_response()
+}
+
+async fn healthz(State(panel): State<Arc<Panel>>) -> Response {
+    match panel.gatehouse.license_view().await {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(error) => {
+            tracing::error!(%error, "health check: database unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+    }
+}
+
+/// Prometheus text format.
+async fn metrics(State(panel): State<Arc<Panel>>) -> Response {
+    use std::fmt::Write as _;
+    let counts = panel.gatehouse.auth_counts();
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "# HELP gatehouse_authentications_total Authentications by result and reason."
+    );
+    let _ = writeln!(text, "# TYPE gatehouse_authentications_total counter");
+    let _ = writeln!(
+        text,
+        "gatehouse_authentications_total{{result=\"accept\",reason=\"\"}} {}",
+        counts.accepted
+    );
+    let _ = writeln!(
+        text,
+        "gatehouse_authentications_total{{result=\"challenge\",reason=\"one_time_code_required\"}} {}",
+        counts.challenged
+    );
+    for (refusal, count) in &counts.refused {
+        let _ = writeln!(
+            text,
+            "gatehouse_authentications_total{{result=\"reject\",reason=\"{}\"}} {count}",
+            refusal.label()
+        );
+    }
+    match panel.gatehouse.license_view().await {
+        Ok(view) => {
+            let gauges = [
+                (
+                    "gatehouse_active_users",
+                    "Users counted this month.",
+                    i64::from(view.active_users),
+                ),
+                (
+                    "gatehouse_user_limit",
+                    "Users per month the license allows.",
+                    i64::from(view.license.payload.user_limit),
+                ),
+                (
+                    "gatehouse_license_days_remaining",
+                    "Days until the Support End Date (0 on the day itself, negative after).",
+                    i64::from(view.days_remaining),
+                ),
+                (
+                    "gatehouse_license_expired",
+                    "1 when the license has expired.",
+                    i64::from(view.status == LicenseStatus::Expired),
+                ),
+            ];
+            for (name, help, value) in gauges {
+                let _ = writeln!(
+                    text,
+                    "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+                );
+            }
+        }
+        Err(error) => tracing::error!(%error, "metrics: database unavailable"),
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// TLS certificate and key (PEM files).
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Serves `router` on `listener` (with TLS when given) until `shutdown`.
+pub async fn serve(
+    listener: std::net::TcpListener,
+    router: Router,
+    tls: Option<Tls>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        None => {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(tls) => {
+            let config =
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key).await?;
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+            });
+            axum_server::from_tcp_rustls(listener, config)?
+                .handle(handle)
+                .serve(service)
+                .await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renewal_stays_open_when_the_license_has_expired() {
+        let open = [
+            (Method::GET, "/login"),
+            (Method::POST, "/login"),
+            (Method::POST, "/logout"),
+            (Method::GET, "/license"),
+            (Method::POST, "/license/preview"),
+            (Method::POST, "/license/install"),
+            (Method::GET, "/license/application-key-file"),
+            (Method::GET, "/api/v1/license"),
+            (Method::POST, "/api/v1/license"),
+            (Method::POST, "/api/v1/license/preview"),
+            (Method::GET, "/api/v1/license/application-key-file"),
+            (Method::GET, "/assets/gatehouse.css"),
+        ];
+        for (method, path) in open {
+            assert!(open_when_expired(&method, path), "{method} {path}");
+        }
+        let locked = [
+            (Method::GET, "/users"),
+            (Method::GET, "/analytics"),
+            (Method::POST, "/alarms"),
+            (Method::GET, "/local-users"),
+            (Method::GET, "/api/v1/users"),
+            (Method::POST, "/api/v1/local-users"),
+            (Method::DELETE, "/api/v1/license"),
+        ];
+        for (method, path) in locked {
+            assert!(!open_when_expired(&method, path), "{method} {path}");
+        }
+    }
+}

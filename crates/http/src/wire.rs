@@ -1,0 +1,266 @@
+//! JSON shapes of the API (and of the CLI's `--json` output), built from
+//! the core's types. Times are RFC 3339 with the license zone's offset.
+
+use gatehouse_core::LicenseView;
+use gatehouse_core::clients::RadiusClient;
+use gatehouse_core::export::push_text;
+use gatehouse_core::store::{LocalUserRecord, RefusedUser, SeatRecord};
+use gatehouse_core::totp::TotpMode;
+use gatehouse_license::jiff::Timestamp;
+use gatehouse_license::jiff::tz::TimeZone;
+use gatehouse_license::{LicensePayload, LicenseSource};
+use serde::{Deserialize, Serialize};
+
+/// `2026-11-28T16:25:04+03:00`: a time in the license zone.
+pub fn rfc3339(at: Timestamp, zone: &TimeZone) -> String {
+    at.to_zoned_datetime(zone.clone())
+        .strftime("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
+}
+
+/// `2026-11-28 16:25:04`: a time in the license zone, for people.
+pub fn local_time(at: Timestamp, zone: &TimeZone) -> String {
+    at.to_zoned_datetime(zone.clone())
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// RFC 4180 CSV with a header row (CRLF line ends). Cells a spreadsheet
+/// would run as a formula (leading `=`, `+`, `-`, `@`, tab or carriage
+/// return) are prefixed with `'`.
+pub fn csv(header: &[&str], rows: &[Vec<String>]) -> String {
+    fn cell(text: &str) -> String {
+        let defused = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{text}")
+        } else {
+            text.to_string()
+        };
+        if defused.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", defused.replace('"', "\"\""))
+        } else {
+            defused
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = header.iter().map(|h| cell(h)).collect();
+    out.push_str(&header.join(","));
+    out.push_str("\r\n");
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
+        out.push_str(&cells.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// The license in force, as `license show --json` and `GET /api/v1/license`
+/// give it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LicenseJson {
+    pub company: String,
+    pub dossier: String,
+    pub app_key: String,
+    pub license_id: String,
+    pub license_type: String,
+    pub user_limit: u32,
+    pub active_users: u32,
+    pub support_end_date: String,
+    pub push_subscription: String,
+    pub status: String,
+    pub timezone: String,
+    pub days_remaining: i32,
+    pub issued_at: String,
+    pub month: String,
+    pub demo: bool,
+}
+
+impl LicenseJson {
+    pub fn new(view: &LicenseView, zone: &TimeZone) -> LicenseJson {
+        let payload = &view.license.payload;
+        LicenseJson {
+            company: payload.company.clone(),
+            dossier: payload.dossier.clone(),
+            app_key: view.app_key.to_string(),
+            license_id: payload.license_id.clone(),
+            license_type: payload.license_type.display_name().to_string(),
+            user_limit: payload.user_limit,
+            active_users: view.active_users,
+            support_end_date: payload.support_end.to_string(),
+            push_subscription: push_text(payload.push_subscription).to_string(),
+            status: view.status.as_str().to_string(),
+            timezone: view.time_zone.clone(),
+            days_remaining: view.days_remaining,
+            issued_at: rfc3339(payload.issued_at, zone),
+            month: view.month.to_string(),
+            demo: view.license.source == LicenseSource::BuiltInDemo,
+        }
+    }
+}
+
+/// What a key would change, before it is installed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LicensePreviewJson {
+    pub company: String,
+    pub dossier: String,
+    pub license_id: String,
+    pub license_type: String,
+    pub user_limit: u32,
+    pub support_end_date: String,
+    pub push_subscription: String,
+    pub issued_at: String,
+    /// Users counted this month, to compare with the new limit.
+    pub active_users: u32,
+    pub current_user_limit: u32,
+    pub current_support_end_date: String,
+    /// Whether users counted this month exceed the new limit (they stay in;
+    /// new users are refused until next month).
+    pub over_new_limit: bool,
+}
+
+impl LicensePreviewJson {
+    pub fn new(new: &LicensePayload, current: &LicenseView, zone: &TimeZone) -> LicensePreviewJson {
+        LicensePreviewJson {
+            company: new.company.clone(),
+            dossier: new.dossier.clone(),
+            license_id: new.license_id.clone(),
+            license_type: new.license_type.display_name().to_string(),
+            user_limit: new.user_limit,
+            support_end_date: new.support_end.to_string(),
+            push_subscription: push_text(new.push_subscription).to_string(),
+            issued_at: rfc3339(new.issued_at, zone),
+            active_users: current.active_users,
+            current_user_limit: current.license.payload.user_limit,
+            current_support_end_date: current.license.payload.support_end.to_string(),
+            over_new_limit: current.active_users > new.user_limit,
+        }
+    }
+}
+
+/// A license key sent to be previewed or installed.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LicenseKeyJson {
+    pub key: String,
+}
+
+/// One row of the Users table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserJson {
+    pub username: String,
+    pub display_name: String,
+    pub source: String,
+    pub first_seen: String,
+    pub last_login: String,
+    pub last_client: String,
+}
+
+impl UserJson {
+    pub fn new(seat: &SeatRecord, zone: &TimeZone) -> UserJson {
+        UserJson {
+            username: seat.username.clone(),
+            display_name: seat.display_name.clone(),
+            source: seat.source.as_str().to_string(),
+            first_seen: rfc3339(seat.first_seen, zone),
+            last_login: rfc3339(seat.last_login, zone),
+            last_client: seat.last_client.clone(),
+        }
+    }
+}
+
+/// A user turned away for the limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefusedJson {
+    pub username: String,
+    pub first_refused: String,
+    pub last_refused: String,
+    pub attempts: u32,
+    pub last_client: String,
+}
+
+impl RefusedJson {
+    pub fn new(refused: &RefusedUser, zone: &TimeZone) -> RefusedJson {
+        RefusedJson {
+            username: refused.username.clone(),
+            first_refused: rfc3339(refused.first_refused, zone),
+            last_refused: rfc3339(refused.last_refused, zone),
+            attempts: refused.attempts,
+            last_client: refused.last_client.clone(),
+        }
+    }
+}
+
+/// A local account (never its password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LocalUserJson {
+    pub username: String,
+    pub display_name: String,
+    pub enabled: bool,
+    pub created_at: String,
+    /// `challenge`, `append`, or `null` without TOTP.
+    pub totp: Option<String>,
+}
+
+impl LocalUserJson {
+    pub fn new(user: &LocalUserRecord, totp: Option<TotpMode>, zone: &TimeZone) -> LocalUserJson {
+        LocalUserJson {
+            username: user.username.to_string(),
+            display_name: user.display_name.clone(),
+            enabled: user.enabled,
+            created_at: rfc3339(user.created_at, zone),
+            totp: totp.map(|mode| mode.as_str().to_string()),
+        }
+    }
+}
+
+/// A RADIUS client (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClientJson {
+    pub name: String,
+    pub networks: Vec<String>,
+    pub require_message_authenticator: bool,
+    pub limit_proxy_state: bool,
+    /// `config` (the TOML file) or `database` (`client add`, the panel).
+    pub source: String,
+}
+
+impl ClientJson {
+    pub fn new(client: &RadiusClient, source: &str) -> ClientJson {
+        ClientJson {
+            name: client.name.clone(),
+            networks: client.networks.iter().map(ToString::to_string).collect(),
+            require_message_authenticator: client.require_message_authenticator,
+            limit_proxy_state: client.limit_proxy_state,
+            source: source.to_string(),
+        }
+    }
+}
+
+/// An error answer: `{"error": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorJson {
+    pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_and_defuses_formulas() {
+        let text = csv(
+            &["a", "b"],
+            &[
+                vec!["x,y".into(), "say \"hi\"".into()],
+                vec!["=1+1".into(), "-2".into()],
+            ],
+        );
+        assert_eq!(text, "a,b\r\n\"x,y\",\"say \"\"hi\"\"\"\r\n'=1+1,'-2\r\n");
+    }
+
+    #[test]
+    fn times_are_shown_in_the_license_zone() {
+        let zone = TimeZone::get("Europe/Istanbul").unwrap();
+        let at: Timestamp = "2026-11-28T13:25:04Z".parse().unwrap();
+        assert_eq!(local_time(at, &zone), "2026-11-28 16:25:04");
+        assert_eq!(rfc3339(at, &zone), "2026-11-28T16:25:04+03:00");
+    }
+}
