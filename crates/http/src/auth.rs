@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -173,8 +173,13 @@ impl FromRequestParts<Arc<Panel>> for Admin {
         parts: &mut Parts,
         panel: &Arc<Panel>,
     ) -> Result<Admin, AuthRejection> {
-        let path = parts.uri.path().to_string();
-        let api = is_api(&path);
+        // Inside a nested router the URI has lost its prefix; the original
+        // tells an API call from a page.
+        let original = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or_else(|| parts.uri.clone(), |original| original.0.clone());
+        let api = is_api(original.path());
         if let Some(token) = bearer(&parts.headers) {
             return match panel.gatehouse.admin_for_token(token).await {
                 Ok(Some(name)) => Ok(Admin {
@@ -192,8 +197,7 @@ impl FromRequestParts<Arc<Panel>> for Admin {
             if api {
                 AuthRejection::Unauthorized
             } else {
-                let next = parts
-                    .uri
+                let next = original
                     .path_and_query()
                     .map_or("/license", |pq| pq.as_str());
                 AuthRejection::SignIn(next.to_string())

@@ -1,0 +1,1077 @@
+//! Every route of the panel and API, in process (`Router::oneshot`),
+//! against a real SQLite store.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Method, Request, StatusCode, header};
+use axum::response::Response;
+use gatehouse_core::store::Store;
+use gatehouse_core::{Gatehouse, Identity, ManualClock, PasswordParams, Settings, Username};
+use gatehouse_http::{Panel, PanelSettings, router};
+use gatehouse_license::jiff::Timestamp;
+use gatehouse_license::jiff::civil::date;
+use gatehouse_license::jiff::tz::TimeZone;
+use gatehouse_store::SqliteStore;
+use gatehouse_testkit::{TestLicense, issue_key};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+const EXPIRED_TEXT: &str = "License expired, please contact your system administrator";
+const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+fn ts(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+struct Fixture {
+    gatehouse: Arc<Gatehouse>,
+    clock: Arc<ManualClock>,
+    router: Router,
+    token: String,
+    cookie: String,
+    csrf: String,
+}
+
+/// How a request authenticates.
+#[derive(Clone, Copy)]
+enum As {
+    Nobody,
+    Token,
+    /// The session cookie, with the CSRF token where it belongs.
+    Session,
+    /// The session cookie without any CSRF token.
+    SessionNoCsrf,
+}
+
+async fn fixture(name: &str) -> Fixture {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("http")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&dir.join("gatehouse.db")).await.unwrap());
+    let clock = Arc::new(ManualClock::new(ts("2026-11-10T10:00:00Z")));
+    let gatehouse = Arc::new(
+        Gatehouse::open(
+            store,
+            Settings {
+                time_zone: Some(TimeZone::UTC),
+                password: PasswordParams {
+                    memory_kib: 64,
+                    iterations: 1,
+                    parallelism: 1,
+                },
+                ..Settings::new(clock.clone())
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    gatehouse.add_admin("root", ADMIN_PASSWORD).await.unwrap();
+    let token = gatehouse.create_admin_token("root").await.unwrap();
+    let panel = Panel::new(
+        gatehouse.clone(),
+        PanelSettings {
+            support_contact: Some("licenses@vendor.example".into()),
+            secure_cookies: true,
+            configured_clients: vec![],
+        },
+    );
+    let router = router(panel).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
+    let mut fixture = Fixture {
+        gatehouse,
+        clock,
+        router,
+        token,
+        cookie: String::new(),
+        csrf: String::new(),
+    };
+    fixture.sign_in().await;
+    fixture
+}
+
+fn hidden_csrf(html: &str) -> Option<String> {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    Some(html[start..start + html[start..].find('"')?].to_string())
+}
+
+impl Fixture {
+    /// Signs in as root (sessions follow the effective clock: moving it far
+    /// ahead ends them).
+    async fn sign_in(&mut self) {
+        let login = self
+            .form(
+                As::Nobody,
+                "/login",
+                &[
+                    ("username", "root"),
+                    ("password", ADMIN_PASSWORD),
+                    ("next", "/license"),
+                ],
+            )
+            .await;
+        assert_eq!(login.status(), StatusCode::SEE_OTHER);
+        let set_cookie = login.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .to_string();
+        self.cookie = set_cookie.split(';').next().unwrap().to_string();
+        let (_, page) = self.page(As::Session, "/license").await;
+        self.csrf = hidden_csrf(&page).expect("the License page carries a CSRF token");
+    }
+
+    fn request(&self, who: As, method: Method, path: &str) -> axum::http::request::Builder {
+        let builder = Request::builder().method(method).uri(path);
+        match who {
+            As::Nobody => builder,
+            As::Token => builder.header(header::AUTHORIZATION, format!("Bearer {}", self.token)),
+            As::Session => builder
+                .header(header::COOKIE, &self.cookie)
+                .header("x-csrf-token", &self.csrf),
+            As::SessionNoCsrf => builder.header(header::COOKIE, &self.cookie),
+        }
+    }
+
+    async fn send(&self, request: Request<Body>) -> Response {
+        self.router.clone().oneshot(request).await.unwrap()
+    }
+
+    async fn page(&self, who: As, path: &str) -> (StatusCode, String) {
+        let response = self
+            .send(
+                self.request(who, Method::GET, path)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        let status = response.status();
+        (status, body_text(response).await)
+    }
+
+    /// A form POST; with `As::Session` the CSRF token is added.
+    async fn form(&self, who: As, path: &str, fields: &[(&str, &str)]) -> Response {
+        let mut pairs: Vec<(String, String)> = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if matches!(who, As::Session) {
+            pairs.push(("csrf".into(), self.csrf.clone()));
+        }
+        let body = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let request = self
+            .request(who, Method::POST, path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        self.send(request).await
+    }
+
+    async fn api(
+        &self,
+        who: As,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let builder = self.request(who, method, path);
+        let request = match body {
+            Some(json) => builder
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(json.to_string()))
+                .unwrap(),
+            None => builder.body(Body::empty()).unwrap(),
+        };
+        let response = self.send(request).await;
+        let status = response.status();
+        let text = body_text(response).await;
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    fn key(&self, limit: u32, support_end: gatehouse_license::jiff::civil::Date) -> String {
+        issue_key(
+            self.gatehouse.app_key(),
+            &TestLicense::subscription(limit, support_end, self.gatehouse.now()),
+        )
+    }
+
+    async fn count_users(&self, names: &[String]) {
+        for name in names {
+            let username = Username::parse(name).unwrap();
+            self.gatehouse
+                .admit(&Identity::local(&username, name), "vpn-1")
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+async fn body_text(response: Response) -> String {
+    let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+const PAGES: [&str; 9] = [
+    "/license",
+    "/users",
+    "/users.csv",
+    "/analytics",
+    "/analytics.csv",
+    "/alarms",
+    "/local-users",
+    "/clients",
+    "/license/application-key-file",
+];
+
+const API_GETS: [&str; 10] = [
+    "/api/v1/license",
+    "/api/v1/license/request",
+    "/api/v1/license/application-key-file",
+    "/api/v1/users",
+    "/api/v1/users/refused",
+    "/api/v1/usage",
+    "/api/v1/alarms",
+    "/api/v1/local-users",
+    "/api/v1/clients",
+    "/api/v1/openapi.json",
+];
+
+#[tokio::test]
+async fn every_page_and_api_call_needs_a_signed_in_administrator() {
+    let fx = fixture("auth-required").await;
+    for path in PAGES {
+        let response = fx
+            .send(
+                fx.request(As::Nobody, Method::GET, path)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+        let location = response.headers()[header::LOCATION].to_str().unwrap();
+        assert!(location.starts_with("/login?next="), "{path}: {location}");
+    }
+    for path in API_GETS.iter().filter(|p| !p.ends_with("openapi.json")) {
+        let (status, body) = fx.api(As::Nobody, Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("authentication required")
+        );
+    }
+    let (status, _) = fx
+        .api(
+            As::Nobody,
+            Method::POST,
+            "/api/v1/local-users",
+            Some(json!({"username": "x", "password": "y"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let wrong_token = fx
+        .send(
+            Request::get("/api/v1/license")
+                .header(header::AUTHORIZATION, "Bearer ght_nope")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(wrong_token.status(), StatusCode::UNAUTHORIZED);
+    // Signed in, every route answers.
+    for path in PAGES {
+        let (status, body) = fx.page(As::Session, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    }
+    for path in API_GETS {
+        let (status, body) = fx.api(As::Token, Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    }
+    let (status, _) = fx.page(As::Nobody, "/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn sign_in_is_rate_limited_and_never_says_which_names_exist() {
+    let fx = fixture("sign-in").await;
+    let wrong_password = fx
+        .form(
+            As::Nobody,
+            "/login",
+            &[("username", "root"), ("password", "nope")],
+        )
+        .await;
+    let unknown_user = fx
+        .form(
+            As::Nobody,
+            "/login",
+            &[("username", "ghost"), ("password", "nope")],
+        )
+        .await;
+    assert_eq!(wrong_password.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown_user.status(), StatusCode::UNAUTHORIZED);
+    let (a, b) = (
+        body_text(wrong_password).await,
+        body_text(unknown_user).await,
+    );
+    assert!(
+        a.contains("Invalid username or password") && b.contains("Invalid username or password")
+    );
+    for _ in 0..3 {
+        fx.form(
+            As::Nobody,
+            "/login",
+            &[("username", "root"), ("password", "nope")],
+        )
+        .await;
+    }
+    // Five failures: even the right password waits now.
+    let blocked = fx
+        .form(
+            As::Nobody,
+            "/login",
+            &[("username", "root"), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
+    assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        body_text(blocked)
+            .await
+            .contains("Too many failed sign-ins")
+    );
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_same_site_and_secure_and_ends_at_logout() {
+    let fx = fixture("cookie").await;
+    let login = fx
+        .form(
+            As::Nobody,
+            "/login",
+            &[
+                ("username", "root"),
+                ("password", ADMIN_PASSWORD),
+                ("next", "https://evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        login.headers()[header::LOCATION],
+        "/license",
+        "no open redirect"
+    );
+    let cookie = login.headers()[header::SET_COOKIE].to_str().unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let without_csrf = fx.form(As::SessionNoCsrf, "/logout", &[]).await;
+    assert_eq!(without_csrf.status(), StatusCode::FORBIDDEN);
+    let logout = fx.form(As::Session, "/logout", &[]).await;
+    assert_eq!(logout.status(), StatusCode::SEE_OTHER);
+    let (status, _) = fx.page(As::Session, "/license").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "the session is gone");
+}
+
+#[tokio::test]
+async fn forms_and_unsafe_api_calls_without_the_csrf_token_are_refused_and_change_nothing() {
+    let fx = fixture("csrf").await;
+    let forms: [(&str, Vec<(&str, &str)>); 6] = [
+        (
+            "/local-users",
+            vec![("username", "mallory"), ("password", "pw")],
+        ),
+        (
+            "/alarms",
+            vec![
+                ("days_before_end", "1"),
+                ("user_limit_percent", "50"),
+                ("recipients", "x@example.com"),
+            ],
+        ),
+        (
+            "/clients",
+            vec![
+                ("name", "evil"),
+                ("networks", "0.0.0.0/0"),
+                ("secret", "s3cret-s3cret"),
+            ],
+        ),
+        ("/license/preview", vec![("key", "GHL1.x")]),
+        ("/license/install", vec![("key", "GHL1.x")]),
+        ("/local-users/root/delete", vec![]),
+    ];
+    for (path, fields) in &forms {
+        let response = fx.form(As::SessionNoCsrf, path, fields).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        let forged = {
+            let mut with_wrong: Vec<(&str, &str)> = fields.clone();
+            with_wrong.push(("csrf", "forged"));
+            fx.form(As::SessionNoCsrf, path, &with_wrong).await
+        };
+        assert_eq!(
+            forged.status(),
+            StatusCode::FORBIDDEN,
+            "{path} with a forged token"
+        );
+    }
+    assert!(fx.gatehouse.local_users().await.unwrap().is_empty());
+    assert!(fx.gatehouse.radius_clients().await.unwrap().is_empty());
+    assert_eq!(
+        fx.gatehouse.alarm_settings().await.unwrap(),
+        Default::default()
+    );
+    // The API: a session without the header is refused, with it accepted;
+    // an API token needs none.
+    let body = json!({"username": "carol", "password": "carol-password"});
+    let (status, _) = fx
+        .api(
+            As::SessionNoCsrf,
+            Method::POST,
+            "/api/v1/local-users",
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = fx
+        .api(As::Session, Method::POST, "/api/v1/local-users", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = fx
+        .api(
+            As::Token,
+            Method::POST,
+            "/api/v1/local-users",
+            Some(json!({"username": "dave", "password": "dave-password"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn the_license_page_shows_the_spec_table() {
+    let fx = fixture("license-page").await;
+    let (status, html) = fx.page(As::Session, "/license").await;
+    assert_eq!(status, StatusCode::OK);
+    for text in [
+        "Company",
+        "User Limit",
+        "0/25",
+        "License Type",
+        "Demo License",
+        "Support End Date",
+        "Push Subscription",
+        "Active",
+        &fx.gatehouse.app_key().to_string(),
+        "Download Application Key File",
+        "licenses@vendor.example",
+        "Please issue a Gatehouse license key",
+    ] {
+        assert!(html.contains(text), "missing {text:?}");
+    }
+    let (_, license) = fx
+        .api(As::Token, Method::GET, "/api/v1/license", None)
+        .await;
+    assert_eq!(license["license_type"], "Demo License");
+    assert_eq!(license["user_limit"], 25);
+    assert_eq!(license["push_subscription"], "Active");
+    assert_eq!(license["app_key"], fx.gatehouse.app_key().to_string());
+}
+
+#[tokio::test]
+async fn a_bad_key_is_a_400_with_the_reason_and_changes_nothing() {
+    let fx = fixture("bad-key").await;
+    let before = fx.gatehouse.license();
+    let other = fixture("bad-key-other").await;
+    let cases = [
+        ("GHL1.garbage".to_string(), "malformed license key"),
+        (other.key(100, date(2027, 12, 31)), "bound to App Key"),
+        (
+            issue_key(
+                fx.gatehouse.app_key(),
+                &TestLicense::subscription(100, date(2027, 12, 31), ts("2026-11-10T11:00:00Z")),
+            ),
+            "issued in the future",
+        ),
+    ];
+    for (key, reason) in cases {
+        for path in ["/api/v1/license", "/api/v1/license/preview"] {
+            let (status, body) = fx
+                .api(As::Token, Method::POST, path, Some(json!({ "key": key })))
+                .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+            assert!(
+                body["error"].as_str().unwrap().contains(reason),
+                "{path}: {body}"
+            );
+        }
+        for path in ["/license/preview", "/license/install"] {
+            let response = fx.form(As::Session, path, &[("key", &key)]).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+            assert!(body_text(response).await.contains(reason), "{path}");
+        }
+        assert_eq!(fx.gatehouse.license(), before);
+    }
+    let (status, body) = fx
+        .api(
+            As::Token,
+            Method::POST,
+            "/api/v1/license",
+            Some(json!({ "nokey": 1 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid request body")
+    );
+}
+
+#[tokio::test]
+async fn a_key_is_previewed_then_installed() {
+    let fx = fixture("install").await;
+    fx.count_users(&(0..25).map(|i| format!("user{i:02}")).collect::<Vec<_>>())
+        .await;
+    let key = fx.key(20, date(2027, 12, 31));
+    let preview = fx
+        .form(As::Session, "/license/preview", &[("key", &key)])
+        .await;
+    assert_eq!(preview.status(), StatusCode::OK);
+    let html = body_text(preview).await;
+    assert!(
+        html.contains("25/25") || html.contains("/25"),
+        "current limit shown"
+    );
+    assert!(html.contains("/20"), "new limit shown");
+    assert!(
+        html.contains("more than the new limit"),
+        "the preview warns about a lower limit"
+    );
+    assert_eq!(
+        fx.gatehouse.license().payload.user_limit,
+        25,
+        "a preview installs nothing"
+    );
+    let (status, preview) = fx
+        .api(
+            As::Token,
+            Method::POST,
+            "/api/v1/license/preview",
+            Some(json!({ "key": key })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (
+            preview["user_limit"].as_u64(),
+            preview["active_users"].as_u64(),
+            preview["over_new_limit"].as_bool()
+        ),
+        (Some(20), Some(25), Some(true))
+    );
+    let installed = fx
+        .form(As::Session, "/license/install", &[("key", &key)])
+        .await;
+    assert_eq!(installed.status(), StatusCode::SEE_OTHER);
+    let (_, html) = fx.page(As::Session, "/license?installed=1").await;
+    assert!(
+        html.contains("25/20")
+            && html.contains("Subscription")
+            && html.contains("installed and in force")
+    );
+}
+
+#[tokio::test]
+async fn an_expired_license_locks_everything_but_renewal() {
+    let mut fx = fixture("expired").await;
+    fx.clock.set(ts("2027-01-15T00:00:00Z"));
+    fx.sign_in().await;
+    assert_eq!(
+        fx.gatehouse.license_status(),
+        gatehouse_license::LicenseStatus::Expired
+    );
+    for path in PAGES.iter().filter(|p| !p.starts_with("/license")) {
+        let response = fx
+            .send(
+                fx.request(As::Session, Method::GET, path)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(response.headers()[header::LOCATION], "/license", "{path}");
+    }
+    for path in API_GETS
+        .iter()
+        .filter(|p| !p.starts_with("/api/v1/license") && !p.ends_with("openapi.json"))
+    {
+        let (status, body) = fx.api(As::Token, Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(body["error"], EXPIRED_TEXT, "{path}");
+    }
+    let (status, _) = fx
+        .api(
+            As::Token,
+            Method::PUT,
+            "/api/v1/alarms",
+            Some(json!({"days_before_end": [], "user_limit_percent": [], "recipients": []})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Renewal stays possible.
+    let (status, html) = fx.page(As::Session, "/license").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("License expired, please contact your system administrator"));
+    for path in [
+        "/license/application-key-file",
+        "/api/v1/license/application-key-file",
+        "/api/v1/license",
+        "/api/v1/license/request",
+    ] {
+        let (status, _) = fx.page(As::Session, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+    let key = fx.key(100, date(2028, 1, 31));
+    let (status, _) = fx
+        .api(
+            As::Token,
+            Method::POST,
+            "/api/v1/license/preview",
+            Some(json!({ "key": key })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let installed = fx
+        .form(As::Session, "/license/install", &[("key", &key)])
+        .await;
+    assert_eq!(installed.status(), StatusCode::SEE_OTHER);
+    let (status, _) = fx.page(As::Session, "/users").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the new key unlocks the panel at once"
+    );
+}
+
+#[tokio::test]
+async fn the_users_table_pages_searches_and_downloads() {
+    let fx = fixture("users").await;
+    fx.count_users(&(0..20).map(|i| format!("user{i:03}")).collect::<Vec<_>>())
+        .await;
+    fx.clock.set(ts("2026-11-10T11:00:00Z"));
+    fx.count_users(&["alice".to_string()]).await;
+    fx.clock.set(ts("2026-11-10T12:00:00Z"));
+    fx.count_users(&["albert".to_string()]).await;
+    // 22 users with limit 25; pages of 8 through the API.
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let (status, page) = fx
+            .api(
+                As::Token,
+                Method::GET,
+                &format!("/api/v1/users?limit=8&after={after}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        seen.extend(
+            page["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["username"].as_str().unwrap().to_string()),
+        );
+        match page["next"].as_str() {
+            Some(next) => after = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 22);
+    let unique: BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), 22, "no row twice");
+    let (_, search) = fx
+        .api(As::Token, Method::GET, "/api/v1/users?q=AL", None)
+        .await;
+    let found: Vec<&str> = search["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(found, ["albert", "alice"]);
+    let (_, newest) = fx
+        .api(
+            As::Token,
+            Method::GET,
+            "/api/v1/users?sort=first_seen&desc=1&limit=1",
+            None,
+        )
+        .await;
+    assert_eq!(newest["users"][0]["username"], "albert");
+    for bad in [
+        "/api/v1/users?month=2026-13",
+        "/api/v1/users?sort=password",
+        "/api/v1/users?after=zzz",
+        "/api/v1/users?limit=0",
+    ] {
+        let (status, _) = fx.api(As::Token, Method::GET, bad, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let (_, html) = fx.page(As::Session, "/users").await;
+    assert!(
+        html.contains("user000") && !html.contains("Next page"),
+        "22 rows fit one page of 50"
+    );
+    let (status, csv) = fx.page(As::Session, "/users.csv?q=al").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        csv.lines().next(),
+        Some("username,display_name,source,first_seen,last_login,last_client")
+    );
+    assert_eq!(csv.lines().count(), 3);
+}
+
+#[tokio::test]
+async fn analytics_show_months_days_and_the_projection() {
+    let fx = fixture("analytics").await;
+    fx.count_users(&(0..10).map(|i| format!("u{i}")).collect::<Vec<_>>())
+        .await;
+    let (status, html) = fx.page(As::Session, "/analytics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("<svg class=\"chart\""),
+        "the chart is inline SVG"
+    );
+    assert!(html.contains("2026-11: 10 of 25 users"));
+    // 10 users in 10 days: one a day, 15 seats left → November 25.
+    assert!(
+        html.contains("At this rate the limit is reached on 2026-11-25"),
+        "{html}"
+    );
+    let (_, usage) = fx.api(As::Token, Method::GET, "/api/v1/usage", None).await;
+    assert_eq!(usage["projection"]["kind"], "reached_on");
+    assert_eq!(usage["projection"]["date"], "2026-11-25");
+    assert_eq!(usage["daily"], json!([{"day": 10, "users": 10}]));
+    let (_, csv) = fx.page(As::Session, "/analytics.csv").await;
+    assert!(csv.contains("2026-11,10,25,40.0"), "{csv}");
+}
+
+#[tokio::test]
+async fn alarm_settings_are_saved_and_bad_ones_refused() {
+    let fx = fixture("alarms").await;
+    let (status, saved) = fx
+        .api(As::Token, Method::PUT, "/api/v1/alarms", Some(json!({"days_before_end": [7, 30], "user_limit_percent": [90], "recipients": ["ops@example.com"]})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        saved,
+        json!({"days_before_end": [30, 7], "user_limit_percent": [90], "recipients": ["ops@example.com"]})
+    );
+    let (status, error) = fx
+        .api(
+            As::Token,
+            Method::PUT,
+            "/api/v1/alarms",
+            Some(json!({"days_before_end": [7], "user_limit_percent": [150], "recipients": []})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("user_limit_percent")
+    );
+    let refused = fx
+        .form(
+            As::Session,
+            "/alarms",
+            &[
+                ("days_before_end", "7, x"),
+                ("user_limit_percent", "90"),
+                ("recipients", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(body_text(refused).await.contains("days_before_end"));
+    let saved = fx
+        .form(
+            As::Session,
+            "/alarms",
+            &[
+                ("days_before_end", "60, 15"),
+                ("user_limit_percent", "80 95"),
+                ("recipients", "noc@example.org\nops@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let settings = fx.gatehouse.alarm_settings().await.unwrap();
+    assert_eq!(
+        (settings.days_before_end(), settings.user_limit_percent()),
+        (&[60, 15][..], &[95, 80][..])
+    );
+    assert_eq!(
+        settings.recipients(),
+        ["noc@example.org", "ops@example.com"]
+    );
+}
+
+#[tokio::test]
+async fn local_users_are_managed() {
+    let fx = fixture("local-users").await;
+    let (status, created) = fx
+        .api(
+            As::Token,
+            Method::POST,
+            "/api/v1/local-users",
+            Some(json!({"username": "Eve", "password": "eve-password"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        (
+            created["username"].as_str(),
+            created["enabled"].as_bool(),
+            &created["totp"]
+        ),
+        (Some("eve"), Some(true), &Value::Null)
+    );
+    let (status, _) = fx
+        .api(
+            As::Token,
+            Method::POST,
+            "/api/v1/local-users",
+            Some(json!({"username": "EVE", "password": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = fx
+        .api(
+            As::Token,
+            Method::POST,
+            "/api/v1/local-users",
+            Some(json!({"username": "", "password": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, disabled) = fx
+        .api(
+            As::Token,
+            Method::POST,
+            "/api/v1/local-users/eve/disable",
+            None,
+        )
+        .await;
+    assert_eq!(disabled["enabled"], false);
+    let (status, _) = fx
+        .api(
+            As::Token,
+            Method::PUT,
+            "/api/v1/local-users/eve/password",
+            Some(json!({"password": "new-password"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, enrolled) = fx
+        .api(
+            As::Token,
+            Method::POST,
+            "/api/v1/local-users/eve/totp",
+            Some(json!({"mode": "append"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        enrolled["uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/Gatehouse:eve?")
+    );
+    assert!(enrolled["qr_svg"].as_str().unwrap().starts_with("<svg"));
+    let (_, users) = fx
+        .api(As::Token, Method::GET, "/api/v1/local-users", None)
+        .await;
+    assert_eq!(users[0]["totp"], "append");
+    let (status, _) = fx
+        .api(
+            As::Token,
+            Method::DELETE,
+            "/api/v1/local-users/eve/totp",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = fx
+        .api(As::Token, Method::DELETE, "/api/v1/local-users/eve", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for (method, path) in [
+        (Method::DELETE, "/api/v1/local-users/eve"),
+        (Method::POST, "/api/v1/local-users/nobody/enable"),
+    ] {
+        let (status, _) = fx.api(As::Token, method, path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    // The page: add, enroll (the QR code is shown once), delete.
+    let added = fx
+        .form(
+            As::Session,
+            "/local-users",
+            &[("username", "frank"), ("password", "frank-password")],
+        )
+        .await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let enrolled = fx
+        .form(As::Session, "/local-users/frank/totp", &[("mode", "")])
+        .await;
+    let html = body_text(enrolled).await;
+    assert!(html.contains("<svg") && html.contains("shown only once"));
+    let (_, again) = fx.page(As::Session, "/local-users").await;
+    assert!(
+        !again.contains("otpauth://"),
+        "the secret is not shown again"
+    );
+}
+
+#[tokio::test]
+async fn radius_clients_are_managed() {
+    let fx = fixture("clients").await;
+    let client =
+        json!({"name": "vpn-1", "networks": ["10.0.0.0/8"], "secret": "a-long-shared-secret"});
+    let (status, created) = fx
+        .api(
+            As::Token,
+            Method::POST,
+            "/api/v1/clients",
+            Some(client.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        created["require_message_authenticator"], true,
+        "on by default"
+    );
+    assert!(created.get("secret").is_none(), "the secret is never shown");
+    let (status, _) = fx
+        .api(As::Token, Method::POST, "/api/v1/clients", Some(client))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, error) = fx
+        .api(
+            As::Token,
+            Method::POST,
+            "/api/v1/clients",
+            Some(json!({"name": "x", "networks": ["10.0.0.1/8"], "secret": "s"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error["error"].as_str().unwrap().contains("invalid network"));
+    let (status, _) = fx
+        .api(As::Token, Method::DELETE, "/api/v1/clients/vpn-1", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = fx
+        .api(As::Token, Method::DELETE, "/api/v1/clients/vpn-1", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn metrics_count_authentications_and_show_the_license() {
+    let fx = fixture("metrics").await;
+    fx.gatehouse
+        .add_local_user("gina", "gina-password")
+        .await
+        .unwrap();
+    fx.gatehouse
+        .authenticate("gina", "gina-password", "vpn")
+        .await
+        .unwrap();
+    let _ = fx.gatehouse.authenticate("gina", "wrong", "vpn").await;
+    let (status, text) = fx.page(As::Nobody, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    for line in [
+        "gatehouse_authentications_total{result=\"accept\",reason=\"\"} 1",
+        "gatehouse_authentications_total{result=\"reject\",reason=\"invalid_credentials\"} 1",
+        "gatehouse_active_users 1",
+        "gatehouse_user_limit 25",
+        "gatehouse_license_expired 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    assert!(text.contains("gatehouse_license_days_remaining "));
+}
+
+/// The OpenAPI document lists exactly the routes the API serves.
+#[tokio::test]
+async fn the_openapi_document_matches_the_routes() {
+    let document: Value = serde_json::from_str(gatehouse_http::api::OPENAPI).unwrap();
+    let documented: BTreeSet<(String, String)> = document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |method| (method.clone(), path.clone()))
+        })
+        .collect();
+    let served: BTreeSet<(String, String)> = gatehouse_http::api::routes()
+        .1
+        .into_iter()
+        .map(|(method, path)| (method.to_string(), path.to_string()))
+        .collect();
+    assert_eq!(documented, served);
+    // Every documented operation answers (not 404/405) on this server.
+    let fx = fixture("openapi").await;
+    for (method, path) in &documented {
+        let path = format!("/api/v1{}", path.replace("{name}", "nobody"));
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let (status, _) = fx
+            .api(As::Token, method.clone(), &path, Some(json!({})))
+            .await;
+        assert!(
+            status != StatusCode::NOT_FOUND || path.contains("nobody"),
+            "{method} {path}: {status}"
+        );
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert!(!status.is_server_error(), "{method} {path}: {status}");
+    }
+}
