@@ -4,13 +4,11 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::os::unix::process::CommandExt as _;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use common::{Installation, dev_key, issue};
+use common::{Installation, Server, dev_key, issue};
 use gatehouse_core::totp::{TotpSecret, code_at, step_of};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_testkit::{peer, python_with, workspace_root};
@@ -21,12 +19,10 @@ const LIMIT_TEXT: &str = "User limit exceeded, please contact your system admini
 const EXPIRED_TEXT: &str = "License expired, please contact your system administrator";
 const INVALID_TEXT: &str = "Invalid username or password";
 
-/// A running `gatehouse serve` with RADIUS on a free loopback port.
+/// A running `gatehouse serve` with the RADIUS clients below.
 struct Radius {
-    gh: Installation,
-    server: Child,
+    server: Server,
     port: u16,
-    log: Arc<Mutex<Vec<String>>>,
 }
 
 /// What radclient printed about the reply.
@@ -38,6 +34,14 @@ struct RadReply {
     output: String,
 }
 
+impl std::ops::Deref for Radius {
+    type Target = Server;
+
+    fn deref(&self) -> &Server {
+        &self.server
+    }
+}
+
 impl Radius {
     /// Clients: `nas` (127.0.0.1, requires Message-Authenticator) and
     /// `legacy` (127.0.0.2, does not).
@@ -47,82 +51,19 @@ impl Radius {
 
     /// `radius_settings`: extra lines for the `[radius]` section.
     fn start_with(gh: Installation, radius_settings: &str) -> Radius {
-        let config = gh.data_dir().join("gatehouse.toml");
-        let mut text = std::fs::read_to_string(&config).unwrap();
-        text.push_str(&format!(
-            "\n[radius]\nlisten = \"127.0.0.1:0\"\n{radius_settings}\n\
-             [[radius.clients]]\nname = \"nas\"\nnetworks = [\"127.0.0.1\"]\nsecret = \"{SECRET}\"\n\n\
-             [[radius.clients]]\nname = \"legacy\"\nnetworks = [\"127.0.0.2\"]\nsecret = \"{SECRET}\"\n\
-             require_message_authenticator = false\n"
-        ));
-        std::fs::write(&config, text).unwrap();
-        // Its own process group, so a wrapper (faketime) and the server it
-        // starts stop together.
-        let mut server = gh
-            .command(&["serve"])
-            .process_group(0)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = server.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let mut radius = Radius {
+        let server = Server::start(
             gh,
-            server,
-            port: 0,
-            log,
-        };
-        let listening = radius.wait_for_log("RADIUS listening");
-        let address = listening
-            .split("address=")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap();
-        radius.port = address.rsplit(':').next().unwrap().parse().unwrap();
-        radius
-    }
-
-    fn wait_for_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
-                return line.clone();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!(
-            "serve never logged {needle:?}; log:\n{}",
-            self.log.lock().unwrap().join("\n")
+            &format!(
+                "\n[radius]\nlisten = \"127.0.0.1:0\"\n{radius_settings}\n\
+                 [[radius.clients]]\nname = \"nas\"\nnetworks = [\"127.0.0.1\"]\nsecret = \"{SECRET}\"\n\n\
+                 [[radius.clients]]\nname = \"legacy\"\nnetworks = [\"127.0.0.2\"]\nsecret = \"{SECRET}\"\n\
+                 require_message_authenticator = false\n"
+            ),
         );
-    }
-
-    fn log_count_now(&self, needles: &[&str]) -> usize {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|line| needles.iter().all(|n| line.contains(n)))
-            .count()
-    }
-
-    /// Lines containing every needle, once at least `at_least` are there
-    /// (log lines reach stderr in batches) and no more arrive for a moment.
-    fn log_count(&self, needles: &[&str], at_least: usize) -> usize {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.log_count_now(needles) < at_least && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
+        Radius {
+            port: server.radius_port,
+            server,
         }
-        std::thread::sleep(Duration::from_millis(150));
-        self.log_count_now(needles)
     }
 
     /// `radclient -x` with `attributes` (radclient syntax) and `secret`.
@@ -173,14 +114,6 @@ impl Radius {
             String::from_utf8_lossy(&output.stderr)
         );
         serde_json::from_slice(&output.stdout).unwrap()
-    }
-}
-
-impl Drop for Radius {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.server.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        let _ = self.server.wait();
     }
 }
 
@@ -409,7 +342,7 @@ fn a_totp_challenge_round_trip_with_replay_protection() {
     );
     assert_eq!(accept["code"], "Access-Accept");
 
-    let users = radius.gh.users(&current_month(&radius.gh));
+    let users = radius.server.gh.users(&current_month(&radius.gh));
     assert_eq!(
         users,
         ["bob", "eve"],
@@ -653,8 +586,11 @@ fn a_retransmission_is_answered_from_the_cache_and_counted_once() {
         1,
         "the copy was not authenticated again"
     );
-    assert_eq!(radius.gh.users(&current_month(&radius.gh)), ["frank"]);
-    assert_eq!(radius.gh.license_json()["active_users"], 1);
+    assert_eq!(
+        radius.server.gh.users(&current_month(&radius.gh)),
+        ["frank"]
+    );
+    assert_eq!(radius.server.gh.license_json()["active_users"], 1);
 }
 
 fn current_month(gh: &Installation) -> String {
@@ -683,7 +619,11 @@ fn a_challenge_state_expires() {
         Some("Login attempt expired, please log in again")
     );
     assert!(
-        radius.gh.users(&current_month(&radius.gh)).is_empty(),
+        radius
+            .server
+            .gh
+            .users(&current_month(&radius.gh))
+            .is_empty(),
         "nobody counted"
     );
 }

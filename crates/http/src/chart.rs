@@ -50,7 +50,7 @@ pub fn usage_chart(months: &[MonthUsageRecord], max_months: usize) -> String {
         return svg;
     }
     let slot = f64::from(plot_width) / months.len() as f64;
-    let bar = (slot * 0.6).max(2.0);
+    let bar = (slot * 0.6).clamp(2.0, 48.0);
     let mut limit_points = Vec::new();
     for (index, month) in months.iter().enumerate() {
         let x = f64::from(LEFT) + slot * index as f64;

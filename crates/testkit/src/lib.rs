@@ -115,6 +115,27 @@ pub fn peer(program: &str, test: &str) -> Option<PathBuf> {
     found
 }
 
+/// A file a test depends on that an installer puts in place (for example
+/// `npm ci` filling `node_modules`): `Some(path)` when it exists, otherwise
+/// SKIP (or fail when peers are required), like [`peer`].
+pub fn installed(path: &Path, what: &str, test: &str) -> Option<PathBuf> {
+    if path.exists() {
+        return Some(path.to_path_buf());
+    }
+    if peers_required() {
+        panic!(
+            "GATEHOUSE_REQUIRE_PEERS=1 but {what} is missing ({}) for {test}",
+            path.display()
+        );
+    }
+    let line = format!(
+        "SKIP {test}: {what} is not installed at {} (run .ci/run)\n",
+        path.display()
+    );
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    None
+}
+
 /// The Python of the workspace's peer virtualenv (`.venv-peers`, made by
 /// `.ci/run`) when it can import `module`; otherwise SKIP (or fail when
 /// peers are required), like [`peer`].

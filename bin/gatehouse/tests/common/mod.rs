@@ -3,9 +3,12 @@
 
 #![allow(dead_code)] // Each test file uses a different subset.
 
-use std::io::Write as _;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use gatehouse_testkit::{temp_dir, workspace_binary, workspace_root};
 use serde_json::Value;
@@ -183,4 +186,132 @@ pub fn issue(
 
 pub fn dev_key() -> PathBuf {
     workspace_root().join("keys/dev-vendor.key")
+}
+
+/// A running `gatehouse serve` (RADIUS and the panel on free loopback
+/// ports), its log collected line by line.
+pub struct Server {
+    pub gh: Installation,
+    child: Child,
+    pub radius_port: u16,
+    pub http_port: u16,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Appends `config` to the installation's configuration and starts
+    /// `serve` (under `gh.wrapper`, e.g. faketime).
+    pub fn start(gh: Installation, config: &str) -> Server {
+        let path = gh.data_dir().join("gatehouse.toml");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(config);
+        std::fs::write(&path, text).unwrap();
+        let (child, log) = Server::spawn(&gh);
+        let mut server = Server {
+            gh,
+            child,
+            radius_port: 0,
+            http_port: 0,
+            log,
+        };
+        server.read_ports();
+        server
+    }
+
+    fn spawn(gh: &Installation) -> (Child, Arc<Mutex<Vec<String>>>) {
+        // Its own process group, so a wrapper (faketime) and the server it
+        // starts stop together.
+        let mut child = gh
+            .command(&["serve"])
+            .process_group(0)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        (child, log)
+    }
+
+    fn read_ports(&mut self) {
+        let port = |line: String| -> u16 {
+            let address = line
+                .split("address=")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .unwrap();
+            address.rsplit(':').next().unwrap().parse().unwrap()
+        };
+        self.radius_port = port(self.wait_for_log("RADIUS listening"));
+        self.http_port = port(self.wait_for_log("panel and API listening"));
+    }
+
+    /// Stops the server and starts it again, under `wrapper` (empty: the
+    /// real clock).
+    pub fn restart(&mut self, wrapper: Vec<String>) {
+        self.stop();
+        self.gh.wrapper = wrapper;
+        let (child, log) = Server::spawn(&self.gh);
+        self.child = child;
+        self.log = log;
+        self.read_ports();
+    }
+
+    fn stop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let _ = self.child.wait();
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
+                return line.clone();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "serve never logged {needle:?}; log:\n{}",
+            self.log.lock().unwrap().join("\n")
+        );
+    }
+
+    pub fn log_count_now(&self, needles: &[&str]) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| needles.iter().all(|n| line.contains(n)))
+            .count()
+    }
+
+    /// Lines containing every needle, once at least `at_least` are there
+    /// (log lines reach stderr in batches) and no more arrive for a moment.
+    pub fn log_count(&self, needles: &[&str], at_least: usize) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.log_count_now(needles) < at_least && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(150));
+        self.log_count_now(needles)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

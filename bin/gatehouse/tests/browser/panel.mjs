@@ -1,0 +1,149 @@
+// Drives the Gatehouse panel in headless Chromium, one phase per run
+// (bin/gatehouse/tests/panel.rs starts the server and runs the phases
+// between RADIUS logins and clock changes).
+//
+//   node panel.mjs <phase>
+//
+// Environment: BASE_URL, ADMIN_USER, ADMIN_PASSWORD, APP_KEY, SHOTS (folder
+// for screenshots), and per phase: KEY (install), USERS (comma-separated
+// usernames expected in the Users table), DOWNLOAD (where to save the
+// application key file).
+//
+// Any failed expectation throws: the process exits non-zero with the
+// message, and the Rust test fails.
+
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const env = (name) => {
+  const value = process.env[name];
+  if (value === undefined) throw new Error(`${name} is not set`);
+  return value;
+};
+const base = env("BASE_URL");
+const shots = env("SHOTS");
+mkdirSync(shots, { recursive: true });
+
+function expect(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+async function text(page, selector) {
+  return (await page.locator(selector).first().innerText()).trim();
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+}
+
+async function signIn(page) {
+  await page.goto(`${base}/license`);
+  expect(page.url().includes("/login"), `signed out, /license should lead to the sign-in page, got ${page.url()}`);
+  await page.fill("input[name=username]", env("ADMIN_USER"));
+  await page.fill("input[name=password]", env("ADMIN_PASSWORD"));
+  await Promise.all([page.waitForURL("**/license"), page.click("button[type=submit]")]);
+}
+
+const phases = {
+  // The License page shows the SPEC fields; a key for this App Key is
+  // previewed, then installed; every page renders.
+  async license(page) {
+    await signIn(page);
+    for (const label of ["Company", "User Limit", "License Type", "Support End Date", "Push Subscription"]) {
+      expect((await page.locator("#license-details th", { hasText: label }).count()) === 1, `License page lacks ${label}`);
+    }
+    expect((await text(page, "#license-type")) === "Demo License", "a new installation runs on the demo");
+    expect((await text(page, "#user-limit .value")) === "0/25", `demo limit, got ${await text(page, "#user-limit .value")}`);
+    expect((await text(page, "#push")) === "Active", "push is active in the demo");
+    expect((await text(page, "#app-key")) === env("APP_KEY"), "the App Key is shown");
+    await shot(page, "01-license-demo");
+
+    // Paste the key with line breaks, as an administrator would.
+    const key = env("KEY");
+    const wrapped = key.match(/.{1,60}/g).join("\n");
+    await page.fill("#key", wrapped);
+    await Promise.all([page.waitForURL("**/license/preview"), page.click("#check-key")]);
+    expect((await page.locator("#preview").count()) === 1, "a preview of the new key");
+    expect((await text(page, "#preview-limit")).endsWith("/200"), `preview shows the new limit, got ${await text(page, "#preview-limit")}`);
+    await shot(page, "02-license-preview");
+    await Promise.all([page.waitForURL("**/license?installed=1"), page.click("#activate")]);
+    expect((await text(page, "#user-limit .value")) === "0/200", `the new limit is in force, got ${await text(page, "#user-limit .value")}`);
+    expect((await text(page, "#license-type")) === "Subscription", "the new license type");
+    expect((await text(page, "#company")) === "Example Networks Ltd.", "the new company");
+    await shot(page, "03-license-installed");
+
+    // A bad key: a clear error, nothing changes.
+    await page.goto(`${base}/license`);
+    await page.fill("#key", "GHL1.this-is-not-a-key");
+    await Promise.all([page.waitForURL("**/license/preview"), page.click("#check-key")]);
+    expect((await text(page, ".error")).includes("malformed license key"), "a bad key is explained");
+    expect((await text(page, "#user-limit .value")) === "0/200", "a bad key changes nothing");
+
+    for (const [path, name] of [["/users", "04-users-empty"], ["/analytics", "05-analytics"], ["/alarms", "06-alarms"], ["/local-users", "07-local-users"], ["/clients", "08-clients"]]) {
+      const response = await page.goto(`${base}${path}`);
+      expect(response.status() === 200, `${path} answers 200, got ${response.status()}`);
+      await shot(page, name);
+    }
+  },
+
+  // Users who logged in over RADIUS are in the Users table with their last
+  // login; the application key file downloads.
+  async users(page) {
+    await signIn(page);
+    await page.goto(`${base}/users`);
+    const expected = env("USERS").split(",");
+    const rows = await page.locator("#users tbody tr").all();
+    const seen = {};
+    for (const row of rows) {
+      const name = (await row.locator("td.username").innerText()).trim();
+      seen[name] = (await row.locator("td.last-login").innerText()).trim();
+    }
+    for (const user of expected) {
+      expect(user in seen, `${user} is in the Users table (have ${Object.keys(seen)})`);
+      expect(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(seen[user]), `${user} has a last login time, got "${seen[user]}"`);
+    }
+    await shot(page, "09-users-after-radius");
+    await page.goto(`${base}/license`);
+    expect((await text(page, "#user-limit .value")) === `${expected.length}/200`, `the count follows, got ${await text(page, "#user-limit .value")}`);
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("a[href='/license/application-key-file']")]);
+    await download.saveAs(env("DOWNLOAD"));
+    await page.goto(`${base}/analytics`);
+    expect((await page.locator("svg.chart").count()) === 1, "the analytics chart is drawn");
+    await shot(page, "10-analytics-after-radius");
+  },
+
+  // Expired: the License page says so, every other page leads back to it.
+  async expired(page) {
+    await signIn(page);
+    expect((await text(page, "#status")) === "expired", `the license is expired, got ${await text(page, "#status")}`);
+    expect((await text(page, ".banner.expired")).includes("License expired, please contact your system administrator"), "the banner says so");
+    await shot(page, "11-expired-license");
+    for (const path of ["/users", "/analytics", "/alarms", "/local-users", "/clients"]) {
+      await page.goto(`${base}${path}`);
+      expect(new URL(page.url()).pathname === "/license", `${path} is locked, landed on ${page.url()}`);
+    }
+    await shot(page, "12-expired-locked");
+  },
+};
+
+const phase = process.argv[2];
+if (!(phase in phases)) {
+  console.error(`unknown phase ${phase}; phases: ${Object.keys(phases).join(", ")}`);
+  process.exit(2);
+}
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  const context = await browser.newContext({ acceptDownloads: true });
+  const page = await context.newPage();
+  await phases[phase](page);
+  console.log(`phase ${phase}: ok`);
+} catch (error) {
+  console.error(`phase ${phase}: ${error.stack ?? error}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

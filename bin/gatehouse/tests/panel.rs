@@ -1,0 +1,183 @@
+//! The panel in a real browser: headless Chromium, driven by playwright-core
+//! (`tests/browser/panel.mjs`), against the real `gatehouse serve`, with
+//! users logging in over RADIUS (radclient) in between and the clock moved
+//! past the Support End Date (faketime). Screenshots of every page land in
+//! `target/tmp/panel-screenshots/`.
+
+mod common;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{Installation, Server, dev_key, issue};
+use gatehouse_license::jiff::{SignedDuration, Timestamp};
+use gatehouse_testkit::{installed, peer, workspace_root};
+
+const SECRET: &str = "panel-test-shared-secret";
+const ADMIN_PASSWORD: &str = "panel-admin-password";
+
+struct Browser {
+    node: PathBuf,
+    script: PathBuf,
+    shots: PathBuf,
+}
+
+impl Browser {
+    fn run(&self, server: &Server, phase: &str, extra: &[(&str, String)]) {
+        let mut command = Command::new(&self.node);
+        command
+            .arg(&self.script)
+            .arg(phase)
+            .env("BASE_URL", server.base_url())
+            .env("ADMIN_USER", "root")
+            .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("APP_KEY", server.gh.app_key())
+            .env("SHOTS", &self.shots);
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "browser phase {phase} failed:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+fn radius_login(radclient: &Path, server: &Server, user: &str) {
+    let mut child = Command::new(radclient)
+        .args([
+            "-t",
+            "2",
+            "-r",
+            "1",
+            &format!("127.0.0.1:{}", server.radius_port),
+            "auth",
+            SECRET,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let request = format!(
+        "User-Name = \"{user}\", User-Password = \"{user}-secret\", Message-Authenticator = 0x00\n"
+    );
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("Received Access-Accept"), "{user}: {text}");
+}
+
+#[test]
+fn the_panel_in_a_real_browser() {
+    const TEST: &str = "the_panel_in_a_real_browser";
+    let Some(node) = peer("node", TEST) else {
+        return;
+    };
+    let Some(chromium) = peer("chromium", TEST) else {
+        return;
+    };
+    let Some(radclient) = peer("radclient", TEST) else {
+        return;
+    };
+    let Some(faketime) = peer("faketime", TEST) else {
+        return;
+    };
+    let browser_dir = workspace_root().join("bin/gatehouse/tests/browser");
+    if installed(
+        &browser_dir.join("node_modules/playwright-core"),
+        "playwright-core (npm ci)",
+        TEST,
+    )
+    .is_none()
+    {
+        return;
+    }
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("panel-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    let browser = Browser {
+        node,
+        script: browser_dir.join("panel.mjs"),
+        shots: shots.clone(),
+    };
+    let _ = chromium;
+
+    let gh = Installation::new("UTC");
+    gh.ok(
+        &["admin", "add", "root", "--password-stdin"],
+        &format!("{ADMIN_PASSWORD}\n"),
+    );
+    for user in ["alice", "bob"] {
+        gh.add_user(user);
+    }
+    let mut server = Server::start(
+        gh,
+        &format!(
+            "\n[radius]\nlisten = \"127.0.0.1:0\"\n\n[[radius.clients]]\nname = \"nas\"\nnetworks = [\"127.0.0.1\"]\nsecret = \"{SECRET}\"\n"
+        ),
+    );
+
+    // License page, key preview and install, every page.
+    let support_end = Timestamp::now()
+        .checked_add(SignedDuration::from_hours(24 * 60))
+        .unwrap()
+        .strftime("%Y-%m-%d")
+        .to_string();
+    let key = issue(
+        &dev_key(),
+        &server.gh.app_key(),
+        200,
+        &support_end,
+        &Timestamp::now().to_string(),
+    );
+    browser.run(&server, "license", &[("KEY", key)]);
+
+    // Users log in over RADIUS and show up with their last login.
+    for user in ["alice", "bob"] {
+        radius_login(&radclient, &server, user);
+    }
+    server.gh.ok(&["users"], ""); // last logins are written behind; the table reads the ledger
+    let download = shots.join("application-key-file.json");
+    browser.run(
+        &server,
+        "users",
+        &[
+            ("USERS", "alice,bob".to_string()),
+            ("DOWNLOAD", download.display().to_string()),
+        ],
+    );
+    let verified = server.gh.run(
+        &["license", "verify-export", download.to_str().unwrap()],
+        "",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&verified.stdout).trim(),
+        "valid",
+        "the downloaded file verifies with the CLI"
+    );
+
+    // 100 days on, the 60-day license has expired: only the License page.
+    let later = Timestamp::now()
+        .checked_add(SignedDuration::from_hours(24 * 100))
+        .unwrap()
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    server.restart(vec![faketime.to_str().unwrap().to_string(), later]);
+    browser.run(&server, "expired", &[]);
+
+    let taken: Vec<String> = std::fs::read_dir(&shots)
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".png"))
+        .collect();
+    assert!(taken.len() >= 12, "screenshots of every page: {taken:?}");
+}
