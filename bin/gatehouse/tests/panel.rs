@@ -19,6 +19,7 @@ const ADMIN_PASSWORD: &str = "panel-admin-password";
 
 struct Browser {
     node: PathBuf,
+    chromium: PathBuf,
     script: PathBuf,
     shots: PathBuf,
 }
@@ -29,6 +30,7 @@ impl Browser {
         command
             .arg(&self.script)
             .arg(phase)
+            .env("CHROMIUM", &self.chromium)
             .env("BASE_URL", server.base_url())
             .env("ADMIN_USER", "root")
             .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -106,10 +108,10 @@ fn the_panel_in_a_real_browser() {
     let _ = std::fs::remove_dir_all(&shots);
     let browser = Browser {
         node,
+        chromium,
         script: browser_dir.join("panel.mjs"),
         shots: shots.clone(),
     };
-    let _ = chromium;
 
     let gh = Installation::new("UTC");
     gh.ok(

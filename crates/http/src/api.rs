@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post, put};
@@ -131,6 +132,24 @@ fn body_error(rejection: &JsonRejection) -> String {
     format!("invalid request body: {}", rejection.body_text())
 }
 
+/// Query parameters; anything unreadable is a 400 in the API's error shape.
+#[derive(Debug)]
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Params<T>, Response> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Params(value)),
+            Err(rejection) => Err(error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid query: {}", rejection.body_text()),
+            )),
+        }
+    }
+}
+
 fn user_error(error: UserError) -> Response {
     match error {
         UserError::NotFound(_) => self::error(StatusCode::NOT_FOUND, error.to_string()),
@@ -230,7 +249,7 @@ struct UsersPageJson {
 async fn users(
     State(panel): State<Arc<Panel>>,
     _admin: Admin,
-    Query(query): Query<UsersQuery>,
+    Params(query): Params<UsersQuery>,
 ) -> Response {
     let gatehouse = &panel.gatehouse;
     let seat_query = match query.to_seat_query(gatehouse.current_month(), Some(PAGE_SIZE)) {
@@ -270,7 +289,7 @@ struct RefusedPageJson {
 async fn refused_users(
     State(panel): State<Arc<Panel>>,
     _admin: Admin,
-    Query(query): Query<MonthQuery>,
+    Params(query): Params<MonthQuery>,
 ) -> Response {
     let gatehouse = &panel.gatehouse;
     let month = match query.month.as_deref().filter(|m| !m.is_empty()) {

@@ -34,6 +34,8 @@ use crate::wire::{
 
 /// Rows per page of the Users table.
 pub const PAGE_SIZE: u32 = 50;
+/// The most rows one API page returns (`limit`).
+pub const MAX_PAGE_SIZE: u32 = 1000;
 
 pub fn routes() -> Router<Arc<Panel>> {
     Router::new()
@@ -498,15 +500,28 @@ impl UsersQuery {
             None => None,
         };
         let limit = match (self.limit, page_size) {
-            (Some(0), _) => return Err(BadQuery("limit must be at least 1".into())),
-            (Some(limit), _) => Some(limit.min(1000)),
+            (Some(limit @ 1..=MAX_PAGE_SIZE), _) => Some(limit),
+            (Some(limit), _) => {
+                return Err(BadQuery(format!(
+                    "limit {limit} is not between 1 and {MAX_PAGE_SIZE}"
+                )));
+            }
             (None, size) => size,
+        };
+        let descending = match self.desc.as_deref().unwrap_or("") {
+            "1" | "true" => true,
+            "" | "0" | "false" => false,
+            other => {
+                return Err(BadQuery(format!(
+                    "desc {other:?} is not 1, true, 0 or false"
+                )));
+            }
         };
         Ok(SeatQuery {
             month,
             search,
             order,
-            descending: matches!(self.desc.as_deref(), Some("1" | "true")),
+            descending,
             after,
             limit,
         })
@@ -1468,9 +1483,16 @@ mod tests {
             })
             .is_err()
         );
+        assert!(
+            query(UsersQuery {
+                limit: Some(1001),
+                ..Default::default()
+            })
+            .is_err()
+        );
         assert_eq!(
             query(UsersQuery {
-                limit: Some(5000),
+                limit: Some(1000),
                 ..Default::default()
             })
             .unwrap()

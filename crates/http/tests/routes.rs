@@ -744,9 +744,13 @@ async fn the_users_table_pages_searches_and_downloads() {
         "/api/v1/users?sort=password",
         "/api/v1/users?after=zzz",
         "/api/v1/users?limit=0",
+        "/api/v1/users?limit=1001",
+        "/api/v1/users?desc=yes",
+        "/api/v1/users?sort=username&sort=first_seen",
     ] {
-        let (status, _) = fx.api(As::Token, Method::GET, bad, None).await;
+        let (status, body) = fx.api(As::Token, Method::GET, bad, None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(body["error"].is_string(), "{bad}: a JSON error, got {body}");
     }
     let (_, html) = fx.page(As::Session, "/users").await;
     assert!(
