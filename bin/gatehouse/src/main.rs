@@ -30,7 +30,7 @@ use crate::config::{Config, Storage};
 use crate::output::table;
 use gatehouse_http::pages::request_text;
 use gatehouse_http::wire::{
-    ClientJson, LicenseJson, LocalUserJson, RefusedJson, UserJson, csv, local_time,
+    ClientJson, LicenseJson, LocalUserJson, RefusedJson, USER_COLUMNS, UserJson, csv, local_time,
 };
 
 #[derive(Debug, Parser)]
@@ -678,14 +678,7 @@ async fn users(gatehouse: &Gatehouse, args: UsersArgs) -> Result<ExitCode> {
     let zone = gatehouse.time_zone();
     let rows: Vec<UserJson> = seats.iter().map(|seat| UserJson::new(seat, zone)).collect();
     let columns = Columns {
-        keys: &[
-            "username",
-            "display_name",
-            "source",
-            "first_seen",
-            "last_login",
-            "last_client",
-        ],
+        keys: &USER_COLUMNS,
         titles: &[
             "Username",
             "Display Name",

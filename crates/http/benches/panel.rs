@@ -14,6 +14,8 @@
 //! - `users_api/first`: `GET /api/v1/users`;
 //! - `analytics_page` and `usage_api`: License Analytics (chart, table,
 //!   new users per day, projection) and `GET /api/v1/usage`.
+//! - `users_csv/whole_month`: all 1,000,000 rows as CSV (streamed; no
+//!   target, reported for capacity planning).
 //!
 //! The database is built once (about a minute) under
 //! `target/tmp/bench/panel-1m/` and reused by later runs.
@@ -297,6 +299,21 @@ fn panel(c: &mut Criterion) {
         }
         c.bench_function(name, |b| b.iter(|| black_box(fx.get(path))));
     }
+    // The whole month as CSV: streamed in pages, so memory stays bounded;
+    // reported, not held to the 50 ms target.
+    let csv = fx.get("/users.csv");
+    assert_eq!(
+        csv.lines().count(),
+        USERS as usize + 1,
+        "header and every user"
+    );
+    drop(csv);
+    let mut group = c.benchmark_group("users_csv");
+    group.sample_size(10);
+    group.bench_function("whole_month", |b| {
+        b.iter(|| black_box(fx.get("/users.csv").len()))
+    });
+    group.finish();
 }
 
 enum Expect {

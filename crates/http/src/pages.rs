@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -19,7 +20,9 @@ use gatehouse_core::admin::{LoginError, SESSION_LIFETIME};
 use gatehouse_core::alarms::AlarmSettings;
 use gatehouse_core::clients::{Network, RadiusClient};
 use gatehouse_core::export::{self, HistoryRow};
-use gatehouse_core::store::{DailyNewUsers, SeatCursor, SeatOrder, SeatQuery, SortValue};
+use gatehouse_core::store::{
+    DailyNewUsers, SeatCursor, SeatOrder, SeatQuery, SeatRecord, SortValue,
+};
 use gatehouse_core::{InstallError, LicenseView, SeatKey, TotpMode};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::{LicenseStatus, Month, Projection, UsagePercent};
@@ -28,8 +31,8 @@ use serde::Deserialize;
 use crate::Panel;
 use crate::auth::{Admin, Via, clear_session_cookie, safe_next, session_cookie};
 use crate::wire::{
-    ClientJson, LicenseJson, LicensePreviewJson, LocalUserJson, RefusedJson, UserJson, csv,
-    local_time,
+    ClientJson, LicenseJson, LicensePreviewJson, LocalUserJson, RefusedJson, USER_COLUMNS,
+    UserJson, csv, csv_row, local_time,
 };
 
 /// Rows per page of the Users table.
@@ -557,14 +560,23 @@ fn decode_cursor(cursor: &str, order: SeatOrder) -> Option<SeatCursor> {
     })
 }
 
-/// The cursor that continues after `row` in `order`.
-pub fn cursor_after(row: &gatehouse_core::store::SeatRecord, order: SeatOrder) -> String {
+/// Where the page that ends with `row` stops, in `order`.
+pub fn seat_cursor(row: &SeatRecord, order: SeatOrder) -> SeatCursor {
     let value = match order {
         SeatOrder::Username => SortValue::Text(row.username.clone()),
         SeatOrder::FirstSeen => SortValue::Time(row.first_seen),
         SeatOrder::LastLogin => SortValue::Time(row.last_login),
     };
-    encode_cursor(&value, &row.seat)
+    SeatCursor {
+        value,
+        seat: row.seat.clone(),
+    }
+}
+
+/// The cursor that continues after `row` in `order`.
+pub fn cursor_after(row: &SeatRecord, order: SeatOrder) -> String {
+    let cursor = seat_cursor(row, order);
+    encode_cursor(&cursor.value, &cursor.seat)
 }
 
 fn sort_name(order: SeatOrder) -> &'static str {
@@ -727,7 +739,7 @@ async fn users_page(
     )
 }
 
-fn csv_download(name: &str, body: String) -> Response {
+fn csv_download(name: &str, body: Body) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
@@ -741,47 +753,86 @@ fn csv_download(name: &str, body: String) -> Response {
         .into_response()
 }
 
+/// Rows fetched per store query while streaming the users CSV.
+const CSV_PAGE_ROWS: u32 = 5_000;
+
+/// The month's users as CSV, streamed page by page (keyset cursor), so a
+/// month of any size is sent in bounded memory. A database failure before
+/// the first row answers 503; one in the middle aborts the download (the
+/// browser reports it failed) rather than ending a short file as if whole.
 async fn users_csv(
     State(panel): State<Arc<Panel>>,
     _admin: Admin,
     Query(query): Query<UsersQuery>,
 ) -> Response {
-    let gatehouse = &panel.gatehouse;
-    let seat_query = match query.to_seat_query(gatehouse.current_month(), None) {
+    let gatehouse = panel.gatehouse.clone();
+    let seat_query = match query.to_seat_query(gatehouse.current_month(), Some(CSV_PAGE_ROWS)) {
         Ok(seat_query) => seat_query,
         Err(BadQuery(message)) => return bad_request(&message),
     };
-    let seats = match gatehouse.users(&seat_query).await {
+    let first = match gatehouse.users(&seat_query).await {
         Ok(seats) => seats,
         Err(error) => return unavailable(error),
     };
-    let zone = gatehouse.time_zone();
-    let rows: Vec<Vec<String>> = seats
-        .iter()
-        .map(|seat| {
-            let row = UserJson::new(seat, zone);
-            vec![
-                row.username,
-                row.display_name,
-                row.source,
-                row.first_seen,
-                row.last_login,
-                row.last_client,
-            ]
-        })
-        .collect();
-    let body = csv(
-        &[
-            "username",
-            "display_name",
-            "source",
-            "first_seen",
-            "last_login",
-            "last_client",
-        ],
-        &rows,
+    let name = format!("gatehouse-users-{}.csv", seat_query.month);
+    let chunks = futures_util::stream::unfold(
+        (CsvStep::Header(first), seat_query, gatehouse),
+        |(step, mut query, gatehouse)| async move {
+            let seats = match step {
+                CsvStep::Done => return None,
+                CsvStep::Header(first) => {
+                    let mut text = String::new();
+                    csv_row(&mut text, &USER_COLUMNS);
+                    return Some((Ok(text), (CsvStep::Page(first), query, gatehouse)));
+                }
+                CsvStep::Page(seats) => seats,
+                CsvStep::Fetch => match gatehouse.users(&query).await {
+                    Ok(seats) => seats,
+                    Err(error) => {
+                        tracing::error!(%error, "users CSV: database unavailable, download aborted");
+                        let error = std::io::Error::other(error.to_string());
+                        return Some((Err(error), (CsvStep::Done, query, gatehouse)));
+                    }
+                },
+            };
+            let last = seats.last()?;
+            let next = if Some(seats.len() as u32) == query.limit {
+                query.after = Some(seat_cursor(last, query.order));
+                CsvStep::Fetch
+            } else {
+                CsvStep::Done
+            };
+            let zone = gatehouse.time_zone();
+            let mut text = String::new();
+            for seat in &seats {
+                let row = UserJson::new(seat, zone);
+                csv_row(
+                    &mut text,
+                    &[
+                        row.username,
+                        row.display_name,
+                        row.source,
+                        row.first_seen,
+                        row.last_login,
+                        row.last_client,
+                    ],
+                );
+            }
+            Some((Ok(text), (next, query, gatehouse)))
+        },
     );
-    csv_download(&format!("gatehouse-users-{}.csv", seat_query.month), body)
+    csv_download(&name, Body::from_stream(chunks))
+}
+
+/// Where the users CSV stream stands.
+enum CsvStep {
+    /// The header is next, then these rows.
+    Header(Vec<SeatRecord>),
+    /// These rows are next.
+    Page(Vec<SeatRecord>),
+    /// The next page must be read (the query holds its cursor).
+    Fetch,
+    Done,
 }
 
 // ----- analytics ---------------------------------------------------------------
@@ -859,7 +910,10 @@ async fn analytics_csv(State(panel): State<Arc<Panel>>, _admin: Admin) -> Respon
         .collect();
     csv_download(
         "gatehouse-usage.csv",
-        csv(&["month", "users", "user_limit", "peak_percent"], &rows),
+        Body::from(csv(
+            &["month", "users", "user_limit", "peak_percent"],
+            &rows,
+        )),
     )
 }
 

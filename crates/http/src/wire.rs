@@ -29,28 +29,38 @@ pub fn local_time(at: Timestamp, zone: &TimeZone) -> String {
 /// would run as a formula (leading `=`, `+`, `-`, `@`, tab or carriage
 /// return) are prefixed with `'`.
 pub fn csv(header: &[&str], rows: &[Vec<String>]) -> String {
-    fn cell(text: &str) -> String {
-        let defused = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-            format!("'{text}")
-        } else {
-            text.to_string()
-        };
-        if defused.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", defused.replace('"', "\"\""))
-        } else {
-            defused
-        }
-    }
     let mut out = String::new();
-    let header: Vec<String> = header.iter().map(|h| cell(h)).collect();
-    out.push_str(&header.join(","));
-    out.push_str("\r\n");
+    csv_row(&mut out, header);
     for row in rows {
-        let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
-        out.push_str(&cells.join(","));
-        out.push_str("\r\n");
+        csv_row(&mut out, row);
     }
     out
+}
+
+/// Appends one CSV line (RFC 4180, CRLF) to `out`. Cells that a spreadsheet
+/// would read as a formula are prefixed with `'`.
+pub fn csv_row<S: AsRef<str>>(out: &mut String, cells: &[S]) {
+    for (index, cell) in cells.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        let text = cell.as_ref();
+        let defuse = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+        let quote = text.contains([',', '"', '\n', '\r']);
+        if quote {
+            out.push('"');
+        }
+        if defuse {
+            out.push('\'');
+        }
+        if quote {
+            out.push_str(&text.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(text);
+        }
+    }
+    out.push_str("\r\n");
 }
 
 /// The license in force, as `license show --json` and `GET /api/v1/license`
@@ -141,6 +151,16 @@ impl LicensePreviewJson {
 pub struct LicenseKeyJson {
     pub key: String,
 }
+
+/// The Users table's columns: JSON keys and CSV header alike.
+pub const USER_COLUMNS: [&str; 6] = [
+    "username",
+    "display_name",
+    "source",
+    "first_seen",
+    "last_login",
+    "last_client",
+];
 
 /// One row of the Users table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -251,9 +271,13 @@ mod tests {
             &[
                 vec!["x,y".into(), "say \"hi\"".into()],
                 vec!["=1+1".into(), "-2".into()],
+                vec!["@a,b".into(), String::new()],
             ],
         );
-        assert_eq!(text, "a,b\r\n\"x,y\",\"say \"\"hi\"\"\"\r\n'=1+1,'-2\r\n");
+        assert_eq!(
+            text,
+            "a,b\r\n\"x,y\",\"say \"\"hi\"\"\"\r\n'=1+1,'-2\r\n\"'@a,b\",\r\n"
+        );
     }
 
     #[test]

@@ -767,6 +767,49 @@ async fn the_users_table_pages_searches_and_downloads() {
 }
 
 #[tokio::test]
+async fn the_users_csv_holds_every_row_of_a_large_month() {
+    let fx = fixture("users-csv").await;
+    fx.gatehouse
+        .install_license(&fx.key(20_000, date(2099, 12, 31)))
+        .await
+        .unwrap();
+    // More rows than one streamed chunk (5,000), admitted concurrently.
+    const USERS: usize = 12_345;
+    let mut admissions = tokio::task::JoinSet::new();
+    for worker in 0..32 {
+        let gatehouse = fx.gatehouse.clone();
+        admissions.spawn(async move {
+            for i in (worker..USERS).step_by(32) {
+                let name = format!("user{i:05}");
+                let username = Username::parse(&name).unwrap();
+                gatehouse
+                    .admit(&Identity::local(&username, &name), "vpn-1")
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    while let Some(done) = admissions.join_next().await {
+        done.unwrap();
+    }
+    for path in ["/users.csv", "/users.csv?sort=last_login&desc=1"] {
+        let (status, csv) = fx.page(As::Session, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let names: Vec<&str> = csv
+            .lines()
+            .skip(1)
+            .map(|line| line.split(',').next().unwrap())
+            .collect();
+        assert_eq!(names.len(), USERS, "{path}: one line per user");
+        let unique: BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(unique.len(), USERS, "{path}: no user twice");
+    }
+    let (_, csv) = fx.page(As::Session, "/users.csv").await;
+    let names: Vec<&str> = csv.lines().skip(1).map(|l| &l[..9]).collect();
+    assert!(names.windows(2).all(|w| w[0] < w[1]), "in username order");
+}
+
+#[tokio::test]
 async fn analytics_show_months_days_and_the_projection() {
     let fx = fixture("analytics").await;
     fx.count_users(&(0..10).map(|i| format!("u{i}")).collect::<Vec<_>>())
