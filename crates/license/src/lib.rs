@@ -3,7 +3,7 @@
 //! This crate owns the license key format (canonical payload, Ed25519
 //! signature, pasteable text), the App Key, calendar months and the Support
 //! End Date in the license time zone, the clock high-water rule and the
-//! admission decision of SPEC §3.
+//! admission decision of SPEC §3, and which license alarms are due (§7).
 //!
 //! It performs no I/O and never reads a clock: every function that depends
 //! on time takes `now`. That keeps month rollover, expiry and clock-rollback
@@ -11,6 +11,7 @@
 //! `issue` feature, which only the vendor tool enables.
 
 pub mod admission;
+pub mod alarms;
 pub mod app_key;
 pub mod calendar;
 pub mod clock;
