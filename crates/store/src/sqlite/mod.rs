@@ -17,13 +17,14 @@ use gatehouse_core::alarms::AlarmSettings;
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::identity::{SeatKey, Source, Username};
 use gatehouse_core::store::{
-    AdminRecord, AdminStore, AdmitOutcome, AdmitRequest, AlarmStore, ClientStore, DailyNewUsers,
-    InstallationRecord, InstallationStore, LocalUserRecord, LocalUserStore, LoginRecord,
-    MonthUsageRecord, RefusalRecord, RefusedUser, SeatCursor, SeatOrder, SeatQuery, SeatRecord,
-    SeatStatus, SeatStore, SecondFactorStore, SessionRecord, SortValue, StoreError, StoreResult,
-    StoredLicense, TotpRecord,
+    AdminRecord, AdminStore, AdmitOutcome, AdmitRequest, AlarmRecord, AlarmStore, ClientStore,
+    DailyNewUsers, Delivery, InstallationRecord, InstallationStore, LocalUserRecord,
+    LocalUserStore, LoginRecord, MonthUsageRecord, NewAlarm, RefusalRecord, RefusedUser,
+    SeatCursor, SeatOrder, SeatQuery, SeatRecord, SeatStatus, SeatStore, SecondFactorStore,
+    SessionRecord, SortValue, StoreError, StoreResult, StoredLicense, TotpRecord,
 };
 use gatehouse_core::totp::{TotpMode, TotpSecret};
+use gatehouse_license::alarms::AlarmKind;
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::Date;
 use gatehouse_license::{Month, SigningKey};
@@ -38,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("002_totp_and_clients.sql"),
     include_str!("003_directory_generation.sql"),
     include_str!("004_panel.sql"),
+    include_str!("005_alarms.sql"),
 ];
 
 /// Longest a writer waits for another process's write lock.
@@ -1091,6 +1093,14 @@ fn joined(values: &[u32]) -> String {
         .join(",")
 }
 
+/// The columns [`alarm_from_row`] reads (a macro, so queries stay static
+/// strings).
+macro_rules! alarm_columns {
+    () => {
+        "id, alarm_key, kind, subject, body, recipients, created_at, delivery, attempts, next_attempt_at, last_error, sent_at"
+    };
+}
+
 #[async_trait]
 impl AlarmStore for SqliteStore {
     async fn alarm_settings(&self) -> StoreResult<Option<AlarmSettings>> {
@@ -1124,4 +1134,133 @@ impl AlarmStore for SqliteStore {
         .map_err(unavailable)?;
         Ok(())
     }
+
+    async fn fire_alarms(&self, alarms: &[NewAlarm]) -> StoreResult<Vec<bool>> {
+        let mut tx = self.begin_write().await?;
+        let mut queued = Vec::with_capacity(alarms.len());
+        for alarm in alarms {
+            let delivery = if alarm.recipients.is_empty() {
+                Delivery::NoRecipients
+            } else {
+                Delivery::Queued
+            };
+            let result = sqlx::query(
+                "INSERT INTO alarm_outbox (alarm_key, kind, subject, body, recipients, created_at, delivery, next_attempt_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (alarm_key) DO NOTHING",
+            )
+            .bind(&alarm.key)
+            .bind(alarm.kind.as_str())
+            .bind(&alarm.subject)
+            .bind(&alarm.body)
+            .bind(alarm.recipients.join("\n"))
+            .bind(micros(alarm.created_at))
+            .bind(delivery.as_str())
+            .bind(micros(alarm.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            queued.push(result.rows_affected() == 1);
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(queued)
+    }
+
+    async fn fired_alarm_keys(&self) -> StoreResult<HashSet<String>> {
+        let keys: Vec<String> = sqlx::query_scalar("SELECT alarm_key FROM alarm_outbox")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(keys.into_iter().collect())
+    }
+
+    async fn claim_alarms(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<AlarmRecord>> {
+        let rows = sqlx::query(concat!(
+            "UPDATE alarm_outbox SET attempts = attempts + 1, next_attempt_at = ?
+             WHERE id IN (SELECT id FROM alarm_outbox
+                          WHERE delivery = 'queued' AND next_attempt_at <= ?
+                          ORDER BY id LIMIT ?)
+             RETURNING ",
+            alarm_columns!()
+        ))
+        .bind(micros(lease_until))
+        .bind(micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let mut alarms = rows
+            .iter()
+            .map(alarm_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        alarms.sort_by_key(|alarm| alarm.id);
+        Ok(alarms)
+    }
+
+    async fn alarm_sent(&self, id: i64, at: Timestamp) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE alarm_outbox SET delivery = 'sent', sent_at = ?, last_error = NULL WHERE id = ?",
+        )
+        .bind(micros(at))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn alarm_failed(&self, id: i64, error: &str, retry_at: Timestamp) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE alarm_outbox SET last_error = ?, next_attempt_at = ?
+             WHERE id = ? AND delivery = 'queued'",
+        )
+        .bind(error)
+        .bind(micros(retry_at))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn alarm_history(&self, limit: u32) -> StoreResult<Vec<AlarmRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            alarm_columns!(),
+            " FROM alarm_outbox ORDER BY id DESC LIMIT ?"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(alarm_from_row).collect()
+    }
+}
+
+fn alarm_from_row(row: &SqliteRow) -> StoreResult<AlarmRecord> {
+    let kind: String = get(row, "kind")?;
+    let delivery: String = get(row, "delivery")?;
+    let recipients: String = get(row, "recipients")?;
+    let sent_at: Option<i64> = get(row, "sent_at")?;
+    Ok(AlarmRecord {
+        id: get(row, "id")?,
+        key: get(row, "alarm_key")?,
+        kind: AlarmKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown alarm kind {kind:?}")))?,
+        subject: get(row, "subject")?,
+        body: get(row, "body")?,
+        recipients: recipients.lines().map(str::to_string).collect(),
+        created_at: timestamp(get(row, "created_at")?)?,
+        delivery: Delivery::parse(&delivery)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown delivery {delivery:?}")))?,
+        attempts: count(get(row, "attempts")?)?,
+        next_attempt_at: timestamp(get(row, "next_attempt_at")?)?,
+        last_error: get(row, "last_error")?,
+        sent_at: sent_at.map(timestamp).transpose()?,
+    })
 }

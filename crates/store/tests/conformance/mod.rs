@@ -12,11 +12,12 @@ use gatehouse_core::alarms::AlarmSettings;
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::identity::{SeatKey, Source, Username};
 use gatehouse_core::store::{
-    AdminRecord, AdmitOutcome, AdmitRequest, InstallationRecord, LocalUserRecord, LoginRecord,
-    RefusalRecord, SeatCursor, SeatOrder, SeatQuery, SessionRecord, SortValue, Store, StoreError,
-    TotpRecord,
+    AdminRecord, AdmitOutcome, AdmitRequest, Delivery, InstallationRecord, LocalUserRecord,
+    LoginRecord, NewAlarm, RefusalRecord, SeatCursor, SeatOrder, SeatQuery, SessionRecord,
+    SortValue, Store, StoreError, TotpRecord,
 };
 use gatehouse_core::totp::{TotpMode, TotpSecret};
+use gatehouse_license::alarms::AlarmKind;
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::date;
 use gatehouse_license::{Month, SigningKey};
@@ -1006,6 +1007,171 @@ pub async fn alarm_settings_are_kept(store: Arc<dyn Store>) {
     assert_eq!(store.alarm_settings().await.unwrap(), Some(none));
 }
 
+fn alarm(key: &str, recipients: &[&str], at: &str) -> NewAlarm {
+    NewAlarm {
+        key: key.into(),
+        kind: AlarmKind::UserLimit,
+        subject: format!("subject of {key}"),
+        body: format!("body of {key}"),
+        recipients: recipients.iter().map(|r| r.to_string()).collect(),
+        created_at: ts(at),
+    }
+}
+
+pub async fn an_alarm_fires_once_and_is_queued_with_it(store: Arc<dyn Store>) {
+    let t0 = "2026-11-10T08:00:00Z";
+    let first = [
+        alarm(
+            "percent:75:2026-11:200",
+            &["ops@example.com", "noc@example.org"],
+            t0,
+        ),
+        alarm("percent:85:2026-11:200", &["ops@example.com"], t0),
+    ];
+    assert_eq!(store.fire_alarms(&first).await.unwrap(), [true, true]);
+    // Again, and with a new one in the same batch: only the new one fires.
+    let again = [
+        alarm("percent:85:2026-11:200", &["ops@example.com"], t0),
+        alarm("days:30:2027-01-31", &[], t0),
+    ];
+    assert_eq!(store.fire_alarms(&again).await.unwrap(), [false, true]);
+    let keys = store.fired_alarm_keys().await.unwrap();
+    assert_eq!(
+        keys,
+        HashSet::from([
+            "percent:75:2026-11:200".to_string(),
+            "percent:85:2026-11:200".to_string(),
+            "days:30:2027-01-31".to_string(),
+        ])
+    );
+    let history = store.alarm_history(10).await.unwrap();
+    assert_eq!(history.len(), 3, "one row per alarm");
+    assert_eq!(history[0].key, "days:30:2027-01-31", "newest first");
+    assert_eq!(history[0].delivery, Delivery::NoRecipients);
+    let oldest = &history[2];
+    assert_eq!(oldest.delivery, Delivery::Queued);
+    assert_eq!(oldest.recipients, ["ops@example.com", "noc@example.org"]);
+    assert_eq!(oldest.subject, "subject of percent:75:2026-11:200");
+    assert_eq!(oldest.body, "body of percent:75:2026-11:200");
+    assert_eq!(oldest.kind, AlarmKind::UserLimit);
+    assert_eq!(oldest.attempts, 0);
+    assert_eq!(oldest.created_at, ts(t0));
+    assert_eq!(store.alarm_history(1).await.unwrap().len(), 1);
+}
+
+pub async fn queued_alarms_are_claimed_retried_and_sent(store: Arc<dyn Store>) {
+    let t0 = ts("2026-11-10T08:00:00Z");
+    store
+        .fire_alarms(&[
+            alarm("a", &["ops@example.com"], "2026-11-10T08:00:00Z"),
+            alarm("b", &["ops@example.com"], "2026-11-10T08:00:00Z"),
+            alarm("nobody", &[], "2026-11-10T08:00:00Z"),
+        ])
+        .await
+        .unwrap();
+    let lease = ts("2026-11-10T08:02:00Z");
+    let claimed = store.claim_alarms(t0, lease, 10).await.unwrap();
+    let keys: Vec<&str> = claimed.iter().map(|a| a.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["a", "b"],
+        "queued ones, oldest first; never one without recipients"
+    );
+    assert!(
+        claimed
+            .iter()
+            .all(|a| a.attempts == 1 && a.next_attempt_at == lease)
+    );
+    // Leased: a second sender gets nothing until the lease ends.
+    assert!(store.claim_alarms(t0, lease, 10).await.unwrap().is_empty());
+    let (a, b) = (&claimed[0], &claimed[1]);
+    store
+        .alarm_sent(a.id, ts("2026-11-10T08:00:01Z"))
+        .await
+        .unwrap();
+    let retry = ts("2026-11-10T08:00:10Z");
+    store
+        .alarm_failed(b.id, "connection refused", retry)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_alarms(ts("2026-11-10T08:00:09Z"), lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not before its retry time"
+    );
+    let history = store.alarm_history(10).await.unwrap();
+    let row = |key: &str| history.iter().find(|h| h.key == key).unwrap().clone();
+    assert_eq!(row("a").delivery, Delivery::Sent);
+    assert_eq!(row("a").sent_at, Some(ts("2026-11-10T08:00:01Z")));
+    assert_eq!(row("b").delivery, Delivery::Queued);
+    assert_eq!(row("b").last_error.as_deref(), Some("connection refused"));
+    // Retried: claimed with its second attempt, then sent.
+    let again = store.claim_alarms(retry, lease, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].key.as_str(), again[0].attempts), ("b", 2));
+    store.alarm_sent(b.id, retry).await.unwrap();
+    // A late failure report for a sent alarm changes nothing.
+    store.alarm_failed(b.id, "late", retry).await.unwrap();
+    assert_eq!(row_of(&*store, "b").await.delivery, Delivery::Sent);
+    assert!(
+        store
+            .claim_alarms(ts("2027-01-01T00:00:00Z"), ts("2027-01-01T00:02:00Z"), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "sent alarms are never claimed again"
+    );
+    // Claims respect their limit.
+    let many: Vec<NewAlarm> = (0..5)
+        .map(|i| {
+            alarm(
+                &format!("many-{i}"),
+                &["ops@example.com"],
+                "2026-11-11T00:00:00Z",
+            )
+        })
+        .collect();
+    store.fire_alarms(&many).await.unwrap();
+    let now = ts("2026-11-11T00:00:00Z");
+    assert_eq!(store.claim_alarms(now, lease, 3).await.unwrap().len(), 3);
+}
+
+async fn row_of(store: &dyn Store, key: &str) -> gatehouse_core::store::AlarmRecord {
+    store
+        .alarm_history(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|h| h.key == key)
+        .unwrap()
+}
+
+pub async fn concurrent_firing_queues_an_alarm_once(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .fire_alarms(&[alarm(
+                    "percent:90:2026-11:200",
+                    &["ops@example.com"],
+                    "2026-11-10T08:00:00Z",
+                )])
+                .await
+                .unwrap()[0]
+        }));
+    }
+    let mut fired = 0;
+    for task in tasks {
+        fired += usize::from(task.await.unwrap());
+    }
+    assert_eq!(fired, 1, "exactly one caller fires it");
+    assert_eq!(store.alarm_history(10).await.unwrap().len(), 1);
+}
+
 /// Expands to one test per conformance case. `$make` is an async function
 /// taking the case's name and returning a fresh, empty `Arc<dyn Store>`.
 #[macro_export]
@@ -1038,6 +1204,9 @@ macro_rules! conformance_suite {
             new_users_are_counted_per_day,
             administrators_sessions_and_tokens,
             alarm_settings_are_kept,
+            an_alarm_fires_once_and_is_queued_with_it,
+            queued_alarms_are_claimed_retried_and_sent,
+            concurrent_firing_queues_an_alarm_once,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
