@@ -10,9 +10,12 @@ use figment::providers::{Env, Format as _, Serialized, Toml};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use gatehouse_core::alarms::{AlarmSettings, DEFAULT_DAYS_BEFORE_END, DEFAULT_USER_LIMIT_PERCENT};
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::{PasswordParams, TotpMode};
+use gatehouse_license::jiff::civil::Time;
 use gatehouse_license::jiff::tz::TimeZone;
+use gatehouse_mail::{Security, SmtpMailer, SmtpSettings};
 use serde::{Deserialize, Serialize};
 
 /// The configuration file as written.
@@ -26,6 +29,8 @@ pub struct RawConfig {
     pub totp: TotpSection,
     pub radius: RadiusSection,
     pub http: HttpSection,
+    pub alarms: AlarmsSection,
+    pub smtp: SmtpSection,
     pub log: LogSection,
 }
 
@@ -153,6 +158,65 @@ impl Default for PasswordSection {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlarmsSection {
+    /// Any of these three set: the thresholds and recipients are managed
+    /// here (the panel shows them read-only); unset ones take the defaults
+    /// (thresholds) or none (recipients).
+    pub days_before_end: Option<Vec<u32>>,
+    pub user_limit_percent: Option<Vec<u32>>,
+    pub recipients: Option<Vec<String>>,
+    /// `HH:MM`, license time zone: when the daily check runs.
+    pub daily_at: String,
+}
+
+impl Default for AlarmsSection {
+    fn default() -> AlarmsSection {
+        AlarmsSection {
+            days_before_end: None,
+            user_limit_percent: None,
+            recipients: None,
+            daily_at: "08:00".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpSection {
+    /// The mail server; unset: alarms are recorded but not sent.
+    pub host: Option<String>,
+    /// Default: 587 (starttls), 465 (tls), 25 (none).
+    pub port: Option<u16>,
+    /// `starttls`, `tls` or `none` (loopback hosts only).
+    pub security: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// PEM CA certificates to trust for the server, besides the system's.
+    pub ca_file: Option<PathBuf>,
+    /// The sender, e.g. `Gatehouse <gatehouse@example.com>`.
+    pub from: Option<String>,
+    pub timeout_seconds: u64,
+}
+
+impl Default for SmtpSection {
+    fn default() -> SmtpSection {
+        SmtpSection {
+            host: None,
+            port: None,
+            security: "starttls".to_string(),
+            username: None,
+            password: None,
+            password_file: None,
+            ca_file: None,
+            from: None,
+            timeout_seconds: 30,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSection {
@@ -178,6 +242,11 @@ pub struct Config {
     pub totp_mode: TotpMode,
     pub radius: RadiusConfig,
     pub http: HttpConfig,
+    /// `[alarms]` thresholds and recipients, when the file sets them.
+    pub alarms: Option<AlarmSettings>,
+    pub alarm_daily_at: Time,
+    /// `None`: no `[smtp]`, alarms are not sent.
+    pub smtp: Option<SmtpSettings>,
     pub log_level: Option<String>,
 }
 
@@ -279,7 +348,12 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
     })?;
     let radius = validate_radius(raw.radius)?;
     let http = validate_http(raw.http)?;
+    let (alarms, alarm_daily_at) = validate_alarms(raw.alarms)?;
+    let smtp = validate_smtp(raw.smtp)?;
     Ok(Config {
+        alarms,
+        alarm_daily_at,
+        smtp,
         totp_mode,
         radius,
         http,
@@ -294,6 +368,92 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
         password_cache: Duration::from_secs(passwords.cache_seconds),
         log_level: raw.log.level,
     })
+}
+
+fn validate_alarms(raw: AlarmsSection) -> Result<(Option<AlarmSettings>, Time)> {
+    let daily_at = parse_daily_at(&raw.daily_at).with_context(|| {
+        format!(
+            "alarms.daily_at: {:?} is not a time of day such as \"08:00\"",
+            raw.daily_at
+        )
+    })?;
+    let configured = raw.days_before_end.is_some()
+        || raw.user_limit_percent.is_some()
+        || raw.recipients.is_some();
+    if !configured {
+        return Ok((None, daily_at));
+    }
+    let settings = AlarmSettings::new(
+        raw.days_before_end
+            .unwrap_or_else(|| DEFAULT_DAYS_BEFORE_END.to_vec()),
+        raw.user_limit_percent
+            .unwrap_or_else(|| DEFAULT_USER_LIMIT_PERCENT.to_vec()),
+        raw.recipients.unwrap_or_default(),
+    )
+    .map_err(|error| anyhow::anyhow!("alarms.{error}"))?;
+    Ok((Some(settings), daily_at))
+}
+
+/// `HH:MM` (24-hour).
+fn parse_daily_at(text: &str) -> Option<Time> {
+    let (hour, minute) = text.trim().split_once(':')?;
+    if hour.is_empty() || hour.len() > 2 || minute.len() != 2 {
+        return None;
+    }
+    Time::new(hour.parse().ok()?, minute.parse().ok()?, 0, 0).ok()
+}
+
+fn validate_smtp(raw: SmtpSection) -> Result<Option<SmtpSettings>> {
+    let Some(host) = raw.host.filter(|h| !h.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let security = Security::parse(&raw.security).with_context(|| {
+        format!(
+            "smtp.security: {:?} is not \"starttls\", \"tls\" or \"none\"",
+            raw.security
+        )
+    })?;
+    let Some(from) = raw.from.filter(|f| !f.trim().is_empty()) else {
+        bail!("smtp.from: set the sender address, e.g. \"Gatehouse <gatehouse@example.com>\"");
+    };
+    let password = match (raw.password, raw.password_file) {
+        (None, None) => None,
+        (Some(password), None) => Some(password),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("smtp.password_file: cannot read {}", path.display()))?;
+            Some(text.trim_end_matches(['\n', '\r']).to_string())
+        }
+        (Some(_), Some(_)) => bail!("smtp: set password or password_file, not both"),
+    };
+    let credentials = match (raw.username, password) {
+        (None, None) => None,
+        (Some(username), Some(password)) => Some((username, password)),
+        (Some(_), None) => bail!("smtp.username is set without smtp.password"),
+        (None, Some(_)) => bail!("smtp.password is set without smtp.username"),
+    };
+    let ca_pem = match raw.ca_file {
+        None => None,
+        Some(path) => Some(
+            std::fs::read(&path)
+                .with_context(|| format!("smtp.ca_file: cannot read {}", path.display()))?,
+        ),
+    };
+    if raw.timeout_seconds == 0 || raw.timeout_seconds > 300 {
+        bail!("smtp.timeout_seconds must be between 1 and 300");
+    }
+    let settings = SmtpSettings {
+        port: raw.port.unwrap_or(security.default_port()),
+        host,
+        security,
+        credentials,
+        ca_pem,
+        from,
+        timeout: Duration::from_secs(raw.timeout_seconds),
+    };
+    // Builds the mailer once so a bad address or CA file stops the start.
+    SmtpMailer::new(&settings)?;
+    Ok(Some(settings))
 }
 
 fn validate_http(raw: HttpSection) -> Result<HttpConfig> {

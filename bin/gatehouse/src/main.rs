@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use gatehouse_core::alarms::Mailer;
 use gatehouse_core::clients::{Network, RadiusClient};
 use gatehouse_core::export::{self, HistoryRow, push_text};
 use gatehouse_core::store::{SeatOrder, SeatQuery, Store};
@@ -30,8 +31,10 @@ use crate::config::{Config, Storage};
 use crate::output::table;
 use gatehouse_http::pages::request_text;
 use gatehouse_http::wire::{
-    ClientJson, LicenseJson, LocalUserJson, RefusedJson, USER_COLUMNS, UserJson, csv, local_time,
+    AlarmJson, ClientJson, LicenseJson, LocalUserJson, RefusedJson, USER_COLUMNS, UserJson,
+    alarm_state, csv, local_time,
 };
+use gatehouse_mail::SmtpMailer;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -78,6 +81,9 @@ enum Command {
     /// Administrators of the panel and API.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// License alarms: a test email, and the alarms that fired.
+    #[command(subcommand)]
+    Alarm(AlarmCommand),
     /// Authenticate a user exactly as a login would (and count them).
     Auth {
         user: String,
@@ -164,6 +170,20 @@ enum AdminCommand {
     },
     /// Print a new API token for an administrator (shown once).
     Token { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum AlarmCommand {
+    /// Send a test email to the alarm recipients now (through [smtp]).
+    Test,
+    /// Alarms that fired, newest first, with their delivery state.
+    History {
+        /// How many to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        format: FormatArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -296,6 +316,7 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
         Command::LocalUser(command) => local_user(&gatehouse, command).await,
         Command::Client(command) => client(&gatehouse, &config, command).await,
         Command::Admin(command) => admin(&gatehouse, command).await,
+        Command::Alarm(command) => alarm(&gatehouse, &config, command).await,
         Command::Auth {
             user,
             password_stdin: _,
@@ -324,6 +345,8 @@ async fn open(config: &Config) -> Result<Gatehouse> {
         password: config.password,
         totp_mode: config.totp_mode,
         password_cache: config.password_cache,
+        alarms: config.alarms.clone(),
+        alarm_daily_at: config.alarm_daily_at,
         ..Settings::new(Arc::new(SystemClock))
     };
     Ok(Gatehouse::open(store, settings).await?)
@@ -379,6 +402,22 @@ async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> 
     let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
+    let mailer = mailer(config)?;
+    if mailer.is_none() {
+        tracing::warn!(
+            "email is not configured ([smtp]): license alarms are recorded but not sent"
+        );
+    }
+    // License alarms: catch up at start (a day missed while stopped), then
+    // daily and as users are counted; queued alarms go out as they come.
+    if let Err(error) = gatehouse.check_alarms().await {
+        tracing::error!(%error, "could not check license alarms at start; will retry");
+    }
+    let sender = mailer.clone().map(|mailer| {
+        let gatehouse = gatehouse.clone();
+        let stopped = until_stopped(stopped.clone());
+        tokio::spawn(async move { gatehouse.run_alarm_sender(mailer.as_ref(), stopped).await })
+    });
     let mut radius = None;
     if let Some(socket) = radius_socket {
         let server = RadiusServer::new(
@@ -415,6 +454,7 @@ async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> 
                 support_contact: config.support_contact.clone(),
                 secure_cookies: config.http.secure_cookies,
                 configured_clients: config.radius.clients.clone(),
+                mailer: mailer.clone(),
             },
         );
         let scheme = if config.http.tls.is_some() {
@@ -460,7 +500,56 @@ async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> 
             Err(error) => tracing::error!(%error, "RADIUS server task failed"),
         }
     }
+    if let Some(task) = sender {
+        if let Err(error) = task.await {
+            tracing::error!(%error, "alarm sender task failed");
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn alarm(gatehouse: &Gatehouse, config: &Config, command: AlarmCommand) -> Result<ExitCode> {
+    match command {
+        AlarmCommand::Test => {
+            let Some(mailer) = mailer(config)? else {
+                bail!("email is not configured: set [smtp] in the configuration file");
+            };
+            let to = gatehouse.send_test_email(mailer.as_ref()).await?;
+            println!("Test email sent to {}", to.join(", "));
+            Ok(ExitCode::SUCCESS)
+        }
+        AlarmCommand::History { limit, format } => {
+            let alarms = gatehouse.alarm_history(limit).await?;
+            let zone = gatehouse.time_zone();
+            let rows: Vec<AlarmJson> = alarms.iter().map(|a| AlarmJson::new(a, zone)).collect();
+            let columns = Columns {
+                keys: &["raised_at", "subject", "state", "attempts", "last_error"],
+                titles: &["Raised", "Alarm", "Delivery", "Attempts", "Last Error"],
+            };
+            emit(&format, &rows, columns, |i| {
+                let alarm = &alarms[i];
+                vec![
+                    local_time(alarm.created_at, zone),
+                    alarm.subject.clone(),
+                    alarm_state(alarm).to_string(),
+                    alarm.attempts.to_string(),
+                    alarm.last_error.clone().unwrap_or_default(),
+                ]
+            })?;
+            if !format.json && !format.csv && alarms.is_empty() {
+                eprintln!("no alarm has fired");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The SMTP mailer of `[smtp]`, if configured.
+fn mailer(config: &Config) -> Result<Option<Arc<dyn Mailer>>> {
+    Ok(match &config.smtp {
+        Some(settings) => Some(Arc::new(SmtpMailer::new(settings)?)),
+        None => None,
+    })
 }
 
 /// Clients from the configuration, then those added with `client add`

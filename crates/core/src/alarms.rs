@@ -1,7 +1,14 @@
-//! License alarm configuration (SPEC §7): which thresholds fire and who is
-//! told. Stored through the service; the alarm sender reads the same.
+//! License alarms (SPEC §7) around the pure rules of
+//! `gatehouse_license::alarms`: which thresholds fire and who is told
+//! ([`AlarmSettings`]), how a message leaves ([`Mailer`], implemented over
+//! SMTP by `gatehouse-mail`), and how failed deliveries are retried
+//! ([`retry_delay`]). The service decides when alarms fire and queues them
+//! in the store (`service/alarming.rs`).
 
 use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
 
 /// The thresholds SPEC §7 suggests.
 pub const DEFAULT_DAYS_BEFORE_END: [u32; 4] = [60, 30, 15, 7];
@@ -123,6 +130,45 @@ pub fn is_email(text: &str) -> bool {
             .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'))
 }
 
+/// One email: an alarm or a test message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    pub to: Vec<String>,
+    pub subject: String,
+    pub body: String,
+    /// Unique and stable for one alarm across every retry (the local part
+    /// of its Message-ID), so a recipient can tell a repeat delivery.
+    pub id: String,
+}
+
+/// Why a message was not handed to the mail server. The text is shown in
+/// the alarm history and logged; it never contains a password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MailError(pub String);
+
+/// Sends email. `gatehouse-mail` implements it over SMTP.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Delivers `mail` to the mail server; `Ok` once the server accepted it
+    /// for every recipient.
+    async fn send(&self, mail: &Mail) -> Result<(), MailError>;
+}
+
+/// First wait after a failed delivery; doubled after each further failure.
+pub const FIRST_RETRY: Duration = Duration::from_secs(5);
+
+/// Longest wait between two delivery attempts.
+pub const MAX_RETRY: Duration = Duration::from_secs(600);
+
+/// How long to wait before the next attempt after `attempts` failed ones:
+/// 5 s, 10 s, 20 s, … up to 10 minutes. Alarms are retried for as long as
+/// it takes.
+pub fn retry_delay(attempts: u32) -> Duration {
+    let doublings = attempts.saturating_sub(1).min(16);
+    FIRST_RETRY.saturating_mul(1 << doublings).min(MAX_RETRY)
+}
+
 impl fmt::Display for AlarmSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -161,6 +207,14 @@ mod tests {
             AlarmSettings::default().user_limit_percent(),
             [75, 85, 90, 95]
         );
+    }
+
+    #[test]
+    fn retries_back_off_to_ten_minutes() {
+        let waits: Vec<u64> = (1..=10).map(|n| retry_delay(n).as_secs()).collect();
+        assert_eq!(waits, [5, 10, 20, 40, 80, 160, 320, 600, 600, 600]);
+        assert_eq!(retry_delay(0), FIRST_RETRY);
+        assert_eq!(retry_delay(u32::MAX), MAX_RETRY);
     }
 
     #[test]

@@ -34,8 +34,9 @@ pub use clock::{Clock, EffectiveClock, ManualClock, SystemClock};
 pub use identity::{Identity, SeatKey, Source, Username};
 pub use password::PasswordParams;
 pub use service::{
-    Admitted, ClientAddError, FirstFactor, Gatehouse, InstallError, LicenseView, LoginStep,
-    OpenError, Refusal, SecondFactor, Settings, TotpEnrollment, UserError,
+    Admitted, AlarmSaveError, ClientAddError, FirstFactor, Gatehouse, InstallError, LicenseView,
+    LoginStep, OpenError, Refusal, SecondFactor, Settings, TestMailError, TotpEnrollment,
+    UserError,
 };
 pub use store::{Store, StoreError};
 pub use totp::TotpMode;

@@ -35,6 +35,11 @@ use crate::store::{
 };
 use crate::totp::{self, TotpMode, TotpSecret};
 
+mod alarming;
+
+use alarming::AlarmEngine;
+pub use alarming::{AlarmSaveError, DEFAULT_DAILY_AT, TestMailError};
+
 /// Reply text when the database (or another required service) is down.
 pub const SERVICE_UNAVAILABLE: &str = "Authentication service unavailable, please try again later";
 
@@ -163,6 +168,11 @@ pub struct Settings {
     /// How long a verified password is remembered (`passwords.cache_seconds`);
     /// zero: every login runs argon2.
     pub password_cache: Duration,
+    /// `[alarms]` thresholds and recipients from the configuration file: in
+    /// force instead of the ones saved in the panel. `None`: the panel's.
+    pub alarms: Option<AlarmSettings>,
+    /// Time of the daily alarm check, license time zone.
+    pub alarm_daily_at: gatehouse_license::jiff::civil::Time,
 }
 
 impl Settings {
@@ -176,6 +186,8 @@ impl Settings {
             clock,
             totp_mode: TotpMode::Challenge,
             password_cache: Duration::ZERO,
+            alarms: None,
+            alarm_daily_at: DEFAULT_DAILY_AT,
         }
     }
 }
@@ -308,6 +320,7 @@ pub struct Gatehouse {
     accounts: LocalAccounts,
     credentials: CredentialCache,
     counters: AuthCounters,
+    alarms: AlarmEngine,
 }
 
 impl std::fmt::Debug for Gatehouse {
@@ -347,7 +360,7 @@ impl Gatehouse {
             stored.generation,
             stored.user_limit,
         );
-        Ok(Gatehouse {
+        let gatehouse = Gatehouse {
             store,
             clock,
             zone,
@@ -364,7 +377,10 @@ impl Gatehouse {
             accounts: LocalAccounts::default(),
             credentials: CredentialCache::new(settings.password_cache),
             counters: AuthCounters::default(),
-        })
+            alarms: AlarmEngine::new(settings.alarms, settings.alarm_daily_at),
+        };
+        gatehouse.reload_alarms().await?;
+        Ok(gatehouse)
     }
 
     pub fn app_key(&self) -> AppKey {
@@ -717,6 +733,7 @@ impl Gatehouse {
                 self.seats
                     .remember(cached.month, &identity.seat, true, active_users, &self.zone);
                 tracing::info!(username = %identity.username, client, active_users, "new user counted this month");
+                self.after_counted(active_users).await;
                 Ok(Admitted {
                     identity: identity.clone(),
                     newly_counted: true,
@@ -943,19 +960,6 @@ impl Gatehouse {
         })
     }
 
-    // ----- alarms -------------------------------------------------------------
-
-    /// The alarm settings in force (the defaults until saved).
-    pub async fn alarm_settings(&self) -> Result<AlarmSettings, StoreError> {
-        Ok(self.store.alarm_settings().await?.unwrap_or_default())
-    }
-
-    pub async fn set_alarm_settings(&self, settings: &AlarmSettings) -> Result<(), StoreError> {
-        self.store.set_alarm_settings(settings).await?;
-        tracing::info!(%settings, "alarm settings saved");
-        Ok(())
-    }
-
     /// Authentications so far, by result and reason (for `/metrics`).
     pub fn auth_counts(&self) -> AuthCounts {
         self.counters.snapshot()
@@ -1141,6 +1145,7 @@ impl Gatehouse {
         if let Err(error) = self.accounts.refresh(self.store.as_ref()).await {
             tracing::error!(%error, "could not check for changed local accounts; will retry");
         }
+        self.alarm_tick().await;
     }
 
     /// How often [`tick`](Self::tick) should run.

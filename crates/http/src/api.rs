@@ -17,7 +17,9 @@ use axum::routing::{MethodRouter, delete, get, post, put};
 use axum::{Json, Router};
 use gatehouse_core::alarms::AlarmSettings;
 use gatehouse_core::export::{self, HistoryRow};
-use gatehouse_core::{ClientAddError, InstallError, StoreError, UserError, Username};
+use gatehouse_core::{
+    AlarmSaveError, ClientAddError, InstallError, StoreError, UserError, Username,
+};
 use gatehouse_license::Projection;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -26,10 +28,11 @@ use crate::Panel;
 use crate::auth::Admin;
 use crate::pages::{
     BadQuery, PAGE_SIZE, UsersQuery, clients_json, cursor_after, local_users_json, new_client,
-    parse_mode, projection_text, qr_svg, request_text,
+    parse_mode, projection_text, qr_svg, request_text, send_test_email,
 };
 use crate::wire::{
-    ClientJson, ErrorJson, LicenseJson, LicenseKeyJson, LicensePreviewJson, RefusedJson, UserJson,
+    AlarmJson, ClientJson, ErrorJson, LicenseJson, LicenseKeyJson, LicensePreviewJson, RefusedJson,
+    UserJson,
 };
 
 /// The OpenAPI 3 document of this API.
@@ -63,6 +66,8 @@ pub fn routes() -> (Router<Arc<Panel>>, Vec<(&'static str, &'static str)>) {
     add("/users/refused", &["get"], get(refused_users));
     add("/usage", &["get"], get(usage));
     add("/alarms", &["get", "put"], get(alarms).put(set_alarms));
+    add("/alarms/history", &["get"], get(alarm_history));
+    add("/alarms/test", &["post"], post(test_email));
     add(
         "/local-users",
         &["get", "post"],
@@ -415,7 +420,39 @@ async fn set_alarms(
     };
     match panel.gatehouse.set_alarm_settings(&settings).await {
         Ok(()) => Json(AlarmsJson::from(&settings)).into_response(),
+        Err(AlarmSaveError::Store(store)) => unavailable(store),
+        Err(configured @ AlarmSaveError::Configured) => {
+            error(StatusCode::CONFLICT, configured.to_string())
+        }
+    }
+}
+
+/// Alarms returned by the history route.
+const ALARM_HISTORY_LIMIT: u32 = 200;
+
+async fn alarm_history(State(panel): State<Arc<Panel>>, _admin: Admin) -> Response {
+    let gatehouse = &panel.gatehouse;
+    match gatehouse.alarm_history(ALARM_HISTORY_LIMIT).await {
+        Ok(alarms) => Json(
+            alarms
+                .iter()
+                .map(|alarm| AlarmJson::new(alarm, gatehouse.time_zone()))
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
         Err(store) => unavailable(store),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct TestEmailJson {
+    sent_to: Vec<String>,
+}
+
+async fn test_email(State(panel): State<Arc<Panel>>, _admin: Admin) -> Response {
+    match send_test_email(&panel).await {
+        Ok(sent_to) => Json(TestEmailJson { sent_to }).into_response(),
+        Err((status, message)) => error(status, message),
     }
 }
 

@@ -29,6 +29,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use gatehouse_core::Gatehouse;
+use gatehouse_core::alarms::Mailer;
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_license::LicenseStatus;
 
@@ -36,7 +37,7 @@ use crate::auth::LoginLimiter;
 use crate::wire::ErrorJson;
 
 /// How the panel behaves.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct PanelSettings {
     /// Shown with the license request text (`support.contact`).
     pub support_contact: Option<String>,
@@ -44,6 +45,19 @@ pub struct PanelSettings {
     pub secure_cookies: bool,
     /// RADIUS clients from the configuration file (shown, not editable).
     pub configured_clients: Vec<RadiusClient>,
+    /// Sends the test email (`[smtp]`); `None` when mail is not configured.
+    pub mailer: Option<Arc<dyn Mailer>>,
+}
+
+impl std::fmt::Debug for PanelSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PanelSettings")
+            .field("support_contact", &self.support_contact)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("configured_clients", &self.configured_clients.len())
+            .field("mailer", &self.mailer.is_some())
+            .finish()
+    }
 }
 
 /// Shared state of the panel and API.

@@ -21,10 +21,11 @@ use gatehouse_core::alarms::AlarmSettings;
 use gatehouse_core::clients::{Network, RadiusClient};
 use gatehouse_core::export::{self, HistoryRow};
 use gatehouse_core::store::{
-    DailyNewUsers, SeatCursor, SeatOrder, SeatQuery, SeatRecord, SortValue,
+    AlarmRecord, DailyNewUsers, SeatCursor, SeatOrder, SeatQuery, SeatRecord, SortValue,
 };
-use gatehouse_core::{InstallError, LicenseView, SeatKey, TotpMode};
+use gatehouse_core::{AlarmSaveError, InstallError, LicenseView, SeatKey, TestMailError, TotpMode};
 use gatehouse_license::jiff::Timestamp;
+use gatehouse_license::jiff::tz::TimeZone;
 use gatehouse_license::{LicenseStatus, Month, Projection, UsagePercent};
 use serde::Deserialize;
 
@@ -32,7 +33,7 @@ use crate::Panel;
 use crate::auth::{Admin, Via, clear_session_cookie, safe_next, session_cookie};
 use crate::wire::{
     ClientJson, LicenseJson, LicensePreviewJson, LocalUserJson, RefusedJson, USER_COLUMNS,
-    UserJson, csv, csv_row, local_time,
+    UserJson, alarm_state, csv, csv_row, local_time,
 };
 
 /// Rows per page of the Users table.
@@ -54,6 +55,7 @@ pub fn routes() -> Router<Arc<Panel>> {
         .route("/analytics", get(analytics_page))
         .route("/analytics.csv", get(analytics_csv))
         .route("/alarms", get(alarms_page).post(save_alarms))
+        .route("/alarms/test", post(test_email))
         .route("/local-users", get(local_users_page).post(add_local_user))
         .route("/local-users/{name}/{action}", post(local_user_action))
         .route("/local-users/{name}/totp/remove", post(remove_totp))
@@ -927,8 +929,56 @@ struct AlarmsPage {
     days_before_end: String,
     user_limit_percent: String,
     recipients: String,
+    /// Settings come from the configuration file: shown read-only.
+    configured: bool,
+    /// `[smtp]` is configured (the test email can be sent).
+    mail_configured: bool,
+    history: Vec<AlarmRow>,
     notice: Option<String>,
     error: Option<String>,
+}
+
+/// One line of the alarm history.
+struct AlarmRow {
+    raised: String,
+    subject: String,
+    recipients: String,
+    state: String,
+    /// `sent`, `queued`, `failing` or `no_recipients` (CSS class).
+    class: &'static str,
+}
+
+/// Alarms shown on the page.
+const ALARM_HISTORY_ROWS: u32 = 50;
+
+impl AlarmRow {
+    fn new(alarm: &AlarmRecord, zone: &TimeZone) -> AlarmRow {
+        let class = alarm_state(alarm);
+        let state = match class {
+            "sent" => format!(
+                "Sent {}",
+                alarm
+                    .sent_at
+                    .map(|at| local_time(at, zone))
+                    .unwrap_or_default()
+            ),
+            "failing" => format!(
+                "Failing after {} attempt{}: {} (retrying)",
+                alarm.attempts,
+                if alarm.attempts == 1 { "" } else { "s" },
+                alarm.last_error.as_deref().unwrap_or_default()
+            ),
+            "no_recipients" => "Not sent: no recipients were configured".to_string(),
+            _ => "Queued".to_string(),
+        };
+        AlarmRow {
+            raised: local_time(alarm.created_at, zone),
+            subject: alarm.subject.clone(),
+            recipients: alarm.recipients.join(", "),
+            state,
+            class,
+        }
+    }
 }
 
 fn join_numbers(values: &[u32]) -> String {
@@ -951,36 +1001,83 @@ pub fn parse_numbers(field: &str, text: &str) -> Result<Vec<u32>, String> {
         .collect()
 }
 
-async fn alarms_page(
-    State(panel): State<Arc<Panel>>,
-    admin: Admin,
-    Query(query): Query<SavedQuery>,
-) -> Response {
-    let settings = match panel.gatehouse.alarm_settings().await {
-        Ok(settings) => settings,
-        Err(error) => return unavailable(error),
-    };
-    page(
-        StatusCode::OK,
-        &AlarmsPage {
-            nav: Nav::new(&panel, &admin, "alarms"),
-            csrf: admin.csrf().to_string(),
+/// What the form shows: the settings in force, or what was typed.
+struct AlarmsForm {
+    days_before_end: String,
+    user_limit_percent: String,
+    recipients: String,
+}
+
+impl AlarmsForm {
+    fn of(settings: &AlarmSettings) -> AlarmsForm {
+        AlarmsForm {
             days_before_end: join_numbers(settings.days_before_end()),
             user_limit_percent: join_numbers(settings.user_limit_percent()),
             recipients: settings.recipients().join("\n"),
-            notice: query.saved.map(|_| "Alarm settings saved.".to_string()),
-            error: None,
+        }
+    }
+}
+
+/// The Alarms page with `form`, a notice or an error.
+async fn render_alarms(
+    panel: &Panel,
+    admin: &Admin,
+    status: StatusCode,
+    form: Option<AlarmsForm>,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let gatehouse = &panel.gatehouse;
+    let form = match form {
+        Some(form) => form,
+        None => match gatehouse.alarm_settings().await {
+            Ok(settings) => AlarmsForm::of(&settings),
+            Err(error) => return unavailable(error),
+        },
+    };
+    let history = match gatehouse.alarm_history(ALARM_HISTORY_ROWS).await {
+        Ok(history) => history,
+        Err(error) => return unavailable(error),
+    };
+    let zone = gatehouse.time_zone();
+    page(
+        status,
+        &AlarmsPage {
+            nav: Nav::new(panel, admin, "alarms"),
+            csrf: admin.csrf().to_string(),
+            days_before_end: form.days_before_end,
+            user_limit_percent: form.user_limit_percent,
+            recipients: form.recipients,
+            configured: gatehouse.alarm_settings_configured(),
+            mail_configured: panel.settings.mailer.is_some(),
+            history: history.iter().map(|a| AlarmRow::new(a, zone)).collect(),
+            notice,
+            error,
         },
     )
 }
 
-#[derive(Debug, Deserialize)]
-struct SavedQuery {
-    saved: Option<String>,
+async fn alarms_page(
+    State(panel): State<Arc<Panel>>,
+    admin: Admin,
+    Query(query): Query<AlarmsQuery>,
+) -> Response {
+    let notice = match (query.saved, query.test) {
+        (Some(_), _) => Some("Alarm settings saved.".to_string()),
+        (_, Some(to)) => Some(format!("Test email sent to {to}.")),
+        _ => None,
+    };
+    render_alarms(&panel, &admin, StatusCode::OK, None, notice, None).await
 }
 
 #[derive(Debug, Deserialize)]
-struct AlarmsForm {
+struct AlarmsQuery {
+    saved: Option<String>,
+    test: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AlarmsFormData {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -994,7 +1091,7 @@ struct AlarmsForm {
 async fn save_alarms(
     State(panel): State<Arc<Panel>>,
     admin: Admin,
-    axum::Form(form): axum::Form<AlarmsForm>,
+    axum::Form(form): axum::Form<AlarmsFormData>,
 ) -> Response {
     if let Err(refused) = admin.check_csrf(&form.csrf) {
         return refused.into_response();
@@ -1004,23 +1101,63 @@ async fn save_alarms(
         let recipients = form.recipients.lines().map(str::to_string).collect();
         AlarmSettings::new(days, percent, recipients).map_err(|e| e.to_string())
     });
-    match parsed {
+    let typed = AlarmsForm {
+        days_before_end: form.days_before_end,
+        user_limit_percent: form.user_limit_percent,
+        recipients: form.recipients,
+    };
+    let (status, message) = match parsed {
         Ok(settings) => match panel.gatehouse.set_alarm_settings(&settings).await {
-            Ok(()) => see_other("/alarms?saved=1"),
-            Err(error) => unavailable(error),
+            Ok(()) => return see_other("/alarms?saved=1"),
+            Err(AlarmSaveError::Store(error)) => return unavailable(error),
+            Err(configured @ AlarmSaveError::Configured) => {
+                (StatusCode::CONFLICT, configured.to_string())
+            }
         },
-        Err(message) => page(
-            StatusCode::BAD_REQUEST,
-            &AlarmsPage {
-                nav: Nav::new(&panel, &admin, "alarms"),
-                csrf: admin.csrf().to_string(),
-                days_before_end: form.days_before_end,
-                user_limit_percent: form.user_limit_percent,
-                recipients: form.recipients,
-                notice: None,
-                error: Some(message),
-            },
-        ),
+        Err(message) => (StatusCode::BAD_REQUEST, message),
+    };
+    render_alarms(&panel, &admin, status, Some(typed), None, Some(message)).await
+}
+
+async fn test_email(
+    State(panel): State<Arc<Panel>>,
+    admin: Admin,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> Response {
+    if let Err(refused) = admin.check_csrf(&form.csrf) {
+        return refused.into_response();
+    }
+    let (status, message) = match send_test_email(&panel).await {
+        Ok(to) => {
+            return see_other(&format!(
+                "/alarms{}",
+                query_string(&[("test", &to.join(", "))])
+            ));
+        }
+        Err((status, message)) => (status, message),
+    };
+    render_alarms(&panel, &admin, status, None, None, Some(message)).await
+}
+
+/// Sends the test email; on failure the status and message to show.
+pub async fn send_test_email(panel: &Panel) -> Result<Vec<String>, (StatusCode, String)> {
+    let Some(mailer) = &panel.settings.mailer else {
+        return Err((
+            StatusCode::CONFLICT,
+            "email is not configured: set [smtp] in the configuration file".to_string(),
+        ));
+    };
+    match panel.gatehouse.send_test_email(mailer.as_ref()).await {
+        Ok(to) => Ok(to),
+        Err(TestMailError::Store(error)) => {
+            tracing::error!(%error, "test email: database unavailable");
+            Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable, please try again later".to_string(),
+            ))
+        }
+        Err(error @ TestMailError::NoRecipients) => Err((StatusCode::CONFLICT, error.to_string())),
+        Err(error @ TestMailError::Send(_)) => Err((StatusCode::BAD_GATEWAY, error.to_string())),
     }
 }
 

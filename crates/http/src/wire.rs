@@ -4,7 +4,7 @@
 use gatehouse_core::LicenseView;
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::export::push_text;
-use gatehouse_core::store::{LocalUserRecord, RefusedUser, SeatRecord};
+use gatehouse_core::store::{AlarmRecord, Delivery, LocalUserRecord, RefusedUser, SeatRecord};
 use gatehouse_core::totp::TotpMode;
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::tz::TimeZone;
@@ -251,6 +251,49 @@ impl ClientJson {
             limit_proxy_state: client.limit_proxy_state,
             source: source.to_string(),
         }
+    }
+}
+
+/// One alarm of the alarm history (`gatehouse alarm history --json`,
+/// `GET /api/v1/alarms/history`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlarmJson {
+    pub id: i64,
+    /// `support_end`, `user_limit` or `expired`.
+    pub kind: String,
+    /// The alarm text, also the email subject.
+    pub subject: String,
+    pub recipients: Vec<String>,
+    pub raised_at: String,
+    /// `queued`, `sent`, `failing` (queued, the last attempt failed) or
+    /// `no_recipients`.
+    pub state: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub sent_at: Option<String>,
+}
+
+impl AlarmJson {
+    pub fn new(alarm: &AlarmRecord, zone: &TimeZone) -> AlarmJson {
+        AlarmJson {
+            id: alarm.id,
+            kind: alarm.kind.as_str().to_string(),
+            subject: alarm.subject.clone(),
+            recipients: alarm.recipients.clone(),
+            raised_at: rfc3339(alarm.created_at, zone),
+            state: alarm_state(alarm).to_string(),
+            attempts: alarm.attempts,
+            last_error: alarm.last_error.clone(),
+            sent_at: alarm.sent_at.map(|at| rfc3339(at, zone)),
+        }
+    }
+}
+
+/// `queued`, `sent`, `failing` or `no_recipients`.
+pub fn alarm_state(alarm: &AlarmRecord) -> &'static str {
+    match (alarm.delivery, &alarm.last_error) {
+        (Delivery::Queued, Some(_)) => "failing",
+        (delivery, _) => delivery.as_str(),
     }
 }
 
