@@ -461,6 +461,22 @@ pub struct NewAlarm {
     /// Empty: nobody to tell; recorded as [`Delivery::NoRecipients`].
     pub recipients: Vec<String>,
     pub created_at: Timestamp,
+    /// Recorded as fired but not sent ([`Delivery::Superseded`]): a more
+    /// urgent alarm of the same kind fired with it.
+    pub superseded: bool,
+}
+
+impl NewAlarm {
+    /// How the alarm starts out in the outbox.
+    pub fn initial_delivery(&self) -> Delivery {
+        if self.superseded {
+            Delivery::Superseded
+        } else if self.recipients.is_empty() {
+            Delivery::NoRecipients
+        } else {
+            Delivery::Queued
+        }
+    }
 }
 
 /// Where a queued alarm stands.
@@ -471,6 +487,8 @@ pub enum Delivery {
     Sent,
     /// No recipients were configured when it fired.
     NoRecipients,
+    /// Not sent: a more urgent alarm of the same kind fired with it.
+    Superseded,
 }
 
 impl Delivery {
@@ -479,13 +497,19 @@ impl Delivery {
             Delivery::Queued => "queued",
             Delivery::Sent => "sent",
             Delivery::NoRecipients => "no_recipients",
+            Delivery::Superseded => "superseded",
         }
     }
 
     pub fn parse(text: &str) -> Option<Delivery> {
-        [Delivery::Queued, Delivery::Sent, Delivery::NoRecipients]
-            .into_iter()
-            .find(|d| d.as_str() == text)
+        [
+            Delivery::Queued,
+            Delivery::Sent,
+            Delivery::NoRecipients,
+            Delivery::Superseded,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == text)
     }
 }
 
@@ -520,9 +544,9 @@ pub trait AlarmStore: Send + Sync {
     async fn set_alarm_settings(&self, settings: &AlarmSettings) -> StoreResult<()>;
 
     /// Queues each alarm whose key has not fired before, in one
-    /// transaction; `true` for each alarm queued by this call, `false` for
-    /// one that had already fired. Alarms without recipients are recorded
-    /// as [`Delivery::NoRecipients`].
+    /// transaction; `true` for each alarm recorded by this call, `false` for
+    /// one that had already fired. Each starts out as
+    /// [`NewAlarm::initial_delivery`] says.
     async fn fire_alarms(&self, alarms: &[NewAlarm]) -> StoreResult<Vec<bool>>;
 
     /// The key of every alarm that has fired.

@@ -207,6 +207,7 @@ fn fixture() -> Fixture {
                 support_contact: None,
                 secure_cookies: false,
                 configured_clients: vec![],
+                mailer: None,
             },
         );
         let router =

@@ -944,7 +944,8 @@ struct AlarmRow {
     subject: String,
     recipients: String,
     state: String,
-    /// `sent`, `queued`, `failing` or `no_recipients` (CSS class).
+    /// `sent`, `queued`, `failing`, `no_recipients` or `superseded` (CSS
+    /// class).
     class: &'static str,
 }
 
@@ -969,6 +970,9 @@ impl AlarmRow {
                 alarm.last_error.as_deref().unwrap_or_default()
             ),
             "no_recipients" => "Not sent: no recipients were configured".to_string(),
+            "superseded" => {
+                "Not sent: a more urgent alarm of this kind was raised at the same time".to_string()
+            }
             _ => "Queued".to_string(),
         };
         AlarmRow {

@@ -265,8 +265,9 @@ pub struct AlarmJson {
     pub subject: String,
     pub recipients: Vec<String>,
     pub raised_at: String,
-    /// `queued`, `sent`, `failing` (queued, the last attempt failed) or
-    /// `no_recipients`.
+    /// `queued`, `sent`, `failing` (queued, the last attempt failed),
+    /// `no_recipients` or `superseded` (fired with a more urgent alarm of
+    /// its kind, which was sent instead).
     pub state: String,
     pub attempts: u32,
     pub last_error: Option<String>,
@@ -289,7 +290,7 @@ impl AlarmJson {
     }
 }
 
-/// `queued`, `sent`, `failing` or `no_recipients`.
+/// `queued`, `sent`, `failing`, `no_recipients` or `superseded`.
 pub fn alarm_state(alarm: &AlarmRecord) -> &'static str {
     match (alarm.delivery, &alarm.last_error) {
         (Delivery::Queued, Some(_)) => "failing",

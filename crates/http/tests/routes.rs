@@ -11,12 +11,14 @@ use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
 use axum::response::Response;
+use gatehouse_core::alarms::{AlarmSettings, Mailer};
 use gatehouse_core::store::Store;
 use gatehouse_core::{Gatehouse, Identity, ManualClock, PasswordParams, Settings, Username};
 use gatehouse_http::{Panel, PanelSettings, router};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::date;
 use gatehouse_license::jiff::tz::TimeZone;
+use gatehouse_mail::{Security, SmtpMailer, SmtpSettings};
 use gatehouse_store::SqliteStore;
 use gatehouse_testkit::{TestLicense, issue_key};
 use serde_json::{Value, json};
@@ -50,6 +52,10 @@ enum As {
 }
 
 async fn fixture(name: &str) -> Fixture {
+    fixture_with(name, None).await
+}
+
+async fn fixture_with(name: &str, mailer: Option<Arc<dyn Mailer>>) -> Fixture {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("http")
         .join(name);
@@ -82,6 +88,7 @@ async fn fixture(name: &str) -> Fixture {
             support_contact: Some("licenses@vendor.example".into()),
             secure_cookies: true,
             configured_clients: vec![],
+            mailer,
         },
     );
     let router = router(panel).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
@@ -251,7 +258,7 @@ const PAGES: [&str; 9] = [
     "/license/application-key-file",
 ];
 
-const API_GETS: [&str; 10] = [
+const API_GETS: [&str; 11] = [
     "/api/v1/license",
     "/api/v1/license/request",
     "/api/v1/license/application-key-file",
@@ -259,6 +266,7 @@ const API_GETS: [&str; 10] = [
     "/api/v1/users/refused",
     "/api/v1/usage",
     "/api/v1/alarms",
+    "/api/v1/alarms/history",
     "/api/v1/local-users",
     "/api/v1/clients",
     "/api/v1/openapi.json",
@@ -404,7 +412,7 @@ async fn the_session_cookie_is_http_only_same_site_and_secure_and_ends_at_logout
 #[tokio::test]
 async fn forms_and_unsafe_api_calls_without_the_csrf_token_are_refused_and_change_nothing() {
     let fx = fixture("csrf").await;
-    let forms: [(&str, Vec<(&str, &str)>); 6] = [
+    let forms: [(&str, Vec<(&str, &str)>); 7] = [
         (
             "/local-users",
             vec![("username", "mallory"), ("password", "pw")],
@@ -428,6 +436,7 @@ async fn forms_and_unsafe_api_calls_without_the_csrf_token_are_refused_and_chang
         ("/license/preview", vec![("key", "GHL1.x")]),
         ("/license/install", vec![("key", "GHL1.x")]),
         ("/local-users/root/delete", vec![]),
+        ("/alarms/test", vec![]),
     ];
     for (path, fields) in &forms {
         let response = fx.form(As::SessionNoCsrf, path, fields).await;
@@ -894,6 +903,108 @@ async fn alarm_settings_are_saved_and_bad_ones_refused() {
         settings.recipients(),
         ["noc@example.org", "ops@example.com"]
     );
+}
+
+#[tokio::test]
+async fn fired_alarms_are_listed_with_their_delivery_state() {
+    let fx = fixture("alarm-history").await;
+    let (status, history) = fx
+        .api(As::Token, Method::GET, "/api/v1/alarms/history", None)
+        .await;
+    assert_eq!((status, history), (StatusCode::OK, json!([])));
+    // The demo license ends in 30 days: saving thresholds 60 and 30 fires
+    // both at once; only the more urgent one is sent.
+    let (status, _) = fx
+        .api(As::Token, Method::PUT, "/api/v1/alarms", Some(json!({"days_before_end": [60, 30], "user_limit_percent": [], "recipients": ["ops@example.com"]})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, history) = fx
+        .api(As::Token, Method::GET, "/api/v1/alarms/history", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let end = fx.gatehouse.license().payload.support_end;
+    let text = format!("License expires in 30 days (Support End Date {end})");
+    let states: Vec<(&str, &str, &str)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["kind"].as_str().unwrap(),
+                a["subject"].as_str().unwrap(),
+                a["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("support_end", text.as_str(), "queued"),
+            ("support_end", text.as_str(), "superseded"),
+        ]
+    );
+    assert_eq!(history[0]["recipients"], json!(["ops@example.com"]));
+    assert_eq!(history[0]["attempts"], 0);
+    let (_, html) = fx.page(As::Session, "/alarms").await;
+    assert!(html.contains(&text), "{html}");
+    assert!(
+        html.contains("Not sent: a more urgent alarm of this kind was raised at the same time")
+    );
+    // Saving again fires nothing new.
+    let (status, _) = fx
+        .api(As::Token, Method::PUT, "/api/v1/alarms", Some(json!({"days_before_end": [60, 30], "user_limit_percent": [], "recipients": ["ops@example.com"]})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fx.gatehouse.alarm_history(10).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn the_test_email_says_what_is_missing_or_what_failed() {
+    let fx = fixture("test-email-unconfigured").await;
+    let (status, body) = fx
+        .api(As::Token, Method::POST, "/api/v1/alarms/test", None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        body["error"],
+        "email is not configured: set [smtp] in the configuration file"
+    );
+    // Nothing listens on this port: the SMTP connection is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mailer = SmtpMailer::new(&SmtpSettings {
+        host: "127.0.0.1".into(),
+        port,
+        security: Security::None,
+        credentials: None,
+        ca_pem: None,
+        from: "gatehouse@example.com".into(),
+        timeout: std::time::Duration::from_secs(5),
+    })
+    .unwrap();
+    let fx = fixture_with("test-email", Some(Arc::new(mailer))).await;
+    let (status, body) = fx
+        .api(As::Token, Method::POST, "/api/v1/alarms/test", None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"], "no alarm recipients are configured");
+    let settings = AlarmSettings::new(vec![], vec![], vec!["ops@example.com".into()]).unwrap();
+    fx.gatehouse.set_alarm_settings(&settings).await.unwrap();
+    let (status, body) = fx
+        .api(As::Token, Method::POST, "/api/v1/alarms/test", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("sending failed: "),
+        "{body}"
+    );
+    let page = fx.form(As::Session, "/alarms/test", &[]).await;
+    assert_eq!(page.status(), StatusCode::BAD_GATEWAY);
+    assert!(body_text(page).await.contains("sending failed: "));
 }
 
 #[tokio::test]

@@ -61,6 +61,10 @@ pub struct Alarm {
     /// The text administrators read (the email subject), e.g.
     /// `User limit reached 85.5% (171/200)`.
     pub text: String,
+    /// A more urgent alarm of the same kind is due at the same time (e.g.
+    /// 60 and 30 days both reached at the first check): this one is
+    /// recorded as fired but not worth a message of its own.
+    pub superseded: bool,
 }
 
 /// Everything the alarm rules look at.
@@ -84,7 +88,20 @@ pub struct AlarmCheck<'a> {
 /// or else day thresholds from the largest down, then percentage thresholds
 /// from the smallest up. Once the license has expired only the expiry alarm
 /// is due: nearing an end that has passed is news to nobody.
+///
+/// Of several alarms of one kind due together, all but the last (the most
+/// urgent) are marked [`Alarm::superseded`].
 pub fn due_alarms(check: &AlarmCheck<'_>, fired: impl Fn(&str) -> bool) -> Vec<Alarm> {
+    let mut due = unfired_alarms(check, fired);
+    for i in 1..due.len() {
+        if due[i].kind == due[i - 1].kind {
+            due[i - 1].superseded = true;
+        }
+    }
+    due
+}
+
+fn unfired_alarms(check: &AlarmCheck<'_>, fired: impl Fn(&str) -> bool) -> Vec<Alarm> {
     let mut due = Vec::new();
     let end = check.support_end;
     if is_expired(end, check.zone, check.now) {
@@ -95,6 +112,7 @@ pub fn due_alarms(check: &AlarmCheck<'_>, fired: impl Fn(&str) -> bool) -> Vec<A
                 kind: AlarmKind::Expired,
                 threshold: None,
                 text: expired_text(end),
+                superseded: false,
             });
         }
         return due;
@@ -111,6 +129,7 @@ pub fn due_alarms(check: &AlarmCheck<'_>, fired: impl Fn(&str) -> bool) -> Vec<A
                 kind: AlarmKind::SupportEnds,
                 threshold: Some(threshold),
                 text: expires_text(remaining, end),
+                superseded: false,
             });
         }
     }
@@ -125,6 +144,7 @@ pub fn due_alarms(check: &AlarmCheck<'_>, fired: impl Fn(&str) -> bool) -> Vec<A
                 kind: AlarmKind::UserLimit,
                 threshold: Some(threshold),
                 text: user_limit_text(check.active_users, check.user_limit),
+                superseded: false,
             });
         }
     }
@@ -298,6 +318,13 @@ mod tests {
             "License expires in 26 days (Support End Date 2027-01-31)"
         );
         assert_eq!(first[4].text, "User limit reached 92.5% (185/200)");
+        // One message per kind: the most urgent of those due together.
+        let sent: Vec<&str> = first
+            .iter()
+            .filter(|a| !a.superseded)
+            .map(|a| a.key.as_str())
+            .collect();
+        assert_eq!(sent, ["days:30:2027-01-31", "percent:90:2027-01:200"]);
         fired.extend(first.into_iter().map(|a| a.key));
         assert!(run(&case, &fired).is_empty(), "nothing fires twice");
         // Later: 15 days left and 95% reached, only those fire.
@@ -313,6 +340,7 @@ mod tests {
                 "User limit reached 95.5% (191/200)"
             ]
         );
+        assert!(run(&later, &fired).iter().all(|a| !a.superseded));
     }
 
     #[test]

@@ -209,6 +209,7 @@ impl Gatehouse {
                 body: self.alarm_body(alarm, active_users, month, now),
                 recipients: settings.recipients().to_vec(),
                 created_at: now,
+                superseded: alarm.superseded,
             })
             .collect();
         let queued = if alarms.is_empty() {
@@ -217,15 +218,23 @@ impl Gatehouse {
             self.store.fire_alarms(&alarms).await?
         };
         let mut fired_now = Vec::new();
-        for (alarm, queued) in alarms.into_iter().zip(queued) {
-            if queued {
+        for (alarm, recorded) in alarms.into_iter().zip(queued) {
+            if !recorded {
+                continue;
+            }
+            if alarm.superseded {
+                tracing::info!(
+                    key = %alarm.key,
+                    "license alarm reached together with a more urgent one; not sent on its own"
+                );
+            } else {
                 tracing::warn!(
                     recipients = alarm.recipients.len(),
                     "License alarm: {}",
                     alarm.subject
                 );
-                fired_now.push(alarm);
             }
+            fired_now.push(alarm);
         }
         {
             let mut memory = self.alarms.memory();

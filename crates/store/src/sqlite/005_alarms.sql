@@ -10,7 +10,7 @@ CREATE TABLE alarm_outbox (
     -- One address per line.
     recipients      TEXT    NOT NULL,
     created_at      INTEGER NOT NULL,
-    delivery        TEXT    NOT NULL CHECK (delivery IN ('queued', 'sent', 'no_recipients')),
+    delivery        TEXT    NOT NULL CHECK (delivery IN ('queued', 'sent', 'no_recipients', 'superseded')),
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
     last_error      TEXT,

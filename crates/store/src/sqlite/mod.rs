@@ -1139,11 +1139,7 @@ impl AlarmStore for SqliteStore {
         let mut tx = self.begin_write().await?;
         let mut queued = Vec::with_capacity(alarms.len());
         for alarm in alarms {
-            let delivery = if alarm.recipients.is_empty() {
-                Delivery::NoRecipients
-            } else {
-                Delivery::Queued
-            };
+            let delivery = alarm.initial_delivery();
             let result = sqlx::query(
                 "INSERT INTO alarm_outbox (alarm_key, kind, subject, body, recipients, created_at, delivery, next_attempt_at)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)

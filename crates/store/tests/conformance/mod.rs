@@ -1015,6 +1015,7 @@ fn alarm(key: &str, recipients: &[&str], at: &str) -> NewAlarm {
         body: format!("body of {key}"),
         recipients: recipients.iter().map(|r| r.to_string()).collect(),
         created_at: ts(at),
+        superseded: false,
     }
 }
 
@@ -1066,6 +1067,10 @@ pub async fn queued_alarms_are_claimed_retried_and_sent(store: Arc<dyn Store>) {
             alarm("a", &["ops@example.com"], "2026-11-10T08:00:00Z"),
             alarm("b", &["ops@example.com"], "2026-11-10T08:00:00Z"),
             alarm("nobody", &[], "2026-11-10T08:00:00Z"),
+            NewAlarm {
+                superseded: true,
+                ..alarm("older", &["ops@example.com"], "2026-11-10T08:00:00Z")
+            },
         ])
         .await
         .unwrap();
@@ -1075,7 +1080,11 @@ pub async fn queued_alarms_are_claimed_retried_and_sent(store: Arc<dyn Store>) {
     assert_eq!(
         keys,
         ["a", "b"],
-        "queued ones, oldest first; never one without recipients"
+        "queued ones, oldest first; never one without recipients or superseded"
+    );
+    assert_eq!(
+        row_of(&*store, "older").await.delivery,
+        Delivery::Superseded
     );
     assert!(
         claimed
