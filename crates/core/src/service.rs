@@ -733,7 +733,7 @@ impl Gatehouse {
                 self.seats
                     .remember(cached.month, &identity.seat, true, active_users, &self.zone);
                 tracing::info!(username = %identity.username, client, active_users, "new user counted this month");
-                self.after_counted(active_users).await;
+                self.after_counted(cached.month, active_users).await;
                 Ok(Admitted {
                     identity: identity.clone(),
                     newly_counted: true,
@@ -869,6 +869,8 @@ impl Gatehouse {
             license,
             generation,
         });
+        // A new limit or Support End Date may make an alarm due at once.
+        self.check_alarms_logged().await;
         Ok(self.license_view().await?)
     }
 
@@ -893,6 +895,7 @@ impl Gatehouse {
         );
         tracing::info!(license_id = %state.license.payload.license_id, "license changed by another process; now in force");
         self.set_license(state);
+        self.check_alarms_logged().await;
         Ok(true)
     }
 

@@ -13,7 +13,6 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use gatehouse_license::alarms::{
@@ -71,9 +70,6 @@ pub(crate) struct AlarmEngine {
     configured: Option<AlarmSettings>,
     daily_at: Time,
     memory: Mutex<AlarmMemory>,
-    /// The count at which the next percentage threshold of the current
-    /// month and limit is reached; `u32::MAX` when none is left.
-    trigger: AtomicU32,
     /// Wakes this process's sender when it queued an alarm.
     queued: Notify,
 }
@@ -83,6 +79,17 @@ struct AlarmMemory {
     fired: HashSet<String>,
     next_daily: Option<Timestamp>,
     reloaded: Option<Instant>,
+    /// The count at which the next percentage threshold is reached, for
+    /// the month and limit it was worked out for; `None`: work it out again.
+    trigger: Option<Trigger>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Trigger {
+    month: Month,
+    user_limit: u32,
+    /// `None`: every threshold of this month and limit has fired.
+    at: Option<u32>,
 }
 
 impl AlarmEngine {
@@ -95,8 +102,8 @@ impl AlarmEngine {
                 fired: HashSet::new(),
                 next_daily: None,
                 reloaded: None,
+                trigger: None,
             }),
-            trigger: AtomicU32::new(u32::MAX),
             queued: Notify::new(),
         }
     }
@@ -129,9 +136,7 @@ impl Gatehouse {
         }
         self.store.set_alarm_settings(settings).await?;
         tracing::info!(%settings, "alarm settings saved");
-        if let Err(error) = self.check_alarms().await {
-            tracing::error!(%error, "could not check license alarms; will retry");
-        }
+        self.check_alarms_logged().await;
         Ok(())
     }
 
@@ -148,29 +153,45 @@ impl Gatehouse {
         memory.settings = settings;
         memory.fired = fired;
         memory.reloaded = Some(Instant::now());
-        self.update_trigger(&memory);
+        memory.trigger = None;
         Ok(())
     }
 
-    fn update_trigger(&self, memory: &AlarmMemory) {
-        let terms = self.license_state().terms;
-        let trigger = next_percent_trigger(
-            self.current_month(),
-            terms.user_limit,
-            memory.settings.user_limit_percent(),
-            |key| memory.fired.contains(key),
-        );
-        self.alarms
-            .trigger
-            .store(trigger.unwrap_or(u32::MAX), Ordering::Relaxed);
+    /// Called after a new user is counted in `month`: checks alarms when
+    /// the count reached the next percentage threshold of that month and
+    /// the limit in force (otherwise one comparison under a lock).
+    pub(crate) async fn after_counted(&self, month: Month, active_users: u32) {
+        let user_limit = self.license_state().terms.user_limit;
+        let due = {
+            let mut memory = self.alarms.memory();
+            let trigger = match memory.trigger {
+                Some(t) if t.month == month && t.user_limit == user_limit => t,
+                _ => {
+                    let t = Trigger {
+                        month,
+                        user_limit,
+                        at: next_percent_trigger(
+                            month,
+                            user_limit,
+                            memory.settings.user_limit_percent(),
+                            |key| memory.fired.contains(key),
+                        ),
+                    };
+                    memory.trigger = Some(t);
+                    t
+                }
+            };
+            trigger.at.is_some_and(|at| active_users >= at)
+        };
+        if due {
+            self.check_alarms_logged().await;
+        }
     }
 
-    /// Called after a new user is counted: checks alarms when the count
-    /// reached the next percentage threshold (otherwise costs one load).
-    pub(crate) async fn after_counted(&self, active_users: u32) {
-        if active_users < self.alarms.trigger.load(Ordering::Relaxed) {
-            return;
-        }
+    /// [`check_alarms`](Self::check_alarms) for callers that carry on
+    /// whatever happens: a failure is logged, and the next check (the
+    /// next crossing, the daily check, the next start) tries again.
+    pub(crate) async fn check_alarms_logged(&self) {
         if let Err(error) = self.check_alarms().await {
             tracing::error!(%error, "could not check license alarms; will retry");
         }
@@ -241,7 +262,7 @@ impl Gatehouse {
             memory.settings = settings;
             memory.fired = fired;
             memory.fired.extend(due.into_iter().map(|alarm| alarm.key));
-            self.update_trigger(&memory);
+            memory.trigger = None;
         }
         if !fired_now.is_empty() {
             self.alarms.queued.notify_one();
@@ -314,7 +335,6 @@ impl Gatehouse {
         let now = self.clock.now();
         let (reload, next_daily) = {
             let memory = self.alarms.memory();
-            self.update_trigger(&memory);
             (
                 memory
                     .reloaded
