@@ -410,8 +410,11 @@ async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> 
     }
     // License alarms: catch up at start (a day missed while stopped), then
     // daily and as users are counted; queued alarms go out as they come.
-    if let Err(error) = gatehouse.check_alarms().await {
-        tracing::error!(%error, "could not check license alarms at start; will retry");
+    match gatehouse.check_alarms().await {
+        Ok(fired) => tracing::info!(fired = fired.len(), "license alarms checked at start"),
+        Err(error) => {
+            tracing::error!(%error, "could not check license alarms at start; will retry");
+        }
     }
     let sender = mailer.clone().map(|mailer| {
         let gatehouse = gatehouse.clone();

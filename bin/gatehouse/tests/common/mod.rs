@@ -266,8 +266,22 @@ impl Server {
     }
 
     fn stop(&mut self) {
+        self.signal("TERM");
+    }
+
+    /// Kills the server (and a wrapper) with SIGKILL: no shutdown work.
+    pub fn kill(&mut self) {
+        self.signal("KILL");
+    }
+
+    fn signal(&mut self, signal: &str) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return; // Already stopped.
+        }
         let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let _ = Command::new("kill")
+            .args([&format!("-{signal}"), "--", &group])
+            .status();
         let _ = self.child.wait();
     }
 
@@ -313,5 +327,252 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A real SMTP server (aiosmtpd from `.venv-peers`) on a loopback port,
+/// storing what it receives in a maildir. Stop and start it to simulate an
+/// outage; the port stays the same.
+pub struct SmtpServer {
+    python: PathBuf,
+    pub port: u16,
+    dir: tempfile::TempDir,
+    /// `(certificate, key)`: require STARTTLS with this certificate.
+    tls: Option<(PathBuf, PathBuf)>,
+    child: Option<Child>,
+}
+
+/// One message the SMTP server received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub subject: String,
+    /// The envelope recipients (aiosmtpd's `X-RcptTo`).
+    pub recipients: Vec<String>,
+    pub message_id: String,
+    pub text: String,
+}
+
+impl SmtpServer {
+    /// A server on a free port, not started yet (`None`: aiosmtpd is not
+    /// installed; SKIP printed, or a failure when peers are required).
+    pub fn new(test: &str) -> Option<SmtpServer> {
+        let python = gatehouse_testkit::python_with("aiosmtpd", test)?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Some(SmtpServer {
+            python,
+            port,
+            dir: temp_dir(),
+            tls: None,
+            child: None,
+        })
+    }
+
+    /// Requires STARTTLS with a certificate for `localhost` and 127.0.0.1
+    /// issued by a fresh private CA; returns the CA's PEM file (`None`:
+    /// openssl missing, SKIP printed).
+    pub fn with_starttls(&mut self, test: &str) -> Option<PathBuf> {
+        let openssl = gatehouse_testkit::peer("openssl", test)?;
+        let dir = self.dir.path();
+        let run = |args: &[&str]| {
+            let output = Command::new(&openssl)
+                .current_dir(dir)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        run(&[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "30",
+                "-subj",
+                "/CN=Gatehouse Test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        ]
+        .concat());
+        run(&[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat());
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "30",
+            "-extfile",
+            "server.ext",
+        ]);
+        self.tls = Some((dir.join("server.pem"), dir.join("server.key")));
+        Some(dir.join("ca.pem"))
+    }
+
+    fn maildir(&self) -> PathBuf {
+        // aiosmtpd creates the maildir itself (and fails on an empty one).
+        self.dir.path().join("mail")
+    }
+
+    /// Starts the server and waits until it accepts connections.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let mut command = Command::new(&self.python);
+        command.args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{}", self.port),
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+            self.maildir().to_str().unwrap(),
+        ]);
+        if let Some((cert, key)) = &self.tls {
+            command.arg("--tlscert").arg(cert).arg("--tlskey").arg(key);
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Everything received so far, oldest first.
+    pub fn received(&self) -> Vec<Received> {
+        let Ok(entries) = std::fs::read_dir(self.maildir().join("new")) else {
+            return Vec::new();
+        };
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .map(|entry| {
+                let entry = entry.unwrap();
+                (entry.metadata().unwrap().modified().unwrap(), entry.path())
+            })
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|(_, path)| parse_message(&std::fs::read_to_string(path).unwrap()))
+            .collect()
+    }
+
+    /// Waits until at least `count` messages arrived (at most `timeout`),
+    /// then returns all of them.
+    pub fn wait_for(&self, count: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let received = self.received();
+            if received.len() >= count || Instant::now() >= deadline {
+                return received;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The `[smtp]` section for this server.
+    pub fn config(&self, ca_file: Option<&Path>) -> String {
+        match ca_file {
+            Some(ca) => format!(
+                "\n[smtp]\nhost = \"localhost\"\nport = {}\nsecurity = \"starttls\"\nca_file = \"{}\"\nfrom = \"Gatehouse <gatehouse@example.com>\"\ntimeout_seconds = 5\n",
+                self.port,
+                ca.display()
+            ),
+            None => format!(
+                "\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"Gatehouse <gatehouse@example.com>\"\ntimeout_seconds = 5\n",
+                self.port
+            ),
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The headers the tests look at (folded lines unfolded) and the body.
+fn parse_message(message: &str) -> Received {
+    let message = message.replace("\r\n", "\n");
+    let (head, body) = message.split_once("\n\n").unwrap_or((&message, ""));
+    let unfolded = head.replace("\n ", " ").replace("\n\t", " ");
+    let header = |name: &str| -> String {
+        unfolded
+            .lines()
+            .find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                key.eq_ignore_ascii_case(name)
+                    .then(|| value.trim().to_string())
+            })
+            .unwrap_or_default()
+    };
+    Received {
+        subject: header("Subject"),
+        recipients: header("X-RcptTo")
+            .split(',')
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty())
+            .collect(),
+        message_id: header("Message-ID"),
+        text: body.to_string(),
     }
 }
