@@ -347,9 +347,9 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
         )
     })?;
     let radius = validate_radius(raw.radius)?;
-    let http = validate_http(raw.http)?;
+    let http = validate_http(data_dir, raw.http)?;
     let (alarms, alarm_daily_at) = validate_alarms(raw.alarms)?;
-    let smtp = validate_smtp(raw.smtp)?;
+    let smtp = validate_smtp(data_dir, raw.smtp)?;
     Ok(Config {
         alarms,
         alarm_daily_at,
@@ -403,7 +403,7 @@ fn parse_daily_at(text: &str) -> Option<Time> {
     Time::new(hour.parse().ok()?, minute.parse().ok()?, 0, 0).ok()
 }
 
-fn validate_smtp(raw: SmtpSection) -> Result<Option<SmtpSettings>> {
+fn validate_smtp(data_dir: &Path, raw: SmtpSection) -> Result<Option<SmtpSettings>> {
     let Some(host) = raw.host.filter(|h| !h.trim().is_empty()) else {
         return Ok(None);
     };
@@ -420,6 +420,7 @@ fn validate_smtp(raw: SmtpSection) -> Result<Option<SmtpSettings>> {
         (None, None) => None,
         (Some(password), None) => Some(password),
         (None, Some(path)) => {
+            let path = in_data_dir(data_dir, path);
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("smtp.password_file: cannot read {}", path.display()))?;
             Some(text.trim_end_matches(['\n', '\r']).to_string())
@@ -432,7 +433,7 @@ fn validate_smtp(raw: SmtpSection) -> Result<Option<SmtpSettings>> {
         (Some(_), None) => bail!("smtp.username is set without smtp.password"),
         (None, Some(_)) => bail!("smtp.password is set without smtp.username"),
     };
-    let ca_pem = match raw.ca_file {
+    let ca_pem = match raw.ca_file.map(|path| in_data_dir(data_dir, path)) {
         None => None,
         Some(path) => Some(
             std::fs::read(&path)
@@ -456,7 +457,17 @@ fn validate_smtp(raw: SmtpSection) -> Result<Option<SmtpSettings>> {
     Ok(Some(settings))
 }
 
-fn validate_http(raw: HttpSection) -> Result<HttpConfig> {
+/// A file named in the configuration: relative paths are taken from the
+/// data directory.
+fn in_data_dir(data_dir: &Path, path: PathBuf) -> PathBuf {
+    if path.is_relative() {
+        data_dir.join(path)
+    } else {
+        path
+    }
+}
+
+fn validate_http(data_dir: &Path, raw: HttpSection) -> Result<HttpConfig> {
     let listen = match raw.listen.trim() {
         "" => None,
         text => Some(text.parse::<SocketAddr>().with_context(|| {
@@ -466,6 +477,7 @@ fn validate_http(raw: HttpSection) -> Result<HttpConfig> {
     let tls = match (raw.tls_cert, raw.tls_key) {
         (None, None) => None,
         (Some(cert), Some(key)) => {
+            let (cert, key) = (in_data_dir(data_dir, cert), in_data_dir(data_dir, key));
             for (name, path) in [("http.tls_cert", &cert), ("http.tls_key", &key)] {
                 if !path.is_file() {
                     bail!("{name}: {} does not exist", path.display());
@@ -595,6 +607,45 @@ mod tests {
                 "[[radius.clients]]\nname = \"bad name\"\nnetworks = [\"10.0.0.0/8\"]\nsecret = \"s\"\n",
                 "radius.clients[0]",
             ),
+            (
+                "[alarms]\nrecipients = [\"ops@example.com\", \"not an address\"]\n",
+                "alarms.recipients",
+            ),
+            (
+                "[alarms]\nuser_limit_percent = [75, 101]\n",
+                "alarms.user_limit_percent",
+            ),
+            (
+                "[alarms]\nuser_limit_percent = [0]\n",
+                "alarms.user_limit_percent",
+            ),
+            (
+                "[alarms]\ndays_before_end = [0]\n",
+                "alarms.days_before_end",
+            ),
+            ("[alarms]\ndaily_at = \"25:00\"\n", "alarms.daily_at"),
+            ("[alarms]\nrecipient = []\n", "recipient"),
+            (
+                "[smtp]\nhost = \"mail.example.com\"\nsecurity = \"ssl\"\nfrom = \"gh@example.com\"\n",
+                "smtp.security",
+            ),
+            ("[smtp]\nhost = \"mail.example.com\"\n", "smtp.from"),
+            (
+                "[smtp]\nhost = \"mail.example.com\"\nfrom = \"not an address\"\n",
+                "smtp.from",
+            ),
+            (
+                "[smtp]\nhost = \"mail.example.com\"\nsecurity = \"none\"\nfrom = \"gh@example.com\"\n",
+                "smtp.security",
+            ),
+            (
+                "[smtp]\nhost = \"mail.example.com\"\nfrom = \"gh@example.com\"\nusername = \"gh\"\n",
+                "smtp.username",
+            ),
+            (
+                "[smtp]\nhost = \"mail.example.com\"\nfrom = \"gh@example.com\"\nca_file = \"/nonexistent/ca.pem\"\n",
+                "smtp.ca_file",
+            ),
         ];
         for (text, key) in cases {
             let path = write(&dir, text);
@@ -620,6 +671,37 @@ mod tests {
             config.support_contact.as_deref(),
             Some("licenses@vendor.example")
         );
+    }
+
+    #[test]
+    fn alarm_and_smtp_settings_are_read() {
+        let temp = gatehouse_testkit::temp_dir();
+        let dir = temp.path().to_path_buf();
+        std::fs::write(dir.join("smtp-password"), "s3cret\n").unwrap();
+        let path = write(
+            &dir,
+            "[alarms]\ndays_before_end = [7, 60]\nrecipients = [\"ops@example.com\"]\ndaily_at = \"06:30\"\n\
+             [smtp]\nhost = \"mail.example.com\"\nsecurity = \"tls\"\nusername = \"gatehouse\"\n\
+             password_file = \"smtp-password\"\nfrom = \"Gatehouse <gatehouse@example.com>\"\n",
+        );
+        let config = load(&dir, Some(&path)).unwrap();
+        let alarms = config.alarms.unwrap();
+        assert_eq!(alarms.days_before_end(), [60, 7]);
+        assert_eq!(alarms.user_limit_percent(), [95, 90, 85, 75], "the defaults");
+        assert_eq!(alarms.recipients(), ["ops@example.com"]);
+        assert_eq!(config.alarm_daily_at, Time::constant(6, 30, 0, 0));
+        let smtp = config.smtp.unwrap();
+        assert_eq!((smtp.host.as_str(), smtp.port), ("mail.example.com", 465));
+        assert_eq!(smtp.security, Security::Tls);
+        assert_eq!(
+            smtp.credentials,
+            Some(("gatehouse".to_string(), "s3cret".to_string()))
+        );
+        assert!(!format!("{smtp:?}").contains("s3cret"), "never in logs");
+        // No [alarms] thresholds: the panel's settings are in force.
+        let path = write(&dir, "[alarms]\ndaily_at = \"07:00\"\n");
+        let config = load(&dir, Some(&path)).unwrap();
+        assert!(config.alarms.is_none() && config.smtp.is_none());
     }
 
     #[test]
