@@ -687,7 +687,11 @@ mod tests {
         let config = load(&dir, Some(&path)).unwrap();
         let alarms = config.alarms.unwrap();
         assert_eq!(alarms.days_before_end(), [60, 7]);
-        assert_eq!(alarms.user_limit_percent(), [95, 90, 85, 75], "the defaults");
+        assert_eq!(
+            alarms.user_limit_percent(),
+            [95, 90, 85, 75],
+            "the defaults"
+        );
         assert_eq!(alarms.recipients(), ["ops@example.com"]);
         assert_eq!(config.alarm_daily_at, Time::constant(6, 30, 0, 0));
         let smtp = config.smtp.unwrap();

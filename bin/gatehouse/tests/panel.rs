@@ -10,7 +10,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{Installation, Server, dev_key, issue};
+use common::{Installation, Server, SmtpServer, dev_key, issue};
 use gatehouse_license::jiff::{SignedDuration, Timestamp};
 use gatehouse_testkit::{installed, peer, workspace_root};
 
@@ -94,6 +94,10 @@ fn the_panel_in_a_real_browser() {
     let Some(faketime) = peer("faketime", TEST) else {
         return;
     };
+    let Some(mut smtp) = SmtpServer::new(TEST) else {
+        return;
+    };
+    smtp.start();
     let browser_dir = workspace_root().join("bin/gatehouse/tests/browser");
     if installed(
         &browser_dir.join("node_modules/playwright-core"),
@@ -124,7 +128,8 @@ fn the_panel_in_a_real_browser() {
     let mut server = Server::start(
         gh,
         &format!(
-            "\n[radius]\nlisten = \"127.0.0.1:0\"\n\n[[radius.clients]]\nname = \"nas\"\nnetworks = [\"127.0.0.1\"]\nsecret = \"{SECRET}\"\n"
+            "\n[radius]\nlisten = \"127.0.0.1:0\"\n\n[[radius.clients]]\nname = \"nas\"\nnetworks = [\"127.0.0.1\"]\nsecret = \"{SECRET}\"\n{}",
+            smtp.config(None)
         ),
     );
 
@@ -165,6 +170,19 @@ fn the_panel_in_a_real_browser() {
         String::from_utf8_lossy(&verified.stdout).trim(),
         "valid",
         "the downloaded file verifies with the CLI"
+    );
+
+    // Alarm settings from the panel: 2 of 200 users is 1%, which fires at
+    // once and is sent; then the test email.
+    let alarm = "User limit reached 1.0% (2/200)";
+    browser.run(&server, "alarms", &[("ALARM", alarm.to_string())]);
+    let received = smtp.wait_for(2, std::time::Duration::from_secs(10));
+    let subjects: Vec<&str> = received.iter().map(|m| m.subject.as_str()).collect();
+    assert_eq!(subjects, [alarm, "Gatehouse test email"]);
+    assert!(
+        received
+            .iter()
+            .all(|m| m.recipients == ["ops@example.com", "noc@example.org"])
     );
 
     // 100 days on, the 60-day license has expired: only the License page.

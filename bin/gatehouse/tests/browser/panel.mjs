@@ -7,7 +7,7 @@
 // Environment: BASE_URL, ADMIN_USER, ADMIN_PASSWORD, APP_KEY, SHOTS (folder
 // for screenshots), and per phase: KEY (install), USERS (comma-separated
 // usernames expected in the Users table), DOWNLOAD (where to save the
-// application key file).
+// application key file), ALARM (alarms: the alarm text expected).
 //
 // Any failed expectation throws: the process exits non-zero with the
 // message, and the Rust test fails.
@@ -111,6 +111,31 @@ const phases = {
     await page.goto(`${base}/analytics`);
     expect((await page.locator("svg.chart").count()) === 1, "the analytics chart is drawn");
     await shot(page, "10-analytics-after-radius");
+  },
+
+  // Alarm settings saved on the Alarms page fire at once when the count
+  // is already past a threshold; the history shows the delivery; "Send
+  // test email" reaches the recipients.
+  async alarms(page) {
+    await signIn(page);
+    await page.goto(`${base}/alarms`);
+    await page.fill("input[name=days_before_end]", "7");
+    await page.fill("input[name=user_limit_percent]", "1");
+    await page.fill("textarea[name=recipients]", "ops@example.com\nnoc@example.org");
+    await Promise.all([page.waitForURL("**/alarms?saved=1"), page.click("#save-alarms")]);
+    const subject = env("ALARM");
+    const row = page.locator("#alarm-history tbody tr", { hasText: subject });
+    expect((await row.count()) === 1, `the alarm "${subject}" is in the history`);
+    for (let i = 0; i < 100 && !(await row.getAttribute("class")).includes("sent"); i++) {
+      await page.waitForTimeout(200);
+      await page.reload();
+    }
+    expect((await row.getAttribute("class")) === "sent", `the alarm was sent, row says "${await row.locator("td.delivery").innerText()}"`);
+    expect((await row.locator("td.delivery").innerText()).startsWith("Sent "), "the delivery time is shown");
+    await shot(page, "06b-alarm-sent");
+    await Promise.all([page.waitForURL("**/alarms?test=*"), page.click("#send-test-email")]);
+    const notice = await text(page, ".notice");
+    expect(notice === "Test email sent to ops@example.com, noc@example.org.", `the test email went out, got "${notice}"`);
   },
 
   // Expired: the License page says so, every other page leads back to it.
