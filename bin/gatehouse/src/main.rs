@@ -503,10 +503,10 @@ async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> 
             Err(error) => tracing::error!(%error, "RADIUS server task failed"),
         }
     }
-    if let Some(task) = sender {
-        if let Err(error) = task.await {
-            tracing::error!(%error, "alarm sender task failed");
-        }
+    if let Some(task) = sender
+        && let Err(error) = task.await
+    {
+        tracing::error!(%error, "alarm sender task failed");
     }
     Ok(ExitCode::SUCCESS)
 }

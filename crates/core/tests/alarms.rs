@@ -4,7 +4,7 @@
 //! against a real mail server; here a scripted mailer stands in so delivery
 //! attempts and retry times can be checked against the manual clock.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,7 +47,7 @@ struct Fixture {
 }
 
 async fn open(
-    path: &PathBuf,
+    path: &Path,
     clock: &Arc<ManualClock>,
     configured: Option<AlarmSettings>,
 ) -> Gatehouse {

@@ -342,10 +342,8 @@ impl Gatehouse {
                 memory.next_daily,
             )
         };
-        if reload {
-            if let Err(error) = self.reload_alarms().await {
-                tracing::error!(%error, "could not read alarm settings; will retry");
-            }
+        if reload && let Err(error) = self.reload_alarms().await {
+            tracing::error!(%error, "could not read alarm settings; will retry");
         }
         let Some(next) = next_daily else {
             // The first tick: the daily check is due next at `daily_at`.
