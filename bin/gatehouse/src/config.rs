@@ -440,8 +440,8 @@ fn validate_smtp(data_dir: &Path, raw: SmtpSection) -> Result<Option<SmtpSetting
                 .with_context(|| format!("smtp.ca_file: cannot read {}", path.display()))?,
         ),
     };
-    if raw.timeout_seconds == 0 || raw.timeout_seconds > 300 {
-        bail!("smtp.timeout_seconds must be between 1 and 300");
+    if raw.timeout_seconds == 0 || raw.timeout_seconds > 60 {
+        bail!("smtp.timeout_seconds must be between 1 and 60");
     }
     let settings = SmtpSettings {
         port: raw.port.unwrap_or(security.default_port()),

@@ -33,6 +33,11 @@ pub const DEFAULT_DAILY_AT: Time = Time::constant(8, 0, 0, 0);
 /// How long a claimed alarm is reserved for its sender.
 const SEND_LEASE: SignedDuration = SignedDuration::from_secs(120);
 
+/// The longest one delivery may take before it counts as failed: well
+/// inside [`SEND_LEASE`], so no other sender takes an alarm that is still
+/// being sent.
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Alarms claimed per round of the sender.
 const SEND_BATCH: u32 = 10;
 
@@ -407,7 +412,15 @@ impl Gatehouse {
                     self.installation.app_key
                 ),
             };
-            match mailer.send(&mail).await {
+            let sent = tokio::time::timeout(SEND_TIMEOUT, mailer.send(&mail))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(MailError(format!(
+                        "no answer from the mail server within {} s",
+                        SEND_TIMEOUT.as_secs()
+                    )))
+                });
+            match sent {
                 Ok(()) => {
                     self.store.alarm_sent(alarm.id, self.clock.now()).await?;
                     tracing::info!(
