@@ -129,14 +129,16 @@ fn alarms_and_the_test_email_arrive_over_plain_smtp_with_subject_and_every_recip
 }
 
 #[test]
-fn starttls_with_a_private_ca() {
-    const TEST: &str = "starttls_with_a_private_ca";
+fn starttls_with_a_private_ca_and_auth() {
+    const TEST: &str = "starttls_with_a_private_ca_and_auth";
+    const PASSWORD: &str = "smtp-auth-s3cret";
     let Some(mut smtp) = SmtpServer::new(TEST) else {
         return;
     };
     let Some(ca) = smtp.with_starttls(TEST) else {
         return;
     };
+    smtp.with_auth("gatehouse", PASSWORD);
     smtp.start();
     let gh = Installation::new("UTC");
     let expires = expires_text(&gh);
@@ -154,6 +156,16 @@ fn starttls_with_a_private_ca() {
     server.gh.ok(&["alarm", "test"], "");
     let received = smtp.wait_for(2, Duration::from_secs(5));
     assert_eq!(received[1].subject, "Gatehouse test email");
+    // A wrong password: refused by the server, said so.
+    std::fs::write(smtp.password_file(), "wrong-password\n").unwrap();
+    let output = server.gh.run(&["alarm", "test"], "");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("sending failed") && stderr.contains("535"),
+        "{stderr}"
+    );
+    std::fs::write(smtp.password_file(), format!("{PASSWORD}\n")).unwrap();
     // Without the CA the server's certificate is not trusted: the test
     // email fails with the reason and nothing is sent.
     let config = server.gh.data_dir().join("gatehouse.toml");
@@ -167,6 +179,8 @@ fn starttls_with_a_private_ca() {
     assert!(stderr.contains("sending failed"), "{stderr}");
     assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
     assert_eq!(smtp.received().len(), 2);
+    let log = server.log.lock().unwrap().join("\n");
+    assert!(!log.contains(PASSWORD), "the SMTP password is never logged");
 }
 
 #[test]

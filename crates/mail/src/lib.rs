@@ -106,6 +106,9 @@ pub struct SmtpMailer {
     from: Mailbox,
     /// The domain of the sender, for Message-IDs.
     domain: String,
+    /// The longest a whole delivery may take (lettre's own timeout covers
+    /// connecting, not a server that stops answering mid-conversation).
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for SmtpMailer {
@@ -148,6 +151,7 @@ impl SmtpMailer {
             transport: builder.build(),
             from,
             domain,
+            timeout: settings.timeout,
         })
     }
 }
@@ -188,11 +192,13 @@ impl Mailer for SmtpMailer {
         let message = builder
             .body(mail.body.clone())
             .map_err(|e| MailError(format!("could not build the message: {e}")))?;
-        self.transport
-            .send(message)
-            .await
-            .map(|_| ())
-            .map_err(|e| MailError(describe(&e)))
+        match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
+            Ok(sent) => sent.map(|_| ()).map_err(|e| MailError(describe(&e))),
+            Err(_) => Err(MailError(format!(
+                "the mail server did not finish within {} s",
+                self.timeout.as_secs()
+            ))),
+        }
     }
 }
 
@@ -270,5 +276,46 @@ mod tests {
         assert_eq!(Security::parse("ssl"), None);
         assert_eq!(Security::StartTls.default_port(), 587);
         assert_eq!(Security::Tls.default_port(), 465);
+    }
+
+    /// A server that greets, answers EHLO and then says nothing more (a
+    /// hung or black-holed mail server): the delivery gives up after the
+    /// configured timeout instead of waiting forever.
+    #[tokio::test]
+    async fn a_server_that_stops_answering_is_a_failure_after_the_timeout() {
+        use std::io::{BufRead as _, BufReader, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.write_all(b"220 mail.example.com ESMTP\r\n").unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            stream.write_all(b"250 mail.example.com\r\n").unwrap();
+            // Read whatever comes, never answer.
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {}
+        });
+        let mailer = SmtpMailer::new(&SmtpSettings {
+            port,
+            timeout: Duration::from_secs(1),
+            ..settings("127.0.0.1", Security::None)
+        })
+        .unwrap();
+        let mail = Mail {
+            to: vec!["ops@example.com".into()],
+            subject: "User limit reached 85.5% (171/200)".into(),
+            body: "body".into(),
+            id: "alarm-1-0.TEST".into(),
+        };
+        let result = tokio::time::timeout(Duration::from_secs(30), mailer.send(&mail))
+            .await
+            .expect("the mailer gave up by itself");
+        assert_eq!(
+            result,
+            Err(MailError(
+                "the mail server did not finish within 1 s".into()
+            ))
+        );
     }
 }

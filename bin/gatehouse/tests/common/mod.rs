@@ -330,8 +330,9 @@ impl Drop for Server {
     }
 }
 
-/// A real SMTP server (aiosmtpd from `.venv-peers`) on a loopback port,
-/// storing what it receives in a maildir. Stop and start it to simulate an
+/// A real SMTP server (aiosmtpd from `.venv-peers`, run by
+/// `tests/peers/smtp_server.py`) on a loopback port, storing what it
+/// receives in a maildir. Stop and start it to simulate an
 /// outage; the port stays the same.
 pub struct SmtpServer {
     python: PathBuf,
@@ -339,6 +340,8 @@ pub struct SmtpServer {
     dir: tempfile::TempDir,
     /// `(certificate, key)`: require STARTTLS with this certificate.
     tls: Option<(PathBuf, PathBuf)>,
+    /// `(user, password)`: require AUTH.
+    auth: Option<(String, String)>,
     child: Option<Child>,
 }
 
@@ -367,6 +370,7 @@ impl SmtpServer {
             port,
             dir: temp_dir(),
             tls: None,
+            auth: None,
             child: None,
         })
     }
@@ -454,6 +458,12 @@ impl SmtpServer {
         Some(dir.join("ca.pem"))
     }
 
+    /// Requires AUTH (PLAIN or LOGIN) as `user` with `password` (after
+    /// STARTTLS, when that is required too).
+    pub fn with_auth(&mut self, user: &str, password: &str) {
+        self.auth = Some((user.to_string(), password.to_string()));
+    }
+
     fn maildir(&self) -> PathBuf {
         // aiosmtpd creates the maildir itself (and fails on an empty one).
         self.dir.path().join("mail")
@@ -463,18 +473,16 @@ impl SmtpServer {
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "already running");
         let mut command = Command::new(&self.python);
-        command.args([
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("127.0.0.1:{}", self.port),
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-            self.maildir().to_str().unwrap(),
-        ]);
+        command
+            .arg(workspace_root().join("bin/gatehouse/tests/peers/smtp_server.py"))
+            .arg("127.0.0.1")
+            .arg(self.port.to_string())
+            .arg(self.maildir());
         if let Some((cert, key)) = &self.tls {
-            command.arg("--tlscert").arg(cert).arg("--tlskey").arg(key);
+            command.arg("--tls").arg(cert).arg(key);
+        }
+        if let Some((user, password)) = &self.auth {
+            command.arg("--auth").arg(user).arg(password);
         }
         let child = command
             .stdin(Stdio::null())
@@ -528,19 +536,36 @@ impl SmtpServer {
         }
     }
 
-    /// The `[smtp]` section for this server.
+    /// The `[smtp]` section for this server: STARTTLS to `localhost`
+    /// trusting `ca_file`, or plain to 127.0.0.1; with the AUTH user and a
+    /// `password_file` when the server requires AUTH.
     pub fn config(&self, ca_file: Option<&Path>) -> String {
-        match ca_file {
+        let mut text = match ca_file {
             Some(ca) => format!(
-                "\n[smtp]\nhost = \"localhost\"\nport = {}\nsecurity = \"starttls\"\nca_file = \"{}\"\nfrom = \"Gatehouse <gatehouse@example.com>\"\ntimeout_seconds = 5\n",
+                "\n[smtp]\nhost = \"localhost\"\nport = {}\nsecurity = \"starttls\"\nca_file = \"{}\"\n",
                 self.port,
                 ca.display()
             ),
             None => format!(
-                "\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"Gatehouse <gatehouse@example.com>\"\ntimeout_seconds = 5\n",
+                "\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n",
                 self.port
             ),
+        };
+        text.push_str("from = \"Gatehouse <gatehouse@example.com>\"\ntimeout_seconds = 5\n");
+        if let Some((user, password)) = &self.auth {
+            let file = self.password_file();
+            std::fs::write(&file, format!("{password}\n")).unwrap();
+            text.push_str(&format!(
+                "username = \"{user}\"\npassword_file = \"{}\"\n",
+                file.display()
+            ));
         }
+        text
+    }
+
+    /// The file `config` names as `smtp.password_file`.
+    pub fn password_file(&self) -> PathBuf {
+        self.dir.path().join("smtp-password")
     }
 }
 
