@@ -1,6 +1,6 @@
 //! License alarms by email, end to end: the real `gatehouse serve` sends
-//! to a real SMTP server (aiosmtpd), plain and with STARTTLS under a
-//! private CA; outages, a killed server and the passing days (faketime)
+//! to a real SMTP server (aiosmtpd), plain, with STARTTLS and AUTH, and
+//! with implicit TLS, under a private CA; outages, a killed server and the passing days (faketime)
 //! delay alarms but never lose or repeat them.
 
 mod common;
@@ -135,7 +135,7 @@ fn starttls_with_a_private_ca_and_auth() {
     let Some(mut smtp) = SmtpServer::new(TEST) else {
         return;
     };
-    let Some(ca) = smtp.with_starttls(TEST) else {
+    let Some(ca) = smtp.with_tls(TEST, false) else {
         return;
     };
     smtp.with_auth("gatehouse", PASSWORD);
@@ -181,6 +181,35 @@ fn starttls_with_a_private_ca_and_auth() {
     assert_eq!(smtp.received().len(), 2);
     let log = server.log.lock().unwrap().join("\n");
     assert!(!log.contains(PASSWORD), "the SMTP password is never logged");
+}
+
+#[test]
+fn implicit_tls_with_a_private_ca() {
+    const TEST: &str = "implicit_tls_with_a_private_ca";
+    let Some(mut smtp) = SmtpServer::new(TEST) else {
+        return;
+    };
+    let Some(ca) = smtp.with_tls(TEST, true) else {
+        return;
+    };
+    smtp.start();
+    let gh = Installation::new("UTC");
+    configure(
+        &gh,
+        &format!("days_before_end = []\nuser_limit_percent = []\n{RECIPIENTS}"),
+        &smtp.config(Some(&ca)),
+    );
+    let out = gh.ok(&["alarm", "test"], "");
+    assert_eq!(
+        out.trim(),
+        "Test email sent to ops@example.com, noc@example.org"
+    );
+    let received = smtp.wait_for(1, Duration::from_secs(5));
+    assert_eq!(subjects(&received), ["Gatehouse test email"]);
+    assert_eq!(
+        received[0].recipients,
+        ["ops@example.com", "noc@example.org"]
+    );
 }
 
 #[test]

@@ -215,7 +215,11 @@ fn describe(error: &lettre::transport::smtp::Error) -> String {
         }
         source = cause.source();
     }
-    text
+    // lettre repeats its kind at several levels ("Connection error:
+    // Connection error: …"): say it once.
+    let mut parts: Vec<&str> = text.split(": ").collect();
+    parts.dedup();
+    parts.join(": ")
 }
 
 #[cfg(test)]

@@ -340,6 +340,8 @@ pub struct SmtpServer {
     dir: tempfile::TempDir,
     /// `(certificate, key)`: require STARTTLS with this certificate.
     tls: Option<(PathBuf, PathBuf)>,
+    /// TLS from the first byte instead of STARTTLS.
+    implicit_tls: bool,
     /// `(user, password)`: require AUTH.
     auth: Option<(String, String)>,
     child: Option<Child>,
@@ -370,15 +372,18 @@ impl SmtpServer {
             port,
             dir: temp_dir(),
             tls: None,
+            implicit_tls: false,
             auth: None,
             child: None,
         })
     }
 
-    /// Requires STARTTLS with a certificate for `localhost` and 127.0.0.1
-    /// issued by a fresh private CA; returns the CA's PEM file (`None`:
-    /// openssl missing, SKIP printed).
-    pub fn with_starttls(&mut self, test: &str) -> Option<PathBuf> {
+    /// Requires STARTTLS (`implicit`: TLS from the first byte) with a
+    /// certificate for `localhost` and 127.0.0.1 issued by a fresh private
+    /// CA; returns the CA's PEM file (`None`: openssl missing, SKIP
+    /// printed).
+    pub fn with_tls(&mut self, test: &str, implicit: bool) -> Option<PathBuf> {
+        self.implicit_tls = implicit;
         let openssl = gatehouse_testkit::peer("openssl", test)?;
         let dir = self.dir.path();
         let run = |args: &[&str]| {
@@ -480,6 +485,9 @@ impl SmtpServer {
             .arg(self.maildir());
         if let Some((cert, key)) = &self.tls {
             command.arg("--tls").arg(cert).arg(key);
+            if self.implicit_tls {
+                command.arg("--implicit-tls");
+            }
         }
         if let Some((user, password)) = &self.auth {
             command.arg("--auth").arg(user).arg(password);
@@ -536,14 +544,16 @@ impl SmtpServer {
         }
     }
 
-    /// The `[smtp]` section for this server: STARTTLS to `localhost`
-    /// trusting `ca_file`, or plain to 127.0.0.1; with the AUTH user and a
+    /// The `[smtp]` section for this server: TLS (STARTTLS or implicit, as
+    /// the server requires) to `localhost` trusting `ca_file`, or plain to
+    /// 127.0.0.1; with the AUTH user and a
     /// `password_file` when the server requires AUTH.
     pub fn config(&self, ca_file: Option<&Path>) -> String {
         let mut text = match ca_file {
             Some(ca) => format!(
-                "\n[smtp]\nhost = \"localhost\"\nport = {}\nsecurity = \"starttls\"\nca_file = \"{}\"\n",
+                "\n[smtp]\nhost = \"localhost\"\nport = {}\nsecurity = \"{}\"\nca_file = \"{}\"\n",
                 self.port,
+                if self.implicit_tls { "tls" } else { "starttls" },
                 ca.display()
             ),
             None => format!(

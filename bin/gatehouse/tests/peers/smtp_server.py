@@ -2,10 +2,11 @@
 
 Stores every message in a maildir (aiosmtpd's Mailbox handler, which adds
 X-Peer, X-MailFrom and X-RcptTo headers). With --tls it requires STARTTLS
-with that certificate; with --auth it requires AUTH (PLAIN or LOGIN) as
-that user, after STARTTLS when --tls is given.
+with that certificate (with --implicit-tls as well, TLS from the first
+byte instead); with --auth it requires AUTH (PLAIN or LOGIN) as that user,
+over TLS when --tls is given.
 
-  smtp_server.py HOST PORT MAILDIR [--tls CERT KEY] [--auth USER PASSWORD]
+  smtp_server.py HOST PORT MAILDIR [--tls CERT KEY [--implicit-tls]] [--auth USER PASSWORD]
 
 Runs until killed.
 """
@@ -26,6 +27,7 @@ def main():
     parser.add_argument("port", type=int)
     parser.add_argument("maildir")
     parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    parser.add_argument("--implicit-tls", action="store_true")
     parser.add_argument("--auth", nargs=2, metavar=("USER", "PASSWORD"))
     args = parser.parse_args()
 
@@ -33,7 +35,10 @@ def main():
     if args.tls:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(*args.tls)
-        options.update(tls_context=context, require_starttls=True)
+        if args.implicit_tls:
+            options.update(ssl_context=context)
+        else:
+            options.update(tls_context=context, require_starttls=True)
     if args.auth:
         user, password = (value.encode() for value in args.auth)
 

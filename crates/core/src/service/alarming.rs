@@ -62,10 +62,17 @@ pub enum AlarmSaveError {
 pub enum TestMailError {
     #[error("no alarm recipients are configured")]
     NoRecipients,
+    /// The mail server's answer is in the text, not repeated as a source.
     #[error("sending failed: {0}")]
-    Send(#[from] MailError),
+    Send(MailError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<MailError> for TestMailError {
+    fn from(error: MailError) -> TestMailError {
+        TestMailError::Send(error)
+    }
 }
 
 /// The service's alarm state.
