@@ -20,6 +20,7 @@ pub mod admitter;
 pub mod alarms;
 pub mod clients;
 pub mod clock;
+pub mod directory;
 pub mod export;
 pub mod identity;
 pub mod metrics;
@@ -34,9 +35,9 @@ pub use clock::{Clock, EffectiveClock, ManualClock, SystemClock};
 pub use identity::{Identity, SeatKey, Source, Username};
 pub use password::PasswordParams;
 pub use service::{
-    Admitted, AlarmSaveError, ClientAddError, FirstFactor, Gatehouse, InstallError, LicenseView,
-    LoginStep, OpenError, Refusal, SecondFactor, Settings, TestMailError, TotpEnrollment,
-    UserError,
+    Admitted, AlarmSaveError, ClientAddError, DirectoryUserError, FirstFactor, Gatehouse,
+    InstallError, LicenseView, LoginStep, OpenError, Refusal, SecondFactor, Settings,
+    TestMailError, TotpEnrollment, UserError,
 };
 pub use store::{Store, StoreError};
 pub use totp::TotpMode;

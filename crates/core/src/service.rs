@@ -24,6 +24,7 @@ use crate::admitter::Admitter;
 use crate::alarms::AlarmSettings;
 use crate::clients::{ClientError, RadiusClient};
 use crate::clock::{Clock, EffectiveClock};
+use crate::directory::Directory;
 use crate::identity::{Identity, SeatKey, Username, UsernameError};
 use crate::metrics::{AuthCounters, AuthCounts};
 use crate::password::{PasswordError, PasswordHashing, PasswordParams};
@@ -36,9 +37,11 @@ use crate::store::{
 use crate::totp::{self, TotpMode, TotpSecret};
 
 mod alarming;
+mod directory_login;
 
 use alarming::AlarmEngine;
 pub use alarming::{AlarmSaveError, DEFAULT_DAILY_AT, TestMailError};
+pub use directory_login::DirectoryUserError;
 
 /// Reply text when the database (or another required service) is down.
 pub const SERVICE_UNAVAILABLE: &str = "Authentication service unavailable, please try again later";
@@ -173,6 +176,9 @@ pub struct Settings {
     pub alarms: Option<AlarmSettings>,
     /// Time of the daily alarm check, license time zone.
     pub alarm_daily_at: gatehouse_license::jiff::civil::Time,
+    /// LDAP / Active Directory (`[[directory]]`): asked for users who are
+    /// not local. `None`: local users only.
+    pub directory: Option<Arc<dyn Directory>>,
 }
 
 impl Settings {
@@ -188,6 +194,7 @@ impl Settings {
             password_cache: Duration::ZERO,
             alarms: None,
             alarm_daily_at: DEFAULT_DAILY_AT,
+            directory: None,
         }
     }
 }
@@ -201,6 +208,7 @@ impl std::fmt::Debug for Settings {
             )
             .field("password", &self.password)
             .field("trusted_vendor_keys", &self.trusted_vendor_keys.len())
+            .field("directory", &self.directory.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -321,6 +329,7 @@ pub struct Gatehouse {
     credentials: CredentialCache,
     counters: AuthCounters,
     alarms: AlarmEngine,
+    directory: Option<Arc<dyn Directory>>,
 }
 
 impl std::fmt::Debug for Gatehouse {
@@ -378,6 +387,7 @@ impl Gatehouse {
             credentials: CredentialCache::new(settings.password_cache),
             counters: AuthCounters::default(),
             alarms: AlarmEngine::new(settings.alarms, settings.alarm_daily_at),
+            directory: settings.directory,
         };
         gatehouse.reload_alarms().await?;
         Ok(gatehouse)
@@ -583,36 +593,21 @@ impl Gatehouse {
             }
         };
         let Some(account) = account else {
+            if let Some(directory) = &self.directory {
+                return self
+                    .directory_first_factor(directory.as_ref(), login, typed)
+                    .await;
+            }
             self.spend_decoy(typed).await;
             tracing::info!(username = %username, "authentication failed: unknown user");
             return Err(Refusal::InvalidCredentials);
         };
         let user = &account.user;
-        let (password, second_factor) = match account.totp.clone() {
-            None => (typed, SecondFactor::None),
-            Some(record) => match record.mode.unwrap_or(self.totp_mode) {
-                TotpMode::Challenge => (
-                    typed,
-                    SecondFactor::Totp {
-                        record,
-                        appended_code: None,
-                    },
-                ),
-                TotpMode::Append => match totp::split_appended(typed) {
-                    Some((password, code)) => (
-                        password,
-                        SecondFactor::Totp {
-                            record,
-                            appended_code: Some(code.to_string()),
-                        },
-                    ),
-                    None => {
-                        self.spend_decoy(typed).await;
-                        tracing::info!(username = %username, "authentication failed: no one-time code after the password");
-                        return Err(Refusal::InvalidCredentials);
-                    }
-                },
-            },
+        let Some((password, second_factor)) = self.second_factor(account.totp.clone(), typed)
+        else {
+            self.spend_decoy(typed).await;
+            tracing::info!(username = %username, "authentication failed: no one-time code after the password");
+            return Err(Refusal::InvalidCredentials);
         };
         if !self
             .verify_password(&username, password, &user.password_hash)
@@ -629,6 +624,38 @@ impl Gatehouse {
             identity: account.identity.clone(),
             second_factor,
         })
+    }
+
+    /// What the user owes after the password, and the password itself (in
+    /// append mode, `typed` minus the code). `None`: append mode and no
+    /// code after the password.
+    fn second_factor<'t>(
+        &self,
+        totp: Option<TotpRecord>,
+        typed: &'t str,
+    ) -> Option<(&'t str, SecondFactor)> {
+        let Some(record) = totp else {
+            return Some((typed, SecondFactor::None));
+        };
+        match record.mode.unwrap_or(self.totp_mode) {
+            TotpMode::Challenge => Some((
+                typed,
+                SecondFactor::Totp {
+                    record,
+                    appended_code: None,
+                },
+            )),
+            TotpMode::Append => {
+                let (password, code) = totp::split_appended(typed)?;
+                Some((
+                    password,
+                    SecondFactor::Totp {
+                        record,
+                        appended_code: Some(code.to_string()),
+                    },
+                ))
+            }
+        }
     }
 
     /// The license gate before a second factor is asked for: a user who

@@ -1,0 +1,84 @@
+//! Directory users (SPEC §3, §9): the boundary to LDAP and Active
+//! Directory. `gatehouse-directory` implements [`Directory`]; the service
+//! decides what a found entry may do and counts it under its stable
+//! identity, however its name was typed.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::identity::{Identity, SeatKey, Source};
+
+/// One directory entry a login name resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryEntry {
+    /// The `[[directory]]` it was found in (its `name`).
+    pub directory: String,
+    /// The server that answered (URL).
+    pub server: String,
+    pub dn: String,
+    /// The stable identity (objectGUID, entryUUID): the seat key, so every
+    /// spelling of the name and every rename counts once.
+    pub stable_id: String,
+    /// The login name shown in the Users table (sAMAccountName, uid, …).
+    pub login_name: String,
+    pub display_name: String,
+    /// The groups the entry is a direct member of (`memberOf`).
+    pub groups: Vec<String>,
+    /// Disabled in the directory (Active Directory `userAccountControl`
+    /// ACCOUNTDISABLE).
+    pub disabled: bool,
+    /// Inside the allowed groups (or no group restriction is configured).
+    pub allowed: bool,
+}
+
+impl DirectoryEntry {
+    /// Who this entry is to Gatehouse: counted as `directory:<stable id>`.
+    pub fn identity(&self) -> Identity {
+        Identity {
+            seat: SeatKey::directory(&self.stable_id),
+            username: self.login_name.as_str().into(),
+            display_name: self.display_name.as_str().into(),
+            source: Source::Directory,
+        }
+    }
+}
+
+/// What a login name resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    Found(Box<DirectoryEntry>),
+    /// No entry has that name.
+    NotFound,
+    /// Several entries could be meant (their DNs): refused, never guessed.
+    Ambiguous(Vec<String>),
+}
+
+/// No server of a directory could answer (every URL down, timed out, or
+/// the service account refused). The text names the servers and errors;
+/// it never contains a password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct DirectoryUnavailable(pub String);
+
+impl fmt::Display for DirectoryUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "directory unavailable: {}", self.0)
+    }
+}
+
+/// Looks users up and checks their passwords.
+#[async_trait]
+pub trait Directory: Send + Sync {
+    /// Finds the one entry `login` names (`john`, `EXAMPLE\john`,
+    /// `john@example.com`, in any case).
+    async fn resolve(&self, login: &str) -> Result<Resolution, DirectoryUnavailable>;
+
+    /// Whether `password` is the entry's: a bind as the entry. Never
+    /// called with an empty password (an empty password is an anonymous
+    /// bind, which LDAP servers accept).
+    async fn check_password(
+        &self,
+        entry: &DirectoryEntry,
+        password: &str,
+    ) -> Result<bool, DirectoryUnavailable>;
+}

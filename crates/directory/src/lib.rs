@@ -1,0 +1,502 @@
+//! LDAP and Active Directory users for Gatehouse (SPEC §3, §9): the
+//! [`Directory`] that resolves a typed login name to exactly one entry and
+//! checks its password by binding as it.
+//!
+//! Each `[[directory]]` has its servers (tried in order; one that failed is
+//! passed over for a while), a service account whose connection is kept
+//! and shared by concurrent searches, and where its users live. A password
+//! is checked on a connection of its own, so the service connection keeps
+//! its identity. Every operation has a timeout; when no server of a
+//! directory answers, [`DirectoryUnavailable`] says which failed and why.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use gatehouse_core::directory::{Directory, DirectoryEntry, DirectoryUnavailable, Resolution};
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry, SearchOptions};
+use rustls::ClientConfig;
+
+pub mod plan;
+pub mod settings;
+
+pub use settings::{DirectoryKind, DirectorySettings};
+
+use plan::{LoginName, in_allowed_groups, is_disabled, nested_group_filter, search_values};
+
+/// A server that failed is tried last for this long.
+const PASS_OVER: Duration = Duration::from_secs(30);
+
+/// LDAP result codes Gatehouse tells apart.
+const SUCCESS: u32 = 0;
+const SIZE_LIMIT_EXCEEDED: u32 = 4;
+const INVALID_CREDENTIALS: u32 = 49;
+
+/// Why the directories could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryConfigError {
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+/// Every configured directory, asked in order.
+#[derive(Debug)]
+pub struct LdapDirectories {
+    directories: Vec<LdapDirectory>,
+}
+
+impl LdapDirectories {
+    /// Checks each directory's settings (errors name `directory[N].key`)
+    /// and prepares its TLS settings; connects lazily.
+    pub fn new(all: Vec<DirectorySettings>) -> Result<LdapDirectories, DirectoryConfigError> {
+        let mut directories = Vec::with_capacity(all.len());
+        for (index, settings) in all.into_iter().enumerate() {
+            let invalid = |message: String| {
+                let (key, message) = match message.split_once(": ") {
+                    Some((key, rest)) => (format!("directory[{index}].{key}"), rest.to_string()),
+                    None => (format!("directory[{index}]"), message),
+                };
+                DirectoryConfigError::Invalid { key, message }
+            };
+            settings.validate().map_err(invalid)?;
+            let tls = tls_config(settings.ca_pem.as_deref())
+                .map_err(|e| invalid(format!("ca_file: {e}")))?;
+            directories.push(LdapDirectory {
+                failed_at: Mutex::new(vec![None; settings.urls.len()]),
+                settings,
+                tls,
+                service: tokio::sync::Mutex::new(None),
+            });
+        }
+        Ok(LdapDirectories { directories })
+    }
+
+    pub fn settings(&self) -> impl Iterator<Item = &DirectorySettings> {
+        self.directories.iter().map(|d| &d.settings)
+    }
+}
+
+#[async_trait]
+impl Directory for LdapDirectories {
+    async fn resolve(&self, login: &str) -> Result<Resolution, DirectoryUnavailable> {
+        let name = LoginName::parse(login);
+        let mut found: Vec<DirectoryEntry> = Vec::new();
+        let mut down: Vec<String> = Vec::new();
+        for directory in &self.directories {
+            let Some(values) = search_values(&directory.settings, &name) else {
+                continue;
+            };
+            match directory.find(&values).await {
+                Ok(entries) => found.extend(entries),
+                Err(error) => down.push(error.0),
+            }
+        }
+        // A directory that did not answer could hold a second match: never
+        // guess which entry was meant.
+        if !down.is_empty() {
+            return Err(DirectoryUnavailable(down.join("; ")));
+        }
+        match found.len() {
+            0 => Ok(Resolution::NotFound),
+            1 => {
+                let mut entry = found.remove(0);
+                let directory = self
+                    .directories
+                    .iter()
+                    .find(|d| d.settings.name == entry.directory)
+                    .expect("entries come from a configured directory");
+                entry.allowed = directory.allowed(&entry).await?;
+                Ok(Resolution::Found(Box::new(entry)))
+            }
+            _ => Ok(Resolution::Ambiguous(
+                found.into_iter().map(|entry| entry.dn).collect(),
+            )),
+        }
+    }
+
+    async fn check_password(
+        &self,
+        entry: &DirectoryEntry,
+        password: &str,
+    ) -> Result<bool, DirectoryUnavailable> {
+        let Some(directory) = self
+            .directories
+            .iter()
+            .find(|d| d.settings.name == entry.directory)
+        else {
+            return Err(DirectoryUnavailable(format!(
+                "no directory named {:?}",
+                entry.directory
+            )));
+        };
+        directory.check_password(entry, password).await
+    }
+}
+
+/// One `[[directory]]`.
+struct LdapDirectory {
+    settings: DirectorySettings,
+    tls: Arc<ClientConfig>,
+    /// The service account's connection: which URL, and the handle (shared
+    /// by concurrent operations).
+    service: tokio::sync::Mutex<Option<(usize, Ldap)>>,
+    /// When each URL last failed.
+    failed_at: Mutex<Vec<Option<Instant>>>,
+}
+
+impl std::fmt::Debug for LdapDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LdapDirectory")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LdapDirectory {
+    fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    /// URL indexes to try: in configured order, those that failed in the
+    /// last [`PASS_OVER`] at the end (still tried when all have failed).
+    fn url_order(&self, first: Option<usize>) -> Vec<usize> {
+        let failed_at = self.failed_at.lock().unwrap_or_else(|e| e.into_inner());
+        let recent = |i: usize| failed_at[i].is_some_and(|at| at.elapsed() < PASS_OVER);
+        let mut order: Vec<usize> = (0..self.settings.urls.len()).collect();
+        order.sort_by_key(|&i| (recent(i), Some(i) != first, i));
+        order
+    }
+
+    fn mark(&self, url: usize, failed: bool) {
+        let mut failed_at = self.failed_at.lock().unwrap_or_else(|e| e.into_inner());
+        failed_at[url] = failed.then(Instant::now);
+    }
+
+    /// A new connection to URL `url`, TLS set up (ldaps:// or StartTLS).
+    async fn connect(&self, url: usize) -> Result<Ldap, String> {
+        let address = &self.settings.urls[url];
+        let timeout = self.settings.timeout;
+        let starttls = address.starts_with("ldap://") && self.settings.starttls;
+        let settings = LdapConnSettings::new()
+            .set_conn_timeout(timeout)
+            .set_starttls(starttls)
+            .set_config(self.tls.clone());
+        match tokio::time::timeout(timeout, LdapConnAsync::with_settings(settings, address)).await {
+            Ok(Ok((connection, ldap))) => {
+                ldap3::drive!(connection);
+                Ok(ldap)
+            }
+            Ok(Err(error)) => Err(describe(&error)),
+            Err(_) => Err(format!("no connection within {} ms", timeout.as_millis())),
+        }
+    }
+
+    /// The service account's connection, made (with failover) if there is
+    /// none or it closed.
+    async fn service(&self) -> Result<(usize, Ldap), DirectoryUnavailable> {
+        let mut service = self.service.lock().await;
+        if let Some((url, ldap)) = service.as_mut()
+            && !ldap.is_closed()
+        {
+            return Ok((*url, ldap.clone()));
+        }
+        *service = None;
+        let mut errors = Vec::new();
+        for url in self.url_order(None) {
+            match self.connect_service(url).await {
+                Ok(ldap) => {
+                    self.mark(url, false);
+                    *service = Some((url, ldap.clone()));
+                    return Ok((url, ldap));
+                }
+                Err(error) => {
+                    self.mark(url, true);
+                    tracing::warn!(directory = self.name(), url = %self.settings.urls[url], %error, "directory server failed; trying the next");
+                    errors.push(format!("{}: {error}", self.settings.urls[url]));
+                }
+            }
+        }
+        Err(DirectoryUnavailable(format!(
+            "{}: {}",
+            self.name(),
+            errors.join("; ")
+        )))
+    }
+
+    async fn connect_service(&self, url: usize) -> Result<Ldap, String> {
+        let mut ldap = self.connect(url).await?;
+        let bound = ldap
+            .with_timeout(self.settings.timeout)
+            .simple_bind(&self.settings.bind_dn, &self.settings.bind_password)
+            .await
+            .map_err(|e| describe(&e))?;
+        if bound.rc != SUCCESS {
+            let _ = ldap.unbind().await;
+            return Err(format!(
+                "the service account {} was refused (result {}{})",
+                self.settings.bind_dn,
+                bound.rc,
+                if bound.text.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", bound.text)
+                }
+            ));
+        }
+        Ok(ldap)
+    }
+
+    /// Forgets the service connection after it failed.
+    async fn drop_service(&self, url: usize) {
+        let mut service = self.service.lock().await;
+        if service.as_ref().is_some_and(|(u, _)| *u == url) {
+            *service = None;
+        }
+        self.mark(url, true);
+    }
+
+    /// Runs a search as the service account (on a fresh connection once
+    /// more if the kept one fails). At most two entries are asked for:
+    /// two already means ambiguous.
+    async fn search(
+        &self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attributes: &[&str],
+    ) -> Result<(usize, Vec<SearchEntry>), DirectoryUnavailable> {
+        let mut last_error = String::new();
+        for _ in 0..2 {
+            let (url, mut ldap) = self.service().await?;
+            let result = ldap
+                .with_timeout(self.settings.timeout)
+                .with_search_options(SearchOptions::new().sizelimit(2))
+                .search(base, scope, filter, attributes.to_vec())
+                .await;
+            match result {
+                Ok(result) if matches!(result.1.rc, SUCCESS | SIZE_LIMIT_EXCEEDED) => {
+                    let entries = result.0.into_iter().map(SearchEntry::construct).collect();
+                    return Ok((url, entries));
+                }
+                Ok(result) => {
+                    // The server answered but refused the search: a setting
+                    // (base DN, filter, rights) is wrong. Another server of
+                    // the same directory would say the same.
+                    return Err(DirectoryUnavailable(format!(
+                        "{}: search under {base:?} failed at {} (result {}: {})",
+                        self.name(),
+                        self.settings.urls[url],
+                        result.1.rc,
+                        result.1.text
+                    )));
+                }
+                Err(error) => {
+                    last_error = format!("{}: {}", self.settings.urls[url], describe(&error));
+                    tracing::warn!(directory = self.name(), error = %last_error, "directory search failed; reconnecting");
+                    self.drop_service(url).await;
+                }
+            }
+        }
+        Err(DirectoryUnavailable(format!(
+            "{}: {last_error}",
+            self.name()
+        )))
+    }
+
+    /// The entries whose login attributes hold one of `values`.
+    async fn find(&self, values: &[String]) -> Result<Vec<DirectoryEntry>, DirectoryUnavailable> {
+        let settings = &self.settings;
+        let filter = plan::user_search_filter(settings, values);
+        let mut attributes: Vec<&str> = settings
+            .login_attributes
+            .iter()
+            .map(String::as_str)
+            .collect();
+        attributes.extend([
+            settings.identity_attribute.as_str(),
+            settings.display_name_attribute.as_str(),
+            "memberOf",
+            "userAccountControl",
+        ]);
+        let (url, entries) = self
+            .search(&settings.base_dn, Scope::Subtree, &filter, &attributes)
+            .await?;
+        entries
+            .into_iter()
+            .map(|entry| self.entry(url, entry))
+            .collect()
+    }
+
+    fn entry(
+        &self,
+        url: usize,
+        entry: SearchEntry,
+    ) -> Result<DirectoryEntry, DirectoryUnavailable> {
+        let settings = &self.settings;
+        let Some(identity) = values(&entry, &settings.identity_attribute)
+            .into_iter()
+            .next()
+        else {
+            return Err(DirectoryUnavailable(format!(
+                "{}: entry {} has no {} (identity_attribute)",
+                self.name(),
+                entry.dn,
+                settings.identity_attribute
+            )));
+        };
+        let text = |name: &str| -> Option<String> {
+            values(&entry, name)
+                .into_iter()
+                .find_map(|v| String::from_utf8(v).ok())
+                .filter(|v| !v.trim().is_empty())
+        };
+        let login_name = settings
+            .login_attributes
+            .iter()
+            .find_map(|attribute| text(attribute))
+            .unwrap_or_else(|| entry.dn.clone());
+        let display_name =
+            text(&settings.display_name_attribute).unwrap_or_else(|| login_name.clone());
+        let groups: Vec<String> = values(&entry, "memberOf")
+            .into_iter()
+            .filter_map(|v| String::from_utf8(v).ok())
+            .collect();
+        let disabled = text("userAccountControl").is_some_and(|uac| is_disabled(&uac));
+        Ok(DirectoryEntry {
+            directory: self.name().to_string(),
+            server: settings.urls[url].clone(),
+            stable_id: plan::stable_id(&settings.identity_attribute, &identity),
+            dn: entry.dn,
+            login_name,
+            display_name,
+            groups,
+            disabled,
+            allowed: false,
+        })
+    }
+
+    /// Whether the entry is in an allowed group: its `memberOf`, and with
+    /// nested groups the directory's in-chain rule.
+    async fn allowed(&self, entry: &DirectoryEntry) -> Result<bool, DirectoryUnavailable> {
+        let allowed = &self.settings.allowed_groups;
+        if allowed.is_empty() || in_allowed_groups(&entry.groups, allowed) {
+            return Ok(true);
+        }
+        if !self.settings.nested_groups {
+            return Ok(false);
+        }
+        let (_, entries) = self
+            .search(
+                &entry.dn,
+                Scope::Base,
+                &nested_group_filter(allowed),
+                &["1.1"],
+            )
+            .await?;
+        Ok(!entries.is_empty())
+    }
+
+    /// Binds as the entry with `password` on a connection of its own,
+    /// trying the server that found it first.
+    async fn check_password(
+        &self,
+        entry: &DirectoryEntry,
+        password: &str,
+    ) -> Result<bool, DirectoryUnavailable> {
+        let first = self.settings.urls.iter().position(|u| *u == entry.server);
+        let mut errors = Vec::new();
+        for url in self.url_order(first) {
+            let mut ldap = match self.connect(url).await {
+                Ok(ldap) => ldap,
+                Err(error) => {
+                    self.mark(url, true);
+                    errors.push(format!("{}: {error}", self.settings.urls[url]));
+                    continue;
+                }
+            };
+            let bound = ldap
+                .with_timeout(self.settings.timeout)
+                .simple_bind(&entry.dn, password)
+                .await;
+            let _ = ldap.unbind().await;
+            match bound {
+                Ok(result) if result.rc == SUCCESS => return Ok(true),
+                Ok(result) if result.rc == INVALID_CREDENTIALS => return Ok(false),
+                Ok(result) => {
+                    // Locked, expired, must change… the directory refuses
+                    // the login; say why in the log.
+                    tracing::info!(directory = self.name(), dn = %entry.dn, rc = result.rc, text = %result.text, "the directory refused the bind");
+                    return Ok(false);
+                }
+                Err(error) => {
+                    self.mark(url, true);
+                    errors.push(format!("{}: {}", self.settings.urls[url], describe(&error)));
+                }
+            }
+        }
+        Err(DirectoryUnavailable(format!(
+            "{}: {}",
+            self.name(),
+            errors.join("; ")
+        )))
+    }
+}
+
+/// Every value of `attribute` (any case), text or binary.
+fn values(entry: &SearchEntry, attribute: &str) -> Vec<Vec<u8>> {
+    let text = entry
+        .attrs
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case(attribute))
+        .flat_map(|(_, values)| values.iter().map(|v| v.as_bytes().to_vec()));
+    let binary = entry
+        .bin_attrs
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case(attribute))
+        .flat_map(|(_, values)| values.iter().cloned());
+    text.chain(binary).collect()
+}
+
+/// rustls with the system's CA certificates plus `ca_pem`'s.
+fn tls_config(ca_pem: Option<&[u8]>) -> Result<Arc<ClientConfig>, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(certificate);
+    }
+    if let Some(pem) = ca_pem {
+        let mut added = 0;
+        for certificate in CertificateDer::pem_slice_iter(pem) {
+            let certificate = certificate.map_err(|e| format!("not a PEM certificate: {e}"))?;
+            roots
+                .add(certificate)
+                .map_err(|e| format!("not a usable CA certificate: {e}"))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err("no PEM certificate in the file".into());
+        }
+    }
+    let config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// An LDAP error and its causes on one line.
+fn describe(error: &ldap3::LdapError) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
