@@ -13,6 +13,7 @@ use std::time::Duration;
 use gatehouse_core::alarms::{AlarmSettings, DEFAULT_DAYS_BEFORE_END, DEFAULT_USER_LIMIT_PERCENT};
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::{PasswordParams, TotpMode};
+use gatehouse_directory::{DirectoryKind, DirectorySettings, LdapDirectories};
 use gatehouse_license::jiff::civil::Time;
 use gatehouse_license::jiff::tz::TimeZone;
 use gatehouse_mail::{Security, SmtpMailer, SmtpSettings};
@@ -32,6 +33,47 @@ pub struct RawConfig {
     pub alarms: AlarmsSection,
     pub smtp: SmtpSection,
     pub log: LogSection,
+    /// `[[directory]]`: LDAP / Active Directory, asked in order.
+    pub directory: Vec<DirectorySection>,
+}
+
+/// One `[[directory]]` as written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySection {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `active_directory` or `openldap`: which defaults apply.
+    pub kind: String,
+    pub urls: Vec<String>,
+    #[serde(default)]
+    pub starttls: Option<bool>,
+    pub bind_dn: String,
+    #[serde(default)]
+    pub bind_password: Option<String>,
+    #[serde(default)]
+    pub bind_password_file: Option<PathBuf>,
+    pub base_dn: String,
+    #[serde(default)]
+    pub user_filter: Option<String>,
+    #[serde(default)]
+    pub login_attributes: Option<Vec<String>>,
+    #[serde(default)]
+    pub identity_attribute: Option<String>,
+    #[serde(default)]
+    pub display_name_attribute: Option<String>,
+    #[serde(default)]
+    pub allowed_groups: Vec<String>,
+    #[serde(default)]
+    pub nested_groups: Option<bool>,
+    #[serde(default)]
+    pub netbios_domains: Vec<String>,
+    #[serde(default)]
+    pub upn_suffixes: Vec<String>,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -247,6 +289,8 @@ pub struct Config {
     pub alarm_daily_at: Time,
     /// `None`: no `[smtp]`, alarms are not sent.
     pub smtp: Option<SmtpSettings>,
+    /// `[[directory]]`, in order; empty: local users only.
+    pub directories: Vec<DirectorySettings>,
     pub log_level: Option<String>,
 }
 
@@ -350,7 +394,9 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
     let http = validate_http(data_dir, raw.http)?;
     let (alarms, alarm_daily_at) = validate_alarms(raw.alarms)?;
     let smtp = validate_smtp(data_dir, raw.smtp)?;
+    let directories = validate_directories(data_dir, raw.directory)?;
     Ok(Config {
+        directories,
         alarms,
         alarm_daily_at,
         smtp,
@@ -455,6 +501,84 @@ fn validate_smtp(data_dir: &Path, raw: SmtpSection) -> Result<Option<SmtpSetting
     // Builds the mailer once so a bad address or CA file stops the start.
     SmtpMailer::new(&settings)?;
     Ok(Some(settings))
+}
+
+fn validate_directories(
+    data_dir: &Path,
+    raw: Vec<DirectorySection>,
+) -> Result<Vec<DirectorySettings>> {
+    let count = raw.len();
+    let mut all: Vec<DirectorySettings> = Vec::with_capacity(count);
+    for (index, section) in raw.into_iter().enumerate() {
+        let key = format!("directory[{index}]");
+        let kind = DirectoryKind::parse(&section.kind).with_context(|| {
+            format!(
+                "{key}.kind: {:?} is not \"active_directory\" or \"openldap\"",
+                section.kind
+            )
+        })?;
+        let defaults = DirectorySettings::defaults(kind);
+        let name = match section.name.filter(|n| !n.trim().is_empty()) {
+            Some(name) => name,
+            None if count == 1 => "directory".to_string(),
+            None => format!("directory-{}", index + 1),
+        };
+        if all.iter().any(|d| d.name == name) {
+            bail!("{key}.name: another directory is named {name:?}");
+        }
+        let bind_password = match (section.bind_password, section.bind_password_file) {
+            (Some(password), None) => password,
+            (None, Some(path)) => {
+                let path = in_data_dir(data_dir, path);
+                std::fs::read_to_string(&path)
+                    .with_context(|| {
+                        format!("{key}.bind_password_file: cannot read {}", path.display())
+                    })?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string()
+            }
+            _ => bail!("{key}: set exactly one of bind_password and bind_password_file"),
+        };
+        let ca_pem = match section.ca_file.map(|path| in_data_dir(data_dir, path)) {
+            None => None,
+            Some(path) => Some(
+                std::fs::read(&path)
+                    .with_context(|| format!("{key}.ca_file: cannot read {}", path.display()))?,
+            ),
+        };
+        let timeout_ms = section
+            .timeout_ms
+            .unwrap_or(defaults.timeout.as_millis() as u64);
+        all.push(DirectorySettings {
+            name,
+            kind,
+            urls: section.urls,
+            starttls: section.starttls.unwrap_or(defaults.starttls),
+            bind_dn: section.bind_dn,
+            bind_password,
+            base_dn: section.base_dn,
+            user_filter: section.user_filter.unwrap_or(defaults.user_filter),
+            login_attributes: section
+                .login_attributes
+                .unwrap_or(defaults.login_attributes),
+            identity_attribute: section
+                .identity_attribute
+                .unwrap_or(defaults.identity_attribute),
+            display_name_attribute: section
+                .display_name_attribute
+                .unwrap_or(defaults.display_name_attribute),
+            allowed_groups: section.allowed_groups,
+            nested_groups: section.nested_groups.unwrap_or(defaults.nested_groups),
+            netbios_domains: section.netbios_domains,
+            upn_suffixes: section.upn_suffixes,
+            ca_pem,
+            timeout: Duration::from_millis(timeout_ms),
+        });
+    }
+    // Checks every directory (keys named) and its CA file, without
+    // connecting.
+    LdapDirectories::new(all.clone())?;
+    Ok(all)
 }
 
 /// A file named in the configuration: relative paths are taken from the

@@ -20,7 +20,7 @@ use gatehouse_core::clients::{Network, RadiusClient};
 use gatehouse_core::export::{self, HistoryRow, push_text};
 use gatehouse_core::store::{SeatOrder, SeatQuery, Store};
 use gatehouse_core::{
-    Gatehouse, LicenseView, LoginStep, Settings, SystemClock, TotpMode, vendor_keys,
+    Gatehouse, LicenseView, LoginStep, Settings, SystemClock, TotpEnrollment, TotpMode, vendor_keys,
 };
 use gatehouse_license::{Month, UsagePercent};
 use gatehouse_radius::{RadiusServer, RadiusSettings};
@@ -29,6 +29,7 @@ use serde::Serialize;
 
 use crate::config::{Config, Storage};
 use crate::output::table;
+use gatehouse_directory::LdapDirectories;
 use gatehouse_http::pages::request_text;
 use gatehouse_http::wire::{
     AlarmJson, ClientJson, LicenseJson, LocalUserJson, RefusedJson, USER_COLUMNS, UserJson,
@@ -84,6 +85,9 @@ enum Command {
     /// License alarms: a test email, and the alarms that fired.
     #[command(subcommand)]
     Alarm(AlarmCommand),
+    /// LDAP / Active Directory users: how a login resolves, TOTP enrollment.
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
     /// Authenticate a user exactly as a login would (and count them).
     Auth {
         user: String,
@@ -160,6 +164,15 @@ enum ModeArg {
     Append,
 }
 
+impl ModeArg {
+    fn mode(self) -> TotpMode {
+        match self {
+            ModeArg::Challenge => TotpMode::Challenge,
+            ModeArg::Append => TotpMode::Append,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum AdminCommand {
     /// Create an administrator; the password is read from standard input.
@@ -170,6 +183,31 @@ enum AdminCommand {
     },
     /// Print a new API token for an administrator (shown once).
     Token { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum DirectoryCommand {
+    /// Show how a login name resolves (directory, server, entry, groups,
+    /// seat key) without counting anything; with --password-stdin, also
+    /// check the password (first line of standard input).
+    Test {
+        user: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enroll TOTP for a directory user (keyed on the entry's stable
+    /// identity, whatever spelling of the name is given).
+    Totp {
+        user: String,
+        /// How this user presents codes (default: the configured totp.mode).
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
+        /// Remove the user's TOTP enrollment instead.
+        #[arg(long, conflicts_with = "mode")]
+        remove: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -317,6 +355,7 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
         Command::Client(command) => client(&gatehouse, &config, command).await,
         Command::Admin(command) => admin(&gatehouse, command).await,
         Command::Alarm(command) => alarm(&gatehouse, &config, command).await,
+        Command::Directory(command) => directory(&gatehouse, command).await,
         Command::Auth {
             user,
             password_stdin: _,
@@ -347,6 +386,11 @@ async fn open(config: &Config) -> Result<Gatehouse> {
         password_cache: config.password_cache,
         alarms: config.alarms.clone(),
         alarm_daily_at: config.alarm_daily_at,
+        directory: if config.directories.is_empty() {
+            None
+        } else {
+            Some(Arc::new(LdapDirectories::new(config.directories.clone())?))
+        },
         ..Settings::new(Arc::new(SystemClock))
     };
     Ok(Gatehouse::open(store, settings).await?)
@@ -940,27 +984,10 @@ async fn local_user(gatehouse: &Gatehouse, command: LocalUserCommand) -> Result<
             mode,
             remove: false,
         } => {
-            let mode = mode.map(|m| match m {
-                ModeArg::Challenge => TotpMode::Challenge,
-                ModeArg::Append => TotpMode::Append,
-            });
-            let enrollment = gatehouse.enroll_local_totp(&name, mode).await?;
-            let qr = qrcode::QrCode::new(enrollment.uri.as_bytes())
-                .map(|code| {
-                    code.render::<qrcode::render::unicode::Dense1x2>()
-                        .quiet_zone(true)
-                        .build()
-                })
-                .unwrap_or_default();
-            let how = match enrollment.mode {
-                TotpMode::Challenge => "enter the password, then the code when asked",
-                TotpMode::Append => "type the code right after the password, in the same field",
-            };
-            println!("TOTP enrolled for {name} ({how}).");
-            println!("Scan with an authenticator app; this is shown only once:\n");
-            println!("{qr}");
-            println!("{}", enrollment.uri);
-            println!("Secret: {}", enrollment.secret.to_base32());
+            let enrollment = gatehouse
+                .enroll_local_totp(&name, mode.map(ModeArg::mode))
+                .await?;
+            print_enrollment(&name, &enrollment);
         }
         LocalUserCommand::List(format) => {
             let users = gatehouse.local_users().await?;
@@ -1119,6 +1146,150 @@ async fn auth(gatehouse: &Gatehouse, user: &str, client: &str) -> Result<ExitCod
             Ok(ExitCode::from(EXIT_NO))
         }
     }
+}
+
+/// Shows a new TOTP enrollment once: QR code, URI and secret.
+fn print_enrollment(name: &str, enrollment: &TotpEnrollment) {
+    let qr = qrcode::QrCode::new(enrollment.uri.as_bytes())
+        .map(|code| {
+            code.render::<qrcode::render::unicode::Dense1x2>()
+                .quiet_zone(true)
+                .build()
+        })
+        .unwrap_or_default();
+    let how = match enrollment.mode {
+        TotpMode::Challenge => "enter the password, then the code when asked",
+        TotpMode::Append => "type the code right after the password, in the same field",
+    };
+    println!("TOTP enrolled for {name} ({how}).");
+    println!("Scan with an authenticator app; this is shown only once:\n");
+    println!("{qr}");
+    println!("{}", enrollment.uri);
+    println!("Secret: {}", enrollment.secret.to_base32());
+}
+
+async fn directory(gatehouse: &Gatehouse, command: DirectoryCommand) -> Result<ExitCode> {
+    match command {
+        DirectoryCommand::Test {
+            user,
+            password_stdin,
+            json,
+        } => {
+            let password = if password_stdin {
+                Some(next_secret_line(&mut std::io::stdin().lines(), "password")?)
+            } else {
+                None
+            };
+            let entry = gatehouse.directory_user(&user).await?;
+            let identity = entry.identity();
+            let totp = gatehouse.directory_totp_mode(&entry).await?;
+            let password_ok = match &password {
+                Some(password) => Some(gatehouse.check_directory_password(&entry, password).await?),
+                None => None,
+            };
+            let refusal = if entry.disabled {
+                Some("the account is disabled in the directory")
+            } else if !entry.allowed {
+                Some("the account is not in an allowed group")
+            } else if password_ok == Some(false) {
+                Some("wrong password")
+            } else {
+                None
+            };
+            if json {
+                let value = serde_json::json!({
+                    "directory": entry.directory,
+                    "server": entry.server,
+                    "dn": entry.dn,
+                    "login_name": entry.login_name,
+                    "display_name": entry.display_name,
+                    "seat_key": identity.seat.as_str(),
+                    "groups": entry.groups,
+                    "disabled": entry.disabled,
+                    "allowed": entry.allowed,
+                    "totp": totp.map(TotpMode::as_str),
+                    "password": password_ok.map(|ok| if ok { "correct" } else { "wrong" }),
+                    "refused": refusal,
+                });
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                let groups = if entry.groups.is_empty() {
+                    "-".to_string()
+                } else {
+                    entry.groups.join("; ")
+                };
+                let rows = [
+                    (
+                        "Directory",
+                        format!("{} ({})", entry.directory, entry.server),
+                    ),
+                    ("Entry", entry.dn.clone()),
+                    ("Login Name", entry.login_name.clone()),
+                    ("Display Name", entry.display_name.clone()),
+                    ("Seat Key", identity.seat.as_str().to_string()),
+                    ("Groups", groups),
+                    ("Disabled", yes_no(entry.disabled).to_string()),
+                    ("Allowed", yes_no(entry.allowed).to_string()),
+                    (
+                        "TOTP",
+                        totp.map_or("not enrolled", TotpMode::as_str).to_string(),
+                    ),
+                    (
+                        "Password",
+                        match password_ok {
+                            Some(true) => "correct",
+                            Some(false) => "wrong",
+                            None => "not checked (--password-stdin)",
+                        }
+                        .to_string(),
+                    ),
+                    (
+                        "Result",
+                        match refusal {
+                            Some(why) => format!("refused: {why}"),
+                            None => {
+                                "may log in (the license decides whether a new user is counted)"
+                                    .to_string()
+                            }
+                        },
+                    ),
+                ];
+                for (label, value) in rows {
+                    println!("{:<13} {value}", format!("{label}:"));
+                }
+            }
+            Ok(if refusal.is_some() {
+                ExitCode::from(EXIT_NO)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        DirectoryCommand::Totp {
+            user, remove: true, ..
+        } => {
+            if gatehouse.remove_directory_totp(&user).await? {
+                println!("removed TOTP for {user}");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                bail!("{user} has no TOTP enrolled");
+            }
+        }
+        DirectoryCommand::Totp {
+            user,
+            mode,
+            remove: false,
+        } => {
+            let (entry, enrollment) = gatehouse
+                .enroll_directory_totp(&user, mode.map(ModeArg::mode))
+                .await?;
+            print_enrollment(&entry.login_name, &enrollment);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn yes_no(value: bool) -> &'static str {
+    if value { "yes" } else { "no" }
 }
 
 /// The next line of standard input, without its line ending.

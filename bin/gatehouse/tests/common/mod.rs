@@ -114,12 +114,17 @@ impl Installation {
         );
     }
 
-    /// `(stdout line, stderr)` of `gatehouse auth`.
+    /// `(stdout line, stderr)` of `gatehouse auth` with the password
+    /// `<name>-secret`.
     pub fn auth(&self, name: &str) -> (String, String) {
-        let password = format!("{}-secret\n", name.to_lowercase());
+        self.auth_with(name, &format!("{}-secret", name.to_lowercase()))
+    }
+
+    /// `(stdout line, stderr)` of `gatehouse auth` with `password`.
+    pub fn auth_with(&self, name: &str, password: &str) -> (String, String) {
         let output = self.run(
             &["auth", name, "--password-stdin", "--client", "vpn-gw"],
-            &password,
+            &format!("{password}\n"),
         );
         let stdout = String::from_utf8(output.stdout)
             .unwrap()
@@ -362,14 +367,9 @@ impl SmtpServer {
     /// installed; SKIP printed, or a failure when peers are required).
     pub fn new(test: &str) -> Option<SmtpServer> {
         let python = gatehouse_testkit::python_with("aiosmtpd", test)?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         Some(SmtpServer {
             python,
-            port,
+            port: free_port(),
             dir: temp_dir(),
             tls: None,
             implicit_tls: false,
@@ -384,83 +384,9 @@ impl SmtpServer {
     /// printed).
     pub fn with_tls(&mut self, test: &str, implicit: bool) -> Option<PathBuf> {
         self.implicit_tls = implicit;
-        let openssl = gatehouse_testkit::peer("openssl", test)?;
-        let dir = self.dir.path();
-        let run = |args: &[&str]| {
-            let output = Command::new(&openssl)
-                .current_dir(dir)
-                .args(args)
-                .output()
-                .unwrap();
-            assert!(
-                output.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        };
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        run(&[
-            &["req", "-x509"][..],
-            &ec,
-            &[
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "30",
-                "-subj",
-                "/CN=Gatehouse Test CA",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ],
-        ]
-        .concat());
-        run(&[
-            &["req"][..],
-            &ec,
-            &[
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-                "-subj",
-                "/CN=localhost",
-            ],
-        ]
-        .concat());
-        std::fs::write(
-            dir.join("server.ext"),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
-        )
-        .unwrap();
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "30",
-            "-extfile",
-            "server.ext",
-        ]);
-        self.tls = Some((dir.join("server.pem"), dir.join("server.key")));
-        Some(dir.join("ca.pem"))
+        let ca = TestCa::new(self.dir.path(), test)?;
+        self.tls = Some((ca.cert, ca.key));
+        Some(ca.ca)
     }
 
     /// Requires AUTH (PLAIN or LOGIN) as `user` with `password` (after
@@ -499,11 +425,7 @@ impl SmtpServer {
             .spawn()
             .unwrap();
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_port(self.port, "aiosmtpd");
     }
 
     pub fn stop(&mut self) {
@@ -609,5 +531,223 @@ fn parse_message(message: &str) -> Received {
             .collect(),
         message_id: header("Message-ID"),
         text: body.to_string(),
+    }
+}
+
+/// A private CA and a server certificate it issued for `localhost` and
+/// 127.0.0.1 (openssl), in `dir`.
+pub struct TestCa {
+    /// The CA certificate (PEM): what clients must trust.
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TestCa {
+    /// `None`: openssl is missing (SKIP printed, or a failure when peers
+    /// are required).
+    pub fn new(dir: &Path, test: &str) -> Option<TestCa> {
+        let openssl = gatehouse_testkit::peer("openssl", test)?;
+        let run = |args: &[&str]| {
+            let output = Command::new(&openssl)
+                .current_dir(dir)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+        let split = |text: &'static str| text.split(' ').collect::<Vec<_>>();
+        run(&[
+            split("req -x509"),
+            split(ec),
+            split("-keyout ca.key -out ca.pem -days 30"),
+            vec![
+                "-subj",
+                "/CN=Gatehouse Test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        ]
+        .concat());
+        run(&[
+            split("req"),
+            split(ec),
+            split("-keyout server.key -out server.csr -subj /CN=localhost"),
+        ]
+        .concat());
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        run(&split(
+            "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 30 -extfile server.ext",
+        ));
+        Some(TestCa {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+        })
+    }
+}
+
+/// A free loopback TCP port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something accepts connections on `port`.
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A real OpenLDAP server (slapd) with the test directory
+/// (`tests/peers/ldap`: AD-style users through a small schema, a plain
+/// OpenLDAP user, groups with memberOf), listening on plain LDAP (StartTLS
+/// offered) and LDAPS with a certificate from a private CA.
+pub struct Slapd {
+    dir: tempfile::TempDir,
+    slapd: PathBuf,
+    pub ldap_port: u16,
+    pub ldaps_port: u16,
+    /// The CA that issued the server's certificate.
+    pub ca: PathBuf,
+    child: Option<Child>,
+}
+
+/// The service account and where users live, as the test directory has
+/// them.
+pub const LDAP_BIND_DN: &str = "cn=gatehouse,ou=services,dc=example,dc=test";
+pub const LDAP_BIND_PASSWORD: &str = "service-secret";
+pub const LDAP_BASE_DN: &str = "dc=example,dc=test";
+pub const LDAP_VPN_GROUP: &str = "cn=vpn-users,ou=groups,dc=example,dc=test";
+
+impl Slapd {
+    /// Starts slapd and loads the test entries (`None`: slapd, ldapadd or
+    /// openssl missing; SKIP printed, or a failure when peers are
+    /// required).
+    pub fn start(test: &str) -> Option<Slapd> {
+        let slapd = gatehouse_testkit::peer("slapd", test)?;
+        let ldapadd = gatehouse_testkit::peer("ldapadd", test)?;
+        let dir = temp_dir();
+        let ca = TestCa::new(dir.path(), test)?;
+        let peers = workspace_root().join("bin/gatehouse/tests/peers/ldap");
+        std::fs::create_dir(dir.path().join("db")).unwrap();
+        let config = format!(
+            "include /etc/ldap/schema/core.schema\n\
+             include /etc/ldap/schema/cosine.schema\n\
+             include /etc/ldap/schema/inetorgperson.schema\n\
+             include /etc/ldap/schema/nis.schema\n\
+             include {schema}\n\
+             modulepath /usr/lib/ldap\n\
+             moduleload back_mdb\n\
+             moduleload memberof\n\
+             pidfile {dir}/slapd.pid\n\
+             TLSCACertificateFile {ca}\n\
+             TLSCertificateFile {cert}\n\
+             TLSCertificateKeyFile {key}\n\
+             database mdb\n\
+             suffix \"{LDAP_BASE_DN}\"\n\
+             rootdn \"cn=admin,{LDAP_BASE_DN}\"\n\
+             rootpw admin-secret\n\
+             directory {dir}/db\n\
+             overlay memberof\n",
+            schema = peers.join("gatehouse-test.schema").display(),
+            dir = dir.path().display(),
+            ca = ca.ca.display(),
+            cert = ca.cert.display(),
+            key = ca.key.display(),
+        );
+        std::fs::write(dir.path().join("slapd.conf"), config).unwrap();
+        let mut server = Slapd {
+            slapd,
+            ldap_port: free_port(),
+            ldaps_port: free_port(),
+            ca: ca.ca,
+            dir,
+            child: None,
+        };
+        server.run();
+        let output = Command::new(ldapadd)
+            .args(["-x", "-H", &server.url(), "-D"])
+            .arg(format!("cn=admin,{LDAP_BASE_DN}"))
+            .args(["-w", "admin-secret", "-f"])
+            .arg(peers.join("base.ldif"))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "ldapadd: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Some(server)
+    }
+
+    fn run(&mut self) {
+        let child = Command::new(&self.slapd)
+            .arg("-f")
+            .arg(self.dir.path().join("slapd.conf"))
+            .arg("-h")
+            .arg(format!(
+                "ldap://127.0.0.1:{}/ ldaps://127.0.0.1:{}/",
+                self.ldap_port, self.ldaps_port
+            ))
+            // Debug level 0: stay in the foreground, log nothing.
+            .args(["-d", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        wait_for_port(self.ldap_port, "slapd");
+        wait_for_port(self.ldaps_port, "slapd (LDAPS)");
+    }
+
+    /// Stops the server (an outage); [`Slapd::resume`] starts it again.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn resume(&mut self) {
+        self.run();
+    }
+
+    /// Plain LDAP on 127.0.0.1 (no TLS: loopback only).
+    pub fn url(&self) -> String {
+        format!("ldap://127.0.0.1:{}", self.ldap_port)
+    }
+
+    /// StartTLS needs the certificate's name.
+    pub fn starttls_url(&self) -> String {
+        format!("ldap://localhost:{}", self.ldap_port)
+    }
+
+    pub fn ldaps_url(&self) -> String {
+        format!("ldaps://localhost:{}", self.ldaps_port)
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

@@ -1,0 +1,299 @@
+//! Directory users against a real OpenLDAP server (slapd), through the real
+//! `gatehouse` binary: every spelling of a name is one seat, refusals
+//! (disabled, outside the allowed groups, wrong password, unknown,
+//! ambiguous) never count, StartTLS and LDAPS with a private CA, failover,
+//! and every server down.
+
+mod common;
+
+use common::{
+    Installation, LDAP_BASE_DN, LDAP_BIND_DN, LDAP_BIND_PASSWORD, LDAP_VPN_GROUP, Slapd, dev_key,
+    free_port, issue,
+};
+use gatehouse_license::jiff::Timestamp;
+use serde_json::Value;
+
+const INVALID_TEXT: &str = "Reject: Invalid username or password";
+const UNAVAILABLE_TEXT: &str = "Reject: Authentication service unavailable, please try again later";
+const LIMIT_TEXT: &str = "Reject: User limit exceeded, please contact your system administrator";
+
+/// An Active Directory-style `[[directory]]` (sAMAccountName,
+/// userPrincipalName, objectGUID, userAccountControl) on `urls`, limited
+/// to the vpn-users group. `extra`: more keys.
+fn ad_directory(urls: &[String], extra: &str) -> String {
+    format!(
+        "\n[[directory]]\nname = \"corp\"\nkind = \"active_directory\"\nurls = {urls:?}\n\
+         bind_dn = \"{LDAP_BIND_DN}\"\nbind_password = \"{LDAP_BIND_PASSWORD}\"\n\
+         base_dn = \"{LDAP_BASE_DN}\"\nuser_filter = \"(objectClass=inetOrgPerson)\"\n\
+         allowed_groups = [\"{LDAP_VPN_GROUP}\"]\nnested_groups = false\n\
+         netbios_domains = [\"EXAMPLE\"]\nupn_suffixes = [\"example.com\"]\ntimeout_ms = 2000\n{extra}"
+    )
+}
+
+/// An installation (UTC) whose configuration has `directory` appended.
+fn installation(directory: &str) -> Installation {
+    let gh = Installation::new("UTC");
+    let path = gh.data_dir().join("gatehouse.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(directory);
+    std::fs::write(&path, text).unwrap();
+    gh
+}
+
+fn month(gh: &Installation) -> String {
+    gh.license_json()["month"].as_str().unwrap().to_string()
+}
+
+fn test_json(gh: &Installation, user: &str, password: Option<&str>) -> (Value, bool) {
+    let mut args = vec!["directory", "test", user, "--json"];
+    if password.is_some() {
+        args.push("--password-stdin");
+    }
+    let output = gh.run(&args, &format!("{}\n", password.unwrap_or_default()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let value: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| {
+        panic!(
+            "directory test {user}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (value, output.status.success())
+}
+
+#[test]
+fn every_spelling_of_a_directory_user_is_one_seat() {
+    const TEST: &str = "every_spelling_of_a_directory_user_is_one_seat";
+    let Some(slapd) = Slapd::start(TEST) else {
+        return;
+    };
+    let gh = installation(&ad_directory(&[slapd.url()], "starttls = false\n"));
+    for spelling in [
+        "john",
+        "JOHN",
+        "EXAMPLE\\john",
+        "john@example.com",
+        "John@Example.COM",
+    ] {
+        let (reply, stderr) = gh.auth_with(spelling, "john-secret");
+        assert_eq!(reply, "Accept", "{spelling}: {stderr}");
+    }
+    let month = month(&gh);
+    assert_eq!(
+        gh.users(&month),
+        ["john"],
+        "one seat, shown by its account name"
+    );
+    assert_eq!(gh.license_json()["active_users"], 1);
+    let users: Value =
+        serde_json::from_str(&gh.ok(&["users", "--month", &month, "--json"], "")).unwrap();
+    assert_eq!(users[0]["display_name"], "John Smith");
+    assert_eq!(users[0]["source"], "directory");
+    // `directory test` shows the same seat for every spelling, and counts
+    // nothing.
+    let (john, ok) = test_json(&gh, "EXAMPLE\\JOHN", Some("john-secret"));
+    assert!(ok, "{john}");
+    assert_eq!(
+        john["seat_key"],
+        "directory:be66537d-0396-5de8-99bf-6a7ecce2d49d"
+    );
+    assert_eq!(john["dn"], "cn=John Smith,ou=people,dc=example,dc=test");
+    assert_eq!(john["server"], slapd.url());
+    assert_eq!(john["groups"], serde_json::json!([LDAP_VPN_GROUP]));
+    assert_eq!(john["password"], "correct");
+    let (upn, _) = test_json(&gh, "john@example.com", None);
+    assert_eq!(upn["seat_key"], john["seat_key"]);
+    assert_eq!(gh.license_json()["active_users"], 1);
+}
+
+#[test]
+fn directory_refusals_never_count() {
+    const TEST: &str = "directory_refusals_never_count";
+    let Some(slapd) = Slapd::start(TEST) else {
+        return;
+    };
+    let gh = installation(&ad_directory(&[slapd.url()], "starttls = false\n"));
+    let cases = [
+        ("dave", "dave-secret", "account disabled in the directory"),
+        ("eve", "eve-secret", "not in an allowed directory group"),
+        ("john", "wrong-password", "wrong password"),
+        ("john", "", "no password"),
+        ("nobody", "nobody-secret", "unknown user"),
+        ("OTHER\\john", "john-secret", "unknown user"),
+        ("jo*", "john-secret", "unknown user"),
+        (
+            "sam@example.com",
+            "sam-secret",
+            "matches several directory entries",
+        ),
+    ];
+    for (user, password, why) in cases {
+        if password.is_empty() {
+            let output = gh.run(&["auth", user, "--password-stdin"], "\n");
+            assert!(!output.status.success(), "an empty password is refused");
+            continue;
+        }
+        let (reply, stderr) = gh.auth_with(user, password);
+        assert_eq!(reply, INVALID_TEXT, "{user}");
+        if why == "matches several directory entries" {
+            assert!(stderr.contains(why), "{user}: {stderr}");
+            assert!(
+                stderr.contains("cn=Sam One") && stderr.contains("cn=Sam Two"),
+                "{stderr}"
+            );
+        }
+    }
+    assert!(gh.users(&month(&gh)).is_empty(), "nobody counted");
+    assert_eq!(gh.license_json()["active_users"], 0);
+    // `directory test` says why.
+    let (eve, ok) = test_json(&gh, "eve", Some("eve-secret"));
+    assert!(!ok);
+    assert_eq!(eve["allowed"], false);
+    assert_eq!(eve["refused"], "the account is not in an allowed group");
+    let (dave, ok) = test_json(&gh, "dave", None);
+    assert!(!ok);
+    assert_eq!(dave["disabled"], true);
+    let ambiguous = gh.run(&["directory", "test", "sam@example.com"], "");
+    assert!(!ambiguous.status.success());
+    assert!(
+        String::from_utf8_lossy(&ambiguous.stderr).contains("matches several directory entries")
+    );
+}
+
+#[test]
+fn a_plain_openldap_directory_keys_on_entry_uuid() {
+    const TEST: &str = "a_plain_openldap_directory_keys_on_entry_uuid";
+    let Some(slapd) = Slapd::start(TEST) else {
+        return;
+    };
+    let gh = installation(&format!(
+        "\n[[directory]]\nkind = \"openldap\"\nurls = [\"{}\"]\nstarttls = false\n\
+         bind_dn = \"{LDAP_BIND_DN}\"\nbind_password = \"{LDAP_BIND_PASSWORD}\"\n\
+         base_dn = \"ou=people,{LDAP_BASE_DN}\"\nallowed_groups = [\"{LDAP_VPN_GROUP}\"]\n",
+        slapd.url()
+    ));
+    for spelling in ["olivia", "Olivia", "olivia@example.org"] {
+        let (reply, stderr) = gh.auth_with(spelling, "olivia-secret");
+        assert_eq!(reply, "Accept", "{spelling}: {stderr}");
+    }
+    assert_eq!(gh.users(&month(&gh)), ["olivia"]);
+    let (olivia, ok) = test_json(&gh, "olivia", None);
+    assert!(ok);
+    let seat = olivia["seat_key"].as_str().unwrap();
+    let uuid = seat.strip_prefix("directory:").unwrap();
+    assert_eq!(uuid.len(), 36, "an entryUUID: {seat}");
+    assert_eq!(olivia["display_name"], "Olivia Plain");
+}
+
+#[test]
+fn starttls_and_ldaps_with_a_private_ca() {
+    const TEST: &str = "starttls_and_ldaps_with_a_private_ca";
+    let Some(slapd) = Slapd::start(TEST) else {
+        return;
+    };
+    let ca = format!("ca_file = \"{}\"\n", slapd.ca.display());
+    for url in [slapd.starttls_url(), slapd.ldaps_url()] {
+        let gh = installation(&ad_directory(std::slice::from_ref(&url), &ca));
+        let (reply, stderr) = gh.auth_with("john", "john-secret");
+        assert_eq!(reply, "Accept", "{url}: {stderr}");
+        // Without the CA the server is not trusted: unavailable, and said
+        // why.
+        let untrusted = installation(&ad_directory(std::slice::from_ref(&url), ""));
+        let (reply, stderr) = untrusted.auth_with("john", "john-secret");
+        assert_eq!(reply, UNAVAILABLE_TEXT, "{url}");
+        assert!(
+            stderr.to_lowercase().contains("certificate"),
+            "{url}: {stderr}"
+        );
+    }
+    // Plain LDAP to a remote host is refused at start.
+    let remote = installation(&ad_directory(
+        &["ldap://ldap.example.com".to_string()],
+        "starttls = false\n",
+    ));
+    let output = remote.run(&["license", "show"], "");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("directory[0].starttls"));
+}
+
+#[test]
+fn a_dead_first_server_fails_over_to_the_second() {
+    const TEST: &str = "a_dead_first_server_fails_over_to_the_second";
+    let Some(slapd) = Slapd::start(TEST) else {
+        return;
+    };
+    let dead = format!("ldap://127.0.0.1:{}", free_port());
+    let gh = installation(&ad_directory(&[dead, slapd.url()], "starttls = false\n"));
+    let (reply, stderr) = gh.auth_with("john", "john-secret");
+    assert_eq!(reply, "Accept", "{stderr}");
+    let (john, _) = test_json(&gh, "john", None);
+    assert_eq!(john["server"], slapd.url(), "found on the live server");
+}
+
+#[test]
+fn every_server_down_refuses_directory_users_and_counts_nobody() {
+    const TEST: &str = "every_server_down_refuses_directory_users_and_counts_nobody";
+    let Some(mut slapd) = Slapd::start(TEST) else {
+        return;
+    };
+    let dead = format!("ldap://127.0.0.1:{}", free_port());
+    let gh = installation(&ad_directory(&[dead, slapd.url()], "starttls = false\n"));
+    gh.add_user("alice");
+    slapd.stop();
+    let (reply, stderr) = gh.auth_with("john", "john-secret");
+    assert_eq!(reply, UNAVAILABLE_TEXT);
+    assert!(stderr.contains("directory unavailable"), "{stderr}");
+    assert!(
+        stderr.contains(&slapd.url()),
+        "names the servers tried: {stderr}"
+    );
+    // Local users are unaffected.
+    assert_eq!(gh.auth("alice").0, "Accept");
+    assert_eq!(gh.users(&month(&gh)), ["alice"]);
+    // Back up: the directory user logs in.
+    slapd.resume();
+    assert_eq!(gh.auth_with("john", "john-secret").0, "Accept");
+    assert_eq!(gh.license_json()["active_users"], 2);
+}
+
+#[test]
+fn a_full_license_counts_local_and_directory_users_alike() {
+    const TEST: &str = "a_full_license_counts_local_and_directory_users_alike";
+    let Some(slapd) = Slapd::start(TEST) else {
+        return;
+    };
+    let gh = installation(&ad_directory(&[slapd.url()], "starttls = false\n"));
+    let support_end = Timestamp::now()
+        .checked_add(gatehouse_license::jiff::SignedDuration::from_hours(24 * 90))
+        .unwrap()
+        .strftime("%Y-%m-%d")
+        .to_string();
+    let key = issue(
+        &dev_key(),
+        &gh.app_key(),
+        2,
+        &support_end,
+        &Timestamp::now().to_string(),
+    );
+    gh.ok(&["license", "install", &key], "");
+    for name in ["alice", "bob"] {
+        gh.add_user(name);
+    }
+    assert_eq!(gh.auth("alice").0, "Accept");
+    assert_eq!(gh.auth_with("EXAMPLE\\john", "john-secret").0, "Accept");
+    // Full: new users are refused, local or directory.
+    assert_eq!(gh.auth("bob").0, LIMIT_TEXT);
+    assert_eq!(gh.auth_with("sam", "sam-secret").0, LIMIT_TEXT);
+    // Counted users keep logging in, however they type their name.
+    assert_eq!(gh.auth_with("john@example.com", "john-secret").0, "Accept");
+    assert_eq!(gh.auth("alice").0, "Accept");
+    assert_eq!(gh.users(&month(&gh)), ["alice", "john"]);
+    let refused: Value = serde_json::from_str(&gh.ok(&["refused", "--json"], "")).unwrap();
+    let mut refused: Vec<&str> = refused
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["username"].as_str().unwrap())
+        .collect();
+    refused.sort_unstable();
+    assert_eq!(refused, ["bob", "sam"]);
+}
