@@ -17,10 +17,7 @@ const RECIPIENTS: &str = "recipients = [\"ops@example.com\", \"noc@example.org\"
 /// Adds `alarms` as the `[alarms]` section and `smtp` as the `[smtp]`
 /// section to the installation's configuration.
 fn configure(gh: &Installation, alarms: &str, smtp: &str) {
-    let path = gh.data_dir().join("gatehouse.toml");
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(&format!("\n[alarms]\n{alarms}\n{smtp}"));
-    std::fs::write(&path, text).unwrap();
+    gh.append_config(&format!("\n[alarms]\n{alarms}\n{smtp}"));
 }
 
 /// `serve` with RADIUS and the panel on free ports and the alarm and SMTP

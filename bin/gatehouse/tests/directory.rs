@@ -7,8 +7,8 @@
 mod common;
 
 use common::{
-    Installation, LDAP_BASE_DN, LDAP_BIND_DN, LDAP_BIND_PASSWORD, LDAP_VPN_GROUP, Slapd, dev_key,
-    free_port, issue,
+    Installation, LDAP_BASE_DN, LDAP_BIND_DN, LDAP_BIND_PASSWORD, LDAP_VPN_GROUP, Slapd,
+    ad_directory, dev_key, free_port, issue,
 };
 use gatehouse_license::jiff::Timestamp;
 use serde_json::Value;
@@ -17,26 +17,10 @@ const INVALID_TEXT: &str = "Reject: Invalid username or password";
 const UNAVAILABLE_TEXT: &str = "Reject: Authentication service unavailable, please try again later";
 const LIMIT_TEXT: &str = "Reject: User limit exceeded, please contact your system administrator";
 
-/// An Active Directory-style `[[directory]]` (sAMAccountName,
-/// userPrincipalName, objectGUID, userAccountControl) on `urls`, limited
-/// to the vpn-users group. `extra`: more keys.
-fn ad_directory(urls: &[String], extra: &str) -> String {
-    format!(
-        "\n[[directory]]\nname = \"corp\"\nkind = \"active_directory\"\nurls = {urls:?}\n\
-         bind_dn = \"{LDAP_BIND_DN}\"\nbind_password = \"{LDAP_BIND_PASSWORD}\"\n\
-         base_dn = \"{LDAP_BASE_DN}\"\nuser_filter = \"(objectClass=inetOrgPerson)\"\n\
-         allowed_groups = [\"{LDAP_VPN_GROUP}\"]\nnested_groups = false\n\
-         netbios_domains = [\"EXAMPLE\"]\nupn_suffixes = [\"example.com\"]\ntimeout_ms = 2000\n{extra}"
-    )
-}
-
 /// An installation (UTC) whose configuration has `directory` appended.
 fn installation(directory: &str) -> Installation {
     let gh = Installation::new("UTC");
-    let path = gh.data_dir().join("gatehouse.toml");
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(directory);
-    std::fs::write(&path, text).unwrap();
+    gh.append_config(directory);
     gh
 }
 

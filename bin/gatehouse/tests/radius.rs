@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Installation, Server, dev_key, issue};
+use common::{Installation, Server, Slapd, ad_directory, dev_key, issue};
 use gatehouse_core::totp::{TotpSecret, code_at, step_of};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_testkit::{peer, python_with, workspace_root};
@@ -626,4 +626,57 @@ fn a_challenge_state_expires() {
             .is_empty(),
         "nobody counted"
     );
+}
+
+#[test]
+fn a_directory_user_with_totp_over_radius() {
+    const TEST: &str = "a_directory_user_with_totp_over_radius";
+    let Some((radclient, _python)) = peers(TEST) else {
+        return;
+    };
+    let Some(slapd) = Slapd::start(TEST) else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    gh.append_config(&ad_directory(&[slapd.url()], "starttls = false\n"));
+    // Enrolled under one spelling, used under another: keyed on the entry.
+    let output = gh.ok(
+        &["directory", "totp", "EXAMPLE\\john", "--mode", "challenge"],
+        "",
+    );
+    let secret = output
+        .lines()
+        .find_map(|l| l.strip_prefix("Secret: "))
+        .expect("the secret is printed");
+    assert!(output.contains("otpauth://totp/Gatehouse:john"), "{output}");
+    let secret = TotpSecret::from_base32(secret).unwrap();
+    let radius = Radius::start(gh);
+    let challenge = radius.radclient(&radclient, &pap("john@example.com", "john-secret"), SECRET);
+    assert_eq!(
+        challenge.code.as_deref(),
+        Some("Access-Challenge"),
+        "{}",
+        challenge.output
+    );
+    let state = challenge.state.expect("a State");
+    assert!(
+        radius.gh.users(&current_month(&radius.gh)).is_empty(),
+        "not counted before the second factor"
+    );
+    let answer = format!(
+        "User-Name = \"john@example.com\", User-Password = \"{}\", State = 0x{state}, Message-Authenticator = 0x00",
+        current_code(&secret)
+    );
+    let accept = radius.radclient(&radclient, &answer, SECRET);
+    assert_eq!(
+        accept.code.as_deref(),
+        Some("Access-Accept"),
+        "{}",
+        accept.output
+    );
+    // A wrong directory password is refused before any challenge.
+    let wrong = radius.radclient(&radclient, &pap("john", "wrong"), SECRET);
+    assert_eq!(wrong.code.as_deref(), Some("Access-Reject"));
+    assert_eq!(wrong.reply_message.as_deref(), Some(INVALID_TEXT));
+    assert_eq!(radius.gh.users(&current_month(&radius.gh)), ["john"]);
 }

@@ -62,8 +62,19 @@ const CHALLENGE_SWEEP_THRESHOLD: usize = 1024;
 #[derive(Debug)]
 struct PendingChallenge {
     identity: Identity,
+    /// The User-Name as first sent, canonical: the follow-up must carry
+    /// the same (a directory user may log in as `EXAMPLE\john` while the
+    /// identity is shown as `john`).
+    user_name: String,
     client: String,
     expires: Instant,
+}
+
+/// A User-Name compared without case or Unicode form differences.
+fn canonical_user_name(name: &str) -> String {
+    gatehouse_core::Username::parse(name)
+        .map(|name| name.as_str().to_string())
+        .unwrap_or_else(|_| name.to_string())
 }
 
 /// A client as the server uses it: its definition, and its shared secret
@@ -287,6 +298,7 @@ impl RadiusServer {
                     state,
                     PendingChallenge {
                         identity,
+                        user_name: canonical_user_name(&request.user_name),
                         client: client.name.clone(),
                         expires: now + self.settings.challenge_timeout,
                     },
@@ -322,8 +334,7 @@ impl RadiusServer {
         let Some(pending) = pending else {
             return expired();
         };
-        let same_user = gatehouse_core::Username::parse(&request.user_name)
-            .is_ok_and(|name| name.as_str() == &*pending.identity.username);
+        let same_user = canonical_user_name(&request.user_name) == pending.user_name;
         if pending.expires <= Instant::now() || pending.client != client.name || !same_user {
             return expired();
         }

@@ -43,6 +43,14 @@ impl Installation {
         self.dir.path()
     }
 
+    /// Adds `text` to the end of the configuration file.
+    pub fn append_config(&self, text: &str) {
+        let path = self.data_dir().join("gatehouse.toml");
+        let mut config = std::fs::read_to_string(&path).unwrap();
+        config.push_str(text);
+        std::fs::write(&path, config).unwrap();
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let gatehouse = workspace_binary("gatehouse");
         let mut command = match self.wrapper.split_first() {
@@ -207,10 +215,7 @@ impl Server {
     /// Appends `config` to the installation's configuration and starts
     /// `serve` (under `gh.wrapper`, e.g. faketime).
     pub fn start(gh: Installation, config: &str) -> Server {
-        let path = gh.data_dir().join("gatehouse.toml");
-        let mut text = std::fs::read_to_string(&path).unwrap();
-        text.push_str(config);
-        std::fs::write(&path, text).unwrap();
+        gh.append_config(config);
         let (child, log) = Server::spawn(&gh);
         let mut server = Server {
             gh,
@@ -636,6 +641,21 @@ pub const LDAP_BIND_DN: &str = "cn=gatehouse,ou=services,dc=example,dc=test";
 pub const LDAP_BIND_PASSWORD: &str = "service-secret";
 pub const LDAP_BASE_DN: &str = "dc=example,dc=test";
 pub const LDAP_VPN_GROUP: &str = "cn=vpn-users,ou=groups,dc=example,dc=test";
+
+/// An Active Directory-style `[[directory]]` named `corp` for the test
+/// directory (sAMAccountName, userPrincipalName, objectGUID,
+/// userAccountControl) on `urls`, limited to the vpn-users group, with the
+/// NetBIOS domain `EXAMPLE` and the UPN suffix `example.com`. `extra`: more
+/// keys.
+pub fn ad_directory(urls: &[String], extra: &str) -> String {
+    format!(
+        "\n[[directory]]\nname = \"corp\"\nkind = \"active_directory\"\nurls = {urls:?}\n\
+         bind_dn = \"{LDAP_BIND_DN}\"\nbind_password = \"{LDAP_BIND_PASSWORD}\"\n\
+         base_dn = \"{LDAP_BASE_DN}\"\nuser_filter = \"(objectClass=inetOrgPerson)\"\n\
+         allowed_groups = [\"{LDAP_VPN_GROUP}\"]\nnested_groups = false\n\
+         netbios_domains = [\"EXAMPLE\"]\nupn_suffixes = [\"example.com\"]\ntimeout_ms = 2000\n{extra}"
+    )
+}
 
 impl Slapd {
     /// Starts slapd and loads the test entries (`None`: slapd, ldapadd or
