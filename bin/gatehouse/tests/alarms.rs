@@ -7,9 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Installation, Received, Server, SmtpServer, dev_key, issue};
+use common::{FakeTime, Installation, Received, Server, SmtpServer, dev_key, issue};
 use gatehouse_license::jiff::{Timestamp, ToSpan as _};
-use gatehouse_testkit::peer;
+use gatehouse_testkit::libfaketime;
 use serde_json::Value;
 
 const RECIPIENTS: &str = "recipients = [\"ops@example.com\", \"noc@example.org\"]";
@@ -262,7 +262,7 @@ fn a_server_killed_with_an_alarm_queued_delivers_it_after_restart() {
         [(expires.clone(), "failing".to_string())]
     );
     smtp.start();
-    server.restart(Vec::new());
+    server.restart(None);
     let received = smtp.wait_for(1, Duration::from_secs(30));
     assert_eq!(subjects(&received), [expires.as_str()]);
     assert_eq!(
@@ -280,7 +280,7 @@ fn days_before_the_end_fire_once_each_as_the_days_pass_under_faketime() {
     let Some(mut smtp) = SmtpServer::new(TEST) else {
         return;
     };
-    let Some(faketime) = peer("faketime", TEST) else {
+    let Some(faketime) = libfaketime(TEST) else {
         return;
     };
     smtp.start();
@@ -322,10 +322,7 @@ fn days_before_the_end_fire_once_each_as_the_days_pass_under_faketime() {
     ] {
         if day > 0 {
             let at = today.checked_add(day.days()).unwrap();
-            server.restart(vec![
-                faketime.to_str().unwrap().to_string(),
-                format!("{at} 09:00:00"),
-            ]);
+            server.restart(Some(FakeTime::new(&faketime, format!("{at} 09:00:00"))));
         }
         server.wait_for_log("license alarms checked at start");
         expected.extend(arrives);

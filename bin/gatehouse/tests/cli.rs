@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{Installation, dev_key, issue, vendor};
-use gatehouse_testkit::{peer, temp_dir};
+use common::{FakeTime, Installation, dev_key, issue, vendor};
+use gatehouse_testkit::{libfaketime, temp_dir};
 use serde_json::Value;
 
 const LIMIT_TEXT: &str = "Reject: User limit exceeded, please contact your system administrator";
@@ -268,15 +268,13 @@ fn bad_input_is_one_line_and_changes_nothing() {
 
 #[test]
 fn months_and_expiry_follow_the_wall_clock_under_faketime() {
-    let Some(faketime) = peer(
-        "faketime",
-        "months_and_expiry_follow_the_wall_clock_under_faketime",
-    ) else {
+    let Some(faketime) = libfaketime("months_and_expiry_follow_the_wall_clock_under_faketime")
+    else {
         return;
     };
     let mut gh = Installation::new("UTC");
     let at = |gh: &mut Installation, when: &str| {
-        gh.wrapper = vec![faketime.to_str().unwrap().to_string(), when.to_string()];
+        gh.fake_time = Some(FakeTime::new(&faketime, when));
     };
     at(&mut gh, "2027-01-31 23:50:00");
     let key = issue(
@@ -312,7 +310,7 @@ fn months_and_expiry_follow_the_wall_clock_under_faketime() {
     assert_eq!(gh.license_json()["status"], "expired");
 
     // Back to the real clock (earlier): still expired, and the jump is logged.
-    gh.wrapper.clear();
+    gh.fake_time = None;
     let (reply, log) = gh.auth("carol");
     assert_eq!(reply, EXPIRED_TEXT);
     assert!(log.contains("System clock moved backwards"), "log: {log}");

@@ -10,9 +10,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{Installation, Server, SmtpServer, dev_key, issue};
+use common::{FakeTime, Installation, Server, SmtpServer, dev_key, issue};
 use gatehouse_license::jiff::{SignedDuration, Timestamp};
-use gatehouse_testkit::{installed, peer, workspace_root};
+use gatehouse_testkit::{installed, libfaketime, peer, workspace_root};
 
 const SECRET: &str = "panel-test-shared-secret";
 const ADMIN_PASSWORD: &str = "panel-admin-password";
@@ -91,7 +91,7 @@ fn the_panel_in_a_real_browser() {
     let Some(radclient) = peer("radclient", TEST) else {
         return;
     };
-    let Some(faketime) = peer("faketime", TEST) else {
+    let Some(faketime) = libfaketime(TEST) else {
         return;
     };
     let Some(mut smtp) = SmtpServer::new(TEST) else {
@@ -191,7 +191,7 @@ fn the_panel_in_a_real_browser() {
         .unwrap()
         .strftime("%Y-%m-%d %H:%M:%S")
         .to_string();
-    server.restart(vec![faketime.to_str().unwrap().to_string(), later]);
+    server.restart(Some(FakeTime::new(&faketime, later)));
     browser.run(&server, "expired", &[]);
 
     let taken: Vec<String> = std::fs::read_dir(&shots)

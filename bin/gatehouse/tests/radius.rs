@@ -8,10 +8,10 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Installation, Server, Slapd, ad_directory, dev_key, issue};
+use common::{FakeTime, Installation, Server, Slapd, ad_directory, dev_key, issue};
 use gatehouse_core::totp::{TotpSecret, code_at, step_of};
 use gatehouse_license::jiff::Timestamp;
-use gatehouse_testkit::{peer, python_with, workspace_root};
+use gatehouse_testkit::{libfaketime, peer, python_with, workspace_root};
 use serde_json::Value;
 
 const SECRET: &str = "radius-test-shared-secret";
@@ -537,7 +537,7 @@ fn an_expired_license_refuses_every_login() {
     let Some((radclient, _python)) = peers("an_expired_license_refuses_every_login") else {
         return;
     };
-    let Some(faketime) = peer("faketime", "an_expired_license_refuses_every_login") else {
+    let Some(faketime) = libfaketime("an_expired_license_refuses_every_login") else {
         return;
     };
     let mut gh = Installation::new("UTC");
@@ -548,10 +548,10 @@ fn an_expired_license_refuses_every_login() {
             24 * 100,
         ))
         .unwrap();
-    gh.wrapper = vec![
-        faketime.to_str().unwrap().to_string(),
+    gh.fake_time = Some(FakeTime::new(
+        &faketime,
         later.strftime("%Y-%m-%d %H:%M:%S").to_string(),
-    ];
+    ));
     let radius = Radius::start(gh);
     let reply = radius.radclient(&radclient, &pap("alice", "alice-secret"), SECRET);
     assert_eq!(
@@ -634,7 +634,7 @@ fn a_directory_user_with_totp_over_radius() {
     let Some((radclient, _python)) = peers(TEST) else {
         return;
     };
-    let Some(slapd) = Slapd::start(TEST) else {
+    let Some(mut slapd) = Slapd::start(TEST) else {
         return;
     };
     let gh = Installation::new("UTC");
@@ -679,4 +679,18 @@ fn a_directory_user_with_totp_over_radius() {
     assert_eq!(wrong.code.as_deref(), Some("Access-Reject"));
     assert_eq!(wrong.reply_message.as_deref(), Some(INVALID_TEXT));
     assert_eq!(radius.gh.users(&current_month(&radius.gh)), ["john"]);
+    // The directory down: the NAS is told to try again later.
+    slapd.stop();
+    let down = radius.radclient(&radclient, &pap("EXAMPLE\\john", "john-secret"), SECRET);
+    assert_eq!(
+        down.code.as_deref(),
+        Some("Access-Reject"),
+        "{}",
+        down.output
+    );
+    assert_eq!(
+        down.reply_message.as_deref(),
+        Some("Authentication service unavailable, please try again later")
+    );
+    assert!(radius.log_count(&["directory unavailable"], 1) >= 1);
 }

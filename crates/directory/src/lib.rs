@@ -500,3 +500,57 @@ fn describe(error: &ldap3::LdapError) -> String {
     }
     parts.join(": ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn directory(urls: &[&str]) -> LdapDirectories {
+        LdapDirectories::new(vec![DirectorySettings {
+            urls: urls.iter().map(|u| u.to_string()).collect(),
+            bind_dn: "cn=gatehouse,dc=example,dc=com".into(),
+            bind_password: "secret".into(),
+            base_dn: "dc=example,dc=com".into(),
+            ..DirectorySettings::defaults(DirectoryKind::ActiveDirectory)
+        }])
+        .unwrap()
+    }
+
+    #[test]
+    fn servers_are_tried_in_order_and_a_failed_one_last() {
+        let all = directory(&["ldaps://dc1", "ldaps://dc2", "ldaps://dc3"]);
+        let d = &all.directories[0];
+        assert_eq!(d.url_order(None), [0, 1, 2]);
+        d.mark(0, true);
+        assert_eq!(d.url_order(None), [1, 2, 0], "passed over after a failure");
+        d.mark(1, true);
+        assert_eq!(d.url_order(None), [2, 0, 1]);
+        // The server that found an entry is asked first for its password.
+        assert_eq!(d.url_order(Some(2)), [2, 0, 1]);
+        assert_eq!(d.url_order(Some(1)), [2, 1, 0]);
+        d.mark(0, false);
+        assert_eq!(
+            d.url_order(None),
+            [0, 2, 1],
+            "back in order once it answered"
+        );
+    }
+
+    #[test]
+    fn a_bad_directory_is_refused_with_its_key() {
+        let error = LdapDirectories::new(vec![DirectorySettings {
+            urls: vec!["ldaps://dc1".into()],
+            ..DirectorySettings::defaults(DirectoryKind::OpenLdap)
+        }])
+        .unwrap_err()
+        .to_string();
+        assert!(error.starts_with("directory[0].base_dn: "), "{error}");
+        let error = LdapDirectories::new(vec![DirectorySettings {
+            ca_pem: Some(b"not a certificate".to_vec()),
+            ..directory(&["ldaps://dc1"]).directories[0].settings.clone()
+        }])
+        .unwrap_err()
+        .to_string();
+        assert!(error.starts_with("directory[0].ca_file: "), "{error}");
+    }
+}

@@ -159,6 +159,53 @@ pub fn python_with(module: &str, test: &str) -> Option<PathBuf> {
     None
 }
 
+/// libfaketime (Debian's `faketime` package), for running a program with
+/// a fake clock through `LD_PRELOAD` (see [`FakeTime`]); SKIP (or fail when
+/// peers are required) when it is not installed.
+pub fn libfaketime(test: &str) -> Option<PathBuf> {
+    let found = std::fs::read_dir("/usr/lib").ok().and_then(|dirs| {
+        dirs.filter_map(Result::ok)
+            .map(|dir| dir.path().join("faketime/libfaketime.so.1"))
+            .chain([PathBuf::from("/usr/lib/faketime/libfaketime.so.1")])
+            .find(|path| path.is_file())
+    });
+    match found {
+        Some(path) => Some(path),
+        None => installed(
+            Path::new("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"),
+            "libfaketime (apt faketime)",
+            test,
+        ),
+    }
+}
+
+/// A fake clock for a child process: it starts at `at` (`YYYY-MM-DD
+/// hh:mm:ss`, UTC) and runs. Set through the environment, not the
+/// `faketime` wrapper, whose named semaphores outlive a killed process and
+/// break a later one that gets the same PID.
+#[derive(Debug, Clone)]
+pub struct FakeTime {
+    pub lib: PathBuf,
+    pub at: String,
+}
+
+impl FakeTime {
+    pub fn new(lib: &Path, at: impl Into<String>) -> FakeTime {
+        FakeTime {
+            lib: lib.to_path_buf(),
+            at: at.into(),
+        }
+    }
+
+    /// Puts `command` on the fake clock.
+    pub fn apply(&self, command: &mut std::process::Command) {
+        command
+            .env("LD_PRELOAD", &self.lib)
+            .env("FAKETIME", format!("@{}", self.at))
+            .env("TZ", "UTC");
+    }
+}
+
 /// A fresh temporary directory, removed when dropped.
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new()

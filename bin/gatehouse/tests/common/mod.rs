@@ -10,14 +10,15 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use gatehouse_testkit::FakeTime;
 use gatehouse_testkit::{temp_dir, workspace_binary, workspace_root};
 use serde_json::Value;
 
 /// A data directory and the commands run against it.
 pub struct Installation {
     pub dir: tempfile::TempDir,
-    /// A program to run `gatehouse` under (faketime), if any.
-    pub wrapper: Vec<String>,
+    /// A fake clock for every `gatehouse` run (libfaketime), if any.
+    pub fake_time: Option<FakeTime>,
 }
 
 impl Installation {
@@ -35,7 +36,7 @@ impl Installation {
         .unwrap();
         Installation {
             dir,
-            wrapper: Vec::new(),
+            fake_time: None,
         }
     }
 
@@ -52,15 +53,7 @@ impl Installation {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let gatehouse = workspace_binary("gatehouse");
-        let mut command = match self.wrapper.split_first() {
-            Some((program, wrapper_args)) => {
-                let mut command = Command::new(program);
-                command.args(wrapper_args).arg(&gatehouse);
-                command
-            }
-            None => Command::new(&gatehouse),
-        };
+        let mut command = Command::new(workspace_binary("gatehouse"));
         command
             .arg("--data-dir")
             .arg(self.data_dir())
@@ -68,6 +61,9 @@ impl Installation {
             .env_remove("RUST_LOG")
             .env_remove("GATEHOUSE_CONFIG")
             .env("TZ", "UTC");
+        if let Some(fake_time) = &self.fake_time {
+            fake_time.apply(&mut command);
+        }
         command
     }
 
@@ -213,7 +209,7 @@ pub struct Server {
 
 impl Server {
     /// Appends `config` to the installation's configuration and starts
-    /// `serve` (under `gh.wrapper`, e.g. faketime).
+    /// `serve` (on `gh.fake_time`, if set).
     pub fn start(gh: Installation, config: &str) -> Server {
         gh.append_config(config);
         let (child, log) = Server::spawn(&gh);
@@ -229,8 +225,7 @@ impl Server {
     }
 
     fn spawn(gh: &Installation) -> (Child, Arc<Mutex<Vec<String>>>) {
-        // Its own process group, so a wrapper (faketime) and the server it
-        // starts stop together.
+        // Its own process group, so whatever it starts stops with it.
         let mut child = gh
             .command(&["serve"])
             .process_group(0)
@@ -264,11 +259,11 @@ impl Server {
         self.http_port = port(self.wait_for_log("panel and API listening"));
     }
 
-    /// Stops the server and starts it again, under `wrapper` (empty: the
+    /// Stops the server and starts it again, on `fake_time` (`None`: the
     /// real clock).
-    pub fn restart(&mut self, wrapper: Vec<String>) {
+    pub fn restart(&mut self, fake_time: Option<FakeTime>) {
         self.stop();
-        self.gh.wrapper = wrapper;
+        self.gh.fake_time = fake_time;
         let (child, log) = Server::spawn(&self.gh);
         self.child = child;
         self.log = log;
@@ -279,7 +274,7 @@ impl Server {
         self.signal("TERM");
     }
 
-    /// Kills the server (and a wrapper) with SIGKILL: no shutdown work.
+    /// Kills the server with SIGKILL: no shutdown work.
     pub fn kill(&mut self) {
         self.signal("KILL");
     }
