@@ -6,6 +6,11 @@
 //! the count read inside [`SqliteStore::admit`] cannot change before the
 //! commit, even when another process (a CLI command beside `serve`) writes
 //! to the same file.
+//!
+//! The SQL is written to run unchanged on PostgreSQL too: numbered `$N`
+//! placeholders, `CASE` instead of SQLite's two-argument `MAX`/`MIN`, and
+//! the target table named in `ON CONFLICT … DO UPDATE` expressions (where
+//! PostgreSQL would find a bare column ambiguous).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
@@ -98,7 +103,7 @@ impl SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(unavailable)?;
-            sqlx::query("INSERT INTO schema_version (version) VALUES (?)")
+            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
                 .bind(index as i64 + 1)
                 .execute(&mut *tx)
                 .await
@@ -234,7 +239,7 @@ impl InstallationStore for SqliteStore {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO installation (id, signing_key, first_start, demo_support_end, time_zone)
-             VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+             VALUES (1, $1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
         )
         .bind(record.signing_key.to_bytes().to_vec())
         .bind(micros(record.first_start))
@@ -243,7 +248,7 @@ impl InstallationStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
-        sqlx::query("INSERT INTO license (id, key, user_limit, generation) VALUES (1, NULL, ?, 1) ON CONFLICT (id) DO NOTHING")
+        sqlx::query("INSERT INTO license (id, key, user_limit, generation) VALUES (1, NULL, $1, 1) ON CONFLICT (id) DO NOTHING")
             .bind(i64::from(demo_user_limit))
             .execute(&mut *tx)
             .await
@@ -258,7 +263,7 @@ impl InstallationStore for SqliteStore {
     }
 
     async fn set_time_zone(&self, time_zone: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE installation SET time_zone = ? WHERE id = 1")
+        sqlx::query("UPDATE installation SET time_zone = $1 WHERE id = 1")
             .bind(time_zone)
             .execute(&self.pool)
             .await
@@ -291,7 +296,7 @@ impl InstallationStore for SqliteStore {
         let limit = i64::from(user_limit);
         let mut tx = self.begin_write().await?;
         let generation: i64 = sqlx::query_scalar(
-            "UPDATE license SET key = ?, user_limit = ?, generation = generation + 1, installed_at = ?
+            "UPDATE license SET key = $1, user_limit = $2, generation = generation + 1, installed_at = $3
              WHERE id = 1 RETURNING generation",
         )
         .bind(key)
@@ -301,16 +306,20 @@ impl InstallationStore for SqliteStore {
         .await
         .map_err(unavailable)?
         .ok_or_else(|| StoreError::Corrupt("no license row: the installation was never created".into()))?;
-        sqlx::query("INSERT INTO license_history (key, user_limit, installed_at) VALUES (?, ?, ?)")
-            .bind(key)
-            .bind(limit)
-            .bind(micros(at))
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
         sqlx::query(
-            "UPDATE months SET user_limit = ?1, peak_tenths = MAX(peak_tenths, active_users * 1000 / ?1)
-             WHERE month = ?2",
+            "INSERT INTO license_history (key, user_limit, installed_at) VALUES ($1, $2, $3)",
+        )
+        .bind(key)
+        .bind(limit)
+        .bind(micros(at))
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        sqlx::query(
+            "UPDATE months SET user_limit = $1,
+                 peak_tenths = CASE WHEN peak_tenths > active_users * 1000 / $1
+                                    THEN peak_tenths ELSE active_users * 1000 / $1 END
+             WHERE month = $2",
         )
         .bind(limit)
         .bind(month_text(month))
@@ -331,8 +340,10 @@ impl InstallationStore for SqliteStore {
 
     async fn record_time(&self, at: Timestamp) -> StoreResult<Timestamp> {
         let high_water: i64 = sqlx::query_scalar(
-            "INSERT INTO clock (id, high_water) VALUES (1, ?) ON CONFLICT (id)
-             DO UPDATE SET high_water = MAX(high_water, excluded.high_water) RETURNING high_water",
+            "INSERT INTO clock (id, high_water) VALUES (1, $1) ON CONFLICT (id)
+             DO UPDATE SET high_water = CASE WHEN clock.high_water > excluded.high_water
+                                             THEN clock.high_water ELSE excluded.high_water END
+             RETURNING high_water",
         )
         .bind(micros(at))
         .fetch_one(&self.pool)
@@ -370,7 +381,7 @@ impl SeatStore for SqliteStore {
         for month in months {
             let month_key = month_text(month);
             sqlx::query(
-                "INSERT INTO months (month, active_users, user_limit, peak_tenths) VALUES (?, 0, ?, 0)
+                "INSERT INTO months (month, active_users, user_limit, peak_tenths) VALUES ($1, 0, $2, 0)
                  ON CONFLICT (month) DO NOTHING",
             )
             .bind(&month_key)
@@ -379,7 +390,7 @@ impl SeatStore for SqliteStore {
             .await
             .map_err(unavailable)?;
             let mut active: i64 =
-                sqlx::query_scalar("SELECT active_users FROM months WHERE month = ?")
+                sqlx::query_scalar("SELECT active_users FROM months WHERE month = $1")
                     .bind(&month_key)
                     .fetch_one(&mut *tx)
                     .await
@@ -455,8 +466,8 @@ impl SeatStore for SqliteStore {
             }
             for (day, users) in per_day {
                 sqlx::query(
-                    "INSERT INTO daily_new_users (month, day, users) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (month, day) DO UPDATE SET users = users + excluded.users",
+                    "INSERT INTO daily_new_users (month, day, users) VALUES ($1, $2, $3)
+                     ON CONFLICT (month, day) DO UPDATE SET users = daily_new_users.users + excluded.users",
                 )
                 .bind(&month_key)
                 .bind(i64::from(day))
@@ -476,8 +487,9 @@ impl SeatStore for SqliteStore {
                 .await?;
             }
             sqlx::query(
-                "UPDATE months SET active_users = ?1, user_limit = ?2, peak_tenths = MAX(peak_tenths, ?3)
-                 WHERE month = ?4",
+                "UPDATE months SET active_users = $1, user_limit = $2,
+                     peak_tenths = CASE WHEN peak_tenths > $3 THEN peak_tenths ELSE $3 END
+                 WHERE month = $4",
             )
             .bind(active)
             .bind(user_limit)
@@ -493,8 +505,9 @@ impl SeatStore for SqliteStore {
             .max()
             .expect("requests is not empty");
         sqlx::query(
-            "INSERT INTO clock (id, high_water) VALUES (1, ?) ON CONFLICT (id)
-             DO UPDATE SET high_water = MAX(high_water, excluded.high_water)",
+            "INSERT INTO clock (id, high_water) VALUES (1, $1) ON CONFLICT (id)
+             DO UPDATE SET high_water = CASE WHEN clock.high_water > excluded.high_water
+                                             THEN clock.high_water ELSE excluded.high_water END",
         )
         .bind(micros(latest))
         .execute(&mut *tx)
@@ -510,8 +523,8 @@ impl SeatStore for SqliteStore {
     async fn seat_status(&self, month: Month, seat: &SeatKey) -> StoreResult<SeatStatus> {
         // One statement, so the count and the membership come from one snapshot.
         let (active, counted): (i64, bool) = sqlx::query_as(
-            "SELECT COALESCE((SELECT active_users FROM months WHERE month = ?1), 0),
-                    EXISTS (SELECT 1 FROM seats WHERE month = ?1 AND seat_key = ?2)",
+            "SELECT COALESCE((SELECT active_users FROM months WHERE month = $1), 0),
+                    EXISTS (SELECT 1 FROM seats WHERE month = $1 AND seat_key = $2)",
         )
         .bind(month_text(month))
         .bind(seat.as_str())
@@ -526,7 +539,7 @@ impl SeatStore for SqliteStore {
 
     async fn active_users(&self, month: Month) -> StoreResult<u32> {
         let active: Option<i64> =
-            sqlx::query_scalar("SELECT active_users FROM months WHERE month = ?")
+            sqlx::query_scalar("SELECT active_users FROM months WHERE month = $1")
                 .bind(month_text(month))
                 .fetch_optional(&self.pool)
                 .await
@@ -560,12 +573,15 @@ impl SeatStore for SqliteStore {
         for refusal in refusals {
             sqlx::query(
                 "INSERT INTO limit_refusals (month, seat_key, username, first_refused, last_refused, attempts, last_client)
-                 VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)
+                 VALUES ($1, $2, $3, $4, $4, $5, $6)
                  ON CONFLICT (month, seat_key) DO UPDATE SET
-                     attempts = attempts + excluded.attempts,
-                     first_refused = MIN(first_refused, excluded.first_refused),
-                     last_client = CASE WHEN excluded.last_refused >= last_refused THEN excluded.last_client ELSE last_client END,
-                     last_refused = MAX(last_refused, excluded.last_refused)",
+                     attempts = limit_refusals.attempts + excluded.attempts,
+                     first_refused = CASE WHEN limit_refusals.first_refused < excluded.first_refused
+                                          THEN limit_refusals.first_refused ELSE excluded.first_refused END,
+                     last_client = CASE WHEN excluded.last_refused >= limit_refusals.last_refused
+                                        THEN excluded.last_client ELSE limit_refusals.last_client END,
+                     last_refused = CASE WHEN limit_refusals.last_refused > excluded.last_refused
+                                         THEN limit_refusals.last_refused ELSE excluded.last_refused END",
             )
             .bind(month_text(refusal.month))
             .bind(refusal.seat.as_str())
@@ -583,7 +599,7 @@ impl SeatStore for SqliteStore {
     async fn refused_users(&self, month: Month) -> StoreResult<Vec<RefusedUser>> {
         let rows = sqlx::query(
             "SELECT username, first_refused, last_refused, attempts, last_client FROM limit_refusals
-             WHERE month = ? ORDER BY last_refused DESC, seat_key",
+             WHERE month = $1 ORDER BY last_refused DESC, seat_key",
         )
         .bind(month_text(month))
         .fetch_all(&self.pool)
@@ -663,7 +679,7 @@ impl SeatStore for SqliteStore {
 
     async fn daily_new_users(&self, month: Month) -> StoreResult<Vec<DailyNewUsers>> {
         let rows: Vec<(i64, i64)> =
-            sqlx::query_as("SELECT day, users FROM daily_new_users WHERE month = ? ORDER BY day")
+            sqlx::query_as("SELECT day, users FROM daily_new_users WHERE month = $1 ORDER BY day")
                 .bind(month_text(month))
                 .fetch_all(&self.pool)
                 .await
@@ -708,9 +724,9 @@ async fn update_last_login(
     client: &str,
 ) -> StoreResult<()> {
     sqlx::query(
-        "UPDATE seats SET last_client = CASE WHEN ?1 >= last_login THEN ?2 ELSE last_client END,
-                          last_login = MAX(last_login, ?1)
-         WHERE month = ?3 AND seat_key = ?4",
+        "UPDATE seats SET last_client = CASE WHEN $1 >= last_login THEN $2 ELSE last_client END,
+                          last_login = CASE WHEN last_login > $1 THEN last_login ELSE $1 END
+         WHERE month = $3 AND seat_key = $4",
     )
     .bind(micros(at))
     .bind(client)
@@ -738,7 +754,7 @@ fn local_user_from_row(row: &SqliteRow) -> StoreResult<LocalUserRecord> {
 impl LocalUserStore for SqliteStore {
     async fn local_user(&self, username: &Username) -> StoreResult<Option<LocalUserRecord>> {
         let row = sqlx::query(
-            "SELECT username, display_name, password_hash, enabled, created_at FROM local_users WHERE username = ?",
+            "SELECT username, display_name, password_hash, enabled, created_at FROM local_users WHERE username = $1",
         )
         .bind(username.as_str())
         .fetch_optional(&self.pool)
@@ -749,7 +765,7 @@ impl LocalUserStore for SqliteStore {
 
     async fn add_local_user(&self, user: &LocalUserRecord) -> StoreResult<()> {
         let result = sqlx::query(
-            "INSERT INTO local_users (username, display_name, password_hash, enabled, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO local_users (username, display_name, password_hash, enabled, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(user.username.as_str())
         .bind(&user.display_name)
@@ -766,7 +782,7 @@ impl LocalUserStore for SqliteStore {
         username: &Username,
         enabled: bool,
     ) -> StoreResult<bool> {
-        let result = sqlx::query("UPDATE local_users SET enabled = ? WHERE username = ?")
+        let result = sqlx::query("UPDATE local_users SET enabled = $1 WHERE username = $2")
             .bind(i64::from(enabled))
             .bind(username.as_str())
             .execute(&self.pool)
@@ -780,7 +796,7 @@ impl LocalUserStore for SqliteStore {
         username: &Username,
         password_hash: &str,
     ) -> StoreResult<bool> {
-        let result = sqlx::query("UPDATE local_users SET password_hash = ? WHERE username = ?")
+        let result = sqlx::query("UPDATE local_users SET password_hash = $1 WHERE username = $2")
             .bind(password_hash)
             .bind(username.as_str())
             .execute(&self.pool)
@@ -791,12 +807,12 @@ impl LocalUserStore for SqliteStore {
 
     async fn delete_local_user(&self, username: &Username) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
-        let result = sqlx::query("DELETE FROM local_users WHERE username = ?")
+        let result = sqlx::query("DELETE FROM local_users WHERE username = $1")
             .bind(username.as_str())
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        sqlx::query("DELETE FROM totp WHERE seat_key = ?")
+        sqlx::query("DELETE FROM totp WHERE seat_key = $1")
             .bind(SeatKey::local(username).as_str())
             .execute(&mut *tx)
             .await
@@ -826,7 +842,7 @@ impl LocalUserStore for SqliteStore {
 #[async_trait]
 impl SecondFactorStore for SqliteStore {
     async fn totp(&self, seat: &SeatKey) -> StoreResult<Option<TotpRecord>> {
-        let row = sqlx::query("SELECT secret, mode, enrolled_at FROM totp WHERE seat_key = ?")
+        let row = sqlx::query("SELECT secret, mode, enrolled_at FROM totp WHERE seat_key = $1")
             .bind(seat.as_str())
             .fetch_optional(&self.pool)
             .await
@@ -852,7 +868,7 @@ impl SecondFactorStore for SqliteStore {
 
     async fn enroll_totp(&self, record: &TotpRecord) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO totp (seat_key, secret, mode, last_step, enrolled_at) VALUES (?1, ?2, ?3, -1, ?4)
+            "INSERT INTO totp (seat_key, secret, mode, last_step, enrolled_at) VALUES ($1, $2, $3, -1, $4)
              ON CONFLICT (seat_key) DO UPDATE SET
                  secret = excluded.secret, mode = excluded.mode, last_step = -1, enrolled_at = excluded.enrolled_at",
         )
@@ -867,7 +883,7 @@ impl SecondFactorStore for SqliteStore {
     }
 
     async fn remove_totp(&self, seat: &SeatKey) -> StoreResult<bool> {
-        let result = sqlx::query("DELETE FROM totp WHERE seat_key = ?")
+        let result = sqlx::query("DELETE FROM totp WHERE seat_key = $1")
             .bind(seat.as_str())
             .execute(&self.pool)
             .await
@@ -877,7 +893,7 @@ impl SecondFactorStore for SqliteStore {
 
     async fn use_totp_step(&self, seat: &SeatKey, step: i64) -> StoreResult<bool> {
         let result =
-            sqlx::query("UPDATE totp SET last_step = ?2 WHERE seat_key = ?1 AND last_step < ?2")
+            sqlx::query("UPDATE totp SET last_step = $2 WHERE seat_key = $1 AND last_step < $2")
                 .bind(seat.as_str())
                 .bind(step)
                 .execute(&self.pool)
@@ -925,7 +941,7 @@ impl ClientStore for SqliteStore {
         let networks: Vec<String> = client.networks.iter().map(ToString::to_string).collect();
         let result = sqlx::query(
             "INSERT INTO radius_clients (name, networks, secret, require_message_authenticator, limit_proxy_state)
-             VALUES (?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&client.name)
         .bind(networks.join(","))
@@ -938,7 +954,7 @@ impl ClientStore for SqliteStore {
     }
 
     async fn delete_radius_client(&self, name: &str) -> StoreResult<bool> {
-        let result = sqlx::query("DELETE FROM radius_clients WHERE name = ?")
+        let result = sqlx::query("DELETE FROM radius_clients WHERE name = $1")
             .bind(name)
             .execute(&self.pool)
             .await
@@ -961,7 +977,7 @@ fn hash32(bytes: Vec<u8>) -> StoreResult<[u8; 32]> {
 impl AdminStore for SqliteStore {
     async fn add_admin(&self, admin: &AdminRecord) -> StoreResult<()> {
         let result =
-            sqlx::query("INSERT INTO admins (name, password_hash, created_at) VALUES (?, ?, ?)")
+            sqlx::query("INSERT INTO admins (name, password_hash, created_at) VALUES ($1, $2, $3)")
                 .bind(admin.name.as_str())
                 .bind(&admin.password_hash)
                 .bind(micros(admin.created_at))
@@ -972,7 +988,7 @@ impl AdminStore for SqliteStore {
 
     async fn admin(&self, name: &Username) -> StoreResult<Option<AdminRecord>> {
         let row: Option<(String, String, i64)> =
-            sqlx::query_as("SELECT name, password_hash, created_at FROM admins WHERE name = ?")
+            sqlx::query_as("SELECT name, password_hash, created_at FROM admins WHERE name = $1")
                 .bind(name.as_str())
                 .fetch_optional(&self.pool)
                 .await
@@ -1002,7 +1018,7 @@ impl AdminStore for SqliteStore {
         at: Timestamp,
     ) -> StoreResult<()> {
         let result = sqlx::query(
-            "INSERT INTO admin_tokens (token_hash, admin, created_at) VALUES (?, ?, ?)",
+            "INSERT INTO admin_tokens (token_hash, admin, created_at) VALUES ($1, $2, $3)",
         )
         .bind(token_hash.to_vec())
         .bind(admin.as_str())
@@ -1014,7 +1030,7 @@ impl AdminStore for SqliteStore {
 
     async fn admin_for_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<Username>> {
         let admin: Option<String> =
-            sqlx::query_scalar("SELECT admin FROM admin_tokens WHERE token_hash = ?")
+            sqlx::query_scalar("SELECT admin FROM admin_tokens WHERE token_hash = $1")
                 .bind(token_hash.to_vec())
                 .fetch_optional(&self.pool)
                 .await
@@ -1024,7 +1040,7 @@ impl AdminStore for SqliteStore {
 
     async fn add_session(&self, session: &SessionRecord) -> StoreResult<()> {
         let result = sqlx::query(
-            "INSERT INTO admin_sessions (token_hash, admin, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO admin_sessions (token_hash, admin, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(session.token_hash.to_vec())
         .bind(session.admin.as_str())
@@ -1038,7 +1054,7 @@ impl AdminStore for SqliteStore {
 
     async fn session(&self, token_hash: &[u8; 32]) -> StoreResult<Option<SessionRecord>> {
         let row: Option<(Vec<u8>, String, String, i64, i64)> = sqlx::query_as(
-            "SELECT token_hash, admin, csrf, created_at, expires_at FROM admin_sessions WHERE token_hash = ?",
+            "SELECT token_hash, admin, csrf, created_at, expires_at FROM admin_sessions WHERE token_hash = $1",
         )
         .bind(token_hash.to_vec())
         .fetch_optional(&self.pool)
@@ -1057,7 +1073,7 @@ impl AdminStore for SqliteStore {
     }
 
     async fn delete_session(&self, token_hash: &[u8; 32]) -> StoreResult<()> {
-        sqlx::query("DELETE FROM admin_sessions WHERE token_hash = ?")
+        sqlx::query("DELETE FROM admin_sessions WHERE token_hash = $1")
             .bind(token_hash.to_vec())
             .execute(&self.pool)
             .await
@@ -1066,7 +1082,7 @@ impl AdminStore for SqliteStore {
     }
 
     async fn delete_expired_sessions(&self, now: Timestamp) -> StoreResult<u64> {
-        let result = sqlx::query("DELETE FROM admin_sessions WHERE expires_at <= ?")
+        let result = sqlx::query("DELETE FROM admin_sessions WHERE expires_at <= $1")
             .bind(micros(now))
             .execute(&self.pool)
             .await
@@ -1123,8 +1139,8 @@ impl AlarmStore for SqliteStore {
 
     async fn set_alarm_settings(&self, settings: &AlarmSettings) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO alarm_settings (id, days_before_end, user_limit_percent, recipients) VALUES (1, ?1, ?2, ?3)
-             ON CONFLICT (id) DO UPDATE SET days_before_end = ?1, user_limit_percent = ?2, recipients = ?3",
+            "INSERT INTO alarm_settings (id, days_before_end, user_limit_percent, recipients) VALUES (1, $1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET days_before_end = $1, user_limit_percent = $2, recipients = $3",
         )
         .bind(joined(settings.days_before_end()))
         .bind(joined(settings.user_limit_percent()))
@@ -1142,7 +1158,7 @@ impl AlarmStore for SqliteStore {
             let delivery = alarm.initial_delivery();
             let result = sqlx::query(
                 "INSERT INTO alarm_outbox (alarm_key, kind, subject, body, recipients, created_at, delivery, next_attempt_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                  ON CONFLICT (alarm_key) DO NOTHING",
             )
             .bind(&alarm.key)
@@ -1177,10 +1193,10 @@ impl AlarmStore for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<AlarmRecord>> {
         let rows = sqlx::query(concat!(
-            "UPDATE alarm_outbox SET attempts = attempts + 1, next_attempt_at = ?
+            "UPDATE alarm_outbox SET attempts = attempts + 1, next_attempt_at = $1
              WHERE id IN (SELECT id FROM alarm_outbox
-                          WHERE delivery = 'queued' AND next_attempt_at <= ?
-                          ORDER BY id LIMIT ?)
+                          WHERE delivery = 'queued' AND next_attempt_at <= $2
+                          ORDER BY id LIMIT $3)
              RETURNING ",
             alarm_columns!()
         ))
@@ -1200,7 +1216,7 @@ impl AlarmStore for SqliteStore {
 
     async fn alarm_sent(&self, id: i64, at: Timestamp) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE alarm_outbox SET delivery = 'sent', sent_at = ?, last_error = NULL WHERE id = ?",
+            "UPDATE alarm_outbox SET delivery = 'sent', sent_at = $1, last_error = NULL WHERE id = $2",
         )
         .bind(micros(at))
         .bind(id)
@@ -1212,8 +1228,8 @@ impl AlarmStore for SqliteStore {
 
     async fn alarm_failed(&self, id: i64, error: &str, retry_at: Timestamp) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE alarm_outbox SET last_error = ?, next_attempt_at = ?
-             WHERE id = ? AND delivery = 'queued'",
+            "UPDATE alarm_outbox SET last_error = $1, next_attempt_at = $2
+             WHERE id = $3 AND delivery = 'queued'",
         )
         .bind(error)
         .bind(micros(retry_at))
@@ -1228,7 +1244,7 @@ impl AlarmStore for SqliteStore {
         let rows = sqlx::query(concat!(
             "SELECT ",
             alarm_columns!(),
-            " FROM alarm_outbox ORDER BY id DESC LIMIT ?"
+            " FROM alarm_outbox ORDER BY id DESC LIMIT $1"
         ))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
