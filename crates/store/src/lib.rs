@@ -4,6 +4,7 @@
 //! file in the data directory). Every backend passes the conformance suite
 //! in `tests/conformance`, which is the written contract of the trait.
 
+mod shared;
 mod sqlite;
 
 pub use sqlite::SqliteStore;

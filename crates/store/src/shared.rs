@@ -1,0 +1,1222 @@
+//! What every backend shares: the SQL (written once, portable between
+//! SQLite and PostgreSQL: numbered `$N` placeholders, `CASE` for
+//! two-value max/min, the target table named in upserts) and the trait
+//! implementations around it, stamped out for each backend by
+//! [`impl_store!`]. A backend provides its pool, `begin_write`, its
+//! migrations and the few statements that differ (`LOCK_MONTH`,
+//! `CLAIM_ALARMS`, `MIGRATION_LOCK`).
+
+use std::str::FromStr;
+
+use gatehouse_core::identity::{Source, Username};
+use gatehouse_core::store::{StoreError, StoreResult};
+use gatehouse_license::Month;
+use gatehouse_license::jiff::Timestamp;
+
+/// Rows per multi-row INSERT: bound parameters stay well below every
+/// backend's limit.
+pub(crate) const ROWS_PER_INSERT: usize = 100;
+
+pub(crate) fn unavailable(error: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+pub(crate) fn micros(at: Timestamp) -> i64 {
+    at.as_microsecond()
+}
+
+pub(crate) fn timestamp(micros: i64) -> StoreResult<Timestamp> {
+    Timestamp::from_microsecond(micros)
+        .map_err(|_| StoreError::Corrupt(format!("time {micros} out of range")))
+}
+
+pub(crate) fn month_text(month: Month) -> String {
+    month.to_string()
+}
+
+pub(crate) fn parse_month(text: &str) -> StoreResult<Month> {
+    Month::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn count(value: i64) -> StoreResult<u32> {
+    u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("count {value} out of range")))
+}
+
+pub(crate) fn source(text: &str) -> StoreResult<Source> {
+    Source::parse(text).ok_or_else(|| StoreError::Corrupt(format!("unknown source {text:?}")))
+}
+
+pub(crate) fn peak_tenths(active_users: i64, user_limit: i64) -> i64 {
+    if user_limit <= 0 {
+        0
+    } else {
+        active_users * 1000 / user_limit
+    }
+}
+
+pub(crate) fn username(text: String) -> StoreResult<Username> {
+    Username::parse(&text).map_err(|e| StoreError::Corrupt(format!("name {text:?}: {e}")))
+}
+
+pub(crate) fn hash32(bytes: Vec<u8>) -> StoreResult<[u8; 32]> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("stored hash is not 32 bytes".into()))
+}
+
+pub(crate) fn numbers(text: &str) -> StoreResult<Vec<u32>> {
+    text.split(',')
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            n.parse()
+                .map_err(|_| StoreError::Corrupt(format!("threshold {n:?}")))
+        })
+        .collect()
+}
+
+pub(crate) fn joined(values: &[u32]) -> String {
+    values
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The columns [`alarm_from_row`] reads (a macro, so queries stay static
+/// strings).
+macro_rules! alarm_columns {
+    () => {
+        "id, alarm_key, kind, subject, body, recipients, created_at, delivery, attempts, next_attempt_at, last_error, sent_at"
+    };
+}
+
+pub(crate) use alarm_columns;
+
+/// The store traits for `$store` (with a `pool` of `$db` and the items
+/// listed in the module docs), rows read as `$row`.
+macro_rules! impl_store {
+    ($store:ident, $db:ident, $row:ident) => {
+        mod generated {
+            use super::{$store, $db, $row};
+            use std::collections::{BTreeMap, BTreeSet, HashSet};
+            use std::str::FromStr;
+
+            use async_trait::async_trait;
+            use gatehouse_core::alarms::AlarmSettings;
+            use gatehouse_core::clients::RadiusClient;
+            use gatehouse_core::identity::{SeatKey, Username};
+            use gatehouse_core::store::{
+                AdminRecord, AdminStore, AdmitOutcome, AdmitRequest, AlarmRecord, AlarmStore, ClientStore,
+                DailyNewUsers, Delivery, InstallationRecord, InstallationStore, LocalUserRecord,
+                LocalUserStore, LoginRecord, MonthUsageRecord, NewAlarm, RefusalRecord, RefusedUser,
+                SeatCursor, SeatOrder, SeatQuery, SeatRecord, SeatStatus, SeatStore, SecondFactorStore,
+                SessionRecord, SortValue, StoreError, StoreResult, StoredLicense, TotpRecord,
+            };
+            use gatehouse_core::totp::{TotpMode, TotpSecret};
+            use gatehouse_license::alarms::AlarmKind;
+            use gatehouse_license::jiff::Timestamp;
+            use gatehouse_license::jiff::civil::Date;
+            use gatehouse_license::{Month, SigningKey};
+            use sqlx::{QueryBuilder, Row};
+
+            use crate::shared::*;
+
+            impl $store {
+            /// Brings the schema up to date, in one transaction.
+            pub(crate) async fn migrate(&self) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                if let Some(lock) = <$store>::MIGRATION_LOCK {
+                    sqlx::query(lock).execute(&mut *tx).await.map_err(unavailable)?;
+                }
+                sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                let current: i64 =
+                    sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                let known = <$store>::MIGRATIONS.len() as i64;
+                if current > known {
+                    return Err(StoreError::Corrupt(format!(
+                        "database schema version {current} is newer than this Gatehouse understands ({known}); upgrade Gatehouse"
+                    )));
+                }
+                for (index, migration) in <$store>::MIGRATIONS.iter().enumerate().skip(current as usize) {
+                    sqlx::raw_sql(*migration)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                    sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+                        .bind(index as i64 + 1)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                tx.commit().await.map_err(unavailable)
+            }
+            }
+
+            /// The outcome of an INSERT into a table with a unique key.
+            fn inserted(result: Result<<$db as sqlx::Database>::QueryResult, sqlx::Error>) -> StoreResult<()> {
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                        Err(StoreError::AlreadyExists)
+                    }
+                    Err(error) => Err(unavailable(error)),
+                }
+            }
+
+
+
+
+
+
+
+            fn get<'r, T>(row: &'r $row, column: &str) -> StoreResult<T>
+            where
+                T: sqlx::Decode<'r, $db> + sqlx::Type<$db>,
+            {
+                row.try_get(column)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))
+            }
+
+
+
+            fn installation_from_row(row: &$row) -> StoreResult<InstallationRecord> {
+                let key: Vec<u8> = get(row, "signing_key")?;
+                let key: [u8; 32] = key
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("installation key is not 32 bytes".into()))?;
+                let demo_support_end: String = get(row, "demo_support_end")?;
+                Ok(InstallationRecord {
+                    signing_key: SigningKey::from_bytes(&key),
+                    first_start: timestamp(get(row, "first_start")?)?,
+                    demo_support_end: Date::from_str(&demo_support_end)
+                        .map_err(|e| StoreError::Corrupt(format!("demo end date: {e}")))?,
+                    time_zone: get(row, "time_zone")?,
+                })
+            }
+
+            #[async_trait]
+            impl InstallationStore for $store {
+                async fn installation(&self) -> StoreResult<Option<InstallationRecord>> {
+                    let row = sqlx::query("SELECT signing_key, first_start, demo_support_end, time_zone FROM installation WHERE id = 1")
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    row.as_ref().map(installation_from_row).transpose()
+                }
+
+                async fn create_installation(
+                    &self,
+                    record: &InstallationRecord,
+                    demo_user_limit: u32,
+                ) -> StoreResult<InstallationRecord> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(
+                        "INSERT INTO installation (id, signing_key, first_start, demo_support_end, time_zone)
+                         VALUES (1, $1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(record.signing_key.to_bytes().to_vec())
+                    .bind(micros(record.first_start))
+                    .bind(record.demo_support_end.to_string())
+                    .bind(&record.time_zone)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                    sqlx::query("INSERT INTO license (id, key, user_limit, generation) VALUES (1, NULL, $1, 1) ON CONFLICT (id) DO NOTHING")
+                        .bind(i64::from(demo_user_limit))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                    let row = sqlx::query("SELECT signing_key, first_start, demo_support_end, time_zone FROM installation WHERE id = 1")
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                    let stored = installation_from_row(&row)?;
+                    tx.commit().await.map_err(unavailable)?;
+                    Ok(stored)
+                }
+
+                async fn set_time_zone(&self, time_zone: &str) -> StoreResult<()> {
+                    sqlx::query("UPDATE installation SET time_zone = $1 WHERE id = 1")
+                        .bind(time_zone)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    Ok(())
+                }
+
+                async fn license(&self) -> StoreResult<StoredLicense> {
+                    let row = sqlx::query("SELECT key, user_limit, generation FROM license WHERE id = 1")
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(unavailable)?
+                        .ok_or_else(|| {
+                            StoreError::Corrupt("no license row: the installation was never created".into())
+                        })?;
+                    Ok(StoredLicense {
+                        key: get(&row, "key")?,
+                        user_limit: count(get(&row, "user_limit")?)?,
+                        generation: get(&row, "generation")?,
+                    })
+                }
+
+                async fn install_license(
+                    &self,
+                    key: &str,
+                    user_limit: u32,
+                    month: Month,
+                    at: Timestamp,
+                ) -> StoreResult<i64> {
+                    let limit = i64::from(user_limit);
+                    let mut tx = self.begin_write().await?;
+                    let generation: i64 = sqlx::query_scalar(
+                        "UPDATE license SET key = $1, user_limit = $2, generation = generation + 1, installed_at = $3
+                         WHERE id = 1 RETURNING generation",
+                    )
+                    .bind(key)
+                    .bind(limit)
+                    .bind(micros(at))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(unavailable)?
+                    .ok_or_else(|| StoreError::Corrupt("no license row: the installation was never created".into()))?;
+                    sqlx::query(
+                        "INSERT INTO license_history (key, user_limit, installed_at) VALUES ($1, $2, $3)",
+                    )
+                    .bind(key)
+                    .bind(limit)
+                    .bind(micros(at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                    sqlx::query(
+                        "UPDATE months SET user_limit = $1,
+                             peak_tenths = CASE WHEN peak_tenths > active_users * 1000 / $1
+                                                THEN peak_tenths ELSE active_users * 1000 / $1 END
+                         WHERE month = $2",
+                    )
+                    .bind(limit)
+                    .bind(month_text(month))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                    tx.commit().await.map_err(unavailable)?;
+                    Ok(generation)
+                }
+
+                async fn license_generation(&self) -> StoreResult<i64> {
+                    sqlx::query_scalar("SELECT generation FROM license WHERE id = 1")
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(unavailable)
+                        .map(|generation| generation.unwrap_or(0))
+                }
+
+                async fn record_time(&self, at: Timestamp) -> StoreResult<Timestamp> {
+                    let high_water: i64 = sqlx::query_scalar(
+                        "INSERT INTO clock (id, high_water) VALUES (1, $1) ON CONFLICT (id)
+                         DO UPDATE SET high_water = CASE WHEN clock.high_water > excluded.high_water
+                                                         THEN clock.high_water ELSE excluded.high_water END
+                         RETURNING high_water",
+                    )
+                    .bind(micros(at))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    timestamp(high_water)
+                }
+
+                async fn recorded_time(&self) -> StoreResult<Option<Timestamp>> {
+                    let high_water: Option<i64> =
+                        sqlx::query_scalar("SELECT high_water FROM clock WHERE id = 1")
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(unavailable)?;
+                    high_water.map(timestamp).transpose()
+                }
+            }
+
+            #[async_trait]
+            impl SeatStore for $store {
+                async fn admit(&self, requests: &[AdmitRequest]) -> StoreResult<Vec<AdmitOutcome>> {
+                    if requests.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut tx = self.begin_write().await?;
+                    let user_limit: i64 = sqlx::query_scalar("SELECT user_limit FROM license WHERE id = 1")
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(unavailable)?
+                        .ok_or_else(|| {
+                            StoreError::Corrupt("no license row: the installation was never created".into())
+                        })?;
+                    let mut outcomes: Vec<Option<AdmitOutcome>> = vec![None; requests.len()];
+                    let months: BTreeSet<Month> = requests.iter().map(|r| r.month).collect();
+                    for month in months {
+                        let month_key = month_text(month);
+                        sqlx::query(
+                            "INSERT INTO months (month, active_users, user_limit, peak_tenths) VALUES ($1, 0, $2, 0)
+                             ON CONFLICT (month) DO NOTHING",
+                        )
+                        .bind(&month_key)
+                        .bind(user_limit)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                        let mut active: i64 = sqlx::query_scalar(<$store>::LOCK_MONTH)
+                                .bind(&month_key)
+                                .fetch_one(&mut *tx)
+                                .await
+                                .map_err(unavailable)?;
+                        let indices: Vec<usize> = (0..requests.len())
+                            .filter(|&i| requests[i].month == month)
+                            .collect();
+
+                        // Who in this batch is already in the ledger?
+                        let mut counted: HashSet<String> = HashSet::new();
+                        for chunk in indices.chunks(ROWS_PER_INSERT * 4) {
+                            let mut query =
+                                QueryBuilder::<$db>::new("SELECT seat_key FROM seats WHERE month = ");
+                            query.push_bind(&month_key).push(" AND seat_key IN (");
+                            let mut keys = query.separated(", ");
+                            for &i in chunk {
+                                keys.push_bind(requests[i].seat.as_str());
+                            }
+                            query.push(")");
+                            let found: Vec<String> = query
+                                .build_query_scalar()
+                                .fetch_all(&mut *tx)
+                                .await
+                                .map_err(unavailable)?;
+                            counted.extend(found);
+                        }
+
+                        // Decide in arrival order.
+                        let mut new_seats = Vec::new();
+                        let mut returning = Vec::new();
+                        for &i in &indices {
+                            let seat = requests[i].seat.as_str();
+                            outcomes[i] = Some(if counted.contains(seat) {
+                                returning.push(i);
+                                AdmitOutcome::AlreadyCounted {
+                                    active_users: count(active)?,
+                                }
+                            } else if active < user_limit {
+                                active += 1;
+                                counted.insert(seat.to_string());
+                                new_seats.push(i);
+                                AdmitOutcome::Counted {
+                                    active_users: count(active)?,
+                                }
+                            } else {
+                                AdmitOutcome::LimitExceeded {
+                                    active_users: count(active)?,
+                                    user_limit: count(user_limit)?,
+                                }
+                            });
+                        }
+
+                        for chunk in new_seats.chunks(ROWS_PER_INSERT) {
+                            let mut query = QueryBuilder::<$db>::new(
+                                "INSERT INTO seats (month, seat_key, username, display_name, source, first_seen, last_login, last_client) ",
+                            );
+                            query.push_values(chunk, |mut row, &i| {
+                                let request = &requests[i];
+                                row.push_bind(&month_key)
+                                    .push_bind(request.seat.as_str())
+                                    .push_bind(&request.username)
+                                    .push_bind(&request.display_name)
+                                    .push_bind(request.source.as_str())
+                                    .push_bind(micros(request.at))
+                                    .push_bind(micros(request.at))
+                                    .push_bind(&request.client);
+                            });
+                            query.build().execute(&mut *tx).await.map_err(unavailable)?;
+                        }
+                        let mut per_day: BTreeMap<i8, i64> = BTreeMap::new();
+                        for &i in &new_seats {
+                            *per_day.entry(requests[i].day).or_default() += 1;
+                        }
+                        for (day, users) in per_day {
+                            sqlx::query(
+                                "INSERT INTO daily_new_users (month, day, users) VALUES ($1, $2, $3)
+                                 ON CONFLICT (month, day) DO UPDATE SET users = daily_new_users.users + excluded.users",
+                            )
+                            .bind(&month_key)
+                            .bind(i64::from(day))
+                            .bind(users)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(unavailable)?;
+                        }
+                        for &i in &returning {
+                            update_last_login(
+                                &mut tx,
+                                &month_key,
+                                &requests[i].seat,
+                                requests[i].at,
+                                &requests[i].client,
+                            )
+                            .await?;
+                        }
+                        sqlx::query(
+                            "UPDATE months SET active_users = $1, user_limit = $2,
+                                 peak_tenths = CASE WHEN peak_tenths > $3 THEN peak_tenths ELSE $3 END
+                             WHERE month = $4",
+                        )
+                        .bind(active)
+                        .bind(user_limit)
+                        .bind(peak_tenths(active, user_limit))
+                        .bind(&month_key)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                    }
+                    let latest = requests
+                        .iter()
+                        .map(|r| r.at)
+                        .max()
+                        .expect("requests is not empty");
+                    sqlx::query(
+                        "INSERT INTO clock (id, high_water) VALUES (1, $1) ON CONFLICT (id)
+                         DO UPDATE SET high_water = CASE WHEN clock.high_water > excluded.high_water
+                                                         THEN clock.high_water ELSE excluded.high_water END",
+                    )
+                    .bind(micros(latest))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                    tx.commit().await.map_err(unavailable)?;
+                    Ok(outcomes
+                        .into_iter()
+                        .map(|o| o.expect("every request was decided"))
+                        .collect())
+                }
+
+                async fn seat_status(&self, month: Month, seat: &SeatKey) -> StoreResult<SeatStatus> {
+                    // One statement, so the count and the membership come from one snapshot.
+                    let (active, counted): (i64, bool) = sqlx::query_as(
+                        "SELECT COALESCE((SELECT active_users FROM months WHERE month = $1), 0),
+                                EXISTS (SELECT 1 FROM seats WHERE month = $1 AND seat_key = $2)",
+                    )
+                    .bind(month_text(month))
+                    .bind(seat.as_str())
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    Ok(SeatStatus {
+                        active_users: count(active)?,
+                        counted,
+                    })
+                }
+
+                async fn active_users(&self, month: Month) -> StoreResult<u32> {
+                    let active: Option<i64> =
+                        sqlx::query_scalar("SELECT active_users FROM months WHERE month = $1")
+                            .bind(month_text(month))
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(unavailable)?;
+                    count(active.unwrap_or(0))
+                }
+
+                async fn record_logins(&self, logins: &[LoginRecord]) -> StoreResult<()> {
+                    if logins.is_empty() {
+                        return Ok(());
+                    }
+                    let mut tx = self.begin_write().await?;
+                    for login in logins {
+                        update_last_login(
+                            &mut tx,
+                            &month_text(login.month),
+                            &login.seat,
+                            login.at,
+                            &login.client,
+                        )
+                        .await?;
+                    }
+                    tx.commit().await.map_err(unavailable)
+                }
+
+                async fn record_refusals(&self, refusals: &[RefusalRecord]) -> StoreResult<()> {
+                    if refusals.is_empty() {
+                        return Ok(());
+                    }
+                    let mut tx = self.begin_write().await?;
+                    for refusal in refusals {
+                        sqlx::query(
+                            "INSERT INTO limit_refusals (month, seat_key, username, first_refused, last_refused, attempts, last_client)
+                             VALUES ($1, $2, $3, $4, $4, $5, $6)
+                             ON CONFLICT (month, seat_key) DO UPDATE SET
+                                 attempts = limit_refusals.attempts + excluded.attempts,
+                                 first_refused = CASE WHEN limit_refusals.first_refused < excluded.first_refused
+                                                      THEN limit_refusals.first_refused ELSE excluded.first_refused END,
+                                 last_client = CASE WHEN excluded.last_refused >= limit_refusals.last_refused
+                                                    THEN excluded.last_client ELSE limit_refusals.last_client END,
+                                 last_refused = CASE WHEN limit_refusals.last_refused > excluded.last_refused
+                                                     THEN limit_refusals.last_refused ELSE excluded.last_refused END",
+                        )
+                        .bind(month_text(refusal.month))
+                        .bind(refusal.seat.as_str())
+                        .bind(&refusal.username)
+                        .bind(micros(refusal.at))
+                        .bind(i64::from(refusal.attempts))
+                        .bind(&refusal.client)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                    }
+                    tx.commit().await.map_err(unavailable)
+                }
+
+                async fn refused_users(&self, month: Month) -> StoreResult<Vec<RefusedUser>> {
+                    let rows = sqlx::query(
+                        "SELECT username, first_refused, last_refused, attempts, last_client FROM limit_refusals
+                         WHERE month = $1 ORDER BY last_refused DESC, seat_key",
+                    )
+                    .bind(month_text(month))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok(RefusedUser {
+                                username: get(row, "username")?,
+                                first_refused: timestamp(get(row, "first_refused")?)?,
+                                last_refused: timestamp(get(row, "last_refused")?)?,
+                                attempts: count(get(row, "attempts")?)?,
+                                last_client: get(row, "last_client")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn seats(&self, query: &SeatQuery) -> StoreResult<Vec<SeatRecord>> {
+                    let column = match query.order {
+                        SeatOrder::Username => "username",
+                        SeatOrder::FirstSeen => "first_seen",
+                        SeatOrder::LastLogin => "last_login",
+                    };
+                    let mut sql = QueryBuilder::<$db>::new(
+                        "SELECT seat_key, username, display_name, source, first_seen, last_login, last_client FROM seats WHERE month = ",
+                    );
+                    sql.push_bind(month_text(query.month));
+                    if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
+                        // A prefix is a range of the (month, username) index.
+                        let low = search.to_lowercase();
+                        let high = format!("{low}\u{10FFFF}");
+                        sql.push(" AND username >= ")
+                            .push_bind(low)
+                            .push(" AND username < ")
+                            .push_bind(high);
+                    }
+                    if let Some(SeatCursor { value, seat }) = &query.after {
+                        sql.push(format!(
+                            " AND ({column}, seat_key) {} (",
+                            if query.descending { "<" } else { ">" }
+                        ));
+                        match value {
+                            SortValue::Text(text) => sql.push_bind(text.clone()),
+                            SortValue::Time(at) => sql.push_bind(micros(*at)),
+                        };
+                        sql.push(", ")
+                            .push_bind(seat.as_str().to_string())
+                            .push(")");
+                    }
+                    let direction = if query.descending { "DESC" } else { "ASC" };
+                    sql.push(format!(
+                        " ORDER BY {column} {direction}, seat_key {direction}"
+                    ));
+                    if let Some(limit) = query.limit {
+                        sql.push(" LIMIT ").push_bind(i64::from(limit));
+                    }
+                    let rows = sql
+                        .build()
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok(SeatRecord {
+                                seat: SeatKey::from_stored(get(row, "seat_key")?),
+                                username: get(row, "username")?,
+                                display_name: get(row, "display_name")?,
+                                source: source(&get::<String>(row, "source")?)?,
+                                first_seen: timestamp(get(row, "first_seen")?)?,
+                                last_login: timestamp(get(row, "last_login")?)?,
+                                last_client: get(row, "last_client")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn daily_new_users(&self, month: Month) -> StoreResult<Vec<DailyNewUsers>> {
+                    let rows: Vec<(i64, i64)> =
+                        sqlx::query_as("SELECT day, users FROM daily_new_users WHERE month = $1 ORDER BY day")
+                            .bind(month_text(month))
+                            .fetch_all(&self.pool)
+                            .await
+                            .map_err(unavailable)?;
+                    rows.into_iter()
+                        .map(|(day, users)| {
+                            Ok(DailyNewUsers {
+                                day: i8::try_from(day)
+                                    .map_err(|_| StoreError::Corrupt(format!("day {day}")))?,
+                                users: count(users)?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn month_usage(&self) -> StoreResult<Vec<MonthUsageRecord>> {
+                    let rows = sqlx::query(
+                        "SELECT month, active_users, user_limit, peak_tenths FROM months ORDER BY month",
+                    )
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok(MonthUsageRecord {
+                                month: parse_month(&get::<String>(row, "month")?)?,
+                                active_users: count(get(row, "active_users")?)?,
+                                user_limit: count(get(row, "user_limit")?)?,
+                                peak_tenths: u64::try_from(get::<i64>(row, "peak_tenths")?)
+                                    .map_err(|_| StoreError::Corrupt("negative peak".into()))?,
+                            })
+                        })
+                        .collect()
+                }
+            }
+
+            async fn update_last_login(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                month: &str,
+                seat: &SeatKey,
+                at: Timestamp,
+                client: &str,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE seats SET last_client = CASE WHEN $1 >= last_login THEN $2 ELSE last_client END,
+                                      last_login = CASE WHEN last_login > $1 THEN last_login ELSE $1 END
+                     WHERE month = $3 AND seat_key = $4",
+                )
+                .bind(micros(at))
+                .bind(client)
+                .bind(month)
+                .bind(seat.as_str())
+                .execute(&mut **tx)
+                .await
+                .map_err(unavailable)?;
+                Ok(())
+            }
+
+            fn local_user_from_row(row: &$row) -> StoreResult<LocalUserRecord> {
+                let username: String = get(row, "username")?;
+                Ok(LocalUserRecord {
+                    username: Username::parse(&username)
+                        .map_err(|e| StoreError::Corrupt(format!("username {username:?}: {e}")))?,
+                    display_name: get(row, "display_name")?,
+                    password_hash: get(row, "password_hash")?,
+                    enabled: get::<i64>(row, "enabled")? != 0,
+                    created_at: timestamp(get(row, "created_at")?)?,
+                })
+            }
+
+            #[async_trait]
+            impl LocalUserStore for $store {
+                async fn local_user(&self, username: &Username) -> StoreResult<Option<LocalUserRecord>> {
+                    let row = sqlx::query(
+                        "SELECT username, display_name, password_hash, enabled, created_at FROM local_users WHERE username = $1",
+                    )
+                    .bind(username.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    row.as_ref().map(local_user_from_row).transpose()
+                }
+
+                async fn add_local_user(&self, user: &LocalUserRecord) -> StoreResult<()> {
+                    let result = sqlx::query(
+                        "INSERT INTO local_users (username, display_name, password_hash, enabled, created_at) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(user.username.as_str())
+                    .bind(&user.display_name)
+                    .bind(&user.password_hash)
+                    .bind(i64::from(user.enabled))
+                    .bind(micros(user.created_at))
+                    .execute(&self.pool)
+                    .await;
+                    inserted(result)
+                }
+
+                async fn set_local_user_enabled(
+                    &self,
+                    username: &Username,
+                    enabled: bool,
+                ) -> StoreResult<bool> {
+                    let result = sqlx::query("UPDATE local_users SET enabled = $1 WHERE username = $2")
+                        .bind(i64::from(enabled))
+                        .bind(username.as_str())
+                        .execute(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    Ok(result.rows_affected() == 1)
+                }
+
+                async fn set_local_user_password(
+                    &self,
+                    username: &Username,
+                    password_hash: &str,
+                ) -> StoreResult<bool> {
+                    let result = sqlx::query("UPDATE local_users SET password_hash = $1 WHERE username = $2")
+                        .bind(password_hash)
+                        .bind(username.as_str())
+                        .execute(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    Ok(result.rows_affected() == 1)
+                }
+
+                async fn delete_local_user(&self, username: &Username) -> StoreResult<bool> {
+                    let mut tx = self.begin_write().await?;
+                    let result = sqlx::query("DELETE FROM local_users WHERE username = $1")
+                        .bind(username.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                    sqlx::query("DELETE FROM totp WHERE seat_key = $1")
+                        .bind(SeatKey::local(username).as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                    tx.commit().await.map_err(unavailable)?;
+                    Ok(result.rows_affected() == 1)
+                }
+
+                async fn local_directory_generation(&self) -> StoreResult<i64> {
+                    sqlx::query_scalar("SELECT value FROM counters WHERE name = 'local_directory'")
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(unavailable)
+                }
+
+                async fn local_users(&self) -> StoreResult<Vec<LocalUserRecord>> {
+                    let rows = sqlx::query(
+                        "SELECT username, display_name, password_hash, enabled, created_at FROM local_users ORDER BY username",
+                    )
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    rows.iter().map(local_user_from_row).collect()
+                }
+            }
+
+            #[async_trait]
+            impl SecondFactorStore for $store {
+                async fn totp(&self, seat: &SeatKey) -> StoreResult<Option<TotpRecord>> {
+                    let row = sqlx::query("SELECT secret, mode, enrolled_at FROM totp WHERE seat_key = $1")
+                        .bind(seat.as_str())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    let Some(row) = row else {
+                        return Ok(None);
+                    };
+                    let mode: Option<String> = get(&row, "mode")?;
+                    let mode = match mode {
+                        None => None,
+                        Some(text) => Some(
+                            TotpMode::parse(&text)
+                                .ok_or_else(|| StoreError::Corrupt(format!("unknown TOTP mode {text:?}")))?,
+                        ),
+                    };
+                    Ok(Some(TotpRecord {
+                        seat: seat.clone(),
+                        secret: TotpSecret::from_bytes(get(&row, "secret")?),
+                        mode,
+                        enrolled_at: timestamp(get(&row, "enrolled_at")?)?,
+                    }))
+                }
+
+                async fn enroll_totp(&self, record: &TotpRecord) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO totp (seat_key, secret, mode, last_step, enrolled_at) VALUES ($1, $2, $3, -1, $4)
+                         ON CONFLICT (seat_key) DO UPDATE SET
+                             secret = excluded.secret, mode = excluded.mode, last_step = -1, enrolled_at = excluded.enrolled_at",
+                    )
+                    .bind(record.seat.as_str())
+                    .bind(record.secret.as_bytes().to_vec())
+                    .bind(record.mode.map(TotpMode::as_str))
+                    .bind(micros(record.enrolled_at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    Ok(())
+                }
+
+                async fn remove_totp(&self, seat: &SeatKey) -> StoreResult<bool> {
+                    let result = sqlx::query("DELETE FROM totp WHERE seat_key = $1")
+                        .bind(seat.as_str())
+                        .execute(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    Ok(result.rows_affected() == 1)
+                }
+
+                async fn use_totp_step(&self, seat: &SeatKey, step: i64) -> StoreResult<bool> {
+                    let result =
+                        sqlx::query("UPDATE totp SET last_step = $2 WHERE seat_key = $1 AND last_step < $2")
+                            .bind(seat.as_str())
+                            .bind(step)
+                            .execute(&self.pool)
+                            .await
+                            .map_err(unavailable)?;
+                    Ok(result.rows_affected() == 1)
+                }
+            }
+
+            fn client_from_row(row: &$row) -> StoreResult<RadiusClient> {
+                let networks: String = get(row, "networks")?;
+                let networks = networks
+                    .split(',')
+                    .filter(|n| !n.is_empty())
+                    .map(|n| {
+                        n.parse()
+                            .map_err(|e: gatehouse_core::clients::NetworkParseError| {
+                                StoreError::Corrupt(e.to_string())
+                            })
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok(RadiusClient {
+                    name: get(row, "name")?,
+                    networks,
+                    secret: get(row, "secret")?,
+                    require_message_authenticator: get::<i64>(row, "require_message_authenticator")? != 0,
+                    limit_proxy_state: get::<i64>(row, "limit_proxy_state")? != 0,
+                })
+            }
+
+            #[async_trait]
+            impl ClientStore for $store {
+                async fn radius_clients(&self) -> StoreResult<Vec<RadiusClient>> {
+                    let rows = sqlx::query(
+                        "SELECT name, networks, secret, require_message_authenticator, limit_proxy_state
+                         FROM radius_clients ORDER BY name",
+                    )
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    rows.iter().map(client_from_row).collect()
+                }
+
+                async fn add_radius_client(&self, client: &RadiusClient) -> StoreResult<()> {
+                    let networks: Vec<String> = client.networks.iter().map(ToString::to_string).collect();
+                    let result = sqlx::query(
+                        "INSERT INTO radius_clients (name, networks, secret, require_message_authenticator, limit_proxy_state)
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&client.name)
+                    .bind(networks.join(","))
+                    .bind(client.secret.clone())
+                    .bind(i64::from(client.require_message_authenticator))
+                    .bind(i64::from(client.limit_proxy_state))
+                    .execute(&self.pool)
+                    .await;
+                    inserted(result)
+                }
+
+                async fn delete_radius_client(&self, name: &str) -> StoreResult<bool> {
+                    let result = sqlx::query("DELETE FROM radius_clients WHERE name = $1")
+                        .bind(name)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    Ok(result.rows_affected() == 1)
+                }
+            }
+
+
+
+            #[async_trait]
+            impl AdminStore for $store {
+                async fn add_admin(&self, admin: &AdminRecord) -> StoreResult<()> {
+                    let result =
+                        sqlx::query("INSERT INTO admins (name, password_hash, created_at) VALUES ($1, $2, $3)")
+                            .bind(admin.name.as_str())
+                            .bind(&admin.password_hash)
+                            .bind(micros(admin.created_at))
+                            .execute(&self.pool)
+                            .await;
+                    inserted(result)
+                }
+
+                async fn admin(&self, name: &Username) -> StoreResult<Option<AdminRecord>> {
+                    let row: Option<(String, String, i64)> =
+                        sqlx::query_as("SELECT name, password_hash, created_at FROM admins WHERE name = $1")
+                            .bind(name.as_str())
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(unavailable)?;
+                    row.map(|(name, password_hash, created_at)| {
+                        Ok(AdminRecord {
+                            name: username(name)?,
+                            password_hash,
+                            created_at: timestamp(created_at)?,
+                        })
+                    })
+                    .transpose()
+                }
+
+                async fn admin_count(&self) -> StoreResult<u64> {
+                    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM admins")
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    Ok(count.max(0) as u64)
+                }
+
+                async fn add_admin_token(
+                    &self,
+                    token_hash: &[u8; 32],
+                    admin: &Username,
+                    at: Timestamp,
+                ) -> StoreResult<()> {
+                    let result = sqlx::query(
+                        "INSERT INTO admin_tokens (token_hash, admin, created_at) VALUES ($1, $2, $3)",
+                    )
+                    .bind(token_hash.to_vec())
+                    .bind(admin.as_str())
+                    .bind(micros(at))
+                    .execute(&self.pool)
+                    .await;
+                    inserted(result)
+                }
+
+                async fn admin_for_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<Username>> {
+                    let admin: Option<String> =
+                        sqlx::query_scalar("SELECT admin FROM admin_tokens WHERE token_hash = $1")
+                            .bind(token_hash.to_vec())
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(unavailable)?;
+                    admin.map(username).transpose()
+                }
+
+                async fn add_session(&self, session: &SessionRecord) -> StoreResult<()> {
+                    let result = sqlx::query(
+                        "INSERT INTO admin_sessions (token_hash, admin, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(session.token_hash.to_vec())
+                    .bind(session.admin.as_str())
+                    .bind(&session.csrf)
+                    .bind(micros(session.created_at))
+                    .bind(micros(session.expires_at))
+                    .execute(&self.pool)
+                    .await;
+                    inserted(result)
+                }
+
+                async fn session(&self, token_hash: &[u8; 32]) -> StoreResult<Option<SessionRecord>> {
+                    let row: Option<(Vec<u8>, String, String, i64, i64)> = sqlx::query_as(
+                        "SELECT token_hash, admin, csrf, created_at, expires_at FROM admin_sessions WHERE token_hash = $1",
+                    )
+                    .bind(token_hash.to_vec())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    row.map(|(token_hash, admin, csrf, created_at, expires_at)| {
+                        Ok(SessionRecord {
+                            token_hash: hash32(token_hash)?,
+                            admin: username(admin)?,
+                            csrf,
+                            created_at: timestamp(created_at)?,
+                            expires_at: timestamp(expires_at)?,
+                        })
+                    })
+                    .transpose()
+                }
+
+                async fn delete_session(&self, token_hash: &[u8; 32]) -> StoreResult<()> {
+                    sqlx::query("DELETE FROM admin_sessions WHERE token_hash = $1")
+                        .bind(token_hash.to_vec())
+                        .execute(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    Ok(())
+                }
+
+                async fn delete_expired_sessions(&self, now: Timestamp) -> StoreResult<u64> {
+                    let result = sqlx::query("DELETE FROM admin_sessions WHERE expires_at <= $1")
+                        .bind(micros(now))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    Ok(result.rows_affected())
+                }
+            }
+
+
+
+
+            #[async_trait]
+            impl AlarmStore for $store {
+                async fn alarm_settings(&self) -> StoreResult<Option<AlarmSettings>> {
+                    let row: Option<(String, String, String)> = sqlx::query_as(
+                        "SELECT days_before_end, user_limit_percent, recipients FROM alarm_settings WHERE id = 1",
+                    )
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    row.map(|(days, percent, recipients)| {
+                        AlarmSettings::new(
+                            numbers(&days)?,
+                            numbers(&percent)?,
+                            recipients.lines().map(str::to_string).collect(),
+                        )
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))
+                    })
+                    .transpose()
+                }
+
+                async fn set_alarm_settings(&self, settings: &AlarmSettings) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO alarm_settings (id, days_before_end, user_limit_percent, recipients) VALUES (1, $1, $2, $3)
+                         ON CONFLICT (id) DO UPDATE SET days_before_end = $1, user_limit_percent = $2, recipients = $3",
+                    )
+                    .bind(joined(settings.days_before_end()))
+                    .bind(joined(settings.user_limit_percent()))
+                    .bind(settings.recipients().join("\n"))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    Ok(())
+                }
+
+                async fn fire_alarms(&self, alarms: &[NewAlarm]) -> StoreResult<Vec<bool>> {
+                    let mut tx = self.begin_write().await?;
+                    let mut queued = Vec::with_capacity(alarms.len());
+                    for alarm in alarms {
+                        let delivery = alarm.initial_delivery();
+                        let result = sqlx::query(
+                            "INSERT INTO alarm_outbox (alarm_key, kind, subject, body, recipients, created_at, delivery, next_attempt_at)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                             ON CONFLICT (alarm_key) DO NOTHING",
+                        )
+                        .bind(&alarm.key)
+                        .bind(alarm.kind.as_str())
+                        .bind(&alarm.subject)
+                        .bind(&alarm.body)
+                        .bind(alarm.recipients.join("\n"))
+                        .bind(micros(alarm.created_at))
+                        .bind(delivery.as_str())
+                        .bind(micros(alarm.created_at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                        queued.push(result.rows_affected() == 1);
+                    }
+                    tx.commit().await.map_err(unavailable)?;
+                    Ok(queued)
+                }
+
+                async fn fired_alarm_keys(&self) -> StoreResult<HashSet<String>> {
+                    let keys: Vec<String> = sqlx::query_scalar("SELECT alarm_key FROM alarm_outbox")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    Ok(keys.into_iter().collect())
+                }
+
+                async fn claim_alarms(
+                    &self,
+                    now: Timestamp,
+                    lease_until: Timestamp,
+                    limit: u32,
+                ) -> StoreResult<Vec<AlarmRecord>> {
+                    let rows = sqlx::query(<$store>::CLAIM_ALARMS)
+                    .bind(micros(lease_until))
+                    .bind(micros(now))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    let mut alarms = rows
+                        .iter()
+                        .map(alarm_from_row)
+                        .collect::<StoreResult<Vec<_>>>()?;
+                    alarms.sort_by_key(|alarm| alarm.id);
+                    Ok(alarms)
+                }
+
+                async fn alarm_sent(&self, id: i64, at: Timestamp) -> StoreResult<()> {
+                    sqlx::query(
+                        "UPDATE alarm_outbox SET delivery = 'sent', sent_at = $1, last_error = NULL WHERE id = $2",
+                    )
+                    .bind(micros(at))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    Ok(())
+                }
+
+                async fn alarm_failed(&self, id: i64, error: &str, retry_at: Timestamp) -> StoreResult<()> {
+                    sqlx::query(
+                        "UPDATE alarm_outbox SET last_error = $1, next_attempt_at = $2
+                         WHERE id = $3 AND delivery = 'queued'",
+                    )
+                    .bind(error)
+                    .bind(micros(retry_at))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    Ok(())
+                }
+
+                async fn alarm_history(&self, limit: u32) -> StoreResult<Vec<AlarmRecord>> {
+                    let rows = sqlx::query(concat!(
+                        "SELECT ",
+                        alarm_columns!(),
+                        " FROM alarm_outbox ORDER BY id DESC LIMIT $1"
+                    ))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    rows.iter().map(alarm_from_row).collect()
+                }
+            }
+
+            fn alarm_from_row(row: &$row) -> StoreResult<AlarmRecord> {
+                let kind: String = get(row, "kind")?;
+                let delivery: String = get(row, "delivery")?;
+                let recipients: String = get(row, "recipients")?;
+                let sent_at: Option<i64> = get(row, "sent_at")?;
+                Ok(AlarmRecord {
+                    id: get(row, "id")?,
+                    key: get(row, "alarm_key")?,
+                    kind: AlarmKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Corrupt(format!("unknown alarm kind {kind:?}")))?,
+                    subject: get(row, "subject")?,
+                    body: get(row, "body")?,
+                    recipients: recipients.lines().map(str::to_string).collect(),
+                    created_at: timestamp(get(row, "created_at")?)?,
+                    delivery: Delivery::parse(&delivery)
+                        .ok_or_else(|| StoreError::Corrupt(format!("unknown delivery {delivery:?}")))?,
+                    attempts: count(get(row, "attempts")?)?,
+                    next_attempt_at: timestamp(get(row, "next_attempt_at")?)?,
+                    last_error: get(row, "last_error")?,
+                    sent_at: sent_at.map(timestamp).transpose()?,
+                })
+            }
+        }
+    };
+}
+pub(crate) use impl_store;
