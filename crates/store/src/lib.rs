@@ -1,10 +1,13 @@
 //! Implementations of Gatehouse's [`Store`](gatehouse_core::Store).
 //!
 //! Only this crate knows SQL. [`SqliteStore`] is the embedded default (one
-//! file in the data directory). Every backend passes the conformance suite
+//! file in the data directory); [`PgStore`] lets several nodes share one
+//! PostgreSQL database. Every backend passes the conformance suite
 //! in `tests/conformance`, which is the written contract of the trait.
 
+mod postgres;
 mod shared;
 mod sqlite;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

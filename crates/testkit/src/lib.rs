@@ -206,6 +206,42 @@ impl FakeTime {
     }
 }
 
+/// The PostgreSQL server tests may create databases on
+/// (`GATEHOUSE_TEST_POSTGRES_URL`, e.g. `postgres://postgres@127.0.0.1:55432/postgres`;
+/// `.ci/run` starts a throwaway cluster and sets it). Unset: SKIP (or fail
+/// when peers are required).
+pub fn postgres_url(test: &str) -> Option<String> {
+    match std::env::var("GATEHOUSE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if peers_required() {
+                panic!(
+                    "GATEHOUSE_REQUIRE_PEERS=1 but GATEHOUSE_TEST_POSTGRES_URL is not set for {test}"
+                );
+            }
+            let line = format!(
+                "SKIP {test}: no PostgreSQL (set GATEHOUSE_TEST_POSTGRES_URL, or run .ci/run)\n"
+            );
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            None
+        }
+    }
+}
+
+/// `url` with its database replaced by `database`.
+pub fn postgres_url_for(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let authority_end = base
+        .find("://")
+        .map(|scheme| scheme + 3)
+        .and_then(|start| base[start..].find('/').map(|slash| start + slash))
+        .unwrap_or(base.len());
+    format!("{}/{database}{query}", &base[..authority_end])
+}
+
 /// A fresh temporary directory, removed when dropped.
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new()

@@ -1,0 +1,57 @@
+//! The PostgreSQL store against the conformance suite, each case in a
+//! database of its own on the server `GATEHOUSE_TEST_POSTGRES_URL` names.
+
+mod conformance;
+
+use std::sync::Arc;
+
+use gatehouse_core::store::Store;
+use gatehouse_store::PgStore;
+use gatehouse_testkit::{postgres_url, postgres_url_for};
+use sqlx::Connection as _;
+
+/// A new, empty database for `case` (dropped first if a run left it).
+async fn fresh_database(case: &str) -> Option<String> {
+    let server = postgres_url(case)?;
+    let name = format!("gh_{}", &case[..case.len().min(55)]);
+    let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+    for statement in [
+        format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+        format!("CREATE DATABASE \"{name}\""),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    admin.close().await.unwrap();
+    Some(postgres_url_for(&server, &name))
+}
+
+async fn fresh(case: &str) -> Option<Arc<dyn Store>> {
+    let url = fresh_database(case).await?;
+    Some(Arc::new(PgStore::connect(&url, 8).await.unwrap()))
+}
+
+conformance_suite!(fresh);
+
+#[tokio::test]
+async fn nodes_starting_together_migrate_once() {
+    let Some(url) = fresh_database("nodes_starting_together_migrate_once").await else {
+        return;
+    };
+    let (a, b, c) = tokio::join!(
+        PgStore::connect(&url, 2),
+        PgStore::connect(&url, 2),
+        PgStore::connect(&url, 2)
+    );
+    for store in [a, b, c] {
+        store.unwrap().close().await;
+    }
+    let mut connection = sqlx::PgConnection::connect(&url).await.unwrap();
+    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_version")
+        .fetch_all(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(versions, [1]);
+}
