@@ -166,8 +166,10 @@ pub struct LicenseSection {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageSection {
-    /// `sqlite://PATH`; unset: `<data-dir>/gatehouse.db`.
+    /// `sqlite://PATH` or `postgres://…`; unset: `<data-dir>/gatehouse.db`.
     pub url: Option<String>,
+    /// PostgreSQL: connections per process (default 10).
+    pub max_connections: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -268,9 +270,14 @@ pub struct LogSection {
 }
 
 /// Where the data lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Storage {
     Sqlite(PathBuf),
+    /// The URL (with any password in it) and the pool size.
+    Postgres {
+        url: String,
+        max_connections: u32,
+    },
 }
 
 /// The validated configuration.
@@ -369,9 +376,23 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
         None | Some("") => Storage::Sqlite(data_dir.join("gatehouse.db")),
         Some(url) => match url.split_once("://") {
             Some(("sqlite", path)) if !path.is_empty() => Storage::Sqlite(PathBuf::from(path)),
-            _ => bail!("storage.url: unsupported value {url:?}; expected sqlite://PATH"),
+            Some(("postgres" | "postgresql", rest)) if !rest.is_empty() => Storage::Postgres {
+                url: url.to_string(),
+                max_connections: match raw.storage.max_connections {
+                    None => 10,
+                    Some(n @ 1..=1000) => n,
+                    Some(_) => bail!("storage.max_connections must be between 1 and 1000"),
+                },
+            },
+            _ => bail!(
+                "storage.url: unsupported value {:?}; expected sqlite://PATH or postgres://USER@HOST/DATABASE",
+                redact_url(url)
+            ),
         },
     };
+    if raw.storage.max_connections.is_some() && !matches!(storage, Storage::Postgres { .. }) {
+        bail!("storage.max_connections applies to PostgreSQL only");
+    }
     let passwords = raw.passwords;
     if passwords.memory_kib < 8 * passwords.parallelism.max(1)
         || passwords.iterations == 0
@@ -501,6 +522,48 @@ fn validate_smtp(data_dir: &Path, raw: SmtpSection) -> Result<Option<SmtpSetting
     // Builds the mailer once so a bad address or CA file stops the start.
     SmtpMailer::new(&settings)?;
     Ok(Some(settings))
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Storage::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Storage::Postgres {
+                url,
+                max_connections,
+            } => f
+                .debug_struct("Postgres")
+                .field("url", &redact_url(url))
+                .field("max_connections", max_connections)
+                .finish(),
+        }
+    }
+}
+
+impl std::fmt::Display for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Storage::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Storage::Postgres { url, .. } => f.write_str(&redact_url(url)),
+        }
+    }
+}
+
+/// A URL with its password (if any) replaced, for messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _password)) => {
+                format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
+            }
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
 }
 
 fn validate_directories(
@@ -701,6 +764,14 @@ mod tests {
                 "license.timezone",
             ),
             ("[storage]\nurl = \"mysql://x\"\n", "storage.url"),
+            (
+                "[storage]\nurl = \"postgres://gh@db/gatehouse\"\nmax_connections = 0\n",
+                "storage.max_connections",
+            ),
+            (
+                "[storage]\nmax_connections = 5\n",
+                "storage.max_connections",
+            ),
             ("[license]\ntimezone = 5\n", "license.timezone"),
             ("[licence]\ntimezone = \"UTC\"\n", "licence"),
             ("[passwords]\niterations = 0\n", "passwords"),
@@ -830,6 +901,40 @@ mod tests {
         let path = write(&dir, "[alarms]\ndaily_at = \"07:00\"\n");
         let config = load(&dir, Some(&path)).unwrap();
         assert!(config.alarms.is_none() && config.smtp.is_none());
+    }
+
+    #[test]
+    fn a_postgres_url_is_read_and_its_password_never_shown() {
+        let temp = gatehouse_testkit::temp_dir();
+        let dir = temp.path().to_path_buf();
+        let path = write(
+            &dir,
+            "[storage]\nurl = \"postgres://gh:s3cret@db.example.com:5432/gatehouse?sslmode=require\"\nmax_connections = 20\n",
+        );
+        let config = load(&dir, Some(&path)).unwrap();
+        assert_eq!(
+            config.storage,
+            Storage::Postgres {
+                url: "postgres://gh:s3cret@db.example.com:5432/gatehouse?sslmode=require".into(),
+                max_connections: 20,
+            }
+        );
+        for shown in [format!("{:?}", config.storage), config.storage.to_string()] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(
+                shown.contains("gh:***@db.example.com:5432/gatehouse"),
+                "{shown}"
+            );
+        }
+        let path = write(
+            &dir,
+            "[storage]\nurl = \"mysql://gh:s3cret@db/gatehouse\"\n",
+        );
+        let error = load(&dir, Some(&path)).unwrap_err().to_string();
+        assert!(
+            error.contains("storage.url") && !error.contains("s3cret"),
+            "{error}"
+        );
     }
 
     #[test]

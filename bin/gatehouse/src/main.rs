@@ -24,7 +24,7 @@ use gatehouse_core::{
 };
 use gatehouse_license::{Month, UsagePercent};
 use gatehouse_radius::{RadiusServer, RadiusSettings};
-use gatehouse_store::SqliteStore;
+use gatehouse_store::{PgStore, SqliteStore};
 use serde::Serialize;
 
 use crate::config::{Config, Storage};
@@ -378,6 +378,10 @@ async fn open(config: &Config) -> Result<Gatehouse> {
             }
             Arc::new(SqliteStore::open(path).await?)
         }
+        Storage::Postgres {
+            url,
+            max_connections,
+        } => Arc::new(PgStore::connect(url, *max_connections).await?),
     };
     let settings = Settings {
         time_zone: config.time_zone.clone(),
