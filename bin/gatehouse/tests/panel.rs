@@ -6,11 +6,10 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::{FakeTime, Installation, Server, SmtpServer, dev_key, issue};
+use common::{FakeTime, Installation, Server, SmtpServer, dev_key, issue, pap};
 use gatehouse_license::jiff::{SignedDuration, Timestamp};
 use gatehouse_testkit::{installed, libfaketime, peer, workspace_root};
 
@@ -50,33 +49,18 @@ impl Browser {
 }
 
 fn radius_login(radclient: &Path, server: &Server, user: &str) {
-    let mut child = Command::new(radclient)
-        .args([
-            "-t",
-            "2",
-            "-r",
-            "1",
-            &format!("127.0.0.1:{}", server.radius_port),
-            "auth",
-            SECRET,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let request = format!(
-        "User-Name = \"{user}\", User-Password = \"{user}-secret\", Message-Authenticator = 0x00\n"
+    let reply = common::radclient(
+        radclient,
+        server.radius_port,
+        &pap(user, &format!("{user}-secret")),
+        SECRET,
     );
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.contains("Received Access-Accept"), "{user}: {text}");
+    assert_eq!(
+        reply.code.as_deref(),
+        Some("Access-Accept"),
+        "{user}: {}",
+        reply.output
+    );
 }
 
 #[test]

@@ -3,7 +3,12 @@
 
 mod common;
 
-use common::{Installation, dev_key, issue};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{
+    Installation, RadReply, Server, SmtpServer, dev_key, issue, pap, radclient as radclient_request,
+};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_testkit::{peer, postgres_url, postgres_url_for};
 
@@ -82,4 +87,132 @@ fn nodes_on_one_database_share_the_installation_the_license_and_the_count() {
     users.sort();
     assert_eq!(users, ["alice", "bob"]);
     assert_eq!(a.license_json()["active_users"], 2);
+}
+
+const SECRET: &str = "multi-node-shared-secret";
+
+/// `serve` on each node: RADIUS on a free port for the client `nas`
+/// (127.0.0.1), plus `extra` configuration.
+fn serve_all(nodes: Vec<Installation>, extra: &str) -> Vec<Server> {
+    nodes
+        .into_iter()
+        .map(|gh| {
+            Server::start(
+                gh,
+                &format!(
+                    "\n[radius]\nlisten = \"127.0.0.1:0\"\n\n[[radius.clients]]\nname = \"nas\"\n\
+                     networks = [\"127.0.0.1\"]\nsecret = \"{SECRET}\"\n{extra}"
+                ),
+            )
+        })
+        .collect()
+}
+
+fn key(gh: &Installation, users: u32) -> String {
+    let support_end = Timestamp::now()
+        .checked_add(gatehouse_license::jiff::SignedDuration::from_hours(24 * 90))
+        .unwrap()
+        .strftime("%Y-%m-%d")
+        .to_string();
+    issue(
+        &dev_key(),
+        &gh.app_key(),
+        users,
+        &support_end,
+        &Timestamp::now().to_string(),
+    )
+}
+
+fn login(radclient: &Path, server: &Server, user: &str) -> RadReply {
+    radclient_request(
+        radclient,
+        server.radius_port,
+        &pap(user, &format!("{user}-secret")),
+        SECRET,
+    )
+}
+
+#[test]
+fn a_key_installed_on_one_node_lets_a_refused_user_in_on_another_within_five_seconds() {
+    const TEST: &str =
+        "a_key_installed_on_one_node_lets_a_refused_user_in_on_another_within_five_seconds";
+    let Some(radclient) = peer("radclient", TEST) else {
+        return;
+    };
+    let Some(nodes) = nodes(TEST, 2) else {
+        return;
+    };
+    nodes[0].ok(&["license", "install", &key(&nodes[0], 1)], "");
+    for name in ["alice", "bob"] {
+        nodes[0].add_user(name);
+    }
+    let servers = serve_all(nodes, "");
+    let (a, b) = (&servers[0], &servers[1]);
+    assert_eq!(
+        login(&radclient, a, "alice").code.as_deref(),
+        Some("Access-Accept")
+    );
+    let refused = login(&radclient, b, "bob");
+    assert_eq!(refused.code.as_deref(), Some("Access-Reject"));
+    assert_eq!(
+        refused.reply_message.as_deref(),
+        Some(&LIMIT_TEXT["Reject: ".len()..])
+    );
+    // A higher limit, installed through node A.
+    a.gh.ok(&["license", "install", &key(&a.gh, 5)], "");
+    let installed = Instant::now();
+    loop {
+        let reply = login(&radclient, b, "bob");
+        if reply.code.as_deref() == Some("Access-Accept") {
+            break;
+        }
+        assert!(
+            installed.elapsed() < Duration::from_secs(5),
+            "bob still refused on node B 5 s after the key went in on A: {}",
+            reply.output
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(b.log_count(&["license changed by another process"], 1) >= 1);
+}
+
+#[test]
+fn an_alarm_crossing_with_three_nodes_sends_one_email() {
+    const TEST: &str = "an_alarm_crossing_with_three_nodes_sends_one_email";
+    let Some(radclient) = peer("radclient", TEST) else {
+        return;
+    };
+    let Some(mut smtp) = SmtpServer::new(TEST) else {
+        return;
+    };
+    let Some(nodes) = nodes(TEST, 3) else {
+        return;
+    };
+    smtp.start();
+    nodes[0].ok(&["license", "install", &key(&nodes[0], 4)], "");
+    for name in ["u1", "u2", "u3"] {
+        nodes[0].add_user(name);
+    }
+    let servers = serve_all(
+        nodes,
+        &format!(
+            "\n[alarms]\ndays_before_end = []\nuser_limit_percent = [50]\n\
+             recipients = [\"ops@example.com\"]\n{}",
+            smtp.config(None)
+        ),
+    );
+    // One user per node: the second crosses 50% of 4.
+    for (server, user) in servers.iter().zip(["u1", "u2", "u3"]) {
+        assert_eq!(
+            login(&radclient, server, user).code.as_deref(),
+            Some("Access-Accept"),
+            "{user}"
+        );
+    }
+    let received = smtp.wait_for(1, Duration::from_secs(15));
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].subject, "User limit reached 50.0% (2/4)");
+    // Every node's sender has polled the outbox a few times since.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(smtp.received().len(), 1, "sent by one node only");
 }

@@ -4,11 +4,10 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{FakeTime, Installation, Server, Slapd, ad_directory, dev_key, issue};
+use common::{FakeTime, Installation, RadReply, Server, Slapd, ad_directory, dev_key, issue, pap};
 use gatehouse_core::totp::{TotpSecret, code_at, step_of};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_testkit::{libfaketime, peer, python_with, workspace_root};
@@ -23,15 +22,6 @@ const INVALID_TEXT: &str = "Invalid username or password";
 struct Radius {
     server: Server,
     port: u16,
-}
-
-/// What radclient printed about the reply.
-#[derive(Debug, Default)]
-struct RadReply {
-    code: Option<String>,
-    reply_message: Option<String>,
-    state: Option<String>,
-    output: String,
 }
 
 impl std::ops::Deref for Radius {
@@ -68,35 +58,7 @@ impl Radius {
 
     /// `radclient -x` with `attributes` (radclient syntax) and `secret`.
     fn radclient(&self, radclient: &std::path::Path, attributes: &str, secret: &str) -> RadReply {
-        let mut child = Command::new(radclient)
-            .args([
-                "-x",
-                "-t",
-                "1",
-                "-r",
-                "1",
-                &format!("127.0.0.1:{}", self.port),
-                "auth",
-                secret,
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{attributes}\n").as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        parse_radclient(&text)
+        common::radclient(radclient, self.port, attributes, secret)
     }
 
     fn pyrad(&self, python: &std::path::Path, args: &[&str]) -> Value {
@@ -117,30 +79,6 @@ impl Radius {
     }
 }
 
-fn parse_radclient(text: &str) -> RadReply {
-    let mut reply = RadReply {
-        output: text.to_string(),
-        ..RadReply::default()
-    };
-    let mut in_reply = false;
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("Received ") {
-            reply.code = rest.split_whitespace().next().map(str::to_string);
-            in_reply = true;
-        } else if line.starts_with("Sent ") {
-            in_reply = false;
-        } else if in_reply {
-            let line = line.trim();
-            if let Some(value) = line.strip_prefix("Reply-Message = ") {
-                reply.reply_message = Some(value.trim_matches('"').to_string());
-            } else if let Some(value) = line.strip_prefix("State = 0x") {
-                reply.state = Some(value.to_string());
-            }
-        }
-    }
-    reply
-}
-
 /// A user with a password, enrolled for TOTP in `mode`; returns the secret.
 fn totp_user(gh: &Installation, name: &str, mode: &str) -> TotpSecret {
     gh.add_user(name);
@@ -155,10 +93,6 @@ fn totp_user(gh: &Installation, name: &str, mode: &str) -> TotpSecret {
 
 fn current_code(secret: &TotpSecret) -> String {
     code_at(secret, step_of(Timestamp::now()))
-}
-
-fn pap(user: &str, password: &str) -> String {
-    format!("User-Name = \"{user}\", User-Password = \"{password}\", Message-Authenticator = 0x00")
 }
 
 fn peers(test: &str) -> Option<(std::path::PathBuf, std::path::PathBuf)> {

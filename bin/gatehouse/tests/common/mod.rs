@@ -766,3 +766,75 @@ impl Drop for Slapd {
         self.stop();
     }
 }
+
+/// What radclient printed about the reply.
+#[derive(Debug, Default)]
+pub struct RadReply {
+    pub code: Option<String>,
+    pub reply_message: Option<String>,
+    pub state: Option<String>,
+    pub output: String,
+}
+
+/// One request with `radclient -x` (one try, 1 s timeout) to
+/// 127.0.0.1:`port`; `attributes` in radclient's syntax.
+pub fn radclient(program: &Path, port: u16, attributes: &str, secret: &str) -> RadReply {
+    let mut child = Command::new(program)
+        .args([
+            "-x",
+            "-t",
+            "1",
+            "-r",
+            "1",
+            &format!("127.0.0.1:{port}"),
+            "auth",
+            secret,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{attributes}\n").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    parse_radclient(&text)
+}
+
+fn parse_radclient(text: &str) -> RadReply {
+    let mut reply = RadReply {
+        output: text.to_string(),
+        ..RadReply::default()
+    };
+    let mut in_reply = false;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("Received ") {
+            reply.code = rest.split_whitespace().next().map(str::to_string);
+            in_reply = true;
+        } else if line.starts_with("Sent ") {
+            in_reply = false;
+        } else if in_reply {
+            let line = line.trim();
+            if let Some(value) = line.strip_prefix("Reply-Message = ") {
+                reply.reply_message = Some(value.trim_matches('"').to_string());
+            } else if let Some(value) = line.strip_prefix("State = 0x") {
+                reply.state = Some(value.to_string());
+            }
+        }
+    }
+    reply
+}
+
+/// PAP attributes for radclient, with a Message-Authenticator.
+pub fn pap(user: &str, password: &str) -> String {
+    format!("User-Name = \"{user}\", User-Password = \"{password}\", Message-Authenticator = 0x00")
+}
