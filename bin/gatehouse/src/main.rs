@@ -130,6 +130,11 @@ enum LocalUserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Create many users from a file (`-`: standard input), one per line:
+    /// `username<TAB>password`. Blank lines and lines starting with `#` are
+    /// skipped. Every line is checked first: one bad line, or a user that
+    /// already exists, and nobody is added.
+    Import { file: PathBuf },
     /// Set a new password, read from standard input.
     Password {
         name: String,
@@ -960,6 +965,28 @@ async fn local_user(gatehouse: &Gatehouse, command: LocalUserCommand) -> Result<
             let username = gatehouse.add_local_user(&name, &password).await?;
             println!("added local user {username}");
         }
+        LocalUserCommand::Import { file } => {
+            let text = if file.as_os_str() == "-" {
+                read_stdin()?
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?
+            };
+            let users = import_lines(&text)?;
+            let mut problems = Vec::new();
+            for (line, name, _) in &users {
+                if gatehouse.local_user_exists(name).await? {
+                    problems.push(format!("line {line}: local user {name:?} already exists"));
+                }
+            }
+            if !problems.is_empty() {
+                bail!("nothing imported:\n  {}", problems.join("\n  "));
+            }
+            for (_, name, password) in &users {
+                gatehouse.add_local_user(name, password).await?;
+            }
+            println!("imported {} local users", users.len());
+        }
         LocalUserCommand::Password { name, .. } => {
             let password = read_secret("password")?;
             gatehouse.set_local_user_password(&name, &password).await?;
@@ -1150,6 +1177,42 @@ async fn auth(gatehouse: &Gatehouse, user: &str, client: &str) -> Result<ExitCod
             Ok(ExitCode::from(EXIT_NO))
         }
     }
+}
+
+/// `(line number, username, password)` of each user in an import file;
+/// every bad line is reported at once.
+fn import_lines(text: &str) -> Result<Vec<(usize, String, String)>> {
+    let mut users = Vec::new();
+    let mut problems = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((name, password)) = line.split_once('\t') else {
+            problems.push(format!("line {number}: expected username<TAB>password"));
+            continue;
+        };
+        match gatehouse_core::Username::parse(name) {
+            Err(error) => problems.push(format!("line {number}: {error}")),
+            Ok(_) if password.is_empty() => {
+                problems.push(format!("line {number}: empty password for {name:?}"));
+            }
+            Ok(username) if !seen.insert(username.clone()) => {
+                problems.push(format!("line {number}: {username} appears twice"));
+            }
+            Ok(_) => users.push((number, name.to_string(), password.to_string())),
+        }
+    }
+    if !problems.is_empty() {
+        bail!("nothing imported:\n  {}", problems.join("\n  "));
+    }
+    if users.is_empty() {
+        bail!("no users in the file");
+    }
+    Ok(users)
 }
 
 /// Shows a new TOTP enrollment once: QR code, URI and secret.

@@ -491,3 +491,44 @@ fn serve_follows_license_changes_and_stops_on_sigterm() {
     assert!(server.wait().unwrap().success(), "serve exits 0 on SIGTERM");
     reader.join().unwrap();
 }
+
+#[test]
+fn local_users_are_imported_all_or_nothing() {
+    let gh = Installation::new("UTC");
+    let file = gh.data_dir().join("users.tsv");
+    std::fs::write(
+        &file,
+        "# username<TAB>password\nalice\talice-secret\n\nBob\tbob-secret\n",
+    )
+    .unwrap();
+    let out = gh.ok(&["local-user", "import", file.to_str().unwrap()], "");
+    assert_eq!(out.trim(), "imported 2 local users");
+    assert_eq!(gh.auth("alice").0, "Accept");
+    assert_eq!(gh.auth("bob").0, "Accept");
+    // Bad lines are all reported, and nothing changes.
+    let bad = gh.run(
+        &["local-user", "import", "-"],
+        "carol\tcarol-secret\nno-tab-here\ndave\t\nCAROL\tx\nalice\tagain\n",
+    );
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    for expected in [
+        "nothing imported",
+        "line 2: expected username<TAB>password",
+        "line 3: empty password",
+        "line 4: carol appears twice",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+    let existing = gh.run(
+        &["local-user", "import", "-"],
+        "carol\tcarol-secret\nalice\tagain\n",
+    );
+    assert!(!existing.status.success());
+    assert!(
+        String::from_utf8_lossy(&existing.stderr)
+            .contains("line 2: local user \"alice\" already exists")
+    );
+    let list: Value = serde_json::from_str(&gh.ok(&["local-user", "list", "--json"], "")).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2, "carol was not added");
+}

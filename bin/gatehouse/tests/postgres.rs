@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,8 @@ use common::{
     Installation, RadReply, Server, SmtpServer, dev_key, issue, pap, radclient as radclient_request,
 };
 use gatehouse_license::jiff::Timestamp;
-use gatehouse_testkit::{peer, postgres_url, postgres_url_for};
+use gatehouse_testkit::{peer, postgres_url, postgres_url_for, python_with, workspace_root};
+use serde_json::Value;
 
 const LIMIT_TEXT: &str = "Reject: User limit exceeded, please contact your system administrator";
 
@@ -215,4 +217,89 @@ fn an_alarm_crossing_with_three_nodes_sends_one_email() {
     // Every node's sender has polled the outbox a few times since.
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(smtp.received().len(), 1, "sent by one node only");
+}
+
+#[test]
+fn three_nodes_count_exactly_the_limit_even_when_one_is_killed_mid_run() {
+    const TEST: &str = "three_nodes_count_exactly_the_limit_even_when_one_is_killed_mid_run";
+    const USERS: usize = 2000;
+    const LIMIT: u32 = 1000;
+    let Some(python) = python_with("pyrad", TEST) else {
+        return;
+    };
+    let Some(nodes) = nodes(TEST, 3) else {
+        return;
+    };
+    nodes[0].ok(&["license", "install", &key(&nodes[0], LIMIT)], "");
+    let users: String = (0..USERS)
+        .map(|i| format!("user{i:04}\tuser{i:04}-secret\n"))
+        .collect();
+    let users_file = nodes[0].data_dir().join("users.tsv");
+    std::fs::write(&users_file, &users).unwrap();
+    nodes[0].ok(&["local-user", "import", users_file.to_str().unwrap()], "");
+    let mut servers = serve_all(nodes, "");
+    let ports: Vec<String> = servers.iter().map(|s| s.radius_port.to_string()).collect();
+    let mut load = std::process::Command::new(python)
+        .arg(workspace_root().join("bin/gatehouse/tests/peers/radius_load.py"))
+        .args([SECRET, &ports.join(","), users_file.to_str().unwrap(), "32"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(load.stdout.take().unwrap());
+    let mut result = None;
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        // A third of the way in, node 2 dies without a word.
+        if line == "progress 600" {
+            servers[1].kill();
+        }
+        if line.starts_with('{') {
+            result = Some(serde_json::from_str::<Value>(&line).unwrap());
+        }
+    }
+    let status = load.wait().unwrap();
+    let result = result.unwrap_or_else(|| {
+        let mut stderr = String::new();
+        let _ = std::io::Read::read_to_string(&mut load.stderr.take().unwrap(), &mut stderr);
+        panic!("the load client printed no result ({status}): {stderr}")
+    });
+    eprintln!(
+        "{TEST}: answers {}, failovers {}",
+        result["answers"], result["failovers"]
+    );
+    assert_eq!(
+        result["unanswered"],
+        serde_json::json!([]),
+        "every login was answered (failover)"
+    );
+    assert!(
+        result["failovers"].as_u64().unwrap() > 0,
+        "node 2 was killed mid-run: {result}"
+    );
+    assert_eq!(result["answers"]["Access-Accept"], LIMIT, "{result}");
+    assert_eq!(
+        result["answers"]["Access-Reject"],
+        USERS as u64 - u64::from(LIMIT)
+    );
+    assert_eq!(
+        result["reply_messages"],
+        serde_json::json!({ &LIMIT_TEXT["Reject: ".len()..]: USERS as u64 - u64::from(LIMIT) })
+    );
+    // Every accepted user is in the ledger, and the ledger holds no one else.
+    let survivor = &servers[0].gh;
+    let month = survivor.license_json()["month"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut ledger = survivor.users(&month);
+    ledger.sort();
+    let accepted: Vec<String> = result["accepted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ledger, accepted);
+    assert_eq!(survivor.license_json()["active_users"], LIMIT);
 }

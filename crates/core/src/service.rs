@@ -1016,6 +1016,12 @@ impl Gatehouse {
         }
     }
 
+    /// Whether a local user named `name` (in any spelling) exists.
+    pub async fn local_user_exists(&self, name: &str) -> Result<bool, UserError> {
+        let username = Username::parse(name)?;
+        Ok(self.store.local_user(&username).await?.is_some())
+    }
+
     pub async fn set_local_user_enabled(&self, name: &str, enabled: bool) -> Result<(), UserError> {
         let username = Username::parse(name)?;
         let changed = self.store.set_local_user_enabled(&username, enabled).await;
