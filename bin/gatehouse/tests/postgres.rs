@@ -303,3 +303,80 @@ fn three_nodes_count_exactly_the_limit_even_when_one_is_killed_mid_run() {
     assert_eq!(ledger, accepted);
     assert_eq!(survivor.license_json()["active_users"], LIMIT);
 }
+
+/// Runs `statement` on the test server's maintenance database.
+fn psql(test: &str, statement: &str) {
+    let server = postgres_url(test).expect("checked by nodes()");
+    let output = std::process::Command::new("psql")
+        .args([&server, "-v", "ON_ERROR_STOP=1", "-q", "-c", statement])
+        .output()
+        .expect("psql runs");
+    assert!(
+        output.status.success(),
+        "psql {statement}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_database_outage_refuses_new_users_and_keeps_counted_ones_in() {
+    const TEST: &str = "a_database_outage_refuses_new_users_and_keeps_counted_ones_in";
+    let Some(radclient) = peer("radclient", TEST) else {
+        return;
+    };
+    let Some(nodes) = nodes(TEST, 1) else {
+        return;
+    };
+    let database = format!("gh_{}", &TEST[..TEST.len().min(55)]);
+    for name in ["alice", "bob"] {
+        nodes[0].add_user(name);
+    }
+    let servers = serve_all(nodes, "");
+    let node = &servers[0];
+    assert_eq!(
+        login(&radclient, node, "alice").code.as_deref(),
+        Some("Access-Accept")
+    );
+    // The database goes away: no new connection, existing ones cut.
+    psql(
+        TEST,
+        &format!("ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS false"),
+    );
+    psql(
+        TEST,
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+        ),
+    );
+    let refused = login(&radclient, node, "bob");
+    assert_eq!(
+        refused.code.as_deref(),
+        Some("Access-Reject"),
+        "{}",
+        refused.output
+    );
+    assert_eq!(
+        refused.reply_message.as_deref(),
+        Some("Authentication service unavailable, please try again later")
+    );
+    assert!(node.log_count(&["database unavailable", "bob"], 1) >= 1);
+    // Alice was counted this month: this node still lets her in.
+    assert_eq!(
+        login(&radclient, node, "alice").code.as_deref(),
+        Some("Access-Accept")
+    );
+    // Back: bob is counted, nobody was lost.
+    psql(
+        TEST,
+        &format!("ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS true"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while login(&radclient, node, "bob").code.as_deref() != Some("Access-Accept") {
+        assert!(
+            Instant::now() < deadline,
+            "bob still refused after the database came back"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(node.gh.license_json()["active_users"], 2);
+}
