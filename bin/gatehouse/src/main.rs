@@ -88,6 +88,17 @@ enum Command {
     /// LDAP / Active Directory users: how a login resolves, TOTP enrollment.
     #[command(subcommand)]
     Directory(DirectoryCommand),
+    /// Copy an embedded installation (SQLite) into an empty PostgreSQL
+    /// database, then check every table and every month's count.
+    Migrate {
+        /// `sqlite://PATH` of the database to copy.
+        #[arg(long)]
+        from: String,
+        /// `postgres://USER@HOST/DATABASE` to copy into (empty; the schema
+        /// is created).
+        #[arg(long)]
+        to: String,
+    },
     /// Authenticate a user exactly as a login would (and count them).
     Auth {
         user: String,
@@ -349,6 +360,10 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
     if let Command::License(LicenseCommand::VerifyExport { file }) = &command {
         return verify_export(file);
     }
+    // Migrating works on two databases, not on the configured one.
+    if let Command::Migrate { from, to } = &command {
+        return migrate(from, to).await;
+    }
     let gatehouse = Arc::new(open(&config).await?);
     let result = match command {
         Command::Serve => serve(&gatehouse, &config).await,
@@ -361,6 +376,7 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
         Command::Admin(command) => admin(&gatehouse, command).await,
         Command::Alarm(command) => alarm(&gatehouse, &config, command).await,
         Command::Directory(command) => directory(&gatehouse, command).await,
+        Command::Migrate { .. } => unreachable!("handled before opening"),
         Command::Auth {
             user,
             password_stdin: _,
@@ -1213,6 +1229,34 @@ fn import_lines(text: &str) -> Result<Vec<(usize, String, String)>> {
         bail!("no users in the file");
     }
     Ok(users)
+}
+
+async fn migrate(from: &str, to: &str) -> Result<ExitCode> {
+    let Some(path) = from.strip_prefix("sqlite://").filter(|p| !p.is_empty()) else {
+        bail!("--from: expected sqlite://PATH, got {from:?}");
+    };
+    let path = Path::new(path);
+    if !path.is_file() {
+        bail!("--from: no database at {}", path.display());
+    }
+    if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
+        bail!(
+            "--to: expected postgres://USER@HOST/DATABASE, got {:?}",
+            config::redact_url(to)
+        );
+    }
+    let source = SqliteStore::open(path).await?;
+    let destination = PgStore::connect(to, 4).await?;
+    let report = gatehouse_store::copy_sqlite_to_postgres(&source, &destination).await?;
+    for (table, rows) in &report {
+        println!("{table:<16} {rows:>9} rows");
+    }
+    println!(
+        "verified: every table copied whole, every month's count equals its ledger ({})",
+        config::redact_url(to)
+    );
+    println!("point every node's storage.url at it and start them.");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Shows a new TOTP enrollment once: QR code, URI and secret.

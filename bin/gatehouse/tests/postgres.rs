@@ -380,3 +380,70 @@ fn a_database_outage_refuses_new_users_and_keeps_counted_ones_in() {
     }
     assert_eq!(node.gh.license_json()["active_users"], 2);
 }
+
+#[test]
+fn an_embedded_installation_moves_to_postgres_whole() {
+    const TEST: &str = "an_embedded_installation_moves_to_postgres_whole";
+    let Some(server) = postgres_url(TEST) else {
+        return;
+    };
+    let Some(nodes) = nodes(TEST, 1) else {
+        return;
+    };
+    let target = postgres_url_for(&server, &format!("gh_{}", &TEST[..TEST.len().min(55)]));
+    // An embedded installation with a license, users, a ledger, a client
+    // and alarm history.
+    let embedded = Installation::new("UTC");
+    let app_key = embedded.app_key();
+    embedded.ok(&["license", "install", &key(&embedded, 3)], "");
+    for name in ["alice", "bob", "carol", "dave"] {
+        embedded.add_user(name);
+    }
+    for name in ["alice", "bob", "carol"] {
+        assert_eq!(embedded.auth(name).0, "Accept");
+    }
+    assert_eq!(embedded.auth("dave").0, LIMIT_TEXT);
+    embedded.ok(
+        &[
+            "client",
+            "add",
+            "vpn",
+            "--network",
+            "10.0.0.0/8",
+            "--secret-stdin",
+        ],
+        "a-long-shared-secret\n",
+    );
+    let month = embedded.license_json()["month"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let database = embedded.data_dir().join("gatehouse.db");
+    let from = format!("sqlite://{}", database.display());
+    let out = embedded.ok(&["migrate", "--from", &from, "--to", &target], "");
+    assert!(out.contains("verified"), "{out}");
+    assert!(out.contains("seats                    3 rows"), "{out}");
+    // A node on PostgreSQL is the same installation.
+    let node = &nodes[0];
+    assert_eq!(node.app_key(), app_key);
+    assert_eq!(node.license_json()["user_limit"], 3);
+    assert_eq!(node.license_json()["active_users"], 3);
+    let mut users = node.users(&month);
+    users.sort();
+    assert_eq!(users, ["alice", "bob", "carol"]);
+    assert_eq!(node.auth("alice").0, "Accept", "passwords came along");
+    assert_eq!(node.auth("dave").0, LIMIT_TEXT, "the count came along");
+    assert!(node.ok(&["client", "list"], "").contains("vpn"));
+    let refused: Value = serde_json::from_str(&node.ok(&["refused", "--json"], "")).unwrap();
+    assert_eq!(refused[0]["username"], "dave");
+    assert_eq!(refused[0]["attempts"], 2);
+    // Migrating into a database that holds an installation changes nothing.
+    let again = embedded.run(&["migrate", "--from", &from, "--to", &target], "");
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already holds an installation"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(node.license_json()["active_users"], 3);
+}

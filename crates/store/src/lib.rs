@@ -5,9 +5,11 @@
 //! PostgreSQL database. Every backend passes the conformance suite
 //! in `tests/conformance`, which is the written contract of the trait.
 
+mod copy;
 mod postgres;
 mod shared;
 mod sqlite;
 
+pub use copy::{CopyReport, copy_sqlite_to_postgres};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

@@ -71,6 +71,10 @@ impl PgStore {
         self.pool.begin().await.map_err(unavailable)
     }
 
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
