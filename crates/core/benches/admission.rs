@@ -8,6 +8,12 @@
 //!   1 and 64 concurrent callers sharing group commits. Target: at least
 //!   20,000/s with 64 callers.
 //!
+//! - `new_user_durable_admission_postgres/{1_node,3_nodes}`: the same with
+//!   64 callers on PostgreSQL, spread over one or three services (nodes,
+//!   each with its own connection pool) sharing one database. Runs when
+//!   `GATEHOUSE_TEST_POSTGRES_URL` names a server it may create a database
+//!   on.
+//!
 //! Run: `cargo bench -p gatehouse-core --bench admission`.
 
 use std::hint::black_box;
@@ -22,8 +28,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gatehouse_core::store::Store;
 use gatehouse_core::{Gatehouse, Identity, Settings, SystemClock, Username};
 use gatehouse_license::jiff::civil::date;
-use gatehouse_store::SqliteStore;
-use gatehouse_testkit::{TestLicense, issue_key};
+use gatehouse_store::{PgStore, SqliteStore};
+use gatehouse_testkit::{TestLicense, issue_key, postgres_url_for};
 use tokio::runtime::Runtime;
 
 fn runtime() -> Runtime {
@@ -44,22 +50,65 @@ fn service(runtime: &Runtime, name: &str, limit: u32) -> Arc<Gatehouse> {
         std::fs::create_dir_all(&dir).unwrap();
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(&dir.join("gatehouse.db")).await.unwrap());
-        let gatehouse = Gatehouse::open(
-            store,
-            Settings {
-                time_zone: Some(gatehouse_license::jiff::tz::TimeZone::UTC),
-                ..Settings::new(Arc::new(SystemClock))
-            },
-        )
-        .await
-        .unwrap();
-        let key = issue_key(
-            gatehouse.app_key(),
-            &TestLicense::subscription(limit, date(2099, 12, 31), gatehouse.now()),
-        );
-        gatehouse.install_license(&key).await.unwrap();
-        Arc::new(gatehouse)
+        licensed(open(store).await, limit).await
     })
+}
+
+async fn open(store: Arc<dyn Store>) -> Gatehouse {
+    Gatehouse::open(
+        store,
+        Settings {
+            time_zone: Some(gatehouse_license::jiff::tz::TimeZone::UTC),
+            ..Settings::new(Arc::new(SystemClock))
+        },
+    )
+    .await
+    .unwrap()
+}
+
+async fn licensed(gatehouse: Gatehouse, limit: u32) -> Arc<Gatehouse> {
+    let key = issue_key(
+        gatehouse.app_key(),
+        &TestLicense::subscription(limit, date(2099, 12, 31), gatehouse.now()),
+    );
+    gatehouse.install_license(&key).await.unwrap();
+    Arc::new(gatehouse)
+}
+
+/// `nodes` services sharing a fresh PostgreSQL database, licensed for
+/// `limit` users; `None` without a server.
+fn postgres_nodes(
+    runtime: &Runtime,
+    name: &str,
+    nodes: usize,
+    limit: u32,
+) -> Option<Vec<Arc<Gatehouse>>> {
+    let server = std::env::var("GATEHOUSE_TEST_POSTGRES_URL").ok()?;
+    let database = format!("gh_bench_{name}");
+    for statement in [
+        format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"),
+        format!("CREATE DATABASE \"{database}\""),
+    ] {
+        let status = std::process::Command::new("psql")
+            .args([&server, "-q", "-v", "ON_ERROR_STOP=1", "-c", &statement])
+            .status()
+            .expect("psql runs");
+        assert!(status.success(), "{statement}");
+    }
+    let url = postgres_url_for(&server, &database);
+    Some(runtime.block_on(async {
+        let mut services = Vec::with_capacity(nodes);
+        for node in 0..nodes {
+            let store: Arc<dyn Store> = Arc::new(PgStore::connect(&url, 16).await.unwrap());
+            let gatehouse = open(store).await;
+            services.push(if node == 0 {
+                licensed(gatehouse, limit).await
+            } else {
+                Arc::new(gatehouse)
+            });
+        }
+        services
+    }))
 }
 
 fn identity(index: u64) -> Identity {
@@ -102,37 +151,74 @@ fn new_user_durable_admission(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(10));
     for callers in [1u64, 64] {
         let gatehouse = service(&runtime, &format!("new-{callers}"), u32::MAX);
-        let next_user = Arc::new(AtomicU64::new(0));
         group.bench_function(format!("{callers}_callers"), |b| {
             b.iter_custom(|iterations| {
-                let per_caller = iterations.div_ceil(callers);
-                let start = Instant::now();
-                runtime.block_on(async {
-                    let tasks: Vec<_> = (0..callers)
-                        .map(|_| {
-                            let gatehouse = gatehouse.clone();
-                            let next_user = next_user.clone();
-                            tokio::spawn(async move {
-                                for _ in 0..per_caller {
-                                    let user = identity(next_user.fetch_add(1, Ordering::Relaxed));
-                                    let admitted = gatehouse.admit(&user, "bench").await.unwrap();
-                                    assert!(admitted.newly_counted);
-                                }
-                            })
-                        })
-                        .collect();
-                    for task in tasks {
-                        task.await.unwrap();
-                    }
-                });
-                // Report per admission actually made.
-                start
-                    .elapsed()
-                    .mul_f64(iterations as f64 / (per_caller * callers) as f64)
+                admit_new_users(
+                    &runtime,
+                    std::slice::from_ref(&gatehouse),
+                    callers,
+                    iterations,
+                )
             })
         });
     }
     group.finish();
+    let mut group = c.benchmark_group("new_user_durable_admission_postgres");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    for nodes in [1usize, 3] {
+        let Some(services) = postgres_nodes(&runtime, &format!("{nodes}_nodes"), nodes, u32::MAX)
+        else {
+            eprintln!(
+                "new_user_durable_admission_postgres: set GATEHOUSE_TEST_POSTGRES_URL to run it"
+            );
+            break;
+        };
+        let name = if nodes == 1 {
+            "1_node".to_string()
+        } else {
+            format!("{nodes}_nodes")
+        };
+        group.bench_function(name, |b| {
+            b.iter_custom(|iterations| admit_new_users(&runtime, &services, 64, iterations))
+        });
+    }
+    group.finish();
+}
+
+/// `callers` tasks admitting new users until `iterations` are counted,
+/// caller `i` through `services[i % len]`; the time per admission.
+fn admit_new_users(
+    runtime: &Runtime,
+    services: &[Arc<Gatehouse>],
+    callers: u64,
+    iterations: u64,
+) -> Duration {
+    static NEXT_USER: AtomicU64 = AtomicU64::new(0);
+    let per_caller = iterations.div_ceil(callers);
+    let start = Instant::now();
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..callers)
+            .map(|caller| {
+                let gatehouse = services[caller as usize % services.len()].clone();
+                tokio::spawn(async move {
+                    for _ in 0..per_caller {
+                        let user = identity(NEXT_USER.fetch_add(1, Ordering::Relaxed));
+                        let admitted = gatehouse.admit(&user, "bench").await.unwrap();
+                        assert!(admitted.newly_counted);
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+    // Report per admission actually made.
+    start
+        .elapsed()
+        .mul_f64(iterations as f64 / (per_caller * callers) as f64)
 }
 
 criterion_group!(benches, returning_user_decision, new_user_durable_admission);
