@@ -52,8 +52,12 @@ impl PgStore {
     /// brings the schema up to date.
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<PgStore> {
         let options: PgConnectOptions = url
-            .parse()
-            .map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?;
+            .parse::<PgConnectOptions>()
+            .map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?
+            // Plan each statement with its parameters: a plan cached while
+            // a table was small (a new month's ledger) would otherwise keep
+            // scanning it whole as it grows.
+            .options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
