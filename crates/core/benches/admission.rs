@@ -8,6 +8,9 @@
 //!   1 and 64 concurrent callers sharing group commits. Target: at least
 //!   20,000/s with 64 callers.
 //!
+//! - `returning_user_decision_postgres`: the same on PostgreSQL (the
+//!   decision never reaches the database, so the store makes no
+//!   difference).
 //! - `new_user_durable_admission_postgres/{1_node,3_nodes}`: the same with
 //!   64 callers on PostgreSQL, spread over one or three services (nodes,
 //!   each with its own connection pool) sharing one database. Runs when
@@ -118,7 +121,15 @@ fn identity(index: u64) -> Identity {
 
 fn returning_user_decision(c: &mut Criterion) {
     let runtime = runtime();
-    let gatehouse = service(&runtime, "returning", 1_000_000);
+    let sqlite = service(&runtime, "returning", 1_000_000);
+    returning_users(c, &runtime, &sqlite, "returning_user_decision");
+    if let Some(nodes) = postgres_nodes(&runtime, "returning", 1, 1_000_000) {
+        returning_users(c, &runtime, &nodes[0], "returning_user_decision_postgres");
+    }
+}
+
+/// The decision for users already counted, on `gatehouse`'s store.
+fn returning_users(c: &mut Criterion, runtime: &Runtime, gatehouse: &Gatehouse, name: &str) {
     let users: Vec<Identity> = (0..1000).map(identity).collect();
     runtime.block_on(async {
         for user in &users {
@@ -126,7 +137,7 @@ fn returning_user_decision(c: &mut Criterion) {
         }
     });
     let mut next = 0;
-    c.bench_function("returning_user_decision", |b| {
+    c.bench_function(name, |b| {
         b.iter(|| {
             let user = &users[next % users.len()];
             next += 1;
