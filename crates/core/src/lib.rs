@@ -25,6 +25,7 @@ pub mod export;
 pub mod identity;
 pub mod metrics;
 pub mod password;
+pub mod push;
 mod seats;
 pub mod service;
 pub mod store;

@@ -1,0 +1,461 @@
+//! The push-approval protocol (SPEC §1, §9): what the server shows a
+//! phone, and how the phone's answer is checked. Pure: no store, no clock
+//! of its own, no network.
+//!
+//! Version 1, for any device (the web app Gatehouse serves, or a native
+//! app):
+//!
+//! - **Enrollment.** The device makes a P-256 key pair (in a browser:
+//!   WebCrypto, non-extractable) and registers its public key (SEC1,
+//!   uncompressed or compressed) for one user.
+//! - **A pending push** carries an id, the user, the client (NAS) name, the
+//!   source address when known, when it was made and when it expires, and
+//!   a random nonce. The server signs [`PendingPush::canonical`] with the
+//!   installation's Ed25519 key, so the device can show it knowing it came
+//!   from this installation.
+//! - **A decision** is `approve` or `deny`, signed by the device with
+//!   ECDSA P-256 / SHA-256 over the text `<nonce>|<decision>` (the nonce as
+//!   sent, base64url), the signature as WebCrypto produces it (64 bytes,
+//!   r ‖ s). [`check_decision`] accepts it only from a device of the push's
+//!   user, before the push expires, once.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gatehouse_license::jiff::Timestamp;
+use gatehouse_license::{Signature, Signer as _, SigningKey, VerifyingKey};
+use p256::ecdsa::signature::Verifier as _;
+
+use crate::identity::SeatKey;
+
+/// Prefix of the text the server signs.
+pub const PUSH_V1: &str = "gatehouse-push-v1";
+
+/// Approve or deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Deny,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Deny => "deny",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Decision> {
+        match text {
+            "approve" => Some(Decision::Approve),
+            "deny" => Some(Decision::Deny),
+            _ => None,
+        }
+    }
+}
+
+/// A login waiting for the user's phone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingPush {
+    /// Random, base64url.
+    pub id: String,
+    pub seat: SeatKey,
+    /// The login name shown on the phone.
+    pub user: String,
+    /// The RADIUS client (NAS) the login came through.
+    pub client: String,
+    /// The user's address, when the NAS sent one.
+    pub source: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// 32 random bytes, base64url: what the device signs its decision
+    /// over.
+    pub nonce: String,
+    /// Set once a decision was accepted.
+    pub decided: Option<Decision>,
+}
+
+impl PendingPush {
+    /// A new push for `seat`/`user`, valid for `lifetime` from `now`.
+    pub fn new(
+        seat: SeatKey,
+        user: &str,
+        client: &str,
+        source: Option<&str>,
+        now: Timestamp,
+        lifetime: std::time::Duration,
+    ) -> PendingPush {
+        let expires_at = gatehouse_license::jiff::SignedDuration::try_from(lifetime)
+            .ok()
+            .and_then(|lifetime| now.checked_add(lifetime).ok())
+            .unwrap_or(now);
+        PendingPush {
+            id: random_text(16),
+            seat,
+            user: user.to_string(),
+            client: client.to_string(),
+            source: source.map(str::to_string),
+            created_at: now,
+            expires_at,
+            nonce: random_text(32),
+            decided: None,
+        }
+    }
+
+    /// The text the server signs: one `key=value` line per field, in this
+    /// order, after the version line. Values never contain a line break
+    /// (they are replaced by spaces).
+    pub fn canonical(&self) -> String {
+        let clean = |text: &str| text.replace(['\n', '\r'], " ");
+        format!(
+            "{PUSH_V1}\nid={}\nuser={}\nclient={}\nsource={}\ncreated_at={}\nexpires_at={}\nnonce={}\n",
+            clean(&self.id),
+            clean(&self.user),
+            clean(&self.client),
+            clean(self.source.as_deref().unwrap_or("")),
+            self.created_at,
+            self.expires_at,
+            clean(&self.nonce),
+        )
+    }
+
+    /// The server's Ed25519 signature of [`PendingPush::canonical`],
+    /// base64url.
+    pub fn sign(&self, key: &SigningKey) -> String {
+        URL_SAFE_NO_PAD.encode(key.sign(self.canonical().as_bytes()).to_bytes())
+    }
+
+    /// Whether `signature` (base64url) is the server's over this push.
+    pub fn verify(&self, key: &VerifyingKey, signature: &str) -> bool {
+        URL_SAFE_NO_PAD
+            .decode(signature)
+            .ok()
+            .and_then(|bytes| Signature::from_slice(&bytes).ok())
+            .is_some_and(|signature| {
+                key.verify_strict(self.canonical().as_bytes(), &signature)
+                    .is_ok()
+            })
+    }
+}
+
+/// A phone enrolled for a user.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Device {
+    pub id: String,
+    pub seat: SeatKey,
+    /// SEC1-encoded P-256 public key.
+    pub public_key: Vec<u8>,
+}
+
+impl fmt::Debug for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Device")
+            .field("id", &self.id)
+            .field("seat", &self.seat)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a device sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedDecision {
+    pub push_id: String,
+    pub decision: Decision,
+    /// base64url of the 64-byte P1363 signature (r ‖ s).
+    pub signature: String,
+}
+
+/// Why a decision was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecisionRefusal {
+    #[error("the decision is for another push")]
+    OtherPush,
+    #[error("the device belongs to another user")]
+    OtherUser,
+    #[error("the push has expired")]
+    Expired,
+    #[error("the push was already decided")]
+    AlreadyDecided,
+    #[error("the device's key is not a P-256 public key")]
+    BadDeviceKey,
+    #[error("the signature does not verify")]
+    BadSignature,
+}
+
+/// The text a device signs for `decision` on a push with `nonce`.
+pub fn decision_text(nonce: &str, decision: Decision) -> String {
+    format!("{nonce}|{}", decision.as_str())
+}
+
+/// Accepts `signed` for `push` from `device` at `now`, or says why not.
+/// (The store then records it only if the push is still undecided, so two
+/// decisions racing are accepted once.)
+pub fn check_decision(
+    push: &PendingPush,
+    device: &Device,
+    signed: &SignedDecision,
+    now: Timestamp,
+) -> Result<Decision, DecisionRefusal> {
+    if signed.push_id != push.id {
+        return Err(DecisionRefusal::OtherPush);
+    }
+    if device.seat != push.seat {
+        return Err(DecisionRefusal::OtherUser);
+    }
+    if now >= push.expires_at {
+        return Err(DecisionRefusal::Expired);
+    }
+    if push.decided.is_some() {
+        return Err(DecisionRefusal::AlreadyDecided);
+    }
+    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&device.public_key)
+        .map_err(|_| DecisionRefusal::BadDeviceKey)?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(&signed.signature)
+        .ok()
+        .and_then(|bytes| p256::ecdsa::Signature::from_slice(&bytes).ok())
+        .ok_or(DecisionRefusal::BadSignature)?;
+    key.verify(
+        decision_text(&push.nonce, signed.decision).as_bytes(),
+        &signature,
+    )
+    .map_err(|_| DecisionRefusal::BadSignature)?;
+    Ok(signed.decision)
+}
+
+fn random_text(bytes: usize) -> String {
+    let mut random = vec![0u8; bytes];
+    getrandom::fill(&mut random).expect("the operating system provides randomness");
+    URL_SAFE_NO_PAD.encode(random)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Username;
+
+    fn ts(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn seat(name: &str) -> SeatKey {
+        SeatKey::local(&Username::parse(name).unwrap())
+    }
+
+    /// A phone: its key pair and its enrollment.
+    fn phone(user: &str, id: &str) -> (p256::ecdsa::SigningKey, Device) {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).unwrap();
+        let key = p256::ecdsa::SigningKey::from_slice(&secret).unwrap();
+        let public_key = key.verifying_key().to_sec1_point(false).as_bytes().to_vec();
+        (
+            key,
+            Device {
+                id: id.to_string(),
+                seat: seat(user),
+                public_key,
+            },
+        )
+    }
+
+    fn sign(
+        key: &p256::ecdsa::SigningKey,
+        push: &PendingPush,
+        decision: Decision,
+    ) -> SignedDecision {
+        let signature: p256::ecdsa::Signature =
+            key.sign(decision_text(&push.nonce, decision).as_bytes());
+        SignedDecision {
+            push_id: push.id.clone(),
+            decision,
+            signature: URL_SAFE_NO_PAD.encode(signature.to_bytes()),
+        }
+    }
+
+    fn push_for(user: &str) -> PendingPush {
+        PendingPush::new(
+            seat(user),
+            user,
+            "vpn-gw",
+            Some("198.51.100.7"),
+            ts("2026-11-28T10:00:00Z"),
+            std::time::Duration::from_secs(30),
+        )
+    }
+
+    #[test]
+    fn a_decision_signed_by_the_users_phone_is_accepted() {
+        let push = push_for("alice");
+        let (key, device) = phone("alice", "d1");
+        let now = ts("2026-11-28T10:00:10Z");
+        for decision in [Decision::Approve, Decision::Deny] {
+            assert_eq!(
+                check_decision(&push, &device, &sign(&key, &push, decision), now),
+                Ok(decision)
+            );
+        }
+        // A compressed public key works too.
+        let compressed = Device {
+            public_key: key.verifying_key().to_sec1_point(true).as_bytes().to_vec(),
+            ..device
+        };
+        assert_eq!(
+            check_decision(
+                &push,
+                &compressed,
+                &sign(&key, &push, Decision::Approve),
+                now
+            ),
+            Ok(Decision::Approve)
+        );
+    }
+
+    #[test]
+    fn forged_replayed_expired_and_foreign_decisions_are_refused() {
+        let push = push_for("alice");
+        let (key, device) = phone("alice", "d1");
+        let (other_key, _) = phone("alice", "d2");
+        let (bob_key, bob_device) = phone("bob", "d3");
+        let now = ts("2026-11-28T10:00:10Z");
+        // Forged: signed by a key that is not this device's.
+        assert_eq!(
+            check_decision(
+                &push,
+                &device,
+                &sign(&other_key, &push, Decision::Approve),
+                now
+            ),
+            Err(DecisionRefusal::BadSignature)
+        );
+        // A deny turned into an approve in transit.
+        let mut flipped = sign(&key, &push, Decision::Deny);
+        flipped.decision = Decision::Approve;
+        assert_eq!(
+            check_decision(&push, &device, &flipped, now),
+            Err(DecisionRefusal::BadSignature)
+        );
+        // Garbage signatures.
+        for garbage in ["", "not base64!", "AAAA"] {
+            let mut bad = sign(&key, &push, Decision::Approve);
+            bad.signature = garbage.to_string();
+            assert_eq!(
+                check_decision(&push, &device, &bad, now),
+                Err(DecisionRefusal::BadSignature),
+                "{garbage:?}"
+            );
+        }
+        // Replayed: the push was already decided.
+        let decided = PendingPush {
+            decided: Some(Decision::Approve),
+            ..push.clone()
+        };
+        assert_eq!(
+            check_decision(
+                &decided,
+                &device,
+                &sign(&key, &push, Decision::Approve),
+                now
+            ),
+            Err(DecisionRefusal::AlreadyDecided)
+        );
+        // A signature made for another push (another nonce) is no good here.
+        let other_push = push_for("alice");
+        let mut moved = sign(&key, &other_push, Decision::Approve);
+        moved.push_id = push.id.clone();
+        assert_eq!(
+            check_decision(&push, &device, &moved, now),
+            Err(DecisionRefusal::BadSignature)
+        );
+        assert_eq!(
+            check_decision(
+                &push,
+                &device,
+                &sign(&key, &other_push, Decision::Approve),
+                now
+            ),
+            Err(DecisionRefusal::OtherPush)
+        );
+        // Expired: at the expiry time and after.
+        for late in ["2026-11-28T10:00:30Z", "2026-11-28T11:00:00Z"] {
+            assert_eq!(
+                check_decision(
+                    &push,
+                    &device,
+                    &sign(&key, &push, Decision::Approve),
+                    ts(late)
+                ),
+                Err(DecisionRefusal::Expired),
+                "{late}"
+            );
+        }
+        // Bob's phone deciding Alice's push, even with a valid signature.
+        assert_eq!(
+            check_decision(
+                &push,
+                &bob_device,
+                &sign(&bob_key, &push, Decision::Approve),
+                now
+            ),
+            Err(DecisionRefusal::OtherUser)
+        );
+        // A device record whose key is not a P-256 point.
+        let broken = Device {
+            public_key: vec![4; 65],
+            ..device
+        };
+        assert_eq!(
+            check_decision(&push, &broken, &sign(&key, &push, Decision::Approve), now),
+            Err(DecisionRefusal::BadDeviceKey)
+        );
+    }
+
+    #[test]
+    fn the_server_signs_what_the_phone_shows() {
+        let server = SigningKey::from_bytes(&[7; 32]);
+        let push = push_for("alice");
+        let signature = push.sign(&server);
+        assert!(push.verify(&server.verifying_key(), &signature));
+        let text = push.canonical();
+        assert!(text.starts_with("gatehouse-push-v1\nid="));
+        assert!(text.contains("\nuser=alice\nclient=vpn-gw\nsource=198.51.100.7\n"));
+        // Any change to what is shown breaks the signature.
+        for tampered in [
+            PendingPush {
+                user: "mallory".into(),
+                ..push.clone()
+            },
+            PendingPush {
+                client: "other-nas".into(),
+                ..push.clone()
+            },
+            PendingPush {
+                source: None,
+                ..push.clone()
+            },
+            PendingPush {
+                expires_at: ts("2026-11-28T12:00:00Z"),
+                ..push.clone()
+            },
+        ] {
+            assert!(!tampered.verify(&server.verifying_key(), &signature));
+        }
+        // A line break cannot smuggle a field in.
+        let sneaky = PendingPush {
+            user: "alice\nclient=trusted".into(),
+            ..push.clone()
+        };
+        assert_eq!(
+            sneaky.canonical().lines().count(),
+            push.canonical().lines().count()
+        );
+        // Fresh ids and nonces.
+        let again = push_for("alice");
+        assert_ne!(
+            (again.id.as_str(), again.nonce.as_str()),
+            (push.id.as_str(), push.nonce.as_str())
+        );
+        assert_eq!(URL_SAFE_NO_PAD.decode(&push.nonce).unwrap().len(), 32);
+    }
+}
