@@ -21,6 +21,7 @@ use gatehouse_license::{Month, SigningKey};
 use crate::alarms::AlarmSettings;
 use crate::clients::RadiusClient;
 use crate::identity::{SeatKey, Source, Username};
+use crate::push::Decision;
 use crate::totp::{TotpMode, TotpSecret};
 
 /// A store failure, described without driver types.
@@ -572,6 +573,82 @@ pub trait AlarmStore: Send + Sync {
     async fn alarm_history(&self, limit: u32) -> StoreResult<Vec<AlarmRecord>>;
 }
 
+/// A phone enrolled for push approval.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    pub id: String,
+    pub seat: SeatKey,
+    /// What the user called it ("Alice's phone").
+    pub label: String,
+    /// SEC1-encoded P-256 public key.
+    pub public_key: Vec<u8>,
+    pub created_at: Timestamp,
+}
+
+impl std::fmt::Debug for DeviceRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceRecord")
+            .field("id", &self.id)
+            .field("seat", &self.seat)
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A push sent to a user's phones, and its outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushRecord {
+    pub id: String,
+    pub seat: SeatKey,
+    pub user: String,
+    pub client: String,
+    pub source: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub nonce: String,
+    /// `approve` or `deny` once decided.
+    pub decision: Option<Decision>,
+    /// The device that decided.
+    pub decided_by: Option<String>,
+    pub decided_at: Option<Timestamp>,
+}
+
+/// Enrolled phones and the pushes sent to them. A push is decided at most
+/// once, and never after it expired, whichever node receives the answer.
+#[async_trait]
+pub trait PushStore: Send + Sync {
+    /// [`StoreError::AlreadyExists`] if the id is taken.
+    async fn add_device(&self, device: &DeviceRecord) -> StoreResult<()>;
+
+    async fn device(&self, id: &str) -> StoreResult<Option<DeviceRecord>>;
+
+    /// A user's devices, oldest first.
+    async fn devices(&self, seat: &SeatKey) -> StoreResult<Vec<DeviceRecord>>;
+
+    async fn remove_device(&self, id: &str) -> StoreResult<bool>;
+
+    async fn create_push(&self, push: &PushRecord) -> StoreResult<()>;
+
+    async fn push(&self, id: &str) -> StoreResult<Option<PushRecord>>;
+
+    /// A user's pushes still waiting at `now` (undecided, unexpired), oldest
+    /// first: what a phone shows.
+    async fn pending_pushes(&self, seat: &SeatKey, now: Timestamp) -> StoreResult<Vec<PushRecord>>;
+
+    /// Records `decision` if the push is undecided and unexpired at `at`;
+    /// `false` otherwise (already decided, expired, or unknown).
+    async fn decide_push(
+        &self,
+        id: &str,
+        decision: Decision,
+        device: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+
+    /// Forgets pushes that expired before `before`; returns how many.
+    async fn delete_expired_pushes(&self, before: Timestamp) -> StoreResult<u64>;
+}
+
 /// Everything Gatehouse stores.
 pub trait Store:
     InstallationStore
@@ -581,6 +658,7 @@ pub trait Store:
     + ClientStore
     + AdminStore
     + AlarmStore
+    + PushStore
     + 'static
 {
 }
@@ -593,6 +671,7 @@ impl<T> Store for T where
         + ClientStore
         + AdminStore
         + AlarmStore
+        + PushStore
         + 'static
 {
 }

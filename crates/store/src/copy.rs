@@ -35,6 +35,8 @@ const TABLES: &[&str] = &[
     "admin_sessions",
     "alarm_settings",
     "alarm_outbox",
+    "push_devices",
+    "pushes",
 ];
 
 /// Tables whose `id` PostgreSQL generates: copied with their ids, and the

@@ -92,6 +92,15 @@ macro_rules! alarm_columns {
 
 pub(crate) use alarm_columns;
 
+/// The columns `push_from_row` reads.
+macro_rules! push_columns {
+    () => {
+        "id, seat_key, username, client, source, created_at, expires_at, nonce, decision, decided_by, decided_at"
+    };
+}
+
+pub(crate) use push_columns;
+
 /// The store traits for `$store` (with a `pool` of `$db` and the items
 /// listed in the module docs), rows read as `$row`.
 macro_rules! impl_store {
@@ -111,7 +120,9 @@ macro_rules! impl_store {
                 LocalUserStore, LoginRecord, MonthUsageRecord, NewAlarm, RefusalRecord, RefusedUser,
                 SeatCursor, SeatOrder, SeatQuery, SeatRecord, SeatStatus, SeatStore, SecondFactorStore,
                 SessionRecord, SortValue, StoreError, StoreResult, StoredLicense, TotpRecord,
+                DeviceRecord, PushRecord, PushStore,
             };
+            use gatehouse_core::push::Decision;
             use gatehouse_core::totp::{TotpMode, TotpSecret};
             use gatehouse_license::alarms::AlarmKind;
             use gatehouse_license::jiff::Timestamp;
@@ -1215,6 +1226,166 @@ macro_rules! impl_store {
                     last_error: get(row, "last_error")?,
                     sent_at: sent_at.map(timestamp).transpose()?,
                 })
+            }
+
+            fn device_from_row(row: &$row) -> StoreResult<DeviceRecord> {
+                Ok(DeviceRecord {
+                    id: get(row, "id")?,
+                    seat: SeatKey::from_stored(get(row, "seat_key")?),
+                    label: get(row, "label")?,
+                    public_key: get(row, "public_key")?,
+                    created_at: timestamp(get(row, "created_at")?)?,
+                })
+            }
+
+            fn push_from_row(row: &$row) -> StoreResult<PushRecord> {
+                let decision: Option<String> = get(row, "decision")?;
+                Ok(PushRecord {
+                    id: get(row, "id")?,
+                    seat: SeatKey::from_stored(get(row, "seat_key")?),
+                    user: get(row, "username")?,
+                    client: get(row, "client")?,
+                    source: get(row, "source")?,
+                    created_at: timestamp(get(row, "created_at")?)?,
+                    expires_at: timestamp(get(row, "expires_at")?)?,
+                    nonce: get(row, "nonce")?,
+                    decision: decision
+                        .map(|text| {
+                            Decision::parse(&text).ok_or_else(|| {
+                                StoreError::Corrupt(format!("unknown push decision {text:?}"))
+                            })
+                        })
+                        .transpose()?,
+                    decided_by: get(row, "decided_by")?,
+                    decided_at: get::<Option<i64>>(row, "decided_at")?
+                        .map(timestamp)
+                        .transpose()?,
+                })
+            }
+
+            #[async_trait]
+            impl PushStore for $store {
+                async fn add_device(&self, device: &DeviceRecord) -> StoreResult<()> {
+                    let result = sqlx::query(
+                        "INSERT INTO push_devices (id, seat_key, label, public_key, created_at) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&device.id)
+                    .bind(device.seat.as_str())
+                    .bind(&device.label)
+                    .bind(device.public_key.clone())
+                    .bind(micros(device.created_at))
+                    .execute(&self.pool)
+                    .await;
+                    inserted(result)
+                }
+
+                async fn device(&self, id: &str) -> StoreResult<Option<DeviceRecord>> {
+                    let row = sqlx::query(
+                        "SELECT id, seat_key, label, public_key, created_at FROM push_devices WHERE id = $1",
+                    )
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    row.as_ref().map(device_from_row).transpose()
+                }
+
+                async fn devices(&self, seat: &SeatKey) -> StoreResult<Vec<DeviceRecord>> {
+                    let rows = sqlx::query(
+                        "SELECT id, seat_key, label, public_key, created_at FROM push_devices
+                         WHERE seat_key = $1 ORDER BY created_at, id",
+                    )
+                    .bind(seat.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    rows.iter().map(device_from_row).collect()
+                }
+
+                async fn remove_device(&self, id: &str) -> StoreResult<bool> {
+                    let result = sqlx::query("DELETE FROM push_devices WHERE id = $1")
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    Ok(result.rows_affected() == 1)
+                }
+
+                async fn create_push(&self, push: &PushRecord) -> StoreResult<()> {
+                    let result = sqlx::query(
+                        "INSERT INTO pushes (id, seat_key, username, client, source, created_at, expires_at, nonce)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(&push.id)
+                    .bind(push.seat.as_str())
+                    .bind(&push.user)
+                    .bind(&push.client)
+                    .bind(push.source.as_deref())
+                    .bind(micros(push.created_at))
+                    .bind(micros(push.expires_at))
+                    .bind(&push.nonce)
+                    .execute(&self.pool)
+                    .await;
+                    inserted(result)
+                }
+
+                async fn push(&self, id: &str) -> StoreResult<Option<PushRecord>> {
+                    let row = sqlx::query(concat!("SELECT ", push_columns!(), " FROM pushes WHERE id = $1"))
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    row.as_ref().map(push_from_row).transpose()
+                }
+
+                async fn pending_pushes(
+                    &self,
+                    seat: &SeatKey,
+                    now: Timestamp,
+                ) -> StoreResult<Vec<PushRecord>> {
+                    let rows = sqlx::query(concat!(
+                        "SELECT ",
+                        push_columns!(),
+                        " FROM pushes WHERE seat_key = $1 AND decision IS NULL AND expires_at > $2
+                          ORDER BY created_at, id"
+                    ))
+                    .bind(seat.as_str())
+                    .bind(micros(now))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    rows.iter().map(push_from_row).collect()
+                }
+
+                async fn decide_push(
+                    &self,
+                    id: &str,
+                    decision: Decision,
+                    device: &str,
+                    at: Timestamp,
+                ) -> StoreResult<bool> {
+                    let result = sqlx::query(
+                        "UPDATE pushes SET decision = $1, decided_by = $2, decided_at = $3
+                         WHERE id = $4 AND decision IS NULL AND expires_at > $3",
+                    )
+                    .bind(decision.as_str())
+                    .bind(device)
+                    .bind(micros(at))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    Ok(result.rows_affected() == 1)
+                }
+
+                async fn delete_expired_pushes(&self, before: Timestamp) -> StoreResult<u64> {
+                    let result = sqlx::query("DELETE FROM pushes WHERE expires_at < $1")
+                        .bind(micros(before))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    Ok(result.rows_affected())
+                }
             }
         }
     };

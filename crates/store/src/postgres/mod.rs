@@ -18,7 +18,10 @@ use sqlx::{PgPool, Postgres};
 use crate::shared::{alarm_columns, unavailable};
 
 /// Schema migrations, in order; the database records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("001_initial.sql"),
+    include_str!("002_push.sql"),
+];
 
 /// How long a request waits for a pooled connection before the database
 /// counts as unavailable.

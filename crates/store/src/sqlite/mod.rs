@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("003_directory_generation.sql"),
     include_str!("004_panel.sql"),
     include_str!("005_alarms.sql"),
+    include_str!("006_push.sql"),
 ];
 
 /// Longest a writer waits for another process's write lock.

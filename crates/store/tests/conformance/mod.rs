@@ -11,10 +11,11 @@ use std::sync::Arc;
 use gatehouse_core::alarms::AlarmSettings;
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::identity::{SeatKey, Source, Username};
+use gatehouse_core::push::Decision;
 use gatehouse_core::store::{
-    AdminRecord, AdmitOutcome, AdmitRequest, Delivery, InstallationRecord, LocalUserRecord,
-    LoginRecord, NewAlarm, RefusalRecord, SeatCursor, SeatOrder, SeatQuery, SessionRecord,
-    SortValue, Store, StoreError, TotpRecord,
+    AdminRecord, AdmitOutcome, AdmitRequest, Delivery, DeviceRecord, InstallationRecord,
+    LocalUserRecord, LoginRecord, NewAlarm, PushRecord, RefusalRecord, SeatCursor, SeatOrder,
+    SeatQuery, SessionRecord, SortValue, Store, StoreError, TotpRecord,
 };
 use gatehouse_core::totp::{TotpMode, TotpSecret};
 use gatehouse_license::alarms::AlarmKind;
@@ -1183,6 +1184,156 @@ pub async fn concurrent_firing_queues_an_alarm_once(store: Arc<dyn Store>) {
 
 /// Expands to one test per conformance case. `$make` is an async function
 /// taking the case's name and returning a fresh, empty `Arc<dyn Store>`.
+fn push_record(id: &str, user: &str, created: &str, expires: &str) -> PushRecord {
+    PushRecord {
+        id: id.into(),
+        seat: SeatKey::local(&Username::parse(user).unwrap()),
+        user: user.into(),
+        client: "vpn".into(),
+        source: Some("198.51.100.7".into()),
+        created_at: ts(created),
+        expires_at: ts(expires),
+        nonce: format!("nonce-{id}"),
+        decision: None,
+        decided_by: None,
+        decided_at: None,
+    }
+}
+
+pub async fn push_devices_are_enrolled_per_user(store: Arc<dyn Store>) {
+    let alice = SeatKey::local(&Username::parse("alice").unwrap());
+    let device = |id: &str, at: &str| DeviceRecord {
+        id: id.into(),
+        seat: alice.clone(),
+        label: format!("phone {id}"),
+        public_key: vec![4; 65],
+        created_at: ts(at),
+    };
+    store
+        .add_device(&device("d2", "2026-11-10T09:00:00Z"))
+        .await
+        .unwrap();
+    store
+        .add_device(&device("d1", "2026-11-10T08:00:00Z"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .add_device(&device("d1", "2026-11-10T10:00:00Z"))
+            .await,
+        Err(StoreError::AlreadyExists)
+    ));
+    let ids: Vec<String> = store
+        .devices(&alice)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(ids, ["d1", "d2"], "oldest first");
+    assert_eq!(
+        store.device("d2").await.unwrap(),
+        Some(device("d2", "2026-11-10T09:00:00Z"))
+    );
+    let bob = SeatKey::local(&Username::parse("bob").unwrap());
+    assert!(store.devices(&bob).await.unwrap().is_empty());
+    assert!(store.remove_device("d1").await.unwrap());
+    assert!(!store.remove_device("d1").await.unwrap());
+    assert_eq!(store.devices(&alice).await.unwrap().len(), 1);
+}
+
+pub async fn a_push_is_decided_once_and_never_after_it_expired(store: Arc<dyn Store>) {
+    let t0 = "2026-11-10T08:00:00Z";
+    let until = "2026-11-10T08:00:30Z";
+    for push in [
+        push_record("p1", "alice", t0, until),
+        push_record("p2", "alice", "2026-11-10T08:00:01Z", until),
+        push_record("p3", "bob", t0, until),
+        push_record(
+            "old",
+            "alice",
+            "2026-11-10T07:00:00Z",
+            "2026-11-10T07:00:30Z",
+        ),
+    ] {
+        store.create_push(&push).await.unwrap();
+    }
+    assert!(matches!(
+        store
+            .create_push(&push_record("p1", "alice", t0, until))
+            .await,
+        Err(StoreError::AlreadyExists)
+    ));
+    let alice = SeatKey::local(&Username::parse("alice").unwrap());
+    let at = ts("2026-11-10T08:00:10Z");
+    let pending: Vec<String> = store
+        .pending_pushes(&alice, at)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(
+        pending,
+        ["p1", "p2"],
+        "undecided, unexpired, this user's, oldest first"
+    );
+    // Many answers at once: one is recorded.
+    let answers = (0..16).map(|i| {
+        let store = store.clone();
+        let decision = if i % 2 == 0 {
+            Decision::Approve
+        } else {
+            Decision::Deny
+        };
+        tokio::spawn(async move {
+            store
+                .decide_push("p1", decision, &format!("d{i}"), ts("2026-11-10T08:00:10Z"))
+                .await
+                .unwrap()
+        })
+    });
+    let mut accepted = 0;
+    for answer in answers {
+        accepted += usize::from(answer.await.unwrap());
+    }
+    assert_eq!(accepted, 1, "a push is decided once");
+    let p1 = store.push("p1").await.unwrap().unwrap();
+    assert!(p1.decision.is_some() && p1.decided_by.is_some());
+    assert_eq!(p1.decided_at, Some(at));
+    assert_eq!(p1.source.as_deref(), Some("198.51.100.7"));
+    // Too late: at the expiry time, nothing is recorded.
+    assert!(
+        !store
+            .decide_push("p2", Decision::Approve, "d1", ts(until))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.push("p2").await.unwrap().unwrap().decision, None);
+    assert!(
+        !store
+            .decide_push("nope", Decision::Approve, "d1", at)
+            .await
+            .unwrap()
+    );
+    let pending: Vec<String> = store
+        .pending_pushes(&alice, at)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(pending, ["p2"]);
+    assert_eq!(
+        store
+            .delete_expired_pushes(ts("2026-11-10T08:00:00Z"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.push("old").await.unwrap().is_none());
+}
+
 #[macro_export]
 macro_rules! conformance_suite {
     ($make:expr) => {
@@ -1216,6 +1367,8 @@ macro_rules! conformance_suite {
             an_alarm_fires_once_and_is_queued_with_it,
             queued_alarms_are_claimed_retried_and_sent,
             concurrent_firing_queues_an_alarm_once,
+            push_devices_are_enrolled_per_user,
+            a_push_is_decided_once_and_never_after_it_expired,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
