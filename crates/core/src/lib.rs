@@ -37,8 +37,8 @@ pub use identity::{Identity, SeatKey, Source, Username};
 pub use password::PasswordParams;
 pub use service::{
     Admitted, AlarmSaveError, ClientAddError, DirectoryUserError, FirstFactor, Gatehouse,
-    InstallError, LicenseView, LoginStep, OpenError, Refusal, SecondFactor, Settings,
-    TestMailError, TotpEnrollment, UserError,
+    InstallError, LicenseView, LoginStep, OpenError, PushError, Refusal, SecondFactor, Settings,
+    SignedPush, TestMailError, TotpEnrollment, UserError,
 };
 pub use store::{Store, StoreError};
 pub use totp::TotpMode;

@@ -38,10 +38,12 @@ use crate::totp::{self, TotpMode, TotpSecret};
 
 mod alarming;
 mod directory_login;
+mod pushing;
 
 use alarming::AlarmEngine;
 pub use alarming::{AlarmSaveError, DEFAULT_DAILY_AT, TestMailError};
 pub use directory_login::DirectoryUserError;
+pub use pushing::{DEFAULT_PUSH_LIFETIME, PushError, SignedPush};
 
 /// Reply text when the database (or another required service) is down.
 pub const SERVICE_UNAVAILABLE: &str = "Authentication service unavailable, please try again later";
