@@ -11,7 +11,10 @@ use common::{
     Installation, RadReply, Server, SmtpServer, dev_key, issue, pap, radclient as radclient_request,
 };
 use gatehouse_license::jiff::Timestamp;
-use gatehouse_testkit::{peer, postgres_url, postgres_url_for, python_with, workspace_root};
+use gatehouse_testkit::{
+    fresh_postgres_database, peer, postgres_database_name, postgres_url, postgres_url_for, psql,
+    python_with, workspace_root,
+};
 use serde_json::Value;
 
 const LIMIT_TEXT: &str = "Reject: User limit exceeded, please contact your system administrator";
@@ -20,23 +23,8 @@ const LIMIT_TEXT: &str = "Reject: User limit exceeded, please contact your syste
 /// directories) whose `storage.url` points at it.
 fn nodes(test: &str, count: usize) -> Option<Vec<Installation>> {
     let server = postgres_url(test)?;
-    let psql = peer("psql", test)?;
-    let database = format!("gh_{}", &test[..test.len().min(55)]);
-    for statement in [
-        format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"),
-        format!("CREATE DATABASE \"{database}\""),
-    ] {
-        let output = std::process::Command::new(&psql)
-            .args([&server, "-v", "ON_ERROR_STOP=1", "-q", "-c", &statement])
-            .output()
-            .expect("psql runs");
-        assert!(
-            output.status.success(),
-            "psql: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let url = postgres_url_for(&server, &database);
+    peer("psql", test)?;
+    let url = fresh_postgres_database(&server, test);
     Some(
         (0..count)
             .map(|_| {
@@ -304,20 +292,6 @@ fn three_nodes_count_exactly_the_limit_even_when_one_is_killed_mid_run() {
     assert_eq!(survivor.license_json()["active_users"], LIMIT);
 }
 
-/// Runs `statement` on the test server's maintenance database.
-fn psql(test: &str, statement: &str) {
-    let server = postgres_url(test).expect("checked by nodes()");
-    let output = std::process::Command::new("psql")
-        .args([&server, "-v", "ON_ERROR_STOP=1", "-q", "-c", statement])
-        .output()
-        .expect("psql runs");
-    assert!(
-        output.status.success(),
-        "psql {statement}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 #[test]
 fn a_database_outage_refuses_new_users_and_keeps_counted_ones_in() {
     const TEST: &str = "a_database_outage_refuses_new_users_and_keeps_counted_ones_in";
@@ -327,7 +301,8 @@ fn a_database_outage_refuses_new_users_and_keeps_counted_ones_in() {
     let Some(nodes) = nodes(TEST, 1) else {
         return;
     };
-    let database = format!("gh_{}", &TEST[..TEST.len().min(55)]);
+    let database = postgres_database_name(TEST);
+    let server = postgres_url(TEST).expect("checked by nodes()");
     for name in ["alice", "bob"] {
         nodes[0].add_user(name);
     }
@@ -339,11 +314,11 @@ fn a_database_outage_refuses_new_users_and_keeps_counted_ones_in() {
     );
     // The database goes away: no new connection, existing ones cut.
     psql(
-        TEST,
+        &server,
         &format!("ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS false"),
     );
     psql(
-        TEST,
+        &server,
         &format!(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
         ),
@@ -367,7 +342,7 @@ fn a_database_outage_refuses_new_users_and_keeps_counted_ones_in() {
     );
     // Back: bob is counted, nobody was lost.
     psql(
-        TEST,
+        &server,
         &format!("ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS true"),
     );
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -390,7 +365,7 @@ fn an_embedded_installation_moves_to_postgres_whole() {
     let Some(nodes) = nodes(TEST, 1) else {
         return;
     };
-    let target = postgres_url_for(&server, &format!("gh_{}", &TEST[..TEST.len().min(55)]));
+    let target = postgres_url_for(&server, &postgres_database_name(TEST));
     // An embedded installation with a license, users, a ledger, a client
     // and alarm history.
     let embedded = Installation::new("UTC");

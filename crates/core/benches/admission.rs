@@ -32,7 +32,7 @@ use gatehouse_core::store::Store;
 use gatehouse_core::{Gatehouse, Identity, Settings, SystemClock, Username};
 use gatehouse_license::jiff::civil::date;
 use gatehouse_store::{PgStore, SqliteStore};
-use gatehouse_testkit::{TestLicense, issue_key, postgres_url_for};
+use gatehouse_testkit::{TestLicense, fresh_postgres_database, issue_key};
 use tokio::runtime::Runtime;
 
 fn runtime() -> Runtime {
@@ -87,18 +87,7 @@ fn postgres_nodes(
     limit: u32,
 ) -> Option<Vec<Arc<Gatehouse>>> {
     let server = std::env::var("GATEHOUSE_TEST_POSTGRES_URL").ok()?;
-    let database = format!("gh_bench_{name}");
-    for statement in [
-        format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"),
-        format!("CREATE DATABASE \"{database}\""),
-    ] {
-        let status = std::process::Command::new("psql")
-            .args([&server, "-q", "-v", "ON_ERROR_STOP=1", "-c", &statement])
-            .status()
-            .expect("psql runs");
-        assert!(status.success(), "{statement}");
-    }
-    let url = postgres_url_for(&server, &database);
+    let url = fresh_postgres_database(&server, &format!("bench_{name}"));
     Some(runtime.block_on(async {
         let mut services = Vec::with_capacity(nodes);
         for node in 0..nodes {

@@ -7,25 +7,13 @@ use std::sync::Arc;
 
 use gatehouse_core::store::Store;
 use gatehouse_store::PgStore;
-use gatehouse_testkit::{postgres_url, postgres_url_for};
+use gatehouse_testkit::{fresh_postgres_database, postgres_url};
 use sqlx::Connection as _;
 
 /// A new, empty database for `case` (dropped first if a run left it).
 async fn fresh_database(case: &str) -> Option<String> {
     let server = postgres_url(case)?;
-    let name = format!("gh_{}", &case[..case.len().min(55)]);
-    let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
-    for statement in [
-        format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-        format!("CREATE DATABASE \"{name}\""),
-    ] {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-    }
-    admin.close().await.unwrap();
-    Some(postgres_url_for(&server, &name))
+    Some(fresh_postgres_database(&server, case))
 }
 
 async fn fresh(case: &str) -> Option<Arc<dyn Store>> {

@@ -228,6 +228,38 @@ pub fn postgres_url(test: &str) -> Option<String> {
     }
 }
 
+/// Runs `statement` with `psql` against `server` (a PostgreSQL URL);
+/// panics with psql's error if it fails.
+pub fn psql(server: &str, statement: &str) {
+    let output = std::process::Command::new("psql")
+        .args([server, "-v", "ON_ERROR_STOP=1", "-q", "-c", statement])
+        .output()
+        .expect("psql runs (postgresql-client)");
+    assert!(
+        output.status.success(),
+        "psql {statement}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The database a test named `name` uses on a shared server.
+pub fn postgres_database_name(name: &str) -> String {
+    // PostgreSQL names stop at 63 bytes.
+    format!("gh_{}", &name[..name.len().min(55)])
+}
+
+/// A new, empty database for the test `name` on `server` (dropped first
+/// if an earlier run left it); returns its URL.
+pub fn fresh_postgres_database(server: &str, name: &str) -> String {
+    let database = postgres_database_name(name);
+    psql(
+        server,
+        &format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"),
+    );
+    psql(server, &format!("CREATE DATABASE \"{database}\""));
+    postgres_url_for(server, &database)
+}
+
 /// `url` with its database replaced by `database`.
 pub fn postgres_url_for(url: &str, database: &str) -> String {
     let (base, query) = match url.split_once('?') {
