@@ -21,7 +21,7 @@ use gatehouse_license::{Month, SigningKey};
 use crate::alarms::AlarmSettings;
 use crate::clients::RadiusClient;
 use crate::identity::{SeatKey, Source, Username};
-use crate::push::Decision;
+use crate::push::{Decision, PendingPush};
 use crate::totp::{TotpMode, TotpSecret};
 
 /// A store failure, described without driver types.
@@ -595,19 +595,11 @@ impl std::fmt::Debug for DeviceRecord {
     }
 }
 
-/// A push sent to a user's phones, and its outcome.
+/// A push as stored: what was sent (its decision in
+/// [`PendingPush::decided`]) and which device decided when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushRecord {
-    pub id: String,
-    pub seat: SeatKey,
-    pub user: String,
-    pub client: String,
-    pub source: Option<String>,
-    pub created_at: Timestamp,
-    pub expires_at: Timestamp,
-    pub nonce: String,
-    /// `approve` or `deny` once decided.
-    pub decision: Option<Decision>,
+    pub push: PendingPush,
     /// The device that decided.
     pub decided_by: Option<String>,
     pub decided_at: Option<Timestamp>,
@@ -627,7 +619,7 @@ pub trait PushStore: Send + Sync {
 
     async fn remove_device(&self, id: &str) -> StoreResult<bool>;
 
-    async fn create_push(&self, push: &PushRecord) -> StoreResult<()>;
+    async fn create_push(&self, push: &PendingPush) -> StoreResult<()>;
 
     async fn push(&self, id: &str) -> StoreResult<Option<PushRecord>>;
 

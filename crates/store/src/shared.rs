@@ -122,7 +122,7 @@ macro_rules! impl_store {
                 SessionRecord, SortValue, StoreError, StoreResult, StoredLicense, TotpRecord,
                 DeviceRecord, PushRecord, PushStore,
             };
-            use gatehouse_core::push::Decision;
+            use gatehouse_core::push::{Decision, PendingPush};
             use gatehouse_core::totp::{TotpMode, TotpSecret};
             use gatehouse_license::alarms::AlarmKind;
             use gatehouse_license::jiff::Timestamp;
@@ -1241,21 +1241,23 @@ macro_rules! impl_store {
             fn push_from_row(row: &$row) -> StoreResult<PushRecord> {
                 let decision: Option<String> = get(row, "decision")?;
                 Ok(PushRecord {
-                    id: get(row, "id")?,
-                    seat: SeatKey::from_stored(get(row, "seat_key")?),
-                    user: get(row, "username")?,
-                    client: get(row, "client")?,
-                    source: get(row, "source")?,
-                    created_at: timestamp(get(row, "created_at")?)?,
-                    expires_at: timestamp(get(row, "expires_at")?)?,
-                    nonce: get(row, "nonce")?,
-                    decision: decision
-                        .map(|text| {
-                            Decision::parse(&text).ok_or_else(|| {
-                                StoreError::Corrupt(format!("unknown push decision {text:?}"))
+                    push: PendingPush {
+                        id: get(row, "id")?,
+                        seat: SeatKey::from_stored(get(row, "seat_key")?),
+                        user: get(row, "username")?,
+                        client: get(row, "client")?,
+                        source: get(row, "source")?,
+                        created_at: timestamp(get(row, "created_at")?)?,
+                        expires_at: timestamp(get(row, "expires_at")?)?,
+                        nonce: get(row, "nonce")?,
+                        decided: decision
+                            .map(|text| {
+                                Decision::parse(&text).ok_or_else(|| {
+                                    StoreError::Corrupt(format!("unknown push decision {text:?}"))
+                                })
                             })
-                        })
-                        .transpose()?,
+                            .transpose()?,
+                    },
                     decided_by: get(row, "decided_by")?,
                     decided_at: get::<Option<i64>>(row, "decided_at")?
                         .map(timestamp)
@@ -1311,7 +1313,7 @@ macro_rules! impl_store {
                     Ok(result.rows_affected() == 1)
                 }
 
-                async fn create_push(&self, push: &PushRecord) -> StoreResult<()> {
+                async fn create_push(&self, push: &PendingPush) -> StoreResult<()> {
                     let result = sqlx::query(
                         "INSERT INTO pushes (id, seat_key, username, client, source, created_at, expires_at, nonce)
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -9,7 +9,7 @@ use gatehouse_license::VerifyingKey;
 use super::Gatehouse;
 use crate::identity::Identity;
 use crate::push::{Decision, DecisionRefusal, Device, PendingPush, SignedDecision, check_decision};
-use crate::store::{DeviceRecord, PushRecord, StoreError};
+use crate::store::{DeviceRecord, StoreError};
 
 /// How long a push waits for the phone unless configured otherwise.
 pub const DEFAULT_PUSH_LIFETIME: Duration = Duration::from_secs(30);
@@ -84,7 +84,7 @@ impl Gatehouse {
             self.clock.now(),
             lifetime,
         );
-        self.store.create_push(&record(&push)).await?;
+        self.store.create_push(&push).await?;
         Ok(push)
     }
 
@@ -98,7 +98,7 @@ impl Gatehouse {
         Ok(pending
             .into_iter()
             .map(|record| {
-                let push = pending_push(record);
+                let push = record.push;
                 SignedPush {
                     signature: push.sign(self.installation_key()),
                     push,
@@ -122,7 +122,7 @@ impl Gatehouse {
             .ok_or(PushError::UnknownPush)?;
         let now = self.clock.now();
         let decision = check_decision(
-            &pending_push(push),
+            &push.push,
             &Device {
                 id: device.id.clone(),
                 seat: device.seat.clone(),
@@ -149,36 +149,10 @@ impl Gatehouse {
 
     /// The decision on a push so far (`None`: still waiting, or expired).
     pub async fn push_decision(&self, id: &str) -> Result<Option<Decision>, StoreError> {
-        Ok(self.store.push(id).await?.and_then(|push| push.decision))
-    }
-}
-
-fn record(push: &PendingPush) -> PushRecord {
-    PushRecord {
-        id: push.id.clone(),
-        seat: push.seat.clone(),
-        user: push.user.clone(),
-        client: push.client.clone(),
-        source: push.source.clone(),
-        created_at: push.created_at,
-        expires_at: push.expires_at,
-        nonce: push.nonce.clone(),
-        decision: None,
-        decided_by: None,
-        decided_at: None,
-    }
-}
-
-fn pending_push(record: PushRecord) -> PendingPush {
-    PendingPush {
-        id: record.id,
-        seat: record.seat,
-        user: record.user,
-        client: record.client,
-        source: record.source,
-        created_at: record.created_at,
-        expires_at: record.expires_at,
-        nonce: record.nonce,
-        decided: record.decision,
+        Ok(self
+            .store
+            .push(id)
+            .await?
+            .and_then(|record| record.push.decided))
     }
 }

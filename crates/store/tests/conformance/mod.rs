@@ -11,11 +11,11 @@ use std::sync::Arc;
 use gatehouse_core::alarms::AlarmSettings;
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::identity::{SeatKey, Source, Username};
-use gatehouse_core::push::Decision;
+use gatehouse_core::push::{Decision, PendingPush};
 use gatehouse_core::store::{
     AdminRecord, AdmitOutcome, AdmitRequest, Delivery, DeviceRecord, InstallationRecord,
-    LocalUserRecord, LoginRecord, NewAlarm, PushRecord, RefusalRecord, SeatCursor, SeatOrder,
-    SeatQuery, SessionRecord, SortValue, Store, StoreError, TotpRecord,
+    LocalUserRecord, LoginRecord, NewAlarm, RefusalRecord, SeatCursor, SeatOrder, SeatQuery,
+    SessionRecord, SortValue, Store, StoreError, TotpRecord,
 };
 use gatehouse_core::totp::{TotpMode, TotpSecret};
 use gatehouse_license::alarms::AlarmKind;
@@ -1184,8 +1184,8 @@ pub async fn concurrent_firing_queues_an_alarm_once(store: Arc<dyn Store>) {
 
 /// Expands to one test per conformance case. `$make` is an async function
 /// taking the case's name and returning a fresh, empty `Arc<dyn Store>`.
-fn push_record(id: &str, user: &str, created: &str, expires: &str) -> PushRecord {
-    PushRecord {
+fn push_record(id: &str, user: &str, created: &str, expires: &str) -> PendingPush {
+    PendingPush {
         id: id.into(),
         seat: SeatKey::local(&Username::parse(user).unwrap()),
         user: user.into(),
@@ -1194,9 +1194,7 @@ fn push_record(id: &str, user: &str, created: &str, expires: &str) -> PushRecord
         created_at: ts(created),
         expires_at: ts(expires),
         nonce: format!("nonce-{id}"),
-        decision: None,
-        decided_by: None,
-        decided_at: None,
+        decided: None,
     }
 }
 
@@ -1271,7 +1269,7 @@ pub async fn a_push_is_decided_once_and_never_after_it_expired(store: Arc<dyn St
         .await
         .unwrap()
         .into_iter()
-        .map(|p| p.id)
+        .map(|p| p.push.id)
         .collect();
     assert_eq!(
         pending,
@@ -1299,9 +1297,9 @@ pub async fn a_push_is_decided_once_and_never_after_it_expired(store: Arc<dyn St
     }
     assert_eq!(accepted, 1, "a push is decided once");
     let p1 = store.push("p1").await.unwrap().unwrap();
-    assert!(p1.decision.is_some() && p1.decided_by.is_some());
+    assert!(p1.push.decided.is_some() && p1.decided_by.is_some());
     assert_eq!(p1.decided_at, Some(at));
-    assert_eq!(p1.source.as_deref(), Some("198.51.100.7"));
+    assert_eq!(p1.push.source.as_deref(), Some("198.51.100.7"));
     // Too late: at the expiry time, nothing is recorded.
     assert!(
         !store
@@ -1309,7 +1307,7 @@ pub async fn a_push_is_decided_once_and_never_after_it_expired(store: Arc<dyn St
             .await
             .unwrap()
     );
-    assert_eq!(store.push("p2").await.unwrap().unwrap().decision, None);
+    assert_eq!(store.push("p2").await.unwrap().unwrap().push.decided, None);
     assert!(
         !store
             .decide_push("nope", Decision::Approve, "d1", at)
@@ -1321,7 +1319,7 @@ pub async fn a_push_is_decided_once_and_never_after_it_expired(store: Arc<dyn St
         .await
         .unwrap()
         .into_iter()
-        .map(|p| p.id)
+        .map(|p| p.push.id)
         .collect();
     assert_eq!(pending, ["p2"]);
     assert_eq!(
