@@ -82,7 +82,11 @@ impl Radius {
 /// A user with a password, enrolled for TOTP in `mode`; returns the secret.
 fn totp_user(gh: &Installation, name: &str, mode: &str) -> TotpSecret {
     gh.add_user(name);
-    let output = gh.ok(&["local-user", "totp", name, "--mode", mode], "");
+    enrolled_secret(&gh.ok(&["local-user", "totp", name, "--mode", mode], ""))
+}
+
+/// The secret an enrollment printed (with its otpauth URI).
+fn enrolled_secret(output: &str) -> TotpSecret {
     let secret = output
         .lines()
         .find_map(|l| l.strip_prefix("Secret: "))
@@ -578,12 +582,8 @@ fn a_directory_user_with_totp_over_radius() {
         &["directory", "totp", "EXAMPLE\\john", "--mode", "challenge"],
         "",
     );
-    let secret = output
-        .lines()
-        .find_map(|l| l.strip_prefix("Secret: "))
-        .expect("the secret is printed");
     assert!(output.contains("otpauth://totp/Gatehouse:john"), "{output}");
-    let secret = TotpSecret::from_base32(secret).unwrap();
+    let secret = enrolled_secret(&output);
     let radius = Radius::start(gh);
     let challenge = radius.radclient(&radclient, &pap("john@example.com", "john-secret"), SECRET);
     assert_eq!(

@@ -418,21 +418,12 @@ impl SmtpServer {
         if let Some((user, password)) = &self.auth {
             command.arg("--auth").arg(user).arg(password);
         }
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
+        self.child = Some(spawn_quiet(&mut command));
         wait_for_port(self.port, "aiosmtpd");
     }
 
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill_child(&mut self.child);
     }
 
     /// Everything received so far, oldest first.
@@ -598,6 +589,24 @@ impl TestCa {
     }
 }
 
+/// Starts a peer server with no terminal input or output.
+fn spawn_quiet(command: &mut Command) -> Child {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Kills a peer server started by [`spawn_quiet`], if it runs.
+fn kill_child(child: &mut Option<Child>) {
+    if let Some(mut child) = child.take() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 /// A free loopback TCP port.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -714,7 +723,8 @@ impl Slapd {
     }
 
     fn run(&mut self) {
-        let child = Command::new(&self.slapd)
+        let mut command = Command::new(&self.slapd);
+        command
             .arg("-f")
             .arg(self.dir.path().join("slapd.conf"))
             .arg("-h")
@@ -723,23 +733,15 @@ impl Slapd {
                 self.ldap_port, self.ldaps_port
             ))
             // Debug level 0: stay in the foreground, log nothing.
-            .args(["-d", "0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
+            .args(["-d", "0"]);
+        self.child = Some(spawn_quiet(&mut command));
         wait_for_port(self.ldap_port, "slapd");
         wait_for_port(self.ldaps_port, "slapd (LDAPS)");
     }
 
     /// Stops the server (an outage); [`Slapd::resume`] starts it again.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill_child(&mut self.child);
     }
 
     pub fn resume(&mut self) {
