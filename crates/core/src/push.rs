@@ -18,6 +18,13 @@
 //!   sent, base64url), the signature as WebCrypto produces it (64 bytes,
 //!   r ‖ s). [`check_decision`] accepts it only from a device of the push's
 //!   user, before the push expires, once.
+//! - **Fetching pushes.** The device asks for its pending pushes with the
+//!   current Unix time and its signature (same key and format) over
+//!   `gatehouse-poll-v1|<device id>|<unix seconds>`; [`check_poll`] accepts
+//!   it within [`POLL_SKEW_SECONDS`] of the server's clock.
+//! - **Enrollment links.** An [`EnrollmentToken`] names the user and an
+//!   expiry, signed by the installation key; its random id becomes the
+//!   enrolled device's id, so one link enrolls one device.
 
 use std::fmt;
 
@@ -31,6 +38,44 @@ use crate::identity::SeatKey;
 
 /// Prefix of the text the server signs.
 pub const PUSH_V1: &str = "gatehouse-push-v1";
+
+/// Prefix of the text a device signs to fetch its pushes.
+pub const POLL_V1: &str = "gatehouse-poll-v1";
+
+/// Prefix of an enrollment token's signed text.
+pub const ENROLL_V1: &str = "gatehouse-enroll-v1";
+
+/// How far a device's clock may be from the server's when it fetches.
+pub const POLL_SKEW_SECONDS: i64 = 300;
+
+/// How a RADIUS login waits for the phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PushMode {
+    /// Hold the Access-Request open until the phone answers or the push
+    /// times out, then answer once.
+    #[default]
+    Hold,
+    /// Answer with an Access-Challenge; the follow-up request (Enter, or a
+    /// TOTP code) collects the decision.
+    Challenge,
+}
+
+impl PushMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushMode::Hold => "hold",
+            PushMode::Challenge => "challenge",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PushMode> {
+        match text {
+            "hold" => Some(PushMode::Hold),
+            "challenge" => Some(PushMode::Challenge),
+            _ => None,
+        }
+    }
+}
 
 /// Approve or deny.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,10 +132,7 @@ impl PendingPush {
         now: Timestamp,
         lifetime: std::time::Duration,
     ) -> PendingPush {
-        let expires_at = gatehouse_license::jiff::SignedDuration::try_from(lifetime)
-            .ok()
-            .and_then(|lifetime| now.checked_add(lifetime).ok())
-            .unwrap_or(now);
+        let expires_at = later(now, lifetime);
         PendingPush {
             id: random_text(16),
             seat,
@@ -210,19 +252,181 @@ pub fn check_decision(
     if push.decided.is_some() {
         return Err(DecisionRefusal::AlreadyDecided);
     }
-    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&device.public_key)
+    verify_device_signature(
+        &device.public_key,
+        decision_text(&push.nonce, signed.decision).as_bytes(),
+        &signed.signature,
+    )?;
+    Ok(signed.decision)
+}
+
+/// Why a device's request to fetch its pushes was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PollRefusal {
+    #[error("the request's time is too far from the server's clock")]
+    Stale,
+    #[error("the device's key is not a P-256 public key")]
+    BadDeviceKey,
+    #[error("the signature does not verify")]
+    BadSignature,
+}
+
+/// The text a device signs to fetch its pushes at `unix_seconds`.
+pub fn poll_text(device: &str, unix_seconds: i64) -> String {
+    format!("{POLL_V1}|{device}|{unix_seconds}")
+}
+
+/// Accepts a fetch by `device` signed at `unix_seconds` (base64url P1363
+/// `signature`), or says why not.
+pub fn check_poll(
+    device: &Device,
+    unix_seconds: i64,
+    signature: &str,
+    now: Timestamp,
+) -> Result<(), PollRefusal> {
+    if (now.as_second() - unix_seconds).abs() > POLL_SKEW_SECONDS {
+        return Err(PollRefusal::Stale);
+    }
+    verify_device_signature(
+        &device.public_key,
+        poll_text(&device.id, unix_seconds).as_bytes(),
+        signature,
+    )
+    .map_err(|refusal| match refusal {
+        DecisionRefusal::BadDeviceKey => PollRefusal::BadDeviceKey,
+        _ => PollRefusal::BadSignature,
+    })
+}
+
+/// Checks a device's ECDSA P-256 / SHA-256 signature (base64url, r ‖ s).
+fn verify_device_signature(
+    public_key: &[u8],
+    message: &[u8],
+    signature: &str,
+) -> Result<(), DecisionRefusal> {
+    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(public_key)
         .map_err(|_| DecisionRefusal::BadDeviceKey)?;
     let signature = URL_SAFE_NO_PAD
-        .decode(&signed.signature)
+        .decode(signature)
         .ok()
         .and_then(|bytes| p256::ecdsa::Signature::from_slice(&bytes).ok())
         .ok_or(DecisionRefusal::BadSignature)?;
-    key.verify(
-        decision_text(&push.nonce, signed.decision).as_bytes(),
-        &signature,
-    )
-    .map_err(|_| DecisionRefusal::BadSignature)?;
-    Ok(signed.decision)
+    key.verify(message, &signature)
+        .map_err(|_| DecisionRefusal::BadSignature)
+}
+
+/// A one-time enrollment link's token: who may enroll a phone, until when,
+/// signed by the installation. Its id becomes the device's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollmentToken {
+    /// Random, base64url; the enrolled device's id.
+    pub id: String,
+    pub seat: SeatKey,
+    /// The login name shown while enrolling.
+    pub user: String,
+    pub expires_at: Timestamp,
+}
+
+/// Why an enrollment token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EnrollmentRefusal {
+    #[error("the enrollment link is not valid")]
+    Malformed,
+    #[error("the enrollment link has expired")]
+    Expired,
+}
+
+impl EnrollmentToken {
+    /// A new token for `seat`/`user`, valid for `lifetime` from `now`.
+    pub fn new(
+        seat: SeatKey,
+        user: &str,
+        now: Timestamp,
+        lifetime: std::time::Duration,
+    ) -> EnrollmentToken {
+        EnrollmentToken {
+            id: random_text(16),
+            seat,
+            user: user.replace(['\n', '\r'], " "),
+            expires_at: later(now, lifetime),
+        }
+    }
+
+    fn canonical(&self) -> String {
+        format!(
+            "{ENROLL_V1}\nid={}\nseat={}\nuser={}\nexpires_at={}\n",
+            self.id,
+            self.seat.as_str(),
+            self.user,
+            self.expires_at.as_second()
+        )
+    }
+
+    /// The token as text: the signed lines and the signature, base64url,
+    /// joined by a dot.
+    pub fn encode(&self, key: &SigningKey) -> String {
+        let canonical = self.canonical();
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(canonical.as_bytes()),
+            URL_SAFE_NO_PAD.encode(key.sign(canonical.as_bytes()).to_bytes())
+        )
+    }
+
+    /// The token `text` names if `key` signed it and it has not expired.
+    pub fn decode(
+        text: &str,
+        key: &VerifyingKey,
+        now: Timestamp,
+    ) -> Result<EnrollmentToken, EnrollmentRefusal> {
+        let malformed = EnrollmentRefusal::Malformed;
+        let (body, signature) = text.trim().split_once('.').ok_or(malformed)?;
+        let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| malformed)?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .ok()
+            .and_then(|bytes| Signature::from_slice(&bytes).ok())
+            .ok_or(malformed)?;
+        key.verify_strict(&body, &signature)
+            .map_err(|_| malformed)?;
+        let body = String::from_utf8(body).map_err(|_| malformed)?;
+        let mut lines = body.lines();
+        if lines.next() != Some(ENROLL_V1) {
+            return Err(malformed);
+        }
+        let mut field = |name: &str| {
+            lines
+                .next()
+                .and_then(|line| line.strip_prefix(name))
+                .and_then(|line| line.strip_prefix('='))
+                .map(str::to_string)
+                .ok_or(malformed)
+        };
+        let id = field("id")?;
+        let seat = SeatKey::from_stored(field("seat")?);
+        let user = field("user")?;
+        let expires_at = field("expires_at")?
+            .parse::<i64>()
+            .ok()
+            .and_then(|seconds| Timestamp::from_second(seconds).ok())
+            .ok_or(malformed)?;
+        if now >= expires_at {
+            return Err(EnrollmentRefusal::Expired);
+        }
+        Ok(EnrollmentToken {
+            id,
+            seat,
+            user,
+            expires_at,
+        })
+    }
+}
+
+fn later(now: Timestamp, lifetime: std::time::Duration) -> Timestamp {
+    gatehouse_license::jiff::SignedDuration::try_from(lifetime)
+        .ok()
+        .and_then(|lifetime| now.checked_add(lifetime).ok())
+        .unwrap_or(now)
 }
 
 fn random_text(bytes: usize) -> String {
@@ -408,6 +612,100 @@ mod tests {
         assert_eq!(
             check_decision(&push, &broken, &sign(&key, &push, Decision::Approve), now),
             Err(DecisionRefusal::BadDeviceKey)
+        );
+    }
+
+    #[test]
+    fn a_fetch_is_accepted_only_signed_by_the_device_near_the_servers_time() {
+        let (key, device) = phone("alice", "d1");
+        let (other_key, _) = phone("alice", "d2");
+        let now = ts("2026-11-28T10:00:00Z");
+        let signed = |key: &p256::ecdsa::SigningKey, device: &str, at: i64| {
+            let signature: p256::ecdsa::Signature = key.sign(poll_text(device, at).as_bytes());
+            URL_SAFE_NO_PAD.encode(signature.to_bytes())
+        };
+        let at = now.as_second();
+        assert_eq!(
+            check_poll(&device, at, &signed(&key, "d1", at), now),
+            Ok(())
+        );
+        // A phone clock a few minutes off is fine; further is not.
+        let skewed = at - POLL_SKEW_SECONDS;
+        assert_eq!(
+            check_poll(&device, skewed, &signed(&key, "d1", skewed), now),
+            Ok(())
+        );
+        for stale in [at - POLL_SKEW_SECONDS - 1, at + POLL_SKEW_SECONDS + 1] {
+            assert_eq!(
+                check_poll(&device, stale, &signed(&key, "d1", stale), now),
+                Err(PollRefusal::Stale)
+            );
+        }
+        // Another key, another device's text, another time, garbage.
+        for signature in [
+            signed(&other_key, "d1", at),
+            signed(&key, "d2", at),
+            signed(&key, "d1", at - 1),
+            "AAAA".to_string(),
+        ] {
+            assert_eq!(
+                check_poll(&device, at, &signature, now),
+                Err(PollRefusal::BadSignature)
+            );
+        }
+    }
+
+    #[test]
+    fn an_enrollment_token_names_its_user_until_it_expires_and_cannot_be_forged() {
+        let server = SigningKey::from_bytes(&[7; 32]);
+        let other = SigningKey::from_bytes(&[8; 32]);
+        let now = ts("2026-11-28T10:00:00Z");
+        let token = EnrollmentToken::new(
+            seat("alice"),
+            "alice",
+            now,
+            std::time::Duration::from_secs(600),
+        );
+        let text = token.encode(&server);
+        let key = server.verifying_key();
+        assert_eq!(EnrollmentToken::decode(&text, &key, now), Ok(token.clone()));
+        assert_eq!(
+            EnrollmentToken::decode(&text, &key, ts("2026-11-28T10:10:00Z")),
+            Err(EnrollmentRefusal::Expired)
+        );
+        // Signed by another installation.
+        assert_eq!(
+            EnrollmentToken::decode(&token.encode(&other), &key, now),
+            Err(EnrollmentRefusal::Malformed)
+        );
+        // The user changed after signing.
+        let (_, signature) = text.split_once('.').unwrap();
+        let forged_body = EnrollmentToken {
+            seat: seat("mallory"),
+            ..token.clone()
+        }
+        .canonical();
+        let forged = format!("{}.{signature}", URL_SAFE_NO_PAD.encode(forged_body));
+        assert_eq!(
+            EnrollmentToken::decode(&forged, &key, now),
+            Err(EnrollmentRefusal::Malformed)
+        );
+        for garbage in ["", ".", "abc", "abc.def"] {
+            assert_eq!(
+                EnrollmentToken::decode(garbage, &key, now),
+                Err(EnrollmentRefusal::Malformed)
+            );
+        }
+        // Fresh ids.
+        assert_ne!(
+            EnrollmentToken::new(
+                seat("alice"),
+                "alice",
+                now,
+                std::time::Duration::from_secs(1)
+            )
+            .id,
+            token.id
         );
     }
 

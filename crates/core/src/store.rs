@@ -21,7 +21,7 @@ use gatehouse_license::{Month, SigningKey};
 use crate::alarms::AlarmSettings;
 use crate::clients::RadiusClient;
 use crate::identity::{SeatKey, Source, Username};
-use crate::push::{Decision, PendingPush};
+use crate::push::{Decision, PendingPush, PushMode};
 use crate::totp::{TotpMode, TotpSecret};
 
 /// A store failure, described without driver types.
@@ -605,6 +605,15 @@ pub struct PushRecord {
     pub decided_at: Option<Timestamp>,
 }
 
+/// What a login needs to know of a user's push enrollment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PushUser {
+    /// Phones enrolled.
+    pub devices: u32,
+    /// How their logins wait; `None`: the configured default.
+    pub mode: Option<PushMode>,
+}
+
 /// Enrolled phones and the pushes sent to them. A push is decided at most
 /// once, and never after it expired, whichever node receives the answer.
 #[async_trait]
@@ -618,6 +627,16 @@ pub trait PushStore: Send + Sync {
     async fn devices(&self, seat: &SeatKey) -> StoreResult<Vec<DeviceRecord>>;
 
     async fn remove_device(&self, id: &str) -> StoreResult<bool>;
+
+    /// Every enrolled device, by user then age (the panel).
+    async fn all_devices(&self) -> StoreResult<Vec<DeviceRecord>>;
+
+    /// How many phones `seat` has, and its push mode.
+    async fn push_user(&self, seat: &SeatKey) -> StoreResult<PushUser>;
+
+    /// Sets (`Some`) or clears (`None`: the configured default) the push
+    /// mode of `seat`.
+    async fn set_push_mode(&self, seat: &SeatKey, mode: Option<PushMode>) -> StoreResult<()>;
 
     async fn create_push(&self, push: &PendingPush) -> StoreResult<()>;
 
@@ -636,6 +655,14 @@ pub trait PushStore: Send + Sync {
         device: &str,
         at: Timestamp,
     ) -> StoreResult<bool>;
+
+    /// Ends an undecided push at `at` (a login stopped waiting for it):
+    /// `true` if it was still open, so no decision can come any more;
+    /// `false` if it was decided (or expired) first.
+    async fn close_push(&self, id: &str, at: Timestamp) -> StoreResult<bool>;
+
+    /// The newest `limit` pushes, newest first (the panel).
+    async fn recent_pushes(&self, limit: u32) -> StoreResult<Vec<PushRecord>>;
 
     /// Forgets pushes that expired before `before`; returns how many.
     async fn delete_expired_pushes(&self, before: Timestamp) -> StoreResult<u64>;

@@ -37,6 +37,7 @@ const TABLES: &[&str] = &[
     "alarm_outbox",
     "push_devices",
     "pushes",
+    "push_modes",
 ];
 
 /// Tables whose `id` PostgreSQL generates: copied with their ids, and the

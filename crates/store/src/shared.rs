@@ -120,9 +120,9 @@ macro_rules! impl_store {
                 LocalUserStore, LoginRecord, MonthUsageRecord, NewAlarm, RefusalRecord, RefusedUser,
                 SeatCursor, SeatOrder, SeatQuery, SeatRecord, SeatStatus, SeatStore, SecondFactorStore,
                 SessionRecord, SortValue, StoreError, StoreResult, StoredLicense, TotpRecord,
-                DeviceRecord, PushRecord, PushStore,
+                DeviceRecord, PushRecord, PushStore, PushUser,
             };
-            use gatehouse_core::push::{Decision, PendingPush};
+            use gatehouse_core::push::{Decision, PendingPush, PushMode};
             use gatehouse_core::totp::{TotpMode, TotpSecret};
             use gatehouse_license::alarms::AlarmKind;
             use gatehouse_license::jiff::Timestamp;
@@ -1313,6 +1313,54 @@ macro_rules! impl_store {
                     Ok(result.rows_affected() == 1)
                 }
 
+                async fn all_devices(&self) -> StoreResult<Vec<DeviceRecord>> {
+                    let rows = sqlx::query(
+                        "SELECT id, seat_key, label, public_key, created_at FROM push_devices
+                         ORDER BY seat_key, created_at, id",
+                    )
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    rows.iter().map(device_from_row).collect()
+                }
+
+                async fn push_user(&self, seat: &SeatKey) -> StoreResult<PushUser> {
+                    let row = sqlx::query(
+                        "SELECT (SELECT COUNT(*) FROM push_devices WHERE seat_key = $1) AS devices,
+                                (SELECT mode FROM push_modes WHERE seat_key = $1) AS mode",
+                    )
+                    .bind(seat.as_str())
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    let devices: i64 = get(&row, "devices")?;
+                    let mode: Option<String> = get(&row, "mode")?;
+                    Ok(PushUser {
+                        devices: u32::try_from(devices).unwrap_or(u32::MAX),
+                        mode: mode
+                            .map(|text| {
+                                PushMode::parse(&text).ok_or_else(|| {
+                                    StoreError::Corrupt(format!("unknown push mode {text:?}"))
+                                })
+                            })
+                            .transpose()?,
+                    })
+                }
+
+                async fn set_push_mode(&self, seat: &SeatKey, mode: Option<PushMode>) -> StoreResult<()> {
+                    let query = match mode {
+                        Some(mode) => sqlx::query(
+                            "INSERT INTO push_modes (seat_key, mode) VALUES ($1, $2)
+                             ON CONFLICT (seat_key) DO UPDATE SET mode = excluded.mode",
+                        )
+                        .bind(seat.as_str())
+                        .bind(mode.as_str()),
+                        None => sqlx::query("DELETE FROM push_modes WHERE seat_key = $1").bind(seat.as_str()),
+                    };
+                    query.execute(&self.pool).await.map_err(unavailable)?;
+                    Ok(())
+                }
+
                 async fn create_push(&self, push: &PendingPush) -> StoreResult<()> {
                     let result = sqlx::query(
                         "INSERT INTO pushes (id, seat_key, username, client, source, created_at, expires_at, nonce)
@@ -1378,6 +1426,31 @@ macro_rules! impl_store {
                     .await
                     .map_err(unavailable)?;
                     Ok(result.rows_affected() == 1)
+                }
+
+                async fn close_push(&self, id: &str, at: Timestamp) -> StoreResult<bool> {
+                    let result = sqlx::query(
+                        "UPDATE pushes SET expires_at = $1 WHERE id = $2 AND decision IS NULL AND expires_at > $1",
+                    )
+                    .bind(micros(at))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    Ok(result.rows_affected() == 1)
+                }
+
+                async fn recent_pushes(&self, limit: u32) -> StoreResult<Vec<PushRecord>> {
+                    let rows = sqlx::query(concat!(
+                        "SELECT ",
+                        push_columns!(),
+                        " FROM pushes ORDER BY created_at DESC, id DESC LIMIT $1"
+                    ))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    rows.iter().map(push_from_row).collect()
                 }
 
                 async fn delete_expired_pushes(&self, before: Timestamp) -> StoreResult<u64> {

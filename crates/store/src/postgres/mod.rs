@@ -21,6 +21,7 @@ use crate::shared::{alarm_columns, unavailable};
 const MIGRATIONS: &[&str] = &[
     include_str!("001_initial.sql"),
     include_str!("002_push.sql"),
+    include_str!("003_push_users.sql"),
 ];
 
 /// How long a request waits for a pooled connection before the database

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("004_panel.sql"),
     include_str!("005_alarms.sql"),
     include_str!("006_push.sql"),
+    include_str!("007_push_users.sql"),
 ];
 
 /// Longest a writer waits for another process's write lock.

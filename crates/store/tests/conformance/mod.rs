@@ -11,11 +11,11 @@ use std::sync::Arc;
 use gatehouse_core::alarms::AlarmSettings;
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::identity::{SeatKey, Source, Username};
-use gatehouse_core::push::{Decision, PendingPush};
+use gatehouse_core::push::{Decision, PendingPush, PushMode};
 use gatehouse_core::store::{
     AdminRecord, AdmitOutcome, AdmitRequest, Delivery, DeviceRecord, InstallationRecord,
-    LocalUserRecord, LoginRecord, NewAlarm, RefusalRecord, SeatCursor, SeatOrder, SeatQuery,
-    SessionRecord, SortValue, Store, StoreError, TotpRecord,
+    LocalUserRecord, LoginRecord, NewAlarm, PushUser, RefusalRecord, SeatCursor, SeatOrder,
+    SeatQuery, SessionRecord, SortValue, Store, StoreError, TotpRecord,
 };
 use gatehouse_core::totp::{TotpMode, TotpSecret};
 use gatehouse_license::alarms::AlarmKind;
@@ -1332,6 +1332,121 @@ pub async fn a_push_is_decided_once_and_never_after_it_expired(store: Arc<dyn St
     assert!(store.push("old").await.unwrap().is_none());
 }
 
+pub async fn push_users_phones_and_modes_move_the_generation(store: Arc<dyn Store>) {
+    let alice = SeatKey::local(&Username::parse("alice").unwrap());
+    let bob = SeatKey::local(&Username::parse("bob").unwrap());
+    assert_eq!(store.push_user(&alice).await.unwrap(), PushUser::default());
+    let mut last = store.local_directory_generation().await.unwrap();
+    let mut expect_change = |now: i64, what: &str| {
+        assert_ne!(now, last, "{what} must change the generation");
+        last = now;
+    };
+    for (id, seat, at) in [
+        ("d1", &alice, "2026-11-10T08:00:00Z"),
+        ("d2", &alice, "2026-11-10T09:00:00Z"),
+        ("d3", &bob, "2026-11-10T07:00:00Z"),
+    ] {
+        store
+            .add_device(&DeviceRecord {
+                id: id.into(),
+                seat: seat.clone(),
+                label: id.into(),
+                public_key: vec![4; 65],
+                created_at: ts(at),
+            })
+            .await
+            .unwrap();
+        expect_change(
+            store.local_directory_generation().await.unwrap(),
+            "enrolling a phone",
+        );
+    }
+    assert_eq!(
+        store.push_user(&alice).await.unwrap(),
+        PushUser {
+            devices: 2,
+            mode: None
+        }
+    );
+    let all: Vec<String> = store
+        .all_devices()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(all, ["d1", "d2", "d3"], "by user, then age");
+    for mode in [Some(PushMode::Challenge), Some(PushMode::Hold), None] {
+        store.set_push_mode(&alice, mode).await.unwrap();
+        expect_change(
+            store.local_directory_generation().await.unwrap(),
+            "a push mode",
+        );
+        assert_eq!(store.push_user(&alice).await.unwrap().mode, mode);
+    }
+    assert_eq!(store.push_user(&bob).await.unwrap().mode, None);
+    assert!(store.remove_device("d1").await.unwrap());
+    expect_change(
+        store.local_directory_generation().await.unwrap(),
+        "removing a phone",
+    );
+    assert_eq!(store.push_user(&alice).await.unwrap().devices, 1);
+}
+
+pub async fn a_closed_push_takes_no_decision_and_a_decided_one_stays(store: Arc<dyn Store>) {
+    let until = "2026-11-10T08:00:30Z";
+    for (id, created) in [
+        ("p1", "2026-11-10T08:00:00Z"),
+        ("p2", "2026-11-10T08:00:01Z"),
+        ("p3", "2026-11-10T08:00:02Z"),
+    ] {
+        store
+            .create_push(&push_record(id, "alice", created, until))
+            .await
+            .unwrap();
+    }
+    let at = ts("2026-11-10T08:00:25Z");
+    // Closed while waiting: a late answer is refused.
+    assert!(store.close_push("p1", at).await.unwrap());
+    assert!(
+        !store
+            .decide_push("p1", Decision::Approve, "d1", ts("2026-11-10T08:00:26Z"))
+            .await
+            .unwrap()
+    );
+    assert!(!store.close_push("p1", at).await.unwrap(), "closed once");
+    // Decided first: closing does not undo the decision.
+    assert!(
+        store
+            .decide_push("p2", Decision::Approve, "d1", ts("2026-11-10T08:00:24Z"))
+            .await
+            .unwrap()
+    );
+    assert!(!store.close_push("p2", at).await.unwrap());
+    assert_eq!(
+        store.push("p2").await.unwrap().unwrap().push.decided,
+        Some(Decision::Approve)
+    );
+    assert!(!store.close_push("nope", at).await.unwrap());
+    let alice = SeatKey::local(&Username::parse("alice").unwrap());
+    let pending: Vec<String> = store
+        .pending_pushes(&alice, at)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.push.id)
+        .collect();
+    assert_eq!(pending, ["p3"]);
+    let recent: Vec<String> = store
+        .recent_pushes(2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.push.id)
+        .collect();
+    assert_eq!(recent, ["p3", "p2"], "newest first, at most the limit");
+}
+
 #[macro_export]
 macro_rules! conformance_suite {
     ($make:expr) => {
@@ -1367,6 +1482,8 @@ macro_rules! conformance_suite {
             concurrent_firing_queues_an_alarm_once,
             push_devices_are_enrolled_per_user,
             a_push_is_decided_once_and_never_after_it_expired,
+            push_users_phones_and_modes_move_the_generation,
+            a_closed_push_takes_no_decision_and_a_decided_one_stays,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

@@ -1,0 +1,15 @@
+-- Schema version 3 (the SQLite store's version 7): how each user's push
+-- logins wait (hold or challenge; no row: the configured default), and
+-- enrolled phones as part of the local directory's generation.
+
+CREATE TABLE push_modes (
+    seat_key TEXT COLLATE "C" PRIMARY KEY,
+    mode     TEXT NOT NULL CHECK (mode IN ('hold', 'challenge'))
+);
+
+CREATE TRIGGER push_devices_changed AFTER INSERT OR DELETE ON push_devices
+    FOR EACH ROW EXECUTE FUNCTION bump_local_directory();
+CREATE TRIGGER push_modes_changed AFTER INSERT OR UPDATE OR DELETE ON push_modes
+    FOR EACH ROW EXECUTE FUNCTION bump_local_directory();
+
+CREATE INDEX pushes_by_time ON pushes (created_at);
