@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use gatehouse_core::alarms::{AlarmSettings, DEFAULT_DAYS_BEFORE_END, DEFAULT_USER_LIMIT_PERCENT};
 use gatehouse_core::clients::RadiusClient;
-use gatehouse_core::{PasswordParams, TotpMode};
+use gatehouse_core::push::PushMode;
+use gatehouse_core::{PasswordParams, PushSettings, TotpMode};
 use gatehouse_directory::{DirectoryKind, DirectorySettings, LdapDirectories};
 use gatehouse_license::jiff::civil::Time;
 use gatehouse_license::jiff::tz::TimeZone;
@@ -28,6 +29,7 @@ pub struct RawConfig {
     pub support: SupportSection,
     pub passwords: PasswordSection,
     pub totp: TotpSection,
+    pub push: PushSection,
     pub radius: RadiusSection,
     pub http: HttpSection,
     pub alarms: AlarmsSection,
@@ -112,6 +114,34 @@ impl Default for TotpSection {
     fn default() -> TotpSection {
         TotpSection {
             mode: TotpMode::Challenge.as_str().to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushSection {
+    /// `hold` (the Access-Request waits for the phone) or `challenge`
+    /// (Access-Challenge, the follow-up collects the decision); users can
+    /// have their own.
+    pub mode: String,
+    /// Hold mode: how long a login waits for the phone.
+    pub timeout_seconds: u64,
+    /// Challenge mode: how long a push can be answered.
+    pub lifetime_seconds: u64,
+    /// Base URL of enrollment links (`https://gatehouse.example.com`);
+    /// default: the address the panel was reached at.
+    pub public_url: Option<String>,
+}
+
+impl Default for PushSection {
+    fn default() -> PushSection {
+        let defaults = PushSettings::default();
+        PushSection {
+            mode: defaults.mode.as_str().to_string(),
+            timeout_seconds: defaults.timeout.as_secs(),
+            lifetime_seconds: defaults.lifetime.as_secs(),
+            public_url: None,
         }
     }
 }
@@ -289,6 +319,9 @@ pub struct Config {
     pub password: PasswordParams,
     pub password_cache: Duration,
     pub totp_mode: TotpMode,
+    pub push: PushSettings,
+    /// `push.public_url`, without a trailing slash.
+    pub push_public_url: Option<String>,
     pub radius: RadiusConfig,
     pub http: HttpConfig,
     /// `[alarms]` thresholds and recipients, when the file sets them.
@@ -411,6 +444,7 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
             raw.totp.mode
         )
     })?;
+    let (push, push_public_url) = validate_push(raw.push)?;
     let radius = validate_radius(raw.radius)?;
     let http = validate_http(data_dir, raw.http)?;
     let (alarms, alarm_daily_at) = validate_alarms(raw.alarms)?;
@@ -422,6 +456,8 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
         alarm_daily_at,
         smtp,
         totp_mode,
+        push,
+        push_public_url,
         radius,
         http,
         time_zone,
@@ -681,6 +717,44 @@ fn validate_http(data_dir: &Path, raw: HttpSection) -> Result<HttpConfig> {
     })
 }
 
+fn validate_push(raw: PushSection) -> Result<(PushSettings, Option<String>)> {
+    let mode = PushMode::parse(&raw.mode)
+        .with_context(|| format!("push.mode: {:?} is not \"hold\" or \"challenge\"", raw.mode))?;
+    if !(1..=120).contains(&raw.timeout_seconds) {
+        bail!(
+            "push.timeout_seconds must be between 1 and 120 (NAS timeouts are usually 30 to 60 seconds)"
+        );
+    }
+    if !(5..=600).contains(&raw.lifetime_seconds) {
+        bail!("push.lifetime_seconds must be between 5 and 600");
+    }
+    let public_url = match raw.public_url.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(url) => {
+            let base = url.trim_end_matches('/');
+            let host = base
+                .strip_prefix("https://")
+                .or_else(|| base.strip_prefix("http://"))
+                .unwrap_or("");
+            if host.is_empty() || host.contains(['/', '?', '#', ' ']) {
+                bail!(
+                    "push.public_url: {url:?} is not a base URL such as https://gatehouse.example.com"
+                );
+            }
+            Some(base.to_string())
+        }
+    };
+    Ok((
+        PushSettings {
+            mode,
+            timeout: Duration::from_secs(raw.timeout_seconds),
+            lifetime: Duration::from_secs(raw.lifetime_seconds),
+            ..PushSettings::default()
+        },
+        public_url,
+    ))
+}
+
 fn validate_radius(raw: RadiusSection) -> Result<RadiusConfig> {
     let listen = match raw.listen.trim() {
         "" => None,
@@ -749,6 +823,10 @@ mod tests {
         assert!(config.time_zone.is_none());
         assert_eq!(config.password, PasswordParams::default());
         assert_eq!(config.totp_mode, TotpMode::Challenge);
+        assert_eq!(config.push, PushSettings::default());
+        assert_eq!(config.push.timeout, Duration::from_secs(25));
+        assert_eq!(config.push.lifetime, Duration::from_secs(30));
+        assert_eq!(config.push_public_url, None);
         assert_eq!(config.radius.listen, Some("0.0.0.0:1812".parse().unwrap()));
         assert_eq!(config.radius.challenge_timeout, Duration::from_secs(60));
         assert!(config.radius.clients.is_empty());
@@ -776,6 +854,18 @@ mod tests {
             ("[licence]\ntimezone = \"UTC\"\n", "licence"),
             ("[passwords]\niterations = 0\n", "passwords"),
             ("[totp]\nmode = \"sms\"\n", "totp.mode"),
+            ("[push]\nmode = \"poll\"\n", "push.mode"),
+            ("[push]\ntimeout_seconds = 0\n", "push.timeout_seconds"),
+            ("[push]\ntimeout_seconds = 121\n", "push.timeout_seconds"),
+            ("[push]\nlifetime_seconds = 4\n", "push.lifetime_seconds"),
+            (
+                "[push]\npublic_url = \"gatehouse.example.com\"\n",
+                "push.public_url",
+            ),
+            (
+                "[push]\npublic_url = \"https://gh.example.com/push?x\"\n",
+                "push.public_url",
+            ),
             ("[radius]\nlisten = \"1812\"\n", "radius.listen"),
             ("[http]\nlisten = \"localhost\"\n", "http.listen"),
             (

@@ -408,6 +408,7 @@ async fn open(config: &Config) -> Result<Gatehouse> {
         time_zone: config.time_zone.clone(),
         password: config.password,
         totp_mode: config.totp_mode,
+        push: config.push,
         password_cache: config.password_cache,
         alarms: config.alarms.clone(),
         alarm_daily_at: config.alarm_daily_at,
@@ -495,10 +496,7 @@ async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> 
         let server = RadiusServer::new(
             gatehouse.clone(),
             config.radius.clients.clone(),
-            RadiusSettings {
-                challenge_timeout: config.radius.challenge_timeout,
-                ..RadiusSettings::default()
-            },
+            radius_settings(&config),
         );
         refresh_clients(gatehouse, &server, &config.radius.clients).await;
         tracing::info!(address = %socket.local_addr()?, clients = server.clients().len(), "RADIUS listening");
@@ -527,6 +525,7 @@ async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> 
                 secure_cookies: config.http.secure_cookies,
                 configured_clients: config.radius.clients.clone(),
                 mailer: mailer.clone(),
+                push_public_url: config.push_public_url.clone(),
             },
         );
         let scheme = if config.http.tls.is_some() {
@@ -1165,6 +1164,20 @@ async fn admin(gatehouse: &Gatehouse, command: AdminCommand) -> Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
+/// How the RADIUS server behaves. A request held open for the phone is
+/// remembered as in progress for the whole wait, so the NAS's
+/// retransmissions of it are dropped and it is answered once.
+fn radius_settings(config: &Config) -> RadiusSettings {
+    let defaults = RadiusSettings::default();
+    RadiusSettings {
+        challenge_timeout: config.radius.challenge_timeout,
+        response_cache_ttl: defaults
+            .response_cache_ttl
+            .max(config.push.timeout + std::time::Duration::from_secs(10)),
+        ..defaults
+    }
+}
+
 /// A secret (password, shared secret) from the first line of standard
 /// input, without its line ending.
 fn read_secret(what: &str) -> Result<String> {
@@ -1180,6 +1193,15 @@ async fn auth(gatehouse: &Gatehouse, user: &str, client: &str) -> Result<ExitCod
             eprintln!("{}", gatehouse_radius::server::ENTER_ONE_TIME_CODE);
             let code = next_secret_line(&mut lines, "one-time code")?;
             gatehouse.complete_otp(&identity, &code, client).await
+        }
+        Ok(LoginStep::PushSent { identity, push, .. }) => {
+            eprintln!("{}", gatehouse_core::APPROVE_ON_PHONE);
+            // Enter (or the end of input) waits for the phone; a TOTP code
+            // does instead.
+            let typed = lines.next().transpose()?.unwrap_or_default();
+            gatehouse
+                .complete_push(&identity, &push, &typed, client)
+                .await
         }
         Err(refusal) => Err(refusal),
     };

@@ -1,7 +1,7 @@
 //! In-memory copies that keep the first factor off the database and off
 //! argon2 for returning users.
 //!
-//! - [`LocalAccounts`]: local accounts and their TOTP enrollments, read
+//! - [`LocalAccounts`]: local accounts, their TOTP enrollments and phones, read
 //!   once and kept until the store's directory generation changes (checked
 //!   every tick, so a change made by another process is seen within a
 //!   second; changes made through this process are seen at once).
@@ -19,13 +19,15 @@ use hmac::{KeyInit as _, Mac as _};
 use subtle::ConstantTimeEq as _;
 
 use crate::identity::{Identity, SeatKey, Username};
-use crate::store::{LocalUserRecord, Store, StoreResult, TotpRecord};
+use crate::store::{LocalUserRecord, PushUser, Store, StoreResult, TotpRecord};
 
 /// A local account as the first factor needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Account {
     pub user: LocalUserRecord,
     pub totp: Option<TotpRecord>,
+    /// Enrolled phones and push mode.
+    pub push: PushUser,
     /// Built once; cloning it is cheap.
     pub identity: Identity,
 }
@@ -65,11 +67,14 @@ impl LocalAccounts {
         let Some(user) = store.local_user(username).await? else {
             return Ok(None);
         };
-        let totp = store.totp(&SeatKey::local(username)).await?;
+        let seat = SeatKey::local(username);
+        let totp = store.totp(&seat).await?;
+        let push = store.push_user(&seat).await?;
         let identity = Identity::local(&user.username, &user.display_name);
         let account = Arc::new(Account {
             user,
             totp,
+            push,
             identity,
         });
         self.accounts

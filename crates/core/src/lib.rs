@@ -36,9 +36,10 @@ pub use clock::{Clock, EffectiveClock, ManualClock, SystemClock};
 pub use identity::{Identity, SeatKey, Source, Username};
 pub use password::PasswordParams;
 pub use service::{
-    Admitted, AlarmSaveError, ClientAddError, DirectoryUserError, FirstFactor, Gatehouse,
-    InstallError, LicenseView, LoginStep, OpenError, PushError, Refusal, SecondFactor, Settings,
-    SignedPush, TestMailError, TotpEnrollment, UserError,
+    APPROVE_ON_PHONE, Admitted, AlarmSaveError, ClientAddError, DirectoryUserError,
+    ENROLLMENT_LIFETIME, FirstFactor, Gatehouse, InstallError, LicenseView, LoginStep, OpenError,
+    PushError, PushSettings, Refusal, SecondFactor, Settings, SignedPush, TestMailError,
+    TotpEnrollment, UserError,
 };
 pub use store::{Store, StoreError};
 pub use totp::TotpMode;

@@ -33,7 +33,7 @@ impl AuthCounters {
     pub fn count_step(&self, step: &Result<LoginStep, Refusal>) {
         match step {
             Ok(LoginStep::Accepted(_)) => self.count(Ok(())),
-            Ok(LoginStep::OtpRequired(_)) => {
+            Ok(LoginStep::OtpRequired(_) | LoginStep::PushSent { .. }) => {
                 self.challenged.fetch_add(1, Ordering::Relaxed);
             }
             Err(refusal) => self.count(Err(*refusal)),

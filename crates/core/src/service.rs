@@ -28,7 +28,9 @@ use crate::directory::Directory;
 use crate::identity::{Identity, SeatKey, Username, UsernameError};
 use crate::metrics::{AuthCounters, AuthCounts};
 use crate::password::{PasswordError, PasswordHashing, PasswordParams};
+use crate::push::PushMode;
 use crate::seats::{SeatCache, WriteBehind};
+use crate::store::PushUser;
 use crate::store::{
     AdmitOutcome, AdmitRequest, DailyNewUsers, InstallationRecord, LocalUserRecord, LoginRecord,
     MonthUsageRecord, RefusalRecord, RefusedUser, SeatQuery, SeatRecord, Store, StoreError,
@@ -43,7 +45,8 @@ mod pushing;
 use alarming::AlarmEngine;
 pub use alarming::{AlarmSaveError, DEFAULT_DAILY_AT, TestMailError};
 pub use directory_login::DirectoryUserError;
-pub use pushing::{DEFAULT_PUSH_LIFETIME, PushError, SignedPush};
+use pushing::PushWaiters;
+pub use pushing::{APPROVE_ON_PHONE, ENROLLMENT_LIFETIME, PushError, PushSettings, SignedPush};
 
 /// Reply text when the database (or another required service) is down.
 pub const SERVICE_UNAVAILABLE: &str = "Authentication service unavailable, please try again later";
@@ -55,6 +58,17 @@ pub const INVALID_CREDENTIALS: &str = "Invalid username or password";
 /// Reply text for a wrong, expired or replayed one-time code.
 pub const INVALID_ONE_TIME_CODE: &str = "Invalid one-time code";
 
+/// Reply text when the user denied the login on their phone.
+pub const PUSH_DENIED: &str = "Login denied on your phone";
+
+/// Reply text when the phone did not answer before the push expired.
+pub const PUSH_TIMED_OUT: &str = "Login not approved on your phone in time";
+
+/// Reply text for a user with only push approval while the license has no
+/// Push Subscription (SPEC §1).
+pub const PUSH_NOT_LICENSED: &str =
+    "Push notifications are not licensed, please contact your system administrator";
+
 /// Why an authentication was refused. [`Refusal::message`] is what the
 /// user's device shows (RADIUS Reply-Message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,16 +78,22 @@ pub enum Refusal {
     LicenseExpired,
     UserLimitExceeded,
     ServiceUnavailable,
+    PushDenied,
+    PushTimedOut,
+    PushNotLicensed,
 }
 
 impl Refusal {
     /// Every reason, in a fixed order.
-    pub const ALL: [Refusal; 5] = [
+    pub const ALL: [Refusal; 8] = [
         Refusal::InvalidCredentials,
         Refusal::InvalidOneTimeCode,
         Refusal::LicenseExpired,
         Refusal::UserLimitExceeded,
         Refusal::ServiceUnavailable,
+        Refusal::PushDenied,
+        Refusal::PushTimedOut,
+        Refusal::PushNotLicensed,
     ];
 
     pub(crate) fn index(self) -> usize {
@@ -91,6 +111,9 @@ impl Refusal {
             Refusal::LicenseExpired => "license_expired",
             Refusal::UserLimitExceeded => "user_limit_exceeded",
             Refusal::ServiceUnavailable => "service_unavailable",
+            Refusal::PushDenied => "push_denied",
+            Refusal::PushTimedOut => "push_timed_out",
+            Refusal::PushNotLicensed => "push_not_licensed",
         }
     }
 
@@ -101,6 +124,9 @@ impl Refusal {
             Refusal::LicenseExpired => LICENSE_EXPIRED,
             Refusal::UserLimitExceeded => USER_LIMIT_EXCEEDED,
             Refusal::ServiceUnavailable => SERVICE_UNAVAILABLE,
+            Refusal::PushDenied => PUSH_DENIED,
+            Refusal::PushTimedOut => PUSH_TIMED_OUT,
+            Refusal::PushNotLicensed => PUSH_NOT_LICENSED,
         }
     }
 }
@@ -131,6 +157,16 @@ pub enum LoginStep {
     Accepted(Admitted),
     /// Password and license gate passed; the one-time code is still owed.
     OtpRequired(Identity),
+    /// Password and license gate passed; a push was sent to the user's
+    /// phones (challenge mode). Finish with
+    /// [`complete_push`](Gatehouse::complete_push).
+    PushSent {
+        identity: Identity,
+        /// The push's id.
+        push: String,
+        /// The user may type a TOTP code instead.
+        totp: bool,
+    },
 }
 
 /// A user who passed the first factor, and what they still owe.
@@ -149,6 +185,15 @@ pub enum SecondFactor {
         /// The code typed after the password (append mode).
         appended_code: Option<String>,
     },
+    /// Approval on an enrolled phone (Push Subscription active).
+    Push {
+        mode: PushMode,
+        /// TOTP enrollment, accepted instead in challenge mode.
+        totp: Option<TotpRecord>,
+    },
+    /// Phones only, and the license has no Push Subscription: refused
+    /// (after the password, like every other refusal).
+    PushNotLicensed,
 }
 
 /// A successful authentication.
@@ -181,6 +226,8 @@ pub struct Settings {
     /// LDAP / Active Directory (`[[directory]]`): asked for users who are
     /// not local. `None`: local users only.
     pub directory: Option<Arc<dyn Directory>>,
+    /// Push approval (`[push]`).
+    pub push: PushSettings,
 }
 
 impl Settings {
@@ -197,6 +244,7 @@ impl Settings {
             alarms: None,
             alarm_daily_at: DEFAULT_DAILY_AT,
             directory: None,
+            push: PushSettings::default(),
         }
     }
 }
@@ -332,6 +380,8 @@ pub struct Gatehouse {
     counters: AuthCounters,
     alarms: AlarmEngine,
     directory: Option<Arc<dyn Directory>>,
+    push: PushSettings,
+    push_waiters: PushWaiters,
 }
 
 impl std::fmt::Debug for Gatehouse {
@@ -390,6 +440,8 @@ impl Gatehouse {
             counters: AuthCounters::default(),
             alarms: AlarmEngine::new(settings.alarms, settings.alarm_daily_at),
             directory: settings.directory,
+            push: settings.push,
+            push_waiters: PushWaiters::default(),
         };
         gatehouse.reload_alarms().await?;
         Ok(gatehouse)
@@ -458,6 +510,9 @@ impl Gatehouse {
                 tracing::info!(username = %identity.username, client, "authentication refused: a one-time code is required");
                 Err(Refusal::InvalidOneTimeCode)
             }
+            LoginStep::PushSent { identity, push, .. } => {
+                self.complete_push(&identity, &push, "", client).await
+            }
         }
     }
 
@@ -472,7 +527,19 @@ impl Gatehouse {
         typed: &str,
         client: &str,
     ) -> Result<LoginStep, Refusal> {
-        let step = self.login_steps(login, typed, client).await;
+        self.login_from(login, typed, client, None).await
+    }
+
+    /// [`login`](Self::login) with the user's address when the client
+    /// sent it (shown on the phone with a push).
+    pub async fn login_from(
+        &self,
+        login: &str,
+        typed: &str,
+        client: &str,
+        source: Option<&str>,
+    ) -> Result<LoginStep, Refusal> {
+        let step = self.login_steps(login, typed, client, source).await;
         self.counters.count_step(&step);
         step
     }
@@ -482,6 +549,7 @@ impl Gatehouse {
         login: &str,
         typed: &str,
         client: &str,
+        source: Option<&str>,
     ) -> Result<LoginStep, Refusal> {
         // One moment for the whole login: one month, one expiry decision.
         let now = self.clock.now();
@@ -504,6 +572,33 @@ impl Gatehouse {
                 appended_code: None,
                 ..
             } => Ok(LoginStep::OtpRequired(checked.identity)),
+            SecondFactor::Push { mode, totp } => {
+                let lifetime = match mode {
+                    PushMode::Hold => self.push.timeout,
+                    PushMode::Challenge => self.push.lifetime,
+                };
+                let push = self
+                    .start_push(&checked.identity, client, source, lifetime)
+                    .await
+                    .map_err(|error| self.unavailable(&checked.identity, &error))?;
+                match mode {
+                    PushMode::Hold => {
+                        self.await_push(&checked.identity, &push, self.push.timeout)
+                            .await?;
+                        // After the wait: a fresh moment (month, expiry).
+                        Ok(LoginStep::Accepted(
+                            self.admit(&checked.identity, client).await?,
+                        ))
+                    }
+                    PushMode::Challenge => Ok(LoginStep::PushSent {
+                        identity: checked.identity,
+                        push: push.id,
+                        totp: totp.is_some(),
+                    }),
+                }
+            }
+            // Refused by the first factor already; kept for completeness.
+            SecondFactor::PushNotLicensed => Err(Refusal::PushNotLicensed),
         }
     }
 
@@ -605,7 +700,8 @@ impl Gatehouse {
             return Err(Refusal::InvalidCredentials);
         };
         let user = &account.user;
-        let Some((password, second_factor)) = self.second_factor(account.totp.clone(), typed)
+        let Some((password, second_factor)) =
+            self.second_factor(account.totp.clone(), account.push, typed)
         else {
             self.spend_decoy(typed).await;
             tracing::info!(username = %username, "authentication failed: no one-time code after the password");
@@ -622,8 +718,22 @@ impl Gatehouse {
             tracing::info!(username = %username, "authentication failed: account disabled");
             return Err(Refusal::InvalidCredentials);
         }
+        self.passed_password(account.identity.clone(), second_factor)
+    }
+
+    /// The first factor passed: what is still owed, or the refusal of a
+    /// push-only user while push is not licensed.
+    fn passed_password(
+        &self,
+        identity: Identity,
+        second_factor: SecondFactor,
+    ) -> Result<FirstFactor, Refusal> {
+        if second_factor == SecondFactor::PushNotLicensed {
+            tracing::warn!(username = %identity.username, "authentication refused: push approval is not licensed (Push Subscription inactive) and no TOTP is enrolled");
+            return Err(Refusal::PushNotLicensed);
+        }
         Ok(FirstFactor {
-            identity: account.identity.clone(),
+            identity,
             second_factor,
         })
     }
@@ -631,11 +741,26 @@ impl Gatehouse {
     /// What the user owes after the password, and the password itself (in
     /// append mode, `typed` minus the code). `None`: append mode and no
     /// code after the password.
+    ///
+    /// A user with a phone gets a push while the license's Push
+    /// Subscription is active (the whole of `typed` is the password; TOTP
+    /// stays usable at a challenge-mode prompt). Without it, TOTP as
+    /// enrolled, or a refusal when there is none.
     fn second_factor<'t>(
         &self,
         totp: Option<TotpRecord>,
+        push: PushUser,
         typed: &'t str,
     ) -> Option<(&'t str, SecondFactor)> {
+        if push.devices > 0 {
+            if self.push_licensed() {
+                let mode = push.mode.unwrap_or(self.push.mode);
+                return Some((typed, SecondFactor::Push { mode, totp }));
+            }
+            if totp.is_none() {
+                return Some((typed, SecondFactor::PushNotLicensed));
+            }
+        }
         let Some(record) = totp else {
             return Some((typed, SecondFactor::None));
         };

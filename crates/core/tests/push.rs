@@ -10,20 +10,28 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gatehouse_core::push::PushMode;
 use gatehouse_core::push::{Decision, DecisionRefusal, SignedDecision, decision_text};
+use gatehouse_core::store::SeatQuery;
 use gatehouse_core::store::Store;
 use gatehouse_core::{
-    Gatehouse, Identity, ManualClock, PasswordParams, PushError, Settings, Username,
+    Gatehouse, Identity, LoginStep, ManualClock, PasswordParams, PushError, PushSettings, Refusal,
+    Settings, Username,
 };
 use gatehouse_license::Signer as _;
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_store::SqliteStore;
+use gatehouse_testkit::{TestLicense, issue_key};
 
 fn ts(text: &str) -> Timestamp {
     text.parse().unwrap()
 }
 
 async fn service(name: &str) -> (Gatehouse, Arc<ManualClock>) {
+    service_with(name, PushSettings::default()).await
+}
+
+async fn service_with(name: &str, push: PushSettings) -> (Gatehouse, Arc<ManualClock>) {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("push")
         .join(name);
@@ -41,6 +49,7 @@ async fn service(name: &str) -> (Gatehouse, Arc<ManualClock>) {
                 iterations: 1,
                 parallelism: 1,
             },
+            push,
             ..Settings::new(clock.clone())
         },
     )
@@ -200,5 +209,349 @@ async fn forged_late_and_foreign_answers_change_nothing() {
             .enroll_push_device(&alice, "broken", &[4; 65])
             .await,
         Err(PushError::BadDeviceKey)
+    ));
+}
+
+/// Push settings for tests: short waits, decisions looked for often.
+fn quick(mode: PushMode) -> PushSettings {
+    PushSettings {
+        mode,
+        timeout: Duration::from_millis(1500),
+        lifetime: Duration::from_secs(30),
+        poll: Duration::from_millis(50),
+    }
+}
+
+/// A local user `name` (password `<name>-pw`) with one phone.
+async fn user_with_phone(gatehouse: &Gatehouse, name: &str) -> (String, p256::ecdsa::SigningKey) {
+    gatehouse
+        .add_local_user(name, &format!("{name}-pw"))
+        .await
+        .unwrap();
+    let key = phone();
+    let device = gatehouse
+        .enroll_push_device(&user(name), "phone", &public_key(&key))
+        .await
+        .unwrap();
+    (device, key)
+}
+
+/// The phone: waits for a push to show, checks it is the installation's,
+/// and answers it.
+async fn phone_answers(
+    gatehouse: &Gatehouse,
+    device: &str,
+    key: &p256::ecdsa::SigningKey,
+    decision: Decision,
+) -> String {
+    loop {
+        let shown = gatehouse.device_pushes(device).await.unwrap();
+        if let Some(signed) = shown.first() {
+            assert!(
+                signed
+                    .push
+                    .verify(&gatehouse.push_verifying_key(), &signed.signature)
+            );
+            let push = &signed.push;
+            gatehouse
+                .decide_push(device, &answer(key, &push.id, &push.nonce, decision))
+                .await
+                .unwrap();
+            return push.id.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn counted(gatehouse: &Gatehouse) -> Vec<String> {
+    gatehouse
+        .users(&SeatQuery::all(gatehouse.current_month()))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|seat| seat.username)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_held_login_is_accepted_and_counted_only_once_the_phone_approves() {
+    let (gatehouse, _) = service_with("hold-approve", quick(PushMode::Hold)).await;
+    let (device, key) = user_with_phone(&gatehouse, "alice").await;
+    let login = gatehouse.login_from("alice", "alice-pw", "vpn-gw", Some("198.51.100.7"));
+    let phone = async {
+        // Wait until the push shows, look at the count, then approve.
+        loop {
+            if let Some(signed) = gatehouse.device_pushes(&device).await.unwrap().first() {
+                assert_eq!(signed.push.source.as_deref(), Some("198.51.100.7"));
+                assert_eq!(gatehouse.pushes_waiting(), 1);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            counted(&gatehouse).await.is_empty(),
+            "not counted before approval"
+        );
+        phone_answers(&gatehouse, &device, &key, Decision::Approve).await
+    };
+    let (step, _) = tokio::join!(login, phone);
+    let LoginStep::Accepted(admitted) = step.unwrap() else {
+        panic!("expected Accepted");
+    };
+    assert!(admitted.newly_counted);
+    assert_eq!(counted(&gatehouse).await, ["alice"]);
+    assert_eq!(gatehouse.pushes_waiting(), 0);
+}
+
+#[tokio::test]
+async fn a_denied_or_unanswered_push_refuses_says_which_and_counts_nobody() {
+    let (gatehouse, clock) = service_with("hold-deny", quick(PushMode::Hold)).await;
+    let (device, key) = user_with_phone(&gatehouse, "alice").await;
+    let (step, _) = tokio::join!(
+        gatehouse.login("alice", "alice-pw", "vpn-gw"),
+        phone_answers(&gatehouse, &device, &key, Decision::Deny)
+    );
+    assert_eq!(step, Err(Refusal::PushDenied));
+    assert_eq!(Refusal::PushDenied.message(), "Login denied on your phone");
+    // Nobody answers: refused when the wait is over, and the push is
+    // closed, so an answer after that is refused too.
+    clock.set(ts("2026-11-28T10:00:05Z"));
+    let started = std::time::Instant::now();
+    let step = gatehouse.login("alice", "alice-pw", "vpn-gw").await;
+    assert_eq!(step, Err(Refusal::PushTimedOut));
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    let late = gatehouse.recent_pushes(1).await.unwrap().remove(0).push;
+    assert!(matches!(
+        gatehouse
+            .decide_push(
+                &device,
+                &answer(&key, &late.id, &late.nonce, Decision::Approve)
+            )
+            .await,
+        Err(PushError::Refused(DecisionRefusal::Expired))
+    ));
+    // A wrong password never reaches the phone.
+    let before = gatehouse.recent_pushes(10).await.unwrap().len();
+    assert_eq!(
+        gatehouse.login("alice", "wrong", "vpn-gw").await,
+        Err(Refusal::InvalidCredentials)
+    );
+    assert_eq!(gatehouse.recent_pushes(10).await.unwrap().len(), before);
+    assert!(counted(&gatehouse).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_challenge_mode_push_is_collected_by_the_follow_up_or_replaced_by_a_totp_code() {
+    let (gatehouse, _) = service_with("challenge", quick(PushMode::Hold)).await;
+    let (device, key) = user_with_phone(&gatehouse, "alice").await;
+    // Per-user mode over the configured one.
+    gatehouse
+        .set_push_mode("alice", Some(PushMode::Challenge))
+        .await
+        .unwrap();
+    let step = gatehouse
+        .login("alice", "alice-pw", "vpn-gw")
+        .await
+        .unwrap();
+    let LoginStep::PushSent {
+        identity,
+        push,
+        totp,
+    } = step
+    else {
+        panic!("expected PushSent, got {step:?}");
+    };
+    assert!(!totp);
+    assert!(counted(&gatehouse).await.is_empty());
+    assert_eq!(
+        phone_answers(&gatehouse, &device, &key, Decision::Approve).await,
+        push
+    );
+    let admitted = gatehouse
+        .complete_push(&identity, &push, "", "vpn-gw")
+        .await
+        .unwrap();
+    assert!(admitted.newly_counted);
+    // The follow-up waits for a phone that has not answered yet.
+    let LoginStep::PushSent { identity, push, .. } = gatehouse
+        .login("alice", "alice-pw", "vpn-gw")
+        .await
+        .unwrap()
+    else {
+        panic!("expected PushSent");
+    };
+    let (done, _) = tokio::join!(
+        gatehouse.complete_push(&identity, &push, "", "vpn-gw"),
+        phone_answers(&gatehouse, &device, &key, Decision::Deny)
+    );
+    assert_eq!(done, Err(Refusal::PushDenied));
+    // With TOTP enrolled, a code at the prompt does instead of the phone.
+    let enrollment = gatehouse.enroll_local_totp("alice", None).await.unwrap();
+    let LoginStep::PushSent {
+        identity,
+        push,
+        totp,
+    } = gatehouse
+        .login("alice", "alice-pw", "vpn-gw")
+        .await
+        .unwrap()
+    else {
+        panic!("expected PushSent");
+    };
+    assert!(totp);
+    let code = gatehouse_core::totp::code_at(
+        &enrollment.secret,
+        gatehouse_core::totp::step_of(gatehouse.now()),
+    );
+    assert!(
+        gatehouse
+            .complete_push(&identity, &push, &code, "vpn-gw")
+            .await
+            .is_ok()
+    );
+    assert!(
+        gatehouse.device_pushes(&device).await.unwrap().is_empty(),
+        "the push was closed"
+    );
+    // Back to the configured mode.
+    gatehouse.set_push_mode("alice", None).await.unwrap();
+    let (step, _) = tokio::join!(
+        gatehouse.login("alice", "alice-pw", "vpn-gw"),
+        phone_answers(&gatehouse, &device, &key, Decision::Approve)
+    );
+    assert!(matches!(step, Ok(LoginStep::Accepted(_))));
+}
+
+#[tokio::test]
+async fn without_a_push_subscription_push_is_never_offered() {
+    let (gatehouse, _) = service_with("unlicensed", quick(PushMode::Hold)).await;
+    user_with_phone(&gatehouse, "alice").await;
+    user_with_phone(&gatehouse, "bob").await;
+    gatehouse.enroll_local_totp("bob", None).await.unwrap();
+    assert!(gatehouse.push_licensed(), "the demo license has push");
+    let mut terms = TestLicense::subscription(50, "2027-06-30".parse().unwrap(), gatehouse.now());
+    terms.push_subscription = false;
+    gatehouse
+        .install_license(&issue_key(gatehouse.app_key(), &terms))
+        .await
+        .unwrap();
+    assert!(!gatehouse.push_licensed());
+    // Phones only: refused with the SPEC's text, after the password.
+    assert_eq!(
+        gatehouse.login("alice", "alice-pw", "vpn-gw").await,
+        Err(Refusal::PushNotLicensed)
+    );
+    assert_eq!(
+        Refusal::PushNotLicensed.message(),
+        "Push notifications are not licensed, please contact your system administrator"
+    );
+    assert_eq!(
+        gatehouse.login("alice", "wrong", "vpn-gw").await,
+        Err(Refusal::InvalidCredentials)
+    );
+    // TOTP enrolled too: TOTP it is.
+    assert!(matches!(
+        gatehouse.login("bob", "bob-pw", "vpn-gw").await,
+        Ok(LoginStep::OtpRequired(_))
+    ));
+    assert!(
+        gatehouse.recent_pushes(10).await.unwrap().is_empty(),
+        "no push sent"
+    );
+    assert!(counted(&gatehouse).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_user_the_license_would_refuse_gets_no_push() {
+    let (gatehouse, _) = service_with("limit", quick(PushMode::Hold)).await;
+    let terms = TestLicense::subscription(1, "2027-06-30".parse().unwrap(), gatehouse.now());
+    gatehouse
+        .install_license(&issue_key(gatehouse.app_key(), &terms))
+        .await
+        .unwrap();
+    gatehouse.add_local_user("carol", "carol-pw").await.unwrap();
+    assert!(
+        gatehouse
+            .authenticate("carol", "carol-pw", "vpn-gw")
+            .await
+            .is_ok()
+    );
+    user_with_phone(&gatehouse, "alice").await;
+    assert_eq!(
+        gatehouse.login("alice", "alice-pw", "vpn-gw").await,
+        Err(Refusal::UserLimitExceeded)
+    );
+    assert!(gatehouse.recent_pushes(10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_link_enrolls_one_phone_for_its_user_until_it_expires() {
+    let (gatehouse, clock) = service("link").await;
+    gatehouse.add_local_user("alice", "alice-pw").await.unwrap();
+    assert!(matches!(
+        gatehouse.push_enrollment("nobody").await,
+        Err(PushError::UnknownUser(_))
+    ));
+    let (identity, link) = gatehouse.push_enrollment("ALICE").await.unwrap();
+    assert_eq!(&*identity.username, "alice");
+    let key = phone();
+    // Bad keys and names change nothing.
+    assert!(matches!(
+        gatehouse.enroll_with_link(&link, "phone", &[4; 65]).await,
+        Err(PushError::BadDeviceKey)
+    ));
+    assert!(matches!(
+        gatehouse
+            .enroll_with_link(&link, " ", &public_key(&key))
+            .await,
+        Err(PushError::BadLabel)
+    ));
+    let enrolled = gatehouse
+        .enroll_with_link(&link, "Alice's phone", &public_key(&key))
+        .await
+        .unwrap();
+    assert_eq!(enrolled.seat, identity.seat);
+    assert!(matches!(
+        gatehouse
+            .enroll_with_link(&link, "again", &public_key(&phone()))
+            .await,
+        Err(PushError::LinkUsed)
+    ));
+    let devices = gatehouse.push_devices().await.unwrap();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].id, enrolled.id);
+    assert_eq!(gatehouse.push_user(&identity).await.unwrap().0, 1);
+    // Signed fetches only.
+    let now = gatehouse.now().as_second();
+    let signature: p256::ecdsa::Signature =
+        key.sign(gatehouse_core::push::poll_text(&enrolled.id, now).as_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(signature.to_bytes());
+    assert!(
+        gatehouse
+            .poll_pushes(&enrolled.id, now, &signature)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        gatehouse
+            .poll_pushes(&enrolled.id, now + 1, &signature)
+            .await,
+        Err(PushError::Poll(_))
+    ));
+    // Revoked.
+    assert!(gatehouse.remove_push_device(&enrolled.id).await.unwrap());
+    assert!(matches!(
+        gatehouse.poll_pushes(&enrolled.id, now, &signature).await,
+        Err(PushError::UnknownDevice)
+    ));
+    // An expired link.
+    let (_, old) = gatehouse.push_enrollment("alice").await.unwrap();
+    clock.set(ts("2026-11-28T10:15:00Z"));
+    assert!(matches!(
+        gatehouse
+            .enroll_with_link(&old, "phone", &public_key(&phone()))
+            .await,
+        Err(PushError::Link(_))
     ));
 }

@@ -201,15 +201,7 @@ fn fixture() -> Fixture {
             let rows = gatehouse.users(&query).await.unwrap();
             cursor_after(rows.last().unwrap(), SeatOrder::FirstSeen)
         };
-        let panel = Panel::new(
-            gatehouse,
-            PanelSettings {
-                support_contact: None,
-                secure_cookies: false,
-                configured_clients: vec![],
-                mailer: None,
-            },
-        );
+        let panel = Panel::new(gatehouse, PanelSettings::default());
         let router =
             router(panel).layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
         (router, token, deep_username, deep_first_seen)

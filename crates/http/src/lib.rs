@@ -47,6 +47,9 @@ pub struct PanelSettings {
     pub configured_clients: Vec<RadiusClient>,
     /// Sends the test email (`[smtp]`); `None` when mail is not configured.
     pub mailer: Option<Arc<dyn Mailer>>,
+    /// `push.public_url`: base of enrollment links; `None`: the address
+    /// the panel was reached at.
+    pub push_public_url: Option<String>,
 }
 
 impl std::fmt::Debug for PanelSettings {

@@ -89,6 +89,7 @@ async fn fixture_with(name: &str, mailer: Option<Arc<dyn Mailer>>) -> Fixture {
             secure_cookies: true,
             configured_clients: vec![],
             mailer,
+            push_public_url: None,
         },
     );
     let router = router(panel).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));

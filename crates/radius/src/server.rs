@@ -15,10 +15,10 @@ use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use gatehouse_core::clients::RadiusClient;
-use gatehouse_core::{Gatehouse, Identity, LoginStep, Refusal};
+use gatehouse_core::{APPROVE_ON_PHONE, Gatehouse, Identity, LoginStep, Refusal};
 use tokio::net::UdpSocket;
 
-use crate::attributes::{NAS_IDENTIFIER, PROXY_STATE};
+use crate::attributes::{CALLING_STATION_ID, NAS_IDENTIFIER, PROXY_STATE};
 use crate::crypto::{MessageAuthenticator, SharedSecret, check_message_authenticator, random_16};
 use crate::dedup::{ResponseCache, Seen};
 use crate::message::{AccessRequest, Reply, ReplyContext};
@@ -59,9 +59,19 @@ impl Default for RadiusSettings {
 /// expired ones are swept on every insert.
 const CHALLENGE_SWEEP_THRESHOLD: usize = 1024;
 
+/// What the follow-up to a challenge must bring.
+#[derive(Debug)]
+enum Owed {
+    /// A one-time code.
+    Code,
+    /// Nothing (Enter) once the phone approved push `push`, or a TOTP code.
+    Push { push: String },
+}
+
 #[derive(Debug)]
 struct PendingChallenge {
     identity: Identity,
+    owed: Owed,
     /// The User-Name as first sent, canonical: the follow-up must carry
     /// the same (a directory user may log in as `EXAMPLE\john` while the
     /// identity is shown as `john`).
@@ -269,48 +279,79 @@ impl RadiusServer {
         let context = request.context();
         let reply = match &request.state {
             Some(state) => self.answer_challenge(&request, state, client).await,
-            None => self.start_login(&request, client).await,
+            None => {
+                let source = packet.attribute(CALLING_STATION_ID).map(shown_source);
+                self.start_login(&request, client, source.as_deref()).await
+            }
         };
         let (result, reason) = match &reply {
             Reply::Accept { .. } => ("accept", "all factors passed"),
             Reply::Reject { message } => ("reject", message.as_str()),
+            Reply::Challenge { message, .. } if message == APPROVE_ON_PHONE => {
+                ("challenge", "push sent")
+            }
             Reply::Challenge { .. } => ("challenge", "one-time code required"),
         };
         decision_log(&client.name, &nas, from, &request.user_name, result, reason);
         (reply, context)
     }
 
-    async fn start_login(&self, request: &AccessRequest, client: &ServedClient) -> Reply {
+    async fn start_login(
+        &self,
+        request: &AccessRequest,
+        client: &ServedClient,
+        source: Option<&str>,
+    ) -> Reply {
         match self
             .gatehouse
-            .login(&request.user_name, &request.password, &client.name)
+            .login_from(&request.user_name, &request.password, &client.name, source)
             .await
         {
             Ok(LoginStep::Accepted(_)) => Reply::Accept { message: None },
             Ok(LoginStep::OtpRequired(identity)) => {
-                let state = random_16();
-                let mut challenges = self.challenges.lock().unwrap_or_else(|e| e.into_inner());
-                let now = Instant::now();
-                if challenges.len() >= CHALLENGE_SWEEP_THRESHOLD {
-                    challenges.retain(|_, pending| pending.expires > now);
-                }
-                challenges.insert(
-                    state,
-                    PendingChallenge {
-                        identity,
-                        user_name: canonical_user_name(&request.user_name),
-                        client: client.name.clone(),
-                        expires: now + self.settings.challenge_timeout,
-                    },
-                );
-                Reply::Challenge {
-                    state: state.to_vec(),
-                    message: ENTER_ONE_TIME_CODE.to_string(),
-                }
+                self.challenge(request, client, identity, Owed::Code, ENTER_ONE_TIME_CODE)
             }
+            Ok(LoginStep::PushSent { identity, push, .. }) => self.challenge(
+                request,
+                client,
+                identity,
+                Owed::Push { push },
+                APPROVE_ON_PHONE,
+            ),
             Err(refusal) => Reply::Reject {
                 message: refusal.message().to_string(),
             },
+        }
+    }
+
+    /// An Access-Challenge with a fresh single-use State for what is owed.
+    fn challenge(
+        &self,
+        request: &AccessRequest,
+        client: &ServedClient,
+        identity: Identity,
+        owed: Owed,
+        message: &str,
+    ) -> Reply {
+        let state = random_16();
+        let mut challenges = self.challenges.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if challenges.len() >= CHALLENGE_SWEEP_THRESHOLD {
+            challenges.retain(|_, pending| pending.expires > now);
+        }
+        challenges.insert(
+            state,
+            PendingChallenge {
+                identity,
+                owed,
+                user_name: canonical_user_name(&request.user_name),
+                client: client.name.clone(),
+                expires: now + self.settings.challenge_timeout,
+            },
+        );
+        Reply::Challenge {
+            state: state.to_vec(),
+            message: message.to_string(),
         }
     }
 
@@ -338,11 +379,19 @@ impl RadiusServer {
         if pending.expires <= Instant::now() || pending.client != client.name || !same_user {
             return expired();
         }
-        match self
-            .gatehouse
-            .complete_otp(&pending.identity, &request.password, &client.name)
-            .await
-        {
+        let outcome = match &pending.owed {
+            Owed::Code => {
+                self.gatehouse
+                    .complete_otp(&pending.identity, &request.password, &client.name)
+                    .await
+            }
+            Owed::Push { push } => {
+                self.gatehouse
+                    .complete_push(&pending.identity, push, &request.password, &client.name)
+                    .await
+            }
+        };
+        match outcome {
             Ok(_) => Reply::Accept { message: None },
             Err(refusal) => Reply::Reject {
                 message: refusal.message().to_string(),
@@ -369,6 +418,16 @@ enum Triage {
         client: Arc<ServedClient>,
         packet: Packet,
     },
+}
+
+/// Calling-Station-Id as shown on the phone: printable, at most 64
+/// characters.
+fn shown_source(value: &[u8]) -> String {
+    String::from_utf8_lossy(value)
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect()
 }
 
 /// One structured line per decision.

@@ -68,11 +68,14 @@ impl Gatehouse {
             tracing::info!(username = %identity.username, dn = %entry.dn, "authentication failed: not in an allowed directory group");
             return Err(Refusal::InvalidCredentials);
         }
-        let totp = match self.store.totp(&identity.seat).await {
-            Ok(totp) => totp,
+        let (totp, push) = match tokio::try_join!(
+            self.store.totp(&identity.seat),
+            self.store.push_user(&identity.seat)
+        ) {
+            Ok(found) => found,
             Err(error) => return Err(self.unavailable(&identity, &error)),
         };
-        let Some((password, second_factor)) = self.second_factor(totp, typed) else {
+        let Some((password, second_factor)) = self.second_factor(totp, push, typed) else {
             tracing::info!(username = %identity.username, "authentication failed: no one-time code after the password");
             return Err(Refusal::InvalidCredentials);
         };
@@ -91,10 +94,7 @@ impl Gatehouse {
                 return Err(Refusal::ServiceUnavailable);
             }
         }
-        Ok(FirstFactor {
-            identity,
-            second_factor,
-        })
+        self.passed_password(identity, second_factor)
     }
 
     /// Whether a directory is configured.

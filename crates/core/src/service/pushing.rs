@@ -2,29 +2,134 @@
 //! a login, what a phone fetches, and its decision (protocol in
 //! [`crate::push`]). The RADIUS flows and the license gate build on these.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gatehouse_license::VerifyingKey;
+use tokio::sync::Notify;
 
-use super::Gatehouse;
-use crate::identity::Identity;
-use crate::push::{Decision, DecisionRefusal, Device, PendingPush, SignedDecision, check_decision};
-use crate::store::{DeviceRecord, StoreError};
+use super::{Admitted, DirectoryUserError, Gatehouse, Refusal};
+use crate::identity::{Identity, SeatKey, Username};
+use crate::push::{
+    Decision, DecisionRefusal, Device, EnrollmentRefusal, EnrollmentToken, PendingPush,
+    PollRefusal, PushMode, SignedDecision, check_decision, check_poll,
+};
+use crate::store::{DeviceRecord, PushRecord, StoreError};
 
-/// How long a push waits for the phone unless configured otherwise.
-pub const DEFAULT_PUSH_LIFETIME: Duration = Duration::from_secs(30);
+/// Reply-Message of an Access-Challenge for a push (challenge mode).
+pub const APPROVE_ON_PHONE: &str = "Approve the request on your phone, then press Enter";
 
-/// Why a device's request was refused.
+/// `[push]`: how push logins wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushSettings {
+    /// For users without a mode of their own.
+    pub mode: PushMode,
+    /// Hold mode: how long a login waits for the phone before it is
+    /// refused (below common NAS timeouts).
+    pub timeout: Duration,
+    /// Challenge mode: how long a push can be answered.
+    pub lifetime: Duration,
+    /// How often a waiting login looks in the store for a decision made on
+    /// another node (a decision made on this one wakes it at once).
+    pub poll: Duration,
+}
+
+impl Default for PushSettings {
+    fn default() -> PushSettings {
+        PushSettings {
+            mode: PushMode::Hold,
+            timeout: Duration::from_secs(25),
+            lifetime: Duration::from_secs(30),
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Logins of this process waiting for a push, by push id: a decision
+/// received here wakes its login at once.
+#[derive(Debug, Default)]
+pub(super) struct PushWaiters {
+    waiting: Mutex<HashMap<String, Arc<Notify>>>,
+}
+
+impl PushWaiters {
+    fn register(&self, push: &str) -> WaitingPush<'_> {
+        let notify = Arc::new(Notify::new());
+        self.waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(push.to_string(), notify.clone());
+        WaitingPush {
+            waiters: self,
+            push: push.to_string(),
+            notify,
+        }
+    }
+
+    fn wake(&self, push: &str) {
+        if let Some(notify) = self
+            .waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(push)
+        {
+            // Stores a permit if the login is not waiting right now.
+            notify.notify_one();
+        }
+    }
+
+    /// Logins waiting now.
+    fn len(&self) -> usize {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// One waiting login; unregisters itself when dropped (answered, timed
+/// out, or the request abandoned).
+struct WaitingPush<'a> {
+    waiters: &'a PushWaiters,
+    push: String,
+    notify: Arc<Notify>,
+}
+
+impl Drop for WaitingPush<'_> {
+    fn drop(&mut self) {
+        self.waiters
+            .waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.push);
+    }
+}
+
+/// How long an enrollment link can be used.
+pub const ENROLLMENT_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// Why a push request (enrollment, a device's fetch or decision, an
+/// administrator's change) was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
     #[error("unknown device")]
     UnknownDevice,
     #[error("unknown push")]
     UnknownPush,
+    #[error("no local or directory user is named {0:?}")]
+    UnknownUser(String),
     #[error("the device key is not a P-256 public key")]
     BadDeviceKey,
+    #[error("the device name must be 1 to 64 characters, without control characters")]
+    BadLabel,
+    #[error("this enrollment link was already used; ask for a new one")]
+    LinkUsed,
+    #[error(transparent)]
+    Link(#[from] EnrollmentRefusal),
+    #[error(transparent)]
+    Poll(#[from] PollRefusal),
     #[error(transparent)]
     Refused(#[from] DecisionRefusal),
+    #[error(transparent)]
+    Directory(#[from] DirectoryUserError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -52,20 +157,159 @@ impl Gatehouse {
         label: &str,
         public_key: &[u8],
     ) -> Result<String, PushError> {
+        let id = crate::admin::random_token();
+        self.add_push_device(&id, &identity.seat, &identity.username, label, public_key)
+            .await?;
+        Ok(id)
+    }
+
+    async fn add_push_device(
+        &self,
+        id: &str,
+        seat: &SeatKey,
+        username: &str,
+        label: &str,
+        public_key: &[u8],
+    ) -> Result<(), PushError> {
         p256::ecdsa::VerifyingKey::from_sec1_bytes(public_key)
             .map_err(|_| PushError::BadDeviceKey)?;
-        let id = crate::admin::random_token();
-        self.store
+        let label = label.trim();
+        if label.is_empty() || label.chars().count() > 64 || label.chars().any(char::is_control) {
+            return Err(PushError::BadLabel);
+        }
+        let added = self
+            .store
             .add_device(&DeviceRecord {
-                id: id.clone(),
-                seat: identity.seat.clone(),
+                id: id.to_string(),
+                seat: seat.clone(),
                 label: label.to_string(),
                 public_key: public_key.to_vec(),
                 created_at: self.clock.now(),
             })
+            .await;
+        self.accounts.invalidate();
+        match added {
+            Ok(()) => {}
+            Err(StoreError::AlreadyExists) => return Err(PushError::LinkUsed),
+            Err(error) => return Err(error.into()),
+        }
+        tracing::info!(username, device = %id, label, "push device enrolled");
+        Ok(())
+    }
+
+    /// The identity an administrator means by `name`: the local user, or
+    /// else the one directory entry it names.
+    pub async fn push_user_identity(&self, name: &str) -> Result<Identity, PushError> {
+        let username =
+            Username::parse(name).map_err(|_| PushError::UnknownUser(name.to_string()))?;
+        if let Some(account) = self.accounts.get(self.store.as_ref(), &username).await? {
+            return Ok(account.identity.clone());
+        }
+        match self.directory_user(name).await {
+            Ok(entry) => Ok(entry.identity()),
+            Err(DirectoryUserError::NotConfigured | DirectoryUserError::NotFound(_)) => {
+                Err(PushError::UnknownUser(name.to_string()))
+            }
+            Err(error) => Err(PushError::Directory(error)),
+        }
+    }
+
+    /// A one-time enrollment link's token for `name` (local or directory
+    /// user), valid for [`ENROLLMENT_LIFETIME`].
+    pub async fn push_enrollment(&self, name: &str) -> Result<(Identity, String), PushError> {
+        let identity = self.push_user_identity(name).await?;
+        let token = EnrollmentToken::new(
+            identity.seat.clone(),
+            &identity.username,
+            self.clock.now(),
+            ENROLLMENT_LIFETIME,
+        );
+        tracing::info!(username = %identity.username, "push enrollment link created");
+        Ok((identity, token.encode(self.installation_key())))
+    }
+
+    /// What an enrollment link is for (the web app shows it before the
+    /// phone makes its key).
+    pub fn check_push_enrollment(&self, token: &str) -> Result<EnrollmentToken, PushError> {
+        Ok(EnrollmentToken::decode(
+            token,
+            &self.push_verifying_key(),
+            self.clock.now(),
+        )?)
+    }
+
+    /// Enrolls the phone presenting `token` with its public key; the device
+    /// id is the token's, so a link enrolls one phone.
+    pub async fn enroll_with_link(
+        &self,
+        token: &str,
+        label: &str,
+        public_key: &[u8],
+    ) -> Result<EnrollmentToken, PushError> {
+        let token = self.check_push_enrollment(token)?;
+        self.add_push_device(&token.id, &token.seat, &token.user, label, public_key)
             .await?;
-        tracing::info!(username = %identity.username, device = %id, "push device enrolled");
-        Ok(id)
+        Ok(token)
+    }
+
+    /// Every enrolled phone (the panel).
+    pub async fn push_devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        self.store.all_devices().await
+    }
+
+    /// Revokes a phone; `false` when there was none with that id.
+    pub async fn remove_push_device(&self, id: &str) -> Result<bool, StoreError> {
+        let removed = self.store.remove_device(id).await;
+        self.accounts.invalidate();
+        if removed.as_ref().is_ok_and(|removed| *removed) {
+            tracing::info!(device = %id, "push device removed");
+        }
+        removed
+    }
+
+    /// Sets or clears (`None`: `[push] mode`) how `name`'s logins wait.
+    pub async fn set_push_mode(
+        &self,
+        name: &str,
+        mode: Option<PushMode>,
+    ) -> Result<Identity, PushError> {
+        let identity = self.push_user_identity(name).await?;
+        let set = self.store.set_push_mode(&identity.seat, mode).await;
+        self.accounts.invalidate();
+        set?;
+        Ok(identity)
+    }
+
+    /// How `identity`'s logins wait for the phone, and how many it has.
+    pub async fn push_user(&self, identity: &Identity) -> Result<(usize, PushMode), StoreError> {
+        let user = self.store.push_user(&identity.seat).await?;
+        Ok((user.devices as usize, user.mode.unwrap_or(self.push.mode)))
+    }
+
+    /// The newest pushes, newest first (the panel).
+    pub async fn recent_pushes(&self, limit: u32) -> Result<Vec<PushRecord>, StoreError> {
+        self.store.recent_pushes(limit).await
+    }
+
+    /// A device's signed fetch of its pending pushes.
+    pub async fn poll_pushes(
+        &self,
+        device: &str,
+        unix_seconds: i64,
+        signature: &str,
+    ) -> Result<Vec<SignedPush>, PushError> {
+        let record = self.push_device(device).await?;
+        check_poll(
+            &Device {
+                id: record.id.clone(),
+                seat: record.seat.clone(),
+                public_key: record.public_key.clone(),
+            },
+            unix_seconds,
+            signature,
+            self.clock.now(),
+        )?;
+        self.device_pushes(device).await
     }
 
     /// Sends a push for a login of `identity` through `client`.
@@ -107,6 +351,141 @@ impl Gatehouse {
             .collect())
     }
 
+    /// Whether push may be offered: the license in force has an active
+    /// Push Subscription.
+    pub fn push_licensed(&self) -> bool {
+        self.license_state().license.payload.push_subscription
+    }
+
+    /// Logins of this process waiting for a phone now.
+    pub fn pushes_waiting(&self) -> usize {
+        self.push_waiters.len()
+    }
+
+    /// Waits up to `wait` for the decision on `push`: approved → `Ok`;
+    /// denied, or no answer in time → the refusal saying which. When the
+    /// time is up the push is closed in the store, so a late answer cannot
+    /// be taken for one that came in time; an answer that got there first
+    /// still counts.
+    pub(super) async fn await_push(
+        &self,
+        identity: &Identity,
+        push: &PendingPush,
+        wait: Duration,
+    ) -> Result<(), Refusal> {
+        let waiting = self.push_waiters.register(&push.id);
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let record = self
+                .store
+                .push(&push.id)
+                .await
+                .map_err(|error| self.unavailable(identity, &error))?;
+            let decided = record.and_then(|record| record.push.decided);
+            if let Some(decision) = decided {
+                return self.push_outcome(identity, &push.id, Some(decision));
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                let closed = self
+                    .store
+                    .close_push(&push.id, self.clock.now())
+                    .await
+                    .map_err(|error| self.unavailable(identity, &error))?;
+                if closed {
+                    return self.push_outcome(identity, &push.id, None);
+                }
+                // Decided (or expired) just before: look once more.
+                let decided = self
+                    .store
+                    .push(&push.id)
+                    .await
+                    .map_err(|error| self.unavailable(identity, &error))?
+                    .and_then(|record| record.push.decided);
+                return self.push_outcome(identity, &push.id, decided);
+            }
+            let nap = self.push.poll.min(deadline - now);
+            let _ = tokio::time::timeout(nap, waiting.notify.notified()).await;
+        }
+    }
+
+    fn push_outcome(
+        &self,
+        identity: &Identity,
+        push: &str,
+        decided: Option<Decision>,
+    ) -> Result<(), Refusal> {
+        match decided {
+            Some(Decision::Approve) => {
+                tracing::info!(username = %identity.username, push, "push approved");
+                Ok(())
+            }
+            Some(Decision::Deny) => {
+                tracing::warn!(username = %identity.username, push, "authentication refused: push denied on the phone");
+                Err(Refusal::PushDenied)
+            }
+            None => {
+                tracing::info!(username = %identity.username, push, "authentication refused: no answer from the phone in time");
+                Err(Refusal::PushTimedOut)
+            }
+        }
+    }
+
+    /// The second half of a challenge-mode push login: a TOTP code typed
+    /// at the prompt is checked instead (when enrolled); otherwise the
+    /// push's decision, waited for until the push expires. Counts the user
+    /// once approved.
+    pub async fn complete_push(
+        &self,
+        identity: &Identity,
+        push: &str,
+        typed: &str,
+        client: &str,
+    ) -> Result<Admitted, Refusal> {
+        let outcome = self.push_then_admit(identity, push, typed, client).await;
+        self.counters
+            .count(outcome.as_ref().map(|_| ()).map_err(|r| *r));
+        outcome
+    }
+
+    async fn push_then_admit(
+        &self,
+        identity: &Identity,
+        push: &str,
+        typed: &str,
+        client: &str,
+    ) -> Result<Admitted, Refusal> {
+        let typed = typed.trim();
+        if !typed.is_empty() {
+            let totp = self
+                .store
+                .totp(&identity.seat)
+                .await
+                .map_err(|error| self.unavailable(identity, &error))?;
+            if let Some(record) = totp {
+                // The code instead of the phone: the push is no longer
+                // needed.
+                let _ = self.store.close_push(push, self.clock.now()).await;
+                self.check_totp(identity, &record, typed).await?;
+                return self.admit(identity, client).await;
+            }
+        }
+        let record = self
+            .store
+            .push(push)
+            .await
+            .map_err(|error| self.unavailable(identity, &error))?;
+        let Some(record) = record.filter(|record| record.push.seat == identity.seat) else {
+            tracing::warn!(username = %identity.username, push, "authentication refused: unknown push");
+            return Err(Refusal::PushTimedOut);
+        };
+        let left = Duration::try_from(record.push.expires_at - self.clock.now())
+            .unwrap_or(Duration::ZERO)
+            .min(self.push.lifetime);
+        self.await_push(identity, &record.push, left).await?;
+        self.admit(identity, client).await
+    }
+
     /// A device's answer: checked (user, expiry, signature) and recorded
     /// once, whichever node receives it.
     pub async fn decide_push(
@@ -140,6 +519,7 @@ impl Gatehouse {
             return Err(PushError::Refused(DecisionRefusal::AlreadyDecided));
         }
         tracing::info!(push = %signed.push_id, device = %device.id, decision = decision.as_str(), "push decided");
+        self.push_waiters.wake(&signed.push_id);
         Ok(decision)
     }
 
