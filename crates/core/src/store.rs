@@ -578,6 +578,9 @@ pub trait AlarmStore: Send + Sync {
 pub struct DeviceRecord {
     pub id: String,
     pub seat: SeatKey,
+    /// The login name it was enrolled under (shown; the seat is what
+    /// counts).
+    pub username: String,
     /// What the user called it ("Alice's phone").
     pub label: String,
     /// SEC1-encoded P-256 public key.

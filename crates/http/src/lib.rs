@@ -15,6 +15,7 @@ pub mod api;
 pub mod auth;
 pub mod chart;
 pub mod pages;
+pub mod push;
 pub mod wire;
 
 use std::future::Future;
@@ -85,6 +86,7 @@ impl Panel {
 pub fn router(panel: Arc<Panel>) -> Router {
     Router::new()
         .merge(pages::routes())
+        .merge(push::routes(panel.clone()))
         .nest("/api/v1", api::routes().0)
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))

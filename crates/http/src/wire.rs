@@ -4,7 +4,10 @@
 use gatehouse_core::LicenseView;
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::export::push_text;
-use gatehouse_core::store::{AlarmRecord, Delivery, LocalUserRecord, RefusedUser, SeatRecord};
+use gatehouse_core::push::Decision;
+use gatehouse_core::store::{
+    AlarmRecord, Delivery, DeviceRecord, LocalUserRecord, PushRecord, RefusedUser, SeatRecord,
+};
 use gatehouse_core::totp::TotpMode;
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::tz::TimeZone;
@@ -331,4 +334,85 @@ mod tests {
         assert_eq!(local_time(at, &zone), "2026-11-28 16:25:04");
         assert_eq!(rfc3339(at, &zone), "2026-11-28T16:25:04+03:00");
     }
+}
+
+/// An enrolled phone (`gatehouse push devices --json`,
+/// `GET /api/v1/push/devices`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceJson {
+    pub id: String,
+    /// The login name it was enrolled under.
+    pub user: String,
+    /// The user's stable key (`local:alice`, `directory:<id>`).
+    pub seat: String,
+    pub label: String,
+    pub enrolled_at: String,
+}
+
+impl DeviceJson {
+    pub fn new(device: &DeviceRecord, zone: &TimeZone) -> DeviceJson {
+        DeviceJson {
+            id: device.id.clone(),
+            user: device.username.clone(),
+            seat: device.seat.as_str().to_string(),
+            label: device.label.clone(),
+            enrolled_at: rfc3339(device.created_at, zone),
+        }
+    }
+}
+
+/// A push and its outcome (`gatehouse push history --json`,
+/// `GET /api/v1/push/history`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PushJson {
+    pub id: String,
+    pub user: String,
+    pub client: String,
+    pub source: Option<String>,
+    pub sent_at: String,
+    pub expires_at: String,
+    /// `approved`, `denied`, `waiting` or `expired` (no answer in time).
+    pub outcome: String,
+    /// The device that answered.
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+}
+
+impl PushJson {
+    pub fn new(record: &PushRecord, now: Timestamp, zone: &TimeZone) -> PushJson {
+        let push = &record.push;
+        let outcome = match push.decided {
+            Some(Decision::Approve) => "approved",
+            Some(Decision::Deny) => "denied",
+            None if now < push.expires_at => "waiting",
+            None => "expired",
+        };
+        PushJson {
+            id: push.id.clone(),
+            user: push.user.clone(),
+            client: push.client.clone(),
+            source: push.source.clone(),
+            sent_at: rfc3339(push.created_at, zone),
+            expires_at: rfc3339(push.expires_at, zone),
+            outcome: outcome.to_string(),
+            decided_by: record.decided_by.clone(),
+            decided_at: record.decided_at.map(|at| rfc3339(at, zone)),
+        }
+    }
+}
+
+/// A one-time enrollment link (`gatehouse push enroll`,
+/// `POST /api/v1/push/enrollments`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnrollmentJson {
+    pub user: String,
+    /// Open on the phone (or scan its QR code); works once.
+    pub link: String,
+    pub expires_at: String,
+}
+
+/// The link a phone opens to enroll: the web app, the token in the
+/// fragment (never sent to the server in the URL, so never in a log).
+pub fn enrollment_link(base: &str, token: &str) -> String {
+    format!("{}/push/#enroll={token}", base.trim_end_matches('/'))
 }

@@ -1232,6 +1232,7 @@ macro_rules! impl_store {
                 Ok(DeviceRecord {
                     id: get(row, "id")?,
                     seat: SeatKey::from_stored(get(row, "seat_key")?),
+                    username: get(row, "username")?,
                     label: get(row, "label")?,
                     public_key: get(row, "public_key")?,
                     created_at: timestamp(get(row, "created_at")?)?,
@@ -1269,10 +1270,12 @@ macro_rules! impl_store {
             impl PushStore for $store {
                 async fn add_device(&self, device: &DeviceRecord) -> StoreResult<()> {
                     let result = sqlx::query(
-                        "INSERT INTO push_devices (id, seat_key, label, public_key, created_at) VALUES ($1, $2, $3, $4, $5)",
+                        "INSERT INTO push_devices (id, seat_key, username, label, public_key, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6)",
                     )
                     .bind(&device.id)
                     .bind(device.seat.as_str())
+                    .bind(&device.username)
                     .bind(&device.label)
                     .bind(device.public_key.clone())
                     .bind(micros(device.created_at))
@@ -1283,7 +1286,7 @@ macro_rules! impl_store {
 
                 async fn device(&self, id: &str) -> StoreResult<Option<DeviceRecord>> {
                     let row = sqlx::query(
-                        "SELECT id, seat_key, label, public_key, created_at FROM push_devices WHERE id = $1",
+                        "SELECT id, seat_key, username, label, public_key, created_at FROM push_devices WHERE id = $1",
                     )
                     .bind(id)
                     .fetch_optional(&self.pool)
@@ -1294,7 +1297,7 @@ macro_rules! impl_store {
 
                 async fn devices(&self, seat: &SeatKey) -> StoreResult<Vec<DeviceRecord>> {
                     let rows = sqlx::query(
-                        "SELECT id, seat_key, label, public_key, created_at FROM push_devices
+                        "SELECT id, seat_key, username, label, public_key, created_at FROM push_devices
                          WHERE seat_key = $1 ORDER BY created_at, id",
                     )
                     .bind(seat.as_str())
@@ -1315,7 +1318,7 @@ macro_rules! impl_store {
 
                 async fn all_devices(&self) -> StoreResult<Vec<DeviceRecord>> {
                     let rows = sqlx::query(
-                        "SELECT id, seat_key, label, public_key, created_at FROM push_devices
+                        "SELECT id, seat_key, username, label, public_key, created_at FROM push_devices
                          ORDER BY seat_key, created_at, id",
                     )
                     .fetch_all(&self.pool)

@@ -182,6 +182,7 @@ impl Gatehouse {
             .add_device(&DeviceRecord {
                 id: id.to_string(),
                 seat: seat.clone(),
+                username: username.to_string(),
                 label: label.to_string(),
                 public_key: public_key.to_vec(),
                 created_at: self.clock.now(),

@@ -2,6 +2,9 @@
 -- logins wait (hold or challenge; no row: the configured default), and
 -- enrolled phones as part of the local directory's generation.
 
+-- The login name a phone was enrolled under, for people.
+ALTER TABLE push_devices ADD COLUMN username TEXT NOT NULL DEFAULT '';
+
 CREATE TABLE push_modes (
     seat_key TEXT COLLATE "C" PRIMARY KEY,
     mode     TEXT NOT NULL CHECK (mode IN ('hold', 'challenge'))

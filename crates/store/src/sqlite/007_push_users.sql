@@ -3,6 +3,10 @@
 -- local directory's generation, so in-memory accounts learn of a phone
 -- enrolled or removed by another process.
 
+-- The login name a phone was enrolled under, for people (the seat key is
+-- what counts).
+ALTER TABLE push_devices ADD COLUMN username TEXT NOT NULL DEFAULT '';
+
 CREATE TABLE push_modes (
     seat_key TEXT PRIMARY KEY,
     mode     TEXT NOT NULL CHECK (mode IN ('hold', 'challenge'))

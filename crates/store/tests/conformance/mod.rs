@@ -1203,6 +1203,7 @@ pub async fn push_devices_are_enrolled_per_user(store: Arc<dyn Store>) {
     let device = |id: &str, at: &str| DeviceRecord {
         id: id.into(),
         seat: alice.clone(),
+        username: "alice".into(),
         label: format!("phone {id}"),
         public_key: vec![4; 65],
         created_at: ts(at),
@@ -1350,6 +1351,7 @@ pub async fn push_users_phones_and_modes_move_the_generation(store: Arc<dyn Stor
             .add_device(&DeviceRecord {
                 id: id.into(),
                 seat: seat.clone(),
+                username: String::new(),
                 label: id.into(),
                 public_key: vec![4; 65],
                 created_at: ts(at),

@@ -1,0 +1,334 @@
+//! What phones talk to: the push-approval web app (an installable PWA
+//! served from the binary) and the device protocol under `/push/v1`
+//! (`docs/push-protocol.md`), which any native app can implement.
+//!
+//! No administrator session here: enrollment presents a one-time link's
+//! token, and every later request is signed by the device's P-256 key.
+//! Phones must reach these over HTTPS; plain HTTP is answered only for
+//! loopback peers (development, and a TLS proxy on the same host) unless
+//! the panel marks cookies `Secure` (it is served over TLS, or behind a TLS
+//! proxy).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Json, Redirect, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gatehouse_core::PushError;
+use gatehouse_core::push::{
+    Decision, DecisionRefusal, EnrollmentRefusal, PollRefusal, SignedDecision,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::Panel;
+use crate::api::{Body, error};
+
+/// Header carrying the Unix time a device signed its fetch at.
+pub const TIME_HEADER: &str = "x-gatehouse-time";
+/// Header carrying the device's signature of its fetch.
+pub const SIGNATURE_HEADER: &str = "x-gatehouse-signature";
+
+pub fn routes(panel: Arc<Panel>) -> Router<Arc<Panel>> {
+    let devices = Router::new()
+        .route("/enrollment", post(check_enrollment))
+        .route("/devices", post(enroll))
+        .route("/devices/{id}/pushes", get(pushes))
+        .route("/devices/{id}/decisions", post(decide))
+        .layer(middleware::from_fn_with_state(panel, only_secure));
+    Router::new()
+        .route("/push", get(|| async { Redirect::permanent("/push/") }))
+        .route("/push/", get(app_page))
+        .route("/push/app.js", get(app_script))
+        .route("/push/app.css", get(app_style))
+        .route("/push/sw.js", get(service_worker))
+        .route("/push/manifest.webmanifest", get(manifest))
+        .route("/push/icon.svg", get(icon))
+        .nest("/push/v1", devices)
+}
+
+/// Device requests over plain HTTP from another host are refused: the
+/// token and the pushes would cross the network in the clear.
+async fn only_secure(
+    State(panel): State<Arc<Panel>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if panel.settings.secure_cookies || peer.ip().is_loopback() {
+        return next.run(request).await;
+    }
+    error(
+        StatusCode::FORBIDDEN,
+        "phones must reach Gatehouse over HTTPS: serve the panel with TLS (http.tls_cert), or behind a TLS proxy with http.secure_cookies = true",
+    )
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn app_page() -> Response {
+    asset(
+        "text/html; charset=utf-8",
+        include_str!("../assets/push/index.html"),
+    )
+}
+
+async fn app_script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/push/app.js"),
+    )
+}
+
+async fn app_style() -> Response {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../assets/push/app.css"),
+    )
+}
+
+async fn service_worker() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/push/sw.js"),
+    )
+}
+
+async fn manifest() -> Response {
+    asset(
+        "application/manifest+json",
+        include_str!("../assets/push/manifest.webmanifest"),
+    )
+}
+
+async fn icon() -> Response {
+    asset("image/svg+xml", include_str!("../assets/push/icon.svg"))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenJson {
+    token: String,
+}
+
+#[derive(Debug, Serialize)]
+struct EnrollmentInfoJson {
+    user: String,
+    expires_at: i64,
+}
+
+/// What a link is for, before the phone makes its key.
+async fn check_enrollment(
+    State(panel): State<Arc<Panel>>,
+    Body(body): Body<TokenJson>,
+) -> Response {
+    match panel.gatehouse.check_push_enrollment(&body.token) {
+        Ok(token) => Json(EnrollmentInfoJson {
+            user: token.user,
+            expires_at: token.expires_at.as_second(),
+        })
+        .into_response(),
+        Err(refusal) => push_error(refusal),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrollJson {
+    token: String,
+    label: String,
+    /// SEC1 P-256 public key, base64url.
+    public_key: String,
+}
+
+#[derive(Debug, Serialize)]
+struct EnrolledJson {
+    device: String,
+    user: String,
+    /// The installation's Ed25519 key, base64url: pushes are signed with
+    /// it.
+    server_key: String,
+}
+
+async fn enroll(State(panel): State<Arc<Panel>>, Body(body): Body<EnrollJson>) -> Response {
+    let Ok(public_key) = URL_SAFE_NO_PAD.decode(body.public_key.trim()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "public_key must be a base64url SEC1 P-256 public key",
+        );
+    };
+    match panel
+        .gatehouse
+        .enroll_with_link(&body.token, &body.label, &public_key)
+        .await
+    {
+        Ok(token) => (
+            StatusCode::CREATED,
+            Json(EnrolledJson {
+                device: token.id,
+                user: token.user,
+                server_key: URL_SAFE_NO_PAD.encode(panel.gatehouse.push_verifying_key().to_bytes()),
+            }),
+        )
+            .into_response(),
+        Err(refusal) => push_error(refusal),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct PushesJson {
+    pushes: Vec<ShownPushJson>,
+    server_time: i64,
+}
+
+/// A pending push as a phone receives it.
+#[derive(Debug, Serialize)]
+struct ShownPushJson {
+    id: String,
+    user: String,
+    client: String,
+    source: Option<String>,
+    created_at: String,
+    expires_at: String,
+    nonce: String,
+    /// The exact text the installation signed.
+    canonical: String,
+    /// Ed25519 signature of `canonical`, base64url.
+    signature: String,
+}
+
+/// A device's signed fetch of its pending pushes.
+async fn pushes(
+    State(panel): State<Arc<Panel>>,
+    Path(device): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let (Some(time), Some(signature)) = (
+        header(TIME_HEADER).and_then(|t| t.trim().parse::<i64>().ok()),
+        header(SIGNATURE_HEADER),
+    ) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("send {TIME_HEADER} (Unix seconds) and {SIGNATURE_HEADER}"),
+        );
+    };
+    match panel.gatehouse.poll_pushes(&device, time, signature).await {
+        Ok(shown) => Json(PushesJson {
+            server_time: panel.gatehouse.now().as_second(),
+            pushes: shown
+                .into_iter()
+                .map(|signed| ShownPushJson {
+                    canonical: signed.push.canonical(),
+                    id: signed.push.id,
+                    user: signed.push.user,
+                    client: signed.push.client,
+                    source: signed.push.source,
+                    created_at: signed.push.created_at.to_string(),
+                    expires_at: signed.push.expires_at.to_string(),
+                    nonce: signed.push.nonce,
+                    signature: signed.signature,
+                })
+                .collect(),
+        })
+        .into_response(),
+        Err(PushError::Poll(PollRefusal::Stale)) => (
+            StatusCode::FORBIDDEN,
+            Json(StaleJson {
+                error: PollRefusal::Stale.to_string(),
+                server_time: panel.gatehouse.now().as_second(),
+            }),
+        )
+            .into_response(),
+        Err(refusal) => push_error(refusal),
+    }
+}
+
+/// A stale fetch is told the server's time, so the app can correct for
+/// its clock.
+#[derive(Debug, Serialize)]
+struct StaleJson {
+    error: String,
+    server_time: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionJson {
+    push: String,
+    /// `approve` or `deny`.
+    decision: String,
+    /// ECDSA P-256 / SHA-256 over `<nonce>|<decision>`, r ‖ s, base64url.
+    signature: String,
+}
+
+#[derive(Debug, Serialize)]
+struct DecidedJson {
+    decision: &'static str,
+}
+
+async fn decide(
+    State(panel): State<Arc<Panel>>,
+    Path(device): Path<String>,
+    Body(body): Body<DecisionJson>,
+) -> Response {
+    let Some(decision) = Decision::parse(&body.decision) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "decision must be \"approve\" or \"deny\"",
+        );
+    };
+    let signed = SignedDecision {
+        push_id: body.push,
+        decision,
+        signature: body.signature,
+    };
+    match panel.gatehouse.decide_push(&device, &signed).await {
+        Ok(decision) => Json(DecidedJson {
+            decision: decision.as_str(),
+        })
+        .into_response(),
+        Err(refusal) => push_error(refusal),
+    }
+}
+
+/// A refusal as the device API answers it.
+fn push_error(refusal: impl Into<PushError>) -> Response {
+    let refusal = refusal.into();
+    let status = match &refusal {
+        PushError::UnknownDevice | PushError::UnknownPush | PushError::UnknownUser(_) => {
+            StatusCode::NOT_FOUND
+        }
+        PushError::BadDeviceKey | PushError::BadLabel => StatusCode::BAD_REQUEST,
+        PushError::LinkUsed | PushError::Refused(DecisionRefusal::AlreadyDecided) => {
+            StatusCode::CONFLICT
+        }
+        PushError::Link(EnrollmentRefusal::Expired)
+        | PushError::Refused(DecisionRefusal::Expired) => StatusCode::GONE,
+        PushError::Link(EnrollmentRefusal::Malformed) => StatusCode::BAD_REQUEST,
+        PushError::Poll(_) | PushError::Refused(_) => StatusCode::FORBIDDEN,
+        PushError::Directory(_) | PushError::Store(_) => {
+            tracing::error!(error = %refusal, "push: service unavailable");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service unavailable, please try again later",
+            );
+        }
+    };
+    tracing::info!(error = %refusal, "push: device request refused");
+    error(status, refusal.to_string())
+}
