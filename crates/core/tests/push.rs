@@ -492,7 +492,8 @@ async fn a_link_enrolls_one_phone_for_its_user_until_it_expires() {
         gatehouse.push_enrollment("nobody").await,
         Err(PushError::UnknownUser(_))
     ));
-    let (identity, link) = gatehouse.push_enrollment("ALICE").await.unwrap();
+    let (identity, token, link) = gatehouse.push_enrollment("ALICE").await.unwrap();
+    assert_eq!(token.seat, identity.seat);
     assert_eq!(&*identity.username, "alice");
     let key = phone();
     // Bad keys and names change nothing.
@@ -546,7 +547,7 @@ async fn a_link_enrolls_one_phone_for_its_user_until_it_expires() {
         Err(PushError::UnknownDevice)
     ));
     // An expired link.
-    let (_, old) = gatehouse.push_enrollment("alice").await.unwrap();
+    let (_, _, old) = gatehouse.push_enrollment("alice").await.unwrap();
     clock.set(ts("2026-11-28T10:15:00Z"));
     assert!(matches!(
         gatehouse

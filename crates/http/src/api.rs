@@ -17,8 +17,9 @@ use axum::routing::{MethodRouter, delete, get, post, put};
 use axum::{Json, Router};
 use gatehouse_core::alarms::AlarmSettings;
 use gatehouse_core::export::{self, HistoryRow};
+use gatehouse_core::push::PushMode;
 use gatehouse_core::{
-    AlarmSaveError, ClientAddError, InstallError, StoreError, UserError, Username,
+    AlarmSaveError, ClientAddError, InstallError, PushError, StoreError, UserError, Username,
 };
 use gatehouse_license::Projection;
 use serde::de::DeserializeOwned;
@@ -31,8 +32,8 @@ use crate::pages::{
     parse_mode, projection_text, qr_svg, request_text, send_test_email,
 };
 use crate::wire::{
-    AlarmJson, ClientJson, ErrorJson, LicenseJson, LicenseKeyJson, LicensePreviewJson, RefusedJson,
-    UserJson,
+    AlarmJson, ClientJson, DeviceJson, EnrollmentJson, ErrorJson, LicenseJson, LicenseKeyJson,
+    LicensePreviewJson, PushJson, RefusedJson, UserJson, enrollment_link,
 };
 
 /// The OpenAPI 3 document of this API.
@@ -96,6 +97,15 @@ pub fn routes() -> (Router<Arc<Panel>>, Vec<(&'static str, &'static str)>) {
     );
     add("/clients", &["get", "post"], get(clients).post(add_client));
     add("/clients/{name}", &["delete"], delete(delete_client));
+    add("/push/devices", &["get"], get(push_devices));
+    add(
+        "/push/devices/{id}",
+        &["delete"],
+        delete(remove_push_device),
+    );
+    add("/push/enrollments", &["post"], post(push_enrollment));
+    add("/push/history", &["get"], get(push_history));
+    add("/push/users/{name}/mode", &["put"], put(set_push_mode));
     (router, listed)
 }
 
@@ -688,5 +698,149 @@ async fn delete_client(
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => error(StatusCode::NOT_FOUND, format!("no RADIUS client {name:?}")),
         Err(store) => unavailable(store),
+    }
+}
+
+// ----- push approval -----------------------------------------------------------
+
+/// Pushes listed by `GET /push/history` (and the panel).
+pub const PUSH_HISTORY_LIMIT: u32 = 200;
+
+async fn push_devices(State(panel): State<Arc<Panel>>, _admin: Admin) -> Response {
+    let gatehouse = &panel.gatehouse;
+    match gatehouse.push_devices().await {
+        Ok(devices) => Json(
+            devices
+                .iter()
+                .map(|device| DeviceJson::new(device, gatehouse.time_zone()))
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(store) => unavailable(store),
+    }
+}
+
+async fn remove_push_device(
+    State(panel): State<Arc<Panel>>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Response {
+    match panel.gatehouse.remove_push_device(&id).await {
+        Ok(true) => {
+            tracing::info!(admin = %admin.name, device = %id, "push device removed through the API");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(false) => error(StatusCode::NOT_FOUND, format!("no push device {id:?}")),
+        Err(store) => unavailable(store),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrollmentRequestJson {
+    user: String,
+}
+
+async fn push_enrollment(
+    State(panel): State<Arc<Panel>>,
+    admin: Admin,
+    headers: axum::http::HeaderMap,
+    Body(body): Body<EnrollmentRequestJson>,
+) -> Response {
+    match push_enrollment_link(&panel, &headers, &body.user).await {
+        Ok(enrollment) => {
+            tracing::info!(admin = %admin.name, user = %enrollment.user, "push enrollment link created through the API");
+            (StatusCode::CREATED, Json(enrollment)).into_response()
+        }
+        Err(refusal) => push_admin_error(refusal),
+    }
+}
+
+async fn push_history(State(panel): State<Arc<Panel>>, _admin: Admin) -> Response {
+    let gatehouse = &panel.gatehouse;
+    match gatehouse.recent_pushes(PUSH_HISTORY_LIMIT).await {
+        Ok(pushes) => Json(
+            pushes
+                .iter()
+                .map(|push| PushJson::new(push, gatehouse.now(), gatehouse.time_zone()))
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(store) => unavailable(store),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PushModeJson {
+    /// `hold`, `challenge`, or empty for the configured default.
+    mode: String,
+}
+
+async fn set_push_mode(
+    State(panel): State<Arc<Panel>>,
+    admin: Admin,
+    Path(name): Path<String>,
+    Body(body): Body<PushModeJson>,
+) -> Response {
+    let mode = match body.mode.trim() {
+        "" => None,
+        text => match PushMode::parse(text) {
+            Some(mode) => Some(mode),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "mode must be \"hold\", \"challenge\" or empty (the configured default)",
+                );
+            }
+        },
+    };
+    match panel.gatehouse.set_push_mode(&name, mode).await {
+        Ok(identity) => {
+            tracing::info!(admin = %admin.name, user = %identity.username, mode = mode.map_or("default", PushMode::as_str), "push mode set through the API");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(refusal) => push_admin_error(refusal),
+    }
+}
+
+/// A one-time enrollment link for `user`, based on `push.public_url` or
+/// else the address this request came to.
+pub async fn push_enrollment_link(
+    panel: &Panel,
+    headers: &axum::http::HeaderMap,
+    user: &str,
+) -> Result<EnrollmentJson, PushError> {
+    let (identity, token, text) = panel.gatehouse.push_enrollment(user).await?;
+    let base = match &panel.settings.push_public_url {
+        Some(base) => base.clone(),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|host| host.to_str().ok())
+                .unwrap_or("localhost");
+            let scheme = if panel.settings.secure_cookies {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{host}")
+        }
+    };
+    Ok(EnrollmentJson {
+        user: identity.username.to_string(),
+        link: enrollment_link(&base, &text),
+        expires_at: crate::wire::rfc3339(token.expires_at, panel.gatehouse.time_zone()),
+    })
+}
+
+fn push_admin_error(refusal: PushError) -> Response {
+    match refusal {
+        PushError::UnknownUser(_) => error(StatusCode::NOT_FOUND, refusal.to_string()),
+        PushError::Store(store) => unavailable(store),
+        other => {
+            tracing::error!(error = %other, "API: push request failed");
+            error(StatusCode::SERVICE_UNAVAILABLE, other.to_string())
+        }
     }
 }

@@ -217,7 +217,10 @@ impl Gatehouse {
 
     /// A one-time enrollment link's token for `name` (local or directory
     /// user), valid for [`ENROLLMENT_LIFETIME`].
-    pub async fn push_enrollment(&self, name: &str) -> Result<(Identity, String), PushError> {
+    pub async fn push_enrollment(
+        &self,
+        name: &str,
+    ) -> Result<(Identity, EnrollmentToken, String), PushError> {
         let identity = self.push_user_identity(name).await?;
         let token = EnrollmentToken::new(
             identity.seat.clone(),
@@ -226,7 +229,8 @@ impl Gatehouse {
             ENROLLMENT_LIFETIME,
         );
         tracing::info!(username = %identity.username, "push enrollment link created");
-        Ok((identity, token.encode(self.installation_key())))
+        let text = token.encode(self.installation_key());
+        Ok((identity, token, text))
     }
 
     /// What an enrollment link is for (the web app shows it before the
