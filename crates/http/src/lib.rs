@@ -16,6 +16,7 @@ pub mod auth;
 pub mod chart;
 pub mod pages;
 pub mod push;
+pub mod push_panel;
 pub mod wire;
 
 use std::future::Future;
@@ -87,6 +88,7 @@ pub fn router(panel: Arc<Panel>) -> Router {
     Router::new()
         .merge(pages::routes())
         .merge(push::routes(panel.clone()))
+        .merge(push_panel::routes())
         .nest("/api/v1", api::routes().0)
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))

@@ -73,7 +73,7 @@ pub struct Nav {
 }
 
 impl Nav {
-    fn new(panel: &Panel, admin: &Admin, active: &'static str) -> Option<Nav> {
+    pub(crate) fn new(panel: &Panel, admin: &Admin, active: &'static str) -> Option<Nav> {
         Some(Nav {
             admin: admin.name.to_string(),
             csrf: admin.csrf().to_string(),
@@ -84,7 +84,7 @@ impl Nav {
 }
 
 /// Renders a template, or a 500 naming nothing internal.
-fn page(status: StatusCode, template: &impl Template) -> Response {
+pub(crate) fn page(status: StatusCode, template: &impl Template) -> Response {
     match template.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(error) => {
@@ -99,7 +99,7 @@ fn page(status: StatusCode, template: &impl Template) -> Response {
 }
 
 /// A database failure, as a page.
-fn unavailable(error: impl std::fmt::Display) -> Response {
+pub(crate) fn unavailable(error: impl std::fmt::Display) -> Response {
     tracing::error!(%error, "panel: database unavailable");
     (
         StatusCode::SERVICE_UNAVAILABLE,
@@ -108,7 +108,7 @@ fn unavailable(error: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
-fn see_other(location: &str) -> Response {
+pub(crate) fn see_other(location: &str) -> Response {
     Redirect::to(location).into_response()
 }
 

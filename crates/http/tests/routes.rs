@@ -247,7 +247,7 @@ async fn body_text(response: Response) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-const PAGES: [&str; 9] = [
+const PAGES: [&str; 10] = [
     "/license",
     "/users",
     "/users.csv",
@@ -256,10 +256,11 @@ const PAGES: [&str; 9] = [
     "/alarms",
     "/local-users",
     "/clients",
+    "/push-devices",
     "/license/application-key-file",
 ];
 
-const API_GETS: [&str; 11] = [
+const API_GETS: [&str; 13] = [
     "/api/v1/license",
     "/api/v1/license/request",
     "/api/v1/license/application-key-file",
@@ -270,6 +271,8 @@ const API_GETS: [&str; 11] = [
     "/api/v1/alarms/history",
     "/api/v1/local-users",
     "/api/v1/clients",
+    "/api/v1/push/devices",
+    "/api/v1/push/history",
     "/api/v1/openapi.json",
 ];
 
@@ -413,7 +416,7 @@ async fn the_session_cookie_is_http_only_same_site_and_secure_and_ends_at_logout
 #[tokio::test]
 async fn forms_and_unsafe_api_calls_without_the_csrf_token_are_refused_and_change_nothing() {
     let fx = fixture("csrf").await;
-    let forms: [(&str, Vec<(&str, &str)>); 7] = [
+    let forms: [(&str, Vec<(&str, &str)>); 8] = [
         (
             "/local-users",
             vec![("username", "mallory"), ("password", "pw")],
@@ -438,6 +441,7 @@ async fn forms_and_unsafe_api_calls_without_the_csrf_token_are_refused_and_chang
         ("/license/install", vec![("key", "GHL1.x")]),
         ("/local-users/root/delete", vec![]),
         ("/alarms/test", vec![]),
+        ("/push-devices/enroll", vec![("user", "root")]),
     ];
     for (path, fields) in &forms {
         let response = fx.form(As::SessionNoCsrf, path, fields).await;

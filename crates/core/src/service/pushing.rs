@@ -356,6 +356,11 @@ impl Gatehouse {
             .collect())
     }
 
+    /// `[push]` as configured.
+    pub fn push_settings(&self) -> PushSettings {
+        self.push
+    }
+
     /// Whether push may be offered: the license in force has an active
     /// Push Subscription.
     pub fn push_licensed(&self) -> bool {
