@@ -7,8 +7,10 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{FakeTime, Installation, RadReply, Server, Slapd, ad_directory, dev_key, issue, pap};
-use gatehouse_core::totp::{TotpSecret, code_at, step_of};
+use common::{
+    FakeTime, Installation, RadReply, Server, Slapd, ad_directory, current_code, dev_key,
+    enrolled_secret, issue, pap, totp_user,
+};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_testkit::{libfaketime, peer, python_with, workspace_root};
 use serde_json::Value;
@@ -77,26 +79,6 @@ impl Radius {
         );
         serde_json::from_slice(&output.stdout).unwrap()
     }
-}
-
-/// A user with a password, enrolled for TOTP in `mode`; returns the secret.
-fn totp_user(gh: &Installation, name: &str, mode: &str) -> TotpSecret {
-    gh.add_user(name);
-    enrolled_secret(&gh.ok(&["local-user", "totp", name, "--mode", mode], ""))
-}
-
-/// The secret an enrollment printed (with its otpauth URI).
-fn enrolled_secret(output: &str) -> TotpSecret {
-    let secret = output
-        .lines()
-        .find_map(|l| l.strip_prefix("Secret: "))
-        .expect("the secret is printed");
-    assert!(output.contains("otpauth://totp/Gatehouse:"), "{output}");
-    TotpSecret::from_base32(secret).unwrap()
-}
-
-fn current_code(secret: &TotpSecret) -> String {
-    code_at(secret, step_of(Timestamp::now()))
 }
 
 fn peers(test: &str) -> Option<(std::path::PathBuf, std::path::PathBuf)> {

@@ -581,6 +581,7 @@ impl Gatehouse {
                     .start_push(&checked.identity, client, source, lifetime)
                     .await
                     .map_err(|error| self.unavailable(&checked.identity, &error))?;
+                tracing::info!(username = %checked.identity.username, push = %push.id, client, mode = mode.as_str(), "push sent");
                 match mode {
                     PushMode::Hold => {
                         self.await_push(&checked.identity, &push, self.push.timeout)

@@ -17,7 +17,7 @@ use axum::routing::{MethodRouter, delete, get, post, put};
 use axum::{Json, Router};
 use gatehouse_core::alarms::AlarmSettings;
 use gatehouse_core::export::{self, HistoryRow};
-use gatehouse_core::push::PushMode;
+use gatehouse_core::push::{EnrollmentToken, PushMode};
 use gatehouse_core::{
     AlarmSaveError, ClientAddError, InstallError, PushError, StoreError, UserError, Username,
 };
@@ -748,7 +748,7 @@ async fn push_enrollment(
     Body(body): Body<EnrollmentRequestJson>,
 ) -> Response {
     match push_enrollment_link(&panel, &headers, &body.user).await {
-        Ok(enrollment) => {
+        Ok((enrollment, _)) => {
             tracing::info!(admin = %admin.name, user = %enrollment.user, "push enrollment link created through the API");
             (StatusCode::CREATED, Json(enrollment)).into_response()
         }
@@ -810,7 +810,7 @@ pub async fn push_enrollment_link(
     panel: &Panel,
     headers: &axum::http::HeaderMap,
     user: &str,
-) -> Result<EnrollmentJson, PushError> {
+) -> Result<(EnrollmentJson, EnrollmentToken), PushError> {
     let (identity, token, text) = panel.gatehouse.push_enrollment(user).await?;
     let base = match &panel.settings.push_public_url {
         Some(base) => base.clone(),
@@ -827,11 +827,14 @@ pub async fn push_enrollment_link(
             format!("{scheme}://{host}")
         }
     };
-    Ok(EnrollmentJson {
-        user: identity.username.to_string(),
-        link: enrollment_link(&base, &text),
-        expires_at: crate::wire::rfc3339(token.expires_at, panel.gatehouse.time_zone()),
-    })
+    Ok((
+        EnrollmentJson {
+            user: identity.username.to_string(),
+            link: enrollment_link(&base, &text),
+            expires_at: crate::wire::rfc3339(token.expires_at, panel.gatehouse.time_zone()),
+        },
+        token,
+    ))
 }
 
 fn push_admin_error(refusal: PushError) -> Response {

@@ -143,13 +143,13 @@ async fn create_link(
         return refused.into_response();
     }
     match push_enrollment_link(&panel, &headers, form.user.trim()).await {
-        Ok(enrollment) => {
+        Ok((enrollment, token)) => {
             tracing::info!(admin = %admin.name, user = %enrollment.user, "push enrollment link created in the panel");
             let view = LinkView {
                 qr_svg: qr_svg(&enrollment.link),
                 user: enrollment.user,
                 link: enrollment.link,
-                expires_at: enrollment.expires_at,
+                expires_at: local_time(token.expires_at, panel.gatehouse.time_zone()),
             };
             render(&panel, &admin, StatusCode::OK, Some(view), None, None).await
         }

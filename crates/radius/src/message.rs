@@ -1,7 +1,9 @@
 //! RADIUS requests and replies as types: what an Access-Request asks,
 //! and the three answers (RFC 2865 §4).
 
-use crate::attributes::{PROXY_STATE, REPLY_MESSAGE, STATE, USER_NAME, USER_PASSWORD};
+use crate::attributes::{
+    CHAP_PASSWORD, EAP_MESSAGE, PROXY_STATE, REPLY_MESSAGE, STATE, USER_NAME, USER_PASSWORD,
+};
 use crate::crypto::{SharedSecret, encode_reply, reveal_password};
 use crate::packet::{Code, EncodeError, MAX_ATTRIBUTE_VALUE, Packet};
 
@@ -63,21 +65,33 @@ impl AccessRequest {
         let Ok(user_name) = std::str::from_utf8(user_name) else {
             return fail(RequestError::UserNameNotUtf8);
         };
-        let Some(hidden) = packet.attribute(USER_PASSWORD) else {
-            return fail(RequestError::NotPap);
-        };
-        let Ok(password) = reveal_password(hidden, secret, &packet.authenticator) else {
-            return fail(RequestError::BadPassword);
-        };
-        let Ok(password) = String::from_utf8(password) else {
-            return fail(RequestError::PasswordNotUtf8);
+        let state = packet.attribute(STATE);
+        let password = match packet.attribute(USER_PASSWORD) {
+            Some(hidden) => {
+                let Ok(password) = reveal_password(hidden, secret, &packet.authenticator) else {
+                    return fail(RequestError::BadPassword);
+                };
+                let Ok(password) = String::from_utf8(password) else {
+                    return fail(RequestError::PasswordNotUtf8);
+                };
+                password
+            }
+            // Enter pressed at a challenge prompt: some NAS send no
+            // User-Password at all for an empty answer.
+            None if state.is_some()
+                && packet.attribute(CHAP_PASSWORD).is_none()
+                && packet.attribute(EAP_MESSAGE).is_none() =>
+            {
+                String::new()
+            }
+            None => return fail(RequestError::NotPap),
         };
         Ok(AccessRequest {
             identifier: packet.identifier,
             authenticator: packet.authenticator,
             user_name: user_name.to_string(),
             password,
-            state: packet.attribute(STATE).map(<[u8]>::to_vec),
+            state: state.map(<[u8]>::to_vec),
             proxy_states: context.proxy_states,
         })
     }
@@ -164,6 +178,7 @@ mod tests {
     use crate::crypto::{
         MessageAuthenticator, check_message_authenticator, hide_password, verify_reply,
     };
+    use crate::packet::Attribute;
 
     fn request(password: &[u8]) -> Packet {
         let authenticator = [4u8; 16];
@@ -204,6 +219,29 @@ mod tests {
         chap.attributes.retain(|a| a.kind != USER_PASSWORD);
         let (error, context) = AccessRequest::from_packet(&chap, b"secret").unwrap_err();
         assert_eq!(error, RequestError::NotPap);
+        // The answer to a challenge may come without User-Password (Enter
+        // pressed): an empty answer, unless it is CHAP or EAP.
+        let mut enter = chap.clone();
+        enter.attributes.push(Attribute {
+            kind: STATE,
+            value: vec![7; 16],
+        });
+        let answered = AccessRequest::from_packet(&enter, b"secret").unwrap();
+        assert_eq!(
+            (answered.password.as_str(), answered.state),
+            ("", Some(vec![7; 16]))
+        );
+        let mut chap_answer = enter.clone();
+        chap_answer.attributes.push(Attribute {
+            kind: CHAP_PASSWORD,
+            value: vec![1; 17],
+        });
+        assert_eq!(
+            AccessRequest::from_packet(&chap_answer, b"secret")
+                .unwrap_err()
+                .0,
+            RequestError::NotPap
+        );
         assert_eq!(
             context.proxy_states.len(),
             2,

@@ -10,6 +10,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use gatehouse_core::totp::{TotpSecret, code_at, step_of};
+use gatehouse_license::jiff::Timestamp;
 pub use gatehouse_testkit::FakeTime;
 use gatehouse_testkit::{temp_dir, workspace_binary, workspace_root};
 use serde_json::Value;
@@ -150,6 +152,26 @@ impl Installation {
     }
 }
 
+/// A user with a password, enrolled for TOTP in `mode`; returns the secret.
+pub fn totp_user(gh: &Installation, name: &str, mode: &str) -> TotpSecret {
+    gh.add_user(name);
+    enrolled_secret(&gh.ok(&["local-user", "totp", name, "--mode", mode], ""))
+}
+
+/// The secret an enrollment printed (with its otpauth URI).
+pub fn enrolled_secret(output: &str) -> TotpSecret {
+    let secret = output
+        .lines()
+        .find_map(|l| l.strip_prefix("Secret: "))
+        .expect("the secret is printed");
+    assert!(output.contains("otpauth://totp/Gatehouse:"), "{output}");
+    TotpSecret::from_base32(secret).unwrap()
+}
+
+pub fn current_code(secret: &TotpSecret) -> String {
+    code_at(secret, step_of(Timestamp::now()))
+}
+
 /// Runs the vendor tool.
 pub fn vendor(args: &[&str]) -> String {
     let output = Command::new(workspace_binary("gatehouse-vendor"))
@@ -171,7 +193,20 @@ pub fn issue(
     support_end: &str,
     issued_at: &str,
 ) -> String {
-    vendor(&[
+    issue_with_push(signing_key, app_key, users, support_end, issued_at, true)
+}
+
+/// [`issue`], with the Push Subscription `Active` or `Inactive`.
+pub fn issue_with_push(
+    signing_key: &Path,
+    app_key: &str,
+    users: u32,
+    support_end: &str,
+    issued_at: &str,
+    push: bool,
+) -> String {
+    let users = users.to_string();
+    let mut args = vec![
         "issue",
         "--signing-key",
         signing_key.to_str().unwrap(),
@@ -182,15 +217,18 @@ pub fn issue(
         "--dossier",
         "D-4242",
         "--users",
-        &users.to_string(),
+        &users,
         "--type",
         "subscription",
         "--support-end",
         support_end,
-        "--push",
         "--issued-at",
         issued_at,
-    ])
+    ];
+    if push {
+        args.push("--push");
+    }
+    vendor(&args)
 }
 
 pub fn dev_key() -> PathBuf {
@@ -781,13 +819,26 @@ pub struct RadReply {
 /// One request with `radclient -x` (one try, 1 s timeout) to
 /// 127.0.0.1:`port`; `attributes` in radclient's syntax.
 pub fn radclient(program: &Path, port: u16, attributes: &str, secret: &str) -> RadReply {
+    radclient_with(program, port, attributes, secret, 1, 1)
+}
+
+/// [`radclient`] waiting `timeout` seconds per try, `tries` tries (the
+/// same request retransmitted).
+pub fn radclient_with(
+    program: &Path,
+    port: u16,
+    attributes: &str,
+    secret: &str,
+    timeout: u32,
+    tries: u32,
+) -> RadReply {
     let mut child = Command::new(program)
         .args([
             "-x",
             "-t",
-            "1",
+            &timeout.to_string(),
             "-r",
-            "1",
+            &tries.to_string(),
             &format!("127.0.0.1:{port}"),
             "auth",
             secret,

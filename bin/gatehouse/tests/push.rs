@@ -1,0 +1,352 @@
+//! Push approval end to end: the real `gatehouse serve`, `radclient` as the
+//! NAS, and headless Chromium as the phone (`tests/browser/phone.mjs`: the
+//! web app Gatehouse serves, real WebCrypto keys), enrolled through a link
+//! the administrator creates on the panel's Push page.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::thread::JoinHandle;
+
+use common::{
+    Installation, RadReply, Server, current_code, dev_key, issue_with_push, pap, totp_user,
+};
+use gatehouse_license::jiff::{SignedDuration, Timestamp};
+use gatehouse_testkit::{installed, peer, workspace_root};
+use serde_json::Value;
+
+const SECRET: &str = "push-test-shared-secret";
+const ADMIN_PASSWORD: &str = "push-admin-password";
+const DENIED: &str = "Login denied on your phone";
+const TIMED_OUT: &str = "Login not approved on your phone in time";
+const APPROVE_ON_PHONE: &str = "Approve the request on your phone, then press Enter";
+const NOT_LICENSED: &str =
+    "Push notifications are not licensed, please contact your system administrator";
+
+/// One phone: `phone.mjs` in its own Chromium, spoken to line by line.
+struct Phone {
+    child: Child,
+    commands: ChildStdin,
+    answers: BufReader<ChildStdout>,
+}
+
+impl Phone {
+    fn enroll(tools: &Tools, server: &Server, user: &str) -> Phone {
+        let mut child = Command::new(&tools.node)
+            .arg(tools.browser_dir.join("phone.mjs"))
+            .env("CHROMIUM", &tools.chromium)
+            .env("BASE_URL", server.base_url())
+            .env("ADMIN_USER", "root")
+            .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("USER", user)
+            .env("SHOTS", &tools.shots)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut phone = Phone {
+            commands: child.stdin.take().unwrap(),
+            answers: BufReader::new(child.stdout.take().unwrap()),
+            child,
+        };
+        assert_eq!(phone.answer(), "enrolled", "{user}'s phone");
+        phone
+    }
+
+    fn answer(&mut self) -> String {
+        let mut line = String::new();
+        self.answers.read_line(&mut line).unwrap();
+        assert!(!line.is_empty(), "the phone stopped (see its error above)");
+        line.trim().to_string()
+    }
+
+    /// Sends `command` and returns the phone's answer.
+    fn tell(&mut self, command: &str) -> String {
+        writeln!(self.commands, "{command}").unwrap();
+        self.commands.flush().unwrap();
+        self.answer()
+    }
+}
+
+impl Drop for Phone {
+    fn drop(&mut self) {
+        let _ = writeln!(self.commands, "quit");
+        let _ = self.child.wait();
+    }
+}
+
+struct Tools {
+    node: PathBuf,
+    chromium: PathBuf,
+    radclient: PathBuf,
+    browser_dir: PathBuf,
+    shots: PathBuf,
+}
+
+fn tools(test: &str) -> Option<Tools> {
+    let node = peer("node", test)?;
+    let chromium = peer("chromium", test)?;
+    let radclient = peer("radclient", test)?;
+    let browser_dir = workspace_root().join("bin/gatehouse/tests/browser");
+    installed(
+        &browser_dir.join("node_modules/playwright-core"),
+        "playwright-core (npm ci)",
+        test,
+    )?;
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("push-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    Some(Tools {
+        node,
+        chromium,
+        radclient,
+        browser_dir,
+        shots,
+    })
+}
+
+/// `radclient -x` on a thread of its own (the login waits for the phone):
+/// `timeout` seconds per try, `tries` tries (retransmissions of the same
+/// request).
+fn login_in_background(
+    radclient: &Path,
+    port: u16,
+    attributes: String,
+    timeout: u32,
+    tries: u32,
+) -> JoinHandle<RadReply> {
+    let radclient = radclient.to_path_buf();
+    std::thread::spawn(move || {
+        common::radclient_with(&radclient, port, &attributes, SECRET, timeout, tries)
+    })
+}
+
+fn outcomes(gh: &Installation) -> Vec<String> {
+    let history: Value = serde_json::from_str(&gh.ok(&["push", "history", "--json"], "")).unwrap();
+    let mut outcomes: Vec<String> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|push| {
+            format!(
+                "{} {}",
+                push["user"].as_str().unwrap(),
+                push["outcome"].as_str().unwrap()
+            )
+        })
+        .collect();
+    outcomes.reverse(); // oldest first
+    outcomes
+}
+
+#[test]
+fn a_phone_in_a_real_browser_approves_denies_and_ignores_radius_logins() {
+    const TEST: &str = "a_phone_in_a_real_browser_approves_denies_and_ignores_radius_logins";
+    let Some(tools) = tools(TEST) else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    gh.ok(
+        &["admin", "add", "root", "--password-stdin"],
+        &format!("{ADMIN_PASSWORD}\n"),
+    );
+    gh.add_user("alice");
+    // Bob has TOTP too, and answers a challenge rather than holding.
+    let bob_totp = totp_user(&gh, "bob", "challenge");
+    gh.ok(&["push", "mode", "bob", "challenge"], "");
+    let server = Server::start(
+        gh,
+        &format!(
+            "\n[push]\ntimeout_seconds = 8\n\n[radius]\nlisten = \"127.0.0.1:0\"\n\n\
+             [[radius.clients]]\nname = \"nas\"\nnetworks = [\"127.0.0.1\"]\nsecret = \"{SECRET}\"\n"
+        ),
+    );
+    let port = server.radius_port;
+    let mut alice = Phone::enroll(&tools, &server, "alice");
+    let mut bob = Phone::enroll(&tools, &server, "bob");
+
+    // Approve: the held Access-Request is accepted, and alice counted.
+    let login = login_in_background(
+        &tools.radclient,
+        port,
+        format!(
+            "{}, Calling-Station-Id = \"198.51.100.7\"",
+            pap("alice", "alice-secret")
+        ),
+        20,
+        1,
+    );
+    assert_eq!(alice.tell("approve"), "approved");
+    let reply = login.join().unwrap();
+    assert_eq!(
+        reply.code.as_deref(),
+        Some("Access-Accept"),
+        "{}",
+        reply.output
+    );
+    assert_eq!(server.gh.users(&current_month()), ["alice"]);
+
+    // Deny: rejected, saying so.
+    let login = login_in_background(&tools.radclient, port, pap("alice", "alice-secret"), 20, 1);
+    assert_eq!(alice.tell("deny"), "denied");
+    let reply = login.join().unwrap();
+    assert_eq!(
+        reply.code.as_deref(),
+        Some("Access-Reject"),
+        "{}",
+        reply.output
+    );
+    assert_eq!(reply.reply_message.as_deref(), Some(DENIED));
+
+    // Nothing: rejected when push.timeout is up. The NAS retransmits every
+    // 3 s meanwhile; the retransmissions are dropped and the login is
+    // answered once.
+    let decisions_before = server.log_count_now(&["RADIUS decision", "user=\"alice\""]);
+    let login = login_in_background(&tools.radclient, port, pap("alice", "alice-secret"), 3, 5);
+    assert_eq!(alice.tell("ignore"), "shown");
+    let reply = login.join().unwrap();
+    assert_eq!(
+        reply.code.as_deref(),
+        Some("Access-Reject"),
+        "{}",
+        reply.output
+    );
+    assert_eq!(reply.reply_message.as_deref(), Some(TIMED_OUT));
+    let sent = reply.output.matches("Sent Access-Request").count();
+    let received = reply.output.matches("Received Access-").count();
+    assert!(
+        sent >= 3,
+        "the NAS retransmitted while waiting: {}",
+        reply.output
+    );
+    assert_eq!(received, 1, "{}", reply.output);
+    assert_eq!(
+        server.log_count(&["RADIUS decision", "user=\"alice\""], decisions_before + 1),
+        decisions_before + 1,
+        "one decision for the login and its retransmissions"
+    );
+
+    // Challenge mode: Access-Challenge, the phone approves, Enter.
+    let challenge = common::radclient(&tools.radclient, port, &pap("bob", "bob-secret"), SECRET);
+    assert_eq!(
+        (
+            challenge.code.as_deref(),
+            challenge.reply_message.as_deref()
+        ),
+        (Some("Access-Challenge"), Some(APPROVE_ON_PHONE)),
+        "{}",
+        challenge.output
+    );
+    assert_eq!(bob.tell("approve"), "approved");
+    let state = challenge.state.unwrap();
+    let enter = common::radclient(
+        &tools.radclient,
+        port,
+        &format!("{}, State = 0x{state}", pap("bob", "")),
+        SECRET,
+    );
+    assert_eq!(
+        enter.code.as_deref(),
+        Some("Access-Accept"),
+        "{}",
+        enter.output
+    );
+    // Or the TOTP code at the prompt, with the phone left alone.
+    let challenge = common::radclient(&tools.radclient, port, &pap("bob", "bob-secret"), SECRET);
+    let state = challenge.state.unwrap();
+    let code = common::radclient(
+        &tools.radclient,
+        port,
+        &format!(
+            "{}, State = 0x{state}",
+            pap("bob", &current_code(&bob_totp))
+        ),
+        SECRET,
+    );
+    assert_eq!(
+        code.code.as_deref(),
+        Some("Access-Accept"),
+        "{}",
+        code.output
+    );
+
+    assert_eq!(
+        outcomes(&server.gh),
+        [
+            "alice approved",
+            "alice denied",
+            "alice expired",
+            "bob approved",
+            "bob expired"
+        ]
+    );
+
+    // A license without Push Subscription: no push at all. Alice has only
+    // her phone and is refused; Bob falls back to TOTP.
+    let support_end = Timestamp::now()
+        .checked_add(SignedDuration::from_hours(24 * 90))
+        .unwrap()
+        .strftime("%Y-%m-%d")
+        .to_string();
+    let key = issue_with_push(
+        &dev_key(),
+        &server.gh.app_key(),
+        100,
+        &support_end,
+        &Timestamp::now().to_string(),
+        false,
+    );
+    server
+        .gh
+        .ok(&["license", "install", "-"], &format!("{key}\n"));
+    server.wait_for_log("license changed");
+    let refused = common::radclient(
+        &tools.radclient,
+        port,
+        &pap("alice", "alice-secret"),
+        SECRET,
+    );
+    assert_eq!(
+        (refused.code.as_deref(), refused.reply_message.as_deref()),
+        (Some("Access-Reject"), Some(NOT_LICENSED)),
+        "{}",
+        refused.output
+    );
+    let challenge = common::radclient(&tools.radclient, port, &pap("bob", "bob-secret"), SECRET);
+    assert_eq!(
+        challenge.reply_message.as_deref(),
+        Some("Enter your one-time code"),
+        "{}",
+        challenge.output
+    );
+    let state = challenge.state.unwrap();
+    let code = common::radclient(
+        &tools.radclient,
+        port,
+        &format!("{}, State = 0x{state}", pap("bob", &next_code(&bob_totp))),
+        SECRET,
+    );
+    assert_eq!(
+        code.code.as_deref(),
+        Some("Access-Accept"),
+        "{}",
+        code.output
+    );
+    assert_eq!(outcomes(&server.gh).len(), 5, "no push was sent");
+    assert_eq!(server.gh.users(&current_month()), ["alice", "bob"]);
+    drop(alice);
+    drop(bob);
+}
+
+/// The code of the time step after the current one (within the drift
+/// window, and later than a code used just now).
+fn next_code(secret: &gatehouse_core::totp::TotpSecret) -> String {
+    use gatehouse_core::totp::{code_at, step_of};
+    code_at(secret, step_of(Timestamp::now()) + 1)
+}
+
+fn current_month() -> String {
+    Timestamp::now().strftime("%Y-%m").to_string()
+}
