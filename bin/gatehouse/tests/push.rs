@@ -350,3 +350,132 @@ fn next_code(secret: &gatehouse_core::totp::TotpSecret) -> String {
 fn current_month() -> String {
     Timestamp::now().strftime("%Y-%m").to_string()
 }
+
+/// The P-256 base point as a SEC1 public key (private key 1): a valid key
+/// for phones that never answer.
+const NEVER_ANSWERS: &str =
+    "BGsX0fLhLEJH-Lzm5WOkQPJ3A32BLeszoPShOUXYmMKWT-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU";
+
+/// 1,000 logins held open waiting for phones that never answer, while 220
+/// other users (200 PAP, 20 password+TOTP) log in twice: the others are all
+/// answered while the held ones still wait, and each held login is
+/// answered once, when its push times out. Prints the others' latency
+/// percentiles (ARCHITECTURE.md and bench/README.md quote them).
+#[test]
+fn a_thousand_logins_held_for_phones_do_not_hold_up_other_users() {
+    const TEST: &str = "a_thousand_logins_held_for_phones_do_not_hold_up_other_users";
+    const HELD: usize = 1000;
+    let Some(python) = gatehouse_testkit::python_with("pyrad", TEST) else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    let dir = gh.data_dir().to_path_buf();
+    let lines = |names: &mut dyn Iterator<Item = String>| -> String {
+        names
+            .map(|name| format!("{name}\t{name}-secret\n"))
+            .collect()
+    };
+    let held_file = dir.join("held.tsv");
+    std::fs::write(
+        &held_file,
+        lines(&mut (0..HELD).map(|i| format!("held{i:04}"))),
+    )
+    .unwrap();
+    let plain: String = lines(&mut (0..200).map(|i| format!("pap{i:03}")));
+    std::fs::write(
+        dir.join("import.tsv"),
+        format!("{}{plain}", std::fs::read_to_string(&held_file).unwrap()),
+    )
+    .unwrap();
+    gh.ok(
+        &[
+            "local-user",
+            "import",
+            dir.join("import.tsv").to_str().unwrap(),
+        ],
+        "",
+    );
+    let mut others = plain;
+    for i in 0..20 {
+        let name = format!("totp{i:02}");
+        gh.add_user(&name);
+        let printed = gh.ok(&["local-user", "totp", &name, "--mode", "append"], "");
+        let secret = printed
+            .lines()
+            .find_map(|line| line.strip_prefix("Secret: "))
+            .unwrap();
+        others.push_str(&format!("{name}\t{name}-secret\t{secret}\n"));
+    }
+    let others_file = dir.join("others.tsv");
+    std::fs::write(&others_file, others).unwrap();
+    let support_end = Timestamp::now()
+        .checked_add(SignedDuration::from_hours(24 * 90))
+        .unwrap()
+        .strftime("%Y-%m-%d")
+        .to_string();
+    let key = common::issue(
+        &dev_key(),
+        &gh.app_key(),
+        5000,
+        &support_end,
+        &Timestamp::now().to_string(),
+    );
+    gh.ok(&["license", "install", "-"], &format!("{key}\n"));
+    gh.ok(
+        &["admin", "add", "root", "--password-stdin"],
+        &format!("{ADMIN_PASSWORD}\n"),
+    );
+    let printed = gh.ok(&["admin", "token", "root"], "");
+    let token = printed.lines().last().unwrap().trim().to_string();
+    let server = Server::start(
+        gh,
+        &format!(
+            "\n[push]\ntimeout_seconds = 30\n\n[radius]\nlisten = \"127.0.0.1:0\"\n\n\
+             [[radius.clients]]\nname = \"nas\"\nnetworks = [\"127.0.0.1\"]\nsecret = \"{SECRET}\"\n"
+        ),
+    );
+    let output = Command::new(python)
+        .arg(workspace_root().join("bin/gatehouse/tests/peers/push_hold_load.py"))
+        .args([
+            SECRET,
+            &server.radius_port.to_string(),
+            &server.base_url(),
+            &token,
+            held_file.to_str().unwrap(),
+            others_file.to_str().unwrap(),
+            NEVER_ANSWERS,
+            "8",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    println!("push hold load: {report}");
+    assert_eq!(report["enrolled"], HELD);
+    assert_eq!(report["waiting_before_others"], HELD, "{report}");
+    assert_eq!(
+        report["waiting_after_others"], HELD,
+        "the held logins were still waiting when the others were done: {report}"
+    );
+    assert_eq!(
+        report["held_replies"],
+        serde_json::json!({ format!("Access-Reject: {TIMED_OUT}"): HELD }),
+        "{report}"
+    );
+    assert_eq!(report["held_second_decisions"], 0, "{report}");
+    assert_eq!(report["held_invalid"], 0);
+    assert_eq!(
+        report["others"],
+        serde_json::json!({"new Access-Accept": 220, "returning Access-Accept": 220}),
+        "{report}"
+    );
+    assert_eq!(
+        server.gh.users(&current_month()).len(),
+        220,
+        "held users were never counted"
+    );
+}

@@ -218,6 +218,11 @@ async fn metrics(State(panel): State<Arc<Panel>>) -> Response {
             refusal.label()
         );
     }
+    let _ = writeln!(
+        text,
+        "# HELP gatehouse_push_waiting Logins of this process waiting for a phone now.\n# TYPE gatehouse_push_waiting gauge\ngatehouse_push_waiting {}",
+        panel.gatehouse.pushes_waiting()
+    );
     match panel.gatehouse.license_view().await {
         Ok(view) => {
             let gauges = [

@@ -496,6 +496,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let socket = socket.into_std()?;
+    widen_receive_buffer(&socket);
     socket.set_nonblocking(false)?;
     // The receiving thread looks at the stop flag at least this often.
     socket.set_read_timeout(Some(Duration::from_millis(200)))?;
@@ -525,6 +526,31 @@ pub async fn run(
         );
     }
     Ok(())
+}
+
+/// Receive buffer asked for: a burst of requests (a thousand users logging
+/// in at once after an outage, each held open for their phone) must not
+/// overflow the socket while the receiving thread catches up. The kernel
+/// caps it (Linux: `net.core.rmem_max`).
+const RECEIVE_BUFFER: usize = 8 << 20;
+
+fn widen_receive_buffer(socket: &std::net::UdpSocket) {
+    let socket = socket2::SockRef::from(socket);
+    let before = socket.recv_buffer_size().unwrap_or(0);
+    if let Err(error) = socket.set_recv_buffer_size(RECEIVE_BUFFER) {
+        tracing::warn!(%error, "could not enlarge the RADIUS receive buffer");
+        return;
+    }
+    let now = socket.recv_buffer_size().unwrap_or(0);
+    if now < RECEIVE_BUFFER {
+        tracing::info!(
+            bytes = now,
+            was = before,
+            "RADIUS receive buffer (raise net.core.rmem_max for more)"
+        );
+    } else {
+        tracing::info!(bytes = now, was = before, "RADIUS receive buffer");
+    }
 }
 
 /// Requests answered by tasks, so shutdown can wait for them.

@@ -255,7 +255,7 @@ macro_rules! impl_store {
                 async fn set_time_zone(&self, time_zone: &str) -> StoreResult<()> {
                     sqlx::query("UPDATE installation SET time_zone = $1 WHERE id = 1")
                         .bind(time_zone)
-                        .execute(&self.pool)
+                        .execute(self.writer())
                         .await
                         .map_err(unavailable)?;
                     Ok(())
@@ -336,7 +336,7 @@ macro_rules! impl_store {
                          RETURNING high_water",
                     )
                     .bind(micros(at))
-                    .fetch_one(&self.pool)
+                    .fetch_one(self.writer())
                     .await
                     .map_err(unavailable)?;
                     timestamp(high_water)
@@ -761,7 +761,7 @@ macro_rules! impl_store {
                     .bind(&user.password_hash)
                     .bind(i64::from(user.enabled))
                     .bind(micros(user.created_at))
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await;
                     inserted(result)
                 }
@@ -774,7 +774,7 @@ macro_rules! impl_store {
                     let result = sqlx::query("UPDATE local_users SET enabled = $1 WHERE username = $2")
                         .bind(i64::from(enabled))
                         .bind(username.as_str())
-                        .execute(&self.pool)
+                        .execute(self.writer())
                         .await
                         .map_err(unavailable)?;
                     Ok(result.rows_affected() == 1)
@@ -788,7 +788,7 @@ macro_rules! impl_store {
                     let result = sqlx::query("UPDATE local_users SET password_hash = $1 WHERE username = $2")
                         .bind(password_hash)
                         .bind(username.as_str())
-                        .execute(&self.pool)
+                        .execute(self.writer())
                         .await
                         .map_err(unavailable)?;
                     Ok(result.rows_affected() == 1)
@@ -865,7 +865,7 @@ macro_rules! impl_store {
                     .bind(record.secret.as_bytes().to_vec())
                     .bind(record.mode.map(TotpMode::as_str))
                     .bind(micros(record.enrolled_at))
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await
                     .map_err(unavailable)?;
                     Ok(())
@@ -874,7 +874,7 @@ macro_rules! impl_store {
                 async fn remove_totp(&self, seat: &SeatKey) -> StoreResult<bool> {
                     let result = sqlx::query("DELETE FROM totp WHERE seat_key = $1")
                         .bind(seat.as_str())
-                        .execute(&self.pool)
+                        .execute(self.writer())
                         .await
                         .map_err(unavailable)?;
                     Ok(result.rows_affected() == 1)
@@ -885,7 +885,7 @@ macro_rules! impl_store {
                         sqlx::query("UPDATE totp SET last_step = $2 WHERE seat_key = $1 AND last_step < $2")
                             .bind(seat.as_str())
                             .bind(step)
-                            .execute(&self.pool)
+                            .execute(self.writer())
                             .await
                             .map_err(unavailable)?;
                     Ok(result.rows_affected() == 1)
@@ -937,7 +937,7 @@ macro_rules! impl_store {
                     .bind(client.secret.clone())
                     .bind(i64::from(client.require_message_authenticator))
                     .bind(i64::from(client.limit_proxy_state))
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await;
                     inserted(result)
                 }
@@ -945,7 +945,7 @@ macro_rules! impl_store {
                 async fn delete_radius_client(&self, name: &str) -> StoreResult<bool> {
                     let result = sqlx::query("DELETE FROM radius_clients WHERE name = $1")
                         .bind(name)
-                        .execute(&self.pool)
+                        .execute(self.writer())
                         .await
                         .map_err(unavailable)?;
                     Ok(result.rows_affected() == 1)
@@ -962,7 +962,7 @@ macro_rules! impl_store {
                             .bind(admin.name.as_str())
                             .bind(&admin.password_hash)
                             .bind(micros(admin.created_at))
-                            .execute(&self.pool)
+                            .execute(self.writer())
                             .await;
                     inserted(result)
                 }
@@ -1004,7 +1004,7 @@ macro_rules! impl_store {
                     .bind(token_hash.to_vec())
                     .bind(admin.as_str())
                     .bind(micros(at))
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await;
                     inserted(result)
                 }
@@ -1028,7 +1028,7 @@ macro_rules! impl_store {
                     .bind(&session.csrf)
                     .bind(micros(session.created_at))
                     .bind(micros(session.expires_at))
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await;
                     inserted(result)
                 }
@@ -1056,7 +1056,7 @@ macro_rules! impl_store {
                 async fn delete_session(&self, token_hash: &[u8; 32]) -> StoreResult<()> {
                     sqlx::query("DELETE FROM admin_sessions WHERE token_hash = $1")
                         .bind(token_hash.to_vec())
-                        .execute(&self.pool)
+                        .execute(self.writer())
                         .await
                         .map_err(unavailable)?;
                     Ok(())
@@ -1065,7 +1065,7 @@ macro_rules! impl_store {
                 async fn delete_expired_sessions(&self, now: Timestamp) -> StoreResult<u64> {
                     let result = sqlx::query("DELETE FROM admin_sessions WHERE expires_at <= $1")
                         .bind(micros(now))
-                        .execute(&self.pool)
+                        .execute(self.writer())
                         .await
                         .map_err(unavailable)?;
                     Ok(result.rows_affected())
@@ -1103,7 +1103,7 @@ macro_rules! impl_store {
                     .bind(joined(settings.days_before_end()))
                     .bind(joined(settings.user_limit_percent()))
                     .bind(settings.recipients().join("\n"))
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await
                     .map_err(unavailable)?;
                     Ok(())
@@ -1154,7 +1154,7 @@ macro_rules! impl_store {
                     .bind(micros(lease_until))
                     .bind(micros(now))
                     .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.writer())
                     .await
                     .map_err(unavailable)?;
                     let mut alarms = rows
@@ -1171,7 +1171,7 @@ macro_rules! impl_store {
                     )
                     .bind(micros(at))
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await
                     .map_err(unavailable)?;
                     Ok(())
@@ -1185,7 +1185,7 @@ macro_rules! impl_store {
                     .bind(error)
                     .bind(micros(retry_at))
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await
                     .map_err(unavailable)?;
                     Ok(())
@@ -1279,7 +1279,7 @@ macro_rules! impl_store {
                     .bind(&device.label)
                     .bind(device.public_key.clone())
                     .bind(micros(device.created_at))
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await;
                     inserted(result)
                 }
@@ -1310,7 +1310,7 @@ macro_rules! impl_store {
                 async fn remove_device(&self, id: &str) -> StoreResult<bool> {
                     let result = sqlx::query("DELETE FROM push_devices WHERE id = $1")
                         .bind(id)
-                        .execute(&self.pool)
+                        .execute(self.writer())
                         .await
                         .map_err(unavailable)?;
                     Ok(result.rows_affected() == 1)
@@ -1360,7 +1360,7 @@ macro_rules! impl_store {
                         .bind(mode.as_str()),
                         None => sqlx::query("DELETE FROM push_modes WHERE seat_key = $1").bind(seat.as_str()),
                     };
-                    query.execute(&self.pool).await.map_err(unavailable)?;
+                    query.execute(self.writer()).await.map_err(unavailable)?;
                     Ok(())
                 }
 
@@ -1377,7 +1377,7 @@ macro_rules! impl_store {
                     .bind(micros(push.created_at))
                     .bind(micros(push.expires_at))
                     .bind(&push.nonce)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await;
                     inserted(result)
                 }
@@ -1425,7 +1425,7 @@ macro_rules! impl_store {
                     .bind(device)
                     .bind(micros(at))
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await
                     .map_err(unavailable)?;
                     Ok(result.rows_affected() == 1)
@@ -1437,7 +1437,7 @@ macro_rules! impl_store {
                     )
                     .bind(micros(at))
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await
                     .map_err(unavailable)?;
                     Ok(result.rows_affected() == 1)
@@ -1459,7 +1459,7 @@ macro_rules! impl_store {
                 async fn delete_expired_pushes(&self, before: Timestamp) -> StoreResult<u64> {
                     let result = sqlx::query("DELETE FROM pushes WHERE expires_at < $1")
                         .bind(micros(before))
-                        .execute(&self.pool)
+                        .execute(self.writer())
                         .await
                         .map_err(unavailable)?;
                     Ok(result.rows_affected())

@@ -83,6 +83,12 @@ impl PgStore {
         &self.pool
     }
 
+    /// Where single write statements go (the same pool: PostgreSQL
+    /// writers do not contend for one lock).
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
