@@ -526,7 +526,7 @@ async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> 
         let server = RadiusServer::new(
             gatehouse.clone(),
             config.radius.clients.clone(),
-            radius_settings(&config),
+            radius_settings(config),
         );
         refresh_clients(gatehouse, &server, &config.radius.clients).await;
         tracing::info!(address = %socket.local_addr()?, clients = server.clients().len(), "RADIUS listening");

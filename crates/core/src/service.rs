@@ -382,6 +382,8 @@ pub struct Gatehouse {
     directory: Option<Arc<dyn Directory>>,
     push: PushSettings,
     push_waiters: PushWaiters,
+    /// When old pushes were last forgotten (Unix seconds).
+    push_cleanup: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for Gatehouse {
@@ -442,6 +444,7 @@ impl Gatehouse {
             directory: settings.directory,
             push: settings.push,
             push_waiters: PushWaiters::default(),
+            push_cleanup: std::sync::atomic::AtomicI64::new(0),
         };
         gatehouse.reload_alarms().await?;
         Ok(gatehouse)
@@ -1310,6 +1313,7 @@ impl Gatehouse {
             tracing::error!(%error, "could not check for changed local accounts; will retry");
         }
         self.alarm_tick().await;
+        self.forget_old_pushes().await;
     }
 
     /// How often [`tick`](Self::tick) should run.

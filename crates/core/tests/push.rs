@@ -556,3 +556,27 @@ async fn a_link_enrolls_one_phone_for_its_user_until_it_expires() {
         Err(PushError::Link(_))
     ));
 }
+
+#[tokio::test]
+async fn pushes_are_kept_thirty_days_for_the_history_then_forgotten() {
+    let (gatehouse, clock) = service("forget").await;
+    let push = gatehouse
+        .start_push(&user("alice"), "vpn-gw", None, Duration::from_secs(30))
+        .await
+        .unwrap();
+    gatehouse.tick().await;
+    clock.set(ts("2026-12-27T10:00:00Z"));
+    gatehouse.tick().await;
+    assert_eq!(
+        gatehouse.recent_pushes(10).await.unwrap().len(),
+        1,
+        "29 days: kept"
+    );
+    clock.set(ts("2026-12-28T11:00:00Z"));
+    gatehouse.tick().await;
+    assert!(
+        gatehouse.recent_pushes(10).await.unwrap().is_empty(),
+        "30 days: forgotten"
+    );
+    assert_eq!(gatehouse.push_decision(&push.id).await.unwrap(), None);
+}

@@ -3,6 +3,7 @@
 //! [`crate::push`]). The RADIUS flows and the license gate build on these.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -102,6 +103,9 @@ impl Drop for WaitingPush<'_> {
             .remove(&self.push);
     }
 }
+
+/// How long pushes are kept (the panel's recent pushes, `push history`).
+pub const PUSH_HISTORY: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// How long an enrollment link can be used.
 pub const ENROLLMENT_LIFETIME: Duration = Duration::from_secs(15 * 60);
@@ -359,6 +363,27 @@ impl Gatehouse {
     /// `[push]` as configured.
     pub fn push_settings(&self) -> PushSettings {
         self.push
+    }
+
+    /// Forgets pushes that ended more than [`PUSH_HISTORY`] ago, at most
+    /// once an hour (from `tick`).
+    pub(super) async fn forget_old_pushes(&self) {
+        let now = self.clock.now();
+        let last = self.push_cleanup.load(Ordering::Relaxed);
+        if now.as_second() - last < 3600 {
+            return;
+        }
+        self.push_cleanup.store(now.as_second(), Ordering::Relaxed);
+        let before = now
+            .checked_sub(
+                gatehouse_license::jiff::SignedDuration::try_from(PUSH_HISTORY).unwrap_or_default(),
+            )
+            .unwrap_or(now);
+        match self.store.delete_expired_pushes(before).await {
+            Ok(0) => {}
+            Ok(forgotten) => tracing::info!(forgotten, "old pushes forgotten"),
+            Err(error) => tracing::error!(%error, "could not forget old pushes; will retry"),
+        }
     }
 
     /// Whether push may be offered: the license in force has an active
