@@ -77,6 +77,132 @@ impl PushMode {
     }
 }
 
+/// A phone's Web Push subscription (RFC 8030): where its push service
+/// accepts messages for it, and the keys messages are encrypted to
+/// (RFC 8291).
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebPushSubscription {
+    /// The push service's URL for this phone (`https://`).
+    pub endpoint: String,
+    /// The phone's ECDH P-256 public key (uncompressed SEC1, 65 bytes).
+    pub p256dh: Vec<u8>,
+    /// The 16-byte authentication secret.
+    pub auth: Vec<u8>,
+}
+
+impl fmt::Debug for WebPushSubscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The endpoint is a capability: whoever has it can message the
+        // phone.
+        f.debug_struct("WebPushSubscription")
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebPushSubscription {
+    /// Checks what a phone sent: an `https://` endpoint, a P-256 point, a
+    /// 16-byte secret.
+    pub fn new(
+        endpoint: &str,
+        p256dh: Vec<u8>,
+        auth: Vec<u8>,
+    ) -> Result<WebPushSubscription, &'static str> {
+        let host = endpoint.strip_prefix("https://").unwrap_or("");
+        if host.is_empty()
+            || host.starts_with('/')
+            || endpoint.len() > 2048
+            || endpoint.chars().any(|c| c.is_control() || c == ' ')
+        {
+            return Err("endpoint must be an https:// URL");
+        }
+        if p256dh.len() != 65 || p256::PublicKey::from_sec1_bytes(&p256dh).is_err() {
+            return Err("p256dh must be an uncompressed P-256 public key");
+        }
+        if auth.len() != 16 {
+            return Err("auth must be 16 bytes");
+        }
+        Ok(WebPushSubscription {
+            endpoint: endpoint.to_string(),
+            p256dh,
+            auth,
+        })
+    }
+}
+
+/// Why a Web Push message was not delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyError {
+    /// The push service no longer knows the subscription (404, 410): it
+    /// is dropped.
+    #[error("the subscription is gone")]
+    Gone,
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Sends Web Push messages (RFC 8030), encrypted to the subscription
+/// (RFC 8291) and signed with the installation's VAPID key (RFC 8292).
+#[async_trait::async_trait]
+pub trait PushNotifier: Send + Sync {
+    async fn notify(
+        &self,
+        vapid: &p256::SecretKey,
+        subscription: &WebPushSubscription,
+        payload: &[u8],
+    ) -> Result<(), NotifyError>;
+}
+
+/// The installation's VAPID key (P-256), derived from its Ed25519 key so
+/// every node has the same one without storing another secret.
+pub fn vapid_key(installation: &SigningKey) -> p256::SecretKey {
+    use hmac::{KeyInit as _, Mac as _};
+    (0u32..)
+        .find_map(|counter| {
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&installation.to_bytes())
+                .expect("HMAC takes keys of any length");
+            mac.update(b"gatehouse-vapid-v1");
+            mac.update(&counter.to_be_bytes());
+            p256::SecretKey::from_slice(&mac.finalize().into_bytes()).ok()
+        })
+        .expect("a valid scalar within a few tries")
+}
+
+/// Prefix of the text a device signs to register its Web Push
+/// subscription.
+pub const WEBPUSH_V1: &str = "gatehouse-webpush-v1";
+
+/// The text a device signs to register its subscription at
+/// `unix_seconds` (`p256dh` and `auth` base64url, as sent).
+pub fn webpush_text(
+    device: &str,
+    unix_seconds: i64,
+    endpoint: &str,
+    p256dh: &str,
+    auth: &str,
+) -> String {
+    format!("{WEBPUSH_V1}|{device}|{unix_seconds}|{endpoint}|{p256dh}|{auth}")
+}
+
+/// Accepts a device's signature of `text` made at `unix_seconds`: by its
+/// key, near the server's clock.
+pub fn check_device_request(
+    device: &Device,
+    unix_seconds: i64,
+    text: &str,
+    signature: &str,
+    now: Timestamp,
+) -> Result<(), PollRefusal> {
+    if (now.as_second() - unix_seconds).abs() > POLL_SKEW_SECONDS {
+        return Err(PollRefusal::Stale);
+    }
+    verify_device_signature(&device.public_key, text.as_bytes(), signature).map_err(|refusal| {
+        match refusal {
+            DecisionRefusal::BadDeviceKey => PollRefusal::BadDeviceKey,
+            _ => PollRefusal::BadSignature,
+        }
+    })
+}
+
 /// Approve or deny.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -284,18 +410,13 @@ pub fn check_poll(
     signature: &str,
     now: Timestamp,
 ) -> Result<(), PollRefusal> {
-    if (now.as_second() - unix_seconds).abs() > POLL_SKEW_SECONDS {
-        return Err(PollRefusal::Stale);
-    }
-    verify_device_signature(
-        &device.public_key,
-        poll_text(&device.id, unix_seconds).as_bytes(),
+    check_device_request(
+        device,
+        unix_seconds,
+        &poll_text(&device.id, unix_seconds),
         signature,
+        now,
     )
-    .map_err(|refusal| match refusal {
-        DecisionRefusal::BadDeviceKey => PollRefusal::BadDeviceKey,
-        _ => PollRefusal::BadSignature,
-    })
 }
 
 /// Checks a device's ECDSA P-256 / SHA-256 signature (base64url, r ‖ s).

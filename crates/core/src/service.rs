@@ -228,6 +228,9 @@ pub struct Settings {
     pub directory: Option<Arc<dyn Directory>>,
     /// Push approval (`[push]`).
     pub push: PushSettings,
+    /// Wakes phones by Web Push (`[push.webpush]`); `None`: phones only
+    /// poll.
+    pub push_notifier: Option<Arc<dyn crate::push::PushNotifier>>,
 }
 
 impl Settings {
@@ -245,6 +248,7 @@ impl Settings {
             alarm_daily_at: DEFAULT_DAILY_AT,
             directory: None,
             push: PushSettings::default(),
+            push_notifier: None,
         }
     }
 }
@@ -384,6 +388,9 @@ pub struct Gatehouse {
     push_waiters: PushWaiters,
     /// When old pushes were last forgotten (Unix seconds).
     push_cleanup: std::sync::atomic::AtomicI64,
+    push_notifier: Option<Arc<dyn crate::push::PushNotifier>>,
+    /// The VAPID key Web Push messages are signed with.
+    vapid: p256::SecretKey,
 }
 
 impl std::fmt::Debug for Gatehouse {
@@ -423,6 +430,7 @@ impl Gatehouse {
             stored.generation,
             stored.user_limit,
         );
+        let vapid = crate::push::vapid_key(&installation.record.signing_key);
         let gatehouse = Gatehouse {
             store,
             clock,
@@ -445,6 +453,8 @@ impl Gatehouse {
             push: settings.push,
             push_waiters: PushWaiters::default(),
             push_cleanup: std::sync::atomic::AtomicI64::new(0),
+            push_notifier: settings.push_notifier,
+            vapid,
         };
         gatehouse.reload_alarms().await?;
         Ok(gatehouse)
@@ -585,6 +595,7 @@ impl Gatehouse {
                     .await
                     .map_err(|error| self.unavailable(&checked.identity, &error))?;
                 tracing::info!(username = %checked.identity.username, push = %push.id, client, mode = mode.as_str(), "push sent");
+                self.wake_phones(&push).await;
                 match mode {
                     PushMode::Hold => {
                         self.await_push(&checked.identity, &push, self.push.timeout)

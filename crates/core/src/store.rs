@@ -21,7 +21,7 @@ use gatehouse_license::{Month, SigningKey};
 use crate::alarms::AlarmSettings;
 use crate::clients::RadiusClient;
 use crate::identity::{SeatKey, Source, Username};
-use crate::push::{Decision, PendingPush, PushMode};
+use crate::push::{Decision, PendingPush, PushMode, WebPushSubscription};
 use crate::totp::{TotpMode, TotpSecret};
 
 /// A store failure, described without driver types.
@@ -586,6 +586,8 @@ pub struct DeviceRecord {
     /// SEC1-encoded P-256 public key.
     pub public_key: Vec<u8>,
     pub created_at: Timestamp,
+    /// Where to wake it (Web Push), if it subscribed.
+    pub webpush: Option<WebPushSubscription>,
 }
 
 impl std::fmt::Debug for DeviceRecord {
@@ -630,6 +632,14 @@ pub trait PushStore: Send + Sync {
     async fn devices(&self, seat: &SeatKey) -> StoreResult<Vec<DeviceRecord>>;
 
     async fn remove_device(&self, id: &str) -> StoreResult<bool>;
+
+    /// Sets or clears a device's Web Push subscription; `false` when there
+    /// is no such device.
+    async fn set_device_webpush(
+        &self,
+        id: &str,
+        subscription: Option<&WebPushSubscription>,
+    ) -> StoreResult<bool>;
 
     /// Every enrolled device, by user then age (the panel).
     async fn all_devices(&self) -> StoreResult<Vec<DeviceRecord>>;

@@ -59,7 +59,7 @@ impl LdapDirectories {
                 DirectoryConfigError::Invalid { key, message }
             };
             settings.validate().map_err(invalid)?;
-            let tls = tls_config(settings.ca_pem.as_deref())
+            let tls = gatehouse_tls::client_config(settings.ca_pem.as_deref())
                 .map_err(|e| invalid(format!("ca_file: {e}")))?;
             directories.push(LdapDirectory {
                 failed_at: Mutex::new(vec![None; settings.urls.len()]),
@@ -455,36 +455,6 @@ fn values(entry: &SearchEntry, attribute: &str) -> Vec<Vec<u8>> {
         .filter(|(name, _)| name.eq_ignore_ascii_case(attribute))
         .flat_map(|(_, values)| values.iter().cloned());
     text.chain(binary).collect()
-}
-
-/// rustls with the system's CA certificates plus `ca_pem`'s.
-fn tls_config(ca_pem: Option<&[u8]>) -> Result<Arc<ClientConfig>, String> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject as _;
-    let mut roots = rustls::RootCertStore::empty();
-    for certificate in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(certificate);
-    }
-    if let Some(pem) = ca_pem {
-        let mut added = 0;
-        for certificate in CertificateDer::pem_slice_iter(pem) {
-            let certificate = certificate.map_err(|e| format!("not a PEM certificate: {e}"))?;
-            roots
-                .add(certificate)
-                .map_err(|e| format!("not a usable CA certificate: {e}"))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err("no PEM certificate in the file".into());
-        }
-    }
-    let config =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    Ok(Arc::new(config))
 }
 
 /// An LDAP error and its causes on one line.

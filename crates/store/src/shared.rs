@@ -122,7 +122,7 @@ macro_rules! impl_store {
                 SessionRecord, SortValue, StoreError, StoreResult, StoredLicense, TotpRecord,
                 DeviceRecord, PushRecord, PushStore, PushUser,
             };
-            use gatehouse_core::push::{Decision, PendingPush, PushMode};
+            use gatehouse_core::push::{Decision, PendingPush, PushMode, WebPushSubscription};
             use gatehouse_core::totp::{TotpMode, TotpSecret};
             use gatehouse_license::alarms::AlarmKind;
             use gatehouse_license::jiff::Timestamp;
@@ -1236,6 +1236,18 @@ macro_rules! impl_store {
                     label: get(row, "label")?,
                     public_key: get(row, "public_key")?,
                     created_at: timestamp(get(row, "created_at")?)?,
+                    webpush: match (
+                        get::<Option<String>>(row, "webpush_endpoint")?,
+                        get::<Option<Vec<u8>>>(row, "webpush_p256dh")?,
+                        get::<Option<Vec<u8>>>(row, "webpush_auth")?,
+                    ) {
+                        (Some(endpoint), Some(p256dh), Some(auth)) => Some(WebPushSubscription {
+                            endpoint,
+                            p256dh,
+                            auth,
+                        }),
+                        _ => None,
+                    },
                 })
             }
 
@@ -1286,7 +1298,7 @@ macro_rules! impl_store {
 
                 async fn device(&self, id: &str) -> StoreResult<Option<DeviceRecord>> {
                     let row = sqlx::query(
-                        "SELECT id, seat_key, username, label, public_key, created_at FROM push_devices WHERE id = $1",
+                        "SELECT id, seat_key, username, label, public_key, created_at, webpush_endpoint, webpush_p256dh, webpush_auth FROM push_devices WHERE id = $1",
                     )
                     .bind(id)
                     .fetch_optional(&self.pool)
@@ -1297,7 +1309,7 @@ macro_rules! impl_store {
 
                 async fn devices(&self, seat: &SeatKey) -> StoreResult<Vec<DeviceRecord>> {
                     let rows = sqlx::query(
-                        "SELECT id, seat_key, username, label, public_key, created_at FROM push_devices
+                        "SELECT id, seat_key, username, label, public_key, created_at, webpush_endpoint, webpush_p256dh, webpush_auth FROM push_devices
                          WHERE seat_key = $1 ORDER BY created_at, id",
                     )
                     .bind(seat.as_str())
@@ -1316,9 +1328,27 @@ macro_rules! impl_store {
                     Ok(result.rows_affected() == 1)
                 }
 
+                async fn set_device_webpush(
+                    &self,
+                    id: &str,
+                    subscription: Option<&WebPushSubscription>,
+                ) -> StoreResult<bool> {
+                    let result = sqlx::query(
+                        "UPDATE push_devices SET webpush_endpoint = $1, webpush_p256dh = $2, webpush_auth = $3 WHERE id = $4",
+                    )
+                    .bind(subscription.map(|s| s.endpoint.clone()))
+                    .bind(subscription.map(|s| s.p256dh.clone()))
+                    .bind(subscription.map(|s| s.auth.clone()))
+                    .bind(id)
+                    .execute(self.writer())
+                    .await
+                    .map_err(unavailable)?;
+                    Ok(result.rows_affected() == 1)
+                }
+
                 async fn all_devices(&self) -> StoreResult<Vec<DeviceRecord>> {
                     let rows = sqlx::query(
-                        "SELECT id, seat_key, username, label, public_key, created_at FROM push_devices
+                        "SELECT id, seat_key, username, label, public_key, created_at, webpush_endpoint, webpush_p256dh, webpush_auth FROM push_devices
                          ORDER BY seat_key, created_at, id",
                     )
                     .fetch_all(&self.pool)

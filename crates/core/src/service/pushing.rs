@@ -12,9 +12,13 @@ use tokio::sync::Notify;
 
 use super::{Admitted, DirectoryUserError, Gatehouse, Refusal};
 use crate::identity::{Identity, SeatKey, Username};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use crate::push::{
-    Decision, DecisionRefusal, Device, EnrollmentRefusal, EnrollmentToken, PendingPush,
-    PollRefusal, PushMode, SignedDecision, check_decision, check_poll,
+    Decision, DecisionRefusal, Device, EnrollmentRefusal, EnrollmentToken, NotifyError,
+    PendingPush, PollRefusal, PushMode, SignedDecision, WebPushSubscription, check_decision,
+    check_device_request, check_poll, webpush_text,
 };
 use crate::store::{DeviceRecord, PushRecord, StoreError};
 
@@ -126,6 +130,8 @@ pub enum PushError {
     BadLabel,
     #[error("this enrollment link was already used; ask for a new one")]
     LinkUsed,
+    #[error("invalid Web Push subscription: {0}")]
+    BadSubscription(&'static str),
     #[error(transparent)]
     Link(#[from] EnrollmentRefusal),
     #[error(transparent)]
@@ -190,6 +196,7 @@ impl Gatehouse {
                 label: label.to_string(),
                 public_key: public_key.to_vec(),
                 created_at: self.clock.now(),
+                webpush: None,
             })
             .await;
         self.accounts.invalidate();
@@ -363,6 +370,101 @@ impl Gatehouse {
     /// `[push]` as configured.
     pub fn push_settings(&self) -> PushSettings {
         self.push
+    }
+
+    /// The VAPID public key phones subscribe with (uncompressed SEC1), when
+    /// Web Push is configured.
+    pub fn webpush_public_key(&self) -> Option<Vec<u8>> {
+        self.push_notifier.as_ref().map(|_| {
+            p256::ecdsa::SigningKey::from(&self.vapid)
+                .verifying_key()
+                .to_sec1_point(false)
+                .as_bytes()
+                .to_vec()
+        })
+    }
+
+    /// Registers (or replaces) a device's Web Push subscription; the
+    /// request is signed by the device (see [`webpush_text`]).
+    pub async fn set_push_subscription(
+        &self,
+        device: &str,
+        unix_seconds: i64,
+        signature: &str,
+        endpoint: &str,
+        p256dh: &str,
+        auth: &str,
+    ) -> Result<(), PushError> {
+        let record = self.push_device(device).await?;
+        check_device_request(
+            &Device {
+                id: record.id.clone(),
+                seat: record.seat.clone(),
+                public_key: record.public_key.clone(),
+            },
+            unix_seconds,
+            &webpush_text(device, unix_seconds, endpoint, p256dh, auth),
+            signature,
+            self.clock.now(),
+        )?;
+        let decode = |text: &str| URL_SAFE_NO_PAD.decode(text.trim()).unwrap_or_default();
+        let subscription = WebPushSubscription::new(endpoint, decode(p256dh), decode(auth))
+            .map_err(PushError::BadSubscription)?;
+        self.store
+            .set_device_webpush(device, Some(&subscription))
+            .await?;
+        tracing::info!(device, "push device subscribed to Web Push");
+        Ok(())
+    }
+
+    /// Wakes `push`'s user's phones that have a Web Push subscription, on a
+    /// task of its own (the login does not wait for the push services). A
+    /// subscription the push service no longer knows is dropped.
+    pub(super) async fn wake_phones(&self, push: &PendingPush) {
+        let Some(notifier) = self.push_notifier.clone() else {
+            return;
+        };
+        let devices = match self.store.devices(&push.seat).await {
+            Ok(devices) => devices,
+            Err(error) => {
+                tracing::warn!(%error, "could not read the phones to wake; they will see the push when they poll");
+                return;
+            }
+        };
+        let payload = serde_json::json!({
+            "push": push.id,
+            "user": push.user,
+            "client": push.client,
+        })
+        .to_string();
+        for device in devices {
+            let Some(subscription) = device.webpush else {
+                continue;
+            };
+            let (notifier, vapid, store, payload) = (
+                notifier.clone(),
+                self.vapid.clone(),
+                self.store.clone(),
+                payload.clone(),
+            );
+            tokio::spawn(async move {
+                match notifier
+                    .notify(&vapid, &subscription, payload.as_bytes())
+                    .await
+                {
+                    Ok(()) => tracing::debug!(device = %device.id, "phone woken by Web Push"),
+                    Err(NotifyError::Gone) => {
+                        tracing::info!(device = %device.id, "Web Push subscription gone; dropped");
+                        if let Err(error) = store.set_device_webpush(&device.id, None).await {
+                            tracing::warn!(%error, "could not drop a gone Web Push subscription");
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(device = %device.id, %error, "could not wake the phone by Web Push; it will see the push when it polls")
+                    }
+                }
+            });
+        }
     }
 
     /// Forgets pushes that ended more than [`PUSH_HISTORY`] ago, at most

@@ -4,6 +4,10 @@
 
 -- The login name a phone was enrolled under, for people.
 ALTER TABLE push_devices ADD COLUMN username TEXT NOT NULL DEFAULT '';
+-- Where the phone is woken (Web Push subscription), when it has one.
+ALTER TABLE push_devices ADD COLUMN webpush_endpoint TEXT;
+ALTER TABLE push_devices ADD COLUMN webpush_p256dh BYTEA;
+ALTER TABLE push_devices ADD COLUMN webpush_auth BYTEA;
 
 CREATE TABLE push_modes (
     seat_key TEXT COLLATE "C" PRIMARY KEY,

@@ -6,6 +6,10 @@
 -- The login name a phone was enrolled under, for people (the seat key is
 -- what counts).
 ALTER TABLE push_devices ADD COLUMN username TEXT NOT NULL DEFAULT '';
+-- Where the phone is woken (Web Push subscription), when it has one.
+ALTER TABLE push_devices ADD COLUMN webpush_endpoint TEXT;
+ALTER TABLE push_devices ADD COLUMN webpush_p256dh BLOB;
+ALTER TABLE push_devices ADD COLUMN webpush_auth BLOB;
 
 CREATE TABLE push_modes (
     seat_key TEXT PRIMARY KEY,

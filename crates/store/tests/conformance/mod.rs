@@ -11,7 +11,7 @@ use std::sync::Arc;
 use gatehouse_core::alarms::AlarmSettings;
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::identity::{SeatKey, Source, Username};
-use gatehouse_core::push::{Decision, PendingPush, PushMode};
+use gatehouse_core::push::{Decision, PendingPush, PushMode, WebPushSubscription};
 use gatehouse_core::store::{
     AdminRecord, AdmitOutcome, AdmitRequest, Delivery, DeviceRecord, InstallationRecord,
     LocalUserRecord, LoginRecord, NewAlarm, PushUser, RefusalRecord, SeatCursor, SeatOrder,
@@ -1207,6 +1207,7 @@ pub async fn push_devices_are_enrolled_per_user(store: Arc<dyn Store>) {
         label: format!("phone {id}"),
         public_key: vec![4; 65],
         created_at: ts(at),
+        webpush: None,
     };
     store
         .add_device(&device("d2", "2026-11-10T09:00:00Z"))
@@ -1236,6 +1237,32 @@ pub async fn push_devices_are_enrolled_per_user(store: Arc<dyn Store>) {
     );
     let bob = SeatKey::local(&Username::parse("bob").unwrap());
     assert!(store.devices(&bob).await.unwrap().is_empty());
+    // A Web Push subscription, set, replaced and cleared.
+    for subscription in [
+        Some(WebPushSubscription {
+            endpoint: "https://push.example/one".into(),
+            p256dh: vec![4; 65],
+            auth: vec![1; 16],
+        }),
+        Some(WebPushSubscription {
+            endpoint: "https://push.example/two".into(),
+            p256dh: vec![4; 65],
+            auth: vec![2; 16],
+        }),
+        None,
+    ] {
+        assert!(
+            store
+                .set_device_webpush("d2", subscription.as_ref())
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.device("d2").await.unwrap().unwrap().webpush,
+            subscription
+        );
+    }
+    assert!(!store.set_device_webpush("nope", None).await.unwrap());
     assert!(store.remove_device("d1").await.unwrap());
     assert!(!store.remove_device("d1").await.unwrap());
     assert_eq!(store.devices(&alice).await.unwrap().len(), 1);
@@ -1355,6 +1382,7 @@ pub async fn push_users_phones_and_modes_move_the_generation(store: Arc<dyn Stor
                 label: id.into(),
                 public_key: vec![4; 65],
                 created_at: ts(at),
+                webpush: None,
             })
             .await
             .unwrap();
