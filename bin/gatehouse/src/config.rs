@@ -132,6 +132,19 @@ pub struct PushSection {
     /// Base URL of enrollment links (`https://gatehouse.example.com`);
     /// default: the address the panel was reached at.
     pub public_url: Option<String>,
+    /// `[push.webpush]`: wake phones by Web Push.
+    pub webpush: Option<WebPushSection>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebPushSection {
+    /// How push services can reach the operator: `mailto:…` or `https://…`
+    /// (RFC 8292).
+    pub subject: String,
+    /// Extra CA certificates (PEM) for push services.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for PushSection {
@@ -142,6 +155,7 @@ impl Default for PushSection {
             timeout_seconds: defaults.timeout.as_secs(),
             lifetime_seconds: defaults.lifetime.as_secs(),
             public_url: None,
+            webpush: None,
         }
     }
 }
@@ -322,6 +336,8 @@ pub struct Config {
     pub push: PushSettings,
     /// `push.public_url`, without a trailing slash.
     pub push_public_url: Option<String>,
+    /// `[push.webpush]`: subject and extra CA certificates.
+    pub webpush: Option<WebPushConfig>,
     pub radius: RadiusConfig,
     pub http: HttpConfig,
     /// `[alarms]` thresholds and recipients, when the file sets them.
@@ -332,6 +348,13 @@ pub struct Config {
     /// `[[directory]]`, in order; empty: local users only.
     pub directories: Vec<DirectorySettings>,
     pub log_level: Option<String>,
+}
+
+/// The validated `[push.webpush]` section.
+#[derive(Debug, Clone)]
+pub struct WebPushConfig {
+    pub subject: String,
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// The validated `[http]` section.
@@ -444,6 +467,7 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
             raw.totp.mode
         )
     })?;
+    let webpush = validate_webpush(data_dir, raw.push.webpush.clone())?;
     let (push, push_public_url) = validate_push(raw.push)?;
     let radius = validate_radius(raw.radius)?;
     let http = validate_http(data_dir, raw.http)?;
@@ -458,6 +482,7 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
         totp_mode,
         push,
         push_public_url,
+        webpush,
         radius,
         http,
         time_zone,
@@ -755,6 +780,39 @@ fn validate_push(raw: PushSection) -> Result<(PushSettings, Option<String>)> {
     ))
 }
 
+fn validate_webpush(data_dir: &Path, raw: Option<WebPushSection>) -> Result<Option<WebPushConfig>> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let subject = raw.subject.trim();
+    let valid = subject
+        .strip_prefix("mailto:")
+        .is_some_and(|address| address.contains('@'))
+        || subject
+            .strip_prefix("https://")
+            .is_some_and(|rest| !rest.is_empty());
+    if !valid || subject.contains(char::is_whitespace) {
+        bail!(
+            "push.webpush.subject: {subject:?} is not a mailto: or https: URI (how push services reach you)"
+        );
+    }
+    let ca_pem = match raw.ca_file.map(|path| in_data_dir(data_dir, path)) {
+        None => None,
+        Some(path) => Some(
+            std::fs::read(&path)
+                .with_context(|| format!("push.webpush.ca_file: cannot read {}", path.display()))?,
+        ),
+    };
+    if let Some(pem) = &ca_pem {
+        gatehouse_tls::client_config(Some(pem))
+            .map_err(|error| anyhow::anyhow!("push.webpush.ca_file: {error}"))?;
+    }
+    Ok(Some(WebPushConfig {
+        subject: subject.to_string(),
+        ca_pem,
+    }))
+}
+
 fn validate_radius(raw: RadiusSection) -> Result<RadiusConfig> {
     let listen = match raw.listen.trim() {
         "" => None,
@@ -855,6 +913,14 @@ mod tests {
             ("[passwords]\niterations = 0\n", "passwords"),
             ("[totp]\nmode = \"sms\"\n", "totp.mode"),
             ("[push]\nmode = \"poll\"\n", "push.mode"),
+            (
+                "[push.webpush]\nsubject = \"noc\"\n",
+                "push.webpush.subject",
+            ),
+            (
+                "[push.webpush]\nsubject = \"mailto:noc@example.com\"\nca_file = \"/nonexistent/ca.pem\"\n",
+                "push.webpush.ca_file",
+            ),
             ("[push]\ntimeout_seconds = 0\n", "push.timeout_seconds"),
             ("[push]\ntimeout_seconds = 121\n", "push.timeout_seconds"),
             ("[push]\nlifetime_seconds = 4\n", "push.lifetime_seconds"),

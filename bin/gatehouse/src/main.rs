@@ -439,6 +439,13 @@ async fn open(config: &Config) -> Result<Gatehouse> {
         password: config.password,
         totp_mode: config.totp_mode,
         push: config.push,
+        push_notifier: match &config.webpush {
+            Some(webpush) => Some(Arc::new(
+                gatehouse_webpush::WebPushSender::new(&webpush.subject, webpush.ca_pem.as_deref())
+                    .map_err(|error| anyhow::anyhow!("push.webpush: {error}"))?,
+            )),
+            None => None,
+        },
         password_cache: config.password_cache,
         alarms: config.alarms.clone(),
         alarm_daily_at: config.alarm_daily_at,

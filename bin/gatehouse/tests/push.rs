@@ -479,3 +479,268 @@ fn a_thousand_logins_held_for_phones_do_not_hold_up_other_users() {
         "held users were never counted"
     );
 }
+
+/// A plain HTTP/1.1 request to the local server (loopback: the device
+/// protocol answers without TLS); returns the status and the JSON body.
+fn http_json(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Option<Value>,
+) -> (u16, Value) {
+    use std::io::Read as _;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(&body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let json = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| serde_json::from_str(body).unwrap_or(Value::Null))
+        .unwrap_or(Value::Null);
+    (status, json)
+}
+
+/// With `[push.webpush]`, a phone that subscribed is woken when a login
+/// waits for it: the push service (`tests/peers/webpush_service.py`, the
+/// Python `cryptography` package) receives a message it can decrypt as the
+/// browser would, signed with a VAPID token for its origin; the phone then
+/// fetches and approves. A push service answering 410 drops the
+/// subscription.
+#[test]
+fn web_push_wakes_a_subscribed_phone() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use p256::ecdsa::signature::Signer as _;
+    const TEST: &str = "web_push_wakes_a_subscribed_phone";
+    let Some(radclient) = peer("radclient", TEST) else {
+        return;
+    };
+    let Some(python) = gatehouse_testkit::python_with("cryptography", TEST) else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    let Some(ca) = common::TestCa::new(gh.data_dir(), TEST) else {
+        return;
+    };
+    let mut service = Command::new(python)
+        .arg(workspace_root().join("bin/gatehouse/tests/peers/webpush_service.py"))
+        .arg(&ca.cert)
+        .arg(&ca.key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut reports = BufReader::new(service.stdout.take().unwrap());
+    let mut line = String::new();
+    reports.read_line(&mut line).unwrap();
+    let subscription: Value = serde_json::from_str(&line).unwrap();
+
+    gh.add_user("alice");
+    gh.ok(
+        &["admin", "add", "root", "--password-stdin"],
+        &format!("{ADMIN_PASSWORD}\n"),
+    );
+    let printed = gh.ok(&["admin", "token", "root"], "");
+    let token = printed.lines().last().unwrap().trim().to_string();
+    let server = Server::start(
+        gh,
+        &format!(
+            "\n[push]\ntimeout_seconds = 20\n\n[push.webpush]\nsubject = \"mailto:noc@example.com\"\nca_file = \"{}\"\n\n\
+             [radius]\nlisten = \"127.0.0.1:0\"\n\n\
+             [[radius.clients]]\nname = \"nas\"\nnetworks = [\"127.0.0.1\"]\nsecret = \"{SECRET}\"\n",
+            ca.ca.display()
+        ),
+    );
+    let port = server.http_port;
+    let (status, key) = http_json(port, "GET", "/push/v1/webpush", &[], None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        URL_SAFE_NO_PAD
+            .decode(key["public_key"].as_str().unwrap())
+            .unwrap()
+            .len(),
+        65
+    );
+
+    // The phone: a P-256 key, enrolled through a link, then subscribed.
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).unwrap();
+    let phone = p256::ecdsa::SigningKey::from_slice(&secret).unwrap();
+    let sign = |text: &str| {
+        let signature: p256::ecdsa::Signature = phone.sign(text.as_bytes());
+        URL_SAFE_NO_PAD.encode(signature.to_bytes())
+    };
+    let bearer = [("Authorization", format!("Bearer {token}"))];
+    let (_, link) = http_json(
+        port,
+        "POST",
+        "/api/v1/push/enrollments",
+        &bearer,
+        Some(serde_json::json!({"user": "alice"})),
+    );
+    let enrollment = link["link"]
+        .as_str()
+        .unwrap()
+        .split_once("#enroll=")
+        .unwrap()
+        .1;
+    let (status, enrolled) = http_json(
+        port,
+        "POST",
+        "/push/v1/devices",
+        &[],
+        Some(serde_json::json!({
+            "token": enrollment,
+            "label": "phone",
+            "public_key": URL_SAFE_NO_PAD.encode(phone.verifying_key().to_sec1_point(false).as_bytes()),
+        })),
+    );
+    assert_eq!(status, 201, "{enrolled}");
+    let device = enrolled["device"].as_str().unwrap().to_string();
+    let now = Timestamp::now().as_second();
+    let (endpoint, p256dh, auth) = (
+        subscription["endpoint"].as_str().unwrap(),
+        subscription["p256dh"].as_str().unwrap(),
+        subscription["auth"].as_str().unwrap(),
+    );
+    let subscribe = |endpoint: &str, signature: String| {
+        http_json(
+            port,
+            "PUT",
+            &format!("/push/v1/devices/{device}/webpush"),
+            &[],
+            Some(serde_json::json!({
+                "endpoint": endpoint, "p256dh": p256dh, "auth": auth, "time": now, "signature": signature,
+            })),
+        )
+        .0
+    };
+    let text =
+        |endpoint: &str| format!("gatehouse-webpush-v1|{device}|{now}|{endpoint}|{p256dh}|{auth}");
+    // Signed for another endpoint, or not https: refused.
+    assert_eq!(
+        subscribe(endpoint, sign(&text("https://evil.example/x"))),
+        403
+    );
+    assert_eq!(
+        subscribe("http://localhost/x", sign(&text("http://localhost/x"))),
+        400
+    );
+    assert_eq!(subscribe(endpoint, sign(&text(endpoint))), 204);
+
+    // A login waits; the phone is woken, decrypts, fetches and approves.
+    let login = login_in_background(
+        &radclient,
+        server.radius_port,
+        pap("alice", "alice-secret"),
+        25,
+        1,
+    );
+    line.clear();
+    reports.read_line(&mut line).unwrap();
+    let report: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["sub"], "mailto:noc@example.com");
+    assert_eq!(report["urgency"], "high");
+    let woken: Value = serde_json::from_str(report["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (woken["user"].as_str(), woken["client"].as_str()),
+        (Some("alice"), Some("nas"))
+    );
+    let time = Timestamp::now().as_second();
+    let (status, pending) = http_json(
+        port,
+        "GET",
+        &format!("/push/v1/devices/{device}/pushes"),
+        &[
+            ("X-Gatehouse-Time", time.to_string()),
+            (
+                "X-Gatehouse-Signature",
+                sign(&format!("gatehouse-poll-v1|{device}|{time}")),
+            ),
+        ],
+        None,
+    );
+    assert_eq!(status, 200, "{pending}");
+    let push = &pending["pushes"][0];
+    assert_eq!(
+        push["id"], woken["push"],
+        "the message names the waiting push"
+    );
+    let (status, decided) = http_json(
+        port,
+        "POST",
+        &format!("/push/v1/devices/{device}/decisions"),
+        &[],
+        Some(serde_json::json!({
+            "push": push["id"],
+            "decision": "approve",
+            "signature": sign(&format!("{}|approve", push["nonce"].as_str().unwrap())),
+        })),
+    );
+    assert_eq!(status, 200, "{decided}");
+    let reply = login.join().unwrap();
+    assert_eq!(
+        reply.code.as_deref(),
+        Some("Access-Accept"),
+        "{}",
+        reply.output
+    );
+
+    // The browser unsubscribed: the push service answers 410 and the
+    // subscription is dropped (the phone still sees pushes when it polls).
+    let gone = endpoint.replace("/wpush/phone", "/wpush/gone");
+    assert_eq!(subscribe(&gone, sign(&text(&gone))), 204);
+    let login = login_in_background(
+        &radclient,
+        server.radius_port,
+        pap("alice", "alice-secret"),
+        25,
+        1,
+    );
+    server.wait_for_log("Web Push subscription gone; dropped");
+    let time = Timestamp::now().as_second();
+    let (_, pending) = http_json(
+        port,
+        "GET",
+        &format!("/push/v1/devices/{device}/pushes"),
+        &[
+            ("X-Gatehouse-Time", time.to_string()),
+            (
+                "X-Gatehouse-Signature",
+                sign(&format!("gatehouse-poll-v1|{device}|{time}")),
+            ),
+        ],
+        None,
+    );
+    let push = &pending["pushes"][0];
+    http_json(
+        port,
+        "POST",
+        &format!("/push/v1/devices/{device}/decisions"),
+        &[],
+        Some(serde_json::json!({
+            "push": push["id"],
+            "decision": "deny",
+            "signature": sign(&format!("{}|deny", push["nonce"].as_str().unwrap())),
+        })),
+    );
+    assert_eq!(login.join().unwrap().reply_message.as_deref(), Some(DENIED));
+    let devices: Value =
+        serde_json::from_str(&server.gh.ok(&["push", "devices", "--json"], "")).unwrap();
+    assert_eq!(devices.as_array().unwrap().len(), 1);
+    let _ = service.kill();
+    let _ = service.wait();
+}

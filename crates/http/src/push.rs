@@ -40,6 +40,8 @@ pub fn routes(panel: Arc<Panel>) -> Router<Arc<Panel>> {
         .route("/devices", post(enroll))
         .route("/devices/{id}/pushes", get(pushes))
         .route("/devices/{id}/decisions", post(decide))
+        .route("/devices/{id}/webpush", axum::routing::put(subscribe))
+        .route("/webpush", get(webpush_key))
         .layer(middleware::from_fn_with_state(panel, only_secure));
     Router::new()
         .route("/push", get(|| async { Redirect::permanent("/push/") }))
@@ -306,6 +308,66 @@ async fn decide(
     }
 }
 
+#[derive(Debug, Serialize)]
+struct WebPushKeyJson {
+    /// The VAPID public key (uncompressed P-256, base64url): the
+    /// `applicationServerKey` to subscribe with.
+    public_key: String,
+}
+
+/// The key phones subscribe to Web Push with; 404 when Web Push is not
+/// configured (phones then only poll).
+async fn webpush_key(State(panel): State<Arc<Panel>>) -> Response {
+    match panel.gatehouse.webpush_public_key() {
+        Some(key) => Json(WebPushKeyJson {
+            public_key: URL_SAFE_NO_PAD.encode(key),
+        })
+        .into_response(),
+        None => error(StatusCode::NOT_FOUND, "Web Push is not configured"),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscriptionJson {
+    endpoint: String,
+    /// The subscription's `p256dh` key, base64url.
+    p256dh: String,
+    /// The subscription's `auth` secret, base64url.
+    auth: String,
+    /// Unix seconds the device signed at.
+    time: i64,
+    /// Device signature of
+    /// `gatehouse-webpush-v1|<device>|<time>|<endpoint>|<p256dh>|<auth>`.
+    signature: String,
+}
+
+/// A device registers where it can be woken.
+async fn subscribe(
+    State(panel): State<Arc<Panel>>,
+    Path(device): Path<String>,
+    Body(body): Body<SubscriptionJson>,
+) -> Response {
+    if panel.gatehouse.webpush_public_key().is_none() {
+        return error(StatusCode::NOT_FOUND, "Web Push is not configured");
+    }
+    match panel
+        .gatehouse
+        .set_push_subscription(
+            &device,
+            body.time,
+            &body.signature,
+            &body.endpoint,
+            &body.p256dh,
+            &body.auth,
+        )
+        .await
+    {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(refusal) => push_error(refusal),
+    }
+}
+
 /// A refusal as the device API answers it.
 fn push_error(refusal: impl Into<PushError>) -> Response {
     let refusal = refusal.into();
@@ -313,7 +375,9 @@ fn push_error(refusal: impl Into<PushError>) -> Response {
         PushError::UnknownDevice | PushError::UnknownPush | PushError::UnknownUser(_) => {
             StatusCode::NOT_FOUND
         }
-        PushError::BadDeviceKey | PushError::BadLabel => StatusCode::BAD_REQUEST,
+        PushError::BadDeviceKey | PushError::BadLabel | PushError::BadSubscription(_) => {
+            StatusCode::BAD_REQUEST
+        }
         PushError::LinkUsed | PushError::Refused(DecisionRefusal::AlreadyDecided) => {
             StatusCode::CONFLICT
         }

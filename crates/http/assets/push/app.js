@@ -233,10 +233,51 @@ async function decide(device, push, decision, item) {
   }
 }
 
+// ----- Web Push: woken when a login waits, even with the app closed -----
+
+/** Offers notifications when Gatehouse has Web Push configured. */
+async function offerWebPush(device) {
+  if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) return;
+  let key;
+  try {
+    key = (await call("/webpush")).public_key;
+  } catch {
+    return; // Not configured: the app polls while open.
+  }
+  const registration = await navigator.serviceWorker.ready;
+  const existing = await registration.pushManager.getSubscription();
+  if (existing && Notification.permission === "granted") return register(device, existing);
+  const button = $("notify");
+  button.hidden = false;
+  button.addEventListener("click", async () => {
+    try {
+      if ((await Notification.requestPermission()) !== "granted") throw new Error("Notifications are blocked for this page.");
+      const subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: b64.decode(key) });
+      await register(device, subscription);
+      button.hidden = true;
+      status("This phone will be notified of login requests.");
+    } catch (error) {
+      status(`Notifications are not available: ${error.message}`, true);
+    }
+  });
+}
+
+/** Tells Gatehouse where to wake this phone (signed by the device key). */
+async function register(device, subscription) {
+  const { endpoint, keys } = subscription.toJSON();
+  const time = Math.floor(Date.now() / 1000) + clockOffset;
+  const signature = await sign(device.privateKey, `gatehouse-webpush-v1|${device.id}|${time}|${endpoint}|${keys.p256dh}|${keys.auth}`);
+  await call(`/devices/${encodeURIComponent(device.id)}/webpush`, {
+    method: "PUT",
+    body: JSON.stringify({ endpoint, p256dh: keys.p256dh, auth: keys.auth, time, signature }),
+  });
+}
+
 async function run(device) {
   $("who").textContent = `${device.user}`;
   $("pending").hidden = false;
   serverKey = await importServerKey(device.serverKey);
+  offerWebPush(device).catch(() => {});
   document.body.dataset.ready = "true";
   for (;;) {
     if (document.visibilityState === "visible") {
