@@ -758,9 +758,11 @@ impl Gatehouse {
     /// code after the password.
     ///
     /// A user with a phone gets a push while the license's Push
-    /// Subscription is active (the whole of `typed` is the password; TOTP
-    /// stays usable at a challenge-mode prompt). Without it, TOTP as
-    /// enrolled, or a refusal when there is none.
+    /// Subscription is active, and `typed` is the password. TOTP stays
+    /// usable instead: in append mode, a password followed by a code valid
+    /// now; in challenge mode, the code typed at the push's prompt.
+    /// Without the subscription, TOTP as enrolled, or a refusal when there
+    /// is none.
     fn second_factor<'t>(
         &self,
         totp: Option<TotpRecord>,
@@ -769,6 +771,20 @@ impl Gatehouse {
     ) -> Option<(&'t str, SecondFactor)> {
         if push.devices > 0 {
             if self.push_licensed() {
+                if let Some(record) = &totp
+                    && record.mode.unwrap_or(self.totp_mode) == TotpMode::Append
+                    && let Some((password, code)) = totp::split_appended(typed)
+                    && totp::matching_step(&record.secret, code, self.clock.now()).is_some()
+                {
+                    // Checked again (and used up) after the password.
+                    return Some((
+                        password,
+                        SecondFactor::Totp {
+                            record: record.clone(),
+                            appended_code: Some(code.to_string()),
+                        },
+                    ));
+                }
                 let mode = push.mode.unwrap_or(self.push.mode);
                 return Some((typed, SecondFactor::Push { mode, totp }));
             }

@@ -580,3 +580,36 @@ async fn pushes_are_kept_thirty_days_for_the_history_then_forgotten() {
     );
     assert_eq!(gatehouse.push_decision(&push.id).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn an_append_mode_totp_user_with_a_phone_may_type_the_code_instead() {
+    let (gatehouse, _) = service_with("append", quick(PushMode::Hold)).await;
+    let (device, key) = user_with_phone(&gatehouse, "alice").await;
+    let enrollment = gatehouse
+        .enroll_local_totp("alice", Some(gatehouse_core::TotpMode::Append))
+        .await
+        .unwrap();
+    let code = gatehouse_core::totp::code_at(
+        &enrollment.secret,
+        gatehouse_core::totp::step_of(gatehouse.now()),
+    );
+    // Password and a current code: no push, accepted.
+    let step = gatehouse
+        .login("alice", &format!("alice-pw{code}"), "vpn-gw")
+        .await;
+    assert!(matches!(step, Ok(LoginStep::Accepted(_))), "{step:?}");
+    assert!(gatehouse.recent_pushes(10).await.unwrap().is_empty());
+    // The same code again is a replay, not a password.
+    assert_eq!(
+        gatehouse
+            .login("alice", &format!("alice-pw{code}"), "vpn-gw")
+            .await,
+        Err(Refusal::InvalidOneTimeCode)
+    );
+    // The password alone: the phone.
+    let (step, _) = tokio::join!(
+        gatehouse.login("alice", "alice-pw", "vpn-gw"),
+        phone_answers(&gatehouse, &device, &key, Decision::Approve)
+    );
+    assert!(matches!(step, Ok(LoginStep::Accepted(_))), "{step:?}");
+}
