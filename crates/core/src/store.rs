@@ -623,7 +623,8 @@ pub struct PushUser {
 /// once, and never after it expired, whichever node receives the answer.
 #[async_trait]
 pub trait PushStore: Send + Sync {
-    /// [`StoreError::AlreadyExists`] if the id is taken.
+    /// [`StoreError::AlreadyExists`] if the id is taken, or was a device
+    /// that has been revoked.
     async fn add_device(&self, device: &DeviceRecord) -> StoreResult<()>;
 
     async fn device(&self, id: &str) -> StoreResult<Option<DeviceRecord>>;
@@ -631,7 +632,9 @@ pub trait PushStore: Send + Sync {
     /// A user's devices, oldest first.
     async fn devices(&self, seat: &SeatKey) -> StoreResult<Vec<DeviceRecord>>;
 
-    async fn remove_device(&self, id: &str) -> StoreResult<bool>;
+    /// Revokes a device at `at` (its id can never be enrolled again);
+    /// `false` when there is none.
+    async fn remove_device(&self, id: &str, at: Timestamp) -> StoreResult<bool>;
 
     /// Sets or clears a device's Web Push subscription; `false` when there
     /// is no such device.
@@ -677,7 +680,8 @@ pub trait PushStore: Send + Sync {
     /// The newest `limit` pushes, newest first (the panel).
     async fn recent_pushes(&self, limit: u32) -> StoreResult<Vec<PushRecord>>;
 
-    /// Forgets pushes that expired before `before`; returns how many.
+    /// Forgets pushes that expired before `before`, and revoked ids marked
+    /// before it (their links expired long ago); returns how many pushes.
     async fn delete_expired_pushes(&self, before: Timestamp) -> StoreResult<u64>;
 }
 

@@ -540,11 +540,18 @@ async fn a_link_enrolls_one_phone_for_its_user_until_it_expires() {
             .await,
         Err(PushError::Poll(_))
     ));
-    // Revoked.
+    // Revoked: gone, and its link (still within its 15 minutes) cannot
+    // enroll a phone again.
     assert!(gatehouse.remove_push_device(&enrolled.id).await.unwrap());
     assert!(matches!(
         gatehouse.poll_pushes(&enrolled.id, now, &signature).await,
         Err(PushError::UnknownDevice)
+    ));
+    assert!(matches!(
+        gatehouse
+            .enroll_with_link(&link, "again", &public_key(&phone()))
+            .await,
+        Err(PushError::LinkUsed)
     ));
     // An expired link.
     let (_, _, old) = gatehouse.push_enrollment("alice").await.unwrap();

@@ -38,6 +38,7 @@ const TABLES: &[&str] = &[
     "push_devices",
     "pushes",
     "push_modes",
+    "push_revoked",
 ];
 
 /// Tables whose `id` PostgreSQL generates: copied with their ids, and the

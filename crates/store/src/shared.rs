@@ -1281,6 +1281,15 @@ macro_rules! impl_store {
             #[async_trait]
             impl PushStore for $store {
                 async fn add_device(&self, device: &DeviceRecord) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await?;
+                    let revoked: Option<i64> = sqlx::query_scalar("SELECT revoked_at FROM push_revoked WHERE id = $1")
+                        .bind(&device.id)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                    if revoked.is_some() {
+                        return Err(StoreError::AlreadyExists);
+                    }
                     let result = sqlx::query(
                         "INSERT INTO push_devices (id, seat_key, username, label, public_key, created_at)
                          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -1291,9 +1300,10 @@ macro_rules! impl_store {
                     .bind(&device.label)
                     .bind(device.public_key.clone())
                     .bind(micros(device.created_at))
-                    .execute(self.writer())
+                    .execute(&mut *tx)
                     .await;
-                    inserted(result)
+                    inserted(result)?;
+                    tx.commit().await.map_err(unavailable)
                 }
 
                 async fn device(&self, id: &str) -> StoreResult<Option<DeviceRecord>> {
@@ -1319,13 +1329,24 @@ macro_rules! impl_store {
                     rows.iter().map(device_from_row).collect()
                 }
 
-                async fn remove_device(&self, id: &str) -> StoreResult<bool> {
+                async fn remove_device(&self, id: &str, at: Timestamp) -> StoreResult<bool> {
+                    let mut tx = self.begin_write().await?;
                     let result = sqlx::query("DELETE FROM push_devices WHERE id = $1")
                         .bind(id)
-                        .execute(self.writer())
+                        .execute(&mut *tx)
                         .await
                         .map_err(unavailable)?;
-                    Ok(result.rows_affected() == 1)
+                    if result.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    sqlx::query("INSERT INTO push_revoked (id, revoked_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
+                        .bind(id)
+                        .bind(micros(at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                    tx.commit().await.map_err(unavailable)?;
+                    Ok(true)
                 }
 
                 async fn set_device_webpush(
@@ -1488,6 +1509,11 @@ macro_rules! impl_store {
 
                 async fn delete_expired_pushes(&self, before: Timestamp) -> StoreResult<u64> {
                     let result = sqlx::query("DELETE FROM pushes WHERE expires_at < $1")
+                        .bind(micros(before))
+                        .execute(self.writer())
+                        .await
+                        .map_err(unavailable)?;
+                    sqlx::query("DELETE FROM push_revoked WHERE revoked_at < $1")
                         .bind(micros(before))
                         .execute(self.writer())
                         .await

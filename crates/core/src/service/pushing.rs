@@ -275,7 +275,7 @@ impl Gatehouse {
 
     /// Revokes a phone; `false` when there was none with that id.
     pub async fn remove_push_device(&self, id: &str) -> Result<bool, StoreError> {
-        let removed = self.store.remove_device(id).await;
+        let removed = self.store.remove_device(id, self.clock.now()).await;
         self.accounts.invalidate();
         if removed.as_ref().is_ok_and(|removed| *removed) {
             tracing::info!(device = %id, "push device removed");

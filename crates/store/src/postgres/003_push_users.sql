@@ -20,3 +20,10 @@ CREATE TRIGGER push_modes_changed AFTER INSERT OR UPDATE OR DELETE ON push_modes
     FOR EACH ROW EXECUTE FUNCTION bump_local_directory();
 
 CREATE INDEX pushes_by_time ON pushes (created_at);
+
+-- Ids of revoked phones: an enrollment link names its device's id, so a
+-- revoked phone's link can never enroll again.
+CREATE TABLE push_revoked (
+    id         TEXT COLLATE "C" PRIMARY KEY,
+    revoked_at BIGINT NOT NULL
+);

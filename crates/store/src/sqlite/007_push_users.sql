@@ -28,3 +28,10 @@ CREATE TRIGGER push_modes_deleted AFTER DELETE ON push_modes
 BEGIN UPDATE counters SET value = value + 1 WHERE name = 'local_directory'; END;
 
 CREATE INDEX pushes_by_time ON pushes (created_at);
+
+-- Ids of revoked phones: an enrollment link names its device's id, so a
+-- revoked phone's link can never enroll again.
+CREATE TABLE push_revoked (
+    id         TEXT    PRIMARY KEY,
+    revoked_at INTEGER NOT NULL
+) WITHOUT ROWID;

@@ -1263,9 +1263,35 @@ pub async fn push_devices_are_enrolled_per_user(store: Arc<dyn Store>) {
         );
     }
     assert!(!store.set_device_webpush("nope", None).await.unwrap());
-    assert!(store.remove_device("d1").await.unwrap());
-    assert!(!store.remove_device("d1").await.unwrap());
+    assert!(
+        store
+            .remove_device("d1", ts("2026-11-10T10:00:00Z"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remove_device("d1", ts("2026-11-10T10:00:00Z"))
+            .await
+            .unwrap()
+    );
     assert_eq!(store.devices(&alice).await.unwrap().len(), 1);
+    // A revoked id is never enrolled again (its link may still be valid),
+    // until its mark is forgotten with the old pushes.
+    assert!(matches!(
+        store
+            .add_device(&device("d1", "2026-11-10T10:05:00Z"))
+            .await,
+        Err(StoreError::AlreadyExists)
+    ));
+    store
+        .delete_expired_pushes(ts("2026-11-10T10:00:01Z"))
+        .await
+        .unwrap();
+    store
+        .add_device(&device("d1", "2026-12-10T10:05:00Z"))
+        .await
+        .unwrap();
 }
 
 pub async fn a_push_is_decided_once_and_never_after_it_expired(store: Arc<dyn Store>) {
@@ -1415,7 +1441,12 @@ pub async fn push_users_phones_and_modes_move_the_generation(store: Arc<dyn Stor
         assert_eq!(store.push_user(&alice).await.unwrap().mode, mode);
     }
     assert_eq!(store.push_user(&bob).await.unwrap().mode, None);
-    assert!(store.remove_device("d1").await.unwrap());
+    assert!(
+        store
+            .remove_device("d1", ts("2026-11-10T10:00:00Z"))
+            .await
+            .unwrap()
+    );
     expect_change(
         store.local_directory_generation().await.unwrap(),
         "removing a phone",
