@@ -64,6 +64,15 @@ pub const PUSH_DENIED: &str = "Login denied on your phone";
 /// Reply text when the phone did not answer before the push expired.
 pub const PUSH_TIMED_OUT: &str = "Login not approved on your phone in time";
 
+/// Reply text when a user already has [`MAX_WAITING_PUSHES`] pushes
+/// waiting: someone with the password cannot flood the phone with requests
+/// in the hope that one is approved by mistake.
+pub const PUSH_TOO_MANY: &str =
+    "Too many login requests are waiting on your phone, please try again later";
+
+/// Most pushes waiting for one user at a time.
+pub const MAX_WAITING_PUSHES: usize = 3;
+
 /// Reply text for a user with only push approval while the license has no
 /// Push Subscription (SPEC §1).
 pub const PUSH_NOT_LICENSED: &str =
@@ -81,11 +90,12 @@ pub enum Refusal {
     PushDenied,
     PushTimedOut,
     PushNotLicensed,
+    PushTooMany,
 }
 
 impl Refusal {
     /// Every reason, in a fixed order.
-    pub const ALL: [Refusal; 8] = [
+    pub const ALL: [Refusal; 9] = [
         Refusal::InvalidCredentials,
         Refusal::InvalidOneTimeCode,
         Refusal::LicenseExpired,
@@ -94,6 +104,7 @@ impl Refusal {
         Refusal::PushDenied,
         Refusal::PushTimedOut,
         Refusal::PushNotLicensed,
+        Refusal::PushTooMany,
     ];
 
     pub(crate) fn index(self) -> usize {
@@ -114,6 +125,7 @@ impl Refusal {
             Refusal::PushDenied => "push_denied",
             Refusal::PushTimedOut => "push_timed_out",
             Refusal::PushNotLicensed => "push_not_licensed",
+            Refusal::PushTooMany => "push_too_many",
         }
     }
 
@@ -127,6 +139,7 @@ impl Refusal {
             Refusal::PushDenied => PUSH_DENIED,
             Refusal::PushTimedOut => PUSH_TIMED_OUT,
             Refusal::PushNotLicensed => PUSH_NOT_LICENSED,
+            Refusal::PushTooMany => PUSH_TOO_MANY,
         }
     }
 }
@@ -590,6 +603,15 @@ impl Gatehouse {
                     PushMode::Hold => self.push.timeout,
                     PushMode::Challenge => self.push.lifetime,
                 };
+                let waiting = self
+                    .store
+                    .pending_pushes(&checked.identity.seat, self.clock.now())
+                    .await
+                    .map_err(|error| self.unavailable(&checked.identity, &error))?;
+                if waiting.len() >= MAX_WAITING_PUSHES {
+                    tracing::warn!(username = %checked.identity.username, waiting = waiting.len(), client, "authentication refused: too many pushes already waiting for this user");
+                    return Err(Refusal::PushTooMany);
+                }
                 let push = self
                     .start_push(&checked.identity, client, source, lifetime)
                     .await

@@ -620,3 +620,35 @@ async fn an_append_mode_totp_user_with_a_phone_may_type_the_code_instead() {
     );
     assert!(matches!(step, Ok(LoginStep::Accepted(_))), "{step:?}");
 }
+
+#[tokio::test]
+async fn no_more_than_three_pushes_wait_for_one_user() {
+    let (gatehouse, _) = service_with("flood", quick(PushMode::Challenge)).await;
+    let (device, key) = user_with_phone(&gatehouse, "alice").await;
+    user_with_phone(&gatehouse, "bob").await;
+    for _ in 0..3 {
+        assert!(matches!(
+            gatehouse.login("alice", "alice-pw", "vpn-gw").await,
+            Ok(LoginStep::PushSent { .. })
+        ));
+    }
+    assert_eq!(
+        gatehouse.login("alice", "alice-pw", "vpn-gw").await,
+        Err(Refusal::PushTooMany)
+    );
+    assert_eq!(
+        Refusal::PushTooMany.message(),
+        "Too many login requests are waiting on your phone, please try again later"
+    );
+    assert_eq!(gatehouse.device_pushes(&device).await.unwrap().len(), 3);
+    // Another user is not affected; an answered push makes room.
+    assert!(matches!(
+        gatehouse.login("bob", "bob-pw", "vpn-gw").await,
+        Ok(LoginStep::PushSent { .. })
+    ));
+    phone_answers(&gatehouse, &device, &key, Decision::Deny).await;
+    assert!(matches!(
+        gatehouse.login("alice", "alice-pw", "vpn-gw").await,
+        Ok(LoginStep::PushSent { .. })
+    ));
+}
