@@ -9,6 +9,7 @@ use crate::service::{LoginStep, Refusal};
 pub(crate) struct AuthCounters {
     accepted: AtomicU64,
     challenged: AtomicU64,
+    push_challenged: AtomicU64,
     refused: [AtomicU64; Refusal::ALL.len()],
 }
 
@@ -18,6 +19,8 @@ pub struct AuthCounts {
     pub accepted: u64,
     /// Logins that were asked for a one-time code.
     pub challenged: u64,
+    /// Logins answered with a challenge to approve a push (challenge mode).
+    pub push_challenged: u64,
     /// Refusals by reason, in [`Refusal::ALL`] order.
     pub refused: Vec<(Refusal, u64)>,
 }
@@ -33,8 +36,11 @@ impl AuthCounters {
     pub fn count_step(&self, step: &Result<LoginStep, Refusal>) {
         match step {
             Ok(LoginStep::Accepted(_)) => self.count(Ok(())),
-            Ok(LoginStep::OtpRequired(_) | LoginStep::PushSent { .. }) => {
+            Ok(LoginStep::OtpRequired(_)) => {
                 self.challenged.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(LoginStep::PushSent { .. }) => {
+                self.push_challenged.fetch_add(1, Ordering::Relaxed);
             }
             Err(refusal) => self.count(Err(*refusal)),
         }
@@ -44,6 +50,7 @@ impl AuthCounters {
         AuthCounts {
             accepted: self.accepted.load(Ordering::Relaxed),
             challenged: self.challenged.load(Ordering::Relaxed),
+            push_challenged: self.push_challenged.load(Ordering::Relaxed),
             refused: Refusal::ALL
                 .iter()
                 .map(|&refusal| {

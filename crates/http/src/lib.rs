@@ -211,6 +211,11 @@ async fn metrics(State(panel): State<Arc<Panel>>) -> Response {
         "gatehouse_authentications_total{{result=\"challenge\",reason=\"one_time_code_required\"}} {}",
         counts.challenged
     );
+    let _ = writeln!(
+        text,
+        "gatehouse_authentications_total{{result=\"challenge\",reason=\"push_sent\"}} {}",
+        counts.push_challenged
+    );
     for (refusal, count) in &counts.refused {
         let _ = writeln!(
             text,

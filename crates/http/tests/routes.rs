@@ -1184,11 +1184,35 @@ async fn metrics_count_authentications_and_show_the_license() {
         .await
         .unwrap();
     let _ = fx.gatehouse.authenticate("gina", "wrong", "vpn").await;
+    // A push challenge is counted under its own reason.
+    let gina = Identity::local(&Username::parse("gina").unwrap(), "gina");
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).unwrap();
+    let phone = p256::ecdsa::SigningKey::from_slice(&secret).unwrap();
+    fx.gatehouse
+        .enroll_push_device(
+            &gina,
+            "phone",
+            phone.verifying_key().to_sec1_point(false).as_bytes(),
+        )
+        .await
+        .unwrap();
+    fx.gatehouse
+        .set_push_mode("gina", Some(gatehouse_core::push::PushMode::Challenge))
+        .await
+        .unwrap();
+    assert!(matches!(
+        fx.gatehouse.login("gina", "gina-password", "vpn").await,
+        Ok(gatehouse_core::LoginStep::PushSent { .. })
+    ));
     let (status, text) = fx.page(As::Nobody, "/metrics").await;
     assert_eq!(status, StatusCode::OK);
     for line in [
         "gatehouse_authentications_total{result=\"accept\",reason=\"\"} 1",
         "gatehouse_authentications_total{result=\"reject\",reason=\"invalid_credentials\"} 1",
+        "gatehouse_authentications_total{result=\"challenge\",reason=\"one_time_code_required\"} 0",
+        "gatehouse_authentications_total{result=\"challenge\",reason=\"push_sent\"} 1",
+        "gatehouse_push_waiting 0",
         "gatehouse_active_users 1",
         "gatehouse_user_limit 25",
         "gatehouse_license_expired 0",
