@@ -561,13 +561,7 @@ fn validate_smtp(data_dir: &Path, raw: SmtpSection) -> Result<Option<SmtpSetting
         (Some(_), None) => bail!("smtp.username is set without smtp.password"),
         (None, Some(_)) => bail!("smtp.password is set without smtp.username"),
     };
-    let ca_pem = match raw.ca_file.map(|path| in_data_dir(data_dir, path)) {
-        None => None,
-        Some(path) => Some(
-            std::fs::read(&path)
-                .with_context(|| format!("smtp.ca_file: cannot read {}", path.display()))?,
-        ),
-    };
+    let ca_pem = read_ca_file(data_dir, raw.ca_file, "smtp.ca_file")?;
     if raw.timeout_seconds == 0 || raw.timeout_seconds > 60 {
         bail!("smtp.timeout_seconds must be between 1 and 60");
     }
@@ -663,13 +657,7 @@ fn validate_directories(
             }
             _ => bail!("{key}: set exactly one of bind_password and bind_password_file"),
         };
-        let ca_pem = match section.ca_file.map(|path| in_data_dir(data_dir, path)) {
-            None => None,
-            Some(path) => Some(
-                std::fs::read(&path)
-                    .with_context(|| format!("{key}.ca_file: cannot read {}", path.display()))?,
-            ),
-        };
+        let ca_pem = read_ca_file(data_dir, section.ca_file, &format!("{key}.ca_file"))?;
         let timeout_ms = section
             .timeout_ms
             .unwrap_or(defaults.timeout.as_millis() as u64);
@@ -707,6 +695,17 @@ fn validate_directories(
 
 /// A file named in the configuration: relative paths are taken from the
 /// data directory.
+/// The contents of an extra CA file (`key` names it in errors), relative
+/// to the data directory.
+fn read_ca_file(data_dir: &Path, path: Option<PathBuf>, key: &str) -> Result<Option<Vec<u8>>> {
+    let Some(path) = path.map(|path| in_data_dir(data_dir, path)) else {
+        return Ok(None);
+    };
+    let pem =
+        std::fs::read(&path).with_context(|| format!("{key}: cannot read {}", path.display()))?;
+    Ok(Some(pem))
+}
+
 fn in_data_dir(data_dir: &Path, path: PathBuf) -> PathBuf {
     if path.is_relative() {
         data_dir.join(path)
@@ -796,13 +795,7 @@ fn validate_webpush(data_dir: &Path, raw: Option<WebPushSection>) -> Result<Opti
             "push.webpush.subject: {subject:?} is not a mailto: or https: URI (how push services reach you)"
         );
     }
-    let ca_pem = match raw.ca_file.map(|path| in_data_dir(data_dir, path)) {
-        None => None,
-        Some(path) => Some(
-            std::fs::read(&path)
-                .with_context(|| format!("push.webpush.ca_file: cannot read {}", path.display()))?,
-        ),
-    };
+    let ca_pem = read_ca_file(data_dir, raw.ca_file, "push.webpush.ca_file")?;
     if let Some(pem) = &ca_pem {
         gatehouse_tls::client_config(Some(pem))
             .map_err(|error| anyhow::anyhow!("push.webpush.ca_file: {error}"))?;

@@ -629,6 +629,40 @@ fn web_push_wakes_a_subscribed_phone() {
     };
     let text =
         |endpoint: &str| format!("gatehouse-webpush-v1|{device}|{now}|{endpoint}|{p256dh}|{auth}");
+    // The phone's signed fetch of its pending pushes, and its decision.
+    let fetch = || {
+        let time = Timestamp::now().as_second();
+        let (status, pending) = http_json(
+            port,
+            "GET",
+            &format!("/push/v1/devices/{device}/pushes"),
+            &[
+                ("X-Gatehouse-Time", time.to_string()),
+                (
+                    "X-Gatehouse-Signature",
+                    sign(&format!("gatehouse-poll-v1|{device}|{time}")),
+                ),
+            ],
+            None,
+        );
+        assert_eq!(status, 200, "{pending}");
+        pending
+    };
+    let decide = |push: &Value, decision: &str| {
+        let nonce = push["nonce"].as_str().unwrap();
+        let (status, decided) = http_json(
+            port,
+            "POST",
+            &format!("/push/v1/devices/{device}/decisions"),
+            &[],
+            Some(serde_json::json!({
+                "push": push["id"],
+                "decision": decision,
+                "signature": sign(&format!("{nonce}|{decision}")),
+            })),
+        );
+        assert_eq!(status, 200, "{decided}");
+    };
     // Signed for another endpoint, or not https: refused.
     assert_eq!(
         subscribe(endpoint, sign(&text("https://evil.example/x"))),
@@ -659,38 +693,13 @@ fn web_push_wakes_a_subscribed_phone() {
         (woken["user"].as_str(), woken["client"].as_str()),
         (Some("alice"), Some("nas"))
     );
-    let time = Timestamp::now().as_second();
-    let (status, pending) = http_json(
-        port,
-        "GET",
-        &format!("/push/v1/devices/{device}/pushes"),
-        &[
-            ("X-Gatehouse-Time", time.to_string()),
-            (
-                "X-Gatehouse-Signature",
-                sign(&format!("gatehouse-poll-v1|{device}|{time}")),
-            ),
-        ],
-        None,
-    );
-    assert_eq!(status, 200, "{pending}");
+    let pending = fetch();
     let push = &pending["pushes"][0];
     assert_eq!(
         push["id"], woken["push"],
         "the message names the waiting push"
     );
-    let (status, decided) = http_json(
-        port,
-        "POST",
-        &format!("/push/v1/devices/{device}/decisions"),
-        &[],
-        Some(serde_json::json!({
-            "push": push["id"],
-            "decision": "approve",
-            "signature": sign(&format!("{}|approve", push["nonce"].as_str().unwrap())),
-        })),
-    );
-    assert_eq!(status, 200, "{decided}");
+    decide(push, "approve");
     let reply = login.join().unwrap();
     assert_eq!(
         reply.code.as_deref(),
@@ -711,32 +720,7 @@ fn web_push_wakes_a_subscribed_phone() {
         1,
     );
     server.wait_for_log("Web Push subscription gone; dropped");
-    let time = Timestamp::now().as_second();
-    let (_, pending) = http_json(
-        port,
-        "GET",
-        &format!("/push/v1/devices/{device}/pushes"),
-        &[
-            ("X-Gatehouse-Time", time.to_string()),
-            (
-                "X-Gatehouse-Signature",
-                sign(&format!("gatehouse-poll-v1|{device}|{time}")),
-            ),
-        ],
-        None,
-    );
-    let push = &pending["pushes"][0];
-    http_json(
-        port,
-        "POST",
-        &format!("/push/v1/devices/{device}/decisions"),
-        &[],
-        Some(serde_json::json!({
-            "push": push["id"],
-            "decision": "deny",
-            "signature": sign(&format!("{}|deny", push["nonce"].as_str().unwrap())),
-        })),
-    );
+    decide(&fetch()["pushes"][0], "deny");
     assert_eq!(login.join().unwrap().reply_message.as_deref(), Some(DENIED));
     let devices: Value =
         serde_json::from_str(&server.gh.ok(&["push", "devices", "--json"], "")).unwrap();

@@ -590,6 +590,17 @@ pub struct DeviceRecord {
     pub webpush: Option<WebPushSubscription>,
 }
 
+impl DeviceRecord {
+    /// What the protocol checks signatures against.
+    pub fn device(&self) -> crate::push::Device {
+        crate::push::Device {
+            id: self.id.clone(),
+            seat: self.seat.clone(),
+            public_key: self.public_key.clone(),
+        }
+    }
+}
+
 impl std::fmt::Debug for DeviceRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DeviceRecord")

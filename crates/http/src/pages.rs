@@ -200,10 +200,11 @@ async fn login(
     }
 }
 
+/// A form that carries only the CSRF token.
 #[derive(Debug, Deserialize)]
-struct CsrfForm {
+pub(crate) struct CsrfForm {
     #[serde(default)]
-    csrf: String,
+    pub csrf: String,
 }
 
 async fn logout(
@@ -1224,9 +1225,10 @@ async fn render_local_users(
     }
 }
 
+/// The notice a redirect after a change carries (`?done=`).
 #[derive(Debug, Deserialize)]
-struct DoneQuery {
-    done: Option<String>,
+pub(crate) struct DoneQuery {
+    pub done: Option<String>,
 }
 
 async fn local_users_page(

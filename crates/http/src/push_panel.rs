@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::Panel;
 use crate::api::push_enrollment_link;
 use crate::auth::Admin;
-use crate::pages::{Nav, page, qr_svg, see_other, unavailable};
+use crate::pages::{CsrfForm, DoneQuery, Nav, page, qr_svg, see_other, unavailable};
 use crate::wire::{DeviceJson, PushJson, local_time};
 
 /// Pushes shown on the page.
@@ -113,11 +113,6 @@ async fn render(
     )
 }
 
-#[derive(Debug, Deserialize)]
-struct DoneQuery {
-    done: Option<String>,
-}
-
 async fn push_page(
     State(panel): State<Arc<Panel>>,
     admin: Admin,
@@ -170,12 +165,6 @@ async fn create_link(
             .await
         }
     }
-}
-
-#[derive(Debug, Deserialize)]
-struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 async fn revoke(

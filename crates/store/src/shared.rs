@@ -101,6 +101,15 @@ macro_rules! push_columns {
 
 pub(crate) use push_columns;
 
+/// The columns `device_from_row` reads, in a `SELECT`.
+macro_rules! device_columns {
+    () => {
+        "id, seat_key, username, label, public_key, created_at, webpush_endpoint, webpush_p256dh, webpush_auth"
+    };
+}
+
+pub(crate) use device_columns;
+
 /// The store traits for `$store` (with a `pool` of `$db` and the items
 /// listed in the module docs), rows read as `$row`.
 macro_rules! impl_store {
@@ -1307,9 +1316,7 @@ macro_rules! impl_store {
                 }
 
                 async fn device(&self, id: &str) -> StoreResult<Option<DeviceRecord>> {
-                    let row = sqlx::query(
-                        "SELECT id, seat_key, username, label, public_key, created_at, webpush_endpoint, webpush_p256dh, webpush_auth FROM push_devices WHERE id = $1",
-                    )
+                    let row = sqlx::query(concat!("SELECT ", device_columns!(), " FROM push_devices WHERE id = $1"))
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await
@@ -1318,10 +1325,11 @@ macro_rules! impl_store {
                 }
 
                 async fn devices(&self, seat: &SeatKey) -> StoreResult<Vec<DeviceRecord>> {
-                    let rows = sqlx::query(
-                        "SELECT id, seat_key, username, label, public_key, created_at, webpush_endpoint, webpush_p256dh, webpush_auth FROM push_devices
-                         WHERE seat_key = $1 ORDER BY created_at, id",
-                    )
+                    let rows = sqlx::query(concat!(
+                        "SELECT ",
+                        device_columns!(),
+                        " FROM push_devices WHERE seat_key = $1 ORDER BY created_at, id"
+                    ))
                     .bind(seat.as_str())
                     .fetch_all(&self.pool)
                     .await
@@ -1368,10 +1376,11 @@ macro_rules! impl_store {
                 }
 
                 async fn all_devices(&self) -> StoreResult<Vec<DeviceRecord>> {
-                    let rows = sqlx::query(
-                        "SELECT id, seat_key, username, label, public_key, created_at, webpush_endpoint, webpush_p256dh, webpush_auth FROM push_devices
-                         ORDER BY seat_key, created_at, id",
-                    )
+                    let rows = sqlx::query(concat!(
+                        "SELECT ",
+                        device_columns!(),
+                        " FROM push_devices ORDER BY seat_key, created_at, id"
+                    ))
                     .fetch_all(&self.pool)
                     .await
                     .map_err(unavailable)?;

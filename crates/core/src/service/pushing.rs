@@ -16,8 +16,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::push::{
-    Decision, DecisionRefusal, Device, EnrollmentRefusal, EnrollmentToken, NotifyError,
-    PendingPush, PollRefusal, PushMode, SignedDecision, WebPushSubscription, check_decision,
+    Decision, DecisionRefusal, EnrollmentRefusal, EnrollmentToken, NotifyError, PendingPush,
+    PollRefusal, PushMode, SignedDecision, WebPushSubscription, check_decision,
     check_device_request, check_poll, webpush_text,
 };
 use crate::store::{DeviceRecord, PushRecord, StoreError};
@@ -315,17 +315,8 @@ impl Gatehouse {
         signature: &str,
     ) -> Result<Vec<SignedPush>, PushError> {
         let record = self.push_device(device).await?;
-        check_poll(
-            &Device {
-                id: record.id.clone(),
-                seat: record.seat.clone(),
-                public_key: record.public_key.clone(),
-            },
-            unix_seconds,
-            signature,
-            self.clock.now(),
-        )?;
-        self.device_pushes(device).await
+        check_poll(&record.device(), unix_seconds, signature, self.clock.now())?;
+        self.pending_for(&record).await
     }
 
     /// Sends a push for a login of `identity` through `client`.
@@ -351,6 +342,10 @@ impl Gatehouse {
     /// What `device` should show now: its user's pending pushes, signed.
     pub async fn device_pushes(&self, device: &str) -> Result<Vec<SignedPush>, PushError> {
         let device = self.push_device(device).await?;
+        self.pending_for(&device).await
+    }
+
+    async fn pending_for(&self, device: &DeviceRecord) -> Result<Vec<SignedPush>, PushError> {
         let pending = self
             .store
             .pending_pushes(&device.seat, self.clock.now())
@@ -397,11 +392,7 @@ impl Gatehouse {
     ) -> Result<(), PushError> {
         let record = self.push_device(device).await?;
         check_device_request(
-            &Device {
-                id: record.id.clone(),
-                seat: record.seat.clone(),
-                public_key: record.public_key.clone(),
-            },
+            &record.device(),
             unix_seconds,
             &webpush_text(device, unix_seconds, endpoint, p256dh, auth),
             signature,
@@ -637,16 +628,7 @@ impl Gatehouse {
             .await?
             .ok_or(PushError::UnknownPush)?;
         let now = self.clock.now();
-        let decision = check_decision(
-            &push.push,
-            &Device {
-                id: device.id.clone(),
-                seat: device.seat.clone(),
-                public_key: device.public_key.clone(),
-            },
-            signed,
-            now,
-        )?;
+        let decision = check_decision(&push.push, &device.device(), signed, now)?;
         if !self
             .store
             .decide_push(&signed.push_id, decision, &device.id, now)

@@ -1198,6 +1198,17 @@ fn push_record(id: &str, user: &str, created: &str, expires: &str) -> PendingPus
     }
 }
 
+/// The ids of `seat`'s pushes waiting at `at`, in order.
+async fn pending_ids(store: &dyn Store, seat: &SeatKey, at: Timestamp) -> Vec<String> {
+    store
+        .pending_pushes(seat, at)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.push.id)
+        .collect()
+}
+
 pub async fn push_devices_are_enrolled_per_user(store: Arc<dyn Store>) {
     let alice = SeatKey::local(&Username::parse("alice").unwrap());
     let device = |id: &str, at: &str| DeviceRecord {
@@ -1318,13 +1329,7 @@ pub async fn a_push_is_decided_once_and_never_after_it_expired(store: Arc<dyn St
     ));
     let alice = SeatKey::local(&Username::parse("alice").unwrap());
     let at = ts("2026-11-10T08:00:10Z");
-    let pending: Vec<String> = store
-        .pending_pushes(&alice, at)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.push.id)
-        .collect();
+    let pending = pending_ids(store.as_ref(), &alice, at).await;
     assert_eq!(
         pending,
         ["p1", "p2"],
@@ -1368,13 +1373,7 @@ pub async fn a_push_is_decided_once_and_never_after_it_expired(store: Arc<dyn St
             .await
             .unwrap()
     );
-    let pending: Vec<String> = store
-        .pending_pushes(&alice, at)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.push.id)
-        .collect();
+    let pending = pending_ids(store.as_ref(), &alice, at).await;
     assert_eq!(pending, ["p2"]);
     assert_eq!(
         store
@@ -1490,13 +1489,7 @@ pub async fn a_closed_push_takes_no_decision_and_a_decided_one_stays(store: Arc<
     );
     assert!(!store.close_push("nope", at).await.unwrap());
     let alice = SeatKey::local(&Username::parse("alice").unwrap());
-    let pending: Vec<String> = store
-        .pending_pushes(&alice, at)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.push.id)
-        .collect();
+    let pending = pending_ids(store.as_ref(), &alice, at).await;
     assert_eq!(pending, ["p3"]);
     let recent: Vec<String> = store
         .recent_pushes(2)
