@@ -469,7 +469,7 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
     })?;
     let webpush = validate_webpush(data_dir, raw.push.webpush.clone())?;
     let (push, push_public_url) = validate_push(raw.push)?;
-    let radius = validate_radius(raw.radius)?;
+    let radius = validate_radius(data_dir, raw.radius)?;
     let http = validate_http(data_dir, raw.http)?;
     let (alarms, alarm_daily_at) = validate_alarms(raw.alarms)?;
     let smtp = validate_smtp(data_dir, raw.smtp)?;
@@ -547,12 +547,7 @@ fn validate_smtp(data_dir: &Path, raw: SmtpSection) -> Result<Option<SmtpSetting
     let password = match (raw.password, raw.password_file) {
         (None, None) => None,
         (Some(password), None) => Some(password),
-        (None, Some(path)) => {
-            let path = in_data_dir(data_dir, path);
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("smtp.password_file: cannot read {}", path.display()))?;
-            Some(text.trim_end_matches(['\n', '\r']).to_string())
-        }
+        (None, Some(path)) => Some(read_secret_file(data_dir, path, "smtp.password_file")?),
         (Some(_), Some(_)) => bail!("smtp: set password or password_file, not both"),
     };
     let credentials = match (raw.username, password) {
@@ -647,13 +642,7 @@ fn validate_directories(
         let bind_password = match (section.bind_password, section.bind_password_file) {
             (Some(password), None) => password,
             (None, Some(path)) => {
-                let path = in_data_dir(data_dir, path);
-                std::fs::read_to_string(&path)
-                    .with_context(|| {
-                        format!("{key}.bind_password_file: cannot read {}", path.display())
-                    })?
-                    .trim_end_matches(['\n', '\r'])
-                    .to_string()
+                read_secret_file(data_dir, path, &format!("{key}.bind_password_file"))?
             }
             _ => bail!("{key}: set exactly one of bind_password and bind_password_file"),
         };
@@ -693,8 +682,6 @@ fn validate_directories(
     Ok(all)
 }
 
-/// A file named in the configuration: relative paths are taken from the
-/// data directory.
 /// The contents of an extra CA file (`key` names it in errors), relative
 /// to the data directory.
 fn read_ca_file(data_dir: &Path, path: Option<PathBuf>, key: &str) -> Result<Option<Vec<u8>>> {
@@ -706,6 +693,18 @@ fn read_ca_file(data_dir: &Path, path: Option<PathBuf>, key: &str) -> Result<Opt
     Ok(Some(pem))
 }
 
+/// A secret kept in a file of its own (`key` names it in errors),
+/// relative to the data directory; the line end an editor adds is not part
+/// of it.
+fn read_secret_file(data_dir: &Path, path: PathBuf, key: &str) -> Result<String> {
+    let path = in_data_dir(data_dir, path);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{key}: cannot read {}", path.display()))?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// A file named in the configuration: relative paths are taken from the
+/// data directory.
 fn in_data_dir(data_dir: &Path, path: PathBuf) -> PathBuf {
     if path.is_relative() {
         data_dir.join(path)
@@ -806,7 +805,7 @@ fn validate_webpush(data_dir: &Path, raw: Option<WebPushSection>) -> Result<Opti
     }))
 }
 
-fn validate_radius(raw: RadiusSection) -> Result<RadiusConfig> {
+fn validate_radius(data_dir: &Path, raw: RadiusSection) -> Result<RadiusConfig> {
     let listen = match raw.listen.trim() {
         "" => None,
         text => Some(text.parse::<SocketAddr>().with_context(|| {
@@ -828,10 +827,7 @@ fn validate_radius(raw: RadiusSection) -> Result<RadiusConfig> {
         let secret = match (section.secret, section.secret_file) {
             (Some(secret), None) => secret.into_bytes(),
             (None, Some(path)) => {
-                let text = std::fs::read_to_string(&path).with_context(|| {
-                    format!("{key}.secret_file: cannot read {}", path.display())
-                })?;
-                text.trim_end_matches(['\n', '\r']).as_bytes().to_vec()
+                read_secret_file(data_dir, path, &format!("{key}.secret_file"))?.into_bytes()
             }
             _ => bail!("{key}: set exactly one of secret and secret_file"),
         };
@@ -1050,6 +1046,38 @@ mod tests {
         let path = write(&dir, "[alarms]\ndaily_at = \"07:00\"\n");
         let config = load(&dir, Some(&path)).unwrap();
         assert!(config.alarms.is_none() && config.smtp.is_none());
+    }
+
+    /// Like every file the configuration names, a secret file given by a
+    /// relative path is found in the data directory, wherever Gatehouse
+    /// was started from; one trailing line end is not part of it.
+    #[test]
+    fn secret_files_are_read_from_the_data_directory() {
+        let temp = gatehouse_testkit::temp_dir();
+        let dir = temp.path().to_path_buf();
+        assert_ne!(std::env::current_dir().unwrap(), dir);
+        std::fs::write(dir.join("vpn.secret"), "radius shared secret\n").unwrap();
+        std::fs::write(dir.join("ldap.password"), "bind password\r\n").unwrap();
+        let path = write(
+            &dir,
+            "[[radius.clients]]\nname = \"vpn\"\nnetworks = [\"10.0.0.0/8\"]\n\
+             secret_file = \"vpn.secret\"\n\
+             [[directory]]\nkind = \"openldap\"\nurls = [\"ldaps://ldap.example.com\"]\n\
+             bind_dn = \"cn=gatehouse,dc=example,dc=com\"\nbind_password_file = \"ldap.password\"\n\
+             base_dn = \"dc=example,dc=com\"\n",
+        );
+        let config = load(&dir, Some(&path)).unwrap();
+        assert_eq!(config.radius.clients[0].secret, b"radius shared secret");
+        assert_eq!(config.directories[0].bind_password, "bind password");
+        // A secret file that is not there names its key and where it was
+        // looked for.
+        std::fs::remove_file(dir.join("vpn.secret")).unwrap();
+        let error = format!("{:#}", load(&dir, Some(&path)).unwrap_err());
+        assert!(error.contains("radius.clients[0].secret_file"), "{error}");
+        assert!(
+            error.contains(&dir.join("vpn.secret").display().to_string()),
+            "{error}"
+        );
     }
 
     #[test]

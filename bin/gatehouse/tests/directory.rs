@@ -143,6 +143,48 @@ fn directory_refusals_never_count() {
     );
 }
 
+/// Active Directory answers a search from the domain's root with the
+/// entries and continuation references to DomainDnsZones, ForestDnsZones
+/// and Configuration. The references are passed over: the user logs in,
+/// and ambiguity is still seen.
+#[test]
+fn references_from_the_domain_root_are_passed_over() {
+    const TEST: &str = "references_from_the_domain_root_are_passed_over";
+    let Some(slapd) = Slapd::start(TEST) else {
+        return;
+    };
+    let Some(ldapsearch) = gatehouse_testkit::peer("ldapsearch", TEST) else {
+        return;
+    };
+    // The directory does send them to the search Gatehouse makes.
+    let output = std::process::Command::new(ldapsearch)
+        .args(["-x", "-H", &slapd.url(), "-D", LDAP_BIND_DN, "-w"])
+        .args([
+            LDAP_BIND_PASSWORD,
+            "-b",
+            LDAP_BASE_DN,
+            "(sAMAccountName=john)",
+            "dn",
+        ])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "ldapsearch: {listing}");
+    let lines = |prefix: &str| listing.lines().filter(|l| l.starts_with(prefix)).count();
+    assert_eq!((lines("dn: "), lines("ref: ")), (1, 3), "{listing}");
+
+    let gh = installation(&ad_directory(&[slapd.url()], "starttls = false\n"));
+    let (reply, stderr) = gh.auth_with("john", "john-secret");
+    assert_eq!(reply, "Accept", "{stderr}");
+    let (reply, stderr) = gh.auth_with("sam@example.com", "sam-secret");
+    assert_eq!(reply, INVALID_TEXT);
+    assert!(
+        stderr.contains("matches several directory entries"),
+        "{stderr}"
+    );
+    assert_eq!(gh.users(&month(&gh)), ["john"]);
+}
+
 #[test]
 fn a_plain_openldap_directory_keys_on_entry_uuid() {
     const TEST: &str = "a_plain_openldap_directory_keys_on_entry_uuid";

@@ -14,14 +14,16 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use gatehouse_core::directory::{Directory, DirectoryEntry, DirectoryUnavailable, Resolution};
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchEntry, SearchOptions};
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchOptions};
 use rustls::ClientConfig;
 
+pub mod entry;
 pub mod plan;
 pub mod settings;
 
 pub use settings::{DirectoryKind, DirectorySettings};
 
+use entry::Entry;
 use plan::{LoginName, in_allowed_groups, is_disabled, nested_group_filter, search_values};
 
 /// A server that failed is tried last for this long.
@@ -264,7 +266,7 @@ impl LdapDirectory {
         scope: Scope,
         filter: &str,
         attributes: &[&str],
-    ) -> Result<(usize, Vec<SearchEntry>), DirectoryUnavailable> {
+    ) -> Result<(usize, Vec<Entry>), DirectoryUnavailable> {
         let mut last_error = String::new();
         for _ in 0..2 {
             let (url, mut ldap) = self.service().await?;
@@ -275,8 +277,15 @@ impl LdapDirectory {
                 .await;
             match result {
                 Ok(result) if matches!(result.1.rc, SUCCESS | SIZE_LIMIT_EXCEEDED) => {
-                    let entries = result.0.into_iter().map(SearchEntry::construct).collect();
-                    return Ok((url, entries));
+                    return entry::entries(result.0)
+                        .map(|entries| (url, entries))
+                        .map_err(|error| {
+                            DirectoryUnavailable(format!(
+                                "{}: {} sent {error}",
+                                self.name(),
+                                self.settings.urls[url]
+                            ))
+                        });
                 }
                 Ok(result) => {
                     // The server answered but refused the search: a setting
@@ -327,16 +336,9 @@ impl LdapDirectory {
             .collect()
     }
 
-    fn entry(
-        &self,
-        url: usize,
-        entry: SearchEntry,
-    ) -> Result<DirectoryEntry, DirectoryUnavailable> {
+    fn entry(&self, url: usize, entry: Entry) -> Result<DirectoryEntry, DirectoryUnavailable> {
         let settings = &self.settings;
-        let Some(identity) = values(&entry, &settings.identity_attribute)
-            .into_iter()
-            .next()
-        else {
+        let Some(identity) = entry.values(&settings.identity_attribute).next() else {
             return Err(DirectoryUnavailable(format!(
                 "{}: entry {} has no {} (identity_attribute)",
                 self.name(),
@@ -345,9 +347,10 @@ impl LdapDirectory {
             )));
         };
         let text = |name: &str| -> Option<String> {
-            values(&entry, name)
-                .into_iter()
-                .find_map(|v| String::from_utf8(v).ok())
+            entry
+                .values(name)
+                .find_map(|v| std::str::from_utf8(v).ok())
+                .map(str::to_string)
                 .filter(|v| !v.trim().is_empty())
         };
         let login_name = settings
@@ -357,15 +360,16 @@ impl LdapDirectory {
             .unwrap_or_else(|| entry.dn.clone());
         let display_name =
             text(&settings.display_name_attribute).unwrap_or_else(|| login_name.clone());
-        let groups: Vec<String> = values(&entry, "memberOf")
-            .into_iter()
-            .filter_map(|v| String::from_utf8(v).ok())
+        let groups: Vec<String> = entry
+            .values("memberOf")
+            .filter_map(|v| std::str::from_utf8(v).ok())
+            .map(str::to_string)
             .collect();
         let disabled = text("userAccountControl").is_some_and(|uac| is_disabled(&uac));
         Ok(DirectoryEntry {
             directory: self.name().to_string(),
             server: settings.urls[url].clone(),
-            stable_id: plan::stable_id(&settings.identity_attribute, &identity),
+            stable_id: plan::stable_id(&settings.identity_attribute, identity),
             dn: entry.dn,
             login_name,
             display_name,
@@ -440,21 +444,6 @@ impl LdapDirectory {
             errors.join("; ")
         )))
     }
-}
-
-/// Every value of `attribute` (any case), text or binary.
-fn values(entry: &SearchEntry, attribute: &str) -> Vec<Vec<u8>> {
-    let text = entry
-        .attrs
-        .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case(attribute))
-        .flat_map(|(_, values)| values.iter().map(|v| v.as_bytes().to_vec()));
-    let binary = entry
-        .bin_attrs
-        .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case(attribute))
-        .flat_map(|(_, values)| values.iter().cloned());
-    text.chain(binary).collect()
 }
 
 /// An LDAP error and its causes on one line.

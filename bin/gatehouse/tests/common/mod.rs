@@ -456,8 +456,13 @@ impl SmtpServer {
         if let Some((user, password)) = &self.auth {
             command.arg("--auth").arg(user).arg(password);
         }
-        self.child = Some(spawn_quiet(&mut command));
-        wait_for_port(self.port, "aiosmtpd");
+        let mut child = spawn_quiet(&mut command);
+        assert!(
+            serving(&mut child, &[self.port], "aiosmtpd"),
+            "aiosmtpd exited at start (port {} taken?)",
+            self.port
+        );
+        self.child = Some(child);
     }
 
     pub fn stop(&mut self) {
@@ -654,13 +659,26 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Waits until something accepts connections on `port`.
-fn wait_for_port(port: u16, what: &str) {
+/// Waits until the peer server `child` accepts connections on every one
+/// of `ports`. `false`: it exited first, most often because a port that
+/// [`free_port`] found free was taken by another process (a connection's
+/// local port, say) before the server could bind it.
+fn serving(child: &mut Child, ports: &[u16], what: &str) -> bool {
     let deadline = Instant::now() + Duration::from_secs(15);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not start");
-        std::thread::sleep(Duration::from_millis(50));
+    for &port in ports {
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if child.try_wait().unwrap().is_some() {
+                return false;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
+    // Something answered on each port: make sure it was this server.
+    child.try_wait().unwrap().is_none()
 }
 
 /// A real OpenLDAP server (slapd) with the test directory
@@ -738,13 +756,24 @@ impl Slapd {
         std::fs::write(dir.path().join("slapd.conf"), config).unwrap();
         let mut server = Slapd {
             slapd,
-            ldap_port: free_port(),
-            ldaps_port: free_port(),
+            ldap_port: 0,
+            ldaps_port: 0,
             ca: ca.ca,
             dir,
             child: None,
         };
-        server.run();
+        // The ports are the server's own once it serves on them; until
+        // then another process may take one (see `serving`), and slapd
+        // then starts again on others.
+        let mut attempts = 0;
+        loop {
+            (server.ldap_port, server.ldaps_port) = (free_port(), free_port());
+            if server.run() {
+                break;
+            }
+            attempts += 1;
+            assert!(attempts < 5, "slapd exited at start {attempts} times");
+        }
         let output = Command::new(ldapadd)
             .args(["-x", "-H", &server.url(), "-D"])
             .arg(format!("cn=admin,{LDAP_BASE_DN}"))
@@ -760,7 +789,8 @@ impl Slapd {
         Some(server)
     }
 
-    fn run(&mut self) {
+    /// Starts slapd on its ports; `false`: it exited instead.
+    fn run(&mut self) -> bool {
         let mut command = Command::new(&self.slapd);
         command
             .arg("-f")
@@ -772,9 +802,10 @@ impl Slapd {
             ))
             // Debug level 0: stay in the foreground, log nothing.
             .args(["-d", "0"]);
-        self.child = Some(spawn_quiet(&mut command));
-        wait_for_port(self.ldap_port, "slapd");
-        wait_for_port(self.ldaps_port, "slapd (LDAPS)");
+        let mut child = spawn_quiet(&mut command);
+        let started = serving(&mut child, &[self.ldap_port, self.ldaps_port], "slapd");
+        self.child = Some(child);
+        started
     }
 
     /// Stops the server (an outage); [`Slapd::resume`] starts it again.
@@ -782,8 +813,14 @@ impl Slapd {
         kill_child(&mut self.child);
     }
 
+    /// Starts the server again on the same ports.
     pub fn resume(&mut self) {
-        self.run();
+        assert!(
+            self.run(),
+            "slapd exited at restart (ports {} and {} taken?)",
+            self.ldap_port,
+            self.ldaps_port
+        );
     }
 
     /// Plain LDAP on 127.0.0.1 (no TLS: loopback only).
