@@ -669,6 +669,10 @@ pub trait PushStore: Send + Sync {
 
     async fn push(&self, id: &str) -> StoreResult<Option<PushRecord>>;
 
+    /// Which of `ids` have a decision (unknown ids are left out), in any
+    /// order: one read for all the logins of a process waiting on a push.
+    async fn decided_pushes(&self, ids: &[String]) -> StoreResult<Vec<String>>;
+
     /// A user's pushes still waiting at `now` (undecided, unexpired), oldest
     /// first: what a phone shows.
     async fn pending_pushes(&self, seat: &SeatKey, now: Timestamp) -> StoreResult<Vec<PushRecord>>;

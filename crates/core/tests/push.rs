@@ -31,16 +31,29 @@ async fn service(name: &str) -> (Gatehouse, Arc<ManualClock>) {
     service_with(name, PushSettings::default()).await
 }
 
-async fn service_with(name: &str, push: PushSettings) -> (Gatehouse, Arc<ManualClock>) {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+fn test_dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("push")
-        .join(name);
+        .join(name)
+}
+
+async fn service_with(name: &str, push: PushSettings) -> (Gatehouse, Arc<ManualClock>) {
+    let dir = test_dir(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.join("gatehouse.db")).await.unwrap());
     let clock = Arc::new(ManualClock::new(ts("2026-11-28T10:00:00Z")));
-    let gatehouse = Gatehouse::open(
+    (node(name, clock.clone(), push).await, clock)
+}
+
+/// A Gatehouse over the store of test `name`: another node of the same
+/// installation once [`service_with`] made it.
+async fn node(name: &str, clock: Arc<ManualClock>, push: PushSettings) -> Gatehouse {
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&test_dir(name).join("gatehouse.db"))
+            .await
+            .unwrap(),
+    );
+    Gatehouse::open(
         store,
         Settings {
             time_zone: Some(gatehouse_license::jiff::tz::TimeZone::UTC),
@@ -50,12 +63,11 @@ async fn service_with(name: &str, push: PushSettings) -> (Gatehouse, Arc<ManualC
                 parallelism: 1,
             },
             push,
-            ..Settings::new(clock.clone())
+            ..Settings::new(clock)
         },
     )
     .await
-    .unwrap();
-    (gatehouse, clock)
+    .unwrap()
 }
 
 fn user(name: &str) -> Identity {
@@ -338,6 +350,69 @@ async fn a_denied_or_unanswered_push_refuses_says_which_and_counts_nobody() {
     );
     assert_eq!(gatehouse.recent_pushes(10).await.unwrap().len(), before);
     assert!(counted(&gatehouse).await.is_empty());
+}
+
+/// Logins held on one node learn of decisions taken on another node of the
+/// installation: one read of the store per poll interval, for all of them,
+/// finds the decided pushes and wakes their logins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logins_held_on_one_node_see_decisions_taken_on_another() {
+    let settings = PushSettings {
+        timeout: Duration::from_secs(20),
+        ..quick(PushMode::Hold)
+    };
+    let (here, clock) = service_with("two-nodes", settings).await;
+    let here = Arc::new(here);
+    let there = node("two-nodes", clock, settings).await;
+    let mut users = Vec::new();
+    for i in 0..12 {
+        let name = format!("user{i}");
+        let (device, key) = user_with_phone(&here, &name).await;
+        users.push((name, device, key));
+    }
+    let started = std::time::Instant::now();
+    let logins: Vec<_> = users
+        .iter()
+        .map(|(name, _, _)| {
+            let (here, name) = (here.clone(), name.clone());
+            tokio::spawn(async move { here.login(&name, &format!("{name}-pw"), "vpn-gw").await })
+        })
+        .collect();
+    // The phones see the pushes and answer through the other node, which
+    // has no login waiting: even users approve, odd ones deny.
+    for (i, (_, device, key)) in users.iter().enumerate() {
+        let decision = if i % 2 == 0 {
+            Decision::Approve
+        } else {
+            Decision::Deny
+        };
+        phone_answers(&there, device, key, decision).await;
+    }
+    assert_eq!(there.pushes_waiting(), 0);
+    // Each login gets its own phone's answer, and gets it from the read
+    // for waiting logins, not from the last look a login takes when its
+    // 20 s are up (which would find the answer too, 20 s late).
+    for (i, login) in logins.into_iter().enumerate() {
+        let step = login.await.unwrap();
+        if i % 2 == 0 {
+            assert!(
+                matches!(step, Ok(LoginStep::Accepted(_))),
+                "user{i}: {step:?}"
+            );
+        } else {
+            assert_eq!(step, Err(Refusal::PushDenied), "user{i}");
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "answers seen only at the deadline"
+    );
+    assert_eq!(here.pushes_waiting(), 0);
+    let mut counted = counted(&here).await;
+    counted.sort();
+    let mut approved: Vec<String> = (0..12).step_by(2).map(|i| format!("user{i}")).collect();
+    approved.sort();
+    assert_eq!(counted, approved);
 }
 
 #[tokio::test]

@@ -1451,6 +1451,27 @@ macro_rules! impl_store {
                     row.as_ref().map(push_from_row).transpose()
                 }
 
+                async fn decided_pushes(&self, ids: &[String]) -> StoreResult<Vec<String>> {
+                    let mut decided = Vec::new();
+                    for chunk in ids.chunks(ROWS_PER_INSERT * 4) {
+                        let mut query = QueryBuilder::<$db>::new(
+                            "SELECT id FROM pushes WHERE decision IS NOT NULL AND id IN (",
+                        );
+                        let mut list = query.separated(", ");
+                        for id in chunk {
+                            list.push_bind(id);
+                        }
+                        query.push(")");
+                        let found: Vec<String> = query
+                            .build_query_scalar()
+                            .fetch_all(&self.pool)
+                            .await
+                            .map_err(unavailable)?;
+                        decided.extend(found);
+                    }
+                    Ok(decided)
+                }
+
                 async fn pending_pushes(
                     &self,
                     seat: &SeatKey,

@@ -35,8 +35,9 @@ pub struct PushSettings {
     pub timeout: Duration,
     /// Challenge mode: how long a push can be answered.
     pub lifetime: Duration,
-    /// How often a waiting login looks in the store for a decision made on
-    /// another node (a decision made on this one wakes it at once).
+    /// How often the store is read for decisions made on another node, in
+    /// one read for every login waiting here (a decision made on this node
+    /// wakes its login at once).
     pub poll: Duration,
 }
 
@@ -52,10 +53,14 @@ impl Default for PushSettings {
 }
 
 /// Logins of this process waiting for a push, by push id: a decision
-/// received here wakes its login at once.
+/// received here wakes its login at once; decisions taken on other nodes
+/// are read for all of them together, once per poll interval.
 #[derive(Debug, Default)]
 pub(super) struct PushWaiters {
     waiting: Mutex<HashMap<String, Arc<Notify>>>,
+    /// When the store was last read for the decisions of every waiting
+    /// login (held while it is read, so one login reads for all).
+    last_read: tokio::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl PushWaiters {
@@ -87,6 +92,16 @@ impl PushWaiters {
     /// Logins waiting now.
     fn len(&self) -> usize {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// The pushes waited for now.
+    fn ids(&self) -> Vec<String> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
     }
 }
 
@@ -503,15 +518,18 @@ impl Gatehouse {
     ) -> Result<(), Refusal> {
         let waiting = self.push_waiters.register(&push.id);
         let deadline = tokio::time::Instant::now() + wait;
+        let mut look = true;
         loop {
-            let record = self
-                .store
-                .push(&push.id)
-                .await
-                .map_err(|error| self.unavailable(identity, &error))?;
-            let decided = record.and_then(|record| record.push.decided);
-            if let Some(decision) = decided {
-                return self.push_outcome(identity, &push.id, Some(decision));
+            if look {
+                let record = self
+                    .store
+                    .push(&push.id)
+                    .await
+                    .map_err(|error| self.unavailable(identity, &error))?;
+                let decided = record.and_then(|record| record.push.decided);
+                if let Some(decision) = decided {
+                    return self.push_outcome(identity, &push.id, Some(decision));
+                }
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {
@@ -533,7 +551,41 @@ impl Gatehouse {
                 return self.push_outcome(identity, &push.id, decided);
             }
             let nap = self.push.poll.min(deadline - now);
-            let _ = tokio::time::timeout(nap, waiting.notify.notified()).await;
+            // Woken: decided here, or found decided by a read for every
+            // waiting login. Otherwise that read is due (once per poll for
+            // the process), and wakes this login if it found its push.
+            look = match tokio::time::timeout(nap, waiting.notify.notified()).await {
+                Ok(()) => true,
+                Err(_) => {
+                    self.read_waiting_decisions().await;
+                    false
+                }
+            };
+        }
+    }
+
+    /// Reads which of the pushes waited for were decided (on any node) and
+    /// wakes their logins: one read per poll interval for the process,
+    /// however many logins wait. A failed read is logged and tried again
+    /// at the next interval; the login's own reads say when the store is
+    /// down.
+    async fn read_waiting_decisions(&self) {
+        let mut last_read = self.push_waiters.last_read.lock().await;
+        let now = tokio::time::Instant::now();
+        if last_read.is_some_and(|at| now.duration_since(at) < self.push.poll / 2) {
+            return;
+        }
+        *last_read = Some(now);
+        let ids = self.push_waiters.ids();
+        match self.store.decided_pushes(&ids).await {
+            Ok(decided) => {
+                for id in decided {
+                    self.push_waiters.wake(&id);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, waiting = ids.len(), "reading push decisions failed; trying again");
+            }
         }
     }
 

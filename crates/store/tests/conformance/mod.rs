@@ -1501,6 +1501,41 @@ pub async fn a_closed_push_takes_no_decision_and_a_decided_one_stays(store: Arc<
     assert_eq!(recent, ["p3", "p2"], "newest first, at most the limit");
 }
 
+pub async fn decided_pushes_are_found_among_many_ids(store: Arc<dyn Store>) {
+    let until = "2026-11-10T08:00:30Z";
+    for id in ["p1", "p2", "p3", "p4"] {
+        store
+            .create_push(&push_record(id, "alice", "2026-11-10T08:00:00Z", until))
+            .await
+            .unwrap();
+    }
+    let at = ts("2026-11-10T08:00:05Z");
+    assert!(
+        store
+            .decide_push("p2", Decision::Approve, "d1", at)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .decide_push("p4", Decision::Deny, "d1", at)
+            .await
+            .unwrap()
+    );
+    assert!(store.close_push("p3", at).await.unwrap());
+    // More ids than one query binds, the pushes among them in two chunks,
+    // and ids that are no push at all.
+    let mut ids: Vec<String> = (0..1_500).map(|i| format!("gone-{i}")).collect();
+    ids.insert(3, "p1".into());
+    ids.insert(7, "p2".into());
+    ids.push("p3".into());
+    ids.push("p4".into());
+    let mut decided = store.decided_pushes(&ids).await.unwrap();
+    decided.sort();
+    assert_eq!(decided, ["p2", "p4"], "decided either way; closed is not");
+    assert!(store.decided_pushes(&[]).await.unwrap().is_empty());
+}
+
 #[macro_export]
 macro_rules! conformance_suite {
     ($make:expr) => {
@@ -1538,6 +1573,7 @@ macro_rules! conformance_suite {
             a_push_is_decided_once_and_never_after_it_expired,
             push_users_phones_and_modes_move_the_generation,
             a_closed_push_takes_no_decision_and_a_decided_one_stays,
+            decided_pushes_are_found_among_many_ids,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
