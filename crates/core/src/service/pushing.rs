@@ -59,7 +59,8 @@ impl Default for PushSettings {
 pub(super) struct PushWaiters {
     waiting: Mutex<HashMap<String, Arc<Notify>>>,
     /// When the store was last read for the decisions of every waiting
-    /// login (held while it is read, so one login reads for all).
+    /// login (held while it is read, so one login reads for all and the
+    /// others go back to waiting).
     last_read: tokio::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
@@ -570,7 +571,10 @@ impl Gatehouse {
     /// at the next interval; the login's own reads say when the store is
     /// down.
     async fn read_waiting_decisions(&self) {
-        let mut last_read = self.push_waiters.last_read.lock().await;
+        // Another login reading right now reads for this one too.
+        let Ok(mut last_read) = self.push_waiters.last_read.try_lock() else {
+            return;
+        };
         let now = tokio::time::Instant::now();
         if last_read.is_some_and(|at| now.duration_since(at) < self.push.poll / 2) {
             return;
