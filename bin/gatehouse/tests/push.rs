@@ -180,25 +180,14 @@ fn a_phone_in_a_real_browser_approves_denies_and_ignores_radius_logins() {
     );
     assert_eq!(alice.tell("approve"), "approved");
     let reply = login.join().unwrap();
-    assert_eq!(
-        reply.code.as_deref(),
-        Some("Access-Accept"),
-        "{}",
-        reply.output
-    );
+    reply.assert_code("Access-Accept");
     assert_eq!(server.gh.users(&current_month()), ["alice"]);
 
     // Deny: rejected, saying so.
     let login = login_in_background(&tools.radclient, port, pap("alice", "alice-secret"), 20, 1);
     assert_eq!(alice.tell("deny"), "denied");
     let reply = login.join().unwrap();
-    assert_eq!(
-        reply.code.as_deref(),
-        Some("Access-Reject"),
-        "{}",
-        reply.output
-    );
-    assert_eq!(reply.reply_message.as_deref(), Some(DENIED));
+    reply.assert_reply("Access-Reject", DENIED);
 
     // Nothing: rejected when push.timeout is up. The NAS retransmits every
     // 3 s meanwhile; the retransmissions are dropped and the login is
@@ -207,13 +196,7 @@ fn a_phone_in_a_real_browser_approves_denies_and_ignores_radius_logins() {
     let login = login_in_background(&tools.radclient, port, pap("alice", "alice-secret"), 3, 5);
     assert_eq!(alice.tell("ignore"), "shown");
     let reply = login.join().unwrap();
-    assert_eq!(
-        reply.code.as_deref(),
-        Some("Access-Reject"),
-        "{}",
-        reply.output
-    );
-    assert_eq!(reply.reply_message.as_deref(), Some(TIMED_OUT));
+    reply.assert_reply("Access-Reject", TIMED_OUT);
     let sent = reply.output.matches("Sent Access-Request").count();
     let received = reply.output.matches("Received Access-").count();
     assert!(
@@ -230,15 +213,7 @@ fn a_phone_in_a_real_browser_approves_denies_and_ignores_radius_logins() {
 
     // Challenge mode: Access-Challenge, the phone approves, Enter.
     let challenge = common::radclient(&tools.radclient, port, &pap("bob", "bob-secret"), SECRET);
-    assert_eq!(
-        (
-            challenge.code.as_deref(),
-            challenge.reply_message.as_deref()
-        ),
-        (Some("Access-Challenge"), Some(APPROVE_ON_PHONE)),
-        "{}",
-        challenge.output
-    );
+    challenge.assert_reply("Access-Challenge", APPROVE_ON_PHONE);
     assert_eq!(bob.tell("approve"), "approved");
     let state = challenge.state.unwrap();
     let enter = common::radclient(
@@ -247,12 +222,7 @@ fn a_phone_in_a_real_browser_approves_denies_and_ignores_radius_logins() {
         &format!("{}, State = 0x{state}", pap("bob", "")),
         SECRET,
     );
-    assert_eq!(
-        enter.code.as_deref(),
-        Some("Access-Accept"),
-        "{}",
-        enter.output
-    );
+    enter.assert_code("Access-Accept");
     // Or the TOTP code at the prompt, with the phone left alone.
     let challenge = common::radclient(&tools.radclient, port, &pap("bob", "bob-secret"), SECRET);
     let state = challenge.state.unwrap();
@@ -265,12 +235,7 @@ fn a_phone_in_a_real_browser_approves_denies_and_ignores_radius_logins() {
         ),
         SECRET,
     );
-    assert_eq!(
-        code.code.as_deref(),
-        Some("Access-Accept"),
-        "{}",
-        code.output
-    );
+    code.assert_code("Access-Accept");
 
     assert_eq!(
         outcomes(&server.gh),
@@ -308,12 +273,7 @@ fn a_phone_in_a_real_browser_approves_denies_and_ignores_radius_logins() {
         &pap("alice", "alice-secret"),
         SECRET,
     );
-    assert_eq!(
-        (refused.code.as_deref(), refused.reply_message.as_deref()),
-        (Some("Access-Reject"), Some(NOT_LICENSED)),
-        "{}",
-        refused.output
-    );
+    refused.assert_reply("Access-Reject", NOT_LICENSED);
     let challenge = common::radclient(&tools.radclient, port, &pap("bob", "bob-secret"), SECRET);
     assert_eq!(
         challenge.reply_message.as_deref(),
@@ -328,12 +288,7 @@ fn a_phone_in_a_real_browser_approves_denies_and_ignores_radius_logins() {
         &format!("{}, State = 0x{state}", pap("bob", &next_code(&bob_totp))),
         SECRET,
     );
-    assert_eq!(
-        code.code.as_deref(),
-        Some("Access-Accept"),
-        "{}",
-        code.output
-    );
+    code.assert_code("Access-Accept");
     assert_eq!(outcomes(&server.gh).len(), 5, "no push was sent");
     assert_eq!(server.gh.users(&current_month()), ["alice", "bob"]);
     drop(alice);
@@ -701,12 +656,7 @@ fn web_push_wakes_a_subscribed_phone() {
     );
     decide(push, "approve");
     let reply = login.join().unwrap();
-    assert_eq!(
-        reply.code.as_deref(),
-        Some("Access-Accept"),
-        "{}",
-        reply.output
-    );
+    reply.assert_code("Access-Accept");
 
     // The browser unsubscribed: the push service answers 410 and the
     // subscription is dropped (the phone still sees pushes when it polls).

@@ -97,20 +97,9 @@ fn pap_accepts_and_rejects_for_independent_clients() {
     let radius = Radius::start(gh);
 
     let accept = radius.radclient(&radclient, &pap("alice", "alice-secret"), SECRET);
-    assert_eq!(
-        accept.code.as_deref(),
-        Some("Access-Accept"),
-        "{}",
-        accept.output
-    );
+    accept.assert_code("Access-Accept");
     let reject = radius.radclient(&radclient, &pap("alice", "wrong"), SECRET);
-    assert_eq!(
-        reject.code.as_deref(),
-        Some("Access-Reject"),
-        "{}",
-        reject.output
-    );
-    assert_eq!(reject.reply_message.as_deref(), Some(INVALID_TEXT));
+    reject.assert_reply("Access-Reject", INVALID_TEXT);
     let unknown = radius.radclient(&radclient, &pap("nobody", "x"), SECRET);
     assert_eq!(
         unknown.reply_message.as_deref(),
@@ -184,21 +173,12 @@ fn a_totp_challenge_round_trip_with_replay_protection() {
 
     // Password first: an Access-Challenge with a State.
     let challenge = radius.radclient(&radclient, &pap("bob", "bob-secret"), SECRET);
-    assert_eq!(
-        challenge.code.as_deref(),
-        Some("Access-Challenge"),
-        "{}",
-        challenge.output
-    );
-    assert_eq!(
-        challenge.reply_message.as_deref(),
-        Some("Enter your one-time code")
-    );
+    challenge.assert_reply("Access-Challenge", "Enter your one-time code");
     let state = challenge.state.expect("a State");
     assert_eq!(state.len(), 32, "16 random octets");
     // A wrong password is never challenged.
     let wrong = radius.radclient(&radclient, &pap("bob", "wrong"), SECRET);
-    assert_eq!(wrong.code.as_deref(), Some("Access-Reject"));
+    wrong.assert_code("Access-Reject");
 
     // The code with the State: accepted.
     let code = current_code(&bob);
@@ -206,12 +186,7 @@ fn a_totp_challenge_round_trip_with_replay_protection() {
         "User-Name = \"bob\", User-Password = \"{code}\", State = 0x{state}, Message-Authenticator = 0x00"
     );
     let accept = radius.radclient(&radclient, &answer, SECRET);
-    assert_eq!(
-        accept.code.as_deref(),
-        Some("Access-Accept"),
-        "{}",
-        accept.output
-    );
+    accept.assert_code("Access-Accept");
     // The same State again: single use.
     let reused = radius.radclient(&radclient, &answer, SECRET);
     assert_eq!(
@@ -226,11 +201,7 @@ fn a_totp_challenge_round_trip_with_replay_protection() {
         "User-Name = \"bob\", User-Password = \"{code}\", State = 0x{state}, Message-Authenticator = 0x00"
     );
     let replayed = radius.radclient(&radclient, &replay, SECRET);
-    assert_eq!(replayed.code.as_deref(), Some("Access-Reject"));
-    assert_eq!(
-        replayed.reply_message.as_deref(),
-        Some("Invalid one-time code")
-    );
+    replayed.assert_reply("Access-Reject", "Invalid one-time code");
 
     // A State this server never issued.
     let forged = format!(
@@ -286,12 +257,7 @@ fn password_and_code_typed_together() {
         &pap("carol", &format!("carol-secret{code}")),
         SECRET,
     );
-    assert_eq!(
-        accept.code.as_deref(),
-        Some("Access-Accept"),
-        "{}",
-        accept.output
-    );
+    accept.assert_code("Access-Accept");
     let replay = radius.radclient(
         &radclient,
         &pap("carol", &format!("carol-secret{code}")),
@@ -419,8 +385,7 @@ fn the_license_gate_at_the_door() {
         Some("Access-Accept")
     );
     let dave = radius.radclient(&radclient, &pap("dave", "dave-secret"), SECRET);
-    assert_eq!(dave.code.as_deref(), Some("Access-Reject"));
-    assert_eq!(dave.reply_message.as_deref(), Some(LIMIT_TEXT));
+    dave.assert_reply("Access-Reject", LIMIT_TEXT);
     // A TOTP user who would be refused is refused before the challenge.
     let erin = radius.radclient(&radclient, &pap("erin", "erin-secret"), SECRET);
     assert_eq!(
@@ -474,13 +439,7 @@ fn an_expired_license_refuses_every_login() {
     ));
     let radius = Radius::start(gh);
     let reply = radius.radclient(&radclient, &pap("alice", "alice-secret"), SECRET);
-    assert_eq!(
-        reply.code.as_deref(),
-        Some("Access-Reject"),
-        "{}",
-        reply.output
-    );
-    assert_eq!(reply.reply_message.as_deref(), Some(EXPIRED_TEXT));
+    reply.assert_reply("Access-Reject", EXPIRED_TEXT);
     assert!(radius.log_count(&["License expired"], 1) >= 1);
 }
 
@@ -533,10 +492,9 @@ fn a_challenge_state_expires() {
         current_code(&grace)
     );
     let reply = radius.radclient(&radclient, &late, SECRET);
-    assert_eq!(reply.code.as_deref(), Some("Access-Reject"));
-    assert_eq!(
-        reply.reply_message.as_deref(),
-        Some("Login attempt expired, please log in again")
+    reply.assert_reply(
+        "Access-Reject",
+        "Login attempt expired, please log in again",
     );
     assert!(
         radius
@@ -568,12 +526,7 @@ fn a_directory_user_with_totp_over_radius() {
     let secret = enrolled_secret(&output);
     let radius = Radius::start(gh);
     let challenge = radius.radclient(&radclient, &pap("john@example.com", "john-secret"), SECRET);
-    assert_eq!(
-        challenge.code.as_deref(),
-        Some("Access-Challenge"),
-        "{}",
-        challenge.output
-    );
+    challenge.assert_code("Access-Challenge");
     let state = challenge.state.expect("a State");
     assert!(
         radius.gh.users(&current_month(&radius.gh)).is_empty(),
@@ -584,29 +537,17 @@ fn a_directory_user_with_totp_over_radius() {
         current_code(&secret)
     );
     let accept = radius.radclient(&radclient, &answer, SECRET);
-    assert_eq!(
-        accept.code.as_deref(),
-        Some("Access-Accept"),
-        "{}",
-        accept.output
-    );
+    accept.assert_code("Access-Accept");
     // A wrong directory password is refused before any challenge.
     let wrong = radius.radclient(&radclient, &pap("john", "wrong"), SECRET);
-    assert_eq!(wrong.code.as_deref(), Some("Access-Reject"));
-    assert_eq!(wrong.reply_message.as_deref(), Some(INVALID_TEXT));
+    wrong.assert_reply("Access-Reject", INVALID_TEXT);
     assert_eq!(radius.gh.users(&current_month(&radius.gh)), ["john"]);
     // The directory down: the NAS is told to try again later.
     slapd.stop();
     let down = radius.radclient(&radclient, &pap("EXAMPLE\\john", "john-secret"), SECRET);
-    assert_eq!(
-        down.code.as_deref(),
-        Some("Access-Reject"),
-        "{}",
-        down.output
-    );
-    assert_eq!(
-        down.reply_message.as_deref(),
-        Some("Authentication service unavailable, please try again later")
+    down.assert_reply(
+        "Access-Reject",
+        "Authentication service unavailable, please try again later",
     );
     assert!(radius.log_count(&["directory unavailable"], 1) >= 1);
 }

@@ -853,6 +853,25 @@ pub struct RadReply {
     pub output: String,
 }
 
+impl RadReply {
+    /// Asserts the reply's code (radclient's output shown if it differs).
+    #[track_caller]
+    pub fn assert_code(&self, code: &str) {
+        assert_eq!(self.code.as_deref(), Some(code), "{}", self.output);
+    }
+
+    /// Asserts the reply's code and its Reply-Message.
+    #[track_caller]
+    pub fn assert_reply(&self, code: &str, message: &str) {
+        assert_eq!(
+            (self.code.as_deref(), self.reply_message.as_deref()),
+            (Some(code), Some(message)),
+            "{}",
+            self.output
+        );
+    }
+}
+
 /// One request with `radclient -x` (one try, 1 s timeout) to
 /// 127.0.0.1:`port`; `attributes` in radclient's syntax.
 pub fn radclient(program: &Path, port: u16, attributes: &str, secret: &str) -> RadReply {
