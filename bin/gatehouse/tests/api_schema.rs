@@ -25,12 +25,8 @@ fn the_api_survives_schemathesis_and_matches_its_document() {
     };
     let st = python.with_file_name("st");
     let gh = Installation::new("Europe/Istanbul");
-    gh.ok(
-        &["admin", "add", "root", "--password-stdin"],
-        "schema-admin-password\n",
-    );
-    let printed = gh.ok(&["admin", "token", "root"], "");
-    let token = printed.lines().last().unwrap().trim().to_string();
+    gh.add_admin("root", "schema-admin-password");
+    let token = gh.api_token("root");
     // A local user and a client, so the routes that name one reach their
     // real work instead of only answering 404.
     gh.add_user("alice");

@@ -102,10 +102,7 @@ fn the_panel_in_a_real_browser() {
     };
 
     let gh = Installation::new("UTC");
-    gh.ok(
-        &["admin", "add", "root", "--password-stdin"],
-        &format!("{ADMIN_PASSWORD}\n"),
-    );
+    gh.add_admin("root", ADMIN_PASSWORD);
     for user in ["alice", "bob"] {
         gh.add_user(user);
     }

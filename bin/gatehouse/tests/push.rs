@@ -148,10 +148,7 @@ fn a_phone_in_a_real_browser_approves_denies_and_ignores_radius_logins() {
         return;
     };
     let gh = Installation::new("UTC");
-    gh.ok(
-        &["admin", "add", "root", "--password-stdin"],
-        &format!("{ADMIN_PASSWORD}\n"),
-    );
+    gh.add_admin("root", ADMIN_PASSWORD);
     gh.add_user("alice");
     // Bob has TOTP too, and answers a challenge rather than holding.
     let bob_totp = totp_user(&gh, "bob", "challenge");
@@ -376,12 +373,8 @@ fn a_thousand_logins_held_for_phones_do_not_hold_up_other_users() {
         &Timestamp::now().to_string(),
     );
     gh.ok(&["license", "install", "-"], &format!("{key}\n"));
-    gh.ok(
-        &["admin", "add", "root", "--password-stdin"],
-        &format!("{ADMIN_PASSWORD}\n"),
-    );
-    let printed = gh.ok(&["admin", "token", "root"], "");
-    let token = printed.lines().last().unwrap().trim().to_string();
+    gh.add_admin("root", ADMIN_PASSWORD);
+    let token = gh.api_token("root");
     let server = Server::start(
         gh,
         &format!(
@@ -503,12 +496,8 @@ fn web_push_wakes_a_subscribed_phone() {
     let subscription: Value = serde_json::from_str(&line).unwrap();
 
     gh.add_user("alice");
-    gh.ok(
-        &["admin", "add", "root", "--password-stdin"],
-        &format!("{ADMIN_PASSWORD}\n"),
-    );
-    let printed = gh.ok(&["admin", "token", "root"], "");
-    let token = printed.lines().last().unwrap().trim().to_string();
+    gh.add_admin("root", ADMIN_PASSWORD);
+    let token = gh.api_token("root");
     let server = Server::start(
         gh,
         &format!(

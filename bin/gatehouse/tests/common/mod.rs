@@ -120,6 +120,20 @@ impl Installation {
         );
     }
 
+    /// An administrator `name` with `password`.
+    pub fn add_admin(&self, name: &str, password: &str) {
+        self.ok(
+            &["admin", "add", name, "--password-stdin"],
+            &format!("{password}\n"),
+        );
+    }
+
+    /// A new API token for administrator `name` (`gatehouse admin token`).
+    pub fn api_token(&self, name: &str) -> String {
+        let printed = self.ok(&["admin", "token", name], "");
+        printed.lines().last().unwrap().trim().to_string()
+    }
+
     /// `(stdout line, stderr)` of `gatehouse auth` with the password
     /// `<name>-secret`.
     pub fn auth(&self, name: &str) -> (String, String) {

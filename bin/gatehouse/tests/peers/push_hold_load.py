@@ -28,7 +28,6 @@ import concurrent.futures
 import hashlib
 import hmac
 import json
-import os
 import socket
 import struct
 import sys
@@ -38,16 +37,9 @@ import urllib.request
 
 import pyrad.packet
 from pyrad.client import Client, Timeout
-from pyrad.dictionary import Dictionary
 
-DICTIONARY = Dictionary(
-    os.path.join(os.path.dirname(os.path.abspath(__file__)), "dictionary")
-)
-CODES = {
-    pyrad.packet.AccessAccept: "Access-Accept",
-    pyrad.packet.AccessReject: "Access-Reject",
-    pyrad.packet.AccessChallenge: "Access-Challenge",
-}
+from nas import DICTIONARY, code_name
+
 PER_SOCKET = 200
 
 
@@ -161,7 +153,7 @@ class Held:
                     continue
                 self.answered[key] = data
                 messages = reply.get("Reply-Message") or ["(none)"]
-                self.replies[f"{CODES.get(reply.code, reply.code)}: {messages[0]}"] += 1
+                self.replies[f"{code_name(reply.code)}: {messages[0]}"] += 1
 
     def wait(self, seconds):
         deadline = time.monotonic() + seconds
@@ -191,7 +183,7 @@ def login(secret, port, user, password, totp_secret, later=0):
     except (Timeout, OSError):
         return "unanswered", None
     elapsed = (time.perf_counter() - started) * 1000
-    return CODES.get(reply.code, str(reply.code)), elapsed
+    return code_name(reply.code), elapsed
 
 
 def percentile(values, fraction):

@@ -10,20 +10,14 @@ Prints one JSON object per command.
 """
 
 import json
-import os
 import socket
 import sys
 
 import pyrad.packet
 from pyrad.client import Client, Timeout
-from pyrad.dictionary import Dictionary
 
-DICTIONARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dictionary")
-CODES = {
-    pyrad.packet.AccessAccept: "Access-Accept",
-    pyrad.packet.AccessReject: "Access-Reject",
-    pyrad.packet.AccessChallenge: "Access-Challenge",
-}
+from nas import DICTIONARY, code_name
+
 
 
 def describe(reply):
@@ -34,7 +28,7 @@ def describe(reply):
     message = first("Reply-Message")
     state = first("State")
     return {
-        "code": CODES.get(reply.code, str(reply.code)),
+        "code": code_name(reply.code),
         "reply_message": message,
         "state": state.hex() if state is not None else None,
         "proxy_state": [p.decode() for p in reply.get("Proxy-State") or []],
@@ -43,7 +37,7 @@ def describe(reply):
 
 
 def client(port, secret, source=None):
-    c = Client(server="127.0.0.1", authport=port, secret=secret, dict=Dictionary(DICTIONARY), enforce_ma=True)
+    c = Client(server="127.0.0.1", authport=port, secret=secret, dict=DICTIONARY, enforce_ma=True)
     c.timeout = 2
     c.retries = 1
     if source:
@@ -91,7 +85,7 @@ def duplicate(port, secret, args):
         if not req.VerifyReply(reply, data, enforce_ma=True):
             return {"error": "reply failed verification"}
         replies.append(data)
-    return {"codes": [CODES.get(r[0], str(r[0])) for r in replies], "identical": replies[0] == replies[1]}
+    return {"codes": [code_name(r[0]) for r in replies], "identical": replies[0] == replies[1]}
 
 
 def status(port, secret):

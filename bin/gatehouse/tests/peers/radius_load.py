@@ -16,22 +16,14 @@ and how many requests failed over.
 import collections
 import concurrent.futures
 import json
-import os
 import sys
 import threading
 
 import pyrad.packet
 from pyrad.client import Client, Timeout
-from pyrad.dictionary import Dictionary
 
-DICTIONARY = Dictionary(
-    os.path.join(os.path.dirname(os.path.abspath(__file__)), "dictionary")
-)
-CODES = {
-    pyrad.packet.AccessAccept: "Access-Accept",
-    pyrad.packet.AccessReject: "Access-Reject",
-    pyrad.packet.AccessChallenge: "Access-Challenge",
-}
+from nas import DICTIONARY, code_name
+
 
 local = threading.local()
 lock = threading.Lock()
@@ -72,7 +64,7 @@ def login(index, user, password, ports, secret):
             answered += 1
             if answered % 100 == 0:
                 print(f"progress {answered}", flush=True)
-        return user, CODES.get(reply.code, str(reply.code)), messages[0] if messages else None, attempt
+        return user, code_name(reply.code), messages[0] if messages else None, attempt
     return user, "unanswered", None, len(ports)
 
 
