@@ -65,12 +65,14 @@ pub(super) struct PushWaiters {
 }
 
 impl PushWaiters {
+    /// The table (a panic elsewhere while it was held leaves it usable).
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Notify>>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn register(&self, push: &str) -> WaitingPush<'_> {
         let notify = Arc::new(Notify::new());
-        self.waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(push.to_string(), notify.clone());
+        self.table().insert(push.to_string(), notify.clone());
         WaitingPush {
             waiters: self,
             push: push.to_string(),
@@ -79,12 +81,7 @@ impl PushWaiters {
     }
 
     fn wake(&self, push: &str) {
-        if let Some(notify) = self
-            .waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(push)
-        {
+        if let Some(notify) = self.table().get(push) {
             // Stores a permit if the login is not waiting right now.
             notify.notify_one();
         }
@@ -92,17 +89,12 @@ impl PushWaiters {
 
     /// Logins waiting now.
     fn len(&self) -> usize {
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.table().len()
     }
 
     /// The pushes waited for now.
     fn ids(&self) -> Vec<String> {
-        self.waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .cloned()
-            .collect()
+        self.table().keys().cloned().collect()
     }
 }
 
@@ -116,11 +108,7 @@ struct WaitingPush<'a> {
 
 impl Drop for WaitingPush<'_> {
     fn drop(&mut self) {
-        self.waiters
-            .waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.push);
+        self.waiters.table().remove(&self.push);
     }
 }
 
