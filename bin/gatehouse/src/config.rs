@@ -964,6 +964,13 @@ mod tests {
                 "alarms.days_before_end",
             ),
             ("[alarms]\ndaily_at = \"25:00\"\n", "alarms.daily_at"),
+            (
+                // Many people share an organisation: one seat for all of them.
+                "[[directory]]\nkind = \"openldap\"\nurls = [\"ldaps://dc.example.com\"]\nbind_dn = \"cn=gh\"\n\
+                 bind_password = \"pw\"\nbase_dn = \"dc=example,dc=com\"\n\
+                 identity_attribute = \"o\"\n",
+                "directory[0].identity_attribute",
+            ),
             ("[alarms]\nrecipient = []\n", "recipient"),
             (
                 "[smtp]\nhost = \"mail.example.com\"\nsecurity = \"ssl\"\nfrom = \"gh@example.com\"\n",

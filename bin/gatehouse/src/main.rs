@@ -40,7 +40,7 @@ use gatehouse_mail::SmtpMailer;
 #[derive(Debug, Parser)]
 #[command(
     name = "gatehouse",
-    version,
+    version = version_text(),
     about = "Gatehouse multi-factor authentication server"
 )]
 struct Cli {
@@ -338,6 +338,14 @@ const EXIT_NO: u8 = 1;
 /// Exit code of an error (bad input, unreadable file, database down).
 const EXIT_ERROR: u8 = 2;
 
+/// `gatehouse --version`: the version, then which vendor keys this build
+/// accepts license keys from (fingerprints), and `development key trusted`
+/// when the published development key is one of them.
+fn version_text() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| format!("{}\n{}", env!("CARGO_PKG_VERSION"), vendor_keys::summary()))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -476,11 +484,13 @@ async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> 
     let view = gatehouse.license_view().await?;
     if vendor_keys::trusts_development_key() {
         tracing::warn!(
-            "this build trusts the development vendor key (keys/dev-vendor.pub); production builds must not"
+            "{}: this build accepts license keys signed with the published development vendor key (keys/dev-vendor.pub), which anyone can issue; production builds must not",
+            vendor_keys::DEVELOPMENT_KEY_TRUSTED
         );
     }
     tracing::info!(
         app_key = %view.app_key,
+        vendor_keys = %vendor_keys::summary(),
         license_type = %view.license.payload.license_type,
         user_limit = %format!("{}/{}", view.active_users, view.license.payload.user_limit),
         support_end = %view.license.payload.support_end,

@@ -69,6 +69,20 @@ fn license_flow_end_to_end() {
         assert_eq!(license[field], value, "{field}");
     }
     assert_eq!(license["app_key"], app_key.as_str());
+    // The zone was fixed when the installation was made: neither the
+    // environment nor the file can move the month or the end of the
+    // Support End Date any more.
+    let moved = gh
+        .command(&["license", "show"])
+        .env("GATEHOUSE_LICENSE__TIMEZONE", "Pacific/Kiritimati")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&moved.stderr);
+    assert_eq!(moved.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("license.timezone") && stderr.contains("Europe/Istanbul"),
+        "{stderr}"
+    );
     assert_eq!(license["user_limit"], 3);
     assert_eq!(license["active_users"], 0);
     assert!(license["license_id"].as_str().unwrap().starts_with("L-"));
@@ -150,6 +164,24 @@ fn license_flow_end_to_end() {
         ),
         ("tampered", Some(1))
     );
+}
+
+#[test]
+fn version_names_the_trusted_vendor_keys() {
+    let gh = Installation::new("UTC");
+    let version = gh.ok(&["--version"], "");
+    let dev_fingerprint = gatehouse_license::key_file::fingerprint(
+        &gatehouse_license::key_file::parse_public(
+            &std::fs::read_to_string(
+                gatehouse_testkit::workspace_root().join("keys/dev-vendor.pub"),
+            )
+            .unwrap(),
+        )
+        .unwrap(),
+    );
+    assert!(version.starts_with("gatehouse 0."), "{version}");
+    assert!(version.contains(&dev_fingerprint), "{version}");
+    assert!(version.contains("development key trusted"), "{version}");
 }
 
 #[test]
@@ -468,6 +500,13 @@ fn serve_follows_license_changes_and_stops_on_sigterm() {
     let running = wait_for("Gatehouse is running");
     assert!(
         running.contains(&app_key) && running.contains("Demo License"),
+        "{running}"
+    );
+    // The start line says which vendor keys the build trusts; the tests'
+    // build trusts the development key, and says so.
+    assert!(
+        running.contains("trusted vendor keys: SHA256:")
+            && running.contains("development key trusted"),
         "{running}"
     );
 

@@ -189,7 +189,9 @@ fn a_phone_in_a_real_browser_approves_denies_and_ignores_radius_logins() {
     // Nothing: rejected when push.timeout is up. The NAS retransmits every
     // 3 s meanwhile; the retransmissions are dropped and the login is
     // answered once.
-    let decisions_before = server.log_count_now(&["RADIUS decision", "user=\"alice\""]);
+    // The approval's and the denial's decisions first: log lines reach
+    // stderr in batches, so one may still be on its way.
+    let decisions_before = server.log_count(&["RADIUS decision", "user=\"alice\""], 2);
     let login = login_in_background(&tools.radclient, port, pap("alice", "alice-secret"), 3, 5);
     assert_eq!(alice.tell("ignore"), "shown");
     let reply = login.join().unwrap();

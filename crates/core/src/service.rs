@@ -220,8 +220,9 @@ pub struct Admitted {
 /// How the service is set up; the binary derives this from its config.
 #[derive(Clone)]
 pub struct Settings {
-    /// `license.timezone`; `None` keeps the zone recorded at first start
-    /// (the host's zone at that time).
+    /// `license.timezone`: the zone a new installation is created with
+    /// (`None`: the host's). Once created the zone is fixed; a different
+    /// one here is [`OpenError::TimeZonePinned`].
     pub time_zone: Option<TimeZone>,
     pub password: PasswordParams,
     pub trusted_vendor_keys: Vec<VerifyingKey>,
@@ -289,6 +290,10 @@ pub enum OpenError {
     UnknownTimeZone(String),
     #[error("the host's time zone has no IANA name; set license.timezone")]
     HostTimeZoneUnnamed,
+    #[error(
+        "license.timezone: the license time zone was fixed to {pinned} when this installation was created and cannot be changed to {configured} (remove license.timezone or set it to {pinned})"
+    )]
+    TimeZonePinned { pinned: String, configured: String },
     #[error("invalid password hashing settings: {0}")]
     Password(#[from] PasswordError),
     #[error("no randomness available to create the installation key: {0}")]
@@ -426,7 +431,7 @@ impl Gatehouse {
             Some(record) => record,
             None => first_start(store.as_ref(), &settings, clock.now()).await?,
         };
-        let (zone, zone_name) = resolve_zone(store.as_ref(), &settings, &installation).await?;
+        let (zone, zone_name) = resolve_zone(&settings, &installation).await?;
         let installation = Installation {
             app_key: AppKey::of(&installation.signing_key.verifying_key()),
             record: installation,
@@ -1418,24 +1423,23 @@ async fn first_start(
 }
 
 async fn resolve_zone(
-    store: &dyn Store,
     settings: &Settings,
     installation: &InstallationRecord,
 ) -> Result<(TimeZone, String), OpenError> {
+    let pinned = installation.time_zone.clone();
     if let Some(zone) = &settings.time_zone {
-        let name = zone
-            .iana_name()
-            .ok_or(OpenError::HostTimeZoneUnnamed)?
-            .to_string();
-        if name != installation.time_zone {
-            tracing::warn!(from = %installation.time_zone, to = %name, "license time zone changed by configuration");
-            store.set_time_zone(&name).await?;
+        let name = zone.iana_name().ok_or(OpenError::HostTimeZoneUnnamed)?;
+        // Moving the zone would move the month and the end of the Support
+        // End Date by up to a day: it is fixed at first start.
+        if name != pinned {
+            return Err(OpenError::TimeZonePinned {
+                pinned,
+                configured: name.to_string(),
+            });
         }
-        return Ok((zone.clone(), name));
     }
-    let name = installation.time_zone.clone();
-    let zone = TimeZone::get(&name).map_err(|_| OpenError::UnknownTimeZone(name.clone()))?;
-    Ok((zone, name))
+    let zone = TimeZone::get(&pinned).map_err(|_| OpenError::UnknownTimeZone(pinned.clone()))?;
+    Ok((zone, pinned))
 }
 
 /// Rebuilds the license in force from the stored row. A stored key is

@@ -41,8 +41,8 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The installation's identity and first-start facts. Created once; only
-/// the time zone may change afterwards.
+/// The installation's identity and first-start facts. Created once, never
+/// changed.
 #[derive(Clone)]
 pub struct InstallationRecord {
     /// The installation's Ed25519 key (signs application key files; its
@@ -90,8 +90,6 @@ pub trait InstallationStore: Send + Sync {
         record: &InstallationRecord,
         demo_user_limit: u32,
     ) -> StoreResult<InstallationRecord>;
-
-    async fn set_time_zone(&self, time_zone: &str) -> StoreResult<()>;
 
     async fn license(&self) -> StoreResult<StoredLicense>;
 

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gatehouse_core::store::{SeatQuery, Store};
-use gatehouse_core::{Gatehouse, InstallError, ManualClock, PasswordParams, Refusal, Settings};
+use gatehouse_core::{
+    Gatehouse, InstallError, ManualClock, OpenError, PasswordParams, Refusal, Settings,
+};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::{Date, date};
 use gatehouse_license::jiff::tz::TimeZone;
@@ -150,6 +152,49 @@ async fn restarting_never_renews_the_demo_or_changes_the_app_key() {
     assert_eq!(restarted.license().payload.support_end, end);
     let view = restarted.license_view().await.unwrap();
     assert_eq!(view.status, LicenseStatus::Expired);
+}
+
+#[tokio::test]
+async fn the_time_zone_is_fixed_at_first_start_and_configuration_cannot_move_it() {
+    let fx = fixture("zone-pinned", "Europe/Istanbul", "2026-11-30T22:30:00Z").await;
+    // 01:30 on 1 December in Istanbul, still November in UTC: moving the
+    // zone would reopen the month and stretch the Support End Date.
+    assert_eq!(fx.gatehouse.current_month().to_string(), "2026-12");
+    fx.gatehouse.flush().await.unwrap();
+    drop(fx.gatehouse);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&fx.path).await.unwrap());
+    let moved = Gatehouse::open(
+        store.clone(),
+        Settings {
+            time_zone: Some(TimeZone::UTC),
+            password: fast_passwords(),
+            ..Settings::new(fx.clock.clone())
+        },
+    )
+    .await
+    .map(|_| ())
+    .unwrap_err();
+    assert!(matches!(moved, OpenError::TimeZonePinned { .. }), "{moved}");
+    let message = moved.to_string();
+    assert!(
+        message.starts_with("license.timezone:") && message.contains("Europe/Istanbul"),
+        "{message}"
+    );
+    // Saying nothing, or the same zone, keeps the fixed one.
+    for time_zone in [None, Some(fx.zone.clone())] {
+        let reopened = Gatehouse::open(
+            store.clone(),
+            Settings {
+                time_zone,
+                password: fast_passwords(),
+                ..Settings::new(fx.clock.clone())
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(reopened.time_zone_name(), "Europe/Istanbul");
+        assert_eq!(reopened.current_month().to_string(), "2026-12");
+    }
 }
 
 #[tokio::test]

@@ -5,6 +5,19 @@
 use std::fmt;
 use std::time::Duration;
 
+/// Attributes that are unique per entry and never change for its life
+/// (SPEC §11): the directory's own entry identifiers. A seat is keyed on
+/// this value, so an attribute several people share (`o`, `department`) or
+/// one that can be edited (`mail`, `uid`) would let several people share
+/// one seat, or one person take several.
+pub const IDENTITY_ATTRIBUTES: &[&str] = &[
+    "objectGUID",
+    "entryUUID",
+    "nsUniqueId",
+    "ipaUniqueID",
+    "GUID",
+];
+
 /// Which defaults apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DirectoryKind {
@@ -159,6 +172,16 @@ impl DirectorySettings {
                 return Err(format!("{key}: {value:?} is not an attribute name"));
             }
         }
+        if !IDENTITY_ATTRIBUTES
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(&self.identity_attribute))
+        {
+            return Err(format!(
+                "identity_attribute: {:?} is not unique and immutable per entry; use one of {}",
+                self.identity_attribute,
+                IDENTITY_ATTRIBUTES.join(", ")
+            ));
+        }
         if ldap3::parse_filter(crate::plan::wrap(&self.user_filter)).is_err() {
             return Err(format!(
                 "user_filter: {:?} is not an LDAP filter",
@@ -267,6 +290,20 @@ mod tests {
             ),
             (
                 DirectorySettings {
+                    identity_attribute: "o".into(),
+                    ..valid()
+                },
+                "identity_attribute",
+            ),
+            (
+                DirectorySettings {
+                    identity_attribute: "mail".into(),
+                    ..valid()
+                },
+                "identity_attribute",
+            ),
+            (
+                DirectorySettings {
                     user_filter: "(objectClass=user".into(),
                     ..valid()
                 },
@@ -291,6 +328,19 @@ mod tests {
             ..valid()
         };
         assert_eq!(local.validate(), Ok(()));
+        // Every identifier of the set, in any case (attribute names are
+        // case-insensitive in LDAP).
+        for attribute in IDENTITY_ATTRIBUTES
+            .iter()
+            .map(|a| a.to_string())
+            .chain(["objectguid".to_string(), "ENTRYUUID".to_string()])
+        {
+            let settings = DirectorySettings {
+                identity_attribute: attribute.clone(),
+                ..valid()
+            };
+            assert_eq!(settings.validate(), Ok(()), "{attribute}");
+        }
         assert!(!format!("{:?}", valid()).contains("secret"));
     }
 }

@@ -248,6 +248,10 @@ struct LicensePage {
     warn: bool,
     request_text: String,
     contact: Option<String>,
+    /// Fingerprints of the vendor keys this build accepts.
+    vendor_keys: Vec<String>,
+    /// The build trusts the published development key.
+    development_key: bool,
     notice: Option<String>,
     error: Option<String>,
     preview: Option<Preview>,
@@ -327,6 +331,8 @@ async fn render_license(
             warn: view.days_remaining < 30,
             request_text: request_text(&view),
             contact: panel.settings.support_contact.clone(),
+            vendor_keys: gatehouse_core::vendor_keys::fingerprints(),
+            development_key: gatehouse_core::vendor_keys::trusts_development_key(),
             license,
             notice,
             error,

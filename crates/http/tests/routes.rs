@@ -508,9 +508,18 @@ async fn the_license_page_shows_the_spec_table() {
         "Download Application Key File",
         "licenses@vendor.example",
         "Please issue a Gatehouse license key",
+        "cannot prove the usage to a third party",
     ] {
         assert!(html.contains(text), "missing {text:?}");
     }
+    // Which vendor keys this build trusts: the tests' build trusts the
+    // development key, and the page says so.
+    for fingerprint in gatehouse_core::vendor_keys::fingerprints() {
+        assert!(html.contains(&fingerprint), "missing {fingerprint}");
+    }
+    assert!(gatehouse_core::vendor_keys::trusts_development_key());
+    assert!(html.contains("id=\"development-key\""));
+    assert!(html.contains("Development key trusted."));
     let (_, license) = fx
         .api(As::Token, Method::GET, "/api/v1/license", None)
         .await;

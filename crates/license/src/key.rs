@@ -298,6 +298,10 @@ pub enum KeyRefusal {
     )]
     BadSignature,
     #[error(
+        "license key is signed with the published development vendor key, which this build does not trust (it is for tests and evaluation only); request a key from the vendor"
+    )]
+    DevelopmentKey,
+    #[error(
         "license key is bound to App Key {key_app_key}, not to this installation's App Key {this_app_key}"
     )]
     OtherAppKey {
@@ -351,7 +355,15 @@ pub fn decode_signed(text: &str, trusted: &[VerifyingKey]) -> Result<VerifiedKey
         .iter()
         .any(|vendor| vendor.verify_strict(&message, &signature).is_ok());
     if !signed_by_trusted_vendor {
-        return Err(KeyRefusal::BadSignature);
+        // Say so plainly when the key is genuine but made with the public
+        // development key: the build, not the key, is what refuses it.
+        let development = VerifyingKey::from_bytes(&crate::key_file::DEVELOPMENT_PUBLIC_KEY)
+            .is_ok_and(|dev| dev.verify_strict(&message, &signature).is_ok());
+        return Err(if development {
+            KeyRefusal::DevelopmentKey
+        } else {
+            KeyRefusal::BadSignature
+        });
     }
     let payload = LicensePayload::from_bytes(&payload_bytes).map_err(KeyRefusal::Malformed)?;
     Ok(VerifiedKey {

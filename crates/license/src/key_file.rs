@@ -14,6 +14,26 @@ use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
 pub const PUBLIC_PREFIX: &str = "ed25519-public:";
+
+/// The published development vendor key (`keys/dev-vendor.pub`): its
+/// secret half is in the Gatehouse repository, so anyone can issue keys
+/// with it. Only builds made to trust it (tests, evaluation) do; a key it
+/// signed is otherwise refused as [`crate::KeyRefusal::DevelopmentKey`].
+pub const DEVELOPMENT_PUBLIC_KEY: [u8; 32] = [
+    0x09, 0xea, 0xcd, 0x73, 0xc5, 0xba, 0x57, 0xd2, 0xeb, 0x28, 0xbd, 0xbb, 0xc5, 0x51, 0x50, 0x0d,
+    0xba, 0xfa, 0x10, 0xa6, 0x6e, 0x38, 0x47, 0xa9, 0x2d, 0xe6, 0x95, 0x83, 0x49, 0x80, 0xff, 0xa4,
+];
+
+/// How a vendor public key is named to people: `SHA256:` and the
+/// unpadded base64 of the key's SHA-256, as OpenSSH names keys.
+pub fn fingerprint(key: &VerifyingKey) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    format!(
+        "SHA256:{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest)
+    )
+}
 pub const SECRET_PREFIX: &str = "ed25519-secret:";
 
 /// Why a key file cannot be read.
@@ -79,6 +99,18 @@ fn format_key(prefix: &str, bytes: &[u8; 32], comment: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_development_key_constant_is_the_published_file() {
+        let published = include_str!("../../../keys/dev-vendor.pub");
+        assert_eq!(
+            parse_public(published).unwrap().to_bytes(),
+            DEVELOPMENT_PUBLIC_KEY
+        );
+        let fingerprint = fingerprint(&parse_public(published).unwrap());
+        assert!(fingerprint.starts_with("SHA256:"), "{fingerprint}");
+        assert_eq!(fingerprint.len(), "SHA256:".len() + 43);
+    }
 
     #[test]
     fn keys_round_trip_and_are_not_interchangeable() {

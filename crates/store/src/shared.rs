@@ -261,15 +261,6 @@ macro_rules! impl_store {
                     Ok(stored)
                 }
 
-                async fn set_time_zone(&self, time_zone: &str) -> StoreResult<()> {
-                    sqlx::query("UPDATE installation SET time_zone = $1 WHERE id = 1")
-                        .bind(time_zone)
-                        .execute(self.writer())
-                        .await
-                        .map_err(unavailable)?;
-                    Ok(())
-                }
-
                 async fn license(&self) -> StoreResult<StoredLicense> {
                     let row = sqlx::query("SELECT key, user_limit, generation FROM license WHERE id = 1")
                         .fetch_optional(&self.pool)

@@ -124,11 +124,6 @@ pub async fn installation_is_created_once(store: Arc<dyn Store>) {
         (None, 25),
         "first start begins the demo"
     );
-    store.set_time_zone("UTC").await.unwrap();
-    assert_eq!(
-        store.installation().await.unwrap().unwrap().time_zone,
-        "UTC"
-    );
 }
 
 pub async fn installing_a_license_replaces_it_and_bumps_the_generation(store: Arc<dyn Store>) {
