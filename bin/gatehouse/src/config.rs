@@ -433,7 +433,11 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
         Some(url) => match url.split_once("://") {
             Some(("sqlite", path)) if !path.is_empty() => Storage::Sqlite(PathBuf::from(path)),
             Some(("postgres" | "postgresql", rest)) if !rest.is_empty() => Storage::Postgres {
-                url: url.to_string(),
+                url: {
+                    gatehouse_store::check_postgres_url(url)
+                        .map_err(|error| anyhow::anyhow!("storage.url: {error}"))?;
+                    url.to_string()
+                },
                 max_connections: match raw.storage.max_connections {
                     None => 10,
                     Some(n @ 1..=1000) => n,
@@ -890,7 +894,7 @@ mod tests {
             ),
             ("[storage]\nurl = \"mysql://x\"\n", "storage.url"),
             (
-                "[storage]\nurl = \"postgres://gh@db/gatehouse\"\nmax_connections = 0\n",
+                "[storage]\nurl = \"postgres://gh@db/gatehouse?sslmode=verify-full\"\nmax_connections = 0\n",
                 "storage.max_connections",
             ),
             (
@@ -1093,13 +1097,14 @@ mod tests {
         let dir = temp.path().to_path_buf();
         let path = write(
             &dir,
-            "[storage]\nurl = \"postgres://gh:s3cret@db.example.com:5432/gatehouse?sslmode=require\"\nmax_connections = 20\n",
+            "[storage]\nurl = \"postgres://gh:s3cret@db.example.com:5432/gatehouse?sslmode=verify-full\"\nmax_connections = 20\n",
         );
         let config = load(&dir, Some(&path)).unwrap();
         assert_eq!(
             config.storage,
             Storage::Postgres {
-                url: "postgres://gh:s3cret@db.example.com:5432/gatehouse?sslmode=require".into(),
+                url: "postgres://gh:s3cret@db.example.com:5432/gatehouse?sslmode=verify-full"
+                    .into(),
                 max_connections: 20,
             }
         );
@@ -1110,6 +1115,19 @@ mod tests {
                 "{shown}"
             );
         }
+        // To another host without a verified certificate: refused before
+        // anything connects, saying what to change.
+        let path = write(
+            &dir,
+            "[storage]\nurl = \"postgres://gh:s3cret@db.example.com:5432/gatehouse?sslmode=require\"\n",
+        );
+        let error = load(&dir, Some(&path)).unwrap_err().to_string();
+        assert!(
+            error.starts_with("storage.url:")
+                && error.contains("sslmode=verify-full")
+                && !error.contains("s3cret"),
+            "{error}"
+        );
         let path = write(
             &dir,
             "[storage]\nurl = \"mysql://gh:s3cret@db/gatehouse\"\n",

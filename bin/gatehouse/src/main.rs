@@ -1427,6 +1427,7 @@ async fn migrate(from: &str, to: &str) -> Result<ExitCode> {
             config::redact_url(to)
         );
     }
+    gatehouse_store::check_postgres_url(to).map_err(|error| anyhow::anyhow!("--to: {error}"))?;
     let source = SqliteStore::open(path).await?;
     let destination = PgStore::connect(to, 4).await?;
     let report = gatehouse_store::copy_sqlite_to_postgres(&source, &destination).await?;

@@ -11,5 +11,5 @@ mod shared;
 mod sqlite;
 
 pub use copy::{CopyReport, copy_sqlite_to_postgres};
-pub use postgres::PgStore;
+pub use postgres::{PgStore, check_url as check_postgres_url};
 pub use sqlite::SqliteStore;

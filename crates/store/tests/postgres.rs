@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use gatehouse_core::store::Store;
 use gatehouse_store::PgStore;
-use gatehouse_testkit::{fresh_postgres_database, postgres_url};
+use gatehouse_testkit::{fresh_postgres_database, peer, postgres_tls_ca, postgres_url, temp_dir};
 use sqlx::Connection as _;
 
 /// A new, empty database for `case` (dropped first if a run left it).
@@ -44,4 +44,97 @@ async fn nodes_starting_together_migrate_once() {
             .unwrap();
     let once_each: Vec<i64> = (1..=versions.len() as i64).collect();
     assert_eq!(versions, once_each, "every migration ran exactly once");
+}
+
+/// `url` with `query` added to its parameters.
+fn with_query(url: &str, query: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{query}")
+}
+
+#[tokio::test]
+async fn tls_with_a_verified_certificate_and_a_wrong_ca_refused() {
+    const TEST: &str = "tls_with_a_verified_certificate_and_a_wrong_ca_refused";
+    let Some(server) = postgres_url(TEST) else {
+        return;
+    };
+    let Some(ca) = postgres_tls_ca(TEST) else {
+        return;
+    };
+    let Some(openssl) = peer("openssl", TEST) else {
+        return;
+    };
+    let url = fresh_postgres_database(&server, TEST);
+    // The certificate is checked against the private CA and the host name
+    // (both spellings of this host are in the server's certificate).
+    for host_url in [url.clone(), url.replace("127.0.0.1", "localhost")] {
+        let verified = with_query(
+            &host_url,
+            &format!("sslmode=verify-full&sslrootcert={}", ca.display()),
+        );
+        let store = PgStore::connect(&verified, 2).await.unwrap();
+        store.close().await;
+        let mut connection = sqlx::PgConnection::connect(&verified).await.unwrap();
+        let (ssl, version): (bool, String) =
+            sqlx::query_as("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_one(&mut connection)
+                .await
+                .unwrap();
+        assert!(ssl && version.starts_with("TLS"), "{ssl} {version}");
+    }
+    // Another CA's word for the same server is not enough.
+    let other = temp_dir();
+    let made = std::process::Command::new(openssl)
+        .current_dir(other.path())
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=Someone Else's CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let wrong = with_query(
+        &url,
+        &format!(
+            "sslmode=verify-full&sslrootcert={}",
+            other.path().join("ca.pem").display()
+        ),
+    );
+    let error = PgStore::connect(&wrong, 2).await.unwrap_err().to_string();
+    assert!(
+        error.contains("cannot connect") && error.to_lowercase().contains("certificate"),
+        "{error}"
+    );
+    // Without a verified certificate, another host is refused before any
+    // connection is tried.
+    let elsewhere = PgStore::connect(
+        "postgres://gatehouse:secret@db.example.com/gatehouse?sslmode=require",
+        2,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        elsewhere.contains("sslmode=verify-full") && !elsewhere.contains("secret"),
+        "{elsewhere}"
+    );
 }

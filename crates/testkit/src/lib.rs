@@ -228,6 +228,28 @@ pub fn postgres_url(test: &str) -> Option<String> {
     }
 }
 
+/// The CA certificate of the test PostgreSQL server's TLS certificate
+/// (`GATEHOUSE_TEST_POSTGRES_CA`; `.ci/run` starts its cluster with
+/// `ssl = on` and a private CA and sets it). Unset: SKIP (or fail when
+/// peers are required).
+pub fn postgres_tls_ca(test: &str) -> Option<PathBuf> {
+    match std::env::var("GATEHOUSE_TEST_POSTGRES_CA") {
+        Ok(path) if !path.is_empty() => Some(PathBuf::from(path)),
+        _ => {
+            if peers_required() {
+                panic!(
+                    "GATEHOUSE_REQUIRE_PEERS=1 but GATEHOUSE_TEST_POSTGRES_CA is not set for {test}"
+                );
+            }
+            let line = format!(
+                "SKIP {test}: no PostgreSQL with TLS (set GATEHOUSE_TEST_POSTGRES_CA to its CA certificate, or run .ci/run)\n"
+            );
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            None
+        }
+    }
+}
+
 /// Runs `statement` with `psql` against `server` (a PostgreSQL URL);
 /// panics with psql's error if it fails.
 pub fn psql(server: &str, statement: &str) {

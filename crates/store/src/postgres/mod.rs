@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use gatehouse_core::store::{StoreError, StoreResult};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow, PgSslMode};
 use sqlx::{PgPool, Postgres};
 
 use crate::shared::{alarm_columns, unavailable};
@@ -55,9 +55,8 @@ impl PgStore {
     /// with the usual `sslmode`, …) with at most `max_connections`, and
     /// brings the schema up to date.
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<PgStore> {
-        let options: PgConnectOptions = url
-            .parse::<PgConnectOptions>()
-            .map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?
+        let options = connect_options(url).map_err(StoreError::Unavailable)?;
+        let options = options
             // Plan each statement with its parameters: a plan cached while
             // a table was small (a new month's ledger) would otherwise keep
             // scanning it whole as it grows.
@@ -95,4 +94,77 @@ impl PgStore {
     }
 }
 
+/// Checks how `url` would connect, without connecting: PostgreSQL on
+/// another host must be reached over TLS with its certificate verified
+/// (`sslmode=verify-full`, or `verify-ca`; `sslrootcert=FILE` for a private
+/// CA). Anything less would send the password, and every license and
+/// ledger row, in clear to whoever is on the path, or to whoever answers in
+/// the server's place. Loopback and Unix-socket connections may use any
+/// mode. The error says what to change (and never shows the password).
+pub fn check_url(url: &str) -> Result<(), String> {
+    connect_options(url).map(|_| ())
+}
+
+fn connect_options(url: &str) -> Result<PgConnectOptions, String> {
+    let options = url
+        .parse::<PgConnectOptions>()
+        .map_err(|e| format!("invalid PostgreSQL URL: {e}"))?;
+    let local = options.get_socket().is_some()
+        || options.get_host().starts_with('/')
+        || is_loopback(options.get_host());
+    let verified = matches!(
+        options.get_ssl_mode(),
+        PgSslMode::VerifyFull | PgSslMode::VerifyCa
+    );
+    if !local && !verified {
+        return Err(format!(
+            "PostgreSQL at {} is not on this host: connect with TLS and a verified certificate \
+             (add sslmode=verify-full to the URL, and sslrootcert=FILE for a private CA)",
+            options.get_host()
+        ));
+    }
+    Ok(options)
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 crate::shared::impl_store!(PgStore, Postgres, PgRow);
+
+#[cfg(test)]
+mod tests {
+    use super::check_url;
+
+    #[test]
+    fn another_host_needs_a_verified_certificate() {
+        for url in [
+            "postgres://gh:pw@db.example.com/gatehouse",
+            "postgres://gh:pw@db.example.com/gatehouse?sslmode=disable",
+            "postgres://gh:pw@db.example.com/gatehouse?sslmode=prefer",
+            "postgres://gh:pw@db.example.com/gatehouse?sslmode=require",
+            "postgres://gh:pw@192.0.2.7:5432/gatehouse?sslmode=require",
+        ] {
+            let error = check_url(url).unwrap_err();
+            assert!(
+                error.contains("sslmode=verify-full") && !error.contains("pw"),
+                "{url}: {error}"
+            );
+        }
+        for url in [
+            "postgres://gh:pw@db.example.com/gatehouse?sslmode=verify-full",
+            "postgres://gh:pw@db.example.com/gatehouse?sslmode=verify-ca&sslrootcert=/etc/ca.pem",
+            "postgres://gh@127.0.0.1:5432/gatehouse",
+            "postgres://gh@localhost/gatehouse?sslmode=disable",
+            "postgres://gh@[::1]:5432/gatehouse",
+            "postgres:///gatehouse?host=/var/run/postgresql",
+        ] {
+            assert_eq!(check_url(url), Ok(()), "{url}");
+        }
+        assert!(check_url("postgres://gh@db/x?sslmode=sometimes").is_err());
+    }
+}
