@@ -214,6 +214,8 @@ pub struct StorageSection {
     pub url: Option<String>,
     /// PostgreSQL: connections per process (default 10).
     pub max_connections: Option<u32>,
+    /// The sealing key file; unset: `<data-dir>/sealing.key`.
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -329,6 +331,8 @@ pub enum Storage {
 pub struct Config {
     pub time_zone: Option<TimeZone>,
     pub storage: Storage,
+    /// `storage.key_file`: the sealing key (SPEC §11), made at first start.
+    pub key_file: PathBuf,
     pub support_contact: Option<String>,
     pub password: PasswordParams,
     pub password_cache: Duration,
@@ -491,6 +495,13 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
         http,
         time_zone,
         storage,
+        key_file: in_data_dir(
+            data_dir,
+            raw.storage
+                .key_file
+                .filter(|path| !path.as_os_str().is_empty())
+                .unwrap_or_else(|| PathBuf::from(gatehouse_core::seal::DEFAULT_KEY_FILE)),
+        ),
         support_contact: raw.support.contact.filter(|c| !c.trim().is_empty()),
         password: PasswordParams {
             memory_kib: passwords.memory_kib,
@@ -871,6 +882,7 @@ mod tests {
         let dir = temp.path().to_path_buf();
         let config = load(&dir, None).unwrap();
         assert_eq!(config.storage, Storage::Sqlite(dir.join("gatehouse.db")));
+        assert_eq!(config.key_file, dir.join("sealing.key"));
         assert!(config.time_zone.is_none());
         assert_eq!(config.password, PasswordParams::default());
         assert_eq!(config.totp_mode, TotpMode::Challenge);

@@ -18,6 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use gatehouse_core::alarms::Mailer;
 use gatehouse_core::clients::{Network, RadiusClient};
 use gatehouse_core::export::{self, HistoryRow, push_text};
+use gatehouse_core::seal::SealingKey;
 use gatehouse_core::store::{SeatOrder, SeatQuery, Store};
 use gatehouse_core::{
     Gatehouse, LicenseView, LoginStep, Settings, SystemClock, TotpEnrollment, TotpMode, vendor_keys,
@@ -399,7 +400,7 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
     }
     // Migrating works on two databases, not on the configured one.
     if let Command::Migrate { from, to } = &command {
-        return migrate(from, to).await;
+        return migrate(from, to, &config.key_file).await;
     }
     let gatehouse = Arc::new(open(&config).await?);
     let result = match command {
@@ -430,18 +431,7 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
 }
 
 async fn open(config: &Config) -> Result<Gatehouse> {
-    let store: Arc<dyn Store> = match &config.storage {
-        Storage::Sqlite(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                create_private_dir(dir)?;
-            }
-            Arc::new(SqliteStore::open(path).await?)
-        }
-        Storage::Postgres {
-            url,
-            max_connections,
-        } => Arc::new(PgStore::connect(url, *max_connections).await?),
-    };
+    let store = open_store(&config.storage, &config.key_file).await?;
     let settings = Settings {
         time_zone: config.time_zone.clone(),
         password: config.password,
@@ -465,6 +455,114 @@ async fn open(config: &Config) -> Result<Gatehouse> {
         ..Settings::new(Arc::new(SystemClock))
     };
     Ok(Gatehouse::open(store, settings).await?)
+}
+
+/// Opens the configured store under the sealing key of `key_file`, which
+/// is made when it does not exist yet, for a new installation or one
+/// written before databases were sealed.
+async fn open_store(storage: &Storage, key_file: &Path) -> Result<Arc<dyn Store>> {
+    let (seal, created) = sealing_key(key_file)?;
+    Ok(match storage {
+        Storage::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                create_private_dir(dir)?;
+            }
+            let opened = SqliteStore::open(path, seal.clone()).await;
+            Arc::new(sealed(opened, key_file, &seal, created)?)
+        }
+        Storage::Postgres {
+            url,
+            max_connections,
+        } => {
+            let opened = PgStore::connect(url, *max_connections, seal.clone()).await;
+            Arc::new(sealed(opened, key_file, &seal, created)?)
+        }
+    })
+}
+
+/// A store opened under `seal`: a database already sealed under another
+/// key is refused, saying where the right key file should be, and a key
+/// file made just now for it removed again.
+fn sealed<T>(
+    opened: Result<T, gatehouse_core::StoreError>,
+    key_file: &Path,
+    seal: &SealingKey,
+    created: bool,
+) -> Result<T> {
+    match opened {
+        Ok(store) => {
+            if created {
+                tracing::warn!(
+                    key_file = %key_file.display(),
+                    key_id = %seal.id_text(),
+                    "sealing key created: back it up with the database, and copy it to every node; without it the database cannot be used"
+                );
+            }
+            Ok(store)
+        }
+        Err(gatehouse_core::StoreError::Sealing(why)) if created => {
+            let _ = std::fs::remove_file(key_file);
+            bail!(
+                "storage.key_file: {} does not exist, but the database is already sealed ({why}): \
+                 copy the key file from the node that created this installation, or from your backup",
+                key_file.display()
+            )
+        }
+        Err(gatehouse_core::StoreError::Sealing(why)) => {
+            bail!("storage.key_file: {}: {why}", key_file.display())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Reads the sealing key, or makes one (mode 0600) when the file does not
+/// exist; `true` when it was made now.
+fn sealing_key(path: &Path) -> Result<(Arc<SealingKey>, bool)> {
+    let key_file = || format!("storage.key_file: {}", path.display());
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let key = SealingKey::from_file_text(&text).with_context(key_file)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                if let Ok(metadata) = std::fs::metadata(path)
+                    && metadata.permissions().mode() & 0o077 != 0
+                {
+                    tracing::warn!(
+                        key_file = %path.display(),
+                        mode = format!("{:o}", metadata.permissions().mode() & 0o777),
+                        "the sealing key file can be read by other users: chmod 600 it"
+                    );
+                }
+            }
+            Ok((Arc::new(key), false))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                create_private_dir(dir)?;
+            }
+            let key = SealingKey::generate().with_context(key_file)?;
+            write_private_file(path, key.to_file_text().as_bytes()).with_context(key_file)?;
+            Ok((Arc::new(key), true))
+        }
+        Err(error) => Err(error).with_context(|| format!("{}: cannot read it", key_file())),
+    }
+}
+
+/// Writes a new file readable by its owner only, on disk before this
+/// returns (the file and its directory entry).
+fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {
@@ -1413,7 +1511,7 @@ fn import_lines(text: &str) -> Result<Vec<(usize, String, String)>> {
     Ok(users)
 }
 
-async fn migrate(from: &str, to: &str) -> Result<ExitCode> {
+async fn migrate(from: &str, to: &str, key_file: &Path) -> Result<ExitCode> {
     let Some(path) = from.strip_prefix("sqlite://").filter(|p| !p.is_empty()) else {
         bail!("--from: expected sqlite://PATH, got {from:?}");
     };
@@ -1428,8 +1526,20 @@ async fn migrate(from: &str, to: &str) -> Result<ExitCode> {
         );
     }
     gatehouse_store::check_postgres_url(to).map_err(|error| anyhow::anyhow!("--to: {error}"))?;
-    let source = SqliteStore::open(path).await?;
-    let destination = PgStore::connect(to, 4).await?;
+    // Both databases are sealed under the installation's one key.
+    let (seal, created) = sealing_key(key_file)?;
+    let source = sealed(
+        SqliteStore::open(path, seal.clone()).await,
+        key_file,
+        &seal,
+        created,
+    )?;
+    let destination = sealed(
+        PgStore::connect(to, 4, seal.clone()).await,
+        key_file,
+        &seal,
+        false,
+    )?;
     let report = gatehouse_store::copy_sqlite_to_postgres(&source, &destination).await?;
     for (table, rows) in &report {
         println!("{table:<16} {rows:>9} rows");

@@ -19,9 +19,23 @@ use serde_json::Value;
 
 const LIMIT_TEXT: &str = "Reject: User limit exceeded, please contact your system administrator";
 
-/// A new database on the test server, and `nodes` installations (data
-/// directories) whose `storage.url` points at it.
+/// A new database on the test server, and `count` installations (data
+/// directories) whose `storage.url` points at it. With more than one, the
+/// first node creates the installation and its sealing key, and every
+/// other node gets a copy of the key file, as an administrator gives it.
 fn nodes(test: &str, count: usize) -> Option<Vec<Installation>> {
+    let nodes = unstarted_nodes(test, count)?;
+    if count > 1 {
+        nodes[0].app_key();
+        for node in &nodes[1..] {
+            share_sealing_key(&nodes[0], node);
+        }
+    }
+    Some(nodes)
+}
+
+/// [`nodes`], none of them started yet (no installation, no key file).
+fn unstarted_nodes(test: &str, count: usize) -> Option<Vec<Installation>> {
     let server = postgres_url(test)?;
     peer("psql", test)?;
     let url = fresh_postgres_database(&server, test);
@@ -38,15 +52,36 @@ fn nodes(test: &str, count: usize) -> Option<Vec<Installation>> {
     )
 }
 
+/// Copies `from`'s sealing key file to `to` (every node holds one).
+fn share_sealing_key(from: &Installation, to: &Installation) {
+    std::fs::copy(
+        from.data_dir().join("sealing.key"),
+        to.data_dir().join("sealing.key"),
+    )
+    .unwrap();
+}
+
 #[test]
 fn nodes_on_one_database_share_the_installation_the_license_and_the_count() {
     const TEST: &str = "nodes_on_one_database_share_the_installation_the_license_and_the_count";
-    let Some(nodes) = nodes(TEST, 2) else {
+    let Some(nodes) = nodes(TEST, 3) else {
         return;
     };
     let (a, b) = (&nodes[0], &nodes[1]);
     let app_key = a.app_key();
     assert_eq!(b.app_key(), app_key, "one installation, one App Key");
+    // A node without the sealing key file refuses to start, saying so,
+    // and makes no key of its own.
+    let keyless = &nodes[2];
+    std::fs::remove_file(keyless.data_dir().join("sealing.key")).unwrap();
+    let refused = keyless.run(&["license", "show"], "");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("storage.key_file") && stderr.contains("copy the key file"),
+        "{stderr}"
+    );
+    assert!(!keyless.data_dir().join("sealing.key").exists());
     // A key installed on A is in force on B.
     let support_end = Timestamp::now()
         .checked_add(gatehouse_license::jiff::SignedDuration::from_hours(24 * 90))
@@ -352,7 +387,7 @@ fn an_embedded_installation_moves_to_postgres_whole() {
     let Some(server) = postgres_url(TEST) else {
         return;
     };
-    let Some(nodes) = nodes(TEST, 1) else {
+    let Some(nodes) = unstarted_nodes(TEST, 1) else {
         return;
     };
     let target = postgres_url_for(&server, &postgres_database_name(TEST));
@@ -388,8 +423,10 @@ fn an_embedded_installation_moves_to_postgres_whole() {
     let out = embedded.ok(&["migrate", "--from", &from, "--to", &target], "");
     assert!(out.contains("verified"), "{out}");
     assert!(out.contains("seats                    3 rows"), "{out}");
-    // A node on PostgreSQL is the same installation.
+    // A node on PostgreSQL, with the installation's sealing key, is the
+    // same installation.
     let node = &nodes[0];
+    share_sealing_key(&embedded, node);
     assert_eq!(node.app_key(), app_key);
     assert_eq!(node.license_json()["user_limit"], 3);
     assert_eq!(node.license_json()["active_users"], 3);

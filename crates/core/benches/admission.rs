@@ -51,8 +51,11 @@ fn service(runtime: &Runtime, name: &str, limit: u32) -> Arc<Gatehouse> {
             .join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&dir.join("gatehouse.db")).await.unwrap());
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.join("gatehouse.db"), test_seal())
+                .await
+                .unwrap(),
+        );
         licensed(open(store).await, limit).await
     })
 }
@@ -91,7 +94,8 @@ fn postgres_nodes(
     Some(runtime.block_on(async {
         let mut services = Vec::with_capacity(nodes);
         for node in 0..nodes {
-            let store: Arc<dyn Store> = Arc::new(PgStore::connect(&url, 16).await.unwrap());
+            let store: Arc<dyn Store> =
+                Arc::new(PgStore::connect(&url, 16, test_seal()).await.unwrap());
             let gatehouse = open(store).await;
             services.push(if node == 0 {
                 licensed(gatehouse, limit).await
@@ -223,3 +227,8 @@ fn admit_new_users(
 
 criterion_group!(benches, returning_user_decision, new_user_durable_admission);
 criterion_main!(benches);
+
+/// The sealing key the tests' databases are sealed under.
+fn test_seal() -> std::sync::Arc<gatehouse_core::seal::SealingKey> {
+    std::sync::Arc::new(gatehouse_core::seal::SealingKey::from_bytes([7; 32]))
+}

@@ -1,5 +1,8 @@
 //! Time as Gatehouse sees it: a source clock, made monotonic by the
-//! high-water rule of [`gatehouse_license::clock`].
+//! high-water rule of [`gatehouse_license::clock`], within an anchor: a
+//! fresh vendor key may set a mark that ran ahead back (see
+//! [`gatehouse_license::clock::reanchors`]), and every process follows the
+//! newest anchor it sees.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -7,6 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use gatehouse_license::clock::{CLOCK_MOVED_BACKWARDS, effective_time};
 use gatehouse_license::jiff::Timestamp;
+
+use crate::store::ClockMark;
 
 /// Where the current time comes from.
 pub trait Clock: Send + Sync + 'static {
@@ -49,6 +54,8 @@ impl Clock for ManualClock {
 pub struct EffectiveClock {
     source: Arc<dyn Clock>,
     high_water_micros: AtomicI64,
+    /// [`ClockMark::anchor`] of the mark this process follows.
+    anchor: AtomicI64,
     behind: AtomicBool,
 }
 
@@ -61,13 +68,22 @@ impl std::fmt::Debug for EffectiveClock {
 }
 
 impl EffectiveClock {
-    /// `recorded` is the high-water mark read from the store.
-    pub fn new(source: Arc<dyn Clock>, recorded: Option<Timestamp>) -> EffectiveClock {
+    /// `recorded` is the (authentic) high-water mark read from the store.
+    pub fn new(source: Arc<dyn Clock>, recorded: Option<ClockMark>) -> EffectiveClock {
         EffectiveClock {
             source,
-            high_water_micros: AtomicI64::new(recorded.map_or(i64::MIN, |t| t.as_microsecond())),
+            high_water_micros: AtomicI64::new(
+                recorded.map_or(i64::MIN, |mark| mark.high_water.as_microsecond()),
+            ),
+            anchor: AtomicI64::new(recorded.map_or(0, |mark| mark.anchor)),
             behind: AtomicBool::new(false),
         }
+    }
+
+    /// The source clock alone (truncated like every reading): what decides
+    /// whether a vendor key is fresh.
+    pub fn system_now(&self) -> Timestamp {
+        truncate_to_micros(self.source.now())
     }
 
     pub fn now(&self) -> Timestamp {
@@ -103,10 +119,34 @@ impl EffectiveClock {
         from_micros(self.high_water_micros.load(Ordering::Acquire))
     }
 
-    /// Raises the mark to a time recorded elsewhere (another process).
-    pub fn observe(&self, at: Timestamp) {
+    /// The mark and its anchor, as persisted.
+    pub fn mark(&self) -> ClockMark {
+        ClockMark {
+            high_water: self.high_water(),
+            anchor: self.anchor.load(Ordering::Acquire),
+        }
+    }
+
+    /// Follows a mark recorded elsewhere (another process, an earlier run):
+    /// within the same anchor the higher mark wins; a newer anchor (a fresh
+    /// vendor key re-anchored the clock) replaces the mark, even with a
+    /// lower one; an older anchor is ignored.
+    pub fn observe(&self, mark: ClockMark) {
+        let anchor = self.anchor.load(Ordering::Acquire);
+        if mark.anchor > anchor {
+            self.reanchor(mark);
+        } else if mark.anchor == anchor {
+            self.high_water_micros
+                .fetch_max(mark.high_water.as_microsecond(), Ordering::AcqRel);
+        }
+    }
+
+    /// Sets the mark and its anchor (a fresh vendor key was installed).
+    pub fn reanchor(&self, mark: ClockMark) {
         self.high_water_micros
-            .fetch_max(at.as_microsecond(), Ordering::AcqRel);
+            .store(mark.high_water.as_microsecond(), Ordering::Release);
+        self.anchor.store(mark.anchor, Ordering::Release);
+        self.behind.store(false, Ordering::Release);
     }
 }
 
@@ -141,12 +181,36 @@ mod tests {
         assert_eq!(clock.now(), ts("2026-11-28T12:00:01Z"));
     }
 
+    fn mark(at: &str, anchor: i64) -> ClockMark {
+        ClockMark {
+            high_water: ts(at),
+            anchor,
+        }
+    }
+
     #[test]
     fn a_recorded_mark_from_an_earlier_run_is_honoured() {
         let source = Arc::new(ManualClock::new(ts("2026-11-28T12:00:00Z")));
-        let clock = EffectiveClock::new(source, Some(ts("2027-03-01T00:00:00Z")));
+        let clock = EffectiveClock::new(source, Some(mark("2027-03-01T00:00:00Z", 0)));
         assert_eq!(clock.now(), ts("2027-03-01T00:00:00Z"));
-        clock.observe(ts("2027-03-02T00:00:00Z"));
+        clock.observe(mark("2027-03-02T00:00:00Z", 0));
         assert_eq!(clock.now(), ts("2027-03-02T00:00:00Z"));
+        // Lower within the same anchor: ignored.
+        clock.observe(mark("2027-01-01T00:00:00Z", 0));
+        assert_eq!(clock.now(), ts("2027-03-02T00:00:00Z"));
+    }
+
+    #[test]
+    fn a_newer_anchor_brings_a_mark_that_ran_ahead_back_and_an_older_one_never_does() {
+        let source = Arc::new(ManualClock::new(ts("2026-12-01T10:00:00Z")));
+        let clock = EffectiveClock::new(source, Some(mark("2031-01-01T00:00:00Z", 0)));
+        assert_eq!(clock.now(), ts("2031-01-01T00:00:00Z"));
+        let anchor = ts("2026-12-01T09:00:00Z").as_second();
+        clock.observe(mark("2026-12-01T09:30:00Z", anchor));
+        assert_eq!(clock.now(), ts("2026-12-01T10:00:00Z"));
+        assert_eq!(clock.mark().anchor, anchor);
+        // A replayed mark of the old anchor changes nothing.
+        clock.observe(mark("2031-01-01T00:00:00Z", 0));
+        assert_eq!(clock.now(), ts("2026-12-01T10:00:00Z"));
     }
 }

@@ -26,6 +26,7 @@ pub mod identity;
 pub mod metrics;
 pub mod password;
 pub mod push;
+pub mod seal;
 mod seats;
 pub mod service;
 pub mod store;

@@ -5,7 +5,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use gatehouse_license::admission::{
-    LICENSE_EXPIRED, LICENSE_EXPIRED_EVENT, LICENSE_USER_LIMIT_EXCEEDED_EVENT, USER_LIMIT_EXCEEDED,
+    LICENSE_DAMAGED, LICENSE_DATA_DAMAGED_EVENT, LICENSE_EXPIRED, LICENSE_EXPIRED_EVENT,
+    LICENSE_RECORD_ALTERED_EVENT, LICENSE_USER_LIMIT_EXCEEDED_EVENT, USER_LIMIT_EXCEEDED,
 };
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::Date;
@@ -32,9 +33,9 @@ use crate::push::PushMode;
 use crate::seats::{SeatCache, WriteBehind};
 use crate::store::PushUser;
 use crate::store::{
-    AdmitOutcome, AdmitRequest, DailyNewUsers, InstallationRecord, LocalUserRecord, LoginRecord,
-    MonthUsageRecord, RefusalRecord, RefusedUser, SeatQuery, SeatRecord, Store, StoreError,
-    TotpRecord,
+    AdmitOutcome, AdmitRequest, Checked, ClockMark, DailyNewUsers, InstallationRecord,
+    LicenseBinding, LicenseInstall, LocalUserRecord, LoginRecord, MonthUsageRecord, RefusalRecord,
+    RefusedUser, SeatQuery, SeatRecord, Store, StoreError, StoredLicense, TotpRecord,
 };
 use crate::totp::{self, TotpMode, TotpSecret};
 
@@ -85,6 +86,9 @@ pub enum Refusal {
     InvalidCredentials,
     InvalidOneTimeCode,
     LicenseExpired,
+    /// The license records failed their binding to the installation
+    /// (SPEC §11): every login fails closed.
+    LicenseDamaged,
     UserLimitExceeded,
     ServiceUnavailable,
     PushDenied,
@@ -95,10 +99,11 @@ pub enum Refusal {
 
 impl Refusal {
     /// Every reason, in a fixed order.
-    pub const ALL: [Refusal; 9] = [
+    pub const ALL: [Refusal; 10] = [
         Refusal::InvalidCredentials,
         Refusal::InvalidOneTimeCode,
         Refusal::LicenseExpired,
+        Refusal::LicenseDamaged,
         Refusal::UserLimitExceeded,
         Refusal::ServiceUnavailable,
         Refusal::PushDenied,
@@ -120,6 +125,7 @@ impl Refusal {
             Refusal::InvalidCredentials => "invalid_credentials",
             Refusal::InvalidOneTimeCode => "invalid_one_time_code",
             Refusal::LicenseExpired => "license_expired",
+            Refusal::LicenseDamaged => "license_damaged",
             Refusal::UserLimitExceeded => "user_limit_exceeded",
             Refusal::ServiceUnavailable => "service_unavailable",
             Refusal::PushDenied => "push_denied",
@@ -134,6 +140,7 @@ impl Refusal {
             Refusal::InvalidCredentials => INVALID_CREDENTIALS,
             Refusal::InvalidOneTimeCode => INVALID_ONE_TIME_CODE,
             Refusal::LicenseExpired => LICENSE_EXPIRED,
+            Refusal::LicenseDamaged => LICENSE_DAMAGED,
             Refusal::UserLimitExceeded => USER_LIMIT_EXCEEDED,
             Refusal::ServiceUnavailable => SERVICE_UNAVAILABLE,
             Refusal::PushDenied => PUSH_DENIED,
@@ -360,6 +367,67 @@ struct LicenseState {
     license: License,
     terms: Terms,
     generation: i64,
+    /// What admissions are made under: the verified key (its digest) and
+    /// its limit.
+    binding: LicenseBinding,
+}
+
+/// A record the license rests on whose tag did not verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Record {
+    License,
+    Clock,
+}
+
+impl Record {
+    fn name(self) -> &'static str {
+        match self {
+            Record::License => "the license row",
+            Record::Clock => "the clock high-water mark",
+        }
+    }
+}
+
+/// Which license records failed their binding (SPEC §11): while any did,
+/// every login fails closed; installing a valid vendor key repairs them.
+#[derive(Debug, Default)]
+struct Damage {
+    records: std::sync::Mutex<Vec<Record>>,
+    any: std::sync::atomic::AtomicBool,
+}
+
+impl Damage {
+    fn any(&self) -> bool {
+        self.any.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn has(&self, record: Record) -> bool {
+        self.records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&record)
+    }
+
+    /// Marks `record` damaged, logging it the first time.
+    fn report(&self, record: Record) {
+        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        if !records.contains(&record) {
+            tracing::error!(
+                "{LICENSE_DATA_DAMAGED_EVENT}: {} was changed outside Gatehouse (its tag does not verify under the sealing key); every login is refused until a valid vendor key is installed",
+                record.name()
+            );
+            records.push(record);
+        }
+        self.any.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    fn clear(&self) {
+        self.records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.any.store(false, std::sync::atomic::Ordering::Release);
+    }
 }
 
 /// Everything the License page and `license show` display.
@@ -389,6 +457,7 @@ pub struct Gatehouse {
     zone_name: String,
     installation: Installation,
     license: RwLock<Arc<LicenseState>>,
+    damage: Damage,
     seats: SeatCache,
     write_behind: WriteBehind,
     admitter: Admitter,
@@ -425,29 +494,45 @@ impl Gatehouse {
     /// the installation key (the App Key) and begins the demo. Must run
     /// inside a Tokio runtime (it starts the admission writer).
     pub async fn open(store: Arc<dyn Store>, settings: Settings) -> Result<Gatehouse, OpenError> {
-        let recorded_time = store.recorded_time().await?;
-        let clock = EffectiveClock::new(settings.clock.clone(), recorded_time);
+        let damage = Damage::default();
+        let recorded = store.recorded_time().await?;
+        // A mark whose tag fails is not followed: the process keeps its own
+        // time, and the installation is damaged until repaired.
+        let clock = EffectiveClock::new(
+            settings.clock.clone(),
+            recorded
+                .filter(|mark| mark.authentic)
+                .map(|mark| mark.record),
+        );
+        if recorded.is_some_and(|mark| !mark.authentic) {
+            damage.report(Record::Clock);
+        }
         let installation = match store.installation().await? {
             Some(record) => record,
             None => first_start(store.as_ref(), &settings, clock.now()).await?,
         };
-        let (zone, zone_name) = resolve_zone(&settings, &installation).await?;
+        if !installation.authentic {
+            // The sealed record is what counts; the columns only show it.
+            tracing::error!(
+                first_start = %installation.record.first_start,
+                demo_support_end = %installation.record.demo_support_end,
+                time_zone = %installation.record.time_zone,
+                "{LICENSE_RECORD_ALTERED_EVENT}: the installation row's columns differ from the sealed installation record; the sealed values apply"
+            );
+        }
+        let (zone, zone_name) = resolve_zone(&settings, &installation)?;
         let installation = Installation {
-            app_key: AppKey::of(&installation.signing_key.verifying_key()),
-            record: installation,
+            app_key: AppKey::of(&installation.record.signing_key.verifying_key()),
+            record: installation.record,
         };
         let hashing = PasswordHashing::new(settings.password)?;
         let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
         let (admitter, _writer) = Admitter::spawn(store.clone());
         let stored = store.license().await?;
-        let state = license_state(
-            &settings.trusted_vendor_keys,
-            &installation,
-            &zone,
-            stored.key.as_deref(),
-            stored.generation,
-            stored.user_limit,
-        );
+        if !stored.authentic {
+            damage.report(Record::License);
+        }
+        let state = license_state(&settings.trusted_vendor_keys, &installation, &zone, &stored);
         let vapid = crate::push::vapid_key(&installation.record.signing_key);
         let gatehouse = Gatehouse {
             store,
@@ -455,6 +540,7 @@ impl Gatehouse {
             zone,
             zone_name,
             license: RwLock::new(Arc::new(state)),
+            damage,
             installation,
             seats: SeatCache::default(),
             write_behind: WriteBehind::default(),
@@ -504,12 +590,38 @@ impl Gatehouse {
         self.license_state().license.clone()
     }
 
-    /// Valid or expired now (no database access).
+    /// Valid, expired or damaged now (no database access).
     pub fn license_status(&self) -> LicenseStatus {
-        if self.clock.now() >= self.license_state().terms.expires_at {
+        self.license_status_at(self.clock.now())
+    }
+
+    fn license_status_at(&self, now: Timestamp) -> LicenseStatus {
+        if self.damage.any() {
+            LicenseStatus::Damaged
+        } else if now >= self.license_state().terms.expires_at {
             LicenseStatus::Expired
         } else {
             LicenseStatus::Valid
+        }
+    }
+
+    /// Refuses everyone while the license records are damaged or the
+    /// license expired: the first check of every login.
+    fn license_gate(
+        &self,
+        now: Timestamp,
+        username: &dyn std::fmt::Display,
+    ) -> Result<(), Refusal> {
+        match self.license_status_at(now) {
+            LicenseStatus::Valid => Ok(()),
+            LicenseStatus::Expired => {
+                tracing::warn!(%username, "{LICENSE_EXPIRED_EVENT}: authentication refused");
+                Err(Refusal::LicenseExpired)
+            }
+            LicenseStatus::Damaged => {
+                tracing::warn!(%username, "{LICENSE_DATA_DAMAGED_EVENT}: authentication refused");
+                Err(Refusal::LicenseDamaged)
+            }
         }
     }
 
@@ -711,11 +823,7 @@ impl Gatehouse {
         typed: &str,
         now: Timestamp,
     ) -> Result<FirstFactor, Refusal> {
-        let state = self.license_state();
-        if now >= state.terms.expires_at {
-            tracing::warn!(username = ?login, "{LICENSE_EXPIRED_EVENT}: authentication refused");
-            return Err(Refusal::LicenseExpired);
-        }
+        self.license_gate(now, &login)?;
         let username = match Username::parse(login) {
             Ok(username) => username,
             Err(error) => {
@@ -856,6 +964,7 @@ impl Gatehouse {
         client: &str,
         now: Timestamp,
     ) -> Result<(), Refusal> {
+        self.license_gate(now, &identity.username)?;
         let state = self.license_state();
         let cached = self.seats.lookup(&identity.seat, now, &self.zone);
         let cached_state = SeatState {
@@ -907,11 +1016,8 @@ impl Gatehouse {
         client: &str,
         now: Timestamp,
     ) -> Result<Admitted, Refusal> {
-        let state = self.license_state();
+        self.license_gate(now, &identity.username)?;
         let cached = self.seats.lookup(&identity.seat, now, &self.zone);
-        if now >= state.terms.expires_at {
-            return Err(self.refuse_expired(identity));
-        }
         if cached.counted {
             // The hot path: no database round trip, last login written behind.
             self.write_behind.login(LoginRecord {
@@ -925,21 +1031,18 @@ impl Gatehouse {
                 newly_counted: false,
             });
         }
-        let request = AdmitRequest {
-            month: cached.month,
-            day: self.zone.to_datetime(now).date().day(),
-            seat: identity.seat.clone(),
-            username: identity.username.to_string(),
-            display_name: identity.display_name.to_string(),
-            source: identity.source,
-            client: client.to_string(),
-            at: now,
-        };
-        let outcome = self
-            .admitter
-            .admit(request)
-            .await
-            .map_err(|error| self.unavailable(identity, &error))?;
+        // Decided by the store under the verified key in force; when the
+        // license row holds another key by then (installed meanwhile, or
+        // altered), the license is read and verified again, and the
+        // decision made again once.
+        let mut outcome = self.admit_new(identity, client, now, cached.month).await?;
+        if outcome == AdmitOutcome::LicenseChanged {
+            self.reload_license()
+                .await
+                .map_err(|error| self.unavailable(identity, &error))?;
+            self.license_gate(now, &identity.username)?;
+            outcome = self.admit_new(identity, client, now, cached.month).await?;
+        }
         match outcome {
             AdmitOutcome::Counted { active_users } => {
                 self.seats
@@ -969,7 +1072,36 @@ impl Gatehouse {
                 );
                 Err(self.refuse_for_limit(identity, cached.month, now, client))
             }
+            AdmitOutcome::LicenseChanged => {
+                tracing::error!(username = %identity.username, "authentication refused: the license row keeps changing under the admission");
+                Err(Refusal::ServiceUnavailable)
+            }
         }
+    }
+
+    /// One admission through the admitter, under the license in force now.
+    async fn admit_new(
+        &self,
+        identity: &Identity,
+        client: &str,
+        now: Timestamp,
+        month: Month,
+    ) -> Result<AdmitOutcome, Refusal> {
+        let request = AdmitRequest {
+            license: self.license_state().binding,
+            month,
+            day: self.zone.to_datetime(now).date().day(),
+            seat: identity.seat.clone(),
+            username: identity.username.to_string(),
+            display_name: identity.display_name.to_string(),
+            source: identity.source,
+            client: client.to_string(),
+            at: now,
+        };
+        self.admitter
+            .admit(request)
+            .await
+            .map_err(|error| self.unavailable(identity, &error))
     }
 
     fn refuse_expired(&self, identity: &Identity) -> Refusal {
@@ -1043,28 +1175,91 @@ impl Gatehouse {
 
     /// Checks a key without installing it (for a preview).
     pub fn check_license_key(&self, text: &str) -> Result<VerifiedKey, KeyRefusal> {
+        self.key_check(text).map(|check| check.verified)
+    }
+
+    /// Every check a key must pass, judged at the effective time, or, for
+    /// a fresh key (newer than every key installed, issued within the last
+    /// day by the system clock), at the system clock's time: such a key
+    /// re-anchors a clock mark that ran ahead (SPEC §11).
+    fn key_check(&self, text: &str) -> Result<KeyCheck, KeyRefusal> {
         let current = self.license_state();
-        check_key(
+        let effective = self.clock.now();
+        let system = self.clock.system_now();
+        let mark = self.clock.mark();
+        let anchor = (mark.anchor > 0)
+            .then(|| Timestamp::from_second(mark.anchor).ok())
+            .flatten();
+        // The newest key installed: the one in force (if its row is
+        // authentic) and the one that last anchored the clock.
+        let installed = current
+            .license
+            .vendor_issued_at()
+            .filter(|_| !self.damage.has(Record::License));
+        let newest = installed.max(anchor);
+        let decoded = decode_signed(text, &self.trusted)?;
+        let issued_at = decoded.payload.issued_at;
+        let ran_ahead = effective.duration_since(system)
+            > gatehouse_license::clock::BACKWARD_JUMP_REPORT_THRESHOLD;
+        let reanchor = ran_ahead && gatehouse_license::reanchors(issued_at, system, newest);
+        let now = if reanchor { system } else { effective };
+        let verified = check_key(
             text,
             &InstallContext {
                 trusted: &self.trusted,
                 app_key: self.installation.app_key,
-                now: self.clock.now(),
+                now,
                 zone: &self.zone,
-                installed_issued_at: current.license.vendor_issued_at(),
+                installed_issued_at: installed,
             },
-        )
+        )?;
+        let clock = if reanchor {
+            Some(ClockMark {
+                high_water: system.max(issued_at),
+                anchor: issued_at.as_second(),
+            })
+        } else if self.damage.has(Record::Clock) {
+            // Repair: this process's own mark, which never followed the
+            // altered one.
+            Some(mark)
+        } else {
+            None
+        };
+        Ok(KeyCheck { verified, clock })
     }
 
-    /// Verifies and installs a key; it is in force when this returns.
+    /// Verifies and installs a key; it is in force when this returns. Over
+    /// damaged license records, it repairs them (SPEC §11).
     pub async fn install_license(&self, text: &str) -> Result<LicenseView, InstallError> {
-        let verified = self.check_license_key(text)?;
-        let month = self.current_month();
+        let KeyCheck { verified, clock } = self.key_check(text)?;
         let payload = &verified.payload;
+        let at = clock.map_or_else(|| self.clock.now(), |mark| mark.high_water);
         let generation = self
             .store
-            .install_license(&verified.text, payload.user_limit, month, self.clock.now())
+            .install_license(&LicenseInstall {
+                key: &verified.text,
+                user_limit: payload.user_limit,
+                month: Month::containing(at, &self.zone),
+                at,
+                clock,
+            })
             .await?;
+        if let Some(mark) = clock.filter(|mark| mark.anchor != self.clock.mark().anchor) {
+            tracing::warn!(
+                from = %self.clock.high_water(),
+                to = %mark.high_water,
+                license_id = %payload.license_id,
+                "clock high-water mark re-anchored by a freshly issued license key"
+            );
+            self.clock.reanchor(mark);
+        }
+        if self.damage.any() {
+            tracing::warn!(
+                license_id = %payload.license_id,
+                "license data repaired: a valid vendor key was installed over the damaged records"
+            );
+            self.damage.clear();
+        }
         let license = License {
             payload: verified.payload.clone(),
             source: LicenseSource::Key(verified.text.clone()),
@@ -1078,6 +1273,10 @@ impl Gatehouse {
         );
         self.set_license(LicenseState {
             terms: license.terms(&self.zone),
+            binding: LicenseBinding {
+                key_digest: LicenseBinding::digest(Some(&verified.text)),
+                user_limit: license.payload.user_limit,
+            },
             license,
             generation,
         });
@@ -1096,19 +1295,21 @@ impl Gatehouse {
         if generation == self.license_state().generation {
             return Ok(false);
         }
-        let stored = self.store.license().await?;
-        let state = license_state(
-            &self.trusted,
-            &self.installation,
-            &self.zone,
-            stored.key.as_deref(),
-            stored.generation,
-            stored.user_limit,
-        );
-        tracing::info!(license_id = %state.license.payload.license_id, "license changed by another process; now in force");
-        self.set_license(state);
+        self.reload_license().await?;
+        tracing::info!(license_id = %self.license().payload.license_id, "license changed by another process; now in force");
         self.check_alarms_logged().await;
         Ok(true)
+    }
+
+    /// Reads the license row again and verifies it.
+    async fn reload_license(&self) -> Result<(), StoreError> {
+        let stored = self.store.license().await?;
+        if !stored.authentic {
+            self.damage.report(Record::License);
+        }
+        let state = license_state(&self.trusted, &self.installation, &self.zone, &stored);
+        self.set_license(state);
+        Ok(())
     }
 
     pub async fn license_view(&self) -> Result<LicenseView, StoreError> {
@@ -1117,7 +1318,7 @@ impl Gatehouse {
         let month = Month::containing(now, &self.zone);
         let active_users = self.store.active_users(month).await?;
         Ok(LicenseView {
-            status: license.status(&self.zone, now),
+            status: self.license_status_at(now),
             days_remaining: license.days_remaining(&self.zone, now),
             license,
             app_key: self.installation.app_key,
@@ -1350,8 +1551,13 @@ impl Gatehouse {
     /// call it before exiting.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let written = self.write_behind.flush(self.store.as_ref()).await;
-        let recorded = self.store.record_time(self.clock.now()).await?;
-        self.clock.observe(recorded);
+        self.clock.now();
+        let recorded = self.store.record_time(&self.clock.mark()).await?;
+        if recorded.authentic {
+            self.clock.observe(recorded.record);
+        } else {
+            self.damage.report(Record::Clock);
+        }
         written
     }
 
@@ -1383,7 +1589,7 @@ async fn first_start(
     store: &dyn Store,
     settings: &Settings,
     now: Timestamp,
-) -> Result<InstallationRecord, OpenError> {
+) -> Result<Checked<InstallationRecord>, OpenError> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| OpenError::Randomness(e.to_string()))?;
     let time_zone = match &settings.time_zone {
@@ -1411,22 +1617,22 @@ async fn first_start(
     let stored = store
         .create_installation(&record, gatehouse_license::license::DEMO_USER_LIMIT)
         .await?;
-    if stored.signing_key.to_bytes() == record.signing_key.to_bytes() {
+    if stored.record.signing_key.to_bytes() == record.signing_key.to_bytes() {
         tracing::info!(
-            app_key = %AppKey::of(&stored.signing_key.verifying_key()),
-            demo_support_end = %stored.demo_support_end,
-            time_zone = %stored.time_zone,
+            app_key = %AppKey::of(&stored.record.signing_key.verifying_key()),
+            demo_support_end = %stored.record.demo_support_end,
+            time_zone = %stored.record.time_zone,
             "first start: installation key created, Demo License begun"
         );
     }
     Ok(stored)
 }
 
-async fn resolve_zone(
+fn resolve_zone(
     settings: &Settings,
-    installation: &InstallationRecord,
+    installation: &Checked<InstallationRecord>,
 ) -> Result<(TimeZone, String), OpenError> {
-    let pinned = installation.time_zone.clone();
+    let pinned = installation.record.time_zone.clone();
     if let Some(zone) = &settings.time_zone {
         let name = zone.iana_name().ok_or(OpenError::HostTimeZoneUnnamed)?;
         // Moving the zone would move the month and the end of the Support
@@ -1442,17 +1648,17 @@ async fn resolve_zone(
     Ok((zone, pinned))
 }
 
-/// Rebuilds the license in force from the stored row. A stored key is
-/// verified again: a key this build does not trust (or bound to another
-/// App Key) is not a license, and the demo's terms apply instead.
+/// Rebuilds the license in force from the stored row: only the verified
+/// key says what the license is (SPEC §11). A stored key this build does
+/// not trust (or bound to another App Key) is not a license, and the demo's
+/// terms apply instead; the row's cached limit is never used.
 fn license_state(
     trusted: &[VerifyingKey],
     installation: &Installation,
     zone: &TimeZone,
-    key: Option<&str>,
-    generation: i64,
-    stored_limit: u32,
+    stored: &Checked<StoredLicense>,
 ) -> LicenseState {
+    let stored_limit = stored.record.user_limit;
     let demo = || {
         License::demo(
             installation.app_key,
@@ -1460,22 +1666,13 @@ fn license_state(
             installation.record.demo_support_end,
         )
     };
-    let license = match key {
+    let license = match stored.record.key.as_deref() {
         None => demo(),
         Some(text) => match decode_signed(text, trusted) {
-            Ok(verified) if verified.payload.app_key == installation.app_key => {
-                if verified.payload.user_limit != stored_limit {
-                    tracing::error!(
-                        key_limit = verified.payload.user_limit,
-                        stored_limit,
-                        "stored user limit differs from the installed key; the key's limit applies at the next install"
-                    );
-                }
-                License {
-                    payload: verified.payload,
-                    source: LicenseSource::Key(verified.text),
-                }
-            }
+            Ok(verified) if verified.payload.app_key == installation.app_key => License {
+                payload: verified.payload,
+                source: LicenseSource::Key(verified.text),
+            },
             Ok(_) => {
                 tracing::error!(
                     "the installed license key is bound to another App Key; falling back to the demo terms"
@@ -1488,9 +1685,27 @@ fn license_state(
             }
         },
     };
+    if license.payload.user_limit != stored_limit {
+        tracing::error!(
+            key_limit = license.payload.user_limit,
+            stored_limit,
+            "{LICENSE_RECORD_ALTERED_EVENT}: the license row's user limit differs from the signed key; the key's limit applies"
+        );
+    }
     LicenseState {
         terms: license.terms(zone),
+        binding: LicenseBinding {
+            key_digest: LicenseBinding::digest(stored.record.key.as_deref()),
+            user_limit: license.payload.user_limit,
+        },
         license,
-        generation,
+        generation: stored.record.generation,
     }
+}
+
+/// A key that passed [`Gatehouse::key_check`], and the clock mark its
+/// install sets (a re-anchor, or the repair of a damaged mark).
+struct KeyCheck {
+    verified: VerifiedKey,
+    clock: Option<ClockMark>,
 }

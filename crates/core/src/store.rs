@@ -37,6 +37,10 @@ pub enum StoreError {
     /// Stored data cannot be interpreted (or a schema newer than this build).
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
+    /// The database is sealed under another sealing key than the one given
+    /// (another node's key file is missing here, or a wrong file).
+    #[error("{0}")]
+    Sealing(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -70,17 +74,76 @@ impl std::fmt::Debug for InstallationRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredLicense {
     pub key: Option<String>,
-    /// The limit [`SeatStore::admit`] enforces. Always equal to the key's
-    /// limit (or the demo's).
+    /// The key's limit (or the demo's) as written at install: a cache for
+    /// people reading the database, never trusted (the key is the truth).
     pub user_limit: u32,
     /// Increases with every install, so other processes notice a new key.
     pub generation: i64,
 }
 
-/// Installation identity, license and clock high-water mark.
+/// A record read back with whether its tag verified under the sealing key
+/// ([`crate::seal`]): `authentic == false` means the row was changed
+/// outside Gatehouse (or written under another key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked<T> {
+    pub record: T,
+    pub authentic: bool,
+}
+
+/// The clock high-water mark as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockMark {
+    /// The highest time recorded.
+    pub high_water: Timestamp,
+    /// The issue time (Unix seconds) of the vendor key that last
+    /// re-anchored the clock, 0 if none did. A mark is only raised within
+    /// its anchor, so a process that has not seen the newest anchor cannot
+    /// write its old, far-ahead mark back.
+    pub anchor: i64,
+}
+
+/// What [`SeatStore::admit`] enforces: the license in force as the service
+/// verified it. The store counts under `user_limit` only while the license
+/// row still holds the key whose SHA-256 is `key_digest` (and its tag
+/// verifies); otherwise the request is [`AdmitOutcome::LicenseChanged`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LicenseBinding {
+    /// SHA-256 of the key text in force, or of the empty string for the
+    /// demo.
+    pub key_digest: [u8; 32],
+    /// The verified key's limit (or the demo's).
+    pub user_limit: u32,
+}
+
+impl LicenseBinding {
+    /// The digest of a license row's key (`None`: the demo).
+    pub fn digest(key: Option<&str>) -> [u8; 32] {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(key.unwrap_or_default().as_bytes()).into()
+    }
+}
+
+/// A license key to install, and what changes with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenseInstall<'a> {
+    pub key: &'a str,
+    pub user_limit: u32,
+    /// The current month, whose history row takes the new limit.
+    pub month: Month,
+    pub at: Timestamp,
+    /// Set the clock mark to this, even lower than the stored one (a fresh
+    /// vendor key re-anchors a clock that ran ahead, or repairs a damaged
+    /// one), in the same transaction.
+    pub clock: Option<ClockMark>,
+}
+
+/// Installation identity, license and clock high-water mark. The
+/// installation record is sealed whole under the sealing key (reads say
+/// whether the plain columns beside it still agree); the license row and
+/// the clock mark are tagged (reads say whether the tag verified).
 #[async_trait]
 pub trait InstallationStore: Send + Sync {
-    async fn installation(&self) -> StoreResult<Option<InstallationRecord>>;
+    async fn installation(&self) -> StoreResult<Option<Checked<InstallationRecord>>>;
 
     /// Stores `record` and the demo license (limit `demo_user_limit`) unless
     /// an installation exists; returns the installation that is stored
@@ -89,35 +152,33 @@ pub trait InstallationStore: Send + Sync {
         &self,
         record: &InstallationRecord,
         demo_user_limit: u32,
-    ) -> StoreResult<InstallationRecord>;
+    ) -> StoreResult<Checked<InstallationRecord>>;
 
-    async fn license(&self) -> StoreResult<StoredLicense>;
+    async fn license(&self) -> StoreResult<Checked<StoredLicense>>;
 
     /// Replaces the license in force (keeping the old one in the license
-    /// history) and applies its limit to `month`'s history row. Returns the
-    /// new generation.
-    async fn install_license(
-        &self,
-        key: &str,
-        user_limit: u32,
-        month: Month,
-        at: Timestamp,
-    ) -> StoreResult<i64>;
+    /// history) and applies its limit to the month's history row. Returns
+    /// the new generation.
+    async fn install_license(&self, install: &LicenseInstall<'_>) -> StoreResult<i64>;
 
     /// The generation of the license in force (cheap; polled).
     async fn license_generation(&self) -> StoreResult<i64>;
 
-    /// Raises the recorded high-water mark to `at` if it is higher; returns
-    /// the mark after the update.
-    async fn record_time(&self, at: Timestamp) -> StoreResult<Timestamp>;
+    /// Raises the recorded high-water mark to `mark.high_water` if it is
+    /// higher and the stored mark has the same anchor; returns the stored
+    /// mark after the update (a newer anchor, if another process
+    /// re-anchored the clock).
+    async fn record_time(&self, mark: &ClockMark) -> StoreResult<Checked<ClockMark>>;
 
-    /// The highest time recorded, if any.
-    async fn recorded_time(&self) -> StoreResult<Option<Timestamp>>;
+    /// The stored mark, if any.
+    async fn recorded_time(&self) -> StoreResult<Option<Checked<ClockMark>>>;
 }
 
 /// A request to count one user in one month.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdmitRequest {
+    /// The license the service verified, whose limit applies.
+    pub license: LicenseBinding,
     pub month: Month,
     /// Day of the month (license time zone), for new users per day.
     pub day: i8,
@@ -138,6 +199,10 @@ pub enum AdmitOutcome {
     AlreadyCounted { active_users: u32 },
     /// Not counted: the month is full under `user_limit`.
     LimitExceeded { active_users: u32, user_limit: u32 },
+    /// Not counted: the license row no longer holds the license the request
+    /// was made under (a key was installed meanwhile, or the row was
+    /// altered). The service reloads the license and decides again.
+    LicenseChanged,
 }
 
 /// One month's seat state as seen by one user.
@@ -257,7 +322,9 @@ pub struct MonthUsageRecord {
 #[async_trait]
 pub trait SeatStore: Send + Sync {
     /// Counts each user if the month has a free seat under the limit of the
-    /// license in force, in request order, in one durable transaction:
+    /// verified license the request names ([`LicenseBinding`]: never a
+    /// stored limit), while the license row still holds that license, in
+    /// request order, in one durable transaction:
     /// when this returns `Ok`, every `Counted` outcome is committed and
     /// survives a crash. Repeated seats (in the batch or already stored) are
     /// `AlreadyCounted` and never counted twice. Across every process

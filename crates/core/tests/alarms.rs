@@ -51,7 +51,7 @@ async fn open(
     clock: &Arc<ManualClock>,
     configured: Option<AlarmSettings>,
 ) -> Gatehouse {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path).await.unwrap());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path, test_seal()).await.unwrap());
     Gatehouse::open(
         store,
         Settings {
@@ -447,7 +447,7 @@ async fn a_sender_that_dies_mid_delivery_leaves_the_alarm_to_be_retried_after_it
     .await;
     fx.login_new_users(1, 1).await;
     // A sender claims it and never reports back (killed while sending).
-    let elsewhere = SqliteStore::open(&fx.path).await.unwrap();
+    let elsewhere = SqliteStore::open(&fx.path, test_seal()).await.unwrap();
     let claimed = elsewhere
         .claim_alarms(fx.gatehouse.now(), ts("2026-11-10T10:02:00Z"), 10)
         .await
@@ -459,4 +459,9 @@ async fn a_sender_that_dies_mid_delivery_leaves_the_alarm_to_be_retried_after_it
     assert_eq!(fx.gatehouse.deliver_alarms(&mailer).await.unwrap(), 1);
     assert_eq!(mailer.sent.lock().unwrap().len(), 1);
     assert_eq!(fx.history().await[0].1, Delivery::Sent);
+}
+
+/// The sealing key the tests' databases are sealed under.
+fn test_seal() -> std::sync::Arc<gatehouse_core::seal::SealingKey> {
+    std::sync::Arc::new(gatehouse_core::seal::SealingKey::from_bytes([7; 32]))
 }

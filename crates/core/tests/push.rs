@@ -49,7 +49,7 @@ async fn service_with(name: &str, push: PushSettings) -> (Gatehouse, Arc<ManualC
 /// installation once [`service_with`] made it.
 async fn node(name: &str, clock: Arc<ManualClock>, push: PushSettings) -> Gatehouse {
     let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&test_dir(name).join("gatehouse.db"))
+        SqliteStore::open(&test_dir(name).join("gatehouse.db"), test_seal())
             .await
             .unwrap(),
     );
@@ -726,4 +726,9 @@ async fn no_more_than_three_pushes_wait_for_one_user() {
         gatehouse.login("alice", "alice-pw", "vpn-gw").await,
         Ok(LoginStep::PushSent { .. })
     ));
+}
+
+/// The sealing key the tests' databases are sealed under.
+fn test_seal() -> std::sync::Arc<gatehouse_core::seal::SealingKey> {
+    std::sync::Arc::new(gatehouse_core::seal::SealingKey::from_bytes([7; 32]))
 }

@@ -49,7 +49,7 @@ fn database_path(name: &str) -> PathBuf {
 }
 
 async fn open_at(path: &Path, clock: Arc<ManualClock>, zone: &TimeZone) -> Gatehouse {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path).await.unwrap());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path, test_seal()).await.unwrap());
     Gatehouse::open(
         store,
         Settings {
@@ -162,7 +162,7 @@ async fn the_time_zone_is_fixed_at_first_start_and_configuration_cannot_move_it(
     assert_eq!(fx.gatehouse.current_month().to_string(), "2026-12");
     fx.gatehouse.flush().await.unwrap();
     drop(fx.gatehouse);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&fx.path).await.unwrap());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&fx.path, test_seal()).await.unwrap());
     let moved = Gatehouse::open(
         store.clone(),
         Settings {
@@ -625,7 +625,7 @@ async fn a_database_outage_refuses_with_a_clear_reason_and_counts_nobody() {
     let path = database_path("outage");
     let clock = Arc::new(ManualClock::new(ts("2026-11-10T10:00:00Z")));
     let zone = TimeZone::UTC;
-    let sqlite = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let sqlite = Arc::new(SqliteStore::open(&path, test_seal()).await.unwrap());
     let store: Arc<dyn Store> = sqlite.clone();
     let settings = Settings {
         time_zone: Some(zone.clone()),
@@ -836,7 +836,7 @@ async fn account_changes_take_effect_here_at_once_and_from_elsewhere_within_a_ti
 async fn a_remembered_password_never_outlives_a_password_change() {
     let path = database_path("credential-cache");
     let clock = Arc::new(ManualClock::new(ts("2026-11-10T10:00:00Z")));
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path, test_seal()).await.unwrap());
     let settings = Settings {
         time_zone: Some(TimeZone::UTC),
         password: fast_passwords(),
@@ -887,4 +887,9 @@ async fn a_remembered_password_never_outlives_a_password_change() {
         gatehouse.authenticate("carol", "new-pw", "vpn").await,
         Err(Refusal::InvalidCredentials)
     );
+}
+
+/// The sealing key the tests' databases are sealed under.
+fn test_seal() -> std::sync::Arc<gatehouse_core::seal::SealingKey> {
+    std::sync::Arc::new(gatehouse_core::seal::SealingKey::from_bytes([7; 32]))
 }

@@ -32,7 +32,9 @@ use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use criterion::{Criterion, criterion_group, criterion_main};
-use gatehouse_core::store::{AdmitRequest, LoginRecord, SeatOrder, SeatQuery, Store};
+use gatehouse_core::store::{
+    AdmitRequest, LicenseBinding, LoginRecord, SeatOrder, SeatQuery, Store,
+};
 use gatehouse_core::{Gatehouse, Identity, ManualClock, Settings, Username};
 use gatehouse_http::pages::cursor_after;
 use gatehouse_http::{Panel, PanelSettings, router};
@@ -59,9 +61,10 @@ fn identity(index: u64) -> Identity {
     Identity::local(&Username::parse(&name).unwrap(), &format!("User {index}"))
 }
 
-fn admit_request(month: Month, index: u64, at: Timestamp) -> AdmitRequest {
+fn admit_request(license: LicenseBinding, month: Month, index: u64, at: Timestamp) -> AdmitRequest {
     let user = identity(index);
     AdmitRequest {
+        license,
         month,
         day: TimeZone::UTC.to_datetime(at).day(),
         seat: user.seat.clone(),
@@ -75,7 +78,14 @@ fn admit_request(month: Month, index: u64, at: Timestamp) -> AdmitRequest {
 
 /// Counts `users` users in `month`, first seen spread evenly over
 /// `[start, end)`.
-async fn seed_month(store: &dyn Store, month: Month, users: u64, start: Timestamp, end: Timestamp) {
+async fn seed_month(
+    store: &dyn Store,
+    license: LicenseBinding,
+    month: Month,
+    users: u64,
+    start: Timestamp,
+    end: Timestamp,
+) {
     let span = end.duration_since(start).as_micros() as u64;
     for batch in (0..users).step_by(BATCH as usize) {
         let requests: Vec<AdmitRequest> = (batch..(batch + BATCH).min(users))
@@ -86,7 +96,7 @@ async fn seed_month(store: &dyn Store, month: Month, users: u64, start: Timestam
                 let at = start
                     .checked_add(SignedDuration::from_micros(offset as i64))
                     .unwrap();
-                admit_request(month, user, at)
+                admit_request(license, month, user, at)
             })
             .collect();
         store.admit(&requests).await.unwrap();
@@ -94,7 +104,9 @@ async fn seed_month(store: &dyn Store, month: Month, users: u64, start: Timestam
 }
 
 async fn build(dir: &Path) {
-    let store = SqliteStore::open(&dir.join("gatehouse.db")).await.unwrap();
+    let store = SqliteStore::open(&dir.join("gatehouse.db"), test_seal())
+        .await
+        .unwrap();
     let store: Arc<dyn Store> = Arc::new(store);
     let gatehouse = open(store.clone()).await;
     let key = issue_key(
@@ -102,6 +114,11 @@ async fn build(dir: &Path) {
         &TestLicense::subscription(2 * USERS as u32, date(2099, 12, 31), now()),
     );
     gatehouse.install_license(&key).await.unwrap();
+    // Admissions are made under the key in force.
+    let license = LicenseBinding {
+        key_digest: LicenseBinding::digest(Some(&key)),
+        user_limit: 2 * USERS as u32,
+    };
     gatehouse
         .add_admin("root", "bench-admin-password")
         .await
@@ -111,10 +128,18 @@ async fn build(dir: &Path) {
     for back in 1..=HISTORY_MONTHS {
         month = month.previous();
         let window = month.window(&TimeZone::UTC);
-        seed_month(&*store, month, 40_000 * back, window.start, window.end).await;
+        seed_month(
+            &*store,
+            license,
+            month,
+            40_000 * back,
+            window.start,
+            window.end,
+        )
+        .await;
     }
     let window = current.window(&TimeZone::UTC);
-    seed_month(&*store, current, USERS, window.start, now()).await;
+    seed_month(&*store, license, current, USERS, window.start, now()).await;
     for batch in (0..LOGINS).step_by(BATCH as usize) {
         let logins: Vec<LoginRecord> = (batch..batch + BATCH)
             .map(|index| LoginRecord {
@@ -165,8 +190,11 @@ fn fixture() -> Fixture {
             eprintln!("building {} (1,000,000 users; once)", dir.display());
             build(&dir).await;
         }
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&dir.join("gatehouse.db")).await.unwrap());
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.join("gatehouse.db"), test_seal())
+                .await
+                .unwrap(),
+        );
         let gatehouse = Arc::new(open(store).await);
         let month = gatehouse.current_month();
         assert_eq!(
@@ -320,3 +348,8 @@ criterion_group! {
     targets = panel
 }
 criterion_main!(benches);
+
+/// The sealing key the tests' databases are sealed under.
+fn test_seal() -> std::sync::Arc<gatehouse_core::seal::SealingKey> {
+    std::sync::Arc::new(gatehouse_core::seal::SealingKey::from_bytes([7; 32]))
+}

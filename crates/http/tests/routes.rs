@@ -61,8 +61,11 @@ async fn fixture_with(name: &str, mailer: Option<Arc<dyn Mailer>>) -> Fixture {
         .join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.join("gatehouse.db")).await.unwrap());
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.join("gatehouse.db"), test_seal())
+            .await
+            .unwrap(),
+    );
     let clock = Arc::new(ManualClock::new(ts("2026-11-10T10:00:00Z")));
     let gatehouse = Arc::new(
         Gatehouse::open(
@@ -1437,8 +1440,11 @@ async fn phones_must_use_https_unless_on_this_host() {
         .join("push-plain");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.join("gatehouse.db")).await.unwrap());
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.join("gatehouse.db"), test_seal())
+            .await
+            .unwrap(),
+    );
     let gatehouse = Arc::new(
         Gatehouse::open(
             store,
@@ -1461,4 +1467,9 @@ async fn phones_must_use_https_unless_on_this_host() {
             .unwrap();
         assert_eq!(app.oneshot(request).await.unwrap().status(), expected);
     }
+}
+
+/// The sealing key the tests' databases are sealed under.
+fn test_seal() -> std::sync::Arc<gatehouse_core::seal::SealingKey> {
+    std::sync::Arc::new(gatehouse_core::seal::SealingKey::from_bytes([7; 32]))
 }

@@ -13,6 +13,18 @@ pub const USER_LIMIT_EXCEEDED: &str =
 /// The exact text of an expiry refusal.
 pub const LICENSE_EXPIRED: &str = "License expired, please contact your system administrator";
 
+/// The exact text of a refusal while the license records are damaged
+/// (SPEC §11).
+pub const LICENSE_DAMAGED: &str = "License data damaged, please contact your system administrator";
+
+/// The log event when a license record's binding to the installation does
+/// not verify: logins fail closed until a valid vendor key is installed.
+pub const LICENSE_DATA_DAMAGED_EVENT: &str = "License data damaged";
+
+/// The log event when a row that only caches a signed value disagrees with
+/// it (the signed value is used).
+pub const LICENSE_RECORD_ALTERED_EVENT: &str = "License record altered outside Gatehouse";
+
 /// The log event written with the username when a new user is turned away.
 pub const LICENSE_USER_LIMIT_EXCEEDED_EVENT: &str = "License user limit exceeded";
 

@@ -3,6 +3,13 @@
 //! Effective time is `max(system clock, highest time recorded)`. The caller
 //! keeps the high-water mark (in memory and in the store); this module only
 //! decides.
+//!
+//! A mark that once ran far ahead (a bad NTP answer, a restored VM) would
+//! expire the license for good. [`reanchors`] says when a vendor key may
+//! bring it back: a key newer than every key installed before, issued
+//! within the last day by the system clock. Only the vendor can make one,
+//! so turning the system clock back and replaying an old key never moves
+//! the mark back.
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -11,6 +18,32 @@ pub const BACKWARD_JUMP_REPORT_THRESHOLD: SignedDuration = SignedDuration::from_
 
 /// The log event for a large backward jump.
 pub const CLOCK_MOVED_BACKWARDS: &str = "System clock moved backwards";
+
+/// How long after its issue time a vendor key may re-anchor the clock.
+pub const REANCHOR_WINDOW: SignedDuration = SignedDuration::from_hours(24);
+
+/// Whether installing a key issued at `issued_at` re-anchors a high-water
+/// mark that ran ahead, with the system clock reading `system`:
+/// `newest_installed` is the issue time of the newest key ever installed
+/// (or of the key whose install last anchored the clock), if any. The key
+/// must be newer than that, and the system clock within
+/// `[issued_at − 5 minutes, issued_at + 24 hours]`.
+pub fn reanchors(
+    issued_at: Timestamp,
+    system: Timestamp,
+    newest_installed: Option<Timestamp>,
+) -> bool {
+    let newer = newest_installed.is_none_or(|newest| issued_at > newest);
+    let fresh = system
+        >= issued_at
+            .saturating_sub(crate::key::MAX_FUTURE_SKEW)
+            .unwrap_or(issued_at)
+        && system
+            <= issued_at
+                .saturating_add(REANCHOR_WINDOW)
+                .unwrap_or(Timestamp::MAX);
+    newer && fresh
+}
 
 /// The time Gatehouse acts on, and whether the system clock is lagging.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +118,33 @@ mod tests {
             let now = effective_time(ts(system), high_water).effective;
             assert!(is_expired(support_end, &zone, now), "system clock {system}");
         }
+    }
+
+    #[test]
+    fn only_a_fresh_newer_key_re_anchors_the_clock() {
+        let issued = ts("2026-12-01T10:00:00Z");
+        let before = Some(ts("2026-06-01T00:00:00Z"));
+        // Within a day after its issue time (and 5 minutes of skew before).
+        for system in [
+            "2026-12-01T09:55:00Z",
+            "2026-12-01T10:00:00Z",
+            "2026-12-02T10:00:00Z",
+        ] {
+            assert!(reanchors(issued, ts(system), before), "{system}");
+            assert!(reanchors(issued, ts(system), None), "{system}");
+        }
+        // Too old by the system clock, or from the future.
+        for system in [
+            "2026-12-02T10:00:01Z",
+            "2031-01-01T00:00:00Z",
+            "2026-12-01T09:54:59Z",
+        ] {
+            assert!(!reanchors(issued, ts(system), before), "{system}");
+        }
+        // Not newer than what was installed: a replayed key, even with the
+        // system clock turned back to its issue time.
+        assert!(!reanchors(issued, issued, Some(issued)));
+        assert!(!reanchors(issued, issued, Some(ts("2026-12-01T10:00:01Z"))));
     }
 
     #[test]

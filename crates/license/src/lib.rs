@@ -22,7 +22,7 @@ pub mod license;
 pub use admission::{Admission, SeatState, Terms};
 pub use app_key::AppKey;
 pub use calendar::{Month, MonthWindow};
-pub use clock::{ClockReading, effective_time};
+pub use clock::{ClockReading, effective_time, reanchors};
 pub use key::{InstallContext, KeyRefusal, LicensePayload, LicenseType, VerifiedKey, check_key};
 pub use license::{License, LicenseSource, LicenseStatus, Projection, UsagePercent, project_limit};
 

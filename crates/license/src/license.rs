@@ -36,11 +36,14 @@ pub struct License {
     pub source: LicenseSource,
 }
 
-/// Valid or expired, as shown in `license show`.
+/// Valid, expired or damaged, as shown in `license show`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LicenseStatus {
     Valid,
     Expired,
+    /// The license records were changed outside Gatehouse (their tags do
+    /// not verify): nobody logs in until a valid vendor key is installed.
+    Damaged,
 }
 
 impl LicenseStatus {
@@ -48,7 +51,13 @@ impl LicenseStatus {
         match self {
             LicenseStatus::Valid => "valid",
             LicenseStatus::Expired => "expired",
+            LicenseStatus::Damaged => "damaged",
         }
+    }
+
+    /// Only renewal is open (SPEC §2, §11).
+    pub fn locked(self) -> bool {
+        self != LicenseStatus::Valid
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod copy;
 mod postgres;
+mod sealing;
 mod shared;
 mod sqlite;
 

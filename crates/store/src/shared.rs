@@ -129,8 +129,11 @@ macro_rules! impl_store {
                 LocalUserStore, LoginRecord, MonthUsageRecord, NewAlarm, RefusalRecord, RefusedUser,
                 SeatCursor, SeatOrder, SeatQuery, SeatRecord, SeatStatus, SeatStore, SecondFactorStore,
                 SessionRecord, SortValue, StoreError, StoreResult, StoredLicense, TotpRecord,
-                DeviceRecord, PushRecord, PushStore, PushUser,
+                DeviceRecord, PushRecord, PushStore, PushUser, Checked, ClockMark, LicenseBinding,
+                LicenseInstall,
             };
+            use gatehouse_core::seal::SealingKey;
+            use crate::sealing;
             use gatehouse_core::push::{Decision, PendingPush, PushMode, WebPushSubscription};
             use gatehouse_core::totp::{TotpMode, TotpSecret};
             use gatehouse_license::alarms::AlarmKind;
@@ -174,7 +177,198 @@ macro_rules! impl_store {
                         .await
                         .map_err(unavailable)?;
                 }
+                self.seal_database(&mut tx).await?;
                 tx.commit().await.map_err(unavailable)
+            }
+
+            /// Seals a database written before it was sealed (schema 8 / 4):
+            /// encrypts every secret and tags the license records under this
+            /// store's sealing key, then records the key's id. A database
+            /// already sealed under this key is left alone; under another
+            /// key, it is [`StoreError::Sealing`] and nothing changes.
+            async fn seal_database(&self, tx: &mut sqlx::Transaction<'static, $db>) -> StoreResult<()> {
+                let seal = self.seal.as_ref();
+                let stored: Option<Vec<u8>> = sqlx::query_scalar("SELECT key_id FROM seal WHERE id = 1")
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(unavailable)?;
+                match stored {
+                    Some(id) if id == seal.id() => return Ok(()),
+                    Some(id) => {
+                        let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+                        return Err(StoreError::Sealing(format!(
+                            "the database is sealed under another sealing key (key id {id}) than this one ({}); \
+                             use the key file of the node that created the installation",
+                            seal.id_text()
+                        )));
+                    }
+                    None => {}
+                }
+                if let Some(row) = sqlx::query(
+                    "SELECT signing_key, first_start, demo_support_end, time_zone FROM installation WHERE id = 1",
+                )
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(unavailable)?
+                {
+                    let plain: Vec<u8> = get(&row, "signing_key")?;
+                    let key: [u8; 32] = plain.as_slice().try_into().map_err(|_| {
+                        StoreError::Corrupt("installation key is not 32 bytes".into())
+                    })?;
+                    let demo_support_end: String = get(&row, "demo_support_end")?;
+                    let record = InstallationRecord {
+                        signing_key: SigningKey::from_bytes(&key),
+                        first_start: timestamp(get(&row, "first_start")?)?,
+                        demo_support_end: Date::from_str(&demo_support_end)
+                            .map_err(|e| StoreError::Corrupt(format!("demo end date: {e}")))?,
+                        time_zone: get(&row, "time_zone")?,
+                    };
+                    sqlx::query("UPDATE installation SET signing_key = $1 WHERE id = 1")
+                        .bind(sealing::seal_installation(seal, &record))
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                if let Some((generation, key)) = sqlx::query_as::<_, (i64, Option<String>)>(
+                    "SELECT generation, key FROM license WHERE id = 1",
+                )
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(unavailable)?
+                {
+                    sqlx::query("UPDATE license SET tag = $1 WHERE id = 1")
+                        .bind(sealing::license_tag(seal, generation, key.as_deref()))
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                if let Some((high_water, anchor)) = sqlx::query_as::<_, (i64, i64)>(
+                    "SELECT high_water, anchor FROM clock WHERE id = 1",
+                )
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(unavailable)?
+                {
+                    sqlx::query("UPDATE clock SET tag = $1 WHERE id = 1")
+                        .bind(sealing::clock_tag(seal, high_water, anchor))
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                let totp: Vec<(String, Vec<u8>)> = sqlx::query_as("SELECT seat_key, secret FROM totp")
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(unavailable)?;
+                for (seat, secret) in totp {
+                    sqlx::query("UPDATE totp SET secret = $1 WHERE seat_key = $2")
+                        .bind(seal.seal(&sealing::totp_context(&seat), &secret))
+                        .bind(&seat)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                let clients: Vec<(String, Vec<u8>)> =
+                    sqlx::query_as("SELECT name, secret FROM radius_clients")
+                        .fetch_all(&mut **tx)
+                        .await
+                        .map_err(unavailable)?;
+                for (name, secret) in clients {
+                    sqlx::query("UPDATE radius_clients SET secret = $1 WHERE name = $2")
+                        .bind(seal.seal(&sealing::client_context(&name), &secret))
+                        .bind(&name)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                let subscriptions: Vec<(String, Vec<u8>)> = sqlx::query_as(
+                    "SELECT id, webpush_auth FROM push_devices WHERE webpush_auth IS NOT NULL",
+                )
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(unavailable)?;
+                for (id, auth) in subscriptions {
+                    sqlx::query("UPDATE push_devices SET webpush_auth = $1 WHERE id = $2")
+                        .bind(seal.seal(&sealing::webpush_context(&id), &auth))
+                        .bind(&id)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                sqlx::query("INSERT INTO seal (id, key_id) VALUES (1, $1)")
+                    .bind(seal.id().to_vec())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(())
+            }
+
+            /// Raises the clock mark to `at` within `anchor` (`None`: the
+            /// stored anchor), only over an authentic mark: a mark changed
+            /// outside Gatehouse is left as it is, for the service to see.
+            /// Returns the stored mark afterwards.
+            async fn raise_clock(
+                seal: &SealingKey,
+                tx: &mut sqlx::Transaction<'static, $db>,
+                at: Timestamp,
+                anchor: Option<i64>,
+            ) -> StoreResult<Checked<ClockMark>> {
+                let at_micros = micros(at);
+                // Another node may raise it between the read and the
+                // conditional update (PostgreSQL); then read again.
+                for _ in 0..16 {
+                    let row: Option<(i64, i64, Option<Vec<u8>>)> =
+                        sqlx::query_as("SELECT high_water, anchor, tag FROM clock WHERE id = 1")
+                            .fetch_optional(&mut **tx)
+                            .await
+                            .map_err(unavailable)?;
+                    match row {
+                        None => {
+                            let anchor = anchor.unwrap_or(0);
+                            let inserted = sqlx::query(
+                                "INSERT INTO clock (id, high_water, anchor, tag) VALUES (1, $1, $2, $3)
+                                 ON CONFLICT (id) DO NOTHING",
+                            )
+                            .bind(at_micros)
+                            .bind(anchor)
+                            .bind(sealing::clock_tag(seal, at_micros, anchor))
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(unavailable)?;
+                            if inserted.rows_affected() == 1 {
+                                return Ok(Checked { record: ClockMark { high_water: at, anchor }, authentic: true });
+                            }
+                        }
+                        Some((high_water, stored_anchor, tag)) => {
+                            let authentic =
+                                sealing::clock_authentic(seal, high_water, stored_anchor, tag.as_deref());
+                            let same_anchor = anchor.is_none_or(|anchor| anchor == stored_anchor);
+                            if !(authentic && same_anchor && high_water < at_micros) {
+                                return Ok(Checked {
+                                    record: ClockMark { high_water: timestamp(high_water)?, anchor: stored_anchor },
+                                    authentic,
+                                });
+                            }
+                            let raised = sqlx::query(
+                                "UPDATE clock SET high_water = $1, tag = $2
+                                 WHERE id = 1 AND high_water = $3 AND anchor = $4",
+                            )
+                            .bind(at_micros)
+                            .bind(sealing::clock_tag(seal, at_micros, stored_anchor))
+                            .bind(high_water)
+                            .bind(stored_anchor)
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(unavailable)?;
+                            if raised.rows_affected() == 1 {
+                                return Ok(Checked {
+                                    record: ClockMark { high_water: at, anchor: stored_anchor },
+                                    authentic: true,
+                                });
+                            }
+                        }
+                    }
+                }
+                Err(StoreError::Unavailable("the clock mark kept changing; try again".into()))
             }
             }
 
@@ -205,103 +399,117 @@ macro_rules! impl_store {
 
 
 
-            fn installation_from_row(row: &$row) -> StoreResult<InstallationRecord> {
-                let key: Vec<u8> = get(row, "signing_key")?;
-                let key: [u8; 32] = key
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("installation key is not 32 bytes".into()))?;
+            /// The sealed installation record, and whether the plain
+            /// columns beside it still show it (`authentic`).
+            fn installation_from_row(seal: &SealingKey, row: &$row) -> StoreResult<Checked<InstallationRecord>> {
+                let sealed: Vec<u8> = get(row, "signing_key")?;
+                let record = sealing::open_installation(seal, &sealed)?;
+                let first_start: i64 = get(row, "first_start")?;
                 let demo_support_end: String = get(row, "demo_support_end")?;
-                Ok(InstallationRecord {
-                    signing_key: SigningKey::from_bytes(&key),
-                    first_start: timestamp(get(row, "first_start")?)?,
-                    demo_support_end: Date::from_str(&demo_support_end)
-                        .map_err(|e| StoreError::Corrupt(format!("demo end date: {e}")))?,
-                    time_zone: get(row, "time_zone")?,
-                })
+                let time_zone: String = get(row, "time_zone")?;
+                let authentic = first_start == micros(record.first_start)
+                    && demo_support_end == record.demo_support_end.to_string()
+                    && time_zone == record.time_zone;
+                Ok(Checked { record, authentic })
             }
+
+            const INSTALLATION_COLUMNS: &str =
+                "SELECT signing_key, first_start, demo_support_end, time_zone FROM installation WHERE id = 1";
 
             #[async_trait]
             impl InstallationStore for $store {
-                async fn installation(&self) -> StoreResult<Option<InstallationRecord>> {
-                    let row = sqlx::query("SELECT signing_key, first_start, demo_support_end, time_zone FROM installation WHERE id = 1")
+                async fn installation(&self) -> StoreResult<Option<Checked<InstallationRecord>>> {
+                    let row = sqlx::query(INSTALLATION_COLUMNS)
                         .fetch_optional(&self.pool)
                         .await
                         .map_err(unavailable)?;
-                    row.as_ref().map(installation_from_row).transpose()
+                    row.as_ref().map(|row| installation_from_row(&self.seal, row)).transpose()
                 }
 
                 async fn create_installation(
                     &self,
                     record: &InstallationRecord,
                     demo_user_limit: u32,
-                ) -> StoreResult<InstallationRecord> {
+                ) -> StoreResult<Checked<InstallationRecord>> {
+                    let seal = self.seal.as_ref();
                     let mut tx = self.begin_write().await?;
                     sqlx::query(
                         "INSERT INTO installation (id, signing_key, first_start, demo_support_end, time_zone)
                          VALUES (1, $1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
                     )
-                    .bind(record.signing_key.to_bytes().to_vec())
+                    .bind(sealing::seal_installation(seal, record))
                     .bind(micros(record.first_start))
                     .bind(record.demo_support_end.to_string())
                     .bind(&record.time_zone)
                     .execute(&mut *tx)
                     .await
                     .map_err(unavailable)?;
-                    sqlx::query("INSERT INTO license (id, key, user_limit, generation) VALUES (1, NULL, $1, 1) ON CONFLICT (id) DO NOTHING")
-                        .bind(i64::from(demo_user_limit))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(unavailable)?;
-                    let row = sqlx::query("SELECT signing_key, first_start, demo_support_end, time_zone FROM installation WHERE id = 1")
+                    sqlx::query(
+                        "INSERT INTO license (id, key, user_limit, generation, tag) VALUES (1, NULL, $1, 1, $2)
+                         ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(i64::from(demo_user_limit))
+                    .bind(sealing::license_tag(seal, 1, None))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                    let row = sqlx::query(INSTALLATION_COLUMNS)
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(unavailable)?;
-                    let stored = installation_from_row(&row)?;
+                    let stored = installation_from_row(seal, &row)?;
                     tx.commit().await.map_err(unavailable)?;
                     Ok(stored)
                 }
 
-                async fn license(&self) -> StoreResult<StoredLicense> {
-                    let row = sqlx::query("SELECT key, user_limit, generation FROM license WHERE id = 1")
+                async fn license(&self) -> StoreResult<Checked<StoredLicense>> {
+                    let row = sqlx::query("SELECT key, user_limit, generation, tag FROM license WHERE id = 1")
                         .fetch_optional(&self.pool)
                         .await
                         .map_err(unavailable)?
                         .ok_or_else(|| {
                             StoreError::Corrupt("no license row: the installation was never created".into())
                         })?;
-                    Ok(StoredLicense {
-                        key: get(&row, "key")?,
-                        user_limit: count(get(&row, "user_limit")?)?,
-                        generation: get(&row, "generation")?,
+                    let key: Option<String> = get(&row, "key")?;
+                    let generation: i64 = get(&row, "generation")?;
+                    let tag: Option<Vec<u8>> = get(&row, "tag")?;
+                    let authentic =
+                        sealing::license_authentic(&self.seal, generation, key.as_deref(), tag.as_deref());
+                    Ok(Checked {
+                        record: StoredLicense {
+                            key,
+                            user_limit: count(get(&row, "user_limit")?)?,
+                            generation,
+                        },
+                        authentic,
                     })
                 }
 
-                async fn install_license(
-                    &self,
-                    key: &str,
-                    user_limit: u32,
-                    month: Month,
-                    at: Timestamp,
-                ) -> StoreResult<i64> {
-                    let limit = i64::from(user_limit);
+                async fn install_license(&self, install: &LicenseInstall<'_>) -> StoreResult<i64> {
+                    let limit = i64::from(install.user_limit);
                     let mut tx = self.begin_write().await?;
                     let generation: i64 = sqlx::query_scalar(
                         "UPDATE license SET key = $1, user_limit = $2, generation = generation + 1, installed_at = $3
                          WHERE id = 1 RETURNING generation",
                     )
-                    .bind(key)
+                    .bind(install.key)
                     .bind(limit)
-                    .bind(micros(at))
+                    .bind(micros(install.at))
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(unavailable)?
                     .ok_or_else(|| StoreError::Corrupt("no license row: the installation was never created".into()))?;
+                    sqlx::query("UPDATE license SET tag = $1 WHERE id = 1")
+                        .bind(sealing::license_tag(&self.seal, generation, Some(install.key)))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
                     sqlx::query(
                         "INSERT INTO license_history (key, user_limit, installed_at) VALUES ($1, $2, $3)",
                     )
-                    .bind(key)
+                    .bind(install.key)
                     .bind(limit)
-                    .bind(micros(at))
+                    .bind(micros(install.at))
                     .execute(&mut *tx)
                     .await
                     .map_err(unavailable)?;
@@ -312,10 +520,24 @@ macro_rules! impl_store {
                          WHERE month = $2",
                     )
                     .bind(limit)
-                    .bind(month_text(month))
+                    .bind(month_text(install.month))
                     .execute(&mut *tx)
                     .await
                     .map_err(unavailable)?;
+                    if let Some(mark) = install.clock {
+                        let high_water = micros(mark.high_water);
+                        sqlx::query(
+                            "INSERT INTO clock (id, high_water, anchor, tag) VALUES (1, $1, $2, $3)
+                             ON CONFLICT (id) DO UPDATE SET high_water = excluded.high_water,
+                                 anchor = excluded.anchor, tag = excluded.tag",
+                        )
+                        .bind(high_water)
+                        .bind(mark.anchor)
+                        .bind(sealing::clock_tag(&self.seal, high_water, mark.anchor))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                    }
                     tx.commit().await.map_err(unavailable)?;
                     Ok(generation)
                 }
@@ -328,27 +550,26 @@ macro_rules! impl_store {
                         .map(|generation| generation.unwrap_or(0))
                 }
 
-                async fn record_time(&self, at: Timestamp) -> StoreResult<Timestamp> {
-                    let high_water: i64 = sqlx::query_scalar(
-                        "INSERT INTO clock (id, high_water) VALUES (1, $1) ON CONFLICT (id)
-                         DO UPDATE SET high_water = CASE WHEN clock.high_water > excluded.high_water
-                                                         THEN clock.high_water ELSE excluded.high_water END
-                         RETURNING high_water",
-                    )
-                    .bind(micros(at))
-                    .fetch_one(self.writer())
-                    .await
-                    .map_err(unavailable)?;
-                    timestamp(high_water)
+                async fn record_time(&self, mark: &ClockMark) -> StoreResult<Checked<ClockMark>> {
+                    let mut tx = self.begin_write().await?;
+                    let stored = <$store>::raise_clock(&self.seal, &mut tx, mark.high_water, Some(mark.anchor)).await?;
+                    tx.commit().await.map_err(unavailable)?;
+                    Ok(stored)
                 }
 
-                async fn recorded_time(&self) -> StoreResult<Option<Timestamp>> {
-                    let high_water: Option<i64> =
-                        sqlx::query_scalar("SELECT high_water FROM clock WHERE id = 1")
+                async fn recorded_time(&self) -> StoreResult<Option<Checked<ClockMark>>> {
+                    let row: Option<(i64, i64, Option<Vec<u8>>)> =
+                        sqlx::query_as("SELECT high_water, anchor, tag FROM clock WHERE id = 1")
                             .fetch_optional(&self.pool)
                             .await
                             .map_err(unavailable)?;
-                    high_water.map(timestamp).transpose()
+                    row.map(|(high_water, anchor, tag)| {
+                        Ok(Checked {
+                            authentic: sealing::clock_authentic(&self.seal, high_water, anchor, tag.as_deref()),
+                            record: ClockMark { high_water: timestamp(high_water)?, anchor },
+                        })
+                    })
+                    .transpose()
                 }
             }
 
@@ -359,23 +580,19 @@ macro_rules! impl_store {
                         return Ok(Vec::new());
                     }
                     let mut tx = self.begin_write().await?;
-                    let user_limit: i64 = sqlx::query_scalar("SELECT user_limit FROM license WHERE id = 1")
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(unavailable)?
-                        .ok_or_else(|| {
-                            StoreError::Corrupt("no license row: the installation was never created".into())
-                        })?;
                     let mut outcomes: Vec<Option<AdmitOutcome>> = vec![None; requests.len()];
                     let months: BTreeSet<Month> = requests.iter().map(|r| r.month).collect();
                     for month in months {
                         let month_key = month_text(month);
+                        let in_month: Vec<usize> = (0..requests.len())
+                            .filter(|&i| requests[i].month == month)
+                            .collect();
                         sqlx::query(
                             "INSERT INTO months (month, active_users, user_limit, peak_tenths) VALUES ($1, 0, $2, 0)
                              ON CONFLICT (month) DO NOTHING",
                         )
                         .bind(&month_key)
-                        .bind(user_limit)
+                        .bind(i64::from(requests[in_month[0]].license.user_limit))
                         .execute(&mut *tx)
                         .await
                         .map_err(unavailable)?;
@@ -384,9 +601,32 @@ macro_rules! impl_store {
                                 .fetch_one(&mut *tx)
                                 .await
                                 .map_err(unavailable)?;
-                        let indices: Vec<usize> = (0..requests.len())
-                            .filter(|&i| requests[i].month == month)
-                            .collect();
+                        // The license in force, read under the month's lock
+                        // (an install updates this row too, so it cannot
+                        // commit in between): only requests made under the
+                        // very key it holds, with an authentic row, are
+                        // decided, under that verified key's limit. The
+                        // row's own user_limit column is never read.
+                        let (key, generation, tag): (Option<String>, i64, Option<Vec<u8>>) =
+                            sqlx::query_as("SELECT key, generation, tag FROM license WHERE id = 1")
+                                .fetch_optional(&mut *tx)
+                                .await
+                                .map_err(unavailable)?
+                                .ok_or_else(|| {
+                                    StoreError::Corrupt("no license row: the installation was never created".into())
+                                })?;
+                        let in_force = sealing::license_authentic(&self.seal, generation, key.as_deref(), tag.as_deref())
+                            .then(|| LicenseBinding::digest(key.as_deref()));
+                        let (indices, changed): (Vec<usize>, Vec<usize>) = in_month
+                            .into_iter()
+                            .partition(|&i| in_force == Some(requests[i].license.key_digest));
+                        for i in changed {
+                            outcomes[i] = Some(AdmitOutcome::LicenseChanged);
+                        }
+                        let Some(&first) = indices.first() else {
+                            continue;
+                        };
+                        let user_limit = i64::from(requests[first].license.user_limit);
 
                         // Who in this batch is already in the ledger?
                         let mut counted: HashSet<String> = HashSet::new();
@@ -488,20 +728,6 @@ macro_rules! impl_store {
                         .await
                         .map_err(unavailable)?;
                     }
-                    let latest = requests
-                        .iter()
-                        .map(|r| r.at)
-                        .max()
-                        .expect("requests is not empty");
-                    sqlx::query(
-                        "INSERT INTO clock (id, high_water) VALUES (1, $1) ON CONFLICT (id)
-                         DO UPDATE SET high_water = CASE WHEN clock.high_water > excluded.high_water
-                                                         THEN clock.high_water ELSE excluded.high_water END",
-                    )
-                    .bind(micros(latest))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
                     tx.commit().await.map_err(unavailable)?;
                     Ok(outcomes
                         .into_iter()
@@ -847,9 +1073,16 @@ macro_rules! impl_store {
                                 .ok_or_else(|| StoreError::Corrupt(format!("unknown TOTP mode {text:?}")))?,
                         ),
                     };
+                    let sealed: Vec<u8> = get(&row, "secret")?;
+                    let secret = sealing::open(
+                        &self.seal,
+                        &sealing::totp_context(seat.as_str()),
+                        &sealed,
+                        &format!("the TOTP secret of {}", seat.as_str()),
+                    )?;
                     Ok(Some(TotpRecord {
                         seat: seat.clone(),
-                        secret: TotpSecret::from_bytes(get(&row, "secret")?),
+                        secret: TotpSecret::from_bytes(secret),
                         mode,
                         enrolled_at: timestamp(get(&row, "enrolled_at")?)?,
                     }))
@@ -862,7 +1095,7 @@ macro_rules! impl_store {
                              secret = excluded.secret, mode = excluded.mode, last_step = -1, enrolled_at = excluded.enrolled_at",
                     )
                     .bind(record.seat.as_str())
-                    .bind(record.secret.as_bytes().to_vec())
+                    .bind(self.seal.seal(&sealing::totp_context(record.seat.as_str()), record.secret.as_bytes()))
                     .bind(record.mode.map(TotpMode::as_str))
                     .bind(micros(record.enrolled_at))
                     .execute(self.writer())
@@ -892,7 +1125,15 @@ macro_rules! impl_store {
                 }
             }
 
-            fn client_from_row(row: &$row) -> StoreResult<RadiusClient> {
+            fn client_from_row(seal: &SealingKey, row: &$row) -> StoreResult<RadiusClient> {
+                let name: String = get(row, "name")?;
+                let sealed: Vec<u8> = get(row, "secret")?;
+                let secret = sealing::open(
+                    seal,
+                    &sealing::client_context(&name),
+                    &sealed,
+                    &format!("the shared secret of RADIUS client {name:?}"),
+                )?;
                 let networks: String = get(row, "networks")?;
                 let networks = networks
                     .split(',')
@@ -905,9 +1146,9 @@ macro_rules! impl_store {
                     })
                     .collect::<StoreResult<Vec<_>>>()?;
                 Ok(RadiusClient {
-                    name: get(row, "name")?,
+                    name,
                     networks,
-                    secret: get(row, "secret")?,
+                    secret,
                     require_message_authenticator: get::<i64>(row, "require_message_authenticator")? != 0,
                     limit_proxy_state: get::<i64>(row, "limit_proxy_state")? != 0,
                 })
@@ -923,7 +1164,7 @@ macro_rules! impl_store {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(unavailable)?;
-                    rows.iter().map(client_from_row).collect()
+                    rows.iter().map(|row| client_from_row(&self.seal, row)).collect()
                 }
 
                 async fn add_radius_client(&self, client: &RadiusClient) -> StoreResult<()> {
@@ -934,7 +1175,7 @@ macro_rules! impl_store {
                     )
                     .bind(&client.name)
                     .bind(networks.join(","))
-                    .bind(client.secret.clone())
+                    .bind(self.seal.seal(&sealing::client_context(&client.name), &client.secret))
                     .bind(i64::from(client.require_message_authenticator))
                     .bind(i64::from(client.limit_proxy_state))
                     .execute(self.writer())
@@ -1228,9 +1469,20 @@ macro_rules! impl_store {
                 })
             }
 
-            fn device_from_row(row: &$row) -> StoreResult<DeviceRecord> {
+            fn device_from_row(seal: &SealingKey, row: &$row) -> StoreResult<DeviceRecord> {
+                let id: String = get(row, "id")?;
+                let auth = get::<Option<Vec<u8>>>(row, "webpush_auth")?
+                    .map(|sealed| {
+                        sealing::open(
+                            seal,
+                            &sealing::webpush_context(&id),
+                            &sealed,
+                            &format!("the Web Push secret of device {id}"),
+                        )
+                    })
+                    .transpose()?;
                 Ok(DeviceRecord {
-                    id: get(row, "id")?,
+                    id,
                     seat: SeatKey::from_stored(get(row, "seat_key")?),
                     username: get(row, "username")?,
                     label: get(row, "label")?,
@@ -1239,7 +1491,7 @@ macro_rules! impl_store {
                     webpush: match (
                         get::<Option<String>>(row, "webpush_endpoint")?,
                         get::<Option<Vec<u8>>>(row, "webpush_p256dh")?,
-                        get::<Option<Vec<u8>>>(row, "webpush_auth")?,
+                        auth,
                     ) {
                         (Some(endpoint), Some(p256dh), Some(auth)) => Some(WebPushSubscription {
                             endpoint,
@@ -1312,7 +1564,7 @@ macro_rules! impl_store {
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(unavailable)?;
-                    row.as_ref().map(device_from_row).transpose()
+                    row.as_ref().map(|row| device_from_row(&self.seal, row)).transpose()
                 }
 
                 async fn devices(&self, seat: &SeatKey) -> StoreResult<Vec<DeviceRecord>> {
@@ -1325,7 +1577,7 @@ macro_rules! impl_store {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(unavailable)?;
-                    rows.iter().map(device_from_row).collect()
+                    rows.iter().map(|row| device_from_row(&self.seal, row)).collect()
                 }
 
                 async fn remove_device(&self, id: &str, at: Timestamp) -> StoreResult<bool> {
@@ -1358,7 +1610,7 @@ macro_rules! impl_store {
                     )
                     .bind(subscription.map(|s| s.endpoint.clone()))
                     .bind(subscription.map(|s| s.p256dh.clone()))
-                    .bind(subscription.map(|s| s.auth.clone()))
+                    .bind(subscription.map(|s| self.seal.seal(&sealing::webpush_context(id), &s.auth)))
                     .bind(id)
                     .execute(self.writer())
                     .await
@@ -1375,7 +1627,7 @@ macro_rules! impl_store {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(unavailable)?;
-                    rows.iter().map(device_from_row).collect()
+                    rows.iter().map(|row| device_from_row(&self.seal, row)).collect()
                 }
 
                 async fn push_user(&self, seat: &SeatKey) -> StoreResult<PushUser> {

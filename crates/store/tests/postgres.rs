@@ -18,7 +18,9 @@ async fn fresh_database(case: &str) -> Option<String> {
 
 async fn fresh(case: &str) -> Option<Arc<dyn Store>> {
     let url = fresh_database(case).await?;
-    Some(Arc::new(PgStore::connect(&url, 8).await.unwrap()))
+    Some(Arc::new(
+        PgStore::connect(&url, 8, test_seal()).await.unwrap(),
+    ))
 }
 
 conformance_suite!(fresh);
@@ -29,9 +31,9 @@ async fn nodes_starting_together_migrate_once() {
         return;
     };
     let (a, b, c) = tokio::join!(
-        PgStore::connect(&url, 2),
-        PgStore::connect(&url, 2),
-        PgStore::connect(&url, 2)
+        PgStore::connect(&url, 2, test_seal()),
+        PgStore::connect(&url, 2, test_seal()),
+        PgStore::connect(&url, 2, test_seal())
     );
     for store in [a, b, c] {
         store.unwrap().close().await;
@@ -72,7 +74,7 @@ async fn tls_with_a_verified_certificate_and_a_wrong_ca_refused() {
             &host_url,
             &format!("sslmode=verify-full&sslrootcert={}", ca.display()),
         );
-        let store = PgStore::connect(&verified, 2).await.unwrap();
+        let store = PgStore::connect(&verified, 2, test_seal()).await.unwrap();
         store.close().await;
         let mut connection = sqlx::PgConnection::connect(&verified).await.unwrap();
         let (ssl, version): (bool, String) =
@@ -119,7 +121,10 @@ async fn tls_with_a_verified_certificate_and_a_wrong_ca_refused() {
             other.path().join("ca.pem").display()
         ),
     );
-    let error = PgStore::connect(&wrong, 2).await.unwrap_err().to_string();
+    let error = PgStore::connect(&wrong, 2, test_seal())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("cannot connect") && error.to_lowercase().contains("certificate"),
         "{error}"
@@ -129,6 +134,7 @@ async fn tls_with_a_verified_certificate_and_a_wrong_ca_refused() {
     let elsewhere = PgStore::connect(
         "postgres://gatehouse:secret@db.example.com/gatehouse?sslmode=require",
         2,
+        test_seal(),
     )
     .await
     .unwrap_err()
@@ -137,4 +143,9 @@ async fn tls_with_a_verified_certificate_and_a_wrong_ca_refused() {
         elsewhere.contains("sslmode=verify-full") && !elsewhere.contains("secret"),
         "{elsewhere}"
     );
+}
+
+/// The sealing key the tests' databases are sealed under.
+fn test_seal() -> std::sync::Arc<gatehouse_core::seal::SealingKey> {
+    std::sync::Arc::new(gatehouse_core::seal::SealingKey::from_bytes([7; 32]))
 }

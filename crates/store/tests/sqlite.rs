@@ -24,7 +24,9 @@ fn database_path(case: &str) -> PathBuf {
 
 async fn fresh(case: &str) -> Option<Arc<dyn Store>> {
     Some(Arc::new(
-        SqliteStore::open(&database_path(case)).await.unwrap(),
+        SqliteStore::open(&database_path(case), test_seal())
+            .await
+            .unwrap(),
     ))
 }
 
@@ -34,7 +36,7 @@ conformance_suite!(fresh);
 async fn committed_admissions_survive_reopening() {
     let path = database_path("committed_admissions_survive_reopening");
     {
-        let store = SqliteStore::open(&path).await.unwrap();
+        let store = SqliteStore::open(&path, test_seal()).await.unwrap();
         store
             .create_installation(
                 &gatehouse_core::store::InstallationRecord {
@@ -48,6 +50,10 @@ async fn committed_admissions_survive_reopening() {
             .await
             .unwrap();
         let request = AdmitRequest {
+            license: gatehouse_core::store::LicenseBinding {
+                key_digest: gatehouse_core::store::LicenseBinding::digest(None),
+                user_limit: 25,
+            },
             month: conformance::month("2026-11"),
             day: 2,
             seat: SeatKey::local(&Username::parse("alice").unwrap()),
@@ -63,7 +69,7 @@ async fn committed_admissions_survive_reopening() {
         );
         // No close(): the process could die here.
     }
-    let reopened = SqliteStore::open(&path).await.unwrap();
+    let reopened = SqliteStore::open(&path, test_seal()).await.unwrap();
     let seats = reopened
         .seats(&SeatQuery::all(conformance::month("2026-11")))
         .await
@@ -75,6 +81,7 @@ async fn committed_admissions_survive_reopening() {
             .await
             .unwrap()
             .unwrap()
+            .record
             .signing_key
             .to_bytes(),
         [5; 32]
@@ -84,7 +91,11 @@ async fn committed_admissions_survive_reopening() {
 #[tokio::test]
 async fn a_database_from_a_newer_gatehouse_is_refused() {
     let path = database_path("a_database_from_a_newer_gatehouse_is_refused");
-    SqliteStore::open(&path).await.unwrap().close().await;
+    SqliteStore::open(&path, test_seal())
+        .await
+        .unwrap()
+        .close()
+        .await;
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
@@ -93,11 +104,16 @@ async fn a_database_from_a_newer_gatehouse_is_refused() {
         .await
         .unwrap();
     pool.close().await;
-    let error = SqliteStore::open(&path).await.unwrap_err();
+    let error = SqliteStore::open(&path, test_seal()).await.unwrap_err();
     assert!(
         error
             .to_string()
             .contains("newer than this Gatehouse understands"),
         "{error}"
     );
+}
+
+/// The sealing key the tests' databases are sealed under.
+fn test_seal() -> std::sync::Arc<gatehouse_core::seal::SealingKey> {
+    std::sync::Arc::new(gatehouse_core::seal::SealingKey::from_bytes([7; 32]))
 }

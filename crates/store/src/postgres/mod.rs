@@ -9,8 +9,10 @@
 //! LOCKED`, so two nodes never take the same one. Migrations take an
 //! advisory lock: nodes starting together migrate once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use gatehouse_core::seal::SealingKey;
 use gatehouse_core::store::{StoreError, StoreResult};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow, PgSslMode};
 use sqlx::{PgPool, Postgres};
@@ -22,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("001_initial.sql"),
     include_str!("002_push.sql"),
     include_str!("003_push_users.sql"),
+    include_str!("004_sealing.sql"),
 ];
 
 /// How long a request waits for a pooled connection before the database
@@ -32,6 +35,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Seals secrets and tags the license records (`gatehouse_core::seal`).
+    seal: Arc<SealingKey>,
 }
 
 impl PgStore {
@@ -52,9 +57,14 @@ impl PgStore {
     );
 
     /// Connects to `url` (`postgres://user:password@host:port/database`,
-    /// with the usual `sslmode`, …) with at most `max_connections`, and
-    /// brings the schema up to date.
-    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<PgStore> {
+    /// with the usual `sslmode`, …) with at most `max_connections`, brings
+    /// the schema up to date and seals it under `seal` (a database sealed
+    /// under another key is [`StoreError::Sealing`]).
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        seal: Arc<SealingKey>,
+    ) -> StoreResult<PgStore> {
         let options = connect_options(url).map_err(StoreError::Unavailable)?;
         let options = options
             // Plan each statement with its parameters: a plan cached while
@@ -67,7 +77,7 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
-        let store = PgStore { pool };
+        let store = PgStore { pool, seal };
         store.migrate().await?;
         Ok(store)
     }

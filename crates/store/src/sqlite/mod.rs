@@ -20,8 +20,10 @@
 //! PostgreSQL would find a bare column ambiguous).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use gatehouse_core::seal::SealingKey;
 use gatehouse_core::store::{StoreError, StoreResult};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -39,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("005_alarms.sql"),
     include_str!("006_push.sql"),
     include_str!("007_push_users.sql"),
+    include_str!("008_sealing.sql"),
 ];
 
 /// Longest a writer waits for another process's write lock.
@@ -69,12 +72,15 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Writes: one connection.
     writer: SqlitePool,
+    /// Seals secrets and tags the license records (`gatehouse_core::seal`).
+    seal: Arc<SealingKey>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed, with owner-only permissions) the database
-    /// at `path` and brings its schema up to date.
-    pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
+    /// at `path`, brings its schema up to date and seals it under `seal`
+    /// (a database sealed under another key is [`StoreError::Sealing`]).
+    pub async fn open(path: &Path, seal: Arc<SealingKey>) -> StoreResult<SqliteStore> {
         create_private_file(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -96,7 +102,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(cannot_open)?;
-        let store = SqliteStore { pool, writer };
+        let store = SqliteStore { pool, writer, seal };
         store.migrate().await?;
         Ok(store)
     }

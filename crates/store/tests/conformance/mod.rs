@@ -13,9 +13,10 @@ use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::identity::{SeatKey, Source, Username};
 use gatehouse_core::push::{Decision, PendingPush, PushMode, WebPushSubscription};
 use gatehouse_core::store::{
-    AdminRecord, AdmitOutcome, AdmitRequest, Delivery, DeviceRecord, InstallationRecord,
-    LocalUserRecord, LoginRecord, NewAlarm, PushUser, RefusalRecord, SeatCursor, SeatOrder,
-    SeatQuery, SessionRecord, SortValue, Store, StoreError, TotpRecord,
+    AdminRecord, AdmitOutcome, AdmitRequest, ClockMark, Delivery, DeviceRecord, InstallationRecord,
+    LicenseBinding, LicenseInstall, LocalUserRecord, LoginRecord, NewAlarm, PushUser,
+    RefusalRecord, SeatCursor, SeatOrder, SeatQuery, SessionRecord, SortValue, Store, StoreError,
+    StoreResult, TotpRecord,
 };
 use gatehouse_core::totp::{TotpMode, TotpSecret};
 use gatehouse_license::alarms::AlarmKind;
@@ -50,18 +51,51 @@ async fn with_limit(store: &dyn Store, limit: u32) {
         .await
         .unwrap();
     store
-        .install_license(
-            &format!("key-with-limit-{limit}"),
-            limit,
-            month(NOV),
-            ts("2026-11-01T09:00:00Z"),
-        )
+        .install_license(&LicenseInstall {
+            key: &format!("key-with-limit-{limit}"),
+            user_limit: limit,
+            month: month(NOV),
+            at: ts("2026-11-01T09:00:00Z"),
+            clock: None,
+        })
         .await
         .unwrap();
 }
 
+/// Admissions the way the service makes them: under the license the store
+/// holds (its key, and the limit it was installed with, standing for the
+/// verified key's).
+#[async_trait::async_trait]
+pub trait AdmitUnderStoredLicense {
+    async fn admit_now(&self, requests: &[AdmitRequest]) -> StoreResult<Vec<AdmitOutcome>>;
+}
+
+#[async_trait::async_trait]
+impl AdmitUnderStoredLicense for dyn Store {
+    async fn admit_now(&self, requests: &[AdmitRequest]) -> StoreResult<Vec<AdmitOutcome>> {
+        let license = self.license().await?.record;
+        let binding = LicenseBinding {
+            key_digest: LicenseBinding::digest(license.key.as_deref()),
+            user_limit: license.user_limit,
+        };
+        let requests: Vec<AdmitRequest> = requests
+            .iter()
+            .map(|request| AdmitRequest {
+                license: binding,
+                ..request.clone()
+            })
+            .collect();
+        self.admit(&requests).await
+    }
+}
+
+/// A request under no license yet ([`AdmitUnderStoredLicense`] sets it).
 fn request(month_text: &str, name: &str, at: &str) -> AdmitRequest {
     AdmitRequest {
+        license: LicenseBinding {
+            key_digest: [0; 32],
+            user_limit: 0,
+        },
         month: month(month_text),
         // The tests' license zone is UTC.
         day: ts(at)
@@ -107,18 +141,21 @@ pub async fn installation_is_created_once(store: Arc<dyn Store>) {
         .create_installation(&installation(2), 25)
         .await
         .unwrap();
-    assert_eq!(first.signing_key.to_bytes(), [1; 32]);
+    assert_eq!(first.record.signing_key.to_bytes(), [1; 32]);
+    assert!(first.authentic && second.authentic);
     assert_eq!(
-        second.signing_key.to_bytes(),
+        second.record.signing_key.to_bytes(),
         [1; 32],
         "a second first start must not replace the identity"
     );
-    let stored = store.installation().await.unwrap().unwrap();
+    let stored = store.installation().await.unwrap().unwrap().record;
     assert_eq!(stored.signing_key.to_bytes(), [1; 32]);
     assert_eq!(stored.first_start, ts("2026-11-01T08:00:00Z"));
     assert_eq!(stored.demo_support_end, date(2026, 12, 1));
     assert_eq!(stored.time_zone, "Europe/Istanbul");
     let license = store.license().await.unwrap();
+    assert!(license.authentic);
+    let license = license.record;
     assert_eq!(
         (license.key, license.user_limit),
         (None, 25),
@@ -133,12 +170,20 @@ pub async fn installing_a_license_replaces_it_and_bumps_the_generation(store: Ar
         .unwrap();
     let before = store.license_generation().await.unwrap();
     let generation = store
-        .install_license("GHL1.first", 100, month(NOV), ts("2026-11-02T00:00:00Z"))
+        .install_license(&LicenseInstall {
+            key: "GHL1.first",
+            user_limit: 100,
+            month: month(NOV),
+            at: ts("2026-11-02T00:00:00Z"),
+            clock: None,
+        })
         .await
         .unwrap();
     assert!(generation > before);
     assert_eq!(store.license_generation().await.unwrap(), generation);
     let license = store.license().await.unwrap();
+    assert!(license.authentic);
+    let license = license.record;
     assert_eq!(
         (
             license.key.as_deref(),
@@ -148,42 +193,145 @@ pub async fn installing_a_license_replaces_it_and_bumps_the_generation(store: Ar
         (Some("GHL1.first"), 100, generation)
     );
     let next = store
-        .install_license("GHL1.second", 50, month(NOV), ts("2026-11-03T00:00:00Z"))
+        .install_license(&LicenseInstall {
+            key: "GHL1.second",
+            user_limit: 50,
+            month: month(NOV),
+            at: ts("2026-11-03T00:00:00Z"),
+            clock: None,
+        })
         .await
         .unwrap();
     assert!(next > generation);
-    assert_eq!(store.license().await.unwrap().user_limit, 50);
+    assert_eq!(store.license().await.unwrap().record.user_limit, 50);
+}
+
+fn mark(at: &str, anchor: i64) -> ClockMark {
+    ClockMark {
+        high_water: ts(at),
+        anchor,
+    }
 }
 
 pub async fn the_clock_high_water_mark_only_rises(store: Arc<dyn Store>) {
     assert_eq!(store.recorded_time().await.unwrap(), None);
+    let recorded = |at: &str| mark(at, 0);
+    let stored = store
+        .record_time(&recorded("2026-11-10T00:00:00Z"))
+        .await
+        .unwrap();
+    assert!(stored.authentic);
+    assert_eq!(stored.record, recorded("2026-11-10T00:00:00Z"));
     assert_eq!(
-        store.record_time(ts("2026-11-10T00:00:00Z")).await.unwrap(),
-        ts("2026-11-10T00:00:00Z")
+        store
+            .record_time(&recorded("2026-11-01T00:00:00Z"))
+            .await
+            .unwrap()
+            .record,
+        recorded("2026-11-10T00:00:00Z")
     );
-    assert_eq!(
-        store.record_time(ts("2026-11-01T00:00:00Z")).await.unwrap(),
-        ts("2026-11-10T00:00:00Z")
-    );
-    assert_eq!(
-        store.recorded_time().await.unwrap(),
-        Some(ts("2026-11-10T00:00:00Z"))
-    );
-    // Admissions record their time too.
+    let read = store.recorded_time().await.unwrap().unwrap();
+    assert!(read.authentic);
+    assert_eq!(read.record, recorded("2026-11-10T00:00:00Z"));
+}
+
+pub async fn a_fresh_key_re_anchors_the_clock_and_stale_anchors_cannot_raise_it(
+    store: Arc<dyn Store>,
+) {
     with_limit(store.as_ref(), 10).await;
+    // The mark ran years ahead.
     store
-        .admit(&[request(NOV, "late", "2026-11-20T00:00:00Z")])
+        .record_time(&mark("2031-01-01T00:00:00Z", 0))
+        .await
+        .unwrap();
+    let anchor = ts("2026-11-20T09:00:00Z").as_second();
+    store
+        .install_license(&LicenseInstall {
+            key: "GHL1.fresh",
+            user_limit: 10,
+            month: month(NOV),
+            at: ts("2026-11-20T10:00:00Z"),
+            clock: Some(mark("2026-11-20T10:00:00Z", anchor)),
+        })
+        .await
+        .unwrap();
+    let read = store.recorded_time().await.unwrap().unwrap();
+    assert!(read.authentic);
+    assert_eq!(read.record, mark("2026-11-20T10:00:00Z", anchor));
+    // A process that has not seen the new anchor cannot write its old,
+    // far-ahead mark back; it is told the new one.
+    let told = store
+        .record_time(&mark("2031-01-01T00:00:01Z", 0))
+        .await
+        .unwrap();
+    assert_eq!(told.record, mark("2026-11-20T10:00:00Z", anchor));
+    // Within the new anchor it rises as usual.
+    let raised = store
+        .record_time(&mark("2026-11-20T10:00:05Z", anchor))
+        .await
+        .unwrap();
+    assert_eq!(raised.record, mark("2026-11-20T10:00:05Z", anchor));
+}
+
+pub async fn admission_is_decided_under_the_verified_license_named_in_the_request(
+    store: Arc<dyn Store>,
+) {
+    with_limit(store.as_ref(), 3).await;
+    let in_force = LicenseBinding {
+        key_digest: LicenseBinding::digest(Some("key-with-limit-3")),
+        user_limit: 2,
+    };
+    let under = |license: LicenseBinding, name: &str| AdmitRequest {
+        license,
+        ..request(NOV, name, "2026-11-10T10:00:00Z")
+    };
+    // The request's limit applies, whatever the row caches (3 here).
+    let outcomes = store
+        .admit(&[
+            under(in_force, "a"),
+            under(in_force, "b"),
+            under(in_force, "c"),
+        ])
         .await
         .unwrap();
     assert_eq!(
-        store.recorded_time().await.unwrap(),
-        Some(ts("2026-11-20T00:00:00Z"))
+        outcomes,
+        vec![
+            AdmitOutcome::Counted { active_users: 1 },
+            AdmitOutcome::Counted { active_users: 2 },
+            AdmitOutcome::LimitExceeded {
+                active_users: 2,
+                user_limit: 2
+            },
+        ]
     );
+    // Under another key than the row holds (one installed meanwhile, or
+    // a row changed): not decided, nothing counted.
+    let stale = LicenseBinding {
+        key_digest: LicenseBinding::digest(Some("key-with-limit-1000")),
+        user_limit: 1000,
+    };
+    let demo = LicenseBinding {
+        key_digest: LicenseBinding::digest(None),
+        user_limit: 1000,
+    };
+    assert_eq!(
+        store
+            .admit(&[under(stale, "d"), under(demo, "e"), under(in_force, "a")])
+            .await
+            .unwrap(),
+        vec![
+            AdmitOutcome::LicenseChanged,
+            AdmitOutcome::LicenseChanged,
+            AdmitOutcome::AlreadyCounted { active_users: 2 },
+        ]
+    );
+    assert_eq!(ledger_size(store.as_ref(), NOV).await, 2);
 }
 
 pub async fn admission_counts_until_the_limit_then_refuses(store: Arc<dyn Store>) {
     with_limit(store.as_ref(), 3).await;
-    let outcomes = store.admit(&users("user", 5)).await.unwrap();
+    let outcomes = store.admit_now(&users("user", 5)).await.unwrap();
     assert_eq!(
         outcomes,
         vec![
@@ -204,7 +352,7 @@ pub async fn admission_counts_until_the_limit_then_refuses(store: Arc<dyn Store>
     assert_eq!(ledger_size(store.as_ref(), NOV).await, 3);
     // One at a time gives the same answer.
     let next = store
-        .admit(&[request(NOV, "another", "2026-11-10T11:00:00Z")])
+        .admit_now(&[request(NOV, "another", "2026-11-10T11:00:00Z")])
         .await
         .unwrap();
     assert_eq!(
@@ -223,7 +371,7 @@ pub async fn a_user_is_counted_once_however_often_they_log_in(store: Arc<dyn Sto
         request(NOV, "alice", "2026-11-10T10:00:01Z"),
         request(NOV, "bob", "2026-11-10T10:00:02Z"),
     ];
-    let outcomes = store.admit(&batch).await.unwrap();
+    let outcomes = store.admit_now(&batch).await.unwrap();
     assert_eq!(
         outcomes,
         vec![
@@ -233,7 +381,7 @@ pub async fn a_user_is_counted_once_however_often_they_log_in(store: Arc<dyn Sto
         ]
     );
     let again = store
-        .admit(&[request(NOV, "alice", "2026-11-11T10:00:00Z")])
+        .admit_now(&[request(NOV, "alice", "2026-11-11T10:00:00Z")])
         .await
         .unwrap();
     assert_eq!(
@@ -254,8 +402,8 @@ pub async fn a_user_is_counted_once_however_often_they_log_in(store: Arc<dyn Sto
 
 pub async fn counted_users_stay_in_when_the_limit_is_full(store: Arc<dyn Store>) {
     with_limit(store.as_ref(), 2).await;
-    store.admit(&users("user", 2)).await.unwrap();
-    let returning = store.admit(&users("user", 2)).await.unwrap();
+    store.admit_now(&users("user", 2)).await.unwrap();
+    let returning = store.admit_now(&users("user", 2)).await.unwrap();
     assert!(
         returning
             .iter()
@@ -266,19 +414,25 @@ pub async fn counted_users_stay_in_when_the_limit_is_full(store: Arc<dyn Store>)
 
 pub async fn a_lower_limit_keeps_counted_users_and_refuses_new_ones(store: Arc<dyn Store>) {
     with_limit(store.as_ref(), 5).await;
-    store.admit(&users("user", 5)).await.unwrap();
+    store.admit_now(&users("user", 5)).await.unwrap();
     store
-        .install_license("GHL1.lower", 3, month(NOV), ts("2026-11-11T00:00:00Z"))
+        .install_license(&LicenseInstall {
+            key: "GHL1.lower",
+            user_limit: 3,
+            month: month(NOV),
+            at: ts("2026-11-11T00:00:00Z"),
+            clock: None,
+        })
         .await
         .unwrap();
-    let returning = store.admit(&users("user", 5)).await.unwrap();
+    let returning = store.admit_now(&users("user", 5)).await.unwrap();
     assert!(
         returning
             .iter()
             .all(|o| matches!(o, AdmitOutcome::AlreadyCounted { .. }))
     );
     let new = store
-        .admit(&[request(NOV, "newcomer", "2026-11-11T01:00:00Z")])
+        .admit_now(&[request(NOV, "newcomer", "2026-11-11T01:00:00Z")])
         .await
         .unwrap();
     assert_eq!(
@@ -293,18 +447,24 @@ pub async fn a_lower_limit_keeps_counted_users_and_refuses_new_ones(store: Arc<d
 
 pub async fn a_higher_limit_lets_refused_users_in_at_once(store: Arc<dyn Store>) {
     with_limit(store.as_ref(), 1).await;
-    store.admit(&users("user", 1)).await.unwrap();
+    store.admit_now(&users("user", 1)).await.unwrap();
     let refused = store
-        .admit(&[request(NOV, "waiting", "2026-11-10T11:00:00Z")])
+        .admit_now(&[request(NOV, "waiting", "2026-11-10T11:00:00Z")])
         .await
         .unwrap();
     assert!(matches!(refused[0], AdmitOutcome::LimitExceeded { .. }));
     store
-        .install_license("GHL1.higher", 2, month(NOV), ts("2026-11-10T12:00:00Z"))
+        .install_license(&LicenseInstall {
+            key: "GHL1.higher",
+            user_limit: 2,
+            month: month(NOV),
+            at: ts("2026-11-10T12:00:00Z"),
+            clock: None,
+        })
         .await
         .unwrap();
     let admitted = store
-        .admit(&[request(NOV, "waiting", "2026-11-10T12:01:00Z")])
+        .admit_now(&[request(NOV, "waiting", "2026-11-10T12:01:00Z")])
         .await
         .unwrap();
     assert_eq!(admitted, vec![AdmitOutcome::Counted { active_users: 2 }]);
@@ -312,13 +472,13 @@ pub async fn a_higher_limit_lets_refused_users_in_at_once(store: Arc<dyn Store>)
 
 pub async fn each_month_starts_from_zero_and_keeps_its_history(store: Arc<dyn Store>) {
     with_limit(store.as_ref(), 2).await;
-    store.admit(&users("user", 2)).await.unwrap();
+    store.admit_now(&users("user", 2)).await.unwrap();
     let december = vec![
         request(DEC, "user0000", "2026-12-01T00:00:00Z"),
         request(DEC, "someone-new", "2026-12-01T00:00:01Z"),
         request(DEC, "third", "2026-12-01T00:00:02Z"),
     ];
-    let outcomes = store.admit(&december).await.unwrap();
+    let outcomes = store.admit_now(&december).await.unwrap();
     assert_eq!(
         outcomes,
         vec![
@@ -355,7 +515,7 @@ pub async fn a_batch_spanning_two_months_counts_each_in_its_own(store: Arc<dyn S
         request(NOV, "alice", "2026-11-30T23:59:59Z"),
         request(DEC, "alice", "2026-12-01T00:00:00Z"),
     ];
-    let outcomes = store.admit(&batch).await.unwrap();
+    let outcomes = store.admit_now(&batch).await.unwrap();
     assert_eq!(
         outcomes,
         vec![
@@ -367,13 +527,19 @@ pub async fn a_batch_spanning_two_months_counts_each_in_its_own(store: Arc<dyn S
 
 pub async fn history_keeps_the_limit_in_force_and_the_peak(store: Arc<dyn Store>) {
     with_limit(store.as_ref(), 4).await;
-    store.admit(&users("user", 3)).await.unwrap(); // 75.0%
+    store.admit_now(&users("user", 3)).await.unwrap(); // 75.0%
     store
-        .install_license("GHL1.more", 10, month(NOV), ts("2026-11-12T00:00:00Z"))
+        .install_license(&LicenseInstall {
+            key: "GHL1.more",
+            user_limit: 10,
+            month: month(NOV),
+            at: ts("2026-11-12T00:00:00Z"),
+            clock: None,
+        })
         .await
         .unwrap();
     store
-        .admit(&[request(NOV, "extra", "2026-11-12T01:00:00Z")])
+        .admit_now(&[request(NOV, "extra", "2026-11-12T01:00:00Z")])
         .await
         .unwrap(); // 40.0%
     let history = store.month_usage().await.unwrap();
@@ -388,7 +554,13 @@ pub async fn history_keeps_the_limit_in_force_and_the_peak(store: Arc<dyn Store>
     );
     // A lower limit raises the peak at once.
     store
-        .install_license("GHL1.less", 2, month(NOV), ts("2026-11-13T00:00:00Z"))
+        .install_license(&LicenseInstall {
+            key: "GHL1.less",
+            user_limit: 2,
+            month: month(NOV),
+            at: ts("2026-11-13T00:00:00Z"),
+            clock: None,
+        })
         .await
         .unwrap();
     let history = store.month_usage().await.unwrap();
@@ -410,7 +582,7 @@ pub async fn concurrent_admissions_never_exceed_the_limit(store: Arc<dyn Store>)
                         request(NOV, &format!("user{n:04}"), "2026-11-10T10:00:00Z")
                     })
                     .collect();
-                mine += counted(&store.admit(&batch).await.unwrap());
+                mine += counted(&store.admit_now(&batch).await.unwrap());
             }
             mine
         }));
@@ -436,7 +608,7 @@ pub async fn the_count_always_equals_the_ledger(store: Arc<dyn Store>) {
                 )
             })
             .collect();
-        store.admit(&batch).await.unwrap();
+        store.admit_now(&batch).await.unwrap();
         let active = store.active_users(month(NOV)).await.unwrap() as usize;
         assert_eq!(
             active,
@@ -450,7 +622,7 @@ pub async fn the_count_always_equals_the_ledger(store: Arc<dyn Store>) {
 pub async fn last_logins_are_recorded_and_never_count_anyone(store: Arc<dyn Store>) {
     with_limit(store.as_ref(), 10).await;
     store
-        .admit(&[request(NOV, "alice", "2026-11-10T10:00:00Z")])
+        .admit_now(&[request(NOV, "alice", "2026-11-10T10:00:00Z")])
         .await
         .unwrap();
     let alice = SeatKey::local(&Username::parse("alice").unwrap());
@@ -531,7 +703,7 @@ pub async fn the_users_table_sorts_searches_and_pages(store: Arc<dyn Store>) {
         r.display_name = format!("{name} Example");
         batch.push(r);
     }
-    store.admit(&batch).await.unwrap();
+    store.admit_now(&batch).await.unwrap();
     let names = |rows: &[gatehouse_core::store::SeatRecord]| {
         rows.iter().map(|r| r.username.clone()).collect::<Vec<_>>()
     };
@@ -676,7 +848,7 @@ pub async fn local_users_are_managed_and_deleting_one_keeps_the_seat(store: Arc<
     assert_eq!(store.local_users().await.unwrap().len(), 1);
 
     store
-        .admit(&[request(NOV, "alice", "2026-11-10T10:00:00Z")])
+        .admit_now(&[request(NOV, "alice", "2026-11-10T10:00:00Z")])
         .await
         .unwrap();
     assert!(store.delete_local_user(&name).await.unwrap());
@@ -692,9 +864,9 @@ pub async fn local_users_are_managed_and_deleting_one_keeps_the_seat(store: Arc<
 pub async fn large_batches_are_admitted_whole(store: Arc<dyn Store>) {
     with_limit(store.as_ref(), 1000).await;
     let batch = users("bulk", 700);
-    let outcomes = store.admit(&batch).await.unwrap();
+    let outcomes = store.admit_now(&batch).await.unwrap();
     assert_eq!(counted(&outcomes), 700);
-    let again = store.admit(&users("bulk", 750)).await.unwrap();
+    let again = store.admit_now(&users("bulk", 750)).await.unwrap();
     assert_eq!(counted(&again), 50);
     let distinct: HashSet<String> = store
         .seats(&SeatQuery::all(month(NOV)))
@@ -904,7 +1076,7 @@ pub async fn every_directory_change_moves_the_generation(store: Arc<dyn Store>) 
 pub async fn new_users_are_counted_per_day(store: Arc<dyn Store>) {
     with_limit(store.as_ref(), 10).await;
     store
-        .admit(&[
+        .admit_now(&[
             request(NOV, "a", "2026-11-03T10:00:00Z"),
             request(NOV, "b", "2026-11-03T23:00:00Z"),
             request(NOV, "c", "2026-11-05T01:00:00Z"),
@@ -913,7 +1085,7 @@ pub async fn new_users_are_counted_per_day(store: Arc<dyn Store>) {
         .await
         .unwrap();
     store
-        .admit(&[request(NOV, "d", "2026-11-05T03:00:00Z")])
+        .admit_now(&[request(NOV, "d", "2026-11-05T03:00:00Z")])
         .await
         .unwrap();
     let daily: Vec<(i8, u32)> = store
@@ -1538,6 +1710,8 @@ macro_rules! conformance_suite {
             installation_is_created_once,
             installing_a_license_replaces_it_and_bumps_the_generation,
             the_clock_high_water_mark_only_rises,
+            a_fresh_key_re_anchors_the_clock_and_stale_anchors_cannot_raise_it,
+            admission_is_decided_under_the_verified_license_named_in_the_request,
             admission_counts_until_the_limit_then_refuses,
             a_user_is_counted_once_however_often_they_log_in,
             counted_users_stay_in_when_the_limit_is_full,

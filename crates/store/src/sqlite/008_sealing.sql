@@ -1,0 +1,31 @@
+-- Schema version 8: the database is sealed (SPEC §11). Secrets are
+-- encrypted, and the records the license rests on tagged, under a key kept
+-- outside the database (the sealing key file); `seal` names that key by its
+-- id. Rows written before this version are sealed by Gatehouse in the same
+-- transaction as this migration. installation.signing_key then holds the
+-- whole installation record sealed (the other columns only show it).
+
+CREATE TABLE seal (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    key_id    BLOB    NOT NULL
+);
+
+-- HMAC-SHA-256 tags under the sealing key.
+ALTER TABLE license ADD COLUMN tag BLOB;
+-- The issue time (Unix seconds) of the vendor key that last re-anchored
+-- the clock; a mark is raised only within its anchor.
+ALTER TABLE clock ADD COLUMN anchor INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE clock ADD COLUMN tag BLOB;
+
+-- One-time push enrollment links: only the SHA-256 of a link's secret is
+-- kept, and a link is used once (used_at), atomically with its device.
+CREATE TABLE push_enrollments (
+    token_hash BLOB    PRIMARY KEY,
+    seat_key   TEXT    NOT NULL,
+    username   TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER,
+    device_id  TEXT
+) WITHOUT ROWID;
+CREATE INDEX push_enrollments_by_expiry ON push_enrollments (expires_at);
