@@ -22,9 +22,12 @@
 //!   current Unix time and its signature (same key and format) over
 //!   `gatehouse-poll-v1|<device id>|<unix seconds>`; [`check_poll`] accepts
 //!   it within [`POLL_SKEW_SECONDS`] of the server's clock.
-//! - **Enrollment links.** An [`EnrollmentToken`] names the user and an
-//!   expiry, signed by the installation key; its random id becomes the
-//!   enrolled device's id, so one link enrolls one device.
+//! - **Enrollment links.** A link carries a random secret (32 bytes); the
+//!   server keeps only its SHA-256 ([`EnrollmentToken::hash`]) with the user
+//!   it enrolls, its expiry and the id the device will get, and uses it
+//!   once. Nothing about a link can be made without the server: not with
+//!   the installation key, nor by writing a row into the database (rows are
+//!   tagged under the sealing key).
 
 use std::fmt;
 
@@ -41,9 +44,6 @@ pub const PUSH_V1: &str = "gatehouse-push-v1";
 
 /// Prefix of the text a device signs to fetch its pushes.
 pub const POLL_V1: &str = "gatehouse-poll-v1";
-
-/// Prefix of an enrollment token's signed text.
-pub const ENROLL_V1: &str = "gatehouse-enroll-v1";
 
 /// How far a device's clock may be from the server's when it fetches.
 pub const POLL_SKEW_SECONDS: i64 = 300;
@@ -436,11 +436,12 @@ fn verify_device_signature(
         .map_err(|_| DecisionRefusal::BadSignature)
 }
 
-/// A one-time enrollment link's token: who may enroll a phone, until when,
-/// signed by the installation. Its id becomes the device's id.
+/// A one-time enrollment link: who may enroll a phone, until when, and the
+/// id the phone will get. The link's secret is not part of it; the server
+/// keeps only the secret's SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnrollmentToken {
-    /// Random, base64url; the enrolled device's id.
+    /// Random, base64url: the enrolled device's id.
     pub id: String,
     pub seat: SeatKey,
     /// The login name shown while enrolling.
@@ -448,98 +449,47 @@ pub struct EnrollmentToken {
     pub expires_at: Timestamp,
 }
 
-/// Why an enrollment token was refused.
+/// Why an enrollment link was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EnrollmentRefusal {
+    /// Not a link this installation made (or one forgotten long ago).
     #[error("the enrollment link is not valid")]
     Malformed,
     #[error("the enrollment link has expired")]
     Expired,
+    /// Used before: a link enrolls one phone.
+    #[error("this enrollment link was already used; ask for a new one")]
+    Used,
 }
 
 impl EnrollmentToken {
-    /// A new token for `seat`/`user`, valid for `lifetime` from `now`.
+    /// A new link for `seat`/`user`, valid for `lifetime` from `now`, and
+    /// its secret (the text of the link, given once).
     pub fn new(
         seat: SeatKey,
         user: &str,
         now: Timestamp,
         lifetime: std::time::Duration,
-    ) -> EnrollmentToken {
-        EnrollmentToken {
+    ) -> (EnrollmentToken, String) {
+        let token = EnrollmentToken {
             id: random_text(16),
             seat,
             user: user.replace(['\n', '\r'], " "),
             expires_at: later(now, lifetime),
-        }
-    }
-
-    fn canonical(&self) -> String {
-        format!(
-            "{ENROLL_V1}\nid={}\nseat={}\nuser={}\nexpires_at={}\n",
-            self.id,
-            self.seat.as_str(),
-            self.user,
-            self.expires_at.as_second()
-        )
-    }
-
-    /// The token as text: the signed lines and the signature, base64url,
-    /// joined by a dot.
-    pub fn encode(&self, key: &SigningKey) -> String {
-        let canonical = self.canonical();
-        format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(canonical.as_bytes()),
-            URL_SAFE_NO_PAD.encode(key.sign(canonical.as_bytes()).to_bytes())
-        )
-    }
-
-    /// The token `text` names if `key` signed it and it has not expired.
-    pub fn decode(
-        text: &str,
-        key: &VerifyingKey,
-        now: Timestamp,
-    ) -> Result<EnrollmentToken, EnrollmentRefusal> {
-        let malformed = EnrollmentRefusal::Malformed;
-        let (body, signature) = text.trim().split_once('.').ok_or(malformed)?;
-        let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| malformed)?;
-        let signature = URL_SAFE_NO_PAD
-            .decode(signature)
-            .ok()
-            .and_then(|bytes| Signature::from_slice(&bytes).ok())
-            .ok_or(malformed)?;
-        key.verify_strict(&body, &signature)
-            .map_err(|_| malformed)?;
-        let body = String::from_utf8(body).map_err(|_| malformed)?;
-        let mut lines = body.lines();
-        if lines.next() != Some(ENROLL_V1) {
-            return Err(malformed);
-        }
-        let mut field = |name: &str| {
-            lines
-                .next()
-                .and_then(|line| line.strip_prefix(name))
-                .and_then(|line| line.strip_prefix('='))
-                .map(str::to_string)
-                .ok_or(malformed)
         };
-        let id = field("id")?;
-        let seat = SeatKey::from_stored(field("seat")?);
-        let user = field("user")?;
-        let expires_at = field("expires_at")?
-            .parse::<i64>()
-            .ok()
-            .and_then(|seconds| Timestamp::from_second(seconds).ok())
-            .ok_or(malformed)?;
-        if now >= expires_at {
-            return Err(EnrollmentRefusal::Expired);
-        }
-        Ok(EnrollmentToken {
-            id,
-            seat,
-            user,
-            expires_at,
-        })
+        (token, random_text(32))
+    }
+
+    /// What is stored of a link's secret: its SHA-256. `None` for text
+    /// that cannot be a link's secret (43 base64url characters).
+    pub fn hash(secret: &str) -> Option<[u8; 32]> {
+        use sha2::Digest as _;
+        let secret = secret.trim();
+        let valid = secret.len() == 43
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        valid.then(|| sha2::Sha256::digest(secret.as_bytes()).into())
     }
 }
 
@@ -777,57 +727,37 @@ mod tests {
     }
 
     #[test]
-    fn an_enrollment_token_names_its_user_until_it_expires_and_cannot_be_forged() {
-        let server = SigningKey::from_bytes(&[7; 32]);
-        let other = SigningKey::from_bytes(&[8; 32]);
+    fn an_enrollment_link_is_a_random_secret_and_only_its_hash_is_kept() {
         let now = ts("2026-11-28T10:00:00Z");
-        let token = EnrollmentToken::new(
+        let (token, secret) = EnrollmentToken::new(
             seat("alice"),
             "alice",
             now,
             std::time::Duration::from_secs(600),
         );
-        let text = token.encode(&server);
-        let key = server.verifying_key();
-        assert_eq!(EnrollmentToken::decode(&text, &key, now), Ok(token.clone()));
-        assert_eq!(
-            EnrollmentToken::decode(&text, &key, ts("2026-11-28T10:10:00Z")),
-            Err(EnrollmentRefusal::Expired)
+        assert_eq!(token.expires_at, ts("2026-11-28T10:10:00Z"));
+        let hash = EnrollmentToken::hash(&secret).unwrap();
+        assert_eq!(EnrollmentToken::hash(&format!(" {secret}\n")), Some(hash));
+        assert!(!secret.contains(&token.id) && !token.id.contains(&secret));
+        let (again, other) = EnrollmentToken::new(
+            seat("alice"),
+            "alice",
+            now,
+            std::time::Duration::from_secs(600),
         );
-        // Signed by another installation.
-        assert_eq!(
-            EnrollmentToken::decode(&token.encode(&other), &key, now),
-            Err(EnrollmentRefusal::Malformed)
-        );
-        // The user changed after signing.
-        let (_, signature) = text.split_once('.').unwrap();
-        let forged_body = EnrollmentToken {
-            seat: seat("mallory"),
-            ..token.clone()
+        assert_ne!(again.id, token.id);
+        assert_ne!(EnrollmentToken::hash(&other), Some(hash));
+        // Not the shape of a secret: refused before any lookup.
+        for garbage in [
+            "",
+            ".",
+            "abc",
+            "abc.def",
+            &format!("{secret}="),
+            &secret[1..],
+        ] {
+            assert_eq!(EnrollmentToken::hash(garbage), None, "{garbage:?}");
         }
-        .canonical();
-        let forged = format!("{}.{signature}", URL_SAFE_NO_PAD.encode(forged_body));
-        assert_eq!(
-            EnrollmentToken::decode(&forged, &key, now),
-            Err(EnrollmentRefusal::Malformed)
-        );
-        for garbage in ["", ".", "abc", "abc.def"] {
-            assert_eq!(
-                EnrollmentToken::decode(garbage, &key, now),
-                Err(EnrollmentRefusal::Malformed)
-            );
-        }
-        // Fresh ids.
-        assert_ne!(
-            EnrollmentToken::new(
-                seat("alice"),
-                "alice",
-                now,
-                std::time::Duration::from_secs(1)
-            )
-            .id,
-            token.id
-        );
     }
 
     #[test]

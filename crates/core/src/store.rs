@@ -21,7 +21,9 @@ use gatehouse_license::{Month, SigningKey};
 use crate::alarms::AlarmSettings;
 use crate::clients::RadiusClient;
 use crate::identity::{SeatKey, Source, Username};
-use crate::push::{Decision, PendingPush, PushMode, WebPushSubscription};
+use crate::push::{
+    Decision, EnrollmentRefusal, EnrollmentToken, PendingPush, PushMode, WebPushSubscription,
+};
 use crate::totp::{TotpMode, TotpSecret};
 
 /// A store failure, described without driver types.
@@ -695,10 +697,51 @@ pub struct PushUser {
     pub mode: Option<PushMode>,
 }
 
+/// A one-time enrollment link as stored: the SHA-256 of its secret, and
+/// what it enrolls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollmentRecord {
+    pub token_hash: [u8; 32],
+    pub token: EnrollmentToken,
+    pub created_at: Timestamp,
+}
+
+/// A phone enrolling through a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkEnrollment<'a> {
+    pub token_hash: [u8; 32],
+    pub label: &'a str,
+    /// SEC1-encoded P-256 public key.
+    pub public_key: &'a [u8],
+    pub at: Timestamp,
+}
+
 /// Enrolled phones and the pushes sent to them. A push is decided at most
 /// once, and never after it expired, whichever node receives the answer.
+/// Phones and enrollment links are tagged under the sealing key: a row
+/// written outside Gatehouse is not a phone (it is [`StoreError::Corrupt`])
+/// and not a link.
 #[async_trait]
 pub trait PushStore: Send + Sync {
+    /// Stores a new enrollment link.
+    async fn add_enrollment(&self, record: &EnrollmentRecord) -> StoreResult<()>;
+
+    /// The link whose secret hashes to `token_hash`, if it can still
+    /// enroll at `at` (unused, unexpired, authentic).
+    async fn enrollment(
+        &self,
+        token_hash: &[u8; 32],
+        at: Timestamp,
+    ) -> StoreResult<Result<EnrollmentToken, EnrollmentRefusal>>;
+
+    /// Uses the link and enrolls the phone (the id, user and seat the link
+    /// names), in one transaction: a link enrolls one phone, whichever node
+    /// receives it.
+    async fn enroll_device(
+        &self,
+        enrollment: &LinkEnrollment<'_>,
+    ) -> StoreResult<Result<DeviceRecord, EnrollmentRefusal>>;
+
     /// [`StoreError::AlreadyExists`] if the id is taken, or was a device
     /// that has been revoked.
     async fn add_device(&self, device: &DeviceRecord) -> StoreResult<()>;
@@ -760,8 +803,9 @@ pub trait PushStore: Send + Sync {
     /// The newest `limit` pushes, newest first (the panel).
     async fn recent_pushes(&self, limit: u32) -> StoreResult<Vec<PushRecord>>;
 
-    /// Forgets pushes that expired before `before`, and revoked ids marked
-    /// before it (their links expired long ago); returns how many pushes.
+    /// Forgets pushes that expired before `before`, enrollment links that
+    /// expired before it, and revoked ids marked before it (their links
+    /// expired long ago); returns how many pushes.
     async fn delete_expired_pushes(&self, before: Timestamp) -> StoreResult<u64>;
 }
 

@@ -11,7 +11,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse_core::push::PushMode;
-use gatehouse_core::push::{Decision, DecisionRefusal, SignedDecision, decision_text};
+use gatehouse_core::push::{
+    Decision, DecisionRefusal, EnrollmentRefusal, SignedDecision, decision_text,
+};
 use gatehouse_core::store::SeatQuery;
 use gatehouse_core::store::Store;
 use gatehouse_core::{
@@ -591,7 +593,7 @@ async fn a_link_enrolls_one_phone_for_its_user_until_it_expires() {
         gatehouse
             .enroll_with_link(&link, "again", &public_key(&phone()))
             .await,
-        Err(PushError::LinkUsed)
+        Err(PushError::Link(EnrollmentRefusal::Used))
     ));
     let devices = gatehouse.push_devices().await.unwrap();
     assert_eq!(devices.len(), 1);
@@ -626,17 +628,47 @@ async fn a_link_enrolls_one_phone_for_its_user_until_it_expires() {
         gatehouse
             .enroll_with_link(&link, "again", &public_key(&phone()))
             .await,
-        Err(PushError::LinkUsed)
+        Err(PushError::Link(EnrollmentRefusal::Used))
     ));
+    // Links nobody issued: of the right shape, altered from a real one,
+    // or in the old signed form (made with any key) are all unknown.
+    let (_, _, fresh) = gatehouse.push_enrollment("alice").await.unwrap();
+    let mut altered = fresh.clone().into_bytes();
+    altered[0] = if altered[0] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    let guessed = URL_SAFE_NO_PAD.encode([0x5a; 32]);
+    let signed_form = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(
+            "gatehouse-enroll-v1\nid=x\nseat=local:alice\nuser=alice\nexpires_at=4102444800\n"
+        ),
+        URL_SAFE_NO_PAD.encode([1; 64])
+    );
+    for forged in [&altered, &guessed, &signed_form, "", "x"] {
+        assert!(
+            matches!(
+                gatehouse
+                    .enroll_with_link(forged, "phone", &public_key(&phone()))
+                    .await,
+                Err(PushError::Link(EnrollmentRefusal::Malformed))
+            ),
+            "{forged:?}"
+        );
+        assert!(gatehouse.check_push_enrollment(forged).await.is_err());
+    }
+    assert_eq!(
+        gatehouse.check_push_enrollment(&fresh).await.unwrap().user,
+        "alice"
+    );
     // An expired link.
-    let (_, _, old) = gatehouse.push_enrollment("alice").await.unwrap();
     clock.set(ts("2026-11-28T10:15:00Z"));
     assert!(matches!(
         gatehouse
-            .enroll_with_link(&old, "phone", &public_key(&phone()))
+            .enroll_with_link(&fresh, "phone", &public_key(&phone()))
             .await,
-        Err(PushError::Link(_))
+        Err(PushError::Link(EnrollmentRefusal::Expired))
     ));
+    assert_eq!(gatehouse.push_devices().await.unwrap().len(), 0);
 }
 
 #[tokio::test]

@@ -116,14 +116,17 @@ fn open_when_expired(method: &Method, path: &str) -> bool {
     }
 }
 
-/// SPEC §2: with an expired license the panel and API refuse everything
-/// but what renewal needs.
+/// SPEC §2 and §11: with an expired license, or damaged license records,
+/// the panel and API refuse everything but what renewal needs.
 async fn license_lock(State(panel): State<Arc<Panel>>, request: Request, next: Next) -> Response {
-    let expired = panel.gatehouse.license_status() == LicenseStatus::Expired;
-    if !expired || open_when_expired(request.method(), request.uri().path()) {
+    let status = panel.gatehouse.license_status();
+    if !status.locked() || open_when_expired(request.method(), request.uri().path()) {
         return next.run(request).await;
     }
-    let message = gatehouse_license::admission::LICENSE_EXPIRED;
+    let message = match status {
+        LicenseStatus::Damaged => gatehouse_license::admission::LICENSE_DAMAGED,
+        _ => gatehouse_license::admission::LICENSE_EXPIRED,
+    };
     if request.uri().path().starts_with("/api/") {
         (
             StatusCode::FORBIDDEN,
@@ -250,6 +253,11 @@ async fn metrics(State(panel): State<Arc<Panel>>) -> Response {
                     "gatehouse_license_expired",
                     "1 when the license has expired.",
                     i64::from(view.status == LicenseStatus::Expired),
+                ),
+                (
+                    "gatehouse_license_damaged",
+                    "1 when the license records were changed outside Gatehouse (every login is refused until a vendor key is installed).",
+                    i64::from(view.status == LicenseStatus::Damaged),
                 ),
             ];
             for (name, help, value) in gauges {

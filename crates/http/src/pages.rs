@@ -69,7 +69,8 @@ pub struct Nav {
     pub admin: String,
     pub csrf: String,
     pub active: &'static str,
-    pub expired: bool,
+    /// Why only the License page is open (expired, or damaged records).
+    pub locked: Option<&'static str>,
 }
 
 impl Nav {
@@ -78,7 +79,11 @@ impl Nav {
             admin: admin.name.to_string(),
             csrf: admin.csrf().to_string(),
             active,
-            expired: panel.gatehouse.license_status() == LicenseStatus::Expired,
+            locked: match panel.gatehouse.license_status() {
+                LicenseStatus::Valid => None,
+                LicenseStatus::Expired => Some(gatehouse_license::admission::LICENSE_EXPIRED),
+                LicenseStatus::Damaged => Some(gatehouse_license::admission::LICENSE_DAMAGED),
+            },
         })
     }
 }

@@ -138,7 +138,7 @@ async fn check_enrollment(
     State(panel): State<Arc<Panel>>,
     Body(body): Body<TokenJson>,
 ) -> Response {
-    match panel.gatehouse.check_push_enrollment(&body.token) {
+    match panel.gatehouse.check_push_enrollment(&body.token).await {
         Ok(token) => Json(EnrollmentInfoJson {
             user: token.user,
             expires_at: token.expires_at.as_second(),
@@ -378,9 +378,9 @@ fn push_error(refusal: impl Into<PushError>) -> Response {
         PushError::BadDeviceKey | PushError::BadLabel | PushError::BadSubscription(_) => {
             StatusCode::BAD_REQUEST
         }
-        PushError::LinkUsed | PushError::Refused(DecisionRefusal::AlreadyDecided) => {
-            StatusCode::CONFLICT
-        }
+        PushError::LinkUsed
+        | PushError::Link(EnrollmentRefusal::Used)
+        | PushError::Refused(DecisionRefusal::AlreadyDecided) => StatusCode::CONFLICT,
         PushError::Link(EnrollmentRefusal::Expired)
         | PushError::Refused(DecisionRefusal::Expired) => StatusCode::GONE,
         PushError::Link(EnrollmentRefusal::Malformed) => StatusCode::BAD_REQUEST,

@@ -11,7 +11,8 @@
 //! | `push_devices` | `webpush_auth` | `push_devices.webpush_auth:<device id>` |
 //!
 //! Tagged: `license` (generation, key text), `clock` (high-water mark,
-//! anchor). A sealed value bound to another row does not open, so a secret
+//! anchor), `push_devices` (id, user, public key), `push_enrollments`
+//! (secret's hash, device id, user, expiry). A sealed value bound to another row does not open, so a secret
 //! cannot be moved to another user or client; a tag over other values does
 //! not verify.
 
@@ -149,4 +150,60 @@ pub(crate) fn clock_authentic(
             tag,
         )
     })
+}
+
+/// A phone's tag: its id, user (seat key) and public key.
+pub(crate) fn device_tag(seal: &SealingKey, id: &str, seat: &str, public_key: &[u8]) -> Vec<u8> {
+    seal.tag(
+        "push_devices",
+        &[id.as_bytes(), seat.as_bytes(), public_key],
+    )
+}
+
+pub(crate) fn device_authentic(
+    seal: &SealingKey,
+    id: &str,
+    seat: &str,
+    public_key: &[u8],
+    tag: Option<&[u8]>,
+) -> bool {
+    tag.is_some_and(|tag| {
+        seal.verify(
+            "push_devices",
+            &[id.as_bytes(), seat.as_bytes(), public_key],
+            tag,
+        )
+    })
+}
+
+/// What an enrollment link's tag covers: the hash of its secret, the
+/// device id it gives, its user and its expiry.
+pub(crate) struct EnrollmentFields<'a> {
+    pub token_hash: &'a [u8],
+    pub device_id: &'a str,
+    pub seat: &'a str,
+    pub username: &'a str,
+    pub expires_at: i64,
+}
+
+impl EnrollmentFields<'_> {
+    pub(crate) fn tag(&self, seal: &SealingKey) -> Vec<u8> {
+        let expires_at = self.expires_at.to_be_bytes();
+        seal.tag("push_enrollments", &self.parts(&expires_at))
+    }
+
+    pub(crate) fn verify(&self, seal: &SealingKey, tag: &[u8]) -> bool {
+        let expires_at = self.expires_at.to_be_bytes();
+        seal.verify("push_enrollments", &self.parts(&expires_at), tag)
+    }
+
+    fn parts<'a>(&'a self, expires_at: &'a [u8; 8]) -> [&'a [u8]; 5] {
+        [
+            self.token_hash,
+            self.device_id.as_bytes(),
+            self.seat.as_bytes(),
+            self.username.as_bytes(),
+            expires_at,
+        ]
+    }
 }

@@ -104,7 +104,7 @@ pub(crate) use push_columns;
 /// The columns `device_from_row` reads, in a `SELECT`.
 macro_rules! device_columns {
     () => {
-        "id, seat_key, username, label, public_key, created_at, webpush_endpoint, webpush_p256dh, webpush_auth"
+        "id, seat_key, username, label, public_key, created_at, webpush_endpoint, webpush_p256dh, webpush_auth, tag"
     };
 }
 
@@ -130,8 +130,9 @@ macro_rules! impl_store {
                 SeatCursor, SeatOrder, SeatQuery, SeatRecord, SeatStatus, SeatStore, SecondFactorStore,
                 SessionRecord, SortValue, StoreError, StoreResult, StoredLicense, TotpRecord,
                 DeviceRecord, PushRecord, PushStore, PushUser, Checked, ClockMark, LicenseBinding,
-                LicenseInstall,
+                LicenseInstall, EnrollmentRecord, LinkEnrollment,
             };
+            use gatehouse_core::push::{EnrollmentRefusal, EnrollmentToken};
             use gatehouse_core::seal::SealingKey;
             use crate::sealing;
             use gatehouse_core::push::{Decision, PendingPush, PushMode, WebPushSubscription};
@@ -289,6 +290,19 @@ macro_rules! impl_store {
                 for (id, auth) in subscriptions {
                     sqlx::query("UPDATE push_devices SET webpush_auth = $1 WHERE id = $2")
                         .bind(seal.seal(&sealing::webpush_context(&id), &auth))
+                        .bind(&id)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                let devices: Vec<(String, String, Vec<u8>)> =
+                    sqlx::query_as("SELECT id, seat_key, public_key FROM push_devices")
+                        .fetch_all(&mut **tx)
+                        .await
+                        .map_err(unavailable)?;
+                for (id, seat, public_key) in devices {
+                    sqlx::query("UPDATE push_devices SET tag = $1 WHERE id = $2")
+                        .bind(sealing::device_tag(seal, &id, &seat, &public_key))
                         .bind(&id)
                         .execute(&mut **tx)
                         .await
@@ -1471,6 +1485,14 @@ macro_rules! impl_store {
 
             fn device_from_row(seal: &SealingKey, row: &$row) -> StoreResult<DeviceRecord> {
                 let id: String = get(row, "id")?;
+                let seat: String = get(row, "seat_key")?;
+                let public_key: Vec<u8> = get(row, "public_key")?;
+                let tag: Option<Vec<u8>> = get(row, "tag")?;
+                if !sealing::device_authentic(seal, &id, &seat, &public_key, tag.as_deref()) {
+                    return Err(StoreError::Corrupt(format!(
+                        "push device {id} was written outside Gatehouse (its tag does not verify); it approves nothing"
+                    )));
+                }
                 let auth = get::<Option<Vec<u8>>>(row, "webpush_auth")?
                     .map(|sealed| {
                         sealing::open(
@@ -1483,10 +1505,10 @@ macro_rules! impl_store {
                     .transpose()?;
                 Ok(DeviceRecord {
                     id,
-                    seat: SeatKey::from_stored(get(row, "seat_key")?),
+                    seat: SeatKey::from_stored(seat),
                     username: get(row, "username")?,
                     label: get(row, "label")?,
-                    public_key: get(row, "public_key")?,
+                    public_key,
                     created_at: timestamp(get(row, "created_at")?)?,
                     webpush: match (
                         get::<Option<String>>(row, "webpush_endpoint")?,
@@ -1501,6 +1523,80 @@ macro_rules! impl_store {
                         _ => None,
                     },
                 })
+            }
+
+            /// Adds a phone row (tagged), unless its id is taken or was
+            /// revoked.
+            async fn insert_device(
+                seal: &SealingKey,
+                tx: &mut sqlx::Transaction<'static, $db>,
+                device: &DeviceRecord,
+            ) -> StoreResult<()> {
+                let revoked: Option<i64> = sqlx::query_scalar("SELECT revoked_at FROM push_revoked WHERE id = $1")
+                    .bind(&device.id)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(unavailable)?;
+                if revoked.is_some() {
+                    return Err(StoreError::AlreadyExists);
+                }
+                let result = sqlx::query(
+                    "INSERT INTO push_devices (id, seat_key, username, label, public_key, created_at, tag)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&device.id)
+                .bind(device.seat.as_str())
+                .bind(&device.username)
+                .bind(&device.label)
+                .bind(device.public_key.clone())
+                .bind(micros(device.created_at))
+                .bind(sealing::device_tag(seal, &device.id, device.seat.as_str(), &device.public_key))
+                .execute(&mut **tx)
+                .await;
+                inserted(result)
+            }
+
+            const ENROLLMENT_COLUMNS: &str =
+                "SELECT token_hash, seat_key, username, expires_at, used_at, device_id, tag
+                 FROM push_enrollments WHERE token_hash = $1";
+
+            /// The link a row holds, if it can still enroll at `at`. A row
+            /// whose tag fails was not made by Gatehouse: not a link.
+            fn enrollment_from_row(
+                seal: &SealingKey,
+                row: &$row,
+                at: Timestamp,
+            ) -> StoreResult<Result<EnrollmentToken, EnrollmentRefusal>> {
+                let token_hash: Vec<u8> = get(row, "token_hash")?;
+                let seat: String = get(row, "seat_key")?;
+                let user: String = get(row, "username")?;
+                let expires_at: i64 = get(row, "expires_at")?;
+                let used_at: Option<i64> = get(row, "used_at")?;
+                let id: String = get(row, "device_id")?;
+                let tag: Vec<u8> = get(row, "tag")?;
+                let fields = sealing::EnrollmentFields {
+                    token_hash: &token_hash,
+                    device_id: &id,
+                    seat: &seat,
+                    username: &user,
+                    expires_at,
+                };
+                if !fields.verify(seal, &tag) {
+                    return Ok(Err(EnrollmentRefusal::Malformed));
+                }
+                if used_at.is_some() {
+                    return Ok(Err(EnrollmentRefusal::Used));
+                }
+                let expires_at = timestamp(expires_at)?;
+                if at >= expires_at {
+                    return Ok(Err(EnrollmentRefusal::Expired));
+                }
+                Ok(Ok(EnrollmentToken {
+                    id,
+                    seat: SeatKey::from_stored(seat),
+                    user,
+                    expires_at,
+                }))
             }
 
             fn push_from_row(row: &$row) -> StoreResult<PushRecord> {
@@ -1542,20 +1638,98 @@ macro_rules! impl_store {
                     if revoked.is_some() {
                         return Err(StoreError::AlreadyExists);
                     }
-                    let result = sqlx::query(
-                        "INSERT INTO push_devices (id, seat_key, username, label, public_key, created_at)
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(&device.id)
-                    .bind(device.seat.as_str())
-                    .bind(&device.username)
-                    .bind(&device.label)
-                    .bind(device.public_key.clone())
-                    .bind(micros(device.created_at))
-                    .execute(&mut *tx)
-                    .await;
-                    inserted(result)?;
+                    insert_device(&self.seal, &mut tx, device).await?;
                     tx.commit().await.map_err(unavailable)
+                }
+
+                async fn add_enrollment(&self, record: &EnrollmentRecord) -> StoreResult<()> {
+                    let token = &record.token;
+                    let expires_at = micros(token.expires_at);
+                    let result = sqlx::query(
+                        "INSERT INTO push_enrollments (token_hash, seat_key, username, created_at, expires_at, device_id, tag)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(record.token_hash.to_vec())
+                    .bind(token.seat.as_str())
+                    .bind(&token.user)
+                    .bind(micros(record.created_at))
+                    .bind(expires_at)
+                    .bind(&token.id)
+                    .bind(
+                        sealing::EnrollmentFields {
+                            token_hash: &record.token_hash,
+                            device_id: &token.id,
+                            seat: token.seat.as_str(),
+                            username: &token.user,
+                            expires_at,
+                        }
+                        .tag(&self.seal),
+                    )
+                    .execute(self.writer())
+                    .await;
+                    inserted(result)
+                }
+
+                async fn enrollment(
+                    &self,
+                    token_hash: &[u8; 32],
+                    at: Timestamp,
+                ) -> StoreResult<Result<EnrollmentToken, EnrollmentRefusal>> {
+                    let row = sqlx::query(ENROLLMENT_COLUMNS)
+                        .bind(token_hash.to_vec())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                    row.map_or(Ok(Err(EnrollmentRefusal::Malformed)), |row| {
+                        enrollment_from_row(&self.seal, &row, at)
+                    })
+                }
+
+                async fn enroll_device(
+                    &self,
+                    enrollment: &LinkEnrollment<'_>,
+                ) -> StoreResult<Result<DeviceRecord, EnrollmentRefusal>> {
+                    let mut tx = self.begin_write().await?;
+                    let row = sqlx::query(ENROLLMENT_COLUMNS)
+                        .bind(enrollment.token_hash.to_vec())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                    let token = match row {
+                        None => return Ok(Err(EnrollmentRefusal::Malformed)),
+                        Some(row) => match enrollment_from_row(&self.seal, &row, enrollment.at)? {
+                            Ok(token) => token,
+                            Err(refusal) => return Ok(Err(refusal)),
+                        },
+                    };
+                    // Used once, whichever node gets there first.
+                    let used = sqlx::query(
+                        "UPDATE push_enrollments SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+                    )
+                    .bind(micros(enrollment.at))
+                    .bind(enrollment.token_hash.to_vec())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                    if used.rows_affected() != 1 {
+                        return Ok(Err(EnrollmentRefusal::Used));
+                    }
+                    let device = DeviceRecord {
+                        id: token.id,
+                        seat: token.seat,
+                        username: token.user,
+                        label: enrollment.label.to_string(),
+                        public_key: enrollment.public_key.to_vec(),
+                        created_at: enrollment.at,
+                        webpush: None,
+                    };
+                    match insert_device(&self.seal, &mut tx, &device).await {
+                        Ok(()) => {}
+                        Err(StoreError::AlreadyExists) => return Ok(Err(EnrollmentRefusal::Used)),
+                        Err(error) => return Err(error),
+                    }
+                    tx.commit().await.map_err(unavailable)?;
+                    Ok(Ok(device))
                 }
 
                 async fn device(&self, id: &str) -> StoreResult<Option<DeviceRecord>> {
@@ -1782,6 +1956,11 @@ macro_rules! impl_store {
 
                 async fn delete_expired_pushes(&self, before: Timestamp) -> StoreResult<u64> {
                     let result = sqlx::query("DELETE FROM pushes WHERE expires_at < $1")
+                        .bind(micros(before))
+                        .execute(self.writer())
+                        .await
+                        .map_err(unavailable)?;
+                    sqlx::query("DELETE FROM push_enrollments WHERE expires_at < $1")
                         .bind(micros(before))
                         .execute(self.writer())
                         .await

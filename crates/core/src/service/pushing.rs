@@ -20,7 +20,7 @@ use crate::push::{
     PollRefusal, PushMode, SignedDecision, WebPushSubscription, check_decision,
     check_device_request, check_poll, webpush_text,
 };
-use crate::store::{DeviceRecord, PushRecord, StoreError};
+use crate::store::{DeviceRecord, EnrollmentRecord, LinkEnrollment, PushRecord, StoreError};
 
 /// Reply-Message of an Access-Challenge for a push (challenge mode).
 pub const APPROVE_ON_PHONE: &str = "Approve the request on your phone, then press Enter";
@@ -132,6 +132,7 @@ pub enum PushError {
     BadDeviceKey,
     #[error("the device name must be 1 to 64 characters, without control characters")]
     BadLabel,
+    /// A phone id that is taken or was revoked.
     #[error("this enrollment link was already used; ask for a new one")]
     LinkUsed,
     #[error("invalid Web Push subscription: {0}")]
@@ -146,6 +147,17 @@ pub enum PushError {
     Directory(#[from] DirectoryUserError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A phone's name and key as enrollment accepts them: a P-256 public key,
+/// a name of 1 to 64 characters without control characters (trimmed).
+fn checked_device<'a>(label: &'a str, public_key: &[u8]) -> Result<&'a str, PushError> {
+    p256::ecdsa::VerifyingKey::from_sec1_bytes(public_key).map_err(|_| PushError::BadDeviceKey)?;
+    let label = label.trim();
+    if label.is_empty() || label.chars().count() > 64 || label.chars().any(char::is_control) {
+        return Err(PushError::BadLabel);
+    }
+    Ok(label)
 }
 
 /// A push as a phone receives it: the push and the server's signature of
@@ -185,12 +197,7 @@ impl Gatehouse {
         label: &str,
         public_key: &[u8],
     ) -> Result<(), PushError> {
-        p256::ecdsa::VerifyingKey::from_sec1_bytes(public_key)
-            .map_err(|_| PushError::BadDeviceKey)?;
-        let label = label.trim();
-        if label.is_empty() || label.chars().count() > 64 || label.chars().any(char::is_control) {
-            return Err(PushError::BadLabel);
-        }
+        let label = checked_device(label, public_key)?;
         let added = self
             .store
             .add_device(&DeviceRecord {
@@ -230,46 +237,72 @@ impl Gatehouse {
         }
     }
 
-    /// A one-time enrollment link's token for `name` (local or directory
-    /// user), valid for [`ENROLLMENT_LIFETIME`].
+    /// A one-time enrollment link for `name` (local or directory user),
+    /// valid for [`ENROLLMENT_LIFETIME`]: what it enrolls, and its secret
+    /// (the text the link carries, shown once; only its hash is stored).
     pub async fn push_enrollment(
         &self,
         name: &str,
     ) -> Result<(Identity, EnrollmentToken, String), PushError> {
         let identity = self.push_user_identity(name).await?;
-        let token = EnrollmentToken::new(
+        let now = self.clock.now();
+        let (token, secret) = EnrollmentToken::new(
             identity.seat.clone(),
             &identity.username,
-            self.clock.now(),
+            now,
             ENROLLMENT_LIFETIME,
         );
+        let token_hash = EnrollmentToken::hash(&secret).expect("a new secret has a secret's shape");
+        self.store
+            .add_enrollment(&EnrollmentRecord {
+                token_hash,
+                token: token.clone(),
+                created_at: now,
+            })
+            .await?;
         tracing::info!(username = %identity.username, "push enrollment link created");
-        let text = token.encode(self.installation_key());
-        Ok((identity, token, text))
+        Ok((identity, token, secret))
     }
 
     /// What an enrollment link is for (the web app shows it before the
     /// phone makes its key).
-    pub fn check_push_enrollment(&self, token: &str) -> Result<EnrollmentToken, PushError> {
-        Ok(EnrollmentToken::decode(
-            token,
-            &self.push_verifying_key(),
-            self.clock.now(),
-        )?)
+    pub async fn check_push_enrollment(&self, secret: &str) -> Result<EnrollmentToken, PushError> {
+        let token_hash = EnrollmentToken::hash(secret).ok_or(EnrollmentRefusal::Malformed)?;
+        Ok(self
+            .store
+            .enrollment(&token_hash, self.clock.now())
+            .await??)
     }
 
-    /// Enrolls the phone presenting `token` with its public key; the device
-    /// id is the token's, so a link enrolls one phone.
+    /// Enrolls the phone presenting the link's `secret` with its public
+    /// key. The link is used up in the same transaction that adds the
+    /// phone, so it enrolls one phone.
     pub async fn enroll_with_link(
         &self,
-        token: &str,
+        secret: &str,
         label: &str,
         public_key: &[u8],
     ) -> Result<EnrollmentToken, PushError> {
-        let token = self.check_push_enrollment(token)?;
-        self.add_push_device(&token.id, &token.seat, &token.user, label, public_key)
-            .await?;
-        Ok(token)
+        let token_hash = EnrollmentToken::hash(secret).ok_or(EnrollmentRefusal::Malformed)?;
+        let label = checked_device(label, public_key)?;
+        let enrolled = self
+            .store
+            .enroll_device(&LinkEnrollment {
+                token_hash,
+                label,
+                public_key,
+                at: self.clock.now(),
+            })
+            .await;
+        self.accounts.invalidate();
+        let device = enrolled??;
+        tracing::info!(username = %device.username, device = %device.id, label, "push device enrolled");
+        Ok(EnrollmentToken {
+            id: device.id,
+            seat: device.seat,
+            user: device.username,
+            expires_at: self.clock.now(),
+        })
     }
 
     /// Every enrolled phone (the panel).

@@ -18,8 +18,13 @@ ALTER TABLE license ADD COLUMN tag BYTEA;
 ALTER TABLE clock ADD COLUMN anchor BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE clock ADD COLUMN tag BYTEA;
 
+-- A phone's row is tagged (its id, user and public key), so a phone written
+-- into the database outside Gatehouse approves nothing.
+ALTER TABLE push_devices ADD COLUMN tag BYTEA;
+
 -- One-time push enrollment links: only the SHA-256 of a link's secret is
--- kept, and a link is used once (used_at), atomically with its device.
+-- kept, with the device id it gives; a link is used once (used_at),
+-- atomically with its device. Rows are tagged like phones.
 CREATE TABLE push_enrollments (
     token_hash BYTEA  PRIMARY KEY,
     seat_key   TEXT COLLATE "C" NOT NULL,
@@ -27,6 +32,7 @@ CREATE TABLE push_enrollments (
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,
     used_at    BIGINT,
-    device_id  TEXT
+    device_id  TEXT   NOT NULL,
+    tag        BYTEA  NOT NULL
 );
 CREATE INDEX push_enrollments_by_expiry ON push_enrollments (expires_at);

@@ -17,8 +17,13 @@ ALTER TABLE license ADD COLUMN tag BLOB;
 ALTER TABLE clock ADD COLUMN anchor INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE clock ADD COLUMN tag BLOB;
 
+-- A phone's row is tagged (its id, user and public key), so a phone written
+-- into the database outside Gatehouse approves nothing.
+ALTER TABLE push_devices ADD COLUMN tag BLOB;
+
 -- One-time push enrollment links: only the SHA-256 of a link's secret is
--- kept, and a link is used once (used_at), atomically with its device.
+-- kept, with the device id it gives; a link is used once (used_at),
+-- atomically with its device. Rows are tagged like phones.
 CREATE TABLE push_enrollments (
     token_hash BLOB    PRIMARY KEY,
     seat_key   TEXT    NOT NULL,
@@ -26,6 +31,7 @@ CREATE TABLE push_enrollments (
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
     used_at    INTEGER,
-    device_id  TEXT
+    device_id  TEXT    NOT NULL,
+    tag        BLOB    NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX push_enrollments_by_expiry ON push_enrollments (expires_at);

@@ -11,12 +11,14 @@ use std::sync::Arc;
 use gatehouse_core::alarms::AlarmSettings;
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::identity::{SeatKey, Source, Username};
-use gatehouse_core::push::{Decision, PendingPush, PushMode, WebPushSubscription};
+use gatehouse_core::push::{
+    Decision, EnrollmentRefusal, EnrollmentToken, PendingPush, PushMode, WebPushSubscription,
+};
 use gatehouse_core::store::{
-    AdminRecord, AdmitOutcome, AdmitRequest, ClockMark, Delivery, DeviceRecord, InstallationRecord,
-    LicenseBinding, LicenseInstall, LocalUserRecord, LoginRecord, NewAlarm, PushUser,
-    RefusalRecord, SeatCursor, SeatOrder, SeatQuery, SessionRecord, SortValue, Store, StoreError,
-    StoreResult, TotpRecord,
+    AdminRecord, AdmitOutcome, AdmitRequest, ClockMark, Delivery, DeviceRecord, EnrollmentRecord,
+    InstallationRecord, LicenseBinding, LicenseInstall, LinkEnrollment, LocalUserRecord,
+    LoginRecord, NewAlarm, PushUser, RefusalRecord, SeatCursor, SeatOrder, SeatQuery,
+    SessionRecord, SortValue, Store, StoreError, StoreResult, TotpRecord,
 };
 use gatehouse_core::totp::{TotpMode, TotpSecret};
 use gatehouse_license::alarms::AlarmKind;
@@ -1376,6 +1378,82 @@ async fn pending_ids(store: &dyn Store, seat: &SeatKey, at: Timestamp) -> Vec<St
         .collect()
 }
 
+pub async fn an_enrollment_link_enrolls_one_phone_once_and_only_before_it_expires(
+    store: Arc<dyn Store>,
+) {
+    let alice = SeatKey::local(&Username::parse("alice").unwrap());
+    let token = EnrollmentToken {
+        id: "device-of-the-link".into(),
+        seat: alice.clone(),
+        user: "alice".into(),
+        expires_at: ts("2026-11-10T10:15:00Z"),
+    };
+    let hash = [9; 32];
+    store
+        .add_enrollment(&EnrollmentRecord {
+            token_hash: hash,
+            token: token.clone(),
+            created_at: ts("2026-11-10T10:00:00Z"),
+        })
+        .await
+        .unwrap();
+    let at = ts("2026-11-10T10:05:00Z");
+    assert_eq!(
+        store.enrollment(&hash, at).await.unwrap(),
+        Ok(token.clone())
+    );
+    assert_eq!(
+        store.enrollment(&[8; 32], at).await.unwrap(),
+        Err(EnrollmentRefusal::Malformed),
+        "a secret nobody was given"
+    );
+    let enroll = |at: &str| LinkEnrollment {
+        token_hash: hash,
+        label: "Alice's phone",
+        public_key: &[4; 65],
+        at: ts(at),
+    };
+    assert_eq!(
+        store
+            .enroll_device(&enroll("2026-11-10T10:15:00Z"))
+            .await
+            .unwrap(),
+        Err(EnrollmentRefusal::Expired)
+    );
+    // Two phones with one link at once: one is enrolled.
+    let (first, second) = (
+        enroll("2026-11-10T10:06:00Z"),
+        enroll("2026-11-10T10:06:01Z"),
+    );
+    let (a, b) = tokio::join!(store.enroll_device(&first), store.enroll_device(&second));
+    let outcomes = [a.unwrap(), b.unwrap()];
+    let enrolled: Vec<&DeviceRecord> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+    assert_eq!(enrolled.len(), 1, "{outcomes:?}");
+    assert!(outcomes.contains(&Err(EnrollmentRefusal::Used)));
+    assert_eq!(
+        (
+            enrolled[0].id.as_str(),
+            &enrolled[0].seat,
+            enrolled[0].label.as_str()
+        ),
+        ("device-of-the-link", &alice, "Alice's phone")
+    );
+    assert_eq!(store.devices(&alice).await.unwrap().len(), 1);
+    assert_eq!(
+        store.enrollment(&hash, at).await.unwrap(),
+        Err(EnrollmentRefusal::Used)
+    );
+    // Forgotten with old pushes once expired.
+    store
+        .delete_expired_pushes(ts("2026-11-11T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.enrollment(&hash, at).await.unwrap(),
+        Err(EnrollmentRefusal::Malformed)
+    );
+}
+
 pub async fn push_devices_are_enrolled_per_user(store: Arc<dyn Store>) {
     let alice = SeatKey::local(&Username::parse("alice").unwrap());
     let device = |id: &str, at: &str| DeviceRecord {
@@ -1739,6 +1817,7 @@ macro_rules! conformance_suite {
             queued_alarms_are_claimed_retried_and_sent,
             concurrent_firing_queues_an_alarm_once,
             push_devices_are_enrolled_per_user,
+            an_enrollment_link_enrolls_one_phone_once_and_only_before_it_expires,
             a_push_is_decided_once_and_never_after_it_expired,
             push_users_phones_and_modes_move_the_generation,
             a_closed_push_takes_no_decision_and_a_decided_one_stays,
