@@ -377,6 +377,7 @@ struct LicenseState {
 enum Record {
     License,
     Clock,
+    Month,
 }
 
 impl Record {
@@ -384,6 +385,7 @@ impl Record {
         match self {
             Record::License => "the license row",
             Record::Clock => "the clock high-water mark",
+            Record::Month => "the month's user count",
         }
     }
 }
@@ -1098,10 +1100,15 @@ impl Gatehouse {
             client: client.to_string(),
             at: now,
         };
-        self.admitter
-            .admit(request)
-            .await
-            .map_err(|error| self.unavailable(identity, &error))
+        match self.admitter.admit(request).await {
+            Ok(outcome) => Ok(outcome),
+            Err(StoreError::Altered(_)) => {
+                self.damage.report(Record::Month);
+                self.license_gate(now, &identity.username)?;
+                Err(Refusal::LicenseDamaged)
+            }
+            Err(error) => Err(self.unavailable(identity, &error)),
+        }
     }
 
     fn refuse_expired(&self, identity: &Identity) -> Refusal {
@@ -1242,6 +1249,7 @@ impl Gatehouse {
                 month: Month::containing(at, &self.zone),
                 at,
                 clock,
+                recount: self.damage.has(Record::Month),
             })
             .await?;
         if let Some(mark) = clock.filter(|mark| mark.anchor != self.clock.mark().anchor) {

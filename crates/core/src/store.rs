@@ -43,6 +43,10 @@ pub enum StoreError {
     /// (another node's key file is missing here, or a wrong file).
     #[error("{0}")]
     Sealing(String),
+    /// A tagged record the operation depends on was changed outside
+    /// Gatehouse (its tag does not verify): nothing was done.
+    #[error("{0} was changed outside Gatehouse")]
+    Altered(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -137,6 +141,9 @@ pub struct LicenseInstall<'a> {
     /// vendor key re-anchors a clock that ran ahead, or repairs a damaged
     /// one), in the same transaction.
     pub clock: Option<ClockMark>,
+    /// Count every month again from its ledger and tag it anew (after a
+    /// month's count was found altered).
+    pub recount: bool,
 }
 
 /// Installation identity, license and clock high-water mark. The

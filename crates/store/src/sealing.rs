@@ -11,7 +11,7 @@
 //! | `push_devices` | `webpush_auth` | `push_devices.webpush_auth:<device id>` |
 //!
 //! Tagged: `license` (generation, key text), `clock` (high-water mark,
-//! anchor), `push_devices` (id, user, public key), `push_enrollments`
+//! anchor), `months` (month, count), `push_devices` (id, user, public key), `push_enrollments`
 //! (secret's hash, device id, user, expiry). A sealed value bound to another row does not open, so a secret
 //! cannot be moved to another user or client; a tag over other values does
 //! not verify.
@@ -206,4 +206,24 @@ impl EnrollmentFields<'_> {
             expires_at,
         ]
     }
+}
+
+/// A month's count tag.
+pub(crate) fn month_tag(seal: &SealingKey, month: &str, active_users: i64) -> Vec<u8> {
+    seal.tag("months", &[month.as_bytes(), &active_users.to_be_bytes()])
+}
+
+pub(crate) fn month_authentic(
+    seal: &SealingKey,
+    month: &str,
+    active_users: i64,
+    tag: Option<&[u8]>,
+) -> bool {
+    tag.is_some_and(|tag| {
+        seal.verify(
+            "months",
+            &[month.as_bytes(), &active_users.to_be_bytes()],
+            tag,
+        )
+    })
 }

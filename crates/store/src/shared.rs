@@ -295,6 +295,7 @@ macro_rules! impl_store {
                         .await
                         .map_err(unavailable)?;
                 }
+                <$store>::tag_months(seal, tx, false).await?;
                 let devices: Vec<(String, String, Vec<u8>)> =
                     sqlx::query_as("SELECT id, seat_key, public_key FROM push_devices")
                         .fetch_all(&mut **tx)
@@ -313,6 +314,38 @@ macro_rules! impl_store {
                     .execute(&mut **tx)
                     .await
                     .map_err(unavailable)?;
+                Ok(())
+            }
+
+            /// Tags every month's count (recounted from its ledger first when
+            /// `recount`): at the seal of an older database, and to repair
+            /// a count changed outside Gatehouse.
+            async fn tag_months(
+                seal: &SealingKey,
+                tx: &mut sqlx::Transaction<'static, $db>,
+                recount: bool,
+            ) -> StoreResult<()> {
+                if recount {
+                    sqlx::query(
+                        "UPDATE months SET active_users =
+                             (SELECT COUNT(*) FROM seats WHERE seats.month = months.month)",
+                    )
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(unavailable)?;
+                }
+                let months: Vec<(String, i64)> = sqlx::query_as("SELECT month, active_users FROM months")
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(unavailable)?;
+                for (month, active_users) in months {
+                    sqlx::query("UPDATE months SET tag = $1 WHERE month = $2")
+                        .bind(sealing::month_tag(seal, &month, active_users))
+                        .bind(&month)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(unavailable)?;
+                }
                 Ok(())
             }
 
@@ -538,6 +571,9 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(unavailable)?;
+                    if install.recount {
+                        <$store>::tag_months(&self.seal, &mut tx, true).await?;
+                    }
                     if let Some(mark) = install.clock {
                         let high_water = micros(mark.high_water);
                         sqlx::query(
@@ -602,19 +638,26 @@ macro_rules! impl_store {
                             .filter(|&i| requests[i].month == month)
                             .collect();
                         sqlx::query(
-                            "INSERT INTO months (month, active_users, user_limit, peak_tenths) VALUES ($1, 0, $2, 0)
+                            "INSERT INTO months (month, active_users, user_limit, peak_tenths, tag) VALUES ($1, 0, $2, 0, $3)
                              ON CONFLICT (month) DO NOTHING",
                         )
                         .bind(&month_key)
                         .bind(i64::from(requests[in_month[0]].license.user_limit))
+                        .bind(sealing::month_tag(&self.seal, &month_key, 0))
                         .execute(&mut *tx)
                         .await
                         .map_err(unavailable)?;
-                        let mut active: i64 = sqlx::query_scalar(<$store>::LOCK_MONTH)
+                        let (mut active, month_tag): (i64, Option<Vec<u8>>) = sqlx::query_as(<$store>::LOCK_MONTH)
                                 .bind(&month_key)
                                 .fetch_one(&mut *tx)
                                 .await
                                 .map_err(unavailable)?;
+                        // The count decides who is let in: one lowered
+                        // outside Gatehouse frees no seat, it stops
+                        // admissions.
+                        if !sealing::month_authentic(&self.seal, &month_key, active, month_tag.as_deref()) {
+                            return Err(StoreError::Altered(format!("the user count of {month_key}")));
+                        }
                         // The license in force, read under the month's lock
                         // (an install updates this row too, so it cannot
                         // commit in between): only requests made under the
@@ -731,13 +774,15 @@ macro_rules! impl_store {
                         }
                         sqlx::query(
                             "UPDATE months SET active_users = $1, user_limit = $2,
-                                 peak_tenths = CASE WHEN peak_tenths > $3 THEN peak_tenths ELSE $3 END
+                                 peak_tenths = CASE WHEN peak_tenths > $3 THEN peak_tenths ELSE $3 END,
+                                 tag = $5
                              WHERE month = $4",
                         )
                         .bind(active)
                         .bind(user_limit)
                         .bind(peak_tenths(active, user_limit))
                         .bind(&month_key)
+                        .bind(sealing::month_tag(&self.seal, &month_key, active))
                         .execute(&mut *tx)
                         .await
                         .map_err(unavailable)?;
