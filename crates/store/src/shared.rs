@@ -146,8 +146,11 @@ macro_rules! impl_store {
             use crate::shared::*;
 
             impl $store {
-            /// Brings the schema up to date, in one transaction.
-            pub(crate) async fn migrate(&self) -> StoreResult<()> {
+            /// Brings the schema up to date and seals the database, in one
+            /// transaction. `true` when rows written before the database was
+            /// sealed were sealed now (their plain values may linger in
+            /// free space; the backend then rewrites its files).
+            pub(crate) async fn migrate(&self) -> StoreResult<bool> {
                 let mut tx = self.begin_write().await?;
                 if let Some(lock) = <$store>::MIGRATION_LOCK {
                     sqlx::query(lock).execute(&mut *tx).await.map_err(unavailable)?;
@@ -178,8 +181,9 @@ macro_rules! impl_store {
                         .await
                         .map_err(unavailable)?;
                 }
-                self.seal_database(&mut tx).await?;
-                tx.commit().await.map_err(unavailable)
+                let sealed_old_rows = self.seal_database(&mut tx).await?;
+                tx.commit().await.map_err(unavailable)?;
+                Ok(sealed_old_rows)
             }
 
             /// Seals a database written before it was sealed (schema 8 / 4):
@@ -187,14 +191,14 @@ macro_rules! impl_store {
             /// store's sealing key, then records the key's id. A database
             /// already sealed under this key is left alone; under another
             /// key, it is [`StoreError::Sealing`] and nothing changes.
-            async fn seal_database(&self, tx: &mut sqlx::Transaction<'static, $db>) -> StoreResult<()> {
+            async fn seal_database(&self, tx: &mut sqlx::Transaction<'static, $db>) -> StoreResult<bool> {
                 let seal = self.seal.as_ref();
                 let stored: Option<Vec<u8>> = sqlx::query_scalar("SELECT key_id FROM seal WHERE id = 1")
                     .fetch_optional(&mut **tx)
                     .await
                     .map_err(unavailable)?;
                 match stored {
-                    Some(id) if id == seal.id() => return Ok(()),
+                    Some(id) if id == seal.id() => return Ok(false),
                     Some(id) => {
                         let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
                         return Err(StoreError::Sealing(format!(
@@ -314,7 +318,11 @@ macro_rules! impl_store {
                     .execute(&mut **tx)
                     .await
                     .map_err(unavailable)?;
-                Ok(())
+                let had_rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM installation")
+                    .fetch_one(&mut **tx)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(had_rows > 0)
             }
 
             /// Tags every month's count (recounted from its ledger first when

@@ -2,6 +2,7 @@
 //! database of its own on the server `GATEHOUSE_TEST_POSTGRES_URL` names.
 
 mod conformance;
+mod tampering;
 
 use std::sync::Arc;
 
@@ -24,6 +25,15 @@ async fn fresh(case: &str) -> Option<Arc<dyn Store>> {
 }
 
 conformance_suite!(fresh);
+
+async fn fresh_with_raw(case: &str) -> Option<(Arc<dyn Store>, tampering::Raw)> {
+    let url = fresh_database(&format!("tamper_{case}")).await?;
+    let store = PgStore::connect(&url, 4, test_seal()).await.unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    Some((Arc::new(store), tampering::Raw::Postgres(pool)))
+}
+
+tampering_suite!(fresh_with_raw);
 
 #[tokio::test]
 async fn nodes_starting_together_migrate_once() {
@@ -148,4 +158,42 @@ async fn tls_with_a_verified_certificate_and_a_wrong_ca_refused() {
 /// The sealing key the tests' databases are sealed under.
 fn test_seal() -> std::sync::Arc<gatehouse_core::seal::SealingKey> {
     std::sync::Arc::new(gatehouse_core::seal::SealingKey::from_bytes([7; 32]))
+}
+
+#[tokio::test]
+async fn a_schema_7_database_is_sealed_in_place_and_refuses_another_key() {
+    const TEST: &str = "a_schema_7_database_is_sealed_in_place";
+    let Some(url) = fresh_database(TEST).await else {
+        return;
+    };
+    let Some(psql) = peer("psql", TEST) else {
+        return;
+    };
+    // The dump of a schema-7 installation, restored as an administrator
+    // would.
+    let dump = gatehouse_testkit::workspace_root()
+        .join("bin/gatehouse/tests/fixtures/schema7/postgres.sql");
+    let restored = std::process::Command::new(psql)
+        .args([url.as_str(), "-q", "-v", "ON_ERROR_STOP=1", "-f"])
+        .arg(&dump)
+        .output()
+        .unwrap();
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let seal = Arc::new(gatehouse_core::seal::SealingKey::generate().unwrap());
+    let open = || {
+        let (url, seal) = (url.clone(), seal.clone());
+        async move { Arc::new(PgStore::connect(&url, 2, seal).await.unwrap()) as Arc<dyn Store> }
+    };
+    tampering::schema7_upgrades_in_place(tampering::Raw::Postgres(pool), open).await;
+    let other = Arc::new(gatehouse_core::seal::SealingKey::generate().unwrap());
+    let error = PgStore::connect(&url, 2, other).await.unwrap_err();
+    assert!(
+        matches!(&error, gatehouse_core::StoreError::Sealing(why) if why.contains("another sealing key")),
+        "{error}"
+    );
 }

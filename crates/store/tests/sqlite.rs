@@ -2,6 +2,7 @@
 //! on disk can show: durability across reopening.
 
 mod conformance;
+mod tampering;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +32,17 @@ async fn fresh(case: &str) -> Option<Arc<dyn Store>> {
 }
 
 conformance_suite!(fresh);
+
+async fn fresh_with_raw(case: &str) -> Option<(Arc<dyn Store>, tampering::Raw)> {
+    let path = database_path(&format!("tampering-{case}"));
+    let store = SqliteStore::open(&path, test_seal()).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    Some((Arc::new(store), tampering::Raw::Sqlite { pool, path }))
+}
+
+tampering_suite!(fresh_with_raw);
 
 #[tokio::test]
 async fn committed_admissions_survive_reopening() {
@@ -116,4 +128,37 @@ async fn a_database_from_a_newer_gatehouse_is_refused() {
 /// The sealing key the tests' databases are sealed under.
 fn test_seal() -> std::sync::Arc<gatehouse_core::seal::SealingKey> {
     std::sync::Arc::new(gatehouse_core::seal::SealingKey::from_bytes([7; 32]))
+}
+
+#[tokio::test]
+async fn a_schema_7_database_is_sealed_in_place_and_refuses_another_key() {
+    let path = database_path("schema7-upgrade");
+    std::fs::copy(
+        gatehouse_testkit::workspace_root()
+            .join("bin/gatehouse/tests/fixtures/schema7/gatehouse.db"),
+        &path,
+    )
+    .unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let seal = Arc::new(gatehouse_core::seal::SealingKey::generate().unwrap());
+    let open = || {
+        let (path, seal) = (path.clone(), seal.clone());
+        async move { Arc::new(SqliteStore::open(&path, seal).await.unwrap()) as Arc<dyn Store> }
+    };
+    tampering::schema7_upgrades_in_place(
+        tampering::Raw::Sqlite {
+            pool,
+            path: path.clone(),
+        },
+        open,
+    )
+    .await;
+    let other = Arc::new(gatehouse_core::seal::SealingKey::generate().unwrap());
+    let error = SqliteStore::open(&path, other).await.unwrap_err();
+    assert!(
+        matches!(&error, gatehouse_core::StoreError::Sealing(why) if why.contains("another sealing key")),
+        "{error}"
+    );
 }

@@ -79,7 +79,15 @@ impl PgStore {
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
         let store = PgStore { pool, seal };
-        store.migrate().await?;
+        if store.migrate().await? {
+            // The plain secrets the seal replaced linger in dead row
+            // versions until the tables are rewritten (best effort: it
+            // needs the tables' owner).
+            let rewrite = "VACUUM FULL installation, totp, radius_clients, push_devices";
+            if let Err(error) = sqlx::query(rewrite).execute(&store.pool).await {
+                tracing::warn!(%error, "could not rewrite the sealed tables; run {rewrite:?} as their owner to drop the old plain values");
+            }
+        }
         Ok(store)
     }
 

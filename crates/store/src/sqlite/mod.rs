@@ -103,7 +103,16 @@ impl SqliteStore {
             .await
             .map_err(cannot_open)?;
         let store = SqliteStore { pool, writer, seal };
-        store.migrate().await?;
+        if store.migrate().await? {
+            // The plain secrets the seal replaced may linger in free pages
+            // of the file: rewrite it, and empty the journal.
+            for statement in ["VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"] {
+                sqlx::query(statement)
+                    .execute(&store.writer)
+                    .await
+                    .map_err(unavailable)?;
+            }
+        }
         Ok(store)
     }
 

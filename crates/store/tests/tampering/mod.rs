@@ -1,0 +1,612 @@
+//! SPEC §11 against every backend: what someone with read-write access to
+//! the database, but not to the sealing key file, can do with plain SQL.
+//! Each case changes rows as such a person would and checks that the
+//! license and the secrets hold.
+//!
+//! A backend's test file invokes [`tampering_suite!`] with an async
+//! function that yields a fresh store and a [`Raw`] connection to the same
+//! database.
+
+use std::sync::Arc;
+
+use gatehouse_core::clients::RadiusClient;
+use gatehouse_core::identity::{SeatKey, Source, Username};
+use gatehouse_core::push::{EnrollmentRefusal, WebPushSubscription};
+use gatehouse_core::store::{
+    AdmitOutcome, AdmitRequest, ClockMark, DeviceRecord, InstallationRecord, LicenseBinding,
+    LicenseInstall, Store, StoreError, TotpRecord,
+};
+use gatehouse_core::totp::TotpSecret;
+use gatehouse_license::jiff::Timestamp;
+use gatehouse_license::jiff::civil::date;
+use gatehouse_license::{Month, SigningKey};
+
+/// Plain SQL on the store's database, as the person with database access
+/// would type it.
+pub enum Raw {
+    Sqlite {
+        pool: sqlx::SqlitePool,
+        path: std::path::PathBuf,
+    },
+    Postgres(sqlx::PgPool),
+}
+
+impl Raw {
+    pub async fn execute(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        match self {
+            Raw::Sqlite { pool, .. } => {
+                sqlx::raw_sql(sql).execute(pool).await.unwrap();
+            }
+            Raw::Postgres(pool) => {
+                sqlx::raw_sql(sql).execute(pool).await.unwrap();
+            }
+        }
+    }
+
+    /// Everything the database holds, as someone who reads it sees it:
+    /// SQLite's file and journal bytes, or every PostgreSQL row as text.
+    pub async fn everything(&self) -> Vec<u8> {
+        match self {
+            Raw::Sqlite { path, .. } => {
+                let mut bytes = std::fs::read(path).unwrap();
+                let wal = path.with_extension("db-wal");
+                if let Ok(journal) = std::fs::read(wal) {
+                    bytes.extend(journal);
+                }
+                bytes
+            }
+            Raw::Postgres(pool) => {
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+                )
+                .fetch_all(pool)
+                .await
+                .unwrap();
+                let mut bytes = Vec::new();
+                for table in tables {
+                    let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT t::text FROM \"{table}\" t"
+                    )))
+                    .fetch_all(pool)
+                    .await
+                    .unwrap();
+                    for row in rows {
+                        bytes.extend(row.into_bytes());
+                        bytes.push(b'\n');
+                    }
+                }
+                bytes
+            }
+        }
+    }
+}
+
+/// Whether `haystack` holds `secret`, as raw bytes or as hex (how
+/// PostgreSQL shows `bytea`).
+pub fn holds(haystack: &[u8], secret: &[u8]) -> bool {
+    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    haystack.windows(secret.len()).any(|w| w == secret)
+        || haystack
+            .windows(hex.len())
+            .any(|w| w.eq_ignore_ascii_case(hex.as_bytes()))
+}
+
+fn ts(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+const NOV: &str = "2026-11";
+
+fn installation() -> InstallationRecord {
+    InstallationRecord {
+        signing_key: SigningKey::from_bytes(&[0x42; 32]),
+        first_start: ts("2026-11-01T08:00:00Z"),
+        demo_support_end: date(2026, 12, 1),
+        time_zone: "Europe/Istanbul".into(),
+    }
+}
+
+async fn installed(store: &dyn Store, key: &str, limit: u32) -> LicenseBinding {
+    store
+        .create_installation(&installation(), 25)
+        .await
+        .unwrap();
+    store
+        .install_license(&LicenseInstall {
+            key,
+            user_limit: limit,
+            month: NOV.parse().unwrap(),
+            at: ts("2026-11-01T09:00:00Z"),
+            clock: None,
+            recount: false,
+        })
+        .await
+        .unwrap();
+    LicenseBinding {
+        key_digest: LicenseBinding::digest(Some(key)),
+        user_limit: limit,
+    }
+}
+
+fn request(license: LicenseBinding, name: &str) -> AdmitRequest {
+    AdmitRequest {
+        license,
+        month: NOV.parse::<Month>().unwrap(),
+        day: 10,
+        seat: SeatKey::local(&Username::parse(name).unwrap()),
+        username: name.into(),
+        display_name: name.into(),
+        source: Source::Local,
+        client: "vpn".into(),
+        at: ts("2026-11-10T10:00:00Z"),
+    }
+}
+
+fn counted(outcomes: &[AdmitOutcome]) -> usize {
+    outcomes
+        .iter()
+        .filter(|o| matches!(o, AdmitOutcome::Counted { .. }))
+        .count()
+}
+
+pub async fn a_limit_written_into_the_license_row_is_never_enforced(
+    store: Arc<dyn Store>,
+    raw: Raw,
+) {
+    let license = installed(store.as_ref(), "GHL1.three", 3).await;
+    raw.execute("UPDATE license SET user_limit = 1000").await;
+    raw.execute("UPDATE months SET user_limit = 1000").await;
+    let requests: Vec<AdmitRequest> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|name| request(license, name))
+        .collect();
+    let outcomes = store.admit(&requests).await.unwrap();
+    assert_eq!(counted(&outcomes), 3, "{outcomes:?}");
+    assert_eq!(
+        outcomes[3],
+        AdmitOutcome::LimitExceeded {
+            active_users: 3,
+            user_limit: 3
+        }
+    );
+    // The column is only a cache: the row's tag does not cover it.
+    let stored = store.license().await.unwrap();
+    assert!(stored.authentic);
+}
+
+pub async fn a_key_swapped_into_the_license_row_fails_its_tag(store: Arc<dyn Store>, raw: Raw) {
+    let license = installed(store.as_ref(), "GHL1.small", 2).await;
+    // An older key, a demo, or any other text: none is in force.
+    for sql in [
+        "UPDATE license SET key = 'GHL1.big'",
+        "UPDATE license SET key = NULL",
+        "UPDATE license SET generation = generation + 5",
+    ] {
+        raw.execute(sql).await;
+        assert!(!store.license().await.unwrap().authentic, "{sql}");
+        let outcomes = store.admit(&[request(license, "a")]).await.unwrap();
+        assert_eq!(outcomes, vec![AdmitOutcome::LicenseChanged], "{sql}");
+        let swapped = LicenseBinding {
+            key_digest: LicenseBinding::digest(Some("GHL1.big")),
+            user_limit: 1000,
+        };
+        let outcomes = store.admit(&[request(swapped, "a")]).await.unwrap();
+        assert_eq!(outcomes, vec![AdmitOutcome::LicenseChanged], "{sql}");
+    }
+}
+
+pub async fn a_lowered_count_stops_admissions_until_a_key_recounts(
+    store: Arc<dyn Store>,
+    raw: Raw,
+) {
+    let license = installed(store.as_ref(), "GHL1.two", 2).await;
+    let outcomes = store
+        .admit(&[request(license, "a"), request(license, "b")])
+        .await
+        .unwrap();
+    assert_eq!(counted(&outcomes), 2);
+    raw.execute("UPDATE months SET active_users = 0").await;
+    assert!(matches!(
+        store.admit(&[request(license, "c")]).await,
+        Err(StoreError::Altered(_))
+    ));
+    raw.execute("DELETE FROM seats").await;
+    raw.execute("UPDATE months SET active_users = 0").await;
+    assert!(matches!(
+        store.admit(&[request(license, "c")]).await,
+        Err(StoreError::Altered(_))
+    ));
+    // A key installed after it counts the month again from its ledger.
+    raw.execute("INSERT INTO seats (month, seat_key, username, display_name, source, first_seen, last_login, last_client) VALUES ('2026-11', 'local:a', 'a', 'a', 'local', 0, 0, 'vpn')").await;
+    store
+        .install_license(&LicenseInstall {
+            key: "GHL1.two-again",
+            user_limit: 2,
+            month: NOV.parse().unwrap(),
+            at: ts("2026-11-11T00:00:00Z"),
+            clock: None,
+            recount: true,
+        })
+        .await
+        .unwrap();
+    let again = LicenseBinding {
+        key_digest: LicenseBinding::digest(Some("GHL1.two-again")),
+        user_limit: 2,
+    };
+    let outcomes = store
+        .admit(&[request(again, "c"), request(again, "d")])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            AdmitOutcome::Counted { active_users: 2 },
+            AdmitOutcome::LimitExceeded {
+                active_users: 2,
+                user_limit: 2
+            }
+        ]
+    );
+}
+
+pub async fn an_edited_clock_mark_is_seen_and_never_written_over(store: Arc<dyn Store>, raw: Raw) {
+    let mark = |at: &str| ClockMark {
+        high_water: ts(at),
+        anchor: 0,
+    };
+    store
+        .record_time(&mark("2027-03-01T00:00:00Z"))
+        .await
+        .unwrap();
+    raw.execute("UPDATE clock SET high_water = 1700000000000000")
+        .await;
+    let read = store.recorded_time().await.unwrap().unwrap();
+    assert!(!read.authentic);
+    // A later mark does not cover the edit up with a fresh tag.
+    let after = store
+        .record_time(&mark("2027-03-02T00:00:00Z"))
+        .await
+        .unwrap();
+    assert!(!after.authentic);
+    assert_eq!(
+        after.record.high_water.as_microsecond(),
+        1_700_000_000_000_000
+    );
+    // Nor does a new anchor written in by hand.
+    raw.execute("UPDATE clock SET anchor = 1999999999").await;
+    assert!(!store.recorded_time().await.unwrap().unwrap().authentic);
+}
+
+pub async fn the_installation_columns_only_show_the_sealed_record(store: Arc<dyn Store>, raw: Raw) {
+    store
+        .create_installation(&installation(), 25)
+        .await
+        .unwrap();
+    raw.execute(
+        "UPDATE installation SET demo_support_end = '2099-12-31', time_zone = 'UTC', first_start = 4102444800000000",
+    )
+    .await;
+    let read = store.installation().await.unwrap().unwrap();
+    assert!(!read.authentic);
+    let record = read.record;
+    assert_eq!(record.demo_support_end, date(2026, 12, 1));
+    assert_eq!(record.time_zone, "Europe/Istanbul");
+    assert_eq!(record.first_start, ts("2026-11-01T08:00:00Z"));
+    assert_eq!(record.signing_key.to_bytes(), [0x42; 32]);
+    // Another installation's sealed record, or garbage, does not open.
+    raw.execute("UPDATE installation SET signing_key = signing_key || signing_key")
+        .await;
+    assert!(matches!(
+        store.installation().await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+pub async fn the_database_alone_gives_no_secret(store: Arc<dyn Store>, raw: Raw) {
+    store
+        .create_installation(&installation(), 25)
+        .await
+        .unwrap();
+    let alice = SeatKey::local(&Username::parse("alice").unwrap());
+    let mallory = SeatKey::local(&Username::parse("mallory").unwrap());
+    let totp = b"secret-totp-seed-20b";
+    for seat in [&alice, &mallory] {
+        store
+            .enroll_totp(&TotpRecord {
+                seat: seat.clone(),
+                secret: TotpSecret::from_bytes(totp.to_vec()),
+                mode: None,
+                enrolled_at: ts("2026-11-01T09:00:00Z"),
+            })
+            .await
+            .unwrap();
+    }
+    let shared_secret = b"the-radius-shared-secret";
+    store
+        .add_radius_client(&RadiusClient {
+            name: "vpn".into(),
+            networks: vec!["10.0.0.0/8".parse().unwrap()],
+            secret: shared_secret.to_vec(),
+            require_message_authenticator: true,
+            limit_proxy_state: true,
+        })
+        .await
+        .unwrap();
+    store
+        .add_device(&DeviceRecord {
+            id: "phone".into(),
+            seat: alice.clone(),
+            username: "alice".into(),
+            label: "Alice's phone".into(),
+            public_key: vec![4; 65],
+            created_at: ts("2026-11-01T09:00:00Z"),
+            webpush: None,
+        })
+        .await
+        .unwrap();
+    let auth = [0xa7u8; 16];
+    store
+        .set_device_webpush(
+            "phone",
+            Some(&WebPushSubscription {
+                endpoint: "https://push.example.com/x".into(),
+                p256dh: vec![4; 65],
+                auth: auth.to_vec(),
+            }),
+        )
+        .await
+        .unwrap();
+    // Through the store: all there.
+    assert_eq!(
+        store.totp(&alice).await.unwrap().unwrap().secret.as_bytes(),
+        totp
+    );
+    assert_eq!(
+        store.radius_clients().await.unwrap()[0].secret,
+        shared_secret
+    );
+    assert_eq!(
+        store
+            .device("phone")
+            .await
+            .unwrap()
+            .unwrap()
+            .webpush
+            .unwrap()
+            .auth,
+        auth
+    );
+    // In the database: none of it (though plain values are plainly there,
+    // so the search sees what a reader sees).
+    let everything = raw.everything().await;
+    assert!(holds(&everything, b"local:alice") && holds(&everything, b"Alice's phone"));
+    for (what, secret) in [
+        ("installation key", &[0x42u8; 32][..]),
+        ("TOTP seed", &totp[..]),
+        ("shared secret", &shared_secret[..]),
+        ("Web Push secret", &auth[..]),
+    ] {
+        assert!(!holds(&everything, secret), "the database shows the {what}");
+    }
+    // A sealed seed copied onto another user's row does not open there:
+    // nobody can give themselves someone else's (or a known) seed.
+    raw.execute(
+        "UPDATE totp SET secret = (SELECT secret FROM totp WHERE seat_key = 'local:alice') WHERE seat_key = 'local:mallory'",
+    )
+    .await;
+    assert!(store.totp(&mallory).await.is_err());
+    raw.execute("UPDATE radius_clients SET name = 'other'")
+        .await;
+    assert!(store.radius_clients().await.is_err());
+}
+
+pub async fn rows_written_in_are_neither_phones_nor_links(store: Arc<dyn Store>, raw: Raw) {
+    store
+        .create_installation(&installation(), 25)
+        .await
+        .unwrap();
+    // A phone of the attacker's, for alice, and a link whose secret the
+    // attacker chose (its hash written in).
+    let secret = "A".repeat(43);
+    let token_hash = gatehouse_core::push::EnrollmentToken::hash(&secret).unwrap();
+    let hash: String = token_hash.iter().map(|b| format!("{b:02x}")).collect();
+    let bytes = |hex: &str| match raw {
+        Raw::Sqlite { .. } => format!("x'{hex}'"),
+        Raw::Postgres(_) => format!("'\\x{hex}'::bytea"),
+    };
+    raw.execute(&format!(
+        "INSERT INTO push_devices (id, seat_key, username, label, public_key, created_at) \
+         VALUES ('rogue', 'local:alice', 'alice', 'x', {}, 0)",
+        bytes("04")
+    ))
+    .await;
+    assert!(matches!(
+        store.device("rogue").await,
+        Err(StoreError::Corrupt(_))
+    ));
+    raw.execute(&format!(
+        "INSERT INTO push_enrollments (token_hash, seat_key, username, created_at, expires_at, device_id, tag) \
+         VALUES ({}, 'local:alice', 'alice', 0, 4102444800000000, 'rogue-link', {})",
+        bytes(&hash),
+        bytes("00")
+    ))
+    .await;
+    assert_eq!(
+        store
+            .enrollment(&token_hash, ts("2026-11-10T00:00:00Z"))
+            .await
+            .unwrap(),
+        Err(EnrollmentRefusal::Malformed)
+    );
+}
+
+/// The schema-7 installation of `bin/gatehouse/tests/fixtures/schema7`
+/// (made by Gatehouse before databases were sealed): its description.
+pub fn schema7() -> serde_json::Value {
+    let path = gatehouse_testkit::workspace_root()
+        .join("bin/gatehouse/tests/fixtures/schema7/fixture.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// What a reader sees of the secrets the fixture holds, in plain
+/// values: `(what, bytes)`.
+fn schema7_secrets(fixture: &serde_json::Value) -> Vec<(&'static str, Vec<u8>)> {
+    let text = |key: &str| fixture[key].as_str().unwrap().to_string();
+    vec![
+        ("installation key", hex(&text("installation_key_hex"))),
+        (
+            "TOTP seed",
+            TotpSecret::from_base32(&text("totp_secret"))
+                .unwrap()
+                .as_bytes()
+                .to_vec(),
+        ),
+        ("shared secret", text("radius_secret").into_bytes()),
+        ("Web Push secret", hex(&text("webpush_auth_hex"))),
+    ]
+}
+
+/// The sealed columns, to compare before and after a second start.
+async fn sealed_columns(raw: &Raw) -> Vec<Vec<u8>> {
+    let queries = [
+        "SELECT signing_key FROM installation",
+        "SELECT secret FROM totp ORDER BY seat_key",
+        "SELECT secret FROM radius_clients ORDER BY name",
+        "SELECT webpush_auth FROM push_devices WHERE webpush_auth IS NOT NULL ORDER BY id",
+        "SELECT tag FROM license",
+        "SELECT tag FROM clock",
+        "SELECT tag FROM months ORDER BY month",
+        "SELECT tag FROM push_devices ORDER BY id",
+    ];
+    let mut values = Vec::new();
+    for query in queries {
+        let query = sqlx::AssertSqlSafe(query);
+        let rows: Vec<Vec<u8>> = match raw {
+            Raw::Sqlite { pool, .. } => sqlx::query_scalar(query).fetch_all(pool).await.unwrap(),
+            Raw::Postgres(pool) => sqlx::query_scalar(query).fetch_all(pool).await.unwrap(),
+        };
+        values.extend(rows);
+    }
+    values
+}
+
+/// An installation written by Gatehouse at schema 7 (`raw` holds it,
+/// not yet opened by this version): `open` opens it under a new sealing
+/// key, twice. Everything is still there and works, no secret is left
+/// readable, and the second start changes nothing.
+pub async fn schema7_upgrades_in_place<F, Fut>(raw: Raw, open: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Arc<dyn Store>>,
+{
+    let fixture = schema7();
+    let secrets = schema7_secrets(&fixture);
+    let before = raw.everything().await;
+    for (what, secret) in &secrets {
+        assert!(
+            holds(&before, secret),
+            "the fixture holds its {what} in clear"
+        );
+    }
+    let store = open().await;
+    let installation = store.installation().await.unwrap().unwrap();
+    assert!(installation.authentic);
+    assert_eq!(
+        installation.record.signing_key.to_bytes().to_vec(),
+        secrets[0].1
+    );
+    assert_eq!(installation.record.time_zone, "Europe/Istanbul");
+    let license = store.license().await.unwrap();
+    assert!(license.authentic);
+    assert_eq!(
+        license.record.key.as_deref(),
+        fixture["license_key"].as_str()
+    );
+    let alice = SeatKey::local(&Username::parse("alice").unwrap());
+    assert_eq!(
+        store.totp(&alice).await.unwrap().unwrap().secret.as_bytes(),
+        secrets[1].1
+    );
+    let clients = store.radius_clients().await.unwrap();
+    assert_eq!(
+        (clients[0].name.as_str(), &clients[0].secret),
+        ("vpn", &secrets[2].1)
+    );
+    let device = store
+        .device(fixture["device"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(device.username, "carol");
+    assert_eq!(device.webpush.unwrap().auth, secrets[3].1);
+    assert!(store.recorded_time().await.unwrap().unwrap().authentic);
+    // The ledger, under the installed key: alice and bob are counted, and
+    // the month's count is good to decide on.
+    let month: Month = fixture["month"].as_str().unwrap().parse().unwrap();
+    let license = LicenseBinding {
+        key_digest: LicenseBinding::digest(fixture["license_key"].as_str()),
+        user_limit: 40,
+    };
+    let outcomes = store
+        .admit(&[AdmitRequest {
+            month,
+            ..request(license, "bob")
+        }])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        vec![AdmitOutcome::AlreadyCounted { active_users: 2 }]
+    );
+    let after = raw.everything().await;
+    for (what, secret) in &secrets {
+        assert!(
+            !holds(&after, secret),
+            "the upgraded database shows the {what}"
+        );
+    }
+    // A second start changes nothing.
+    let sealed = sealed_columns(&raw).await;
+    drop(store);
+    let again = open().await;
+    assert!(again.installation().await.unwrap().unwrap().authentic);
+    assert_eq!(sealed_columns(&raw).await, sealed);
+}
+
+/// One `#[tokio::test]` per case; `$make` is an async function of the case
+/// name yielding `Option<(Arc<dyn Store>, Raw)>` (`None`: SKIP).
+#[macro_export]
+macro_rules! tampering_suite {
+    ($make:expr) => {
+        $crate::tampering_suite!(@cases $make;
+            a_limit_written_into_the_license_row_is_never_enforced,
+            a_key_swapped_into_the_license_row_fails_its_tag,
+            a_lowered_count_stops_admissions_until_a_key_recounts,
+            an_edited_clock_mark_is_seen_and_never_written_over,
+            the_installation_columns_only_show_the_sealed_record,
+            the_database_alone_gives_no_secret,
+            rows_written_in_are_neither_phones_nor_links,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        mod tampering_cases {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    if let Some((store, raw)) = ($make)(stringify!($case)).await {
+                        tampering::$case(store, raw).await;
+                    }
+                }
+            )*
+        }
+    };
+}
