@@ -11,7 +11,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::thread::JoinHandle;
 
 use common::{
-    Installation, RadReply, Server, current_code, dev_key, issue_with_push, pap, totp_user,
+    Installation, RadReply, Server, current_code, dev_key, http_json, issue_with_push, pap,
+    totp_user,
 };
 use gatehouse_license::jiff::{SignedDuration, Timestamp};
 use gatehouse_testkit::{installed, peer, workspace_root};
@@ -428,38 +429,6 @@ fn a_thousand_logins_held_for_phones_do_not_hold_up_other_users() {
         220,
         "held users were never counted"
     );
-}
-
-/// A plain HTTP/1.1 request to the local server (loopback: the device
-/// protocol answers without TLS); returns the status and the JSON body.
-fn http_json(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, String)],
-    body: Option<Value>,
-) -> (u16, Value) {
-    use std::io::Read as _;
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(&body);
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response[9..12].parse().unwrap();
-    let json = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| serde_json::from_str(body).unwrap_or(Value::Null))
-        .unwrap_or(Value::Null);
-    (status, json)
 }
 
 /// With `[push.webpush]`, a phone that subscribed is woken when a login

@@ -9,9 +9,10 @@
 //! | `totp` | `secret` | `totp.secret:<seat key>` |
 //! | `radius_clients` | `secret` | `radius_clients.secret:<name>` |
 //! | `push_devices` | `webpush_auth` | `push_devices.webpush_auth:<device id>` |
+//! | `months` | `sealed_count`: the count admissions decide on | `months.count:<month>` |
 //!
 //! Tagged: `license` (generation, key text), `clock` (high-water mark,
-//! anchor), `months` (month, count), `push_devices` (id, user, public key), `push_enrollments`
+//! anchor), `push_devices` (id, user, public key), `push_enrollments`
 //! (secret's hash, device id, user, expiry). A sealed value bound to another row does not open, so a secret
 //! cannot be moved to another user or client; a tag over other values does
 //! not verify.
@@ -208,22 +209,17 @@ impl EnrollmentFields<'_> {
     }
 }
 
-/// A month's count tag.
-pub(crate) fn month_tag(seal: &SealingKey, month: &str, active_users: i64) -> Vec<u8> {
-    seal.tag("months", &[month.as_bytes(), &active_users.to_be_bytes()])
+/// A month's count, sealed with its month (`months.sealed_count`): the
+/// count admissions are decided on; `active_users` only shows it.
+pub(crate) fn seal_count(seal: &SealingKey, month: &str, active_users: i64) -> Vec<u8> {
+    seal.seal(
+        &format!("months.count:{month}"),
+        &active_users.to_be_bytes(),
+    )
 }
 
-pub(crate) fn month_authentic(
-    seal: &SealingKey,
-    month: &str,
-    active_users: i64,
-    tag: Option<&[u8]>,
-) -> bool {
-    tag.is_some_and(|tag| {
-        seal.verify(
-            "months",
-            &[month.as_bytes(), &active_users.to_be_bytes()],
-            tag,
-        )
-    })
+/// The count [`seal_count`] sealed, if it opens.
+pub(crate) fn open_count(seal: &SealingKey, month: &str, sealed: Option<&[u8]>) -> Option<i64> {
+    let plain = seal.open(&format!("months.count:{month}"), sealed?).ok()?;
+    Some(i64::from_be_bytes(plain.try_into().ok()?))
 }

@@ -299,7 +299,7 @@ macro_rules! impl_store {
                         .await
                         .map_err(unavailable)?;
                 }
-                <$store>::tag_months(seal, tx, false).await?;
+                <$store>::seal_months(seal, tx, false).await?;
                 let devices: Vec<(String, String, Vec<u8>)> =
                     sqlx::query_as("SELECT id, seat_key, public_key FROM push_devices")
                         .fetch_all(&mut **tx)
@@ -325,30 +325,32 @@ macro_rules! impl_store {
                 Ok(had_rows > 0)
             }
 
-            /// Tags every month's count (recounted from its ledger first when
-            /// `recount`): at the seal of an older database, and to repair
-            /// a count changed outside Gatehouse.
-            async fn tag_months(
+            /// Seals every month's count: at the seal of an older database
+            /// (`repair == false`: the counts as they are), and to repair
+            /// a sealed count that no longer opens (`repair`: the larger of
+            /// the shown count and the month's ledger, so nobody counted is
+            /// forgotten). Counts that open are left alone.
+            async fn seal_months(
                 seal: &SealingKey,
                 tx: &mut sqlx::Transaction<'static, $db>,
-                recount: bool,
+                repair: bool,
             ) -> StoreResult<()> {
-                if recount {
-                    sqlx::query(
-                        "UPDATE months SET active_users =
-                             (SELECT COUNT(*) FROM seats WHERE seats.month = months.month)",
-                    )
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(unavailable)?;
-                }
-                let months: Vec<(String, i64)> = sqlx::query_as("SELECT month, active_users FROM months")
-                    .fetch_all(&mut **tx)
-                    .await
-                    .map_err(unavailable)?;
-                for (month, active_users) in months {
-                    sqlx::query("UPDATE months SET tag = $1 WHERE month = $2")
-                        .bind(sealing::month_tag(seal, &month, active_users))
+                let months: Vec<(String, i64, Option<Vec<u8>>, i64)> = sqlx::query_as(
+                    "SELECT month, active_users, sealed_count,
+                            (SELECT COUNT(*) FROM seats WHERE seats.month = months.month)
+                     FROM months",
+                )
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(unavailable)?;
+                for (month, shown, sealed, ledger) in months {
+                    if sealing::open_count(seal, &month, sealed.as_deref()).is_some() {
+                        continue;
+                    }
+                    let count = if repair { shown.max(ledger) } else { shown };
+                    sqlx::query("UPDATE months SET active_users = $1, sealed_count = $2 WHERE month = $3")
+                        .bind(count)
+                        .bind(sealing::seal_count(seal, &month, count))
                         .bind(&month)
                         .execute(&mut **tx)
                         .await
@@ -580,7 +582,7 @@ macro_rules! impl_store {
                     .await
                     .map_err(unavailable)?;
                     if install.recount {
-                        <$store>::tag_months(&self.seal, &mut tx, true).await?;
+                        <$store>::seal_months(&self.seal, &mut tx, true).await?;
                     }
                     if let Some(mark) = install.clock {
                         let high_water = micros(mark.high_water);
@@ -646,25 +648,34 @@ macro_rules! impl_store {
                             .filter(|&i| requests[i].month == month)
                             .collect();
                         sqlx::query(
-                            "INSERT INTO months (month, active_users, user_limit, peak_tenths, tag) VALUES ($1, 0, $2, 0, $3)
+                            "INSERT INTO months (month, active_users, user_limit, peak_tenths, sealed_count) VALUES ($1, 0, $2, 0, $3)
                              ON CONFLICT (month) DO NOTHING",
                         )
                         .bind(&month_key)
                         .bind(i64::from(requests[in_month[0]].license.user_limit))
-                        .bind(sealing::month_tag(&self.seal, &month_key, 0))
+                        .bind(sealing::seal_count(&self.seal, &month_key, 0))
                         .execute(&mut *tx)
                         .await
                         .map_err(unavailable)?;
-                        let (mut active, month_tag): (i64, Option<Vec<u8>>) = sqlx::query_as(<$store>::LOCK_MONTH)
+                        let (shown, sealed): (i64, Option<Vec<u8>>) = sqlx::query_as(<$store>::LOCK_MONTH)
                                 .bind(&month_key)
                                 .fetch_one(&mut *tx)
                                 .await
                                 .map_err(unavailable)?;
-                        // The count decides who is let in: one lowered
-                        // outside Gatehouse frees no seat, it stops
-                        // admissions.
-                        if !sealing::month_authentic(&self.seal, &month_key, active, month_tag.as_deref()) {
+                        // The sealed count decides who is let in: the shown
+                        // one lowered by hand frees no seat; a sealed one
+                        // that does not open stops admissions.
+                        let Some(mut active) = sealing::open_count(&self.seal, &month_key, sealed.as_deref()) else {
                             return Err(StoreError::Altered(format!("the user count of {month_key}")));
+                        };
+                        if shown != active {
+                            tracing::error!(
+                                month = %month_key,
+                                shown,
+                                sealed = active,
+                                "{}: the month's user count column differs from its sealed count; the sealed count applies",
+                                gatehouse_license::admission::LICENSE_RECORD_ALTERED_EVENT
+                            );
                         }
                         // The license in force, read under the month's lock
                         // (an install updates this row too, so it cannot
@@ -783,14 +794,14 @@ macro_rules! impl_store {
                         sqlx::query(
                             "UPDATE months SET active_users = $1, user_limit = $2,
                                  peak_tenths = CASE WHEN peak_tenths > $3 THEN peak_tenths ELSE $3 END,
-                                 tag = $5
+                                 sealed_count = $5
                              WHERE month = $4",
                         )
                         .bind(active)
                         .bind(user_limit)
                         .bind(peak_tenths(active, user_limit))
                         .bind(&month_key)
-                        .bind(sealing::month_tag(&self.seal, &month_key, active))
+                        .bind(sealing::seal_count(&self.seal, &month_key, active))
                         .execute(&mut *tx)
                         .await
                         .map_err(unavailable)?;
@@ -803,30 +814,34 @@ macro_rules! impl_store {
                 }
 
                 async fn seat_status(&self, month: Month, seat: &SeatKey) -> StoreResult<SeatStatus> {
+                    let month_key = month_text(month);
                     // One statement, so the count and the membership come from one snapshot.
-                    let (active, counted): (i64, bool) = sqlx::query_as(
-                        "SELECT COALESCE((SELECT active_users FROM months WHERE month = $1), 0),
+                    let (shown, sealed, counted): (Option<i64>, Option<Vec<u8>>, bool) = sqlx::query_as(
+                        "SELECT (SELECT active_users FROM months WHERE month = $1),
+                                (SELECT sealed_count FROM months WHERE month = $1),
                                 EXISTS (SELECT 1 FROM seats WHERE month = $1 AND seat_key = $2)",
                     )
-                    .bind(month_text(month))
+                    .bind(&month_key)
                     .bind(seat.as_str())
                     .fetch_one(&self.pool)
                     .await
                     .map_err(unavailable)?;
                     Ok(SeatStatus {
-                        active_users: count(active)?,
+                        active_users: shown_count(&self.seal, &month_key, shown, sealed)?,
                         counted,
                     })
                 }
 
                 async fn active_users(&self, month: Month) -> StoreResult<u32> {
-                    let active: Option<i64> =
-                        sqlx::query_scalar("SELECT active_users FROM months WHERE month = $1")
-                            .bind(month_text(month))
+                    let month_key = month_text(month);
+                    let row: Option<(i64, Option<Vec<u8>>)> =
+                        sqlx::query_as("SELECT active_users, sealed_count FROM months WHERE month = $1")
+                            .bind(&month_key)
                             .fetch_optional(&self.pool)
                             .await
                             .map_err(unavailable)?;
-                    count(active.unwrap_or(0))
+                    let (shown, sealed) = row.unzip();
+                    shown_count(&self.seal, &month_key, shown, sealed.flatten())
                 }
 
                 async fn record_logins(&self, logins: &[LoginRecord]) -> StoreResult<()> {
@@ -1650,6 +1665,21 @@ macro_rules! impl_store {
                     user,
                     expires_at,
                 }))
+            }
+
+            /// A month's count as shown: the sealed one (0 for a month without a
+            /// row); the plain column only when the sealed one does not open
+            /// (admission then refuses to decide on it).
+            fn shown_count(
+                seal: &SealingKey,
+                month: &str,
+                shown: Option<i64>,
+                sealed: Option<Vec<u8>>,
+            ) -> StoreResult<u32> {
+                let Some(shown) = shown else {
+                    return Ok(0);
+                };
+                count(sealing::open_count(seal, month, sealed.as_deref()).unwrap_or(shown))
             }
 
             fn push_from_row(row: &$row) -> StoreResult<PushRecord> {

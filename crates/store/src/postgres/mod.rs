@@ -45,7 +45,7 @@ impl PgStore {
     const MIGRATION_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(4713300651)");
     /// The month's count, its row locked until the admission commits.
     const LOCK_MONTH: &'static str =
-        "SELECT active_users, tag FROM months WHERE month = $1 FOR UPDATE";
+        "SELECT active_users, sealed_count FROM months WHERE month = $1 FOR UPDATE";
     /// Lease due alarms to one sender; rows another node is leasing right
     /// now are skipped, not waited for.
     const CLAIM_ALARMS: &'static str = concat!(

@@ -16,10 +16,9 @@ ALTER TABLE license ADD COLUMN tag BLOB;
 -- the clock; a mark is raised only within its anchor.
 ALTER TABLE clock ADD COLUMN anchor INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE clock ADD COLUMN tag BLOB;
--- A month's count is tagged with the month: admissions are decided on it,
--- so a count lowered outside Gatehouse fails closed instead of freeing
--- seats.
-ALTER TABLE months ADD COLUMN tag BLOB;
+-- A month's count, sealed with the month: admissions are decided on it, so
+-- active_users only shows it, and lowering that column frees no seat.
+ALTER TABLE months ADD COLUMN sealed_count BLOB;
 
 -- A phone's row is tagged (its id, user and public key), so a phone written
 -- into the database outside Gatehouse approves nothing.

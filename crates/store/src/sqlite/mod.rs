@@ -53,7 +53,8 @@ impl SqliteStore {
     const MIGRATION_LOCK: Option<&'static str> = None;
     /// The month's count, read inside the admission transaction (which
     /// holds the write lock).
-    const LOCK_MONTH: &'static str = "SELECT active_users, tag FROM months WHERE month = $1";
+    const LOCK_MONTH: &'static str =
+        "SELECT active_users, sealed_count FROM months WHERE month = $1";
     /// Lease due alarms to one sender.
     const CLAIM_ALARMS: &'static str = concat!(
         "UPDATE alarm_outbox SET attempts = attempts + 1, next_attempt_at = $1

@@ -198,29 +198,33 @@ pub async fn a_key_swapped_into_the_license_row_fails_its_tag(store: Arc<dyn Sto
     }
 }
 
-pub async fn a_lowered_count_stops_admissions_until_a_key_recounts(
-    store: Arc<dyn Store>,
-    raw: Raw,
-) {
+pub async fn a_lowered_count_frees_no_seat(store: Arc<dyn Store>, raw: Raw) {
     let license = installed(store.as_ref(), "GHL1.two", 2).await;
     let outcomes = store
         .admit(&[request(license, "a"), request(license, "b")])
         .await
         .unwrap();
     assert_eq!(counted(&outcomes), 2);
+    // The shown count and the ledger lowered: the sealed count decides.
     raw.execute("UPDATE months SET active_users = 0").await;
-    assert!(matches!(
-        store.admit(&[request(license, "c")]).await,
-        Err(StoreError::Altered(_))
-    ));
     raw.execute("DELETE FROM seats").await;
-    raw.execute("UPDATE months SET active_users = 0").await;
+    assert_eq!(
+        store.admit(&[request(license, "c")]).await.unwrap(),
+        vec![AdmitOutcome::LimitExceeded {
+            active_users: 2,
+            user_limit: 2
+        }]
+    );
+    assert_eq!(store.active_users(NOV.parse().unwrap()).await.unwrap(), 2);
+    // A sealed count that does not open stops admissions...
+    raw.execute("UPDATE months SET sealed_count = NULL").await;
     assert!(matches!(
         store.admit(&[request(license, "c")]).await,
         Err(StoreError::Altered(_))
     ));
-    // A key installed after it counts the month again from its ledger.
-    raw.execute("INSERT INTO seats (month, seat_key, username, display_name, source, first_seen, last_login, last_client) VALUES ('2026-11', 'local:a', 'a', 'a', 'local', 0, 0, 'vpn')").await;
+    // ...until a key installed after it seals the month again, forgetting
+    // nobody counted: the larger of the shown count and the ledger.
+    raw.execute("UPDATE months SET active_users = 1").await;
     store
         .install_license(&LicenseInstall {
             key: "GHL1.two-again",
@@ -236,12 +240,11 @@ pub async fn a_lowered_count_stops_admissions_until_a_key_recounts(
         key_digest: LicenseBinding::digest(Some("GHL1.two-again")),
         user_limit: 2,
     };
-    let outcomes = store
-        .admit(&[request(again, "c"), request(again, "d")])
-        .await
-        .unwrap();
     assert_eq!(
-        outcomes,
+        store
+            .admit(&[request(again, "c"), request(again, "d")])
+            .await
+            .unwrap(),
         vec![
             AdmitOutcome::Counted { active_users: 2 },
             AdmitOutcome::LimitExceeded {
@@ -485,7 +488,7 @@ async fn sealed_columns(raw: &Raw) -> Vec<Vec<u8>> {
         "SELECT webpush_auth FROM push_devices WHERE webpush_auth IS NOT NULL ORDER BY id",
         "SELECT tag FROM license",
         "SELECT tag FROM clock",
-        "SELECT tag FROM months ORDER BY month",
+        "SELECT sealed_count FROM months ORDER BY month",
         "SELECT tag FROM push_devices ORDER BY id",
     ];
     let mut values = Vec::new();
@@ -591,7 +594,7 @@ macro_rules! tampering_suite {
         $crate::tampering_suite!(@cases $make;
             a_limit_written_into_the_license_row_is_never_enforced,
             a_key_swapped_into_the_license_row_fails_its_tag,
-            a_lowered_count_stops_admissions_until_a_key_recounts,
+            a_lowered_count_frees_no_seat,
             an_edited_clock_mark_is_seen_and_never_written_over,
             the_installation_columns_only_show_the_sealed_record,
             the_database_alone_gives_no_secret,
