@@ -1208,7 +1208,15 @@ impl Gatehouse {
         let issued_at = decoded.payload.issued_at;
         let ran_ahead = effective.duration_since(system)
             > gatehouse_license::clock::BACKWARD_JUMP_REPORT_THRESHOLD;
-        let reanchor = ran_ahead && gatehouse_license::reanchors(issued_at, system, newest);
+        // Only a fresh key says what time it is: it alone repairs a clock
+        // mark changed by hand (any other key would let the system clock,
+        // perhaps turned back, set it).
+        let clock_damaged = self.damage.has(Record::Clock);
+        let reanchor =
+            (ran_ahead || clock_damaged) && gatehouse_license::reanchors(issued_at, system, newest);
+        if clock_damaged && !reanchor {
+            return Err(KeyRefusal::NotFresh);
+        }
         let now = if reanchor { system } else { effective };
         let verified = check_key(
             text,
@@ -1220,18 +1228,10 @@ impl Gatehouse {
                 installed_issued_at: installed,
             },
         )?;
-        let clock = if reanchor {
-            Some(ClockMark {
-                high_water: system.max(issued_at),
-                anchor: issued_at.as_second(),
-            })
-        } else if self.damage.has(Record::Clock) {
-            // Repair: this process's own mark, which never followed the
-            // altered one.
-            Some(mark)
-        } else {
-            None
-        };
+        let clock = reanchor.then(|| ClockMark {
+            high_water: system.max(issued_at),
+            anchor: issued_at.as_second(),
+        });
         Ok(KeyCheck { verified, clock })
     }
 
@@ -1249,7 +1249,6 @@ impl Gatehouse {
                 month: Month::containing(at, &self.zone),
                 at,
                 clock,
-                recount: self.damage.has(Record::Month),
             })
             .await?;
         if let Some(mark) = clock.filter(|mark| mark.anchor != self.clock.mark().anchor) {

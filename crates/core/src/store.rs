@@ -141,9 +141,6 @@ pub struct LicenseInstall<'a> {
     /// vendor key re-anchors a clock that ran ahead, or repairs a damaged
     /// one), in the same transaction.
     pub clock: Option<ClockMark>,
-    /// Count every month again from its ledger and tag it anew (after a
-    /// month's count was found altered).
-    pub recount: bool,
 }
 
 /// Installation identity, license and clock high-water mark. The
@@ -166,8 +163,10 @@ pub trait InstallationStore: Send + Sync {
     async fn license(&self) -> StoreResult<Checked<StoredLicense>>;
 
     /// Replaces the license in force (keeping the old one in the license
-    /// history) and applies its limit to the month's history row. Returns
-    /// the new generation.
+    /// history) and applies its limit to the month's history row; a
+    /// month's sealed count that no longer opens is sealed again from the
+    /// larger of its shown count and its ledger. Returns the new
+    /// generation.
     async fn install_license(&self, install: &LicenseInstall<'_>) -> StoreResult<i64>;
 
     /// The generation of the license in force (cheap; polled).

@@ -318,6 +318,10 @@ pub enum KeyRefusal {
     #[error("license key expired on {support_end} (its Support End Date); request a renewed key")]
     Expired { support_end: Date },
     #[error(
+        "the installation's clock record was changed outside Gatehouse: only a freshly issued license key (issued within the last 24 hours, newer than the installed one) can repair it; request a new key"
+    )]
+    NotFresh,
+    #[error(
         "license key {license_id} was issued on {issued_at}, before the installed license (issued {installed_issued_at}); the installed license supersedes it"
     )]
     Superseded {

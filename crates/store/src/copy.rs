@@ -6,7 +6,11 @@
 //! column as they are: the installation key (and with it the App Key), the
 //! license and its history, the clock, every month's ledger and counters,
 //! refusals, local users and their TOTP, RADIUS clients, administrators,
-//! sessions and tokens, alarm settings and the alarm outbox.
+//! sessions and tokens, alarm settings and the alarm outbox, phones and
+//! enrollment links. Sealed values and tags are copied as they are: both
+//! databases are sealed under the installation's one sealing key (`seal`
+//! is not copied; the destination was sealed under the same key when it
+//! was opened).
 
 use std::collections::BTreeMap;
 
@@ -39,6 +43,7 @@ const TABLES: &[&str] = &[
     "pushes",
     "push_modes",
     "push_revoked",
+    "push_enrollments",
 ];
 
 /// Tables whose `id` PostgreSQL generates: copied with their ids, and the
@@ -63,6 +68,11 @@ enum Value {
 /// yet. Nothing is written unless everything is; afterwards every table's
 /// row count is compared, and every month's count with its ledger.
 pub async fn copy_sqlite_to_postgres(from: &SqliteStore, to: &PgStore) -> StoreResult<CopyReport> {
+    if from.seal().id() != to.seal().id() {
+        return Err(StoreError::Sealing(
+            "the two databases are opened under different sealing keys".into(),
+        ));
+    }
     let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM installation")
         .fetch_one(to.pool())
         .await

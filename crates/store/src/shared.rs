@@ -325,29 +325,42 @@ macro_rules! impl_store {
                 Ok(had_rows > 0)
             }
 
-            /// Seals every month's count: at the seal of an older database
-            /// (`repair == false`: the counts as they are), and to repair
-            /// a sealed count that no longer opens (`repair`: the larger of
-            /// the shown count and the month's ledger, so nobody counted is
-            /// forgotten). Counts that open are left alone.
+            /// Seals every month's count that is not sealed (or whose sealed
+            /// count no longer opens): at the seal of an older database
+            /// (`repair == false`: the counts as they are), and at every
+            /// install (`repair`: the larger of the shown count and the
+            /// month's ledger, so nobody counted is forgotten). Counts that
+            /// open are left alone, so this costs a read of the months.
             async fn seal_months(
                 seal: &SealingKey,
                 tx: &mut sqlx::Transaction<'static, $db>,
                 repair: bool,
             ) -> StoreResult<()> {
-                let months: Vec<(String, i64, Option<Vec<u8>>, i64)> = sqlx::query_as(
-                    "SELECT month, active_users, sealed_count,
-                            (SELECT COUNT(*) FROM seats WHERE seats.month = months.month)
-                     FROM months",
-                )
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(unavailable)?;
-                for (month, shown, sealed, ledger) in months {
+                let months: Vec<(String, i64, Option<Vec<u8>>)> =
+                    sqlx::query_as("SELECT month, active_users, sealed_count FROM months")
+                        .fetch_all(&mut **tx)
+                        .await
+                        .map_err(unavailable)?;
+                for (month, shown, sealed) in months {
                     if sealing::open_count(seal, &month, sealed.as_deref()).is_some() {
                         continue;
                     }
-                    let count = if repair { shown.max(ledger) } else { shown };
+                    let count = if repair {
+                        let ledger: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM seats WHERE month = $1")
+                            .bind(&month)
+                            .fetch_one(&mut **tx)
+                            .await
+                            .map_err(unavailable)?;
+                        tracing::warn!(
+                            %month,
+                            shown,
+                            ledger,
+                            "the month's sealed user count did not open; sealed again from the larger of the shown count and the ledger"
+                        );
+                        shown.max(ledger)
+                    } else {
+                        shown
+                    };
                     sqlx::query("UPDATE months SET active_users = $1, sealed_count = $2 WHERE month = $3")
                         .bind(count)
                         .bind(sealing::seal_count(seal, &month, count))
@@ -581,9 +594,7 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(unavailable)?;
-                    if install.recount {
-                        <$store>::seal_months(&self.seal, &mut tx, true).await?;
-                    }
+                    <$store>::seal_months(&self.seal, &mut tx, true).await?;
                     if let Some(mark) = install.clock {
                         let high_water = micros(mark.high_water);
                         sqlx::query(

@@ -101,6 +101,10 @@ impl PgStore {
         &self.pool
     }
 
+    pub(crate) fn seal(&self) -> &SealingKey {
+        &self.seal
+    }
+
     /// Where single write statements go (the same pool: PostgreSQL
     /// writers do not contend for one lock).
     fn writer(&self) -> &PgPool {

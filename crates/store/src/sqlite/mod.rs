@@ -130,6 +130,10 @@ impl SqliteStore {
         &self.pool
     }
 
+    pub(crate) fn seal(&self) -> &SealingKey {
+        &self.seal
+    }
+
     /// Where single write statements go.
     fn writer(&self) -> &SqlitePool {
         &self.writer

@@ -59,7 +59,6 @@ async fn with_limit(store: &dyn Store, limit: u32) {
             month: month(NOV),
             at: ts("2026-11-01T09:00:00Z"),
             clock: None,
-            recount: false,
         })
         .await
         .unwrap();
@@ -179,7 +178,6 @@ pub async fn installing_a_license_replaces_it_and_bumps_the_generation(store: Ar
             month: month(NOV),
             at: ts("2026-11-02T00:00:00Z"),
             clock: None,
-            recount: false,
         })
         .await
         .unwrap();
@@ -203,7 +201,6 @@ pub async fn installing_a_license_replaces_it_and_bumps_the_generation(store: Ar
             month: month(NOV),
             at: ts("2026-11-03T00:00:00Z"),
             clock: None,
-            recount: false,
         })
         .await
         .unwrap();
@@ -257,7 +254,6 @@ pub async fn a_fresh_key_re_anchors_the_clock_and_stale_anchors_cannot_raise_it(
             month: month(NOV),
             at: ts("2026-11-20T10:00:00Z"),
             clock: Some(mark("2026-11-20T10:00:00Z", anchor)),
-            recount: false,
         })
         .await
         .unwrap();
@@ -428,7 +424,6 @@ pub async fn a_lower_limit_keeps_counted_users_and_refuses_new_ones(store: Arc<d
             month: month(NOV),
             at: ts("2026-11-11T00:00:00Z"),
             clock: None,
-            recount: false,
         })
         .await
         .unwrap();
@@ -467,7 +462,6 @@ pub async fn a_higher_limit_lets_refused_users_in_at_once(store: Arc<dyn Store>)
             month: month(NOV),
             at: ts("2026-11-10T12:00:00Z"),
             clock: None,
-            recount: false,
         })
         .await
         .unwrap();
@@ -543,7 +537,6 @@ pub async fn history_keeps_the_limit_in_force_and_the_peak(store: Arc<dyn Store>
             month: month(NOV),
             at: ts("2026-11-12T00:00:00Z"),
             clock: None,
-            recount: false,
         })
         .await
         .unwrap();
@@ -569,7 +562,6 @@ pub async fn history_keeps_the_limit_in_force_and_the_peak(store: Arc<dyn Store>
             month: month(NOV),
             at: ts("2026-11-13T00:00:00Z"),
             clock: None,
-            recount: false,
         })
         .await
         .unwrap();

@@ -121,7 +121,6 @@ async fn installed(store: &dyn Store, key: &str, limit: u32) -> LicenseBinding {
             month: NOV.parse().unwrap(),
             at: ts("2026-11-01T09:00:00Z"),
             clock: None,
-            recount: false,
         })
         .await
         .unwrap();
@@ -232,7 +231,6 @@ pub async fn a_lowered_count_frees_no_seat(store: Arc<dyn Store>, raw: Raw) {
             month: NOV.parse().unwrap(),
             at: ts("2026-11-11T00:00:00Z"),
             clock: None,
-            recount: true,
         })
         .await
         .unwrap();
