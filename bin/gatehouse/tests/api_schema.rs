@@ -30,17 +30,7 @@ fn the_api_survives_schemathesis_and_matches_its_document() {
     // A local user and a client, so the routes that name one reach their
     // real work instead of only answering 404.
     gh.add_user("alice");
-    gh.ok(
-        &[
-            "client",
-            "add",
-            "vpn",
-            "--network",
-            "10.0.0.0/8",
-            "--secret-stdin",
-        ],
-        "schema-client-secret\n",
-    );
+    gh.add_client("vpn", "10.0.0.0/8", "schema-client-secret");
     let server = Server::start(gh, "");
     let output = Command::new(&st)
         .current_dir(server.gh.data_dir())

@@ -403,17 +403,7 @@ fn an_embedded_installation_moves_to_postgres_whole() {
         assert_eq!(embedded.auth(name).0, "Accept");
     }
     assert_eq!(embedded.auth("dave").0, LIMIT_TEXT);
-    embedded.ok(
-        &[
-            "client",
-            "add",
-            "vpn",
-            "--network",
-            "10.0.0.0/8",
-            "--secret-stdin",
-        ],
-        "a-long-shared-secret\n",
-    );
+    embedded.add_client("vpn", "10.0.0.0/8", "a-long-shared-secret");
     let month = embedded.license_json()["month"]
         .as_str()
         .unwrap()

@@ -200,17 +200,7 @@ fn the_database_file_holds_no_secret() {
     gh.add_user("alice");
     let totp = enrolled_secret(&gh.ok(&["local-user", "totp", "alice"], ""));
     let radius_secret = "a-long-radius-shared-secret";
-    gh.ok(
-        &[
-            "client",
-            "add",
-            "vpn",
-            "--network",
-            "10.0.0.0/8",
-            "--secret-stdin",
-        ],
-        &format!("{radius_secret}\n"),
-    );
+    gh.add_client("vpn", "10.0.0.0/8", radius_secret);
     let mut everything = std::fs::read(database(&gh)).unwrap();
     if let Ok(journal) = std::fs::read(gh.data_dir().join("gatehouse.db-wal")) {
         everything.extend(journal);
@@ -423,24 +413,15 @@ fn a_schema_7_installation_upgrades_in_place_on_postgres() {
     let Some(server) = postgres_url(TEST) else {
         return;
     };
-    let Some(psql_program) = peer("psql", TEST) else {
+    if peer("psql", TEST).is_none() {
         return;
-    };
+    }
     let Some(pg_dump) = peer("pg_dump", TEST) else {
         return;
     };
     let (dir, fixture) = schema7();
     let url = fresh_postgres_database(&server, TEST);
-    let restored = std::process::Command::new(psql_program)
-        .args([url.as_str(), "-q", "-v", "ON_ERROR_STOP=1", "-f"])
-        .arg(dir.join("postgres.sql"))
-        .output()
-        .unwrap();
-    assert!(
-        restored.status.success(),
-        "{}",
-        String::from_utf8_lossy(&restored.stderr)
-    );
+    gatehouse_testkit::psql_file(&url, &dir.join("postgres.sql"));
     let gh = Installation::new("Europe/Istanbul");
     gh.append_config(&format!("\n[storage]\nurl = \"{url}\"\n"));
     still_the_same_installation(&gh, &fixture);

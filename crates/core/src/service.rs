@@ -1558,6 +1558,7 @@ impl Gatehouse {
     /// call it before exiting.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let written = self.write_behind.flush(self.store.as_ref()).await;
+        // Reading the clock raises the mark to this moment.
         self.clock.now();
         let recorded = self.store.record_time(&self.clock.mark()).await?;
         if recorded.authentic {

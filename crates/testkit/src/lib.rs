@@ -264,6 +264,23 @@ pub fn psql(server: &str, statement: &str) {
     );
 }
 
+/// Runs the SQL file `file` (a `pg_dump`, say) with `psql` against
+/// `database` (a PostgreSQL URL), stopping at the first error; panics with
+/// psql's error if it fails.
+pub fn psql_file(database: &str, file: &Path) {
+    let output = std::process::Command::new("psql")
+        .args([database, "-q", "-v", "ON_ERROR_STOP=1", "-f"])
+        .arg(file)
+        .output()
+        .expect("psql runs (postgresql-client)");
+    assert!(
+        output.status.success(),
+        "psql -f {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// The database a test named `name` uses on a shared server.
 pub fn postgres_database_name(name: &str) -> String {
     // PostgreSQL names stop at 63 bytes.

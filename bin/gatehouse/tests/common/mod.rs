@@ -121,6 +121,22 @@ impl Installation {
     }
 
     /// An administrator `name` with `password`.
+    /// A RADIUS client `name` for `network` with `secret`, added at run
+    /// time (`client add`).
+    pub fn add_client(&self, name: &str, network: &str, secret: &str) {
+        self.ok(
+            &[
+                "client",
+                "add",
+                name,
+                "--network",
+                network,
+                "--secret-stdin",
+            ],
+            &format!("{secret}\n"),
+        );
+    }
+
     pub fn add_admin(&self, name: &str, password: &str) {
         self.ok(
             &["admin", "add", name, "--password-stdin"],
