@@ -318,8 +318,9 @@ fn still_the_same_installation(gh: &Installation, fixture: &Value) {
     assert!(devices.contains(&text("device")), "{devices}");
 }
 
-/// A phone enrolled before the upgrade still fetches with its key, and a
-/// RADIUS client's shared secret still works.
+/// A phone enrolled before the upgrade still fetches with its key, the
+/// administrator's API token still works, and so does a RADIUS client's
+/// shared secret.
 fn phone_and_client_still_work(server: &Server, fixture: &Value) {
     use p256::ecdsa::signature::Signer as _;
     let device = fixture["device"].as_str().unwrap();
@@ -352,6 +353,19 @@ fn phone_and_client_still_work(server: &Server, fixture: &Value) {
         None,
     );
     assert_eq!(status, 200, "{body}");
+    // The administrator's API token still signs in.
+    let (status, license) = http_json(
+        server.http_port,
+        "GET",
+        "/api/v1/license",
+        &[(
+            "Authorization",
+            format!("Bearer {}", fixture["api_token"].as_str().unwrap()),
+        )],
+        None,
+    );
+    assert_eq!(status, 200, "{license}");
+    assert_eq!(license["app_key"], fixture["app_key"]);
     if let Some(radclient_program) = peer("radclient", "phone_and_client_still_work") {
         let passwords = &fixture["passwords"];
         let reply = radclient(

@@ -12,7 +12,9 @@
 //! | `months` | `sealed_count`: the count admissions decide on | `months.count:<month>` |
 //!
 //! Tagged: `license` (generation, key text), `clock` (high-water mark,
-//! anchor), `push_devices` (id, user, public key), `push_enrollments`
+//! anchor), `local_users` (name, password hash, enabled), `admins` (name,
+//! password hash), `admin_tokens` and `admin_sessions` (token hash,
+//! administrator, and a session's CSRF token and expiry), `push_devices` (id, user, public key), `push_enrollments`
 //! (secret's hash, device id, user, expiry). A sealed value bound to another row does not open, so a secret
 //! cannot be moved to another user or client; a tag over other values does
 //! not verify.
@@ -222,4 +224,57 @@ pub(crate) fn seal_count(seal: &SealingKey, month: &str, active_users: i64) -> V
 pub(crate) fn open_count(seal: &SealingKey, month: &str, sealed: Option<&[u8]>) -> Option<i64> {
     let plain = seal.open(&format!("months.count:{month}"), sealed?).ok()?;
     Some(i64::from_be_bytes(plain.try_into().ok()?))
+}
+
+/// A local user's tag: name, password hash and whether enabled.
+pub(crate) fn local_user_tag(
+    seal: &SealingKey,
+    username: &str,
+    password_hash: &str,
+    enabled: bool,
+) -> Vec<u8> {
+    seal.tag(
+        "local_users",
+        &local_user_parts(username, password_hash, &[u8::from(enabled)]),
+    )
+}
+
+pub(crate) fn local_user_authentic(
+    seal: &SealingKey,
+    username: &str,
+    password_hash: &str,
+    enabled: bool,
+    tag: Option<&[u8]>,
+) -> bool {
+    tag.is_some_and(|tag| {
+        seal.verify(
+            "local_users",
+            &local_user_parts(username, password_hash, &[u8::from(enabled)]),
+            tag,
+        )
+    })
+}
+
+fn local_user_parts<'a>(
+    username: &'a str,
+    password_hash: &'a str,
+    enabled: &'a [u8],
+) -> [&'a [u8]; 3] {
+    [username.as_bytes(), password_hash.as_bytes(), enabled]
+}
+
+/// A tag over a credential row (`admins`, `admin_tokens`,
+/// `admin_sessions`): `table` names it, `parts` are its columns that say
+/// who signs in and until when.
+pub(crate) fn credential_tag(seal: &SealingKey, table: &str, parts: &[&[u8]]) -> Vec<u8> {
+    seal.tag(table, parts)
+}
+
+pub(crate) fn credential_authentic(
+    seal: &SealingKey,
+    table: &str,
+    parts: &[&[u8]],
+    tag: Option<&[u8]>,
+) -> bool {
+    tag.is_some_and(|tag| seal.verify(table, parts, tag))
 }

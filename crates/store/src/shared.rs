@@ -300,6 +300,48 @@ macro_rules! impl_store {
                         .map_err(unavailable)?;
                 }
                 <$store>::seal_months(seal, tx, false).await?;
+                let users: Vec<(String, String, i64)> =
+                    sqlx::query_as("SELECT username, password_hash, enabled FROM local_users")
+                        .fetch_all(&mut **tx)
+                        .await
+                        .map_err(unavailable)?;
+                for (name, password_hash, enabled) in users {
+                    sqlx::query("UPDATE local_users SET tag = $1 WHERE username = $2")
+                        .bind(sealing::local_user_tag(seal, &name, &password_hash, enabled != 0))
+                        .bind(&name)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                let admins: Vec<(String, String)> = sqlx::query_as("SELECT name, password_hash FROM admins")
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(unavailable)?;
+                for (name, password_hash) in admins {
+                    sqlx::query("UPDATE admins SET tag = $1 WHERE name = $2")
+                        .bind(sealing::credential_tag(seal, "admins", &[name.as_bytes(), password_hash.as_bytes()]))
+                        .bind(&name)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                let tokens: Vec<(Vec<u8>, String)> = sqlx::query_as("SELECT token_hash, admin FROM admin_tokens")
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(unavailable)?;
+                for (token_hash, admin) in tokens {
+                    sqlx::query("UPDATE admin_tokens SET tag = $1 WHERE token_hash = $2")
+                        .bind(sealing::credential_tag(seal, "admin_tokens", &[&token_hash, admin.as_bytes()]))
+                        .bind(&token_hash)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                // Sessions end at the upgrade: signing in again is cheap.
+                sqlx::query("DELETE FROM admin_sessions")
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(unavailable)?;
                 let devices: Vec<(String, String, Vec<u8>)> =
                     sqlx::query_as("SELECT id, seat_key, public_key FROM push_devices")
                         .fetch_all(&mut **tx)
@@ -370,6 +412,50 @@ macro_rules! impl_store {
                         .map_err(unavailable)?;
                 }
                 Ok(())
+            }
+
+            /// Sets a local user's password hash and/or whether enabled,
+            /// tagging the row anew; `false` when there is no such user. A
+            /// change of the other column meanwhile (another node) is read
+            /// again, so the tag always covers what the row holds. Setting
+            /// a password makes an account altered outside Gatehouse good
+            /// again.
+            async fn change_local_user(
+                &self,
+                username: &Username,
+                password_hash: Option<&str>,
+                enabled: Option<bool>,
+            ) -> StoreResult<bool> {
+                for _ in 0..16 {
+                    let row: Option<(String, i64)> =
+                        sqlx::query_as("SELECT password_hash, enabled FROM local_users WHERE username = $1")
+                            .bind(username.as_str())
+                            .fetch_optional(self.writer())
+                            .await
+                            .map_err(unavailable)?;
+                    let Some((old_hash, old_enabled)) = row else {
+                        return Ok(false);
+                    };
+                    let new_hash = password_hash.unwrap_or(&old_hash);
+                    let new_enabled = enabled.unwrap_or(old_enabled != 0);
+                    let changed = sqlx::query(
+                        "UPDATE local_users SET password_hash = $1, enabled = $2, tag = $3
+                         WHERE username = $4 AND password_hash = $5 AND enabled = $6",
+                    )
+                    .bind(new_hash)
+                    .bind(i64::from(new_enabled))
+                    .bind(sealing::local_user_tag(&self.seal, username.as_str(), new_hash, new_enabled))
+                    .bind(username.as_str())
+                    .bind(&old_hash)
+                    .bind(old_enabled)
+                    .execute(self.writer())
+                    .await
+                    .map_err(unavailable)?;
+                    if changed.rows_affected() == 1 {
+                        return Ok(true);
+                    }
+                }
+                Err(StoreError::Unavailable("the account kept changing; try again".into()))
             }
 
             /// Raises the clock mark to `at` within `anchor` (`None`: the
@@ -1046,40 +1132,61 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            fn local_user_from_row(row: &$row) -> StoreResult<LocalUserRecord> {
+            /// A local account; one whose tag fails (a password or account
+            /// written in outside Gatehouse) is shown disabled, with no
+            /// password that any text matches: it signs nobody in.
+            fn local_user_from_row(seal: &SealingKey, row: &$row) -> StoreResult<LocalUserRecord> {
                 let username: String = get(row, "username")?;
+                let password_hash: String = get(row, "password_hash")?;
+                let enabled = get::<i64>(row, "enabled")? != 0;
+                let tag: Option<Vec<u8>> = get(row, "tag")?;
+                let authentic =
+                    sealing::local_user_authentic(seal, &username, &password_hash, enabled, tag.as_deref());
+                if !authentic {
+                    tracing::error!(
+                        username = %username,
+                        "local account changed outside Gatehouse (its tag does not verify): it signs nobody in; set its password again"
+                    );
+                }
                 Ok(LocalUserRecord {
                     username: Username::parse(&username)
                         .map_err(|e| StoreError::Corrupt(format!("username {username:?}: {e}")))?,
                     display_name: get(row, "display_name")?,
-                    password_hash: get(row, "password_hash")?,
-                    enabled: get::<i64>(row, "enabled")? != 0,
+                    password_hash: if authentic { password_hash } else { ALTERED_PASSWORD.to_string() },
+                    enabled: enabled && authentic,
                     created_at: timestamp(get(row, "created_at")?)?,
                 })
             }
 
+            /// Stands for a password hash whose row was changed outside
+            /// Gatehouse: not a PHC string, so no password verifies.
+            const ALTERED_PASSWORD: &str = "!altered outside Gatehouse";
+
+            const LOCAL_USER_COLUMNS: &str = "username, display_name, password_hash, enabled, created_at, tag";
+
             #[async_trait]
             impl LocalUserStore for $store {
                 async fn local_user(&self, username: &Username) -> StoreResult<Option<LocalUserRecord>> {
-                    let row = sqlx::query(
-                        "SELECT username, display_name, password_hash, enabled, created_at FROM local_users WHERE username = $1",
-                    )
+                    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {LOCAL_USER_COLUMNS} FROM local_users WHERE username = $1"
+                    )))
                     .bind(username.as_str())
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(unavailable)?;
-                    row.as_ref().map(local_user_from_row).transpose()
+                    row.as_ref().map(|row| local_user_from_row(&self.seal, row)).transpose()
                 }
 
                 async fn add_local_user(&self, user: &LocalUserRecord) -> StoreResult<()> {
                     let result = sqlx::query(
-                        "INSERT INTO local_users (username, display_name, password_hash, enabled, created_at) VALUES ($1, $2, $3, $4, $5)",
+                        "INSERT INTO local_users (username, display_name, password_hash, enabled, created_at, tag) VALUES ($1, $2, $3, $4, $5, $6)",
                     )
                     .bind(user.username.as_str())
                     .bind(&user.display_name)
                     .bind(&user.password_hash)
                     .bind(i64::from(user.enabled))
                     .bind(micros(user.created_at))
+                    .bind(sealing::local_user_tag(&self.seal, user.username.as_str(), &user.password_hash, user.enabled))
                     .execute(self.writer())
                     .await;
                     inserted(result)
@@ -1090,13 +1197,7 @@ macro_rules! impl_store {
                     username: &Username,
                     enabled: bool,
                 ) -> StoreResult<bool> {
-                    let result = sqlx::query("UPDATE local_users SET enabled = $1 WHERE username = $2")
-                        .bind(i64::from(enabled))
-                        .bind(username.as_str())
-                        .execute(self.writer())
-                        .await
-                        .map_err(unavailable)?;
-                    Ok(result.rows_affected() == 1)
+                    self.change_local_user(username, None, Some(enabled)).await
                 }
 
                 async fn set_local_user_password(
@@ -1104,13 +1205,7 @@ macro_rules! impl_store {
                     username: &Username,
                     password_hash: &str,
                 ) -> StoreResult<bool> {
-                    let result = sqlx::query("UPDATE local_users SET password_hash = $1 WHERE username = $2")
-                        .bind(password_hash)
-                        .bind(username.as_str())
-                        .execute(self.writer())
-                        .await
-                        .map_err(unavailable)?;
-                    Ok(result.rows_affected() == 1)
+                    self.change_local_user(username, Some(password_hash), None).await
                 }
 
                 async fn delete_local_user(&self, username: &Username) -> StoreResult<bool> {
@@ -1137,13 +1232,13 @@ macro_rules! impl_store {
                 }
 
                 async fn local_users(&self) -> StoreResult<Vec<LocalUserRecord>> {
-                    let rows = sqlx::query(
-                        "SELECT username, display_name, password_hash, enabled, created_at FROM local_users ORDER BY username",
-                    )
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {LOCAL_USER_COLUMNS} FROM local_users ORDER BY username"
+                    )))
                     .fetch_all(&self.pool)
                     .await
                     .map_err(unavailable)?;
-                    rows.iter().map(local_user_from_row).collect()
+                    rows.iter().map(|row| local_user_from_row(&self.seal, row)).collect()
                 }
             }
 
@@ -1288,27 +1383,51 @@ macro_rules! impl_store {
 
 
 
+            /// A session's tag: who it signs in, its CSRF token, until when.
+            fn session_tag(seal: &SealingKey, token_hash: &[u8], admin: &str, csrf: &str, expires_at: i64) -> Vec<u8> {
+                sealing::credential_tag(
+                    seal,
+                    "admin_sessions",
+                    &[token_hash, admin.as_bytes(), csrf.as_bytes(), &expires_at.to_be_bytes()],
+                )
+            }
+
             #[async_trait]
             impl AdminStore for $store {
                 async fn add_admin(&self, admin: &AdminRecord) -> StoreResult<()> {
                     let result =
-                        sqlx::query("INSERT INTO admins (name, password_hash, created_at) VALUES ($1, $2, $3)")
+                        sqlx::query("INSERT INTO admins (name, password_hash, created_at, tag) VALUES ($1, $2, $3, $4)")
                             .bind(admin.name.as_str())
                             .bind(&admin.password_hash)
                             .bind(micros(admin.created_at))
+                            .bind(sealing::credential_tag(
+                                &self.seal,
+                                "admins",
+                                &[admin.name.as_str().as_bytes(), admin.password_hash.as_bytes()],
+                            ))
                             .execute(self.writer())
                             .await;
                     inserted(result)
                 }
 
                 async fn admin(&self, name: &Username) -> StoreResult<Option<AdminRecord>> {
-                    let row: Option<(String, String, i64)> =
-                        sqlx::query_as("SELECT name, password_hash, created_at FROM admins WHERE name = $1")
+                    let row: Option<(String, String, i64, Option<Vec<u8>>)> =
+                        sqlx::query_as("SELECT name, password_hash, created_at, tag FROM admins WHERE name = $1")
                             .bind(name.as_str())
                             .fetch_optional(&self.pool)
                             .await
                             .map_err(unavailable)?;
-                    row.map(|(name, password_hash, created_at)| {
+                    // An administrator written in outside Gatehouse is
+                    // nobody.
+                    let row = row.filter(|(name, password_hash, _, tag)| {
+                        sealing::credential_authentic(
+                            &self.seal,
+                            "admins",
+                            &[name.as_bytes(), password_hash.as_bytes()],
+                            tag.as_deref(),
+                        )
+                    });
+                    row.map(|(name, password_hash, created_at, _)| {
                         Ok(AdminRecord {
                             name: username(name)?,
                             password_hash,
@@ -1333,49 +1452,73 @@ macro_rules! impl_store {
                     at: Timestamp,
                 ) -> StoreResult<()> {
                     let result = sqlx::query(
-                        "INSERT INTO admin_tokens (token_hash, admin, created_at) VALUES ($1, $2, $3)",
+                        "INSERT INTO admin_tokens (token_hash, admin, created_at, tag) VALUES ($1, $2, $3, $4)",
                     )
                     .bind(token_hash.to_vec())
                     .bind(admin.as_str())
                     .bind(micros(at))
+                    .bind(sealing::credential_tag(
+                        &self.seal,
+                        "admin_tokens",
+                        &[token_hash, admin.as_str().as_bytes()],
+                    ))
                     .execute(self.writer())
                     .await;
                     inserted(result)
                 }
 
                 async fn admin_for_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<Username>> {
-                    let admin: Option<String> =
-                        sqlx::query_scalar("SELECT admin FROM admin_tokens WHERE token_hash = $1")
+                    let row: Option<(String, Option<Vec<u8>>)> =
+                        sqlx::query_as("SELECT admin, tag FROM admin_tokens WHERE token_hash = $1")
                             .bind(token_hash.to_vec())
                             .fetch_optional(&self.pool)
                             .await
                             .map_err(unavailable)?;
-                    admin.map(username).transpose()
+                    row.filter(|(admin, tag)| {
+                        sealing::credential_authentic(
+                            &self.seal,
+                            "admin_tokens",
+                            &[token_hash, admin.as_bytes()],
+                            tag.as_deref(),
+                        )
+                    })
+                    .map(|(admin, _)| username(admin))
+                    .transpose()
                 }
 
                 async fn add_session(&self, session: &SessionRecord) -> StoreResult<()> {
                     let result = sqlx::query(
-                        "INSERT INTO admin_sessions (token_hash, admin, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                        "INSERT INTO admin_sessions (token_hash, admin, csrf, created_at, expires_at, tag) VALUES ($1, $2, $3, $4, $5, $6)",
                     )
                     .bind(session.token_hash.to_vec())
                     .bind(session.admin.as_str())
                     .bind(&session.csrf)
                     .bind(micros(session.created_at))
                     .bind(micros(session.expires_at))
+                    .bind(session_tag(&self.seal, &session.token_hash, session.admin.as_str(), &session.csrf, micros(session.expires_at)))
                     .execute(self.writer())
                     .await;
                     inserted(result)
                 }
 
                 async fn session(&self, token_hash: &[u8; 32]) -> StoreResult<Option<SessionRecord>> {
-                    let row: Option<(Vec<u8>, String, String, i64, i64)> = sqlx::query_as(
-                        "SELECT token_hash, admin, csrf, created_at, expires_at FROM admin_sessions WHERE token_hash = $1",
+                    let row: Option<(Vec<u8>, String, String, i64, i64, Option<Vec<u8>>)> = sqlx::query_as(
+                        "SELECT token_hash, admin, csrf, created_at, expires_at, tag FROM admin_sessions WHERE token_hash = $1",
                     )
                     .bind(token_hash.to_vec())
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(unavailable)?;
-                    row.map(|(token_hash, admin, csrf, created_at, expires_at)| {
+                    let row = row.filter(|(hash, admin, csrf, _, expires_at, tag)| {
+                        let expires_at = expires_at.to_be_bytes();
+                        sealing::credential_authentic(
+                            &self.seal,
+                            "admin_sessions",
+                            &[hash, admin.as_bytes(), csrf.as_bytes(), &expires_at],
+                            tag.as_deref(),
+                        )
+                    });
+                    row.map(|(token_hash, admin, csrf, created_at, expires_at, _)| {
                         Ok(SessionRecord {
                             token_hash: hash32(token_hash)?,
                             admin: username(admin)?,

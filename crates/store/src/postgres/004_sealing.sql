@@ -21,6 +21,14 @@ ALTER TABLE clock ADD COLUMN tag BYTEA;
 -- active_users only shows it, and lowering that column frees no seat.
 ALTER TABLE months ADD COLUMN sealed_count BYTEA;
 
+-- Who may sign in is tagged too: an administrator, API token, session or
+-- local password written into the database outside Gatehouse signs nobody
+-- in.
+ALTER TABLE admins ADD COLUMN tag BYTEA;
+ALTER TABLE admin_tokens ADD COLUMN tag BYTEA;
+ALTER TABLE admin_sessions ADD COLUMN tag BYTEA;
+ALTER TABLE local_users ADD COLUMN tag BYTEA;
+
 -- A phone's row is tagged (its id, user and public key), so a phone written
 -- into the database outside Gatehouse approves nothing.
 ALTER TABLE push_devices ADD COLUMN tag BYTEA;

@@ -444,6 +444,101 @@ pub async fn rows_written_in_are_neither_phones_nor_links(store: Arc<dyn Store>,
     );
 }
 
+pub async fn credentials_written_in_sign_nobody_in(store: Arc<dyn Store>, raw: Raw) {
+    use gatehouse_core::store::{AdminRecord, LocalUserRecord, SessionRecord};
+    store
+        .create_installation(&installation(), 25)
+        .await
+        .unwrap();
+    let alice = Username::parse("alice").unwrap();
+    store
+        .add_local_user(&LocalUserRecord {
+            username: alice.clone(),
+            display_name: "Alice".into(),
+            password_hash: "$argon2id$alice".into(),
+            enabled: true,
+            created_at: ts("2026-11-01T09:00:00Z"),
+        })
+        .await
+        .unwrap();
+    let root = Username::parse("root").unwrap();
+    store
+        .add_admin(&AdminRecord {
+            name: root.clone(),
+            password_hash: "$argon2id$root".into(),
+            created_at: ts("2026-11-01T09:00:00Z"),
+        })
+        .await
+        .unwrap();
+    store
+        .add_admin_token(&[1; 32], &root, ts("2026-11-01T09:00:00Z"))
+        .await
+        .unwrap();
+    store
+        .add_session(&SessionRecord {
+            token_hash: [2; 32],
+            admin: root.clone(),
+            csrf: "csrf".into(),
+            created_at: ts("2026-11-01T09:00:00Z"),
+            expires_at: ts("2026-11-01T21:00:00Z"),
+        })
+        .await
+        .unwrap();
+    // What Gatehouse wrote signs in.
+    assert!(store.admin(&root).await.unwrap().is_some());
+    assert_eq!(
+        store.admin_for_token(&[1; 32]).await.unwrap(),
+        Some(root.clone())
+    );
+    assert!(store.session(&[2; 32]).await.unwrap().is_some());
+    let read = store.local_user(&alice).await.unwrap().unwrap();
+    assert!(read.enabled && read.password_hash == "$argon2id$alice");
+    // What is written in, or changed, signs nobody in.
+    let bytes = |hex: &str| match raw {
+        Raw::Sqlite { .. } => format!("x'{hex}'"),
+        Raw::Postgres(_) => format!("'\\x{hex}'::bytea"),
+    };
+    raw.execute("INSERT INTO admins (name, password_hash, created_at) VALUES ('mallory', '$argon2id$mallory', 0)")
+        .await;
+    raw.execute(&format!(
+        "INSERT INTO admin_tokens (token_hash, admin, created_at) VALUES ({}, 'root', 0)",
+        bytes(&"03".repeat(32))
+    ))
+    .await;
+    raw.execute(&format!(
+        "INSERT INTO admin_sessions (token_hash, admin, csrf, created_at, expires_at) VALUES ({}, 'root', 'x', 0, 4102444800000000)",
+        bytes(&"04".repeat(32))
+    ))
+    .await;
+    raw.execute("UPDATE admin_sessions SET expires_at = 4102444800000000")
+        .await;
+    raw.execute("UPDATE admins SET password_hash = '$argon2id$chosen' WHERE name = 'root'")
+        .await;
+    raw.execute("UPDATE local_users SET password_hash = '$argon2id$chosen'")
+        .await;
+    let mallory = Username::parse("mallory").unwrap();
+    assert!(store.admin(&mallory).await.unwrap().is_none());
+    assert!(store.admin(&root).await.unwrap().is_none());
+    assert_eq!(store.admin_for_token(&[3; 32]).await.unwrap(), None);
+    assert!(store.session(&[4; 32]).await.unwrap().is_none());
+    assert!(
+        store.session(&[2; 32]).await.unwrap().is_none(),
+        "a session made to last"
+    );
+    let read = store.local_user(&alice).await.unwrap().unwrap();
+    assert!(!read.enabled && read.password_hash != "$argon2id$chosen");
+    // A password set through Gatehouse makes the account good again.
+    assert!(
+        store
+            .set_local_user_password(&alice, "$argon2id$new")
+            .await
+            .unwrap()
+    );
+    assert!(store.set_local_user_enabled(&alice, true).await.unwrap());
+    let read = store.local_user(&alice).await.unwrap().unwrap();
+    assert!(read.enabled && read.password_hash == "$argon2id$new");
+}
+
 /// The schema-7 installation of `bin/gatehouse/tests/fixtures/schema7`
 /// (made by Gatehouse before databases were sealed): its description.
 pub fn schema7() -> serde_json::Value {
@@ -597,6 +692,7 @@ macro_rules! tampering_suite {
             the_installation_columns_only_show_the_sealed_record,
             the_database_alone_gives_no_secret,
             rows_written_in_are_neither_phones_nor_links,
+            credentials_written_in_sign_nobody_in,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
