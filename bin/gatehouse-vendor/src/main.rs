@@ -136,6 +136,11 @@ fn keygen(dir: &Path) -> Result<()> {
         secret_path.display(),
         public_path.display()
     );
+    // What `gatehouse --version` of a build trusting this key shows.
+    println!(
+        "fingerprint {}",
+        gatehouse_license::key_file::fingerprint(&key.verifying_key())
+    );
     Ok(())
 }
 

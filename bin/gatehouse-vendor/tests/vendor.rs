@@ -38,6 +38,15 @@ fn keygen_then_issue_makes_a_key_the_public_key_verifies() {
         assert_eq!(mode & 0o077, 0, "the secret key is private to its owner");
     }
     let public = parse_public(&std::fs::read_to_string(out.join("vendor.pub")).unwrap()).unwrap();
+    // It names the key as `gatehouse --version` will.
+    assert!(
+        String::from_utf8_lossy(&made.stdout).contains(&format!(
+            "fingerprint {}",
+            gatehouse_license::key_file::fingerprint(&public)
+        )),
+        "{}",
+        String::from_utf8_lossy(&made.stdout)
+    );
     let issued = vendor(&[
         "issue",
         "--signing-key",
