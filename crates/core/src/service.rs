@@ -1225,7 +1225,9 @@ impl Gatehouse {
                 app_key: self.installation.app_key,
                 now,
                 zone: &self.zone,
-                installed_issued_at: installed,
+                // Never older than the newest key known: with the license
+                // row damaged, the key that last anchored the clock.
+                installed_issued_at: newest,
             },
         )?;
         let clock = reanchor.then(|| ClockMark {

@@ -520,6 +520,33 @@ async fn a_key_installed_by_another_process_is_picked_up() {
 }
 
 #[tokio::test]
+async fn a_process_that_has_not_seen_a_new_key_admits_under_it_not_under_its_old_one() {
+    let fx = fixture("stale-license", "UTC", "2026-11-10T10:00:00Z").await;
+    fx.add_users(&["a", "b", "c"]).await;
+    let other = Arc::new(open_at(&fx.path, fx.clock.clone(), &fx.zone).await);
+    // Another process lowers the limit to 2; this one still holds the demo
+    // (25) in memory and has not ticked.
+    fx.install(2, date(2027, 1, 31)).await;
+    assert_eq!(other.license().payload.user_limit, 25);
+    for name in ["a", "b"] {
+        assert_eq!(
+            other
+                .authenticate(name, &format!("{name}-pw"), "vpn")
+                .await
+                .map(|a| a.newly_counted),
+            Ok(true)
+        );
+    }
+    // The store decided under the key it holds, and told the process.
+    assert_eq!(other.license().payload.user_limit, 2);
+    assert_eq!(
+        other.authenticate("c", "c-pw", "vpn").await,
+        Err(Refusal::UserLimitExceeded)
+    );
+    assert_eq!(fx.active().await, 2);
+}
+
+#[tokio::test]
 async fn last_logins_are_written_behind() {
     let fx = fixture("write-behind", "UTC", "2026-11-10T10:00:00Z").await;
     fx.add_users(&["a"]).await;
