@@ -11,13 +11,11 @@
 //! | `push_devices` | `webpush_auth` | `push_devices.webpush_auth:<device id>` |
 //! | `months` | `sealed_count`: the count admissions decide on | `months.count:<month>` |
 //!
-//! Tagged: `license` (generation, key text), `clock` (high-water mark,
-//! anchor), `local_users` (name, password hash, enabled), `admins` (name,
-//! password hash), `admin_tokens` and `admin_sessions` (token hash,
-//! administrator, and a session's CSRF token and expiry), `push_devices` (id, user, public key), `push_enrollments`
-//! (secret's hash, device id, user, expiry). A sealed value bound to another row does not open, so a secret
-//! cannot be moved to another user or client; a tag over other values does
-//! not verify.
+//! Tagged ([`Tagged`] spells what each tag covers): the license row, the
+//! clock mark, local accounts, administrators, API tokens, panel sessions,
+//! phones and enrollment links. A sealed value bound to another row does
+//! not open, so a secret cannot be moved to another user or client; a tag
+//! over other values does not verify.
 
 use gatehouse_core::seal::SealingKey;
 use gatehouse_core::store::{InstallationRecord, StoreError, StoreResult};
@@ -108,106 +106,138 @@ pub(crate) fn open_installation(
     })
 }
 
-/// The license row's tag: its generation and key (`None`: the demo).
-pub(crate) fn license_tag(seal: &SealingKey, generation: i64, key: Option<&str>) -> Vec<u8> {
-    seal.tag("license", &license_parts(&generation.to_be_bytes(), key))
+/// A tagged row: its table, and the fields its tag covers. The one place
+/// each tag's contents are spelled, for writing, reading and the seal of an
+/// older database alike.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Tagged<'a> {
+    /// The license row: its generation and key (`None`: the demo).
+    License {
+        generation: i64,
+        key: Option<&'a str>,
+    },
+    /// The clock mark (Unix microseconds) and its anchor.
+    Clock { high_water: i64, anchor: i64 },
+    /// A phone: its id, user (seat key) and public key.
+    Device {
+        id: &'a str,
+        seat: &'a str,
+        public_key: &'a [u8],
+    },
+    /// An enrollment link: the hash of its secret, the device id it
+    /// gives, its user and its expiry.
+    Enrollment {
+        token_hash: &'a [u8],
+        device_id: &'a str,
+        seat: &'a str,
+        username: &'a str,
+        expires_at: i64,
+    },
+    /// A local account: name, password hash, whether enabled.
+    LocalUser {
+        username: &'a str,
+        password_hash: &'a str,
+        enabled: bool,
+    },
+    /// An administrator: name and password hash.
+    Admin {
+        name: &'a str,
+        password_hash: &'a str,
+    },
+    /// An API token: its hash and administrator.
+    Token {
+        token_hash: &'a [u8],
+        admin: &'a str,
+    },
+    /// A panel session: who it signs in, its CSRF token, until when.
+    Session {
+        token_hash: &'a [u8],
+        admin: &'a str,
+        csrf: &'a str,
+        expires_at: i64,
+    },
 }
 
-pub(crate) fn license_authentic(
-    seal: &SealingKey,
-    generation: i64,
-    key: Option<&str>,
-    tag: Option<&[u8]>,
-) -> bool {
-    tag.is_some_and(|tag| {
-        seal.verify(
-            "license",
-            &license_parts(&generation.to_be_bytes(), key),
-            tag,
-        )
-    })
-}
-
-fn license_parts<'a>(generation: &'a [u8; 8], key: Option<&'a str>) -> [&'a [u8]; 3] {
-    match key {
-        None => [generation, b"demo", b""],
-        Some(key) => [generation, b"key", key.as_bytes()],
-    }
-}
-
-/// The clock row's tag: the mark (Unix microseconds) and its anchor.
-pub(crate) fn clock_tag(seal: &SealingKey, high_water: i64, anchor: i64) -> Vec<u8> {
-    seal.tag("clock", &[&high_water.to_be_bytes(), &anchor.to_be_bytes()])
-}
-
-pub(crate) fn clock_authentic(
-    seal: &SealingKey,
-    high_water: i64,
-    anchor: i64,
-    tag: Option<&[u8]>,
-) -> bool {
-    tag.is_some_and(|tag| {
-        seal.verify(
-            "clock",
-            &[&high_water.to_be_bytes(), &anchor.to_be_bytes()],
-            tag,
-        )
-    })
-}
-
-/// A phone's tag: its id, user (seat key) and public key.
-pub(crate) fn device_tag(seal: &SealingKey, id: &str, seat: &str, public_key: &[u8]) -> Vec<u8> {
-    seal.tag(
-        "push_devices",
-        &[id.as_bytes(), seat.as_bytes(), public_key],
-    )
-}
-
-pub(crate) fn device_authentic(
-    seal: &SealingKey,
-    id: &str,
-    seat: &str,
-    public_key: &[u8],
-    tag: Option<&[u8]>,
-) -> bool {
-    tag.is_some_and(|tag| {
-        seal.verify(
-            "push_devices",
-            &[id.as_bytes(), seat.as_bytes(), public_key],
-            tag,
-        )
-    })
-}
-
-/// What an enrollment link's tag covers: the hash of its secret, the
-/// device id it gives, its user and its expiry.
-pub(crate) struct EnrollmentFields<'a> {
-    pub token_hash: &'a [u8],
-    pub device_id: &'a str,
-    pub seat: &'a str,
-    pub username: &'a str,
-    pub expires_at: i64,
-}
-
-impl EnrollmentFields<'_> {
+impl Tagged<'_> {
     pub(crate) fn tag(&self, seal: &SealingKey) -> Vec<u8> {
-        let expires_at = self.expires_at.to_be_bytes();
-        seal.tag("push_enrollments", &self.parts(&expires_at))
+        self.with_parts(|table, parts| seal.tag(table, parts))
     }
 
-    pub(crate) fn verify(&self, seal: &SealingKey, tag: &[u8]) -> bool {
-        let expires_at = self.expires_at.to_be_bytes();
-        seal.verify("push_enrollments", &self.parts(&expires_at), tag)
+    /// Whether `tag` (absent on rows written in by hand) is this row's.
+    pub(crate) fn verify(&self, seal: &SealingKey, tag: Option<&[u8]>) -> bool {
+        tag.is_some_and(|tag| self.with_parts(|table, parts| seal.verify(table, parts, tag)))
     }
 
-    fn parts<'a>(&'a self, expires_at: &'a [u8; 8]) -> [&'a [u8]; 5] {
-        [
-            self.token_hash,
-            self.device_id.as_bytes(),
-            self.seat.as_bytes(),
-            self.username.as_bytes(),
-            expires_at,
-        ]
+    fn with_parts<R>(&self, f: impl FnOnce(&str, &[&[u8]]) -> R) -> R {
+        match *self {
+            Tagged::License { generation, key } => {
+                let generation = generation.to_be_bytes();
+                match key {
+                    None => f("license", &[&generation, b"demo", b""]),
+                    Some(key) => f("license", &[&generation, b"key", key.as_bytes()]),
+                }
+            }
+            Tagged::Clock { high_water, anchor } => {
+                f("clock", &[&high_water.to_be_bytes(), &anchor.to_be_bytes()])
+            }
+            Tagged::Device {
+                id,
+                seat,
+                public_key,
+            } => f(
+                "push_devices",
+                &[id.as_bytes(), seat.as_bytes(), public_key],
+            ),
+            Tagged::Enrollment {
+                token_hash,
+                device_id,
+                seat,
+                username,
+                expires_at,
+            } => f(
+                "push_enrollments",
+                &[
+                    token_hash,
+                    device_id.as_bytes(),
+                    seat.as_bytes(),
+                    username.as_bytes(),
+                    &expires_at.to_be_bytes(),
+                ],
+            ),
+            Tagged::LocalUser {
+                username,
+                password_hash,
+                enabled,
+            } => f(
+                "local_users",
+                &[
+                    username.as_bytes(),
+                    password_hash.as_bytes(),
+                    &[u8::from(enabled)],
+                ],
+            ),
+            Tagged::Admin {
+                name,
+                password_hash,
+            } => f("admins", &[name.as_bytes(), password_hash.as_bytes()]),
+            Tagged::Token { token_hash, admin } => {
+                f("admin_tokens", &[token_hash, admin.as_bytes()])
+            }
+            Tagged::Session {
+                token_hash,
+                admin,
+                csrf,
+                expires_at,
+            } => f(
+                "admin_sessions",
+                &[
+                    token_hash,
+                    admin.as_bytes(),
+                    csrf.as_bytes(),
+                    &expires_at.to_be_bytes(),
+                ],
+            ),
+        }
     }
 }
 
@@ -224,57 +254,4 @@ pub(crate) fn seal_count(seal: &SealingKey, month: &str, active_users: i64) -> V
 pub(crate) fn open_count(seal: &SealingKey, month: &str, sealed: Option<&[u8]>) -> Option<i64> {
     let plain = seal.open(&format!("months.count:{month}"), sealed?).ok()?;
     Some(i64::from_be_bytes(plain.try_into().ok()?))
-}
-
-/// A local user's tag: name, password hash and whether enabled.
-pub(crate) fn local_user_tag(
-    seal: &SealingKey,
-    username: &str,
-    password_hash: &str,
-    enabled: bool,
-) -> Vec<u8> {
-    seal.tag(
-        "local_users",
-        &local_user_parts(username, password_hash, &[u8::from(enabled)]),
-    )
-}
-
-pub(crate) fn local_user_authentic(
-    seal: &SealingKey,
-    username: &str,
-    password_hash: &str,
-    enabled: bool,
-    tag: Option<&[u8]>,
-) -> bool {
-    tag.is_some_and(|tag| {
-        seal.verify(
-            "local_users",
-            &local_user_parts(username, password_hash, &[u8::from(enabled)]),
-            tag,
-        )
-    })
-}
-
-fn local_user_parts<'a>(
-    username: &'a str,
-    password_hash: &'a str,
-    enabled: &'a [u8],
-) -> [&'a [u8]; 3] {
-    [username.as_bytes(), password_hash.as_bytes(), enabled]
-}
-
-/// A tag over a credential row (`admins`, `admin_tokens`,
-/// `admin_sessions`): `table` names it, `parts` are its columns that say
-/// who signs in and until when.
-pub(crate) fn credential_tag(seal: &SealingKey, table: &str, parts: &[&[u8]]) -> Vec<u8> {
-    seal.tag(table, parts)
-}
-
-pub(crate) fn credential_authentic(
-    seal: &SealingKey,
-    table: &str,
-    parts: &[&[u8]],
-    tag: Option<&[u8]>,
-) -> bool {
-    tag.is_some_and(|tag| seal.verify(table, parts, tag))
 }

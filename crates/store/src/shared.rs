@@ -242,7 +242,7 @@ macro_rules! impl_store {
                 .map_err(unavailable)?
                 {
                     sqlx::query("UPDATE license SET tag = $1 WHERE id = 1")
-                        .bind(sealing::license_tag(seal, generation, key.as_deref()))
+                        .bind(sealing::Tagged::License { generation, key: key.as_deref() }.tag(seal))
                         .execute(&mut **tx)
                         .await
                         .map_err(unavailable)?;
@@ -255,7 +255,7 @@ macro_rules! impl_store {
                 .map_err(unavailable)?
                 {
                     sqlx::query("UPDATE clock SET tag = $1 WHERE id = 1")
-                        .bind(sealing::clock_tag(seal, high_water, anchor))
+                        .bind(sealing::Tagged::Clock { high_water, anchor }.tag(seal))
                         .execute(&mut **tx)
                         .await
                         .map_err(unavailable)?;
@@ -307,7 +307,7 @@ macro_rules! impl_store {
                         .map_err(unavailable)?;
                 for (name, password_hash, enabled) in users {
                     sqlx::query("UPDATE local_users SET tag = $1 WHERE username = $2")
-                        .bind(sealing::local_user_tag(seal, &name, &password_hash, enabled != 0))
+                        .bind(sealing::Tagged::LocalUser { username: &name, password_hash: &password_hash, enabled: enabled != 0 }.tag(seal))
                         .bind(&name)
                         .execute(&mut **tx)
                         .await
@@ -319,7 +319,7 @@ macro_rules! impl_store {
                     .map_err(unavailable)?;
                 for (name, password_hash) in admins {
                     sqlx::query("UPDATE admins SET tag = $1 WHERE name = $2")
-                        .bind(sealing::credential_tag(seal, "admins", &[name.as_bytes(), password_hash.as_bytes()]))
+                        .bind(sealing::Tagged::Admin { name: &name, password_hash: &password_hash }.tag(seal))
                         .bind(&name)
                         .execute(&mut **tx)
                         .await
@@ -331,7 +331,7 @@ macro_rules! impl_store {
                     .map_err(unavailable)?;
                 for (token_hash, admin) in tokens {
                     sqlx::query("UPDATE admin_tokens SET tag = $1 WHERE token_hash = $2")
-                        .bind(sealing::credential_tag(seal, "admin_tokens", &[&token_hash, admin.as_bytes()]))
+                        .bind(sealing::Tagged::Token { token_hash: &token_hash, admin: &admin }.tag(seal))
                         .bind(&token_hash)
                         .execute(&mut **tx)
                         .await
@@ -349,7 +349,7 @@ macro_rules! impl_store {
                         .map_err(unavailable)?;
                 for (id, seat, public_key) in devices {
                     sqlx::query("UPDATE push_devices SET tag = $1 WHERE id = $2")
-                        .bind(sealing::device_tag(seal, &id, &seat, &public_key))
+                        .bind(sealing::Tagged::Device { id: &id, seat: &seat, public_key: &public_key }.tag(seal))
                         .bind(&id)
                         .execute(&mut **tx)
                         .await
@@ -444,7 +444,7 @@ macro_rules! impl_store {
                     )
                     .bind(new_hash)
                     .bind(i64::from(new_enabled))
-                    .bind(sealing::local_user_tag(&self.seal, username.as_str(), new_hash, new_enabled))
+                    .bind(sealing::Tagged::LocalUser { username: username.as_str(), password_hash: new_hash, enabled: new_enabled }.tag(&self.seal))
                     .bind(username.as_str())
                     .bind(&old_hash)
                     .bind(old_enabled)
@@ -486,7 +486,7 @@ macro_rules! impl_store {
                             )
                             .bind(at_micros)
                             .bind(anchor)
-                            .bind(sealing::clock_tag(seal, at_micros, anchor))
+                            .bind(sealing::Tagged::Clock { high_water: at_micros, anchor }.tag(seal))
                             .execute(&mut **tx)
                             .await
                             .map_err(unavailable)?;
@@ -496,7 +496,7 @@ macro_rules! impl_store {
                         }
                         Some((high_water, stored_anchor, tag)) => {
                             let authentic =
-                                sealing::clock_authentic(seal, high_water, stored_anchor, tag.as_deref());
+                                sealing::Tagged::Clock { high_water, anchor: stored_anchor }.verify(seal, tag.as_deref());
                             let same_anchor = anchor.is_none_or(|anchor| anchor == stored_anchor);
                             if !(authentic && same_anchor && high_water < at_micros) {
                                 return Ok(Checked {
@@ -509,7 +509,7 @@ macro_rules! impl_store {
                                  WHERE id = 1 AND high_water = $3 AND anchor = $4",
                             )
                             .bind(at_micros)
-                            .bind(sealing::clock_tag(seal, at_micros, stored_anchor))
+                            .bind(sealing::Tagged::Clock { high_water: at_micros, anchor: stored_anchor }.tag(seal))
                             .bind(high_water)
                             .bind(stored_anchor)
                             .execute(&mut **tx)
@@ -605,7 +605,7 @@ macro_rules! impl_store {
                          ON CONFLICT (id) DO NOTHING",
                     )
                     .bind(i64::from(demo_user_limit))
-                    .bind(sealing::license_tag(seal, 1, None))
+                    .bind(sealing::Tagged::License { generation: 1, key: None }.tag(seal))
                     .execute(&mut *tx)
                     .await
                     .map_err(unavailable)?;
@@ -630,7 +630,7 @@ macro_rules! impl_store {
                     let generation: i64 = get(&row, "generation")?;
                     let tag: Option<Vec<u8>> = get(&row, "tag")?;
                     let authentic =
-                        sealing::license_authentic(&self.seal, generation, key.as_deref(), tag.as_deref());
+                        sealing::Tagged::License { generation, key: key.as_deref() }.verify(&self.seal, tag.as_deref());
                     Ok(Checked {
                         record: StoredLicense {
                             key,
@@ -656,7 +656,7 @@ macro_rules! impl_store {
                     .map_err(unavailable)?
                     .ok_or_else(|| StoreError::Corrupt("no license row: the installation was never created".into()))?;
                     sqlx::query("UPDATE license SET tag = $1 WHERE id = 1")
-                        .bind(sealing::license_tag(&self.seal, generation, Some(install.key)))
+                        .bind(sealing::Tagged::License { generation, key: Some(install.key) }.tag(&self.seal))
                         .execute(&mut *tx)
                         .await
                         .map_err(unavailable)?;
@@ -690,7 +690,7 @@ macro_rules! impl_store {
                         )
                         .bind(high_water)
                         .bind(mark.anchor)
-                        .bind(sealing::clock_tag(&self.seal, high_water, mark.anchor))
+                        .bind(sealing::Tagged::Clock { high_water, anchor: mark.anchor }.tag(&self.seal))
                         .execute(&mut *tx)
                         .await
                         .map_err(unavailable)?;
@@ -722,7 +722,7 @@ macro_rules! impl_store {
                             .map_err(unavailable)?;
                     row.map(|(high_water, anchor, tag)| {
                         Ok(Checked {
-                            authentic: sealing::clock_authentic(&self.seal, high_water, anchor, tag.as_deref()),
+                            authentic: sealing::Tagged::Clock { high_water, anchor }.verify(&self.seal, tag.as_deref()),
                             record: ClockMark { high_water: timestamp(high_water)?, anchor },
                         })
                     })
@@ -788,7 +788,7 @@ macro_rules! impl_store {
                                 .ok_or_else(|| {
                                     StoreError::Corrupt("no license row: the installation was never created".into())
                                 })?;
-                        let in_force = sealing::license_authentic(&self.seal, generation, key.as_deref(), tag.as_deref())
+                        let in_force = sealing::Tagged::License { generation, key: key.as_deref() }.verify(&self.seal, tag.as_deref())
                             .then(|| LicenseBinding::digest(key.as_deref()));
                         let (indices, changed): (Vec<usize>, Vec<usize>) = in_month
                             .into_iter()
@@ -1141,7 +1141,7 @@ macro_rules! impl_store {
                 let enabled = get::<i64>(row, "enabled")? != 0;
                 let tag: Option<Vec<u8>> = get(row, "tag")?;
                 let authentic =
-                    sealing::local_user_authentic(seal, &username, &password_hash, enabled, tag.as_deref());
+                    sealing::Tagged::LocalUser { username: &username, password_hash: &password_hash, enabled }.verify(seal, tag.as_deref());
                 if !authentic {
                     tracing::error!(
                         username = %username,
@@ -1186,7 +1186,7 @@ macro_rules! impl_store {
                     .bind(&user.password_hash)
                     .bind(i64::from(user.enabled))
                     .bind(micros(user.created_at))
-                    .bind(sealing::local_user_tag(&self.seal, user.username.as_str(), &user.password_hash, user.enabled))
+                    .bind(sealing::Tagged::LocalUser { username: user.username.as_str(), password_hash: &user.password_hash, enabled: user.enabled }.tag(&self.seal))
                     .execute(self.writer())
                     .await;
                     inserted(result)
@@ -1383,15 +1383,6 @@ macro_rules! impl_store {
 
 
 
-            /// A session's tag: who it signs in, its CSRF token, until when.
-            fn session_tag(seal: &SealingKey, token_hash: &[u8], admin: &str, csrf: &str, expires_at: i64) -> Vec<u8> {
-                sealing::credential_tag(
-                    seal,
-                    "admin_sessions",
-                    &[token_hash, admin.as_bytes(), csrf.as_bytes(), &expires_at.to_be_bytes()],
-                )
-            }
-
             #[async_trait]
             impl AdminStore for $store {
                 async fn add_admin(&self, admin: &AdminRecord) -> StoreResult<()> {
@@ -1400,11 +1391,13 @@ macro_rules! impl_store {
                             .bind(admin.name.as_str())
                             .bind(&admin.password_hash)
                             .bind(micros(admin.created_at))
-                            .bind(sealing::credential_tag(
-                                &self.seal,
-                                "admins",
-                                &[admin.name.as_str().as_bytes(), admin.password_hash.as_bytes()],
-                            ))
+                            .bind(
+                                sealing::Tagged::Admin {
+                                    name: admin.name.as_str(),
+                                    password_hash: &admin.password_hash,
+                                }
+                                .tag(&self.seal),
+                            )
                             .execute(self.writer())
                             .await;
                     inserted(result)
@@ -1420,12 +1413,7 @@ macro_rules! impl_store {
                     // An administrator written in outside Gatehouse is
                     // nobody.
                     let row = row.filter(|(name, password_hash, _, tag)| {
-                        sealing::credential_authentic(
-                            &self.seal,
-                            "admins",
-                            &[name.as_bytes(), password_hash.as_bytes()],
-                            tag.as_deref(),
-                        )
+                        sealing::Tagged::Admin { name, password_hash }.verify(&self.seal, tag.as_deref())
                     });
                     row.map(|(name, password_hash, created_at, _)| {
                         Ok(AdminRecord {
@@ -1457,11 +1445,7 @@ macro_rules! impl_store {
                     .bind(token_hash.to_vec())
                     .bind(admin.as_str())
                     .bind(micros(at))
-                    .bind(sealing::credential_tag(
-                        &self.seal,
-                        "admin_tokens",
-                        &[token_hash, admin.as_str().as_bytes()],
-                    ))
+                    .bind(sealing::Tagged::Token { token_hash, admin: admin.as_str() }.tag(&self.seal))
                     .execute(self.writer())
                     .await;
                     inserted(result)
@@ -1475,12 +1459,7 @@ macro_rules! impl_store {
                             .await
                             .map_err(unavailable)?;
                     row.filter(|(admin, tag)| {
-                        sealing::credential_authentic(
-                            &self.seal,
-                            "admin_tokens",
-                            &[token_hash, admin.as_bytes()],
-                            tag.as_deref(),
-                        )
+                        sealing::Tagged::Token { token_hash, admin }.verify(&self.seal, tag.as_deref())
                     })
                     .map(|(admin, _)| username(admin))
                     .transpose()
@@ -1495,7 +1474,15 @@ macro_rules! impl_store {
                     .bind(&session.csrf)
                     .bind(micros(session.created_at))
                     .bind(micros(session.expires_at))
-                    .bind(session_tag(&self.seal, &session.token_hash, session.admin.as_str(), &session.csrf, micros(session.expires_at)))
+                    .bind(
+                        sealing::Tagged::Session {
+                            token_hash: &session.token_hash,
+                            admin: session.admin.as_str(),
+                            csrf: &session.csrf,
+                            expires_at: micros(session.expires_at),
+                        }
+                        .tag(&self.seal),
+                    )
                     .execute(self.writer())
                     .await;
                     inserted(result)
@@ -1510,13 +1497,13 @@ macro_rules! impl_store {
                     .await
                     .map_err(unavailable)?;
                     let row = row.filter(|(hash, admin, csrf, _, expires_at, tag)| {
-                        let expires_at = expires_at.to_be_bytes();
-                        sealing::credential_authentic(
-                            &self.seal,
-                            "admin_sessions",
-                            &[hash, admin.as_bytes(), csrf.as_bytes(), &expires_at],
-                            tag.as_deref(),
-                        )
+                        sealing::Tagged::Session {
+                            token_hash: hash,
+                            admin,
+                            csrf,
+                            expires_at: *expires_at,
+                        }
+                        .verify(&self.seal, tag.as_deref())
                     });
                     row.map(|(token_hash, admin, csrf, created_at, expires_at, _)| {
                         Ok(SessionRecord {
@@ -1710,7 +1697,8 @@ macro_rules! impl_store {
                 let seat: String = get(row, "seat_key")?;
                 let public_key: Vec<u8> = get(row, "public_key")?;
                 let tag: Option<Vec<u8>> = get(row, "tag")?;
-                if !sealing::device_authentic(seal, &id, &seat, &public_key, tag.as_deref()) {
+                let device = sealing::Tagged::Device { id: &id, seat: &seat, public_key: &public_key };
+                if !device.verify(seal, tag.as_deref()) {
                     return Err(StoreError::Corrupt(format!(
                         "push device {id} was written outside Gatehouse (its tag does not verify); it approves nothing"
                     )));
@@ -1772,7 +1760,7 @@ macro_rules! impl_store {
                 .bind(&device.label)
                 .bind(device.public_key.clone())
                 .bind(micros(device.created_at))
-                .bind(sealing::device_tag(seal, &device.id, device.seat.as_str(), &device.public_key))
+                .bind(sealing::Tagged::Device { id: &device.id, seat: device.seat.as_str(), public_key: &device.public_key }.tag(seal))
                 .execute(&mut **tx)
                 .await;
                 inserted(result)
@@ -1796,14 +1784,14 @@ macro_rules! impl_store {
                 let used_at: Option<i64> = get(row, "used_at")?;
                 let id: String = get(row, "device_id")?;
                 let tag: Vec<u8> = get(row, "tag")?;
-                let fields = sealing::EnrollmentFields {
+                let fields = sealing::Tagged::Enrollment {
                     token_hash: &token_hash,
                     device_id: &id,
                     seat: &seat,
                     username: &user,
                     expires_at,
                 };
-                if !fields.verify(seal, &tag) {
+                if !fields.verify(seal, Some(&tag)) {
                     return Ok(Err(EnrollmentRefusal::Malformed));
                 }
                 if used_at.is_some() {
@@ -1893,7 +1881,7 @@ macro_rules! impl_store {
                     .bind(expires_at)
                     .bind(&token.id)
                     .bind(
-                        sealing::EnrollmentFields {
+                        sealing::Tagged::Enrollment {
                             token_hash: &record.token_hash,
                             device_id: &token.id,
                             seat: token.seat.as_str(),
