@@ -143,7 +143,10 @@ impl DirectorySettings {
             if bare.is_empty() {
                 return Err(format!("urls: {url:?} has no host"));
             }
-            if url.starts_with("ldap://") && !self.starttls && !is_loopback(bare) {
+            if url.starts_with("ldap://")
+                && !self.starttls
+                && !gatehouse_tls::is_loopback_host(bare)
+            {
                 return Err(format!(
                     "starttls: plain LDAP to {bare} would send passwords in clear; \
                      use StartTLS or ldaps:// (plain is allowed to loopback only)"
@@ -201,13 +204,6 @@ fn host_of(authority: &str) -> &str {
         return rest.split(']').next().unwrap_or_default();
     }
     authority.split(':').next().unwrap_or_default()
-}
-
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// An attribute name or OID: letters, digits, `-`, `.`, `;`.

@@ -7,7 +7,6 @@
 //! certificates are checked against the system's CA store, plus an optional
 //! CA file (`smtp.ca_file`) for a private CA.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -132,7 +131,7 @@ impl SmtpMailer {
         let domain = from.email.domain().to_string();
         let tls = match settings.security {
             Security::None => {
-                if !is_loopback(host) {
+                if !gatehouse_tls::is_loopback_host(host) {
                     return Err(SmtpSettingsError::PlainToRemoteHost(host.to_string()));
                 }
                 Tls::None
@@ -166,13 +165,6 @@ fn tls_parameters(host: &str, settings: &SmtpSettings) -> Result<TlsParameters, 
     builder
         .build_rustls()
         .map_err(|e| SmtpSettingsError::Tls(host.to_string(), e.to_string()))
-}
-
-/// `localhost`, `127.0.0.0/8` or `::1`.
-pub fn is_loopback(host: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[async_trait]

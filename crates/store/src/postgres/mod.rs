@@ -134,7 +134,7 @@ fn connect_options(url: &str) -> Result<PgConnectOptions, String> {
         .map_err(|e| format!("invalid PostgreSQL URL: {e}"))?;
     let local = options.get_socket().is_some()
         || options.get_host().starts_with('/')
-        || is_loopback(options.get_host());
+        || gatehouse_tls::is_loopback_host(options.get_host());
     let verified = matches!(
         options.get_ssl_mode(),
         PgSslMode::VerifyFull | PgSslMode::VerifyCa
@@ -147,14 +147,6 @@ fn connect_options(url: &str) -> Result<PgConnectOptions, String> {
         ));
     }
     Ok(options)
-}
-
-fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 crate::shared::impl_store!(PgStore, Postgres, PgRow);
