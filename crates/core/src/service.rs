@@ -388,47 +388,42 @@ impl Record {
             Record::Month => "the month's user count",
         }
     }
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
 }
 
-/// Which license records failed their binding (SPEC §11): while any did,
-/// every login fails closed; installing a valid vendor key repairs them.
+/// Which license records failed their binding (SPEC §11), one bit per
+/// [`Record`]: while any did, every login fails closed; installing a valid
+/// vendor key repairs them.
 #[derive(Debug, Default)]
-struct Damage {
-    records: std::sync::Mutex<Vec<Record>>,
-    any: std::sync::atomic::AtomicBool,
-}
+struct Damage(std::sync::atomic::AtomicU8);
 
 impl Damage {
     fn any(&self) -> bool {
-        self.any.load(std::sync::atomic::Ordering::Acquire)
+        self.0.load(std::sync::atomic::Ordering::Acquire) != 0
     }
 
     fn has(&self, record: Record) -> bool {
-        self.records
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&record)
+        self.0.load(std::sync::atomic::Ordering::Acquire) & record.bit() != 0
     }
 
     /// Marks `record` damaged, logging it the first time.
     fn report(&self, record: Record) {
-        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
-        if !records.contains(&record) {
+        let before = self
+            .0
+            .fetch_or(record.bit(), std::sync::atomic::Ordering::AcqRel);
+        if before & record.bit() == 0 {
             tracing::error!(
                 "{LICENSE_DATA_DAMAGED_EVENT}: {} was changed outside Gatehouse (its tag does not verify under the sealing key); every login is refused until a valid vendor key is installed",
                 record.name()
             );
-            records.push(record);
         }
-        self.any.store(true, std::sync::atomic::Ordering::Release);
     }
 
     fn clear(&self) {
-        self.records
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        self.any.store(false, std::sync::atomic::Ordering::Release);
+        self.0.store(0, std::sync::atomic::Ordering::Release);
     }
 }
 

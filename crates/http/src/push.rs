@@ -178,11 +178,11 @@ async fn enroll(State(panel): State<Arc<Panel>>, Body(body): Body<EnrollJson>) -
         .enroll_with_link(&body.token, &body.label, &public_key)
         .await
     {
-        Ok(token) => (
+        Ok(device) => (
             StatusCode::CREATED,
             Json(EnrolledJson {
-                device: token.id,
-                user: token.user,
+                device: device.id,
+                user: device.username,
                 server_key: URL_SAFE_NO_PAD.encode(panel.gatehouse.push_verifying_key().to_bytes()),
             }),
         )

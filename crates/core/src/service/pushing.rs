@@ -275,14 +275,14 @@ impl Gatehouse {
     }
 
     /// Enrolls the phone presenting the link's `secret` with its public
-    /// key. The link is used up in the same transaction that adds the
-    /// phone, so it enrolls one phone.
+    /// key; returns the phone. The link is used up in the same transaction
+    /// that adds the phone, so it enrolls one phone.
     pub async fn enroll_with_link(
         &self,
         secret: &str,
         label: &str,
         public_key: &[u8],
-    ) -> Result<EnrollmentToken, PushError> {
+    ) -> Result<DeviceRecord, PushError> {
         let token_hash = EnrollmentToken::hash(secret).ok_or(EnrollmentRefusal::Malformed)?;
         let label = checked_device(label, public_key)?;
         let enrolled = self
@@ -297,12 +297,7 @@ impl Gatehouse {
         self.accounts.invalidate();
         let device = enrolled??;
         tracing::info!(username = %device.username, device = %device.id, label, "push device enrolled");
-        Ok(EnrollmentToken {
-            id: device.id,
-            seat: device.seat,
-            user: device.username,
-            expires_at: self.clock.now(),
-        })
+        Ok(device)
     }
 
     /// Every enrolled phone (the panel).
