@@ -42,6 +42,29 @@ impl DirectoryEntry {
             source: Source::Directory,
         }
     }
+
+    /// Whether the entry is a direct member of one of `groups` (DNs).
+    pub fn in_groups(&self, groups: &[String]) -> bool {
+        in_groups(&self.groups, groups)
+    }
+}
+
+/// Whether any of `member_of` is one of `groups` (DNs compared without
+/// case or spaces around separators).
+pub fn in_groups(member_of: &[String], groups: &[String]) -> bool {
+    let groups: Vec<String> = groups.iter().map(|dn| normalize_dn(dn)).collect();
+    member_of
+        .iter()
+        .any(|dn| groups.contains(&normalize_dn(dn)))
+}
+
+/// A DN for comparison: lowercase, no spaces around `,` and `=`.
+pub fn normalize_dn(dn: &str) -> String {
+    dn.split(',')
+        .map(|rdn| rdn.split('=').map(str::trim).collect::<Vec<_>>().join("="))
+        .collect::<Vec<_>>()
+        .join(",")
+        .to_lowercase()
 }
 
 /// What a login name resolved to.

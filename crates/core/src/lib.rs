@@ -23,6 +23,7 @@ pub mod clock;
 pub mod directory;
 pub mod export;
 pub mod identity;
+mod lockout;
 pub mod metrics;
 pub mod password;
 pub mod push;
@@ -38,9 +39,10 @@ pub use identity::{Identity, SeatKey, Source, Username};
 pub use password::PasswordParams;
 pub use service::{
     APPROVE_ON_PHONE, Admitted, AlarmSaveError, ClientAddError, DirectoryUserError,
-    ENROLLMENT_LIFETIME, FirstFactor, Gatehouse, InstallError, LicenseView, LoginStep, OpenError,
-    PushError, PushSettings, Refusal, SecondFactor, Settings, SignedPush, TestMailError,
-    TotpEnrollment, UserError,
+    ENROLLMENT_LIFETIME, FirstFactor, Gatehouse, InstallError, LOCKED_OUT, LOCKED_OUT_EVENT,
+    LicenseView, LoginStep, MfaSettings, OpenError, PushError, PushSettings, Refusal,
+    SECOND_FACTOR_REQUIRED, SecondFactor, Settings, SignedPush, TestMailError, TotpEnrollment,
+    UserError,
 };
 pub use store::{Store, StoreError};
 pub use totp::TotpMode;

@@ -27,6 +27,7 @@ use crate::clients::{ClientError, RadiusClient};
 use crate::clock::{Clock, EffectiveClock};
 use crate::directory::Directory;
 use crate::identity::{Identity, SeatKey, Username, UsernameError};
+use crate::lockout::Lockouts;
 use crate::metrics::{AuthCounters, AuthCounts};
 use crate::password::{PasswordError, PasswordHashing, PasswordParams};
 use crate::push::PushMode;
@@ -34,20 +35,25 @@ use crate::seats::{SeatCache, WriteBehind};
 use crate::store::PushUser;
 use crate::store::{
     AdmitOutcome, AdmitRequest, Checked, ClockMark, DailyNewUsers, InstallationRecord,
-    LicenseBinding, LicenseInstall, LocalUserRecord, LoginRecord, MonthUsageRecord, RefusalRecord,
-    RefusedUser, SeatQuery, SeatRecord, Store, StoreError, StoredLicense, TotpRecord,
+    LicenseBinding, LicenseInstall, LocalUserRecord, LockoutPolicy, LoginRecord, MonthUsageRecord,
+    PushLimited, RefusalRecord, RefusedUser, SeatQuery, SeatRecord, Store, StoreError,
+    StoredLicense, TotpRecord,
 };
 use crate::totp::{self, TotpMode, TotpSecret};
 
 mod alarming;
 mod directory_login;
+mod front_door;
 mod pushing;
 
 use alarming::AlarmEngine;
 pub use alarming::{AlarmSaveError, DEFAULT_DAILY_AT, TestMailError};
 pub use directory_login::DirectoryUserError;
+pub use front_door::{LOCKED_OUT, LOCKED_OUT_EVENT, MfaSettings, SECOND_FACTOR_REQUIRED};
 use pushing::PushWaiters;
-pub use pushing::{APPROVE_ON_PHONE, ENROLLMENT_LIFETIME, PushError, PushSettings, SignedPush};
+pub use pushing::{
+    APPROVE_ON_PHONE, ENROLLMENT_LIFETIME, PushError, PushSettings, SignedPush, StartPushError,
+};
 
 /// Reply text when the database (or another required service) is down.
 pub const SERVICE_UNAVAILABLE: &str = "Authentication service unavailable, please try again later";
@@ -74,6 +80,11 @@ pub const PUSH_TOO_MANY: &str =
 /// Most pushes waiting for one user at a time.
 pub const MAX_WAITING_PUSHES: usize = 3;
 
+/// Reply text when a user was sent `push.max_per_hour` pushes in the last
+/// hour.
+pub const PUSH_HOURLY_LIMIT: &str =
+    "Too many login requests were sent to your phone this hour, please try again later";
+
 /// Reply text for a user with only push approval while the license has no
 /// Push Subscription (SPEC §1).
 pub const PUSH_NOT_LICENSED: &str =
@@ -95,11 +106,16 @@ pub enum Refusal {
     PushTimedOut,
     PushNotLicensed,
     PushTooMany,
+    PushHourlyLimit,
+    /// No second factor enrolled while one is required (SPEC §12).
+    SecondFactorRequired,
+    /// Too many failures in a row (SPEC §12).
+    LockedOut,
 }
 
 impl Refusal {
     /// Every reason, in a fixed order.
-    pub const ALL: [Refusal; 10] = [
+    pub const ALL: [Refusal; 13] = [
         Refusal::InvalidCredentials,
         Refusal::InvalidOneTimeCode,
         Refusal::LicenseExpired,
@@ -110,6 +126,9 @@ impl Refusal {
         Refusal::PushTimedOut,
         Refusal::PushNotLicensed,
         Refusal::PushTooMany,
+        Refusal::PushHourlyLimit,
+        Refusal::SecondFactorRequired,
+        Refusal::LockedOut,
     ];
 
     pub(crate) fn index(self) -> usize {
@@ -132,6 +151,9 @@ impl Refusal {
             Refusal::PushTimedOut => "push_timed_out",
             Refusal::PushNotLicensed => "push_not_licensed",
             Refusal::PushTooMany => "push_too_many",
+            Refusal::PushHourlyLimit => "push_hourly_limit",
+            Refusal::SecondFactorRequired => "second_factor_required",
+            Refusal::LockedOut => "locked_out",
         }
     }
 
@@ -147,6 +169,9 @@ impl Refusal {
             Refusal::PushTimedOut => PUSH_TIMED_OUT,
             Refusal::PushNotLicensed => PUSH_NOT_LICENSED,
             Refusal::PushTooMany => PUSH_TOO_MANY,
+            Refusal::PushHourlyLimit => PUSH_HOURLY_LIMIT,
+            Refusal::SecondFactorRequired => SECOND_FACTOR_REQUIRED,
+            Refusal::LockedOut => LOCKED_OUT,
         }
     }
 }
@@ -252,6 +277,10 @@ pub struct Settings {
     /// Wakes phones by Web Push (`[push.webpush]`); `None`: phones only
     /// poll.
     pub push_notifier: Option<Arc<dyn crate::push::PushNotifier>>,
+    /// `[mfa]`: a second factor required, and who is exempt.
+    pub mfa: MfaSettings,
+    /// `[lockout]`: failures in a row before a user is locked.
+    pub lockout: LockoutPolicy,
 }
 
 impl Settings {
@@ -270,6 +299,8 @@ impl Settings {
             directory: None,
             push: PushSettings::default(),
             push_notifier: None,
+            mfa: MfaSettings::default(),
+            lockout: LockoutPolicy::default(),
         }
     }
 }
@@ -475,6 +506,9 @@ pub struct Gatehouse {
     push_notifier: Option<Arc<dyn crate::push::PushNotifier>>,
     /// The VAPID key Web Push messages are signed with.
     vapid: p256::SecretKey,
+    mfa: MfaSettings,
+    lockout_policy: LockoutPolicy,
+    lockouts: Lockouts,
 }
 
 impl std::fmt::Debug for Gatehouse {
@@ -531,6 +565,8 @@ impl Gatehouse {
         }
         let state = license_state(&settings.trusted_vendor_keys, &installation, &zone, &stored);
         let vapid = crate::push::vapid_key(&installation.record.signing_key);
+        let lockouts = Lockouts::new(&installation.record.signing_key.to_bytes());
+        lockouts.refresh(store.as_ref(), true).await?;
         let gatehouse = Gatehouse {
             store,
             clock,
@@ -556,6 +592,9 @@ impl Gatehouse {
             push_cleanup: std::sync::atomic::AtomicI64::new(0),
             push_notifier: settings.push_notifier,
             vapid,
+            mfa: settings.mfa,
+            lockout_policy: settings.lockout,
+            lockouts,
         };
         gatehouse.reload_alarms().await?;
         Ok(gatehouse)
@@ -695,6 +734,21 @@ impl Gatehouse {
         let now = self.clock.now();
         let checked = self.first_factor_at(login, typed, now).await?;
         self.precheck_at(&checked.identity, client, now).await?;
+        let identity = checked.identity.clone();
+        let step = self.second_factor_steps(checked, client, source, now).await;
+        self.second_factor_outcome(&identity, &step).await;
+        step
+    }
+
+    /// After the password and the license gate: the second factor owed,
+    /// then admission.
+    async fn second_factor_steps(
+        &self,
+        checked: FirstFactor,
+        client: &str,
+        source: Option<&str>,
+        now: Timestamp,
+    ) -> Result<LoginStep, Refusal> {
         match checked.second_factor {
             SecondFactor::None => Ok(LoginStep::Accepted(
                 self.admit_at(&checked.identity, client, now).await?,
@@ -717,19 +771,23 @@ impl Gatehouse {
                     PushMode::Hold => self.push.timeout,
                     PushMode::Challenge => self.push.lifetime,
                 };
-                let waiting = self
-                    .store
-                    .pending_pushes(&checked.identity.seat, self.clock.now())
-                    .await
-                    .map_err(|error| self.unavailable(&checked.identity, &error))?;
-                if waiting.len() >= MAX_WAITING_PUSHES {
-                    tracing::warn!(username = %checked.identity.username, waiting = waiting.len(), client, "authentication refused: too many pushes already waiting for this user");
-                    return Err(Refusal::PushTooMany);
-                }
-                let push = self
+                let push = match self
                     .start_push(&checked.identity, client, source, lifetime)
                     .await
-                    .map_err(|error| self.unavailable(&checked.identity, &error))?;
+                {
+                    Ok(push) => push,
+                    Err(StartPushError::Limited(PushLimited::Waiting)) => {
+                        tracing::warn!(username = %checked.identity.username, waiting = MAX_WAITING_PUSHES, client, "authentication refused: too many pushes already waiting for this user");
+                        return Err(Refusal::PushTooMany);
+                    }
+                    Err(StartPushError::Limited(PushLimited::PerHour)) => {
+                        tracing::warn!(username = %checked.identity.username, per_hour = self.push.max_per_hour, client, "authentication refused: push.max_per_hour pushes were already sent to this user in the last hour");
+                        return Err(Refusal::PushHourlyLimit);
+                    }
+                    Err(StartPushError::Store(error)) => {
+                        return Err(self.unavailable(&checked.identity, &error));
+                    }
+                };
                 tracing::info!(username = %checked.identity.username, push = %push.id, client, mode = mode.as_str(), "push sent");
                 self.wake_phones(&push).await;
                 match mode {
@@ -761,7 +819,11 @@ impl Gatehouse {
         code: &str,
         client: &str,
     ) -> Result<Admitted, Refusal> {
-        let outcome = self.check_code_and_admit(identity, code, client).await;
+        let outcome = match self.refuse_if_locked(identity, self.clock.now()) {
+            Ok(()) => self.check_code_and_admit(identity, code, client).await,
+            Err(refusal) => Err(refusal),
+        };
+        self.second_factor_outcome(identity, &outcome).await;
         self.counters
             .count(outcome.as_ref().map(|_| ()).map_err(|r| *r));
         outcome
@@ -847,6 +909,7 @@ impl Gatehouse {
             return Err(Refusal::InvalidCredentials);
         };
         let user = &account.user;
+        self.refuse_if_locked(&account.identity, now)?;
         let Some((password, second_factor)) =
             self.second_factor(account.totp.clone(), account.push, typed)
         else {
@@ -859,25 +922,36 @@ impl Gatehouse {
             .await
         {
             tracing::info!(username = %username, "authentication failed: wrong password");
+            self.wrong_password(&account.identity, password).await;
             return Err(Refusal::InvalidCredentials);
         }
         if !user.enabled {
             tracing::info!(username = %username, "authentication failed: account disabled");
             return Err(Refusal::InvalidCredentials);
         }
-        self.passed_password(account.identity.clone(), second_factor)
+        self.passed_password(
+            account.identity.clone(),
+            second_factor,
+            user.second_factor_exempt,
+        )
     }
 
     /// The first factor passed: what is still owed, or the refusal of a
-    /// push-only user while push is not licensed.
+    /// push-only user while push is not licensed, or of a user with no
+    /// second factor while one is required (`exempt`: this user is not
+    /// asked for one).
     fn passed_password(
         &self,
         identity: Identity,
         second_factor: SecondFactor,
+        exempt: bool,
     ) -> Result<FirstFactor, Refusal> {
         if second_factor == SecondFactor::PushNotLicensed {
             tracing::warn!(username = %identity.username, "authentication refused: push approval is not licensed (Push Subscription inactive) and no TOTP is enrolled");
             return Err(Refusal::PushNotLicensed);
+        }
+        if second_factor == SecondFactor::None {
+            self.require_second_factor(&identity, exempt)?;
         }
         Ok(FirstFactor {
             identity,
@@ -1395,6 +1469,7 @@ impl Gatehouse {
             display_name: name.to_string(),
             password_hash,
             enabled: true,
+            second_factor_exempt: false,
             created_at: self.clock.now(),
         };
         let added = self.store.add_local_user(&record).await;
@@ -1576,6 +1651,9 @@ impl Gatehouse {
         }
         if let Err(error) = self.accounts.refresh(self.store.as_ref()).await {
             tracing::error!(%error, "could not check for changed local accounts; will retry");
+        }
+        if let Err(error) = self.lockouts.refresh(self.store.as_ref(), false).await {
+            tracing::error!(%error, "could not check for changed lockouts; will retry");
         }
         self.alarm_tick().await;
         self.forget_old_pushes().await;

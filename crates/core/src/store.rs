@@ -379,6 +379,9 @@ pub struct LocalUserRecord {
     /// argon2id PHC string.
     pub password_hash: String,
     pub enabled: bool,
+    /// Logs in with the password alone while a second factor is required
+    /// (`mfa.required`): service accounts. Covered by the row's tag.
+    pub second_factor_exempt: bool,
     pub created_at: Timestamp,
 }
 
@@ -389,6 +392,7 @@ impl std::fmt::Debug for LocalUserRecord {
             .field("display_name", &self.display_name)
             .field("password_hash", &"<hash>")
             .field("enabled", &self.enabled)
+            .field("second_factor_exempt", &self.second_factor_exempt)
             .field("created_at", &self.created_at)
             .finish()
     }
@@ -415,6 +419,14 @@ pub trait LocalUserStore: Send + Sync {
     /// Removes the account and its second factors; its seat this month
     /// stays counted.
     async fn delete_local_user(&self, username: &Username) -> StoreResult<bool>;
+
+    /// Sets whether the user may log in without a second factor; `false`
+    /// when there is no such user.
+    async fn set_local_user_second_factor_exempt(
+        &self,
+        username: &Username,
+        exempt: bool,
+    ) -> StoreResult<bool>;
 
     async fn local_users(&self) -> StoreResult<Vec<LocalUserRecord>>;
 
@@ -779,7 +791,16 @@ pub trait PushStore: Send + Sync {
     /// mode of `seat`.
     async fn set_push_mode(&self, seat: &SeatKey, mode: Option<PushMode>) -> StoreResult<()>;
 
-    async fn create_push(&self, push: &PendingPush) -> StoreResult<()>;
+    /// Stores a new push unless, counting it, more than `limits.waiting`
+    /// pushes would wait for its user at its creation time, or more than
+    /// `limits.per_hour` would have been created for the user in the hour
+    /// up to it: checked and inserted in one transaction, so concurrent
+    /// logins on any node cannot pass the limits.
+    async fn create_push(
+        &self,
+        push: &PendingPush,
+        limits: PushLimits,
+    ) -> StoreResult<Result<(), PushLimited>>;
 
     async fn push(&self, id: &str) -> StoreResult<Option<PushRecord>>;
 
@@ -815,6 +836,121 @@ pub trait PushStore: Send + Sync {
     async fn delete_expired_pushes(&self, before: Timestamp) -> StoreResult<u64>;
 }
 
+/// Failed logins in a row and the locks they lead to (SPEC §12), shared
+/// by every node. Rows exist only for users with failures or a lock.
+#[async_trait]
+pub trait LockoutStore: Send + Sync {
+    /// Records one failure of `seat` at `at` and, when it reaches the
+    /// policy's threshold, locks the user, in one transaction: returns the
+    /// lock this failure set, if any. A wrong password equal to the one
+    /// counted last (`Failure::Password` digest) is not counted again.
+    async fn record_failure(
+        &self,
+        seat: &SeatKey,
+        username: &str,
+        failure: &Failure,
+        policy: &LockoutPolicy,
+        at: Timestamp,
+    ) -> StoreResult<Option<LockRecord>>;
+
+    /// Forgets the failures and locks of `seat` (a successful login).
+    async fn clear_failures(&self, seat: &SeatKey) -> StoreResult<()>;
+
+    /// Every user with failures or a lock (the in-memory copy each node
+    /// keeps; the lock may have ended before `at`).
+    async fn lockouts(&self) -> StoreResult<Vec<LockRecord>>;
+
+    /// Ends the lock and forgets the failures of the user whose seat key or
+    /// username is `who`; `false` when there was none.
+    async fn unlock(&self, who: &str) -> StoreResult<bool>;
+
+    /// Changes whenever failures are recorded or cleared or a lock is set
+    /// or ended: processes compare it to know when their copy is stale.
+    async fn lockout_generation(&self) -> StoreResult<i64>;
+}
+
+/// What failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// A wrong password; `digest` identifies the password typed (keyed,
+    /// never the text), so the same wrong password counts once in a row.
+    Password { digest: [u8; 32] },
+    /// A wrong one-time code or a denied push.
+    SecondFactor,
+}
+
+/// `[lockout]`: after how many failures in a row a user is locked, and
+/// for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    /// Wrong one-time codes or denied pushes in a row (0: never).
+    pub otp_failures: u32,
+    /// Wrong passwords in a row (0: never).
+    pub password_failures: u32,
+    /// The first lock; each further lock in a row lasts twice as long.
+    pub first_lock: std::time::Duration,
+    /// The longest lock.
+    pub longest_lock: std::time::Duration,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> LockoutPolicy {
+        LockoutPolicy {
+            otp_failures: 5,
+            password_failures: 10,
+            first_lock: std::time::Duration::from_secs(15 * 60),
+            longest_lock: std::time::Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl LockoutPolicy {
+    /// How long the `locks`-th lock in a row lasts (1: the first).
+    pub fn lock_length(&self, locks: u32) -> std::time::Duration {
+        let doubled = self
+            .first_lock
+            .saturating_mul(1u32 << locks.saturating_sub(1).min(20));
+        doubled.min(self.longest_lock)
+    }
+}
+
+/// A user's failures in a row and lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockRecord {
+    pub seat: SeatKey,
+    pub username: String,
+    pub otp_failures: u32,
+    pub password_failures: u32,
+    /// Locks in a row (each doubles the next).
+    pub locks: u32,
+    pub last_failure_at: Timestamp,
+    /// The lock's start and end; `None`: not locked (failures only).
+    pub locked: Option<(Timestamp, Timestamp)>,
+}
+
+impl LockRecord {
+    /// Whether the user is locked at `at`.
+    pub fn locked_at(&self, at: Timestamp) -> bool {
+        self.locked.is_some_and(|(_, until)| at < until)
+    }
+}
+
+/// How many pushes one user may have waiting, and created per hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushLimits {
+    pub waiting: u32,
+    pub per_hour: u32,
+}
+
+/// Which limit a push would have passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushLimited {
+    /// Already `waiting` pushes wait for the user.
+    Waiting,
+    /// Already `per_hour` pushes were sent to the user in the last hour.
+    PerHour,
+}
+
 /// Everything Gatehouse stores.
 pub trait Store:
     InstallationStore
@@ -825,6 +961,7 @@ pub trait Store:
     + AdminStore
     + AlarmStore
     + PushStore
+    + LockoutStore
     + 'static
 {
 }
@@ -838,6 +975,7 @@ impl<T> Store for T where
         + AdminStore
         + AlarmStore
         + PushStore
+        + LockoutStore
         + 'static
 {
 }

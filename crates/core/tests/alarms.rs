@@ -11,7 +11,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use gatehouse_core::alarms::{AlarmSettings, Mail, MailError, Mailer};
 use gatehouse_core::store::{AlarmStore, Delivery, Store};
-use gatehouse_core::{AlarmSaveError, Gatehouse, ManualClock, PasswordParams, Settings};
+use gatehouse_core::{
+    AlarmSaveError, Gatehouse, ManualClock, MfaSettings, PasswordParams, Settings,
+};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::{Date, date, time};
 use gatehouse_license::jiff::tz::TimeZone;
@@ -63,6 +65,11 @@ async fn open(
             },
             alarms: configured,
             alarm_daily_at: time(8, 0, 0, 0),
+            // License rules, not the second factor, are under test here.
+            mfa: MfaSettings {
+                required: false,
+                ..MfaSettings::default()
+            },
             ..Settings::new(clock.clone())
         },
     )

@@ -17,8 +17,8 @@ use gatehouse_core::push::{
 use gatehouse_core::store::SeatQuery;
 use gatehouse_core::store::Store;
 use gatehouse_core::{
-    Gatehouse, Identity, LoginStep, ManualClock, PasswordParams, PushError, PushSettings, Refusal,
-    Settings, Username,
+    Gatehouse, Identity, LoginStep, ManualClock, MfaSettings, PasswordParams, PushError,
+    PushSettings, Refusal, Settings, Username,
 };
 use gatehouse_license::Signer as _;
 use gatehouse_license::jiff::Timestamp;
@@ -65,6 +65,11 @@ async fn node(name: &str, clock: Arc<ManualClock>, push: PushSettings) -> Gateho
                 parallelism: 1,
             },
             push,
+            // License rules, not the second factor, are under test here.
+            mfa: MfaSettings {
+                required: false,
+                ..MfaSettings::default()
+            },
             ..Settings::new(clock)
         },
     )
@@ -233,6 +238,7 @@ fn quick(mode: PushMode) -> PushSettings {
         timeout: Duration::from_millis(1500),
         lifetime: Duration::from_secs(30),
         poll: Duration::from_millis(50),
+        ..PushSettings::default()
     }
 }
 

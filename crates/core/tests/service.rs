@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gatehouse_core::store::{SeatQuery, Store};
 use gatehouse_core::{
-    Gatehouse, InstallError, ManualClock, OpenError, PasswordParams, Refusal, Settings,
+    Gatehouse, InstallError, ManualClock, MfaSettings, OpenError, PasswordParams, Refusal, Settings,
 };
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::{Date, date};
@@ -49,12 +49,27 @@ fn database_path(name: &str) -> PathBuf {
 }
 
 async fn open_at(path: &Path, clock: Arc<ManualClock>, zone: &TimeZone) -> Gatehouse {
+    // License rules, not the second factor, are under test here.
+    let mfa = MfaSettings {
+        required: false,
+        ..MfaSettings::default()
+    };
+    open_with(path, clock, zone, mfa).await
+}
+
+async fn open_with(
+    path: &Path,
+    clock: Arc<ManualClock>,
+    zone: &TimeZone,
+    mfa: MfaSettings,
+) -> Gatehouse {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path, test_seal()).await.unwrap());
     Gatehouse::open(
         store,
         Settings {
             time_zone: Some(zone.clone()),
             password: fast_passwords(),
+            mfa,
             ..Settings::new(clock)
         },
     )
@@ -168,6 +183,11 @@ async fn the_time_zone_is_fixed_at_first_start_and_configuration_cannot_move_it(
         Settings {
             time_zone: Some(TimeZone::UTC),
             password: fast_passwords(),
+            // License rules, not the second factor, are under test here.
+            mfa: MfaSettings {
+                required: false,
+                ..MfaSettings::default()
+            },
             ..Settings::new(fx.clock.clone())
         },
     )
@@ -187,6 +207,11 @@ async fn the_time_zone_is_fixed_at_first_start_and_configuration_cannot_move_it(
             Settings {
                 time_zone,
                 password: fast_passwords(),
+                // License rules, not the second factor, are under test here.
+                mfa: MfaSettings {
+                    required: false,
+                    ..MfaSettings::default()
+                },
                 ..Settings::new(fx.clock.clone())
             },
         )
@@ -657,6 +682,11 @@ async fn a_database_outage_refuses_with_a_clear_reason_and_counts_nobody() {
     let settings = Settings {
         time_zone: Some(zone.clone()),
         password: fast_passwords(),
+        // License rules, not the second factor, are under test here.
+        mfa: MfaSettings {
+            required: false,
+            ..MfaSettings::default()
+        },
         ..Settings::new(clock.clone())
     };
     let gatehouse = Gatehouse::open(store, settings).await.unwrap();
@@ -692,6 +722,244 @@ async fn a_database_outage_refuses_with_a_clear_reason_and_counts_nobody() {
             .unwrap()
             .newly_counted
     );
+}
+
+/// SPEC §12: the second factor required, and the lockout.
+mod front_door {
+    use super::*;
+    use gatehouse_core::totp::{TotpSecret, code_at, step_of};
+    use gatehouse_core::{Clock as _, LOCKED_OUT, LoginStep, SECOND_FACTOR_REQUIRED, TotpMode};
+
+    fn advance(fx: &Fixture, seconds: u64) {
+        let later = fx.clock.now() + std::time::Duration::from_secs(seconds);
+        fx.clock.set(later);
+    }
+
+    const NOW: &str = "2026-11-10T10:00:00Z";
+
+    /// A node with the default `[mfa]` (a second factor required).
+    async fn node(fx: &Fixture) -> Gatehouse {
+        open_with(&fx.path, fx.clock.clone(), &fx.zone, MfaSettings::default()).await
+    }
+
+    async fn strict(name: &str) -> (Fixture, Gatehouse) {
+        let fx = fixture(name, "UTC", NOW).await;
+        fx.install(10, date(2027, 1, 31)).await;
+        let gatehouse = node(&fx).await;
+        (fx, gatehouse)
+    }
+
+    fn wrong(secret: &TotpSecret, now: Timestamp) -> String {
+        let good = code_at(secret, step_of(now));
+        format!("{}{}", (good.as_bytes()[0] - b'0' + 1) % 10, &good[1..])
+    }
+
+    #[tokio::test]
+    async fn a_user_without_a_second_factor_is_refused_unless_exempt() {
+        let (fx, gatehouse) = strict("mfa-required").await;
+        fx.add_users(&["alice", "svc"]).await;
+        let refused = gatehouse.authenticate("alice", "alice-pw", "vpn").await;
+        assert_eq!(refused, Err(Refusal::SecondFactorRequired));
+        assert_eq!(
+            Refusal::SecondFactorRequired.message(),
+            SECOND_FACTOR_REQUIRED
+        );
+        assert_eq!(
+            SECOND_FACTOR_REQUIRED,
+            "A second factor is required, please contact your system administrator"
+        );
+        // A wrong password still reads as one: nothing about factors leaks.
+        assert_eq!(
+            gatehouse.authenticate("alice", "nope", "vpn").await,
+            Err(Refusal::InvalidCredentials)
+        );
+        assert_eq!(fx.active().await, 0, "a refused user is not counted");
+        // An exempt service account logs in with the password alone.
+        gatehouse
+            .set_local_user_second_factor_exempt("SVC", true)
+            .await
+            .unwrap();
+        assert!(
+            gatehouse
+                .authenticate("svc", "svc-pw", "vpn")
+                .await
+                .unwrap()
+                .newly_counted
+        );
+        gatehouse
+            .set_local_user_second_factor_exempt("svc", false)
+            .await
+            .unwrap();
+        assert_eq!(
+            gatehouse.authenticate("svc", "svc-pw", "vpn").await,
+            Err(Refusal::SecondFactorRequired)
+        );
+        // Enrolled: the code is asked for.
+        gatehouse
+            .enroll_local_totp("alice", Some(TotpMode::Challenge))
+            .await
+            .unwrap();
+        assert!(matches!(
+            gatehouse.login("alice", "alice-pw", "vpn").await,
+            Ok(LoginStep::OtpRequired(_))
+        ));
+        assert!(matches!(
+            gatehouse
+                .set_local_user_second_factor_exempt("nobody", true)
+                .await,
+            Err(gatehouse_core::UserError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn wrong_codes_lock_the_user_on_every_node_until_the_lock_ends() {
+        let (fx, one) = strict("lockout-codes").await;
+        let other = node(&fx).await;
+        fx.add_users(&["bob"]).await;
+        let secret = one
+            .enroll_local_totp("bob", Some(TotpMode::Append))
+            .await
+            .unwrap()
+            .secret;
+        let typed = |code: String| format!("bob-pw{code}");
+        for _ in 0..5 {
+            assert_eq!(
+                one.authenticate("bob", &typed(wrong(&secret, fx.clock.now())), "vpn")
+                    .await,
+                Err(Refusal::InvalidOneTimeCode)
+            );
+        }
+        // Locked here at once, with the right password and code.
+        let good = || typed(code_at(&secret, step_of(fx.clock.now())));
+        assert_eq!(
+            one.authenticate("bob", &good(), "vpn").await,
+            Err(Refusal::LockedOut)
+        );
+        assert_eq!(Refusal::LockedOut.message(), LOCKED_OUT);
+        assert_eq!(
+            LOCKED_OUT,
+            "Too many failed attempts, please try again later"
+        );
+        // And on the other node after its tick.
+        other.tick().await;
+        assert_eq!(
+            other.authenticate("bob", &good(), "vpn").await,
+            Err(Refusal::LockedOut)
+        );
+        assert_eq!(fx.active().await, 0, "nothing is counted while locked");
+        let locked = one.lockouts().await.unwrap();
+        assert_eq!(locked.len(), 1);
+        assert_eq!(locked[0].username, "bob");
+        assert!(locked[0].locked_at(fx.clock.now()));
+        assert_eq!(one.lockout_counts(), (1, 1));
+        // Fifteen minutes later the lock has ended.
+        advance(&fx, 15 * 60);
+        assert!(
+            other
+                .authenticate("bob", &good(), "vpn")
+                .await
+                .unwrap()
+                .newly_counted
+        );
+        // The success forgot the run: four more wrong codes do not lock.
+        advance(&fx, 60);
+        for _ in 0..4 {
+            let _ = other
+                .authenticate("bob", &typed(wrong(&secret, fx.clock.now())), "vpn")
+                .await;
+        }
+        other.tick().await;
+        advance(&fx, 60);
+        assert!(other.authenticate("bob", &good(), "vpn").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_lock_doubles_and_an_administrator_ends_it() {
+        let (fx, gatehouse) = strict("lockout-doubles").await;
+        fx.add_users(&["carol"]).await;
+        let secret = gatehouse
+            .enroll_local_totp("carol", Some(TotpMode::Append))
+            .await
+            .unwrap()
+            .secret;
+        for round in 1..=2u64 {
+            for _ in 0..5 {
+                let code = wrong(&secret, fx.clock.now());
+                let _ = gatehouse
+                    .authenticate("carol", &format!("carol-pw{code}"), "vpn")
+                    .await;
+            }
+            let lock = gatehouse.lockouts().await.unwrap().remove(0);
+            let (from, until) = lock.locked.unwrap();
+            assert_eq!(
+                until.duration_since(from).as_secs(),
+                (15 * 60) << (round - 1),
+                "the lock doubles"
+            );
+            advance(&fx, ((15 * 60) << (round - 1)) + 1);
+        }
+        for _ in 0..5 {
+            let code = wrong(&secret, fx.clock.now());
+            let _ = gatehouse
+                .authenticate("carol", &format!("carol-pw{code}"), "vpn")
+                .await;
+        }
+        let good = format!("carol-pw{}", code_at(&secret, step_of(fx.clock.now())));
+        assert_eq!(
+            gatehouse.authenticate("carol", &good, "vpn").await,
+            Err(Refusal::LockedOut)
+        );
+        assert!(gatehouse.unlock_user("CAROL").await.unwrap());
+        assert!(gatehouse.authenticate("carol", &good, "vpn").await.is_ok());
+        assert!(gatehouse.lockouts().await.unwrap().is_empty());
+        assert!(!gatehouse.unlock_user("carol").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn wrong_passwords_lock_only_when_they_differ_and_unknown_names_never() {
+        let (fx, gatehouse) = strict("lockout-passwords").await;
+        fx.add_users(&["dave"]).await;
+        gatehouse
+            .set_local_user_second_factor_exempt("dave", true)
+            .await
+            .unwrap();
+        // A device retrying one outdated password never locks its user.
+        for _ in 0..25 {
+            assert_eq!(
+                gatehouse.authenticate("dave", "old-password", "vpn").await,
+                Err(Refusal::InvalidCredentials)
+            );
+        }
+        assert!(
+            gatehouse
+                .authenticate("dave", "dave-pw", "vpn")
+                .await
+                .is_ok()
+        );
+        // Names that are no user are never counted.
+        for i in 0..25 {
+            let _ = gatehouse
+                .authenticate("ghost", &format!("guess{i}"), "vpn")
+                .await;
+        }
+        assert!(gatehouse.lockouts().await.unwrap().is_empty());
+        // Ten different wrong passwords lock; the right one is then refused
+        // as locked (the lock is checked before the password).
+        for i in 0..10 {
+            let _ = gatehouse
+                .authenticate("dave", &format!("guess{i}"), "vpn")
+                .await;
+        }
+        assert_eq!(
+            gatehouse.authenticate("dave", "dave-pw", "vpn").await,
+            Err(Refusal::LockedOut)
+        );
+        assert_eq!(
+            gatehouse.authenticate("dave", "wrong", "vpn").await,
+            Err(Refusal::LockedOut),
+            "a locked user's password is not checked at all"
+        );
+    }
 }
 
 mod totp {
@@ -868,6 +1136,11 @@ async fn a_remembered_password_never_outlives_a_password_change() {
         time_zone: Some(TimeZone::UTC),
         password: fast_passwords(),
         password_cache: std::time::Duration::from_secs(300),
+        // License rules, not the second factor, are under test here.
+        mfa: MfaSettings {
+            required: false,
+            ..MfaSettings::default()
+        },
         ..Settings::new(clock.clone())
     };
     let gatehouse = Gatehouse::open(store, settings).await.unwrap();

@@ -161,23 +161,7 @@ pub fn is_disabled(user_account_control: &str) -> bool {
         .is_ok_and(|flags| flags & ACCOUNT_DISABLED != 0)
 }
 
-/// Whether any of `member_of` is one of `allowed` (DNs compared without
-/// case or spaces around separators).
-pub fn in_allowed_groups(member_of: &[String], allowed: &[String]) -> bool {
-    let allowed: Vec<String> = allowed.iter().map(|dn| normalize_dn(dn)).collect();
-    member_of
-        .iter()
-        .any(|dn| allowed.contains(&normalize_dn(dn)))
-}
-
-/// A DN for comparison: lowercase, no spaces around `,` and `=`.
-pub fn normalize_dn(dn: &str) -> String {
-    dn.split(',')
-        .map(|rdn| rdn.split('=').map(str::trim).collect::<Vec<_>>().join("="))
-        .collect::<Vec<_>>()
-        .join(",")
-        .to_lowercase()
-}
+pub use gatehouse_core::directory::{in_groups as in_allowed_groups, normalize_dn};
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,9 @@ use axum::http::{Method, Request, StatusCode, header};
 use axum::response::Response;
 use gatehouse_core::alarms::{AlarmSettings, Mailer};
 use gatehouse_core::store::Store;
-use gatehouse_core::{Gatehouse, Identity, ManualClock, PasswordParams, Settings, Username};
+use gatehouse_core::{
+    Gatehouse, Identity, ManualClock, MfaSettings, PasswordParams, Settings, Username,
+};
 use gatehouse_http::{Panel, PanelSettings, router};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::date;
@@ -76,6 +78,11 @@ async fn fixture_with(name: &str, mailer: Option<Arc<dyn Mailer>>) -> Fixture {
                     memory_kib: 64,
                     iterations: 1,
                     parallelism: 1,
+                },
+                // License rules, not the second factor, are under test here.
+                mfa: MfaSettings {
+                    required: false,
+                    ..MfaSettings::default()
                 },
                 ..Settings::new(clock.clone())
             },

@@ -133,11 +133,14 @@ pub(crate) enum Tagged<'a> {
         username: &'a str,
         expires_at: i64,
     },
-    /// A local account: name, password hash, whether enabled.
+    /// A local account: name, password hash, whether enabled, and whether
+    /// exempt from the second factor (covered only when set, so the tags
+    /// of rows written before exemptions existed still verify).
     LocalUser {
         username: &'a str,
         password_hash: &'a str,
         enabled: bool,
+        second_factor_exempt: bool,
     },
     /// An administrator: name and password hash.
     Admin {
@@ -208,14 +211,23 @@ impl Tagged<'_> {
                 username,
                 password_hash,
                 enabled,
-            } => f(
-                "local_users",
-                &[
+                second_factor_exempt,
+            } => {
+                let parts: &[&[u8]] = &[
                     username.as_bytes(),
                     password_hash.as_bytes(),
                     &[u8::from(enabled)],
-                ],
-            ),
+                    b"second-factor-exempt",
+                ];
+                f(
+                    "local_users",
+                    if second_factor_exempt {
+                        parts
+                    } else {
+                        &parts[..3]
+                    },
+                )
+            }
             Tagged::Admin {
                 name,
                 password_hash,

@@ -130,7 +130,8 @@ macro_rules! impl_store {
                 SeatCursor, SeatOrder, SeatQuery, SeatRecord, SeatStatus, SeatStore, SecondFactorStore,
                 SessionRecord, SortValue, StoreError, StoreResult, StoredLicense, TotpRecord,
                 DeviceRecord, PushRecord, PushStore, PushUser, Checked, ClockMark, LicenseBinding,
-                LicenseInstall, EnrollmentRecord, LinkEnrollment,
+                LicenseInstall, EnrollmentRecord, LinkEnrollment, PushLimits, PushLimited,
+                Failure, LockRecord, LockoutPolicy, LockoutStore,
             };
             use gatehouse_core::push::{EnrollmentRefusal, EnrollmentToken};
             use gatehouse_core::seal::SealingKey;
@@ -307,7 +308,7 @@ macro_rules! impl_store {
                         .map_err(unavailable)?;
                 for (name, password_hash, enabled) in users {
                     sqlx::query("UPDATE local_users SET tag = $1 WHERE username = $2")
-                        .bind(sealing::Tagged::LocalUser { username: &name, password_hash: &password_hash, enabled: enabled != 0 }.tag(seal))
+                        .bind(sealing::Tagged::LocalUser { username: &name, password_hash: &password_hash, enabled: enabled != 0, second_factor_exempt: false }.tag(seal))
                         .bind(&name)
                         .execute(&mut **tx)
                         .await
@@ -414,9 +415,10 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            /// Sets a local user's password hash and/or whether enabled,
+            /// Changes a local user's password hash, whether enabled and
+            /// whether exempt from the second factor (`None`: kept),
             /// tagging the row anew; `false` when there is no such user. A
-            /// change of the other column meanwhile (another node) is read
+            /// change of another column meanwhile (another node) is read
             /// again, so the tag always covers what the row holds. Setting
             /// a password makes an account altered outside Gatehouse good
             /// again.
@@ -425,29 +427,33 @@ macro_rules! impl_store {
                 username: &Username,
                 password_hash: Option<&str>,
                 enabled: Option<bool>,
+                second_factor_exempt: Option<bool>,
             ) -> StoreResult<bool> {
                 for _ in 0..16 {
-                    let row: Option<(String, i64)> =
-                        sqlx::query_as("SELECT password_hash, enabled FROM local_users WHERE username = $1")
+                    let row: Option<(String, i64, i64)> =
+                        sqlx::query_as("SELECT password_hash, enabled, second_factor_exempt FROM local_users WHERE username = $1")
                             .bind(username.as_str())
                             .fetch_optional(self.writer())
                             .await
                             .map_err(unavailable)?;
-                    let Some((old_hash, old_enabled)) = row else {
+                    let Some((old_hash, old_enabled, old_exempt)) = row else {
                         return Ok(false);
                     };
                     let new_hash = password_hash.unwrap_or(&old_hash);
                     let new_enabled = enabled.unwrap_or(old_enabled != 0);
+                    let new_exempt = second_factor_exempt.unwrap_or(old_exempt != 0);
                     let changed = sqlx::query(
-                        "UPDATE local_users SET password_hash = $1, enabled = $2, tag = $3
-                         WHERE username = $4 AND password_hash = $5 AND enabled = $6",
+                        "UPDATE local_users SET password_hash = $1, enabled = $2, second_factor_exempt = $3, tag = $4
+                         WHERE username = $5 AND password_hash = $6 AND enabled = $7 AND second_factor_exempt = $8",
                     )
                     .bind(new_hash)
                     .bind(i64::from(new_enabled))
-                    .bind(sealing::Tagged::LocalUser { username: username.as_str(), password_hash: new_hash, enabled: new_enabled }.tag(&self.seal))
+                    .bind(i64::from(new_exempt))
+                    .bind(sealing::Tagged::LocalUser { username: username.as_str(), password_hash: new_hash, enabled: new_enabled, second_factor_exempt: new_exempt }.tag(&self.seal))
                     .bind(username.as_str())
                     .bind(&old_hash)
                     .bind(old_enabled)
+                    .bind(old_exempt)
                     .execute(self.writer())
                     .await
                     .map_err(unavailable)?;
@@ -1139,9 +1145,10 @@ macro_rules! impl_store {
                 let username: String = get(row, "username")?;
                 let password_hash: String = get(row, "password_hash")?;
                 let enabled = get::<i64>(row, "enabled")? != 0;
+                let second_factor_exempt = get::<i64>(row, "second_factor_exempt")? != 0;
                 let tag: Option<Vec<u8>> = get(row, "tag")?;
                 let authentic =
-                    sealing::Tagged::LocalUser { username: &username, password_hash: &password_hash, enabled }.verify(seal, tag.as_deref());
+                    sealing::Tagged::LocalUser { username: &username, password_hash: &password_hash, enabled, second_factor_exempt }.verify(seal, tag.as_deref());
                 if !authentic {
                     tracing::error!(
                         username = %username,
@@ -1154,6 +1161,7 @@ macro_rules! impl_store {
                     display_name: get(row, "display_name")?,
                     password_hash: if authentic { password_hash } else { ALTERED_PASSWORD.to_string() },
                     enabled: enabled && authentic,
+                    second_factor_exempt: second_factor_exempt && authentic,
                     created_at: timestamp(get(row, "created_at")?)?,
                 })
             }
@@ -1162,7 +1170,7 @@ macro_rules! impl_store {
             /// Gatehouse: not a PHC string, so no password verifies.
             const ALTERED_PASSWORD: &str = "!altered outside Gatehouse";
 
-            const LOCAL_USER_COLUMNS: &str = "username, display_name, password_hash, enabled, created_at, tag";
+            const LOCAL_USER_COLUMNS: &str = "username, display_name, password_hash, enabled, second_factor_exempt, created_at, tag";
 
             #[async_trait]
             impl LocalUserStore for $store {
@@ -1179,14 +1187,15 @@ macro_rules! impl_store {
 
                 async fn add_local_user(&self, user: &LocalUserRecord) -> StoreResult<()> {
                     let result = sqlx::query(
-                        "INSERT INTO local_users (username, display_name, password_hash, enabled, created_at, tag) VALUES ($1, $2, $3, $4, $5, $6)",
+                        "INSERT INTO local_users (username, display_name, password_hash, enabled, second_factor_exempt, created_at, tag) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     )
                     .bind(user.username.as_str())
                     .bind(&user.display_name)
                     .bind(&user.password_hash)
                     .bind(i64::from(user.enabled))
+                    .bind(i64::from(user.second_factor_exempt))
                     .bind(micros(user.created_at))
-                    .bind(sealing::Tagged::LocalUser { username: user.username.as_str(), password_hash: &user.password_hash, enabled: user.enabled }.tag(&self.seal))
+                    .bind(sealing::Tagged::LocalUser { username: user.username.as_str(), password_hash: &user.password_hash, enabled: user.enabled, second_factor_exempt: user.second_factor_exempt }.tag(&self.seal))
                     .execute(self.writer())
                     .await;
                     inserted(result)
@@ -1197,7 +1206,7 @@ macro_rules! impl_store {
                     username: &Username,
                     enabled: bool,
                 ) -> StoreResult<bool> {
-                    self.change_local_user(username, None, Some(enabled)).await
+                    self.change_local_user(username, None, Some(enabled), None).await
                 }
 
                 async fn set_local_user_password(
@@ -1205,7 +1214,15 @@ macro_rules! impl_store {
                     username: &Username,
                     password_hash: &str,
                 ) -> StoreResult<bool> {
-                    self.change_local_user(username, Some(password_hash), None).await
+                    self.change_local_user(username, Some(password_hash), None, None).await
+                }
+
+                async fn set_local_user_second_factor_exempt(
+                    &self,
+                    username: &Username,
+                    exempt: bool,
+                ) -> StoreResult<bool> {
+                    self.change_local_user(username, None, None, Some(exempt)).await
                 }
 
                 async fn delete_local_user(&self, username: &Username) -> StoreResult<bool> {
@@ -2066,7 +2083,32 @@ macro_rules! impl_store {
                     Ok(())
                 }
 
-                async fn create_push(&self, push: &PendingPush) -> StoreResult<()> {
+                async fn create_push(
+                    &self,
+                    push: &PendingPush,
+                    limits: PushLimits,
+                ) -> StoreResult<Result<(), PushLimited>> {
+                    let mut tx = self.begin_write().await?;
+                    if let Some(lock) = <$store>::SEAT_LOCK {
+                        sqlx::query(lock).bind(push.seat.as_str()).execute(&mut *tx).await.map_err(unavailable)?;
+                    }
+                    let hour_ago = push.created_at - gatehouse_license::jiff::SignedDuration::from_hours(1);
+                    let (waiting, last_hour): (i64, i64) = sqlx::query_as(
+                        "SELECT COALESCE(SUM(CASE WHEN decision IS NULL AND expires_at > $2 THEN 1 ELSE 0 END), 0), COUNT(*)
+                         FROM pushes WHERE seat_key = $1 AND created_at > $3",
+                    )
+                    .bind(push.seat.as_str())
+                    .bind(micros(push.created_at))
+                    .bind(micros(hour_ago))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                    if waiting >= i64::from(limits.waiting) {
+                        return Ok(Err(PushLimited::Waiting));
+                    }
+                    if last_hour >= i64::from(limits.per_hour) {
+                        return Ok(Err(PushLimited::PerHour));
+                    }
                     let result = sqlx::query(
                         "INSERT INTO pushes (id, seat_key, username, client, source, created_at, expires_at, nonce)
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -2079,9 +2121,11 @@ macro_rules! impl_store {
                     .bind(micros(push.created_at))
                     .bind(micros(push.expires_at))
                     .bind(&push.nonce)
-                    .execute(self.writer())
+                    .execute(&mut *tx)
                     .await;
-                    inserted(result)
+                    inserted(result)?;
+                    tx.commit().await.map_err(unavailable)?;
+                    Ok(Ok(()))
                 }
 
                 async fn push(&self, id: &str) -> StoreResult<Option<PushRecord>> {
@@ -2196,6 +2240,155 @@ macro_rules! impl_store {
                         .await
                         .map_err(unavailable)?;
                     Ok(result.rows_affected())
+                }
+            }
+            const LOCKOUT_COLUMNS: &str = "seat_key, username, otp_failures, password_failures, locks, last_failure_at, locked_at, locked_until";
+
+            fn lock_from_row(row: &$row) -> StoreResult<LockRecord> {
+                let count = |name: &str| -> StoreResult<u32> {
+                    Ok(u32::try_from(get::<i64>(row, name)?).unwrap_or(u32::MAX))
+                };
+                let locked = match (get::<Option<i64>>(row, "locked_at")?, get::<Option<i64>>(row, "locked_until")?) {
+                    (Some(from), Some(until)) => Some((timestamp(from)?, timestamp(until)?)),
+                    _ => None,
+                };
+                Ok(LockRecord {
+                    seat: SeatKey::from_stored(get::<String>(row, "seat_key")?),
+                    username: get(row, "username")?,
+                    otp_failures: count("otp_failures")?,
+                    password_failures: count("password_failures")?,
+                    locks: count("locks")?,
+                    last_failure_at: timestamp(get(row, "last_failure_at")?)?,
+                    locked,
+                })
+            }
+
+            /// A run of failures older than this starts again from zero.
+            const FAILURE_RUN: gatehouse_license::jiff::SignedDuration =
+                gatehouse_license::jiff::SignedDuration::from_hours(24);
+
+            #[async_trait]
+            impl LockoutStore for $store {
+                async fn record_failure(
+                    &self,
+                    seat: &SeatKey,
+                    username: &str,
+                    failure: &Failure,
+                    policy: &LockoutPolicy,
+                    at: Timestamp,
+                ) -> StoreResult<Option<LockRecord>> {
+                    let (otp, password, digest) = match failure {
+                        Failure::Password { digest } => (0i64, 1i64, Some(digest.to_vec())),
+                        Failure::SecondFactor => (1, 0, None),
+                    };
+                    let mut tx = self.begin_write().await?;
+                    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "INSERT INTO lockouts (seat_key, username, otp_failures, password_failures, last_password, last_failure_at, locks)
+                         VALUES ($1, $2, $3, $4, $5, $6, 0)
+                         ON CONFLICT (seat_key) DO UPDATE SET
+                           username = $2,
+                           otp_failures = CASE WHEN lockouts.last_failure_at < $7 THEN $3
+                                               ELSE lockouts.otp_failures + $3 END,
+                           password_failures = CASE WHEN lockouts.last_failure_at < $7 THEN $4
+                                                    WHEN $4 = 1 AND lockouts.last_password = $5 THEN lockouts.password_failures
+                                                    ELSE lockouts.password_failures + $4 END,
+                           last_password = CASE WHEN $4 = 1 THEN $5 ELSE lockouts.last_password END,
+                           locks = CASE WHEN lockouts.last_failure_at < $7 THEN 0 ELSE lockouts.locks END,
+                           last_failure_at = $6
+                         RETURNING {LOCKOUT_COLUMNS}"
+                    )))
+                    .bind(seat.as_str())
+                    .bind(username)
+                    .bind(otp)
+                    .bind(password)
+                    .bind(digest)
+                    .bind(micros(at))
+                    .bind(micros(at - FAILURE_RUN))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                    let mut record = lock_from_row(&row)?;
+                    let reached = |failures: u32, threshold: u32| threshold > 0 && failures >= threshold;
+                    let mut locked = None;
+                    if !record.locked_at(at)
+                        && (reached(record.otp_failures, policy.otp_failures)
+                            || reached(record.password_failures, policy.password_failures))
+                    {
+                        let locks = record.locks.saturating_add(1);
+                        let length = gatehouse_license::jiff::SignedDuration::try_from(policy.lock_length(locks))
+                            .unwrap_or(FAILURE_RUN);
+                        let until = at.checked_add(length).unwrap_or(at);
+                        sqlx::query(
+                            "UPDATE lockouts SET otp_failures = 0, password_failures = 0, last_password = NULL,
+                                                 locks = $2, locked_at = $3, locked_until = $4
+                             WHERE seat_key = $1",
+                        )
+                        .bind(seat.as_str())
+                        .bind(i64::from(locks))
+                        .bind(micros(at))
+                        .bind(micros(until))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                        record.otp_failures = 0;
+                        record.password_failures = 0;
+                        record.locks = locks;
+                        record.locked = Some((at, until));
+                        locked = Some(record);
+                    }
+                    sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'lockouts'")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                    tx.commit().await.map_err(unavailable)?;
+                    Ok(locked)
+                }
+
+                async fn clear_failures(&self, seat: &SeatKey) -> StoreResult<()> {
+                    self.delete_lockouts("seat_key = $1", seat.as_str()).await.map(|_| ())
+                }
+
+                async fn lockouts(&self) -> StoreResult<Vec<LockRecord>> {
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {LOCKOUT_COLUMNS} FROM lockouts ORDER BY username, seat_key"
+                    )))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                    rows.iter().map(lock_from_row).collect()
+                }
+
+                async fn unlock(&self, who: &str) -> StoreResult<bool> {
+                    self.delete_lockouts("seat_key = $1 OR username = $1", who).await
+                }
+
+                async fn lockout_generation(&self) -> StoreResult<i64> {
+                    sqlx::query_scalar("SELECT value FROM counters WHERE name = 'lockouts'")
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(unavailable)
+                }
+            }
+
+            impl $store {
+                /// Deletes the lockout rows `condition` (on `$1`) selects,
+                /// and marks the change for every node.
+                async fn delete_lockouts(&self, condition: &'static str, value: &str) -> StoreResult<bool> {
+                    let mut tx = self.begin_write().await?;
+                    let deleted = sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM lockouts WHERE {condition}")))
+                        .bind(value)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?
+                        .rows_affected();
+                    if deleted > 0 {
+                        sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'lockouts'")
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(unavailable)?;
+                        tx.commit().await.map_err(unavailable)?;
+                    }
+                    Ok(deleted > 0)
                 }
             }
         }

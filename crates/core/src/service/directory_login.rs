@@ -60,6 +60,7 @@ impl Gatehouse {
             }
         };
         let identity = entry.identity();
+        self.refuse_if_locked(&identity, self.clock.now())?;
         if entry.disabled {
             tracing::info!(username = %identity.username, dn = %entry.dn, "authentication failed: account disabled in the directory");
             return Err(Refusal::InvalidCredentials);
@@ -87,6 +88,7 @@ impl Gatehouse {
             Ok(true) => {}
             Ok(false) => {
                 tracing::info!(username = %identity.username, dn = %entry.dn, "authentication failed: wrong password");
+                self.wrong_password(&identity, password).await;
                 return Err(Refusal::InvalidCredentials);
             }
             Err(error) => {
@@ -94,7 +96,8 @@ impl Gatehouse {
                 return Err(Refusal::ServiceUnavailable);
             }
         }
-        self.passed_password(identity, second_factor)
+        let exempt = entry.in_groups(&self.mfa.exempt_groups);
+        self.passed_password(identity, second_factor, exempt)
     }
 
     /// Whether a directory is configured.

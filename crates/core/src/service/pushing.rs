@@ -10,7 +10,7 @@ use std::time::Duration;
 use gatehouse_license::VerifyingKey;
 use tokio::sync::Notify;
 
-use super::{Admitted, DirectoryUserError, Gatehouse, Refusal};
+use super::{Admitted, DirectoryUserError, Gatehouse, MAX_WAITING_PUSHES, Refusal};
 use crate::identity::{Identity, SeatKey, Username};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,7 +20,9 @@ use crate::push::{
     PollRefusal, PushMode, SignedDecision, WebPushSubscription, check_decision,
     check_device_request, check_poll, webpush_text,
 };
-use crate::store::{DeviceRecord, EnrollmentRecord, LinkEnrollment, PushRecord, StoreError};
+use crate::store::{
+    DeviceRecord, EnrollmentRecord, LinkEnrollment, PushLimited, PushLimits, PushRecord, StoreError,
+};
 
 /// Reply-Message of an Access-Challenge for a push (challenge mode).
 pub const APPROVE_ON_PHONE: &str = "Approve the request on your phone, then press Enter";
@@ -39,6 +41,8 @@ pub struct PushSettings {
     /// one read for every login waiting here (a decision made on this node
     /// wakes its login at once).
     pub poll: Duration,
+    /// `push.max_per_hour`: most pushes sent to one user in an hour.
+    pub max_per_hour: u32,
 }
 
 impl Default for PushSettings {
@@ -48,8 +52,18 @@ impl Default for PushSettings {
             timeout: Duration::from_secs(25),
             lifetime: Duration::from_secs(30),
             poll: Duration::from_secs(1),
+            max_per_hour: 10,
         }
     }
+}
+
+/// Why no push was sent.
+#[derive(Debug, thiserror::Error)]
+pub enum StartPushError {
+    #[error("the user already has as many pushes as allowed ({0:?})")]
+    Limited(PushLimited),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Logins of this process waiting for a push, by push id: a decision
@@ -358,7 +372,7 @@ impl Gatehouse {
         client: &str,
         source: Option<&str>,
         lifetime: Duration,
-    ) -> Result<PendingPush, StoreError> {
+    ) -> Result<PendingPush, StartPushError> {
         let push = PendingPush::new(
             identity.seat.clone(),
             &identity.username,
@@ -367,7 +381,14 @@ impl Gatehouse {
             self.clock.now(),
             lifetime,
         );
-        self.store.create_push(&push).await?;
+        let limits = PushLimits {
+            waiting: MAX_WAITING_PUSHES as u32,
+            per_hour: self.push.max_per_hour,
+        };
+        self.store
+            .create_push(&push, limits)
+            .await?
+            .map_err(StartPushError::Limited)?;
         Ok(push)
     }
 
@@ -642,7 +663,11 @@ impl Gatehouse {
         typed: &str,
         client: &str,
     ) -> Result<Admitted, Refusal> {
-        let outcome = self.push_then_admit(identity, push, typed, client).await;
+        let outcome = match self.refuse_if_locked(identity, self.clock.now()) {
+            Ok(()) => self.push_then_admit(identity, push, typed, client).await,
+            Err(refusal) => Err(refusal),
+        };
+        self.second_factor_outcome(identity, &outcome).await;
         self.counters
             .count(outcome.as_ref().map(|_| ()).map_err(|r| *r));
         outcome

@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("002_push.sql"),
     include_str!("003_push_users.sql"),
     include_str!("004_sealing.sql"),
+    include_str!("005_hardening.sql"),
 ];
 
 /// How long a request waits for a pooled connection before the database
@@ -43,6 +44,10 @@ impl PgStore {
     const MIGRATIONS: &'static [&'static str] = MIGRATIONS;
     /// Nodes starting at once take turns (any fixed key will do).
     const MIGRATION_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(4713300651)");
+    /// One user's pushes counted and a new one inserted by one transaction
+    /// at a time (any node): a transaction-scoped lock on the seat key.
+    const SEAT_LOCK: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(7110440, hashtext($1))");
     /// The month's count, its row locked until the admission commits.
     const LOCK_MONTH: &'static str =
         "SELECT active_users, sealed_count FROM months WHERE month = $1 FOR UPDATE";

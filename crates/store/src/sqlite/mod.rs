@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("006_push.sql"),
     include_str!("007_push_users.sql"),
     include_str!("008_sealing.sql"),
+    include_str!("009_hardening.sql"),
 ];
 
 /// Longest a writer waits for another process's write lock.
@@ -51,6 +52,8 @@ impl SqliteStore {
     const MIGRATIONS: &'static [&'static str] = MIGRATIONS;
     /// SQLite's write lock (`BEGIN IMMEDIATE`) already serialises writers.
     const MIGRATION_LOCK: Option<&'static str> = None;
+    /// The write transaction already serialises per-user checks.
+    const SEAT_LOCK: Option<&'static str> = None;
     /// The month's count, read inside the admission transaction (which
     /// holds the write lock).
     const LOCK_MONTH: &'static str =

@@ -16,9 +16,10 @@ use gatehouse_core::push::{
 };
 use gatehouse_core::store::{
     AdminRecord, AdmitOutcome, AdmitRequest, ClockMark, Delivery, DeviceRecord, EnrollmentRecord,
-    InstallationRecord, LicenseBinding, LicenseInstall, LinkEnrollment, LocalUserRecord,
-    LoginRecord, NewAlarm, PushUser, RefusalRecord, SeatCursor, SeatOrder, SeatQuery,
-    SessionRecord, SortValue, Store, StoreError, StoreResult, TotpRecord,
+    Failure, InstallationRecord, LicenseBinding, LicenseInstall, LinkEnrollment, LocalUserRecord,
+    LockoutPolicy, LoginRecord, NewAlarm, PushLimited, PushLimits, PushUser, RefusalRecord,
+    SeatCursor, SeatOrder, SeatQuery, SessionRecord, SortValue, Store, StoreError, StoreResult,
+    TotpRecord,
 };
 use gatehouse_core::totp::{TotpMode, TotpSecret};
 use gatehouse_license::alarms::AlarmKind;
@@ -819,6 +820,7 @@ pub async fn local_users_are_managed_and_deleting_one_keeps_the_seat(store: Arc<
         display_name: "Alice".into(),
         password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
         enabled: true,
+        second_factor_exempt: false,
         created_at: ts("2026-11-01T00:00:00Z"),
     };
     store.add_local_user(&record).await.unwrap();
@@ -952,6 +954,7 @@ pub async fn deleting_a_local_user_removes_their_second_factor(store: Arc<dyn St
             display_name: "Carol".into(),
             password_hash: "$argon2id$x".into(),
             enabled: true,
+            second_factor_exempt: false,
             created_at: ts("2026-11-01T00:00:00Z"),
         })
         .await
@@ -1009,6 +1012,7 @@ pub async fn every_directory_change_moves_the_generation(store: Arc<dyn Store>) 
         display_name: "Dana".into(),
         password_hash: "$argon2id$x".into(),
         enabled: true,
+        second_factor_exempt: false,
         created_at: ts("2026-11-01T00:00:00Z"),
     };
     let totp = TotpRecord {
@@ -1550,6 +1554,179 @@ pub async fn push_devices_are_enrolled_per_user(store: Arc<dyn Store>) {
         .unwrap();
 }
 
+/// What each task returned, in order.
+async fn joined<T>(tasks: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut results = Vec::new();
+    for task in tasks.collect::<Vec<_>>() {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
+/// Limits high enough never to refuse a push.
+const UNLIMITED: PushLimits = PushLimits {
+    waiting: u32::MAX,
+    per_hour: u32::MAX,
+};
+
+pub async fn the_push_limits_hold_under_concurrent_logins(store: Arc<dyn Store>) {
+    let limits = PushLimits {
+        waiting: 3,
+        per_hour: 10,
+    };
+    let until = "2026-11-10T08:00:30Z";
+    // Ten logins at once: three pushes wait, the others are refused.
+    let attempts = (0..10).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .create_push(
+                    &push_record(&format!("c{i}"), "alice", "2026-11-10T08:00:00Z", until),
+                    limits,
+                )
+                .await
+                .unwrap()
+        })
+    });
+    let outcomes = joined(attempts).await;
+    assert_eq!(
+        outcomes.iter().filter(|o| o.is_ok()).count(),
+        3,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.is_ok() || *o == Err(PushLimited::Waiting))
+    );
+    // Another user is not affected.
+    store
+        .create_push(
+            &push_record("b0", "bob", "2026-11-10T08:00:00Z", until),
+            limits,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    // Once they end, more may be sent, up to ten in the hour.
+    let mut sent = 3;
+    for minute in 1..20 {
+        let created = format!("2026-11-10T08:{minute:02}:00Z");
+        let ends = format!("2026-11-10T08:{minute:02}:01Z");
+        if store
+            .create_push(
+                &push_record(&format!("h{minute}"), "alice", &created, &ends),
+                limits,
+            )
+            .await
+            .unwrap()
+            .is_ok()
+        {
+            sent += 1;
+        } else {
+            assert_eq!(sent, 10, "refused only at the hourly limit");
+        }
+    }
+    assert_eq!(sent, 10);
+    // An hour after the first ones, pushes go out again.
+    store
+        .create_push(
+            &push_record(
+                "later",
+                "alice",
+                "2026-11-10T09:00:01Z",
+                "2026-11-10T09:00:31Z",
+            ),
+            limits,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+pub async fn failures_in_a_row_lock_a_user_on_every_node(store: Arc<dyn Store>) {
+    let policy = LockoutPolicy::default();
+    let alice = SeatKey::local(&Username::parse("alice").unwrap());
+    let at = ts("2026-11-10T08:00:00Z");
+    let generation = store.lockout_generation().await.unwrap();
+    // Four wrong codes: no lock; the fifth locks for 15 minutes.
+    for _ in 0..4 {
+        let lock = store
+            .record_failure(&alice, "alice", &Failure::SecondFactor, &policy, at)
+            .await
+            .unwrap();
+        assert_eq!(lock, None);
+    }
+    assert!(store.lockout_generation().await.unwrap() > generation);
+    let lock = store
+        .record_failure(&alice, "alice", &Failure::SecondFactor, &policy, at)
+        .await
+        .unwrap()
+        .expect("the fifth wrong code locks");
+    assert_eq!(lock.locked, Some((at, ts("2026-11-10T08:15:00Z"))));
+    assert_eq!(lock.locks, 1);
+    let listed = store.lockouts().await.unwrap();
+    assert_eq!(listed, vec![lock.clone()]);
+    // The same wrong password counts once in a row; different ones count.
+    let bob = SeatKey::local(&Username::parse("bob").unwrap());
+    for _ in 0..20 {
+        let lock = store
+            .record_failure(
+                &bob,
+                "bob",
+                &Failure::Password { digest: [7; 32] },
+                &policy,
+                at,
+            )
+            .await
+            .unwrap();
+        assert_eq!(lock, None, "one wrong password retried never locks");
+    }
+    let mut locked = None;
+    for i in 0..9u8 {
+        locked = store
+            .record_failure(
+                &bob,
+                "bob",
+                &Failure::Password { digest: [i; 32] },
+                &policy,
+                at,
+            )
+            .await
+            .unwrap();
+    }
+    let locked = locked.expect("ten different wrong passwords lock");
+    assert_eq!(locked.locked.unwrap().1, ts("2026-11-10T08:15:00Z"));
+    // Concurrent failures: exactly one of them sets the next lock, twice
+    // as long, once the first has ended.
+    let after = ts("2026-11-10T08:20:00Z");
+    let attempts = (0..20).map(|_| {
+        let store = store.clone();
+        let alice = alice.clone();
+        tokio::spawn(async move {
+            store
+                .record_failure(
+                    &alice,
+                    "alice",
+                    &Failure::SecondFactor,
+                    &LockoutPolicy::default(),
+                    after,
+                )
+                .await
+                .unwrap()
+        })
+    });
+    let locks: Vec<_> = joined(attempts).await.into_iter().flatten().collect();
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    assert_eq!(locks[0].locks, 2);
+    assert_eq!(locks[0].locked, Some((after, ts("2026-11-10T08:50:00Z"))));
+    // Unlock by username; clear by seat.
+    assert!(store.unlock("alice").await.unwrap());
+    assert!(!store.unlock("alice").await.unwrap());
+    store.clear_failures(&bob).await.unwrap();
+    assert_eq!(store.lockouts().await.unwrap(), vec![]);
+}
+
 pub async fn a_push_is_decided_once_and_never_after_it_expired(store: Arc<dyn Store>) {
     let t0 = "2026-11-10T08:00:00Z";
     let until = "2026-11-10T08:00:30Z";
@@ -1564,11 +1741,11 @@ pub async fn a_push_is_decided_once_and_never_after_it_expired(store: Arc<dyn St
             "2026-11-10T07:00:30Z",
         ),
     ] {
-        store.create_push(&push).await.unwrap();
+        store.create_push(&push, UNLIMITED).await.unwrap().unwrap();
     }
     assert!(matches!(
         store
-            .create_push(&push_record("p1", "alice", t0, until))
+            .create_push(&push_record("p1", "alice", t0, until), UNLIMITED)
             .await,
         Err(StoreError::AlreadyExists)
     ));
@@ -1706,8 +1883,9 @@ pub async fn a_closed_push_takes_no_decision_and_a_decided_one_stays(store: Arc<
         ("p3", "2026-11-10T08:00:02Z"),
     ] {
         store
-            .create_push(&push_record(id, "alice", created, until))
+            .create_push(&push_record(id, "alice", created, until), UNLIMITED)
             .await
+            .unwrap()
             .unwrap();
     }
     let at = ts("2026-11-10T08:00:25Z");
@@ -1750,8 +1928,12 @@ pub async fn decided_pushes_are_found_among_many_ids(store: Arc<dyn Store>) {
     let until = "2026-11-10T08:00:30Z";
     for id in ["p1", "p2", "p3", "p4"] {
         store
-            .create_push(&push_record(id, "alice", "2026-11-10T08:00:00Z", until))
+            .create_push(
+                &push_record(id, "alice", "2026-11-10T08:00:00Z", until),
+                UNLIMITED,
+            )
             .await
+            .unwrap()
             .unwrap();
     }
     let at = ts("2026-11-10T08:00:05Z");
@@ -1819,6 +2001,8 @@ macro_rules! conformance_suite {
             push_devices_are_enrolled_per_user,
             an_enrollment_link_enrolls_one_phone_once_and_only_before_it_expires,
             a_push_is_decided_once_and_never_after_it_expired,
+            the_push_limits_hold_under_concurrent_logins,
+            failures_in_a_row_lock_a_user_on_every_node,
             push_users_phones_and_modes_move_the_generation,
             a_closed_push_takes_no_decision_and_a_decided_one_stays,
             decided_pushes_are_found_among_many_ids,

@@ -457,6 +457,7 @@ pub async fn credentials_written_in_sign_nobody_in(store: Arc<dyn Store>, raw: R
             display_name: "Alice".into(),
             password_hash: "$argon2id$alice".into(),
             enabled: true,
+            second_factor_exempt: false,
             created_at: ts("2026-11-01T09:00:00Z"),
         })
         .await

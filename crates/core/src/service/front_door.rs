@@ -1,0 +1,208 @@
+//! The front door's rules through the service (SPEC §12): a second factor
+//! required unless the user is exempt, and the lockout after failures in a
+//! row. What the lockout counts and why it cannot cheaply lock a victim out
+//! is in [`crate::lockout`].
+
+use gatehouse_license::jiff::Timestamp;
+
+use super::{Gatehouse, Refusal, UserError};
+use crate::identity::{Identity, SeatKey, Username};
+use crate::store::{Failure, LockRecord, StoreError};
+
+/// Reply text for a user with no second factor while one is required.
+pub const SECOND_FACTOR_REQUIRED: &str =
+    "A second factor is required, please contact your system administrator";
+
+/// Reply text for a locked-out user.
+pub const LOCKED_OUT: &str = "Too many failed attempts, please try again later";
+
+/// The log event of every login refused because the user is locked out.
+pub const LOCKED_OUT_EVENT: &str = "authentication refused: user locked out";
+
+/// `[mfa]`: whether a second factor is required, and who is exempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaSettings {
+    /// `mfa.required`: a user with no enrolled factor is refused after the
+    /// password (unless exempt).
+    pub required: bool,
+    /// `mfa.exempt_groups`: directory groups (DNs) whose direct members log
+    /// in with the password alone.
+    pub exempt_groups: Vec<String>,
+}
+
+impl Default for MfaSettings {
+    fn default() -> MfaSettings {
+        MfaSettings {
+            required: true,
+            exempt_groups: Vec::new(),
+        }
+    }
+}
+
+impl Gatehouse {
+    /// Refuses a user who is locked out at `now` (before any password is
+    /// checked, so a lock cannot be used to test passwords).
+    pub(super) fn refuse_if_locked(
+        &self,
+        identity: &Identity,
+        now: Timestamp,
+    ) -> Result<(), Refusal> {
+        match self.lockouts.locked_until(&identity.seat, now) {
+            None => Ok(()),
+            Some(until) => {
+                tracing::warn!(username = %identity.username, %until, "{LOCKED_OUT_EVENT}");
+                Err(Refusal::LockedOut)
+            }
+        }
+    }
+
+    /// Refuses a user who owes no second factor while one is required,
+    /// unless exempt.
+    pub(super) fn require_second_factor(
+        &self,
+        identity: &Identity,
+        exempt: bool,
+    ) -> Result<(), Refusal> {
+        if self.mfa.required && !exempt {
+            tracing::warn!(username = %identity.username, "authentication refused: a second factor is required and none is enrolled");
+            return Err(Refusal::SecondFactorRequired);
+        }
+        Ok(())
+    }
+
+    /// Counts a wrong password of an existing user (`typed`: what was
+    /// typed as the password, digested, never kept).
+    pub(super) async fn wrong_password(&self, identity: &Identity, typed: &str) {
+        let digest = self.lockouts.password_digest(&identity.seat, typed);
+        self.count_failure(identity, Failure::Password { digest })
+            .await;
+    }
+
+    /// After a refusal at the second factor: a wrong code or a denied push
+    /// counts toward the lockout.
+    pub(super) async fn second_factor_outcome<T>(
+        &self,
+        identity: &Identity,
+        outcome: &Result<T, Refusal>,
+    ) {
+        match outcome {
+            Err(Refusal::InvalidOneTimeCode | Refusal::PushDenied) => {
+                self.count_failure(identity, Failure::SecondFactor).await
+            }
+            Ok(_) => self.forget_failures(identity).await,
+            Err(_) => {}
+        }
+    }
+
+    async fn count_failure(&self, identity: &Identity, failure: Failure) {
+        let now = self.clock.now();
+        match self
+            .store
+            .record_failure(
+                &identity.seat,
+                &identity.username,
+                &failure,
+                &self.lockout_policy,
+                now,
+            )
+            .await
+        {
+            Ok(lock) => {
+                if let Some(lock) = &lock
+                    && let Some((_, until)) = lock.locked
+                {
+                    tracing::warn!(
+                        username = %identity.username,
+                        %until,
+                        locks = lock.locks,
+                        cause = match failure {
+                            Failure::Password { .. } => "wrong passwords",
+                            Failure::SecondFactor => "wrong one-time codes or denied pushes",
+                        },
+                        "user locked out after failed attempts in a row"
+                    );
+                }
+                self.lockouts
+                    .failed(&identity.seat, &identity.username, lock, now);
+            }
+            Err(error) => {
+                tracing::error!(username = %identity.username, %error, "could not record a failed attempt");
+            }
+        }
+    }
+
+    /// A successful login forgets the user's failures (only when this
+    /// process knows of some: a returning user touches no lockout row).
+    pub(super) async fn forget_failures(&self, identity: &Identity) {
+        if !self.lockouts.has_record(&identity.seat) {
+            return;
+        }
+        match self.store.clear_failures(&identity.seat).await {
+            Ok(()) => self.lockouts.cleared(&identity.seat),
+            Err(error) => {
+                tracing::error!(username = %identity.username, %error, "could not clear failed attempts")
+            }
+        }
+    }
+
+    // ----- administration ---------------------------------------------------
+
+    /// Users locked out now, and users with failures in a row.
+    pub async fn lockouts(&self) -> Result<Vec<LockRecord>, StoreError> {
+        self.store.lockouts().await
+    }
+
+    /// Ends a user's lock and forgets their failures. `who` is a username
+    /// (any spelling of a local user, a directory user's login name) or a
+    /// seat key; `false` when that user was neither locked nor failing.
+    pub async fn unlock_user(&self, who: &str) -> Result<bool, StoreError> {
+        let mut candidates = vec![who.trim().to_string()];
+        if let Ok(username) = Username::parse(who) {
+            candidates.push(SeatKey::local(&username).as_str().to_string());
+            candidates.push(username.to_string());
+        }
+        let mut unlocked = false;
+        for candidate in candidates {
+            unlocked |= self.store.unlock(&candidate).await?;
+        }
+        if unlocked {
+            tracing::info!(user = %who.trim(), "user unlocked by an administrator");
+        }
+        self.lockouts.refresh(self.store.as_ref(), true).await?;
+        Ok(unlocked)
+    }
+
+    /// Locks set by this process, and users locked now (`/metrics`).
+    pub fn lockout_counts(&self) -> (u64, usize) {
+        (
+            self.lockouts.locks_set(),
+            self.lockouts.locked_count(self.clock.now()),
+        )
+    }
+
+    /// Sets whether a local user may log in without a second factor.
+    pub async fn set_local_user_second_factor_exempt(
+        &self,
+        name: &str,
+        exempt: bool,
+    ) -> Result<(), UserError> {
+        let username = Username::parse(name)?;
+        let changed = self
+            .store
+            .set_local_user_second_factor_exempt(&username, exempt)
+            .await;
+        self.accounts.invalidate();
+        match changed? {
+            true => {
+                tracing::info!(username = %username, exempt, "second-factor exemption changed");
+                Ok(())
+            }
+            false => Err(UserError::NotFound(username.to_string())),
+        }
+    }
+
+    /// Whether a second factor is required (`mfa.required`).
+    pub fn second_factor_required(&self) -> bool {
+        self.mfa.required
+    }
+}

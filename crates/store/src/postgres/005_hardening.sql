@@ -1,0 +1,24 @@
+-- Schema version 5: the front door (SPEC §12).
+
+-- Service accounts that log in with the password alone while a second
+-- factor is required. Covered by the row's tag (an exemption written in by
+-- hand fails it).
+ALTER TABLE local_users ADD COLUMN second_factor_exempt BIGINT NOT NULL DEFAULT 0;
+
+-- Failed logins in a row per user, and the lock they lead to. A row exists
+-- only while a user has failures or a lock; last_password is a keyed digest
+-- of the wrong password counted last (never the password), so the same
+-- wrong password retried counts once.
+CREATE TABLE lockouts (
+    seat_key          TEXT COLLATE "C" PRIMARY KEY,
+    username          TEXT   NOT NULL,
+    otp_failures      BIGINT NOT NULL,
+    password_failures BIGINT NOT NULL,
+    last_password     BYTEA,
+    last_failure_at   BIGINT NOT NULL,
+    locks             BIGINT NOT NULL,
+    locked_at         BIGINT,
+    locked_until      BIGINT
+);
+CREATE INDEX lockouts_by_username ON lockouts (username);
+INSERT INTO counters (name, value) VALUES ('lockouts', 0);

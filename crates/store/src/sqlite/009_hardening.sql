@@ -1,0 +1,24 @@
+-- Schema version 9: the front door (SPEC §12).
+
+-- Service accounts that log in with the password alone while a second
+-- factor is required. Covered by the row's tag (an exemption written in by
+-- hand fails it).
+ALTER TABLE local_users ADD COLUMN second_factor_exempt INTEGER NOT NULL DEFAULT 0;
+
+-- Failed logins in a row per user, and the lock they lead to. A row exists
+-- only while a user has failures or a lock; last_password is a keyed digest
+-- of the wrong password counted last (never the password), so the same
+-- wrong password retried counts once.
+CREATE TABLE lockouts (
+    seat_key          TEXT    PRIMARY KEY,
+    username          TEXT    NOT NULL,
+    otp_failures      INTEGER NOT NULL,
+    password_failures INTEGER NOT NULL,
+    last_password     BLOB,
+    last_failure_at   INTEGER NOT NULL,
+    locks             INTEGER NOT NULL,
+    locked_at         INTEGER,
+    locked_until      INTEGER
+) WITHOUT ROWID;
+CREATE INDEX lockouts_by_username ON lockouts (username);
+INSERT INTO counters (name, value) VALUES ('lockouts', 0);
