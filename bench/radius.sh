@@ -99,7 +99,7 @@ app_key=$(gh license show --json | awk -F'"' '/"app_key"/ { print $4 }')
 key=$("$VENDOR" issue --signing-key keys/dev-vendor.key --app-key "$app_key" --company Benchmark \
   --dossier BENCH --users 100000 --type subscription --support-end 2099-12-31)
 gh license install "$key" >/dev/null
-printf 'bench-pw\n' | gh local-user add bench --password-stdin >/dev/null
+printf 'bench-pw\n' | gh local-user add bench --password-stdin --no-second-factor >/dev/null
 "$GH" --data-dir "$work/gatehouse" serve >/dev/null 2>"$work/gatehouse/serve.log" &
 gh_pid=$!
 pids+=("$gh_pid")

@@ -13,7 +13,8 @@ use std::time::Duration;
 use gatehouse_core::alarms::{AlarmSettings, DEFAULT_DAYS_BEFORE_END, DEFAULT_USER_LIMIT_PERCENT};
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::push::PushMode;
-use gatehouse_core::{PasswordParams, PushSettings, TotpMode};
+use gatehouse_core::store::LockoutPolicy;
+use gatehouse_core::{MfaSettings, PasswordParams, PushSettings, TotpMode};
 use gatehouse_directory::{DirectoryKind, DirectorySettings, LdapDirectories};
 use gatehouse_license::jiff::civil::Time;
 use gatehouse_license::jiff::tz::TimeZone;
@@ -29,6 +30,8 @@ pub struct RawConfig {
     pub support: SupportSection,
     pub passwords: PasswordSection,
     pub totp: TotpSection,
+    pub mfa: MfaSection,
+    pub lockout: LockoutSection,
     pub push: PushSection,
     pub radius: RadiusSection,
     pub http: HttpSection,
@@ -118,6 +121,50 @@ impl Default for TotpSection {
     }
 }
 
+/// `[mfa]`: the second factor required (SPEC §12).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MfaSection {
+    /// A user with no enrolled second factor is refused after the password.
+    pub required: bool,
+    /// Directory groups (DNs) whose direct members log in with the
+    /// password alone (service accounts).
+    pub exempt_groups: Vec<String>,
+}
+
+impl Default for MfaSection {
+    fn default() -> MfaSection {
+        let defaults = MfaSettings::default();
+        MfaSection {
+            required: defaults.required,
+            exempt_groups: defaults.exempt_groups,
+        }
+    }
+}
+
+/// `[lockout]`: failures in a row before a user is locked (SPEC §12).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LockoutSection {
+    /// Wrong one-time codes or denied pushes in a row (0: never lock).
+    pub otp_failures: u32,
+    /// Wrong passwords in a row of an existing user (0: never lock).
+    pub password_failures: u32,
+    /// The first lock; each further one in a row doubles, up to 24 hours.
+    pub minutes: u64,
+}
+
+impl Default for LockoutSection {
+    fn default() -> LockoutSection {
+        let defaults = LockoutPolicy::default();
+        LockoutSection {
+            otp_failures: defaults.otp_failures,
+            password_failures: defaults.password_failures,
+            minutes: defaults.first_lock.as_secs() / 60,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PushSection {
@@ -129,6 +176,8 @@ pub struct PushSection {
     pub timeout_seconds: u64,
     /// Challenge mode: how long a push can be answered.
     pub lifetime_seconds: u64,
+    /// Most pushes sent to one user in an hour.
+    pub max_per_hour: u32,
     /// Base URL of enrollment links (`https://gatehouse.example.com`);
     /// default: the address the panel was reached at.
     pub public_url: Option<String>,
@@ -154,6 +203,7 @@ impl Default for PushSection {
             mode: defaults.mode.as_str().to_string(),
             timeout_seconds: defaults.timeout.as_secs(),
             lifetime_seconds: defaults.lifetime.as_secs(),
+            max_per_hour: defaults.max_per_hour,
             public_url: None,
             webpush: None,
         }
@@ -337,6 +387,8 @@ pub struct Config {
     pub password: PasswordParams,
     pub password_cache: Duration,
     pub totp_mode: TotpMode,
+    pub mfa: MfaSettings,
+    pub lockout: LockoutPolicy,
     pub push: PushSettings,
     /// `push.public_url`, without a trailing slash.
     pub push_public_url: Option<String>,
@@ -475,6 +527,22 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
             raw.totp.mode
         )
     })?;
+    let lockout = validate_lockout(&raw.lockout)?;
+    let mfa = MfaSettings {
+        required: raw.mfa.required,
+        exempt_groups: raw
+            .mfa
+            .exempt_groups
+            .iter()
+            .map(|group| group.trim().to_string())
+            .filter(|group| !group.is_empty())
+            .collect(),
+    };
+    if let Some(group) = mfa.exempt_groups.iter().find(|group| !group.contains('=')) {
+        bail!(
+            "mfa.exempt_groups: {group:?} is not a group DN such as \"CN=Service Accounts,OU=Groups,DC=example,DC=com\""
+        );
+    }
     let webpush = validate_webpush(data_dir, raw.push.webpush.clone())?;
     let (push, push_public_url) = validate_push(raw.push)?;
     let radius = validate_radius(data_dir, raw.radius)?;
@@ -488,6 +556,8 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
         alarm_daily_at,
         smtp,
         totp_mode,
+        mfa,
+        lockout,
         push,
         push_public_url,
         webpush,
@@ -510,6 +580,23 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
         },
         password_cache: Duration::from_secs(passwords.cache_seconds),
         log_level: raw.log.level,
+    })
+}
+
+fn validate_lockout(raw: &LockoutSection) -> Result<LockoutPolicy> {
+    if raw.otp_failures > 1000 || raw.password_failures > 1000 {
+        bail!(
+            "lockout.otp_failures and lockout.password_failures must be at most 1000 (0 turns that lockout off)"
+        );
+    }
+    if !(1..=1440).contains(&raw.minutes) {
+        bail!("lockout.minutes must be between 1 and 1440 (24 hours)");
+    }
+    Ok(LockoutPolicy {
+        otp_failures: raw.otp_failures,
+        password_failures: raw.password_failures,
+        first_lock: Duration::from_secs(raw.minutes * 60),
+        ..LockoutPolicy::default()
     })
 }
 
@@ -766,6 +853,9 @@ fn validate_push(raw: PushSection) -> Result<(PushSettings, Option<String>)> {
     if !(5..=600).contains(&raw.lifetime_seconds) {
         bail!("push.lifetime_seconds must be between 5 and 600");
     }
+    if !(1..=1000).contains(&raw.max_per_hour) {
+        bail!("push.max_per_hour must be between 1 and 1000");
+    }
     let public_url = match raw.public_url.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(url) => {
@@ -787,6 +877,7 @@ fn validate_push(raw: PushSection) -> Result<(PushSettings, Option<String>)> {
             mode,
             timeout: Duration::from_secs(raw.timeout_seconds),
             lifetime: Duration::from_secs(raw.lifetime_seconds),
+            max_per_hour: raw.max_per_hour,
             ..PushSettings::default()
         },
         public_url,

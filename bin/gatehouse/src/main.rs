@@ -33,8 +33,8 @@ use crate::output::table;
 use gatehouse_directory::LdapDirectories;
 use gatehouse_http::pages::request_text;
 use gatehouse_http::wire::{
-    AlarmJson, ClientJson, DeviceJson, EnrollmentJson, LicenseJson, LocalUserJson, PushJson,
-    RefusedJson, USER_COLUMNS, UserJson, alarm_state, csv, enrollment_link, local_time,
+    AlarmJson, ClientJson, DeviceJson, EnrollmentJson, LicenseJson, LocalUserJson, LockoutJson,
+    PushJson, RefusedJson, USER_COLUMNS, UserJson, alarm_state, csv, enrollment_link, local_time,
 };
 use gatehouse_mail::SmtpMailer;
 
@@ -92,6 +92,9 @@ enum Command {
     /// Push approval: enrollment links, phones, per-user mode, history.
     #[command(subcommand)]
     Push(PushCommand),
+    /// Users locked out after failed attempts in a row.
+    #[command(subcommand)]
+    Lockout(LockoutCommand),
     /// Copy an embedded installation (SQLite) into an empty PostgreSQL
     /// database, then check every table and every month's count.
     Migrate {
@@ -144,12 +147,35 @@ enum LocalUserCommand {
         name: String,
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// A service account: logs in with the password alone while a
+        /// second factor is required (`mfa.required`).
+        #[arg(long)]
+        no_second_factor: bool,
+    },
+    /// Whether a user must present a second factor (`--required`, the
+    /// default) or logs in with the password alone (`--exempt`).
+    SecondFactor {
+        name: String,
+        #[arg(
+            long,
+            conflicts_with = "required",
+            required_unless_present = "required"
+        )]
+        exempt: bool,
+        #[arg(long)]
+        required: bool,
     },
     /// Create many users from a file (`-`: standard input), one per line:
     /// `username<TAB>password`. Blank lines and lines starting with `#` are
     /// skipped. Every line is checked first: one bad line, or a user that
     /// already exists, and nobody is added.
-    Import { file: PathBuf },
+    Import {
+        file: PathBuf,
+        /// Service accounts: they log in with the password alone while a
+        /// second factor is required.
+        #[arg(long)]
+        no_second_factor: bool,
+    },
     /// Set a new password, read from standard input.
     Password {
         name: String,
@@ -173,6 +199,17 @@ enum LocalUserCommand {
         /// Remove the user's TOTP enrollment instead.
         #[arg(long, conflicts_with = "mode")]
         remove: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LockoutCommand {
+    /// Users locked out now, and users with failures in a row.
+    List(FormatArgs),
+    /// End a user's lock (and forget their failures).
+    Unlock {
+        /// A username, or the seat key `lockout list` shows.
+        user: String,
     },
 }
 
@@ -415,6 +452,7 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
         Command::Alarm(command) => alarm(&gatehouse, &config, command).await,
         Command::Directory(command) => directory(&gatehouse, command).await,
         Command::Push(command) => push(&gatehouse, &config, command).await,
+        Command::Lockout(command) => lockout(&gatehouse, command).await,
         Command::Migrate { .. } => unreachable!("handled before opening"),
         Command::Auth {
             user,
@@ -436,6 +474,8 @@ async fn open(config: &Config) -> Result<Gatehouse> {
         time_zone: config.time_zone.clone(),
         password: config.password,
         totp_mode: config.totp_mode,
+        mfa: config.mfa.clone(),
+        lockout: config.lockout,
         push: config.push,
         push_notifier: match &config.webpush {
             Some(webpush) => Some(Arc::new(
@@ -819,10 +859,11 @@ async fn push(gatehouse: &Gatehouse, config: &Config, command: PushCommand) -> R
             }
         }
         PushCommand::Revoke { device } => {
-            if !gatehouse.remove_push_device(&device).await? {
+            let Some(removed) = gatehouse.remove_push_device(&device).await? else {
                 bail!("no push device {device:?}");
-            }
+            };
             println!("revoked {device}");
+            warn_removal(&removed);
         }
         PushCommand::Mode { user, mode } => {
             let mode =
@@ -1231,14 +1272,109 @@ fn emit<T: Serialize>(
 
 // ----- local users and authentication --------------------------------------
 
+async fn lockout(gatehouse: &Gatehouse, command: LockoutCommand) -> Result<ExitCode> {
+    match command {
+        LockoutCommand::List(format) => {
+            let records = gatehouse.lockouts().await?;
+            let (now, zone) = (gatehouse.now(), gatehouse.time_zone());
+            let rows: Vec<LockoutJson> = records
+                .iter()
+                .map(|record| LockoutJson::new(record, now, zone))
+                .collect();
+            let columns = Columns {
+                keys: &[
+                    "username",
+                    "locked",
+                    "locked_until",
+                    "locks",
+                    "otp_failures",
+                    "password_failures",
+                    "seat",
+                ],
+                titles: &[
+                    "Username",
+                    "State",
+                    "Locked Until",
+                    "Locks",
+                    "Wrong Codes",
+                    "Wrong Passwords",
+                    "Seat",
+                ],
+            };
+            emit(&format, &rows, columns, |i| {
+                let row = &rows[i];
+                vec![
+                    row.username.clone(),
+                    if row.locked { "locked" } else { "failures" }.into(),
+                    records[i]
+                        .locked
+                        .filter(|_| row.locked)
+                        .map_or_else(|| "-".into(), |(_, until)| local_time(until, zone)),
+                    row.locks.to_string(),
+                    row.otp_failures.to_string(),
+                    row.password_failures.to_string(),
+                    row.seat.clone(),
+                ]
+            })?;
+            if !format.json && !format.csv && rows.is_empty() {
+                eprintln!("nobody is locked out");
+            }
+        }
+        LockoutCommand::Unlock { user } => {
+            if !gatehouse.unlock_user(&user).await? {
+                bail!("{user:?} is not locked out and has no failed attempts");
+            }
+            println!("unlocked {user}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Says on standard error when a removal left its user without a second
+/// factor.
+fn warn_removal(removed: &gatehouse_core::Removed) {
+    if let Some(warning) = removed.warning() {
+        eprintln!("warning: {warning}");
+    }
+}
+
 async fn local_user(gatehouse: &Gatehouse, command: LocalUserCommand) -> Result<ExitCode> {
     match command {
-        LocalUserCommand::Add { name, .. } => {
+        LocalUserCommand::Add {
+            name,
+            no_second_factor,
+            ..
+        } => {
             let password = read_secret("password")?;
             let username = gatehouse.add_local_user(&name, &password).await?;
-            println!("added local user {username}");
+            if no_second_factor {
+                gatehouse
+                    .set_local_user_second_factor_exempt(&name, true)
+                    .await?;
+                println!("added local user {username} (no second factor)");
+            } else {
+                println!("added local user {username}");
+                if gatehouse.second_factor_required() {
+                    eprintln!(
+                        "note: {username} must enroll a second factor before logging in (local-user totp {username}, or push enroll {username})"
+                    );
+                }
+            }
         }
-        LocalUserCommand::Import { file } => {
+        LocalUserCommand::SecondFactor { name, exempt, .. } => {
+            gatehouse
+                .set_local_user_second_factor_exempt(&name, exempt)
+                .await?;
+            if exempt {
+                println!("{name} logs in without a second factor");
+            } else {
+                println!("{name} must present a second factor");
+            }
+        }
+        LocalUserCommand::Import {
+            file,
+            no_second_factor,
+        } => {
             let text = if file.as_os_str() == "-" {
                 read_stdin()?
             } else {
@@ -1257,6 +1393,11 @@ async fn local_user(gatehouse: &Gatehouse, command: LocalUserCommand) -> Result<
             }
             for (_, name, password) in &users {
                 gatehouse.add_local_user(name, password).await?;
+                if no_second_factor {
+                    gatehouse
+                        .set_local_user_second_factor_exempt(name, true)
+                        .await?;
+                }
             }
             println!("imported {} local users", users.len());
         }
@@ -1280,8 +1421,9 @@ async fn local_user(gatehouse: &Gatehouse, command: LocalUserCommand) -> Result<
         LocalUserCommand::Totp {
             name, remove: true, ..
         } => {
-            gatehouse.remove_local_totp(&name).await?;
+            let removed = gatehouse.remove_local_totp(&name).await?;
             println!("removed TOTP for {name}");
+            warn_removal(&removed);
         }
         LocalUserCommand::Totp {
             name,
@@ -1302,8 +1444,22 @@ async fn local_user(gatehouse: &Gatehouse, command: LocalUserCommand) -> Result<
                 rows.push(LocalUserJson::new(user, mode, zone));
             }
             let columns = Columns {
-                keys: &["username", "display_name", "enabled", "created_at", "totp"],
-                titles: &["Username", "Display Name", "State", "Created", "TOTP"],
+                keys: &[
+                    "username",
+                    "display_name",
+                    "enabled",
+                    "created_at",
+                    "totp",
+                    "second_factor_exempt",
+                ],
+                titles: &[
+                    "Username",
+                    "Display Name",
+                    "State",
+                    "Created",
+                    "TOTP",
+                    "Second Factor",
+                ],
             };
             emit(&format, &rows, columns, |i| {
                 let user = &users[i];
@@ -1313,6 +1469,12 @@ async fn local_user(gatehouse: &Gatehouse, command: LocalUserCommand) -> Result<
                     if user.enabled { "enabled" } else { "disabled" }.into(),
                     local_time(user.created_at, zone),
                     rows[i].totp.clone().unwrap_or_else(|| "-".into()),
+                    if user.second_factor_exempt {
+                        "exempt"
+                    } else {
+                        "required"
+                    }
+                    .into(),
                 ]
             })?;
         }

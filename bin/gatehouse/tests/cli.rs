@@ -540,7 +540,15 @@ fn local_users_are_imported_all_or_nothing() {
         "# username<TAB>password\nalice\talice-secret\n\nBob\tbob-secret\n",
     )
     .unwrap();
-    let out = gh.ok(&["local-user", "import", file.to_str().unwrap()], "");
+    let out = gh.ok(
+        &[
+            "local-user",
+            "import",
+            file.to_str().unwrap(),
+            "--no-second-factor",
+        ],
+        "",
+    );
     assert_eq!(out.trim(), "imported 2 local users");
     assert_eq!(gh.auth("alice").0, "Accept");
     assert_eq!(gh.auth("bob").0, "Accept");

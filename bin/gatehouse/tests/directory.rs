@@ -18,8 +18,14 @@ const UNAVAILABLE_TEXT: &str = "Reject: Authentication service unavailable, plea
 const LIMIT_TEXT: &str = "Reject: User limit exceeded, please contact your system administrator";
 
 /// An installation (UTC) whose configuration has `directory` appended.
+/// An installation with `directory`, whose vpn-users group is exempt from
+/// the second factor (`mfa.exempt_groups`): these tests are about who the
+/// directory lets in and how they are counted.
 fn installation(directory: &str) -> Installation {
     let gh = Installation::new("UTC");
+    gh.append_config(&format!(
+        "\n[mfa]\nexempt_groups = [\"{LDAP_VPN_GROUP}\"]\n"
+    ));
     gh.append_config(directory);
     gh
 }
@@ -87,6 +93,31 @@ fn every_spelling_of_a_directory_user_is_one_seat() {
     let (upn, _) = test_json(&gh, "john@example.com", None);
     assert_eq!(upn["seat_key"], john["seat_key"]);
     assert_eq!(gh.license_json()["active_users"], 1);
+}
+
+/// SPEC §12: a directory user with no enrolled factor is refused after
+/// the password unless a group they belong to is in `mfa.exempt_groups`.
+#[test]
+fn directory_users_need_a_second_factor_unless_their_group_is_exempt() {
+    const TEST: &str = "directory_users_need_a_second_factor_unless_their_group_is_exempt";
+    let Some(slapd) = Slapd::start(TEST) else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    gh.append_config("\n[mfa]\nexempt_groups = [\"cn=other,ou=groups,dc=example,dc=test\"]\n");
+    gh.append_config(&ad_directory(&[slapd.url()], "starttls = false\n"));
+    let (reply, stderr) = gh.auth_with("john", "john-secret");
+    assert_eq!(
+        reply, "Reject: A second factor is required, please contact your system administrator",
+        "{stderr}"
+    );
+    assert_eq!(
+        gh.auth_with("john", "wrong").0,
+        "Reject: Invalid username or password"
+    );
+    assert!(gh.users(&month(&gh)).is_empty());
+    let exempt = installation(&ad_directory(&[slapd.url()], "starttls = false\n"));
+    assert_eq!(exempt.auth_with("john", "john-secret").0, "Accept");
 }
 
 #[test]

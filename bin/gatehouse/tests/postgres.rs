@@ -255,7 +255,15 @@ fn three_nodes_count_exactly_the_limit_even_when_one_is_killed_mid_run() {
         .collect();
     let users_file = nodes[0].data_dir().join("users.tsv");
     std::fs::write(&users_file, &users).unwrap();
-    nodes[0].ok(&["local-user", "import", users_file.to_str().unwrap()], "");
+    nodes[0].ok(
+        &[
+            "local-user",
+            "import",
+            users_file.to_str().unwrap(),
+            "--no-second-factor",
+        ],
+        "",
+    );
     let mut servers = serve_all(nodes, "");
     let ports: Vec<String> = servers.iter().map(|s| s.radius_port.to_string()).collect();
     let mut load = std::process::Command::new(python)

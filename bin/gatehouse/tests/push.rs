@@ -347,6 +347,7 @@ fn a_thousand_logins_held_for_phones_do_not_hold_up_other_users() {
             "local-user",
             "import",
             dir.join("import.tsv").to_str().unwrap(),
+            "--no-second-factor",
         ],
         "",
     );

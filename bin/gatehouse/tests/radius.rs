@@ -269,6 +269,98 @@ fn password_and_code_typed_together() {
     );
 }
 
+/// SPEC §12: a user with no second factor is refused after the password
+/// (and counted nowhere) until enrolled or exempt.
+#[test]
+fn a_user_without_a_second_factor_is_refused_until_exempt() {
+    let Some((radclient, _python)) =
+        peers("a_user_without_a_second_factor_is_refused_until_exempt")
+    else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    gh.ok(
+        &["local-user", "add", "dana", "--password-stdin"],
+        "dana-secret\n",
+    );
+    let radius = Radius::start(gh);
+    let refused = radius.radclient(&radclient, &pap("dana", "dana-secret"), SECRET);
+    refused.assert_reply(
+        "Access-Reject",
+        "A second factor is required, please contact your system administrator",
+    );
+    let wrong = radius.radclient(&radclient, &pap("dana", "not-it"), SECRET);
+    assert_eq!(wrong.reply_message.as_deref(), Some(INVALID_TEXT));
+    assert!(radius.gh.users(&current_month(&radius.gh)).is_empty());
+    radius
+        .gh
+        .ok(&["local-user", "second-factor", "dana", "--exempt"], "");
+    let listed = radius.gh.ok(&["local-user", "list", "--json"], "");
+    assert!(
+        listed.contains("\"second_factor_exempt\": true"),
+        "{listed}"
+    );
+    // Another process changed the account: seen within a tick.
+    std::thread::sleep(Duration::from_millis(1500));
+    radius
+        .radclient(&radclient, &pap("dana", "dana-secret"), SECRET)
+        .assert_code("Access-Accept");
+}
+
+/// SPEC §12: five wrong codes lock the user (even the right code is then
+/// refused), the lock is logged and listed, and an administrator ends it.
+#[test]
+fn wrong_codes_lock_a_user_until_an_administrator_unlocks() {
+    let Some((radclient, _python)) =
+        peers("wrong_codes_lock_a_user_until_an_administrator_unlocks")
+    else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    let erin = totp_user(&gh, "erin", "append");
+    let radius = Radius::start(gh);
+    for _ in 0..5 {
+        let good = current_code(&erin);
+        let wrong = format!("{}{}", (good.as_bytes()[0] - b'0' + 1) % 10, &good[1..]);
+        let reply = radius.radclient(
+            &radclient,
+            &pap("erin", &format!("erin-secret{wrong}")),
+            SECRET,
+        );
+        assert_eq!(
+            reply.reply_message.as_deref(),
+            Some("Invalid one-time code")
+        );
+    }
+    let locked = radius.radclient(
+        &radclient,
+        &pap("erin", &format!("erin-secret{}", current_code(&erin))),
+        SECRET,
+    );
+    locked.assert_reply(
+        "Access-Reject",
+        "Too many failed attempts, please try again later",
+    );
+    radius.wait_for_log("authentication refused: user locked out");
+    let listed: Value =
+        serde_json::from_str(&radius.gh.ok(&["lockout", "list", "--json"], "")).unwrap();
+    assert_eq!(listed[0]["username"], "erin", "{listed}");
+    assert_eq!(listed[0]["locked"], true, "{listed}");
+    assert!(radius.gh.users(&current_month(&radius.gh)).is_empty());
+    let unlocked = radius.gh.ok(&["lockout", "unlock", "Erin"], "");
+    assert_eq!(unlocked.trim(), "unlocked Erin");
+    let again = radius.gh.run(&["lockout", "unlock", "erin"], "");
+    assert!(!again.status.success());
+    std::thread::sleep(Duration::from_millis(1500));
+    radius
+        .radclient(
+            &radclient,
+            &pap("erin", &format!("erin-secret{}", current_code(&erin))),
+            SECRET,
+        )
+        .assert_code("Access-Accept");
+}
+
 #[test]
 fn requests_that_must_be_dropped_get_no_answer() {
     let Some((radclient, python)) = peers("requests_that_must_be_dropped_get_no_answer") else {

@@ -34,7 +34,15 @@ fn import_users(gh: &Installation, count: usize) -> Vec<String> {
     let file = gh.data_dir().join("users.tsv");
     let lines: String = names.iter().map(|n| format!("{n}\t{n}-secret\n")).collect();
     std::fs::write(&file, lines).unwrap();
-    gh.ok(&["local-user", "import", file.to_str().unwrap()], "");
+    gh.ok(
+        &[
+            "local-user",
+            "import",
+            file.to_str().unwrap(),
+            "--no-second-factor",
+        ],
+        "",
+    );
     names
 }
 
@@ -309,10 +317,15 @@ fn still_the_same_installation(gh: &Installation, fixture: &Value) {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // bob has no second factor: once upgraded, one is required (SPEC §12)
+    // until an administrator exempts him.
+    let bob = passwords["bob"].as_str().unwrap();
     assert_eq!(
-        gh.auth_with("bob", passwords["bob"].as_str().unwrap()).0,
-        "Accept"
+        gh.auth_with("bob", bob).0,
+        "Reject: A second factor is required, please contact your system administrator"
     );
+    gh.ok(&["local-user", "second-factor", "bob", "--exempt"], "");
+    assert_eq!(gh.auth_with("bob", bob).0, "Accept");
     assert!(gh.ok(&["client", "list"], "").contains("vpn"));
     let devices = gh.ok(&["push", "devices", "--json"], "");
     assert!(devices.contains(&text("device")), "{devices}");

@@ -40,7 +40,7 @@ pub use password::PasswordParams;
 pub use service::{
     APPROVE_ON_PHONE, Admitted, AlarmSaveError, ClientAddError, DirectoryUserError,
     ENROLLMENT_LIFETIME, FirstFactor, Gatehouse, InstallError, LOCKED_OUT, LOCKED_OUT_EVENT,
-    LicenseView, LoginStep, MfaSettings, OpenError, PushError, PushSettings, Refusal,
+    LicenseView, LoginStep, MfaSettings, OpenError, PushError, PushSettings, Refusal, Removed,
     SECOND_FACTOR_REQUIRED, SecondFactor, Settings, SignedPush, TestMailError, TotpEnrollment,
     UserError,
 };

@@ -49,7 +49,7 @@ mod pushing;
 use alarming::AlarmEngine;
 pub use alarming::{AlarmSaveError, DEFAULT_DAILY_AT, TestMailError};
 pub use directory_login::DirectoryUserError;
-pub use front_door::{LOCKED_OUT, LOCKED_OUT_EVENT, MfaSettings, SECOND_FACTOR_REQUIRED};
+pub use front_door::{LOCKED_OUT, LOCKED_OUT_EVENT, MfaSettings, Removed, SECOND_FACTOR_REQUIRED};
 use pushing::PushWaiters;
 pub use pushing::{
     APPROVE_ON_PHONE, ENROLLMENT_LIFETIME, PushError, PushSettings, SignedPush, StartPushError,
@@ -1562,12 +1562,13 @@ impl Gatehouse {
         })
     }
 
-    pub async fn remove_local_totp(&self, name: &str) -> Result<(), UserError> {
+    pub async fn remove_local_totp(&self, name: &str) -> Result<Removed, UserError> {
         let username = Username::parse(name)?;
-        let removed = self.store.remove_totp(&SeatKey::local(&username)).await;
+        let seat = SeatKey::local(&username);
+        let removed = self.store.remove_totp(&seat).await;
         self.accounts.invalidate();
         if removed? {
-            Ok(())
+            Ok(self.removed_from(&seat, username.to_string()).await?)
         } else {
             Err(UserError::NotFound(format!(
                 "{username} (no TOTP enrolled)"

@@ -33,7 +33,7 @@ use crate::pages::{
 };
 use crate::wire::{
     AlarmJson, ClientJson, DeviceJson, EnrollmentJson, ErrorJson, LicenseJson, LicenseKeyJson,
-    LicensePreviewJson, PushJson, RefusedJson, UserJson, enrollment_link,
+    LicensePreviewJson, LockoutJson, PushJson, RefusedJson, UserJson, enrollment_link,
 };
 
 /// The OpenAPI 3 document of this API.
@@ -90,6 +90,13 @@ pub fn routes() -> (Router<Arc<Panel>>, Vec<(&'static str, &'static str)>) {
         post(disable_local_user),
     );
     add("/local-users/{name}/password", &["put"], put(set_password));
+    add(
+        "/local-users/{name}/second-factor",
+        &["put"],
+        put(set_second_factor),
+    );
+    add("/lockouts", &["get"], get(lockouts));
+    add("/lockouts/{user}", &["delete"], delete(unlock));
     add(
         "/local-users/{name}/totp",
         &["post", "delete"],
@@ -493,6 +500,9 @@ async fn local_user_json(panel: &Panel, name: &str) -> Response {
 struct NewUserJson {
     username: String,
     password: String,
+    /// A service account: no second factor while one is required.
+    #[serde(default)]
+    second_factor_exempt: bool,
 }
 
 async fn add_local_user(
@@ -500,11 +510,19 @@ async fn add_local_user(
     _admin: Admin,
     Body(body): Body<NewUserJson>,
 ) -> Response {
-    match panel
+    let added = match panel
         .gatehouse
         .add_local_user(&body.username, &body.password)
         .await
     {
+        Ok(name) if body.second_factor_exempt => panel
+            .gatehouse
+            .set_local_user_second_factor_exempt(name.as_str(), true)
+            .await
+            .map(|()| name),
+        other => other,
+    };
+    match added {
         Ok(name) => {
             let mut response = local_user_json(&panel, name.as_str()).await;
             if response.status() == StatusCode::OK {
@@ -559,6 +577,62 @@ async fn set_password(
     }
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecondFactorJson {
+    exempt: bool,
+}
+
+async fn set_second_factor(
+    State(panel): State<Arc<Panel>>,
+    _admin: Admin,
+    Path(name): Path<String>,
+    Body(body): Body<SecondFactorJson>,
+) -> Response {
+    match panel
+        .gatehouse
+        .set_local_user_second_factor_exempt(&name, body.exempt)
+        .await
+    {
+        Ok(()) => local_user_json(&panel, &name).await,
+        Err(user) => user_error(user),
+    }
+}
+
+// ----- lockouts ------------------------------------------------------------------
+
+async fn lockouts(State(panel): State<Arc<Panel>>, _admin: Admin) -> Response {
+    let gatehouse = &panel.gatehouse;
+    match gatehouse.lockouts().await {
+        Ok(records) => Json(
+            records
+                .iter()
+                .map(|record| LockoutJson::new(record, gatehouse.now(), gatehouse.time_zone()))
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(store) => unavailable(store),
+    }
+}
+
+async fn unlock(
+    State(panel): State<Arc<Panel>>,
+    admin: Admin,
+    Path(user): Path<String>,
+) -> Response {
+    match panel.gatehouse.unlock_user(&user).await {
+        Ok(true) => {
+            tracing::info!(admin = %admin.name, user = %user, "user unlocked through the API");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(false) => error(
+            StatusCode::NOT_FOUND,
+            format!("{user:?} is not locked out and has no failed attempts"),
+        ),
+        Err(store) => unavailable(store),
+    }
+}
+
 async fn delete_local_user(
     State(panel): State<Arc<Panel>>,
     _admin: Admin,
@@ -610,13 +684,22 @@ async fn enroll_totp(
     }
 }
 
+/// 204, or 200 with `{"warning": …}` when the user is left without a
+/// second factor while one is required.
+fn removal_response(removed: &gatehouse_core::Removed) -> Response {
+    match removed.warning() {
+        None => StatusCode::NO_CONTENT.into_response(),
+        Some(warning) => Json(serde_json::json!({ "warning": warning })).into_response(),
+    }
+}
+
 async fn remove_totp(
     State(panel): State<Arc<Panel>>,
     _admin: Admin,
     Path(name): Path<String>,
 ) -> Response {
     match panel.gatehouse.remove_local_totp(&name).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Ok(removed) => removal_response(&removed),
         Err(user) => user_error(user),
     }
 }
@@ -726,11 +809,11 @@ async fn remove_push_device(
     Path(id): Path<String>,
 ) -> Response {
     match panel.gatehouse.remove_push_device(&id).await {
-        Ok(true) => {
+        Ok(Some(removed)) => {
             tracing::info!(admin = %admin.name, device = %id, "push device removed through the API");
-            StatusCode::NO_CONTENT.into_response()
+            removal_response(&removed)
         }
-        Ok(false) => error(StatusCode::NOT_FOUND, format!("no push device {id:?}")),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no push device {id:?}")),
         Err(store) => unavailable(store),
     }
 }

@@ -124,9 +124,16 @@ impl IntoResponse for AuthRejection {
     }
 }
 
-/// Only local paths may be a `next` target (no open redirect).
+/// Only a path of the panel itself may be a `next` target (no open
+/// redirect): it starts with one `/`, and holds only visible ASCII other
+/// than `\\` — no control characters or whitespace (browsers drop a tab or
+/// newline, so `/\t/evil.example` would become `//evil.example`), no
+/// `//` or `/\\` at its start (another host), no scheme. Anything else
+/// leads to the License page.
 pub fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    let bytes = next.as_bytes();
+    let visible = bytes.iter().all(|&b| b.is_ascii_graphic() && b != b'\\');
+    if visible && bytes.first() == Some(&b'/') && bytes.get(1) != Some(&b'/') {
         next
     } else {
         "/license"
@@ -293,10 +300,17 @@ mod tests {
     #[test]
     fn next_targets_stay_on_this_site() {
         assert_eq!(safe_next("/users?month=2026-11"), "/users?month=2026-11");
+        assert_eq!(safe_next("/push-devices"), "/push-devices");
         for hostile in [
             "https://evil.example/",
+            "https:evil.example",
             "//evil.example/",
             "/\\evil.example",
+            "/\t/evil.example",
+            "\t//evil.example",
+            "/\r\n/evil.example",
+            "/ /evil.example",
+            "/\u{3000}/evil.example",
             "javascript:alert(1)",
             "",
         ] {

@@ -231,6 +231,11 @@ async fn metrics(State(panel): State<Arc<Panel>>) -> Response {
         "# HELP gatehouse_push_waiting Logins of this process waiting for a phone now.\n# TYPE gatehouse_push_waiting gauge\ngatehouse_push_waiting {}",
         panel.gatehouse.pushes_waiting()
     );
+    let (locks_set, locked_now) = panel.gatehouse.lockout_counts();
+    let _ = writeln!(
+        text,
+        "# HELP gatehouse_lockouts_total Users locked out by this process after failed attempts in a row.\n# TYPE gatehouse_lockouts_total counter\ngatehouse_lockouts_total {locks_set}\n# HELP gatehouse_locked_users Users locked out now (as this process last read).\n# TYPE gatehouse_locked_users gauge\ngatehouse_locked_users {locked_now}"
+    );
     match panel.gatehouse.license_view().await {
         Ok(view) => {
             let gauges = [

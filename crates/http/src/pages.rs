@@ -32,8 +32,8 @@ use serde::Deserialize;
 use crate::Panel;
 use crate::auth::{Admin, Via, clear_session_cookie, safe_next, session_cookie};
 use crate::wire::{
-    ClientJson, LicenseJson, LicensePreviewJson, LocalUserJson, RefusedJson, USER_COLUMNS,
-    UserJson, alarm_state, csv, csv_row, local_time,
+    ClientJson, LicenseJson, LicensePreviewJson, LocalUserJson, LockoutJson, RefusedJson,
+    USER_COLUMNS, UserJson, alarm_state, csv, csv_row, local_time,
 };
 
 /// Rows per page of the Users table.
@@ -59,6 +59,7 @@ pub fn routes() -> Router<Arc<Panel>> {
         .route("/local-users", get(local_users_page).post(add_local_user))
         .route("/local-users/{name}/{action}", post(local_user_action))
         .route("/local-users/{name}/totp/remove", post(remove_totp))
+        .route("/lockouts/unlock", post(unlock_user))
         .route("/clients", get(clients_page).post(add_client))
         .route("/clients/{name}/delete", post(delete_client))
 }
@@ -111,6 +112,15 @@ pub(crate) fn unavailable(error: impl std::fmt::Display) -> Response {
         Html("<!doctype html><title>Gatehouse</title><p>The database is unavailable; please try again in a moment.</p>"),
     )
         .into_response()
+}
+
+/// What the panel says after a second factor was removed, with the
+/// warning when its user is left without one.
+pub(crate) fn removal_notice(done: String, removed: &gatehouse_core::Removed) -> String {
+    match removed.warning() {
+        Some(warning) => format!("{done} Warning: {warning}."),
+        None => done,
+    }
 }
 
 pub(crate) fn see_other(location: &str) -> Response {
@@ -602,7 +612,7 @@ fn sort_name(order: SeatOrder) -> &'static str {
 }
 
 /// `?k=v&…` with values percent-encoded.
-fn query_string(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn query_string(pairs: &[(&str, &str)]) -> String {
     let mut out = String::new();
     for (key, value) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
         out.push(if out.is_empty() { '?' } else { '&' });
@@ -1185,6 +1195,10 @@ struct LocalUsersPage {
     nav: Option<Nav>,
     csrf: String,
     users: Vec<LocalUserJson>,
+    /// Users locked out or with failed attempts in a row (local and
+    /// directory alike).
+    lockouts: Vec<LockoutJson>,
+    second_factor_required: bool,
     notice: Option<String>,
     error: Option<String>,
     enrolled: Option<Enrolled>,
@@ -1220,13 +1234,24 @@ async fn render_local_users(
     error: Option<String>,
     enrolled: Option<Enrolled>,
 ) -> Response {
-    match local_users_json(panel).await {
-        Ok(users) => page(
+    let gatehouse = &panel.gatehouse;
+    let listed = async {
+        let users = local_users_json(panel).await?;
+        let lockouts = gatehouse.lockouts().await?;
+        Ok::<_, gatehouse_core::StoreError>((users, lockouts))
+    };
+    match listed.await {
+        Ok((users, lockouts)) => page(
             status,
             &LocalUsersPage {
                 nav: Nav::new(panel, admin, "local-users"),
                 csrf: admin.csrf().to_string(),
                 users,
+                lockouts: lockouts
+                    .iter()
+                    .map(|record| LockoutJson::new(record, gatehouse.now(), gatehouse.time_zone()))
+                    .collect(),
+                second_factor_required: gatehouse.second_factor_required(),
                 notice,
                 error,
                 enrolled,
@@ -1256,6 +1281,9 @@ struct AddUserForm {
     csrf: String,
     username: String,
     password: String,
+    /// The checkbox: present when ticked.
+    #[serde(default)]
+    no_second_factor: Option<String>,
 }
 
 async fn add_local_user(
@@ -1266,11 +1294,19 @@ async fn add_local_user(
     if let Err(refused) = admin.check_csrf(&form.csrf) {
         return refused.into_response();
     }
-    match panel
+    let added = match panel
         .gatehouse
         .add_local_user(&form.username, &form.password)
         .await
     {
+        Ok(name) if form.no_second_factor.is_some() => panel
+            .gatehouse
+            .set_local_user_second_factor_exempt(name.as_str(), true)
+            .await
+            .map(|()| name),
+        other => other,
+    };
+    match added {
         Ok(name) => see_other(&format!(
             "/local-users{}",
             query_string(&[("done", &format!("Added {name}."))])
@@ -1328,6 +1364,37 @@ pub fn parse_mode(text: &str) -> Result<Option<TotpMode>, String> {
     }
 }
 
+#[derive(Debug, Deserialize)]
+struct UnlockForm {
+    #[serde(default)]
+    csrf: String,
+    user: String,
+}
+
+async fn unlock_user(
+    State(panel): State<Arc<Panel>>,
+    admin: Admin,
+    axum::Form(form): axum::Form<UnlockForm>,
+) -> Response {
+    if let Err(refused) = admin.check_csrf(&form.csrf) {
+        return refused.into_response();
+    }
+    match panel.gatehouse.unlock_user(&form.user).await {
+        Ok(unlocked) => {
+            if unlocked {
+                tracing::info!(admin = %admin.name, user = %form.user, "user unlocked in the panel");
+            }
+            let done = if unlocked {
+                format!("Unlocked {}.", form.user)
+            } else {
+                format!("{} was not locked out.", form.user)
+            };
+            see_other(&format!("/local-users{}", query_string(&[("done", &done)])))
+        }
+        Err(error) => unavailable(error),
+    }
+}
+
 async fn local_user_action(
     State(panel): State<Arc<Panel>>,
     admin: Admin,
@@ -1355,6 +1422,14 @@ async fn local_user_action(
             .set_local_user_password(&name, &form.password)
             .await
             .map(|()| format!("Password of {name} changed.")),
+        "exempt" => gatehouse
+            .set_local_user_second_factor_exempt(&name, true)
+            .await
+            .map(|()| format!("{name} logs in without a second factor.")),
+        "require" => gatehouse
+            .set_local_user_second_factor_exempt(&name, false)
+            .await
+            .map(|()| format!("{name} must present a second factor.")),
         "totp" => {
             let mode = match parse_mode(&form.mode) {
                 Ok(mode) => mode,
@@ -1432,9 +1507,12 @@ async fn remove_totp(
         return refused.into_response();
     }
     match panel.gatehouse.remove_local_totp(&name).await {
-        Ok(()) => see_other(&format!(
+        Ok(removed) => see_other(&format!(
             "/local-users{}",
-            query_string(&[("done", &format!("Removed TOTP of {name}."))])
+            query_string(&[(
+                "done",
+                &removal_notice(format!("Removed TOTP of {name}."), &removed)
+            )])
         )),
         Err(gatehouse_core::UserError::Store(error)) => unavailable(error),
         Err(error) => {

@@ -177,11 +177,17 @@ async fn revoke(
         return refused.into_response();
     }
     match panel.gatehouse.remove_push_device(&id).await {
-        Ok(true) => {
+        Ok(Some(removed)) => {
             tracing::info!(admin = %admin.name, device = %id, "push device revoked in the panel");
-            see_other("/push-devices?done=Phone%20revoked.")
+            see_other(&format!(
+                "/push-devices{}",
+                crate::pages::query_string(&[(
+                    "done",
+                    &crate::pages::removal_notice("Phone revoked.".into(), &removed)
+                )])
+            ))
         }
-        Ok(false) => {
+        Ok(None) => {
             render(
                 &panel,
                 &admin,

@@ -6,7 +6,8 @@ use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::export::push_text;
 use gatehouse_core::push::Decision;
 use gatehouse_core::store::{
-    AlarmRecord, Delivery, DeviceRecord, LocalUserRecord, PushRecord, RefusedUser, SeatRecord,
+    AlarmRecord, Delivery, DeviceRecord, LocalUserRecord, LockRecord, PushRecord, RefusedUser,
+    SeatRecord,
 };
 use gatehouse_core::totp::TotpMode;
 use gatehouse_license::jiff::Timestamp;
@@ -220,6 +221,8 @@ pub struct LocalUserJson {
     pub created_at: String,
     /// `challenge`, `append`, or `null` without TOTP.
     pub totp: Option<String>,
+    /// Logs in with the password alone while a second factor is required.
+    pub second_factor_exempt: bool,
 }
 
 impl LocalUserJson {
@@ -230,6 +233,43 @@ impl LocalUserJson {
             enabled: user.enabled,
             created_at: rfc3339(user.created_at, zone),
             totp: totp.map(|mode| mode.as_str().to_string()),
+            second_factor_exempt: user.second_factor_exempt,
+        }
+    }
+}
+
+/// A user with failures in a row or a lock (SPEC §12).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockoutJson {
+    pub username: String,
+    /// The seat key the lock is kept under (`local:…`, `directory:…`).
+    pub seat: String,
+    /// Locked now.
+    pub locked: bool,
+    /// When the lock ends (RFC 3339), if locked now.
+    pub locked_until: Option<String>,
+    /// Locks in a row (each doubles the next).
+    pub locks: u32,
+    pub otp_failures: u32,
+    pub password_failures: u32,
+    pub last_failure_at: String,
+}
+
+impl LockoutJson {
+    pub fn new(record: &LockRecord, now: Timestamp, zone: &TimeZone) -> LockoutJson {
+        let locked = record.locked_at(now);
+        LockoutJson {
+            username: record.username.clone(),
+            seat: record.seat.as_str().to_string(),
+            locked,
+            locked_until: record
+                .locked
+                .filter(|_| locked)
+                .map(|(_, until)| rfc3339(until, zone)),
+            locks: record.locks,
+            otp_failures: record.otp_failures,
+            password_failures: record.password_failures,
+            last_failure_at: rfc3339(record.last_failure_at, zone),
         }
     }
 }

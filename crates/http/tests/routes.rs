@@ -393,6 +393,62 @@ async fn sign_in_is_rate_limited_and_never_says_which_names_exist() {
 }
 
 #[tokio::test]
+async fn next_after_sign_in_only_ever_leads_into_the_panel() {
+    let fx = fixture("next").await;
+    // As a link would carry them (percent-encoded in the query) …
+    for vector in [
+        "/%09/evil.example",
+        "/%0d%0a/evil.example",
+        "/%2F/evil.example",
+        "%2F%2Fevil.example",
+        "/%5Cevil.example",
+        "https:evil.example",
+        "https://evil.example/",
+        "%09https://evil.example",
+    ] {
+        let (status, page) = fx.page(As::Nobody, &format!("/login?next={vector}")).await;
+        assert_eq!(status, StatusCode::OK, "{vector}");
+        let marker = "name=\"next\" value=\"";
+        let start = page.find(marker).expect("the form carries next") + marker.len();
+        let carried = &page[start..start + page[start..].find('"').unwrap()];
+        assert_eq!(carried, "/license", "{vector}");
+    }
+    // … and posted straight to the sign-in form, decoded.
+    for next in [
+        "/\t/evil.example",
+        "/\r\n/evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "https:evil.example",
+    ] {
+        let login = fx
+            .form(
+                As::Nobody,
+                "/login",
+                &[
+                    ("username", "root"),
+                    ("password", ADMIN_PASSWORD),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(login.headers()[header::LOCATION], "/license", "{next:?}");
+    }
+    let login = fx
+        .form(
+            As::Nobody,
+            "/login",
+            &[
+                ("username", "root"),
+                ("password", ADMIN_PASSWORD),
+                ("next", "/users?month=2026-11"),
+            ],
+        )
+        .await;
+    assert_eq!(login.headers()[header::LOCATION], "/users?month=2026-11");
+}
+
+#[tokio::test]
 async fn the_session_cookie_is_http_only_same_site_and_secure_and_ends_at_logout() {
     let fx = fixture("cookie").await;
     let login = fx
@@ -1270,7 +1326,9 @@ async fn the_openapi_document_matches_the_routes() {
     for (method, path) in &documented {
         let path = format!(
             "/api/v1{}",
-            path.replace("{name}", "nobody").replace("{id}", "nobody")
+            path.replace("{name}", "nobody")
+                .replace("{id}", "nobody")
+                .replace("{user}", "nobody")
         );
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let (status, _) = fx

@@ -19,6 +19,26 @@ pub const LOCKED_OUT: &str = "Too many failed attempts, please try again later";
 /// The log event of every login refused because the user is locked out.
 pub const LOCKED_OUT_EVENT: &str = "authentication refused: user locked out";
 
+/// A second factor removed by an administrator, and whether its user is
+/// left without any while one is required (so can no longer log in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    pub username: String,
+    pub no_second_factor_left: bool,
+}
+
+impl Removed {
+    /// The warning shown when the user is left without a second factor.
+    pub fn warning(&self) -> Option<String> {
+        self.no_second_factor_left.then(|| {
+            format!(
+                "{} has no second factor left and can no longer log in (a second factor is required); enroll a new one or exempt the user",
+                self.username
+            )
+        })
+    }
+}
+
 /// `[mfa]`: whether a second factor is required, and who is exempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MfaSettings {
@@ -199,6 +219,38 @@ impl Gatehouse {
             }
             false => Err(UserError::NotFound(username.to_string())),
         }
+    }
+
+    /// After a second factor of `seat` was removed: whether any is left
+    /// (a local user exempt needs none; a directory user's groups are not
+    /// asked, so one with nothing left is reported).
+    pub(super) async fn removed_from(
+        &self,
+        seat: &SeatKey,
+        username: String,
+    ) -> Result<Removed, StoreError> {
+        let mut no_second_factor_left = false;
+        if self.mfa.required {
+            let (totp, push) = tokio::try_join!(self.store.totp(seat), self.store.push_user(seat))?;
+            if totp.is_none() && push.devices == 0 {
+                let exempt = match seat.as_str().strip_prefix("local:").map(Username::parse) {
+                    Some(Ok(name)) => self
+                        .store
+                        .local_user(&name)
+                        .await?
+                        .is_some_and(|user| user.second_factor_exempt),
+                    _ => false,
+                };
+                no_second_factor_left = !exempt;
+            }
+        }
+        if no_second_factor_left {
+            tracing::warn!(username = %username, "the user has no second factor left and can no longer log in");
+        }
+        Ok(Removed {
+            username,
+            no_second_factor_left,
+        })
     }
 
     /// Whether a second factor is required (`mfa.required`).

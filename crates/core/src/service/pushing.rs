@@ -10,7 +10,7 @@ use std::time::Duration;
 use gatehouse_license::VerifyingKey;
 use tokio::sync::Notify;
 
-use super::{Admitted, DirectoryUserError, Gatehouse, MAX_WAITING_PUSHES, Refusal};
+use super::{Admitted, DirectoryUserError, Gatehouse, MAX_WAITING_PUSHES, Refusal, Removed};
 use crate::identity::{Identity, SeatKey, Username};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -320,13 +320,23 @@ impl Gatehouse {
     }
 
     /// Revokes a phone; `false` when there was none with that id.
-    pub async fn remove_push_device(&self, id: &str) -> Result<bool, StoreError> {
+    pub async fn remove_push_device(&self, id: &str) -> Result<Option<Removed>, StoreError> {
+        let device = self.store.device(id).await?;
         let removed = self.store.remove_device(id, self.clock.now()).await;
         self.accounts.invalidate();
-        if removed.as_ref().is_ok_and(|removed| *removed) {
-            tracing::info!(device = %id, "push device removed");
+        if !removed? {
+            return Ok(None);
         }
-        removed
+        tracing::info!(device = %id, "push device removed");
+        let Some(device) = device else {
+            return Ok(Some(Removed {
+                username: String::new(),
+                no_second_factor_left: false,
+            }));
+        };
+        self.removed_from(&device.seat, device.username)
+            .await
+            .map(Some)
     }
 
     /// Sets or clears (`None`: `[push] mode`) how `name`'s logins wait.
