@@ -269,6 +269,65 @@ fn password_and_code_typed_together() {
     );
 }
 
+/// The README's quick start, line by line as written there (the RADIUS port
+/// this test's server listens on instead of 1812): it ends in an
+/// Access-Accept, after the second factor.
+#[test]
+fn the_readme_quick_start_ends_in_an_access_accept() {
+    const TEST: &str = "the_readme_quick_start_ends_in_an_access_accept";
+    let (Some(_), Some(_)) = (peer("radtest", TEST), peer("oathtool", TEST)) else {
+        return;
+    };
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let section = &readme[readme.find("## Quick start").unwrap()..];
+    let second_block = section.split("```sh\n").nth(2).unwrap();
+    let commands = &second_block[..second_block.find("```").unwrap()];
+    let gh = Installation::new("UTC");
+    let server = Server::start(gh, "\n[radius]\nlisten = \"127.0.0.1:0\"\n");
+    let script = format!(
+        "set -u\ngatehouse() {{ {:?} --data-dir {:?} \"$@\"; }}\n{}",
+        gatehouse_testkit::workspace_binary("gatehouse"),
+        server.gh.data_dir(),
+        // A second between lines, as a person types: `serve` picks up
+        // changes made by another process within one.
+        commands
+            .replace(
+                "127.0.0.1 0 ",
+                &format!("127.0.0.1:{} 0 ", server.radius_port)
+            )
+            .replace('\n', "\nsleep 1.2\n")
+    );
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    // (radtest exits 1 on the Access-Reject: the script goes on, as a
+    // person at the shell would.)
+    assert!(
+        output.status.success(),
+        "{script}\n{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let replies: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("Received Access-"))
+        .collect();
+    assert_eq!(replies.len(), 2, "{text}");
+    assert!(replies[0].starts_with("Received Access-Reject"), "{text}");
+    assert!(
+        text.contains("A second factor is required, please contact your system administrator"),
+        "{text}"
+    );
+    assert!(replies[1].starts_with("Received Access-Accept"), "{text}");
+    assert!(
+        text.lines().any(|line| line.contains("alice")),
+        "gatehouse users lists alice: {text}"
+    );
+}
+
 /// SPEC §12: a user with no second factor is refused after the password
 /// (and counted nowhere) until enrolled or exempt.
 #[test]
