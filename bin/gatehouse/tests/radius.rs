@@ -623,6 +623,34 @@ fn a_retransmission_is_answered_from_the_cache_and_counted_once() {
     assert_eq!(radius.server.gh.license_json()["active_users"], 1);
 }
 
+/// A different request that reuses a remembered request's source,
+/// Identifier and Request Authenticator is dropped and logged, never
+/// answered with the first one's reply (another user's Access-Accept).
+#[test]
+fn a_different_request_reusing_a_cached_key_is_dropped() {
+    let Some((_radclient, python)) = peers("a_different_request_reusing_a_cached_key_is_dropped")
+    else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    gh.add_user("frank");
+    let radius = Radius::start(gh);
+    let result = radius.pyrad(
+        &python,
+        &["conflict", "frank", "frank-secret", "mallory", "anything"],
+    );
+    assert_eq!(
+        result,
+        serde_json::json!({"first": "Access-Accept", "second": "timeout"}),
+        "{result}"
+    );
+    radius.wait_for_log("another request reuses the source, Identifier and Request Authenticator");
+    assert_eq!(
+        radius.server.gh.users(&current_month(&radius.gh)),
+        ["frank"]
+    );
+}
+
 fn current_month(gh: &Installation) -> String {
     gh.license_json()["month"].as_str().unwrap().to_string()
 }

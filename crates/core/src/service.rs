@@ -509,6 +509,9 @@ pub struct Gatehouse {
     mfa: MfaSettings,
     lockout_policy: LockoutPolicy,
     lockouts: Lockouts,
+    /// Decoy password checks run (refusals that must take as long as a
+    /// real check).
+    decoys: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Gatehouse {
@@ -595,6 +598,7 @@ impl Gatehouse {
             mfa: settings.mfa,
             lockout_policy: settings.lockout,
             lockouts,
+            decoys: std::sync::atomic::AtomicU64::new(0),
         };
         gatehouse.reload_alarms().await?;
         Ok(gatehouse)
@@ -1239,6 +1243,8 @@ impl Gatehouse {
     }
 
     pub(crate) async fn spend_decoy(&self, password: &str) {
+        self.decoys
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let Ok(_permit) = self.hashing_permits.acquire().await else {
             return;
         };
@@ -1455,6 +1461,13 @@ impl Gatehouse {
     }
 
     /// Authentications so far, by result and reason (for `/metrics`).
+    /// Decoy password checks run since start: refusals of unknown names,
+    /// and of directory entries that are disabled or outside the allowed
+    /// groups, each cost one, like a real check.
+    pub fn decoys_spent(&self) -> u64 {
+        self.decoys.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn auth_counts(&self) -> AuthCounts {
         self.counters.snapshot()
     }

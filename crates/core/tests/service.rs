@@ -962,6 +962,102 @@ mod front_door {
     }
 }
 
+/// SPEC §12: directory entries refused for being disabled or outside the
+/// allowed groups cost the same decoy work as unknown names, so response
+/// time does not tell them apart. (The directory here is an in-memory
+/// table: what is under test is the service's order of work.)
+mod directory_decoys {
+    use super::*;
+    use gatehouse_core::directory::{Directory, DirectoryEntry, DirectoryUnavailable, Resolution};
+
+    struct Table(Vec<DirectoryEntry>);
+
+    #[async_trait::async_trait]
+    impl Directory for Table {
+        async fn resolve(&self, login: &str) -> Result<Resolution, DirectoryUnavailable> {
+            Ok(
+                match self.0.iter().find(|entry| entry.login_name == login) {
+                    Some(entry) => Resolution::Found(Box::new(entry.clone())),
+                    None => Resolution::NotFound,
+                },
+            )
+        }
+
+        async fn check_password(
+            &self,
+            entry: &DirectoryEntry,
+            password: &str,
+        ) -> Result<bool, DirectoryUnavailable> {
+            Ok(password == format!("{}-pw", entry.login_name))
+        }
+    }
+
+    fn entry(name: &str, disabled: bool, allowed: bool) -> DirectoryEntry {
+        DirectoryEntry {
+            directory: "corp".into(),
+            server: "ldap://directory.test".into(),
+            dn: format!("cn={name},dc=test"),
+            stable_id: format!("id-{name}"),
+            login_name: name.into(),
+            display_name: name.into(),
+            groups: vec!["cn=vpn,dc=test".into()],
+            disabled,
+            allowed,
+        }
+    }
+
+    #[tokio::test]
+    async fn disabled_and_outside_entries_cost_what_unknown_names_cost() {
+        let path = database_path("directory-decoys");
+        let clock = Arc::new(ManualClock::new(ts("2026-11-10T10:00:00Z")));
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path, test_seal()).await.unwrap());
+        let directory = Table(vec![
+            entry("dave", true, true),
+            entry("eve", false, false),
+            entry("john", false, true),
+        ]);
+        let gatehouse = Gatehouse::open(
+            store,
+            Settings {
+                password: fast_passwords(),
+                directory: Some(Arc::new(directory)),
+                mfa: MfaSettings {
+                    required: true,
+                    exempt_groups: vec!["CN=VPN, DC=test".into()],
+                },
+                ..Settings::new(clock)
+            },
+        )
+        .await
+        .unwrap();
+        for name in ["nobody", "dave", "eve"] {
+            let before = gatehouse.decoys_spent();
+            assert_eq!(
+                gatehouse
+                    .authenticate(name, &format!("{name}-pw"), "vpn")
+                    .await,
+                Err(Refusal::InvalidCredentials),
+                "{name}"
+            );
+            assert_eq!(
+                gatehouse.decoys_spent(),
+                before + 1,
+                "{name}: one decoy check"
+            );
+        }
+        // An allowed, enabled member of an exempt group gets in, with no
+        // decoy.
+        let before = gatehouse.decoys_spent();
+        assert!(
+            gatehouse
+                .authenticate("john", "john-pw", "vpn")
+                .await
+                .is_ok()
+        );
+        assert_eq!(gatehouse.decoys_spent(), before);
+    }
+}
+
 mod totp {
     use super::*;
     use gatehouse_core::totp::{code_at, step_of};

@@ -5,6 +5,12 @@
 //! a request still in progress is dropped; a duplicate of an answered one
 //! gets the cached reply again, byte for byte, so a retransmission is never
 //! authenticated (or counted) twice.
+//!
+//! A retransmission is the *same* datagram: the cache keeps a SHA-256 digest
+//! of the whole request beside its key. A different request that reuses the
+//! source, Identifier and Request Authenticator of one still remembered is
+//! [`Seen::Conflict`]: dropped (never answered with the other request's
+//! reply, which may be another user's Access-Accept).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -12,9 +18,19 @@ use std::time::{Duration, Instant};
 
 type Key = (SocketAddr, u8);
 
+/// SHA-256 of a whole request datagram.
+pub type RequestDigest = [u8; 32];
+
+/// The digest [`ResponseCache::check`] takes.
+pub fn digest(datagram: &[u8]) -> RequestDigest {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(datagram).into()
+}
+
 #[derive(Debug)]
 struct Entry {
     authenticator: [u8; 16],
+    digest: RequestDigest,
     reply: Option<Vec<u8>>,
     since: Instant,
 }
@@ -28,6 +44,9 @@ pub enum Seen {
     InProgress,
     /// Already answered: send this reply again.
     Answered(Vec<u8>),
+    /// Another request with this request's source, Identifier and
+    /// authenticator is remembered: drop this one.
+    Conflict,
 }
 
 /// Recent requests and their replies, forgotten after `ttl`, and the
@@ -54,12 +73,14 @@ impl ResponseCache {
 
     /// Looks a request up, registering it as in progress when new. A
     /// request reusing an Identifier with a different authenticator is a
-    /// new request and replaces the old entry.
+    /// new request and replaces the old entry; one with the same
+    /// authenticator but other contents (`digest`) is a conflict.
     pub fn check(
         &mut self,
         from: SocketAddr,
         identifier: u8,
         authenticator: [u8; 16],
+        digest: RequestDigest,
         now: Instant,
     ) -> Seen {
         self.expire(now);
@@ -67,6 +88,9 @@ impl ResponseCache {
         if let Some(entry) = self.entries.get(&key)
             && entry.authenticator == authenticator
         {
+            if entry.digest != digest {
+                return Seen::Conflict;
+            }
             return match &entry.reply {
                 None => Seen::InProgress,
                 Some(reply) => Seen::Answered(reply.clone()),
@@ -76,6 +100,7 @@ impl ResponseCache {
             key,
             Entry {
                 authenticator,
+                digest,
                 reply: None,
                 since: now,
             },
@@ -147,6 +172,31 @@ impl ResponseCache {
 mod tests {
     use super::*;
 
+    const D: RequestDigest = [9; 32];
+
+    #[test]
+    fn a_different_request_reusing_a_key_and_authenticator_is_a_conflict() {
+        let mut cache = ResponseCache::new(Duration::from_secs(30), 1000);
+        let now = Instant::now();
+        let alice = digest(b"User-Name=alice");
+        let mallory = digest(b"User-Name=mallory");
+        assert_ne!(alice, mallory);
+        assert_eq!(cache.check(addr(1000), 7, [1; 16], alice, now), Seen::New);
+        assert_eq!(
+            cache.check(addr(1000), 7, [1; 16], mallory, now),
+            Seen::Conflict
+        );
+        cache.answered(addr(1000), 7, [1; 16], b"accept".to_vec());
+        assert_eq!(
+            cache.check(addr(1000), 7, [1; 16], mallory, now),
+            Seen::Conflict
+        );
+        assert_eq!(
+            cache.check(addr(1000), 7, [1; 16], alice, now),
+            Seen::Answered(b"accept".to_vec())
+        );
+    }
+
     fn addr(port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], port))
     }
@@ -155,11 +205,14 @@ mod tests {
     fn duplicates_are_dropped_while_in_progress_then_answered_from_the_cache() {
         let mut cache = ResponseCache::new(Duration::from_secs(30), 1000);
         let now = Instant::now();
-        assert_eq!(cache.check(addr(1000), 7, [1; 16], now), Seen::New);
-        assert_eq!(cache.check(addr(1000), 7, [1; 16], now), Seen::InProgress);
+        assert_eq!(cache.check(addr(1000), 7, [1; 16], D, now), Seen::New);
+        assert_eq!(
+            cache.check(addr(1000), 7, [1; 16], D, now),
+            Seen::InProgress
+        );
         cache.answered(addr(1000), 7, [1; 16], b"reply".to_vec());
         assert_eq!(
-            cache.check(addr(1000), 7, [1; 16], now),
+            cache.check(addr(1000), 7, [1; 16], D, now),
             Seen::Answered(b"reply".to_vec())
         );
     }
@@ -168,24 +221,27 @@ mod tests {
     fn the_key_is_address_port_identifier_and_authenticator() {
         let mut cache = ResponseCache::new(Duration::from_secs(30), 1000);
         let now = Instant::now();
-        assert_eq!(cache.check(addr(1000), 7, [1; 16], now), Seen::New);
+        assert_eq!(cache.check(addr(1000), 7, [1; 16], D, now), Seen::New);
         cache.answered(addr(1000), 7, [1; 16], b"reply".to_vec());
         assert_eq!(
-            cache.check(addr(1001), 7, [1; 16], now),
+            cache.check(addr(1001), 7, [1; 16], D, now),
             Seen::New,
             "another port"
         );
         assert_eq!(
-            cache.check(addr(1000), 8, [1; 16], now),
+            cache.check(addr(1000), 8, [1; 16], D, now),
             Seen::New,
             "another identifier"
         );
         assert_eq!(
-            cache.check(addr(1000), 7, [2; 16], now),
+            cache.check(addr(1000), 7, [2; 16], D, now),
             Seen::New,
             "a new request reusing the identifier"
         );
-        assert_eq!(cache.check(addr(1000), 7, [2; 16], now), Seen::InProgress);
+        assert_eq!(
+            cache.check(addr(1000), 7, [2; 16], D, now),
+            Seen::InProgress
+        );
     }
 
     #[test]
@@ -193,16 +249,16 @@ mod tests {
         let mut cache = ResponseCache::new(Duration::from_secs(30), 2);
         let now = Instant::now();
         for id in 0..5 {
-            assert_eq!(cache.check(addr(1), id, [1; 16], now), Seen::New);
+            assert_eq!(cache.check(addr(1), id, [1; 16], D, now), Seen::New);
         }
         assert_eq!(cache.len(), 2);
         assert_eq!(
-            cache.check(addr(1), 4, [1; 16], now),
+            cache.check(addr(1), 4, [1; 16], D, now),
             Seen::InProgress,
             "the newest stay"
         );
         assert_eq!(
-            cache.check(addr(1), 0, [1; 16], now),
+            cache.check(addr(1), 0, [1; 16], D, now),
             Seen::New,
             "the oldest went first"
         );
@@ -212,13 +268,13 @@ mod tests {
     fn entries_expire_and_forgotten_requests_are_handled_again() {
         let mut cache = ResponseCache::new(Duration::from_secs(30), 1000);
         let start = Instant::now();
-        cache.check(addr(1), 1, [1; 16], start);
+        cache.check(addr(1), 1, [1; 16], D, start);
         cache.answered(addr(1), 1, [1; 16], b"r".to_vec());
-        cache.check(addr(2), 1, [1; 16], start);
+        cache.check(addr(2), 1, [1; 16], D, start);
         cache.forget(addr(2), 1, [1; 16]);
-        assert_eq!(cache.check(addr(2), 1, [1; 16], start), Seen::New);
+        assert_eq!(cache.check(addr(2), 1, [1; 16], D, start), Seen::New);
         let later = start + Duration::from_secs(31);
-        assert_eq!(cache.check(addr(1), 1, [1; 16], later), Seen::New);
+        assert_eq!(cache.check(addr(1), 1, [1; 16], D, later), Seen::New);
         assert_eq!(cache.len(), 1);
     }
 }

@@ -20,7 +20,7 @@ use tokio::net::UdpSocket;
 
 use crate::attributes::{CALLING_STATION_ID, NAS_IDENTIFIER, PROXY_STATE};
 use crate::crypto::{MessageAuthenticator, SharedSecret, check_message_authenticator, random_16};
-use crate::dedup::{ResponseCache, Seen};
+use crate::dedup::{ResponseCache, Seen, digest};
 use crate::message::{AccessRequest, Reply, ReplyContext};
 use crate::packet::{Code, Packet};
 use crate::ratelimit::RateLimitedLog;
@@ -625,10 +625,18 @@ fn receive(
                         from,
                         packet.identifier,
                         packet.authenticator,
+                        digest(datagram),
                         Instant::now(),
                     );
                 match seen {
                     Seen::InProgress => continue,
+                    Seen::Conflict => {
+                        server.drop_packet(
+                            from,
+                            "another request reuses the source, Identifier and Request Authenticator of one still remembered",
+                        );
+                        continue;
+                    }
                     Seen::Answered(reply) => {
                         let _ = socket.send_to(&reply, from);
                         continue;

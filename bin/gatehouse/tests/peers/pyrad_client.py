@@ -6,6 +6,7 @@ Prints one JSON object per command.
 
   pyrad_client.py PORT SECRET auth USER PASSWORD [--state HEX] [--source IP] [--no-ma] [--proxy-state TEXT]
   pyrad_client.py PORT SECRET duplicate USER PASSWORD
+  pyrad_client.py PORT SECRET conflict USER PASSWORD OTHER_USER OTHER_PASSWORD
   pyrad_client.py PORT SECRET status
 """
 
@@ -88,6 +89,40 @@ def duplicate(port, secret, args):
     return {"codes": [code_name(r[0]) for r in replies], "identical": replies[0] == replies[1]}
 
 
+def conflict(port, secret, args):
+    """Sends USER's Access-Request, then OTHER_USER's reusing its source
+    port, Identifier and Request Authenticator: a different request that a
+    cache keyed only on those would answer with USER's reply."""
+    user, password, other, other_password = args[:4]
+    c = client(port, secret)
+    first = c.CreateAuthPacket(code=pyrad.packet.AccessRequest, User_Name=user)
+    first["User-Password"] = first.PwCrypt(password)
+    raw_first = first.RequestPacket()
+    second = c.CreateAuthPacket(
+        code=pyrad.packet.AccessRequest, id=first.id, authenticator=first.authenticator, User_Name=other
+    )
+    second["User-Password"] = second.PwCrypt(other_password)
+    raw_second = second.RequestPacket()
+    assert raw_first[1] == raw_second[1] and raw_first[4:20] == raw_second[4:20] and raw_first != raw_second
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(3)
+    sock.connect(("127.0.0.1", port))
+    result = {}
+    for name, req, raw in (("first", first, raw_first), ("second", second, raw_second)):
+        sock.send(raw)
+        try:
+            data = sock.recv(4096)
+        except socket.timeout:
+            result[name] = "timeout"
+            continue
+        reply = req.CreateReply(packet=data)
+        if not req.VerifyReply(reply, data, enforce_ma=True):
+            result[name] = "reply failed verification"
+            continue
+        result[name] = code_name(data[0])
+    return result
+
+
 def status(port, secret):
     c = client(port, secret)
     req = c.CreateAuthPacket(code=pyrad.packet.StatusServer)
@@ -104,6 +139,8 @@ def main():
         result = auth(port, secret, args)
     elif command == "duplicate":
         result = duplicate(port, secret, args)
+    elif command == "conflict":
+        result = conflict(port, secret, args)
     elif command == "status":
         result = status(port, secret)
     else:

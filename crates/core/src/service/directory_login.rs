@@ -61,11 +61,15 @@ impl Gatehouse {
         };
         let identity = entry.identity();
         self.refuse_if_locked(&identity, self.clock.now())?;
+        // Disabled and outside-the-groups entries cost the same decoy work
+        // as unknown names: response time does not tell them apart.
         if entry.disabled {
+            self.spend_decoy(typed).await;
             tracing::info!(username = %identity.username, dn = %entry.dn, "authentication failed: account disabled in the directory");
             return Err(Refusal::InvalidCredentials);
         }
         if !entry.allowed {
+            self.spend_decoy(typed).await;
             tracing::info!(username = %identity.username, dn = %entry.dn, "authentication failed: not in an allowed directory group");
             return Err(Refusal::InvalidCredentials);
         }
