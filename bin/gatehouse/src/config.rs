@@ -92,6 +92,16 @@ pub struct HttpSection {
     /// Mark the session cookie `Secure`. Default: on with TLS; turn it on
     /// behind a TLS-terminating proxy.
     pub secure_cookies: Option<bool>,
+    /// Proxies (addresses or networks) whose `X-Forwarded-For` names the
+    /// client: sign-in limits then count the client, not the proxy.
+    pub trusted_proxies: Vec<String>,
+    /// How long a connection may take to send a request's headers.
+    pub header_read_timeout_seconds: u64,
+    /// How long a connection may stay open with no request.
+    pub idle_timeout_seconds: u64,
+    /// Open connections at most, overall and from one address.
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
 }
 
 impl Default for HttpSection {
@@ -101,6 +111,14 @@ impl Default for HttpSection {
             tls_cert: None,
             tls_key: None,
             secure_cookies: None,
+            trusted_proxies: Vec::new(),
+            header_read_timeout_seconds: gatehouse_http::Limits::default()
+                .header_read_timeout
+                .as_secs(),
+            idle_timeout_seconds: gatehouse_http::Limits::default().idle_timeout.as_secs(),
+            max_connections: gatehouse_http::Limits::default().max_connections,
+            max_connections_per_address: gatehouse_http::Limits::default()
+                .max_connections_per_address,
         }
     }
 }
@@ -420,6 +438,8 @@ pub struct HttpConfig {
     pub listen: Option<SocketAddr>,
     pub tls: Option<gatehouse_http::Tls>,
     pub secure_cookies: bool,
+    pub trusted_proxies: Vec<gatehouse_core::clients::Network>,
+    pub limits: gatehouse_http::Limits,
 }
 
 /// The validated `[radius]` section.
@@ -835,10 +855,40 @@ fn validate_http(data_dir: &Path, raw: HttpSection) -> Result<HttpConfig> {
         }
         _ => bail!("http.tls_cert and http.tls_key: set both or neither"),
     };
+    let trusted_proxies = raw
+        .trusted_proxies
+        .iter()
+        .map(|text| {
+            text.parse()
+                .map_err(|e: gatehouse_core::clients::NetworkParseError| {
+                    anyhow::anyhow!("http.trusted_proxies: {}", e.0)
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if !(1..=300).contains(&raw.header_read_timeout_seconds) {
+        bail!("http.header_read_timeout_seconds must be between 1 and 300");
+    }
+    if !(1..=3600).contains(&raw.idle_timeout_seconds) {
+        bail!("http.idle_timeout_seconds must be between 1 and 3600");
+    }
+    if !(1..=100_000).contains(&raw.max_connections)
+        || !(1..=raw.max_connections).contains(&raw.max_connections_per_address)
+    {
+        bail!(
+            "http.max_connections must be between 1 and 100000, and http.max_connections_per_address between 1 and http.max_connections"
+        );
+    }
     Ok(HttpConfig {
         secure_cookies: raw.secure_cookies.unwrap_or(tls.is_some()),
         listen,
         tls,
+        trusted_proxies,
+        limits: gatehouse_http::Limits {
+            header_read_timeout: Duration::from_secs(raw.header_read_timeout_seconds),
+            idle_timeout: Duration::from_secs(raw.idle_timeout_seconds),
+            max_connections: raw.max_connections,
+            max_connections_per_address: raw.max_connections_per_address,
+        },
     })
 }
 

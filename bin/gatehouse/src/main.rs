@@ -618,7 +618,28 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("cannot create data directory {}", dir.display()))
 }
 
+/// Raises the soft limit on open files to the hard limit, so the HTTP and
+/// RADIUS caps, not the usual 1,024 descriptors, bound what a flood can
+/// hold; logs what is in force.
+fn raise_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if let Err(error) = setrlimit(Resource::Nofile, raised) {
+            tracing::warn!(%error, current = ?limit.current, "could not raise the open-file limit");
+            return;
+        }
+    }
+    let limit = getrlimit(Resource::Nofile);
+    tracing::info!(open_files = ?limit.current, "open-file limit");
+}
+
 async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> {
+    raise_file_limit();
     let view = gatehouse.license_view().await?;
     if vendor_keys::trusts_development_key() {
         tracing::warn!(
@@ -711,6 +732,7 @@ async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> 
                 configured_clients: config.radius.clients.clone(),
                 mailer: mailer.clone(),
                 push_public_url: config.push_public_url.clone(),
+                trusted_proxies: config.http.trusted_proxies.clone(),
             },
         );
         let scheme = if config.http.tls.is_some() {
@@ -721,8 +743,10 @@ async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> 
         tracing::info!(address = %address, "panel and API listening on {scheme}://{address}/");
         http = Some(tokio::spawn(gatehouse_http::serve(
             listener,
-            gatehouse_http::router(panel),
+            gatehouse_http::router(panel.clone()),
             config.http.tls.clone(),
+            config.http.limits,
+            panel.connections.clone(),
             until_stopped(stopped.clone()),
         )));
     }

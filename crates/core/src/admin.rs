@@ -11,7 +11,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::identity::Username;
 use crate::service::{Gatehouse, UserError};
-use crate::store::{AdminRecord, SessionRecord, StoreError};
+use crate::store::{AdminRecord, AttemptKey, SessionRecord, StoreError};
 
 /// How long a panel session lasts.
 pub const SESSION_LIFETIME: SignedDuration = SignedDuration::from_hours(12);
@@ -46,14 +46,61 @@ impl std::fmt::Debug for NewSession {
     }
 }
 
+/// The window panel sign-in attempts are counted in.
+pub const SIGN_IN_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+/// Failed sign-ins allowed per address (an IPv6 /64) in a window.
+pub const SIGN_INS_PER_ADDRESS: u32 = 5;
+/// Failed sign-ins allowed per username in a window, from anywhere.
+pub const SIGN_INS_PER_USERNAME: u32 = 10;
+
 /// Why an administrator could not sign in. One variant for unknown names
 /// and wrong passwords, so neither reveals which names exist.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoginError {
     #[error("Invalid username or password")]
     InvalidCredentials,
+    /// Too many failed sign-ins from this address; retry after so many
+    /// seconds.
+    #[error("Too many failed sign-ins from this address; try again in {0} seconds.")]
+    TooManyFromAddress(u64),
+    /// Too many failed sign-ins for this username.
+    #[error("Too many failed sign-ins for this account; try again in {0} seconds.")]
+    TooManyForAccount(u64),
     #[error("database unavailable: {0}")]
     Unavailable(String),
+}
+
+/// The keys a sign-in attempt is counted under: the address (IPv6: its
+/// /64, which one holder usually has whole) and the username as typed,
+/// canonical when it is a valid name.
+fn sign_in_keys(name: &str, address: std::net::IpAddr) -> [AttemptKey; 2] {
+    let address = match address {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let segments = v6.segments();
+                format!(
+                    "{:x}:{:x}:{:x}:{:x}::/64",
+                    segments[0], segments[1], segments[2], segments[3]
+                )
+            }
+        },
+    };
+    let username = match Username::parse(name) {
+        Ok(username) => username.to_string(),
+        Err(_) => name.chars().take(64).collect::<String>().to_lowercase(),
+    };
+    [
+        AttemptKey {
+            key: format!("address:{address}"),
+            limit: SIGN_INS_PER_ADDRESS,
+        },
+        AttemptKey {
+            key: format!("username:{username}"),
+            limit: SIGN_INS_PER_USERNAME,
+        },
+    ]
 }
 
 /// 256 random bits, base64url.
@@ -104,6 +151,48 @@ impl Gatehouse {
     }
 
     /// Checks an administrator's password and opens a session.
+    /// A panel sign-in from `address`: an attempt is reserved under the
+    /// address (its /64 for IPv6) and under the username *before* the
+    /// password is checked, in one transaction of the store, so concurrent
+    /// attempts on any node cannot pass [`SIGN_INS_PER_ADDRESS`] or
+    /// [`SIGN_INS_PER_USERNAME`] per [`SIGN_IN_WINDOW`]. A successful
+    /// sign-in gives its attempts back: only failures use them up.
+    pub async fn admin_sign_in(
+        &self,
+        name: &str,
+        password: &str,
+        address: std::net::IpAddr,
+    ) -> Result<NewSession, LoginError> {
+        let keys = sign_in_keys(name, address);
+        let now = self.now();
+        match self
+            .store()
+            .reserve_sign_in(&keys, SIGN_IN_WINDOW, now)
+            .await
+        {
+            Ok(None) => {}
+            Ok(Some((index, until))) => {
+                let seconds = until.duration_since(now).as_secs().max(0) as u64 + 1;
+                tracing::warn!(admin = ?name, %address, "panel sign-in refused: too many failed attempts");
+                return Err(if index == 0 {
+                    LoginError::TooManyFromAddress(seconds)
+                } else {
+                    LoginError::TooManyForAccount(seconds)
+                });
+            }
+            Err(error) => return Err(LoginError::Unavailable(error.to_string())),
+        }
+        let signed_in = self.admin_login(name, password).await;
+        if signed_in.is_ok()
+            && let Err(error) = self.store().release_sign_in(&keys).await
+        {
+            tracing::error!(%error, "could not give back a sign-in attempt");
+        }
+        signed_in
+    }
+
+    /// Checks an administrator's password and opens a session (no attempt
+    /// limit: [`admin_sign_in`](Self::admin_sign_in) is the panel's door).
     pub async fn admin_login(&self, name: &str, password: &str) -> Result<NewSession, LoginError> {
         let unavailable = |error: StoreError| LoginError::Unavailable(error.to_string());
         let record = match Username::parse(name) {

@@ -534,6 +534,21 @@ pub trait AdminStore: Send + Sync {
 
     /// Removes sessions that expired before `now`; returns how many.
     async fn delete_expired_sessions(&self, now: Timestamp) -> StoreResult<u64>;
+
+    /// Reserves one sign-in attempt under each key at `at`, in one
+    /// transaction, all or none: `Ok(None)` when reserved; `Ok(Some((i,
+    /// until)))` when `keys[i]` already holds its limit of attempts in its
+    /// window, which ends at `until` (nothing is reserved then). A key's
+    /// window starts with its first attempt and lasts `window`.
+    async fn reserve_sign_in(
+        &self,
+        keys: &[AttemptKey],
+        window: std::time::Duration,
+        at: Timestamp,
+    ) -> StoreResult<Option<(usize, Timestamp)>>;
+
+    /// Gives back one attempt under each key (a successful sign-in).
+    async fn release_sign_in(&self, keys: &[AttemptKey]) -> StoreResult<()>;
 }
 
 /// An alarm that became due, with its message, ready to queue.
@@ -940,6 +955,14 @@ impl LockRecord {
 pub struct PushLimits {
     pub waiting: u32,
     pub per_hour: u32,
+}
+
+/// A key sign-in attempts are counted under, and how many it allows per
+/// window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptKey {
+    pub key: String,
+    pub limit: u32,
 }
 
 /// Which limit a push would have passed.

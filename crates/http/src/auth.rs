@@ -1,16 +1,18 @@
 //! Who is asking: panel sessions (cookie + CSRF token) and API tokens, and
-//! the limit on failed logins.
+//! the address a request comes from (behind trusted proxies, the one they
+//! name). The limit on failed sign-ins is the store's
+//! (`Gatehouse::admin_sign_in`), shared by every node.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use gatehouse_core::Username;
+use gatehouse_core::clients::Network;
 use subtle::ConstantTimeEq as _;
 
 use crate::Panel;
@@ -21,10 +23,6 @@ pub const SESSION_COOKIE: &str = "gatehouse_session";
 
 /// Header carrying the CSRF token on unsafe API calls made with a session.
 pub const CSRF_HEADER: &str = "x-csrf-token";
-
-/// Failed logins allowed per address within [`LOGIN_WINDOW`].
-pub const MAX_FAILED_LOGINS: u32 = 5;
-pub const LOGIN_WINDOW: Duration = Duration::from_secs(300);
 
 /// An authenticated administrator.
 #[derive(Debug, Clone)]
@@ -243,37 +241,36 @@ impl FromRequestParts<Arc<Panel>> for Admin {
     }
 }
 
-/// Failed panel logins per source address. After [`MAX_FAILED_LOGINS`]
-/// failures within [`LOGIN_WINDOW`], that address must wait until the
-/// window has passed.
-#[derive(Debug, Default)]
-pub struct LoginLimiter {
-    failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
-
-impl LoginLimiter {
-    /// How long `address` must still wait, if it is blocked.
-    pub fn blocked(&self, address: IpAddr) -> Option<Duration> {
-        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let (since, count) = *failures.get(&address)?;
-        let elapsed = since.elapsed();
-        (count >= MAX_FAILED_LOGINS && elapsed < LOGIN_WINDOW).then(|| LOGIN_WINDOW - elapsed)
+/// The address a request comes from: the peer's, or — when the peer is one
+/// of `trusted` (`http.trusted_proxies`) — the right-most address in
+/// `X-Forwarded-For` that is not itself a trusted proxy. Without trusted
+/// proxies the header is ignored (anyone can send it).
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Network]) -> IpAddr {
+    let is_trusted = |address: IpAddr| trusted.iter().any(|network| network.contains(address));
+    if !is_trusted(peer) {
+        return peer;
     }
-
-    pub fn failed(&self, address: IpAddr) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        failures.retain(|_, (since, _)| now.duration_since(*since) < LOGIN_WINDOW);
-        let entry = failures.entry(address).or_insert((now, 0));
-        entry.1 += 1;
+    let mut address = peer;
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .collect::<Vec<_>>();
+    for hop in forwarded.iter().rev() {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(hop) => {
+                address = hop;
+                if !is_trusted(hop) {
+                    break;
+                }
+            }
+            // Garbage from the client: stop at the last address a trusted
+            // proxy vouched for.
+            Err(_) => break,
+        }
     }
-
-    pub fn succeeded(&self, address: IpAddr) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&address);
-    }
+    address
 }
 
 /// `Set-Cookie` for a new session.
@@ -332,22 +329,35 @@ mod tests {
     }
 
     #[test]
-    fn failed_logins_block_an_address_for_the_window() {
-        let limiter = LoginLimiter::default();
-        let address: IpAddr = "192.0.2.7".parse().unwrap();
-        for _ in 0..MAX_FAILED_LOGINS - 1 {
-            limiter.failed(address);
-        }
-        assert_eq!(limiter.blocked(address), None);
-        limiter.failed(address);
-        assert!(limiter.blocked(address).is_some());
-        assert_eq!(
-            limiter.blocked("192.0.2.8".parse().unwrap()),
-            None,
-            "other addresses are not affected"
+    fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+        let proxy: Network = "10.0.0.0/8".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.7, 10.0.0.2".parse().unwrap(),
         );
-        limiter.succeeded(address);
-        assert_eq!(limiter.blocked(address), None);
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(
+            client_address(peer, &headers, std::slice::from_ref(&proxy)),
+            "198.51.100.7".parse::<IpAddr>().unwrap(),
+            "the right-most address no trusted proxy holds"
+        );
+        assert_eq!(
+            client_address(peer, &headers, &[]),
+            peer,
+            "no trusted proxies"
+        );
+        let stranger: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(
+            client_address(stranger, &headers, std::slice::from_ref(&proxy)),
+            stranger,
+            "a header from a stranger is ignored"
+        );
+        headers.insert("x-forwarded-for", "junk, 10.0.0.3".parse().unwrap());
+        assert_eq!(
+            client_address(peer, &headers, std::slice::from_ref(&proxy)),
+            "10.0.0.3".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]

@@ -14,13 +14,14 @@
 pub mod api;
 pub mod auth;
 pub mod chart;
+mod listener;
 pub mod pages;
 pub mod push;
 pub mod push_panel;
 pub mod wire;
 
-use std::future::Future;
-use std::net::SocketAddr;
+pub use listener::{ConnectionStats, Limits, serve};
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -35,7 +36,6 @@ use gatehouse_core::alarms::Mailer;
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_license::LicenseStatus;
 
-use crate::auth::LoginLimiter;
 use crate::wire::ErrorJson;
 
 /// How the panel behaves.
@@ -52,6 +52,9 @@ pub struct PanelSettings {
     /// `push.public_url`: base of enrollment links; `None`: the address
     /// the panel was reached at.
     pub push_public_url: Option<String>,
+    /// `http.trusted_proxies`: peers whose `X-Forwarded-For` names the
+    /// client (sign-in limits count that address).
+    pub trusted_proxies: Vec<gatehouse_core::clients::Network>,
 }
 
 impl std::fmt::Debug for PanelSettings {
@@ -70,7 +73,8 @@ impl std::fmt::Debug for PanelSettings {
 pub struct Panel {
     pub gatehouse: Arc<Gatehouse>,
     pub settings: PanelSettings,
-    pub logins: LoginLimiter,
+    /// The listener's connection counts (`/metrics`).
+    pub connections: Arc<ConnectionStats>,
 }
 
 impl Panel {
@@ -78,7 +82,7 @@ impl Panel {
         Arc::new(Panel {
             gatehouse,
             settings,
-            logins: LoginLimiter::default(),
+            connections: Arc::default(),
         })
     }
 }
@@ -231,6 +235,11 @@ async fn metrics(State(panel): State<Arc<Panel>>) -> Response {
         "# HELP gatehouse_push_waiting Logins of this process waiting for a phone now.\n# TYPE gatehouse_push_waiting gauge\ngatehouse_push_waiting {}",
         panel.gatehouse.pushes_waiting()
     );
+    let (open, refused, timed_out) = panel.connections.snapshot();
+    let _ = writeln!(
+        text,
+        "# HELP gatehouse_http_connections HTTP connections open now.\n# TYPE gatehouse_http_connections gauge\ngatehouse_http_connections {open}\n# HELP gatehouse_http_connections_refused_total HTTP connections closed at once at http.max_connections or http.max_connections_per_address.\n# TYPE gatehouse_http_connections_refused_total counter\ngatehouse_http_connections_refused_total {refused}\n# HELP gatehouse_http_connections_timed_out_total HTTP connections closed for a header-read or idle timeout.\n# TYPE gatehouse_http_connections_timed_out_total counter\ngatehouse_http_connections_timed_out_total {timed_out}"
+    );
     let (locks_set, locked_now) = panel.gatehouse.lockout_counts();
     let _ = writeln!(
         text,
@@ -289,39 +298,6 @@ async fn metrics(State(panel): State<Arc<Panel>>) -> Response {
 pub struct Tls {
     pub cert: PathBuf,
     pub key: PathBuf,
-}
-
-/// Serves `router` on `listener` (with TLS when given) until `shutdown`.
-pub async fn serve(
-    listener: std::net::TcpListener,
-    router: Router,
-    tls: Option<Tls>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    match tls {
-        None => {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, service)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        Some(tls) => {
-            let config =
-                axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key).await?;
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                shutdown.await;
-                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
-            });
-            axum_server::from_tcp_rustls(listener, config)?
-                .handle(handle)
-                .serve(service)
-                .await
-        }
-    }
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use gatehouse_license::{LicenseStatus, Month, Projection, UsagePercent};
 use serde::Deserialize;
 
 use crate::Panel;
-use crate::auth::{Admin, Via, clear_session_cookie, safe_next, session_cookie};
+use crate::auth::{Admin, Via, clear_session_cookie, client_address, safe_next, session_cookie};
 use crate::wire::{
     ClientJson, LicenseJson, LicensePreviewJson, LocalUserJson, LockoutJson, RefusedJson,
     USER_COLUMNS, UserJson, alarm_state, csv, csv_row, local_time,
@@ -164,6 +164,7 @@ struct LoginForm {
 async fn login(
     State(panel): State<Arc<Panel>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     axum::Form(form): axum::Form<LoginForm>,
 ) -> Response {
     let next = safe_next(&form.next).to_string();
@@ -177,22 +178,13 @@ async fn login(
             },
         )
     };
-    if let Some(wait) = panel.logins.blocked(peer.ip()) {
-        return refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "Too many failed sign-ins from this address; try again in {} seconds.",
-                wait.as_secs() + 1
-            ),
-        );
-    }
+    let address = client_address(peer.ip(), &headers, &panel.settings.trusted_proxies);
     match panel
         .gatehouse
-        .admin_login(&form.username, &form.password)
+        .admin_sign_in(&form.username, &form.password, address)
         .await
     {
         Ok(session) => {
-            panel.logins.succeeded(peer.ip());
             let cookie = session_cookie(
                 &session.token,
                 panel.settings.secure_cookies,
@@ -204,12 +196,11 @@ async fn login(
             )
                 .into_response()
         }
-        Err(LoginError::InvalidCredentials) => {
-            panel.logins.failed(peer.ip());
-            refuse(
-                StatusCode::UNAUTHORIZED,
-                LoginError::InvalidCredentials.to_string(),
-            )
+        Err(error @ LoginError::InvalidCredentials) => {
+            refuse(StatusCode::UNAUTHORIZED, error.to_string())
+        }
+        Err(error @ (LoginError::TooManyFromAddress(_) | LoginError::TooManyForAccount(_))) => {
+            refuse(StatusCode::TOO_MANY_REQUESTS, error.to_string())
         }
         Err(error @ LoginError::Unavailable(_)) => unavailable(error),
     }

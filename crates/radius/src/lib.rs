@@ -16,7 +16,6 @@ pub mod crypto;
 pub mod dedup;
 pub mod message;
 pub mod packet;
-mod ratelimit;
 pub mod server;
 
 pub use message::{AccessRequest, Reply};

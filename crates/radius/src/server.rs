@@ -23,7 +23,7 @@ use crate::crypto::{MessageAuthenticator, SharedSecret, check_message_authentica
 use crate::dedup::{ResponseCache, Seen, digest};
 use crate::message::{AccessRequest, Reply, ReplyContext};
 use crate::packet::{Code, Packet};
-use crate::ratelimit::RateLimitedLog;
+use gatehouse_core::ratelimit::RateLimitedLog;
 
 /// Reply-Message of an Access-Challenge for a one-time code.
 pub const ENTER_ONE_TIME_CODE: &str = "Enter your one-time code";

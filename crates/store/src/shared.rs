@@ -131,7 +131,7 @@ macro_rules! impl_store {
                 SessionRecord, SortValue, StoreError, StoreResult, StoredLicense, TotpRecord,
                 DeviceRecord, PushRecord, PushStore, PushUser, Checked, ClockMark, LicenseBinding,
                 LicenseInstall, EnrollmentRecord, LinkEnrollment, PushLimits, PushLimited,
-                Failure, LockRecord, LockoutPolicy, LockoutStore,
+                Failure, LockRecord, LockoutPolicy, LockoutStore, AttemptKey,
             };
             use gatehouse_core::push::{EnrollmentRefusal, EnrollmentToken};
             use gatehouse_core::seal::SealingKey;
@@ -1550,6 +1550,55 @@ macro_rules! impl_store {
                         .await
                         .map_err(unavailable)?;
                     Ok(result.rows_affected())
+                }
+
+                async fn reserve_sign_in(
+                    &self,
+                    keys: &[AttemptKey],
+                    window: std::time::Duration,
+                    at: Timestamp,
+                ) -> StoreResult<Option<(usize, Timestamp)>> {
+                    let window = gatehouse_license::jiff::SignedDuration::try_from(window)
+                        .unwrap_or(gatehouse_license::jiff::SignedDuration::from_hours(1));
+                    let ended = micros(at - window);
+                    let mut tx = self.begin_write().await?;
+                    // Windows that ended are forgotten (the table stays as
+                    // small as the attempts of the last window).
+                    sqlx::query("DELETE FROM sign_in_attempts WHERE window_start <= $1")
+                        .bind(ended)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                    for (index, key) in keys.iter().enumerate() {
+                        let (start, attempts): (i64, i64) = sqlx::query_as(
+                            "INSERT INTO sign_in_attempts (key, window_start, attempts) VALUES ($1, $2, 1)
+                             ON CONFLICT (key) DO UPDATE SET attempts = sign_in_attempts.attempts + 1
+                             RETURNING window_start, attempts",
+                        )
+                        .bind(&key.key)
+                        .bind(micros(at))
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                        if attempts > i64::from(key.limit) {
+                            // Dropped uncommitted: nothing is reserved.
+                            return Ok(Some((index, timestamp(start)? + window)));
+                        }
+                    }
+                    tx.commit().await.map_err(unavailable)?;
+                    Ok(None)
+                }
+
+                async fn release_sign_in(&self, keys: &[AttemptKey]) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await?;
+                    for key in keys {
+                        sqlx::query("UPDATE sign_in_attempts SET attempts = attempts - 1 WHERE key = $1 AND attempts > 0")
+                            .bind(&key.key)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(unavailable)?;
+                    }
+                    tx.commit().await.map_err(unavailable)
                 }
             }
 

@@ -22,3 +22,14 @@ CREATE TABLE lockouts (
 ) WITHOUT ROWID;
 CREATE INDEX lockouts_by_username ON lockouts (username);
 INSERT INTO counters (name, value) VALUES ('lockouts', 0);
+
+-- Panel sign-in attempts per key (an address, a username) in the current
+-- window, reserved before the password is checked so that concurrent
+-- attempts on any node cannot pass the limit; a successful sign-in gives
+-- its attempt back.
+CREATE TABLE sign_in_attempts (
+    key          TEXT PRIMARY KEY,
+    window_start INTEGER NOT NULL,
+    attempts     INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sign_in_attempts_by_window ON sign_in_attempts (window_start);
