@@ -182,3 +182,131 @@ fn the_panel_in_a_real_browser() {
         .collect();
     assert!(taken.len() >= 12, "screenshots of every page: {taken:?}");
 }
+
+/// SPEC §12, slow-loris: 1,100 idle or half-sent connections from one
+/// address neither stop `/healthz` and the phone endpoint (each answers a
+/// probe from another address within 1 s) nor use up the server's file
+/// descriptors; the header-read and idle timeouts then close them all.
+#[test]
+fn idle_and_half_sent_connections_cannot_stop_the_panel() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    const TEST: &str = "idle_and_half_sent_connections_cannot_stop_the_panel";
+    let Some(python) = peer("python3", TEST) else {
+        return;
+    };
+    let server = Server::start(
+        Installation::new("UTC"),
+        // (The configuration ends in its [http] table: these keys go there.)
+        "header_read_timeout_seconds = 2\nidle_timeout_seconds = 3\n\n\
+         [radius]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    let mut holder = Command::new(python)
+        .arg(workspace_root().join("bin/gatehouse/tests/peers/idle_sockets.py"))
+        .arg(server.http_port.to_string())
+        .arg("1100")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut commands = holder.stdin.take().unwrap();
+    let mut replies = BufReader::new(holder.stdout.take().unwrap()).lines();
+    let mut ask = |command: &str| -> serde_json::Value {
+        if !command.is_empty() {
+            writeln!(commands, "{command}").unwrap();
+        }
+        serde_json::from_str(&replies.next().unwrap().unwrap()).unwrap()
+    };
+    let opened = ask("");
+    assert_eq!(opened["opened"], 1100, "{opened}");
+    // The health check, and the phone's fetch (without its signature
+    // headers: refused with 400, but answered).
+    for (path, status) in [("/healthz", 200), ("/push/v1/devices/d1/pushes", 400)] {
+        let probe = ask(&format!("probe {path}"));
+        assert_eq!(
+            probe["status"], status,
+            "{path} did not answer within 1 s: {probe}"
+        );
+        println!("{path} answered {probe} beside 1,100 held connections");
+    }
+    let descriptors = std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
+        .unwrap()
+        .count();
+    println!("server descriptors with 1,100 connections held: {descriptors}");
+    assert!(descriptors < 300, "{descriptors} descriptors open");
+    // Past the timeouts every held connection has been closed.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let closed = ask("closed");
+    assert_eq!(closed["closed"], 1100, "{closed}");
+    drop(commands);
+    holder.wait().unwrap();
+    server.wait_for_log("HTTP connection refused: too many open connections");
+    let metrics = http_get(&server, "/metrics");
+    let counter = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing: {metrics}"))
+    };
+    let (refused, timed_out) = (
+        counter("gatehouse_http_connections_refused_total"),
+        counter("gatehouse_http_connections_timed_out_total"),
+    );
+    println!("refused at the caps: {refused}, closed for a timeout: {timed_out}");
+    // Each held connection was either refused at a cap or closed for a
+    // timeout (the probes ended normally).
+    assert!(refused > 0);
+    assert_eq!(refused + timed_out, 1100);
+}
+
+/// The panel over HTTPS (`http.tls_cert`/`tls_key`, through the same
+/// connection limits): a client trusting the CA gets `/healthz`.
+#[test]
+fn the_panel_serves_https() {
+    const TEST: &str = "the_panel_serves_https";
+    let Some(python) = peer("python3", TEST) else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    let Some(ca) = common::TestCa::new(gh.data_dir(), TEST) else {
+        return;
+    };
+    let server = Server::start(
+        gh,
+        &format!(
+            "tls_cert = {:?}\ntls_key = {:?}\n\n[radius]\nlisten = \"127.0.0.1:0\"\n",
+            ca.cert, ca.key
+        ),
+    );
+    let output = Command::new(python)
+        .arg("-c")
+        .arg(
+            "import ssl, sys, urllib.request\n\
+             context = ssl.create_default_context(cafile=sys.argv[1])\n\
+             print(urllib.request.urlopen(sys.argv[2], context=context, timeout=5).status)",
+        )
+        .arg(&ca.ca)
+        .arg(format!("https://localhost:{}/healthz", server.http_port))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "200",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A plain GET on the panel's port; the body.
+fn http_get(server: &Server, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.http_port)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: gatehouse\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
+}

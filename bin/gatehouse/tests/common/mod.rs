@@ -367,6 +367,11 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// The `serve` process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.http_port)
     }
