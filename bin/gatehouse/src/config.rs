@@ -235,6 +235,10 @@ pub struct RadiusSection {
     pub listen: String,
     /// How long the State of an Access-Challenge stays valid.
     pub challenge_timeout_seconds: u64,
+    /// Requests worked on at once, overall and from one client; beyond
+    /// them requests are dropped (the NAS retries).
+    pub max_in_flight: usize,
+    pub max_in_flight_per_client: usize,
     pub clients: Vec<RadiusClientSection>,
 }
 
@@ -243,6 +247,9 @@ impl Default for RadiusSection {
         RadiusSection {
             listen: "0.0.0.0:1812".to_string(),
             challenge_timeout_seconds: 60,
+            max_in_flight: gatehouse_radius::RadiusSettings::default().max_in_flight,
+            max_in_flight_per_client: gatehouse_radius::RadiusSettings::default()
+                .max_in_flight_per_client,
             clients: Vec::new(),
         }
     }
@@ -448,6 +455,8 @@ pub struct RadiusConfig {
     /// `None`: RADIUS is off.
     pub listen: Option<SocketAddr>,
     pub challenge_timeout: Duration,
+    pub max_in_flight: usize,
+    pub max_in_flight_per_client: usize,
     /// Clients defined in the configuration file.
     pub clients: Vec<RadiusClient>,
 }
@@ -971,6 +980,13 @@ fn validate_radius(data_dir: &Path, raw: RadiusSection) -> Result<RadiusConfig> 
     if raw.challenge_timeout_seconds == 0 || raw.challenge_timeout_seconds > 600 {
         bail!("radius.challenge_timeout_seconds must be between 1 and 600");
     }
+    if !(1..=100_000).contains(&raw.max_in_flight)
+        || !(1..=raw.max_in_flight).contains(&raw.max_in_flight_per_client)
+    {
+        bail!(
+            "radius.max_in_flight must be between 1 and 100000, and radius.max_in_flight_per_client between 1 and radius.max_in_flight"
+        );
+    }
     let mut clients: Vec<RadiusClient> = Vec::new();
     for (index, section) in raw.clients.into_iter().enumerate() {
         let key = format!("radius.clients[{index}]");
@@ -1003,6 +1019,8 @@ fn validate_radius(data_dir: &Path, raw: RadiusSection) -> Result<RadiusConfig> 
     Ok(RadiusConfig {
         listen,
         challenge_timeout: Duration::from_secs(raw.challenge_timeout_seconds),
+        max_in_flight: raw.max_in_flight,
+        max_in_flight_per_client: raw.max_in_flight_per_client,
         clients,
     })
 }

@@ -5,6 +5,7 @@
 mod common;
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
@@ -649,6 +650,162 @@ fn a_different_request_reusing_a_cached_key_is_dropped() {
         radius.server.gh.users(&current_month(&radius.gh)),
         ["frank"]
     );
+}
+
+/// SPEC §12, overload: 20,000 Access-Requests for random names in about
+/// two seconds from one client (it has the secret) while a known user logs
+/// in. The known user is answered within 5 s, the server's memory grows by
+/// less than 100 MiB, drops are counted and logged, and within 10 s after
+/// the flood nothing is left in progress and logins are answered at once.
+/// Passwords cost what they cost by default (argon2id, 19 MiB).
+#[test]
+fn a_flood_of_random_names_does_not_keep_a_known_user_out() {
+    const TEST: &str = "a_flood_of_random_names_does_not_keep_a_known_user_out";
+    let Some((radclient, _python)) = peers(TEST) else {
+        return;
+    };
+    let Some(python3) = peer("python3", TEST) else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    let config = gh.data_dir().join("gatehouse.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            "memory_kib = 64\niterations = 1",
+            "memory_kib = 19456\niterations = 2",
+        ),
+    )
+    .unwrap();
+    gh.add_user("known");
+    let radius = Radius::start(gh);
+    let rss = |pid: u32| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap()
+            * 1024
+    };
+    let pid = radius.pid();
+    // Warm: the known user logs in once before.
+    radius
+        .radclient(&radclient, &pap("known", "known-secret"), SECRET)
+        .assert_code("Access-Accept");
+    let before = rss(pid);
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling) = (peak.clone(), sampling.clone());
+        std::thread::spawn(move || {
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    && let Some(kb) = status
+                        .lines()
+                        .find_map(|line| line.strip_prefix("VmRSS:"))
+                        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                {
+                    peak.fetch_max(kb * 1024, std::sync::atomic::Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let flood = Command::new(&python3)
+        .arg(workspace_root().join("bin/gatehouse/tests/peers/radius_flood.py"))
+        .arg(radius.port.to_string())
+        .arg(SECRET)
+        .arg("20000")
+        .arg("2")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Packets are made first (about a second), then sent over two: log in
+    // in the thick of it.
+    std::thread::sleep(Duration::from_millis(1800));
+    let started = std::time::Instant::now();
+    let output = Command::new(&radclient)
+        .args(["-x", "-t", "1", "-r", "5"])
+        .arg(format!("127.0.0.1:{}", radius.port))
+        .arg("auth")
+        .arg(SECRET)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(format!("{}\n", pap("known", "known-secret")).as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let answered_in = started.elapsed();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let flooded = flood.wait_with_output().unwrap();
+    let report: Value = serde_json::from_slice(&flooded.stdout).unwrap();
+    println!("flood: {report}; the known user was answered in {answered_in:?}");
+    assert!(text.contains("Received Access-Accept"), "{text}");
+    assert!(answered_in < Duration::from_secs(5), "{answered_in:?}");
+    // Back to normal within 10 s: nothing in progress, a login at once.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let in_flight = loop {
+        let metrics = http_text(&radius, "/metrics");
+        let value = |name: &str| -> u64 {
+            metrics
+                .lines()
+                .find_map(|line| line.strip_prefix(&format!("{name} ")))
+                .and_then(|value| value.parse().ok())
+                .unwrap()
+        };
+        let in_flight = value("gatehouse_radius_in_flight");
+        if in_flight == 0 || std::time::Instant::now() > deadline {
+            println!(
+                "dropped for overload: {}",
+                value("gatehouse_radius_dropped_total")
+            );
+            assert!(value("gatehouse_radius_dropped_total") > 0);
+            break in_flight;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(in_flight, 0, "work still in progress 10 s after the flood");
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    sampler.join().unwrap();
+    let grew = peak
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .saturating_sub(before);
+    println!(
+        "RSS before {} MiB, grew by {} MiB at most",
+        before >> 20,
+        grew >> 20
+    );
+    assert!(grew < 100 << 20, "RSS grew by {} MiB", grew >> 20);
+    let started = std::time::Instant::now();
+    radius
+        .radclient(&radclient, &pap("known", "known-secret"), SECRET)
+        .assert_code("Access-Accept");
+    println!("a login after the flood: {:?}", started.elapsed());
+    radius.wait_for_log("authentication dropped: too many password checks waiting");
+}
+
+/// A plain GET on the server's panel port; the whole answer.
+fn http_text(server: &Server, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.http_port)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: gatehouse\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
 }
 
 fn current_month(gh: &Installation) -> String {

@@ -200,13 +200,16 @@ impl Gatehouse {
             Err(_) => None,
         };
         let Some(record) = record else {
-            self.spend_decoy(password).await;
+            self.spend_decoy(name, password)
+                .await
+                .map_err(|_| LoginError::Unavailable("too many sign-ins at once".into()))?;
             tracing::info!(admin = ?name, "panel login failed");
             return Err(LoginError::InvalidCredentials);
         };
         if !self
             .verify_password(&record.name, password, &record.password_hash)
             .await
+            .map_err(|_| LoginError::Unavailable("too many sign-ins at once".into()))?
         {
             tracing::info!(admin = %record.name, "panel login failed");
             return Err(LoginError::InvalidCredentials);

@@ -34,6 +34,7 @@ pub mod service;
 pub mod store;
 pub mod totp;
 pub mod vendor_keys;
+mod work;
 
 pub use clock::{Clock, EffectiveClock, ManualClock, SystemClock};
 pub use identity::{Identity, SeatKey, Source, Username};

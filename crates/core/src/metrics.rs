@@ -11,6 +11,8 @@ pub(crate) struct AuthCounters {
     challenged: AtomicU64,
     push_challenged: AtomicU64,
     refused: [AtomicU64; Refusal::ALL.len()],
+    radius_dropped: AtomicU64,
+    radius_in_flight: AtomicU64,
 }
 
 /// A snapshot of the counters.
@@ -23,6 +25,10 @@ pub struct AuthCounts {
     pub push_challenged: u64,
     /// Refusals by reason, in [`Refusal::ALL`] order.
     pub refused: Vec<(Refusal, u64)>,
+    /// RADIUS requests dropped for overload (no answer; the NAS retries).
+    pub radius_dropped: u64,
+    /// RADIUS requests being worked on now.
+    pub radius_in_flight: u64,
 }
 
 impl AuthCounters {
@@ -46,11 +52,25 @@ impl AuthCounters {
         }
     }
 
+    pub fn radius_dropped(&self) {
+        self.radius_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn radius_work(&self, started: bool) {
+        if started {
+            self.radius_in_flight.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.radius_in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     pub fn snapshot(&self) -> AuthCounts {
         AuthCounts {
             accepted: self.accepted.load(Ordering::Relaxed),
             challenged: self.challenged.load(Ordering::Relaxed),
             push_challenged: self.push_challenged.load(Ordering::Relaxed),
+            radius_dropped: self.radius_dropped.load(Ordering::Relaxed),
+            radius_in_flight: self.radius_in_flight.load(Ordering::Relaxed),
             refused: Refusal::ALL
                 .iter()
                 .map(|&refusal| {

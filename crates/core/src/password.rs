@@ -1,7 +1,18 @@
 //! Password hashing for local accounts: argon2id, PHC strings.
+//!
+//! Verification reuses its argon2 memory (`Blocks`): each check borrows a
+//! buffer kept from an earlier one instead of allocating its memory cost
+//! anew, so the memory passwords take stays at what the checks running at
+//! once need (the allocator would otherwise keep a freed 19 MiB per thread
+//! that ever ran one, and a flood of logins would leave hundreds of MiB
+//! behind).
 
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::{Arc, Mutex};
+
+use argon2::password_hash::PasswordHasher as _;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use subtle::ConstantTimeEq as _;
 
 /// argon2id cost parameters. The defaults are OWASP's recommendation
 /// (19 MiB, 2 passes, 1 lane); stored hashes carry their own parameters,
@@ -44,6 +55,8 @@ pub struct PasswordHashing {
     /// A hash of a random password, verified against when a user does not
     /// exist so that unknown usernames take as long as wrong passwords.
     decoy: String,
+    /// argon2 memory kept for the next check.
+    spare: Arc<Mutex<Vec<Vec<Block>>>>,
 }
 
 impl PasswordHashing {
@@ -62,7 +75,11 @@ impl PasswordHashing {
             .hash_password(&random)
             .map_err(|e| PasswordError::Params(e.to_string()))?
             .to_string();
-        Ok(PasswordHashing { argon2, decoy })
+        Ok(PasswordHashing {
+            argon2,
+            decoy,
+            spare: Arc::default(),
+        })
     }
 
     pub fn hash(&self, password: &str) -> Result<String, PasswordError> {
@@ -78,12 +95,49 @@ impl PasswordHashing {
             .map_err(|e| PasswordError::Params(e.to_string()))
     }
 
-    /// Constant-time verification (argon2's comparison); a malformed stored
-    /// hash never matches.
+    /// Constant-time verification under the stored hash's own algorithm,
+    /// version and costs; a malformed stored hash never matches.
     pub fn verify(&self, password: &str, phc_hash: &str) -> bool {
-        self.argon2
-            .verify_password(password.as_bytes(), phc_hash)
-            .is_ok()
+        let Ok(stored) = PasswordHash::new(phc_hash) else {
+            return false;
+        };
+        let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+            return false;
+        };
+        let (Ok(algorithm), Ok(params)) = (
+            Algorithm::try_from(stored.algorithm.as_str()),
+            Params::try_from(&stored),
+        ) else {
+            return false;
+        };
+        let version = match stored.version.map(Version::try_from) {
+            None => Version::default(),
+            Some(Ok(version)) => version,
+            Some(Err(_)) => return false,
+        };
+        let expected = expected.as_bytes();
+        let mut out = vec![0u8; expected.len()];
+        let mut blocks = self
+            .spare
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default();
+        if blocks.len() < params.block_count() {
+            blocks.resize(params.block_count(), Block::default());
+        }
+        let hashed = Argon2::new(algorithm, version, params.clone())
+            .hash_password_into_with_memory(
+                password.as_bytes(),
+                salt.as_ref(),
+                &mut out,
+                &mut blocks[..params.block_count()],
+            );
+        self.spare
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(blocks);
+        hashed.is_ok() && bool::from(out.ct_eq(expected))
     }
 
     /// Spends the same work as [`verify`](Self::verify) and always fails.

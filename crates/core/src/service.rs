@@ -18,7 +18,6 @@ use gatehouse_license::{
     SeatState, SigningKey, Terms, VerifiedKey, VerifyingKey, check_key,
 };
 use gatehouse_license::{Projection, project_limit};
-use tokio::sync::Semaphore;
 
 use crate::accounts::{CredentialCache, LocalAccounts};
 use crate::admitter::Admitter;
@@ -40,6 +39,7 @@ use crate::store::{
     StoredLicense, TotpRecord,
 };
 use crate::totp::{self, TotpMode, TotpSecret};
+use crate::work::{Busy, PasswordWork};
 
 mod alarming;
 mod directory_login;
@@ -80,6 +80,10 @@ pub const PUSH_TOO_MANY: &str =
 /// Most pushes waiting for one user at a time.
 pub const MAX_WAITING_PUSHES: usize = 3;
 
+/// What `gatehouse auth` says of a login dropped for overload (RADIUS
+/// clients get no answer and retry).
+pub const SERVICE_BUSY: &str = "Authentication service busy, please try again";
+
 /// Reply text when a user was sent `push.max_per_hour` pushes in the last
 /// hour.
 pub const PUSH_HOURLY_LIMIT: &str =
@@ -107,6 +111,9 @@ pub enum Refusal {
     PushNotLicensed,
     PushTooMany,
     PushHourlyLimit,
+    /// Too much password work waiting (SPEC §12): dropped, not answered
+    /// (a RADIUS client retries).
+    Overloaded,
     /// No second factor enrolled while one is required (SPEC §12).
     SecondFactorRequired,
     /// Too many failures in a row (SPEC §12).
@@ -115,7 +122,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// Every reason, in a fixed order.
-    pub const ALL: [Refusal; 13] = [
+    pub const ALL: [Refusal; 14] = [
         Refusal::InvalidCredentials,
         Refusal::InvalidOneTimeCode,
         Refusal::LicenseExpired,
@@ -127,6 +134,7 @@ impl Refusal {
         Refusal::PushNotLicensed,
         Refusal::PushTooMany,
         Refusal::PushHourlyLimit,
+        Refusal::Overloaded,
         Refusal::SecondFactorRequired,
         Refusal::LockedOut,
     ];
@@ -152,6 +160,7 @@ impl Refusal {
             Refusal::PushNotLicensed => "push_not_licensed",
             Refusal::PushTooMany => "push_too_many",
             Refusal::PushHourlyLimit => "push_hourly_limit",
+            Refusal::Overloaded => "overloaded",
             Refusal::SecondFactorRequired => "second_factor_required",
             Refusal::LockedOut => "locked_out",
         }
@@ -170,9 +179,16 @@ impl Refusal {
             Refusal::PushNotLicensed => PUSH_NOT_LICENSED,
             Refusal::PushTooMany => PUSH_TOO_MANY,
             Refusal::PushHourlyLimit => PUSH_HOURLY_LIMIT,
+            Refusal::Overloaded => SERVICE_BUSY,
             Refusal::SecondFactorRequired => SECOND_FACTOR_REQUIRED,
             Refusal::LockedOut => LOCKED_OUT,
         }
+    }
+}
+
+impl From<Busy> for Refusal {
+    fn from(_: Busy) -> Refusal {
+        Refusal::Overloaded
     }
 }
 
@@ -490,8 +506,8 @@ pub struct Gatehouse {
     write_behind: WriteBehind,
     admitter: Admitter,
     hashing: PasswordHashing,
-    /// Bounds concurrent argon2 runs (each holds its memory cost).
-    hashing_permits: Semaphore,
+    /// Bounds argon2 runs and their queues; users ahead of decoys.
+    work: PasswordWork,
     trusted: Vec<VerifyingKey>,
     totp_mode: TotpMode,
     accounts: LocalAccounts,
@@ -512,6 +528,7 @@ pub struct Gatehouse {
     /// Decoy password checks run (refusals that must take as long as a
     /// real check).
     decoys: std::sync::atomic::AtomicU64,
+    overload_log: crate::ratelimit::RateLimitedLog,
 }
 
 impl std::fmt::Debug for Gatehouse {
@@ -582,7 +599,7 @@ impl Gatehouse {
             write_behind: WriteBehind::default(),
             admitter,
             hashing,
-            hashing_permits: Semaphore::new(parallelism * 2),
+            work: PasswordWork::new(parallelism * 2),
             trusted: settings.trusted_vendor_keys,
             totp_mode: settings.totp_mode,
             accounts: LocalAccounts::default(),
@@ -599,6 +616,7 @@ impl Gatehouse {
             lockout_policy: settings.lockout,
             lockouts,
             decoys: std::sync::atomic::AtomicU64::new(0),
+            overload_log: crate::ratelimit::RateLimitedLog::new(Duration::from_secs(10), 5),
         };
         gatehouse.reload_alarms().await?;
         Ok(gatehouse)
@@ -890,7 +908,7 @@ impl Gatehouse {
         let username = match Username::parse(login) {
             Ok(username) => username,
             Err(error) => {
-                self.spend_decoy(typed).await;
+                self.spend_decoy(login, typed).await?;
                 tracing::info!(username = ?login, %error, "authentication failed: invalid username");
                 return Err(Refusal::InvalidCredentials);
             }
@@ -908,7 +926,7 @@ impl Gatehouse {
                     .directory_first_factor(directory.as_ref(), login, typed)
                     .await;
             }
-            self.spend_decoy(typed).await;
+            self.spend_decoy(login, typed).await?;
             tracing::info!(username = %username, "authentication failed: unknown user");
             return Err(Refusal::InvalidCredentials);
         };
@@ -917,13 +935,13 @@ impl Gatehouse {
         let Some((password, second_factor)) =
             self.second_factor(account.totp.clone(), account.push, typed)
         else {
-            self.spend_decoy(typed).await;
+            self.spend_decoy(login, typed).await?;
             tracing::info!(username = %username, "authentication failed: no one-time code after the password");
             return Err(Refusal::InvalidCredentials);
         };
         if !self
             .verify_password(&username, password, &user.password_hash)
-            .await
+            .await?
         {
             tracing::info!(username = %username, "authentication failed: wrong password");
             self.wrong_password(&account.identity, password).await;
@@ -1218,39 +1236,50 @@ impl Gatehouse {
         Refusal::ServiceUnavailable
     }
 
+    /// Whether `password` matches `hash` (remembered, or argon2 on a
+    /// blocking thread); [`Busy`] when too many checks already wait.
     pub(crate) async fn verify_password(
         &self,
         username: &Username,
         password: &str,
         hash: &str,
-    ) -> bool {
+    ) -> Result<bool, Busy> {
         if self.credentials.matches(username, hash, password) {
-            return true;
+            return Ok(true);
         }
-        let Ok(_permit) = self.hashing_permits.acquire().await else {
-            return false;
-        };
         let hashing = self.hashing.clone();
         let (owned_password, owned_hash) = (password.to_string(), hash.to_string());
-        let verified =
-            tokio::task::spawn_blocking(move || hashing.verify(&owned_password, &owned_hash))
-                .await
-                .unwrap_or(false);
+        let verified = self
+            .work
+            .check(move || hashing.verify(&owned_password, &owned_hash))
+            .await
+            .inspect_err(|_| self.overloaded(username.as_str()))?;
         if verified {
             self.credentials.remember(username, hash, password);
         }
-        verified
+        Ok(verified)
     }
 
-    pub(crate) async fn spend_decoy(&self, password: &str) {
+    /// The work of a password check, for a refusal that must not be
+    /// quicker than one (unknown names); [`Busy`] when too many decoys
+    /// already wait.
+    pub(crate) async fn spend_decoy(&self, login: &str, password: &str) -> Result<(), Busy> {
         self.decoys
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let Ok(_permit) = self.hashing_permits.acquire().await else {
-            return;
-        };
         let hashing = self.hashing.clone();
         let password = password.to_string();
-        let _ = tokio::task::spawn_blocking(move || hashing.verify_decoy(&password)).await;
+        self.work
+            .decoy(move || hashing.verify_decoy(&password))
+            .await
+            .inspect_err(|_| self.overloaded(login))
+    }
+
+    /// A login dropped for overload: logged, rate-limited (the refusal
+    /// is counted with the login's outcome).
+    fn overloaded(&self, login: &str) {
+        if let Some(suppressed) = self.overload_log.allow() {
+            tracing::warn!(username = ?login, suppressed, "authentication dropped: too many password checks waiting (overload)");
+        }
     }
 
     // ----- license ----------------------------------------------------------
@@ -1468,6 +1497,16 @@ impl Gatehouse {
         self.decoys.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// A RADIUS request dropped for overload (`/metrics`).
+    pub fn count_radius_drop(&self) {
+        self.counters.radius_dropped();
+    }
+
+    /// A RADIUS request began (`true`) or ended waiting work (`/metrics`).
+    pub fn radius_work(&self, started: bool) {
+        self.counters.radius_work(started);
+    }
+
     pub fn auth_counts(&self) -> AuthCounts {
         self.counters.snapshot()
     }
@@ -1626,14 +1665,16 @@ impl Gatehouse {
     }
 
     pub(crate) async fn hash_password(&self, password: &str) -> Result<String, UserError> {
-        let _permit = self.hashing_permits.acquire().await.map_err(|_| {
-            UserError::Store(StoreError::Unavailable("service is shutting down".into()))
-        })?;
         let hashing = self.hashing.clone();
         let password = password.to_string();
-        tokio::task::spawn_blocking(move || hashing.hash(&password))
+        self.work
+            .check(move || hashing.hash(&password))
             .await
-            .map_err(|e| UserError::Password(PasswordError::Params(e.to_string())))?
+            .map_err(|Busy| {
+                UserError::Store(StoreError::Unavailable(
+                    "too many password checks at once; try again".into(),
+                ))
+            })?
             .map_err(UserError::from)
     }
 

@@ -232,6 +232,11 @@ async fn metrics(State(panel): State<Arc<Panel>>) -> Response {
     }
     let _ = writeln!(
         text,
+        "# HELP gatehouse_radius_dropped_total RADIUS requests dropped for overload (no answer; the NAS retries).\n# TYPE gatehouse_radius_dropped_total counter\ngatehouse_radius_dropped_total {}\n# HELP gatehouse_radius_in_flight RADIUS requests being worked on now.\n# TYPE gatehouse_radius_in_flight gauge\ngatehouse_radius_in_flight {}",
+        counts.radius_dropped, counts.radius_in_flight
+    );
+    let _ = writeln!(
+        text,
         "# HELP gatehouse_push_waiting Logins of this process waiting for a phone now.\n# TYPE gatehouse_push_waiting gauge\ngatehouse_push_waiting {}",
         panel.gatehouse.pushes_waiting()
     );

@@ -43,6 +43,11 @@ pub struct RadiusSettings {
     pub response_cache_ttl: Duration,
     /// Most replies kept (about 200 bytes each).
     pub response_cache_capacity: usize,
+    /// Requests being worked on at once (`radius.max_in_flight`), and
+    /// from one client (`radius.max_in_flight_per_client`): beyond them a
+    /// request is dropped before any work (the NAS retries).
+    pub max_in_flight: usize,
+    pub max_in_flight_per_client: usize,
 }
 
 impl Default for RadiusSettings {
@@ -51,6 +56,8 @@ impl Default for RadiusSettings {
             challenge_timeout: Duration::from_secs(60),
             response_cache_ttl: Duration::from_secs(30),
             response_cache_capacity: 250_000,
+            max_in_flight: 4096,
+            max_in_flight_per_client: 2048,
         }
     }
 }
@@ -93,12 +100,15 @@ fn canonical_user_name(name: &str) -> String {
 pub struct ServedClient {
     pub definition: RadiusClient,
     pub secret: SharedSecret,
+    /// Its requests being worked on now.
+    in_flight: AtomicUsize,
 }
 
 impl ServedClient {
     fn new(definition: RadiusClient) -> Arc<ServedClient> {
         Arc::new(ServedClient {
             secret: SharedSecret::new(&definition.secret),
+            in_flight: AtomicUsize::new(0),
             definition,
         })
     }
@@ -255,7 +265,7 @@ impl RadiusServer {
         packet: &Packet,
         client: &ServedClient,
         from: SocketAddr,
-    ) -> (Reply, ReplyContext) {
+    ) -> Option<(Reply, ReplyContext)> {
         let nas = packet
             .attribute(NAS_IDENTIFIER)
             .map(|n| String::from_utf8_lossy(n).into_owned())
@@ -268,12 +278,12 @@ impl RadiusServer {
                     _ => Refusal::InvalidCredentials.message(),
                 };
                 decision_log(&client.name, &nas, from, "-", "reject", &error.to_string());
-                return (
+                return Some((
                     Reply::Reject {
                         message: message.to_string(),
                     },
                     context,
-                );
+                ));
             }
         };
         let context = request.context();
@@ -284,6 +294,12 @@ impl RadiusServer {
                 self.start_login(&request, client, source.as_deref()).await
             }
         };
+        // Dropped for overload (SPEC §12): no answer, the NAS retries; the
+        // service logged it, rate-limited.
+        if matches!(&reply, Reply::Reject { message } if message == Refusal::Overloaded.message()) {
+            self.gatehouse.count_radius_drop();
+            return None;
+        }
         let (result, reason) = match &reply {
             Reply::Accept { .. } => ("accept", "all factors passed"),
             Reply::Reject { message } => ("reject", message.as_str()),
@@ -293,7 +309,7 @@ impl RadiusServer {
             Reply::Challenge { .. } => ("challenge", "one-time code required"),
         };
         decision_log(&client.name, &nas, from, &request.user_name, result, reason);
-        (reply, context)
+        Some((reply, context))
     }
 
     async fn start_login(
@@ -456,7 +472,14 @@ async fn answer(
     packet: Packet,
     from: SocketAddr,
 ) {
-    let (reply, context) = server.access_request(&packet, &client, from).await;
+    let Some((reply, context)) = server.access_request(&packet, &client, from).await else {
+        server
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget(from, packet.identifier, packet.authenticator);
+        return;
+    };
     match reply.encode(&context, &client.secret) {
         Ok(bytes) => {
             // Cached before it is sent: a retransmission that follows the
@@ -643,6 +666,22 @@ fn receive(
                     }
                     Seen::New => {}
                 }
+                // Bounded work (SPEC §12): at the caps a request is
+                // dropped before any work is done for it.
+                if in_flight.count() >= server.settings.max_in_flight
+                    || client.in_flight.load(Ordering::Acquire)
+                        >= server.settings.max_in_flight_per_client
+                {
+                    server
+                        .cache
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .forget(from, packet.identifier, packet.authenticator);
+                    server.gatehouse.count_radius_drop();
+                    server.drop_packet(from, "too many requests in progress (radius.max_in_flight, radius.max_in_flight_per_client)");
+                    continue;
+                }
+                let served = client.clone();
                 let mut answer =
                     Box::pin(answer(server.clone(), socket.clone(), client, packet, from));
                 // The first poll finishes everything that need not wait. A
@@ -654,9 +693,13 @@ fn receive(
                     .is_pending()
                 {
                     in_flight.count.fetch_add(1, Ordering::AcqRel);
-                    let in_flight = in_flight.clone();
+                    served.in_flight.fetch_add(1, Ordering::AcqRel);
+                    server.gatehouse.radius_work(true);
+                    let (in_flight, server) = (in_flight.clone(), server.clone());
                     runtime.spawn(async move {
                         answer.await;
+                        served.in_flight.fetch_sub(1, Ordering::AcqRel);
+                        server.gatehouse.radius_work(false);
                         in_flight.count.fetch_sub(1, Ordering::AcqRel);
                         in_flight.done.notify_waiters();
                     });

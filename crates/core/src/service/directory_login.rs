@@ -41,12 +41,12 @@ impl Gatehouse {
         let entry = match directory.resolve(login).await {
             Ok(Resolution::Found(entry)) => entry,
             Ok(Resolution::NotFound) => {
-                self.spend_decoy(typed).await;
+                self.spend_decoy(login, typed).await?;
                 tracing::info!(username = ?login, "authentication failed: unknown user");
                 return Err(Refusal::InvalidCredentials);
             }
             Ok(Resolution::Ambiguous(entries)) => {
-                self.spend_decoy(typed).await;
+                self.spend_decoy(login, typed).await?;
                 tracing::warn!(
                     username = ?login,
                     entries = %entries.join("; "),
@@ -64,12 +64,12 @@ impl Gatehouse {
         // Disabled and outside-the-groups entries cost the same decoy work
         // as unknown names: response time does not tell them apart.
         if entry.disabled {
-            self.spend_decoy(typed).await;
+            self.spend_decoy(login, typed).await?;
             tracing::info!(username = %identity.username, dn = %entry.dn, "authentication failed: account disabled in the directory");
             return Err(Refusal::InvalidCredentials);
         }
         if !entry.allowed {
-            self.spend_decoy(typed).await;
+            self.spend_decoy(login, typed).await?;
             tracing::info!(username = %identity.username, dn = %entry.dn, "authentication failed: not in an allowed directory group");
             return Err(Refusal::InvalidCredentials);
         }
