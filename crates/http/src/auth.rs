@@ -61,6 +61,57 @@ impl Admin {
     }
 }
 
+/// A panel form from a signed-in administrator whose `csrf` field matched
+/// the session's: the only way a form handler gets its form, so no handler
+/// can forget the check. The token is checked before the rest of the form
+/// is read (a form without it is 403, whatever else it holds).
+#[derive(Debug)]
+pub struct AdminForm<T>(pub Admin, pub T);
+
+impl<T> axum::extract::FromRequest<Arc<Panel>> for AdminForm<T>
+where
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        panel: &Arc<Panel>,
+    ) -> Result<AdminForm<T>, Response> {
+        #[derive(serde::Deserialize)]
+        struct Token {
+            #[serde(default)]
+            csrf: String,
+        }
+        let (mut parts, body) = request.into_parts();
+        let admin = Admin::from_request_parts(&mut parts, panel)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let request = axum::extract::Request::from_parts(parts, body);
+        let bytes =
+            <axum::body::Bytes as axum::extract::FromRequest<_>>::from_request(request, panel)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        let token: Token =
+            serde_urlencoded::from_bytes(&bytes).map_err(|_| CsrfRefused.into_response())?;
+        admin
+            .check_csrf(&token.csrf)
+            .map_err(IntoResponse::into_response)?;
+        let form = serde_urlencoded::from_bytes(&bytes).map_err(|error| {
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("invalid form: {error}"),
+            )
+                .into_response()
+        })?;
+        Ok(AdminForm(admin, form))
+    }
+}
+
+/// A form with nothing but its CSRF token.
+#[derive(Debug, serde::Deserialize)]
+pub struct NoFields {}
+
 /// A form or unsafe call without the session's CSRF token: 403.
 #[derive(Debug, Clone, Copy)]
 pub struct CsrfRefused;

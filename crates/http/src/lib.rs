@@ -90,9 +90,9 @@ impl Panel {
 /// The whole HTTP surface: panel, API, `/metrics`, `/healthz`, assets.
 pub fn router(panel: Arc<Panel>) -> Router {
     Router::new()
-        .merge(pages::routes())
+        .merge(pages::routes().router)
         .merge(push::routes(panel.clone()))
-        .merge(push_panel::routes())
+        .merge(push_panel::routes().router)
         .nest("/api/v1", api::routes().0)
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
@@ -101,6 +101,13 @@ pub fn router(panel: Arc<Panel>) -> Router {
         .layer(middleware::from_fn_with_state(panel.clone(), license_lock))
         .layer(middleware::from_fn(security_headers))
         .with_state(panel)
+}
+
+/// Every path of the panel's pages (forms included), as routed.
+pub fn panel_paths() -> Vec<&'static str> {
+    let mut paths = pages::routes().paths;
+    paths.extend(push_panel::routes().paths);
+    paths
 }
 
 /// Requests still served once the license has expired.

@@ -30,7 +30,10 @@ use gatehouse_license::{LicenseStatus, Month, Projection, UsagePercent};
 use serde::Deserialize;
 
 use crate::Panel;
-use crate::auth::{Admin, Via, clear_session_cookie, client_address, safe_next, session_cookie};
+use crate::auth::{
+    Admin, AdminForm, NoFields, Via, clear_session_cookie, client_address, safe_next,
+    session_cookie,
+};
 use crate::wire::{
     ClientJson, LicenseJson, LicensePreviewJson, LocalUserJson, LockoutJson, RefusedJson,
     USER_COLUMNS, UserJson, alarm_state, csv, csv_row, local_time,
@@ -41,8 +44,8 @@ pub const PAGE_SIZE: u32 = 50;
 /// The most rows one API page returns (`limit`).
 pub const MAX_PAGE_SIZE: u32 = 1000;
 
-pub fn routes() -> Router<Arc<Panel>> {
-    Router::new()
+pub(crate) fn routes() -> Listed {
+    Listed::default()
         .route("/", get(|| async { Redirect::to("/license") }))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
@@ -62,6 +65,27 @@ pub fn routes() -> Router<Arc<Panel>> {
         .route("/lockouts/unlock", post(unlock_user))
         .route("/clients", get(clients_page).post(add_client))
         .route("/clients/{name}/delete", post(delete_client))
+}
+
+/// Panel routes with their paths listed: every route is added through
+/// [`Listed::route`], so the list is the router's (the no-CSRF test probes
+/// each path with every unsafe method).
+#[derive(Default)]
+pub(crate) struct Listed {
+    pub router: Router<Arc<Panel>>,
+    pub paths: Vec<&'static str>,
+}
+
+impl Listed {
+    pub fn route(
+        mut self,
+        path: &'static str,
+        handler: axum::routing::MethodRouter<Arc<Panel>>,
+    ) -> Listed {
+        self.router = self.router.route(path, handler);
+        self.paths.push(path);
+        self
+    }
 }
 
 /// The navigation every signed-in page shows.
@@ -206,21 +230,10 @@ async fn login(
     }
 }
 
-/// A form that carries only the CSRF token.
-#[derive(Debug, Deserialize)]
-pub(crate) struct CsrfForm {
-    #[serde(default)]
-    pub csrf: String,
-}
-
 async fn logout(
     State(panel): State<Arc<Panel>>,
-    admin: Admin,
-    axum::Form(form): axum::Form<CsrfForm>,
+    AdminForm(admin, NoFields {}): AdminForm<NoFields>,
 ) -> Response {
-    if let Err(refused) = admin.check_csrf(&form.csrf) {
-        return refused.into_response();
-    }
     if let Via::Session { token, .. } = &admin.via
         && let Err(error) = panel.gatehouse.admin_logout(token).await
     {
@@ -365,19 +378,13 @@ async fn license_page(
 
 #[derive(Debug, Deserialize)]
 struct KeyForm {
-    #[serde(default)]
-    csrf: String,
     key: String,
 }
 
 async fn license_preview(
     State(panel): State<Arc<Panel>>,
-    admin: Admin,
-    axum::Form(form): axum::Form<KeyForm>,
+    AdminForm(admin, form): AdminForm<KeyForm>,
 ) -> Response {
-    if let Err(refused) = admin.check_csrf(&form.csrf) {
-        return refused.into_response();
-    }
     match panel.gatehouse.check_license_key(&form.key) {
         Ok(verified) => {
             let view = match panel.gatehouse.license_view().await {
@@ -408,12 +415,8 @@ async fn license_preview(
 
 async fn license_install(
     State(panel): State<Arc<Panel>>,
-    admin: Admin,
-    axum::Form(form): axum::Form<KeyForm>,
+    AdminForm(admin, form): AdminForm<KeyForm>,
 ) -> Response {
-    if let Err(refused) = admin.check_csrf(&form.csrf) {
-        return refused.into_response();
-    }
     match panel.gatehouse.install_license(&form.key).await {
         Ok(_) => {
             tracing::info!(admin = %admin.name, "license installed from the panel");
@@ -1096,8 +1099,6 @@ struct AlarmsQuery {
 #[derive(Debug, Deserialize)]
 struct AlarmsFormData {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     days_before_end: String,
     #[serde(default)]
     user_limit_percent: String,
@@ -1107,12 +1108,8 @@ struct AlarmsFormData {
 
 async fn save_alarms(
     State(panel): State<Arc<Panel>>,
-    admin: Admin,
-    axum::Form(form): axum::Form<AlarmsFormData>,
+    AdminForm(admin, form): AdminForm<AlarmsFormData>,
 ) -> Response {
-    if let Err(refused) = admin.check_csrf(&form.csrf) {
-        return refused.into_response();
-    }
     let parsed = parse_numbers("days_before_end", &form.days_before_end).and_then(|days| {
         let percent = parse_numbers("user_limit_percent", &form.user_limit_percent)?;
         let recipients = form.recipients.lines().map(str::to_string).collect();
@@ -1138,12 +1135,8 @@ async fn save_alarms(
 
 async fn test_email(
     State(panel): State<Arc<Panel>>,
-    admin: Admin,
-    axum::Form(form): axum::Form<CsrfForm>,
+    AdminForm(admin, NoFields {}): AdminForm<NoFields>,
 ) -> Response {
-    if let Err(refused) = admin.check_csrf(&form.csrf) {
-        return refused.into_response();
-    }
     let (status, message) = match send_test_email(&panel).await {
         Ok(to) => {
             return see_other(&format!(
@@ -1268,8 +1261,6 @@ async fn local_users_page(
 
 #[derive(Debug, Deserialize)]
 struct AddUserForm {
-    #[serde(default)]
-    csrf: String,
     username: String,
     password: String,
     /// The checkbox: present when ticked.
@@ -1279,12 +1270,8 @@ struct AddUserForm {
 
 async fn add_local_user(
     State(panel): State<Arc<Panel>>,
-    admin: Admin,
-    axum::Form(form): axum::Form<AddUserForm>,
+    AdminForm(admin, form): AdminForm<AddUserForm>,
 ) -> Response {
-    if let Err(refused) = admin.check_csrf(&form.csrf) {
-        return refused.into_response();
-    }
     let added = match panel
         .gatehouse
         .add_local_user(&form.username, &form.password)
@@ -1319,8 +1306,6 @@ async fn add_local_user(
 
 #[derive(Debug, Deserialize)]
 struct UserActionForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     password: String,
     #[serde(default)]
@@ -1357,19 +1342,13 @@ pub fn parse_mode(text: &str) -> Result<Option<TotpMode>, String> {
 
 #[derive(Debug, Deserialize)]
 struct UnlockForm {
-    #[serde(default)]
-    csrf: String,
     user: String,
 }
 
 async fn unlock_user(
     State(panel): State<Arc<Panel>>,
-    admin: Admin,
-    axum::Form(form): axum::Form<UnlockForm>,
+    AdminForm(admin, form): AdminForm<UnlockForm>,
 ) -> Response {
-    if let Err(refused) = admin.check_csrf(&form.csrf) {
-        return refused.into_response();
-    }
     match panel.gatehouse.unlock_user(&form.user).await {
         Ok(unlocked) => {
             if unlocked {
@@ -1388,13 +1367,9 @@ async fn unlock_user(
 
 async fn local_user_action(
     State(panel): State<Arc<Panel>>,
-    admin: Admin,
     Path((name, action)): Path<(String, String)>,
-    axum::Form(form): axum::Form<UserActionForm>,
+    AdminForm(admin, form): AdminForm<UserActionForm>,
 ) -> Response {
-    if let Err(refused) = admin.check_csrf(&form.csrf) {
-        return refused.into_response();
-    }
     let gatehouse = &panel.gatehouse;
     let result = match action.as_str() {
         "disable" => gatehouse
@@ -1490,13 +1465,9 @@ async fn local_user_action(
 
 async fn remove_totp(
     State(panel): State<Arc<Panel>>,
-    admin: Admin,
     Path(name): Path<String>,
-    axum::Form(form): axum::Form<CsrfForm>,
+    AdminForm(admin, NoFields {}): AdminForm<NoFields>,
 ) -> Response {
-    if let Err(refused) = admin.check_csrf(&form.csrf) {
-        return refused.into_response();
-    }
     match panel.gatehouse.remove_local_totp(&name).await {
         Ok(removed) => see_other(&format!(
             "/local-users{}",
@@ -1576,8 +1547,6 @@ async fn clients_page(
 
 #[derive(Debug, Deserialize)]
 struct AddClientForm {
-    #[serde(default)]
-    csrf: String,
     name: String,
     networks: String,
     secret: String,
@@ -1622,12 +1591,8 @@ pub fn new_client(
 
 async fn add_client(
     State(panel): State<Arc<Panel>>,
-    admin: Admin,
-    axum::Form(form): axum::Form<AddClientForm>,
+    AdminForm(admin, form): AdminForm<AddClientForm>,
 ) -> Response {
-    if let Err(refused) = admin.check_csrf(&form.csrf) {
-        return refused.into_response();
-    }
     let networks: Vec<String> = form
         .networks
         .split([' ', ',', '\n'])
@@ -1670,13 +1635,9 @@ async fn add_client(
 
 async fn delete_client(
     State(panel): State<Arc<Panel>>,
-    admin: Admin,
     Path(name): Path<String>,
-    axum::Form(form): axum::Form<CsrfForm>,
+    AdminForm(admin, NoFields {}): AdminForm<NoFields>,
 ) -> Response {
-    if let Err(refused) = admin.check_csrf(&form.csrf) {
-        return refused.into_response();
-    }
     match panel.gatehouse.delete_radius_client(&name).await {
         Ok(true) => see_other(&format!(
             "/clients{}",

@@ -4,25 +4,24 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use gatehouse_core::PushError;
 use serde::Deserialize;
 
 use crate::Panel;
 use crate::api::push_enrollment_link;
-use crate::auth::Admin;
-use crate::pages::{CsrfForm, DoneQuery, Nav, page, qr_svg, see_other, unavailable};
+use crate::auth::{Admin, AdminForm, NoFields};
+use crate::pages::{DoneQuery, Nav, page, qr_svg, see_other, unavailable};
 use crate::wire::{DeviceJson, PushJson, local_time};
 
 /// Pushes shown on the page.
 const SHOWN_PUSHES: u32 = 50;
 
-pub fn routes() -> Router<Arc<Panel>> {
-    Router::new()
+pub(crate) fn routes() -> crate::pages::Listed {
+    crate::pages::Listed::default()
         .route("/push-devices", get(push_page))
         .route("/push-devices/enroll", post(create_link))
         .route("/push-devices/{id}/remove", post(revoke))
@@ -123,20 +122,14 @@ async fn push_page(
 
 #[derive(Debug, Deserialize)]
 struct LinkForm {
-    #[serde(default)]
-    csrf: String,
     user: String,
 }
 
 async fn create_link(
     State(panel): State<Arc<Panel>>,
-    admin: Admin,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<LinkForm>,
+    AdminForm(admin, form): AdminForm<LinkForm>,
 ) -> Response {
-    if let Err(refused) = admin.check_csrf(&form.csrf) {
-        return refused.into_response();
-    }
     match push_enrollment_link(&panel, &headers, form.user.trim()).await {
         Ok((enrollment, token)) => {
             tracing::info!(admin = %admin.name, user = %enrollment.user, "push enrollment link created in the panel");
@@ -169,13 +162,9 @@ async fn create_link(
 
 async fn revoke(
     State(panel): State<Arc<Panel>>,
-    admin: Admin,
     Path(id): Path<String>,
-    axum::Form(form): axum::Form<CsrfForm>,
+    AdminForm(admin, NoFields {}): AdminForm<NoFields>,
 ) -> Response {
-    if let Err(refused) = admin.check_csrf(&form.csrf) {
-        return refused.into_response();
-    }
     match panel.gatehouse.remove_push_device(&id).await {
         Ok(Some(removed)) => {
             tracing::info!(admin = %admin.name, device = %id, "push device revoked in the panel");
