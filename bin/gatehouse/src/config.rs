@@ -212,6 +212,10 @@ pub struct WebPushSection {
     /// Extra CA certificates (PEM) for push services.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// Hosts subscriptions may point at (`name` or `*.domain`); default:
+    /// the major browser push services.
+    #[serde(default)]
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 impl Default for PushSection {
@@ -436,6 +440,7 @@ pub struct Config {
 pub struct WebPushConfig {
     pub subject: String,
     pub ca_pem: Option<Vec<u8>>,
+    pub hosts: gatehouse_core::push_hosts::PushServiceHosts,
 }
 
 /// The validated `[http]` section.
@@ -573,7 +578,10 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
         );
     }
     let webpush = validate_webpush(data_dir, raw.push.webpush.clone())?;
-    let (push, push_public_url) = validate_push(raw.push)?;
+    let (mut push, push_public_url) = validate_push(raw.push)?;
+    if let Some(webpush) = &webpush {
+        push.webpush_hosts = webpush.hosts.clone();
+    }
     let radius = validate_radius(data_dir, raw.radius)?;
     let http = validate_http(data_dir, raw.http)?;
     let (alarms, alarm_daily_at) = validate_alarms(raw.alarms)?;
@@ -964,9 +972,15 @@ fn validate_webpush(data_dir: &Path, raw: Option<WebPushSection>) -> Result<Opti
         gatehouse_tls::client_config(Some(pem))
             .map_err(|error| anyhow::anyhow!("push.webpush.ca_file: {error}"))?;
     }
+    let hosts = match &raw.allowed_hosts {
+        None => gatehouse_core::push_hosts::PushServiceHosts::default(),
+        Some(entries) => gatehouse_core::push_hosts::PushServiceHosts::configured(entries)
+            .map_err(|error| anyhow::anyhow!("push.webpush.allowed_hosts: {error}"))?,
+    };
     Ok(Some(WebPushConfig {
         subject: subject.to_string(),
         ca_pem,
+        hosts,
     }))
 }
 

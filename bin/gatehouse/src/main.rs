@@ -476,11 +476,15 @@ async fn open(config: &Config) -> Result<Gatehouse> {
         totp_mode: config.totp_mode,
         mfa: config.mfa.clone(),
         lockout: config.lockout,
-        push: config.push,
+        push: config.push.clone(),
         push_notifier: match &config.webpush {
             Some(webpush) => Some(Arc::new(
-                gatehouse_webpush::WebPushSender::new(&webpush.subject, webpush.ca_pem.as_deref())
-                    .map_err(|error| anyhow::anyhow!("push.webpush: {error}"))?,
+                gatehouse_webpush::WebPushSender::new(
+                    &webpush.subject,
+                    webpush.ca_pem.as_deref(),
+                    webpush.hosts.clone(),
+                )
+                .map_err(|error| anyhow::anyhow!("push.webpush: {error}"))?,
             )),
             None => None,
         },

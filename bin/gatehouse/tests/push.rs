@@ -473,7 +473,8 @@ fn web_push_wakes_a_subscribed_phone() {
     let server = Server::start(
         gh,
         &format!(
-            "\n[push]\ntimeout_seconds = 20\n\n[push.webpush]\nsubject = \"mailto:noc@example.com\"\nca_file = \"{}\"\n\n\
+            "\n[push]\ntimeout_seconds = 20\n\n[push.webpush]\nsubject = \"mailto:noc@example.com\"\nca_file = \"{}\"\n\
+             allowed_hosts = [\"localhost\"]\n\n\
              [radius]\nlisten = \"127.0.0.1:0\"\n\n\
              [[radius.clients]]\nname = \"nas\"\nnetworks = [\"127.0.0.1\"]\nsecret = \"{SECRET}\"\n",
             ca.ca.display()
@@ -588,6 +589,17 @@ fn web_push_wakes_a_subscribed_phone() {
         subscribe("http://localhost/x", sign(&text("http://localhost/x"))),
         400
     );
+    // Only the allowed push services' hosts (here the test service's,
+    // named exactly): no other host, no IP literal, whatever it signs.
+    let elsewhere = endpoint.replace("https://localhost:", "https://127.0.0.1:");
+    for other in [
+        "https://evil.example/wpush/phone",
+        elsewhere.as_str(),
+        "https://[::1]/wpush/phone",
+        "https://fcm.googleapis.com/fcm/send/x",
+    ] {
+        assert_eq!(subscribe(other, sign(&text(other))), 400, "{other}");
+    }
     assert_eq!(subscribe(endpoint, sign(&text(endpoint))), 204);
 
     // A login waits; the phone is woken, decrypts, fetches and approves.

@@ -27,6 +27,7 @@ mod lockout;
 pub mod metrics;
 pub mod password;
 pub mod push;
+pub mod push_hosts;
 pub mod ratelimit;
 pub mod seal;
 mod seats;

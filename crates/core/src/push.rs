@@ -100,21 +100,15 @@ impl fmt::Debug for WebPushSubscription {
 }
 
 impl WebPushSubscription {
-    /// Checks what a phone sent: an `https://` endpoint, a P-256 point, a
+    /// Checks what a phone sent: an `https://` endpoint naming a host (see
+    /// [`crate::push_hosts`] for which hosts are allowed), a P-256 point, a
     /// 16-byte secret.
     pub fn new(
         endpoint: &str,
         p256dh: Vec<u8>,
         auth: Vec<u8>,
     ) -> Result<WebPushSubscription, &'static str> {
-        let host = endpoint.strip_prefix("https://").unwrap_or("");
-        if host.is_empty()
-            || host.starts_with('/')
-            || endpoint.len() > 2048
-            || endpoint.chars().any(|c| c.is_control() || c == ' ')
-        {
-            return Err("endpoint must be an https:// URL");
-        }
+        crate::push_hosts::Endpoint::parse(endpoint)?;
         if p256dh.len() != 65 || p256::PublicKey::from_sec1_bytes(&p256dh).is_err() {
             return Err("p256dh must be an uncompressed P-256 public key");
         }

@@ -369,7 +369,7 @@ async fn logins_held_on_one_node_see_decisions_taken_on_another() {
         timeout: Duration::from_secs(20),
         ..quick(PushMode::Hold)
     };
-    let (here, clock) = service_with("two-nodes", settings).await;
+    let (here, clock) = service_with("two-nodes", settings.clone()).await;
     let here = Arc::new(here);
     let there = node("two-nodes", clock, settings).await;
     let mut users = Vec::new();

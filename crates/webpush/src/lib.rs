@@ -7,11 +7,13 @@
 //! - [`WebPushSender`]: the [`PushNotifier`] that POSTs the message to the
 //!   subscription's endpoint (RFC 8030) over HTTPS.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse_core::push::{NotifyError, PushNotifier, WebPushSubscription};
+use gatehouse_core::push_hosts::{Endpoint, HostTrust, PushServiceHosts, is_public};
 use hmac::{KeyInit as _, Mac as _};
 use p256::ecdsa::signature::Signer as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -104,12 +106,12 @@ fn hkdf_expand(prk: &[u8], info: &[u8], len: usize) -> Vec<u8> {
 /// (ES256) for the endpoint's origin, valid 12 hours from `now_unix`, with
 /// `subject` (a `mailto:` or `https:` URI) to contact the sender.
 pub fn vapid_authorization(
-    endpoint: &str,
+    url: &str,
     subject: &str,
     key: &p256::SecretKey,
     now_unix: i64,
 ) -> Result<String, NotifyError> {
-    let target = Target::parse(endpoint)?;
+    let target = endpoint(url)?;
     let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"ES256"}"#);
     let claims = URL_SAFE_NO_PAD.encode(
         serde_json::json!({
@@ -129,51 +131,9 @@ pub fn vapid_authorization(
     ))
 }
 
-/// Where a subscription's endpoint points.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Target {
-    host: String,
-    port: u16,
-    path: String,
-}
-
-impl Target {
-    fn parse(endpoint: &str) -> Result<Target, NotifyError> {
-        let bad = || NotifyError::Failed(format!("not an https:// endpoint: {endpoint:?}"));
-        let rest = endpoint.strip_prefix("https://").ok_or_else(bad)?;
-        let (authority, path) = match rest.find('/') {
-            Some(at) => (&rest[..at], &rest[at..]),
-            None => (rest, "/"),
-        };
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
-                (host, port.parse().map_err(|_| bad())?)
-            }
-            _ => (authority, 443),
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() || path.contains([' ', '\r', '\n']) {
-            return Err(bad());
-        }
-        Ok(Target {
-            host: host.to_string(),
-            port,
-            path: path.to_string(),
-        })
-    }
-
-    fn origin(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        if self.port == 443 {
-            format!("https://{host}")
-        } else {
-            format!("https://{host}:{}", self.port)
-        }
-    }
+/// An endpoint, or why it is not one.
+fn endpoint(text: &str) -> Result<Endpoint, NotifyError> {
+    Endpoint::parse(text).map_err(|why| NotifyError::Failed(format!("{why}: {text:?}")))
 }
 
 /// Delivers Web Push messages over HTTPS (`[push.webpush]`).
@@ -182,6 +142,7 @@ pub struct WebPushSender {
     subject: String,
     tls: tokio_rustls::TlsConnector,
     timeout: Duration,
+    hosts: PushServiceHosts,
 }
 
 impl std::fmt::Debug for WebPushSender {
@@ -195,17 +156,46 @@ impl std::fmt::Debug for WebPushSender {
 impl WebPushSender {
     /// `subject`: how a push service can reach the operator (`mailto:…`);
     /// `ca_pem`: an extra CA for push services (the system's are always
-    /// trusted).
-    pub fn new(subject: &str, ca_pem: Option<&[u8]>) -> Result<WebPushSender, String> {
+    /// trusted); `hosts`: where messages may go (`push.webpush.allowed_hosts`).
+    pub fn new(
+        subject: &str,
+        ca_pem: Option<&[u8]>,
+        hosts: PushServiceHosts,
+    ) -> Result<WebPushSender, String> {
         Ok(WebPushSender {
             subject: subject.to_string(),
             tls: tokio_rustls::TlsConnector::from(gatehouse_tls::client_config(ca_pem)?),
             timeout: Duration::from_secs(10),
+            hosts,
         })
     }
 
-    async fn post(&self, target: &Target, headers: &str, body: &[u8]) -> Result<u16, String> {
-        let tcp = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
+    /// The address to connect to for `target`: resolved once, and for a
+    /// host not named exactly by the administrator only a public one (the
+    /// address checked is the address connected to).
+    async fn address(&self, target: &Endpoint, trust: HostTrust) -> Result<SocketAddr, String> {
+        let resolved: Vec<SocketAddr> =
+            tokio::net::lookup_host((target.host.as_str(), target.port))
+                .await
+                .map_err(|e| format!("cannot resolve {}: {e}", target.host))?
+                .collect();
+        pick_address(&resolved, trust).ok_or_else(|| {
+            format!(
+                "{} resolves to no public address ({resolved:?}): refused",
+                target.host
+            )
+        })
+    }
+
+    async fn post(
+        &self,
+        target: &Endpoint,
+        trust: HostTrust,
+        headers: &str,
+        body: &[u8],
+    ) -> Result<u16, String> {
+        let address = self.address(target, trust).await?;
+        let tcp = tokio::net::TcpStream::connect(address)
             .await
             .map_err(|e| format!("cannot connect to {}: {e}", target.origin()))?;
         let name = rustls_pki_types::ServerName::try_from(target.host.clone())
@@ -252,7 +242,10 @@ impl PushNotifier for WebPushSender {
         subscription: &WebPushSubscription,
         payload: &[u8],
     ) -> Result<(), NotifyError> {
-        let target = Target::parse(&subscription.endpoint)?;
+        let (target, trust) = self
+            .hosts
+            .check(&subscription.endpoint)
+            .map_err(|why| NotifyError::Failed(why.to_string()))?;
         let body = encrypt(payload, subscription)
             .map_err(|_| NotifyError::Failed("could not encrypt the message".into()))?;
         let now = std::time::SystemTime::now()
@@ -263,7 +256,7 @@ impl PushNotifier for WebPushSender {
         let headers = format!(
             "Authorization: {authorization}\r\nContent-Encoding: aes128gcm\r\nContent-Type: application/octet-stream\r\nTTL: 60\r\nUrgency: high\r\n"
         );
-        let status = tokio::time::timeout(self.timeout, self.post(&target, &headers, &body))
+        let status = tokio::time::timeout(self.timeout, self.post(&target, trust, &headers, &body))
             .await
             .map_err(|_| {
                 NotifyError::Failed(format!("{} did not answer in time", target.origin()))
@@ -280,9 +273,40 @@ impl PushNotifier for WebPushSender {
     }
 }
 
+/// The first address `trust` allows among `resolved`: any for a host the
+/// administrator named, public ones only otherwise (and then none if any
+/// is private: a name that mixes them is not a push service's).
+fn pick_address(resolved: &[SocketAddr], trust: HostTrust) -> Option<SocketAddr> {
+    match trust {
+        HostTrust::Named => resolved.first().copied(),
+        HostTrust::PublicOnly => {
+            if resolved.iter().all(|a| is_public(a.ip())) {
+                resolved.first().copied()
+            } else {
+                None
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_public_addresses_are_reached_for_hosts_not_named_exactly() {
+        let public: SocketAddr = "142.250.74.106:443".parse().unwrap();
+        let loopback: SocketAddr = "127.0.0.1:443".parse().unwrap();
+        let metadata: SocketAddr = "169.254.169.254:443".parse().unwrap();
+        assert_eq!(pick_address(&[public], HostTrust::PublicOnly), Some(public));
+        assert_eq!(pick_address(&[loopback], HostTrust::PublicOnly), None);
+        assert_eq!(
+            pick_address(&[public, metadata], HostTrust::PublicOnly),
+            None
+        );
+        assert_eq!(pick_address(&[loopback], HostTrust::Named), Some(loopback));
+        assert_eq!(pick_address(&[], HostTrust::Named), None);
+    }
 
     fn b64(text: &str) -> Vec<u8> {
         URL_SAFE_NO_PAD.decode(text).unwrap()
@@ -357,9 +381,7 @@ mod tests {
             );
         }
         assert_eq!(
-            Target::parse("https://push.example.net/x")
-                .unwrap()
-                .origin(),
+            endpoint("https://push.example.net/x").unwrap().origin(),
             "https://push.example.net"
         );
     }

@@ -28,7 +28,7 @@ use crate::store::{
 pub const APPROVE_ON_PHONE: &str = "Approve the request on your phone, then press Enter";
 
 /// `[push]`: how push logins wait.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushSettings {
     /// For users without a mode of their own.
     pub mode: PushMode,
@@ -43,6 +43,8 @@ pub struct PushSettings {
     pub poll: Duration,
     /// `push.max_per_hour`: most pushes sent to one user in an hour.
     pub max_per_hour: u32,
+    /// `push.webpush.allowed_hosts`: where subscriptions may point.
+    pub webpush_hosts: crate::push_hosts::PushServiceHosts,
 }
 
 impl Default for PushSettings {
@@ -53,6 +55,7 @@ impl Default for PushSettings {
             lifetime: Duration::from_secs(30),
             poll: Duration::from_secs(1),
             max_per_hour: 10,
+            webpush_hosts: crate::push_hosts::PushServiceHosts::default(),
         }
     }
 }
@@ -426,8 +429,8 @@ impl Gatehouse {
     }
 
     /// `[push]` as configured.
-    pub fn push_settings(&self) -> PushSettings {
-        self.push
+    pub fn push_settings(&self) -> &PushSettings {
+        &self.push
     }
 
     /// The VAPID public key phones subscribe with (uncompressed SEC1), when
@@ -463,6 +466,10 @@ impl Gatehouse {
         )?;
         let decode = |text: &str| URL_SAFE_NO_PAD.decode(text.trim()).unwrap_or_default();
         let subscription = WebPushSubscription::new(endpoint, decode(p256dh), decode(auth))
+            .map_err(PushError::BadSubscription)?;
+        self.push
+            .webpush_hosts
+            .check(endpoint)
             .map_err(PushError::BadSubscription)?;
         self.store
             .set_device_webpush(device, Some(&subscription))
