@@ -196,6 +196,9 @@ pub struct PushSection {
     pub lifetime_seconds: u64,
     /// Most pushes sent to one user in an hour.
     pub max_per_hour: u32,
+    /// Challenge mode: the prompt shows a number, and the phone approves
+    /// only by choosing it.
+    pub number_matching: bool,
     /// Base URL of enrollment links (`https://gatehouse.example.com`);
     /// default: the address the panel was reached at.
     pub public_url: Option<String>,
@@ -226,6 +229,7 @@ impl Default for PushSection {
             timeout_seconds: defaults.timeout.as_secs(),
             lifetime_seconds: defaults.lifetime.as_secs(),
             max_per_hour: defaults.max_per_hour,
+            number_matching: defaults.number_matching,
             public_url: None,
             webpush: None,
         }
@@ -945,6 +949,7 @@ fn validate_push(raw: PushSection) -> Result<(PushSettings, Option<String>)> {
             timeout: Duration::from_secs(raw.timeout_seconds),
             lifetime: Duration::from_secs(raw.lifetime_seconds),
             max_per_hour: raw.max_per_hour,
+            number_matching: raw.number_matching,
             ..PushSettings::default()
         },
         public_url,

@@ -1644,8 +1644,13 @@ async fn auth(gatehouse: &Gatehouse, user: &str, client: &str) -> Result<ExitCod
             let code = next_secret_line(&mut lines, "one-time code")?;
             gatehouse.complete_otp(&identity, &code, client).await
         }
-        Ok(LoginStep::PushSent { identity, push, .. }) => {
-            eprintln!("{}", gatehouse_core::APPROVE_ON_PHONE);
+        Ok(LoginStep::PushSent {
+            identity,
+            push,
+            number,
+            ..
+        }) => {
+            eprintln!("{}", gatehouse_core::approve_prompt(number));
             // Enter (or the end of input) waits for the phone; a TOTP code
             // does instead.
             let typed = lines.next().transpose()?.unwrap_or_default();

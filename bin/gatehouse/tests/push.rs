@@ -295,6 +295,68 @@ fn a_phone_in_a_real_browser_approves_denies_and_ignores_radius_logins() {
     drop(bob);
 }
 
+/// SPEC §12, number matching, with the phone in Chromium: the prompt
+/// shows a number, the phone offers three, and only that one approves; a
+/// wrong choice refuses the login.
+#[test]
+fn number_matching_on_a_phone_in_a_real_browser() {
+    const TEST: &str = "number_matching_on_a_phone_in_a_real_browser";
+    let Some(tools) = tools(TEST) else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    gh.add_admin("root", ADMIN_PASSWORD);
+    gh.add_user("carol");
+    gh.ok(&["push", "mode", "carol", "challenge"], "");
+    let server = Server::start(
+        gh,
+        &format!(
+            "\n[push]\nnumber_matching = true\n\n[radius]\nlisten = \"127.0.0.1:0\"\n\n\
+             [[radius.clients]]\nname = \"nas\"\nnetworks = [\"127.0.0.1\"]\nsecret = \"{SECRET}\"\n"
+        ),
+    );
+    let port = server.radius_port;
+    let mut carol = Phone::enroll(&tools, &server, "carol");
+    let prompted = || {
+        let challenge = common::radclient(
+            &tools.radclient,
+            port,
+            &pap("carol", "carol-secret"),
+            SECRET,
+        );
+        let message = challenge.reply_message.clone().unwrap_or_default();
+        let number: String = message
+            .strip_prefix("On your phone, choose ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("a number in the prompt: {}", challenge.output))
+            .to_string();
+        assert_eq!(
+            message,
+            format!("On your phone, choose {number} to approve, then press Enter")
+        );
+        (number, challenge.state.unwrap())
+    };
+    let enter = |state: &str| {
+        common::radclient(
+            &tools.radclient,
+            port,
+            &format!("{}, State = 0x{state}", pap("carol", "")),
+            SECRET,
+        )
+    };
+    // Another number: the login is refused.
+    let (number, state) = prompted();
+    assert_eq!(carol.tell(&format!("choose-other {number}")), "refused");
+    enter(&state).assert_reply("Access-Reject", DENIED);
+    assert!(server.gh.users(&current_month()).is_empty());
+    // The prompt's number: accepted.
+    let (number, state) = prompted();
+    assert_eq!(carol.tell(&format!("choose {number}")), "approved");
+    enter(&state).assert_code("Access-Accept");
+    assert_eq!(server.gh.users(&current_month()), ["carol"]);
+    drop(carol);
+}
+
 /// The code of the time step after the current one (within the drift
 /// window, and later than a code used just now).
 fn next_code(secret: &gatehouse_core::totp::TotpSecret) -> String {

@@ -18,6 +18,11 @@
 //!   sent, base64url), the signature as WebCrypto produces it (64 bytes,
 //!   r ‖ s). [`check_decision`] accepts it only from a device of the push's
 //!   user, before the push expires, once.
+//! - **Number matching** (`push.number_matching`, challenge mode): the
+//!   login's prompt shows a number; the push carries three `choices`
+//!   (signed with it), one of them that number. The device approves by
+//!   choosing one, signing `<nonce>|approve|<number>`; a wrong number is a
+//!   denial. Only the server and the prompt know which choice is right.
 //! - **Fetching pushes.** The device asks for its pending pushes with the
 //!   current Unix time and its signature (same key and format) over
 //!   `gatehouse-poll-v1|<device id>|<unix seconds>`; [`check_poll`] accepts
@@ -238,6 +243,11 @@ pub struct PendingPush {
     /// 32 random bytes, base64url: what the device signs its decision
     /// over.
     pub nonce: String,
+    /// Number matching: the number the login's prompt shows (never sent
+    /// to the device), and the choices the device offers (one of them the
+    /// number), in the order shown. Empty choices: no number matching.
+    pub number: Option<u8>,
+    pub choices: Vec<u8>,
     /// Set once a decision was accepted.
     pub decided: Option<Decision>,
 }
@@ -262,8 +272,25 @@ impl PendingPush {
             created_at: now,
             expires_at,
             nonce: random_text(32),
+            number: None,
+            choices: Vec::new(),
             decided: None,
         }
+    }
+
+    /// The same push with number matching: a random number from 10 to 99
+    /// and two other choices, in random order.
+    pub fn with_number(mut self) -> PendingPush {
+        let mut choices: Vec<u8> = Vec::with_capacity(3);
+        while choices.len() < 3 {
+            let candidate = 10 + random_below(90);
+            if !choices.contains(&candidate) {
+                choices.push(candidate);
+            }
+        }
+        self.number = Some(choices[random_below(3) as usize]);
+        self.choices = choices;
+        self
     }
 
     /// The text the server signs: one `key=value` line per field, in this
@@ -271,7 +298,7 @@ impl PendingPush {
     /// (they are replaced by spaces).
     pub fn canonical(&self) -> String {
         let clean = |text: &str| text.replace(['\n', '\r'], " ");
-        format!(
+        let mut text = format!(
             "{PUSH_V1}\nid={}\nuser={}\nclient={}\nsource={}\ncreated_at={}\nexpires_at={}\nnonce={}\n",
             clean(&self.id),
             clean(&self.user),
@@ -280,7 +307,12 @@ impl PendingPush {
             self.created_at,
             self.expires_at,
             clean(&self.nonce),
-        )
+        );
+        if !self.choices.is_empty() {
+            let choices: Vec<String> = self.choices.iter().map(u8::to_string).collect();
+            text.push_str(&format!("choices={}\n", choices.join(",")));
+        }
+        text
     }
 
     /// The server's Ed25519 signature of [`PendingPush::canonical`],
@@ -325,6 +357,8 @@ impl fmt::Debug for Device {
 pub struct SignedDecision {
     pub push_id: String,
     pub decision: Decision,
+    /// The number chosen (number matching; approvals only).
+    pub number: Option<u8>,
     /// base64url of the 64-byte P1363 signature (r ‖ s).
     pub signature: String,
 }
@@ -344,11 +378,19 @@ pub enum DecisionRefusal {
     BadDeviceKey,
     #[error("the signature does not verify")]
     BadSignature,
+    #[error("the push asks for a number: approve by choosing it")]
+    NumberMissing,
+    #[error("the wrong number was chosen: the login is denied")]
+    WrongNumber,
 }
 
-/// The text a device signs for `decision` on a push with `nonce`.
-pub fn decision_text(nonce: &str, decision: Decision) -> String {
-    format!("{nonce}|{}", decision.as_str())
+/// The text a device signs for `decision` on a push with `nonce` (and,
+/// approving with number matching, the number chosen).
+pub fn decision_text(nonce: &str, decision: Decision, number: Option<u8>) -> String {
+    match number {
+        Some(number) => format!("{nonce}|{}|{number}", decision.as_str()),
+        None => format!("{nonce}|{}", decision.as_str()),
+    }
 }
 
 /// Accepts `signed` for `push` from `device` at `now`, or says why not.
@@ -372,11 +414,19 @@ pub fn check_decision(
     if push.decided.is_some() {
         return Err(DecisionRefusal::AlreadyDecided);
     }
+    let asks_number = push.number.is_some() && signed.decision == Decision::Approve;
+    if asks_number && signed.number.is_none() {
+        return Err(DecisionRefusal::NumberMissing);
+    }
+    let number = if asks_number { signed.number } else { None };
     verify_device_signature(
         &device.public_key,
-        decision_text(&push.nonce, signed.decision).as_bytes(),
+        decision_text(&push.nonce, signed.decision, number).as_bytes(),
         &signed.signature,
     )?;
+    if asks_number && number != push.number {
+        return Err(DecisionRefusal::WrongNumber);
+    }
     Ok(signed.decision)
 }
 
@@ -500,6 +550,18 @@ fn random_text(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(random)
 }
 
+/// A uniform random number below `bound` (rejection sampling).
+fn random_below(bound: u8) -> u8 {
+    let limit = u8::MAX - u8::MAX % bound;
+    loop {
+        let mut byte = [0u8; 1];
+        getrandom::fill(&mut byte).expect("the operating system provides randomness");
+        if byte[0] < limit {
+            return byte[0] % bound;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,13 +596,77 @@ mod tests {
         push: &PendingPush,
         decision: Decision,
     ) -> SignedDecision {
+        sign_number(key, push, decision, None)
+    }
+
+    fn sign_number(
+        key: &p256::ecdsa::SigningKey,
+        push: &PendingPush,
+        decision: Decision,
+        number: Option<u8>,
+    ) -> SignedDecision {
         let signature: p256::ecdsa::Signature =
-            key.sign(decision_text(&push.nonce, decision).as_bytes());
+            key.sign(decision_text(&push.nonce, decision, number).as_bytes());
         SignedDecision {
             push_id: push.id.clone(),
             decision,
+            number,
             signature: URL_SAFE_NO_PAD.encode(signature.to_bytes()),
         }
+    }
+
+    #[test]
+    fn with_number_matching_only_the_right_number_approves() {
+        let push = push_for("alice").with_number();
+        let (key, device) = phone("alice", "d1");
+        let number = push.number.unwrap();
+        assert_eq!(push.choices.len(), 3);
+        assert!(push.choices.contains(&number));
+        assert!(push.choices.iter().all(|c| (10..100).contains(c)));
+        assert!(push.canonical().contains(&format!(
+            "choices={},{},{}\n",
+            push.choices[0], push.choices[1], push.choices[2]
+        )));
+        assert!(
+            !push.canonical().contains(&format!("number")),
+            "the number is not sent"
+        );
+        let now = push.created_at;
+        let wrong = *push.choices.iter().find(|c| **c != number).unwrap();
+        assert_eq!(
+            check_decision(&push, &device, &sign(&key, &push, Decision::Approve), now),
+            Err(DecisionRefusal::NumberMissing)
+        );
+        assert_eq!(
+            check_decision(
+                &push,
+                &device,
+                &sign_number(&key, &push, Decision::Approve, Some(wrong)),
+                now
+            ),
+            Err(DecisionRefusal::WrongNumber)
+        );
+        let mut forged = sign_number(&key, &push, Decision::Approve, Some(wrong));
+        forged.number = Some(number);
+        assert_eq!(
+            check_decision(&push, &device, &forged, now),
+            Err(DecisionRefusal::BadSignature),
+            "the number is signed"
+        );
+        assert_eq!(
+            check_decision(
+                &push,
+                &device,
+                &sign_number(&key, &push, Decision::Approve, Some(number)),
+                now
+            ),
+            Ok(Decision::Approve)
+        );
+        assert_eq!(
+            check_decision(&push, &device, &sign(&key, &push, Decision::Deny), now),
+            Ok(Decision::Deny),
+            "denying needs no number"
+        );
     }
 
     fn push_for(user: &str) -> PendingPush {

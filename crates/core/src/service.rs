@@ -53,6 +53,7 @@ pub use front_door::{LOCKED_OUT, LOCKED_OUT_EVENT, MfaSettings, Removed, SECOND_
 use pushing::PushWaiters;
 pub use pushing::{
     APPROVE_ON_PHONE, ENROLLMENT_LIFETIME, PushError, PushSettings, SignedPush, StartPushError,
+    approve_prompt,
 };
 
 /// Reply text when the database (or another required service) is down.
@@ -227,6 +228,9 @@ pub enum LoginStep {
         push: String,
         /// The user may type a TOTP code instead.
         totp: bool,
+        /// Number matching: the number the prompt shows, which the user
+        /// chooses on the phone.
+        number: Option<u8>,
     },
 }
 
@@ -793,8 +797,9 @@ impl Gatehouse {
                     PushMode::Hold => self.push.timeout,
                     PushMode::Challenge => self.push.lifetime,
                 };
+                let numbered = mode == PushMode::Challenge && self.push.number_matching;
                 let push = match self
-                    .start_push(&checked.identity, client, source, lifetime)
+                    .start_push_numbered(&checked.identity, client, source, lifetime, numbered)
                     .await
                 {
                     Ok(push) => push,
@@ -825,6 +830,7 @@ impl Gatehouse {
                         identity: checked.identity,
                         push: push.id,
                         totp: totp.is_some(),
+                        number: push.number,
                     }),
                 }
             }

@@ -98,10 +98,12 @@ fn answer(
     nonce: &str,
     decision: Decision,
 ) -> SignedDecision {
-    let signature: p256::ecdsa::Signature = key.sign(decision_text(nonce, decision).as_bytes());
+    let signature: p256::ecdsa::Signature =
+        key.sign(decision_text(nonce, decision, None).as_bytes());
     SignedDecision {
         push_id: push_id.to_string(),
         decision,
+        number: None,
         signature: URL_SAFE_NO_PAD.encode(signature.to_bytes()),
     }
 }
@@ -440,6 +442,7 @@ async fn a_challenge_mode_push_is_collected_by_the_follow_up_or_replaced_by_a_to
         identity,
         push,
         totp,
+        number: None,
     } = step
     else {
         panic!("expected PushSent, got {step:?}");
@@ -474,6 +477,7 @@ async fn a_challenge_mode_push_is_collected_by_the_follow_up_or_replaced_by_a_to
         identity,
         push,
         totp,
+        number: None,
     } = gatehouse
         .login("alice", "alice-pw", "vpn-gw")
         .await
@@ -503,6 +507,87 @@ async fn a_challenge_mode_push_is_collected_by_the_follow_up_or_replaced_by_a_to
         phone_answers(&gatehouse, &device, &key, Decision::Approve)
     );
     assert!(matches!(step, Ok(LoginStep::Accepted(_))));
+}
+
+/// SPEC §12: with `push.number_matching` in challenge mode the prompt
+/// shows a number, the phone gets three signed choices, and only choosing
+/// the prompt's number approves; a wrong choice denies the login and
+/// counts toward the lockout.
+#[tokio::test]
+async fn with_number_matching_the_phone_approves_only_by_choosing_the_prompts_number() {
+    let settings = PushSettings {
+        number_matching: true,
+        ..quick(PushMode::Challenge)
+    };
+    let (gatehouse, _) = service_with("number-matching", settings).await;
+    let (device, key) = user_with_phone(&gatehouse, "alice").await;
+    let choose = |push: &gatehouse_core::push::PendingPush, number: u8| {
+        let signature: p256::ecdsa::Signature =
+            key.sign(decision_text(&push.nonce, Decision::Approve, Some(number)).as_bytes());
+        SignedDecision {
+            push_id: push.id.clone(),
+            decision: Decision::Approve,
+            number: Some(number),
+            signature: URL_SAFE_NO_PAD.encode(signature.to_bytes()),
+        }
+    };
+    for right in [false, true] {
+        let step = gatehouse
+            .login("alice", "alice-pw", "vpn-gw")
+            .await
+            .unwrap();
+        let LoginStep::PushSent {
+            identity,
+            push,
+            number: Some(number),
+            ..
+        } = step
+        else {
+            panic!("expected a numbered push, got {step:?}");
+        };
+        assert_eq!(
+            gatehouse_core::approve_prompt(Some(number)),
+            format!("On your phone, choose {number} to approve, then press Enter")
+        );
+        let shown = gatehouse.device_pushes(&device).await.unwrap();
+        let signed = shown.iter().find(|s| s.push.id == push).unwrap();
+        assert!(
+            signed
+                .push
+                .verify(&gatehouse.push_verifying_key(), &signed.signature)
+        );
+        assert_eq!(signed.push.choices.len(), 3);
+        assert!(signed.push.choices.contains(&number));
+        assert!(
+            !signed
+                .push
+                .canonical()
+                .contains(&format!("number={number}")),
+            "the phone is not told which one"
+        );
+        let chosen = if right {
+            number
+        } else {
+            *signed.push.choices.iter().find(|c| **c != number).unwrap()
+        };
+        let decided = gatehouse
+            .decide_push(&device, &choose(&signed.push, chosen))
+            .await;
+        let done = gatehouse
+            .complete_push(&identity, &push, "", "vpn-gw")
+            .await;
+        if right {
+            assert_eq!(decided.unwrap(), Decision::Approve);
+            assert!(done.unwrap().newly_counted);
+        } else {
+            assert!(matches!(
+                decided,
+                Err(PushError::Refused(DecisionRefusal::WrongNumber))
+            ));
+            assert_eq!(done, Err(Refusal::PushDenied));
+            assert_eq!(gatehouse.lockouts().await.unwrap()[0].otp_failures, 1);
+        }
+    }
 }
 
 #[tokio::test]

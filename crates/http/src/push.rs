@@ -204,9 +204,13 @@ struct ShownPushJson {
     user: String,
     client: String,
     source: Option<String>,
-    created_at: String,
-    expires_at: String,
+    /// Unix seconds (the signed text has them in RFC 3339).
+    created_at: i64,
+    expires_at: i64,
     nonce: String,
+    /// Number matching: the numbers to choose from (empty: approve or
+    /// deny).
+    choices: Vec<u8>,
     /// The exact text the installation signed.
     canonical: String,
     /// Ed25519 signature of `canonical`, base64url.
@@ -240,9 +244,10 @@ async fn pushes(
                     user: signed.push.user,
                     client: signed.push.client,
                     source: signed.push.source,
-                    created_at: signed.push.created_at.to_string(),
-                    expires_at: signed.push.expires_at.to_string(),
+                    created_at: signed.push.created_at.as_second(),
+                    expires_at: signed.push.expires_at.as_second(),
                     nonce: signed.push.nonce,
+                    choices: signed.push.choices,
                     signature: signed.signature,
                 })
                 .collect(),
@@ -274,7 +279,11 @@ struct DecisionJson {
     push: String,
     /// `approve` or `deny`.
     decision: String,
-    /// ECDSA P-256 / SHA-256 over `<nonce>|<decision>`, r ‖ s, base64url.
+    /// Number matching: the number chosen (approvals).
+    #[serde(default)]
+    number: Option<u8>,
+    /// ECDSA P-256 / SHA-256 over `<nonce>|<decision>` (number matching:
+    /// `<nonce>|approve|<number>`), r ‖ s, base64url.
     signature: String,
 }
 
@@ -297,6 +306,7 @@ async fn decide(
     let signed = SignedDecision {
         push_id: body.push,
         decision,
+        number: body.number,
         signature: body.signature,
     };
     match panel.gatehouse.decide_push(&device, &signed).await {
@@ -380,7 +390,10 @@ fn push_error(refusal: impl Into<PushError>) -> Response {
         }
         PushError::LinkUsed
         | PushError::Link(EnrollmentRefusal::Used)
-        | PushError::Refused(DecisionRefusal::AlreadyDecided) => StatusCode::CONFLICT,
+        | PushError::Refused(DecisionRefusal::AlreadyDecided | DecisionRefusal::WrongNumber) => {
+            StatusCode::CONFLICT
+        }
+        PushError::Refused(DecisionRefusal::NumberMissing) => StatusCode::BAD_REQUEST,
         PushError::Link(EnrollmentRefusal::Expired)
         | PushError::Refused(DecisionRefusal::Expired) => StatusCode::GONE,
         PushError::Link(EnrollmentRefusal::Malformed) => StatusCode::BAD_REQUEST,

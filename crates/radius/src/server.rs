@@ -15,7 +15,7 @@ use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use gatehouse_core::clients::RadiusClient;
-use gatehouse_core::{APPROVE_ON_PHONE, Gatehouse, Identity, LoginStep, Refusal};
+use gatehouse_core::{APPROVE_ON_PHONE, Gatehouse, Identity, LoginStep, Refusal, approve_prompt};
 use tokio::net::UdpSocket;
 
 use crate::attributes::{CALLING_STATION_ID, NAS_IDENTIFIER, PROXY_STATE};
@@ -303,7 +303,9 @@ impl RadiusServer {
         let (result, reason) = match &reply {
             Reply::Accept { .. } => ("accept", "all factors passed"),
             Reply::Reject { message } => ("reject", message.as_str()),
-            Reply::Challenge { message, .. } if message == APPROVE_ON_PHONE => {
+            Reply::Challenge { message, .. }
+                if message == APPROVE_ON_PHONE || message.starts_with("On your phone, choose") =>
+            {
                 ("challenge", "push sent")
             }
             Reply::Challenge { .. } => ("challenge", "one-time code required"),
@@ -327,12 +329,17 @@ impl RadiusServer {
             Ok(LoginStep::OtpRequired(identity)) => {
                 self.challenge(request, client, identity, Owed::Code, ENTER_ONE_TIME_CODE)
             }
-            Ok(LoginStep::PushSent { identity, push, .. }) => self.challenge(
+            Ok(LoginStep::PushSent {
+                identity,
+                push,
+                number,
+                ..
+            }) => self.challenge(
                 request,
                 client,
                 identity,
                 Owed::Push { push },
-                APPROVE_ON_PHONE,
+                &approve_prompt(number),
             ),
             Err(refusal) => Reply::Reject {
                 message: refusal.message().to_string(),

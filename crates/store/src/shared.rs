@@ -95,7 +95,7 @@ pub(crate) use alarm_columns;
 /// The columns `push_from_row` reads.
 macro_rules! push_columns {
     () => {
-        "id, seat_key, username, client, source, created_at, expires_at, nonce, decision, decided_by, decided_at"
+        "id, seat_key, username, client, source, created_at, expires_at, nonce, number, choices, decision, decided_by, decided_at"
     };
 }
 
@@ -1902,6 +1902,14 @@ macro_rules! impl_store {
                         created_at: timestamp(get(row, "created_at")?)?,
                         expires_at: timestamp(get(row, "expires_at")?)?,
                         nonce: get(row, "nonce")?,
+                        number: get::<Option<i64>>(row, "number")?
+                            .map(|n| u8::try_from(n).map_err(|_| StoreError::Corrupt(format!("push number {n}"))))
+                            .transpose()?,
+                        choices: get::<String>(row, "choices")?
+                            .split(',')
+                            .filter(|c| !c.is_empty())
+                            .map(|c| c.parse::<u8>().map_err(|_| StoreError::Corrupt(format!("push choice {c:?}"))))
+                            .collect::<StoreResult<Vec<u8>>>()?,
                         decided: decision
                             .map(|text| {
                                 Decision::parse(&text).ok_or_else(|| {
@@ -2159,8 +2167,8 @@ macro_rules! impl_store {
                         return Ok(Err(PushLimited::PerHour));
                     }
                     let result = sqlx::query(
-                        "INSERT INTO pushes (id, seat_key, username, client, source, created_at, expires_at, nonce)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        "INSERT INTO pushes (id, seat_key, username, client, source, created_at, expires_at, nonce, number, choices)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     )
                     .bind(&push.id)
                     .bind(push.seat.as_str())
@@ -2170,6 +2178,8 @@ macro_rules! impl_store {
                     .bind(micros(push.created_at))
                     .bind(micros(push.expires_at))
                     .bind(&push.nonce)
+                    .bind(push.number.map(i64::from))
+                    .bind(push.choices.iter().map(u8::to_string).collect::<Vec<_>>().join(","))
                     .execute(&mut *tx)
                     .await;
                     inserted(result)?;

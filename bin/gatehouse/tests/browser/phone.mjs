@@ -13,6 +13,9 @@
 // line:
 //
 //   approve | deny   wait for a login request, press the button → `approved` / `denied`
+//   choose N         number matching: wait for a request offering N among
+//                    its choices, press N → `approved`
+//   choose-other N   the same, but press another choice → `refused`
 //   ignore           wait for a login request, leave it → `shown`
 //   quit             close the browser
 //
@@ -107,6 +110,24 @@ try {
     const item = await nextRequest();
     if (command === "ignore") {
       console.log("shown");
+      continue;
+    }
+    const choosing = command.match(/^(choose|choose-other) (\d+)$/);
+    if (choosing) {
+      const [, how, number] = choosing;
+      const choices = await item.locator("button.choice").evaluateAll((buttons) => buttons.map((b) => b.dataset.number));
+      expect(choices.length === 3 && choices.includes(number), `three choices with ${number}: ${choices}`);
+      expect((await item.locator("button.approve").count()) === 0, "no plain Approve with number matching");
+      const pick = how === "choose" ? number : choices.find((c) => c !== number);
+      await item.locator(`button.choice[data-number="${pick}"]`).click();
+      if (how === "choose") {
+        await phone.waitForFunction(() => document.getElementById("status").textContent === "Login approved.");
+        console.log("approved");
+      } else {
+        await phone.waitForFunction(() => /wrong number/.test(document.getElementById("status").textContent));
+        console.log("refused");
+      }
+      await shot(phone, `${how}-${shown}`);
       continue;
     }
     expect(command === "approve" || command === "deny", `unknown command ${command}`);

@@ -27,6 +27,15 @@ use crate::store::{
 /// Reply-Message of an Access-Challenge for a push (challenge mode).
 pub const APPROVE_ON_PHONE: &str = "Approve the request on your phone, then press Enter";
 
+/// What a challenge-mode login's prompt says: with number matching, the
+/// number to choose on the phone.
+pub fn approve_prompt(number: Option<u8>) -> String {
+    match number {
+        None => APPROVE_ON_PHONE.to_string(),
+        Some(number) => format!("On your phone, choose {number} to approve, then press Enter"),
+    }
+}
+
 /// `[push]`: how push logins wait.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushSettings {
@@ -45,6 +54,9 @@ pub struct PushSettings {
     pub max_per_hour: u32,
     /// `push.webpush.allowed_hosts`: where subscriptions may point.
     pub webpush_hosts: crate::push_hosts::PushServiceHosts,
+    /// `push.number_matching`: in challenge mode the prompt shows a number
+    /// and the phone approves only by choosing it.
+    pub number_matching: bool,
 }
 
 impl Default for PushSettings {
@@ -56,6 +68,7 @@ impl Default for PushSettings {
             poll: Duration::from_secs(1),
             max_per_hour: 10,
             webpush_hosts: crate::push_hosts::PushServiceHosts::default(),
+            number_matching: false,
         }
     }
 }
@@ -386,7 +399,21 @@ impl Gatehouse {
         source: Option<&str>,
         lifetime: Duration,
     ) -> Result<PendingPush, StartPushError> {
-        let push = PendingPush::new(
+        self.start_push_numbered(identity, client, source, lifetime, false)
+            .await
+    }
+
+    /// [`start_push`](Self::start_push), with number matching when
+    /// `numbered`.
+    pub(super) async fn start_push_numbered(
+        &self,
+        identity: &Identity,
+        client: &str,
+        source: Option<&str>,
+        lifetime: Duration,
+        numbered: bool,
+    ) -> Result<PendingPush, StartPushError> {
+        let mut push = PendingPush::new(
             identity.seat.clone(),
             &identity.username,
             client,
@@ -394,6 +421,9 @@ impl Gatehouse {
             self.clock.now(),
             lifetime,
         );
+        if numbered {
+            push = push.with_number();
+        }
         let limits = PushLimits {
             waiting: MAX_WAITING_PUSHES as u32,
             per_hour: self.push.max_per_hour,
@@ -742,7 +772,23 @@ impl Gatehouse {
             .await?
             .ok_or(PushError::UnknownPush)?;
         let now = self.clock.now();
-        let decision = check_decision(&push.push, &device.device(), signed, now)?;
+        let decision = match check_decision(&push.push, &device.device(), signed, now) {
+            Ok(decision) => decision,
+            Err(DecisionRefusal::WrongNumber) => {
+                // A wrong number chosen is a denial: the login is refused
+                // now (and counts toward the user's lockout).
+                if self
+                    .store
+                    .decide_push(&signed.push_id, Decision::Deny, &device.id, now)
+                    .await?
+                {
+                    tracing::warn!(push = %signed.push_id, device = %device.id, "push denied: the wrong number was chosen");
+                    self.push_waiters.wake(&signed.push_id);
+                }
+                return Err(PushError::Refused(DecisionRefusal::WrongNumber));
+            }
+            Err(refusal) => return Err(refusal.into()),
+        };
         if !self
             .store
             .decide_push(&signed.push_id, decision, &device.id, now)

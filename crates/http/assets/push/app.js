@@ -201,7 +201,26 @@ async function render(device, pushes) {
     }
     const actions = document.createElement("div");
     actions.className = "actions";
-    for (const decision of ["approve", "deny"]) {
+    // Number matching: approve by choosing the number the login's prompt
+    // shows (the choices are in the signed text; which one is right is not).
+    const choices = (fields.choices || "").split(",").filter((c) => /^\d+$/.test(c)).map(Number);
+    item.append(details);
+    if (choices.length > 0) {
+      const hint = document.createElement("p");
+      hint.className = "hint";
+      hint.textContent = "Choose the number shown where you are logging in:";
+      item.append(hint);
+      for (const number of choices) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "choice";
+        button.dataset.number = String(number);
+        button.textContent = String(number);
+        button.addEventListener("click", () => decide(device, push, "approve", item, number));
+        actions.append(button);
+      }
+    }
+    for (const decision of choices.length > 0 ? ["deny"] : ["approve", "deny"]) {
       const button = document.createElement("button");
       button.type = "button";
       button.className = decision;
@@ -209,18 +228,20 @@ async function render(device, pushes) {
       button.addEventListener("click", () => decide(device, push, decision, item));
       actions.append(button);
     }
-    item.append(details, actions);
+    item.append(actions);
     list.append(item);
   }
 }
 
-async function decide(device, push, decision, item) {
+async function decide(device, push, decision, item, number) {
   for (const button of item.querySelectorAll("button")) button.disabled = true;
   try {
-    const signature = await sign(device.privateKey, `${push.nonce}|${decision}`);
+    const text = number === undefined ? `${push.nonce}|${decision}` : `${push.nonce}|${decision}|${number}`;
+    const signature = await sign(device.privateKey, text);
+    const body = number === undefined ? { push: push.id, decision, signature } : { push: push.id, decision, number, signature };
     await call(`/devices/${encodeURIComponent(device.id)}/decisions`, {
       method: "POST",
-      body: JSON.stringify({ push: push.id, decision, signature }),
+      body: JSON.stringify(body),
     });
     answered.add(push.id);
     item.remove();

@@ -33,3 +33,8 @@ CREATE TABLE sign_in_attempts (
     attempts     INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX sign_in_attempts_by_window ON sign_in_attempts (window_start);
+
+-- Number matching: the number a push's login prompt shows (never sent to
+-- the phone) and the choices the phone offers ("12,47,83").
+ALTER TABLE pushes ADD COLUMN number INTEGER;
+ALTER TABLE pushes ADD COLUMN choices TEXT NOT NULL DEFAULT '';

@@ -1367,6 +1367,8 @@ fn push_record(id: &str, user: &str, created: &str, expires: &str) -> PendingPus
         created_at: ts(created),
         expires_at: ts(expires),
         nonce: format!("nonce-{id}"),
+        number: None,
+        choices: Vec::new(),
         decided: None,
     }
 }
