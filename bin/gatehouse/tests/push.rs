@@ -42,6 +42,7 @@ impl Phone {
             .env("ADMIN_USER", "root")
             .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("USER", user)
+            .env("APP_KEY", server.gh.app_key())
             .env("SHOTS", &tools.shots)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -1518,6 +1518,39 @@ async fn a_phone_enrolls_by_link_fetches_signed_and_is_revoked() {
         StatusCode::CONFLICT,
         "a link enrolls one phone: {again}"
     );
+    // As docs/push-protocol.md says: a used link is refused at the lookup
+    // too (before the app makes a key); a body must be JSON with its
+    // Content-Type; a fetch without its headers and an unknown decision
+    // word are 400.
+    let (status, _) = fx
+        .api(
+            As::Nobody,
+            Method::POST,
+            "/push/v1/enrollment",
+            Some(json!({"token": token})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "a used link");
+    let untyped = Request::builder()
+        .method(Method::POST)
+        .uri("/push/v1/enrollment")
+        .body(Body::from(json!({"token": token}).to_string()))
+        .unwrap();
+    assert_eq!(fx.send(untyped).await.status(), StatusCode::BAD_REQUEST);
+    let bare = Request::builder()
+        .uri(format!("/push/v1/devices/{device}/pushes"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(fx.send(bare).await.status(), StatusCode::BAD_REQUEST);
+    let (status, _) = fx
+        .api(
+            As::Nobody,
+            Method::POST,
+            &format!("/push/v1/devices/{device}/decisions"),
+            Some(json!({"push": "p", "decision": "maybe", "signature": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "an unknown decision word");
     for bad in [
         json!({"token": "garbage", "label": "x", "public_key": public_key}),
         json!({"token": token, "label": "x", "public_key": "!!"}),

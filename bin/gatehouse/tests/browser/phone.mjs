@@ -84,6 +84,10 @@ try {
   });
   expect(stored.algorithm === "ECDSA" && stored.extractable === false, `a non-extractable ECDSA key, got ${JSON.stringify(stored)}`);
   expect(!phone.url().includes("enroll="), "the token is dropped from the address once used");
+  // The key it trusts, checkable against the License page's App Key.
+  await phone.waitForFunction(() => document.getElementById("app-key").textContent.length > 0);
+  const shownKey = await phone.locator("#app-key").innerText();
+  expect(shownKey === `Gatehouse App Key: ${env("APP_KEY")}`, `the phone shows the App Key: ${shownKey}`);
   // The panel lists the phone.
   await admin.goto(`${base}/push-devices`);
   expect((await admin.locator("#push-devices td", { hasText: `${user}'s phone` }).count()) === 1, "the panel lists the phone");

@@ -294,9 +294,33 @@ async function register(device, subscription) {
   });
 }
 
+/**
+ * The App Key of the installation whose key signs this phone's pushes, to
+ * compare with the one the panel's License page shows (docs/push-protocol.md):
+ * SHA-256 over "gatehouse app key v1\0" and the key, its first 100 bits in
+ * Crockford base32, in groups of five.
+ */
+async function appKey(serverKeyText) {
+  const key = b64.decode(serverKeyText);
+  const domain = utf8("gatehouse app key v1\0");
+  const input = new Uint8Array(domain.length + key.byteLength);
+  input.set(domain);
+  input.set(new Uint8Array(key), domain.length);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", input));
+  const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+  let text = "";
+  for (let index = 0; index < 20; index += 1) {
+    const bit = index * 5;
+    const pair = (digest[bit >> 3] << 8) | digest[(bit >> 3) + 1];
+    text += alphabet[(pair >> (11 - (bit % 8))) & 31];
+  }
+  return text.match(/.{5}/g).join("-");
+}
+
 async function run(device) {
   $("who").textContent = `${device.user}`;
   $("pending").hidden = false;
+  $("app-key").textContent = `Gatehouse App Key: ${await appKey(device.serverKey)}`;
   serverKey = await importServerKey(device.serverKey);
   offerWebPush(device).catch(() => {});
   document.body.dataset.ready = "true";
