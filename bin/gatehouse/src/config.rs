@@ -501,6 +501,20 @@ pub fn load(data_dir: &Path, explicit: Option<&Path>) -> Result<Config> {
     validate(data_dir, raw)
 }
 
+/// Reads and validates a configuration given as TOML text, defaults
+/// underneath and no environment (the fuzzer's entry, and tests').
+#[cfg_attr(
+    not(test),
+    allow(dead_code, reason = "the fuzzer's entry: fuzz/fuzz_targets/config.rs")
+)]
+pub fn from_toml(data_dir: &Path, text: &str) -> Result<Config> {
+    let raw: RawConfig = Figment::from(Serialized::defaults(RawConfig::default()))
+        .merge(Toml::string(text))
+        .extract()
+        .map_err(|error| anyhow::anyhow!(describe(error)))?;
+    validate(data_dir, raw)
+}
+
 fn describe(error: figment::Error) -> String {
     let mut text = format!("invalid configuration: {}", error.kind);
     if !error.path.is_empty() {
@@ -1047,6 +1061,50 @@ fn validate_radius(data_dir: &Path, raw: RadiusSection) -> Result<RadiusConfig> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn front_door_settings_are_read_and_checked() {
+        let dir = Path::new("/nonexistent-gatehouse-data");
+        let config = from_toml(
+            dir,
+            "[mfa]\nrequired = false\nexempt_groups = [\"CN=Svc,DC=example,DC=com\"]\n\
+             [lockout]\notp_failures = 3\nminutes = 5\n[push]\nmax_per_hour = 4\nnumber_matching = true\n\
+             [http]\ntrusted_proxies = [\"10.0.0.0/8\"]\nmax_connections = 10\nmax_connections_per_address = 2\n\
+             [radius]\nmax_in_flight = 100\nmax_in_flight_per_client = 10\n",
+        )
+        .unwrap();
+        assert!(!config.mfa.required);
+        assert_eq!(config.lockout.otp_failures, 3);
+        assert_eq!(config.lockout.first_lock, Duration::from_secs(300));
+        assert_eq!(config.push.max_per_hour, 4);
+        assert!(config.push.number_matching);
+        assert_eq!(config.http.limits.max_connections_per_address, 2);
+        assert_eq!(config.radius.max_in_flight_per_client, 10);
+        let defaults = from_toml(dir, "").unwrap();
+        assert!(defaults.mfa.required);
+        assert_eq!(defaults.lockout, LockoutPolicy::default());
+        for (bad, key) in [
+            ("[mfa]\nexempt_groups = [\"admins\"]", "mfa.exempt_groups"),
+            ("[lockout]\nminutes = 0", "lockout.minutes"),
+            ("[push]\nmax_per_hour = 0", "push.max_per_hour"),
+            (
+                "[http]\ntrusted_proxies = [\"proxy\"]",
+                "http.trusted_proxies",
+            ),
+            (
+                "[http]\nmax_connections = 4\nmax_connections_per_address = 5",
+                "http.max_connections",
+            ),
+            ("[radius]\nmax_in_flight = 0", "radius.max_in_flight"),
+            (
+                "[push.webpush]\nsubject = \"mailto:a@b.c\"\nallowed_hosts = [\"10.0.0.1\"]",
+                "push.webpush.allowed_hosts",
+            ),
+        ] {
+            let error = from_toml(dir, bad).unwrap_err().to_string();
+            assert!(error.contains(key), "{bad}: {error}");
+        }
+    }
 
     fn write(dir: &Path, text: &str) -> PathBuf {
         let path = dir.join("gatehouse.toml");
