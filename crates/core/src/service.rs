@@ -762,7 +762,9 @@ impl Gatehouse {
         self.precheck_at(&checked.identity, client, now).await?;
         let identity = checked.identity.clone();
         let step = self.second_factor_steps(checked, client, source, now).await;
-        self.second_factor_outcome(&identity, &step).await;
+        let accepted = matches!(step, Ok(LoginStep::Accepted(_)));
+        self.second_factor_outcome(&identity, step.as_ref().err().copied(), accepted)
+            .await;
         step
     }
 
@@ -851,7 +853,8 @@ impl Gatehouse {
             Ok(()) => self.check_code_and_admit(identity, code, client).await,
             Err(refusal) => Err(refusal),
         };
-        self.second_factor_outcome(identity, &outcome).await;
+        self.second_factor_outcome(identity, outcome.as_ref().err().copied(), outcome.is_ok())
+            .await;
         self.counters
             .count(outcome.as_ref().map(|_| ()).map_err(|r| *r));
         outcome

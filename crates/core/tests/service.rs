@@ -874,6 +874,32 @@ mod front_door {
     }
 
     #[tokio::test]
+    async fn in_challenge_mode_the_password_alone_does_not_end_a_run_of_wrong_codes() {
+        let (fx, gatehouse) = strict("lockout-challenge").await;
+        fx.add_users(&["erin"]).await;
+        let secret = gatehouse
+            .enroll_local_totp("erin", Some(TotpMode::Challenge))
+            .await
+            .unwrap()
+            .secret;
+        for _ in 0..5 {
+            let step = gatehouse.login("erin", "erin-pw", "vpn").await.unwrap();
+            let LoginStep::OtpRequired(identity) = step else {
+                panic!("expected a challenge, got {step:?}");
+            };
+            let code = wrong(&secret, fx.clock.now());
+            assert_eq!(
+                gatehouse.complete_otp(&identity, &code, "vpn").await,
+                Err(Refusal::InvalidOneTimeCode)
+            );
+        }
+        assert_eq!(
+            gatehouse.login("erin", "erin-pw", "vpn").await,
+            Err(Refusal::LockedOut)
+        );
+    }
+
+    #[tokio::test]
     async fn a_lock_doubles_and_an_administrator_ends_it() {
         let (fx, gatehouse) = strict("lockout-doubles").await;
         fx.add_users(&["carol"]).await;

@@ -98,19 +98,22 @@ impl Gatehouse {
             .await;
     }
 
-    /// After a refusal at the second factor: a wrong code or a denied push
-    /// counts toward the lockout.
-    pub(super) async fn second_factor_outcome<T>(
+    /// After the second factor: a wrong code or a denied push counts
+    /// toward the lockout; a login that got all the way in (`accepted`)
+    /// forgets the run. A step that still owes a factor (a challenge) does
+    /// neither: the password alone does not end a run of wrong codes.
+    pub(super) async fn second_factor_outcome(
         &self,
         identity: &Identity,
-        outcome: &Result<T, Refusal>,
+        refusal: Option<Refusal>,
+        accepted: bool,
     ) {
-        match outcome {
-            Err(Refusal::InvalidOneTimeCode | Refusal::PushDenied) => {
+        match refusal {
+            Some(Refusal::InvalidOneTimeCode | Refusal::PushDenied) => {
                 self.count_failure(identity, Failure::SecondFactor).await
             }
-            Ok(_) => self.forget_failures(identity).await,
-            Err(_) => {}
+            None if accepted => self.forget_failures(identity).await,
+            _ => {}
         }
     }
 

@@ -714,7 +714,8 @@ impl Gatehouse {
             Ok(()) => self.push_then_admit(identity, push, typed, client).await,
             Err(refusal) => Err(refusal),
         };
-        self.second_factor_outcome(identity, &outcome).await;
+        self.second_factor_outcome(identity, outcome.as_ref().err().copied(), outcome.is_ok())
+            .await;
         self.counters
             .count(outcome.as_ref().map(|_| ()).map_err(|r| *r));
         outcome
