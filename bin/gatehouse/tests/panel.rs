@@ -240,7 +240,7 @@ fn idle_and_half_sent_connections_cannot_stop_the_panel() {
     drop(commands);
     holder.wait().unwrap();
     server.wait_for_log("HTTP connection refused: too many open connections");
-    let metrics = http_get(&server, "/metrics");
+    let metrics = server.http_get("/metrics");
     let counter = |name: &str| -> u64 {
         metrics
             .lines()
@@ -295,18 +295,4 @@ fn the_panel_serves_https() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-/// A plain GET on the panel's port; the body.
-fn http_get(server: &Server, path: &str) -> String {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.http_port)).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: gatehouse\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    text
 }

@@ -755,7 +755,7 @@ fn a_flood_of_random_names_does_not_keep_a_known_user_out() {
     // Back to normal within 10 s: nothing in progress, a login at once.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let in_flight = loop {
-        let metrics = http_text(&radius, "/metrics");
+        let metrics = radius.http_get("/metrics");
         let value = |name: &str| -> u64 {
             metrics
                 .lines()
@@ -792,20 +792,6 @@ fn a_flood_of_random_names_does_not_keep_a_known_user_out() {
         .assert_code("Access-Accept");
     println!("a login after the flood: {:?}", started.elapsed());
     radius.wait_for_log("authentication dropped: too many password checks waiting");
-}
-
-/// A plain GET on the server's panel port; the whole answer.
-fn http_text(server: &Server, path: &str) -> String {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.http_port)).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: gatehouse\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    text
 }
 
 fn current_month(gh: &Installation) -> String {

@@ -367,6 +367,21 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// A plain `GET path` on the panel's port: the whole answer (status
+    /// line, headers, body).
+    pub fn http_get(&self, path: &str) -> String {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.http_port)).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: gatehouse\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text
+    }
+
     /// The `serve` process's id.
     pub fn pid(&self) -> u32 {
         self.child.id()
