@@ -628,7 +628,7 @@ mod tests {
             push.choices[0], push.choices[1], push.choices[2]
         )));
         assert!(
-            !push.canonical().contains(&format!("number")),
+            !push.canonical().contains("number"),
             "the number is not sent"
         );
         let now = push.created_at;

@@ -143,7 +143,7 @@ impl PushServiceHosts {
         const NOT_ALLOWED: &str =
             "endpoint is not on an allowed push service (push.webpush.allowed_hosts)";
         let endpoint = Endpoint::parse(endpoint)?;
-        let exact = self.entries.iter().any(|entry| *entry == endpoint.host);
+        let exact = self.entries.contains(&endpoint.host);
         if exact && self.configured {
             return Ok((endpoint, HostTrust::Named));
         }
