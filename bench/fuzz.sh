@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs each cargo-fuzz target (fuzz/fuzz_targets) for SECONDS (default 600)
-# on nightly, one after another, and prints the executions and findings
+# Runs each cargo-fuzz target (fuzz/fuzz_targets) for SECONDS_EACH (default
+# 600) on nightly, one after another, optimized and with debug assertions
+# (an arithmetic overflow is a finding), and prints the executions and findings
 # of each. Crashes land in fuzz/artifacts/<target>/; copy a crash into the
 # target's regression test before fixing it.
 #
@@ -19,12 +20,12 @@ if ((${#targets[@]} == 0)); then
 fi
 command -v cargo-fuzz >/dev/null || { echo "bench/fuzz.sh needs cargo-fuzz (cargo install cargo-fuzz)" >&2; exit 2; }
 
-cargo +nightly fuzz build -O
+cargo +nightly fuzz build -O -a
 status=0
 for target in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$target"
   log=$(mktemp)
-  if cargo +nightly fuzz run -O "$target" "fuzz/corpus/$target" -- \
+  if cargo +nightly fuzz run -O -a "$target" "fuzz/corpus/$target" -- \
       -max_total_time="$SECONDS_EACH" -print_final_stats=1 -rss_limit_mb=2048 >"$log" 2>&1; then
     result="no finding"
   else

@@ -15,11 +15,12 @@ fuzz_target!(|data: &[u8]| {
     let vendor = SigningKey::from_bytes(&[42; 32]);
     let trusted = [vendor.verifying_key()];
     let installation = AppKey::of(&SigningKey::from_bytes(&[7; 32]).verifying_key());
+    let zone = TimeZone::UTC;
     let context = |now: Timestamp| InstallContext {
         trusted: &trusted,
         app_key: installation,
         now,
-        zone: &TimeZone::UTC,
+        zone: &zone,
         installed_issued_at: None,
     };
     if let Ok(text) = std::str::from_utf8(data) {

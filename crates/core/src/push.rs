@@ -191,7 +191,8 @@ pub fn check_device_request(
     signature: &str,
     now: Timestamp,
 ) -> Result<(), PollRefusal> {
-    if (now.as_second() - unix_seconds).abs() > POLL_SKEW_SECONDS {
+    // abs_diff: a time near i64::MIN must not overflow into "recent".
+    if now.as_second().abs_diff(unix_seconds) > POLL_SKEW_SECONDS.unsigned_abs() {
         return Err(PollRefusal::Stale);
     }
     verify_device_signature(&device.public_key, text.as_bytes(), signature).map_err(|refusal| {
@@ -612,6 +613,25 @@ mod tests {
             decision,
             number,
             signature: URL_SAFE_NO_PAD.encode(signature.to_bytes()),
+        }
+    }
+
+    #[test]
+    fn a_time_at_the_ends_of_the_range_is_stale_not_an_overflow() {
+        let (key, device) = phone("alice", "d1");
+        let now = Timestamp::UNIX_EPOCH;
+        for time in [i64::MIN, i64::MIN + 1, i64::MAX] {
+            let signature: p256::ecdsa::Signature = key.sign(poll_text("d1", time).as_bytes());
+            assert_eq!(
+                check_poll(
+                    &device,
+                    time,
+                    &URL_SAFE_NO_PAD.encode(signature.to_bytes()),
+                    now
+                ),
+                Err(PollRefusal::Stale),
+                "{time}"
+            );
         }
     }
 
