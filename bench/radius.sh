@@ -34,7 +34,9 @@ for tool in radclient freeradius; do
 done
 
 echo "building release binaries..." >&2
-cargo build --release --quiet -p gatehouse -p gatehouse-vendor
+# The published development vendor key signs the benchmark's license: only
+# a build with the development-key feature trusts it.
+cargo build --release --quiet -p gatehouse -p gatehouse-vendor --features gatehouse/development-key
 GH=$PWD/target/release/gatehouse
 VENDOR=$PWD/target/release/gatehouse-vendor
 
