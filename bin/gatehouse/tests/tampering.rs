@@ -124,7 +124,8 @@ fn a_clock_mark_edited_back_fails_closed_until_a_fresh_key() {
     };
     let mut gh = Installation::new("UTC");
     gh.add_user("alice");
-    gh.ok(&["license", "install", &key(&gh, 10, 24 * 30, -2)], "");
+    let installed = key(&gh, 10, 24 * 30, -2);
+    gh.ok(&["license", "install", &installed], "");
     // Two months on, the license expired.
     gh.fake_time = Some(FakeTime::new(&faketime, fake_clock(24 * 60)));
     assert_eq!(gh.license_json()["status"], "expired");
@@ -139,7 +140,9 @@ fn a_clock_mark_edited_back_fails_closed_until_a_fresh_key() {
     assert_eq!(gh.auth("alice").0, DAMAGED_TEXT);
     // The installed key again (the system clock says it is valid) does not
     // repair it; a freshly issued one does.
-    let replayed = gh.run(&["license", "install", &key(&gh, 10, 24 * 30, -2)], "");
+    // (The same key text: one made again now could be issued a second
+    // later than the installed one, and so be fresher.)
+    let replayed = gh.run(&["license", "install", &installed], "");
     let stderr = String::from_utf8_lossy(&replayed.stderr);
     assert_eq!(replayed.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("freshly issued"), "{stderr}");
