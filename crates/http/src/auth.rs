@@ -175,10 +175,10 @@ impl IntoResponse for AuthRejection {
 
 /// Only a path of the panel itself may be a `next` target (no open
 /// redirect): it starts with one `/`, and holds only visible ASCII other
-/// than `\\` — no control characters or whitespace (browsers drop a tab or
-/// newline, so `/\t/evil.example` would become `//evil.example`), no
-/// `//` or `/\\` at its start (another host), no scheme. Anything else
-/// leads to the License page.
+/// than a backslash — no control characters or whitespace (browsers drop a
+/// tab or newline, so `/<tab>/evil.example` would become `//evil.example`),
+/// no `//` at its start (another host), no scheme. Anything else leads to
+/// the License page.
 pub fn safe_next(next: &str) -> &str {
     let bytes = next.as_bytes();
     let visible = bytes.iter().all(|&b| b.is_ascii_graphic() && b != b'\\');
