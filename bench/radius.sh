@@ -110,6 +110,8 @@ pids+=("$gh_pid")
 fr=$work/freeradius
 cp -a /etc/freeradius/3.0 "$fr"
 sed -i 's/^\(\s*\)user = freerad/\1#user = freerad/; s/^\(\s*\)group = freerad/\1#group = freerad/' "$fr/radiusd.conf"
+# Like Gatehouse (one line per decision), FreeRADIUS logs every decision.
+sed -i 's/^\(\s*\)auth = no/\1auth = yes/' "$fr/radiusd.conf"
 rm -f "$fr/sites-enabled/inner-tunnel"
 cat > "$fr/clients.conf" <<EOF
 client bench {
