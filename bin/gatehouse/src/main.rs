@@ -1305,10 +1305,7 @@ async fn lockout(gatehouse: &Gatehouse, command: LockoutCommand) -> Result<ExitC
         LockoutCommand::List(format) => {
             let records = gatehouse.lockouts().await?;
             let (now, zone) = (gatehouse.now(), gatehouse.time_zone());
-            let rows: Vec<LockoutJson> = records
-                .iter()
-                .map(|record| LockoutJson::new(record, now, zone))
-                .collect();
+            let rows = LockoutJson::list(&records, now, zone);
             let columns = Columns {
                 keys: &[
                     "username",

@@ -240,17 +240,10 @@ fn idle_and_half_sent_connections_cannot_stop_the_panel() {
     drop(commands);
     holder.wait().unwrap();
     server.wait_for_log("HTTP connection refused: too many open connections");
-    let metrics = server.http_get("/metrics");
-    let counter = |name: &str| -> u64 {
-        metrics
-            .lines()
-            .find_map(|line| line.strip_prefix(&format!("{name} ")))
-            .and_then(|value| value.parse().ok())
-            .unwrap_or_else(|| panic!("{name} missing: {metrics}"))
-    };
+    let metrics = server.metrics();
     let (refused, timed_out) = (
-        counter("gatehouse_http_connections_refused_total"),
-        counter("gatehouse_http_connections_timed_out_total"),
+        metrics.value("gatehouse_http_connections_refused_total"),
+        metrics.value("gatehouse_http_connections_timed_out_total"),
     );
     println!("refused at the caps: {refused}, closed for a timeout: {timed_out}");
     // Each held connection was either refused at a cap or closed for a

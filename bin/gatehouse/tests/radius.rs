@@ -680,34 +680,20 @@ fn a_flood_of_random_names_does_not_keep_a_known_user_out() {
     .unwrap();
     gh.add_user("known");
     let radius = Radius::start(gh);
-    let rss = |pid: u32| -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .unwrap()
-            * 1024
-    };
     let pid = radius.pid();
     // Warm: the known user logs in once before.
     radius
         .radclient(&radclient, &pap("known", "known-secret"), SECRET)
         .assert_code("Access-Accept");
-    let before = rss(pid);
+    let before = rss(pid).unwrap();
     let peak = Arc::new(std::sync::atomic::AtomicU64::new(before));
     let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let sampler = {
         let (peak, sampling) = (peak.clone(), sampling.clone());
         std::thread::spawn(move || {
             while sampling.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                    && let Some(kb) = status
-                        .lines()
-                        .find_map(|line| line.strip_prefix("VmRSS:"))
-                        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                {
-                    peak.fetch_max(kb * 1024, std::sync::atomic::Ordering::Relaxed);
+                if let Some(bytes) = rss(pid) {
+                    peak.fetch_max(bytes, std::sync::atomic::Ordering::Relaxed);
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -755,21 +741,12 @@ fn a_flood_of_random_names_does_not_keep_a_known_user_out() {
     // Back to normal within 10 s: nothing in progress, a login at once.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let in_flight = loop {
-        let metrics = radius.http_get("/metrics");
-        let value = |name: &str| -> u64 {
-            metrics
-                .lines()
-                .find_map(|line| line.strip_prefix(&format!("{name} ")))
-                .and_then(|value| value.parse().ok())
-                .unwrap()
-        };
-        let in_flight = value("gatehouse_radius_in_flight");
+        let metrics = radius.metrics();
+        let in_flight = metrics.value("gatehouse_radius_in_flight");
         if in_flight == 0 || std::time::Instant::now() > deadline {
-            println!(
-                "dropped for overload: {}",
-                value("gatehouse_radius_dropped_total")
-            );
-            assert!(value("gatehouse_radius_dropped_total") > 0);
+            let dropped = metrics.value("gatehouse_radius_dropped_total");
+            println!("dropped for overload: {dropped}");
+            assert!(dropped > 0);
             break in_flight;
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -792,6 +769,20 @@ fn a_flood_of_random_names_does_not_keep_a_known_user_out() {
         .assert_code("Access-Accept");
     println!("a login after the flood: {:?}", started.elapsed());
     radius.wait_for_log("authentication dropped: too many password checks waiting");
+}
+
+/// The resident memory of process `pid`, in bytes (`None` once it is gone).
+fn rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kb * 1024)
 }
 
 fn current_month(gh: &Installation) -> String {

@@ -70,23 +70,11 @@ pub enum LoginError {
     Unavailable(String),
 }
 
-/// The keys a sign-in attempt is counted under: the address (IPv6: its
-/// /64, which one holder usually has whole) and the username as typed,
+/// The keys a sign-in attempt is counted under: the address's holder
+/// ([`crate::clients::holder`]: IPv6 by its /64) and the username as typed,
 /// canonical when it is a valid name.
 fn sign_in_keys(name: &str, address: std::net::IpAddr) -> [AttemptKey; 2] {
-    let address = match address {
-        std::net::IpAddr::V4(v4) => v4.to_string(),
-        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let segments = v6.segments();
-                format!(
-                    "{:x}:{:x}:{:x}:{:x}::/64",
-                    segments[0], segments[1], segments[2], segments[3]
-                )
-            }
-        },
-    };
+    let address = crate::clients::holder(address);
     let username = match Username::parse(name) {
         Ok(username) => username.to_string(),
         Err(_) => name.chars().take(64).collect::<String>().to_lowercase(),

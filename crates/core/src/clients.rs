@@ -5,6 +5,24 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+/// The address that stands for `address`'s holder when connections or
+/// attempts are counted per address: an IPv4 address (also one mapped into
+/// IPv6) as itself, an IPv6 address as its /64 (which one holder usually
+/// has whole, so rotating within it gains nothing).
+pub fn holder(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(segments.into())
+            }
+        },
+    }
+}
+
 /// An IP network in CIDR form (`10.0.0.0/8`, `2001:db8::/32`, or a single
 /// address). Host bits must be zero, so a typo like `10.0.0.1/8` is caught.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -192,6 +210,17 @@ impl RadiusClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_holder_counts_as_its_64() {
+        let a: IpAddr = "2001:db8:1:2:3:4:5:6".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(holder(a), holder(b));
+        assert_ne!(holder(a), holder(c));
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(holder(mapped), "192.0.2.1".parse::<IpAddr>().unwrap());
+    }
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()

@@ -45,7 +45,7 @@ pub use service::{
     ENROLLMENT_LIFETIME, FirstFactor, Gatehouse, InstallError, LOCKED_OUT, LOCKED_OUT_EVENT,
     LicenseView, LoginStep, MfaSettings, OpenError, PushError, PushSettings, Refusal, Removed,
     SECOND_FACTOR_REQUIRED, SecondFactor, Settings, SignedPush, TestMailError, TotpEnrollment,
-    UserError, approve_prompt,
+    UserError, approve_prompt, is_approve_prompt,
 };
 pub use store::{Store, StoreError};
 pub use totp::TotpMode;

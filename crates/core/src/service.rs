@@ -53,7 +53,7 @@ pub use front_door::{LOCKED_OUT, LOCKED_OUT_EVENT, MfaSettings, Removed, SECOND_
 use pushing::PushWaiters;
 pub use pushing::{
     APPROVE_ON_PHONE, ENROLLMENT_LIFETIME, PushError, PushSettings, SignedPush, StartPushError,
-    approve_prompt,
+    approve_prompt, is_approve_prompt,
 };
 
 /// Reply text when the database (or another required service) is down.

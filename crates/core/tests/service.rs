@@ -48,13 +48,17 @@ fn database_path(name: &str) -> PathBuf {
     dir.join("gatehouse.db")
 }
 
-async fn open_at(path: &Path, clock: Arc<ManualClock>, zone: &TimeZone) -> Gatehouse {
-    // License rules, not the second factor, are under test here.
-    let mfa = MfaSettings {
+/// No second factor required: license rules, not the second factor, are
+/// under test (the `front_door` tests open with the default).
+fn license_rules_only() -> MfaSettings {
+    MfaSettings {
         required: false,
         ..MfaSettings::default()
-    };
-    open_with(path, clock, zone, mfa).await
+    }
+}
+
+async fn open_at(path: &Path, clock: Arc<ManualClock>, zone: &TimeZone) -> Gatehouse {
+    open_with(path, clock, zone, license_rules_only()).await
 }
 
 async fn open_with(
@@ -183,11 +187,7 @@ async fn the_time_zone_is_fixed_at_first_start_and_configuration_cannot_move_it(
         Settings {
             time_zone: Some(TimeZone::UTC),
             password: fast_passwords(),
-            // License rules, not the second factor, are under test here.
-            mfa: MfaSettings {
-                required: false,
-                ..MfaSettings::default()
-            },
+            mfa: license_rules_only(),
             ..Settings::new(fx.clock.clone())
         },
     )
@@ -207,11 +207,7 @@ async fn the_time_zone_is_fixed_at_first_start_and_configuration_cannot_move_it(
             Settings {
                 time_zone,
                 password: fast_passwords(),
-                // License rules, not the second factor, are under test here.
-                mfa: MfaSettings {
-                    required: false,
-                    ..MfaSettings::default()
-                },
+                mfa: license_rules_only(),
                 ..Settings::new(fx.clock.clone())
             },
         )
@@ -682,11 +678,7 @@ async fn a_database_outage_refuses_with_a_clear_reason_and_counts_nobody() {
     let settings = Settings {
         time_zone: Some(zone.clone()),
         password: fast_passwords(),
-        // License rules, not the second factor, are under test here.
-        mfa: MfaSettings {
-            required: false,
-            ..MfaSettings::default()
-        },
+        mfa: license_rules_only(),
         ..Settings::new(clock.clone())
     };
     let gatehouse = Gatehouse::open(store, settings).await.unwrap();
@@ -1258,11 +1250,7 @@ async fn a_remembered_password_never_outlives_a_password_change() {
         time_zone: Some(TimeZone::UTC),
         password: fast_passwords(),
         password_cache: std::time::Duration::from_secs(300),
-        // License rules, not the second factor, are under test here.
-        mfa: MfaSettings {
-            required: false,
-            ..MfaSettings::default()
-        },
+        mfa: license_rules_only(),
         ..Settings::new(clock.clone())
     };
     let gatehouse = Gatehouse::open(store, settings).await.unwrap();

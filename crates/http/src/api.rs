@@ -604,12 +604,11 @@ async fn set_second_factor(
 async fn lockouts(State(panel): State<Arc<Panel>>, _admin: Admin) -> Response {
     let gatehouse = &panel.gatehouse;
     match gatehouse.lockouts().await {
-        Ok(records) => Json(
-            records
-                .iter()
-                .map(|record| LockoutJson::new(record, gatehouse.now(), gatehouse.time_zone()))
-                .collect::<Vec<_>>(),
-        )
+        Ok(records) => Json(LockoutJson::list(
+            &records,
+            gatehouse.now(),
+            gatehouse.time_zone(),
+        ))
         .into_response(),
         Err(store) => unavailable(store),
     }

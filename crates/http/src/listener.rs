@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::ConnectInfo;
+use gatehouse_core::clients::holder;
 use gatehouse_core::ratelimit::RateLimitedLog;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -83,7 +84,7 @@ struct Slot {
 
 impl Slots {
     fn take(self: &Arc<Slots>, address: IpAddr) -> Option<Slot> {
-        let address = per_address_key(address);
+        let address = holder(address);
         let mut per_address = self.per_address.lock().unwrap_or_else(|e| e.into_inner());
         let total: usize = self.stats.open.load(Ordering::Relaxed) as usize;
         let here = per_address.get(&address).copied().unwrap_or(0);
@@ -113,21 +114,6 @@ impl Drop for Slot {
             }
         }
         self.slots.stats.open.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// An IPv6 holder usually has a whole /64: it counts as one address.
-fn per_address_key(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V4(_) => address,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let mut segments = v6.segments();
-                segments[4..].fill(0);
-                IpAddr::V6(segments.into())
-            }
-        },
     }
 }
 
@@ -388,20 +374,6 @@ mod tokio_util_tasks {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_ipv6_holder_counts_as_its_64() {
-        let a: IpAddr = "2001:db8:1:2:3:4:5:6".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
-        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(per_address_key(a), per_address_key(b));
-        assert_ne!(per_address_key(a), per_address_key(c));
-        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
-        assert_eq!(
-            per_address_key(mapped),
-            "192.0.2.1".parse::<IpAddr>().unwrap()
-        );
-    }
 
     #[test]
     fn the_caps_hold_and_slots_come_back() {

@@ -1231,10 +1231,7 @@ async fn render_local_users(
                 nav: Nav::new(panel, admin, "local-users"),
                 csrf: admin.csrf().to_string(),
                 users,
-                lockouts: lockouts
-                    .iter()
-                    .map(|record| LockoutJson::new(record, gatehouse.now(), gatehouse.time_zone()))
-                    .collect(),
+                lockouts: LockoutJson::list(&lockouts, gatehouse.now(), gatehouse.time_zone()),
                 second_factor_required: gatehouse.second_factor_required(),
                 notice,
                 error,

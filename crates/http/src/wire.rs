@@ -256,6 +256,14 @@ pub struct LockoutJson {
 }
 
 impl LockoutJson {
+    /// `records` as shown at one moment: locked now or not.
+    pub fn list(records: &[LockRecord], now: Timestamp, zone: &TimeZone) -> Vec<LockoutJson> {
+        records
+            .iter()
+            .map(|record| LockoutJson::new(record, now, zone))
+            .collect()
+    }
+
     pub fn new(record: &LockRecord, now: Timestamp, zone: &TimeZone) -> LockoutJson {
         let locked = record.locked_at(now);
         LockoutJson {

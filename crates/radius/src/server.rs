@@ -15,7 +15,7 @@ use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use gatehouse_core::clients::RadiusClient;
-use gatehouse_core::{APPROVE_ON_PHONE, Gatehouse, Identity, LoginStep, Refusal, approve_prompt};
+use gatehouse_core::{Gatehouse, Identity, LoginStep, Refusal, approve_prompt, is_approve_prompt};
 use tokio::net::UdpSocket;
 
 use crate::attributes::{CALLING_STATION_ID, NAS_IDENTIFIER, PROXY_STATE};
@@ -303,9 +303,7 @@ impl RadiusServer {
         let (result, reason) = match &reply {
             Reply::Accept { .. } => ("accept", "all factors passed"),
             Reply::Reject { message } => ("reject", message.as_str()),
-            Reply::Challenge { message, .. }
-                if message == APPROVE_ON_PHONE || message.starts_with("On your phone, choose") =>
-            {
+            Reply::Challenge { message, .. } if is_approve_prompt(message) => {
                 ("challenge", "push sent")
             }
             Reply::Challenge { .. } => ("challenge", "one-time code required"),

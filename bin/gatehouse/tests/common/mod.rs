@@ -274,6 +274,20 @@ pub fn dev_key() -> PathBuf {
     workspace_root().join("keys/dev-vendor.key")
 }
 
+/// One reading of `/metrics`.
+pub struct Metrics(String);
+
+impl Metrics {
+    /// The value of an unlabelled metric; panics naming it when missing.
+    pub fn value(&self, name: &str) -> u64 {
+        self.0
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing: {}", self.0))
+    }
+}
+
 /// A running `gatehouse serve` (RADIUS and the panel on free loopback
 /// ports), its log collected line by line.
 pub struct Server {
@@ -380,6 +394,11 @@ impl Server {
         let mut text = String::new();
         stream.read_to_string(&mut text).unwrap();
         text
+    }
+
+    /// `/metrics` as it is now.
+    pub fn metrics(&self) -> Metrics {
+        Metrics(self.http_get("/metrics"))
     }
 
     /// The `serve` process's id.

@@ -32,8 +32,16 @@ pub const APPROVE_ON_PHONE: &str = "Approve the request on your phone, then pres
 pub fn approve_prompt(number: Option<u8>) -> String {
     match number {
         None => APPROVE_ON_PHONE.to_string(),
-        Some(number) => format!("On your phone, choose {number} to approve, then press Enter"),
+        Some(number) => format!("{CHOOSE_ON_PHONE}{number} to approve, then press Enter"),
     }
+}
+
+/// How a number-matching prompt begins.
+const CHOOSE_ON_PHONE: &str = "On your phone, choose ";
+
+/// Whether `message` is a prompt [`approve_prompt`] made.
+pub fn is_approve_prompt(message: &str) -> bool {
+    message == APPROVE_ON_PHONE || message.starts_with(CHOOSE_ON_PHONE)
 }
 
 /// `[push]`: how push logins wait.
