@@ -421,7 +421,8 @@ macro_rules! impl_store {
             /// change of another column meanwhile (another node) is read
             /// again, so the tag always covers what the row holds. Setting
             /// a password makes an account altered outside Gatehouse good
-            /// again.
+            /// again, disabled and not exempt until set so through
+            /// Gatehouse: flags written in are never made authentic.
             async fn change_local_user(
                 &self,
                 username: &Username,
@@ -430,18 +431,28 @@ macro_rules! impl_store {
                 second_factor_exempt: Option<bool>,
             ) -> StoreResult<bool> {
                 for _ in 0..16 {
-                    let row: Option<(String, i64, i64)> =
-                        sqlx::query_as("SELECT password_hash, enabled, second_factor_exempt FROM local_users WHERE username = $1")
+                    let row: Option<(String, i64, i64, Option<Vec<u8>>)> =
+                        sqlx::query_as("SELECT password_hash, enabled, second_factor_exempt, tag FROM local_users WHERE username = $1")
                             .bind(username.as_str())
                             .fetch_optional(self.writer())
                             .await
                             .map_err(unavailable)?;
-                    let Some((old_hash, old_enabled, old_exempt)) = row else {
+                    let Some((old_hash, old_enabled, old_exempt, tag)) = row else {
                         return Ok(false);
                     };
+                    // Flags written in outside Gatehouse are not carried
+                    // into the new tag: a row whose tag fails keeps only
+                    // what this call sets (disabled, not exempt otherwise).
+                    let authentic = sealing::Tagged::LocalUser {
+                        username: username.as_str(),
+                        password_hash: &old_hash,
+                        enabled: old_enabled != 0,
+                        second_factor_exempt: old_exempt != 0,
+                    }
+                    .verify(&self.seal, tag.as_deref());
                     let new_hash = password_hash.unwrap_or(&old_hash);
-                    let new_enabled = enabled.unwrap_or(old_enabled != 0);
-                    let new_exempt = second_factor_exempt.unwrap_or(old_exempt != 0);
+                    let new_enabled = enabled.unwrap_or(authentic && old_enabled != 0);
+                    let new_exempt = second_factor_exempt.unwrap_or(authentic && old_exempt != 0);
                     let changed = sqlx::query(
                         "UPDATE local_users SET password_hash = $1, enabled = $2, second_factor_exempt = $3, tag = $4
                          WHERE username = $5 AND password_hash = $6 AND enabled = $7 AND second_factor_exempt = $8",

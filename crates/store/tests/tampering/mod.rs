@@ -538,6 +538,35 @@ pub async fn credentials_written_in_sign_nobody_in(store: Arc<dyn Store>, raw: R
     assert!(store.set_local_user_enabled(&alice, true).await.unwrap());
     let read = store.local_user(&alice).await.unwrap().unwrap();
     assert!(read.enabled && read.password_hash == "$argon2id$new");
+    // An exemption from the second factor written in exempts nobody (and
+    // the account signs nobody in); one set through Gatehouse holds.
+    raw.execute("UPDATE local_users SET second_factor_exempt = 1")
+        .await;
+    let read = store.local_user(&alice).await.unwrap().unwrap();
+    assert!(!read.second_factor_exempt && !read.enabled);
+    assert!(
+        store
+            .set_local_user_password(&alice, "$argon2id$again")
+            .await
+            .unwrap()
+    );
+    assert!(store.set_local_user_enabled(&alice, true).await.unwrap());
+    assert!(
+        !store
+            .local_user(&alice)
+            .await
+            .unwrap()
+            .unwrap()
+            .second_factor_exempt
+    );
+    assert!(
+        store
+            .set_local_user_second_factor_exempt(&alice, true)
+            .await
+            .unwrap()
+    );
+    let read = store.local_user(&alice).await.unwrap().unwrap();
+    assert!(read.second_factor_exempt && read.enabled);
 }
 
 /// The schema-7 installation of `bin/gatehouse/tests/fixtures/schema7`
