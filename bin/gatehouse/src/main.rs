@@ -17,13 +17,13 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use gatehouse_core::alarms::Mailer;
 use gatehouse_core::clients::{Network, RadiusClient};
-use gatehouse_core::export::{self, HistoryRow, push_text};
+use gatehouse_core::export::{self, HistoryRow};
 use gatehouse_core::seal::SealingKey;
 use gatehouse_core::store::{SeatOrder, SeatQuery, Store};
 use gatehouse_core::{
     Gatehouse, LicenseView, LoginStep, Settings, SystemClock, TotpEnrollment, TotpMode, vendor_keys,
 };
-use gatehouse_license::{Month, UsagePercent};
+use gatehouse_license::{Month, UsagePercent, words};
 use gatehouse_radius::{RadiusServer, RadiusSettings};
 use gatehouse_store::{PgStore, SqliteStore};
 use serde::Serialize;
@@ -1062,12 +1062,7 @@ fn license_text(view: &LicenseView, gatehouse: &Gatehouse) -> String {
             text.to_string()
         }
     };
-    let remaining = match view.days_remaining {
-        days if days < 0 => format!("expired {} days ago", -days),
-        0 => "last day".to_string(),
-        1 => "1 day remaining".to_string(),
-        days => format!("{days} days remaining"),
-    };
+    let remaining = words::remaining(view.days_remaining);
     let rows = vec![
         vec!["Company".into(), dash(&payload.company)],
         vec![
@@ -1081,7 +1076,7 @@ fn license_text(view: &LicenseView, gatehouse: &Gatehouse) -> String {
         ],
         vec![
             "License Type".into(),
-            payload.license_type.display_name().into(),
+            words::license_type(payload.license_type).into(),
         ],
         vec![
             "Support End Date".into(),
@@ -1089,7 +1084,7 @@ fn license_text(view: &LicenseView, gatehouse: &Gatehouse) -> String {
         ],
         vec![
             "Push Subscription".into(),
-            push_text(payload.push_subscription).into(),
+            words::push_subscription(payload.push_subscription).into(),
         ],
         vec!["App Key".into(), view.app_key.to_string()],
         vec!["Dossier".into(), dash(&payload.dossier)],

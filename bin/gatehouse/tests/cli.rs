@@ -69,6 +69,11 @@ fn license_flow_end_to_end() {
         assert_eq!(license[field], value, "{field}");
     }
     assert_eq!(license["app_key"], app_key.as_str());
+    // The days left in the words the panel and the alarms use.
+    let days = license["days_remaining"].as_i64().unwrap() as i32;
+    let shown = gh.ok(&["license", "show"], "");
+    let words = gatehouse_license::words::remaining(days);
+    assert!(shown.contains(&format!("2099-12-31 ({words})")), "{shown}");
     // The zone was fixed when the installation was made: neither the
     // environment nor the file can move the month or the end of the
     // Support End Date any more.

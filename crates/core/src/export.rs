@@ -21,7 +21,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use gatehouse_license::key::decode_signed;
-use gatehouse_license::{AppKey, LicenseSource, UsagePercent, VerifyingKey};
+use gatehouse_license::{AppKey, LicenseSource, UsagePercent, VerifyingKey, words};
 use gatehouse_license::{Signature, SigningKey};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -97,11 +97,6 @@ impl From<&MonthUsageRecord> for HistoryRow {
     }
 }
 
-/// Text for the Push Subscription field.
-pub fn push_text(active: bool) -> &'static str {
-    if active { "Active" } else { "Inactive" }
-}
-
 /// Builds and signs the application key file.
 pub async fn export(gatehouse: &Gatehouse) -> Result<String, StoreError> {
     let view = gatehouse.license_view().await?;
@@ -120,10 +115,10 @@ pub async fn export(gatehouse: &Gatehouse) -> Result<String, StoreError> {
             company: payload.company.clone(),
             dossier: payload.dossier.clone(),
             license_id: payload.license_id.clone(),
-            license_type: payload.license_type.display_name().to_string(),
+            license_type: words::license_type(payload.license_type).to_string(),
             user_limit: payload.user_limit,
             support_end_date: payload.support_end.to_string(),
-            push_subscription: push_text(payload.push_subscription).to_string(),
+            push_subscription: words::push_subscription(payload.push_subscription).to_string(),
             issued_at: payload.issued_at.to_string(),
             status: view.status.as_str().to_string(),
             key: match &view.license.source {
@@ -251,7 +246,7 @@ fn check_license_section(
         ("license ID", payload.license_id == section.license_id),
         (
             "license type",
-            payload.license_type.display_name() == section.license_type,
+            words::license_type(payload.license_type) == section.license_type,
         ),
         ("user limit", payload.user_limit == section.user_limit),
         (
@@ -260,7 +255,7 @@ fn check_license_section(
         ),
         (
             "push subscription",
-            push_text(payload.push_subscription) == section.push_subscription,
+            words::push_subscription(payload.push_subscription) == section.push_subscription,
         ),
     ];
     match checks.into_iter().find(|(_, same)| !same) {

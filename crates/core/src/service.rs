@@ -660,7 +660,7 @@ impl Gatehouse {
     fn license_status_at(&self, now: Timestamp) -> LicenseStatus {
         if self.damage.any() {
             LicenseStatus::Damaged
-        } else if now >= self.license_state().terms.expires_at {
+        } else if self.license_state().terms.expired(now) {
             LicenseStatus::Expired
         } else {
             LicenseStatus::Valid

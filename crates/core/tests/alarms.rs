@@ -305,6 +305,27 @@ async fn day_alarms_fire_at_the_daily_check_time_once_per_support_end_date() {
     }
     let history = fx.history().await;
     assert_eq!(history[3..], [queued("License expired on 2027-02-20")]);
+    // The body says the days in the words the CLI and the panel use
+    // (`license::words::remaining`).
+    let bodies: Vec<String> = fx
+        .gatehouse
+        .alarm_history(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|alarm| alarm.body)
+        .collect();
+    for line in [
+        "Support End Date: 2027-02-20 (expired yesterday)",
+        "Support End Date: 2027-02-20 (27 days remaining)",
+        "Support End Date: 2027-01-31 (7 days remaining)",
+        "Support End Date: 2027-01-31 (30 days remaining)",
+    ] {
+        assert!(
+            bodies.iter().any(|body| body.contains(line)),
+            "{line} in {bodies:#?}"
+        );
+    }
 }
 
 #[tokio::test]

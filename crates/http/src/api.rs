@@ -21,7 +21,7 @@ use gatehouse_core::push::{EnrollmentToken, PushMode};
 use gatehouse_core::{
     AlarmSaveError, ClientAddError, InstallError, PushError, StoreError, UserError, Username,
 };
-use gatehouse_license::Projection;
+use gatehouse_license::{Projection, words};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +29,7 @@ use crate::Panel;
 use crate::auth::Admin;
 use crate::pages::{
     BadQuery, PAGE_SIZE, UsersQuery, clients_json, cursor_after, local_users_json, new_client,
-    parse_mode, projection_text, qr_svg, request_text, send_test_email,
+    parse_mode, qr_svg, request_text, send_test_email,
 };
 use crate::wire::{
     AlarmJson, ClientJson, DeviceJson, EnrollmentJson, ErrorJson, LicenseJson, LicenseKeyJson,
@@ -383,7 +383,7 @@ async fn usage(State(panel): State<Arc<Panel>>, _admin: Admin) -> Response {
                 projection: ProjectionJson {
                     kind,
                     date,
-                    text: projection_text(
+                    text: words::projection(
                         analytics.projection,
                         analytics.active_users,
                         analytics.user_limit,

@@ -26,7 +26,7 @@ use gatehouse_core::store::{
 use gatehouse_core::{AlarmSaveError, InstallError, LicenseView, SeatKey, TestMailError, TotpMode};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::tz::TimeZone;
-use gatehouse_license::{LicenseStatus, Month, Projection, UsagePercent};
+use gatehouse_license::{LicenseStatus, Month, UsagePercent, words};
 use serde::Deserialize;
 
 use crate::Panel;
@@ -281,17 +281,6 @@ struct Preview {
     details: LicensePreviewJson,
 }
 
-/// Words for the days left of a license.
-pub fn remaining_text(days: i32) -> String {
-    match days {
-        days if days < -1 => format!("expired {} days ago", -days),
-        -1 => "expired yesterday".into(),
-        0 => "last day".into(),
-        1 => "1 day remaining".into(),
-        days => format!("{days} days remaining"),
-    }
-}
-
 /// The license request an administrator sends to support.
 pub fn request_text(view: &LicenseView) -> String {
     let payload = &view.license.payload;
@@ -316,7 +305,7 @@ pub fn request_text(view: &LicenseView) -> String {
         app_key = view.app_key,
         dossier = or_blank(&payload.dossier, "none yet"),
         company = or_blank(&payload.company, "(please fill in)"),
-        kind = payload.license_type.display_name(),
+        kind = payload.license_type,
         id = payload.license_id,
         limit = payload.user_limit,
         end = payload.support_end,
@@ -346,7 +335,7 @@ async fn render_license(
             usage_percent: UsagePercent::of(license.active_users, limit).to_string(),
             meter_low: (u64::from(limit) * 75 / 100) as u32,
             meter_high: (u64::from(limit) * 95 / 100) as u32,
-            remaining_text: remaining_text(view.days_remaining),
+            remaining_text: words::remaining(view.days_remaining),
             warn: view.days_remaining < 30,
             request_text: request_text(&view),
             contact: panel.settings.support_contact.clone(),
@@ -633,7 +622,8 @@ struct UsersPage {
     sort: String,
     desc: bool,
     rows: Vec<UserJson>,
-    active_users: u32,
+    /// `25 users counted in 2026-12`.
+    counted: String,
     next_link: Option<String>,
     first_page: bool,
     first_link: String,
@@ -706,10 +696,13 @@ async fn users_page(
     if !months.contains(&month) {
         months.insert(0, month.clone());
     }
-    let active_users = usage
-        .iter()
-        .find(|m| m.month == seat_query.month)
-        .map_or(0, |m| m.active_users);
+    let counted = words::users_counted(
+        usage
+            .iter()
+            .find(|m| m.month == seat_query.month)
+            .map_or(0, |m| m.active_users),
+        seat_query.month,
+    );
     page(
         StatusCode::OK,
         &UsersPage {
@@ -747,7 +740,7 @@ async fn users_page(
                 last_login: sort_link("last_login"),
             },
             next_link,
-            active_users,
+            counted,
             months,
             month,
             q,
@@ -866,22 +859,6 @@ struct AnalyticsPage {
     projection: String,
 }
 
-/// The projection, in words.
-pub fn projection_text(projection: Projection, active: u32, limit: u32) -> String {
-    match projection {
-        Projection::NoData => "Nobody has been counted this month yet.".into(),
-        Projection::Reached => format!(
-            "The user limit is reached this month ({active}/{limit}): new users are refused."
-        ),
-        Projection::ReachedOn(date) => {
-            format!("At this rate the limit is reached on {date} ({active}/{limit} so far).")
-        }
-        Projection::NotThisMonth => {
-            format!("At this rate the limit is not reached this month ({active}/{limit} so far).")
-        }
-    }
-}
-
 async fn analytics_page(State(panel): State<Arc<Panel>>, admin: Admin) -> Response {
     let analytics = match panel.gatehouse.analytics().await {
         Ok(analytics) => analytics,
@@ -900,7 +877,7 @@ async fn analytics_page(State(panel): State<Arc<Panel>>, admin: Admin) -> Respon
                 .collect(),
             month: analytics.month.to_string(),
             daily: analytics.daily.clone(),
-            projection: projection_text(
+            projection: words::projection(
                 analytics.projection,
                 analytics.active_users,
                 analytics.user_limit,
@@ -1748,9 +1725,6 @@ mod tests {
 
     #[test]
     fn texts_for_people() {
-        assert_eq!(remaining_text(64), "64 days remaining");
-        assert_eq!(remaining_text(0), "last day");
-        assert_eq!(remaining_text(-3), "expired 3 days ago");
         assert_eq!(parse_numbers("days", "60, 30 15").unwrap(), [60, 30, 15]);
         assert!(
             parse_numbers("days", "60, x")

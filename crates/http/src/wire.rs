@@ -3,7 +3,6 @@
 
 use gatehouse_core::LicenseView;
 use gatehouse_core::clients::RadiusClient;
-use gatehouse_core::export::push_text;
 use gatehouse_core::push::Decision;
 use gatehouse_core::store::{
     AlarmRecord, Delivery, DeviceRecord, LocalUserRecord, LockRecord, PushRecord, RefusedUser,
@@ -12,7 +11,7 @@ use gatehouse_core::store::{
 use gatehouse_core::totp::TotpMode;
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::tz::TimeZone;
-use gatehouse_license::{LicensePayload, LicenseSource};
+use gatehouse_license::{LicensePayload, LicenseSource, words};
 use serde::{Deserialize, Serialize};
 
 /// `2026-11-28T16:25:04+03:00`: a time in the license zone.
@@ -96,11 +95,11 @@ impl LicenseJson {
             dossier: payload.dossier.clone(),
             app_key: view.app_key.to_string(),
             license_id: payload.license_id.clone(),
-            license_type: payload.license_type.display_name().to_string(),
+            license_type: words::license_type(payload.license_type).to_string(),
             user_limit: payload.user_limit,
             active_users: view.active_users,
             support_end_date: payload.support_end.to_string(),
-            push_subscription: push_text(payload.push_subscription).to_string(),
+            push_subscription: words::push_subscription(payload.push_subscription).to_string(),
             status: view.status.as_str().to_string(),
             timezone: view.time_zone.clone(),
             days_remaining: view.days_remaining,
@@ -137,10 +136,10 @@ impl LicensePreviewJson {
             company: new.company.clone(),
             dossier: new.dossier.clone(),
             license_id: new.license_id.clone(),
-            license_type: new.license_type.display_name().to_string(),
+            license_type: words::license_type(new.license_type).to_string(),
             user_limit: new.user_limit,
             support_end_date: new.support_end.to_string(),
-            push_subscription: push_text(new.push_subscription).to_string(),
+            push_subscription: words::push_subscription(new.push_subscription).to_string(),
             issued_at: rfc3339(new.issued_at, zone),
             active_users: current.active_users,
             current_user_limit: current.license.payload.user_limit,

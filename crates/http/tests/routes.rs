@@ -693,6 +693,38 @@ async fn the_license_page_shows_the_spec_table() {
 }
 
 #[tokio::test]
+async fn the_license_page_says_the_days_left_in_the_words_the_cli_and_alarms_use() {
+    // The demo began 2026-11-10 (UTC): its Support End Date is 2026-12-10.
+    let mut fx = fixture("license-days").await;
+    for (now, days) in [
+        ("2026-11-10T10:00:00Z", 30),
+        ("2026-12-09T10:00:00Z", 1),
+        ("2026-12-10T23:59:59Z", 0),
+        ("2026-12-11T00:00:00Z", -1),
+    ] {
+        fx.clock.set(ts(now));
+        fx.sign_in().await;
+        let (status, html) = fx.page(As::Session, "/license").await;
+        assert_eq!(status, StatusCode::OK, "{now}");
+        let words = gatehouse_license::words::remaining(days);
+        assert!(html.contains(&format!("({words})")), "{now}: {words}");
+        let (_, license) = fx
+            .api(As::Token, Method::GET, "/api/v1/license", None)
+            .await;
+        assert_eq!(license["days_remaining"], days, "{now}");
+    }
+    assert_eq!(
+        [30, 1, 0, -1].map(gatehouse_license::words::remaining),
+        [
+            "30 days remaining",
+            "1 day remaining",
+            "last day",
+            "expired yesterday"
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_bad_key_is_a_400_with_the_reason_and_changes_nothing() {
     let fx = fixture("bad-key").await;
     let before = fx.gatehouse.license();
@@ -1101,6 +1133,8 @@ async fn fired_alarms_are_listed_with_their_delivery_state() {
     assert_eq!(status, StatusCode::OK);
     let end = fx.gatehouse.license().payload.support_end;
     let text = format!("License expires in 30 days (Support End Date {end})");
+    // The superseded row names its own threshold.
+    let sixty = format!("License expires within 60 days (Support End Date {end})");
     let states: Vec<(&str, &str, &str)> = history
         .as_array()
         .unwrap()
@@ -1117,7 +1151,7 @@ async fn fired_alarms_are_listed_with_their_delivery_state() {
         states,
         [
             ("support_end", text.as_str(), "queued"),
-            ("support_end", text.as_str(), "superseded"),
+            ("support_end", sixty.as_str(), "superseded"),
         ]
     );
     assert_eq!(history[0]["recipients"], json!(["ops@example.com"]));

@@ -49,6 +49,14 @@ pub struct Terms {
     pub expires_at: Timestamp,
 }
 
+impl Terms {
+    /// The Support End Date has passed at `now`: the one comparison every
+    /// expiry check makes (the date form is [`crate::calendar::is_expired`]).
+    pub fn expired(&self, now: Timestamp) -> bool {
+        now >= self.expires_at
+    }
+}
+
 /// The outcome for one user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
@@ -65,7 +73,7 @@ pub enum Admission {
 /// Decides admission. Expiry wins over everything; users already counted
 /// stay in all month even when the limit is full or was lowered.
 pub fn decide(terms: Terms, now: Timestamp, seats: SeatState) -> Admission {
-    if now >= terms.expires_at {
+    if terms.expired(now) {
         Admission::Expired
     } else if seats.already_counted {
         Admission::AlreadyCounted

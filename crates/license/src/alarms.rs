@@ -17,7 +17,7 @@ use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
 
 use crate::calendar::{Month, days_remaining, is_expired};
-use crate::license::UsagePercent;
+use crate::words;
 
 /// What an alarm is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,12 +90,27 @@ pub struct AlarmCheck<'a> {
 /// is due: nearing an end that has passed is news to nobody.
 ///
 /// Of several alarms of one kind due together, all but the last (the most
-/// urgent) are marked [`Alarm::superseded`].
+/// urgent) are marked [`Alarm::superseded`], and their text names their own
+/// threshold (`License expires within 60 days …`).
 pub fn due_alarms(check: &AlarmCheck<'_>, fired: impl Fn(&str) -> bool) -> Vec<Alarm> {
     let mut due = unfired_alarms(check, fired);
     for i in 1..due.len() {
         if due[i].kind == due[i - 1].kind {
-            due[i - 1].superseded = true;
+            let earlier = &mut due[i - 1];
+            earlier.superseded = true;
+            // Its history row says which threshold it was, not the text of
+            // the alarm that superseded it.
+            if let Some(threshold) = earlier.threshold {
+                earlier.text = match earlier.kind {
+                    AlarmKind::SupportEnds => {
+                        words::license_expires_within(threshold, check.support_end)
+                    }
+                    AlarmKind::UserLimit => {
+                        words::user_limit_passed(threshold, check.active_users, check.user_limit)
+                    }
+                    AlarmKind::Expired => continue,
+                };
+            }
         }
     }
     due
@@ -111,7 +126,7 @@ fn unfired_alarms(check: &AlarmCheck<'_>, fired: impl Fn(&str) -> bool) -> Vec<A
                 key,
                 kind: AlarmKind::Expired,
                 threshold: None,
-                text: expired_text(end),
+                text: words::license_expired(end),
                 superseded: false,
             });
         }
@@ -128,7 +143,7 @@ fn unfired_alarms(check: &AlarmCheck<'_>, fired: impl Fn(&str) -> bool) -> Vec<A
                 key,
                 kind: AlarmKind::SupportEnds,
                 threshold: Some(threshold),
-                text: expires_text(remaining, end),
+                text: words::license_expires(remaining, end),
                 superseded: false,
             });
         }
@@ -143,7 +158,7 @@ fn unfired_alarms(check: &AlarmCheck<'_>, fired: impl Fn(&str) -> bool) -> Vec<A
                 key,
                 kind: AlarmKind::UserLimit,
                 threshold: Some(threshold),
-                text: user_limit_text(check.active_users, check.user_limit),
+                text: words::user_limit_reached(check.active_users, check.user_limit),
                 superseded: false,
             });
         }
@@ -178,30 +193,6 @@ pub fn next_percent_trigger(
             u32::try_from(needed).unwrap_or(u32::MAX)
         })
         .min()
-}
-
-/// `User limit reached 85.5% (171/200)`.
-pub fn user_limit_text(active_users: u32, user_limit: u32) -> String {
-    format!(
-        "User limit reached {}% ({active_users}/{user_limit})",
-        UsagePercent::of(active_users, user_limit)
-    )
-}
-
-/// `License expires in 30 days (Support End Date 2027-01-31)`; "in 1 day"
-/// and "today" where those read better.
-pub fn expires_text(days_remaining: i32, support_end: Date) -> String {
-    let when = match days_remaining {
-        ..=0 => "today".to_string(),
-        1 => "in 1 day".to_string(),
-        days => format!("in {days} days"),
-    };
-    format!("License expires {when} (Support End Date {support_end})")
-}
-
-/// `License expired on 2027-01-31`.
-pub fn expired_text(support_end: Date) -> String {
-    format!("License expired on {support_end}")
 }
 
 /// The first instant after `after` at which the wall clock in `zone` reads
@@ -313,11 +304,18 @@ mod tests {
                 "percent:90:2027-01:200",
             ]
         );
+        // The message names the state; a superseded row names its own
+        // threshold.
         assert_eq!(
-            first[0].text,
-            "License expires in 26 days (Support End Date 2027-01-31)"
+            texts(&first),
+            [
+                "License expires within 60 days (Support End Date 2027-01-31)",
+                "License expires in 26 days (Support End Date 2027-01-31)",
+                "User limit at or above 75% (185/200)",
+                "User limit at or above 85% (185/200)",
+                "User limit reached 92.5% (185/200)",
+            ]
         );
-        assert_eq!(first[4].text, "User limit reached 92.5% (185/200)");
         // One message per kind: the most urgent of those due together.
         let sent: Vec<&str> = first
             .iter()

@@ -62,14 +62,6 @@ pub enum LicenseType {
 }
 
 impl LicenseType {
-    /// The text the License page shows.
-    pub fn display_name(self) -> &'static str {
-        match self {
-            LicenseType::Demo => "Demo License",
-            LicenseType::Subscription => "Subscription",
-        }
-    }
-
     fn code(self) -> u8 {
         match self {
             LicenseType::Demo => 1,
@@ -88,7 +80,7 @@ impl LicenseType {
 
 impl fmt::Display for LicenseType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.display_name())
+        f.write_str(crate::words::license_type(*self))
     }
 }
 

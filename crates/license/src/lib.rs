@@ -18,6 +18,7 @@ pub mod clock;
 pub mod key;
 pub mod key_file;
 pub mod license;
+pub mod words;
 
 pub use admission::{Admission, SeatState, Terms};
 pub use app_key::AppKey;

@@ -100,7 +100,7 @@ impl License {
     }
 
     pub fn status(&self, zone: &TimeZone, now: Timestamp) -> LicenseStatus {
-        if now >= self.terms(zone).expires_at {
+        if self.terms(zone).expired(now) {
             LicenseStatus::Expired
         } else {
             LicenseStatus::Valid
@@ -172,7 +172,7 @@ mod tests {
         let demo = License::demo(app_key(), first_start, end);
         assert_eq!(demo.payload.user_limit, 25);
         assert!(demo.payload.push_subscription);
-        assert_eq!(demo.payload.license_type.display_name(), "Demo License");
+        assert_eq!(demo.payload.license_type.to_string(), "Demo License");
         assert_eq!(demo.vendor_issued_at(), None);
         let thirty_days_later = first_start
             .checked_add(jiff::SignedDuration::from_hours(30 * 24))

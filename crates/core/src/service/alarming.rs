@@ -20,7 +20,7 @@ use gatehouse_license::alarms::{
 };
 use gatehouse_license::jiff::civil::Time;
 use gatehouse_license::jiff::{SignedDuration, Timestamp};
-use gatehouse_license::{LicenseType, Month};
+use gatehouse_license::{Month, words};
 use tokio::sync::Notify;
 
 use super::Gatehouse;
@@ -294,16 +294,8 @@ impl Gatehouse {
             }
             _ => "the Support End Date has passed".to_string(),
         };
-        let license_type = match payload.license_type {
-            LicenseType::Demo => "Demo License",
-            LicenseType::Subscription => "Subscription",
-        };
-        let days = license.days_remaining(&self.zone, now);
-        let remaining = if days < 0 {
-            "expired".to_string()
-        } else {
-            format!("{days} days remaining")
-        };
+        let license_type = words::license_type(payload.license_type);
+        let remaining = words::remaining(license.days_remaining(&self.zone, now));
         let raised = now
             .to_zoned_datetime(self.zone.clone())
             .strftime("%Y-%m-%d %H:%M:%S")
