@@ -25,6 +25,7 @@ pub mod export;
 pub mod identity;
 mod lockout;
 pub mod metrics;
+pub mod outcome;
 pub mod password;
 pub mod push;
 pub mod push_hosts;
@@ -33,19 +34,22 @@ pub mod seal;
 mod seats;
 pub mod service;
 pub mod store;
+pub mod tokens;
 pub mod totp;
 pub mod vendor_keys;
 mod work;
 
 pub use clock::{Clock, EffectiveClock, ManualClock, SystemClock};
 pub use identity::{Identity, SeatKey, Source, Username};
+pub use outcome::{
+    Admitted, FirstFactor, LOCKED_OUT, LoginStep, Refusal, SECOND_FACTOR_REQUIRED, SecondFactor,
+};
 pub use password::PasswordParams;
 pub use service::{
-    APPROVE_ON_PHONE, Admitted, AlarmSaveError, ClientAddError, DirectoryUserError,
-    ENROLLMENT_LIFETIME, FirstFactor, Gatehouse, InstallError, LOCKED_OUT, LOCKED_OUT_EVENT,
-    LicenseView, LoginStep, MfaSettings, OpenError, PushError, PushSettings, Refusal, Removed,
-    SECOND_FACTOR_REQUIRED, SecondFactor, Settings, SignedPush, TestMailError, TotpEnrollment,
-    UserError, approve_prompt, is_approve_prompt,
+    APPROVE_ON_PHONE, AlarmSaveError, ClientAddError, DirectoryUserError, ENROLLMENT_LIFETIME,
+    Gatehouse, InstallError, LOCKED_OUT_EVENT, LicenseView, MfaSettings, OpenError, PushError,
+    PushSettings, Removed, Settings, SignedPush, TestMailError, TotpEnrollment, UserError,
+    approve_prompt, is_approve_prompt,
 };
 pub use store::{Store, StoreError};
 pub use totp::TotpMode;

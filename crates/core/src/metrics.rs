@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::service::{LoginStep, Refusal};
+use crate::outcome::{LoginStep, Refusal};
 
 /// Counts since the process started.
 #[derive(Debug, Default)]

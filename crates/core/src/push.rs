@@ -43,6 +43,7 @@ use gatehouse_license::{Signature, Signer as _, SigningKey, VerifyingKey};
 use p256::ecdsa::signature::Verifier as _;
 
 use crate::identity::SeatKey;
+use crate::tokens::{random_below, random_text};
 
 /// Prefix of the text the server signs.
 pub const PUSH_V1: &str = "gatehouse-push-v1";
@@ -543,24 +544,6 @@ fn later(now: Timestamp, lifetime: std::time::Duration) -> Timestamp {
         .ok()
         .and_then(|lifetime| now.checked_add(lifetime).ok())
         .unwrap_or(now)
-}
-
-fn random_text(bytes: usize) -> String {
-    let mut random = vec![0u8; bytes];
-    getrandom::fill(&mut random).expect("the operating system provides randomness");
-    URL_SAFE_NO_PAD.encode(random)
-}
-
-/// A uniform random number below `bound` (rejection sampling).
-fn random_below(bound: u8) -> u8 {
-    let limit = u8::MAX - u8::MAX % bound;
-    loop {
-        let mut byte = [0u8; 1];
-        getrandom::fill(&mut byte).expect("the operating system provides randomness");
-        if byte[0] < limit {
-            return byte[0] % bound;
-        }
-    }
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use gatehouse_license::admission::{
-    LICENSE_DAMAGED, LICENSE_DATA_DAMAGED_EVENT, LICENSE_EXPIRED, LICENSE_EXPIRED_EVENT,
-    LICENSE_RECORD_ALTERED_EVENT, LICENSE_USER_LIMIT_EXCEEDED_EVENT, USER_LIMIT_EXCEEDED,
+    LICENSE_DATA_DAMAGED_EVENT, LICENSE_EXPIRED_EVENT, LICENSE_RECORD_ALTERED_EVENT,
+    LICENSE_USER_LIMIT_EXCEEDED_EVENT,
 };
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::Date;
@@ -28,6 +28,7 @@ use crate::directory::Directory;
 use crate::identity::{Identity, SeatKey, Username, UsernameError};
 use crate::lockout::Lockouts;
 use crate::metrics::{AuthCounters, AuthCounts};
+use crate::outcome::{Admitted, FirstFactor, LoginStep, Refusal, SecondFactor};
 use crate::password::{PasswordError, PasswordHashing, PasswordParams};
 use crate::push::PushMode;
 use crate::seats::{SeatCache, WriteBehind};
@@ -41,6 +42,7 @@ use crate::store::{
 use crate::totp::{self, TotpMode, TotpSecret};
 use crate::work::{Busy, PasswordWork};
 
+mod admin;
 mod alarming;
 mod directory_login;
 mod front_door;
@@ -49,155 +51,12 @@ mod pushing;
 use alarming::AlarmEngine;
 pub use alarming::{AlarmSaveError, DEFAULT_DAILY_AT, TestMailError};
 pub use directory_login::DirectoryUserError;
-pub use front_door::{LOCKED_OUT, LOCKED_OUT_EVENT, MfaSettings, Removed, SECOND_FACTOR_REQUIRED};
+pub use front_door::{LOCKED_OUT_EVENT, MfaSettings, Removed};
 use pushing::PushWaiters;
 pub use pushing::{
-    APPROVE_ON_PHONE, ENROLLMENT_LIFETIME, PushError, PushSettings, SignedPush, StartPushError,
-    approve_prompt, is_approve_prompt,
+    APPROVE_ON_PHONE, ENROLLMENT_LIFETIME, MAX_WAITING_PUSHES, PushError, PushSettings, SignedPush,
+    StartPushError, approve_prompt, is_approve_prompt,
 };
-
-/// Reply text when the database (or another required service) is down.
-pub const SERVICE_UNAVAILABLE: &str = "Authentication service unavailable, please try again later";
-
-/// Reply text for an unknown user, a wrong password or a disabled account.
-/// One text for all three, so replies never reveal which usernames exist.
-pub const INVALID_CREDENTIALS: &str = "Invalid username or password";
-
-/// Reply text for a wrong, expired or replayed one-time code.
-pub const INVALID_ONE_TIME_CODE: &str = "Invalid one-time code";
-
-/// Reply text when the user denied the login on their phone.
-pub const PUSH_DENIED: &str = "Login denied on your phone";
-
-/// Reply text when the phone did not answer before the push expired.
-pub const PUSH_TIMED_OUT: &str = "Login not approved on your phone in time";
-
-/// Reply text when a user already has [`MAX_WAITING_PUSHES`] pushes
-/// waiting: someone with the password cannot flood the phone with requests
-/// in the hope that one is approved by mistake.
-pub const PUSH_TOO_MANY: &str =
-    "Too many login requests are waiting on your phone, please try again later";
-
-/// Most pushes waiting for one user at a time.
-pub const MAX_WAITING_PUSHES: usize = 3;
-
-/// What `gatehouse auth` says of a login dropped for overload (RADIUS
-/// clients get no answer and retry).
-pub const SERVICE_BUSY: &str = "Authentication service busy, please try again";
-
-/// Reply text when a user was sent `push.max_per_hour` pushes in the last
-/// hour.
-pub const PUSH_HOURLY_LIMIT: &str =
-    "Too many login requests were sent to your phone this hour, please try again later";
-
-/// Reply text for a user with only push approval while the license has no
-/// Push Subscription (SPEC §1).
-pub const PUSH_NOT_LICENSED: &str =
-    "Push notifications are not licensed, please contact your system administrator";
-
-/// Why an authentication was refused. [`Refusal::message`] is what the
-/// user's device shows (RADIUS Reply-Message).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    InvalidCredentials,
-    InvalidOneTimeCode,
-    LicenseExpired,
-    /// The license records failed their binding to the installation
-    /// (SPEC §11): every login fails closed.
-    LicenseDamaged,
-    UserLimitExceeded,
-    ServiceUnavailable,
-    PushDenied,
-    PushTimedOut,
-    PushNotLicensed,
-    PushTooMany,
-    PushHourlyLimit,
-    /// Too much password work waiting (SPEC §12): dropped, not answered
-    /// (a RADIUS client retries).
-    Overloaded,
-    /// No second factor enrolled while one is required (SPEC §12).
-    SecondFactorRequired,
-    /// Too many failures in a row (SPEC §12).
-    LockedOut,
-}
-
-impl Refusal {
-    /// Every reason, in a fixed order.
-    pub const ALL: [Refusal; 14] = [
-        Refusal::InvalidCredentials,
-        Refusal::InvalidOneTimeCode,
-        Refusal::LicenseExpired,
-        Refusal::LicenseDamaged,
-        Refusal::UserLimitExceeded,
-        Refusal::ServiceUnavailable,
-        Refusal::PushDenied,
-        Refusal::PushTimedOut,
-        Refusal::PushNotLicensed,
-        Refusal::PushTooMany,
-        Refusal::PushHourlyLimit,
-        Refusal::Overloaded,
-        Refusal::SecondFactorRequired,
-        Refusal::LockedOut,
-    ];
-
-    pub(crate) fn index(self) -> usize {
-        Refusal::ALL
-            .iter()
-            .position(|&r| r == self)
-            .expect("ALL lists every reason")
-    }
-
-    /// A stable machine-readable name (metrics labels, JSON).
-    pub fn label(self) -> &'static str {
-        match self {
-            Refusal::InvalidCredentials => "invalid_credentials",
-            Refusal::InvalidOneTimeCode => "invalid_one_time_code",
-            Refusal::LicenseExpired => "license_expired",
-            Refusal::LicenseDamaged => "license_damaged",
-            Refusal::UserLimitExceeded => "user_limit_exceeded",
-            Refusal::ServiceUnavailable => "service_unavailable",
-            Refusal::PushDenied => "push_denied",
-            Refusal::PushTimedOut => "push_timed_out",
-            Refusal::PushNotLicensed => "push_not_licensed",
-            Refusal::PushTooMany => "push_too_many",
-            Refusal::PushHourlyLimit => "push_hourly_limit",
-            Refusal::Overloaded => "overloaded",
-            Refusal::SecondFactorRequired => "second_factor_required",
-            Refusal::LockedOut => "locked_out",
-        }
-    }
-
-    pub fn message(self) -> &'static str {
-        match self {
-            Refusal::InvalidCredentials => INVALID_CREDENTIALS,
-            Refusal::InvalidOneTimeCode => INVALID_ONE_TIME_CODE,
-            Refusal::LicenseExpired => LICENSE_EXPIRED,
-            Refusal::LicenseDamaged => LICENSE_DAMAGED,
-            Refusal::UserLimitExceeded => USER_LIMIT_EXCEEDED,
-            Refusal::ServiceUnavailable => SERVICE_UNAVAILABLE,
-            Refusal::PushDenied => PUSH_DENIED,
-            Refusal::PushTimedOut => PUSH_TIMED_OUT,
-            Refusal::PushNotLicensed => PUSH_NOT_LICENSED,
-            Refusal::PushTooMany => PUSH_TOO_MANY,
-            Refusal::PushHourlyLimit => PUSH_HOURLY_LIMIT,
-            Refusal::Overloaded => SERVICE_BUSY,
-            Refusal::SecondFactorRequired => SECOND_FACTOR_REQUIRED,
-            Refusal::LockedOut => LOCKED_OUT,
-        }
-    }
-}
-
-impl From<Busy> for Refusal {
-    fn from(_: Busy) -> Refusal {
-        Refusal::Overloaded
-    }
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.message())
-    }
-}
 
 /// The License Analytics page: months against their limits, this month's
 /// new users per day, and where this month's pace leads.
@@ -210,63 +69,6 @@ pub struct Analytics {
     pub projection: Projection,
     pub active_users: u32,
     pub user_limit: u32,
-}
-
-/// How far a login got.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoginStep {
-    /// Every factor passed; the user is counted.
-    Accepted(Admitted),
-    /// Password and license gate passed; the one-time code is still owed.
-    OtpRequired(Identity),
-    /// Password and license gate passed; a push was sent to the user's
-    /// phones (challenge mode). Finish with
-    /// [`complete_push`](Gatehouse::complete_push).
-    PushSent {
-        identity: Identity,
-        /// The push's id.
-        push: String,
-        /// The user may type a TOTP code instead.
-        totp: bool,
-        /// Number matching: the number the prompt shows, which the user
-        /// chooses on the phone.
-        number: Option<u8>,
-    },
-}
-
-/// A user who passed the first factor, and what they still owe.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FirstFactor {
-    pub identity: Identity,
-    pub second_factor: SecondFactor,
-}
-
-/// The second factor a user owes after their password.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecondFactor {
-    None,
-    Totp {
-        record: TotpRecord,
-        /// The code typed after the password (append mode).
-        appended_code: Option<String>,
-    },
-    /// Approval on an enrolled phone (Push Subscription active).
-    Push {
-        mode: PushMode,
-        /// TOTP enrollment, accepted instead in challenge mode.
-        totp: Option<TotpRecord>,
-    },
-    /// Phones only, and the license has no Push Subscription: refused
-    /// (after the password, like every other refusal).
-    PushNotLicensed,
-}
-
-/// A successful authentication.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Admitted {
-    pub identity: Identity,
-    /// True when this login took a new seat this month.
-    pub newly_counted: bool,
 }
 
 /// How the service is set up; the binary derives this from its config.
@@ -836,8 +638,6 @@ impl Gatehouse {
                     }),
                 }
             }
-            // Refused by the first factor already; kept for completeness.
-            SecondFactor::PushNotLicensed => Err(Refusal::PushNotLicensed),
         }
     }
 
@@ -974,13 +774,12 @@ impl Gatehouse {
     fn passed_password(
         &self,
         identity: Identity,
-        second_factor: SecondFactor,
+        owed: Result<SecondFactor, Refusal>,
         exempt: bool,
     ) -> Result<FirstFactor, Refusal> {
-        if second_factor == SecondFactor::PushNotLicensed {
+        let second_factor = owed.inspect_err(|_| {
             tracing::warn!(username = %identity.username, "authentication refused: push approval is not licensed (Push Subscription inactive) and no TOTP is enrolled");
-            return Err(Refusal::PushNotLicensed);
-        }
+        })?;
         if second_factor == SecondFactor::None {
             self.require_second_factor(&identity, exempt)?;
         }
@@ -992,7 +791,10 @@ impl Gatehouse {
 
     /// What the user owes after the password, and the password itself (in
     /// append mode, `typed` minus the code). `None`: append mode and no
-    /// code after the password.
+    /// code after the password. What is owed is a refusal
+    /// ([`Refusal::PushNotLicensed`]) for a user with phones only while the
+    /// license has no Push Subscription; it is given after the password,
+    /// like every other refusal.
     ///
     /// A user with a phone gets a push while the license's Push
     /// Subscription is active, and `typed` is the password. TOTP stays
@@ -1005,7 +807,7 @@ impl Gatehouse {
         totp: Option<TotpRecord>,
         push: PushUser,
         typed: &'t str,
-    ) -> Option<(&'t str, SecondFactor)> {
+    ) -> Option<(&'t str, Result<SecondFactor, Refusal>)> {
         if push.devices > 0 {
             if self.push_licensed() {
                 if let Some(record) = &totp
@@ -1016,38 +818,38 @@ impl Gatehouse {
                     // Checked again (and used up) after the password.
                     return Some((
                         password,
-                        SecondFactor::Totp {
+                        Ok(SecondFactor::Totp {
                             record: record.clone(),
                             appended_code: Some(code.to_string()),
-                        },
+                        }),
                     ));
                 }
                 let mode = push.mode.unwrap_or(self.push.mode);
-                return Some((typed, SecondFactor::Push { mode, totp }));
+                return Some((typed, Ok(SecondFactor::Push { mode, totp })));
             }
             if totp.is_none() {
-                return Some((typed, SecondFactor::PushNotLicensed));
+                return Some((typed, Err(Refusal::PushNotLicensed)));
             }
         }
         let Some(record) = totp else {
-            return Some((typed, SecondFactor::None));
+            return Some((typed, Ok(SecondFactor::None)));
         };
         match record.mode.unwrap_or(self.totp_mode) {
             TotpMode::Challenge => Some((
                 typed,
-                SecondFactor::Totp {
+                Ok(SecondFactor::Totp {
                     record,
                     appended_code: None,
-                },
+                }),
             )),
             TotpMode::Append => {
                 let (password, code) = totp::split_appended(typed)?;
                 Some((
                     password,
-                    SecondFactor::Totp {
+                    Ok(SecondFactor::Totp {
                         record,
                         appended_code: Some(code.to_string()),
-                    },
+                    }),
                 ))
             }
         }

@@ -8,8 +8,9 @@
 //! disabled, outside the allowed groups, wrong password — is refused before
 //! admission and never counts.
 
-use super::{FirstFactor, Gatehouse, Refusal, TOTP_ISSUER, TotpEnrollment};
+use super::{Gatehouse, TOTP_ISSUER, TotpEnrollment};
 use crate::directory::{Directory, DirectoryEntry, DirectoryUnavailable, Resolution};
+use crate::outcome::{FirstFactor, Refusal};
 use crate::store::{StoreError, TotpRecord};
 use crate::totp::{TotpMode, TotpSecret};
 

@@ -5,16 +5,10 @@
 
 use gatehouse_license::jiff::Timestamp;
 
-use super::{Gatehouse, Refusal, UserError};
+use super::{Gatehouse, UserError};
 use crate::identity::{Identity, SeatKey, Username};
+use crate::outcome::Refusal;
 use crate::store::{Failure, LockRecord, StoreError};
-
-/// Reply text for a user with no second factor while one is required.
-pub const SECOND_FACTOR_REQUIRED: &str =
-    "A second factor is required, please contact your system administrator";
-
-/// Reply text for a locked-out user.
-pub const LOCKED_OUT: &str = "Too many failed attempts, please try again later";
 
 /// The log event of every login refused because the user is locked out.
 pub const LOCKED_OUT_EVENT: &str = "authentication refused: user locked out";

@@ -10,8 +10,9 @@ use std::time::Duration;
 use gatehouse_license::VerifyingKey;
 use tokio::sync::Notify;
 
-use super::{Admitted, DirectoryUserError, Gatehouse, MAX_WAITING_PUSHES, Refusal, Removed};
+use super::{DirectoryUserError, Gatehouse, Removed};
 use crate::identity::{Identity, SeatKey, Username};
+use crate::outcome::{Admitted, Refusal};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -23,6 +24,9 @@ use crate::push::{
 use crate::store::{
     DeviceRecord, EnrollmentRecord, LinkEnrollment, PushLimited, PushLimits, PushRecord, StoreError,
 };
+
+/// Most pushes waiting for one user at a time.
+pub const MAX_WAITING_PUSHES: usize = 3;
 
 /// Reply-Message of an Access-Challenge for a push (challenge mode).
 pub const APPROVE_ON_PHONE: &str = "Approve the request on your phone, then press Enter";
@@ -221,7 +225,7 @@ impl Gatehouse {
         label: &str,
         public_key: &[u8],
     ) -> Result<String, PushError> {
-        let id = crate::admin::random_token();
+        let id = crate::tokens::random_token();
         self.add_push_device(&id, &identity.seat, &identity.username, label, public_key)
             .await?;
         Ok(id)
