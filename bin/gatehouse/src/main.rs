@@ -1038,7 +1038,7 @@ async fn license(
             );
         }
         LicenseCommand::Export { output } => {
-            let file = export::export(gatehouse).await?;
+            let file = gatehouse.application_key_file().await?;
             match output {
                 Some(path) => {
                     std::fs::write(&path, &file)

@@ -21,13 +21,12 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use gatehouse_license::key::decode_signed;
-use gatehouse_license::{AppKey, LicenseSource, UsagePercent, VerifyingKey, words};
+use gatehouse_license::{AppKey, UsagePercent, VerifyingKey, words};
 use gatehouse_license::{Signature, SigningKey};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::service::Gatehouse;
-use crate::store::{MonthUsageRecord, SeatQuery, StoreError};
+use crate::store::MonthUsageRecord;
 
 pub const FORMAT: &str = "gatehouse-application-key-file";
 pub const VERSION: u32 = 1;
@@ -97,54 +96,8 @@ impl From<&MonthUsageRecord> for HistoryRow {
     }
 }
 
-/// Builds and signs the application key file.
-pub async fn export(gatehouse: &Gatehouse) -> Result<String, StoreError> {
-    let view = gatehouse.license_view().await?;
-    let users = gatehouse.users(&SeatQuery::all(view.month)).await?;
-    let history = gatehouse.usage().await?;
-    let payload = &view.license.payload;
-    let document = Document {
-        format: FORMAT.to_string(),
-        version: VERSION,
-        exported_at: gatehouse.now().to_string(),
-        app_key: view.app_key.to_string(),
-        installation_public_key: STANDARD
-            .encode(gatehouse.installation_key().verifying_key().as_bytes()),
-        time_zone: view.time_zone.clone(),
-        license: LicenseSection {
-            company: payload.company.clone(),
-            dossier: payload.dossier.clone(),
-            license_id: payload.license_id.clone(),
-            license_type: words::license_type(payload.license_type).to_string(),
-            user_limit: payload.user_limit,
-            support_end_date: payload.support_end.to_string(),
-            push_subscription: words::push_subscription(payload.push_subscription).to_string(),
-            issued_at: payload.issued_at.to_string(),
-            status: view.status.as_str().to_string(),
-            key: match &view.license.source {
-                LicenseSource::BuiltInDemo => None,
-                LicenseSource::Key(text) => Some(text.clone()),
-            },
-        },
-        month: view.month.to_string(),
-        active_users: view.active_users,
-        users: users
-            .into_iter()
-            .map(|seat| UserRow {
-                username: seat.username,
-                display_name: seat.display_name,
-                source: seat.source.as_str().to_string(),
-                first_seen: seat.first_seen.to_string(),
-                last_login: seat.last_login.to_string(),
-                last_client: seat.last_client,
-            })
-            .collect(),
-        history: history.iter().map(HistoryRow::from).collect(),
-    };
-    Ok(sign(&document, gatehouse.installation_key()))
-}
-
-fn sign(document: &Document, key: &SigningKey) -> String {
+/// The signed file of `document`, byte for byte as [`verify`] expects it.
+pub(crate) fn sign(document: &Document, key: &SigningKey) -> String {
     use gatehouse_license::Signer as _;
     let body = serde_json::to_string_pretty(document).expect("the document always serializes");
     let signature = key.sign(&signed_message(body.as_bytes()));

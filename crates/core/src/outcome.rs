@@ -33,7 +33,8 @@ pub const PUSH_DENIED: &str = "Login denied on your phone";
 /// Reply text when the phone did not answer before the push expired.
 pub const PUSH_TIMED_OUT: &str = "Login not approved on your phone in time";
 
-/// Reply text when a user already has [`MAX_WAITING_PUSHES`](crate::service::MAX_WAITING_PUSHES) pushes
+/// Reply text when a user already has
+/// [`MAX_WAITING_PUSHES`](crate::service::MAX_WAITING_PUSHES) pushes
 /// waiting: someone with the password cannot flood the phone with requests
 /// in the hope that one is approved by mistake.
 pub const PUSH_TOO_MANY: &str =

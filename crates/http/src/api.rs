@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post, put};
 use axum::{Json, Router};
 use gatehouse_core::alarms::AlarmSettings;
-use gatehouse_core::export::{self, HistoryRow};
+use gatehouse_core::export::HistoryRow;
 use gatehouse_core::push::{EnrollmentToken, PushMode};
 use gatehouse_core::{
     AlarmSaveError, ClientAddError, InstallError, PushError, StoreError, UserError, Username,
@@ -252,7 +252,7 @@ async fn license_request(State(panel): State<Arc<Panel>>, _admin: Admin) -> Resp
 }
 
 async fn application_key_file(State(panel): State<Arc<Panel>>, _admin: Admin) -> Response {
-    match export::export(&panel.gatehouse).await {
+    match panel.gatehouse.application_key_file().await {
         Ok(file) => ([(header::CONTENT_TYPE, "application/json")], file).into_response(),
         Err(store) => unavailable(store),
     }

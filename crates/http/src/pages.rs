@@ -19,7 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse_core::admin::{LoginError, SESSION_LIFETIME};
 use gatehouse_core::alarms::AlarmSettings;
 use gatehouse_core::clients::{Network, RadiusClient};
-use gatehouse_core::export::{self, HistoryRow};
+use gatehouse_core::export::HistoryRow;
 use gatehouse_core::store::{
     AlarmRecord, DailyNewUsers, SeatCursor, SeatOrder, SeatQuery, SeatRecord, SortValue,
 };
@@ -428,7 +428,7 @@ async fn license_install(
 
 /// The signed application key file, as a download.
 pub async fn application_key_file(State(panel): State<Arc<Panel>>, _admin: Admin) -> Response {
-    match export::export(&panel.gatehouse).await {
+    match panel.gatehouse.application_key_file().await {
         Ok(file) => {
             let name = format!(
                 "gatehouse-{}-{}.json",

@@ -1,0 +1,202 @@
+//! Local users, their TOTP enrollment and the RADIUS clients kept in the
+//! store, through the service (each change drops the in-memory accounts
+//! copy so the next login reads it again).
+
+use super::{Gatehouse, Removed, UserError};
+use crate::clients::ClientError;
+use crate::clients::RadiusClient;
+use crate::identity::{SeatKey, Username};
+use crate::store::{LocalUserRecord, StoreError, TotpRecord};
+use crate::totp::{TotpMode, TotpSecret};
+use crate::work::Busy;
+
+/// Why a RADIUS client was not added.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientAddError {
+    #[error(transparent)]
+    Invalid(#[from] ClientError),
+    #[error("a RADIUS client named {0:?} already exists")]
+    AlreadyExists(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Issuer shown in authenticator apps.
+pub const TOTP_ISSUER: &str = "Gatehouse";
+
+/// A fresh TOTP enrollment, shown to the user once.
+#[derive(Debug, Clone)]
+pub struct TotpEnrollment {
+    pub secret: TotpSecret,
+    /// `otpauth://` URI for the QR code.
+    pub uri: String,
+    /// The mode the user will log in with.
+    pub mode: TotpMode,
+}
+
+impl Gatehouse {
+    pub async fn add_local_user(&self, name: &str, password: &str) -> Result<Username, UserError> {
+        let username = Username::parse(name)?;
+        let password_hash = self.hash_password(password).await?;
+        let record = LocalUserRecord {
+            username: username.clone(),
+            display_name: name.to_string(),
+            password_hash,
+            enabled: true,
+            second_factor_exempt: false,
+            created_at: self.clock.now(),
+        };
+        let added = self.store.add_local_user(&record).await;
+        self.accounts.invalidate();
+        match added {
+            Ok(()) => Ok(username),
+            Err(StoreError::AlreadyExists) => Err(UserError::AlreadyExists(username.to_string())),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Whether a local user named `name` (in any spelling) exists.
+    pub async fn local_user_exists(&self, name: &str) -> Result<bool, UserError> {
+        let username = Username::parse(name)?;
+        Ok(self.store.local_user(&username).await?.is_some())
+    }
+
+    pub async fn set_local_user_enabled(&self, name: &str, enabled: bool) -> Result<(), UserError> {
+        let username = Username::parse(name)?;
+        let changed = self.store.set_local_user_enabled(&username, enabled).await;
+        self.accounts.invalidate();
+        if changed? {
+            Ok(())
+        } else {
+            Err(UserError::NotFound(username.to_string()))
+        }
+    }
+
+    pub async fn set_local_user_password(
+        &self,
+        name: &str,
+        password: &str,
+    ) -> Result<(), UserError> {
+        let username = Username::parse(name)?;
+        let password_hash = self.hash_password(password).await?;
+        let changed = self
+            .store
+            .set_local_user_password(&username, &password_hash)
+            .await;
+        self.accounts.invalidate();
+        if changed? {
+            Ok(())
+        } else {
+            Err(UserError::NotFound(username.to_string()))
+        }
+    }
+
+    /// Deletes the account. Its seat this month stays counted (SPEC §3).
+    pub async fn delete_local_user(&self, name: &str) -> Result<(), UserError> {
+        let username = Username::parse(name)?;
+        let deleted = self.store.delete_local_user(&username).await;
+        self.accounts.invalidate();
+        if deleted? {
+            Ok(())
+        } else {
+            Err(UserError::NotFound(username.to_string()))
+        }
+    }
+
+    pub async fn local_users(&self) -> Result<Vec<LocalUserRecord>, StoreError> {
+        self.store.local_users().await
+    }
+
+    /// Enrolls (or re-enrolls) a TOTP secret for a local user. The secret
+    /// is returned once, to be shown to the user; `mode` `None` follows the
+    /// configured default.
+    pub async fn enroll_local_totp(
+        &self,
+        name: &str,
+        mode: Option<TotpMode>,
+    ) -> Result<TotpEnrollment, UserError> {
+        let username = Username::parse(name)?;
+        if self.store.local_user(&username).await?.is_none() {
+            return Err(UserError::NotFound(username.to_string()));
+        }
+        let record = TotpRecord {
+            seat: SeatKey::local(&username),
+            secret: TotpSecret::generate(),
+            mode,
+            enrolled_at: self.clock.now(),
+        };
+        let enrolled = self.store.enroll_totp(&record).await;
+        self.accounts.invalidate();
+        enrolled?;
+        tracing::info!(username = %username, "TOTP enrolled");
+        Ok(TotpEnrollment {
+            uri: record.secret.otpauth_uri(TOTP_ISSUER, username.as_str()),
+            secret: record.secret,
+            mode: mode.unwrap_or(self.totp_mode),
+        })
+    }
+
+    pub async fn remove_local_totp(&self, name: &str) -> Result<Removed, UserError> {
+        let username = Username::parse(name)?;
+        let seat = SeatKey::local(&username);
+        let removed = self.store.remove_totp(&seat).await;
+        self.accounts.invalidate();
+        if removed? {
+            Ok(self.removed_from(&seat, username.to_string()).await?)
+        } else {
+            Err(UserError::NotFound(format!(
+                "{username} (no TOTP enrolled)"
+            )))
+        }
+    }
+
+    /// Whether a local user has TOTP, and in which mode.
+    pub async fn local_totp_mode(
+        &self,
+        username: &Username,
+    ) -> Result<Option<TotpMode>, StoreError> {
+        Ok(self
+            .store
+            .totp(&SeatKey::local(username))
+            .await?
+            .map(|record| record.mode.unwrap_or(self.totp_mode)))
+    }
+
+    // ----- RADIUS clients ------------------------------------------------------
+
+    pub async fn radius_clients(&self) -> Result<Vec<RadiusClient>, StoreError> {
+        self.store.radius_clients().await
+    }
+
+    pub async fn add_radius_client(&self, client: &RadiusClient) -> Result<(), ClientAddError> {
+        client.validate()?;
+        match self.store.add_radius_client(client).await {
+            Ok(()) => {
+                tracing::info!(client = %client.name, networks = ?client.networks, "RADIUS client added");
+                Ok(())
+            }
+            Err(StoreError::AlreadyExists) => {
+                Err(ClientAddError::AlreadyExists(client.name.clone()))
+            }
+            Err(error) => Err(ClientAddError::Store(error)),
+        }
+    }
+
+    pub async fn delete_radius_client(&self, name: &str) -> Result<bool, StoreError> {
+        self.store.delete_radius_client(name).await
+    }
+
+    pub(crate) async fn hash_password(&self, password: &str) -> Result<String, UserError> {
+        let hashing = self.hashing.clone();
+        let password = password.to_string();
+        self.work
+            .check(move || hashing.hash(&password))
+            .await
+            .map_err(|Busy| {
+                UserError::Store(StoreError::Unavailable(
+                    "too many password checks at once; try again".into(),
+                ))
+            })?
+            .map_err(UserError::from)
+    }
+}

@@ -1,0 +1,584 @@
+//! A login, step by step (SPEC §3, §9): the license gate, the first
+//! factor with its decoys and bounded password work, the second factor owed
+//! (TOTP here, push in `pushing.rs`), the precheck before any code is asked
+//! for, and admission through the seat cache and the admitter.
+
+use gatehouse_license::admission::{LICENSE_EXPIRED_EVENT, LICENSE_USER_LIMIT_EXCEEDED_EVENT};
+use gatehouse_license::jiff::Timestamp;
+use gatehouse_license::{Admission, Month, SeatState};
+
+use super::{Gatehouse, Record};
+use crate::identity::{Identity, Username};
+use crate::outcome::{Admitted, FirstFactor, LoginStep, Refusal, SecondFactor};
+use crate::store::PushUser;
+use crate::store::{
+    AdmitOutcome, AdmitRequest, LoginRecord, RefusalRecord, StoreError, TotpRecord,
+};
+use crate::totp::{self, TotpMode};
+use crate::work::Busy;
+
+impl Gatehouse {
+    /// A login for callers that cannot ask for a one-time code: users who
+    /// owe one are refused with [`Refusal::InvalidOneTimeCode`]. See
+    /// [`login`](Self::login) for the full conversation.
+    pub async fn authenticate(
+        &self,
+        login: &str,
+        password: &str,
+        client: &str,
+    ) -> Result<Admitted, Refusal> {
+        match self.login(login, password, client).await? {
+            LoginStep::Accepted(admitted) => Ok(admitted),
+            LoginStep::OtpRequired(identity) => {
+                tracing::info!(username = %identity.username, client, "authentication refused: a one-time code is required");
+                Err(Refusal::InvalidOneTimeCode)
+            }
+            LoginStep::PushSent { identity, push, .. } => {
+                self.complete_push(&identity, &push, "", client).await
+            }
+        }
+    }
+
+    /// A login in the SPEC order: refuse if expired, check the password
+    /// (with a one-time code typed after it, for users in append mode),
+    /// check the license gate, then either count and accept, or ask for the
+    /// one-time code (challenge mode; finish with
+    /// [`complete_otp`](Self::complete_otp)).
+    pub async fn login(
+        &self,
+        login: &str,
+        typed: &str,
+        client: &str,
+    ) -> Result<LoginStep, Refusal> {
+        self.login_from(login, typed, client, None).await
+    }
+
+    /// [`login`](Self::login) with the user's address when the client
+    /// sent it (shown on the phone with a push).
+    pub async fn login_from(
+        &self,
+        login: &str,
+        typed: &str,
+        client: &str,
+        source: Option<&str>,
+    ) -> Result<LoginStep, Refusal> {
+        let step = self.login_steps(login, typed, client, source).await;
+        self.counters.count_step(&step);
+        step
+    }
+
+    pub(super) async fn login_steps(
+        &self,
+        login: &str,
+        typed: &str,
+        client: &str,
+        source: Option<&str>,
+    ) -> Result<LoginStep, Refusal> {
+        // One moment for the whole login: one month, one expiry decision.
+        let now = self.clock.now();
+        let checked = self.first_factor_at(login, typed, now).await?;
+        self.precheck_at(&checked.identity, client, now).await?;
+        let identity = checked.identity.clone();
+        let step = self.second_factor_steps(checked, client, source, now).await;
+        let accepted = matches!(step, Ok(LoginStep::Accepted(_)));
+        self.second_factor_outcome(&identity, step.as_ref().err().copied(), accepted)
+            .await;
+        step
+    }
+
+    /// After the password and the license gate: the second factor owed,
+    /// then admission.
+    pub(super) async fn second_factor_steps(
+        &self,
+        checked: FirstFactor,
+        client: &str,
+        source: Option<&str>,
+        now: Timestamp,
+    ) -> Result<LoginStep, Refusal> {
+        match checked.second_factor {
+            SecondFactor::None => Ok(LoginStep::Accepted(
+                self.admit_at(&checked.identity, client, now).await?,
+            )),
+            SecondFactor::Totp {
+                record,
+                appended_code: Some(code),
+            } => {
+                self.check_totp(&checked.identity, &record, &code).await?;
+                Ok(LoginStep::Accepted(
+                    self.admit_at(&checked.identity, client, now).await?,
+                ))
+            }
+            SecondFactor::Totp {
+                appended_code: None,
+                ..
+            } => Ok(LoginStep::OtpRequired(checked.identity)),
+            SecondFactor::Push { mode, totp } => {
+                self.push_step(checked.identity, mode, totp.is_some(), client, source)
+                    .await
+            }
+        }
+    }
+
+    /// The second half of a challenge-mode login: checks the one-time code
+    /// (once only) and counts the user.
+    pub async fn complete_otp(
+        &self,
+        identity: &Identity,
+        code: &str,
+        client: &str,
+    ) -> Result<Admitted, Refusal> {
+        let outcome = match self.refuse_if_locked(identity, self.clock.now()) {
+            Ok(()) => self.check_code_and_admit(identity, code, client).await,
+            Err(refusal) => Err(refusal),
+        };
+        self.second_factor_outcome(identity, outcome.as_ref().err().copied(), outcome.is_ok())
+            .await;
+        self.counters
+            .count(outcome.as_ref().map(|_| ()).map_err(|r| *r));
+        outcome
+    }
+
+    pub(super) async fn check_code_and_admit(
+        &self,
+        identity: &Identity,
+        code: &str,
+        client: &str,
+    ) -> Result<Admitted, Refusal> {
+        let record = self
+            .store
+            .totp(&identity.seat)
+            .await
+            .map_err(|error| self.unavailable(identity, &error))?;
+        let Some(record) = record else {
+            tracing::info!(username = %identity.username, "authentication failed: no one-time code enrolled");
+            return Err(Refusal::InvalidOneTimeCode);
+        };
+        self.check_totp(identity, &record, code).await?;
+        self.admit(identity, client).await
+    }
+
+    pub(super) async fn check_totp(
+        &self,
+        identity: &Identity,
+        record: &TotpRecord,
+        code: &str,
+    ) -> Result<(), Refusal> {
+        let Some(step) = totp::matching_step(&record.secret, code.trim(), self.clock.now()) else {
+            tracing::info!(username = %identity.username, "authentication failed: wrong one-time code");
+            return Err(Refusal::InvalidOneTimeCode);
+        };
+        match self.store.use_totp_step(&identity.seat, step).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                tracing::warn!(username = %identity.username, "authentication failed: one-time code already used (replay)");
+                Err(Refusal::InvalidOneTimeCode)
+            }
+            Err(error) => Err(self.unavailable(identity, &error)),
+        }
+    }
+
+    /// Checks the license's expiry, then the password. Unknown users,
+    /// disabled accounts and wrong passwords are refused alike, never
+    /// counted, and take the same time. For users enrolled in append mode
+    /// the last six digits of `typed` are their one-time code.
+    pub async fn first_factor(&self, login: &str, typed: &str) -> Result<FirstFactor, Refusal> {
+        self.first_factor_at(login, typed, self.clock.now()).await
+    }
+
+    pub(super) async fn first_factor_at(
+        &self,
+        login: &str,
+        typed: &str,
+        now: Timestamp,
+    ) -> Result<FirstFactor, Refusal> {
+        self.license_gate(now, &login)?;
+        let username = match Username::parse(login) {
+            Ok(username) => username,
+            Err(error) => {
+                self.spend_decoy(login, typed).await?;
+                tracing::info!(username = ?login, %error, "authentication failed: invalid username");
+                return Err(Refusal::InvalidCredentials);
+            }
+        };
+        let account = match self.accounts.get(self.store.as_ref(), &username).await {
+            Ok(account) => account,
+            Err(error) => {
+                tracing::error!(username = %username, %error, "authentication failed: database unavailable");
+                return Err(Refusal::ServiceUnavailable);
+            }
+        };
+        let Some(account) = account else {
+            if let Some(directory) = &self.directory {
+                return self
+                    .directory_first_factor(directory.as_ref(), login, typed)
+                    .await;
+            }
+            self.spend_decoy(login, typed).await?;
+            tracing::info!(username = %username, "authentication failed: unknown user");
+            return Err(Refusal::InvalidCredentials);
+        };
+        let user = &account.user;
+        self.refuse_if_locked(&account.identity, now)?;
+        let Some((password, second_factor)) =
+            self.second_factor(account.totp.clone(), account.push, typed)
+        else {
+            self.spend_decoy(login, typed).await?;
+            tracing::info!(username = %username, "authentication failed: no one-time code after the password");
+            return Err(Refusal::InvalidCredentials);
+        };
+        if !self
+            .verify_password(&username, password, &user.password_hash)
+            .await?
+        {
+            tracing::info!(username = %username, "authentication failed: wrong password");
+            self.wrong_password(&account.identity, password).await;
+            return Err(Refusal::InvalidCredentials);
+        }
+        if !user.enabled {
+            tracing::info!(username = %username, "authentication failed: account disabled");
+            return Err(Refusal::InvalidCredentials);
+        }
+        self.passed_password(
+            account.identity.clone(),
+            second_factor,
+            user.second_factor_exempt,
+        )
+    }
+
+    /// The first factor passed: what is still owed, or the refusal of a
+    /// push-only user while push is not licensed, or of a user with no
+    /// second factor while one is required (`exempt`: this user is not
+    /// asked for one).
+    pub(super) fn passed_password(
+        &self,
+        identity: Identity,
+        owed: Result<SecondFactor, Refusal>,
+        exempt: bool,
+    ) -> Result<FirstFactor, Refusal> {
+        let second_factor = owed.inspect_err(|_| {
+            tracing::warn!(username = %identity.username, "authentication refused: push approval is not licensed (Push Subscription inactive) and no TOTP is enrolled");
+        })?;
+        if second_factor == SecondFactor::None {
+            self.require_second_factor(&identity, exempt)?;
+        }
+        Ok(FirstFactor {
+            identity,
+            second_factor,
+        })
+    }
+
+    /// What the user owes after the password, and the password itself (in
+    /// append mode, `typed` minus the code). `None`: append mode and no
+    /// code after the password. What is owed is a refusal
+    /// ([`Refusal::PushNotLicensed`]) for a user with phones only while the
+    /// license has no Push Subscription; it is given after the password,
+    /// like every other refusal.
+    ///
+    /// A user with a phone gets a push while the license's Push
+    /// Subscription is active, and `typed` is the password. TOTP stays
+    /// usable instead: in append mode, a password followed by a code valid
+    /// now; in challenge mode, the code typed at the push's prompt.
+    /// Without the subscription, TOTP as enrolled, or a refusal when there
+    /// is none.
+    pub(super) fn second_factor<'t>(
+        &self,
+        totp: Option<TotpRecord>,
+        push: PushUser,
+        typed: &'t str,
+    ) -> Option<(&'t str, Result<SecondFactor, Refusal>)> {
+        if push.devices > 0 {
+            if self.push_licensed() {
+                if let Some(record) = &totp
+                    && record.mode.unwrap_or(self.totp_mode) == TotpMode::Append
+                    && let Some((password, code)) = totp::split_appended(typed)
+                    && totp::matching_step(&record.secret, code, self.clock.now()).is_some()
+                {
+                    // Checked again (and used up) after the password.
+                    return Some((
+                        password,
+                        Ok(SecondFactor::Totp {
+                            record: record.clone(),
+                            appended_code: Some(code.to_string()),
+                        }),
+                    ));
+                }
+                let mode = push.mode.unwrap_or(self.push.mode);
+                return Some((typed, Ok(SecondFactor::Push { mode, totp })));
+            }
+            if totp.is_none() {
+                return Some((typed, Err(Refusal::PushNotLicensed)));
+            }
+        }
+        let Some(record) = totp else {
+            return Some((typed, Ok(SecondFactor::None)));
+        };
+        match record.mode.unwrap_or(self.totp_mode) {
+            TotpMode::Challenge => Some((
+                typed,
+                Ok(SecondFactor::Totp {
+                    record,
+                    appended_code: None,
+                }),
+            )),
+            TotpMode::Append => {
+                let (password, code) = totp::split_appended(typed)?;
+                Some((
+                    password,
+                    Ok(SecondFactor::Totp {
+                        record,
+                        appended_code: Some(code.to_string()),
+                    }),
+                ))
+            }
+        }
+    }
+
+    /// The license gate before a second factor is asked for: a user who
+    /// would be refused is never prompted for a code. Not authoritative;
+    /// [`admit`](Self::admit) decides again, atomically.
+    pub async fn precheck(&self, identity: &Identity, client: &str) -> Result<(), Refusal> {
+        self.precheck_at(identity, client, self.clock.now()).await
+    }
+
+    pub(super) async fn precheck_at(
+        &self,
+        identity: &Identity,
+        client: &str,
+        now: Timestamp,
+    ) -> Result<(), Refusal> {
+        self.license_gate(now, &identity.username)?;
+        let state = self.license_state();
+        let cached = self.seats.lookup(&identity.seat, now, &self.zone);
+        let cached_state = SeatState {
+            active_users: cached.active_users,
+            already_counted: cached.counted,
+        };
+        match gatehouse_license::admission::decide(state.terms, now, cached_state) {
+            Admission::Expired => Err(self.refuse_expired(identity)),
+            Admission::AlreadyCounted | Admission::Admit => Ok(()),
+            Admission::LimitExceeded => {
+                // The cache only knows what this process saw: ask the store
+                // before turning anyone away.
+                let status = self
+                    .store
+                    .seat_status(cached.month, &identity.seat)
+                    .await
+                    .map_err(|error| self.unavailable(identity, &error))?;
+                self.seats.remember(
+                    cached.month,
+                    &identity.seat,
+                    status.counted,
+                    status.active_users,
+                    &self.zone,
+                );
+                let seats = SeatState {
+                    active_users: status.active_users,
+                    already_counted: status.counted,
+                };
+                match gatehouse_license::admission::decide(state.terms, now, seats) {
+                    Admission::LimitExceeded => {
+                        Err(self.refuse_for_limit(identity, cached.month, now, client))
+                    }
+                    Admission::Expired => Err(self.refuse_expired(identity)),
+                    Admission::AlreadyCounted | Admission::Admit => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Counts the user (once per month) and accepts, or refuses. A new user
+    /// is accepted only after their seat is durably stored.
+    pub async fn admit(&self, identity: &Identity, client: &str) -> Result<Admitted, Refusal> {
+        self.admit_at(identity, client, self.clock.now()).await
+    }
+
+    pub(super) async fn admit_at(
+        &self,
+        identity: &Identity,
+        client: &str,
+        now: Timestamp,
+    ) -> Result<Admitted, Refusal> {
+        self.license_gate(now, &identity.username)?;
+        let cached = self.seats.lookup(&identity.seat, now, &self.zone);
+        let seats = SeatState {
+            active_users: cached.active_users,
+            already_counted: cached.counted,
+        };
+        match gatehouse_license::admission::decide(self.license_state().terms, now, seats) {
+            Admission::Expired => return Err(self.refuse_expired(identity)),
+            Admission::AlreadyCounted => {
+                // The hot path: no database round trip, last login written
+                // behind.
+                self.write_behind.login(LoginRecord {
+                    month: cached.month,
+                    seat: identity.seat.clone(),
+                    at: now,
+                    client: client.to_string(),
+                });
+                return Ok(Admitted {
+                    identity: identity.clone(),
+                    newly_counted: false,
+                });
+            }
+            // The cache only knows what this process saw, so it decides
+            // nothing else: a new user is counted (or refused) by the store.
+            Admission::Admit | Admission::LimitExceeded => {}
+        }
+        // Decided by the store under the verified key in force; when the
+        // license row holds another key by then (installed meanwhile, or
+        // altered), the license is read and verified again, and the
+        // decision made again once.
+        let mut outcome = self.admit_new(identity, client, now, cached.month).await?;
+        if outcome == AdmitOutcome::LicenseChanged {
+            self.reload_license()
+                .await
+                .map_err(|error| self.unavailable(identity, &error))?;
+            self.license_gate(now, &identity.username)?;
+            outcome = self.admit_new(identity, client, now, cached.month).await?;
+        }
+        match outcome {
+            AdmitOutcome::Counted { active_users } => {
+                self.seats
+                    .remember(cached.month, &identity.seat, true, active_users, &self.zone);
+                tracing::info!(username = %identity.username, client, active_users, "new user counted this month");
+                self.after_counted(cached.month, active_users).await;
+                Ok(Admitted {
+                    identity: identity.clone(),
+                    newly_counted: true,
+                })
+            }
+            AdmitOutcome::AlreadyCounted { active_users } => {
+                self.seats
+                    .remember(cached.month, &identity.seat, true, active_users, &self.zone);
+                Ok(Admitted {
+                    identity: identity.clone(),
+                    newly_counted: false,
+                })
+            }
+            AdmitOutcome::LimitExceeded { active_users, .. } => {
+                self.seats.remember(
+                    cached.month,
+                    &identity.seat,
+                    false,
+                    active_users,
+                    &self.zone,
+                );
+                Err(self.refuse_for_limit(identity, cached.month, now, client))
+            }
+            AdmitOutcome::LicenseChanged => {
+                tracing::error!(username = %identity.username, "authentication refused: the license row keeps changing under the admission");
+                Err(Refusal::ServiceUnavailable)
+            }
+        }
+    }
+
+    /// One admission through the admitter, under the license in force now.
+    pub(super) async fn admit_new(
+        &self,
+        identity: &Identity,
+        client: &str,
+        now: Timestamp,
+        month: Month,
+    ) -> Result<AdmitOutcome, Refusal> {
+        let request = AdmitRequest {
+            license: self.license_state().binding,
+            month,
+            day: self.zone.to_datetime(now).date().day(),
+            seat: identity.seat.clone(),
+            username: identity.username.to_string(),
+            display_name: identity.display_name.to_string(),
+            source: identity.source,
+            client: client.to_string(),
+            at: now,
+        };
+        match self.admitter.admit(request).await {
+            Ok(outcome) => Ok(outcome),
+            Err(StoreError::Altered(_)) => {
+                self.damage.report(Record::Month);
+                self.license_gate(now, &identity.username)?;
+                Err(Refusal::LicenseDamaged)
+            }
+            Err(error) => Err(self.unavailable(identity, &error)),
+        }
+    }
+
+    pub(super) fn refuse_expired(&self, identity: &Identity) -> Refusal {
+        tracing::warn!(username = %identity.username, "{LICENSE_EXPIRED_EVENT}: authentication refused");
+        Refusal::LicenseExpired
+    }
+
+    pub(super) fn refuse_for_limit(
+        &self,
+        identity: &Identity,
+        month: Month,
+        now: Timestamp,
+        client: &str,
+    ) -> Refusal {
+        tracing::warn!(
+            username = %identity.username,
+            client,
+            "{LICENSE_USER_LIMIT_EXCEEDED_EVENT}: {} refused",
+            identity.username
+        );
+        self.write_behind.refusal(RefusalRecord {
+            month,
+            seat: identity.seat.clone(),
+            username: identity.username.to_string(),
+            at: now,
+            client: client.to_string(),
+            attempts: 1,
+        });
+        Refusal::UserLimitExceeded
+    }
+
+    pub(super) fn unavailable(&self, identity: &Identity, error: &StoreError) -> Refusal {
+        tracing::error!(username = %identity.username, %error, "authentication refused: database unavailable");
+        Refusal::ServiceUnavailable
+    }
+
+    /// Whether `password` matches `hash` (remembered, or argon2 on a
+    /// blocking thread); [`Busy`] when too many checks already wait.
+    pub(crate) async fn verify_password(
+        &self,
+        username: &Username,
+        password: &str,
+        hash: &str,
+    ) -> Result<bool, Busy> {
+        if self.credentials.matches(username, hash, password) {
+            return Ok(true);
+        }
+        let hashing = self.hashing.clone();
+        let (owned_password, owned_hash) = (password.to_string(), hash.to_string());
+        let verified = self
+            .work
+            .check(move || hashing.verify(&owned_password, &owned_hash))
+            .await
+            .inspect_err(|_| self.overloaded(username.as_str()))?;
+        if verified {
+            self.credentials.remember(username, hash, password);
+        }
+        Ok(verified)
+    }
+
+    /// The work of a password check, for a refusal that must not be
+    /// quicker than one (unknown names); [`Busy`] when too many decoys
+    /// already wait.
+    pub(crate) async fn spend_decoy(&self, login: &str, password: &str) -> Result<(), Busy> {
+        self.decoys
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let hashing = self.hashing.clone();
+        let password = password.to_string();
+        self.work
+            .decoy(move || hashing.verify_decoy(&password))
+            .await
+            .inspect_err(|_| self.overloaded(login))
+    }
+
+    /// A login dropped for overload: logged, rate-limited (the refusal
+    /// is counted with the login's outcome).
+    pub(super) fn overloaded(&self, login: &str) {
+        if let Some(suppressed) = self.overload_log.allow() {
+            tracing::warn!(username = ?login, suppressed, "authentication dropped: too many password checks waiting (overload)");
+        }
+    }
+}
