@@ -31,7 +31,7 @@ use serde::Serialize;
 use crate::config::{Config, Storage};
 use crate::output::table;
 use gatehouse_directory::LdapDirectories;
-use gatehouse_http::pages::request_text;
+use gatehouse_http::forms::request_text;
 use gatehouse_http::wire::{
     AlarmJson, ClientJson, DeviceJson, EnrollmentJson, LicenseJson, LocalUserJson, LockoutJson,
     PushJson, RefusedJson, USER_COLUMNS, UserJson, alarm_state, csv, enrollment_link, local_time,

@@ -36,7 +36,7 @@ use gatehouse_core::store::{
     AdmitRequest, LicenseBinding, LoginRecord, SeatOrder, SeatQuery, Store,
 };
 use gatehouse_core::{Gatehouse, Identity, ManualClock, Settings, Username};
-use gatehouse_http::pages::cursor_after;
+use gatehouse_http::forms::cursor_after;
 use gatehouse_http::{Panel, PanelSettings, router};
 use gatehouse_license::Month;
 use gatehouse_license::jiff::civil::date;

@@ -25,12 +25,12 @@ use gatehouse_license::{Projection, words};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::Panel;
 use crate::auth::Admin;
-use crate::pages::{
+use crate::forms::{
     BadQuery, PAGE_SIZE, UsersQuery, clients_json, cursor_after, local_users_json, new_client,
     parse_mode, qr_svg, request_text, send_test_email,
 };
+use crate::state::Panel;
 use crate::wire::{
     AlarmJson, ClientJson, DeviceJson, EnrollmentJson, ErrorJson, LicenseJson, LicenseKeyJson,
     LicensePreviewJson, LockoutJson, PushJson, RefusedJson, UserJson, enrollment_link,

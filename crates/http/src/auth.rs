@@ -15,7 +15,7 @@ use gatehouse_core::Username;
 use gatehouse_core::clients::Network;
 use subtle::ConstantTimeEq as _;
 
-use crate::Panel;
+use crate::state::Panel;
 use crate::wire::ErrorJson;
 
 /// The session cookie.

@@ -26,8 +26,8 @@ use gatehouse_core::push::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::Panel;
 use crate::api::{Body, error};
+use crate::state::Panel;
 
 /// Header carrying the Unix time a device signed its fetch at.
 pub const TIME_HEADER: &str = "x-gatehouse-time";

@@ -11,10 +11,11 @@ use axum::routing::{get, post};
 use gatehouse_core::PushError;
 use serde::Deserialize;
 
-use crate::Panel;
 use crate::api::push_enrollment_link;
 use crate::auth::{Admin, AdminForm, NoFields};
-use crate::pages::{DoneQuery, Nav, page, qr_svg, see_other, unavailable};
+use crate::forms::qr_svg;
+use crate::pages::{DoneQuery, Flash, Nav, page, see_other, unavailable};
+use crate::state::Panel;
 use crate::wire::{DeviceJson, PushJson, local_time};
 
 /// Pushes shown on the page.
@@ -63,9 +64,8 @@ async fn render(
     panel: &Panel,
     admin: &Admin,
     status: StatusCode,
+    flash: Flash,
     link: Option<LinkView>,
-    notice: Option<String>,
-    error: Option<String>,
 ) -> Response {
     let gatehouse = &panel.gatehouse;
     let zone = gatehouse.time_zone();
@@ -106,8 +106,8 @@ async fn render(
                     }
                 })
                 .collect(),
-            notice,
-            error,
+            notice: flash.notice(),
+            error: flash.error(),
         },
     )
 }
@@ -117,7 +117,14 @@ async fn push_page(
     admin: Admin,
     Query(query): Query<DoneQuery>,
 ) -> Response {
-    render(&panel, &admin, StatusCode::OK, None, query.done, None).await
+    render(
+        &panel,
+        &admin,
+        StatusCode::OK,
+        Flash::done(query.done),
+        None,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,7 +146,7 @@ async fn create_link(
                 link: enrollment.link,
                 expires_at: local_time(token.expires_at, panel.gatehouse.time_zone()),
             };
-            render(&panel, &admin, StatusCode::OK, Some(view), None, None).await
+            render(&panel, &admin, StatusCode::OK, Flash::None, Some(view)).await
         }
         Err(PushError::Store(error)) => unavailable(error),
         Err(refusal) => {
@@ -151,9 +158,8 @@ async fn create_link(
                 &panel,
                 &admin,
                 status,
+                Flash::Error(refusal.to_string()),
                 None,
-                None,
-                Some(refusal.to_string()),
             )
             .await
         }
@@ -170,9 +176,9 @@ async fn revoke(
             tracing::info!(admin = %admin.name, device = %id, "push device revoked in the panel");
             see_other(&format!(
                 "/push-devices{}",
-                crate::pages::query_string(&[(
+                crate::forms::query_string(&[(
                     "done",
-                    &crate::pages::removal_notice("Phone revoked.".into(), &removed)
+                    &crate::forms::removal_notice("Phone revoked.".into(), &removed)
                 )])
             ))
         }
@@ -181,9 +187,8 @@ async fn revoke(
                 &panel,
                 &admin,
                 StatusCode::NOT_FOUND,
+                Flash::Error(format!("no phone {id:?}")),
                 None,
-                None,
-                Some(format!("no phone {id:?}")),
             )
             .await
         }

@@ -1,0 +1,285 @@
+//! The Local users page: accounts, TOTP enrollment, second-factor exemptions
+//! and lockouts.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use gatehouse_core::TotpMode;
+use serde::Deserialize;
+
+use super::{DoneQuery, Flash, Nav, page, see_other, unavailable};
+use crate::auth::{Admin, AdminForm, NoFields};
+use crate::forms::{local_users_json, parse_mode, qr_svg, query_string, removal_notice};
+use crate::state::Panel;
+use crate::wire::{LocalUserJson, LockoutJson};
+
+#[derive(Template)]
+#[template(path = "local_users.html")]
+pub(super) struct LocalUsersPage {
+    nav: Option<Nav>,
+    csrf: String,
+    users: Vec<LocalUserJson>,
+    /// Users locked out or with failed attempts in a row (local and
+    /// directory alike).
+    lockouts: Vec<LockoutJson>,
+    second_factor_required: bool,
+    notice: Option<String>,
+    error: Option<String>,
+    enrolled: Option<Enrolled>,
+}
+
+pub(super) struct Enrolled {
+    username: String,
+    how: &'static str,
+    qr_svg: String,
+    secret: String,
+    uri: String,
+}
+
+pub(super) async fn render_local_users(
+    panel: &Panel,
+    admin: &Admin,
+    status: StatusCode,
+    flash: Flash,
+    enrolled: Option<Enrolled>,
+) -> Response {
+    let gatehouse = &panel.gatehouse;
+    let listed = async {
+        let users = local_users_json(panel).await?;
+        let lockouts = gatehouse.lockouts().await?;
+        Ok::<_, gatehouse_core::StoreError>((users, lockouts))
+    };
+    match listed.await {
+        Ok((users, lockouts)) => page(
+            status,
+            &LocalUsersPage {
+                nav: Nav::new(panel, admin, "local-users"),
+                csrf: admin.csrf().to_string(),
+                users,
+                lockouts: LockoutJson::list(&lockouts, gatehouse.now(), gatehouse.time_zone()),
+                second_factor_required: gatehouse.second_factor_required(),
+                notice: flash.notice(),
+                error: flash.error(),
+                enrolled,
+            },
+        ),
+        Err(error) => unavailable(error),
+    }
+}
+
+pub(super) async fn local_users_page(
+    State(panel): State<Arc<Panel>>,
+    admin: Admin,
+    Query(query): Query<DoneQuery>,
+) -> Response {
+    render_local_users(
+        &panel,
+        &admin,
+        StatusCode::OK,
+        Flash::done(query.done),
+        None,
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct AddUserForm {
+    username: String,
+    password: String,
+    /// The checkbox: present when ticked.
+    #[serde(default)]
+    no_second_factor: Option<String>,
+}
+
+pub(super) async fn add_local_user(
+    State(panel): State<Arc<Panel>>,
+    AdminForm(admin, form): AdminForm<AddUserForm>,
+) -> Response {
+    let added = match panel
+        .gatehouse
+        .add_local_user(&form.username, &form.password)
+        .await
+    {
+        Ok(name) if form.no_second_factor.is_some() => panel
+            .gatehouse
+            .set_local_user_second_factor_exempt(name.as_str(), true)
+            .await
+            .map(|()| name),
+        other => other,
+    };
+    match added {
+        Ok(name) => see_other(&format!(
+            "/local-users{}",
+            query_string(&[("done", &format!("Added {name}."))])
+        )),
+        Err(gatehouse_core::UserError::Store(error)) => unavailable(error),
+        Err(error) => {
+            render_local_users(
+                &panel,
+                &admin,
+                StatusCode::BAD_REQUEST,
+                Flash::Error(error.to_string()),
+                None,
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct UserActionForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    mode: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct UnlockForm {
+    user: String,
+}
+
+pub(super) async fn unlock_user(
+    State(panel): State<Arc<Panel>>,
+    AdminForm(admin, form): AdminForm<UnlockForm>,
+) -> Response {
+    match panel.gatehouse.unlock_user(&form.user).await {
+        Ok(unlocked) => {
+            if unlocked {
+                tracing::info!(admin = %admin.name, user = %form.user, "user unlocked in the panel");
+            }
+            let done = if unlocked {
+                format!("Unlocked {}.", form.user)
+            } else {
+                format!("{} was not locked out.", form.user)
+            };
+            see_other(&format!("/local-users{}", query_string(&[("done", &done)])))
+        }
+        Err(error) => unavailable(error),
+    }
+}
+
+pub(super) async fn local_user_action(
+    State(panel): State<Arc<Panel>>,
+    Path((name, action)): Path<(String, String)>,
+    AdminForm(admin, form): AdminForm<UserActionForm>,
+) -> Response {
+    let gatehouse = &panel.gatehouse;
+    let result = match action.as_str() {
+        "disable" => gatehouse
+            .set_local_user_enabled(&name, false)
+            .await
+            .map(|()| format!("Disabled {name}.")),
+        "enable" => gatehouse
+            .set_local_user_enabled(&name, true)
+            .await
+            .map(|()| format!("Enabled {name}.")),
+        "delete" => gatehouse
+            .delete_local_user(&name)
+            .await
+            .map(|()| format!("Deleted {name}; their seat this month stays counted.")),
+        "password" => gatehouse
+            .set_local_user_password(&name, &form.password)
+            .await
+            .map(|()| format!("Password of {name} changed.")),
+        "exempt" => gatehouse
+            .set_local_user_second_factor_exempt(&name, true)
+            .await
+            .map(|()| format!("{name} logs in without a second factor.")),
+        "require" => gatehouse
+            .set_local_user_second_factor_exempt(&name, false)
+            .await
+            .map(|()| format!("{name} must present a second factor.")),
+        "totp" => {
+            let mode = match parse_mode(&form.mode) {
+                Ok(mode) => mode,
+                Err(message) => {
+                    return render_local_users(
+                        &panel,
+                        &admin,
+                        StatusCode::BAD_REQUEST,
+                        Flash::Error(message),
+                        None,
+                    )
+                    .await;
+                }
+            };
+            return match gatehouse.enroll_local_totp(&name, mode).await {
+                Ok(enrollment) => {
+                    let enrolled = Enrolled {
+                        username: name.clone(),
+                        how: match enrollment.mode {
+                            TotpMode::Challenge => {
+                                "They enter their password, then the code when asked."
+                            }
+                            TotpMode::Append => {
+                                "They type the code right after their password, in the same field."
+                            }
+                        },
+                        qr_svg: qr_svg(&enrollment.uri),
+                        secret: enrollment.secret.to_base32(),
+                        uri: enrollment.uri,
+                    };
+                    render_local_users(&panel, &admin, StatusCode::OK, Flash::None, Some(enrolled))
+                        .await
+                }
+                Err(gatehouse_core::UserError::Store(error)) => unavailable(error),
+                Err(error) => {
+                    render_local_users(
+                        &panel,
+                        &admin,
+                        StatusCode::BAD_REQUEST,
+                        Flash::Error(error.to_string()),
+                        None,
+                    )
+                    .await
+                }
+            };
+        }
+        _ => return (StatusCode::NOT_FOUND, "no such action").into_response(),
+    };
+    match result {
+        Ok(done) => see_other(&format!("/local-users{}", query_string(&[("done", &done)]))),
+        Err(gatehouse_core::UserError::Store(error)) => unavailable(error),
+        Err(error) => {
+            render_local_users(
+                &panel,
+                &admin,
+                StatusCode::BAD_REQUEST,
+                Flash::Error(error.to_string()),
+                None,
+            )
+            .await
+        }
+    }
+}
+
+pub(super) async fn remove_totp(
+    State(panel): State<Arc<Panel>>,
+    Path(name): Path<String>,
+    AdminForm(admin, NoFields {}): AdminForm<NoFields>,
+) -> Response {
+    match panel.gatehouse.remove_local_totp(&name).await {
+        Ok(removed) => see_other(&format!(
+            "/local-users{}",
+            query_string(&[(
+                "done",
+                &removal_notice(format!("Removed TOTP of {name}."), &removed)
+            )])
+        )),
+        Err(gatehouse_core::UserError::Store(error)) => unavailable(error),
+        Err(error) => {
+            render_local_users(
+                &panel,
+                &admin,
+                StatusCode::BAD_REQUEST,
+                Flash::Error(error.to_string()),
+                None,
+            )
+            .await
+        }
+    }
+}

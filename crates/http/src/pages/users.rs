@@ -1,0 +1,241 @@
+//! The Users page: the month's counted users (sorted, searched, paged by
+//! keyset) and refused users, and its CSV download.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use gatehouse_core::store::SeatRecord;
+use gatehouse_license::words;
+
+use super::csv_download;
+use super::{Nav, page, unavailable};
+use crate::auth::Admin;
+use crate::forms::{
+    BadQuery, PAGE_SIZE, UsersQuery, cursor_after, query_string, seat_cursor, sort_name,
+};
+use crate::state::Panel;
+use crate::wire::{RefusedJson, USER_COLUMNS, UserJson, csv_row, local_time};
+
+#[derive(Template)]
+#[template(path = "users.html")]
+pub(super) struct UsersPage {
+    nav: Option<Nav>,
+    month: String,
+    months: Vec<String>,
+    q: String,
+    sort: String,
+    desc: bool,
+    rows: Vec<UserJson>,
+    /// `25 users counted in 2026-12`.
+    counted: String,
+    next_link: Option<String>,
+    first_page: bool,
+    first_link: String,
+    csv_link: String,
+    sort_links: SortLinks,
+    refused: Vec<RefusedJson>,
+}
+
+pub(super) struct SortLinks {
+    username: String,
+    first_seen: String,
+    last_login: String,
+}
+
+pub(super) fn bad_request(message: &str) -> Response {
+    (StatusCode::BAD_REQUEST, message.to_string()).into_response()
+}
+
+pub(super) async fn users_page(
+    State(panel): State<Arc<Panel>>,
+    admin: Admin,
+    Query(query): Query<UsersQuery>,
+) -> Response {
+    let gatehouse = &panel.gatehouse;
+    let seat_query = match query.to_seat_query(gatehouse.current_month(), Some(PAGE_SIZE)) {
+        Ok(seat_query) => seat_query,
+        Err(BadQuery(message)) => return bad_request(&message),
+    };
+    let (seats, refused, usage) = match tokio::try_join!(
+        gatehouse.users(&seat_query),
+        gatehouse.refused_users(seat_query.month),
+        gatehouse.usage()
+    ) {
+        Ok(results) => results,
+        Err(error) => return unavailable(error),
+    };
+    let zone = gatehouse.time_zone();
+    let month = seat_query.month.to_string();
+    let q = seat_query.search.clone().unwrap_or_default();
+    let sort = sort_name(seat_query.order);
+    let desc = if seat_query.descending { "1" } else { "" };
+    let next_link = (seats.len() as u32 == PAGE_SIZE).then(|| {
+        let last = seats.last().expect("a full page has a last row");
+        let cursor = cursor_after(last, seat_query.order);
+        format!(
+            "/users{}",
+            query_string(&[
+                ("month", &month),
+                ("q", &q),
+                ("sort", sort),
+                ("desc", desc),
+                ("after", &cursor)
+            ])
+        )
+    });
+    let sort_link = |column: &str| {
+        // Clicking the current column flips the direction.
+        let flip = column == sort && !seat_query.descending;
+        format!(
+            "/users{}",
+            query_string(&[
+                ("month", &month),
+                ("q", &q),
+                ("sort", column),
+                ("desc", if flip { "1" } else { "" })
+            ])
+        )
+    };
+    let mut months: Vec<String> = usage.iter().rev().map(|m| m.month.to_string()).collect();
+    if !months.contains(&month) {
+        months.insert(0, month.clone());
+    }
+    let counted = words::users_counted(
+        usage
+            .iter()
+            .find(|m| m.month == seat_query.month)
+            .map_or(0, |m| m.active_users),
+        seat_query.month,
+    );
+    page(
+        StatusCode::OK,
+        &UsersPage {
+            nav: Nav::new(&panel, &admin, "users"),
+            rows: seats
+                .iter()
+                .map(|seat| {
+                    let mut row = UserJson::new(seat, zone);
+                    row.first_seen = local_time(seat.first_seen, zone);
+                    row.last_login = local_time(seat.last_login, zone);
+                    row
+                })
+                .collect(),
+            refused: refused
+                .iter()
+                .map(|r| {
+                    let mut row = RefusedJson::new(r, zone);
+                    row.first_refused = local_time(r.first_refused, zone);
+                    row.last_refused = local_time(r.last_refused, zone);
+                    row
+                })
+                .collect(),
+            first_page: seat_query.after.is_none(),
+            first_link: format!(
+                "/users{}",
+                query_string(&[("month", &month), ("q", &q), ("sort", sort), ("desc", desc)])
+            ),
+            csv_link: format!(
+                "/users.csv{}",
+                query_string(&[("month", &month), ("q", &q), ("sort", sort), ("desc", desc)])
+            ),
+            sort_links: SortLinks {
+                username: sort_link("username"),
+                first_seen: sort_link("first_seen"),
+                last_login: sort_link("last_login"),
+            },
+            next_link,
+            counted,
+            months,
+            month,
+            q,
+            sort: sort.to_string(),
+            desc: seat_query.descending,
+        },
+    )
+}
+
+/// Rows fetched per store query while streaming the users CSV.
+const CSV_PAGE_ROWS: u32 = 5_000;
+
+/// The month's users as CSV, streamed page by page (keyset cursor), so a
+/// month of any size is sent in bounded memory. A database failure before
+/// the first row answers 503; one in the middle aborts the download (the
+/// browser reports it failed) rather than ending a short file as if whole.
+pub(super) async fn users_csv(
+    State(panel): State<Arc<Panel>>,
+    _admin: Admin,
+    Query(query): Query<UsersQuery>,
+) -> Response {
+    let gatehouse = panel.gatehouse.clone();
+    let seat_query = match query.to_seat_query(gatehouse.current_month(), Some(CSV_PAGE_ROWS)) {
+        Ok(seat_query) => seat_query,
+        Err(BadQuery(message)) => return bad_request(&message),
+    };
+    let first = match gatehouse.users(&seat_query).await {
+        Ok(seats) => seats,
+        Err(error) => return unavailable(error),
+    };
+    let name = format!("gatehouse-users-{}.csv", seat_query.month);
+    let chunks = futures_util::stream::unfold(
+        (CsvStep::Header(first), seat_query, gatehouse),
+        |(step, mut query, gatehouse)| async move {
+            let seats = match step {
+                CsvStep::Done => return None,
+                CsvStep::Header(first) => {
+                    let mut text = String::new();
+                    csv_row(&mut text, &USER_COLUMNS);
+                    return Some((Ok(text), (CsvStep::Page(first), query, gatehouse)));
+                }
+                CsvStep::Page(seats) => seats,
+                CsvStep::Fetch => match gatehouse.users(&query).await {
+                    Ok(seats) => seats,
+                    Err(error) => {
+                        tracing::error!(%error, "users CSV: database unavailable, download aborted");
+                        let error = std::io::Error::other(error.to_string());
+                        return Some((Err(error), (CsvStep::Done, query, gatehouse)));
+                    }
+                },
+            };
+            let last = seats.last()?;
+            let next = if Some(seats.len() as u32) == query.limit {
+                query.after = Some(seat_cursor(last, query.order));
+                CsvStep::Fetch
+            } else {
+                CsvStep::Done
+            };
+            let zone = gatehouse.time_zone();
+            let mut text = String::new();
+            for seat in &seats {
+                let row = UserJson::new(seat, zone);
+                csv_row(
+                    &mut text,
+                    &[
+                        row.username,
+                        row.display_name,
+                        row.source,
+                        row.first_seen,
+                        row.last_login,
+                        row.last_client,
+                    ],
+                );
+            }
+            Some((Ok(text), (next, query, gatehouse)))
+        },
+    );
+    csv_download(&name, Body::from_stream(chunks))
+}
+
+/// Where the users CSV stream stands.
+enum CsvStep {
+    /// The header is next, then these rows.
+    Header(Vec<SeatRecord>),
+    /// These rows are next.
+    Page(Vec<SeatRecord>),
+    /// The next page must be read (the query holds its cursor).
+    Fetch,
+    Done,
+}
