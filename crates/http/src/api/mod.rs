@@ -1,0 +1,198 @@
+//! The JSON API under `/api/v1`: everything the panel can do.
+//!
+//! Authentication: `Authorization: Bearer ght_…` (an API token from
+//! `gatehouse admin token`), or a panel session cookie plus an
+//! `X-CSRF-Token` header on unsafe methods. Errors are `{"error": "…"}`.
+//! The OpenAPI document (`openapi.json`, compiled in) lists every route; a
+//! test keeps the two in step.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, post, put};
+use axum::{Json, Router};
+use gatehouse_core::{StoreError, UserError};
+use serde::de::DeserializeOwned;
+
+use crate::state::Panel;
+use crate::wire::ErrorJson;
+use accounts::{
+    add_client, add_local_user, clients, delete_client, delete_local_user, disable_local_user,
+    enable_local_user, enroll_totp, local_users, lockouts, remove_totp, set_password,
+    set_second_factor, unlock,
+};
+use license::{
+    alarm_history, alarms, application_key_file, install_license, license_request, preview_license,
+    refused_users, set_alarms, test_email, usage, users,
+};
+use phones::{push_devices, push_enrollment, push_history, remove_push_device, set_push_mode};
+
+mod accounts;
+mod license;
+mod phones;
+
+pub use phones::push_enrollment_link;
+
+/// The OpenAPI 3 document of this API.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Routes and the (method, path) pairs they serve, for the OpenAPI test.
+pub fn routes() -> (Router<Arc<Panel>>, Vec<(&'static str, &'static str)>) {
+    let mut listed = Vec::new();
+    let mut router = Router::new();
+    let mut add =
+        |path: &'static str, methods: &[&'static str], handler: MethodRouter<Arc<Panel>>| {
+            for method in methods {
+                listed.push((*method, path));
+            }
+            router = std::mem::take(&mut router).route(path, handler);
+        };
+    add("/openapi.json", &["get"], get(openapi));
+    add(
+        "/license",
+        &["get", "post"],
+        get(license::license).post(install_license),
+    );
+    add("/license/preview", &["post"], post(preview_license));
+    add("/license/request", &["get"], get(license_request));
+    add(
+        "/license/application-key-file",
+        &["get"],
+        get(application_key_file),
+    );
+    add("/users", &["get"], get(users));
+    add("/users/refused", &["get"], get(refused_users));
+    add("/usage", &["get"], get(usage));
+    add("/alarms", &["get", "put"], get(alarms).put(set_alarms));
+    add("/alarms/history", &["get"], get(alarm_history));
+    add("/alarms/test", &["post"], post(test_email));
+    add(
+        "/local-users",
+        &["get", "post"],
+        get(local_users).post(add_local_user),
+    );
+    add(
+        "/local-users/{name}",
+        &["delete"],
+        delete(delete_local_user),
+    );
+    add(
+        "/local-users/{name}/enable",
+        &["post"],
+        post(enable_local_user),
+    );
+    add(
+        "/local-users/{name}/disable",
+        &["post"],
+        post(disable_local_user),
+    );
+    add("/local-users/{name}/password", &["put"], put(set_password));
+    add(
+        "/local-users/{name}/second-factor",
+        &["put"],
+        put(set_second_factor),
+    );
+    add("/lockouts", &["get"], get(lockouts));
+    add("/lockouts/{user}", &["delete"], delete(unlock));
+    add(
+        "/local-users/{name}/totp",
+        &["post", "delete"],
+        post(enroll_totp).delete(remove_totp),
+    );
+    add("/clients", &["get", "post"], get(clients).post(add_client));
+    add("/clients/{name}", &["delete"], delete(delete_client));
+    add("/push/devices", &["get"], get(push_devices));
+    add(
+        "/push/devices/{id}",
+        &["delete"],
+        delete(remove_push_device),
+    );
+    add("/push/enrollments", &["post"], post(push_enrollment));
+    add("/push/history", &["get"], get(push_history));
+    add("/push/users/{name}/mode", &["put"], put(set_push_mode));
+    (router, listed)
+}
+
+/// A JSON error answer.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(ErrorJson {
+            error: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+/// 204, or 200 with `{"warning": …}` when the user is left without a
+/// second factor while one is required.
+pub(super) fn removal_response(removed: &gatehouse_core::Removed) -> Response {
+    match removed.warning() {
+        None => StatusCode::NO_CONTENT.into_response(),
+        Some(warning) => Json(serde_json::json!({ "warning": warning })).into_response(),
+    }
+}
+
+pub(super) fn unavailable(error: StoreError) -> Response {
+    tracing::error!(%error, "API: database unavailable");
+    self::error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "database unavailable, please try again later",
+    )
+}
+
+/// A JSON body; anything unreadable is a 400 in the API's error shape.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Body<T>, Response> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(rejection) => Err(error(StatusCode::BAD_REQUEST, body_error(&rejection))),
+        }
+    }
+}
+
+pub(super) fn body_error(rejection: &JsonRejection) -> String {
+    format!("invalid request body: {}", rejection.body_text())
+}
+
+/// Query parameters; anything unreadable is a 400 in the API's error shape.
+#[derive(Debug)]
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Params<T>, Response> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Params(value)),
+            Err(rejection) => Err(error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid query: {}", rejection.body_text()),
+            )),
+        }
+    }
+}
+
+pub(super) fn user_error(error: UserError) -> Response {
+    match error {
+        UserError::NotFound(_) => self::error(StatusCode::NOT_FOUND, error.to_string()),
+        UserError::AlreadyExists(_) => self::error(StatusCode::CONFLICT, error.to_string()),
+        UserError::Store(store) => unavailable(store),
+        UserError::Username(_) | UserError::Password(_) => {
+            self::error(StatusCode::BAD_REQUEST, error.to_string())
+        }
+    }
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
