@@ -194,7 +194,7 @@ impl Gatehouse {
                 Ok(LoginStep::Accepted(self.admit(&identity, client).await?))
             }
             PushMode::Challenge => Ok(LoginStep::PushSent {
-                identity: identity,
+                identity,
                 push: push.id,
                 totp,
                 number: push.number,

@@ -1,0 +1,351 @@
+//! The command line as clap reads it: commands, their arguments and help.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use gatehouse_core::TotpMode;
+use gatehouse_core::clients::Network;
+use gatehouse_core::vendor_keys;
+use gatehouse_license::Month;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatehouse",
+    version = version_text(),
+    about = "Gatehouse multi-factor authentication server"
+)]
+pub(crate) struct Cli {
+    /// Where Gatehouse keeps its database and installation key.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "GATEHOUSE_DATA_DIR",
+        default_value = "./gatehouse-data"
+    )]
+    pub(crate) data_dir: PathBuf,
+    /// Configuration file (default: <data-dir>/gatehouse.toml when present).
+    #[arg(long, global = true, value_name = "FILE", env = "GATEHOUSE_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the service until Ctrl-C or SIGTERM.
+    Serve,
+    /// License details, installation, request and audit export.
+    #[command(subcommand)]
+    License(LicenseCommand),
+    /// The month's Users table: everyone counted against the license.
+    Users(UsersArgs),
+    /// Users turned away this month because the user limit was full.
+    Refused(MonthFormatArgs),
+    /// Unique users per month against the limit.
+    Usage(FormatArgs),
+    /// Local user accounts.
+    #[command(subcommand)]
+    LocalUser(LocalUserCommand),
+    /// RADIUS clients (NAS devices allowed to ask).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Administrators of the panel and API.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// License alarms: a test email, and the alarms that fired.
+    #[command(subcommand)]
+    Alarm(AlarmCommand),
+    /// LDAP / Active Directory users: how a login resolves, TOTP enrollment.
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
+    /// Push approval: enrollment links, phones, per-user mode, history.
+    #[command(subcommand)]
+    Push(PushCommand),
+    /// Users locked out after failed attempts in a row.
+    #[command(subcommand)]
+    Lockout(LockoutCommand),
+    /// Copy an embedded installation (SQLite) into an empty PostgreSQL
+    /// database, then check every table and every month's count.
+    Migrate {
+        /// `sqlite://PATH` of the database to copy.
+        #[arg(long)]
+        from: String,
+        /// `postgres://USER@HOST/DATABASE` to copy into (empty; the schema
+        /// is created).
+        #[arg(long)]
+        to: String,
+    },
+    /// Authenticate a user exactly as a login would (and count them).
+    Auth {
+        user: String,
+        /// Read the password from the first line of standard input (and a
+        /// one-time code from the second, when the user is challenged).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Name recorded as the user's last client.
+        #[arg(long, value_name = "NAME", default_value = "cli")]
+        client: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LicenseCommand {
+    /// Show the license in force.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install a license key (`-` reads it from standard input).
+    Install { key: String },
+    /// Print the App Key, Dossier and a license request to send to support.
+    Request,
+    /// Write the signed application key file (license, users, history).
+    Export {
+        /// Output file (default: standard output).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Check an application key file: prints `valid` or `tampered`.
+    VerifyExport { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LocalUserCommand {
+    /// Create a user; the password is read from standard input.
+    Add {
+        name: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// A service account: logs in with the password alone while a
+        /// second factor is required (`mfa.required`).
+        #[arg(long)]
+        no_second_factor: bool,
+    },
+    /// Whether a user must present a second factor (`--required`, the
+    /// default) or logs in with the password alone (`--exempt`).
+    SecondFactor {
+        name: String,
+        #[arg(
+            long,
+            conflicts_with = "required",
+            required_unless_present = "required"
+        )]
+        exempt: bool,
+        #[arg(long)]
+        required: bool,
+    },
+    /// Create many users from a file (`-`: standard input), one per line:
+    /// `username<TAB>password`. Blank lines and lines starting with `#` are
+    /// skipped. Every line is checked first: one bad line, or a user that
+    /// already exists, and nobody is added.
+    Import {
+        file: PathBuf,
+        /// Service accounts: they log in with the password alone while a
+        /// second factor is required.
+        #[arg(long)]
+        no_second_factor: bool,
+    },
+    /// Set a new password, read from standard input.
+    Password {
+        name: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Stop a user from logging in (their seat this month stays counted).
+    Disable { name: String },
+    /// Let a disabled user log in again.
+    Enable { name: String },
+    /// Delete a user (their seat this month stays counted).
+    Delete { name: String },
+    /// List local users.
+    List(FormatArgs),
+    /// Enroll a TOTP authenticator app (prints a QR code, shown once).
+    Totp {
+        name: String,
+        /// How this user presents codes (default: the configured totp.mode).
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
+        /// Remove the user's TOTP enrollment instead.
+        #[arg(long, conflicts_with = "mode")]
+        remove: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LockoutCommand {
+    /// Users locked out now, and users with failures in a row.
+    List(FormatArgs),
+    /// End a user's lock (and forget their failures).
+    Unlock {
+        /// A username, or the seat key `lockout list` shows.
+        user: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum ModeArg {
+    /// The code is asked for after the password (Access-Challenge).
+    Challenge,
+    /// The code is typed right after the password.
+    Append,
+}
+
+impl ModeArg {
+    pub(crate) fn mode(self) -> TotpMode {
+        match self {
+            ModeArg::Challenge => TotpMode::Challenge,
+            ModeArg::Append => TotpMode::Append,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Create an administrator; the password is read from standard input.
+    Add {
+        name: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Print a new API token for an administrator (shown once).
+    Token { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DirectoryCommand {
+    /// Show how a login name resolves (directory, server, entry, groups,
+    /// seat key) without counting anything; with --password-stdin, also
+    /// check the password (first line of standard input).
+    Test {
+        user: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enroll TOTP for a directory user (keyed on the entry's stable
+    /// identity, whatever spelling of the name is given).
+    Totp {
+        user: String,
+        /// How this user presents codes (default: the configured totp.mode).
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
+        /// Remove the user's TOTP enrollment instead.
+        #[arg(long, conflicts_with = "mode")]
+        remove: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AlarmCommand {
+    /// Send a test email to the alarm recipients now (through [smtp]).
+    Test,
+    /// Alarms that fired, newest first, with their delivery state.
+    History {
+        /// How many to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        format: FormatArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PushCommand {
+    /// A one-time link (15 minutes) that enrolls one phone for USER (a
+    /// local user, or a directory login).
+    Enroll {
+        user: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enrolled phones.
+    Devices(FormatArgs),
+    /// Revoke a phone (its id from `push devices`).
+    Revoke { device: String },
+    /// How USER's push logins wait: hold, challenge, or default (push.mode).
+    Mode { user: String, mode: String },
+    /// Pushes sent, newest first, and their outcome.
+    History {
+        /// How many to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        format: FormatArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClientCommand {
+    /// Allow a NAS to ask; the shared secret is read from standard input.
+    Add {
+        name: String,
+        /// Source network (CIDR or address); repeat for several.
+        #[arg(long = "network", value_name = "CIDR", required = true)]
+        networks: Vec<Network>,
+        #[arg(long, required = true)]
+        secret_stdin: bool,
+        /// Accept Access-Requests without a Message-Authenticator (old NAS).
+        #[arg(long)]
+        no_require_message_authenticator: bool,
+        /// Accept Proxy-State without a Message-Authenticator.
+        #[arg(long)]
+        no_limit_proxy_state: bool,
+    },
+    /// List clients from the configuration and from `client add`.
+    List(FormatArgs),
+    /// Remove a client added with `client add`.
+    Delete { name: String },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FormatArgs {
+    /// Print JSON.
+    #[arg(long, conflicts_with = "csv")]
+    pub(crate) json: bool,
+    /// Print CSV.
+    #[arg(long)]
+    pub(crate) csv: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MonthFormatArgs {
+    /// Month to show, YYYY-MM (default: the current month).
+    #[arg(long, value_name = "YYYY-MM")]
+    pub(crate) month: Option<Month>,
+    #[command(flatten)]
+    pub(crate) format: FormatArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UsersArgs {
+    #[command(flatten)]
+    pub(crate) month: MonthFormatArgs,
+    /// Only users whose username starts with TEXT (any case).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) search: Option<String>,
+    /// Order of the rows.
+    #[arg(long, value_enum, default_value = "username")]
+    pub(crate) sort: SortArg,
+    /// Reverse the order.
+    #[arg(long)]
+    pub(crate) desc: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum SortArg {
+    Username,
+    FirstSeen,
+    LastLogin,
+}
+
+/// `gatehouse --version`: the version, then which vendor keys this build
+/// accepts license keys from (fingerprints), and `development key trusted`
+/// when the published development key is one of them.
+pub(crate) fn version_text() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| format!("{}\n{}", env!("CARGO_PKG_VERSION"), vendor_keys::summary()))
+}

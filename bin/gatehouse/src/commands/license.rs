@@ -1,0 +1,150 @@
+//! `gatehouse license`: show, request, install, export and verify.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use gatehouse_core::export::{self};
+use gatehouse_core::{Gatehouse, LicenseView, vendor_keys};
+use gatehouse_license::{UsagePercent, words};
+
+use crate::config::Config;
+use crate::output::table;
+use gatehouse_http::forms::request_text;
+use gatehouse_http::wire::{LicenseJson, local_time};
+
+use crate::EXIT_NO;
+use crate::cli::LicenseCommand;
+use crate::commands::read_stdin;
+
+pub(crate) async fn license(
+    gatehouse: &Gatehouse,
+    config: &Config,
+    command: LicenseCommand,
+) -> Result<ExitCode> {
+    match command {
+        LicenseCommand::Show { json } => {
+            let view = gatehouse.license_view().await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&LicenseJson::new(&view, gatehouse.time_zone()))?
+                );
+            } else {
+                print!("{}", license_text(&view, gatehouse));
+            }
+        }
+        LicenseCommand::Install { key } => {
+            let text = if key == "-" { read_stdin()? } else { key };
+            let view = gatehouse.install_license(&text).await?;
+            println!("License installed and in force.");
+            print!("{}", license_text(&view, gatehouse));
+        }
+        LicenseCommand::Request => {
+            let view = gatehouse.license_view().await?;
+            print!(
+                "{}",
+                license_request(&view, config.support_contact.as_deref())
+            );
+        }
+        LicenseCommand::Export { output } => {
+            let file = gatehouse.application_key_file().await?;
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, &file)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!("wrote {}", path.display());
+                }
+                None => print!("{file}"),
+            }
+        }
+        LicenseCommand::VerifyExport { file } => return verify_export(&file),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn license_text(view: &LicenseView, gatehouse: &Gatehouse) -> String {
+    let payload = &view.license.payload;
+    let dash = |text: &str| {
+        if text.is_empty() {
+            "-".to_string()
+        } else {
+            text.to_string()
+        }
+    };
+    let remaining = words::remaining(view.days_remaining);
+    let rows = vec![
+        vec!["Company".into(), dash(&payload.company)],
+        vec![
+            "User Limit".into(),
+            format!(
+                "{}/{} ({}%)",
+                view.active_users,
+                payload.user_limit,
+                UsagePercent::of(view.active_users, payload.user_limit)
+            ),
+        ],
+        vec![
+            "License Type".into(),
+            words::license_type(payload.license_type).into(),
+        ],
+        vec![
+            "Support End Date".into(),
+            format!("{} ({remaining})", payload.support_end),
+        ],
+        vec![
+            "Push Subscription".into(),
+            words::push_subscription(payload.push_subscription).into(),
+        ],
+        vec!["App Key".into(), view.app_key.to_string()],
+        vec!["Dossier".into(), dash(&payload.dossier)],
+        vec!["License ID".into(), payload.license_id.clone()],
+        vec![
+            "Issued".into(),
+            local_time(payload.issued_at, gatehouse.time_zone()),
+        ],
+        vec!["Status".into(), view.status.as_str().into()],
+        vec!["Time Zone".into(), view.time_zone.clone()],
+    ];
+    let text = table(&["Field", "Value"], &rows);
+    // Drop the header line: this is a card, not a list.
+    text.split_once('\n')
+        .map(|(_, rest)| rest.to_string())
+        .unwrap_or(text)
+}
+
+pub(crate) fn license_request(view: &LicenseView, contact: Option<&str>) -> String {
+    let dossier = &view.license.payload.dossier;
+    let contact = contact.unwrap_or(
+        "your Gatehouse vendor (set support.contact in the configuration to show it here)",
+    );
+    format!(
+        "App Key: {}\nDossier: {}\nSend the request below to: {contact}\n\n{}",
+        view.app_key,
+        if dossier.is_empty() {
+            "none yet"
+        } else {
+            dossier
+        },
+        request_text(view)
+    )
+}
+
+pub(crate) fn verify_export(file: &Path) -> Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    match export::verify(&bytes, &vendor_keys::trusted()) {
+        Ok(document) => {
+            println!("valid");
+            eprintln!(
+                "App Key {}, exported {}, {} users in {}",
+                document.app_key, document.exported_at, document.active_users, document.month
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(reason) => {
+            println!("tampered");
+            eprintln!("{reason}");
+            Ok(ExitCode::from(EXIT_NO))
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! `gatehouse local-user` and `gatehouse lockout`: accounts, passwords, TOTP,
+//! second-factor exemptions, imports, and locked-out users.
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use gatehouse_core::{Gatehouse, TotpEnrollment, TotpMode};
+
+use crate::cli::{LocalUserCommand, LockoutCommand, ModeArg};
+use crate::commands::{Columns, emit, read_secret, read_stdin};
+use gatehouse_http::wire::{LocalUserJson, LockoutJson, local_time};
+
+pub(crate) async fn local_user(
+    gatehouse: &Gatehouse,
+    command: LocalUserCommand,
+) -> Result<ExitCode> {
+    match command {
+        LocalUserCommand::Add {
+            name,
+            no_second_factor,
+            ..
+        } => {
+            let password = read_secret("password")?;
+            let username = gatehouse.add_local_user(&name, &password).await?;
+            if no_second_factor {
+                gatehouse
+                    .set_local_user_second_factor_exempt(&name, true)
+                    .await?;
+                println!("added local user {username} (no second factor)");
+            } else {
+                println!("added local user {username}");
+                if gatehouse.second_factor_required() {
+                    eprintln!(
+                        "note: {username} must enroll a second factor before logging in (local-user totp {username}, or push enroll {username})"
+                    );
+                }
+            }
+        }
+        LocalUserCommand::SecondFactor { name, exempt, .. } => {
+            gatehouse
+                .set_local_user_second_factor_exempt(&name, exempt)
+                .await?;
+            if exempt {
+                println!("{name} logs in without a second factor");
+            } else {
+                println!("{name} must present a second factor");
+            }
+        }
+        LocalUserCommand::Import {
+            file,
+            no_second_factor,
+        } => {
+            let text = if file.as_os_str() == "-" {
+                read_stdin()?
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?
+            };
+            let users = import_lines(&text)?;
+            let mut problems = Vec::new();
+            for (line, name, _) in &users {
+                if gatehouse.local_user_exists(name).await? {
+                    problems.push(format!("line {line}: local user {name:?} already exists"));
+                }
+            }
+            if !problems.is_empty() {
+                bail!("nothing imported:\n  {}", problems.join("\n  "));
+            }
+            for (_, name, password) in &users {
+                gatehouse.add_local_user(name, password).await?;
+                if no_second_factor {
+                    gatehouse
+                        .set_local_user_second_factor_exempt(name, true)
+                        .await?;
+                }
+            }
+            println!("imported {} local users", users.len());
+        }
+        LocalUserCommand::Password { name, .. } => {
+            let password = read_secret("password")?;
+            gatehouse.set_local_user_password(&name, &password).await?;
+            println!("password changed for {name}");
+        }
+        LocalUserCommand::Disable { name } => {
+            gatehouse.set_local_user_enabled(&name, false).await?;
+            println!("disabled {name}");
+        }
+        LocalUserCommand::Enable { name } => {
+            gatehouse.set_local_user_enabled(&name, true).await?;
+            println!("enabled {name}");
+        }
+        LocalUserCommand::Delete { name } => {
+            gatehouse.delete_local_user(&name).await?;
+            println!("deleted {name}");
+        }
+        LocalUserCommand::Totp {
+            name, remove: true, ..
+        } => {
+            let removed = gatehouse.remove_local_totp(&name).await?;
+            println!("removed TOTP for {name}");
+            warn_removal(&removed);
+        }
+        LocalUserCommand::Totp {
+            name,
+            mode,
+            remove: false,
+        } => {
+            let enrollment = gatehouse
+                .enroll_local_totp(&name, mode.map(ModeArg::mode))
+                .await?;
+            print_enrollment(&name, &enrollment);
+        }
+        LocalUserCommand::List(format) => {
+            let users = gatehouse.local_users().await?;
+            let zone = gatehouse.time_zone();
+            let mut rows = Vec::with_capacity(users.len());
+            for user in &users {
+                let mode = gatehouse.local_totp_mode(&user.username).await?;
+                rows.push(LocalUserJson::new(user, mode, zone));
+            }
+            let columns = Columns {
+                keys: &[
+                    "username",
+                    "display_name",
+                    "enabled",
+                    "created_at",
+                    "totp",
+                    "second_factor_exempt",
+                ],
+                titles: &[
+                    "Username",
+                    "Display Name",
+                    "State",
+                    "Created",
+                    "TOTP",
+                    "Second Factor",
+                ],
+            };
+            emit(&format, &rows, columns, |i| {
+                let user = &users[i];
+                vec![
+                    user.username.to_string(),
+                    user.display_name.clone(),
+                    if user.enabled { "enabled" } else { "disabled" }.into(),
+                    local_time(user.created_at, zone),
+                    rows[i].totp.clone().unwrap_or_else(|| "-".into()),
+                    if user.second_factor_exempt {
+                        "exempt"
+                    } else {
+                        "required"
+                    }
+                    .into(),
+                ]
+            })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn lockout(gatehouse: &Gatehouse, command: LockoutCommand) -> Result<ExitCode> {
+    match command {
+        LockoutCommand::List(format) => {
+            let records = gatehouse.lockouts().await?;
+            let (now, zone) = (gatehouse.now(), gatehouse.time_zone());
+            let rows = LockoutJson::list(&records, now, zone);
+            let columns = Columns {
+                keys: &[
+                    "username",
+                    "locked",
+                    "locked_until",
+                    "locks",
+                    "otp_failures",
+                    "password_failures",
+                    "seat",
+                ],
+                titles: &[
+                    "Username",
+                    "State",
+                    "Locked Until",
+                    "Locks",
+                    "Wrong Codes",
+                    "Wrong Passwords",
+                    "Seat",
+                ],
+            };
+            emit(&format, &rows, columns, |i| {
+                let row = &rows[i];
+                vec![
+                    row.username.clone(),
+                    if row.locked { "locked" } else { "failures" }.into(),
+                    records[i]
+                        .locked
+                        .filter(|_| row.locked)
+                        .map_or_else(|| "-".into(), |(_, until)| local_time(until, zone)),
+                    row.locks.to_string(),
+                    row.otp_failures.to_string(),
+                    row.password_failures.to_string(),
+                    row.seat.clone(),
+                ]
+            })?;
+            if !format.json && !format.csv && rows.is_empty() {
+                eprintln!("nobody is locked out");
+            }
+        }
+        LockoutCommand::Unlock { user } => {
+            if !gatehouse.unlock_user(&user).await? {
+                bail!("{user:?} is not locked out and has no failed attempts");
+            }
+            println!("unlocked {user}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Says on standard error when a removal left its user without a second
+/// factor.
+pub(crate) fn warn_removal(removed: &gatehouse_core::Removed) {
+    if let Some(warning) = removed.warning() {
+        eprintln!("warning: {warning}");
+    }
+}
+
+/// Shows a new TOTP enrollment once: QR code, URI and secret.
+pub(crate) fn print_enrollment(name: &str, enrollment: &TotpEnrollment) {
+    let qr = qrcode::QrCode::new(enrollment.uri.as_bytes())
+        .map(|code| {
+            code.render::<qrcode::render::unicode::Dense1x2>()
+                .quiet_zone(true)
+                .build()
+        })
+        .unwrap_or_default();
+    let how = match enrollment.mode {
+        TotpMode::Challenge => "enter the password, then the code when asked",
+        TotpMode::Append => "type the code right after the password, in the same field",
+    };
+    println!("TOTP enrolled for {name} ({how}).");
+    println!("Scan with an authenticator app; this is shown only once:\n");
+    println!("{qr}");
+    println!("{}", enrollment.uri);
+    println!("Secret: {}", enrollment.secret.to_base32());
+}
+
+/// `(line number, username, password)` of each user in an import file;
+/// every bad line is reported at once.
+pub(crate) fn import_lines(text: &str) -> Result<Vec<(usize, String, String)>> {
+    let mut users = Vec::new();
+    let mut problems = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((name, password)) = line.split_once('\t') else {
+            problems.push(format!("line {number}: expected username<TAB>password"));
+            continue;
+        };
+        match gatehouse_core::Username::parse(name) {
+            Err(error) => problems.push(format!("line {number}: {error}")),
+            Ok(_) if password.is_empty() => {
+                problems.push(format!("line {number}: empty password for {name:?}"));
+            }
+            Ok(username) if !seen.insert(username.clone()) => {
+                problems.push(format!("line {number}: {username} appears twice"));
+            }
+            Ok(_) => users.push((number, name.to_string(), password.to_string())),
+        }
+    }
+    if !problems.is_empty() {
+        bail!("nothing imported:\n  {}", problems.join("\n  "));
+    }
+    if users.is_empty() {
+        bail!("no users in the file");
+    }
+    Ok(users)
+}
