@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use gatehouse_core::store::{StoreError, StoreResult};
 use sqlx::{Column as _, Row as _, TypeInfo as _, ValueRef as _};
 
+use crate::backend::Backend;
 use crate::shared::unavailable;
 use crate::{PgStore, SqliteStore};
 

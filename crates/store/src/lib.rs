@@ -5,7 +5,9 @@
 //! PostgreSQL database. Every backend passes the conformance suite
 //! in `tests/conformance`, which is the written contract of the trait.
 
+mod backend;
 mod copy;
+mod plan;
 mod postgres;
 mod sealing;
 mod shared;

@@ -17,6 +17,7 @@ use gatehouse_core::store::{StoreError, StoreResult};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow, PgSslMode};
 use sqlx::{PgPool, Postgres};
 
+use crate::backend::Backend;
 use crate::shared::{alarm_columns, unavailable};
 
 /// Schema migrations, in order; the database records how many ran.
@@ -41,27 +42,6 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    const MIGRATIONS: &'static [&'static str] = MIGRATIONS;
-    /// Nodes starting at once take turns (any fixed key will do).
-    const MIGRATION_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(4713300651)");
-    /// One user's pushes counted and a new one inserted by one transaction
-    /// at a time (any node): a transaction-scoped lock on the seat key.
-    const SEAT_LOCK: Option<&'static str> =
-        Some("SELECT pg_advisory_xact_lock(7110440, hashtext($1))");
-    /// The month's count, its row locked until the admission commits.
-    const LOCK_MONTH: &'static str =
-        "SELECT active_users, sealed_count FROM months WHERE month = $1 FOR UPDATE";
-    /// Lease due alarms to one sender; rows another node is leasing right
-    /// now are skipped, not waited for.
-    const CLAIM_ALARMS: &'static str = concat!(
-        "UPDATE alarm_outbox SET attempts = attempts + 1, next_attempt_at = $1
-         WHERE id IN (SELECT id FROM alarm_outbox
-                      WHERE delivery = 'queued' AND next_attempt_at <= $2
-                      ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
-         RETURNING ",
-        alarm_columns!()
-    );
-
     /// Connects to `url` (`postgres://user:password@host:port/database`,
     /// with the usual `sslmode`, …) with at most `max_connections`, brings
     /// the schema up to date and seals it under `seal` (a database sealed
@@ -96,18 +76,43 @@ impl PgStore {
         Ok(store)
     }
 
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+impl Backend for PgStore {
+    type Db = Postgres;
+
+    const MIGRATIONS: &'static [&'static str] = MIGRATIONS;
+    /// Nodes starting at once take turns (any fixed key will do).
+    const MIGRATION_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(4713300651)");
+    /// One user's pushes counted and a new one inserted by one transaction
+    /// at a time (any node): a transaction-scoped lock on the seat key.
+    const SEAT_LOCK: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(7110440, hashtext($1))");
+    /// The month's count, its row locked until the admission commits.
+    const LOCK_MONTH: &'static str =
+        "SELECT active_users, sealed_count FROM months WHERE month = $1 FOR UPDATE";
+    /// Lease due alarms to one sender; rows another node is leasing right
+    /// now are skipped, not waited for.
+    const CLAIM_ALARMS: &'static str = concat!(
+        "UPDATE alarm_outbox SET attempts = attempts + 1, next_attempt_at = $1
+         WHERE id IN (SELECT id FROM alarm_outbox
+                      WHERE delivery = 'queued' AND next_attempt_at <= $2
+                      ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
+         RETURNING ",
+        alarm_columns!()
+    );
     /// A transaction (READ COMMITTED; what must not change is locked by
     /// the statements themselves).
     async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, Postgres>> {
         self.pool.begin().await.map_err(unavailable)
     }
 
-    pub(crate) fn pool(&self) -> &PgPool {
+    fn pool(&self) -> &PgPool {
         &self.pool
-    }
-
-    pub(crate) fn seal(&self) -> &SealingKey {
-        &self.seal
     }
 
     /// Where single write statements go (the same pool: PostgreSQL
@@ -116,9 +121,8 @@ impl PgStore {
         &self.pool
     }
 
-    /// Closes every connection.
-    pub async fn close(&self) {
-        self.pool.close().await;
+    fn seal(&self) -> &SealingKey {
+        &self.seal
     }
 }
 
@@ -154,7 +158,13 @@ fn connect_options(url: &str) -> Result<PgConnectOptions, String> {
     Ok(options)
 }
 
-crate::shared::impl_store!(PgStore, Postgres, PgRow);
+/// The shared SQL, compiled for PostgreSQL.
+#[path = "../sql/mod.rs"]
+mod sql;
+
+type Store = PgStore;
+type Db = Postgres;
+type DbRow = PgRow;
 
 #[cfg(test)]
 mod tests {

@@ -30,6 +30,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, SqlitePool};
 
+use crate::backend::Backend;
 use crate::shared::{alarm_columns, unavailable};
 
 /// Schema migrations, in order; the database records how many ran.
@@ -47,27 +48,6 @@ const MIGRATIONS: &[&str] = &[
 
 /// Longest a writer waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
-
-impl SqliteStore {
-    const MIGRATIONS: &'static [&'static str] = MIGRATIONS;
-    /// SQLite's write lock (`BEGIN IMMEDIATE`) already serialises writers.
-    const MIGRATION_LOCK: Option<&'static str> = None;
-    /// The write transaction already serialises per-user checks.
-    const SEAT_LOCK: Option<&'static str> = None;
-    /// The month's count, read inside the admission transaction (which
-    /// holds the write lock).
-    const LOCK_MONTH: &'static str =
-        "SELECT active_users, sealed_count FROM months WHERE month = $1";
-    /// Lease due alarms to one sender.
-    const CLAIM_ALARMS: &'static str = concat!(
-        "UPDATE alarm_outbox SET attempts = attempts + 1, next_attempt_at = $1
-         WHERE id IN (SELECT id FROM alarm_outbox
-                      WHERE delivery = 'queued' AND next_attempt_at <= $2
-                      ORDER BY id LIMIT $3)
-         RETURNING ",
-        alarm_columns!()
-    );
-}
 
 /// Gatehouse's store in one SQLite file.
 #[derive(Debug, Clone)]
@@ -120,6 +100,35 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Closes every connection (checkpointing the WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+        self.writer.close().await;
+    }
+}
+
+impl Backend for SqliteStore {
+    type Db = Sqlite;
+
+    const MIGRATIONS: &'static [&'static str] = MIGRATIONS;
+    /// SQLite's write lock (`BEGIN IMMEDIATE`) already serialises writers.
+    const MIGRATION_LOCK: Option<&'static str> = None;
+    /// The write transaction already serialises per-user checks.
+    const SEAT_LOCK: Option<&'static str> = None;
+    /// The month's count, read inside the admission transaction (which
+    /// holds the write lock).
+    const LOCK_MONTH: &'static str =
+        "SELECT active_users, sealed_count FROM months WHERE month = $1";
+    /// Lease due alarms to one sender.
+    const CLAIM_ALARMS: &'static str = concat!(
+        "UPDATE alarm_outbox SET attempts = attempts + 1, next_attempt_at = $1
+         WHERE id IN (SELECT id FROM alarm_outbox
+                      WHERE delivery = 'queued' AND next_attempt_at <= $2
+                      ORDER BY id LIMIT $3)
+         RETURNING ",
+        alarm_columns!()
+    );
+
     /// Starts a write transaction holding SQLite's write lock from the
     /// start, so nothing read inside it can change before the commit.
     async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, Sqlite>> {
@@ -129,12 +138,9 @@ impl SqliteStore {
             .map_err(unavailable)
     }
 
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    /// Reads: a pool of their own (WAL readers never wait for the writer).
+    fn pool(&self) -> &SqlitePool {
         &self.pool
-    }
-
-    pub(crate) fn seal(&self) -> &SealingKey {
-        &self.seal
     }
 
     /// Where single write statements go.
@@ -142,10 +148,8 @@ impl SqliteStore {
         &self.writer
     }
 
-    /// Closes every connection (checkpointing the WAL).
-    pub async fn close(&self) {
-        self.pool.close().await;
-        self.writer.close().await;
+    fn seal(&self) -> &SealingKey {
+        &self.seal
     }
 }
 
@@ -172,4 +176,10 @@ fn create_private_file(_path: &Path) -> StoreResult<()> {
     Ok(())
 }
 
-crate::shared::impl_store!(SqliteStore, Sqlite, SqliteRow);
+/// The shared SQL, compiled for SQLite.
+#[path = "../sql/mod.rs"]
+mod sql;
+
+type Store = SqliteStore;
+type Db = Sqlite;
+type DbRow = SqliteRow;

@@ -1,0 +1,438 @@
+//! The month's seats (`SeatStore`): admission in one transaction under
+//! the month's lock, last logins and refusals written behind, the Users table
+//! by keyset, usage and new users per day.
+
+use async_trait::async_trait;
+use gatehouse_core::identity::SeatKey;
+use gatehouse_core::seal::SealingKey;
+use gatehouse_core::store::{
+    AdmitOutcome, AdmitRequest, DailyNewUsers, LicenseBinding, LoginRecord, MonthUsageRecord,
+    RefusalRecord, RefusedUser, SeatCursor, SeatOrder, SeatQuery, SeatRecord, SeatStatus,
+    SeatStore, SortValue, StoreError, StoreResult,
+};
+use gatehouse_license::Month;
+use gatehouse_license::jiff::Timestamp;
+use sqlx::QueryBuilder;
+use std::collections::{BTreeSet, HashSet};
+
+use super::{Db, Store, get};
+use crate::backend::Backend;
+use crate::plan::{MonthPlan, new_users_per_day, plan_month};
+use crate::sealing;
+use crate::shared::{
+    ROWS_PER_INSERT, count, micros, month_text, parse_month, peak_tenths, source, timestamp,
+    unavailable,
+};
+
+#[async_trait]
+impl SeatStore for Store {
+    async fn admit(&self, requests: &[AdmitRequest]) -> StoreResult<Vec<AdmitOutcome>> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin_write().await?;
+        let mut outcomes: Vec<Option<AdmitOutcome>> = vec![None; requests.len()];
+        let months: BTreeSet<Month> = requests.iter().map(|r| r.month).collect();
+        for month in months {
+            let month_key = month_text(month);
+            let in_month: Vec<usize> = (0..requests.len())
+                .filter(|&i| requests[i].month == month)
+                .collect();
+            sqlx::query(
+                "INSERT INTO months (month, active_users, user_limit, peak_tenths, sealed_count) VALUES ($1, 0, $2, 0, $3)
+                 ON CONFLICT (month) DO NOTHING",
+            )
+            .bind(&month_key)
+            .bind(i64::from(requests[in_month[0]].license.user_limit))
+            .bind(sealing::seal_count(self.seal(), &month_key, 0))
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            let (shown, sealed): (i64, Option<Vec<u8>>) = sqlx::query_as(Store::LOCK_MONTH)
+                .bind(&month_key)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            // The sealed count decides who is let in: the shown
+            // one lowered by hand frees no seat; a sealed one
+            // that does not open stops admissions.
+            let Some(active) = sealing::open_count(self.seal(), &month_key, sealed.as_deref())
+            else {
+                return Err(StoreError::Altered(format!(
+                    "the user count of {month_key}"
+                )));
+            };
+            if shown != active {
+                tracing::error!(
+                    month = %month_key,
+                    shown,
+                    sealed = active,
+                    "{}: the month's user count column differs from its sealed count; the sealed count applies",
+                    gatehouse_license::admission::LICENSE_RECORD_ALTERED_EVENT
+                );
+            }
+            // The license in force, read under the month's lock
+            // (an install updates this row too, so it cannot
+            // commit in between): only requests made under the
+            // very key it holds, with an authentic row, are
+            // decided, under that verified key's limit. The
+            // row's own user_limit column is never read.
+            let (key, generation, tag): (Option<String>, i64, Option<Vec<u8>>) =
+                sqlx::query_as("SELECT key, generation, tag FROM license WHERE id = 1")
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(unavailable)?
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(
+                            "no license row: the installation was never created".into(),
+                        )
+                    })?;
+            let in_force = sealing::Tagged::License {
+                generation,
+                key: key.as_deref(),
+            }
+            .verify(self.seal(), tag.as_deref())
+            .then(|| LicenseBinding::digest(key.as_deref()));
+            let (indices, changed): (Vec<usize>, Vec<usize>) = in_month
+                .into_iter()
+                .partition(|&i| in_force == Some(requests[i].license.key_digest));
+            for i in changed {
+                outcomes[i] = Some(AdmitOutcome::LicenseChanged);
+            }
+            let Some(&first) = indices.first() else {
+                continue;
+            };
+            let user_limit = i64::from(requests[first].license.user_limit);
+
+            // Who in this batch is already in the ledger?
+            let mut counted: HashSet<String> = HashSet::new();
+            for chunk in indices.chunks(ROWS_PER_INSERT * 4) {
+                let mut query =
+                    QueryBuilder::<Db>::new("SELECT seat_key FROM seats WHERE month = ");
+                query.push_bind(&month_key).push(" AND seat_key IN (");
+                let mut keys = query.separated(", ");
+                for &i in chunk {
+                    keys.push_bind(requests[i].seat.as_str());
+                }
+                query.push(")");
+                let found: Vec<String> = query
+                    .build_query_scalar()
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                counted.extend(found);
+            }
+
+            // Decide in arrival order.
+            let MonthPlan {
+                outcomes: decided,
+                new_seats,
+                returning,
+                active,
+            } = plan_month(
+                indices.iter().map(|&i| (i, requests[i].seat.as_str())),
+                counted,
+                active,
+                user_limit,
+            )?;
+            for (i, outcome) in decided {
+                outcomes[i] = Some(outcome);
+            }
+
+            for chunk in new_seats.chunks(ROWS_PER_INSERT) {
+                let mut query = QueryBuilder::<Db>::new(
+                    "INSERT INTO seats (month, seat_key, username, display_name, source, first_seen, last_login, last_client) ",
+                );
+                query.push_values(chunk, |mut row, &i| {
+                    let request = &requests[i];
+                    row.push_bind(&month_key)
+                        .push_bind(request.seat.as_str())
+                        .push_bind(&request.username)
+                        .push_bind(&request.display_name)
+                        .push_bind(request.source.as_str())
+                        .push_bind(micros(request.at))
+                        .push_bind(micros(request.at))
+                        .push_bind(&request.client);
+                });
+                query.build().execute(&mut *tx).await.map_err(unavailable)?;
+            }
+            for (day, users) in new_users_per_day(new_seats.iter().map(|&i| requests[i].day)) {
+                sqlx::query(
+                    "INSERT INTO daily_new_users (month, day, users) VALUES ($1, $2, $3)
+                     ON CONFLICT (month, day) DO UPDATE SET users = daily_new_users.users + excluded.users",
+                )
+                .bind(&month_key)
+                .bind(i64::from(day))
+                .bind(users)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            }
+            for &i in &returning {
+                update_last_login(
+                    &mut tx,
+                    &month_key,
+                    &requests[i].seat,
+                    requests[i].at,
+                    &requests[i].client,
+                )
+                .await?;
+            }
+            sqlx::query(
+                "UPDATE months SET active_users = $1, user_limit = $2,
+                     peak_tenths = CASE WHEN peak_tenths > $3 THEN peak_tenths ELSE $3 END,
+                     sealed_count = $5
+                 WHERE month = $4",
+            )
+            .bind(active)
+            .bind(user_limit)
+            .bind(peak_tenths(active, user_limit))
+            .bind(&month_key)
+            .bind(sealing::seal_count(self.seal(), &month_key, active))
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.expect("every request was decided"))
+            .collect())
+    }
+
+    async fn seat_status(&self, month: Month, seat: &SeatKey) -> StoreResult<SeatStatus> {
+        let month_key = month_text(month);
+        // One statement, so the count and the membership come from one snapshot.
+        let (shown, sealed, counted): (Option<i64>, Option<Vec<u8>>, bool) = sqlx::query_as(
+            "SELECT (SELECT active_users FROM months WHERE month = $1),
+                    (SELECT sealed_count FROM months WHERE month = $1),
+                    EXISTS (SELECT 1 FROM seats WHERE month = $1 AND seat_key = $2)",
+        )
+        .bind(&month_key)
+        .bind(seat.as_str())
+        .fetch_one(self.pool())
+        .await
+        .map_err(unavailable)?;
+        Ok(SeatStatus {
+            active_users: shown_count(self.seal(), &month_key, shown, sealed)?,
+            counted,
+        })
+    }
+
+    async fn active_users(&self, month: Month) -> StoreResult<u32> {
+        let month_key = month_text(month);
+        let row: Option<(i64, Option<Vec<u8>>)> =
+            sqlx::query_as("SELECT active_users, sealed_count FROM months WHERE month = $1")
+                .bind(&month_key)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(unavailable)?;
+        let (shown, sealed) = row.unzip();
+        shown_count(self.seal(), &month_key, shown, sealed.flatten())
+    }
+
+    async fn record_logins(&self, logins: &[LoginRecord]) -> StoreResult<()> {
+        if logins.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for login in logins {
+            update_last_login(
+                &mut tx,
+                &month_text(login.month),
+                &login.seat,
+                login.at,
+                &login.client,
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn record_refusals(&self, refusals: &[RefusalRecord]) -> StoreResult<()> {
+        if refusals.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for refusal in refusals {
+            sqlx::query(
+                "INSERT INTO limit_refusals (month, seat_key, username, first_refused, last_refused, attempts, last_client)
+                 VALUES ($1, $2, $3, $4, $4, $5, $6)
+                 ON CONFLICT (month, seat_key) DO UPDATE SET
+                     attempts = limit_refusals.attempts + excluded.attempts,
+                     first_refused = CASE WHEN limit_refusals.first_refused < excluded.first_refused
+                                          THEN limit_refusals.first_refused ELSE excluded.first_refused END,
+                     last_client = CASE WHEN excluded.last_refused >= limit_refusals.last_refused
+                                        THEN excluded.last_client ELSE limit_refusals.last_client END,
+                     last_refused = CASE WHEN limit_refusals.last_refused > excluded.last_refused
+                                         THEN limit_refusals.last_refused ELSE excluded.last_refused END",
+            )
+            .bind(month_text(refusal.month))
+            .bind(refusal.seat.as_str())
+            .bind(&refusal.username)
+            .bind(micros(refusal.at))
+            .bind(i64::from(refusal.attempts))
+            .bind(&refusal.client)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn refused_users(&self, month: Month) -> StoreResult<Vec<RefusedUser>> {
+        let rows = sqlx::query(
+            "SELECT username, first_refused, last_refused, attempts, last_client FROM limit_refusals
+             WHERE month = $1 ORDER BY last_refused DESC, seat_key",
+        )
+        .bind(month_text(month))
+        .fetch_all(self.pool())
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                Ok(RefusedUser {
+                    username: get(row, "username")?,
+                    first_refused: timestamp(get(row, "first_refused")?)?,
+                    last_refused: timestamp(get(row, "last_refused")?)?,
+                    attempts: count(get(row, "attempts")?)?,
+                    last_client: get(row, "last_client")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn seats(&self, query: &SeatQuery) -> StoreResult<Vec<SeatRecord>> {
+        let column = match query.order {
+            SeatOrder::Username => "username",
+            SeatOrder::FirstSeen => "first_seen",
+            SeatOrder::LastLogin => "last_login",
+        };
+        let mut sql = QueryBuilder::<Db>::new(
+            "SELECT seat_key, username, display_name, source, first_seen, last_login, last_client FROM seats WHERE month = ",
+        );
+        sql.push_bind(month_text(query.month));
+        if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
+            // A prefix is a range of the (month, username) index.
+            let low = search.to_lowercase();
+            let high = format!("{low}\u{10FFFF}");
+            sql.push(" AND username >= ")
+                .push_bind(low)
+                .push(" AND username < ")
+                .push_bind(high);
+        }
+        if let Some(SeatCursor { value, seat }) = &query.after {
+            sql.push(format!(
+                " AND ({column}, seat_key) {} (",
+                if query.descending { "<" } else { ">" }
+            ));
+            match value {
+                SortValue::Text(text) => sql.push_bind(text.clone()),
+                SortValue::Time(at) => sql.push_bind(micros(*at)),
+            };
+            sql.push(", ")
+                .push_bind(seat.as_str().to_string())
+                .push(")");
+        }
+        let direction = if query.descending { "DESC" } else { "ASC" };
+        sql.push(format!(
+            " ORDER BY {column} {direction}, seat_key {direction}"
+        ));
+        if let Some(limit) = query.limit {
+            sql.push(" LIMIT ").push_bind(i64::from(limit));
+        }
+        let rows = sql
+            .build()
+            .fetch_all(self.pool())
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                Ok(SeatRecord {
+                    seat: SeatKey::from_stored(get(row, "seat_key")?),
+                    username: get(row, "username")?,
+                    display_name: get(row, "display_name")?,
+                    source: source(&get::<String>(row, "source")?)?,
+                    first_seen: timestamp(get(row, "first_seen")?)?,
+                    last_login: timestamp(get(row, "last_login")?)?,
+                    last_client: get(row, "last_client")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn daily_new_users(&self, month: Month) -> StoreResult<Vec<DailyNewUsers>> {
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT day, users FROM daily_new_users WHERE month = $1 ORDER BY day")
+                .bind(month_text(month))
+                .fetch_all(self.pool())
+                .await
+                .map_err(unavailable)?;
+        rows.into_iter()
+            .map(|(day, users)| {
+                Ok(DailyNewUsers {
+                    day: i8::try_from(day)
+                        .map_err(|_| StoreError::Corrupt(format!("day {day}")))?,
+                    users: count(users)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn month_usage(&self) -> StoreResult<Vec<MonthUsageRecord>> {
+        let rows = sqlx::query(
+            "SELECT month, active_users, user_limit, peak_tenths FROM months ORDER BY month",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                Ok(MonthUsageRecord {
+                    month: parse_month(&get::<String>(row, "month")?)?,
+                    active_users: count(get(row, "active_users")?)?,
+                    user_limit: count(get(row, "user_limit")?)?,
+                    peak_tenths: u64::try_from(get::<i64>(row, "peak_tenths")?)
+                        .map_err(|_| StoreError::Corrupt("negative peak".into()))?,
+                })
+            })
+            .collect()
+    }
+}
+
+pub(super) async fn update_last_login(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    month: &str,
+    seat: &SeatKey,
+    at: Timestamp,
+    client: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE seats SET last_client = CASE WHEN $1 >= last_login THEN $2 ELSE last_client END,
+                          last_login = CASE WHEN last_login > $1 THEN last_login ELSE $1 END
+         WHERE month = $3 AND seat_key = $4",
+    )
+    .bind(micros(at))
+    .bind(client)
+    .bind(month)
+    .bind(seat.as_str())
+    .execute(&mut **tx)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+/// A month's count as shown: the sealed one (0 for a month without a
+/// row); the plain column only when the sealed one does not open
+/// (admission then refuses to decide on it).
+fn shown_count(
+    seal: &SealingKey,
+    month: &str,
+    shown: Option<i64>,
+    sealed: Option<Vec<u8>>,
+) -> StoreResult<u32> {
+    let Some(shown) = shown else {
+        return Ok(0);
+    };
+    count(sealing::open_count(seal, month, sealed.as_deref()).unwrap_or(shown))
+}
