@@ -120,13 +120,19 @@ mod tests {
         assert!(matches!(timestamp(i64::MAX), Err(StoreError::Corrupt(_))));
         let month = Month::new(2026, 12).unwrap();
         assert_eq!(parse_month(&month_text(month)).unwrap(), month);
-        assert!(matches!(parse_month("2026-13"), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            parse_month("2026-13"),
+            Err(StoreError::Corrupt(_))
+        ));
         assert_eq!(count(25).unwrap(), 25);
         assert!(matches!(count(-1), Err(StoreError::Corrupt(_))));
         assert!(matches!(count(i64::MAX), Err(StoreError::Corrupt(_))));
         assert_eq!(source("local").unwrap(), Source::Local);
         assert!(matches!(source("nis"), Err(StoreError::Corrupt(_))));
-        assert!(matches!(username(String::new()), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            username(String::new()),
+            Err(StoreError::Corrupt(_))
+        ));
         assert!(matches!(hash32(vec![0; 31]), Err(StoreError::Corrupt(_))));
         assert_eq!(hash32(vec![7; 32]).unwrap(), [7; 32]);
     }

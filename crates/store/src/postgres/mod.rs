@@ -160,6 +160,10 @@ fn connect_options(url: &str) -> Result<PgConnectOptions, String> {
 
 /// The shared SQL, compiled for PostgreSQL.
 #[path = "../sql/mod.rs"]
+#[allow(
+    clippy::duplicate_mod,
+    reason = "compiled once per backend on purpose: the same SQL for each database type"
+)]
 mod sql;
 
 type Store = PgStore;

@@ -178,6 +178,10 @@ fn create_private_file(_path: &Path) -> StoreResult<()> {
 
 /// The shared SQL, compiled for SQLite.
 #[path = "../sql/mod.rs"]
+#[allow(
+    clippy::duplicate_mod,
+    reason = "compiled once per backend on purpose: the same SQL for each database type"
+)]
 mod sql;
 
 type Store = SqliteStore;
