@@ -4,9 +4,7 @@
 //! ambiguous) never count, StartTLS and LDAPS with a private CA, failover,
 //! and every server down.
 
-mod common;
-
-use common::{
+use crate::support::{
     Installation, LDAP_BASE_DN, LDAP_BIND_DN, LDAP_BIND_PASSWORD, LDAP_VPN_GROUP, Slapd,
     ad_directory, dev_key, free_port, issue,
 };

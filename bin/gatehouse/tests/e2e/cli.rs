@@ -2,13 +2,11 @@
 //! `gatehouse` installs them and authenticates users, exactly as an
 //! administrator would from a shell.
 
-mod common;
-
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{FakeTime, Installation, dev_key, issue, vendor};
+use crate::support::{FakeTime, Installation, dev_key, issue, vendor};
 use gatehouse_testkit::{libfaketime, temp_dir};
 use serde_json::Value;
 

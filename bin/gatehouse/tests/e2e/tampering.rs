@@ -4,11 +4,9 @@
 //! in place; a clock that ran ahead brought back by a fresh vendor key
 //! (libfaketime).
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::{
+use crate::support::{
     FakeTime, Installation, Server, dev_key, enrolled_secret, http_json, issue, pap, radclient,
     sqlite_sql,
 };
@@ -422,7 +420,7 @@ fn a_schema_7_installation_upgrades_in_place_on_sqlite() {
     }
     // Served: phones and clients work, under the same sealing key (later
     // starts make no other).
-    let server = Server::start(gh, "\n[radius]\nlisten = \"127.0.0.1:0\"\n");
+    let server = Server::start(gh, "");
     phone_and_client_still_work(&server, &fixture);
     assert_eq!(
         std::fs::read(server.gh.data_dir().join("sealing.key")).unwrap(),

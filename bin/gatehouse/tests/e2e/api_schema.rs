@@ -6,11 +6,9 @@
 //! document does not declare, on invalid input that is accepted, and on a
 //! route that answers without authentication.
 
-mod common;
-
 use std::process::Command;
 
-use common::{Installation, Server};
+use crate::support::{Installation, Server};
 use gatehouse_http::api::OPENAPI;
 use gatehouse_testkit::python_with;
 

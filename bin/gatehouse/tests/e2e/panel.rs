@@ -4,12 +4,11 @@
 //! past the Support End Date (faketime). Screenshots of every page land in
 //! `target/tmp/panel-screenshots/`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{FakeTime, Installation, Server, SmtpServer, dev_key, issue, pap};
+use crate::support;
+use crate::support::{FakeTime, Installation, Server, SmtpServer, dev_key, issue, pap};
 use gatehouse_license::jiff::{SignedDuration, Timestamp};
 use gatehouse_testkit::{installed, libfaketime, peer, workspace_root};
 
@@ -49,7 +48,7 @@ impl Browser {
 }
 
 fn radius_login(radclient: &Path, server: &Server, user: &str) {
-    let reply = common::radclient(
+    let reply = support::radclient(
         radclient,
         server.radius_port,
         &pap(user, &format!("{user}-secret")),
@@ -261,7 +260,7 @@ fn the_panel_serves_https() {
         return;
     };
     let gh = Installation::new("UTC");
-    let Some(ca) = common::TestCa::new(gh.data_dir(), TEST) else {
+    let Some(ca) = support::TestCa::new(gh.data_dir(), TEST) else {
         return;
     };
     let server = Server::start(

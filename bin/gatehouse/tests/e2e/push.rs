@@ -3,14 +3,13 @@
 //! web app Gatehouse serves, real WebCrypto keys), enrolled through a link
 //! the administrator creates on the panel's Push page.
 
-mod common;
-
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::thread::JoinHandle;
 
-use common::{
+use crate::support;
+use crate::support::{
     Installation, RadReply, Server, current_code, dev_key, http_json, issue_with_push, pap,
     totp_user,
 };
@@ -121,7 +120,7 @@ fn login_in_background(
 ) -> JoinHandle<RadReply> {
     let radclient = radclient.to_path_buf();
     std::thread::spawn(move || {
-        common::radclient_with(&radclient, port, &attributes, SECRET, timeout, tries)
+        support::radclient_with(&radclient, port, &attributes, SECRET, timeout, tries)
     })
 }
 
@@ -213,11 +212,11 @@ fn a_phone_in_a_real_browser_approves_denies_and_ignores_radius_logins() {
     );
 
     // Challenge mode: Access-Challenge, the phone approves, Enter.
-    let challenge = common::radclient(&tools.radclient, port, &pap("bob", "bob-secret"), SECRET);
+    let challenge = support::radclient(&tools.radclient, port, &pap("bob", "bob-secret"), SECRET);
     challenge.assert_reply("Access-Challenge", APPROVE_ON_PHONE);
     assert_eq!(bob.tell("approve"), "approved");
     let state = challenge.state.unwrap();
-    let enter = common::radclient(
+    let enter = support::radclient(
         &tools.radclient,
         port,
         &format!("{}, State = 0x{state}", pap("bob", "")),
@@ -225,9 +224,9 @@ fn a_phone_in_a_real_browser_approves_denies_and_ignores_radius_logins() {
     );
     enter.assert_code("Access-Accept");
     // Or the TOTP code at the prompt, with the phone left alone.
-    let challenge = common::radclient(&tools.radclient, port, &pap("bob", "bob-secret"), SECRET);
+    let challenge = support::radclient(&tools.radclient, port, &pap("bob", "bob-secret"), SECRET);
     let state = challenge.state.unwrap();
-    let code = common::radclient(
+    let code = support::radclient(
         &tools.radclient,
         port,
         &format!(
@@ -268,14 +267,14 @@ fn a_phone_in_a_real_browser_approves_denies_and_ignores_radius_logins() {
         .gh
         .ok(&["license", "install", "-"], &format!("{key}\n"));
     server.wait_for_log("license changed");
-    let refused = common::radclient(
+    let refused = support::radclient(
         &tools.radclient,
         port,
         &pap("alice", "alice-secret"),
         SECRET,
     );
     refused.assert_reply("Access-Reject", NOT_LICENSED);
-    let challenge = common::radclient(&tools.radclient, port, &pap("bob", "bob-secret"), SECRET);
+    let challenge = support::radclient(&tools.radclient, port, &pap("bob", "bob-secret"), SECRET);
     assert_eq!(
         challenge.reply_message.as_deref(),
         Some("Enter your one-time code"),
@@ -283,7 +282,7 @@ fn a_phone_in_a_real_browser_approves_denies_and_ignores_radius_logins() {
         challenge.output
     );
     let state = challenge.state.unwrap();
-    let code = common::radclient(
+    let code = support::radclient(
         &tools.radclient,
         port,
         &format!("{}, State = 0x{state}", pap("bob", &next_code(&bob_totp))),
@@ -319,7 +318,7 @@ fn number_matching_on_a_phone_in_a_real_browser() {
     let port = server.radius_port;
     let mut carol = Phone::enroll(&tools, &server, "carol");
     let prompted = || {
-        let challenge = common::radclient(
+        let challenge = support::radclient(
             &tools.radclient,
             port,
             &pap("carol", "carol-secret"),
@@ -338,7 +337,7 @@ fn number_matching_on_a_phone_in_a_real_browser() {
         (number, challenge.state.unwrap())
     };
     let enter = |state: &str| {
-        common::radclient(
+        support::radclient(
             &tools.radclient,
             port,
             &format!("{}, State = 0x{state}", pap("carol", "")),
@@ -432,7 +431,7 @@ fn a_thousand_logins_held_for_phones_do_not_hold_up_other_users() {
         .unwrap()
         .strftime("%Y-%m-%d")
         .to_string();
-    let key = common::issue(
+    let key = support::issue(
         &dev_key(),
         &gh.app_key(),
         5000,
@@ -514,7 +513,7 @@ fn web_push_wakes_a_subscribed_phone() {
         return;
     };
     let gh = Installation::new("UTC");
-    let Some(ca) = common::TestCa::new(gh.data_dir(), TEST) else {
+    let Some(ca) = support::TestCa::new(gh.data_dir(), TEST) else {
         return;
     };
     let mut service = Command::new(python)

@@ -2,13 +2,12 @@
 //! `radtest` (FreeRADIUS) and pyrad 2.6 with `enforce_ma=True`, against the
 //! real `gatehouse serve`.
 
-mod common;
-
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{
+use crate::support;
+use crate::support::{
     FakeTime, Installation, RadReply, Server, Slapd, ad_directory, current_code, dev_key,
     enrolled_secret, issue, pap, totp_user,
 };
@@ -61,7 +60,7 @@ impl Radius {
 
     /// `radclient -x` with `attributes` (radclient syntax) and `secret`.
     fn radclient(&self, radclient: &std::path::Path, attributes: &str, secret: &str) -> RadReply {
-        common::radclient(radclient, self.port, attributes, secret)
+        support::radclient(radclient, self.port, attributes, secret)
     }
 
     fn pyrad(&self, python: &std::path::Path, args: &[&str]) -> Value {
@@ -284,7 +283,7 @@ fn the_readme_quick_start_ends_in_an_access_accept() {
     let second_block = section.split("```sh\n").nth(2).unwrap();
     let commands = &second_block[..second_block.find("```").unwrap()];
     let gh = Installation::new("UTC");
-    let server = Server::start(gh, "\n[radius]\nlisten = \"127.0.0.1:0\"\n");
+    let server = Server::start(gh, "");
     let script = format!(
         "set -u\ngatehouse() {{ {:?} --data-dir {:?} \"$@\"; }}\n{}",
         gatehouse_testkit::workspace_binary("gatehouse"),

@@ -1,13 +1,11 @@
 //! Several Gatehouse nodes on one PostgreSQL database, through the real
 //! binary: one installation (App Key), one license, one monthly count.
 
-mod common;
-
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{
+use crate::support::{
     Installation, RadReply, Server, SmtpServer, dev_key, issue, pap, radclient as radclient_request,
 };
 use gatehouse_license::jiff::Timestamp;

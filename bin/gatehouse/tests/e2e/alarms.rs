@@ -3,11 +3,9 @@
 //! with implicit TLS, under a private CA; outages, a killed server and the passing days (faketime)
 //! delay alarms but never lose or repeat them.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{FakeTime, Installation, Received, Server, SmtpServer, dev_key, issue};
+use crate::support::{FakeTime, Installation, Received, Server, SmtpServer, dev_key, issue};
 use gatehouse_license::jiff::{Timestamp, ToSpan as _};
 use gatehouse_testkit::libfaketime;
 use serde_json::Value;
@@ -24,7 +22,7 @@ fn configure(gh: &Installation, alarms: &str, smtp: &str) {
 /// settings given.
 fn serve(gh: Installation, alarms: &str, smtp: &str) -> Server {
     configure(&gh, alarms, smtp);
-    Server::start(gh, "\n[radius]\nlisten = \"127.0.0.1:0\"\n")
+    Server::start(gh, "")
 }
 
 fn subjects(received: &[Received]) -> Vec<&str> {
@@ -305,7 +303,7 @@ fn days_before_the_end_fire_once_each_as_the_days_pass_under_faketime() {
     );
     gh.ok(&["license", "install", &key], "");
     assert_eq!(gh.license_json()["days_remaining"], 31);
-    let mut server = Server::start(gh, "\n[radius]\nlisten = \"127.0.0.1:0\"\n");
+    let mut server = Server::start(gh, "");
     let thirty = format!("License expires in 30 days (Support End Date {end})");
     let seven = format!("License expires in 7 days (Support End Date {end})");
     // Each "day": serve runs at 09:00 (after the 08:00 daily check time)

@@ -1,0 +1,16 @@
+//! End to end: the real `gatehouse` binary against real peers (radclient
+//! and pyrad, slapd, PostgreSQL, an SMTP server, Chromium, faketime), one
+//! module per area, helpers per peer in `support/`. One test binary, so
+//! the helpers are built and linked once.
+
+mod support;
+
+mod alarms;
+mod api_schema;
+mod cli;
+mod directory;
+mod panel;
+mod postgres;
+mod push;
+mod radius;
+mod tampering;
