@@ -2,7 +2,7 @@
 //!
 //! The [`Store`] trait is the boundary between the authentication service
 //! and SQL. Its contract is written down as the conformance suite in
-//! `crates/store/tests/conformance`, which every backend must pass. The most
+//! `crates/store/tests/store/conformance`, which every backend must pass. The most
 //! important promise is [`SeatStore::admit`]: the one place the monthly
 //! limit is enforced, atomically and durably.
 //!

@@ -3,7 +3,7 @@
 //! Only this crate knows SQL. [`SqliteStore`] is the embedded default (one
 //! file in the data directory); [`PgStore`] lets several nodes share one
 //! PostgreSQL database. Every backend passes the conformance suite
-//! in `tests/conformance`, which is the written contract of the trait.
+//! in `tests/store/conformance`, which is the written contract of the trait.
 
 mod backend;
 mod copy;

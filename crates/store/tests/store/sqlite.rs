@@ -1,8 +1,7 @@
 //! The SQLite store against the conformance suite, plus what only a file
 //! on disk can show: durability across reopening.
 
-mod conformance;
-mod tampering;
+use crate::{conformance, tampering};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -23,8 +23,6 @@ use gatehouse_license::{Month, SigningKey};
 
 /// Plain SQL on the store's database, as the person with database access
 /// would type it.
-// Each backend's test binary builds one of the two.
-#[allow(dead_code)]
 pub enum Raw {
     Sqlite {
         pool: sqlx::SqlitePool,

@@ -1,8 +1,7 @@
 //! The PostgreSQL store against the conformance suite, each case in a
 //! database of its own on the server `GATEHOUSE_TEST_POSTGRES_URL` names.
 
-mod conformance;
-mod tampering;
+use crate::{conformance, tampering};
 
 use std::sync::Arc;
 
