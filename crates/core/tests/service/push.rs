@@ -4,7 +4,6 @@
 //! not. (The phone here is a P-256 key in the test, signing as WebCrypto
 //! does.)
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,34 +14,21 @@ use gatehouse_core::push::{
     Decision, DecisionRefusal, EnrollmentRefusal, SignedDecision, decision_text,
 };
 use gatehouse_core::store::SeatQuery;
-use gatehouse_core::store::Store;
 use gatehouse_core::{
-    Gatehouse, Identity, LoginStep, ManualClock, MfaSettings, PasswordParams, PushError,
-    PushSettings, Refusal, Settings, Username,
+    Gatehouse, Identity, LoginStep, ManualClock, PushError, PushSettings, Refusal, Settings,
+    Username,
 };
 use gatehouse_license::Signer as _;
-use gatehouse_license::jiff::Timestamp;
-use gatehouse_store::SqliteStore;
 use gatehouse_testkit::{TestLicense, issue_key};
 
-fn ts(text: &str) -> Timestamp {
-    text.parse().unwrap()
-}
+use crate::support::{self, fresh_database, test_dir, ts};
 
 async fn service(name: &str) -> (Gatehouse, Arc<ManualClock>) {
     service_with(name, PushSettings::default()).await
 }
 
-fn test_dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("push")
-        .join(name)
-}
-
 async fn service_with(name: &str, push: PushSettings) -> (Gatehouse, Arc<ManualClock>) {
-    let dir = test_dir(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    fresh_database("push", name);
     let clock = Arc::new(ManualClock::new(ts("2026-11-28T10:00:00Z")));
     (node(name, clock.clone(), push).await, clock)
 }
@@ -50,31 +36,14 @@ async fn service_with(name: &str, push: PushSettings) -> (Gatehouse, Arc<ManualC
 /// A Gatehouse over the store of test `name`: another node of the same
 /// installation once [`service_with`] made it.
 async fn node(name: &str, clock: Arc<ManualClock>, push: PushSettings) -> Gatehouse {
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&test_dir(name).join("gatehouse.db"), test_seal())
-            .await
-            .unwrap(),
-    );
-    Gatehouse::open(
-        store,
+    support::open(
+        &test_dir("push", name).join("gatehouse.db"),
         Settings {
-            time_zone: Some(gatehouse_license::jiff::tz::TimeZone::UTC),
-            password: PasswordParams {
-                memory_kib: 64,
-                iterations: 1,
-                parallelism: 1,
-            },
             push,
-            // License rules, not the second factor, are under test here.
-            mfa: MfaSettings {
-                required: false,
-                ..MfaSettings::default()
-            },
-            ..Settings::new(clock)
+            ..support::settings(clock, &gatehouse_license::jiff::tz::TimeZone::UTC)
         },
     )
     .await
-    .unwrap()
 }
 
 fn user(name: &str) -> Identity {
@@ -855,9 +824,4 @@ async fn no_more_than_three_pushes_wait_for_one_user() {
         gatehouse.login("alice", "alice-pw", "vpn-gw").await,
         Ok(LoginStep::PushSent { .. })
     ));
-}
-
-/// The sealing key the tests' databases are sealed under.
-fn test_seal() -> std::sync::Arc<gatehouse_core::seal::SealingKey> {
-    std::sync::Arc::new(gatehouse_core::seal::SealingKey::from_bytes([7; 32]))
 }

@@ -10,28 +10,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use gatehouse_core::alarms::{AlarmSettings, Mail, MailError, Mailer};
-use gatehouse_core::store::{AlarmStore, Delivery, Store};
-use gatehouse_core::{
-    AlarmSaveError, Gatehouse, ManualClock, MfaSettings, PasswordParams, Settings,
-};
-use gatehouse_license::jiff::Timestamp;
+use gatehouse_core::store::{AlarmStore, Delivery};
+use gatehouse_core::{AlarmSaveError, Gatehouse, ManualClock, Settings};
 use gatehouse_license::jiff::civil::{Date, date, time};
 use gatehouse_license::jiff::tz::TimeZone;
 use gatehouse_store::SqliteStore;
 use gatehouse_testkit::{TestLicense, issue_key};
 
-fn ts(text: &str) -> Timestamp {
-    text.parse().unwrap()
-}
-
-fn database_path(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("alarms")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("gatehouse.db")
-}
+use crate::support::{self, fresh_database, test_seal, ts};
 
 fn settings(days: &[u32], percents: &[u32]) -> AlarmSettings {
     AlarmSettings::new(
@@ -53,34 +39,21 @@ async fn open(
     clock: &Arc<ManualClock>,
     configured: Option<AlarmSettings>,
 ) -> Gatehouse {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path, test_seal()).await.unwrap());
-    Gatehouse::open(
-        store,
+    support::open(
+        path,
         Settings {
-            time_zone: Some(TimeZone::get("Europe/Istanbul").unwrap()),
-            password: PasswordParams {
-                memory_kib: 64,
-                iterations: 1,
-                parallelism: 1,
-            },
             alarms: configured,
             alarm_daily_at: time(8, 0, 0, 0),
-            // License rules, not the second factor, are under test here.
-            mfa: MfaSettings {
-                required: false,
-                ..MfaSettings::default()
-            },
-            ..Settings::new(clock.clone())
+            ..support::settings(clock.clone(), &TimeZone::get("Europe/Istanbul").unwrap())
         },
     )
     .await
-    .unwrap()
 }
 
 /// A subscription for `limit` users ending on `end`, with alarm settings
 /// saved, at `now` (Istanbul, UTC+3).
 async fn fixture(name: &str, now: &str, limit: u32, end: Date, alarms: AlarmSettings) -> Fixture {
-    let path = database_path(name);
+    let path = fresh_database("alarms", name);
     let clock = Arc::new(ManualClock::new(ts(now)));
     let gatehouse = open(&path, &clock, None).await;
     // Quiet thresholds while the key goes in: the demo license would fire.
@@ -357,7 +330,7 @@ async fn a_restart_catches_up_and_another_process_never_fires_twice() {
 
 #[tokio::test]
 async fn thresholds_from_the_configuration_file_are_in_force_and_read_only() {
-    let path = database_path("configured");
+    let path = fresh_database("alarms", "configured");
     let clock = Arc::new(ManualClock::new(ts("2026-11-10T10:00:00Z")));
     let configured = settings(&[60, 30], &[90]);
     let gatehouse = open(&path, &clock, Some(configured.clone())).await;
@@ -487,9 +460,4 @@ async fn a_sender_that_dies_mid_delivery_leaves_the_alarm_to_be_retried_after_it
     assert_eq!(fx.gatehouse.deliver_alarms(&mailer).await.unwrap(), 1);
     assert_eq!(mailer.sent.lock().unwrap().len(), 1);
     assert_eq!(fx.history().await[0].1, Delivery::Sent);
-}
-
-/// The sealing key the tests' databases are sealed under.
-fn test_seal() -> std::sync::Arc<gatehouse_core::seal::SealingKey> {
-    std::sync::Arc::new(gatehouse_core::seal::SealingKey::from_bytes([7; 32]))
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gatehouse_core::store::{SeatQuery, Store};
 use gatehouse_core::{
-    Gatehouse, InstallError, ManualClock, MfaSettings, OpenError, PasswordParams, Refusal, Settings,
+    Gatehouse, InstallError, ManualClock, MfaSettings, OpenError, Refusal, Settings,
 };
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::{Date, date};
@@ -17,44 +17,16 @@ use gatehouse_license::{KeyRefusal, LicenseStatus, Month};
 use gatehouse_store::SqliteStore;
 use gatehouse_testkit::{TestLicense, issue_key};
 
+use crate::support::{self, fast_passwords, fresh_database, license_rules_only, test_seal, ts};
+
 const LIMIT_TEXT: &str = "User limit exceeded, please contact your system administrator";
 const EXPIRED_TEXT: &str = "License expired, please contact your system administrator";
-
-fn ts(text: &str) -> Timestamp {
-    text.parse().unwrap()
-}
-
-fn fast_passwords() -> PasswordParams {
-    PasswordParams {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    }
-}
 
 struct Fixture {
     gatehouse: Arc<Gatehouse>,
     clock: Arc<ManualClock>,
     path: PathBuf,
     zone: TimeZone,
-}
-
-fn database_path(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("service")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("gatehouse.db")
-}
-
-/// No second factor required: license rules, not the second factor, are
-/// under test (the `front_door` tests open with the default).
-fn license_rules_only() -> MfaSettings {
-    MfaSettings {
-        required: false,
-        ..MfaSettings::default()
-    }
 }
 
 async fn open_at(path: &Path, clock: Arc<ManualClock>, zone: &TimeZone) -> Gatehouse {
@@ -67,22 +39,18 @@ async fn open_with(
     zone: &TimeZone,
     mfa: MfaSettings,
 ) -> Gatehouse {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path, test_seal()).await.unwrap());
-    Gatehouse::open(
-        store,
+    support::open(
+        path,
         Settings {
-            time_zone: Some(zone.clone()),
-            password: fast_passwords(),
             mfa,
-            ..Settings::new(clock)
+            ..support::settings(clock, zone)
         },
     )
     .await
-    .unwrap()
 }
 
 async fn fixture(name: &str, zone: &str, now: &str) -> Fixture {
-    let path = database_path(name);
+    let path = fresh_database("service", name);
     let clock = Arc::new(ManualClock::new(ts(now)));
     let zone = TimeZone::get(zone).unwrap();
     let gatehouse = Arc::new(open_at(&path, clock.clone(), &zone).await);
@@ -670,7 +638,7 @@ fn sixty_four_threads_never_exceed_the_limit() {
 
 #[tokio::test]
 async fn a_database_outage_refuses_with_a_clear_reason_and_counts_nobody() {
-    let path = database_path("outage");
+    let path = fresh_database("service", "outage");
     let clock = Arc::new(ManualClock::new(ts("2026-11-10T10:00:00Z")));
     let zone = TimeZone::UTC;
     let sqlite = Arc::new(SqliteStore::open(&path, test_seal()).await.unwrap());
@@ -1026,7 +994,7 @@ mod directory_decoys {
 
     #[tokio::test]
     async fn disabled_and_outside_entries_cost_what_unknown_names_cost() {
-        let path = database_path("directory-decoys");
+        let path = fresh_database("service", "directory-decoys");
         let clock = Arc::new(ManualClock::new(ts("2026-11-10T10:00:00Z")));
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path, test_seal()).await.unwrap());
         let directory = Table(vec![
@@ -1243,7 +1211,7 @@ async fn account_changes_take_effect_here_at_once_and_from_elsewhere_within_a_ti
 
 #[tokio::test]
 async fn a_remembered_password_never_outlives_a_password_change() {
-    let path = database_path("credential-cache");
+    let path = fresh_database("service", "credential-cache");
     let clock = Arc::new(ManualClock::new(ts("2026-11-10T10:00:00Z")));
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path, test_seal()).await.unwrap());
     let settings = Settings {
@@ -1297,9 +1265,4 @@ async fn a_remembered_password_never_outlives_a_password_change() {
         gatehouse.authenticate("carol", "new-pw", "vpn").await,
         Err(Refusal::InvalidCredentials)
     );
-}
-
-/// The sealing key the tests' databases are sealed under.
-fn test_seal() -> std::sync::Arc<gatehouse_core::seal::SealingKey> {
-    std::sync::Arc::new(gatehouse_core::seal::SealingKey::from_bytes([7; 32]))
 }
