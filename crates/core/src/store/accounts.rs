@@ -1,0 +1,199 @@
+//! Local users, TOTP enrollments, RADIUS clients, administrators with
+//! their sessions, API tokens and sign-in limits.
+
+use async_trait::async_trait;
+use gatehouse_license::jiff::Timestamp;
+
+use super::StoreResult;
+use crate::clients::RadiusClient;
+use crate::identity::{SeatKey, Username};
+use crate::totp::{TotpMode, TotpSecret};
+
+/// A local user's account.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LocalUserRecord {
+    pub username: Username,
+    /// As typed when the account was made.
+    pub display_name: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub enabled: bool,
+    /// Logs in with the password alone while a second factor is required
+    /// (`mfa.required`): service accounts. Covered by the row's tag.
+    pub second_factor_exempt: bool,
+    pub created_at: Timestamp,
+}
+
+impl std::fmt::Debug for LocalUserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalUserRecord")
+            .field("username", &self.username)
+            .field("display_name", &self.display_name)
+            .field("password_hash", &"<hash>")
+            .field("enabled", &self.enabled)
+            .field("second_factor_exempt", &self.second_factor_exempt)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// Local user accounts.
+#[async_trait]
+pub trait LocalUserStore: Send + Sync {
+    async fn local_user(&self, username: &Username) -> StoreResult<Option<LocalUserRecord>>;
+
+    /// Fails with [`StoreError::AlreadyExists`] for a taken name.
+    async fn add_local_user(&self, user: &LocalUserRecord) -> StoreResult<()>;
+
+    /// Returns false when there is no such user.
+    async fn set_local_user_enabled(&self, username: &Username, enabled: bool)
+    -> StoreResult<bool>;
+
+    async fn set_local_user_password(
+        &self,
+        username: &Username,
+        password_hash: &str,
+    ) -> StoreResult<bool>;
+
+    /// Removes the account and its second factors; its seat this month
+    /// stays counted.
+    async fn delete_local_user(&self, username: &Username) -> StoreResult<bool>;
+
+    /// Sets whether the user may log in without a second factor; `false`
+    /// when there is no such user.
+    async fn set_local_user_second_factor_exempt(
+        &self,
+        username: &Username,
+        exempt: bool,
+    ) -> StoreResult<bool>;
+
+    async fn local_users(&self) -> StoreResult<Vec<LocalUserRecord>>;
+
+    /// Changes whenever a local account or a TOTP enrollment changes
+    /// (not when a code is used): processes compare it to know when their
+    /// in-memory copy of the local directory is stale.
+    async fn local_directory_generation(&self) -> StoreResult<i64>;
+}
+
+/// A TOTP enrollment, keyed on the seat key (the stable identity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpRecord {
+    pub seat: SeatKey,
+    pub secret: TotpSecret,
+    /// `None`: the configured default mode.
+    pub mode: Option<TotpMode>,
+    pub enrolled_at: Timestamp,
+}
+
+/// Second factors.
+#[async_trait]
+pub trait SecondFactorStore: Send + Sync {
+    async fn totp(&self, seat: &SeatKey) -> StoreResult<Option<TotpRecord>>;
+
+    /// Enrolls a secret, replacing any earlier one (and forgetting which
+    /// codes it used).
+    async fn enroll_totp(&self, record: &TotpRecord) -> StoreResult<()>;
+
+    async fn remove_totp(&self, seat: &SeatKey) -> StoreResult<bool>;
+
+    /// Marks time step `step` used, atomically: true only if no step at or
+    /// after it was used before. A code is therefore accepted once, and
+    /// never after a later one (replay protection across processes).
+    async fn use_totp_step(&self, seat: &SeatKey, step: i64) -> StoreResult<bool>;
+}
+
+/// RADIUS clients added at run time (`gatehouse client add`).
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    async fn radius_clients(&self) -> StoreResult<Vec<RadiusClient>>;
+
+    /// Fails with [`StoreError::AlreadyExists`] for a taken name.
+    async fn add_radius_client(&self, client: &RadiusClient) -> StoreResult<()>;
+
+    async fn delete_radius_client(&self, name: &str) -> StoreResult<bool>;
+}
+
+/// An administrator of the panel and API.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminRecord {
+    pub name: Username,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub created_at: Timestamp,
+}
+
+impl std::fmt::Debug for AdminRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminRecord")
+            .field("name", &self.name)
+            .field("password_hash", &"<hash>")
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// A signed-in panel session. Only the SHA-256 of the session token is
+/// stored, so a copy of the database does not sign anyone in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub token_hash: [u8; 32],
+    pub admin: Username,
+    /// The CSRF token every form and unsafe API call of the session carries.
+    pub csrf: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// Administrators, their API tokens and panel sessions.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// Fails with [`StoreError::AlreadyExists`] for a taken name.
+    async fn add_admin(&self, admin: &AdminRecord) -> StoreResult<()>;
+
+    async fn admin(&self, name: &Username) -> StoreResult<Option<AdminRecord>>;
+
+    async fn admin_count(&self) -> StoreResult<u64>;
+
+    /// Stores the SHA-256 of a new API token.
+    async fn add_admin_token(
+        &self,
+        token_hash: &[u8; 32],
+        admin: &Username,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// The administrator a token belongs to.
+    async fn admin_for_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<Username>>;
+
+    async fn add_session(&self, session: &SessionRecord) -> StoreResult<()>;
+
+    async fn session(&self, token_hash: &[u8; 32]) -> StoreResult<Option<SessionRecord>>;
+
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> StoreResult<()>;
+
+    /// Removes sessions that expired before `now`; returns how many.
+    async fn delete_expired_sessions(&self, now: Timestamp) -> StoreResult<u64>;
+
+    /// Reserves one sign-in attempt under each key at `at`, in one
+    /// transaction, all or none: `Ok(None)` when reserved; `Ok(Some((i,
+    /// until)))` when `keys[i]` already holds its limit of attempts in its
+    /// window, which ends at `until` (nothing is reserved then). A key's
+    /// window starts with its first attempt and lasts `window`.
+    async fn reserve_sign_in(
+        &self,
+        keys: &[AttemptKey],
+        window: std::time::Duration,
+        at: Timestamp,
+    ) -> StoreResult<Option<(usize, Timestamp)>>;
+
+    /// Gives back one attempt under each key (a successful sign-in).
+    async fn release_sign_in(&self, keys: &[AttemptKey]) -> StoreResult<()>;
+}
+
+/// A key sign-in attempts are counted under, and how many it allows per
+/// window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptKey {
+    pub key: String,
+    pub limit: u32,
+}
