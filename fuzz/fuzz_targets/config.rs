@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 
 #[allow(dead_code, reason = "only the parser is fuzzed")]
-#[path = "../../bin/gatehouse/src/config.rs"]
+#[path = "../../bin/gatehouse/src/config/mod.rs"]
 mod config;
 
 fuzz_target!(|data: &[u8]| {
