@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::api::push_enrollment_link;
 use crate::auth::{Admin, AdminForm, NoFields};
 use crate::forms::qr_svg;
-use crate::pages::{DoneQuery, Flash, Nav, page, see_other, unavailable};
+use crate::pages::{DoneQuery, Flash, Nav, page, redirect_done, unavailable};
 use crate::state::Panel;
 use crate::wire::{DeviceJson, PushJson, local_time};
 
@@ -174,13 +174,10 @@ async fn revoke(
     match panel.gatehouse.remove_push_device(&id).await {
         Ok(Some(removed)) => {
             tracing::info!(admin = %admin.name, device = %id, "push device revoked in the panel");
-            see_other(&format!(
-                "/push-devices{}",
-                crate::forms::query_string(&[(
-                    "done",
-                    &crate::forms::removal_notice("Phone revoked.".into(), &removed)
-                )])
-            ))
+            redirect_done(
+                "/push-devices",
+                &crate::forms::removal_notice("Phone revoked.".into(), &removed),
+            )
         }
         Ok(None) => {
             render(

@@ -21,11 +21,10 @@ pub(crate) async fn local_user(
             ..
         } => {
             let password = read_secret("password")?;
-            let username = gatehouse.add_local_user(&name, &password).await?;
+            let username = gatehouse
+                .add_local_user_with(&name, &password, no_second_factor)
+                .await?;
             if no_second_factor {
-                gatehouse
-                    .set_local_user_second_factor_exempt(&name, true)
-                    .await?;
                 println!("added local user {username} (no second factor)");
             } else {
                 println!("added local user {username}");
@@ -67,12 +66,9 @@ pub(crate) async fn local_user(
                 bail!("nothing imported:\n  {}", problems.join("\n  "));
             }
             for (_, name, password) in &users {
-                gatehouse.add_local_user(name, password).await?;
-                if no_second_factor {
-                    gatehouse
-                        .set_local_user_second_factor_exempt(name, true)
-                        .await?;
-                }
+                gatehouse
+                    .add_local_user_with(name, password, no_second_factor)
+                    .await?;
             }
             println!("imported {} local users", users.len());
         }

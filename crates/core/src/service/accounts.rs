@@ -36,6 +36,18 @@ pub struct TotpEnrollment {
 
 impl Gatehouse {
     pub async fn add_local_user(&self, name: &str, password: &str) -> Result<Username, UserError> {
+        self.add_local_user_with(name, password, false).await
+    }
+
+    /// Adds a local user who, with `second_factor_exempt`, logs in without
+    /// a second factor (SPEC §12): the exemption is in the row (and its
+    /// tag) from the start, never a second write after it.
+    pub async fn add_local_user_with(
+        &self,
+        name: &str,
+        password: &str,
+        second_factor_exempt: bool,
+    ) -> Result<Username, UserError> {
         let username = Username::parse(name)?;
         let password_hash = self.hash_password(password).await?;
         let record = LocalUserRecord {
@@ -43,13 +55,18 @@ impl Gatehouse {
             display_name: name.to_string(),
             password_hash,
             enabled: true,
-            second_factor_exempt: false,
+            second_factor_exempt,
             created_at: self.clock.now(),
         };
         let added = self.store.add_local_user(&record).await;
         self.accounts.invalidate();
         match added {
-            Ok(()) => Ok(username),
+            Ok(()) => {
+                if second_factor_exempt {
+                    tracing::info!(username = %username, "local user added, exempt from the second factor");
+                }
+                Ok(username)
+            }
             Err(StoreError::AlreadyExists) => Err(UserError::AlreadyExists(username.to_string())),
             Err(error) => Err(error.into()),
         }

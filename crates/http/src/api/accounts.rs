@@ -53,18 +53,10 @@ pub(super) async fn add_local_user(
     _admin: Admin,
     Body(body): Body<NewUserJson>,
 ) -> Response {
-    let added = match panel
+    let added = panel
         .gatehouse
-        .add_local_user(&body.username, &body.password)
-        .await
-    {
-        Ok(name) if body.second_factor_exempt => panel
-            .gatehouse
-            .set_local_user_second_factor_exempt(name.as_str(), true)
-            .await
-            .map(|()| name),
-        other => other,
-    };
+        .add_local_user_with(&body.username, &body.password, body.second_factor_exempt)
+        .await;
     match added {
         Ok(name) => {
             let mut response = local_user_json(&panel, name.as_str()).await;

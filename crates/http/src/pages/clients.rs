@@ -9,9 +9,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{DoneQuery, Flash, Nav, page, see_other, unavailable};
+use super::{DoneQuery, Flash, Nav, page, redirect_done, unavailable};
 use crate::auth::{Admin, AdminForm, NoFields};
-use crate::forms::{clients_json, new_client, query_string};
+use crate::forms::{clients_json, new_client};
 use crate::state::Panel;
 use crate::wire::ClientJson;
 
@@ -94,10 +94,7 @@ pub(super) async fn add_client(
         }
     };
     match panel.gatehouse.add_radius_client(&client).await {
-        Ok(()) => see_other(&format!(
-            "/clients{}",
-            query_string(&[("done", &format!("Added {}.", client.name))])
-        )),
+        Ok(()) => redirect_done("/clients", &format!("Added {}.", client.name)),
         Err(gatehouse_core::ClientAddError::Store(error)) => unavailable(error),
         Err(error) => {
             render_clients(
@@ -117,10 +114,7 @@ pub(super) async fn delete_client(
     AdminForm(admin, NoFields {}): AdminForm<NoFields>,
 ) -> Response {
     match panel.gatehouse.delete_radius_client(&name).await {
-        Ok(true) => see_other(&format!(
-            "/clients{}",
-            query_string(&[("done", &format!("Deleted {name}."))])
-        )),
+        Ok(true) => redirect_done("/clients", &format!("Deleted {name}.")),
         Ok(false) => {
             render_clients(
                 &panel,

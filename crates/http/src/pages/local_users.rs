@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use gatehouse_core::TotpMode;
 use serde::Deserialize;
 
-use super::{DoneQuery, Flash, Nav, page, see_other, unavailable};
+use super::{DoneQuery, Flash, Nav, page, redirect_done, unavailable};
 use crate::auth::{Admin, AdminForm, NoFields};
-use crate::forms::{local_users_json, parse_mode, qr_svg, query_string, removal_notice};
+use crate::forms::{local_users_json, parse_mode, qr_svg, removal_notice};
 use crate::state::Panel;
 use crate::wire::{LocalUserJson, LockoutJson};
 
@@ -98,28 +98,33 @@ pub(super) async fn add_local_user(
     State(panel): State<Arc<Panel>>,
     AdminForm(admin, form): AdminForm<AddUserForm>,
 ) -> Response {
-    let added = match panel
+    let added = panel
         .gatehouse
-        .add_local_user(&form.username, &form.password)
-        .await
-    {
-        Ok(name) if form.no_second_factor.is_some() => panel
-            .gatehouse
-            .set_local_user_second_factor_exempt(name.as_str(), true)
-            .await
-            .map(|()| name),
-        other => other,
-    };
-    match added {
-        Ok(name) => see_other(&format!(
-            "/local-users{}",
-            query_string(&[("done", &format!("Added {name}."))])
-        )),
+        .add_local_user_with(
+            &form.username,
+            &form.password,
+            form.no_second_factor.is_some(),
+        )
+        .await;
+    let done = added.map(|name| format!("Added {name}."));
+    after_action(&panel, &admin, done).await
+}
+
+/// Where a change on the Local users page ends: back to the page saying
+/// what was done, the page again saying why not (400), or the database
+/// error page.
+async fn after_action(
+    panel: &Panel,
+    admin: &Admin,
+    outcome: Result<String, gatehouse_core::UserError>,
+) -> Response {
+    match outcome {
+        Ok(done) => redirect_done("/local-users", &done),
         Err(gatehouse_core::UserError::Store(error)) => unavailable(error),
         Err(error) => {
             render_local_users(
-                &panel,
-                &admin,
+                panel,
+                admin,
                 StatusCode::BAD_REQUEST,
                 Flash::Error(error.to_string()),
                 None,
@@ -156,7 +161,7 @@ pub(super) async fn unlock_user(
             } else {
                 format!("{} was not locked out.", form.user)
             };
-            see_other(&format!("/local-users{}", query_string(&[("done", &done)])))
+            redirect_done("/local-users", &done)
         }
         Err(error) => unavailable(error),
     }
@@ -226,35 +231,12 @@ pub(super) async fn local_user_action(
                     render_local_users(&panel, &admin, StatusCode::OK, Flash::None, Some(enrolled))
                         .await
                 }
-                Err(gatehouse_core::UserError::Store(error)) => unavailable(error),
-                Err(error) => {
-                    render_local_users(
-                        &panel,
-                        &admin,
-                        StatusCode::BAD_REQUEST,
-                        Flash::Error(error.to_string()),
-                        None,
-                    )
-                    .await
-                }
+                Err(error) => after_action(&panel, &admin, Err(error)).await,
             };
         }
         _ => return (StatusCode::NOT_FOUND, "no such action").into_response(),
     };
-    match result {
-        Ok(done) => see_other(&format!("/local-users{}", query_string(&[("done", &done)]))),
-        Err(gatehouse_core::UserError::Store(error)) => unavailable(error),
-        Err(error) => {
-            render_local_users(
-                &panel,
-                &admin,
-                StatusCode::BAD_REQUEST,
-                Flash::Error(error.to_string()),
-                None,
-            )
-            .await
-        }
-    }
+    after_action(&panel, &admin, result).await
 }
 
 pub(super) async fn remove_totp(
@@ -262,24 +244,10 @@ pub(super) async fn remove_totp(
     Path(name): Path<String>,
     AdminForm(admin, NoFields {}): AdminForm<NoFields>,
 ) -> Response {
-    match panel.gatehouse.remove_local_totp(&name).await {
-        Ok(removed) => see_other(&format!(
-            "/local-users{}",
-            query_string(&[(
-                "done",
-                &removal_notice(format!("Removed TOTP of {name}."), &removed)
-            )])
-        )),
-        Err(gatehouse_core::UserError::Store(error)) => unavailable(error),
-        Err(error) => {
-            render_local_users(
-                &panel,
-                &admin,
-                StatusCode::BAD_REQUEST,
-                Flash::Error(error.to_string()),
-                None,
-            )
-            .await
-        }
-    }
+    let done = panel
+        .gatehouse
+        .remove_local_totp(&name)
+        .await
+        .map(|removed| removal_notice(format!("Removed TOTP of {name}."), &removed));
+    after_action(&panel, &admin, done).await
 }

@@ -17,6 +17,7 @@ use gatehouse_license::LicenseStatus;
 use serde::Deserialize;
 
 use crate::auth::Admin;
+use crate::forms::query_string;
 use crate::state::Panel;
 use alarms::{alarms_page, save_alarms, test_email};
 use analytics::{analytics_csv, analytics_page};
@@ -179,6 +180,11 @@ pub(super) fn csv_download(name: &str, body: Body) -> Response {
         body,
     )
         .into_response()
+}
+
+/// Back to the page at `path` (POST, redirect, GET), saying what was done.
+pub(crate) fn redirect_done(path: &str, done: &str) -> Response {
+    see_other(&format!("{path}{}", query_string(&[("done", done)])))
 }
 
 pub(crate) fn see_other(location: &str) -> Response {
