@@ -4,9 +4,9 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use crate::support::{FakeTime, Installation, dev_key, issue, vendor};
+use crate::support::{FakeTime, Installation, Server, dev_key, issue, vendor};
 use gatehouse_testkit::{libfaketime, temp_dir};
 use serde_json::Value;
 
@@ -468,39 +468,10 @@ fn sigkill_during_a_burst_of_new_users_loses_no_accepted_user() {
 /// within seconds, and exits cleanly.
 #[test]
 fn serve_follows_license_changes_and_stops_on_sigterm() {
-    use std::io::{BufRead as _, BufReader};
-    use std::sync::mpsc;
-    use std::time::Duration;
-
     let gh = Installation::new("UTC");
     let app_key = gh.app_key();
-    let mut server = gh
-        .command(&["serve"])
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (lines_tx, lines) = mpsc::channel::<String>();
-    let stderr = server.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let wait_for = |needle: &str| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-            match lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        panic!("serve never logged {needle:?}");
-    };
-    let running = wait_for("Gatehouse is running");
+    let mut server = Server::start(gh, "");
+    let running = server.wait_for_log("Gatehouse is running");
     assert!(
         running.contains(&app_key) && running.contains("Demo License"),
         "{running}"
@@ -520,18 +491,12 @@ fn serve_follows_license_changes_and_stops_on_sigterm() {
         "2099-12-31",
         "2026-01-01T00:00:00Z",
     );
-    gh.ok(&["license", "install", &key], "");
-    wait_for("license changed by another process");
+    server.gh.ok(&["license", "install", &key], "");
+    server.wait_for_log("license changed by another process");
 
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(server.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    wait_for("shutting down");
-    assert!(server.wait().unwrap().success(), "serve exits 0 on SIGTERM");
-    reader.join().unwrap();
+    let status = server.terminate();
+    server.wait_for_log("shutting down");
+    assert!(status.success(), "serve exits 0 on SIGTERM");
 }
 
 #[test]

@@ -13,7 +13,7 @@ use gatehouse_core::{
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::{Date, date};
 use gatehouse_license::jiff::tz::TimeZone;
-use gatehouse_license::{KeyRefusal, LicenseStatus, Month};
+use gatehouse_license::{KeyRefusal, LicenseStatus};
 use gatehouse_store::SqliteStore;
 use gatehouse_testkit::{TestLicense, issue_key};
 
@@ -100,14 +100,7 @@ impl Fixture {
     }
 
     async fn ledger(&self, month: &str) -> Vec<String> {
-        let month: Month = month.parse().unwrap();
-        self.gatehouse
-            .users(&SeatQuery::all(month))
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|seat| seat.username)
-            .collect()
+        support::counted_in(&self.gatehouse, month.parse().unwrap()).await
     }
 }
 

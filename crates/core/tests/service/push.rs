@@ -13,7 +13,6 @@ use gatehouse_core::push::PushMode;
 use gatehouse_core::push::{
     Decision, DecisionRefusal, EnrollmentRefusal, SignedDecision, decision_text,
 };
-use gatehouse_core::store::SeatQuery;
 use gatehouse_core::{
     Gatehouse, Identity, LoginStep, ManualClock, PushError, PushSettings, Refusal, Settings,
     Username,
@@ -81,11 +80,7 @@ fn answer(
 async fn an_enrolled_phone_sees_its_users_pushes_and_decides_once() {
     let (gatehouse, clock) = service("decide-once").await;
     let alice = user("alice");
-    let key = phone();
-    let device = gatehouse
-        .enroll_push_device(&alice, "Alice's phone", &public_key(&key))
-        .await
-        .unwrap();
+    let (device, key) = enrolled_phone(&gatehouse, &alice, "Alice's phone").await;
     let push = gatehouse
         .start_push(
             &alice,
@@ -144,11 +139,7 @@ async fn an_enrolled_phone_sees_its_users_pushes_and_decides_once() {
 async fn forged_late_and_foreign_answers_change_nothing() {
     let (gatehouse, clock) = service("refusals").await;
     let alice = user("alice");
-    let key = phone();
-    let device = gatehouse
-        .enroll_push_device(&alice, "phone", &public_key(&key))
-        .await
-        .unwrap();
+    let (device, key) = enrolled_phone(&gatehouse, &alice, "phone").await;
     let bob_key = phone();
     let bob_device = gatehouse
         .enroll_push_device(&user("bob"), "phone", &public_key(&bob_key))
@@ -219,9 +210,18 @@ async fn user_with_phone(gatehouse: &Gatehouse, name: &str) -> (String, p256::ec
         .add_local_user(name, &format!("{name}-pw"))
         .await
         .unwrap();
+    enrolled_phone(gatehouse, &user(name), "phone").await
+}
+
+/// A new phone enrolled for `who`: its device id and its key.
+async fn enrolled_phone(
+    gatehouse: &Gatehouse,
+    who: &Identity,
+    label: &str,
+) -> (String, p256::ecdsa::SigningKey) {
     let key = phone();
     let device = gatehouse
-        .enroll_push_device(&user(name), "phone", &public_key(&key))
+        .enroll_push_device(who, label, &public_key(&key))
         .await
         .unwrap();
     (device, key)
@@ -255,13 +255,7 @@ async fn phone_answers(
 }
 
 async fn counted(gatehouse: &Gatehouse) -> Vec<String> {
-    gatehouse
-        .users(&SeatQuery::all(gatehouse.current_month()))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|seat| seat.username)
-        .collect()
+    support::counted_in(gatehouse, gatehouse.current_month()).await
 }
 
 #[tokio::test]

@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use gatehouse_core::store::Store;
+use gatehouse_core::store::{SeatQuery, Store};
 use gatehouse_core::{Gatehouse, ManualClock, MfaSettings, PasswordParams, Settings};
+use gatehouse_license::Month;
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::tz::TimeZone;
 use gatehouse_store::SqliteStore;
@@ -61,6 +62,17 @@ pub fn settings(clock: Arc<ManualClock>, zone: &TimeZone) -> Settings {
 pub async fn open(path: &Path, settings: Settings) -> Gatehouse {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path, test_seal()).await.unwrap());
     Gatehouse::open(store, settings).await.unwrap()
+}
+
+/// The usernames counted in `month`, in the Users table's order.
+pub async fn counted_in(gatehouse: &Gatehouse, month: Month) -> Vec<String> {
+    gatehouse
+        .users(&SeatQuery::all(month))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|seat| seat.username)
+        .collect()
 }
 
 /// The sealing key the tests' databases are sealed under.

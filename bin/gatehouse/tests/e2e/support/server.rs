@@ -114,6 +114,17 @@ impl Server {
         self.signal("TERM");
     }
 
+    /// Stops the server with SIGTERM, as a service manager would, and
+    /// returns how it exited.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap()
+    }
+
     /// Kills the server with SIGKILL: no shutdown work.
     pub fn kill(&mut self) {
         self.signal("KILL");
