@@ -13,7 +13,7 @@ admin=${GATEHOUSE_TEST_POSTGRES_URL:?set GATEHOUSE_TEST_POSTGRES_URL to a Postgr
 db=gatehouse_push_reads
 psql "$admin" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 url="${admin%/*}/$db"
-cargo test -q -p gatehouse --test push --no-run
+cargo test -q -p gatehouse --test e2e --no-run
 
 count() {
   psql "$admin" -tAc "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$db'"
@@ -32,7 +32,7 @@ sampler &
 sampler_pid=$!
 trap 'kill $sampler_pid 2>/dev/null || true; rm -f "$series"' EXIT
 
-GATEHOUSE_STORAGE__URL=$url cargo test -q -p gatehouse --test push a_thousand -- --nocapture
+GATEHOUSE_STORAGE__URL=$url cargo test -q -p gatehouse --test e2e push::a_thousand -- --nocapture
 
 kill $sampler_pid
 wait $sampler_pid 2>/dev/null || true
