@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-
 use gatehouse_core::TotpMode;
 use gatehouse_core::clients::Network;
 use gatehouse_core::vendor_keys;

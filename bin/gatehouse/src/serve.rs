@@ -8,10 +8,10 @@ use anyhow::{Context as _, Result};
 use gatehouse_core::alarms::Mailer;
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::{Gatehouse, vendor_keys};
+use gatehouse_mail::SmtpMailer;
 use gatehouse_radius::{RadiusServer, RadiusSettings};
 
 use crate::config::Config;
-use gatehouse_mail::SmtpMailer;
 
 pub(crate) async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> {
     raise_file_limit();

@@ -9,10 +9,10 @@ use anyhow::{Context as _, Result, bail};
 use gatehouse_core::seal::SealingKey;
 use gatehouse_core::store::Store;
 use gatehouse_core::{Gatehouse, Settings, SystemClock};
+use gatehouse_directory::LdapDirectories;
 use gatehouse_store::{PgStore, SqliteStore};
 
 use crate::config::{Config, Storage};
-use gatehouse_directory::LdapDirectories;
 
 pub(crate) async fn open(config: &Config) -> Result<Gatehouse> {
     let store = open_store(&config.storage, &config.key_file).await?;

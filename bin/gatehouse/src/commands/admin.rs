@@ -2,10 +2,11 @@
 
 use std::process::ExitCode;
 
-use crate::cli::AdminCommand;
-use crate::commands::read_secret;
 use anyhow::Result;
 use gatehouse_core::Gatehouse;
+
+use crate::cli::AdminCommand;
+use crate::commands::read_secret;
 
 pub(crate) async fn admin(gatehouse: &Gatehouse, command: AdminCommand) -> Result<ExitCode> {
     match command {

@@ -4,12 +4,12 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use gatehouse_core::Gatehouse;
+use gatehouse_http::wire::{AlarmJson, alarm_state, local_time};
 
 use crate::cli::AlarmCommand;
 use crate::commands::{Columns, emit};
 use crate::config::Config;
 use crate::serve::mailer;
-use gatehouse_http::wire::{AlarmJson, alarm_state, local_time};
 
 pub(crate) async fn alarm(
     gatehouse: &Gatehouse,

@@ -5,11 +5,11 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use gatehouse_core::Gatehouse;
 use gatehouse_core::clients::RadiusClient;
+use gatehouse_http::wire::ClientJson;
 
 use crate::cli::ClientCommand;
 use crate::commands::{Columns, emit, read_secret};
 use crate::config::Config;
-use gatehouse_http::wire::ClientJson;
 
 pub(crate) async fn client(
     gatehouse: &Gatehouse,

@@ -6,16 +6,15 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use gatehouse_core::export::{self};
 use gatehouse_core::{Gatehouse, LicenseView, vendor_keys};
-use gatehouse_license::{UsagePercent, words};
-
-use crate::config::Config;
-use crate::output::table;
 use gatehouse_http::forms::request_text;
 use gatehouse_http::wire::{LicenseJson, local_time};
+use gatehouse_license::{UsagePercent, words};
 
 use crate::EXIT_NO;
 use crate::cli::LicenseCommand;
 use crate::commands::read_stdin;
+use crate::config::Config;
+use crate::output::table;
 
 pub(crate) async fn license(
     gatehouse: &Gatehouse,

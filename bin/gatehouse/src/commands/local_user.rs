@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use gatehouse_core::{Gatehouse, TotpEnrollment, TotpMode};
+use gatehouse_http::wire::{LocalUserJson, LockoutJson, local_time};
 
 use crate::cli::{LocalUserCommand, LockoutCommand, ModeArg};
 use crate::commands::{Columns, emit, read_secret, read_stdin};
-use gatehouse_http::wire::{LocalUserJson, LockoutJson, local_time};
 
 pub(crate) async fn local_user(
     gatehouse: &Gatehouse,

@@ -3,9 +3,10 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::setup::{sealed, sealing_key};
 use anyhow::{Result, bail};
 use gatehouse_store::{PgStore, SqliteStore};
+
+use crate::setup::{sealed, sealing_key};
 
 pub(crate) async fn migrate(from: &str, to: &str, key_file: &Path) -> Result<ExitCode> {
     let Some(path) = from.strip_prefix("sqlite://").filter(|p| !p.is_empty()) else {

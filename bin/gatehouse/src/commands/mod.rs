@@ -4,11 +4,11 @@
 use std::io::Read as _;
 
 use anyhow::{Context as _, Result, bail};
+use gatehouse_http::wire::csv;
 use serde::Serialize;
 
 use crate::cli::FormatArgs;
 use crate::output::table;
-use gatehouse_http::wire::csv;
 
 pub(crate) mod admin;
 pub(crate) mod alarm;

@@ -4,12 +4,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use gatehouse_core::Gatehouse;
+use gatehouse_http::wire::{DeviceJson, EnrollmentJson, PushJson, enrollment_link, local_time};
 
 use crate::cli::PushCommand;
 use crate::commands::local_user::warn_removal;
 use crate::commands::{Columns, emit};
 use crate::config::Config;
-use gatehouse_http::wire::{DeviceJson, EnrollmentJson, PushJson, enrollment_link, local_time};
 
 pub(crate) async fn push(
     gatehouse: &Gatehouse,

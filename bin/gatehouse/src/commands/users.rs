@@ -7,10 +7,10 @@ use anyhow::Result;
 use gatehouse_core::Gatehouse;
 use gatehouse_core::export::HistoryRow;
 use gatehouse_core::store::{SeatOrder, SeatQuery};
+use gatehouse_http::wire::{RefusedJson, USER_COLUMNS, UserJson, local_time};
 
 use crate::cli::{FormatArgs, MonthFormatArgs, SortArg, UsersArgs};
 use crate::commands::{Columns, emit};
-use gatehouse_http::wire::{RefusedJson, USER_COLUMNS, UserJson, local_time};
 
 pub(crate) async fn users(gatehouse: &Gatehouse, args: UsersArgs) -> Result<ExitCode> {
     let month = args

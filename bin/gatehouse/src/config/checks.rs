@@ -1,17 +1,11 @@
 //! Each section checked and turned into what the program uses; an error
 //! names the key (`http.tls_cert: …`).
 
-use std::path::Path;
-
-use anyhow::{Context as _, Result, bail};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
-use super::sections::{
-    AlarmsSection, DirectorySection, HttpSection, LockoutSection, PushSection, RadiusSection,
-    SmtpSection, WebPushSection,
-};
-use super::{HttpConfig, RadiusConfig, WebPushConfig, in_data_dir, read_ca_file, read_secret_file};
+use anyhow::{Context as _, Result, bail};
 use gatehouse_core::PushSettings;
 use gatehouse_core::alarms::{AlarmSettings, DEFAULT_DAYS_BEFORE_END, DEFAULT_USER_LIMIT_PERCENT};
 use gatehouse_core::clients::RadiusClient;
@@ -20,6 +14,12 @@ use gatehouse_core::store::LockoutPolicy;
 use gatehouse_directory::{DirectoryKind, DirectorySettings, LdapDirectories};
 use gatehouse_license::jiff::civil::Time;
 use gatehouse_mail::{Security, SmtpMailer, SmtpSettings};
+
+use super::sections::{
+    AlarmsSection, DirectorySection, HttpSection, LockoutSection, PushSection, RadiusSection,
+    SmtpSection, WebPushSection,
+};
+use super::{HttpConfig, RadiusConfig, WebPushConfig, in_data_dir, read_ca_file, read_secret_file};
 
 pub(super) fn validate_lockout(raw: &LockoutSection) -> Result<LockoutPolicy> {
     if raw.otp_failures > 1000 || raw.password_failures > 1000 {

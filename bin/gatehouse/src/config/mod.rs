@@ -2,18 +2,17 @@
 //! the TOML file, then `GATEHOUSE_SECTION__KEY` environment variables),
 //! validated into what the program uses.
 
-use std::path::{Path, PathBuf};
-
-use anyhow::{Context as _, Result, bail};
-use figment::Figment;
-use figment::providers::{Env, Format as _, Serialized, Toml};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::{Context as _, Result, bail};
 use checks::{
     validate_alarms, validate_directories, validate_http, validate_lockout, validate_push,
     validate_radius, validate_smtp, validate_webpush,
 };
+use figment::Figment;
+use figment::providers::{Env, Format as _, Serialized, Toml};
 use gatehouse_core::alarms::AlarmSettings;
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::store::LockoutPolicy;

@@ -1,7 +1,8 @@
 //! The configuration's checks, case by case.
 
-use super::*;
 use gatehouse_mail::Security;
+
+use super::*;
 
 #[test]
 fn front_door_settings_are_read_and_checked() {

@@ -301,6 +301,41 @@ fn bad_input_is_one_line_and_changes_nothing() {
     assert_eq!(empty.status.code(), Some(2));
 }
 
+/// `license show` says the days left in the words the panel and the alarm
+/// emails use (`license::words::remaining`), 30 days before the Support
+/// End Date, the day before, on it and the day after.
+#[test]
+fn license_show_says_the_days_left_in_the_shared_words() {
+    let Some(faketime) = libfaketime("license_show_says_the_days_left_in_the_shared_words") else {
+        return;
+    };
+    let mut gh = Installation::new("UTC");
+    gh.fake_time = Some(FakeTime::new(&faketime, "2027-01-31 12:00:00"));
+    let key = issue(
+        &dev_key(),
+        &gh.app_key(),
+        5,
+        "2027-03-02",
+        "2027-01-30T00:00:00Z",
+    );
+    gh.ok(&["license", "install", &key], "");
+    for (at, days, words) in [
+        ("2027-01-31 12:00:00", 30, "30 days remaining"),
+        ("2027-03-01 12:00:00", 1, "1 day remaining"),
+        ("2027-03-02 23:59:00", 0, "last day"),
+        ("2027-03-03 00:01:00", -1, "expired yesterday"),
+    ] {
+        gh.fake_time = Some(FakeTime::new(&faketime, at));
+        assert_eq!(gh.license_json()["days_remaining"], days, "{at}");
+        assert_eq!(gatehouse_license::words::remaining(days), words);
+        let shown = gh.ok(&["license", "show"], "");
+        assert!(
+            shown.contains(&format!("2027-03-02 ({words})")),
+            "{at}: {shown}"
+        );
+    }
+}
+
 #[test]
 fn months_and_expiry_follow_the_wall_clock_under_faketime() {
     let Some(faketime) = libfaketime("months_and_expiry_follow_the_wall_clock_under_faketime")

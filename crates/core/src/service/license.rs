@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use gatehouse_license::admission::{
     LICENSE_DATA_DAMAGED_EVENT, LICENSE_EXPIRED_EVENT, LICENSE_RECORD_ALTERED_EVENT,
 };
@@ -12,14 +14,12 @@ use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::Date;
 use gatehouse_license::jiff::tz::TimeZone;
 use gatehouse_license::key::decode_signed;
+use gatehouse_license::words;
 use gatehouse_license::{
     AppKey, InstallContext, KeyRefusal, License, LicenseSource, LicenseStatus, Month, Terms,
     VerifiedKey, VerifyingKey, check_key,
 };
 use gatehouse_license::{Projection, project_limit};
-
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 
 use super::{Gatehouse, Installation};
 use crate::export;
@@ -28,7 +28,6 @@ use crate::store::{
     Checked, ClockMark, DailyNewUsers, LicenseBinding, LicenseInstall, MonthUsageRecord,
     RefusedUser, SeatQuery, SeatRecord, StoreError, StoredLicense,
 };
-use gatehouse_license::words;
 
 /// Why a license key was not installed. The current license stays.
 #[derive(Debug, thiserror::Error)]

@@ -127,8 +127,20 @@ impl Gatehouse {
         code: &str,
         client: &str,
     ) -> Result<Admitted, Refusal> {
+        self.follow_up(identity, self.check_code_and_admit(identity, code, client))
+            .await
+    }
+
+    /// The follow-up of a challenge (a one-time code, or the answer to a
+    /// push): refused while the user is locked out, and its outcome
+    /// counted toward the lockout and in the metrics.
+    pub(super) async fn follow_up(
+        &self,
+        identity: &Identity,
+        step: impl Future<Output = Result<Admitted, Refusal>>,
+    ) -> Result<Admitted, Refusal> {
         let outcome = match self.refuse_if_locked(identity, self.clock.now()) {
-            Ok(()) => self.check_code_and_admit(identity, code, client).await,
+            Ok(()) => step.await,
             Err(refusal) => Err(refusal),
         };
         self.second_factor_outcome(identity, outcome.as_ref().err().copied(), outcome.is_ok())

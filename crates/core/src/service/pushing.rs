@@ -14,7 +14,6 @@ use tokio::sync::Notify;
 use super::Gatehouse;
 use crate::identity::Identity;
 use crate::outcome::{Admitted, LoginStep, Refusal};
-
 use crate::push::{Decision, NotifyError, PendingPush, PushMode};
 use crate::store::{PushLimited, PushLimits, PushRecord, StoreError};
 
@@ -458,15 +457,11 @@ impl Gatehouse {
         typed: &str,
         client: &str,
     ) -> Result<Admitted, Refusal> {
-        let outcome = match self.refuse_if_locked(identity, self.clock.now()) {
-            Ok(()) => self.push_then_admit(identity, push, typed, client).await,
-            Err(refusal) => Err(refusal),
-        };
-        self.second_factor_outcome(identity, outcome.as_ref().err().copied(), outcome.is_ok())
-            .await;
-        self.counters
-            .count(outcome.as_ref().map(|_| ()).map_err(|r| *r));
-        outcome
+        self.follow_up(
+            identity,
+            self.push_then_admit(identity, push, typed, client),
+        )
+        .await
     }
 
     async fn push_then_admit(

@@ -1,11 +1,12 @@
 //! The installation, the license in force and the clock mark: what
 //! the license rests on, each record checked (`Checked`) when read.
 
-use super::{Checked, StoreResult};
 use async_trait::async_trait;
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::Date;
 use gatehouse_license::{Month, SigningKey};
+
+use super::{Checked, StoreResult};
 
 /// The installation's identity and first-start facts. Created once, never
 /// changed.

@@ -8,6 +8,11 @@
 
 use std::sync::Arc;
 
+use accounts::{
+    add_client, add_local_user, clients, delete_client, delete_local_user, disable_local_user,
+    enable_local_user, enroll_totp, local_users, lockouts, remove_totp, set_password,
+    set_second_factor, unlock,
+};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
@@ -16,20 +21,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post, put};
 use axum::{Json, Router};
 use gatehouse_core::{StoreError, UserError};
-use serde::de::DeserializeOwned;
-
-use crate::state::Panel;
-use crate::wire::ErrorJson;
-use accounts::{
-    add_client, add_local_user, clients, delete_client, delete_local_user, disable_local_user,
-    enable_local_user, enroll_totp, local_users, lockouts, remove_totp, set_password,
-    set_second_factor, unlock,
-};
 use license::{
     alarm_history, alarms, application_key_file, install_license, license_request, preview_license,
     refused_users, set_alarms, test_email, usage, users,
 };
 use phones::{push_devices, push_enrollment, push_history, remove_push_device, set_push_mode};
+use serde::de::DeserializeOwned;
+
+use crate::state::Panel;
+use crate::wire::ErrorJson;
 
 mod accounts;
 mod license;

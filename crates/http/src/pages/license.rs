@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::InstallError;
-use gatehouse_license::{UsagePercent, words};
+use gatehouse_license::{KeyRefusal, UsagePercent, words};
 use serde::Deserialize;
 
 use super::{Flash, Nav, page, see_other, unavailable};
@@ -118,17 +118,20 @@ pub(super) async fn license_preview(
             };
             render_license(&panel, &admin, StatusCode::OK, Flash::None, Some(preview)).await
         }
-        Err(refusal) => {
-            render_license(
-                &panel,
-                &admin,
-                StatusCode::BAD_REQUEST,
-                Flash::Error(refusal.to_string()),
-                None,
-            )
-            .await
-        }
+        Err(refusal) => refused(&panel, &admin, &refusal).await,
     }
+}
+
+/// The License page again, saying why a key was refused (400).
+async fn refused(panel: &Panel, admin: &Admin, refusal: &KeyRefusal) -> Response {
+    render_license(
+        panel,
+        admin,
+        StatusCode::BAD_REQUEST,
+        Flash::Error(refusal.to_string()),
+        None,
+    )
+    .await
 }
 
 pub(super) async fn license_install(
@@ -140,16 +143,7 @@ pub(super) async fn license_install(
             tracing::info!(admin = %admin.name, "license installed from the panel");
             see_other("/license?installed=1")
         }
-        Err(InstallError::Refused(refusal)) => {
-            render_license(
-                &panel,
-                &admin,
-                StatusCode::BAD_REQUEST,
-                Flash::Error(refusal.to_string()),
-                None,
-            )
-            .await
-        }
+        Err(InstallError::Refused(refusal)) => refused(&panel, &admin, &refusal).await,
         Err(InstallError::Store(error)) => unavailable(error),
     }
 }

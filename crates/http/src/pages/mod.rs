@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use alarms::{alarms_page, save_alarms, test_email};
+use analytics::{analytics_csv, analytics_page};
 use askama::Template;
 use axum::Router;
 use axum::body::Body;
@@ -13,19 +15,17 @@ use axum::http::StatusCode;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use clients::{add_client, clients_page, delete_client};
 use gatehouse_license::LicenseStatus;
+use license::{application_key_file, license_install, license_page, license_preview};
+use local_users::{add_local_user, local_user_action, local_users_page, remove_totp, unlock_user};
 use serde::Deserialize;
+use sign_in::{login, login_page, logout};
+use users::{users_csv, users_page};
 
 use crate::auth::Admin;
 use crate::forms::query_string;
 use crate::state::Panel;
-use alarms::{alarms_page, save_alarms, test_email};
-use analytics::{analytics_csv, analytics_page};
-use clients::{add_client, clients_page, delete_client};
-use license::{application_key_file, license_install, license_page, license_preview};
-use local_users::{add_local_user, local_user_action, local_users_page, remove_totp, unlock_user};
-use sign_in::{login, login_page, logout};
-use users::{users_csv, users_page};
 
 mod alarms;
 mod analytics;

@@ -1,12 +1,13 @@
 //! The alarm settings and the outbox (`AlarmStore`): fired once per key,
 //! leased to one sender, retried until sent.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use gatehouse_core::alarms::AlarmSettings;
 use gatehouse_core::store::{AlarmRecord, AlarmStore, Delivery, NewAlarm, StoreError, StoreResult};
 use gatehouse_license::alarms::AlarmKind;
 use gatehouse_license::jiff::Timestamp;
-use std::collections::HashSet;
 
 use super::{DbRow, Store, get};
 use crate::backend::Backend;

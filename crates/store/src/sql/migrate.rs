@@ -1,11 +1,12 @@
 //! Schema migrations and the seal of an older database (its secrets
 //! encrypted, its license records tagged), in one transaction.
 
+use std::str::FromStr;
+
 use gatehouse_core::seal::SealingKey;
 use gatehouse_core::store::{InstallationRecord, StoreError, StoreResult};
 use gatehouse_license::SigningKey;
 use gatehouse_license::jiff::civil::Date;
-use std::str::FromStr;
 
 use super::{Db, Store, get};
 use crate::backend::Backend;

@@ -38,6 +38,7 @@ pub(super) fn inserted(
     }
 }
 
+/// A column of `row` as `T`; a value that does not decode is corrupt data.
 pub(super) fn get<'r, T>(row: &'r DbRow, column: &str) -> StoreResult<T>
 where
     T: sqlx::Decode<'r, Db> + sqlx::Type<Db>,

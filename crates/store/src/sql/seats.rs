@@ -2,6 +2,8 @@
 //! the month's lock, last logins and refusals written behind, the Users table
 //! by keyset, usage and new users per day.
 
+use std::collections::{BTreeSet, HashSet};
+
 use async_trait::async_trait;
 use gatehouse_core::identity::SeatKey;
 use gatehouse_core::seal::SealingKey;
@@ -13,7 +15,6 @@ use gatehouse_core::store::{
 use gatehouse_license::Month;
 use gatehouse_license::jiff::Timestamp;
 use sqlx::QueryBuilder;
-use std::collections::{BTreeSet, HashSet};
 
 use super::{Db, Store, get};
 use crate::backend::Backend;

@@ -1,14 +1,15 @@
 //! A data directory and the real `gatehouse` and `gatehouse-vendor`
 //! binaries run against it: users, clients, license keys, TOTP codes.
 
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
 use gatehouse_core::totp::{TotpSecret, code_at, step_of};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_testkit::FakeTime;
 use gatehouse_testkit::{temp_dir, workspace_binary, workspace_root};
 use serde_json::Value;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
 
 /// A data directory and the commands run against it.
 pub struct Installation {

@@ -9,6 +9,9 @@ mod slapd;
 mod smtp;
 mod tls;
 
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
 pub use gatehouse_testkit::FakeTime;
 pub use installation::*;
 pub use radius::*;
@@ -16,9 +19,6 @@ pub use server::*;
 pub use slapd::*;
 pub use smtp::*;
 pub use tls::*;
-
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// Starts a peer server with no terminal input or output.
 pub(crate) fn spawn_quiet(command: &mut Command) -> Child {

@@ -1,9 +1,10 @@
 //! radclient, the RADIUS client of FreeRADIUS, and what it printed.
 
-use serde_json::Value;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
+
+use serde_json::Value;
 
 /// What radclient printed about the reply.
 #[derive(Debug, Default)]

@@ -1,13 +1,15 @@
 //! A running `gatehouse serve` on free loopback ports, its log collected
 //! line by line, and what `/metrics` says.
 
-use super::Installation;
-use gatehouse_testkit::FakeTime;
 use std::io::{BufRead as _, BufReader};
 use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use gatehouse_testkit::FakeTime;
+
+use super::Installation;
 
 /// One reading of `/metrics`.
 pub struct Metrics(String);

@@ -1,9 +1,11 @@
 //! A real OpenLDAP server (slapd) with the test directory.
 
-use super::{TestCa, free_port, kill_child, serving, spawn_quiet};
-use gatehouse_testkit::{temp_dir, workspace_root};
 use std::path::PathBuf;
 use std::process::{Child, Command};
+
+use gatehouse_testkit::{temp_dir, workspace_root};
+
+use super::{TestCa, free_port, kill_child, serving, spawn_quiet};
 
 /// A real OpenLDAP server (slapd) with the test directory
 /// (`tests/peers/ldap`: AD-style users through a small schema, a plain

@@ -1,11 +1,13 @@
 //! The SMTP server alarms are sent to (aiosmtpd, `tests/peers/smtp_server.py`)
 //! and the messages it received.
 
-use super::{TestCa, free_port, kill_child, serving, spawn_quiet};
-use gatehouse_testkit::{temp_dir, workspace_root};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+
+use gatehouse_testkit::{temp_dir, workspace_root};
+
+use super::{TestCa, free_port, kill_child, serving, spawn_quiet};
 
 /// A real SMTP server (aiosmtpd from `.venv-peers`, run by
 /// `tests/peers/smtp_server.py`) on a loopback port, storing what it
