@@ -3,8 +3,7 @@
 //! copy so the next login reads it again).
 
 use super::{Gatehouse, Removed, UserError};
-use crate::clients::ClientError;
-use crate::clients::RadiusClient;
+use crate::clients::{ClientError, RadiusClient};
 use crate::identity::{SeatKey, Username};
 use crate::store::{LocalUserRecord, StoreError, TotpRecord};
 use crate::totp::{TotpMode, TotpSecret};

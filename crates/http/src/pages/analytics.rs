@@ -12,8 +12,7 @@ use gatehouse_core::export::HistoryRow;
 use gatehouse_core::store::DailyNewUsers;
 use gatehouse_license::words;
 
-use super::csv_download;
-use super::{Nav, page, unavailable};
+use super::{Nav, csv_download, page, unavailable};
 use crate::auth::Admin;
 use crate::state::Panel;
 use crate::wire::csv;

@@ -11,8 +11,7 @@ use axum::response::{IntoResponse, Response};
 use gatehouse_core::store::SeatRecord;
 use gatehouse_license::words;
 
-use super::csv_download;
-use super::{Nav, page, unavailable};
+use super::{Nav, csv_download, page, unavailable};
 use crate::auth::Admin;
 use crate::forms::{
     BadQuery, PAGE_SIZE, UsersQuery, cursor_after, query_string, seat_cursor, sort_name,
