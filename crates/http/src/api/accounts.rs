@@ -185,7 +185,7 @@ pub(super) struct TotpRequestJson {
 }
 
 #[derive(Debug, Serialize)]
-pub(super) struct TotpEnrollmentJson {
+struct TotpEnrollmentJson {
     username: String,
     mode: String,
     secret: String,
@@ -238,7 +238,7 @@ pub(super) async fn clients(State(panel): State<Arc<Panel>>, _admin: Admin) -> R
     }
 }
 
-pub(super) fn yes() -> bool {
+fn yes() -> bool {
     true
 }
 

@@ -66,7 +66,7 @@ pub(super) async fn preview_license(
 }
 
 #[derive(Debug, Serialize)]
-pub(super) struct LicenseRequestJson {
+struct LicenseRequestJson {
     app_key: String,
     dossier: String,
     contact: Option<String>,
@@ -99,7 +99,7 @@ pub(super) async fn application_key_file(
 // ----- users and usage -------------------------------------------------------
 
 #[derive(Debug, Serialize)]
-pub(super) struct UsersPageJson {
+struct UsersPageJson {
     month: String,
     users: Vec<UserJson>,
     /// Pass as `after` for the next page; `null` on the last page.
@@ -141,7 +141,7 @@ pub(super) struct MonthQuery {
 }
 
 #[derive(Debug, Serialize)]
-pub(super) struct RefusedPageJson {
+struct RefusedPageJson {
     month: String,
     users: Vec<RefusedJson>,
 }
@@ -173,13 +173,13 @@ pub(super) async fn refused_users(
 }
 
 #[derive(Debug, Serialize)]
-pub(super) struct DailyJson {
+struct DailyJson {
     day: i8,
     users: u32,
 }
 
 #[derive(Debug, Serialize)]
-pub(super) struct ProjectionJson {
+struct ProjectionJson {
     /// `no_data`, `reached`, `reached_on` or `not_this_month`.
     kind: &'static str,
     date: Option<String>,
@@ -187,7 +187,7 @@ pub(super) struct ProjectionJson {
 }
 
 #[derive(Debug, Serialize)]
-pub(super) struct UsageJson {
+struct UsageJson {
     months: Vec<HistoryRow>,
     month: String,
     active_users: u32,
@@ -283,7 +283,7 @@ pub(super) async fn set_alarms(
 }
 
 /// Alarms returned by the history route.
-pub(super) const ALARM_HISTORY_LIMIT: u32 = 200;
+const ALARM_HISTORY_LIMIT: u32 = 200;
 
 pub(super) async fn alarm_history(State(panel): State<Arc<Panel>>, _admin: Admin) -> Response {
     let gatehouse = &panel.gatehouse;
@@ -300,7 +300,7 @@ pub(super) async fn alarm_history(State(panel): State<Arc<Panel>>, _admin: Admin
 }
 
 #[derive(Debug, Serialize)]
-pub(super) struct TestEmailJson {
+struct TestEmailJson {
     sent_to: Vec<String>,
 }
 

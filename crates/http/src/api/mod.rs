@@ -130,14 +130,14 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
 
 /// 204, or 200 with `{"warning": …}` when the user is left without a
 /// second factor while one is required.
-pub(super) fn removal_response(removed: &gatehouse_core::Removed) -> Response {
+fn removal_response(removed: &gatehouse_core::Removed) -> Response {
     match removed.warning() {
         None => StatusCode::NO_CONTENT.into_response(),
         Some(warning) => Json(serde_json::json!({ "warning": warning })).into_response(),
     }
 }
 
-pub(super) fn unavailable(error: StoreError) -> Response {
+fn unavailable(error: StoreError) -> Response {
     tracing::error!(%error, "API: database unavailable");
     self::error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -160,7 +160,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
-pub(super) fn body_error(rejection: &JsonRejection) -> String {
+fn body_error(rejection: &JsonRejection) -> String {
     format!("invalid request body: {}", rejection.body_text())
 }
 
@@ -182,7 +182,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
     }
 }
 
-pub(super) fn user_error(error: UserError) -> Response {
+fn user_error(error: UserError) -> Response {
     match error {
         UserError::NotFound(_) => self::error(StatusCode::NOT_FOUND, error.to_string()),
         UserError::AlreadyExists(_) => self::error(StatusCode::CONFLICT, error.to_string()),

@@ -152,7 +152,7 @@ pub async fn push_enrollment_link(
     ))
 }
 
-pub(super) fn push_admin_error(refusal: PushError) -> Response {
+fn push_admin_error(refusal: PushError) -> Response {
     match refusal {
         PushError::UnknownUser(_) => error(StatusCode::NOT_FOUND, refusal.to_string()),
         PushError::Store(store) => unavailable(store),

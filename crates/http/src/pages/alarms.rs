@@ -21,7 +21,7 @@ use crate::wire::{alarm_state, local_time};
 
 #[derive(Template)]
 #[template(path = "alarms.html")]
-pub(super) struct AlarmsPage {
+struct AlarmsPage {
     nav: Option<Nav>,
     csrf: String,
     days_before_end: String,
@@ -37,7 +37,7 @@ pub(super) struct AlarmsPage {
 }
 
 /// One line of the alarm history.
-pub(super) struct AlarmRow {
+struct AlarmRow {
     raised: String,
     subject: String,
     recipients: String,
@@ -83,7 +83,7 @@ impl AlarmRow {
     }
 }
 
-pub(super) fn join_numbers(values: &[u32]) -> String {
+fn join_numbers(values: &[u32]) -> String {
     values
         .iter()
         .map(u32::to_string)
@@ -92,7 +92,7 @@ pub(super) fn join_numbers(values: &[u32]) -> String {
 }
 
 /// What the form shows: the settings in force, or what was typed.
-pub(super) struct AlarmsForm {
+struct AlarmsForm {
     days_before_end: String,
     user_limit_percent: String,
     recipients: String,
@@ -110,7 +110,7 @@ impl AlarmsForm {
 
 /// The Alarms page with what an action came to and the form as typed (a
 /// refused one), or else the settings in force.
-pub(super) async fn render_alarms(
+async fn render_alarms(
     panel: &Panel,
     admin: &Admin,
     status: StatusCode,

@@ -19,7 +19,7 @@ use crate::wire::csv;
 
 #[derive(Template)]
 #[template(path = "analytics.html")]
-pub(super) struct AnalyticsPage {
+struct AnalyticsPage {
     nav: Option<Nav>,
     chart: String,
     months: Vec<HistoryRow>,

@@ -17,7 +17,7 @@ use crate::wire::ClientJson;
 
 #[derive(Template)]
 #[template(path = "clients.html")]
-pub(super) struct ClientsPage {
+struct ClientsPage {
     nav: Option<Nav>,
     csrf: String,
     clients: Vec<ClientJson>,
@@ -25,7 +25,7 @@ pub(super) struct ClientsPage {
     error: Option<String>,
 }
 
-pub(super) async fn render_clients(
+async fn render_clients(
     panel: &Panel,
     admin: &Admin,
     status: StatusCode,

@@ -19,7 +19,7 @@ use crate::wire::{LicenseJson, LicensePreviewJson};
 
 #[derive(Template)]
 #[template(path = "license.html")]
-pub(super) struct LicensePage {
+struct LicensePage {
     nav: Option<Nav>,
     csrf: String,
     license: LicenseJson,
@@ -39,12 +39,12 @@ pub(super) struct LicensePage {
     preview: Option<Preview>,
 }
 
-pub(super) struct Preview {
+struct Preview {
     key: String,
     details: LicensePreviewJson,
 }
 
-pub(super) async fn render_license(
+async fn render_license(
     panel: &Panel,
     admin: &Admin,
     status: StatusCode,

@@ -18,7 +18,7 @@ use crate::wire::{LocalUserJson, LockoutJson};
 
 #[derive(Template)]
 #[template(path = "local_users.html")]
-pub(super) struct LocalUsersPage {
+struct LocalUsersPage {
     nav: Option<Nav>,
     csrf: String,
     users: Vec<LocalUserJson>,
@@ -31,7 +31,7 @@ pub(super) struct LocalUsersPage {
     enrolled: Option<Enrolled>,
 }
 
-pub(super) struct Enrolled {
+struct Enrolled {
     username: String,
     how: &'static str,
     qr_svg: String,
@@ -39,7 +39,7 @@ pub(super) struct Enrolled {
     uri: String,
 }
 
-pub(super) async fn render_local_users(
+async fn render_local_users(
     panel: &Panel,
     admin: &Admin,
     status: StatusCode,

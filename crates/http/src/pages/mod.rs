@@ -168,7 +168,7 @@ pub(crate) struct DoneQuery {
     pub done: Option<String>,
 }
 
-pub(super) fn csv_download(name: &str, body: Body) -> Response {
+fn csv_download(name: &str, body: Body) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),

@@ -19,7 +19,7 @@ use crate::state::Panel;
 
 #[derive(Template)]
 #[template(path = "login.html")]
-pub(super) struct LoginPage {
+struct LoginPage {
     nav: Option<Nav>,
     next: String,
     error: Option<String>,

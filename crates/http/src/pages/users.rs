@@ -21,7 +21,7 @@ use crate::wire::{RefusedJson, USER_COLUMNS, UserJson, csv_row, local_time};
 
 #[derive(Template)]
 #[template(path = "users.html")]
-pub(super) struct UsersPage {
+struct UsersPage {
     nav: Option<Nav>,
     month: String,
     months: Vec<String>,
@@ -39,13 +39,13 @@ pub(super) struct UsersPage {
     refused: Vec<RefusedJson>,
 }
 
-pub(super) struct SortLinks {
+struct SortLinks {
     username: String,
     first_seen: String,
     last_login: String,
 }
 
-pub(super) fn bad_request(message: &str) -> Response {
+fn bad_request(message: &str) -> Response {
     (StatusCode::BAD_REQUEST, message.to_string()).into_response()
 }
 
