@@ -143,7 +143,7 @@ impl AlarmStore for Store {
     }
 }
 
-pub(super) fn alarm_from_row(row: &DbRow) -> StoreResult<AlarmRecord> {
+fn alarm_from_row(row: &DbRow) -> StoreResult<AlarmRecord> {
     let kind: String = get(row, "kind")?;
     let delivery: String = get(row, "delivery")?;
     let recipients: String = get(row, "recipients")?;

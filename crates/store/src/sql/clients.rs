@@ -10,7 +10,7 @@ use crate::backend::Backend;
 use crate::sealing;
 use crate::shared::unavailable;
 
-pub(super) fn client_from_row(seal: &SealingKey, row: &DbRow) -> StoreResult<RadiusClient> {
+fn client_from_row(seal: &SealingKey, row: &DbRow) -> StoreResult<RadiusClient> {
     let name: String = get(row, "name")?;
     let sealed: Vec<u8> = get(row, "secret")?;
     let secret = sealing::open(

@@ -117,7 +117,7 @@ impl Store {
 
 /// The sealed installation record, and whether the plain
 /// columns beside it still show it (`authentic`).
-pub(super) fn installation_from_row(
+fn installation_from_row(
     seal: &SealingKey,
     row: &DbRow,
 ) -> StoreResult<Checked<InstallationRecord>> {
@@ -132,7 +132,7 @@ pub(super) fn installation_from_row(
     Ok(Checked { record, authentic })
 }
 
-pub(super) const INSTALLATION_COLUMNS: &str =
+const INSTALLATION_COLUMNS: &str =
     "SELECT signing_key, first_start, demo_support_end, time_zone FROM installation WHERE id = 1";
 
 #[async_trait]

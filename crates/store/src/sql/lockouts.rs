@@ -10,9 +10,9 @@ use super::{DbRow, Store, get};
 use crate::backend::Backend;
 use crate::shared::{micros, timestamp, unavailable};
 
-pub(super) const LOCKOUT_COLUMNS: &str = "seat_key, username, otp_failures, password_failures, locks, last_failure_at, locked_at, locked_until";
+const LOCKOUT_COLUMNS: &str = "seat_key, username, otp_failures, password_failures, locks, last_failure_at, locked_at, locked_until";
 
-pub(super) fn lock_from_row(row: &DbRow) -> StoreResult<LockRecord> {
+fn lock_from_row(row: &DbRow) -> StoreResult<LockRecord> {
     let count = |name: &str| -> StoreResult<u32> {
         Ok(u32::try_from(get::<i64>(row, name)?).unwrap_or(u32::MAX))
     };
@@ -35,7 +35,7 @@ pub(super) fn lock_from_row(row: &DbRow) -> StoreResult<LockRecord> {
 }
 
 /// A run of failures older than this starts again from zero.
-pub(super) const FAILURE_RUN: gatehouse_license::jiff::SignedDuration =
+const FAILURE_RUN: gatehouse_license::jiff::SignedDuration =
     gatehouse_license::jiff::SignedDuration::from_hours(24);
 
 #[async_trait]

@@ -20,7 +20,7 @@ use crate::shared::{
     ROWS_PER_INSERT, device_columns, micros, push_columns, timestamp, unavailable,
 };
 
-pub(super) fn device_from_row(seal: &SealingKey, row: &DbRow) -> StoreResult<DeviceRecord> {
+fn device_from_row(seal: &SealingKey, row: &DbRow) -> StoreResult<DeviceRecord> {
     let id: String = get(row, "id")?;
     let seat: String = get(row, "seat_key")?;
     let public_key: Vec<u8> = get(row, "public_key")?;
@@ -69,7 +69,7 @@ pub(super) fn device_from_row(seal: &SealingKey, row: &DbRow) -> StoreResult<Dev
 
 /// Adds a phone row (tagged), unless its id is taken or was
 /// revoked.
-pub(super) async fn insert_device(
+async fn insert_device(
     seal: &SealingKey,
     tx: &mut sqlx::Transaction<'static, Db>,
     device: &DeviceRecord,
@@ -106,13 +106,13 @@ pub(super) async fn insert_device(
     inserted(result)
 }
 
-pub(super) const ENROLLMENT_COLUMNS: &str =
+const ENROLLMENT_COLUMNS: &str =
     "SELECT token_hash, seat_key, username, expires_at, used_at, device_id, tag
      FROM push_enrollments WHERE token_hash = $1";
 
 /// The link a row holds, if it can still enroll at `at`. A row
 /// whose tag fails was not made by Gatehouse: not a link.
-pub(super) fn enrollment_from_row(
+fn enrollment_from_row(
     seal: &SealingKey,
     row: &DbRow,
     at: Timestamp,
@@ -149,7 +149,7 @@ pub(super) fn enrollment_from_row(
     }))
 }
 
-pub(super) fn push_from_row(row: &DbRow) -> StoreResult<PushRecord> {
+fn push_from_row(row: &DbRow) -> StoreResult<PushRecord> {
     let decision: Option<String> = get(row, "decision")?;
     Ok(PushRecord {
         push: PendingPush {

@@ -401,7 +401,7 @@ impl SeatStore for Store {
     }
 }
 
-pub(super) async fn update_last_login(
+async fn update_last_login(
     tx: &mut sqlx::Transaction<'static, Db>,
     month: &str,
     seat: &SeatKey,

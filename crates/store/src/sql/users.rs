@@ -81,7 +81,7 @@ impl Store {
 /// A local account; one whose tag fails (a password or account
 /// written in outside Gatehouse) is shown disabled, with no
 /// password that any text matches: it signs nobody in.
-pub(super) fn local_user_from_row(seal: &SealingKey, row: &DbRow) -> StoreResult<LocalUserRecord> {
+fn local_user_from_row(seal: &SealingKey, row: &DbRow) -> StoreResult<LocalUserRecord> {
     let username: String = get(row, "username")?;
     let password_hash: String = get(row, "password_hash")?;
     let enabled = get::<i64>(row, "enabled")? != 0;
@@ -117,9 +117,9 @@ pub(super) fn local_user_from_row(seal: &SealingKey, row: &DbRow) -> StoreResult
 
 /// Stands for a password hash whose row was changed outside
 /// Gatehouse: not a PHC string, so no password verifies.
-pub(super) const ALTERED_PASSWORD: &str = "!altered outside Gatehouse";
+const ALTERED_PASSWORD: &str = "!altered outside Gatehouse";
 
-pub(super) const LOCAL_USER_COLUMNS: &str =
+const LOCAL_USER_COLUMNS: &str =
     "username, display_name, password_hash, enabled, second_factor_exempt, created_at, tag";
 
 #[async_trait]
