@@ -27,6 +27,7 @@ mod lockout;
 pub mod metrics;
 pub mod outcome;
 pub mod password;
+pub mod policy;
 pub mod push;
 pub mod push_hosts;
 pub mod ratelimit;
