@@ -14,6 +14,7 @@
 pub mod attributes;
 pub mod crypto;
 pub mod dedup;
+pub mod dictionary;
 pub mod message;
 pub mod packet;
 pub mod server;
