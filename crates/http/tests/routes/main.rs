@@ -1,0 +1,12 @@
+//! Every route of the panel and API, in process (`Router::oneshot`),
+//! against a real SQLite store; a module per area, one fixture.
+
+mod support;
+
+mod access;
+mod accounts;
+mod alarms;
+mod license;
+mod push;
+mod surface;
+mod users;

@@ -1,0 +1,161 @@
+//! The Users table and its CSV, and the analytics.
+
+use std::collections::BTreeSet;
+
+use axum::http::{Method, StatusCode};
+use gatehouse_core::{Identity, Username};
+use gatehouse_license::jiff::civil::date;
+use serde_json::json;
+
+use super::support::*;
+
+#[tokio::test]
+async fn the_users_table_pages_searches_and_downloads() {
+    let fx = fixture("users").await;
+    fx.count_users(&(0..20).map(|i| format!("user{i:03}")).collect::<Vec<_>>())
+        .await;
+    fx.clock.set(ts("2026-11-10T11:00:00Z"));
+    fx.count_users(&["alice".to_string()]).await;
+    fx.clock.set(ts("2026-11-10T12:00:00Z"));
+    fx.count_users(&["albert".to_string()]).await;
+    // 22 users with limit 25; pages of 8 through the API.
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let (status, page) = fx
+            .api(
+                As::Token,
+                Method::GET,
+                &format!("/api/v1/users?limit=8&after={after}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        seen.extend(
+            page["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["username"].as_str().unwrap().to_string()),
+        );
+        match page["next"].as_str() {
+            Some(next) => after = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 22);
+    let unique: BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), 22, "no row twice");
+    let (_, search) = fx
+        .api(As::Token, Method::GET, "/api/v1/users?q=AL", None)
+        .await;
+    let found: Vec<&str> = search["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(found, ["albert", "alice"]);
+    let (_, newest) = fx
+        .api(
+            As::Token,
+            Method::GET,
+            "/api/v1/users?sort=first_seen&desc=1&limit=1",
+            None,
+        )
+        .await;
+    assert_eq!(newest["users"][0]["username"], "albert");
+    for bad in [
+        "/api/v1/users?month=2026-13",
+        "/api/v1/users?sort=password",
+        "/api/v1/users?after=zzz",
+        "/api/v1/users?limit=0",
+        "/api/v1/users?limit=1001",
+        "/api/v1/users?desc=yes",
+        "/api/v1/users?sort=username&sort=first_seen",
+    ] {
+        let (status, body) = fx.api(As::Token, Method::GET, bad, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(body["error"].is_string(), "{bad}: a JSON error, got {body}");
+    }
+    let (_, html) = fx.page(As::Session, "/users").await;
+    assert!(
+        html.contains("user000") && !html.contains("Next page"),
+        "22 rows fit one page of 50"
+    );
+    let (status, csv) = fx.page(As::Session, "/users.csv?q=al").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        csv.lines().next(),
+        Some("username,display_name,source,first_seen,last_login,last_client")
+    );
+    assert_eq!(csv.lines().count(), 3);
+}
+
+#[tokio::test]
+async fn the_users_csv_holds_every_row_of_a_large_month() {
+    let fx = fixture("users-csv").await;
+    fx.gatehouse
+        .install_license(&fx.key(20_000, date(2099, 12, 31)))
+        .await
+        .unwrap();
+    // More rows than one streamed chunk (5,000), admitted concurrently.
+    const USERS: usize = 12_345;
+    let mut admissions = tokio::task::JoinSet::new();
+    for worker in 0..32 {
+        let gatehouse = fx.gatehouse.clone();
+        admissions.spawn(async move {
+            for i in (worker..USERS).step_by(32) {
+                let name = format!("user{i:05}");
+                let username = Username::parse(&name).unwrap();
+                gatehouse
+                    .admit(&Identity::local(&username, &name), "vpn-1")
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    while let Some(done) = admissions.join_next().await {
+        done.unwrap();
+    }
+    for path in ["/users.csv", "/users.csv?sort=last_login&desc=1"] {
+        let (status, csv) = fx.page(As::Session, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let names: Vec<&str> = csv
+            .lines()
+            .skip(1)
+            .map(|line| line.split(',').next().unwrap())
+            .collect();
+        assert_eq!(names.len(), USERS, "{path}: one line per user");
+        let unique: BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(unique.len(), USERS, "{path}: no user twice");
+    }
+    let (_, csv) = fx.page(As::Session, "/users.csv").await;
+    let names: Vec<&str> = csv.lines().skip(1).map(|l| &l[..9]).collect();
+    assert!(names.windows(2).all(|w| w[0] < w[1]), "in username order");
+}
+
+#[tokio::test]
+async fn analytics_show_months_days_and_the_projection() {
+    let fx = fixture("analytics").await;
+    fx.count_users(&(0..10).map(|i| format!("u{i}")).collect::<Vec<_>>())
+        .await;
+    let (status, html) = fx.page(As::Session, "/analytics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("<svg class=\"chart\""),
+        "the chart is inline SVG"
+    );
+    assert!(html.contains("2026-11: 10 of 25 users"));
+    // 10 users in 10 days: one a day, 15 seats left → November 25.
+    assert!(
+        html.contains("At this rate the limit is reached on 2026-11-25"),
+        "{html}"
+    );
+    let (_, usage) = fx.api(As::Token, Method::GET, "/api/v1/usage", None).await;
+    assert_eq!(usage["projection"]["kind"], "reached_on");
+    assert_eq!(usage["projection"]["date"], "2026-11-25");
+    assert_eq!(usage["daily"], json!([{"day": 10, "users": 10}]));
+    let (_, csv) = fx.page(As::Session, "/analytics.csv").await;
+    assert!(csv.contains("2026-11,10,25,40.0"), "{csv}");
+}
