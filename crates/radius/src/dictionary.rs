@@ -209,6 +209,11 @@ impl Definition {
             expected,
         };
         let data = match self.kind {
+            // RFC 2868 §3.6: a tagged string whose first byte could be read
+            // as a tag (0x01 to 0x1F) gets tag 0 in front of it.
+            Kind::String if self.tagged && value.bytes().next().is_some_and(|b| b <= 0x1f) => {
+                [&[0u8][..], value.as_bytes()].concat()
+            }
             Kind::String => value.as_bytes().to_vec(),
             Kind::Octets => match value.strip_prefix("0x") {
                 Some(hex) => {

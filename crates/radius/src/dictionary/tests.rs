@@ -38,6 +38,11 @@ fn tunnel_attributes_assign_a_vlan() {
         wire("Tunnel-Private-Group-Id", "100"),
         (81, b"100".to_vec())
     );
+    // A first byte that would read as a tag is kept as data behind tag 0.
+    assert_eq!(
+        wire("Tunnel-Private-Group-Id", "\u{1}x"),
+        (81, vec![0, 1, b'x'])
+    );
 }
 
 #[test]
