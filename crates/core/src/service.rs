@@ -290,6 +290,11 @@ impl Gatehouse {
             decoys: std::sync::atomic::AtomicU64::new(0),
             overload_log: crate::ratelimit::RateLimitedLog::new(Duration::from_secs(10), 5),
         };
+        // The directory generation the accounts copy starts from: without
+        // it the first tick would see a change and drop accounts already
+        // read, which a database outage right after start would then
+        // refuse.
+        gatehouse.accounts.refresh(gatehouse.store.as_ref()).await?;
         gatehouse.reload_alarms().await?;
         Ok(gatehouse)
     }

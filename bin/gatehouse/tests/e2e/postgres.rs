@@ -349,6 +349,10 @@ fn a_database_outage_refuses_new_users_and_keeps_counted_ones_in() {
         login(&radclient, node, "alice").code.as_deref(),
         Some("Access-Accept")
     );
+    // Let the periodic upkeep run (every second) after her login: it must
+    // keep the accounts read, not take its first look at the directory's
+    // generation for a change and drop them.
+    std::thread::sleep(Duration::from_millis(2500));
     // The database goes away: no new connection, existing ones cut.
     psql(
         &server,
