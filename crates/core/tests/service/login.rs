@@ -1259,3 +1259,47 @@ async fn a_remembered_password_never_outlives_a_password_change() {
         Err(Refusal::InvalidCredentials)
     );
 }
+
+/// A returning user is answered from memory when the database goes away,
+/// also right after start: the first periodic upkeep must not drop the
+/// accounts already read (it used to take its first look at the
+/// directory's generation for a change).
+#[tokio::test]
+async fn a_returning_user_logs_in_from_memory_when_the_database_goes_away_after_the_first_tick() {
+    let path = fresh_database("service", "outage-after-first-tick");
+    let clock = Arc::new(ManualClock::new(ts("2026-11-28T10:00:00Z")));
+    let zone = TimeZone::get("Europe/Istanbul").unwrap();
+    // The account is made before the service starts (`local-user add`,
+    // then `serve`).
+    open_at(&path, clock.clone(), &zone)
+        .await
+        .add_local_user("alice", "alice-pw")
+        .await
+        .unwrap();
+    let store = Arc::new(SqliteStore::open(&path, test_seal()).await.unwrap());
+    let shared: Arc<dyn Store> = store.clone();
+    let gatehouse = Gatehouse::open(shared, support::settings(clock, &zone))
+        .await
+        .unwrap();
+    assert!(
+        gatehouse
+            .authenticate("alice", "alice-pw", "vpn")
+            .await
+            .is_ok()
+    );
+    gatehouse.tick().await;
+    store.close().await;
+    let admitted = gatehouse.authenticate("alice", "alice-pw", "vpn").await;
+    assert!(
+        matches!(&admitted, Ok(a) if !a.newly_counted),
+        "{admitted:?}"
+    );
+    assert_eq!(
+        gatehouse
+            .authenticate("bob", "bob-pw", "vpn")
+            .await
+            .unwrap_err(),
+        Refusal::ServiceUnavailable,
+        "a name not in memory needs the database"
+    );
+}
