@@ -92,6 +92,16 @@ impl LocalAccounts {
             .clear();
     }
 
+    /// After a change made through this process: forgets everything and
+    /// takes the store's generation (which the change moved) as seen, so
+    /// the next check does not drop the copy again once it is read anew.
+    pub async fn changed(&self, store: &dyn Store) {
+        self.invalidate();
+        if let Err(error) = self.refresh(store).await {
+            tracing::warn!(%error, "could not read the local directory's generation after a change; the next check will");
+        }
+    }
+
     /// Forgets everything if the store's directory changed since the last
     /// check (a change made by another process).
     pub async fn refresh(&self, store: &dyn Store) -> StoreResult<()> {

@@ -58,7 +58,7 @@ impl Gatehouse {
             created_at: self.clock.now(),
         };
         let added = self.store.add_local_user(&record).await;
-        self.accounts.invalidate();
+        self.accounts.changed(self.store.as_ref()).await;
         match added {
             Ok(()) => {
                 if second_factor_exempt {
@@ -80,7 +80,7 @@ impl Gatehouse {
     pub async fn set_local_user_enabled(&self, name: &str, enabled: bool) -> Result<(), UserError> {
         let username = Username::parse(name)?;
         let changed = self.store.set_local_user_enabled(&username, enabled).await;
-        self.accounts.invalidate();
+        self.accounts.changed(self.store.as_ref()).await;
         if changed? {
             Ok(())
         } else {
@@ -99,7 +99,7 @@ impl Gatehouse {
             .store
             .set_local_user_password(&username, &password_hash)
             .await;
-        self.accounts.invalidate();
+        self.accounts.changed(self.store.as_ref()).await;
         if changed? {
             Ok(())
         } else {
@@ -111,7 +111,7 @@ impl Gatehouse {
     pub async fn delete_local_user(&self, name: &str) -> Result<(), UserError> {
         let username = Username::parse(name)?;
         let deleted = self.store.delete_local_user(&username).await;
-        self.accounts.invalidate();
+        self.accounts.changed(self.store.as_ref()).await;
         if deleted? {
             Ok(())
         } else {
@@ -142,7 +142,7 @@ impl Gatehouse {
             enrolled_at: self.clock.now(),
         };
         let enrolled = self.store.enroll_totp(&record).await;
-        self.accounts.invalidate();
+        self.accounts.changed(self.store.as_ref()).await;
         enrolled?;
         tracing::info!(username = %username, "TOTP enrolled");
         Ok(TotpEnrollment {
@@ -156,7 +156,7 @@ impl Gatehouse {
         let username = Username::parse(name)?;
         let seat = SeatKey::local(&username);
         let removed = self.store.remove_totp(&seat).await;
-        self.accounts.invalidate();
+        self.accounts.changed(self.store.as_ref()).await;
         if removed? {
             Ok(self.removed_from(&seat, username.to_string()).await?)
         } else {

@@ -208,7 +208,7 @@ impl Gatehouse {
             .store
             .set_local_user_second_factor_exempt(&username, exempt)
             .await;
-        self.accounts.invalidate();
+        self.accounts.changed(self.store.as_ref()).await;
         match changed? {
             true => {
                 tracing::info!(username = %username, exempt, "second-factor exemption changed");

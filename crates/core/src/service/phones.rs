@@ -113,7 +113,7 @@ impl Gatehouse {
                 webpush: None,
             })
             .await;
-        self.accounts.invalidate();
+        self.accounts.changed(self.store.as_ref()).await;
         match added {
             Ok(()) => {}
             Err(StoreError::AlreadyExists) => return Err(PushError::LinkUsed),
@@ -197,7 +197,7 @@ impl Gatehouse {
                 at: self.clock.now(),
             })
             .await;
-        self.accounts.invalidate();
+        self.accounts.changed(self.store.as_ref()).await;
         let device = enrolled??;
         tracing::info!(username = %device.username, device = %device.id, label, "push device enrolled");
         Ok(device)
@@ -212,7 +212,7 @@ impl Gatehouse {
     pub async fn remove_push_device(&self, id: &str) -> Result<Option<Removed>, StoreError> {
         let device = self.store.device(id).await?;
         let removed = self.store.remove_device(id, self.clock.now()).await;
-        self.accounts.invalidate();
+        self.accounts.changed(self.store.as_ref()).await;
         if !removed? {
             return Ok(None);
         }
@@ -236,7 +236,7 @@ impl Gatehouse {
     ) -> Result<Identity, PushError> {
         let identity = self.push_user_identity(name).await?;
         let set = self.store.set_push_mode(&identity.seat, mode).await;
-        self.accounts.invalidate();
+        self.accounts.changed(self.store.as_ref()).await;
         set?;
         Ok(identity)
     }

@@ -1303,3 +1303,44 @@ async fn a_returning_user_logs_in_from_memory_when_the_database_goes_away_after_
         "a name not in memory needs the database"
     );
 }
+
+/// The same after a change made through the service itself: the next
+/// upkeep does not drop the accounts read since.
+#[tokio::test]
+async fn a_change_through_the_service_does_not_make_the_next_tick_drop_the_accounts() {
+    let path = fresh_database("service", "outage-after-own-change");
+    let clock = Arc::new(ManualClock::new(ts("2026-11-28T10:00:00Z")));
+    let zone = TimeZone::get("Europe/Istanbul").unwrap();
+    let store = Arc::new(SqliteStore::open(&path, test_seal()).await.unwrap());
+    let shared: Arc<dyn Store> = store.clone();
+    let gatehouse = Gatehouse::open(shared, support::settings(clock, &zone))
+        .await
+        .unwrap();
+    gatehouse.add_local_user("alice", "alice-pw").await.unwrap();
+    gatehouse.add_local_user("bob", "bob-pw").await.unwrap();
+    assert!(
+        gatehouse
+            .authenticate("alice", "alice-pw", "vpn")
+            .await
+            .is_ok()
+    );
+    gatehouse.tick().await;
+    // A change, then alice read again, then the upkeep.
+    gatehouse
+        .set_local_user_password("bob", "bob-new-pw")
+        .await
+        .unwrap();
+    assert!(
+        gatehouse
+            .authenticate("alice", "alice-pw", "vpn")
+            .await
+            .is_ok()
+    );
+    gatehouse.tick().await;
+    store.close().await;
+    let admitted = gatehouse.authenticate("alice", "alice-pw", "vpn").await;
+    assert!(
+        matches!(&admitted, Ok(a) if !a.newly_counted),
+        "{admitted:?}"
+    );
+}
