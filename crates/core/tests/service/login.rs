@@ -1260,6 +1260,27 @@ async fn a_remembered_password_never_outlives_a_password_change() {
     );
 }
 
+/// A service over the database at `path`, and its store, which the test
+/// closes to take the database away.
+async fn closable(path: &Path, zone: &TimeZone) -> (Gatehouse, Arc<SqliteStore>) {
+    let clock = Arc::new(ManualClock::new(ts("2026-11-28T10:00:00Z")));
+    let store = Arc::new(SqliteStore::open(path, test_seal()).await.unwrap());
+    let shared: Arc<dyn Store> = store.clone();
+    let gatehouse = Gatehouse::open(shared, support::settings(clock, zone))
+        .await
+        .unwrap();
+    (gatehouse, store)
+}
+
+/// Alice, counted earlier, is let in with the database gone.
+async fn accepted_from_memory(gatehouse: &Gatehouse) {
+    let admitted = gatehouse.authenticate("alice", "alice-pw", "vpn").await;
+    assert!(
+        matches!(&admitted, Ok(a) if !a.newly_counted),
+        "{admitted:?}"
+    );
+}
+
 /// A returning user is answered from memory when the database goes away,
 /// also right after start: the first periodic upkeep must not drop the
 /// accounts already read (it used to take its first look at the
@@ -1267,20 +1288,16 @@ async fn a_remembered_password_never_outlives_a_password_change() {
 #[tokio::test]
 async fn a_returning_user_logs_in_from_memory_when_the_database_goes_away_after_the_first_tick() {
     let path = fresh_database("service", "outage-after-first-tick");
-    let clock = Arc::new(ManualClock::new(ts("2026-11-28T10:00:00Z")));
     let zone = TimeZone::get("Europe/Istanbul").unwrap();
     // The account is made before the service starts (`local-user add`,
     // then `serve`).
-    open_at(&path, clock.clone(), &zone)
+    let clock = Arc::new(ManualClock::new(ts("2026-11-28T10:00:00Z")));
+    open_at(&path, clock, &zone)
         .await
         .add_local_user("alice", "alice-pw")
         .await
         .unwrap();
-    let store = Arc::new(SqliteStore::open(&path, test_seal()).await.unwrap());
-    let shared: Arc<dyn Store> = store.clone();
-    let gatehouse = Gatehouse::open(shared, support::settings(clock, &zone))
-        .await
-        .unwrap();
+    let (gatehouse, store) = closable(&path, &zone).await;
     assert!(
         gatehouse
             .authenticate("alice", "alice-pw", "vpn")
@@ -1289,11 +1306,7 @@ async fn a_returning_user_logs_in_from_memory_when_the_database_goes_away_after_
     );
     gatehouse.tick().await;
     store.close().await;
-    let admitted = gatehouse.authenticate("alice", "alice-pw", "vpn").await;
-    assert!(
-        matches!(&admitted, Ok(a) if !a.newly_counted),
-        "{admitted:?}"
-    );
+    accepted_from_memory(&gatehouse).await;
     assert_eq!(
         gatehouse
             .authenticate("bob", "bob-pw", "vpn")
@@ -1309,13 +1322,7 @@ async fn a_returning_user_logs_in_from_memory_when_the_database_goes_away_after_
 #[tokio::test]
 async fn a_change_through_the_service_does_not_make_the_next_tick_drop_the_accounts() {
     let path = fresh_database("service", "outage-after-own-change");
-    let clock = Arc::new(ManualClock::new(ts("2026-11-28T10:00:00Z")));
-    let zone = TimeZone::get("Europe/Istanbul").unwrap();
-    let store = Arc::new(SqliteStore::open(&path, test_seal()).await.unwrap());
-    let shared: Arc<dyn Store> = store.clone();
-    let gatehouse = Gatehouse::open(shared, support::settings(clock, &zone))
-        .await
-        .unwrap();
+    let (gatehouse, store) = closable(&path, &TimeZone::get("Europe/Istanbul").unwrap()).await;
     gatehouse.add_local_user("alice", "alice-pw").await.unwrap();
     gatehouse.add_local_user("bob", "bob-pw").await.unwrap();
     assert!(
@@ -1338,9 +1345,5 @@ async fn a_change_through_the_service_does_not_make_the_next_tick_drop_the_accou
     );
     gatehouse.tick().await;
     store.close().await;
-    let admitted = gatehouse.authenticate("alice", "alice-pw", "vpn").await;
-    assert!(
-        matches!(&admitted, Ok(a) if !a.newly_counted),
-        "{admitted:?}"
-    );
+    accepted_from_memory(&gatehouse).await;
 }
