@@ -47,6 +47,9 @@ pub(crate) enum Command {
     /// Local user accounts.
     #[command(subcommand)]
     LocalUser(LocalUserCommand),
+    /// Local groups, which policies match on (`local:NAME`).
+    #[command(subcommand)]
+    Group(GroupCommand),
     /// RADIUS clients (NAS devices allowed to ask).
     #[command(subcommand)]
     Client(ClientCommand),
@@ -121,6 +124,10 @@ pub(crate) enum LocalUserCommand {
         /// second factor is required (`mfa.required`).
         #[arg(long)]
         no_second_factor: bool,
+        /// A local group the user is in (repeat for several); it must
+        /// exist (`gatehouse group add`).
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
     },
     /// Whether a user must present a second factor (`--required`, the
     /// default) or logs in with the password alone (`--exempt`).
@@ -170,6 +177,26 @@ pub(crate) enum LocalUserCommand {
         #[arg(long, conflicts_with = "mode")]
         remove: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GroupCommand {
+    /// Make an empty group: 1 to 64 letters, digits, `-`, `_` or `.`.
+    Add { name: String },
+    /// Delete a group; its members stay, in their other groups.
+    Delete { name: String },
+    /// The groups, with how many members each has.
+    List(FormatArgs),
+    /// The members of a group.
+    Members {
+        name: String,
+        #[command(flatten)]
+        format: FormatArgs,
+    },
+    /// Put a local user in a group.
+    AddMember { group: String, user: String },
+    /// Take a local user out of a group.
+    RemoveMember { group: String, user: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -93,6 +93,7 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
         Command::Refused(args) => users::refused(&gatehouse, args).await,
         Command::Usage(args) => users::usage(&gatehouse, args).await,
         Command::LocalUser(command) => local_user::local_user(&gatehouse, command).await,
+        Command::Group(command) => local_user::group(&gatehouse, command).await,
         Command::Client(command) => client::client(&gatehouse, &config, command).await,
         Command::Admin(command) => admin::admin(&gatehouse, command).await,
         Command::Alarm(command) => alarm::alarm(&gatehouse, &config, command).await,

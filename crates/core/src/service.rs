@@ -148,13 +148,24 @@ pub enum UserError {
     AlreadyExists(String),
     #[error("no local user {0:?}")]
     NotFound(String),
+    /// A group name that is not one ([`crate::store::LocalGroupName`]).
+    #[error("{0}")]
+    BadGroup(String),
+    /// What the operation named does not exist (`local group "vpn"`).
+    #[error("no {0}")]
+    Missing(String),
+    #[error("local group {0:?} already exists")]
+    GroupExists(String),
     #[error(transparent)]
     Store(StoreError),
 }
 
 impl From<StoreError> for UserError {
     fn from(error: StoreError) -> UserError {
-        UserError::Store(error)
+        match error {
+            StoreError::Missing(what) => UserError::Missing(what),
+            error => UserError::Store(error),
+        }
     }
 }
 

@@ -2,11 +2,12 @@
 //! the core's types. Times are RFC 3339 with the license zone's offset.
 
 use gatehouse_core::LicenseView;
+use gatehouse_core::Username;
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::push::Decision;
 use gatehouse_core::store::{
-    AlarmRecord, Delivery, DeviceRecord, LocalUserRecord, LockRecord, PushRecord, RefusedUser,
-    SeatRecord,
+    AlarmRecord, Delivery, DeviceRecord, LocalGroup, LocalUserRecord, LockRecord, PushRecord,
+    RefusedUser, SeatRecord,
 };
 use gatehouse_core::totp::TotpMode;
 use gatehouse_license::jiff::Timestamp;
@@ -222,6 +223,8 @@ pub struct LocalUserJson {
     pub totp: Option<String>,
     /// Logs in with the password alone while a second factor is required.
     pub second_factor_exempt: bool,
+    /// Local groups (`local:<name>` in a policy).
+    pub groups: Vec<String>,
 }
 
 impl LocalUserJson {
@@ -233,6 +236,28 @@ impl LocalUserJson {
             created_at: rfc3339(user.created_at, zone),
             totp: totp.map(|mode| mode.as_str().to_string()),
             second_factor_exempt: user.second_factor_exempt,
+            groups: user.groups.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+/// A local group and its members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LocalGroupJson {
+    pub name: String,
+    /// As policies name it: `local:<name>`.
+    pub key: String,
+    pub members: Vec<String>,
+    pub created_at: String,
+}
+
+impl LocalGroupJson {
+    pub fn new(group: &LocalGroup, members: &[Username], zone: &TimeZone) -> LocalGroupJson {
+        LocalGroupJson {
+            name: group.name.to_string(),
+            key: format!("local:{}", group.name),
+            members: members.iter().map(ToString::to_string).collect(),
+            created_at: rfc3339(group.created_at, zone),
         }
     }
 }

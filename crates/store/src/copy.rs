@@ -32,6 +32,7 @@ const TABLES: &[&str] = &[
     "seats",
     "daily_new_users",
     "limit_refusals",
+    "local_groups",
     "local_users",
     "totp",
     "radius_clients",

@@ -133,14 +133,16 @@ pub(crate) enum Tagged<'a> {
         username: &'a str,
         expires_at: i64,
     },
-    /// A local account: name, password hash, whether enabled, and whether
-    /// exempt from the second factor (covered only when set, so the tags
-    /// of rows written before exemptions existed still verify).
+    /// A local account: name, password hash, whether enabled, whether
+    /// exempt from the second factor and its groups (`member_of`). The
+    /// last two are covered only when set, so the tags of rows written
+    /// before they existed still verify.
     LocalUser {
         username: &'a str,
         password_hash: &'a str,
         enabled: bool,
         second_factor_exempt: bool,
+        member_of: &'a str,
     },
     /// An administrator: name and password hash.
     Admin {
@@ -212,21 +214,18 @@ impl Tagged<'_> {
                 password_hash,
                 enabled,
                 second_factor_exempt,
+                member_of,
             } => {
-                let parts: &[&[u8]] = &[
-                    username.as_bytes(),
-                    password_hash.as_bytes(),
-                    &[u8::from(enabled)],
-                    b"second-factor-exempt",
-                ];
-                f(
-                    "local_users",
-                    if second_factor_exempt {
-                        parts
-                    } else {
-                        &parts[..3]
-                    },
-                )
+                let enabled = [u8::from(enabled)];
+                let mut parts: Vec<&[u8]> =
+                    vec![username.as_bytes(), password_hash.as_bytes(), &enabled];
+                if second_factor_exempt {
+                    parts.push(b"second-factor-exempt");
+                }
+                if !member_of.is_empty() {
+                    parts.extend([b"member-of".as_slice(), member_of.as_bytes()]);
+                }
+                f("local_users", &parts)
             }
             Tagged::Admin {
                 name,

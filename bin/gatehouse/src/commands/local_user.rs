@@ -1,13 +1,15 @@
-//! `gatehouse local-user` and `gatehouse lockout`: accounts, passwords, TOTP,
-//! second-factor exemptions, imports, and locked-out users.
+//! `gatehouse local-user`, `gatehouse group` and `gatehouse lockout`:
+//! accounts, passwords, TOTP, second-factor exemptions, imports, local
+//! groups and their members, and locked-out users.
 
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
+use gatehouse_core::store::{GroupEdit, LocalGroupName};
 use gatehouse_core::{Gatehouse, TotpEnrollment, TotpMode};
-use gatehouse_http::wire::{LocalUserJson, LockoutJson, local_time};
+use gatehouse_http::wire::{LocalGroupJson, LocalUserJson, LockoutJson, local_time};
 
-use crate::cli::{LocalUserCommand, LockoutCommand, ModeArg};
+use crate::cli::{GroupCommand, LocalUserCommand, LockoutCommand, ModeArg};
 use crate::commands::{Columns, emit, read_secret, read_stdin};
 
 pub(crate) async fn local_user(
@@ -18,16 +20,22 @@ pub(crate) async fn local_user(
         LocalUserCommand::Add {
             name,
             no_second_factor,
+            groups,
             ..
         } => {
             let password = read_secret("password")?;
             let username = gatehouse
-                .add_local_user_with(&name, &password, no_second_factor)
+                .add_local_user_with(&name, &password, no_second_factor, &groups)
                 .await?;
-            if no_second_factor {
-                println!("added local user {username} (no second factor)");
+            let in_groups = if groups.is_empty() {
+                String::new()
             } else {
-                println!("added local user {username}");
+                format!(" in {}", groups.join(", "))
+            };
+            if no_second_factor {
+                println!("added local user {username}{in_groups} (no second factor)");
+            } else {
+                println!("added local user {username}{in_groups}");
                 if gatehouse.second_factor_required() {
                     eprintln!(
                         "note: {username} must enroll a second factor before logging in (local-user totp {username}, or push enroll {username})"
@@ -67,7 +75,7 @@ pub(crate) async fn local_user(
             }
             for (_, name, password) in &users {
                 gatehouse
-                    .add_local_user_with(name, password, no_second_factor)
+                    .add_local_user_with(name, password, no_second_factor, &[] as &[&str])
                     .await?;
             }
             println!("imported {} local users", users.len());
@@ -122,6 +130,7 @@ pub(crate) async fn local_user(
                     "created_at",
                     "totp",
                     "second_factor_exempt",
+                    "groups",
                 ],
                 titles: &[
                     "Username",
@@ -130,6 +139,7 @@ pub(crate) async fn local_user(
                     "Created",
                     "TOTP",
                     "Second Factor",
+                    "Groups",
                 ],
             };
             emit(&format, &rows, columns, |i| {
@@ -146,11 +156,84 @@ pub(crate) async fn local_user(
                         "required"
                     }
                     .into(),
+                    dash_if_empty(rows[i].groups.join(", ")),
                 ]
             })?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn group(gatehouse: &Gatehouse, command: GroupCommand) -> Result<ExitCode> {
+    match command {
+        GroupCommand::Add { name } => {
+            let name = gatehouse.add_local_group(&name).await?;
+            println!("added local group {name} (local:{name} in a policy)");
+        }
+        GroupCommand::Delete { name } => {
+            gatehouse.delete_local_group(&name).await?;
+            println!("deleted local group {name}");
+        }
+        GroupCommand::List(format) => {
+            let groups = gatehouse.local_groups().await?;
+            let zone = gatehouse.time_zone();
+            let rows: Vec<LocalGroupJson> = groups
+                .iter()
+                .map(|(group, members)| LocalGroupJson::new(group, members, zone))
+                .collect();
+            let columns = Columns {
+                keys: &["name", "members", "created_at"],
+                titles: &["Group", "Members", "Created"],
+            };
+            emit(&format, &rows, columns, |i| {
+                vec![
+                    rows[i].name.clone(),
+                    rows[i].members.len().to_string(),
+                    local_time(groups[i].0.created_at, zone),
+                ]
+            })?;
+            if !format.json && !format.csv && rows.is_empty() {
+                eprintln!("no local groups (add one with: gatehouse group add NAME)");
+            }
+        }
+        GroupCommand::Members { name, format } => {
+            let members: Vec<String> = gatehouse
+                .local_group_members(&name)
+                .await?
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            if format.json {
+                println!("{}", serde_json::to_string_pretty(&members)?);
+            } else {
+                for member in &members {
+                    println!("{member}");
+                }
+                if members.is_empty() && !format.csv {
+                    eprintln!("{name} has no members");
+                }
+            }
+        }
+        GroupCommand::AddMember { group, user } => {
+            let group = LocalGroupName::parse(&group).map_err(anyhow::Error::msg)?;
+            gatehouse
+                .edit_local_user_groups(&user, &GroupEdit::Join(group.clone()))
+                .await?;
+            println!("{user} is in {group}");
+        }
+        GroupCommand::RemoveMember { group, user } => {
+            let group = LocalGroupName::parse(&group).map_err(anyhow::Error::msg)?;
+            gatehouse
+                .edit_local_user_groups(&user, &GroupEdit::Leave(group.clone()))
+                .await?;
+            println!("{user} is not in {group}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dash_if_empty(text: String) -> String {
+    if text.is_empty() { "-".into() } else { text }
 }
 
 pub(crate) async fn lockout(gatehouse: &Gatehouse, command: LockoutCommand) -> Result<ExitCode> {

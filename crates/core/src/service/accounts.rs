@@ -5,7 +5,9 @@
 use super::{Gatehouse, Removed, UserError};
 use crate::clients::{ClientError, RadiusClient};
 use crate::identity::{SeatKey, Username};
-use crate::store::{LocalUserRecord, StoreError, TotpRecord};
+use crate::store::{
+    GroupEdit, LocalGroup, LocalGroupName, LocalUserRecord, StoreError, TotpRecord,
+};
 use crate::totp::{TotpMode, TotpSecret};
 use crate::work::Busy;
 
@@ -35,19 +37,23 @@ pub struct TotpEnrollment {
 
 impl Gatehouse {
     pub async fn add_local_user(&self, name: &str, password: &str) -> Result<Username, UserError> {
-        self.add_local_user_with(name, password, false).await
+        self.add_local_user_with(name, password, false, &[] as &[&str])
+            .await
     }
 
     /// Adds a local user who, with `second_factor_exempt`, logs in without
-    /// a second factor (SPEC §12): the exemption is in the row (and its
-    /// tag) from the start, never a second write after it.
-    pub async fn add_local_user_with(
+    /// a second factor (SPEC §12), in `groups` (which must exist): the
+    /// exemption and the groups are in the row (and its tag) from the
+    /// start, never a second write after it.
+    pub async fn add_local_user_with<S: AsRef<str>>(
         &self,
         name: &str,
         password: &str,
         second_factor_exempt: bool,
+        groups: &[S],
     ) -> Result<Username, UserError> {
         let username = Username::parse(name)?;
+        let groups = group_names(groups)?;
         let password_hash = self.hash_password(password).await?;
         let record = LocalUserRecord {
             username: username.clone(),
@@ -55,6 +61,7 @@ impl Gatehouse {
             password_hash,
             enabled: true,
             second_factor_exempt,
+            groups,
             created_at: self.clock.now(),
         };
         let added = self.store.add_local_user(&record).await;
@@ -121,6 +128,80 @@ impl Gatehouse {
 
     pub async fn local_users(&self) -> Result<Vec<LocalUserRecord>, StoreError> {
         self.store.local_users().await
+    }
+
+    /// Changes the groups a local user is in (a group joined must exist).
+    pub async fn edit_local_user_groups(
+        &self,
+        name: &str,
+        edit: &GroupEdit,
+    ) -> Result<(), UserError> {
+        let username = Username::parse(name)?;
+        let changed = self.store.edit_local_user_groups(&username, edit).await;
+        self.accounts.changed(self.store.as_ref()).await;
+        if changed? {
+            tracing::info!(username = %username, edit = ?edit, "local user's groups changed");
+            Ok(())
+        } else {
+            Err(UserError::NotFound(username.to_string()))
+        }
+    }
+
+    /// Makes an empty local group.
+    pub async fn add_local_group(&self, name: &str) -> Result<LocalGroupName, UserError> {
+        let name = LocalGroupName::parse(name).map_err(UserError::BadGroup)?;
+        match self.store.add_local_group(&name, self.clock.now()).await {
+            Ok(()) => {
+                tracing::info!(group = %name, "local group added");
+                Ok(name)
+            }
+            Err(StoreError::AlreadyExists) => Err(UserError::GroupExists(name.to_string())),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Deletes a local group; its members stay, in their other groups.
+    pub async fn delete_local_group(&self, name: &str) -> Result<(), UserError> {
+        let name = LocalGroupName::parse(name).map_err(UserError::BadGroup)?;
+        let deleted = self.store.delete_local_group(&name).await;
+        self.accounts.changed(self.store.as_ref()).await;
+        if deleted? {
+            tracing::info!(group = %name, "local group deleted");
+            Ok(())
+        } else {
+            Err(UserError::Missing(format!(
+                "local group {:?}",
+                name.as_str()
+            )))
+        }
+    }
+
+    /// The local groups, each with its members (by name).
+    pub async fn local_groups(&self) -> Result<Vec<(LocalGroup, Vec<Username>)>, StoreError> {
+        let groups = self.store.local_groups().await?;
+        let users = self.store.local_users().await?;
+        Ok(groups
+            .into_iter()
+            .map(|group| {
+                let members = users
+                    .iter()
+                    .filter(|user| user.groups.contains(&group.name))
+                    .map(|user| user.username.clone())
+                    .collect();
+                (group, members)
+            })
+            .collect())
+    }
+
+    /// The members of one local group.
+    pub async fn local_group_members(&self, name: &str) -> Result<Vec<Username>, UserError> {
+        let name = LocalGroupName::parse(name).map_err(UserError::BadGroup)?;
+        self.local_groups()
+            .await?
+            .into_iter()
+            .find(|(group, _)| group.name == name)
+            .map(|(_, members)| members)
+            .ok_or_else(|| UserError::Missing(format!("local group {:?}", name.as_str())))
     }
 
     /// Enrolls (or re-enrolls) a TOTP secret for a local user. The secret
@@ -215,4 +296,12 @@ impl Gatehouse {
             })?
             .map_err(UserError::from)
     }
+}
+
+/// Group names as typed, checked.
+fn group_names<S: AsRef<str>>(groups: &[S]) -> Result<Vec<LocalGroupName>, UserError> {
+    groups
+        .iter()
+        .map(|group| LocalGroupName::parse(group.as_ref()).map_err(UserError::BadGroup))
+        .collect()
 }

@@ -21,6 +21,8 @@ pub struct LocalUserRecord {
     /// Logs in with the password alone while a second factor is required
     /// (`mfa.required`): service accounts. Covered by the row's tag.
     pub second_factor_exempt: bool,
+    /// The local groups the user is in, sorted. Covered by the row's tag.
+    pub groups: Vec<LocalGroupName>,
     pub created_at: Timestamp,
 }
 
@@ -32,6 +34,7 @@ impl std::fmt::Debug for LocalUserRecord {
             .field("password_hash", &"<hash>")
             .field("enabled", &self.enabled)
             .field("second_factor_exempt", &self.second_factor_exempt)
+            .field("groups", &self.groups)
             .field("created_at", &self.created_at)
             .finish()
     }
@@ -42,7 +45,8 @@ impl std::fmt::Debug for LocalUserRecord {
 pub trait LocalUserStore: Send + Sync {
     async fn local_user(&self, username: &Username) -> StoreResult<Option<LocalUserRecord>>;
 
-    /// Fails with [`StoreError::AlreadyExists`] for a taken name.
+    /// Fails with [`StoreError::AlreadyExists`] for a taken name and
+    /// [`StoreError::Missing`] for a group that does not exist.
     async fn add_local_user(&self, user: &LocalUserRecord) -> StoreResult<()>;
 
     /// Returns false when there is no such user.
@@ -69,10 +73,105 @@ pub trait LocalUserStore: Send + Sync {
 
     async fn local_users(&self) -> StoreResult<Vec<LocalUserRecord>>;
 
+    /// Makes an empty local group; [`StoreError::AlreadyExists`] for a
+    /// taken name.
+    async fn add_local_group(&self, name: &LocalGroupName, at: Timestamp) -> StoreResult<()>;
+
+    /// Deletes a group and takes it out of every account that was in it,
+    /// in one transaction; `false` when there is no such group.
+    async fn delete_local_group(&self, name: &LocalGroupName) -> StoreResult<bool>;
+
+    /// The local groups, by name.
+    async fn local_groups(&self) -> StoreResult<Vec<LocalGroup>>;
+
+    /// Changes the groups a local user is in, tagging the row anew, from
+    /// the groups the row holds when it is written (so two edits at once
+    /// both hold). `false` when there is no such user;
+    /// [`StoreError::Missing`] naming a group to join that does not
+    /// exist (then nothing changed).
+    async fn edit_local_user_groups(
+        &self,
+        username: &Username,
+        edit: &GroupEdit,
+    ) -> StoreResult<bool>;
+
     /// Changes whenever a local account or a TOTP enrollment changes
     /// (not when a code is used): processes compare it to know when their
     /// in-memory copy of the local directory is stale.
     async fn local_directory_generation(&self) -> StoreResult<i64>;
+}
+
+/// A local group's name: 1 to 64 characters of lowercase letters, digits,
+/// `-`, `_` and `.` (typed in any case), so that `local:<name>` names it
+/// in a policy.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LocalGroupName(String);
+
+impl LocalGroupName {
+    pub fn parse(text: &str) -> Result<LocalGroupName, String> {
+        let name = text.trim().to_lowercase();
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(format!(
+                "{text:?} is not a group name: use 1 to 64 letters, digits, '-', '_' or '.'"
+            ));
+        }
+        Ok(LocalGroupName(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for LocalGroupName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A change of a local user's groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupEdit {
+    /// In exactly these.
+    Set(Vec<LocalGroupName>),
+    Join(LocalGroupName),
+    Leave(LocalGroupName),
+}
+
+impl GroupEdit {
+    /// The groups after the edit, from `groups` before it: sorted, once
+    /// each.
+    pub fn apply(&self, groups: &[LocalGroupName]) -> Vec<LocalGroupName> {
+        let mut after: Vec<LocalGroupName> = match self {
+            GroupEdit::Set(set) => set.clone(),
+            GroupEdit::Join(group) => groups.iter().chain([group]).cloned().collect(),
+            GroupEdit::Leave(group) => groups.iter().filter(|g| *g != group).cloned().collect(),
+        };
+        after.sort_unstable();
+        after.dedup();
+        after
+    }
+
+    /// The groups the edit joins (which must exist).
+    pub fn joined(&self) -> &[LocalGroupName] {
+        match self {
+            GroupEdit::Set(set) => set,
+            GroupEdit::Join(group) => std::slice::from_ref(group),
+            GroupEdit::Leave(_) => &[],
+        }
+    }
+}
+
+/// A local group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalGroup {
+    pub name: LocalGroupName,
+    pub created_at: Timestamp,
 }
 
 /// A TOTP enrollment, keyed on the seat key (the stable identity).

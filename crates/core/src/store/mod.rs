@@ -34,6 +34,10 @@ pub enum StoreError {
     /// A row that must be unique already exists.
     #[error("already exists")]
     AlreadyExists,
+    /// A row the operation refers to does not exist (named): nothing was
+    /// done.
+    #[error("{0} does not exist")]
+    Missing(String),
     /// Stored data cannot be interpreted (or a schema newer than this build).
     #[error("stored data is not valid: {0}")]
     Corrupt(String),

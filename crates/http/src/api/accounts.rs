@@ -46,6 +46,9 @@ pub(super) struct NewUserJson {
     /// A service account: no second factor while one is required.
     #[serde(default)]
     second_factor_exempt: bool,
+    /// Local groups (which must exist).
+    #[serde(default)]
+    groups: Vec<String>,
 }
 
 pub(super) async fn add_local_user(
@@ -55,7 +58,12 @@ pub(super) async fn add_local_user(
 ) -> Response {
     let added = panel
         .gatehouse
-        .add_local_user_with(&body.username, &body.password, body.second_factor_exempt)
+        .add_local_user_with(
+            &body.username,
+            &body.password,
+            body.second_factor_exempt,
+            &body.groups,
+        )
         .await;
     match added {
         Ok(name) => {

@@ -184,10 +184,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
 
 fn user_error(error: UserError) -> Response {
     match error {
-        UserError::NotFound(_) => self::error(StatusCode::NOT_FOUND, error.to_string()),
-        UserError::AlreadyExists(_) => self::error(StatusCode::CONFLICT, error.to_string()),
+        UserError::NotFound(_) | UserError::Missing(_) => {
+            self::error(StatusCode::NOT_FOUND, error.to_string())
+        }
+        UserError::AlreadyExists(_) | UserError::GroupExists(_) => {
+            self::error(StatusCode::CONFLICT, error.to_string())
+        }
         UserError::Store(store) => unavailable(store),
-        UserError::Username(_) | UserError::Password(_) => {
+        UserError::Username(_) | UserError::Password(_) | UserError::BadGroup(_) => {
             self::error(StatusCode::BAD_REQUEST, error.to_string())
         }
     }

@@ -104,6 +104,7 @@ pub(super) async fn add_local_user(
             &form.username,
             &form.password,
             form.no_second_factor.is_some(),
+            &[] as &[&str],
         )
         .await;
     let done = added.map(|name| format!("Added {name}."));

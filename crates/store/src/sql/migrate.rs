@@ -192,6 +192,7 @@ impl Store {
                         password_hash: &password_hash,
                         enabled: enabled != 0,
                         second_factor_exempt: false,
+                        member_of: "",
                     }
                     .tag(seal),
                 )

@@ -44,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("007_push_users.sql"),
     include_str!("008_sealing.sql"),
     include_str!("009_hardening.sql"),
+    include_str!("010_groups.sql"),
 ];
 
 /// Longest a writer waits for another process's write lock.

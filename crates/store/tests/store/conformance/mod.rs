@@ -16,10 +16,10 @@ use gatehouse_core::push::{
 };
 use gatehouse_core::store::{
     AdminRecord, AdmitOutcome, AdmitRequest, ClockMark, Delivery, DeviceRecord, EnrollmentRecord,
-    Failure, InstallationRecord, LicenseBinding, LicenseInstall, LinkEnrollment, LocalUserRecord,
-    LockoutPolicy, LoginRecord, NewAlarm, PushLimited, PushLimits, PushUser, RefusalRecord,
-    SeatCursor, SeatOrder, SeatQuery, SessionRecord, SortValue, Store, StoreError, StoreResult,
-    TotpRecord,
+    Failure, GroupEdit, InstallationRecord, LicenseBinding, LicenseInstall, LinkEnrollment,
+    LocalGroupName, LocalUserRecord, LockoutPolicy, LoginRecord, NewAlarm, PushLimited, PushLimits,
+    PushUser, RefusalRecord, SeatCursor, SeatOrder, SeatQuery, SessionRecord, SortValue, Store,
+    StoreError, StoreResult, TotpRecord,
 };
 use gatehouse_core::totp::{TotpMode, TotpSecret};
 use gatehouse_license::alarms::AlarmKind;
@@ -821,6 +821,7 @@ pub async fn local_users_are_managed_and_deleting_one_keeps_the_seat(store: Arc<
         password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
         enabled: true,
         second_factor_exempt: false,
+        groups: Vec::new(),
         created_at: ts("2026-11-01T00:00:00Z"),
     };
     store.add_local_user(&record).await.unwrap();
@@ -863,6 +864,166 @@ pub async fn local_users_are_managed_and_deleting_one_keeps_the_seat(store: Arc<
         "deleting an account does not free its seat"
     );
     assert_eq!(ledger_size(store.as_ref(), NOV).await, 1);
+}
+
+fn group(name: &str) -> LocalGroupName {
+    LocalGroupName::parse(name).unwrap()
+}
+
+fn account(name: &str, groups: &[&str]) -> LocalUserRecord {
+    LocalUserRecord {
+        username: Username::parse(name).unwrap(),
+        display_name: name.into(),
+        password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+        enabled: true,
+        second_factor_exempt: false,
+        groups: groups.iter().map(|name| group(name)).collect(),
+        created_at: ts("2026-11-01T00:00:00Z"),
+    }
+}
+
+async fn groups_of(store: &dyn Store, name: &str) -> Vec<String> {
+    let user = store.local_user(&Username::parse(name).unwrap()).await;
+    let user = user.unwrap().expect("the user exists");
+    user.groups.iter().map(ToString::to_string).collect()
+}
+
+pub async fn local_groups_hold_members_and_deleting_one_takes_it_out_of_them(
+    store: Arc<dyn Store>,
+) {
+    with_limit(store.as_ref(), 10).await;
+    let at = ts("2026-11-02T00:00:00Z");
+    for name in ["vpn-admins", "staff"] {
+        store.add_local_group(&group(name), at).await.unwrap();
+    }
+    assert_eq!(
+        store.add_local_group(&group("staff"), at).await,
+        Err(StoreError::AlreadyExists)
+    );
+    let listed: Vec<String> = (store.local_groups().await.unwrap().iter())
+        .map(|g| g.name.to_string())
+        .collect();
+    assert_eq!(listed, ["staff", "vpn-admins"]);
+
+    // A user is made in groups that exist, or not at all.
+    assert_eq!(
+        store
+            .add_local_user(&account("mallory", &["staff", "contractors"]))
+            .await,
+        Err(StoreError::Missing("local group \"contractors\"".into()))
+    );
+    assert_eq!(
+        store
+            .local_user(&Username::parse("mallory").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .add_local_user(&account("alice", &["vpn-admins", "staff"]))
+        .await
+        .unwrap();
+    store.add_local_user(&account("bob", &[])).await.unwrap();
+    assert_eq!(
+        groups_of(store.as_ref(), "alice").await,
+        ["staff", "vpn-admins"]
+    );
+
+    // Joining and leaving, each from what the row holds.
+    let (alice, bob) = (
+        Username::parse("alice").unwrap(),
+        Username::parse("bob").unwrap(),
+    );
+    let before = store.local_directory_generation().await.unwrap();
+    assert!(
+        store
+            .edit_local_user_groups(&bob, &GroupEdit::Join(group("staff")))
+            .await
+            .unwrap()
+    );
+    assert!(store.local_directory_generation().await.unwrap() > before);
+    assert_eq!(
+        store
+            .edit_local_user_groups(&bob, &GroupEdit::Join(group("nope")))
+            .await,
+        Err(StoreError::Missing("local group \"nope\"".into()))
+    );
+    assert_eq!(groups_of(store.as_ref(), "bob").await, ["staff"]);
+    assert!(
+        store
+            .edit_local_user_groups(&alice, &GroupEdit::Leave(group("staff")))
+            .await
+            .unwrap()
+    );
+    assert_eq!(groups_of(store.as_ref(), "alice").await, ["vpn-admins"]);
+    assert!(
+        !store
+            .edit_local_user_groups(&Username::parse("nobody").unwrap(), &GroupEdit::Set(vec![]))
+            .await
+            .unwrap()
+    );
+    // Other changes keep the groups.
+    assert!(store.set_local_user_enabled(&alice, false).await.unwrap());
+    assert!(
+        store
+            .set_local_user_password(&alice, "$argon2id$new")
+            .await
+            .unwrap()
+    );
+    assert_eq!(groups_of(store.as_ref(), "alice").await, ["vpn-admins"]);
+
+    // Deleting a group takes it out of its members, and only it.
+    assert!(
+        store
+            .edit_local_user_groups(
+                &bob,
+                &GroupEdit::Set(vec![group("vpn-admins"), group("staff")])
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .delete_local_group(&group("vpn-admins"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_local_group(&group("vpn-admins"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        groups_of(store.as_ref(), "alice").await,
+        Vec::<String>::new()
+    );
+    assert_eq!(groups_of(store.as_ref(), "bob").await, ["staff"]);
+    let alice_now = store.local_user(&alice).await.unwrap().unwrap();
+    assert!(!alice_now.enabled, "the rest of the row is as it was");
+    assert_eq!(alice_now.password_hash, "$argon2id$new");
+}
+
+/// Two nodes putting one user in two groups at once: both hold.
+pub async fn concurrent_group_edits_both_hold(store: Arc<dyn Store>) {
+    with_limit(store.as_ref(), 10).await;
+    let at = ts("2026-11-02T00:00:00Z");
+    let names: Vec<String> = (0..8).map(|i| format!("g{i}")).collect();
+    for name in &names {
+        store.add_local_group(&group(name), at).await.unwrap();
+    }
+    store.add_local_user(&account("alice", &[])).await.unwrap();
+    let tasks = names.iter().map(|name| {
+        let (store, edit) = (store.clone(), GroupEdit::Join(group(name)));
+        tokio::spawn(async move {
+            let alice = Username::parse("alice").unwrap();
+            store.edit_local_user_groups(&alice, &edit).await
+        })
+    });
+    for joined in joined(tasks).await {
+        assert_eq!(joined, Ok(true));
+    }
+    assert_eq!(groups_of(store.as_ref(), "alice").await, names);
 }
 
 pub async fn large_batches_are_admitted_whole(store: Arc<dyn Store>) {
@@ -955,6 +1116,7 @@ pub async fn deleting_a_local_user_removes_their_second_factor(store: Arc<dyn St
             password_hash: "$argon2id$x".into(),
             enabled: true,
             second_factor_exempt: false,
+            groups: Vec::new(),
             created_at: ts("2026-11-01T00:00:00Z"),
         })
         .await
@@ -1013,6 +1175,7 @@ pub async fn every_directory_change_moves_the_generation(store: Arc<dyn Store>) 
         password_hash: "$argon2id$x".into(),
         enabled: true,
         second_factor_exempt: false,
+        groups: Vec::new(),
         created_at: ts("2026-11-01T00:00:00Z"),
     };
     let totp = TotpRecord {
@@ -1970,6 +2133,8 @@ macro_rules! conformance_suite {
     ($make:expr) => {
         $crate::conformance_suite!(@cases $make;
             installation_is_created_once,
+            local_groups_hold_members_and_deleting_one_takes_it_out_of_them,
+            concurrent_group_edits_both_hold,
             installing_a_license_replaces_it_and_bumps_the_generation,
             the_clock_high_water_mark_only_rises,
             a_fresh_key_re_anchors_the_clock_and_stale_anchors_cannot_raise_it,

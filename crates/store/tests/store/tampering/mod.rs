@@ -456,6 +456,7 @@ pub async fn credentials_written_in_sign_nobody_in(store: Arc<dyn Store>, raw: R
             password_hash: "$argon2id$alice".into(),
             enabled: true,
             second_factor_exempt: false,
+            groups: Vec::new(),
             created_at: ts("2026-11-01T09:00:00Z"),
         })
         .await
@@ -565,6 +566,69 @@ pub async fn credentials_written_in_sign_nobody_in(store: Arc<dyn Store>, raw: R
     );
     let read = store.local_user(&alice).await.unwrap().unwrap();
     assert!(read.second_factor_exempt && read.enabled);
+}
+
+/// Group membership is in the account's tag: a membership written in or
+/// removed by hand moves nobody between policies; the account signs
+/// nobody in (and is in no group) until its password is set again.
+pub async fn group_memberships_written_in_or_out_fail_the_tag(store: Arc<dyn Store>, raw: Raw) {
+    use gatehouse_core::store::{LocalGroupName, LocalUserRecord};
+    store
+        .create_installation(&installation(), 25)
+        .await
+        .unwrap();
+    let at = ts("2026-11-01T09:00:00Z");
+    let group = |name: &str| LocalGroupName::parse(name).unwrap();
+    for name in ["contractors", "vpn-admins"] {
+        store.add_local_group(&group(name), at).await.unwrap();
+    }
+    for (name, groups) in [("alice", vec![group("contractors")]), ("bob", vec![])] {
+        store
+            .add_local_user(&LocalUserRecord {
+                username: Username::parse(name).unwrap(),
+                display_name: name.into(),
+                password_hash: format!("$argon2id${name}"),
+                enabled: true,
+                second_factor_exempt: false,
+                groups,
+                created_at: at,
+            })
+            .await
+            .unwrap();
+    }
+    let (alice, bob) = (
+        Username::parse("alice").unwrap(),
+        Username::parse("bob").unwrap(),
+    );
+    // Out of a group a policy denies; into one it allows.
+    raw.execute("UPDATE local_users SET member_of = '' WHERE username = 'alice'")
+        .await;
+    raw.execute("UPDATE local_users SET member_of = 'vpn-admins' WHERE username = 'bob'")
+        .await;
+    for user in [&alice, &bob] {
+        let read = store.local_user(user).await.unwrap().unwrap();
+        assert!(
+            !read.enabled && read.groups.is_empty() && read.password_hash.starts_with('!'),
+            "{read:?}"
+        );
+    }
+    // Setting the password through Gatehouse keeps none of it.
+    assert!(
+        store
+            .set_local_user_password(&bob, "$argon2id$new")
+            .await
+            .unwrap()
+    );
+    let read = store.local_user(&bob).await.unwrap().unwrap();
+    assert!(read.groups.is_empty() && !read.enabled);
+    // Deleting a group leaves an altered row as it is (still refused).
+    assert!(
+        store
+            .delete_local_group(&group("vpn-admins"))
+            .await
+            .unwrap()
+    );
+    assert!(!store.local_user(&alice).await.unwrap().unwrap().enabled);
 }
 
 /// The schema-7 installation of `bin/gatehouse/tests/fixtures/schema7`
@@ -721,6 +785,7 @@ macro_rules! tampering_suite {
             the_database_alone_gives_no_secret,
             rows_written_in_are_neither_phones_nor_links,
             credentials_written_in_sign_nobody_in,
+            group_memberships_written_in_or_out_fail_the_tag,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
