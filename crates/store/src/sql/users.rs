@@ -25,6 +25,10 @@ pub(crate) struct AccountChange<'a> {
     pub(crate) groups: Option<&'a GroupEdit>,
 }
 
+/// What a change of an account reads first: password hash, enabled,
+/// exempt, member_of and tag.
+type AccountColumns = (String, i64, i64, String, Option<Vec<u8>>);
+
 impl Store {
     /// Changes a local user's password hash, whether enabled, whether
     /// exempt from the second factor and its groups, tagging the row
@@ -44,7 +48,7 @@ impl Store {
             if let Some(edit) = change.groups {
                 touch_groups(&mut tx, edit.joined()).await?;
             }
-            let row: Option<(String, i64, i64, String, Option<Vec<u8>>)> = sqlx::query_as(
+            let row: Option<AccountColumns> = sqlx::query_as(
                 "SELECT password_hash, enabled, second_factor_exempt, member_of, tag FROM local_users WHERE username = $1",
             )
             .bind(username.as_str())
