@@ -43,13 +43,14 @@ mod work;
 pub use clock::{Clock, EffectiveClock, ManualClock, SystemClock};
 pub use identity::{Identity, SeatKey, Source, Username};
 pub use outcome::{
-    Admitted, FirstFactor, LOCKED_OUT, LoginStep, Refusal, SECOND_FACTOR_REQUIRED, SecondFactor,
+    ACCESS_DENIED, Admitted, Authenticated, Authorization, FirstFactor, LOCKED_OUT, LoginStep,
+    Refusal, SECOND_FACTOR_REQUIRED, SecondFactor,
 };
 pub use password::PasswordParams;
 pub use service::{
     APPROVE_ON_PHONE, AlarmSaveError, ClientAddError, DirectoryUserError, ENROLLMENT_LIFETIME,
     Gatehouse, InstallError, LOCKED_OUT_EVENT, LicenseView, MfaSettings, OpenError, PushError,
-    PushSettings, Removed, Settings, SignedPush, TestMailError, TotpEnrollment, UserError,
+    PushSettings, Removed, Route, Settings, SignedPush, TestMailError, TotpEnrollment, UserError,
     approve_prompt, is_approve_prompt,
 };
 pub use store::{Store, StoreError};

@@ -39,7 +39,7 @@ impl AuthCounters {
         };
     }
 
-    pub fn count_step(&self, step: &Result<LoginStep, Refusal>) {
+    pub fn count_step(&self, step: Result<&LoginStep, Refusal>) {
         match step {
             Ok(LoginStep::Accepted(_)) => self.count(Ok(())),
             Ok(LoginStep::OtpRequired(_)) => {
@@ -48,7 +48,7 @@ impl AuthCounters {
             Ok(LoginStep::PushSent { .. }) => {
                 self.push_challenged.fetch_add(1, Ordering::Relaxed);
             }
-            Err(refusal) => self.count(Err(*refusal)),
+            Err(refusal) => self.count(Err(refusal)),
         }
     }
 

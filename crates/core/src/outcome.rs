@@ -3,6 +3,8 @@
 //! after the password. A leaf: every part of the service, the metrics and
 //! the front ends speak these words, and this module imports none of them.
 
+use std::sync::Arc;
+
 use gatehouse_license::admission::{LICENSE_DAMAGED, LICENSE_EXPIRED, USER_LIMIT_EXCEEDED};
 
 use crate::identity::Identity;
@@ -54,6 +56,10 @@ pub const PUSH_HOURLY_LIMIT: &str =
 pub const PUSH_NOT_LICENSED: &str =
     "Push notifications are not licensed, please contact your system administrator";
 
+/// Reply text for a login a policy denies (after the password; never
+/// counted).
+pub const ACCESS_DENIED: &str = "Access denied by policy, please contact your system administrator";
+
 /// Why an authentication was refused. [`Refusal::message`] is what the
 /// user's device shows (RADIUS Reply-Message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,11 +84,13 @@ pub enum Refusal {
     SecondFactorRequired,
     /// Too many failures in a row (SPEC §12).
     LockedOut,
+    /// A policy denies this user through this client (after the password).
+    AccessDenied,
 }
 
 impl Refusal {
     /// Every reason, in a fixed order.
-    pub const ALL: [Refusal; 14] = [
+    pub const ALL: [Refusal; 15] = [
         Refusal::InvalidCredentials,
         Refusal::InvalidOneTimeCode,
         Refusal::LicenseExpired,
@@ -97,6 +105,7 @@ impl Refusal {
         Refusal::Overloaded,
         Refusal::SecondFactorRequired,
         Refusal::LockedOut,
+        Refusal::AccessDenied,
     ];
 
     pub(crate) fn index(self) -> usize {
@@ -123,6 +132,7 @@ impl Refusal {
             Refusal::Overloaded => "overloaded",
             Refusal::SecondFactorRequired => "second_factor_required",
             Refusal::LockedOut => "locked_out",
+            Refusal::AccessDenied => "access_denied",
         }
     }
 
@@ -142,6 +152,7 @@ impl Refusal {
             Refusal::Overloaded => SERVICE_BUSY,
             Refusal::SecondFactorRequired => SECOND_FACTOR_REQUIRED,
             Refusal::LockedOut => LOCKED_OUT,
+            Refusal::AccessDenied => ACCESS_DENIED,
         }
     }
 }
@@ -185,6 +196,27 @@ pub enum LoginStep {
 pub struct FirstFactor {
     pub identity: Identity,
     pub second_factor: SecondFactor,
+    /// What the policy in force gives the login when it is accepted.
+    pub authorization: Authorization,
+}
+
+/// What the policy in force decided for a login, carried to its
+/// Access-Accept (through a challenge too).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Authorization {
+    /// The policy that matched; `None`: none did (or there are none) and
+    /// the default rules applied.
+    pub policy: Option<Arc<str>>,
+    /// Attributes for the Access-Accept: (dictionary name, value), the
+    /// value's `%{user}` and `%{group}` filled in.
+    pub reply: Vec<(String, String)>,
+}
+
+/// A login's step and what the policy in force gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    pub step: LoginStep,
+    pub authorization: Authorization,
 }
 
 /// The second factor a user owes after their password.

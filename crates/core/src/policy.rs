@@ -25,12 +25,10 @@ use crate::directory::normalize_dn;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     Allow,
-    /// Refused after the password with [`ACCESS_DENIED`], not counted.
+    /// Refused after the password with
+    /// [`ACCESS_DENIED`](crate::outcome::ACCESS_DENIED), not counted.
     Deny,
 }
-
-/// Reply text of a login a policy denies.
-pub const ACCESS_DENIED: &str = "Access denied by policy, please contact your system administrator";
 
 /// The second factors a policy accepts. `none`: the user may log in with
 /// the password alone (this is where the "second factor required" default

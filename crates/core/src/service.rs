@@ -19,6 +19,7 @@ use crate::identity::UsernameError;
 use crate::lockout::Lockouts;
 use crate::metrics::{AuthCounters, AuthCounts};
 use crate::password::{PasswordError, PasswordHashing, PasswordParams};
+use crate::policy::PolicySet;
 use crate::seats::{SeatCache, WriteBehind};
 use crate::store::{Checked, InstallationRecord, LockoutPolicy, Store, StoreError};
 use crate::totp::TotpMode;
@@ -32,6 +33,7 @@ mod front_door;
 mod license;
 mod login;
 mod phones;
+mod policies;
 mod pushing;
 
 pub use accounts::{ClientAddError, TOTP_ISSUER, TotpEnrollment};
@@ -42,6 +44,7 @@ pub use front_door::{LOCKED_OUT_EVENT, MfaSettings, Removed};
 pub use license::{Analytics, InstallError, LicenseView};
 use license::{Damage, LicenseState, Record, license_state};
 pub use phones::{ENROLLMENT_LIFETIME, PushError, SignedPush};
+pub use policies::Route;
 use pushing::PushWaiters;
 pub use pushing::{
     APPROVE_ON_PHONE, MAX_WAITING_PUSHES, PushSettings, StartPushError, approve_prompt,
@@ -80,6 +83,9 @@ pub struct Settings {
     pub mfa: MfaSettings,
     /// `[lockout]`: failures in a row before a user is locked.
     pub lockout: LockoutPolicy,
+    /// `[[policy]]`: who may log in through which client, with which
+    /// factors, and what the client is told. Empty: the default rules.
+    pub policies: Arc<PolicySet>,
 }
 
 impl Settings {
@@ -100,6 +106,7 @@ impl Settings {
             push_notifier: None,
             mfa: MfaSettings::default(),
             lockout: LockoutPolicy::default(),
+            policies: Arc::default(),
         }
     }
 }
@@ -207,6 +214,7 @@ pub struct Gatehouse {
     vapid: p256::SecretKey,
     mfa: MfaSettings,
     lockout_policy: LockoutPolicy,
+    policies: Arc<PolicySet>,
     lockouts: Lockouts,
     /// Decoy password checks run (refusals that must take as long as a
     /// real check).
@@ -297,6 +305,7 @@ impl Gatehouse {
             vapid,
             mfa: settings.mfa,
             lockout_policy: settings.lockout,
+            policies: settings.policies,
             lockouts,
             decoys: std::sync::atomic::AtomicU64::new(0),
             overload_log: crate::ratelimit::RateLimitedLog::new(Duration::from_secs(10), 5),

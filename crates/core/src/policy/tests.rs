@@ -186,7 +186,7 @@ fn factors_and_access_are_the_policys() {
         .unwrap();
     assert_eq!(matched.policy.access, Access::Deny);
     assert_eq!(
-        ACCESS_DENIED,
+        crate::outcome::ACCESS_DENIED,
         "Access denied by policy, please contact your system administrator"
     );
 }

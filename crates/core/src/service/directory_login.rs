@@ -8,6 +8,7 @@
 //! disabled, outside the allowed groups, wrong password — is refused before
 //! admission and never counts.
 
+use super::policies::Route;
 use super::{Gatehouse, TOTP_ISSUER, TotpEnrollment};
 use crate::directory::{Directory, DirectoryEntry, DirectoryUnavailable, Resolution};
 use crate::outcome::{FirstFactor, Refusal};
@@ -38,6 +39,7 @@ impl Gatehouse {
         directory: &dyn Directory,
         login: &str,
         typed: &str,
+        route: &Route<'_>,
     ) -> Result<FirstFactor, Refusal> {
         let entry = match directory.resolve(login).await {
             Ok(Resolution::Found(entry)) => entry,
@@ -81,6 +83,8 @@ impl Gatehouse {
             Ok(found) => found,
             Err(error) => return Err(self.unavailable(&identity, &error)),
         };
+        let groups = entry.groups.iter().map(String::as_str);
+        let chosen = self.choose_policy(&identity, groups, &entry.directory, route);
         let Some((password, second_factor)) = self.second_factor(totp, push, typed) else {
             tracing::info!(username = %identity.username, "authentication failed: no one-time code after the password");
             return Err(Refusal::InvalidCredentials);
@@ -102,7 +106,9 @@ impl Gatehouse {
             }
         }
         let exempt = entry.in_groups(&self.mfa.exempt_groups);
-        self.passed_password(identity, second_factor, exempt)
+        let second_factor =
+            self.narrow(&identity, chosen.as_ref(), second_factor, self.phone(push));
+        self.passed_password(identity, second_factor, chosen, exempt)
     }
 
     /// Whether a directory is configured.

@@ -7,9 +7,10 @@ use gatehouse_license::admission::{LICENSE_EXPIRED_EVENT, LICENSE_USER_LIMIT_EXC
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::{Admission, Month, SeatState};
 
+use super::policies::{Chosen, Route};
 use super::{Gatehouse, Record};
 use crate::identity::{Identity, Username};
-use crate::outcome::{Admitted, FirstFactor, LoginStep, Refusal, SecondFactor};
+use crate::outcome::{Admitted, Authenticated, FirstFactor, LoginStep, Refusal, SecondFactor};
 use crate::store::PushUser;
 use crate::store::{
     AdmitOutcome, AdmitRequest, LoginRecord, RefusalRecord, StoreError, TotpRecord,
@@ -62,28 +63,48 @@ impl Gatehouse {
         client: &str,
         source: Option<&str>,
     ) -> Result<LoginStep, Refusal> {
-        let step = self.login_steps(login, typed, client, source).await;
-        self.counters.count_step(&step);
-        step
+        self.login_through(login, typed, &Route::new(client, source))
+            .await
+            .map(|authenticated| authenticated.step)
+    }
+
+    /// A login through `route`, with what the policy in force gives it
+    /// when it is accepted (the same through a challenge).
+    pub async fn login_through(
+        &self,
+        login: &str,
+        typed: &str,
+        route: &Route<'_>,
+    ) -> Result<Authenticated, Refusal> {
+        let outcome = self.login_steps(login, typed, route).await;
+        self.counters
+            .count_step(outcome.as_ref().map(|a| &a.step).map_err(|r| *r));
+        outcome
     }
 
     pub(super) async fn login_steps(
         &self,
         login: &str,
         typed: &str,
-        client: &str,
-        source: Option<&str>,
-    ) -> Result<LoginStep, Refusal> {
+        route: &Route<'_>,
+    ) -> Result<Authenticated, Refusal> {
         // One moment for the whole login: one month, one expiry decision.
         let now = self.clock.now();
-        let checked = self.first_factor_at(login, typed, now).await?;
-        self.precheck_at(&checked.identity, client, now).await?;
+        let checked = self.first_factor_at(login, typed, route, now).await?;
+        self.precheck_at(&checked.identity, route.client, now)
+            .await?;
         let identity = checked.identity.clone();
-        let step = self.second_factor_steps(checked, client, source, now).await;
+        let authorization = checked.authorization.clone();
+        let step = self
+            .second_factor_steps(checked, route.client, route.calling_station, now)
+            .await;
         let accepted = matches!(step, Ok(LoginStep::Accepted(_)));
         self.second_factor_outcome(&identity, step.as_ref().err().copied(), accepted)
             .await;
-        step
+        Ok(Authenticated {
+            step: step?,
+            authorization,
+        })
     }
 
     /// After the password and the license gate: the second factor owed,
@@ -193,14 +214,21 @@ impl Gatehouse {
     /// disabled accounts and wrong passwords are refused alike, never
     /// counted, and take the same time. For users enrolled in append mode
     /// the last six digits of `typed` are their one-time code.
-    pub async fn first_factor(&self, login: &str, typed: &str) -> Result<FirstFactor, Refusal> {
-        self.first_factor_at(login, typed, self.clock.now()).await
+    pub async fn first_factor(
+        &self,
+        login: &str,
+        typed: &str,
+        route: &Route<'_>,
+    ) -> Result<FirstFactor, Refusal> {
+        self.first_factor_at(login, typed, route, self.clock.now())
+            .await
     }
 
     pub(super) async fn first_factor_at(
         &self,
         login: &str,
         typed: &str,
+        route: &Route<'_>,
         now: Timestamp,
     ) -> Result<FirstFactor, Refusal> {
         self.license_gate(now, &login)?;
@@ -222,7 +250,7 @@ impl Gatehouse {
         let Some(account) = account else {
             if let Some(directory) = &self.directory {
                 return self
-                    .directory_first_factor(directory.as_ref(), login, typed)
+                    .directory_first_factor(directory.as_ref(), login, typed, route)
                     .await;
             }
             self.spend_decoy(login, typed).await?;
@@ -231,6 +259,8 @@ impl Gatehouse {
         };
         let user = &account.user;
         self.refuse_if_locked(&account.identity, now)?;
+        let groups = user.groups.iter().map(|group| group.as_str());
+        let chosen = self.choose_policy(&account.identity, groups, "local", route);
         let Some((password, second_factor)) =
             self.second_factor(account.totp.clone(), account.push, typed)
         else {
@@ -250,32 +280,46 @@ impl Gatehouse {
             tracing::info!(username = %username, "authentication failed: account disabled");
             return Err(Refusal::InvalidCredentials);
         }
+        let second_factor = self.narrow(
+            &account.identity,
+            chosen.as_ref(),
+            second_factor,
+            self.phone(account.push),
+        );
         self.passed_password(
             account.identity.clone(),
             second_factor,
+            chosen,
             user.second_factor_exempt,
         )
     }
 
-    /// The first factor passed: what is still owed, or the refusal of a
-    /// push-only user while push is not licensed, or of a user with no
-    /// second factor while one is required (`exempt`: this user is not
-    /// asked for one).
+    /// The first factor passed: a policy's denial, or what is still owed
+    /// and what the policy gives; or the refusal of a push-only user while
+    /// push is not licensed, or of a user with no second factor the policy
+    /// (or, without one, the default rule: `exempt` users are not asked
+    /// for one) requires.
     pub(super) fn passed_password(
         &self,
         identity: Identity,
         owed: Result<SecondFactor, Refusal>,
+        chosen: Option<Chosen>,
         exempt: bool,
     ) -> Result<FirstFactor, Refusal> {
-        let second_factor = owed.inspect_err(|_| {
-            tracing::warn!(username = %identity.username, "authentication refused: push approval is not licensed (Push Subscription inactive) and no TOTP is enrolled");
-        })?;
-        if second_factor == SecondFactor::None {
-            self.require_second_factor(&identity, exempt)?;
-        }
+        let denied = chosen.as_ref().is_some_and(Chosen::denies);
+        let second_factor = match owed {
+            Ok(owed) => owed,
+            Err(_) if denied => SecondFactor::None,
+            Err(refusal) => {
+                tracing::warn!(username = %identity.username, "authentication refused: push approval is not licensed (Push Subscription inactive) and no TOTP is enrolled");
+                return Err(refusal);
+            }
+        };
+        let authorization = self.apply_policy(&identity, chosen, &second_factor, exempt)?;
         Ok(FirstFactor {
             identity,
             second_factor,
+            authorization,
         })
     }
 

@@ -218,7 +218,11 @@ async fn a_full_license_refuses_before_the_second_factor() {
     fx.login("first").await.unwrap();
     let second = fx
         .gatehouse
-        .first_factor("second", "second-pw")
+        .first_factor(
+            "second",
+            "second-pw",
+            &gatehouse_core::Route::new("vpn", None),
+        )
         .await
         .unwrap()
         .identity;
@@ -228,7 +232,11 @@ async fn a_full_license_refuses_before_the_second_factor() {
     );
     let first = fx
         .gatehouse
-        .first_factor("first", "first-pw")
+        .first_factor(
+            "first",
+            "first-pw",
+            &gatehouse_core::Route::new("vpn", None),
+        )
         .await
         .unwrap()
         .identity;
@@ -645,7 +653,11 @@ async fn a_database_outage_refuses_with_a_clear_reason_and_counts_nobody() {
     let gatehouse = Gatehouse::open(store, settings).await.unwrap();
     gatehouse.add_local_user("alice", "alice-pw").await.unwrap();
     let alice = gatehouse
-        .first_factor("alice", "alice-pw")
+        .first_factor(
+            "alice",
+            "alice-pw",
+            &gatehouse_core::Route::new("vpn", None),
+        )
         .await
         .unwrap()
         .identity;

@@ -6,4 +6,5 @@ mod support;
 
 mod alarms;
 mod login;
+mod policies;
 mod push;
