@@ -72,7 +72,10 @@ fuzz_target!(|data: &[u8]| {
         Err((_, context)) => context,
     };
     for reply in [
-        Reply::Accept { message: None },
+        Reply::Accept {
+            message: None,
+            attributes: Vec::new(),
+        },
         Reply::Reject {
             message: "Invalid username or password".into(),
         },

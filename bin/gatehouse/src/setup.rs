@@ -22,6 +22,7 @@ pub(crate) async fn open(config: &Config) -> Result<Gatehouse> {
         totp_mode: config.totp_mode,
         mfa: config.mfa.clone(),
         lockout: config.lockout,
+        policies: config.policies.clone(),
         push: config.push.clone(),
         push_notifier: match &config.webpush {
             Some(webpush) => Some(Arc::new(

@@ -5,7 +5,7 @@ use crate::attributes::{
     CHAP_PASSWORD, EAP_MESSAGE, PROXY_STATE, REPLY_MESSAGE, STATE, USER_NAME, USER_PASSWORD,
 };
 use crate::crypto::{SharedSecret, encode_reply, reveal_password};
-use crate::packet::{Code, EncodeError, MAX_ATTRIBUTE_VALUE, Packet};
+use crate::packet::{Attribute, Code, EncodeError, MAX_ATTRIBUTE_VALUE, Packet};
 
 /// An Access-Request, with its User-Password revealed.
 #[derive(Clone, PartialEq, Eq)]
@@ -129,9 +129,19 @@ impl ReplyContext {
 /// The answer to an Access-Request (or Status-Server).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
-    Accept { message: Option<String> },
-    Reject { message: String },
-    Challenge { state: Vec<u8>, message: String },
+    /// `attributes`: what the policy in force gives the user (Class,
+    /// Filter-Id, vendor attributes), encoded.
+    Accept {
+        message: Option<String>,
+        attributes: Vec<Attribute>,
+    },
+    Reject {
+        message: String,
+    },
+    Challenge {
+        state: Vec<u8>,
+        message: String,
+    },
 }
 
 impl Reply {
@@ -144,8 +154,8 @@ impl Reply {
     }
 
     /// Encodes the reply: Message-Authenticator first, then Reply-Message
-    /// (split across attributes if long), State, and the request's
-    /// Proxy-States unchanged and in order.
+    /// (split across attributes if long), an accept's attributes, State,
+    /// and the request's Proxy-States unchanged and in order.
     pub fn encode(
         &self,
         context: &ReplyContext,
@@ -153,13 +163,16 @@ impl Reply {
     ) -> Result<Vec<u8>, EncodeError> {
         let mut packet = Packet::new(self.code(), context.identifier, [0; 16]);
         let message = match self {
-            Reply::Accept { message } => message.as_deref(),
+            Reply::Accept { message, .. } => message.as_deref(),
             Reply::Reject { message } | Reply::Challenge { message, .. } => Some(message.as_str()),
         };
         if let Some(message) = message {
             for chunk in message.as_bytes().chunks(MAX_ATTRIBUTE_VALUE) {
                 packet.push(REPLY_MESSAGE, chunk.to_vec());
             }
+        }
+        if let Reply::Accept { attributes, .. } = self {
+            packet.attributes.extend(attributes.iter().cloned());
         }
         if let Reply::Challenge { state, .. } = self {
             packet.push(STATE, state.clone());

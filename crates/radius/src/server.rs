@@ -15,12 +15,16 @@ use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use gatehouse_core::clients::RadiusClient;
-use gatehouse_core::{Gatehouse, Identity, LoginStep, Refusal, approve_prompt, is_approve_prompt};
+use gatehouse_core::{
+    Authenticated, Authorization, Gatehouse, Identity, LoginStep, Refusal, Route, approve_prompt,
+    is_approve_prompt,
+};
 use tokio::net::UdpSocket;
 
 use crate::attributes::{CALLING_STATION_ID, NAS_IDENTIFIER, PROXY_STATE};
 use crate::crypto::{MessageAuthenticator, SharedSecret, check_message_authenticator, random_16};
 use crate::dedup::{ResponseCache, Seen, digest};
+use crate::dictionary::Dictionary;
 use crate::message::{AccessRequest, Reply, ReplyContext};
 use crate::packet::{Code, Packet};
 use gatehouse_core::ratelimit::RateLimitedLog;
@@ -48,6 +52,9 @@ pub struct RadiusSettings {
     /// request is dropped before any work (the NAS retries).
     pub max_in_flight: usize,
     pub max_in_flight_per_client: usize,
+    /// Attribute names a policy's reply attributes are encoded with: the
+    /// built-in dictionary and `radius.dictionaries`.
+    pub dictionary: Arc<Dictionary>,
 }
 
 impl Default for RadiusSettings {
@@ -58,6 +65,7 @@ impl Default for RadiusSettings {
             response_cache_capacity: 250_000,
             max_in_flight: 4096,
             max_in_flight_per_client: 2048,
+            dictionary: Arc::new(Dictionary::builtin()),
         }
     }
 }
@@ -65,6 +73,15 @@ impl Default for RadiusSettings {
 /// Challenges may not pile up without bound; beyond this many the oldest
 /// expired ones are swept on every insert.
 const CHALLENGE_SWEEP_THRESHOLD: usize = 1024;
+
+/// A login waiting on a challenge.
+#[derive(Debug)]
+struct Pending {
+    identity: Identity,
+    owed: Owed,
+    /// What the policy in force gives the login when it is accepted.
+    authorization: Authorization,
+}
 
 /// What the follow-up to a challenge must bring.
 #[derive(Debug)]
@@ -77,8 +94,7 @@ enum Owed {
 
 #[derive(Debug)]
 struct PendingChallenge {
-    identity: Identity,
-    owed: Owed,
+    login: Pending,
     /// The User-Name as first sent, canonical: the follow-up must carry
     /// the same (a directory user may log in as `EXAMPLE\john` while the
     /// identity is shown as `john`).
@@ -277,7 +293,14 @@ impl RadiusServer {
                     crate::message::RequestError::NotPap => ONLY_PAP,
                     _ => Refusal::InvalidCredentials.message(),
                 };
-                decision_log(&client.name, &nas, from, "-", "reject", &error.to_string());
+                let reason = error.to_string();
+                let decision = Decision {
+                    user: "-",
+                    result: "reject",
+                    reason: &reason,
+                    policy: None,
+                };
+                decision_log(&client.name, &nas, from, &decision);
                 return Some((
                     Reply::Reject {
                         message: message.to_string(),
@@ -287,7 +310,7 @@ impl RadiusServer {
             }
         };
         let context = request.context();
-        let reply = match &request.state {
+        let (reply, policy) = match &request.state {
             Some(state) => self.answer_challenge(&request, state, client).await,
             None => {
                 let source = packet.attribute(CALLING_STATION_ID).map(shown_source);
@@ -308,40 +331,85 @@ impl RadiusServer {
             }
             Reply::Challenge { .. } => ("challenge", "one-time code required"),
         };
-        decision_log(&client.name, &nas, from, &request.user_name, result, reason);
+        let decision = Decision {
+            user: &request.user_name,
+            result,
+            reason,
+            policy: policy.as_deref(),
+        };
+        decision_log(&client.name, &nas, from, &decision);
         Some((reply, context))
     }
 
+    /// The first request of a login: its reply, and the policy that
+    /// decided it (when one matched).
     async fn start_login(
         &self,
         request: &AccessRequest,
         client: &ServedClient,
         source: Option<&str>,
-    ) -> Reply {
-        match self
+    ) -> (Reply, Option<Arc<str>>) {
+        let route = Route::new(&client.name, source);
+        let Authenticated {
+            step,
+            authorization,
+        } = match self
             .gatehouse
-            .login_from(&request.user_name, &request.password, &client.name, source)
+            .login_through(&request.user_name, &request.password, &route)
             .await
         {
-            Ok(LoginStep::Accepted(_)) => Reply::Accept { message: None },
-            Ok(LoginStep::OtpRequired(identity)) => {
-                self.challenge(request, client, identity, Owed::Code, ENTER_ONE_TIME_CODE)
-            }
-            Ok(LoginStep::PushSent {
+            Ok(authenticated) => authenticated,
+            Err(refusal) => return (reject(refusal), None),
+        };
+        let policy = authorization.policy.clone();
+        let reply = match step {
+            LoginStep::Accepted(_) => self.accept(&authorization),
+            LoginStep::OtpRequired(identity) => self.challenge(
+                request,
+                client,
+                Pending {
+                    identity,
+                    owed: Owed::Code,
+                    authorization,
+                },
+                ENTER_ONE_TIME_CODE,
+            ),
+            LoginStep::PushSent {
                 identity,
                 push,
                 number,
                 ..
-            }) => self.challenge(
+            } => self.challenge(
                 request,
                 client,
-                identity,
-                Owed::Push { push },
+                Pending {
+                    identity,
+                    owed: Owed::Push { push },
+                    authorization,
+                },
                 &approve_prompt(number),
             ),
-            Err(refusal) => Reply::Reject {
-                message: refusal.message().to_string(),
-            },
+        };
+        (reply, policy)
+    }
+
+    /// An Access-Accept with what the policy gives. An attribute that does
+    /// not encode (a value grown too long by `%{user}` or `%{group}`)
+    /// refuses the login rather than leave the gateway without it.
+    fn accept(&self, authorization: &Authorization) -> Reply {
+        let mut attributes = Vec::with_capacity(authorization.reply.len());
+        for (name, value) in &authorization.reply {
+            match self.settings.dictionary.encode(name, value) {
+                Ok(attribute) => attributes.push(attribute),
+                Err(error) => {
+                    tracing::error!(policy = ?authorization.policy, %error, "authentication refused: a reply attribute of the policy cannot be sent");
+                    return reject(Refusal::ServiceUnavailable);
+                }
+            }
+        }
+        Reply::Accept {
+            message: None,
+            attributes,
         }
     }
 
@@ -350,8 +418,7 @@ impl RadiusServer {
         &self,
         request: &AccessRequest,
         client: &ServedClient,
-        identity: Identity,
-        owed: Owed,
+        pending: Pending,
         message: &str,
     ) -> Reply {
         let state = random_16();
@@ -363,8 +430,7 @@ impl RadiusServer {
         challenges.insert(
             state,
             PendingChallenge {
-                identity,
-                owed,
+                login: pending,
                 user_name: canonical_user_name(&request.user_name),
                 client: client.name.clone(),
                 expires: now + self.settings.challenge_timeout,
@@ -383,15 +449,18 @@ impl RadiusServer {
         request: &AccessRequest,
         state: &[u8],
         client: &ServedClient,
-    ) -> Reply {
+    ) -> (Reply, Option<Arc<str>>) {
         let pending = <[u8; 16]>::try_from(state).ok().and_then(|key| {
             self.challenges
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&key)
         });
-        let expired = || Reply::Reject {
-            message: LOGIN_EXPIRED.to_string(),
+        let expired = || {
+            let reply = Reply::Reject {
+                message: LOGIN_EXPIRED.to_string(),
+            };
+            (reply, None)
         };
         let Some(pending) = pending else {
             return expired();
@@ -400,23 +469,27 @@ impl RadiusServer {
         if pending.expires <= Instant::now() || pending.client != client.name || !same_user {
             return expired();
         }
-        let outcome = match &pending.owed {
+        let outcome = match &pending.login.owed {
             Owed::Code => {
                 self.gatehouse
-                    .complete_otp(&pending.identity, &request.password, &client.name)
+                    .complete_otp(&pending.login.identity, &request.password, &client.name)
                     .await
             }
             Owed::Push { push } => {
                 self.gatehouse
-                    .complete_push(&pending.identity, push, &request.password, &client.name)
+                    .complete_push(
+                        &pending.login.identity,
+                        push,
+                        &request.password,
+                        &client.name,
+                    )
                     .await
             }
         };
+        let policy = pending.login.authorization.policy.clone();
         match outcome {
-            Ok(_) => Reply::Accept { message: None },
-            Err(refusal) => Reply::Reject {
-                message: refusal.message().to_string(),
-            },
+            Ok(_) => (self.accept(&pending.login.authorization), policy),
+            Err(refusal) => (reject(refusal), policy),
         }
     }
 
@@ -456,17 +529,34 @@ fn shown_source(value: &[u8]) -> String {
 /// texts) are Display fields; `user` and `nas` come from the packet and are
 /// text fields, which the log writer quotes and escapes, so a crafted name
 /// cannot forge a log line.
-fn decision_log(client: &str, nas: &str, from: SocketAddr, user: &str, result: &str, reason: &str) {
+/// What the decision log line says of one request.
+struct Decision<'a> {
+    user: &'a str,
+    result: &'a str,
+    reason: &'a str,
+    /// The policy that decided; `-` when none matched.
+    policy: Option<&'a str>,
+}
+
+fn decision_log(client: &str, nas: &str, from: SocketAddr, decision: &Decision<'_>) {
     tracing::info!(
         target: "gatehouse::radius",
         client = %client,
         nas,
         %from,
-        user,
-        result = %result,
-        reason = %reason,
+        user = decision.user,
+        result = %decision.result,
+        reason = %decision.reason,
+        policy = decision.policy.unwrap_or("-"),
         "RADIUS decision"
     );
+}
+
+/// A refusal's Access-Reject.
+fn reject(refusal: Refusal) -> Reply {
+    Reply::Reject {
+        message: refusal.message().to_string(),
+    }
 }
 
 /// Answers one Access-Request and remembers the reply for retransmissions.
@@ -639,7 +729,10 @@ fn receive(
         match triage {
             Triage::StatusServer { client, packet } => {
                 // RFC 5997: answer directly, never from the cache.
-                let reply = Reply::Accept { message: None };
+                let reply = Reply::Accept {
+                    message: None,
+                    attributes: Vec::new(),
+                };
                 if let Ok(bytes) = reply.encode(&ReplyContext::of(&packet), &client.secret) {
                     let _ = socket.send_to(&bytes, from);
                 }

@@ -4,23 +4,26 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use checks::{
-    validate_alarms, validate_directories, validate_http, validate_lockout, validate_push,
-    validate_radius, validate_smtp, validate_webpush,
+    validate_alarms, validate_directories, validate_http, validate_lockout, validate_policies,
+    validate_push, validate_radius, validate_smtp, validate_webpush,
 };
 use figment::Figment;
 use figment::providers::{Env, Format as _, Serialized, Toml};
 use gatehouse_core::alarms::AlarmSettings;
 use gatehouse_core::clients::RadiusClient;
+use gatehouse_core::policy::PolicySet;
 use gatehouse_core::store::LockoutPolicy;
 use gatehouse_core::{MfaSettings, PasswordParams, PushSettings, TotpMode};
 use gatehouse_directory::DirectorySettings;
 use gatehouse_license::jiff::civil::Time;
 use gatehouse_license::jiff::tz::TimeZone;
 use gatehouse_mail::SmtpSettings;
+use gatehouse_radius::dictionary::Dictionary;
 use sections::RawConfig;
 
 mod checks;
@@ -64,6 +67,8 @@ pub struct Config {
     pub smtp: Option<SmtpSettings>,
     /// `[[directory]]`, in order; empty: local users only.
     pub directories: Vec<DirectorySettings>,
+    /// `[[policy]]`, checked; empty: the default rules.
+    pub policies: Arc<PolicySet>,
     pub log_level: Option<String>,
 }
 
@@ -96,6 +101,8 @@ pub struct RadiusConfig {
     pub max_in_flight_per_client: usize,
     /// Clients defined in the configuration file.
     pub clients: Vec<RadiusClient>,
+    /// The built-in dictionary and `radius.dictionaries`.
+    pub dictionary: Arc<Dictionary>,
 }
 
 /// Reads and validates the configuration. `explicit` is `--config`; without
@@ -233,8 +240,10 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
     let (alarms, alarm_daily_at) = validate_alarms(raw.alarms)?;
     let smtp = validate_smtp(data_dir, raw.smtp)?;
     let directories = validate_directories(data_dir, raw.directory)?;
+    let policies = validate_policies(raw.policy, &radius.dictionary, &directories)?;
     Ok(Config {
         directories,
+        policies: Arc::new(policies),
         alarms,
         alarm_daily_at,
         smtp,

@@ -1,5 +1,6 @@
 //! The configuration's checks, case by case.
 
+use gatehouse_core::policy::Access;
 use gatehouse_mail::Security;
 
 use super::*;
@@ -336,4 +337,95 @@ fn a_missing_explicit_file_is_an_error() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("does not exist"), "{error}");
+}
+
+#[test]
+fn policies_and_dictionaries_are_read_and_checked() {
+    let temp = gatehouse_testkit::temp_dir();
+    let dir = temp.path();
+    std::fs::write(
+        dir.join("dictionary.acme"),
+        "VENDOR Acme 99999\nBEGIN-VENDOR Acme\nATTRIBUTE Acme-Role 1 string\nEND-VENDOR Acme\n",
+    )
+    .unwrap();
+    let config = from_toml(
+        dir,
+        r#"
+[radius]
+dictionaries = ["dictionary.acme"]
+
+[[directory]]
+name = "corp"
+kind = "openldap"
+urls = ["ldap://127.0.0.1:389"]
+bind_dn = "cn=reader,dc=example,dc=com"
+bind_password = "x"
+base_dn = "dc=example,dc=com"
+
+[[policy]]
+name = "contractors"
+groups = ["local:contractors"]
+access = "deny"
+
+[[policy]]
+name = "vpn admins"
+clients = ["fw1"]
+groups = ["corp:CN=VPN Admins,OU=Groups,DC=example,DC=com", "local:vpn-admins"]
+calling_station_networks = ["10.0.0.0/8"]
+factors = ["totp", "push"]
+reply = [
+  { attribute = "Fortinet-Group-Name", value = "%{group}" },
+  { attribute = "Session-Timeout", value = 3600 },
+  { attribute = "Tunnel-Private-Group-Id", value = "42" },
+  { attribute = "Acme-Role", value = "admin-%{user}" },
+]
+"#,
+    )
+    .unwrap();
+    let policies = config.policies.policies();
+    assert_eq!(policies.len(), 2);
+    assert_eq!(policies[0].access, Access::Deny);
+    assert_eq!(policies[1].reply[1].value, "3600");
+    assert!(config.radius.dictionary.get("acme-role").is_some());
+    assert!(from_toml(dir, "").unwrap().policies.is_empty());
+
+    let one = |body: &str| format!("[[policy]]\nname = \"p1\"\n{body}\n");
+    for (bad, says) in [
+        (one("access = \"maybe\""), "policy[0] (\"p1\").access"),
+        (one("factors = [\"sms\"]"), "unknown second factor \"sms\""),
+        (one("factors = []"), "at least one of totp, push or none"),
+        (
+            one("calling_station_networks = [\"ten\"]"),
+            "calling_station_networks",
+        ),
+        (one("groups = [\"ldap:CN=x\"]"), "names no group source"),
+        (one("groups = [\"vpn-admins\"]"), "names no group source"),
+        (
+            one("reply = [{ attribute = \"Fortinet-Group-Nam\", value = \"x\" }]"),
+            "policy \"p1\": reply: unknown RADIUS attribute \"Fortinet-Group-Nam\"",
+        ),
+        (
+            one("reply = [{ attribute = \"Session-Timeout\", value = \"an hour\" }]"),
+            "policy \"p1\": reply: Session-Timeout: \"an hour\" is not a number",
+        ),
+        (
+            one("reply = [{ attribute = \"Framed-IP-Address\", value = \"%{user}\" }]"),
+            "Framed-IP-Address: \"alice\" is not an IPv4 address",
+        ),
+        (
+            one("reply = [{ attribute = \"Class\", value = \"%{usr}\" }]"),
+            "uses \"%{usr}\"",
+        ),
+        (
+            format!("{}{}", one(""), one("")),
+            "two policies are named \"p1\"",
+        ),
+        (
+            "[radius]\ndictionaries = [\"missing.dictionary\"]".to_string(),
+            "radius.dictionaries: cannot read",
+        ),
+    ] {
+        let error = format!("{:#}", from_toml(dir, &bad).unwrap_err());
+        assert!(error.contains(says), "{bad}\n{error}");
+    }
 }
