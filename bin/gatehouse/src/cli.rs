@@ -68,6 +68,10 @@ pub(crate) enum Command {
     /// Users locked out after failed attempts in a row.
     #[command(subcommand)]
     Lockout(LockoutCommand),
+    /// Policies: who may log in through which client, with which factors,
+    /// and the attributes the client is sent.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Copy an embedded installation (SQLite) into an empty PostgreSQL
     /// database, then check every table and every month's count.
     Migrate {
@@ -86,9 +90,13 @@ pub(crate) enum Command {
         /// one-time code from the second, when the user is challenged).
         #[arg(long, required = true)]
         password_stdin: bool,
-        /// Name recorded as the user's last client.
+        /// Name recorded as the user's last client (and the client
+        /// policies match).
         #[arg(long, value_name = "NAME", default_value = "cli")]
         client: String,
+        /// The user's address, as a RADIUS client would send it.
+        #[arg(long, value_name = "IP")]
+        calling_station_id: Option<String>,
     },
 }
 
@@ -176,6 +184,25 @@ pub(crate) enum LocalUserCommand {
         /// Remove the user's TOTP enrollment instead.
         #[arg(long, conflicts_with = "mode")]
         remove: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// The policies in force, in order (the first that matches decides).
+    List(FormatArgs),
+    /// Which policy a user gets through a client: the factors it accepts
+    /// and the reply attributes, without a password and without counting.
+    Test {
+        user: String,
+        /// The RADIUS client's name.
+        #[arg(long, value_name = "NAME")]
+        client: String,
+        /// The user's address, as the client sends it.
+        #[arg(long, value_name = "IP")]
+        calling_station_id: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
 }
 

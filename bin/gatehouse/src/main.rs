@@ -21,7 +21,7 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command, LicenseCommand};
 use crate::commands::{
-    admin, alarm, auth, client, directory, license, local_user, migrate, push, users,
+    admin, alarm, auth, client, directory, license, local_user, migrate, policy, push, users,
 };
 use crate::config::Config;
 
@@ -100,12 +100,17 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
         Command::Directory(command) => directory::directory(&gatehouse, command).await,
         Command::Push(command) => push::push(&gatehouse, &config, command).await,
         Command::Lockout(command) => local_user::lockout(&gatehouse, command).await,
+        Command::Policy(command) => policy::policy(&gatehouse, command).await,
         Command::Migrate { .. } => unreachable!("handled before opening"),
         Command::Auth {
             user,
             password_stdin: _,
             client,
-        } => auth::auth(&gatehouse, &user, &client).await,
+            calling_station_id,
+        } => {
+            let route = gatehouse_core::Route::new(&client, calling_station_id.as_deref());
+            auth::auth(&gatehouse, &user, &route).await
+        }
     };
     // Last logins, refusals and the clock mark are written before exiting,
     // whatever the command's outcome.

@@ -30,6 +30,15 @@ pub enum Access {
     Deny,
 }
 
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Allow => "allow",
+            Access::Deny => "deny",
+        }
+    }
+}
+
 /// The second factors a policy accepts. `none`: the user may log in with
 /// the password alone (this is where the "second factor required" default
 /// is overridden).
@@ -56,6 +65,18 @@ impl Factors {
             return Err(PolicyError::NoFactor);
         }
         Ok(factors)
+    }
+
+    /// The names [`parse`](Self::parse) reads, in a fixed order.
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            (self.totp, "totp"),
+            (self.push, "push"),
+            (self.none, "none"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect()
     }
 }
 

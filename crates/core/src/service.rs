@@ -44,7 +44,7 @@ pub use front_door::{LOCKED_OUT_EVENT, MfaSettings, Removed};
 pub use license::{Analytics, InstallError, LicenseView};
 use license::{Damage, LicenseState, Record, license_state};
 pub use phones::{ENROLLMENT_LIFETIME, PushError, SignedPush};
-pub use policies::Route;
+pub use policies::{Chosen, PolicyTest, PolicyTestError, Route};
 use pushing::PushWaiters;
 pub use pushing::{
     APPROVE_ON_PHONE, MAX_WAITING_PUSHES, PushSettings, StartPushError, approve_prompt,

@@ -1,15 +1,16 @@
 //! JSON shapes of the API (and of the CLI's `--json` output), built from
 //! the core's types. Times are RFC 3339 with the license zone's offset.
 
-use gatehouse_core::LicenseView;
 use gatehouse_core::Username;
 use gatehouse_core::clients::RadiusClient;
+use gatehouse_core::policy::{Factors, Policy};
 use gatehouse_core::push::Decision;
 use gatehouse_core::store::{
     AlarmRecord, Delivery, DeviceRecord, LocalGroup, LocalUserRecord, LockRecord, PushRecord,
     RefusedUser, SeatRecord,
 };
 use gatehouse_core::totp::TotpMode;
+use gatehouse_core::{LicenseView, PolicyTest};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::tz::TimeZone;
 use gatehouse_license::{LicensePayload, LicenseSource, words};
@@ -487,4 +488,85 @@ pub struct EnrollmentJson {
 /// fragment (never sent to the server in the URL, so never in a log).
 pub fn enrollment_link(base: &str, token: &str) -> String {
     format!("{}/push/#enroll={token}", base.trim_end_matches('/'))
+}
+
+/// A reply attribute of a policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReplyJson {
+    pub attribute: String,
+    pub value: String,
+}
+
+impl ReplyJson {
+    fn list<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<ReplyJson> {
+        pairs
+            .map(|(attribute, value)| ReplyJson {
+                attribute: attribute.to_string(),
+                value: value.to_string(),
+            })
+            .collect()
+    }
+}
+
+/// A policy as written (values unfilled).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyJson {
+    pub name: String,
+    pub clients: Vec<String>,
+    pub groups: Vec<String>,
+    pub calling_station_networks: Vec<String>,
+    /// `allow` or `deny`.
+    pub access: &'static str,
+    /// `totp`, `push`, `none`; `null`: the default rule.
+    pub factors: Option<Vec<&'static str>>,
+    pub reply: Vec<ReplyJson>,
+}
+
+impl PolicyJson {
+    pub fn new(policy: &Policy) -> PolicyJson {
+        PolicyJson {
+            name: policy.name.clone(),
+            clients: policy.clients.clone(),
+            groups: policy.groups.clone(),
+            calling_station_networks: policy.networks.iter().map(ToString::to_string).collect(),
+            access: policy.access.as_str(),
+            factors: policy.factors.map(Factors::names),
+            reply: ReplyJson::list(
+                (policy.reply.iter()).map(|r| (r.attribute.as_str(), r.value.as_str())),
+            ),
+        }
+    }
+}
+
+/// What a policy test found: the user, their groups, and the policy that
+/// matches (values filled in for this user).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyTestJson {
+    pub user: String,
+    pub seat_key: String,
+    pub groups: Vec<String>,
+    /// `null`: no policy matches; the default rules apply.
+    pub policy: Option<String>,
+    pub access: &'static str,
+    /// `null`: the default rule (a second factor required unless exempt).
+    pub factors: Option<Vec<&'static str>>,
+    pub reply: Vec<ReplyJson>,
+}
+
+impl PolicyTestJson {
+    pub fn new(test: &PolicyTest) -> PolicyTestJson {
+        let chosen = test.policy.as_ref();
+        PolicyTestJson {
+            user: test.identity.username.to_string(),
+            seat_key: test.identity.seat.as_str().to_string(),
+            groups: test.groups.clone(),
+            policy: chosen.map(|chosen| chosen.name.to_string()),
+            access: chosen.map_or("allow", |chosen| chosen.access.as_str()),
+            factors: chosen.and_then(|chosen| chosen.factors).map(Factors::names),
+            reply: ReplyJson::list(
+                (chosen.map_or(&[][..], |chosen| &chosen.reply[..]).iter())
+                    .map(|(a, v)| (a.as_str(), v.as_str())),
+            ),
+        }
+    }
 }

@@ -359,7 +359,7 @@ impl RadiusServer {
             .await
         {
             Ok(authenticated) => authenticated,
-            Err(refusal) => return (reject(refusal), None),
+            Err(refusal) => return (reject(refusal), route.policy().map(Arc::from)),
         };
         let policy = authorization.policy.clone();
         let reply = match step {

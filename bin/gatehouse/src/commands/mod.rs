@@ -18,6 +18,7 @@ pub(crate) mod directory;
 pub(crate) mod license;
 pub(crate) mod local_user;
 pub(crate) mod migrate;
+pub(crate) mod policy;
 pub(crate) mod push;
 pub(crate) mod users;
 

@@ -108,7 +108,7 @@ impl Gatehouse {
         let exempt = entry.in_groups(&self.mfa.exempt_groups);
         let second_factor =
             self.narrow(&identity, chosen.as_ref(), second_factor, self.phone(push));
-        self.passed_password(identity, second_factor, chosen, exempt)
+        self.passed_password(identity, route, second_factor, chosen, exempt)
     }
 
     /// Whether a directory is configured.

@@ -288,6 +288,7 @@ impl Gatehouse {
         );
         self.passed_password(
             account.identity.clone(),
+            route,
             second_factor,
             chosen,
             user.second_factor_exempt,
@@ -302,6 +303,7 @@ impl Gatehouse {
     pub(super) fn passed_password(
         &self,
         identity: Identity,
+        route: &Route<'_>,
         owed: Result<SecondFactor, Refusal>,
         chosen: Option<Chosen>,
         exempt: bool,
@@ -315,7 +317,7 @@ impl Gatehouse {
                 return Err(refusal);
             }
         };
-        let authorization = self.apply_policy(&identity, chosen, &second_factor, exempt)?;
+        let authorization = self.apply_policy(&identity, route, chosen, &second_factor, exempt)?;
         Ok(FirstFactor {
             identity,
             second_factor,

@@ -5,21 +5,24 @@
 //! password).
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use super::Gatehouse;
-use crate::identity::Identity;
+use super::{DirectoryUserError, Gatehouse};
+use crate::identity::{Identity, Username};
 use crate::outcome::{Authorization, Refusal, SecondFactor};
-use crate::policy::{Access, Factors, PolicyRequest, group_key};
+use crate::policy::{Access, Factors, PolicyRequest, PolicySet, group_key};
 use crate::push::PushMode;
-use crate::store::PushUser;
+use crate::store::{PushUser, StoreError};
 
 /// Where a login comes from: the RADIUS client's name and the user's
-/// address (Calling-Station-Id) when the client sent one.
-#[derive(Debug, Clone, Copy)]
+/// address (Calling-Station-Id) when the client sent one. Once the
+/// password passed it also holds the policy that decided the login, for
+/// the caller's log whether it was accepted or refused.
+#[derive(Debug)]
 pub struct Route<'a> {
     pub client: &'a str,
     pub calling_station: Option<&'a str>,
+    decided: OnceLock<Arc<str>>,
 }
 
 impl<'a> Route<'a> {
@@ -27,7 +30,14 @@ impl<'a> Route<'a> {
         Route {
             client,
             calling_station,
+            decided: OnceLock::new(),
         }
+    }
+
+    /// The policy that decided the login (a denial included); `None`:
+    /// none matched, or the login ended before the password passed.
+    pub fn policy(&self) -> Option<&str> {
+        self.decided.get().map(|name| &**name)
     }
 
     /// The user's address, when Calling-Station-Id is one (an address,
@@ -41,12 +51,36 @@ impl<'a> Route<'a> {
 }
 
 /// The policy chosen for a login, before the password.
-#[derive(Debug, Clone)]
-pub(super) struct Chosen {
-    name: Arc<str>,
-    access: Access,
-    factors: Option<Factors>,
-    reply: Vec<(String, String)>,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chosen {
+    pub name: Arc<str>,
+    pub access: Access,
+    /// `None`: the default rule (a second factor required unless exempt).
+    pub factors: Option<Factors>,
+    /// The reply attributes, filled in for this user.
+    pub reply: Vec<(String, String)>,
+}
+
+/// What `gatehouse policy test` shows: who a name is, their groups as
+/// policies name them, and the policy that matches them through a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyTest {
+    pub identity: Identity,
+    /// Group keys (`local:staff`, `corp:cn=vpn admins,dc=example,dc=com`).
+    pub groups: Vec<String>,
+    /// `None`: no policy matches; the default rules apply.
+    pub policy: Option<Chosen>,
+}
+
+/// Why a policy test names nobody.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyTestError {
+    #[error("no local user or directory entry is named {0:?}")]
+    Unknown(String),
+    #[error(transparent)]
+    Directory(#[from] DirectoryUserError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl Chosen {
@@ -56,6 +90,50 @@ impl Chosen {
 }
 
 impl Gatehouse {
+    /// The policies in force, in order.
+    pub fn policies(&self) -> &PolicySet {
+        &self.policies
+    }
+
+    /// The policy `login` would get through `route`, without a password
+    /// and without counting anyone: a local user, else the directory's
+    /// entry.
+    pub async fn policy_test(
+        &self,
+        login: &str,
+        route: &Route<'_>,
+    ) -> Result<PolicyTest, PolicyTestError> {
+        let local = match Username::parse(login) {
+            Ok(username) => self.store.local_user(&username).await?,
+            Err(_) => None,
+        };
+        let (identity, source, groups) = match local {
+            Some(user) => {
+                let identity = Identity::local(&user.username, &user.display_name);
+                let groups: Vec<String> = user.groups.iter().map(ToString::to_string).collect();
+                (identity, "local".to_string(), groups)
+            }
+            None if self.directory.is_none() => {
+                return Err(PolicyTestError::Unknown(login.to_string()));
+            }
+            None => {
+                let entry = self.directory_user(login).await?;
+                (entry.identity(), entry.directory, entry.groups)
+            }
+        };
+        let policy =
+            self.choose_policy(&identity, groups.iter().map(String::as_str), &source, route);
+        let groups = groups
+            .iter()
+            .filter_map(|group| group_key(&format!("{source}:{group}")))
+            .collect();
+        Ok(PolicyTest {
+            identity,
+            groups,
+            policy,
+        })
+    }
+
     /// The push mode of a user with a phone while push is licensed.
     pub(super) fn phone(&self, push: PushUser) -> Option<PushMode> {
         (push.devices > 0 && self.push_licensed()).then(|| push.mode.unwrap_or(self.push.mode))
@@ -147,10 +225,14 @@ impl Gatehouse {
     pub(super) fn apply_policy(
         &self,
         identity: &Identity,
+        route: &Route<'_>,
         chosen: Option<Chosen>,
         second_factor: &SecondFactor,
         exempt: bool,
     ) -> Result<Authorization, Refusal> {
+        if let Some(chosen) = &chosen {
+            let _ = route.decided.set(chosen.name.clone());
+        }
         let Some(chosen) = chosen else {
             if *second_factor == SecondFactor::None {
                 self.require_second_factor(identity, exempt)?;
