@@ -10,6 +10,7 @@ mod api_schema;
 mod cli;
 mod directory;
 mod panel;
+mod policies;
 mod postgres;
 mod push;
 mod radius;

@@ -179,7 +179,7 @@ fn a_phone_in_a_real_browser_approves_denies_and_ignores_radius_logins() {
     assert_eq!(alice.tell("approve"), "approved");
     let reply = login.join().unwrap();
     reply.assert_code("Access-Accept");
-    assert_eq!(server.gh.users(&current_month()), ["alice"]);
+    assert_eq!(server.gh.users_this_month(), ["alice"]);
 
     // Deny: rejected, saying so.
     let login = login_in_background(&tools.radclient, port, pap("alice", "alice-secret"), 20, 1);
@@ -290,7 +290,7 @@ fn a_phone_in_a_real_browser_approves_denies_and_ignores_radius_logins() {
     );
     code.assert_code("Access-Accept");
     assert_eq!(outcomes(&server.gh).len(), 5, "no push was sent");
-    assert_eq!(server.gh.users(&current_month()), ["alice", "bob"]);
+    assert_eq!(server.gh.users_this_month(), ["alice", "bob"]);
     drop(alice);
     drop(bob);
 }
@@ -348,12 +348,12 @@ fn number_matching_on_a_phone_in_a_real_browser() {
     let (number, state) = prompted();
     assert_eq!(carol.tell(&format!("choose-other {number}")), "refused");
     enter(&state).assert_reply("Access-Reject", DENIED);
-    assert!(server.gh.users(&current_month()).is_empty());
+    assert!(server.gh.users_this_month().is_empty());
     // The prompt's number: accepted.
     let (number, state) = prompted();
     assert_eq!(carol.tell(&format!("choose {number}")), "approved");
     enter(&state).assert_code("Access-Accept");
-    assert_eq!(server.gh.users(&current_month()), ["carol"]);
+    assert_eq!(server.gh.users_this_month(), ["carol"]);
     drop(carol);
 }
 
@@ -362,10 +362,6 @@ fn number_matching_on_a_phone_in_a_real_browser() {
 fn next_code(secret: &gatehouse_core::totp::TotpSecret) -> String {
     use gatehouse_core::totp::{code_at, step_of};
     code_at(secret, step_of(Timestamp::now()) + 1)
-}
-
-fn current_month() -> String {
-    Timestamp::now().strftime("%Y-%m").to_string()
 }
 
 /// The P-256 base point as a SEC1 public key (private key 1): a valid key
@@ -488,7 +484,7 @@ fn a_thousand_logins_held_for_phones_do_not_hold_up_other_users() {
         "{report}"
     );
     assert_eq!(
-        server.gh.users(&current_month()).len(),
+        server.gh.users_this_month().len(),
         220,
         "held users were never counted"
     );

@@ -233,7 +233,7 @@ fn a_totp_challenge_round_trip_with_replay_protection() {
     );
     assert_eq!(accept["code"], "Access-Accept");
 
-    let users = radius.server.gh.users(&current_month(&radius.gh));
+    let users = radius.server.gh.users_this_month();
     assert_eq!(
         users,
         ["bob", "eve"],
@@ -350,7 +350,7 @@ fn a_user_without_a_second_factor_is_refused_until_exempt() {
     );
     let wrong = radius.radclient(&radclient, &pap("dana", "not-it"), SECRET);
     assert_eq!(wrong.reply_message.as_deref(), Some(INVALID_TEXT));
-    assert!(radius.gh.users(&current_month(&radius.gh)).is_empty());
+    assert!(radius.gh.users_this_month().is_empty());
     radius
         .gh
         .ok(&["local-user", "second-factor", "dana", "--exempt"], "");
@@ -405,7 +405,7 @@ fn wrong_codes_lock_a_user_until_an_administrator_unlocks() {
         serde_json::from_str(&radius.gh.ok(&["lockout", "list", "--json"], "")).unwrap();
     assert_eq!(listed[0]["username"], "erin", "{listed}");
     assert_eq!(listed[0]["locked"], true, "{listed}");
-    assert!(radius.gh.users(&current_month(&radius.gh)).is_empty());
+    assert!(radius.gh.users_this_month().is_empty());
     let unlocked = radius.gh.ok(&["lockout", "unlock", "Erin"], "");
     assert_eq!(unlocked.trim(), "unlocked Erin");
     let again = radius.gh.run(&["lockout", "unlock", "erin"], "");
@@ -616,10 +616,7 @@ fn a_retransmission_is_answered_from_the_cache_and_counted_once() {
         1,
         "the copy was not authenticated again"
     );
-    assert_eq!(
-        radius.server.gh.users(&current_month(&radius.gh)),
-        ["frank"]
-    );
+    assert_eq!(radius.server.gh.users_this_month(), ["frank"]);
     assert_eq!(radius.server.gh.license_json()["active_users"], 1);
 }
 
@@ -645,10 +642,7 @@ fn a_different_request_reusing_a_cached_key_is_dropped() {
         "{result}"
     );
     radius.wait_for_log("another request reuses the source, Identifier and Request Authenticator");
-    assert_eq!(
-        radius.server.gh.users(&current_month(&radius.gh)),
-        ["frank"]
-    );
+    assert_eq!(radius.server.gh.users_this_month(), ["frank"]);
 }
 
 /// SPEC §12, overload: 20,000 Access-Requests for random names in about
@@ -784,10 +778,6 @@ fn rss(pid: u32) -> Option<u64> {
     Some(kb * 1024)
 }
 
-fn current_month(gh: &Installation) -> String {
-    gh.license_json()["month"].as_str().unwrap().to_string()
-}
-
 #[test]
 fn a_challenge_state_expires() {
     let Some((radclient, _python)) = peers("a_challenge_state_expires") else {
@@ -809,11 +799,7 @@ fn a_challenge_state_expires() {
         "Login attempt expired, please log in again",
     );
     assert!(
-        radius
-            .server
-            .gh
-            .users(&current_month(&radius.gh))
-            .is_empty(),
+        radius.server.gh.users_this_month().is_empty(),
         "nobody counted"
     );
 }
@@ -841,7 +827,7 @@ fn a_directory_user_with_totp_over_radius() {
     challenge.assert_code("Access-Challenge");
     let state = challenge.state.expect("a State");
     assert!(
-        radius.gh.users(&current_month(&radius.gh)).is_empty(),
+        radius.gh.users_this_month().is_empty(),
         "not counted before the second factor"
     );
     let answer = format!(
@@ -853,7 +839,7 @@ fn a_directory_user_with_totp_over_radius() {
     // A wrong directory password is refused before any challenge.
     let wrong = radius.radclient(&radclient, &pap("john", "wrong"), SECRET);
     wrong.assert_reply("Access-Reject", INVALID_TEXT);
-    assert_eq!(radius.gh.users(&current_month(&radius.gh)), ["john"]);
+    assert_eq!(radius.gh.users_this_month(), ["john"]);
     // The directory down: the NAS is told to try again later.
     slapd.stop();
     let down = radius.radclient(&radclient, &pap("EXAMPLE\\john", "john-secret"), SECRET);

@@ -29,11 +29,32 @@ def describe(reply):
     message = first("Reply-Message")
     state = first("State")
     return {
+        "attributes": decoded(reply),
         "code": code_name(reply.code),
         "reply_message": message,
         "state": state.hex() if state is not None else None,
         "proxy_state": [p.decode() for p in reply.get("Proxy-State") or []],
         "first_attribute": reply.raw_packet[20] if reply.raw_packet and len(reply.raw_packet) > 20 else None,
+    }
+
+
+def decoded(reply):
+    """Every attribute of the reply by its dictionary name: text as text,
+    other bytes in hex, numbers as numbers, tagged values without the tag."""
+    def plain(value):
+        if isinstance(value, tuple):
+            value = value[-1]
+        if isinstance(value, bytes):
+            try:
+                return value.decode()
+            except UnicodeDecodeError:
+                return value.hex()
+        return value
+
+    return {
+        str(key): [plain(value) for value in reply[key]]
+        for key in reply.keys()
+        if key not in ("Message-Authenticator", "Proxy-State", "State")
     }
 
 

@@ -175,6 +175,12 @@ impl Installation {
         (stdout, String::from_utf8(output.stderr).unwrap())
     }
 
+    /// The users counted in the license's current month.
+    pub fn users_this_month(&self) -> Vec<String> {
+        let month = self.license_json()["month"].as_str().unwrap().to_string();
+        self.users(&month)
+    }
+
     pub fn users(&self, month: &str) -> Vec<String> {
         let json: Value =
             serde_json::from_str(&self.ok(&["users", "--month", month, "--json"], "")).unwrap();

@@ -12,6 +12,8 @@ pub struct RadReply {
     pub code: Option<String>,
     pub reply_message: Option<String>,
     pub state: Option<String>,
+    /// Every attribute of the reply as radclient printed it: (name, value).
+    pub attributes: Vec<(String, String)>,
     pub output: String,
 }
 
@@ -95,6 +97,9 @@ fn parse_radclient(text: &str) -> RadReply {
             in_reply = false;
         } else if in_reply {
             let line = line.trim();
+            if let Some((name, value)) = line.split_once(" = ") {
+                reply.attributes.push((name.to_string(), value.to_string()));
+            }
             if let Some(value) = line.strip_prefix("Reply-Message = ") {
                 reply.reply_message = Some(value.trim_matches('"').to_string());
             } else if let Some(value) = line.strip_prefix("State = 0x") {
