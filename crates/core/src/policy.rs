@@ -144,6 +144,46 @@ pub enum PolicyError {
     },
     #[error("policy {policy:?}: a reply attribute needs a name")]
     EmptyAttribute { policy: String },
+    #[error("policy {policy:?}: access {access:?} is not \"allow\" or \"deny\"")]
+    BadAccess { policy: String, access: String },
+    #[error("policy {policy:?}: factors: {reason}")]
+    BadFactors { policy: String, reason: String },
+    #[error(
+        "policy {policy:?}: calling_station_networks: {network:?} is not an address or a network such as 10.0.0.0/8"
+    )]
+    BadNetwork { policy: String, network: String },
+    #[error(
+        "policy {policy:?}: group {group:?} names no group source: use local:NAME or DIRECTORY:GROUP-DN, DIRECTORY being a [[directory]] name"
+    )]
+    UnknownSource { policy: String, group: String },
+    #[error("policy {policy:?}: reply: {reason}")]
+    BadReply { policy: String, reason: String },
+}
+
+/// Whether a reply attribute is one the RADIUS side can send, with a
+/// value of its type (`gatehouse-radius` checks against its dictionary).
+pub trait ReplyCheck: Send + Sync {
+    /// `Err`: why not, naming the attribute.
+    fn check(&self, attribute: &str, value: &str) -> Result<(), String>;
+}
+
+/// What a policy may name beyond its own text: the group sources that
+/// exist (`local` and each directory) and the attributes that can be sent.
+#[derive(Clone, Default)]
+pub struct PolicyChecks {
+    /// Directory names a group may come from, besides `local`.
+    pub directories: Vec<String>,
+    /// `None`: attributes are not checked (tests of the rules alone).
+    pub replies: Option<std::sync::Arc<dyn ReplyCheck>>,
+}
+
+impl std::fmt::Debug for PolicyChecks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyChecks")
+            .field("directories", &self.directories)
+            .field("replies", &self.replies.is_some())
+            .finish()
+    }
 }
 
 /// A group key in its compared form: `source:name`, the source in
@@ -264,6 +304,39 @@ impl PolicySet {
         &self.policies
     }
 
+    /// Every group names a source that exists, and every reply attribute,
+    /// filled in as a login would fill it, can be sent.
+    pub fn check(&self, checks: &PolicyChecks) -> Result<(), PolicyError> {
+        for policy in &self.policies {
+            for group in &policy.groups {
+                let source = group
+                    .split_once(':')
+                    .map_or("", |(source, _)| source.trim());
+                let known = source.eq_ignore_ascii_case("local")
+                    || (checks.directories.iter()).any(|name| name.eq_ignore_ascii_case(source));
+                if !known {
+                    return Err(PolicyError::UnknownSource {
+                        policy: policy.name.clone(),
+                        group: group.clone(),
+                    });
+                }
+            }
+            let Some(replies) = &checks.replies else {
+                continue;
+            };
+            for attribute in &policy.reply {
+                let sample = attribute.render("alice", Some("vpn-admins"));
+                replies
+                    .check(&attribute.attribute, &sample)
+                    .map_err(|reason| PolicyError::BadReply {
+                        policy: policy.name.clone(),
+                        reason,
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.policies.is_empty()
     }
@@ -342,6 +415,9 @@ fn check_reply(policy: &Policy) -> Result<(), PolicyError> {
     }
     Ok(())
 }
+
+mod text;
+pub use text::{PolicyText, ReplyText, ReplyValue, read_policies};
 
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 
 use gatehouse_core::Username;
 use gatehouse_core::clients::RadiusClient;
-use gatehouse_core::policy::{Factors, Policy};
+use gatehouse_core::policy::Factors;
 use gatehouse_core::push::Decision;
 use gatehouse_core::store::{
     AlarmRecord, Delivery, DeviceRecord, LocalGroup, LocalUserRecord, LockRecord, PushRecord,
@@ -505,36 +505,6 @@ impl ReplyJson {
                 value: value.to_string(),
             })
             .collect()
-    }
-}
-
-/// A policy as written (values unfilled).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PolicyJson {
-    pub name: String,
-    pub clients: Vec<String>,
-    pub groups: Vec<String>,
-    pub calling_station_networks: Vec<String>,
-    /// `allow` or `deny`.
-    pub access: &'static str,
-    /// `totp`, `push`, `none`; `null`: the default rule.
-    pub factors: Option<Vec<&'static str>>,
-    pub reply: Vec<ReplyJson>,
-}
-
-impl PolicyJson {
-    pub fn new(policy: &Policy) -> PolicyJson {
-        PolicyJson {
-            name: policy.name.clone(),
-            clients: policy.clients.clone(),
-            groups: policy.groups.clone(),
-            calling_station_networks: policy.networks.iter().map(ToString::to_string).collect(),
-            access: policy.access.as_str(),
-            factors: policy.factors.map(Factors::names),
-            reply: ReplyJson::list(
-                (policy.reply.iter()).map(|r| (r.attribute.as_str(), r.value.as_str())),
-            ),
-        }
     }
 }
 

@@ -200,6 +200,14 @@ impl Dictionary {
     }
 }
 
+impl gatehouse_core::policy::ReplyCheck for Dictionary {
+    fn check(&self, attribute: &str, value: &str) -> Result<(), String> {
+        self.encode(attribute, value)
+            .map(|_| ())
+            .map_err(|error| error.to_string())
+    }
+}
+
 impl Definition {
     /// `value` on the wire (see [`Dictionary::encode`]).
     pub fn encode(&self, value: &str) -> Result<Attribute, DictionaryError> {

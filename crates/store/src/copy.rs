@@ -46,6 +46,7 @@ const TABLES: &[&str] = &[
     "push_modes",
     "push_revoked",
     "push_enrollments",
+    "policy_set",
 ];
 
 /// Tables whose `id` PostgreSQL generates: copied with their ids, and the

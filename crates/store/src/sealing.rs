@@ -13,7 +13,7 @@
 //!
 //! Tagged ([`Tagged`] spells what each tag covers): the license row, the
 //! clock mark, local accounts, administrators, API tokens, panel sessions,
-//! phones and enrollment links. A sealed value bound to another row does
+//! phones, enrollment links and the saved policies. A sealed value bound to another row does
 //! not open, so a secret cannot be moved to another user or client; a tag
 //! over other values does not verify.
 
@@ -144,6 +144,8 @@ pub(crate) enum Tagged<'a> {
         second_factor_exempt: bool,
         member_of: &'a str,
     },
+    /// The saved policies: the generation and the whole ordered list.
+    PolicySet { generation: i64, policies: &'a str },
     /// An administrator: name and password hash.
     Admin {
         name: &'a str,
@@ -227,6 +229,13 @@ impl Tagged<'_> {
                 }
                 f("local_users", &parts)
             }
+            Tagged::PolicySet {
+                generation,
+                policies,
+            } => f(
+                "policy_set",
+                &[&generation.to_be_bytes(), policies.as_bytes()],
+            ),
             Tagged::Admin {
                 name,
                 password_hash,

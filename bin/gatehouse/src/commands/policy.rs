@@ -4,8 +4,9 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
+use gatehouse_core::policy::PolicyText;
 use gatehouse_core::{Gatehouse, Route};
-use gatehouse_http::wire::{PolicyJson, PolicyTestJson};
+use gatehouse_http::wire::PolicyTestJson;
 
 use crate::EXIT_NO;
 use crate::cli::PolicyCommand;
@@ -14,8 +15,8 @@ use crate::commands::{Columns, emit};
 pub(crate) async fn policy(gatehouse: &Gatehouse, command: PolicyCommand) -> Result<ExitCode> {
     match command {
         PolicyCommand::List(format) => {
-            let rows: Vec<PolicyJson> = (gatehouse.policies().policies().iter())
-                .map(PolicyJson::new)
+            let rows: Vec<PolicyText> = (gatehouse.policies().policies().iter())
+                .map(PolicyText::of)
                 .collect();
             let columns = Columns {
                 keys: &[
@@ -42,7 +43,7 @@ pub(crate) async fn policy(gatehouse: &Gatehouse, command: PolicyCommand) -> Res
                     any(&row.clients),
                     any(&row.groups),
                     any(&row.calling_station_networks),
-                    row.access.to_string(),
+                    row.access.clone().unwrap_or_default(),
                     factors(row.factors.as_deref()),
                 ]
             })?;
@@ -99,9 +100,11 @@ fn any(items: &[String]) -> String {
     }
 }
 
-fn factors(names: Option<&[&str]>) -> String {
+fn factors<S: AsRef<str>>(names: Option<&[S]>) -> String {
     match names {
         None => "default (a second factor unless exempt)".into(),
-        Some(names) => names.join(", "),
+        Some(names) => (names.iter().map(AsRef::as_ref))
+            .collect::<Vec<&str>>()
+            .join(", "),
     }
 }

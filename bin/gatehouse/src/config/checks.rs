@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result, bail};
 use gatehouse_core::PushSettings;
 use gatehouse_core::alarms::{AlarmSettings, DEFAULT_DAYS_BEFORE_END, DEFAULT_USER_LIMIT_PERCENT};
 use gatehouse_core::clients::RadiusClient;
-use gatehouse_core::policy::{Access, Factors, Policy, PolicySet, ReplyAttribute};
+use gatehouse_core::policy::{PolicyChecks, PolicySet, PolicyText, read_policies};
 use gatehouse_core::push::PushMode;
 use gatehouse_core::store::LockoutPolicy;
 use gatehouse_directory::{DirectoryKind, DirectorySettings, LdapDirectories};
@@ -19,8 +19,8 @@ use gatehouse_mail::{Security, SmtpMailer, SmtpSettings};
 use gatehouse_radius::dictionary::Dictionary;
 
 use super::sections::{
-    AlarmsSection, DirectorySection, HttpSection, LockoutSection, PolicySection, PushSection,
-    RadiusSection, SmtpSection, WebPushSection,
+    AlarmsSection, DirectorySection, HttpSection, LockoutSection, PushSection, RadiusSection,
+    SmtpSection, WebPushSection,
 };
 use super::{HttpConfig, RadiusConfig, WebPushConfig, in_data_dir, read_ca_file, read_secret_file};
 
@@ -388,71 +388,9 @@ pub(super) fn validate_radius(data_dir: &Path, raw: RadiusSection) -> Result<Rad
 /// reply templates), every reply attribute known to `dictionary` and its
 /// value of the attribute's type once filled in; every error names the
 /// policy (and the attribute).
-pub(super) fn validate_policies(
-    raw: Vec<PolicySection>,
-    dictionary: &Dictionary,
-    directories: &[DirectorySettings],
-) -> Result<PolicySet> {
-    let mut policies = Vec::with_capacity(raw.len());
-    for (index, section) in raw.into_iter().enumerate() {
-        let key = format!("policy[{index}] ({:?})", section.name);
-        let access = match section.access.as_deref().map(str::trim) {
-            None | Some("allow") => Access::Allow,
-            Some("deny") => Access::Deny,
-            Some(other) => bail!("{key}.access: {other:?} is not \"allow\" or \"deny\""),
-        };
-        let factors = section
-            .factors
-            .map(|names| Factors::parse(&names))
-            .transpose()
-            .with_context(|| format!("{key}.factors"))?;
-        let networks = section
-            .calling_station_networks
-            .iter()
-            .map(|network| network.parse())
-            .collect::<Result<Vec<_>, _>>()
-            .with_context(|| format!("{key}.calling_station_networks"))?;
-        for group in &section.groups {
-            let source = group
-                .split_once(':')
-                .map_or("", |(source, _)| source.trim());
-            let known = source.eq_ignore_ascii_case("local")
-                || directories
-                    .iter()
-                    .any(|directory| directory.name.eq_ignore_ascii_case(source));
-            if !known {
-                bail!(
-                    "{key}.groups: {group:?} names no group source: use local:NAME or DIRECTORY:GROUP-DN, DIRECTORY being a [[directory]] name"
-                );
-            }
-        }
-        let reply = section
-            .reply
-            .iter()
-            .map(|reply| ReplyAttribute {
-                attribute: reply.attribute.trim().to_string(),
-                value: reply.value.text(),
-            })
-            .collect();
-        policies.push(Policy {
-            name: section.name.trim().to_string(),
-            clients: section.clients,
-            groups: section.groups,
-            networks,
-            access,
-            factors,
-            reply,
-        });
-    }
-    let set = PolicySet::new(policies).map_err(|error| anyhow::anyhow!("policy: {error}"))?;
-    for policy in set.policies() {
-        for attribute in &policy.reply {
-            // Filled in as a login would fill it, the value must encode.
-            let sample = attribute.render("alice", Some("vpn-admins"));
-            dictionary
-                .encode(&attribute.attribute, &sample)
-                .map_err(|error| anyhow::anyhow!("policy {:?}: reply: {error}", policy.name))?;
-        }
-    }
+pub(super) fn validate_policies(raw: &[PolicyText], checks: &PolicyChecks) -> Result<PolicySet> {
+    let set = read_policies(raw).map_err(|error| anyhow::anyhow!("[[policy]]: {error}"))?;
+    set.check(checks)
+        .map_err(|error| anyhow::anyhow!("[[policy]]: {error}"))?;
     Ok(set)
 }

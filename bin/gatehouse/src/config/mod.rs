@@ -16,7 +16,7 @@ use figment::Figment;
 use figment::providers::{Env, Format as _, Serialized, Toml};
 use gatehouse_core::alarms::AlarmSettings;
 use gatehouse_core::clients::RadiusClient;
-use gatehouse_core::policy::PolicySet;
+use gatehouse_core::policy::{PolicyChecks, PolicySet};
 use gatehouse_core::store::LockoutPolicy;
 use gatehouse_core::{MfaSettings, PasswordParams, PushSettings, TotpMode};
 use gatehouse_directory::DirectorySettings;
@@ -67,8 +67,12 @@ pub struct Config {
     pub smtp: Option<SmtpSettings>,
     /// `[[directory]]`, in order; empty: local users only.
     pub directories: Vec<DirectorySettings>,
-    /// `[[policy]]`, checked; empty: the default rules.
+    /// `[[policy]]`, checked; empty: the default rules (or the policies
+    /// saved through the panel, API or CLI).
     pub policies: Arc<PolicySet>,
+    /// What policies saved at run time are checked against: the group
+    /// sources and the dictionary.
+    pub policy_checks: PolicyChecks,
     pub log_level: Option<String>,
 }
 
@@ -240,10 +244,15 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
     let (alarms, alarm_daily_at) = validate_alarms(raw.alarms)?;
     let smtp = validate_smtp(data_dir, raw.smtp)?;
     let directories = validate_directories(data_dir, raw.directory)?;
-    let policies = validate_policies(raw.policy, &radius.dictionary, &directories)?;
+    let policy_checks = PolicyChecks {
+        directories: directories.iter().map(|d| d.name.clone()).collect(),
+        replies: Some(radius.dictionary.clone()),
+    };
+    let policies = validate_policies(&raw.policy, &policy_checks)?;
     Ok(Config {
         directories,
         policies: Arc::new(policies),
+        policy_checks,
         alarms,
         alarm_daily_at,
         smtp,

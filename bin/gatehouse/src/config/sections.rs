@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use gatehouse_core::policy::PolicyText;
 use gatehouse_core::store::LockoutPolicy;
 use gatehouse_core::{MfaSettings, PasswordParams, PushSettings, TotpMode};
 use serde::{Deserialize, Serialize};
@@ -27,59 +28,9 @@ pub struct RawConfig {
     /// `[[directory]]`: LDAP / Active Directory, asked in order.
     pub directory: Vec<DirectorySection>,
     /// `[[policy]]`: in order, the first that matches a login decides.
-    pub policy: Vec<PolicySection>,
+    pub policy: Vec<PolicyText>,
 }
 
-/// One `[[policy]]` as written.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicySection {
-    pub name: String,
-    /// RADIUS client names; empty: any.
-    #[serde(default)]
-    pub clients: Vec<String>,
-    /// `local:NAME` or `DIRECTORY:GROUP DN`; empty: any user.
-    #[serde(default)]
-    pub groups: Vec<String>,
-    /// Networks the user's address (Calling-Station-Id) must be in.
-    #[serde(default)]
-    pub calling_station_networks: Vec<String>,
-    /// `allow` (the default) or `deny`.
-    #[serde(default)]
-    pub access: Option<String>,
-    /// `totp`, `push`, `none`; unset: the default rule.
-    #[serde(default)]
-    pub factors: Option<Vec<String>>,
-    #[serde(default)]
-    pub reply: Vec<ReplySection>,
-}
-
-/// One attribute of a policy's `reply`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReplySection {
-    pub attribute: String,
-    pub value: ReplyValue,
-}
-
-/// A reply value: text, or a number written bare (`Session-Timeout`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum ReplyValue {
-    Number(i64),
-    Text(String),
-}
-
-impl ReplyValue {
-    pub fn text(&self) -> String {
-        match self {
-            ReplyValue::Number(number) => number.to_string(),
-            ReplyValue::Text(text) => text.clone(),
-        }
-    }
-}
-
-/// One `[[directory]]` as written.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectorySection {

@@ -391,15 +391,18 @@ reply = [
 
     let one = |body: &str| format!("[[policy]]\nname = \"p1\"\n{body}\n");
     for (bad, says) in [
-        (one("access = \"maybe\""), "policy[0] (\"p1\").access"),
-        (one("factors = [\"sms\"]"), "unknown second factor \"sms\""),
+        (one("access = \"maybe\""), "policy \"p1\": access \"maybe\""),
+        (
+            one("factors = [\"sms\"]"),
+            "policy \"p1\": factors: unknown second factor \"sms\"",
+        ),
         (one("factors = []"), "at least one of totp, push or none"),
         (
             one("calling_station_networks = [\"ten\"]"),
             "calling_station_networks",
         ),
         (one("groups = [\"ldap:CN=x\"]"), "names no group source"),
-        (one("groups = [\"vpn-admins\"]"), "names no group source"),
+        (one("groups = [\"vpn-admins\"]"), "is not SOURCE:NAME"),
         (
             one("reply = [{ attribute = \"Fortinet-Group-Nam\", value = \"x\" }]"),
             "policy \"p1\": reply: unknown RADIUS attribute \"Fortinet-Group-Nam\"",

@@ -14,6 +14,7 @@ mod accounts;
 mod alarms;
 mod installation;
 mod lockouts;
+mod policies;
 mod push;
 mod seats;
 
@@ -21,6 +22,7 @@ pub use accounts::*;
 pub use alarms::*;
 pub use installation::*;
 pub use lockouts::*;
+pub use policies::*;
 pub use push::*;
 pub use seats::*;
 
@@ -73,6 +75,7 @@ pub trait Store:
     + AlarmStore
     + PushStore
     + LockoutStore
+    + PolicyStore
     + 'static
 {
 }
@@ -87,6 +90,7 @@ impl<T> Store for T where
         + AlarmStore
         + PushStore
         + LockoutStore
+        + PolicyStore
         + 'static
 {
 }

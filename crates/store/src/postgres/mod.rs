@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("004_sealing.sql"),
     include_str!("005_hardening.sql"),
     include_str!("006_groups.sql"),
+    include_str!("007_policies.sql"),
 ];
 
 /// How long a request waits for a pooled connection before the database

@@ -15,6 +15,7 @@ mod clients;
 mod installation;
 mod lockouts;
 mod migrate;
+mod policies;
 mod push;
 mod seats;
 mod users;

@@ -45,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("008_sealing.sql"),
     include_str!("009_hardening.sql"),
     include_str!("010_groups.sql"),
+    include_str!("011_policies.sql"),
 ];
 
 /// Longest a writer waits for another process's write lock.

@@ -1004,6 +1004,50 @@ pub async fn local_groups_hold_members_and_deleting_one_takes_it_out_of_them(
     assert_eq!(alice_now.password_hash, "$argon2id$new");
 }
 
+pub async fn policies_are_saved_whole_and_a_stale_edit_is_refused(store: Arc<dyn Store>) {
+    with_limit(store.as_ref(), 10).await;
+    let at = ts("2026-11-02T00:00:00Z");
+    assert_eq!(store.policy_set().await.unwrap(), None);
+    assert_eq!(store.policy_generation().await.unwrap(), 0);
+    assert!(store.save_policy_set(0, "[1]", at, "root").await.unwrap());
+    // A second first save (another node) is refused.
+    assert!(!store.save_policy_set(0, "[2]", at, "admin").await.unwrap());
+    let saved = store.policy_set().await.unwrap().unwrap();
+    assert!(saved.authentic);
+    assert_eq!(
+        (
+            saved.record.generation,
+            saved.record.policies.as_str(),
+            saved.record.saved_by.as_str()
+        ),
+        (1, "[1]", "root")
+    );
+    assert!(store.save_policy_set(1, "[3]", at, "admin").await.unwrap());
+    // An edit of generation 1 after that is stale.
+    assert!(!store.save_policy_set(1, "[4]", at, "root").await.unwrap());
+    assert_eq!(store.policy_generation().await.unwrap(), 2);
+    let saved = store.policy_set().await.unwrap().unwrap();
+    assert_eq!(saved.record.policies, "[3]");
+    assert_eq!(saved.record.saved_at, at);
+
+    // Many saves at once from the same generation: exactly one wins.
+    let tasks = (0..8).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .save_policy_set(2, &format!("[{i}]"), at, "race")
+                .await
+        })
+    });
+    let won = joined(tasks)
+        .await
+        .into_iter()
+        .filter(|saved| *saved == Ok(true))
+        .count();
+    assert_eq!(won, 1);
+    assert_eq!(store.policy_generation().await.unwrap(), 3);
+}
+
 /// Two nodes putting one user in two groups at once: both hold.
 pub async fn concurrent_group_edits_both_hold(store: Arc<dyn Store>) {
     with_limit(store.as_ref(), 10).await;
@@ -2135,6 +2179,7 @@ macro_rules! conformance_suite {
             installation_is_created_once,
             local_groups_hold_members_and_deleting_one_takes_it_out_of_them,
             concurrent_group_edits_both_hold,
+            policies_are_saved_whole_and_a_stale_edit_is_refused,
             installing_a_license_replaces_it_and_bumps_the_generation,
             the_clock_high_water_mark_only_rises,
             a_fresh_key_re_anchors_the_clock_and_stale_anchors_cannot_raise_it,

@@ -631,6 +631,43 @@ pub async fn group_memberships_written_in_or_out_fail_the_tag(store: Arc<dyn Sto
     assert!(!store.local_user(&alice).await.unwrap().unwrap().enabled);
 }
 
+/// The saved policies are one tagged record: a policy written in, taken
+/// out or moved by hand fails the tag, and so does an edited generation.
+pub async fn policies_written_in_fail_their_tag(store: Arc<dyn Store>, raw: Raw) {
+    store
+        .create_installation(&installation(), 25)
+        .await
+        .unwrap();
+    let at = ts("2026-11-01T09:00:00Z");
+    let saved = r#"[{"name":"deny contractors"},{"name":"everyone"}]"#;
+    assert!(store.save_policy_set(0, saved, at, "root").await.unwrap());
+    assert!(store.policy_set().await.unwrap().unwrap().authentic);
+    for statement in [
+        r#"UPDATE policy_set SET policies = '[{"name":"everyone"}]'"#,
+        r#"UPDATE policy_set SET policies = '[{"name":"everyone"},{"name":"deny contractors"}]'"#,
+        "UPDATE policy_set SET generation = 7",
+    ] {
+        raw.execute(&format!(
+            "UPDATE policy_set SET policies = '{}', generation = 1",
+            saved.replace('\'', "''")
+        ))
+        .await;
+        assert!(store.policy_set().await.unwrap().unwrap().authentic);
+        raw.execute(statement).await;
+        let read = store.policy_set().await.unwrap().unwrap();
+        assert!(!read.authentic, "{statement}");
+    }
+    // A save through Gatehouse makes it good again.
+    let generation = store.policy_generation().await.unwrap();
+    assert!(
+        store
+            .save_policy_set(generation, "[]", at, "root")
+            .await
+            .unwrap()
+    );
+    assert!(store.policy_set().await.unwrap().unwrap().authentic);
+}
+
 /// The schema-7 installation of `bin/gatehouse/tests/fixtures/schema7`
 /// (made by Gatehouse before databases were sealed): its description.
 pub fn schema7() -> serde_json::Value {
@@ -786,6 +823,7 @@ macro_rules! tampering_suite {
             rows_written_in_are_neither_phones_nor_links,
             credentials_written_in_sign_nobody_in,
             group_memberships_written_in_or_out_fail_the_tag,
+            policies_written_in_fail_their_tag,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
