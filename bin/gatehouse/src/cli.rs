@@ -189,8 +189,13 @@ pub(crate) enum LocalUserCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum PolicyCommand {
-    /// The policies in force, in order (the first that matches decides).
+    /// The policies in force, in order (the first that matches decides);
+    /// `--json` prints what `policy save` reads.
     List(FormatArgs),
+    /// Replace the saved policies with a JSON list (`-`: standard input):
+    /// checked whole, nothing saved on an error. Not while the
+    /// configuration fixes them ([[policy]]).
+    Save { file: PathBuf },
     /// Which policy a user gets through a client: the factors it accepts
     /// and the reply attributes, without a password and without counting.
     Test {

@@ -23,6 +23,7 @@ pub(crate) async fn open(config: &Config) -> Result<Gatehouse> {
         mfa: config.mfa.clone(),
         lockout: config.lockout,
         policies: config.policies.clone(),
+        policy_checks: config.policy_checks.clone(),
         push: config.push.clone(),
         push_notifier: match &config.webpush {
             Some(webpush) => Some(Arc::new(

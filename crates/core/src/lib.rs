@@ -50,8 +50,9 @@ pub use password::PasswordParams;
 pub use service::{
     APPROVE_ON_PHONE, AlarmSaveError, Chosen, ClientAddError, DirectoryUserError,
     ENROLLMENT_LIFETIME, Gatehouse, InstallError, LOCKED_OUT_EVENT, LicenseView, MfaSettings,
-    OpenError, PolicyTest, PolicyTestError, PushError, PushSettings, Removed, Route, Settings,
-    SignedPush, TestMailError, TotpEnrollment, UserError, approve_prompt, is_approve_prompt,
+    OpenError, PolicySaveError, PolicyTest, PolicyTestError, PushError, PushSettings, Removed,
+    Route, Settings, SignedPush, TestMailError, TotpEnrollment, UserError, approve_prompt,
+    is_approve_prompt,
 };
 pub use store::{Store, StoreError};
 pub use totp::TotpMode;

@@ -19,7 +19,7 @@ use crate::identity::UsernameError;
 use crate::lockout::Lockouts;
 use crate::metrics::{AuthCounters, AuthCounts};
 use crate::password::{PasswordError, PasswordHashing, PasswordParams};
-use crate::policy::PolicySet;
+use crate::policy::{PolicyChecks, PolicySet};
 use crate::seats::{SeatCache, WriteBehind};
 use crate::store::{Checked, InstallationRecord, LockoutPolicy, Store, StoreError};
 use crate::totp::TotpMode;
@@ -44,7 +44,8 @@ pub use front_door::{LOCKED_OUT_EVENT, MfaSettings, Removed};
 pub use license::{Analytics, InstallError, LicenseView};
 use license::{Damage, LicenseState, Record, license_state};
 pub use phones::{ENROLLMENT_LIFETIME, PushError, SignedPush};
-pub use policies::{Chosen, PolicyTest, PolicyTestError, Route};
+use policies::PolicyState;
+pub use policies::{Chosen, PolicySaveError, PolicyTest, PolicyTestError, Route, SavedPolicies};
 use pushing::PushWaiters;
 pub use pushing::{
     APPROVE_ON_PHONE, MAX_WAITING_PUSHES, PushSettings, StartPushError, approve_prompt,
@@ -84,8 +85,11 @@ pub struct Settings {
     /// `[lockout]`: failures in a row before a user is locked.
     pub lockout: LockoutPolicy,
     /// `[[policy]]`: who may log in through which client, with which
-    /// factors, and what the client is told. Empty: the default rules.
+    /// factors, and what the client is told. Empty: the ones saved
+    /// through the panel, the API or the CLI (none: the default rules).
     pub policies: Arc<PolicySet>,
+    /// What policies saved at run time are checked against.
+    pub policy_checks: PolicyChecks,
 }
 
 impl Settings {
@@ -107,6 +111,7 @@ impl Settings {
             mfa: MfaSettings::default(),
             lockout: LockoutPolicy::default(),
             policies: Arc::default(),
+            policy_checks: PolicyChecks::default(),
         }
     }
 }
@@ -214,7 +219,7 @@ pub struct Gatehouse {
     vapid: p256::SecretKey,
     mfa: MfaSettings,
     lockout_policy: LockoutPolicy,
-    policies: Arc<PolicySet>,
+    policies: PolicyState,
     lockouts: Lockouts,
     /// Decoy password checks run (refusals that must take as long as a
     /// real check).
@@ -305,7 +310,7 @@ impl Gatehouse {
             vapid,
             mfa: settings.mfa,
             lockout_policy: settings.lockout,
-            policies: settings.policies,
+            policies: PolicyState::new(settings.policies, settings.policy_checks),
             lockouts,
             decoys: std::sync::atomic::AtomicU64::new(0),
             overload_log: crate::ratelimit::RateLimitedLog::new(Duration::from_secs(10), 5),
@@ -315,6 +320,10 @@ impl Gatehouse {
         // read, which a database outage right after start would then
         // refuse.
         gatehouse.accounts.refresh(gatehouse.store.as_ref()).await?;
+        gatehouse
+            .policies
+            .refresh(gatehouse.store.as_ref(), true)
+            .await?;
         gatehouse.reload_alarms().await?;
         Ok(gatehouse)
     }
@@ -398,6 +407,9 @@ impl Gatehouse {
         }
         if let Err(error) = self.lockouts.refresh(self.store.as_ref(), false).await {
             tracing::error!(%error, "could not check for changed lockouts; will retry");
+        }
+        if let Err(error) = self.policies.refresh(self.store.as_ref(), false).await {
+            tracing::error!(%error, "could not check for changed policies; will retry");
         }
         self.alarm_tick().await;
         self.forget_old_pushes().await;

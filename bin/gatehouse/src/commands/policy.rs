@@ -3,21 +3,20 @@
 
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use gatehouse_core::policy::PolicyText;
 use gatehouse_core::{Gatehouse, Route};
 use gatehouse_http::wire::PolicyTestJson;
 
 use crate::EXIT_NO;
 use crate::cli::PolicyCommand;
-use crate::commands::{Columns, emit};
+use crate::commands::{Columns, emit, read_stdin};
 
 pub(crate) async fn policy(gatehouse: &Gatehouse, command: PolicyCommand) -> Result<ExitCode> {
     match command {
         PolicyCommand::List(format) => {
-            let rows: Vec<PolicyText> = (gatehouse.policies().policies().iter())
-                .map(PolicyText::of)
-                .collect();
+            let in_force = gatehouse.policies().map_err(anyhow::Error::msg)?;
+            let rows: Vec<PolicyText> = in_force.policies().iter().map(PolicyText::of).collect();
             let columns = Columns {
                 keys: &[
                     "name",
@@ -47,9 +46,33 @@ pub(crate) async fn policy(gatehouse: &Gatehouse, command: PolicyCommand) -> Res
                     factors(row.factors.as_deref()),
                 ]
             })?;
-            if !format.json && !format.csv && rows.is_empty() {
-                eprintln!("no policies ([[policy]] in the configuration): the default rules apply");
+            if !format.json && !format.csv {
+                if rows.is_empty() {
+                    eprintln!("no policies: the default rules apply");
+                } else if gatehouse.policies_fixed() {
+                    eprintln!("fixed in the configuration ([[policy]])");
+                }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        PolicyCommand::Save { file } => {
+            let text = if file.as_os_str() == "-" {
+                read_stdin()?
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?
+            };
+            let policies: Vec<PolicyText> = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{}: not a JSON list of policies (the shape policy list --json prints)",
+                    file.display()
+                )
+            })?;
+            let generation = gatehouse.replace_policies(&policies, "cli").await?;
+            println!(
+                "saved {} policies (generation {generation}); every node uses them within a second",
+                policies.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
         PolicyCommand::Test {

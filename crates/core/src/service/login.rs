@@ -260,7 +260,7 @@ impl Gatehouse {
         let user = &account.user;
         self.refuse_if_locked(&account.identity, now)?;
         let groups = user.groups.iter().map(|group| group.as_str());
-        let chosen = self.choose_policy(&account.identity, groups, "local", route);
+        let chosen = self.choose_policy(&account.identity, groups, "local", route)?;
         let Some((password, second_factor)) =
             self.second_factor(account.totp.clone(), account.push, typed)
         else {

@@ -5,14 +5,19 @@
 //! password).
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use gatehouse_license::jiff::Timestamp;
 
 use super::{DirectoryUserError, Gatehouse};
 use crate::identity::{Identity, Username};
 use crate::outcome::{Authorization, Refusal, SecondFactor};
-use crate::policy::{Access, Factors, PolicyRequest, PolicySet, group_key};
+use crate::policy::{
+    Access, Factors, PolicyChecks, PolicyError, PolicyRequest, PolicySet, PolicyText, group_key,
+    read_policies,
+};
 use crate::push::PushMode;
-use crate::store::{PushUser, StoreError};
+use crate::store::{Checked, PolicySetRecord, PushUser, Store, StoreError};
 
 /// Where a login comes from: the RADIUS client's name and the user's
 /// address (Calling-Station-Id) when the client sent one. Once the
@@ -50,6 +55,118 @@ impl<'a> Route<'a> {
     }
 }
 
+/// The policies in force: fixed in the configuration, or the ones saved
+/// through the panel, the API or the CLI (read again when their generation
+/// in the store moves, at every tick).
+pub(super) struct PolicyState {
+    /// `[[policy]]` in the configuration: saved policies are ignored.
+    fixed: bool,
+    checks: PolicyChecks,
+    current: RwLock<InForce>,
+}
+
+#[derive(Clone)]
+struct InForce {
+    /// The saved policies' generation (0: none saved; fixed: 0).
+    generation: i64,
+    /// `Err`: why the saved policies cannot be used (changed outside
+    /// Gatehouse, or unreadable): logins fail closed until they are saved
+    /// again.
+    set: Result<Arc<PolicySet>, Arc<str>>,
+}
+
+impl PolicyState {
+    pub(super) fn new(fixed: Arc<PolicySet>, checks: PolicyChecks) -> PolicyState {
+        PolicyState {
+            fixed: !fixed.is_empty(),
+            checks,
+            current: RwLock::new(InForce {
+                generation: 0,
+                set: Ok(fixed),
+            }),
+        }
+    }
+
+    fn in_force(&self) -> InForce {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reads the saved policies again when their generation moved (always
+    /// with `force`); nothing to do when the configuration fixes them.
+    pub(super) async fn refresh(&self, store: &dyn Store, force: bool) -> Result<(), StoreError> {
+        if self.fixed {
+            return Ok(());
+        }
+        let generation = store.policy_generation().await?;
+        if !force && generation == self.in_force().generation {
+            return Ok(());
+        }
+        let (generation, set) = match store.policy_set().await? {
+            None => (0, Ok(Arc::new(PolicySet::default()))),
+            Some(saved) => (saved.record.generation, self.read(saved)),
+        };
+        if let Err(why) = &set {
+            tracing::error!(
+                generation,
+                "{why}: every login is refused until the policies are saved again (gatehouse policy save)"
+            );
+        }
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = InForce { generation, set };
+        Ok(())
+    }
+
+    fn read(&self, saved: Checked<PolicySetRecord>) -> Result<Arc<PolicySet>, Arc<str>> {
+        if !saved.authentic {
+            return Err(
+                "the saved policies were changed outside Gatehouse (their tag does not verify)"
+                    .into(),
+            );
+        }
+        let texts: Vec<PolicyText> = serde_json::from_str(&saved.record.policies)
+            .map_err(|error| format!("the saved policies cannot be read: {error}"))?;
+        let set = read_policies(&texts)
+            .map_err(|error| format!("the saved policies are not valid: {error}"))?;
+        // A source or an attribute that went away with a configuration
+        // change: the policy stays; the login it would decide says why.
+        if let Err(error) = set.check(&self.checks) {
+            tracing::warn!(%error, "a saved policy names what the configuration no longer has");
+        }
+        Ok(Arc::new(set))
+    }
+}
+
+/// The saved policies, for editing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedPolicies {
+    /// What a save of an edit names (0: none saved yet).
+    pub generation: i64,
+    pub policies: Vec<PolicyText>,
+    /// When and by whom they were last saved.
+    pub saved: Option<(Timestamp, String)>,
+}
+
+/// Why policies were not saved.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicySaveError {
+    #[error("the policies are fixed in the configuration ([[policy]]); change them there")]
+    Fixed,
+    #[error(transparent)]
+    Invalid(#[from] PolicyError),
+    #[error("the policies were changed meanwhile; reload them and edit again")]
+    Stale,
+    #[error(
+        "the saved policies were changed outside Gatehouse; save a whole new list (gatehouse policy save FILE) to replace them"
+    )]
+    Altered,
+    #[error("the saved policies cannot be read: {0}")]
+    Unreadable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// The policy chosen for a login, before the password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chosen {
@@ -77,6 +194,8 @@ pub struct PolicyTest {
 pub enum PolicyTestError {
     #[error("no local user or directory entry is named {0:?}")]
     Unknown(String),
+    #[error("{0}")]
+    Unusable(String),
     #[error(transparent)]
     Directory(#[from] DirectoryUserError),
     #[error(transparent)]
@@ -90,9 +209,89 @@ impl Chosen {
 }
 
 impl Gatehouse {
-    /// The policies in force, in order.
-    pub fn policies(&self) -> &PolicySet {
-        &self.policies
+    /// The policies in force, in order; `Err`: why the saved ones cannot
+    /// be used (logins fail closed).
+    pub fn policies(&self) -> Result<Arc<PolicySet>, String> {
+        self.policies.in_force().set.map_err(|why| why.to_string())
+    }
+
+    /// Whether the configuration fixes the policies (`[[policy]]`): then
+    /// they are shown, never edited.
+    pub fn policies_fixed(&self) -> bool {
+        self.policies.fixed
+    }
+
+    /// What the group sources and reply attributes of a policy are
+    /// checked against.
+    pub fn policy_checks(&self) -> &PolicyChecks {
+        &self.policies.checks
+    }
+
+    /// The saved policies as written, for an edit (fresh from the store).
+    pub async fn saved_policies(&self) -> Result<SavedPolicies, PolicySaveError> {
+        if self.policies.fixed {
+            return Err(PolicySaveError::Fixed);
+        }
+        let Some(saved) = self.store.policy_set().await? else {
+            return Ok(SavedPolicies {
+                generation: 0,
+                policies: Vec::new(),
+                saved: None,
+            });
+        };
+        if !saved.authentic {
+            return Err(PolicySaveError::Altered);
+        }
+        let record = saved.record;
+        Ok(SavedPolicies {
+            generation: record.generation,
+            policies: serde_json::from_str(&record.policies)
+                .map_err(|error| PolicySaveError::Unreadable(error.to_string()))?,
+            saved: Some((record.saved_at, record.saved_by)),
+        })
+    }
+
+    /// Saves `policies` (checked whole first) as the edit of generation
+    /// `edited`; every node uses them from its next tick, this one at
+    /// once. Returns the new generation.
+    pub async fn save_policies(
+        &self,
+        edited: i64,
+        policies: &[PolicyText],
+        by: &str,
+    ) -> Result<i64, PolicySaveError> {
+        if self.policies.fixed {
+            return Err(PolicySaveError::Fixed);
+        }
+        read_policies(policies)?.check(&self.policies.checks)?;
+        let json = serde_json::to_string(policies)
+            .map_err(|error| PolicySaveError::Unreadable(error.to_string()))?;
+        if !self
+            .store
+            .save_policy_set(edited, &json, self.clock.now(), by)
+            .await?
+        {
+            return Err(PolicySaveError::Stale);
+        }
+        tracing::info!(
+            admin = by,
+            generation = edited + 1,
+            policies = policies.len(),
+            "policies saved"
+        );
+        self.policies.refresh(self.store.as_ref(), true).await?;
+        Ok(edited + 1)
+    }
+
+    /// Replaces the saved policies whatever they are now (the CLI's
+    /// `policy save`): the way out of policies changed outside Gatehouse.
+    pub async fn replace_policies(
+        &self,
+        policies: &[PolicyText],
+        by: &str,
+    ) -> Result<i64, PolicySaveError> {
+        let generation = self.store.policy_generation().await?;
+        self.save_policies(generation, policies, by).await
     }
 
     /// The policy `login` would get through `route`, without a password
@@ -121,8 +320,9 @@ impl Gatehouse {
                 (entry.identity(), entry.directory, entry.groups)
             }
         };
-        let policy =
-            self.choose_policy(&identity, groups.iter().map(String::as_str), &source, route);
+        let policy = self
+            .choose_policy(&identity, groups.iter().map(String::as_str), &source, route)
+            .map_err(|_| PolicyTestError::Unusable(self.policies().err().unwrap_or_default()))?;
         let groups = groups
             .iter()
             .filter_map(|group| group_key(&format!("{source}:{group}")))
@@ -148,25 +348,32 @@ impl Gatehouse {
         groups: impl Iterator<Item = &'g str>,
         source: &str,
         route: &Route<'_>,
-    ) -> Option<Chosen> {
-        if self.policies.is_empty() {
-            return None;
+    ) -> Result<Option<Chosen>, Refusal> {
+        let set = match self.policies.in_force().set {
+            Ok(set) => set,
+            Err(why) => {
+                tracing::error!(username = %identity.username, "authentication refused: {why}");
+                return Err(Refusal::ServiceUnavailable);
+            }
+        };
+        if set.is_empty() {
+            return Ok(None);
         }
         let keys: Vec<String> = groups
             .filter_map(|group| group_key(&format!("{source}:{group}")))
             .collect();
-        let matched = self.policies.evaluate(&PolicyRequest {
+        let request = PolicyRequest {
             user: &identity.username,
             client: route.client,
             groups: &keys,
             calling_station: route.address(),
-        })?;
-        Some(Chosen {
+        };
+        Ok(set.evaluate(&request).map(|matched| Chosen {
             name: matched.policy.name.as_str().into(),
             access: matched.policy.access,
             factors: matched.policy.factors,
             reply: matched.reply(&identity.username),
-        })
+        }))
     }
 
     /// What the login owes, narrowed to the factors the policy accepts

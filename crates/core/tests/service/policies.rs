@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use gatehouse_core::policy::{Access, Factors, Policy, PolicySet, ReplyAttribute};
+use gatehouse_core::policy::{Access, Factors, Policy, PolicySet, PolicyText, ReplyAttribute};
 use gatehouse_core::totp::{code_at, step_of};
 use gatehouse_core::{
-    ACCESS_DENIED, Authenticated, Gatehouse, LoginStep, ManualClock, MfaSettings, Refusal, Route,
-    Settings, TotpMode,
+    ACCESS_DENIED, Authenticated, Gatehouse, LoginStep, ManualClock, MfaSettings, PolicySaveError,
+    Refusal, Route, Settings, TotpMode,
 };
 use gatehouse_license::Month;
 use gatehouse_license::jiff::tz::TimeZone;
@@ -74,18 +74,25 @@ fn policies() -> PolicySet {
 struct Fixture {
     gatehouse: Arc<Gatehouse>,
     clock: Arc<ManualClock>,
+    settings: Settings,
+    path: std::path::PathBuf,
 }
 
+/// The service with [`policies`] fixed as a configuration fixes them.
 async fn fixture(name: &str) -> Fixture {
+    fixture_with(name, policies()).await
+}
+
+async fn fixture_with(name: &str, fixed: PolicySet) -> Fixture {
     let path = fresh_database("policies", name);
     let clock = Arc::new(ManualClock::new(ts("2026-11-10T10:00:00Z")));
     let zone = TimeZone::get("Europe/Istanbul").unwrap();
     let settings = Settings {
         mfa: MfaSettings::default(),
-        policies: Arc::new(policies()),
+        policies: Arc::new(fixed),
         ..support::settings(clock.clone(), &zone)
     };
-    let gatehouse = Arc::new(support::open(&path, settings).await);
+    let gatehouse = Arc::new(support::open(&path, settings.clone()).await);
     for group in ["contractors", "svc", "phones", "staff"] {
         gatehouse.add_local_group(group).await.unwrap();
     }
@@ -101,7 +108,12 @@ async fn fixture(name: &str) -> Fixture {
             .await
             .unwrap();
     }
-    Fixture { gatehouse, clock }
+    Fixture {
+        gatehouse,
+        clock,
+        settings,
+        path,
+    }
 }
 
 impl Fixture {
@@ -300,4 +312,96 @@ async fn group_changes_take_effect_on_the_next_login() {
     fx.next_step();
     let typed = fx.append_totp("bob").await;
     accepted(&fx.login("bob", &typed, "vpn", None).await);
+}
+
+/// The policies of [`policies`] as an administrator saves them.
+fn written() -> Vec<PolicyText> {
+    policies().policies().iter().map(PolicyText::of).collect()
+}
+
+#[tokio::test]
+async fn saved_policies_take_effect_here_at_once_and_on_every_node_at_its_tick() {
+    let fx = fixture_with("saved", PolicySet::default()).await;
+    let other = support::open(&fx.path, fx.settings.clone()).await;
+    assert!(!fx.gatehouse.policies_fixed());
+    let carol = fx.append_totp("carol").await;
+    // No policy yet: the default rules.
+    let before = fx.login("carol", &carol, "vpn", None).await;
+    assert_eq!(accepted(&before), (None, vec![]));
+
+    let saved = fx.gatehouse.saved_policies().await.unwrap();
+    assert_eq!((saved.generation, saved.policies.len()), (0, 0));
+    assert_eq!(
+        fx.gatehouse
+            .save_policies(0, &written(), "root")
+            .await
+            .unwrap(),
+        1
+    );
+    let saved = fx.gatehouse.saved_policies().await.unwrap();
+    assert_eq!(saved.policies, written());
+    assert_eq!(saved.saved.unwrap().1, "root");
+    fx.next_step();
+    let carol = fx.append_totp("carol").await;
+    assert_eq!(
+        fx.login("carol", &carol, "vpn", None).await,
+        Err(Refusal::AccessDenied),
+        "here at once"
+    );
+    // The other node, after its tick.
+    other.tick().await;
+    fx.next_step();
+    let carol = fx.append_totp("carol").await;
+    assert_eq!(
+        other
+            .login_through("carol", &carol, &Route::new("vpn", None))
+            .await,
+        Err(Refusal::AccessDenied)
+    );
+
+    // An edit of an older generation is refused; so is an invalid list,
+    // and nothing changes.
+    assert!(matches!(
+        other.save_policies(0, &[], "admin").await,
+        Err(PolicySaveError::Stale)
+    ));
+    let mut bad = written();
+    bad[1].factors = Some(vec!["sms".into()]);
+    assert!(matches!(
+        fx.gatehouse.save_policies(1, &bad, "root").await,
+        Err(PolicySaveError::Invalid(_))
+    ));
+    let mut unknown = written();
+    unknown[0].groups = vec!["corp:CN=x".into()];
+    assert!(matches!(
+        fx.gatehouse.save_policies(1, &unknown, "root").await,
+        Err(PolicySaveError::Invalid(_))
+    ));
+    assert_eq!(fx.gatehouse.saved_policies().await.unwrap().generation, 1);
+    // Taking the denial out lets carol in (no address: not the office).
+    let without: Vec<PolicyText> = written().into_iter().skip(1).collect();
+    assert_eq!(other.save_policies(1, &without, "admin").await.unwrap(), 2);
+    fx.gatehouse.tick().await;
+    fx.next_step();
+    let carol = fx.append_totp("carol").await;
+    let after = fx.login("carol", &carol, "vpn", None).await;
+    assert_eq!(
+        after.unwrap().authorization.policy.as_deref(),
+        Some("everyone else")
+    );
+}
+
+#[tokio::test]
+async fn policies_fixed_in_the_configuration_are_not_saved() {
+    let fx = fixture("fixed").await;
+    assert!(fx.gatehouse.policies_fixed());
+    assert!(matches!(
+        fx.gatehouse.save_policies(0, &[], "root").await,
+        Err(PolicySaveError::Fixed)
+    ));
+    assert!(matches!(
+        fx.gatehouse.saved_policies().await,
+        Err(PolicySaveError::Fixed)
+    ));
+    assert_eq!(fx.gatehouse.policies().unwrap().policies().len(), 5);
 }
