@@ -3,14 +3,14 @@
 
 use gatehouse_core::Username;
 use gatehouse_core::clients::RadiusClient;
-use gatehouse_core::policy::Factors;
+use gatehouse_core::policy::{Factors, PolicyText};
 use gatehouse_core::push::Decision;
 use gatehouse_core::store::{
     AlarmRecord, Delivery, DeviceRecord, LocalGroup, LocalUserRecord, LockRecord, PushRecord,
     RefusedUser, SeatRecord,
 };
 use gatehouse_core::totp::TotpMode;
-use gatehouse_core::{LicenseView, PolicyTest};
+use gatehouse_core::{Gatehouse, LicenseView, PolicySaveError, PolicyTest};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::tz::TimeZone;
 use gatehouse_license::{LicensePayload, LicenseSource, words};
@@ -508,6 +508,65 @@ impl ReplyJson {
     }
 }
 
+/// A list a policy matches on, or `any` when it is empty.
+pub fn any(items: &[String], separator: &str) -> String {
+    if items.is_empty() {
+        "any".into()
+    } else {
+        items.join(separator)
+    }
+}
+
+/// The factors a policy lists, as the panel and the CLI say them.
+pub fn factors_text<S: AsRef<str>>(names: Option<&[S]>) -> String {
+    match names {
+        None => "default (a second factor unless exempt)".into(),
+        Some(names) => (names.iter().map(AsRef::as_ref))
+            .collect::<Vec<&str>>()
+            .join(", "),
+    }
+}
+
+/// The policies in force and where they come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PoliciesJson {
+    /// Fixed in the configuration (`[[policy]]`): shown, never saved.
+    pub fixed: bool,
+    /// What a save of an edit names (0: none saved yet; fixed: 0).
+    pub generation: i64,
+    pub saved_at: Option<String>,
+    pub saved_by: Option<String>,
+    pub policies: Vec<PolicyText>,
+}
+
+impl PoliciesJson {
+    /// The policies as the panel, the API and the CLI show them.
+    pub async fn read(gatehouse: &Gatehouse) -> Result<PoliciesJson, PolicySaveError> {
+        if gatehouse.policies_fixed() {
+            let fixed = gatehouse.policies().unwrap_or_default();
+            return Ok(PoliciesJson {
+                fixed: true,
+                generation: 0,
+                saved_at: None,
+                saved_by: None,
+                policies: fixed.policies().iter().map(PolicyText::of).collect(),
+            });
+        }
+        let saved = gatehouse.saved_policies().await?;
+        let (saved_at, saved_by) = match saved.saved {
+            Some((at, by)) => (Some(rfc3339(at, gatehouse.time_zone())), Some(by)),
+            None => (None, None),
+        };
+        Ok(PoliciesJson {
+            fixed: false,
+            generation: saved.generation,
+            saved_at,
+            saved_by,
+            policies: saved.policies,
+        })
+    }
+}
+
 /// What a policy test found: the user, their groups, and the policy that
 /// matches (values filled in for this user).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -524,6 +583,24 @@ pub struct PolicyTestJson {
 }
 
 impl PolicyTestJson {
+    /// The answer as label and value, as the panel and the CLI show it.
+    pub fn rows(&self) -> Vec<(&'static str, String)> {
+        let mut rows = vec![
+            ("User", format!("{} ({})", self.user, self.seat_key)),
+            ("Groups", any(&self.groups, "; ")),
+            (
+                "Policy",
+                (self.policy.clone()).unwrap_or_else(|| "none (the default rules apply)".into()),
+            ),
+            ("Access", self.access.to_string()),
+            ("Factors", factors_text(self.factors.as_deref())),
+        ];
+        for reply in &self.reply {
+            rows.push(("Reply", format!("{} = {}", reply.attribute, reply.value)));
+        }
+        rows
+    }
+
     pub fn new(test: &PolicyTest) -> PolicyTestJson {
         let chosen = test.policy.as_ref();
         PolicyTestJson {

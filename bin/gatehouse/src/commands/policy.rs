@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use gatehouse_core::policy::PolicyText;
 use gatehouse_core::{Gatehouse, Route};
-use gatehouse_http::wire::PolicyTestJson;
+use gatehouse_http::wire::{PolicyTestJson, any, factors_text};
 
 use crate::EXIT_NO;
 use crate::cli::PolicyCommand;
@@ -39,11 +39,11 @@ pub(crate) async fn policy(gatehouse: &Gatehouse, command: PolicyCommand) -> Res
                 let row = &rows[i];
                 vec![
                     row.name.clone(),
-                    any(&row.clients),
-                    any(&row.groups),
-                    any(&row.calling_station_networks),
+                    any(&row.clients, ", "),
+                    any(&row.groups, "; "),
+                    any(&row.calling_station_networks, ", "),
                     row.access.clone().unwrap_or_default(),
-                    factors(row.factors.as_deref()),
+                    factors_text(row.factors.as_deref()),
                 ]
             })?;
             if !format.json && !format.csv {
@@ -87,23 +87,8 @@ pub(crate) async fn policy(gatehouse: &Gatehouse, command: PolicyCommand) -> Res
             if json {
                 println!("{}", serde_json::to_string_pretty(&shown)?);
             } else {
-                let rows = [
-                    ("User", format!("{} ({})", shown.user, shown.seat_key)),
-                    ("Groups", any(&shown.groups)),
-                    (
-                        "Policy",
-                        (shown.policy.clone())
-                            .unwrap_or_else(|| "none (the default rules apply)".into()),
-                    ),
-                    ("Access", shown.access.to_string()),
-                    ("Factors", factors(shown.factors.as_deref())),
-                ];
-                for (label, value) in rows {
+                for (label, value) in shown.rows() {
                     println!("{:<9} {value}", format!("{label}:"));
-                }
-                for (index, reply) in shown.reply.iter().enumerate() {
-                    let label = if index == 0 { "Reply:" } else { "" };
-                    println!("{label:<9} {} = {}", reply.attribute, reply.value);
                 }
             }
             Ok(if shown.access == "deny" {
@@ -112,22 +97,5 @@ pub(crate) async fn policy(gatehouse: &Gatehouse, command: PolicyCommand) -> Res
                 ExitCode::SUCCESS
             })
         }
-    }
-}
-
-fn any(items: &[String]) -> String {
-    if items.is_empty() {
-        "any".into()
-    } else {
-        items.join(", ")
-    }
-}
-
-fn factors<S: AsRef<str>>(names: Option<&[S]>) -> String {
-    match names {
-        None => "default (a second factor unless exempt)".into(),
-        Some(names) => (names.iter().map(AsRef::as_ref))
-            .collect::<Vec<&str>>()
-            .join(", "),
     }
 }

@@ -34,6 +34,7 @@ use crate::wire::ErrorJson;
 mod accounts;
 mod license;
 mod phones;
+mod policies;
 
 pub use phones::push_enrollment_link;
 
@@ -114,6 +115,12 @@ pub fn routes() -> (Router<Arc<Panel>>, Vec<(&'static str, &'static str)>) {
     add("/push/enrollments", &["post"], post(push_enrollment));
     add("/push/history", &["get"], get(push_history));
     add("/push/users/{name}/mode", &["put"], put(set_push_mode));
+    add(
+        "/policies",
+        &["get", "put"],
+        get(policies::policies).put(policies::save_policies),
+    );
+    add("/policies/test", &["post"], post(policies::test_policy));
     (router, listed)
 }
 

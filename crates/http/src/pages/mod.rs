@@ -32,6 +32,7 @@ mod analytics;
 mod clients;
 mod license;
 mod local_users;
+mod policies;
 mod sign_in;
 mod users;
 
@@ -56,6 +57,10 @@ pub(crate) fn routes() -> Listed {
         .route("/lockouts/unlock", post(unlock_user))
         .route("/clients", get(clients_page).post(add_client))
         .route("/clients/{name}/delete", post(delete_client))
+        .route("/policies", get(policies::policies_page))
+        .route("/policies/save", post(policies::save_policy))
+        .route("/policies/move", post(policies::move_policy))
+        .route("/policies/delete", post(policies::delete_policy))
 }
 
 /// Panel routes with their paths listed: every route is added through

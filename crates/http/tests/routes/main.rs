@@ -7,6 +7,7 @@ mod access;
 mod accounts;
 mod alarms;
 mod license;
+mod policies;
 mod push;
 mod surface;
 mod users;

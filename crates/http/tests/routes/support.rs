@@ -12,6 +12,7 @@ use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
 use axum::response::Response;
 use gatehouse_core::alarms::Mailer;
+use gatehouse_core::policy::PolicyChecks;
 use gatehouse_core::store::Store;
 use gatehouse_core::{
     Gatehouse, Identity, ManualClock, MfaSettings, PasswordParams, Settings, Username,
@@ -19,6 +20,7 @@ use gatehouse_core::{
 use gatehouse_http::{Panel, PanelSettings, router};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::tz::TimeZone;
+use gatehouse_radius::dictionary::Dictionary;
 use gatehouse_store::SqliteStore;
 use gatehouse_testkit::{TestLicense, issue_key};
 use serde_json::Value;
@@ -81,6 +83,10 @@ pub(crate) async fn fixture_with(name: &str, mailer: Option<Arc<dyn Mailer>>) ->
                 mfa: MfaSettings {
                     required: false,
                     ..MfaSettings::default()
+                },
+                policy_checks: PolicyChecks {
+                    directories: Vec::new(),
+                    replies: Some(Arc::new(Dictionary::builtin())),
                 },
                 ..Settings::new(clock.clone())
             },
@@ -267,7 +273,7 @@ pub(crate) async fn body_text(response: Response) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-pub(crate) const PAGES: [&str; 10] = [
+pub(crate) const PAGES: [&str; 11] = [
     "/license",
     "/users",
     "/users.csv",
@@ -277,10 +283,11 @@ pub(crate) const PAGES: [&str; 10] = [
     "/local-users",
     "/clients",
     "/push-devices",
+    "/policies",
     "/license/application-key-file",
 ];
 
-pub(crate) const API_GETS: [&str; 13] = [
+pub(crate) const API_GETS: [&str; 14] = [
     "/api/v1/license",
     "/api/v1/license/request",
     "/api/v1/license/application-key-file",
@@ -293,6 +300,7 @@ pub(crate) const API_GETS: [&str; 13] = [
     "/api/v1/clients",
     "/api/v1/push/devices",
     "/api/v1/push/history",
+    "/api/v1/policies",
     "/api/v1/openapi.json",
 ];
 
