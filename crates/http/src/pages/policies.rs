@@ -160,7 +160,8 @@ impl PolicyForm {
             (self.none, "none"),
         ]
         .into_iter()
-        .filter_map(|(ticked, name)| ticked.then(|| name.to_string()))
+        .filter(|(ticked, _)| *ticked)
+        .map(|(_, name)| name.to_string())
         .collect();
         Ok(PolicyText {
             name: self.name.trim().to_string(),
