@@ -150,6 +150,47 @@ const phases = {
     }
     await shot(page, "12-expired-locked");
   },
+
+  // Policies: a denial for DENY_GROUP and a catch-all are added, moved and
+  // tested; the denial ends up first. The Rust side then checks that the
+  // next login of DENY_USER is refused on every node.
+  async policies(page) {
+    await signIn(page);
+    await page.goto(`${base}/policies`);
+    expect((await page.locator("#policies", { hasText: "No policies" }).count()) === 1, "no policies yet");
+    const add = async (name, fields) => {
+      await page.fill("#policy-form input[name=name]", name);
+      if (fields.groups) await page.fill("#policy-form textarea[name=groups]", fields.groups);
+      if (fields.access) await page.selectOption("#policy-form select[name=access]", fields.access);
+      if (fields.reply) await page.fill("#policy-form textarea[name=reply]", fields.reply);
+      await Promise.all([page.waitForURL("**/policies?done=*"), page.click("#save-policy")]);
+      expect((await text(page, ".notice")) === `Saved ${name}.`, `saving ${name} is confirmed`);
+    };
+    await add("no contractors", { groups: `local:${env("DENY_GROUP")}`, access: "deny" });
+    await add("everyone", { reply: "Class = default-%{user}\nSession-Timeout = 3600" });
+    const order = async () => page.locator("#policies tbody tr td.name").allInnerTexts();
+    expect(JSON.stringify(await order()) === JSON.stringify(["no contractors", "everyone"]), `added in order, got ${await order()}`);
+    await Promise.all([page.waitForURL("**/policies?done=*"), page.click("tr[data-name='everyone'] .move-up")]);
+    expect(JSON.stringify(await order()) === JSON.stringify(["everyone", "no contractors"]), `moved up, got ${await order()}`);
+    await Promise.all([page.waitForURL("**/policies?done=*"), page.click("tr[data-name='everyone'] .move-down")]);
+    expect(JSON.stringify(await order()) === JSON.stringify(["no contractors", "everyone"]), `moved back, got ${await order()}`);
+    expect((await text(page, "tr[data-name='no contractors'] .access")) === "deny", "the denial is shown");
+    // A bad attribute is refused, naming it; nothing changes.
+    await page.goto(`${base}/policies?edit=everyone`);
+    await page.fill("#policy-form textarea[name=reply]", "Session-Timeout = soon");
+    await page.click("#save-policy");
+    expect((await text(page, ".error")).includes("Session-Timeout"), "a bad value is explained");
+    await page.goto(`${base}/policies`);
+    expect((await text(page, "tr[data-name='everyone'] .reply")).includes("Session-Timeout = 3600"), "nothing changed");
+    await shot(page, "20-policies");
+    // The test form.
+    await page.fill("#policy-test input[name=user]", env("DENY_USER"));
+    await page.fill("#policy-test input[name=client]", env("CLIENT"));
+    await Promise.all([page.waitForURL("**/policies?user=*"), page.click("#test-policy")]);
+    const result = await text(page, "#policy-test-result");
+    expect(result.includes("no contractors") && result.includes("deny"), `the test names the denial, got ${result}`);
+    await shot(page, "21-policy-test");
+  },
 };
 
 const phase = process.argv[2];

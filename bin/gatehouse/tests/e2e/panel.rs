@@ -4,48 +4,18 @@
 //! past the Support End Date (faketime). Screenshots of every page land in
 //! `target/tmp/panel-screenshots/`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use crate::support;
-use crate::support::{FakeTime, Installation, Server, SmtpServer, dev_key, issue, pap};
+use crate::support::{
+    BROWSER_ADMIN_PASSWORD, Browser, FakeTime, Installation, Server, SmtpServer, dev_key, issue,
+    pap,
+};
 use gatehouse_license::jiff::{SignedDuration, Timestamp};
-use gatehouse_testkit::{installed, libfaketime, peer, workspace_root};
+use gatehouse_testkit::{libfaketime, peer, workspace_root};
 
 const SECRET: &str = "panel-test-shared-secret";
-const ADMIN_PASSWORD: &str = "panel-admin-password";
-
-struct Browser {
-    node: PathBuf,
-    chromium: PathBuf,
-    script: PathBuf,
-    shots: PathBuf,
-}
-
-impl Browser {
-    fn run(&self, server: &Server, phase: &str, extra: &[(&str, String)]) {
-        let mut command = Command::new(&self.node);
-        command
-            .arg(&self.script)
-            .arg(phase)
-            .env("CHROMIUM", &self.chromium)
-            .env("BASE_URL", server.base_url())
-            .env("ADMIN_USER", "root")
-            .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("APP_KEY", server.gh.app_key())
-            .env("SHOTS", &self.shots);
-        for (name, value) in extra {
-            command.env(name, value);
-        }
-        let output = command.output().unwrap();
-        assert!(
-            output.status.success(),
-            "browser phase {phase} failed:\n{}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-}
 
 fn radius_login(radclient: &Path, server: &Server, user: &str) {
     let reply = support::radclient(
@@ -65,10 +35,7 @@ fn radius_login(radclient: &Path, server: &Server, user: &str) {
 #[test]
 fn the_panel_in_a_real_browser() {
     const TEST: &str = "the_panel_in_a_real_browser";
-    let Some(node) = peer("node", TEST) else {
-        return;
-    };
-    let Some(chromium) = peer("chromium", TEST) else {
+    let Some(browser) = Browser::new(TEST, "panel-screenshots") else {
         return;
     };
     let Some(radclient) = peer("radclient", TEST) else {
@@ -81,27 +48,10 @@ fn the_panel_in_a_real_browser() {
         return;
     };
     smtp.start();
-    let browser_dir = workspace_root().join("bin/gatehouse/tests/browser");
-    if installed(
-        &browser_dir.join("node_modules/playwright-core"),
-        "playwright-core (npm ci)",
-        TEST,
-    )
-    .is_none()
-    {
-        return;
-    }
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("panel-screenshots");
-    let _ = std::fs::remove_dir_all(&shots);
-    let browser = Browser {
-        node,
-        chromium,
-        script: browser_dir.join("panel.mjs"),
-        shots: shots.clone(),
-    };
+    let shots = browser.shots.clone();
 
     let gh = Installation::new("UTC");
-    gh.add_admin("root", ADMIN_PASSWORD);
+    gh.add_admin("root", BROWSER_ADMIN_PASSWORD);
     for user in ["alice", "bob"] {
         gh.add_user(user);
     }

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    Installation, RadReply, Server, SmtpServer, dev_key, issue, pap, radclient as radclient_request,
+    BROWSER_ADMIN, BROWSER_ADMIN_PASSWORD, Browser, Installation, RadReply, Server, SmtpServer,
+    dev_key, issue, pap, radclient as radclient_request,
 };
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_testkit::{
@@ -16,6 +17,7 @@ use gatehouse_testkit::{
 use serde_json::Value;
 
 const LIMIT_TEXT: &str = "Reject: User limit exceeded, please contact your system administrator";
+const DENIED_TEXT: &str = "Access denied by policy, please contact your system administrator";
 
 /// A new database on the test server, and `count` installations (data
 /// directories) whose `storage.url` points at it. With more than one, the
@@ -448,4 +450,65 @@ fn an_embedded_installation_moves_to_postgres_whole() {
         String::from_utf8_lossy(&again.stderr)
     );
     assert_eq!(node.license_json()["active_users"], 3);
+}
+
+#[test]
+fn a_policy_saved_in_the_panel_decides_the_next_login_on_every_node() {
+    const TEST: &str = "a_policy_saved_in_the_panel_decides_the_next_login_on_every_node";
+    let Some(radclient) = peer("radclient", TEST) else {
+        return;
+    };
+    let Some(browser) = Browser::new(TEST, "policy-screenshots") else {
+        return;
+    };
+    let Some(nodes) = nodes(TEST, 2) else {
+        return;
+    };
+    nodes[0].add_admin(BROWSER_ADMIN, BROWSER_ADMIN_PASSWORD);
+    nodes[0].ok(&["group", "add", "contractors"], "");
+    for name in ["alice", "carol"] {
+        nodes[0].add_user(name);
+    }
+    nodes[0].ok(&["group", "add-member", "contractors", "carol"], "");
+    let servers = serve_all(nodes, "");
+    let (a, b) = (&servers[0], &servers[1]);
+    login(&radclient, b, "carol").assert_code("Access-Accept");
+
+    // Through node A's panel: deny contractors, and a catch-all.
+    browser.run(
+        a,
+        "policies",
+        &[
+            ("DENY_USER", "carol".into()),
+            ("DENY_GROUP", "contractors".into()),
+            ("CLIENT", "nas".into()),
+        ],
+    );
+    login(&radclient, a, "carol").assert_reply("Access-Reject", DENIED_TEXT);
+    // Node B: from its next tick (every second).
+    let saved = Instant::now();
+    loop {
+        let reply = login(&radclient, b, "carol");
+        if reply.code.as_deref() == Some("Access-Reject") {
+            reply.assert_reply("Access-Reject", DENIED_TEXT);
+            break;
+        }
+        assert!(
+            saved.elapsed() < Duration::from_secs(3),
+            "carol still let in on node B 3 s after the policy was saved on A: {}",
+            reply.output
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let alice = login(&radclient, b, "alice");
+    alice.assert_code("Access-Accept");
+    assert!(
+        alice
+            .attributes
+            .iter()
+            .any(|(name, value)| name == "Session-Timeout" && value == "3600"),
+        "{}",
+        alice.output
+    );
+    b.wait_for_log("policy=\"no contractors\"");
 }

@@ -1,7 +1,9 @@
 //! Helpers of the end-to-end tests, one module per peer: the installation
-//! and the binaries, the running server, SMTP, TLS, slapd and radclient;
+//! and the binaries, the running server, the browser, SMTP, TLS, slapd
+//! and radclient;
 //! here, how a peer process is started, waited for and stopped.
 
+mod browser;
 mod installation;
 mod radius;
 mod server;
@@ -12,6 +14,7 @@ mod tls;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub use browser::*;
 pub use gatehouse_testkit::FakeTime;
 pub use installation::*;
 pub use radius::*;
