@@ -15,6 +15,10 @@
 # seat cache, the decision log line), not password hashing. Every request
 # carries a Message-Authenticator, verified by both servers.
 #
+# Gatehouse decides each login under one policy that adds two attributes to
+# the Access-Accept (Class and Session-Timeout), as a gateway in front of
+# VPN users needs; POLICY=0 runs it with none.
+#
 #   bench/radius.sh                    3 rounds of 100,000 requests, 64 in flight
 #   REQUESTS=200000 PARALLEL=32 ROUNDS=5 bench/radius.sh
 #
@@ -25,6 +29,7 @@ cd "$(dirname "$0")/.."
 REQUESTS=${REQUESTS:-100000}
 PARALLEL=${PARALLEL:-64}
 ROUNDS=${ROUNDS:-3}
+POLICY=${POLICY:-1}
 SECRET=bench-shared-secret
 GH_PORT=${GH_PORT:-18812}
 FR_PORT=${FR_PORT:-18822}
@@ -96,6 +101,18 @@ name = "bench"
 networks = ["127.0.0.1"]
 secret = "$SECRET"
 EOF
+if [ "$POLICY" = 1 ]; then
+  cat >> "$work/gatehouse/gatehouse.toml" <<'EOF'
+
+[[policy]]
+name = "vpn users"
+clients = ["bench"]
+reply = [
+  { attribute = "Class", value = "vpn-%{user}" },
+  { attribute = "Session-Timeout", value = 28800 },
+]
+EOF
+fi
 gh() { "$GH" --data-dir "$work/gatehouse" "$@" 2>/dev/null; }
 app_key=$(gh license show --json | awk -F'"' '/"app_key"/ { print $4 }')
 key=$("$VENDOR" issue --signing-key keys/dev-vendor.key --app-key "$app_key" --company Benchmark \

@@ -92,6 +92,9 @@ pub(super) struct AddUserForm {
     /// The checkbox: present when ticked.
     #[serde(default)]
     no_second_factor: Option<String>,
+    /// Local groups, separated by spaces or commas.
+    #[serde(default)]
+    groups: String,
 }
 
 pub(super) async fn add_local_user(
@@ -104,7 +107,11 @@ pub(super) async fn add_local_user(
             &form.username,
             &form.password,
             form.no_second_factor.is_some(),
-            &[] as &[&str],
+            &form
+                .groups
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|group| !group.is_empty())
+                .collect::<Vec<_>>(),
         )
         .await;
     let done = added.map(|name| format!("Added {name}."));

@@ -247,3 +247,35 @@ async fn the_panel_adds_edits_moves_and_deletes_policies() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("no local user or directory entry"));
 }
+
+#[tokio::test]
+async fn the_local_users_page_puts_a_new_user_in_groups_that_exist() {
+    let fx = fixture("policies-groups").await;
+    let add = [
+        ("username", "dave"),
+        ("password", "dave-password"),
+        ("groups", "staff, vpn-admins"),
+    ];
+    let refused = fx.form(As::Session, "/local-users", &add).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        body_text(refused)
+            .await
+            .contains("no local group &#34;staff&#34;")
+    );
+    assert!(fx.gatehouse.local_users().await.unwrap().is_empty());
+    for group in ["staff", "vpn-admins"] {
+        fx.gatehouse.add_local_group(group).await.unwrap();
+    }
+    let added = fx.form(As::Session, "/local-users", &add).await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let (_, html) = fx.page(As::Session, "/local-users").await;
+    assert!(
+        html.contains("<td class=\"groups\">staff, vpn-admins</td>"),
+        "{html}"
+    );
+    let (_, users) = fx
+        .api(As::Token, Method::GET, "/api/v1/local-users", None)
+        .await;
+    assert_eq!(users[0]["groups"], json!(["staff", "vpn-admins"]));
+}
