@@ -10,8 +10,10 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::support::{
-    self, Installation, LDAP_VPN_GROUP, RadReply, Server, Slapd, ad_directory, pap,
+    self, Installation, LDAP_VPN_GROUP, RadReply, Server, Slapd, ad_directory, current_code, pap,
+    totp_user,
 };
+use gatehouse_core::totp::TotpSecret;
 use gatehouse_testkit::{peer, python_with, workspace_root};
 
 const SECRET: &str = "policy-test-shared-secret";
@@ -28,6 +30,11 @@ fn policies() -> String {
 name = "no contractors"
 groups = ["local:contractors"]
 access = "deny"
+
+[[policy]]
+name = "push only"
+groups = ["local:phones"]
+factors = ["push"]
 
 [[policy]]
 name = "vpn admins"
@@ -51,10 +58,11 @@ reply = [{{ attribute = "Class", value = "default" }}]
 }
 
 /// alice (vpn-admins), carol (contractors) and bob (no group), each with
-/// the password `<name>-secret` and no second factor.
-fn installation() -> Installation {
+/// the password `<name>-secret` and no second factor; tom (phones) with
+/// TOTP in append mode, returned.
+fn installation() -> (Installation, TotpSecret) {
     let gh = Installation::new("UTC");
-    for group in ["vpn-admins", "contractors"] {
+    for group in ["vpn-admins", "contractors", "phones"] {
         gh.ok(&["group", "add", group], "");
     }
     for (user, group) in [
@@ -67,7 +75,9 @@ fn installation() -> Installation {
             gh.ok(&["group", "add-member", group, user], "");
         }
     }
-    gh
+    let tom = totp_user(&gh, "tom", "append");
+    gh.ok(&["group", "add-member", "phones", "tom"], "");
+    (gh, tom)
 }
 
 fn serve(gh: Installation, slapd: &Slapd) -> Server {
@@ -142,7 +152,8 @@ fn radius_clients_receive_the_attributes_a_policy_gives() {
     let Some(slapd) = Slapd::start(test) else {
         return;
     };
-    let server = serve(installation(), &slapd);
+    let (gh, tom) = installation();
+    let server = serve(gh, &slapd);
 
     // A local user in a local group; radclient decodes with FreeRADIUS's
     // dictionaries (dictionary.fortinet, RFC 2868's tags).
@@ -181,6 +192,19 @@ fn radius_clients_receive_the_attributes_a_policy_gives() {
     );
     wrong.assert_reply("Access-Reject", "Invalid username or password");
 
+    // A push-only policy refuses a TOTP user, right code and all.
+    let typed = format!("tom-secret{}", current_code(&tom));
+    let refused = support::radclient(
+        &radclient_program,
+        server.radius_port,
+        &pap("tom", &typed),
+        SECRET,
+    );
+    refused.assert_reply(
+        "Access-Reject",
+        "A second factor is required, please contact your system administrator",
+    );
+
     // pyrad (Message-Authenticator enforced) decodes the same.
     let alice = pyrad(&python, &server, "alice");
     assert_eq!(alice["code"], "Access-Accept");
@@ -213,7 +237,7 @@ fn radius_clients_receive_the_attributes_a_policy_gives() {
 
 #[test]
 fn groups_and_policies_are_shown_and_tested_from_the_command_line() {
-    let gh = installation();
+    let (gh, _) = installation();
     gh.append_config(&policies().replace("corp:", "local:"));
     let list: Value = serde_json::from_str(&gh.ok(&["group", "list", "--json"], "")).unwrap();
     assert_eq!(
@@ -224,6 +248,7 @@ fn groups_and_policies_are_shown_and_tested_from_the_command_line() {
             .collect::<Vec<_>>(),
         [
             ("local:contractors", serde_json::json!(["carol"])),
+            ("local:phones", serde_json::json!(["tom"])),
             ("local:vpn-admins", serde_json::json!(["alice"])),
         ]
     );
@@ -286,8 +311,9 @@ fn groups_and_policies_are_shown_and_tested_from_the_command_line() {
     );
     let listed: Value = serde_json::from_str(&gh.ok(&["policy", "list", "--json"], "")).unwrap();
     assert_eq!(listed[0]["access"], "deny");
-    assert_eq!(listed[1]["factors"], serde_json::json!(["totp", "none"]));
-    assert_eq!(listed[2]["factors"], Value::Null);
+    assert_eq!(listed[1]["factors"], serde_json::json!(["push"]));
+    assert_eq!(listed[2]["factors"], serde_json::json!(["totp", "none"]));
+    assert_eq!(listed[3]["factors"], Value::Null);
 
     // Deleting a group takes it out of its members: carol gets the
     // default policy now.
