@@ -25,6 +25,9 @@ pub struct DirectoryEntry {
     pub display_name: String,
     /// The groups the entry is a direct member of (`memberOf`).
     pub groups: Vec<String>,
+    /// The short names the directory's `group_aliases` give those groups
+    /// (`vpn-admins` for `CN=VPN Admins,…`): policies may name either.
+    pub aliases: Vec<String>,
     /// Disabled in the directory (Active Directory `userAccountControl`
     /// ACCOUNTDISABLE).
     pub disabled: bool,

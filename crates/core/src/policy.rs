@@ -158,6 +158,10 @@ pub enum PolicyError {
     UnknownSource { policy: String, group: String },
     #[error("policy {policy:?}: reply: {reason}")]
     BadReply { policy: String, reason: String },
+    #[error(
+        "policy {policy:?}: group {group:?} is neither a group DN nor one of the directory's group_aliases"
+    )]
+    UnknownAlias { policy: String, group: String },
 }
 
 /// Whether a reply attribute is one the RADIUS side can send, with a
@@ -168,11 +172,14 @@ pub trait ReplyCheck: Send + Sync {
 }
 
 /// What a policy may name beyond its own text: the group sources that
-/// exist (`local` and each directory) and the attributes that can be sent.
+/// exist (`local` and each directory, with its group aliases) and the
+/// attributes that can be sent.
 #[derive(Clone, Default)]
 pub struct PolicyChecks {
-    /// Directory names a group may come from, besides `local`.
-    pub directories: Vec<String>,
+    /// Directories a group may come from, besides `local`: each name and
+    /// the aliases of its `group_aliases` (a group of a directory is a DN
+    /// or one of these).
+    pub directories: Vec<(String, Vec<String>)>,
     /// `None`: attributes are not checked (tests of the rules alone).
     pub replies: Option<std::sync::Arc<dyn ReplyCheck>>,
 }
@@ -309,13 +316,22 @@ impl PolicySet {
     pub fn check(&self, checks: &PolicyChecks) -> Result<(), PolicyError> {
         for policy in &self.policies {
             for group in &policy.groups {
-                let source = group
+                let (source, name) = group
                     .split_once(':')
-                    .map_or("", |(source, _)| source.trim());
-                let known = source.eq_ignore_ascii_case("local")
-                    || (checks.directories.iter()).any(|name| name.eq_ignore_ascii_case(source));
-                if !known {
+                    .map_or(("", ""), |(source, name)| (source.trim(), name.trim()));
+                if source.eq_ignore_ascii_case("local") {
+                    continue;
+                }
+                let Some((_, aliases)) = (checks.directories.iter())
+                    .find(|(directory, _)| directory.eq_ignore_ascii_case(source))
+                else {
                     return Err(PolicyError::UnknownSource {
+                        policy: policy.name.clone(),
+                        group: group.clone(),
+                    });
+                };
+                if !name.contains('=') && !aliases.iter().any(|a| a.eq_ignore_ascii_case(name)) {
+                    return Err(PolicyError::UnknownAlias {
                         policy: policy.name.clone(),
                         group: group.clone(),
                     });

@@ -366,7 +366,12 @@ impl LdapDirectory {
             .map(str::to_string)
             .collect();
         let disabled = text("userAccountControl").is_some_and(|uac| is_disabled(&uac));
+        let aliases = (settings.group_aliases.iter())
+            .filter(|(_, dn)| in_allowed_groups(&groups, std::slice::from_ref(dn)))
+            .map(|(alias, _)| alias.clone())
+            .collect();
         Ok(DirectoryEntry {
+            aliases,
             directory: self.name().to_string(),
             server: settings.urls[url].clone(),
             stable_id: plan::stable_id(&settings.identity_attribute, identity),

@@ -63,6 +63,9 @@ pub struct DirectorySettings {
     pub allowed_groups: Vec<String>,
     /// Follow nested groups (Active Directory's in-chain rule).
     pub nested_groups: bool,
+    /// Short names for group DNs (alias in lowercase, DN), so a policy
+    /// may say `corp:vpn-admins` (and `%{group}` be `vpn-admins`).
+    pub group_aliases: Vec<(String, String)>,
     /// `EXAMPLE` of `EXAMPLE\john`.
     pub netbios_domains: Vec<String>,
     /// `example.com` of `john@example.com`.
@@ -118,6 +121,7 @@ impl DirectorySettings {
             display_name_attribute: if ad { "displayName" } else { "cn" }.into(),
             allowed_groups: Vec::new(),
             nested_groups: ad,
+            group_aliases: Vec::new(),
             netbios_domains: Vec::new(),
             upn_suffixes: Vec::new(),
             ca_pem: None,
@@ -193,6 +197,26 @@ impl DirectorySettings {
         }
         if self.timeout.is_zero() || self.timeout > Duration::from_secs(60) {
             return Err("timeout_ms: between 1 and 60000".into());
+        }
+        let mut aliases = std::collections::HashSet::new();
+        for (alias, dn) in &self.group_aliases {
+            let short = !alias.is_empty()
+                && alias.len() <= 64
+                && (alias.chars())
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !short {
+                return Err(format!(
+                    "group_aliases: {alias:?} is not a short name (1 to 64 letters, digits, '-', '_' or '.')"
+                ));
+            }
+            if !dn.contains('=') {
+                return Err(format!(
+                    "group_aliases.{alias}: {dn:?} is not a group DN such as \"CN=VPN Admins,OU=Groups,DC=example,DC=com\""
+                ));
+            }
+            if !aliases.insert(alias.to_lowercase()) {
+                return Err(format!("group_aliases: {alias:?} is named twice"));
+            }
         }
         Ok(())
     }

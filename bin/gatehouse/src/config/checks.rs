@@ -171,6 +171,9 @@ pub(super) fn validate_directories(
                 .unwrap_or(defaults.display_name_attribute),
             allowed_groups: section.allowed_groups,
             nested_groups: section.nested_groups.unwrap_or(defaults.nested_groups),
+            group_aliases: (section.group_aliases.into_iter())
+                .map(|(alias, dn)| (alias.to_lowercase(), dn))
+                .collect(),
             netbios_domains: section.netbios_domains,
             upn_suffixes: section.upn_suffixes,
             ca_pem,

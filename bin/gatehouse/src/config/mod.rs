@@ -245,7 +245,12 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
     let smtp = validate_smtp(data_dir, raw.smtp)?;
     let directories = validate_directories(data_dir, raw.directory)?;
     let policy_checks = PolicyChecks {
-        directories: directories.iter().map(|d| d.name.clone()).collect(),
+        directories: (directories.iter())
+            .map(|d| {
+                let aliases = d.group_aliases.iter().map(|(alias, _)| alias.clone());
+                (d.name.clone(), aliases.collect())
+            })
+            .collect(),
         replies: Some(radius.dictionary.clone()),
     };
     let policies = validate_policies(&raw.policy, &policy_checks)?;

@@ -59,6 +59,9 @@ pub struct DirectorySection {
     pub allowed_groups: Vec<String>,
     #[serde(default)]
     pub nested_groups: Option<bool>,
+    /// Short names for group DNs, for policies: `{ vpn-admins = "CN=…" }`.
+    #[serde(default)]
+    pub group_aliases: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub netbios_domains: Vec<String>,
     #[serde(default)]

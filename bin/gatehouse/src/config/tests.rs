@@ -361,6 +361,7 @@ urls = ["ldap://127.0.0.1:389"]
 bind_dn = "cn=reader,dc=example,dc=com"
 bind_password = "x"
 base_dn = "dc=example,dc=com"
+group_aliases = { VPN-Admins = "CN=VPN Admins,OU=Groups,DC=example,DC=com" }
 
 [[policy]]
 name = "contractors"
@@ -370,7 +371,7 @@ access = "deny"
 [[policy]]
 name = "vpn admins"
 clients = ["fw1"]
-groups = ["corp:CN=VPN Admins,OU=Groups,DC=example,DC=com", "local:vpn-admins"]
+groups = ["corp:CN=VPN Admins,OU=Groups,DC=example,DC=com", "corp:vpn-admins", "local:vpn-admins"]
 calling_station_networks = ["10.0.0.0/8"]
 factors = ["totp", "push"]
 reply = [
@@ -388,6 +389,30 @@ reply = [
     assert_eq!(policies[1].reply[1].value, "3600");
     assert!(config.radius.dictionary.get("acme-role").is_some());
     assert!(from_toml(dir, "").unwrap().policies.is_empty());
+    assert_eq!(
+        config.directories[0].group_aliases,
+        [(
+            "vpn-admins".to_string(),
+            "CN=VPN Admins,OU=Groups,DC=example,DC=com".to_string()
+        )]
+    );
+    // An alias the directory does not define, and an alias that is not one.
+    let directory = "[[directory]]\nname = \"corp\"\nkind = \"openldap\"\nurls = [\"ldap://127.0.0.1\"]\n\
+         bind_dn = \"cn=r,dc=x\"\nbind_password = \"x\"\nbase_dn = \"dc=x\"\n";
+    let unknown = format!("{directory}[[policy]]\nname = \"p\"\ngroups = [\"corp:vpn\"]\n");
+    let error = format!("{:#}", from_toml(dir, &unknown).unwrap_err());
+    assert!(
+        error.contains(
+            "\"corp:vpn\" is neither a group DN nor one of the directory's group_aliases"
+        ),
+        "{error}"
+    );
+    let bad_alias = format!("{directory}group_aliases = {{ \"vpn admins\" = \"CN=x\" }}\n");
+    let error = format!("{:#}", from_toml(dir, &bad_alias).unwrap_err());
+    assert!(
+        error.contains("group_aliases: \"vpn admins\" is not a short name"),
+        "{error}"
+    );
 
     let one = |body: &str| format!("[[policy]]\nname = \"p1\"\n{body}\n");
     for (bad, says) in [

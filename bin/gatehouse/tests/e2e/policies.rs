@@ -19,8 +19,10 @@ use gatehouse_testkit::{peer, python_with, workspace_root};
 const SECRET: &str = "policy-test-shared-secret";
 const DENIED_TEXT: &str = "Access denied by policy, please contact your system administrator";
 
-/// The policies under test: contractors denied; VPN admins (local or in
-/// the directory's vpn-users group) in with TOTP or the password alone
+/// The policies under test: contractors denied; phones by push only; the
+/// directory's vpn-users group by its DN through the client `other`; VPN
+/// admins (local, or the directory's group by its alias) in with TOTP or
+/// the password alone
 /// (john has no second factor while one is required), told their group,
 /// a Class and a VLAN; everyone else a default Class.
 fn policies() -> String {
@@ -37,9 +39,15 @@ groups = ["local:phones"]
 factors = ["push"]
 
 [[policy]]
+name = "directory group by DN"
+clients = ["other"]
+groups = ["corp:{LDAP_VPN_GROUP}"]
+reply = [{{ attribute = "Filter-Id", value = "%{{group}}" }}]
+
+[[policy]]
 name = "vpn admins"
 clients = ["fw"]
-groups = ["local:vpn-admins", "corp:{LDAP_VPN_GROUP}"]
+groups = ["local:vpn-admins", "corp:vpn-users"]
 factors = ["totp", "none"]
 reply = [
   {{ attribute = "Fortinet-Group-Name", value = "%{{group}}" }},
@@ -89,7 +97,10 @@ fn serve(gh: Installation, slapd: &Slapd) -> Server {
              {}\n{}",
             ad_directory(
                 &[slapd.url()],
-                &format!("ca_file = \"{}\"\n", slapd.ca.display())
+                &format!(
+                    "ca_file = \"{}\"\ngroup_aliases = {{ vpn-users = \"{LDAP_VPN_GROUP}\" }}\n",
+                    slapd.ca.display()
+                )
             ),
             policies()
         ),
@@ -171,11 +182,11 @@ fn radius_clients_receive_the_attributes_a_policy_gives() {
     alice.assert_code("Access-Accept");
     let expected = admins_for("alice", "vpn-admins");
     assert_eq!(given(&alice), pairs(&expected), "{}", alice.output);
-    // A directory user in the slapd group: the group as written in the
-    // policy, the user as the directory names them.
+    // A directory user in the slapd group, named by its alias: the alias
+    // as %{group}, the user as the directory names them.
     let john = radclient(&radclient_program, &server, "john");
     john.assert_code("Access-Accept");
-    let expected = admins_for("john", LDAP_VPN_GROUP);
+    let expected = admins_for("john", "vpn-users");
     assert_eq!(given(&john), pairs(&expected), "{}", john.output);
     // No matching group: the default.
     let bob = radclient(&radclient_program, &server, "bob");
@@ -226,6 +237,19 @@ fn radius_clients_receive_the_attributes_a_policy_gives() {
         (carol["code"].as_str(), carol["reply_message"].as_str()),
         (Some("Access-Reject"), Some(DENIED_TEXT))
     );
+
+    // The same group by its DN, as the directory's memberOf gives it.
+    let test: Value = serde_json::from_str(&server.gh.ok(
+        &["policy", "test", "JOHN", "--client", "other", "--json"],
+        "",
+    ))
+    .unwrap();
+    assert_eq!(test["policy"], "directory group by DN");
+    assert_eq!(
+        test["groups"],
+        serde_json::json!([format!("corp:{LDAP_VPN_GROUP}"), "corp:vpn-users"])
+    );
+    assert_eq!(test["reply"][0]["value"], LDAP_VPN_GROUP);
 
     // The decision line names the policy.
     server.wait_for_log("policy=\"no contractors\"");
@@ -312,8 +336,8 @@ fn groups_and_policies_are_shown_and_tested_from_the_command_line() {
     let listed: Value = serde_json::from_str(&gh.ok(&["policy", "list", "--json"], "")).unwrap();
     assert_eq!(listed[0]["access"], "deny");
     assert_eq!(listed[1]["factors"], serde_json::json!(["push"]));
-    assert_eq!(listed[2]["factors"], serde_json::json!(["totp", "none"]));
-    assert_eq!(listed[3]["factors"], Value::Null);
+    assert_eq!(listed[3]["factors"], serde_json::json!(["totp", "none"]));
+    assert_eq!(listed[4]["factors"], Value::Null);
 
     // Deleting a group takes it out of its members: carol gets the
     // default policy now.

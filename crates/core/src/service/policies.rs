@@ -317,7 +317,9 @@ impl Gatehouse {
             }
             None => {
                 let entry = self.directory_user(login).await?;
-                (entry.identity(), entry.directory, entry.groups)
+                let identity = entry.identity();
+                let groups = entry.groups.into_iter().chain(entry.aliases).collect();
+                (identity, entry.directory, groups)
             }
         };
         let policy = self

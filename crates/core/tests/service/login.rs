@@ -985,6 +985,7 @@ mod directory_decoys {
 
     fn entry(name: &str, disabled: bool, allowed: bool) -> DirectoryEntry {
         DirectoryEntry {
+            aliases: Vec::new(),
             directory: "corp".into(),
             server: "ldap://directory.test".into(),
             dn: format!("cn={name},dc=test"),
