@@ -96,6 +96,9 @@ impl ReplyAttribute {
     /// The value with `%{user}` and `%{group}` filled in (`group` empty
     /// when the policy matched no group).
     pub fn render(&self, user: &str, group: Option<&str>) -> String {
+        if !self.value.contains("%{") {
+            return self.value.clone();
+        }
         self.value
             .replace("%{user}", user)
             .replace("%{group}", group.unwrap_or(""))
@@ -232,6 +235,8 @@ pub struct PolicyRequest<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Matched<'p> {
     pub policy: &'p Policy,
+    /// The policy's name, shared (no copy per login).
+    pub name: &'p std::sync::Arc<str>,
     /// The matched group as written in the policy, after its source.
     pub group: Option<&'p str>,
 }
@@ -254,6 +259,7 @@ impl Matched<'_> {
 
 #[derive(Debug, Clone)]
 struct Compiled {
+    name: std::sync::Arc<str>,
     clients: Vec<u32>,
     /// Group ids, with the index of the group in the policy's list.
     groups: Vec<(u32, usize)>,
@@ -298,6 +304,7 @@ impl PolicySet {
                 groups.push((intern(&mut set.groups, &key), index));
             }
             set.compiled.push(Compiled {
+                name: name.into(),
                 clients,
                 groups,
                 networks: policy.networks.clone(),
@@ -385,6 +392,7 @@ impl PolicySet {
             if compiled.groups.is_empty() {
                 return Some(Matched {
                     policy,
+                    name: &compiled.name,
                     group: None,
                 });
             }
@@ -393,6 +401,7 @@ impl PolicySet {
                 let name = written.split_once(':').map_or(written, |(_, name)| name);
                 return Some(Matched {
                     policy,
+                    name: &compiled.name,
                     group: Some(name.trim()),
                 });
             }

@@ -230,12 +230,12 @@ impl Definition {
                 None => value.as_bytes().to_vec(),
             },
             Kind::Integer => {
-                let number = match self.values.get(&value.trim().to_lowercase()) {
-                    Some(&number) => number,
-                    None => value
-                        .trim()
-                        .parse::<u32>()
-                        .map_err(|_| bad("a number from 0 to 4294967295 or a named value"))?,
+                let number = match value.trim().parse::<u32>() {
+                    Ok(number) => number,
+                    Err(_) => *self
+                        .values
+                        .get(&value.trim().to_lowercase())
+                        .ok_or_else(|| bad("a number from 0 to 4294967295 or a named value"))?,
                 };
                 if self.tagged {
                     // RFC 2868: the tag (0) in the first octet, the value in

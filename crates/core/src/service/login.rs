@@ -90,11 +90,11 @@ impl Gatehouse {
     ) -> Result<Authenticated, Refusal> {
         // One moment for the whole login: one month, one expiry decision.
         let now = self.clock.now();
-        let checked = self.first_factor_at(login, typed, route, now).await?;
+        let mut checked = self.first_factor_at(login, typed, route, now).await?;
         self.precheck_at(&checked.identity, route.client, now)
             .await?;
         let identity = checked.identity.clone();
-        let authorization = checked.authorization.clone();
+        let authorization = std::mem::take(&mut checked.authorization);
         let step = self
             .second_factor_steps(checked, route.client, route.calling_station, now)
             .await;

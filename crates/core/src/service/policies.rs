@@ -371,7 +371,7 @@ impl Gatehouse {
             calling_station: route.address(),
         };
         Ok(set.evaluate(&request).map(|matched| Chosen {
-            name: matched.policy.name.as_str().into(),
+            name: matched.name.clone(),
             access: matched.policy.access,
             factors: matched.policy.factors,
             reply: matched.reply(&identity.username),
