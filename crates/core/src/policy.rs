@@ -122,11 +122,22 @@ pub struct Policy {
     pub reply: Vec<ReplyAttribute>,
 }
 
+/// The most policies in force: every login is a scan of them.
+pub const MAX_POLICIES: usize = 1000;
+
+/// The most reply attributes one policy adds (an Access-Accept holds at
+/// most 4096 bytes).
+pub const MAX_REPLY_ATTRIBUTES: usize = 32;
+
 /// Why policies were refused. Each names the policy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
     #[error("a policy needs a name of 1 to 64 characters without control characters")]
     BadName,
+    #[error("at most {MAX_POLICIES} policies")]
+    TooMany,
+    #[error("policy {policy:?}: at most {MAX_REPLY_ATTRIBUTES} reply attributes")]
+    TooManyAttributes { policy: String },
     #[error("two policies are named {0:?}")]
     DuplicateName(String),
     #[error(
@@ -279,6 +290,9 @@ impl PolicySet {
     /// Checks `policies` (names, groups, factors, reply templates) and
     /// compiles them, in order.
     pub fn new(policies: Vec<Policy>) -> Result<PolicySet, PolicyError> {
+        if policies.len() > MAX_POLICIES {
+            return Err(PolicyError::TooMany);
+        }
         let mut set = PolicySet::default();
         let mut names = std::collections::HashSet::new();
         for policy in &policies {
@@ -288,6 +302,11 @@ impl PolicySet {
             }
             if !names.insert(name.to_lowercase()) {
                 return Err(PolicyError::DuplicateName(name.to_string()));
+            }
+            if policy.reply.len() > MAX_REPLY_ATTRIBUTES {
+                return Err(PolicyError::TooManyAttributes {
+                    policy: name.to_string(),
+                });
             }
             check_reply(policy)?;
             let clients = policy

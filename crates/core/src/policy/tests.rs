@@ -235,10 +235,35 @@ fn bad_policies_are_refused_naming_what_is_wrong() {
             vec![unnamed_attribute],
             PolicyError::EmptyAttribute { policy: "q".into() },
         ),
+        (
+            (0..=MAX_POLICIES)
+                .map(|i| policy(&format!("p{i}"), &[], &[], &[]))
+                .collect(),
+            PolicyError::TooMany,
+        ),
+        (
+            vec![Policy {
+                reply: (0..=MAX_REPLY_ATTRIBUTES)
+                    .map(|_| ReplyAttribute {
+                        attribute: "Class".into(),
+                        value: "x".into(),
+                    })
+                    .collect(),
+                ..policy("many", &[], &[], &[])
+            }],
+            PolicyError::TooManyAttributes {
+                policy: "many".into(),
+            },
+        ),
     ];
     for (policies, error) in cases {
         assert_eq!(PolicySet::new(policies).unwrap_err(), error);
     }
+    // At the bounds, accepted.
+    let most: Vec<Policy> = (0..MAX_POLICIES)
+        .map(|i| policy(&format!("p{i}"), &[], &[], &[]))
+        .collect();
+    assert_eq!(PolicySet::new(most).unwrap().policies().len(), MAX_POLICIES);
 }
 
 #[test]
