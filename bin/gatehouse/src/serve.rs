@@ -255,7 +255,6 @@ pub(crate) fn radius_settings(config: &Config) -> RadiusSettings {
         challenge_timeout: config.radius.challenge_timeout,
         max_in_flight: config.radius.max_in_flight,
         max_in_flight_per_client: config.radius.max_in_flight_per_client,
-        dictionary: config.radius.dictionary.clone(),
         response_cache_ttl: defaults
             .response_cache_ttl
             .max(config.push.timeout + std::time::Duration::from_secs(10)),

@@ -210,6 +210,9 @@ pub struct Authorization {
     /// Attributes for the Access-Accept: (dictionary name, value), the
     /// value's `%{user}` and `%{group}` filled in.
     pub reply: Vec<(String, String)>,
+    /// The same, encoded for the wire (RADIUS type, value bytes): what
+    /// the Access-Accept carries.
+    pub encoded: Vec<(u8, Vec<u8>)>,
 }
 
 /// A login's step and what the policy in force gives it.

@@ -178,12 +178,19 @@ pub enum PolicyError {
     UnknownAlias { policy: String, group: String },
 }
 
-/// Whether a reply attribute is one the RADIUS side can send, with a
-/// value of its type (`gatehouse-radius` checks against its dictionary).
+/// How a reply attribute goes on the wire (`gatehouse-radius` encodes with
+/// its dictionary): checked when policies are saved, and for each login
+/// before it is counted, so an attribute that cannot be sent refuses the
+/// login rather than count a user the gateway never hears about.
 pub trait ReplyCheck: Send + Sync {
-    /// `Err`: why not, naming the attribute.
-    fn check(&self, attribute: &str, value: &str) -> Result<(), String>;
+    /// The attribute's RADIUS type and value bytes (a vendor attribute
+    /// inside Vendor-Specific); `Err`: why not, naming the attribute.
+    fn encode(&self, attribute: &str, value: &str) -> Result<(u8, Vec<u8>), String>;
 }
+
+/// Room for a policy's attributes in an Access-Accept (4096 bytes at most,
+/// less the header, Message-Authenticator, Reply-Message and Proxy-States).
+pub const MAX_REPLY_BYTES: usize = 3072;
 
 /// What a policy may name beyond its own text: the group sources that
 /// exist (`local` and each directory, with its group aliases) and the
@@ -369,7 +376,7 @@ impl PolicySet {
             for attribute in &policy.reply {
                 let sample = attribute.render("alice", Some("vpn-admins"));
                 replies
-                    .check(&attribute.attribute, &sample)
+                    .encode(&attribute.attribute, &sample)
                     .map_err(|reason| PolicyError::BadReply {
                         policy: policy.name.clone(),
                         reason,

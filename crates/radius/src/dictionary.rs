@@ -201,9 +201,9 @@ impl Dictionary {
 }
 
 impl gatehouse_core::policy::ReplyCheck for Dictionary {
-    fn check(&self, attribute: &str, value: &str) -> Result<(), String> {
-        self.encode(attribute, value)
-            .map(|_| ())
+    fn encode(&self, attribute: &str, value: &str) -> Result<(u8, Vec<u8>), String> {
+        Dictionary::encode(self, attribute, value)
+            .map(|encoded| (encoded.kind, encoded.value))
             .map_err(|error| error.to_string())
     }
 }

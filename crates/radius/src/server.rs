@@ -24,9 +24,8 @@ use tokio::net::UdpSocket;
 use crate::attributes::{CALLING_STATION_ID, NAS_IDENTIFIER, PROXY_STATE};
 use crate::crypto::{MessageAuthenticator, SharedSecret, check_message_authenticator, random_16};
 use crate::dedup::{ResponseCache, Seen, digest};
-use crate::dictionary::Dictionary;
 use crate::message::{AccessRequest, Reply, ReplyContext};
-use crate::packet::{Code, Packet};
+use crate::packet::{Attribute, Code, Packet};
 use gatehouse_core::ratelimit::RateLimitedLog;
 
 /// Reply-Message of an Access-Challenge for a one-time code.
@@ -52,9 +51,6 @@ pub struct RadiusSettings {
     /// request is dropped before any work (the NAS retries).
     pub max_in_flight: usize,
     pub max_in_flight_per_client: usize,
-    /// Attribute names a policy's reply attributes are encoded with: the
-    /// built-in dictionary and `radius.dictionaries`.
-    pub dictionary: Arc<Dictionary>,
 }
 
 impl Default for RadiusSettings {
@@ -65,7 +61,6 @@ impl Default for RadiusSettings {
             response_cache_capacity: 250_000,
             max_in_flight: 4096,
             max_in_flight_per_client: 2048,
-            dictionary: Arc::new(Dictionary::builtin()),
         }
     }
 }
@@ -393,20 +388,12 @@ impl RadiusServer {
         (reply, policy)
     }
 
-    /// An Access-Accept with what the policy gives. An attribute that does
-    /// not encode (a value grown too long by `%{user}` or `%{group}`)
-    /// refuses the login rather than leave the gateway without it.
+    /// An Access-Accept with the attributes the policy gives, encoded by
+    /// the service before the user was counted.
     fn accept(&self, authorization: &Authorization) -> Reply {
-        let mut attributes = Vec::with_capacity(authorization.reply.len());
-        for (name, value) in &authorization.reply {
-            match self.settings.dictionary.encode(name, value) {
-                Ok(attribute) => attributes.push(attribute),
-                Err(error) => {
-                    tracing::error!(policy = ?authorization.policy, %error, "authentication refused: a reply attribute of the policy cannot be sent");
-                    return reject(Refusal::ServiceUnavailable);
-                }
-            }
-        }
+        let attributes = (authorization.encoded.iter())
+            .map(|(kind, value)| Attribute::new(*kind, value.clone()))
+            .collect();
         Reply::Accept {
             message: None,
             attributes,

@@ -26,8 +26,17 @@ const DENIED_TEXT: &str = "Access denied by policy, please contact your system a
 /// (john has no second factor while one is required), told their group,
 /// a Class and a VLAN; everyone else a default Class.
 fn policies() -> String {
+    let long = "x".repeat(250);
+    let too_many: Vec<String> = (0..13)
+        .map(|_| format!("{{ attribute = \"Class\", value = \"{long}\" }}"))
+        .collect();
     format!(
         r#"
+[[policy]]
+name = "too much to send"
+groups = ["local:big"]
+reply = [{}]
+
 [[policy]]
 name = "no contractors"
 groups = ["local:contractors"]
@@ -61,7 +70,8 @@ reply = [
 [[policy]]
 name = "everyone else"
 reply = [{{ attribute = "Class", value = "default" }}]
-"#
+"#,
+        too_many.join(", ")
     )
 }
 
@@ -70,13 +80,14 @@ reply = [{{ attribute = "Class", value = "default" }}]
 /// TOTP in append mode, returned.
 fn installation() -> (Installation, TotpSecret) {
     let gh = Installation::new("UTC");
-    for group in ["vpn-admins", "contractors", "phones"] {
+    for group in ["vpn-admins", "contractors", "phones", "big"] {
         gh.ok(&["group", "add", group], "");
     }
     for (user, group) in [
         ("alice", "vpn-admins"),
         ("carol", "contractors"),
         ("bob", ""),
+        ("huge", "big"),
     ] {
         gh.add_user(user);
         if !group.is_empty() {
@@ -216,6 +227,15 @@ fn radius_clients_receive_the_attributes_a_policy_gives() {
         "A second factor is required, please contact your system administrator",
     );
 
+    // Attributes that do not fit in an Access-Accept refuse the login
+    // (never an answer the NAS cannot read, or none at all).
+    let huge = radclient(&radclient_program, &server, "huge");
+    huge.assert_reply(
+        "Access-Reject",
+        "Authentication service unavailable, please try again later",
+    );
+    server.wait_for_log("the policy's reply attributes do not fit in an Access-Accept");
+
     // pyrad (Message-Authenticator enforced) decodes the same.
     let alice = pyrad(&python, &server, "alice");
     assert_eq!(alice["code"], "Access-Accept");
@@ -271,6 +291,7 @@ fn groups_and_policies_are_shown_and_tested_from_the_command_line() {
             .map(|group| (group["key"].as_str().unwrap(), group["members"].clone()))
             .collect::<Vec<_>>(),
         [
+            ("local:big", serde_json::json!(["huge"])),
             ("local:contractors", serde_json::json!(["carol"])),
             ("local:phones", serde_json::json!(["tom"])),
             ("local:vpn-admins", serde_json::json!(["alice"])),
@@ -334,10 +355,10 @@ fn groups_and_policies_are_shown_and_tested_from_the_command_line() {
         format!("Reject: {DENIED_TEXT}\nPolicy: no contractors\n")
     );
     let listed: Value = serde_json::from_str(&gh.ok(&["policy", "list", "--json"], "")).unwrap();
-    assert_eq!(listed[0]["access"], "deny");
-    assert_eq!(listed[1]["factors"], serde_json::json!(["push"]));
-    assert_eq!(listed[3]["factors"], serde_json::json!(["totp", "none"]));
-    assert_eq!(listed[4]["factors"], Value::Null);
+    assert_eq!(listed[1]["access"], "deny");
+    assert_eq!(listed[2]["factors"], serde_json::json!(["push"]));
+    assert_eq!(listed[4]["factors"], serde_json::json!(["totp", "none"]));
+    assert_eq!(listed[5]["factors"], Value::Null);
 
     // Deleting a group takes it out of its members: carol gets the
     // default policy now.

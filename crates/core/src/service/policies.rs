@@ -13,8 +13,8 @@ use super::{DirectoryUserError, Gatehouse};
 use crate::identity::{Identity, Username};
 use crate::outcome::{Authorization, Refusal, SecondFactor};
 use crate::policy::{
-    Access, Factors, PolicyChecks, PolicyError, PolicyRequest, PolicySet, PolicyText, group_key,
-    read_policies,
+    Access, Factors, MAX_REPLY_BYTES, PolicyChecks, PolicyError, PolicyRequest, PolicySet,
+    PolicyText, group_key, read_policies,
 };
 use crate::push::PushMode;
 use crate::store::{Checked, PolicySetRecord, PushUser, Store, StoreError};
@@ -462,9 +462,44 @@ impl Gatehouse {
                 }
             }
         }
+        let encoded = self.encode_reply(identity, &chosen)?;
         Ok(Authorization {
             policy: Some(chosen.name),
             reply: chosen.reply,
+            encoded,
         })
+    }
+
+    /// The policy's attributes for this login as they go on the wire,
+    /// before the user is counted: one that cannot be sent (a value grown
+    /// too long by `%{user}`, or too many bytes for an Access-Accept)
+    /// refuses the login.
+    fn encode_reply(
+        &self,
+        identity: &Identity,
+        chosen: &Chosen,
+    ) -> Result<Vec<(u8, Vec<u8>)>, Refusal> {
+        let Some(encoder) = &self.policies.checks.replies else {
+            return Ok(Vec::new());
+        };
+        let mut encoded = Vec::with_capacity(chosen.reply.len());
+        let mut bytes = 0;
+        for (attribute, value) in &chosen.reply {
+            match encoder.encode(attribute, value) {
+                Ok((kind, data)) => {
+                    bytes += 2 + data.len();
+                    encoded.push((kind, data));
+                }
+                Err(error) => {
+                    tracing::error!(username = %identity.username, policy = %chosen.name, %error, "authentication refused: a reply attribute of the policy cannot be sent");
+                    return Err(Refusal::ServiceUnavailable);
+                }
+            }
+        }
+        if bytes > MAX_REPLY_BYTES {
+            tracing::error!(username = %identity.username, policy = %chosen.name, bytes, "authentication refused: the policy's reply attributes do not fit in an Access-Accept");
+            return Err(Refusal::ServiceUnavailable);
+        }
+        Ok(encoded)
     }
 }
