@@ -264,13 +264,21 @@ async fn a_held_login_is_accepted_and_counted_only_once_the_phone_approves() {
     let (device, key) = user_with_phone(&gatehouse, "alice").await;
     let login = gatehouse.login_from("alice", "alice-pw", "vpn-gw", Some("198.51.100.7"));
     let phone = async {
-        // Wait until the push shows, look at the count, then approve.
+        // Wait until the push shows and the login waits for it (the row
+        // is written just before the login registers), look at the
+        // count, then approve.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
         loop {
             if let Some(signed) = gatehouse.device_pushes(&device).await.unwrap().first() {
                 assert_eq!(signed.push.source.as_deref(), Some("198.51.100.7"));
-                assert_eq!(gatehouse.pushes_waiting(), 1);
-                break;
+                if gatehouse.pushes_waiting() == 1 {
+                    break;
+                }
             }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the login never waited for its push"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert!(
