@@ -365,3 +365,60 @@ fn groups_and_policies_are_shown_and_tested_from_the_command_line() {
     gh.ok(&["group", "delete", "contractors"], "");
     assert_eq!(test("carol", "fw")["policy"], "everyone else");
 }
+
+/// Saved policies that go back while a node runs (the row deleted, or an
+/// older one written back, outside Gatehouse) fail closed on that node:
+/// every login refused until they are saved again.
+#[test]
+fn saved_policies_taken_away_in_the_database_fail_closed() {
+    let test = "saved_policies_taken_away_in_the_database_fail_closed";
+    let Some(radclient_program) = peer("radclient", test) else {
+        return;
+    };
+    let (gh, _) = installation();
+    let server = Server::start(
+        gh,
+        &format!(
+            "\n[radius]\nlisten = \"127.0.0.1:0\"\n\
+             [[radius.clients]]\nname = \"fw\"\nnetworks = [\"127.0.0.1\"]\nsecret = \"{SECRET}\"\n"
+        ),
+    );
+    let deny = r#"[{"name": "no contractors", "groups": ["local:contractors"], "access": "deny"}]"#;
+    let saved = server.gh.ok(&["policy", "save", "-"], deny);
+    assert!(
+        saved.starts_with("saved 1 policies (generation 1)"),
+        "{saved}"
+    );
+    let until = |user: &str, code: &str, message: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        loop {
+            let reply = radclient(&radclient_program, &server, user);
+            if reply.code.as_deref() == Some(code)
+                && reply.reply_message.as_deref() == Some(message)
+            {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{user}: still {:?} {:?}",
+                reply.code,
+                reply.reply_message
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    until("carol", "Access-Reject", DENIED_TEXT);
+    // The row deleted: not "no policies", but every login refused.
+    support::sqlite_sql(
+        &server.gh.data_dir().join("gatehouse.db"),
+        "DELETE FROM policy_set",
+    );
+    let unavailable = "Authentication service unavailable, please try again later";
+    until("carol", "Access-Reject", unavailable);
+    until("bob", "Access-Reject", unavailable);
+    server.wait_for_log("the saved policies went back from generation 1 to 0 outside Gatehouse");
+    // Saved again: in force again.
+    server.gh.ok(&["policy", "save", "-"], deny);
+    until("carol", "Access-Reject", DENIED_TEXT);
+    radclient(&radclient_program, &server, "bob").assert_code("Access-Accept");
+}

@@ -63,6 +63,10 @@ pub(super) struct PolicyState {
     fixed: bool,
     checks: PolicyChecks,
     current: RwLock<InForce>,
+    /// The highest generation this process has used: saved policies never
+    /// go back (a row deleted, or an older one written back, outside
+    /// Gatehouse) except by a save through this process.
+    highest: std::sync::atomic::AtomicI64,
 }
 
 #[derive(Clone)]
@@ -84,7 +88,15 @@ impl PolicyState {
                 generation: 0,
                 set: Ok(fixed),
             }),
+            highest: std::sync::atomic::AtomicI64::new(0),
         }
+    }
+
+    /// A save through this process: its generation is in force whatever
+    /// came before it (the way out after saved policies went back).
+    fn saved_here(&self, generation: i64) {
+        self.highest
+            .store(generation, std::sync::atomic::Ordering::Release);
     }
 
     fn in_force(&self) -> InForce {
@@ -104,10 +116,20 @@ impl PolicyState {
         if !force && generation == self.in_force().generation {
             return Ok(());
         }
-        let (generation, set) = match store.policy_set().await? {
+        let (generation, mut set) = match store.policy_set().await? {
             None => (0, Ok(Arc::new(PolicySet::default()))),
             Some(saved) => (saved.record.generation, self.read(saved)),
         };
+        let highest = self.highest.load(std::sync::atomic::Ordering::Acquire);
+        if generation < highest {
+            set = Err(format!(
+                "the saved policies went back from generation {highest} to {generation} outside Gatehouse (a row deleted or an older one written back; after restoring a database backup, restart every node)"
+            )
+            .into());
+        } else {
+            self.highest
+                .store(generation, std::sync::atomic::Ordering::Release);
+        }
         if let Err(why) = &set {
             tracing::error!(
                 generation,
@@ -279,6 +301,7 @@ impl Gatehouse {
             policies = policies.len(),
             "policies saved"
         );
+        self.policies.saved_here(edited + 1);
         self.policies.refresh(self.store.as_ref(), true).await?;
         Ok(edited + 1)
     }
