@@ -51,8 +51,8 @@ pub use service::{
     APPROVE_ON_PHONE, AlarmSaveError, Chosen, ClientAddError, DirectoryUserError,
     ENROLLMENT_LIFETIME, Gatehouse, InstallError, LOCKED_OUT_EVENT, LicenseView, MfaSettings,
     OpenError, PolicySaveError, PolicyTest, PolicyTestError, PushError, PushSettings, Removed,
-    Route, Settings, SignedPush, TestMailError, TotpEnrollment, UserError, approve_prompt,
-    is_approve_prompt,
+    Route, SavedPolicies, Settings, SignedPush, TestMailError, TotpEnrollment, UserError,
+    approve_prompt, is_approve_prompt,
 };
 pub use store::{Store, StoreError};
 pub use totp::TotpMode;

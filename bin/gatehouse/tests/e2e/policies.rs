@@ -376,6 +376,8 @@ fn saved_policies_taken_away_in_the_database_fail_closed() {
         return;
     };
     let (gh, _) = installation();
+    gh.add_admin("root", "policy-admin-password");
+    let token = gh.api_token("root");
     let server = Server::start(
         gh,
         &format!(
@@ -421,4 +423,38 @@ fn saved_policies_taken_away_in_the_database_fail_closed() {
     server.gh.ok(&["policy", "save", "-"], deny);
     until("carol", "Access-Reject", DENIED_TEXT);
     radclient(&radclient_program, &server, "bob").assert_code("Access-Accept");
+
+    // Edited in the database (the generation moved, so every node reads
+    // it): the tag fails, every login is refused, and the API says so,
+    // naming the generation a new list replaces. (An edit that leaves the
+    // generation alone is not read until a restart, which then fails
+    // closed the same way; the running node keeps what it verified.)
+    support::sqlite_sql(
+        &server.gh.data_dir().join("gatehouse.db"),
+        "UPDATE policy_set SET policies = '[]', generation = 2",
+    );
+    until("carol", "Access-Reject", unavailable);
+    let bearer = [("Authorization", format!("Bearer {token}"))];
+    let (status, error) =
+        support::http_json(server.http_port, "GET", "/api/v1/policies", &bearer, None);
+    assert_eq!(status, 409, "{error}");
+    let message = error["error"].as_str().unwrap();
+    assert!(
+        message.contains("changed outside Gatehouse") && message.contains("naming generation 2"),
+        "{message}"
+    );
+    let list: Value = serde_json::from_str(deny).unwrap();
+    let (status, saved) = support::http_json(
+        server.http_port,
+        "PUT",
+        "/api/v1/policies",
+        &bearer,
+        Some(serde_json::json!({"generation": 2, "policies": list})),
+    );
+    assert_eq!(
+        (status, saved["generation"].clone()),
+        (200, serde_json::json!(3)),
+        "{saved}"
+    );
+    until("carol", "Access-Reject", DENIED_TEXT);
 }

@@ -180,9 +180,9 @@ pub enum PolicySaveError {
     #[error("the policies were changed meanwhile; reload them and edit again")]
     Stale,
     #[error(
-        "the saved policies were changed outside Gatehouse; save a whole new list (gatehouse policy save FILE) to replace them"
+        "the saved policies were changed outside Gatehouse; replace them with a whole new list (gatehouse policy save FILE, the panel's Add, or PUT /api/v1/policies naming generation {0})"
     )]
-    Altered,
+    Altered(i64),
     #[error("the saved policies cannot be read: {0}")]
     Unreadable(String),
     #[error(transparent)]
@@ -262,7 +262,7 @@ impl Gatehouse {
             });
         };
         if !saved.authentic {
-            return Err(PolicySaveError::Altered);
+            return Err(PolicySaveError::Altered(saved.record.generation));
         }
         let record = saved.record;
         Ok(SavedPolicies {

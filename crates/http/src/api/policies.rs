@@ -53,7 +53,7 @@ pub(super) async fn save_policies(
 pub(crate) fn save_error(why: PolicySaveError) -> Response {
     match why {
         PolicySaveError::Invalid(_) => error(StatusCode::BAD_REQUEST, why.to_string()),
-        PolicySaveError::Fixed | PolicySaveError::Stale | PolicySaveError::Altered => {
+        PolicySaveError::Fixed | PolicySaveError::Stale | PolicySaveError::Altered(_) => {
             error(StatusCode::CONFLICT, why.to_string())
         }
         PolicySaveError::Unreadable(_) => error(StatusCode::CONFLICT, why.to_string()),

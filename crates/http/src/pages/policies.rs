@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use gatehouse_core::policy::{PolicyText, ReplyText, ReplyValue};
-use gatehouse_core::{PolicySaveError, Route};
+use gatehouse_core::{PolicySaveError, Route, SavedPolicies};
 use serde::Deserialize;
 
 use super::{Flash, Nav, page, redirect_done, unavailable};
@@ -212,11 +212,15 @@ async fn render(
         Ok(shown) => (shown, flash, status),
         Err(PolicySaveError::Store(error)) => return unavailable(error),
         // Changed outside Gatehouse (or unreadable): the list cannot be
-        // trusted; say why and offer a whole new list.
+        // trusted; say why, and let a new policy replace it.
         Err(why) => {
+            let generation = match why {
+                PolicySaveError::Altered(generation) => generation,
+                _ => 0,
+            };
             let empty = PoliciesJson {
                 fixed: false,
-                generation: 0,
+                generation,
                 saved_at: None,
                 saved_by: None,
                 policies: Vec::new(),
@@ -303,7 +307,17 @@ async fn edit(
     change: impl FnOnce(&mut Vec<PolicyText>) -> Result<String, String>,
 ) -> Response {
     let gatehouse = &panel.gatehouse;
-    let outcome = match gatehouse.saved_policies().await {
+    let saved = match gatehouse.saved_policies().await {
+        // Policies changed outside Gatehouse are not edited: an edit of
+        // their generation starts from none (a new policy replaces them).
+        Err(PolicySaveError::Altered(altered)) => Ok(SavedPolicies {
+            generation: altered,
+            policies: Vec::new(),
+            saved: None,
+        }),
+        other => other,
+    };
+    let outcome = match saved {
         Ok(saved) if saved.generation != generation => Err(PolicySaveError::Stale.to_string()),
         Ok(saved) => {
             let mut policies = saved.policies;
