@@ -3,6 +3,7 @@
 //! changing nothing, the order edited in the panel, and the test.
 
 use axum::http::{Method, StatusCode, header};
+use gatehouse_core::policy::{PolicyText, read_policies};
 use serde_json::{Value, json};
 
 use super::support::*;
@@ -278,4 +279,51 @@ async fn the_local_users_page_puts_a_new_user_in_groups_that_exist() {
         .api(As::Token, Method::GET, "/api/v1/local-users", None)
         .await;
     assert_eq!(users[0]["groups"], json!(["staff", "vpn-admins"]));
+}
+
+#[tokio::test]
+async fn policies_fixed_in_the_configuration_are_shown_and_never_saved() {
+    let text: Vec<PolicyText> = serde_json::from_value(json!([
+        {"name": "contractors", "groups": ["local:contractors"], "access": "deny"},
+        admins()
+    ]))
+    .unwrap();
+    let fx = fixture_with_policies("policies-fixed", read_policies(&text).unwrap()).await;
+    let (status, html) = fx.page(As::Session, "/policies").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("set in the configuration file"), "{html}");
+    assert_eq!(names(&html), ["contractors", "vpn admins"]);
+    assert!(!html.contains("id=\"policy-form\"") && !html.contains("/policies/move"));
+    assert!(html.contains("id=\"policy-test\""), "the test form stays");
+    let refused = fx
+        .form(
+            As::Session,
+            "/policies/delete",
+            &[("generation", "0"), ("name", "contractors")],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        body_text(refused)
+            .await
+            .contains("fixed in the configuration")
+    );
+    let (status, shown) = fx
+        .api(As::Token, Method::GET, "/api/v1/policies", None)
+        .await;
+    assert_eq!(
+        (status, shown["fixed"].clone()),
+        (StatusCode::OK, json!(true))
+    );
+    assert_eq!(shown["policies"][0]["access"], "deny");
+    let (status, _) = fx
+        .api(
+            As::Token,
+            Method::PUT,
+            "/api/v1/policies",
+            Some(json!({"generation": 0, "policies": []})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(fx.gatehouse.policies().unwrap().policies().len(), 2);
 }

@@ -12,7 +12,7 @@ use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
 use axum::response::Response;
 use gatehouse_core::alarms::Mailer;
-use gatehouse_core::policy::PolicyChecks;
+use gatehouse_core::policy::{PolicyChecks, PolicySet};
 use gatehouse_core::store::Store;
 use gatehouse_core::{
     Gatehouse, Identity, ManualClock, MfaSettings, PasswordParams, Settings, Username,
@@ -58,6 +58,15 @@ pub(crate) async fn fixture(name: &str) -> Fixture {
 }
 
 pub(crate) async fn fixture_with(name: &str, mailer: Option<Arc<dyn Mailer>>) -> Fixture {
+    build(name, mailer, PolicySet::default()).await
+}
+
+/// The fixture with `policies` fixed as the configuration fixes them.
+pub(crate) async fn fixture_with_policies(name: &str, policies: PolicySet) -> Fixture {
+    build(name, None, policies).await
+}
+
+async fn build(name: &str, mailer: Option<Arc<dyn Mailer>>, policies: PolicySet) -> Fixture {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("http")
         .join(name);
@@ -84,6 +93,7 @@ pub(crate) async fn fixture_with(name: &str, mailer: Option<Arc<dyn Mailer>>) ->
                     required: false,
                     ..MfaSettings::default()
                 },
+                policies: Arc::new(policies),
                 policy_checks: PolicyChecks {
                     directories: Vec::new(),
                     replies: Some(Arc::new(Dictionary::builtin())),
