@@ -51,6 +51,7 @@ pub(crate) async fn directory(
                     "display_name": entry.display_name,
                     "seat_key": identity.seat.as_str(),
                     "groups": entry.groups,
+                    "group_aliases": entry.aliases,
                     "disabled": entry.disabled,
                     "allowed": entry.allowed,
                     "totp": totp.map(TotpMode::as_str),
@@ -74,6 +75,14 @@ pub(crate) async fn directory(
                     ("Display Name", entry.display_name.clone()),
                     ("Seat Key", identity.seat.as_str().to_string()),
                     ("Groups", groups),
+                    (
+                        "Aliases",
+                        if entry.aliases.is_empty() {
+                            "-".to_string()
+                        } else {
+                            entry.aliases.join(", ")
+                        },
+                    ),
                     ("Disabled", yes_no(entry.disabled).to_string()),
                     ("Allowed", yes_no(entry.allowed).to_string()),
                     (

@@ -270,6 +270,9 @@ fn radius_clients_receive_the_attributes_a_policy_gives() {
         serde_json::json!([format!("corp:{LDAP_VPN_GROUP}"), "corp:vpn-users"])
     );
     assert_eq!(test["reply"][0]["value"], LDAP_VPN_GROUP);
+    let found: Value =
+        serde_json::from_str(&server.gh.ok(&["directory", "test", "john", "--json"], "")).unwrap();
+    assert_eq!(found["group_aliases"], serde_json::json!(["vpn-users"]));
 
     // The decision line names the policy.
     server.wait_for_log("policy=\"no contractors\"");
