@@ -107,4 +107,15 @@ pub trait Directory: Send + Sync {
         entry: &DirectoryEntry,
         password: &str,
     ) -> Result<bool, DirectoryUnavailable>;
+
+    /// The groups the entry is in through other groups (the `memberOf` of
+    /// its groups, and of theirs), with the aliases those have, when its
+    /// directory follows nested groups; none otherwise. Asked only when a
+    /// policy names a group of that directory.
+    async fn nested_groups(
+        &self,
+        _entry: &DirectoryEntry,
+    ) -> Result<Vec<String>, DirectoryUnavailable> {
+        Ok(Vec::new())
+    }
 }

@@ -390,6 +390,12 @@ impl PolicySet {
         self.policies.is_empty()
     }
 
+    /// Whether a policy names a group of `source` (a directory's name).
+    pub fn names_source(&self, source: &str) -> bool {
+        let prefix = format!("{}:", source.to_lowercase());
+        self.groups.keys().any(|key| key.starts_with(&prefix))
+    }
+
     /// The first policy that matches `request`; `None`: none does (or
     /// there are none), and the default rules apply.
     pub fn evaluate(&self, request: &PolicyRequest<'_>) -> Option<Matched<'_>> {

@@ -24,7 +24,12 @@ pub mod settings;
 pub use settings::{DirectoryKind, DirectorySettings};
 
 use entry::Entry;
-use plan::{LoginName, in_allowed_groups, is_disabled, nested_group_filter, search_values};
+use plan::{
+    LoginName, in_allowed_groups, is_disabled, nested_group_filter, normalize_dn, search_values,
+};
+
+/// The most groups read to find the groups an entry is in through others.
+const MAX_NESTED_GROUPS: usize = 64;
 
 /// A server that failed is tried last for this long.
 const PASS_OVER: Duration = Duration::from_secs(30);
@@ -132,6 +137,22 @@ impl Directory for LdapDirectories {
             )));
         };
         directory.check_password(entry, password).await
+    }
+
+    async fn nested_groups(
+        &self,
+        entry: &DirectoryEntry,
+    ) -> Result<Vec<String>, DirectoryUnavailable> {
+        match self
+            .directories
+            .iter()
+            .find(|d| d.settings.name == entry.directory)
+        {
+            Some(directory) if directory.settings.nested_groups => {
+                directory.nested_groups(entry).await
+            }
+            _ => Ok(Vec::new()),
+        }
     }
 }
 
@@ -382,6 +403,45 @@ impl LdapDirectory {
             disabled,
             allowed: false,
         })
+    }
+
+    /// The groups `entry` is in through its groups, read group by group
+    /// (each group's `memberOf`), breadth first, at most
+    /// [`MAX_NESTED_GROUPS`] reads; then the aliases of the groups found.
+    async fn nested_groups(
+        &self,
+        entry: &DirectoryEntry,
+    ) -> Result<Vec<String>, DirectoryUnavailable> {
+        let mut seen: std::collections::HashSet<String> =
+            entry.groups.iter().map(|dn| normalize_dn(dn)).collect();
+        let mut queue: std::collections::VecDeque<String> = entry.groups.iter().cloned().collect();
+        let mut found = Vec::new();
+        let mut reads = 0;
+        while let Some(group) = queue.pop_front() {
+            if reads == MAX_NESTED_GROUPS {
+                tracing::warn!(directory = %self.name(), dn = %entry.dn, "nested groups: stopped after {MAX_NESTED_GROUPS} groups");
+                break;
+            }
+            reads += 1;
+            let (_, entries) = self
+                .search(&group, Scope::Base, "(objectClass=*)", &["memberOf"])
+                .await?;
+            for parent in entries.iter().flat_map(|e| e.values("memberOf")) {
+                let Ok(parent) = std::str::from_utf8(parent) else {
+                    continue;
+                };
+                if seen.insert(normalize_dn(parent)) {
+                    found.push(parent.to_string());
+                    queue.push_back(parent.to_string());
+                }
+            }
+        }
+        let aliases: Vec<String> = (self.settings.group_aliases.iter())
+            .filter(|(_, dn)| in_allowed_groups(&found, std::slice::from_ref(dn)))
+            .map(|(alias, _)| alias.clone())
+            .collect();
+        found.extend(aliases);
+        Ok(found)
     }
 
     /// Whether the entry is in an allowed group: its `memberOf`, and with

@@ -48,6 +48,12 @@ groups = ["local:phones"]
 factors = ["push"]
 
 [[policy]]
+name = "all staff, through their groups"
+clients = ["nested"]
+groups = ["corp:cn=all-staff,ou=groups,dc=example,dc=test"]
+reply = [{{ attribute = "Filter-Id", value = "%{{group}}" }}]
+
+[[policy]]
 name = "directory group by DN"
 clients = ["other"]
 groups = ["corp:{LDAP_VPN_GROUP}"]
@@ -112,7 +118,8 @@ fn serve(gh: Installation, slapd: &Slapd) -> Server {
                     "ca_file = \"{}\"\ngroup_aliases = {{ vpn-users = \"{LDAP_VPN_GROUP}\" }}\n",
                     slapd.ca.display()
                 )
-            ),
+            )
+            .replace("nested_groups = false", "nested_groups = true"),
             policies()
         ),
     )
@@ -267,9 +274,24 @@ fn radius_clients_receive_the_attributes_a_policy_gives() {
     assert_eq!(test["policy"], "directory group by DN");
     assert_eq!(
         test["groups"],
-        serde_json::json!([format!("corp:{LDAP_VPN_GROUP}"), "corp:vpn-users"])
+        serde_json::json!([
+            format!("corp:{LDAP_VPN_GROUP}"),
+            "corp:vpn-users",
+            "corp:cn=all-staff,ou=groups,dc=example,dc=test"
+        ])
     );
     assert_eq!(test["reply"][0]["value"], LDAP_VPN_GROUP);
+    // A group john is in only through vpn-users (nested groups).
+    let nested: Value = serde_json::from_str(&server.gh.ok(
+        &["policy", "test", "john", "--client", "nested", "--json"],
+        "",
+    ))
+    .unwrap();
+    assert_eq!(nested["policy"], "all staff, through their groups");
+    assert_eq!(
+        nested["reply"][0]["value"],
+        "cn=all-staff,ou=groups,dc=example,dc=test"
+    );
     let found: Value =
         serde_json::from_str(&server.gh.ok(&["directory", "test", "john", "--json"], "")).unwrap();
     assert_eq!(found["group_aliases"], serde_json::json!(["vpn-users"]));
@@ -360,8 +382,8 @@ fn groups_and_policies_are_shown_and_tested_from_the_command_line() {
     let listed: Value = serde_json::from_str(&gh.ok(&["policy", "list", "--json"], "")).unwrap();
     assert_eq!(listed[1]["access"], "deny");
     assert_eq!(listed[2]["factors"], serde_json::json!(["push"]));
-    assert_eq!(listed[4]["factors"], serde_json::json!(["totp", "none"]));
-    assert_eq!(listed[5]["factors"], Value::Null);
+    assert_eq!(listed[5]["factors"], serde_json::json!(["totp", "none"]));
+    assert_eq!(listed[6]["factors"], Value::Null);
 
     // Deleting a group takes it out of its members: carol gets the
     // default policy now.

@@ -280,3 +280,18 @@ fn group_keys_compare_without_case_or_spacing() {
     assert_eq!(group_key(":name"), None);
     assert_eq!(group_key("bad source:x"), None);
 }
+
+#[test]
+fn a_set_says_whether_it_names_a_directorys_groups() {
+    let set = PolicySet::new(vec![policy(
+        "p",
+        &[],
+        &["local:staff", "Corp:CN=VPN,DC=example,DC=com"],
+        &[],
+    )])
+    .unwrap();
+    assert!(set.names_source("corp") && set.names_source("CORP"));
+    assert!(set.names_source("local"));
+    assert!(!set.names_source("lab") && !set.names_source("cor"));
+    assert!(!PolicySet::default().names_source("corp"));
+}

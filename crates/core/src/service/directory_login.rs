@@ -83,12 +83,13 @@ impl Gatehouse {
             Ok(found) => found,
             Err(error) => return Err(self.unavailable(&identity, &error)),
         };
-        let groups = entry
-            .groups
-            .iter()
-            .chain(&entry.aliases)
-            .map(String::as_str);
-        let chosen = self.choose_policy(&identity, groups, &entry.directory, route)?;
+        let groups = self.directory_groups(directory, &entry).await?;
+        let chosen = self.choose_policy(
+            &identity,
+            groups.iter().map(String::as_str),
+            &entry.directory,
+            route,
+        )?;
         let Some((password, second_factor)) = self.second_factor(totp, push, typed) else {
             tracing::info!(username = %identity.username, "authentication failed: no one-time code after the password");
             return Err(Refusal::InvalidCredentials);

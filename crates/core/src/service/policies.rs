@@ -10,6 +10,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use gatehouse_license::jiff::Timestamp;
 
 use super::{DirectoryUserError, Gatehouse};
+use crate::directory::{Directory, DirectoryEntry};
 use crate::identity::{Identity, Username};
 use crate::outcome::{Authorization, Refusal, SecondFactor};
 use crate::policy::{
@@ -340,9 +341,19 @@ impl Gatehouse {
             }
             None => {
                 let entry = self.directory_user(login).await?;
-                let identity = entry.identity();
-                let groups = entry.groups.into_iter().chain(entry.aliases).collect();
-                (identity, entry.directory, groups)
+                let directory = self.directory.as_ref().expect("a directory answered");
+                let groups = self
+                    .directory_groups(directory.as_ref(), &entry)
+                    .await
+                    .map_err(|_| {
+                        PolicyTestError::Directory(DirectoryUserError::Unavailable(
+                            crate::directory::DirectoryUnavailable(format!(
+                                "{}: the groups of {} could not be read",
+                                entry.directory, entry.dn
+                            )),
+                        ))
+                    })?;
+                (entry.identity(), entry.directory, groups)
             }
         };
         let policy = self
@@ -357,6 +368,33 @@ impl Gatehouse {
             groups,
             policy,
         })
+    }
+
+    /// A directory entry's groups as policies see them: its `memberOf`,
+    /// their aliases and, when a policy names a group of its directory,
+    /// the groups it is in through them (nested groups, when the
+    /// directory follows them). A directory that cannot say refuses the
+    /// login: a denial must not be missed.
+    pub(super) async fn directory_groups(
+        &self,
+        directory: &dyn Directory,
+        entry: &DirectoryEntry,
+    ) -> Result<Vec<String>, Refusal> {
+        let mut groups: Vec<String> = entry.groups.iter().chain(&entry.aliases).cloned().collect();
+        let names_directory = match self.policies.in_force().set {
+            Ok(set) => set.names_source(&entry.directory),
+            Err(_) => false,
+        };
+        if names_directory {
+            match directory.nested_groups(entry).await {
+                Ok(nested) => groups.extend(nested),
+                Err(error) => {
+                    tracing::error!(username = %entry.login_name, %error, "authentication failed: directory unavailable (nested groups)");
+                    return Err(Refusal::ServiceUnavailable);
+                }
+            }
+        }
+        Ok(groups)
     }
 
     /// The push mode of a user with a phone while push is licensed.
