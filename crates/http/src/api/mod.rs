@@ -152,7 +152,9 @@ fn unavailable(error: StoreError) -> Response {
     )
 }
 
-/// A JSON body; anything unreadable is a 400 in the API's error shape.
+/// A JSON object body; anything unreadable is a 400 in the API's error
+/// shape. Every body is an object: an array is refused even where its
+/// items would fill the fields in order.
 #[derive(Debug)]
 pub struct Body<T>(pub T);
 
@@ -160,10 +162,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &S) -> Result<Body<T>, Response> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(Body(value)),
-            Err(rejection) => Err(error(StatusCode::BAD_REQUEST, body_error(&rejection))),
+        let value = match Json::<serde_json::Value>::from_request(request, state).await {
+            Ok(Json(value)) => value,
+            Err(rejection) => return Err(error(StatusCode::BAD_REQUEST, body_error(&rejection))),
+        };
+        if !value.is_object() {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "invalid request body: expected a JSON object",
+            ));
         }
+        serde_json::from_value(value).map(Body).map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid request body: {e}"),
+            )
+        })
     }
 }
 

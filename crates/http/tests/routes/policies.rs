@@ -327,3 +327,36 @@ async fn policies_fixed_in_the_configuration_are_shown_and_never_saved() {
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(fx.gatehouse.policies().unwrap().policies().len(), 2);
 }
+
+#[tokio::test]
+async fn api_bodies_must_be_json_objects() {
+    let fx = fixture("policies-bodies").await;
+    fx.gatehouse
+        .add_local_user("alice", "alice-pw")
+        .await
+        .unwrap();
+    for (method, path) in [
+        (Method::POST, "/api/v1/local-users/alice/totp"),
+        (Method::PUT, "/api/v1/policies"),
+        (Method::POST, "/api/v1/policies/test"),
+    ] {
+        let (status, error) = fx.api(As::Token, method, path, Some(json!([]))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {error}");
+        assert_eq!(
+            error["error"],
+            "invalid request body: expected a JSON object"
+        );
+    }
+    let (status, _) = fx
+        .api(As::Token, Method::GET, "/api/v1/local-users", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let users = fx.gatehouse.local_users().await.unwrap();
+    assert!(
+        fx.gatehouse
+            .local_totp_mode(&users[0].username)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
