@@ -193,7 +193,8 @@ pub(super) struct PoliciesQuery {
     test: TestQuery,
 }
 
-/// What the page shows besides the list.
+/// What the page shows besides the list (default: the list alone).
+#[derive(Default)]
 struct View {
     editing: Option<String>,
     form: Option<PolicyForm>,
@@ -369,7 +370,7 @@ pub(super) async fn save_policy(
     let view = View {
         editing: original.clone(),
         form: Some(form.policy),
-        test: TestQuery::default(),
+        ..View::default()
     };
     edit(&panel, &admin, form.generation, view, |policies| {
         let policy = typed?;
@@ -399,26 +400,27 @@ pub(super) async fn move_policy(
     State(panel): State<Arc<Panel>>,
     AdminForm(admin, form): AdminForm<MoveForm>,
 ) -> Response {
-    let view = View {
-        editing: None,
-        form: None,
-        test: TestQuery::default(),
-    };
-    edit(&panel, &admin, form.generation, view, |policies| {
-        let Some(index) = policies.iter().position(|p| p.name == form.name) else {
-            return Err(format!("no policy is named {:?}", form.name));
-        };
-        let other = match form.direction.as_str() {
-            "up" => index.checked_sub(1),
-            "down" => Some(index + 1).filter(|&other| other < policies.len()),
-            _ => return Err("direction must be up or down".into()),
-        };
-        let Some(other) = other else {
-            return Err(format!("{} cannot move {}", form.name, form.direction));
-        };
-        policies.swap(index, other);
-        Ok(format!("Moved {} {}.", form.name, form.direction))
-    })
+    edit(
+        &panel,
+        &admin,
+        form.generation,
+        View::default(),
+        |policies| {
+            let Some(index) = policies.iter().position(|p| p.name == form.name) else {
+                return Err(format!("no policy is named {:?}", form.name));
+            };
+            let other = match form.direction.as_str() {
+                "up" => index.checked_sub(1),
+                "down" => Some(index + 1).filter(|&other| other < policies.len()),
+                _ => return Err("direction must be up or down".into()),
+            };
+            let Some(other) = other else {
+                return Err(format!("{} cannot move {}", form.name, form.direction));
+            };
+            policies.swap(index, other);
+            Ok(format!("Moved {} {}.", form.name, form.direction))
+        },
+    )
     .await
 }
 
@@ -432,18 +434,19 @@ pub(super) async fn delete_policy(
     State(panel): State<Arc<Panel>>,
     AdminForm(admin, form): AdminForm<DeleteForm>,
 ) -> Response {
-    let view = View {
-        editing: None,
-        form: None,
-        test: TestQuery::default(),
-    };
-    edit(&panel, &admin, form.generation, view, |policies| {
-        let before = policies.len();
-        policies.retain(|p| p.name != form.name);
-        if policies.len() == before {
-            return Err(format!("no policy is named {:?}", form.name));
-        }
-        Ok(format!("Deleted {}.", form.name))
-    })
+    edit(
+        &panel,
+        &admin,
+        form.generation,
+        View::default(),
+        |policies| {
+            let before = policies.len();
+            policies.retain(|p| p.name != form.name);
+            if policies.len() == before {
+                return Err(format!("no policy is named {:?}", form.name));
+            }
+            Ok(format!("Deleted {}.", form.name))
+        },
+    )
     .await
 }
