@@ -8,6 +8,20 @@ use gatehouse_core::clients::Network;
 use gatehouse_core::vendor_keys;
 use gatehouse_license::Month;
 
+/// The data directory when none is given: `./gatehouse-data`, or where a
+/// package puts it (`GATEHOUSE_PACKAGE_DATA_DIR` at build time, e.g.
+/// `/var/lib/gatehouse`), so an administrator's `gatehouse users` reads
+/// the installation the service runs.
+const DEFAULT_DATA_DIR: &str = match option_env!("GATEHOUSE_PACKAGE_DATA_DIR") {
+    Some(dir) => dir,
+    None => "./gatehouse-data",
+};
+
+/// The configuration file a package installs (`GATEHOUSE_PACKAGE_CONFIG`
+/// at build time, e.g. `/etc/gatehouse/gatehouse.toml`), read when
+/// neither `--config` nor `GATEHOUSE_CONFIG` names one.
+pub(crate) const PACKAGE_CONFIG: Option<&str> = option_env!("GATEHOUSE_PACKAGE_CONFIG");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "gatehouse",
@@ -21,10 +35,11 @@ pub(crate) struct Cli {
         global = true,
         value_name = "DIR",
         env = "GATEHOUSE_DATA_DIR",
-        default_value = "./gatehouse-data"
+        default_value = DEFAULT_DATA_DIR
     )]
     pub(crate) data_dir: PathBuf,
-    /// Configuration file (default: <data-dir>/gatehouse.toml when present).
+    /// Configuration file (default: <data-dir>/gatehouse.toml when present;
+    /// a packaged build names its own, e.g. /etc/gatehouse/gatehouse.toml).
     #[arg(long, global = true, value_name = "FILE", env = "GATEHOUSE_CONFIG")]
     pub(crate) config: Option<PathBuf>,
     #[command(subcommand)]

@@ -9,8 +9,10 @@ mod commands;
 mod config;
 mod logging;
 mod output;
+mod owner;
 mod serve;
 mod setup;
+mod systemd;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -43,7 +45,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    let config = config::load(&cli.data_dir, cli.config.as_deref())?;
+    owner::check(&cli.data_dir)?;
+    let explicit = (cli.config.clone()).or_else(|| cli::PACKAGE_CONFIG.map(Into::into));
+    let config = config::load(&cli.data_dir, explicit.as_deref())?;
     let serving = matches!(cli.command, Command::Serve);
     let _flush_logs_at_exit = init_logging(&config, serving);
     let runtime = tokio::runtime::Builder::new_multi_thread()

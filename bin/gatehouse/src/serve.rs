@@ -12,6 +12,7 @@ use gatehouse_mail::SmtpMailer;
 use gatehouse_radius::{RadiusServer, RadiusSettings};
 
 use crate::config::Config;
+use crate::systemd::Notifier;
 
 pub(crate) async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result<ExitCode> {
     raise_file_limit();
@@ -125,9 +126,22 @@ pub(crate) async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result
             until_stopped(stopped.clone()),
         )));
     }
+    let notifier = Notifier::from_env();
+    let watchdog = {
+        let (notifier, stopped) = (notifier.clone(), until_stopped(stopped.clone()));
+        tokio::spawn(async move { notifier.watchdog(stopped).await })
+    };
+    notifier.ready(&format!(
+        "Serving: {} ({}), {} of {} users this month at start",
+        view.license.payload.license_type,
+        view.status.as_str(),
+        view.active_users,
+        view.license.payload.user_limit
+    ));
     let mut ticks = tokio::time::interval(Gatehouse::TICK);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
+    let mut hangups = hangup_signals();
     loop {
         tokio::select! {
             _ = ticks.tick() => {
@@ -136,11 +150,16 @@ pub(crate) async fn serve(gatehouse: &Arc<Gatehouse>, config: &Config) -> Result
                     refresh_clients(gatehouse, server, &config.radius.clients).await;
                 }
             }
+            Some(()) = next_hangup(&mut hangups) => {
+                tracing::warn!("SIGHUP: the configuration file is read at start only; restart to apply it (clients, policies, users and alarm settings saved with the CLI, the panel or the API apply within a second without one)");
+            }
             () = &mut shutdown => break,
         }
     }
     tracing::info!("shutting down");
+    notifier.stopping();
     let _ = stop.send(true);
+    let _ = watchdog.await;
     if let Some(task) = http {
         match task.await {
             Ok(Ok(())) => {}
@@ -202,6 +221,39 @@ pub(crate) async fn refresh_clients(
             tracing::error!(%error, "could not load RADIUS clients; keeping the current ones")
         }
     }
+}
+
+/// SIGHUP, which would otherwise end the process (its default action):
+/// `systemctl kill -s HUP` or a habit from other daemons must not stop
+/// authentication.
+#[cfg(unix)]
+fn hangup_signals() -> Option<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(hangups) => Some(hangups),
+        Err(error) => {
+            tracing::warn!(%error, "cannot catch SIGHUP");
+            None
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn next_hangup(hangups: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match hangups {
+        Some(hangups) => hangups.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+fn hangup_signals() -> Option<()> {
+    None
+}
+
+#[cfg(not(unix))]
+async fn next_hangup(_: &mut Option<()>) -> Option<()> {
+    std::future::pending().await
 }
 
 pub(crate) async fn shutdown_signal() {

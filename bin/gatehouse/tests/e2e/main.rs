@@ -14,4 +14,5 @@ mod policies;
 mod postgres;
 mod push;
 mod radius;
+mod service;
 mod tampering;

@@ -16,6 +16,8 @@ pub struct Installation {
     pub dir: tempfile::TempDir,
     /// A fake clock for every `gatehouse` run (libfaketime), if any.
     pub fake_time: Option<FakeTime>,
+    /// Environment variables for every `gatehouse` run.
+    pub env: Vec<(String, String)>,
 }
 
 impl Installation {
@@ -34,6 +36,7 @@ impl Installation {
         Installation {
             dir,
             fake_time: None,
+            env: Vec::new(),
         }
     }
 
@@ -57,7 +60,10 @@ impl Installation {
             .args(args)
             .env_remove("RUST_LOG")
             .env_remove("GATEHOUSE_CONFIG")
-            .env("TZ", "UTC");
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env("TZ", "UTC")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         if let Some(fake_time) = &self.fake_time {
             fake_time.apply(&mut command);
         }

@@ -127,6 +127,20 @@ impl Server {
         self.child.wait().unwrap()
     }
 
+    /// Sends SIGHUP, as `systemctl kill -s HUP` would; does not wait.
+    pub fn hang_up(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Whether the server process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Kills the server with SIGKILL: no shutdown work.
     pub fn kill(&mut self) {
         self.signal("KILL");
