@@ -457,3 +457,35 @@ reply = [
         assert!(error.contains(says), "{bad}\n{error}");
     }
 }
+
+/// The configuration file the Debian package installs
+/// (`packaging/debian/gatehouse.toml`): as installed it runs the defaults,
+/// and each example it shows, uncommented, is a key Gatehouse knows with a
+/// value of the right type.
+#[test]
+fn the_packaged_configuration_file_is_the_defaults_and_its_examples_are_known_keys() {
+    let text = include_str!("../../../../packaging/debian/gatehouse.toml");
+    let dir = Path::new("/var/lib/gatehouse");
+    let installed = from_toml(dir, text).unwrap();
+    let defaults = from_toml(dir, "").unwrap();
+    assert_eq!(installed.radius.listen, defaults.radius.listen);
+    assert_eq!(installed.http.listen, defaults.http.listen);
+    // Uncommented: lines like `# key = value` and `# [section]`, with
+    // their trailing comments.
+    let uncommented: String = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# "))
+        .filter(|line| {
+            let first = line.split_whitespace().next().unwrap_or("");
+            first.starts_with('[') || line.contains(" = ")
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert!(uncommented.contains("[radius]") && uncommented.contains("tls_cert"));
+    let examples: Result<RawConfig, _> = Figment::from(Serialized::defaults(RawConfig::default()))
+        .merge(Toml::string(&uncommented))
+        .extract();
+    if let Err(error) = examples {
+        panic!("{}\n{uncommented}", describe(error));
+    }
+}
