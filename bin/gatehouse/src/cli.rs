@@ -283,7 +283,39 @@ pub(crate) enum AdminCommand {
         password_stdin: bool,
     },
     /// Print a new API token for an administrator (shown once).
-    Token { name: String },
+    Token {
+        name: String,
+        /// Expire the token after this long: 90d, 12h, 30m (default: until
+        /// revoked).
+        #[arg(long, value_name = "LIFETIME")]
+        expires_in: Option<String>,
+        /// What the token is for (shown by `admin tokens`).
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// Administrators, their tokens and panel sessions.
+    List(FormatArgs),
+    /// Set an administrator's password (read from standard input); ends
+    /// their panel sessions.
+    Passwd {
+        name: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Delete an administrator with their tokens and sessions (never the
+    /// last one).
+    Delete { name: String },
+    /// An administrator's API tokens: id, label, created, expires.
+    Tokens {
+        name: String,
+        #[command(flatten)]
+        format: FormatArgs,
+    },
+    /// Revoke one of an administrator's API tokens, by the id `admin
+    /// tokens` shows; refused at once by every node.
+    Revoke { name: String, id: String },
+    /// End every panel session of an administrator.
+    Logout { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -168,6 +168,20 @@ pub enum UserError {
     Missing(String),
     #[error("local group {0:?} already exists")]
     GroupExists(String),
+    #[error("administrator {0:?} already exists")]
+    AdminExists(String),
+    /// Deleting this administrator would leave nobody to sign in.
+    #[error(
+        "{0:?} is the last administrator and cannot be deleted: add another first (gatehouse admin add)"
+    )]
+    LastAdmin(String),
+    #[error("an administrator's password must be at least {min} characters", min = crate::admin::ADMIN_PASSWORD_MIN_CHARS)]
+    WeakAdminPassword,
+    #[error("a token's label is at most 100 characters, without control characters")]
+    BadTokenLabel,
+    /// The current password, asked for before a change, was wrong.
+    #[error("the current password is wrong")]
+    WrongPassword,
     #[error(transparent)]
     Store(StoreError),
 }

@@ -202,7 +202,10 @@ fn fixture() -> Fixture {
             USERS as u32,
             "the month holds 1,000,000 users"
         );
-        let token = gatehouse.create_admin_token("root").await.unwrap();
+        let token = gatehouse
+            .create_admin_token("root", None, "")
+            .await
+            .unwrap();
         let row_at = |order: SeatOrder, skip_to: Option<&str>| {
             let gatehouse = gatehouse.clone();
             let search = skip_to.map(str::to_string);

@@ -137,9 +137,20 @@ pub fn forbidden(message: &str) -> Response {
         .into_response()
 }
 
+/// The page where an administrator replaces their password.
+pub const ACCOUNT_PATH: &str = "/account";
+
+/// What a session whose password must change may reach.
+const MUST_CHANGE_PATHS: &[&str] = &[ACCOUNT_PATH, "/account/password", "/logout"];
+
 /// Why a request is not authenticated.
 #[derive(Debug)]
 pub enum AuthRejection {
+    /// A session of an administrator who must first replace the
+    /// first-start password.
+    MustChangePassword {
+        api: bool,
+    },
     /// A browser: go and sign in.
     SignIn(String),
     /// An API client: 401.
@@ -162,6 +173,12 @@ impl IntoResponse for AuthRejection {
             )
                 .into_response(),
             AuthRejection::Csrf => forbidden("missing or wrong X-CSRF-Token header"),
+            AuthRejection::MustChangePassword { api: true } => forbidden(
+                "replace the first-start password on the panel's Account page first",
+            ),
+            AuthRejection::MustChangePassword { api: false } => {
+                Redirect::to(ACCOUNT_PATH).into_response()
+            }
             AuthRejection::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 axum::Json(ErrorJson {
@@ -270,6 +287,11 @@ impl FromRequestParts<Arc<Panel>> for Admin {
                 return Err(AuthRejection::Unavailable);
             }
         };
+        // The first-start password is replaced before anything else: the
+        // Account page and signing out are all a session may reach.
+        if session.must_change_password && !MUST_CHANGE_PATHS.contains(&original.path()) {
+            return Err(AuthRejection::MustChangePassword { api });
+        }
         let admin = Admin {
             name: session.admin,
             via: Via::Session {

@@ -2,6 +2,7 @@
 //! the core's types. Times are RFC 3339 with the license zone's offset.
 
 use gatehouse_core::Username;
+use gatehouse_core::admin::{AdminSummary, TokenSummary};
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::policy::{Factors, PolicyText};
 use gatehouse_core::push::Decision;
@@ -614,6 +615,54 @@ impl PolicyTestJson {
                 (chosen.map_or(&[][..], |chosen| &chosen.reply[..]).iter())
                     .map(|(a, v)| (a.as_str(), v.as_str())),
             ),
+        }
+    }
+}
+
+/// An administrator as listed by the API and the CLI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AdminJson {
+    pub name: String,
+    pub created_at: String,
+    /// The first-start password, not yet replaced.
+    pub must_change_password: bool,
+    /// Unexpired API tokens.
+    pub tokens: usize,
+    /// Unexpired panel sessions.
+    pub sessions: u64,
+}
+
+impl AdminJson {
+    pub fn new(admin: &AdminSummary, zone: &TimeZone) -> AdminJson {
+        AdminJson {
+            name: admin.name.to_string(),
+            created_at: local_time(admin.created_at, zone),
+            must_change_password: admin.must_change_password,
+            tokens: admin.tokens,
+            sessions: admin.sessions,
+        }
+    }
+}
+
+/// An API token as listed: its id, never the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenJson {
+    pub id: String,
+    pub label: String,
+    pub created_at: String,
+    /// `null`: until revoked.
+    pub expires_at: Option<String>,
+    pub expired: bool,
+}
+
+impl TokenJson {
+    pub fn new(token: &TokenSummary, zone: &TimeZone) -> TokenJson {
+        TokenJson {
+            id: token.id.clone(),
+            label: token.label.clone(),
+            created_at: local_time(token.created_at, zone),
+            expires_at: token.expires_at.map(|at| local_time(at, zone)),
+            expired: token.expired,
         }
     }
 }

@@ -19,6 +19,10 @@ pub(crate) trait Backend {
     /// and a new one inserted (`None`: the write transaction already
     /// serialises them).
     const SEAT_LOCK: Option<&'static str>;
+    /// Taken before an administrator is deleted, so two deletions at once
+    /// cannot both see the other administrator remain (`None`: the write
+    /// transaction already serialises them).
+    const ADMINS_LOCK: Option<&'static str>;
     /// The month's count (`$1`: the month), read inside the admission
     /// transaction so it cannot change before the commit.
     const LOCK_MONTH: &'static str;

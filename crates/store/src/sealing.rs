@@ -155,6 +155,8 @@ pub(crate) enum Tagged<'a> {
     Token {
         token_hash: &'a [u8],
         admin: &'a str,
+        /// Covered when set, so tokens made before expiry existed verify.
+        expires_at: Option<i64>,
     },
     /// A panel session: who it signs in, its CSRF token, until when.
     Session {
@@ -240,9 +242,22 @@ impl Tagged<'_> {
                 name,
                 password_hash,
             } => f("admins", &[name.as_bytes(), password_hash.as_bytes()]),
-            Tagged::Token { token_hash, admin } => {
-                f("admin_tokens", &[token_hash, admin.as_bytes()])
-            }
+            Tagged::Token {
+                token_hash,
+                admin,
+                expires_at,
+            } => match expires_at {
+                None => f("admin_tokens", &[token_hash, admin.as_bytes()]),
+                Some(at) => f(
+                    "admin_tokens",
+                    &[
+                        token_hash,
+                        admin.as_bytes(),
+                        b"expires-at",
+                        &at.to_be_bytes(),
+                    ],
+                ),
+            },
             Tagged::Session {
                 token_hash,
                 admin,

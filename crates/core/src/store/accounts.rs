@@ -219,6 +219,30 @@ pub struct AdminRecord {
     /// argon2id PHC string.
     pub password_hash: String,
     pub created_at: Timestamp,
+    /// The first-start administrator's one-time password: replaced at the
+    /// first sign-in before anything else.
+    pub must_change_password: bool,
+}
+
+/// An API token. Only its SHA-256 is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub token_hash: [u8; 32],
+    pub admin: Username,
+    pub created_at: Timestamp,
+    /// `None`: until revoked.
+    pub expires_at: Option<Timestamp>,
+    /// What it is for, as its creator said (may be empty).
+    pub label: String,
+}
+
+/// What deleting an administrator did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminRemoval {
+    Deleted,
+    Missing,
+    /// Refused: nobody else could sign in.
+    LastOne,
 }
 
 impl std::fmt::Debug for AdminRecord {
@@ -227,6 +251,7 @@ impl std::fmt::Debug for AdminRecord {
             .field("name", &self.name)
             .field("password_hash", &"<hash>")
             .field("created_at", &self.created_at)
+            .field("must_change_password", &self.must_change_password)
             .finish()
     }
 }
@@ -253,16 +278,46 @@ pub trait AdminStore: Send + Sync {
 
     async fn admin_count(&self) -> StoreResult<u64>;
 
-    /// Stores the SHA-256 of a new API token.
-    async fn add_admin_token(
-        &self,
-        token_hash: &[u8; 32],
-        admin: &Username,
-        at: Timestamp,
-    ) -> StoreResult<()>;
+    /// Every authentic administrator, by name.
+    async fn admins(&self) -> StoreResult<Vec<AdminRecord>>;
 
-    /// The administrator a token belongs to.
-    async fn admin_for_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<Username>>;
+    /// Replaces an administrator's password (and its must-change mark) and
+    /// ends their sessions, all but `keep` (the session that changed it),
+    /// in one transaction. `false`: no such administrator.
+    async fn set_admin_password(
+        &self,
+        name: &Username,
+        password_hash: &str,
+        must_change_password: bool,
+        keep: Option<&[u8; 32]>,
+    ) -> StoreResult<bool>;
+
+    /// Deletes an administrator with their tokens and sessions, unless no
+    /// other authentic administrator would remain; atomic across nodes
+    /// (two deleting each other at once leave one).
+    async fn delete_admin(&self, name: &Username) -> StoreResult<AdminRemoval>;
+
+    /// Stores a new API token (its SHA-256).
+    async fn add_admin_token(&self, token: &TokenRecord) -> StoreResult<()>;
+
+    /// The authentic token with this hash, expired or not.
+    async fn admin_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<TokenRecord>>;
+
+    /// An administrator's authentic tokens, oldest first.
+    async fn admin_tokens(&self, admin: &Username) -> StoreResult<Vec<TokenRecord>>;
+
+    /// Revokes one of an administrator's tokens. `false`: none such.
+    async fn delete_admin_token(
+        &self,
+        admin: &Username,
+        token_hash: &[u8; 32],
+    ) -> StoreResult<bool>;
+
+    /// Ends every panel session of an administrator; returns how many.
+    async fn delete_admin_sessions(&self, admin: &Username) -> StoreResult<u64>;
+
+    /// How many unexpired panel sessions an administrator has.
+    async fn admin_session_count(&self, admin: &Username, now: Timestamp) -> StoreResult<u64>;
 
     async fn add_session(&self, session: &SessionRecord) -> StoreResult<()>;
 

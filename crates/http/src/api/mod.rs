@@ -32,6 +32,7 @@ use crate::state::Panel;
 use crate::wire::ErrorJson;
 
 mod accounts;
+mod admins;
 mod license;
 mod phones;
 mod policies;
@@ -121,6 +122,24 @@ pub fn routes() -> (Router<Arc<Panel>>, Vec<(&'static str, &'static str)>) {
         get(policies::policies).put(policies::save_policies),
     );
     add("/policies/test", &["post"], post(policies::test_policy));
+    add("/admins", &["get"], get(admins::admins));
+    add("/admins/{name}", &["delete"], delete(admins::delete_admin));
+    add(
+        "/admins/{name}/password",
+        &["put"],
+        put(admins::set_admin_password),
+    );
+    add("/admins/{name}/tokens", &["get"], get(admins::admin_tokens));
+    add(
+        "/admins/{name}/tokens/{id}",
+        &["delete"],
+        delete(admins::revoke_admin_token),
+    );
+    add(
+        "/admins/{name}/sessions",
+        &["delete"],
+        delete(admins::end_admin_sessions),
+    );
     (router, listed)
 }
 
@@ -208,13 +227,17 @@ fn user_error(error: UserError) -> Response {
         UserError::NotFound(_) | UserError::Missing(_) => {
             self::error(StatusCode::NOT_FOUND, error.to_string())
         }
-        UserError::AlreadyExists(_) | UserError::GroupExists(_) => {
-            self::error(StatusCode::CONFLICT, error.to_string())
-        }
+        UserError::AlreadyExists(_)
+        | UserError::GroupExists(_)
+        | UserError::AdminExists(_)
+        | UserError::LastAdmin(_) => self::error(StatusCode::CONFLICT, error.to_string()),
         UserError::Store(store) => unavailable(store),
-        UserError::Username(_) | UserError::Password(_) | UserError::BadGroup(_) => {
-            self::error(StatusCode::BAD_REQUEST, error.to_string())
-        }
+        UserError::Username(_)
+        | UserError::Password(_)
+        | UserError::BadGroup(_)
+        | UserError::WeakAdminPassword
+        | UserError::BadTokenLabel
+        | UserError::WrongPassword => self::error(StatusCode::BAD_REQUEST, error.to_string()),
     }
 }
 

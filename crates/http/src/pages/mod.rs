@@ -27,6 +27,7 @@ use crate::auth::Admin;
 use crate::forms::query_string;
 use crate::state::Panel;
 
+mod account;
 mod alarms;
 mod analytics;
 mod clients;
@@ -61,6 +62,9 @@ pub(crate) fn routes() -> Listed {
         .route("/policies/save", post(policies::save_policy))
         .route("/policies/move", post(policies::move_policy))
         .route("/policies/delete", post(policies::delete_policy))
+        .route("/account", get(account::account_page))
+        .route("/account/password", post(account::change_password))
+        .route("/account/tokens/{id}/revoke", post(account::revoke_token))
 }
 
 /// Panel routes with their paths listed: every route is added through

@@ -105,7 +105,10 @@ async fn build(name: &str, mailer: Option<Arc<dyn Mailer>>, policies: PolicySet)
         .unwrap(),
     );
     gatehouse.add_admin("root", ADMIN_PASSWORD).await.unwrap();
-    let token = gatehouse.create_admin_token("root").await.unwrap();
+    let token = gatehouse
+        .create_admin_token("root", None, "")
+        .await
+        .unwrap();
     let panel = Panel::new(
         gatehouse.clone(),
         PanelSettings {

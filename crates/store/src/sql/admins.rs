@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 use gatehouse_core::identity::Username;
-use gatehouse_core::store::{AdminRecord, AdminStore, AttemptKey, SessionRecord, StoreResult};
+use gatehouse_core::store::{
+    AdminRecord, AdminRemoval, AdminStore, AttemptKey, SessionRecord, StoreResult, TokenRecord,
+};
 use gatehouse_license::jiff::Timestamp;
 
 use super::{Store, inserted};
@@ -11,15 +13,83 @@ use crate::backend::Backend;
 use crate::sealing;
 use crate::shared::{hash32, micros, timestamp, unavailable, username};
 
+/// An administrator row as read: name, password hash, created, must
+/// change, tag.
+type AdminRow = (String, String, i64, i64, Option<Vec<u8>>);
+
+/// An API token row as read: hash, administrator, created, expires, label,
+/// tag.
+type TokenRow = (Vec<u8>, String, i64, Option<i64>, String, Option<Vec<u8>>);
+
+/// `SELECT` of an [`AdminRow`], then the rest of the statement.
+macro_rules! select_admins {
+    ($rest:literal) => {
+        concat!(
+            "SELECT name, password_hash, created_at, must_change_password, tag FROM admins",
+            $rest
+        )
+    };
+}
+
+/// `SELECT` of a [`TokenRow`], then the rest of the statement.
+macro_rules! select_tokens {
+    ($rest:literal) => {
+        concat!(
+            "SELECT token_hash, admin, created_at, expires_at, label, tag FROM admin_tokens",
+            $rest
+        )
+    };
+}
+
+/// An administrator row whose tag verifies (one written in outside
+/// Gatehouse is nobody).
+fn authentic_admin(store: &Store, row: AdminRow) -> StoreResult<Option<AdminRecord>> {
+    let (name, password_hash, created_at, must_change, tag) = row;
+    let tagged = sealing::Tagged::Admin {
+        name: &name,
+        password_hash: &password_hash,
+    };
+    if !tagged.verify(store.seal(), tag.as_deref()) {
+        return Ok(None);
+    }
+    Ok(Some(AdminRecord {
+        name: username(name)?,
+        password_hash,
+        created_at: timestamp(created_at)?,
+        must_change_password: must_change != 0,
+    }))
+}
+
+/// A token row whose tag verifies.
+fn authentic_token(store: &Store, row: TokenRow) -> StoreResult<Option<TokenRecord>> {
+    let (token_hash, admin, created_at, expires_at, label, tag) = row;
+    let tagged = sealing::Tagged::Token {
+        token_hash: &token_hash,
+        admin: &admin,
+        expires_at,
+    };
+    if !tagged.verify(store.seal(), tag.as_deref()) {
+        return Ok(None);
+    }
+    Ok(Some(TokenRecord {
+        token_hash: hash32(token_hash)?,
+        admin: username(admin)?,
+        created_at: timestamp(created_at)?,
+        expires_at: expires_at.map(timestamp).transpose()?,
+        label,
+    }))
+}
+
 #[async_trait]
 impl AdminStore for Store {
     async fn add_admin(&self, admin: &AdminRecord) -> StoreResult<()> {
         let result = sqlx::query(
-            "INSERT INTO admins (name, password_hash, created_at, tag) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO admins (name, password_hash, created_at, must_change_password, tag) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(admin.name.as_str())
         .bind(&admin.password_hash)
         .bind(micros(admin.created_at))
+        .bind(i64::from(admin.must_change_password))
         .bind(
             sealing::Tagged::Admin {
                 name: admin.name.as_str(),
@@ -33,30 +103,15 @@ impl AdminStore for Store {
     }
 
     async fn admin(&self, name: &Username) -> StoreResult<Option<AdminRecord>> {
-        let row: Option<(String, String, i64, Option<Vec<u8>>)> = sqlx::query_as(
-            "SELECT name, password_hash, created_at, tag FROM admins WHERE name = $1",
-        )
-        .bind(name.as_str())
-        .fetch_optional(self.pool())
-        .await
-        .map_err(unavailable)?;
-        // An administrator written in outside Gatehouse is
-        // nobody.
-        let row = row.filter(|(name, password_hash, _, tag)| {
-            sealing::Tagged::Admin {
-                name,
-                password_hash,
-            }
-            .verify(self.seal(), tag.as_deref())
-        });
-        row.map(|(name, password_hash, created_at, _)| {
-            Ok(AdminRecord {
-                name: username(name)?,
-                password_hash,
-                created_at: timestamp(created_at)?,
-            })
-        })
-        .transpose()
+        let row: Option<AdminRow> = sqlx::query_as(select_admins!(" WHERE name = $1"))
+            .bind(name.as_str())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(unavailable)?;
+        match row {
+            Some(row) => authentic_admin(self, row),
+            None => Ok(None),
+        }
     }
 
     async fn admin_count(&self) -> StoreResult<u64> {
@@ -67,22 +122,110 @@ impl AdminStore for Store {
         Ok(count.max(0) as u64)
     }
 
-    async fn add_admin_token(
+    async fn admins(&self) -> StoreResult<Vec<AdminRecord>> {
+        let rows: Vec<AdminRow> = sqlx::query_as(select_admins!(" ORDER BY name"))
+            .fetch_all(self.pool())
+            .await
+            .map_err(unavailable)?;
+        let mut admins = Vec::with_capacity(rows.len());
+        for row in rows {
+            admins.extend(authentic_admin(self, row)?);
+        }
+        Ok(admins)
+    }
+
+    async fn set_admin_password(
         &self,
-        token_hash: &[u8; 32],
-        admin: &Username,
-        at: Timestamp,
-    ) -> StoreResult<()> {
-        let result = sqlx::query(
-            "INSERT INTO admin_tokens (token_hash, admin, created_at, tag) VALUES ($1, $2, $3, $4)",
+        name: &Username,
+        password_hash: &str,
+        must_change_password: bool,
+        keep: Option<&[u8; 32]>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE admins SET password_hash = $1, must_change_password = $2, tag = $3 WHERE name = $4",
         )
-        .bind(token_hash.to_vec())
-        .bind(admin.as_str())
-        .bind(micros(at))
+        .bind(password_hash)
+        .bind(i64::from(must_change_password))
+        .bind(
+            sealing::Tagged::Admin {
+                name: name.as_str(),
+                password_hash,
+            }
+            .tag(self.seal()),
+        )
+        .bind(name.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM admin_sessions WHERE admin = $1 AND token_hash <> $2")
+            .bind(name.as_str())
+            .bind(keep.map(|hash| hash.to_vec()).unwrap_or_default())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(true)
+    }
+
+    async fn delete_admin(&self, name: &Username) -> StoreResult<AdminRemoval> {
+        let mut tx = self.begin_write().await?;
+        if let Some(lock) = Store::ADMINS_LOCK {
+            sqlx::query(lock)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        let rows: Vec<AdminRow> = sqlx::query_as(select_admins!(""))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let mut found = false;
+        let mut others = 0;
+        for row in rows {
+            let this = row.0 == name.as_str();
+            // Found by name, authentic or not: a row written in by hand can
+            // be deleted. Only authentic others count as someone left.
+            found |= this;
+            if !this && authentic_admin(self, row)?.is_some() {
+                others += 1;
+            }
+        }
+        if !found {
+            return Ok(AdminRemoval::Missing);
+        }
+        if others == 0 {
+            return Ok(AdminRemoval::LastOne);
+        }
+        // Tokens and sessions go with it (ON DELETE CASCADE).
+        sqlx::query("DELETE FROM admins WHERE name = $1")
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(AdminRemoval::Deleted)
+    }
+
+    async fn add_admin_token(&self, token: &TokenRecord) -> StoreResult<()> {
+        let expires_at = token.expires_at.map(micros);
+        let result = sqlx::query(
+            "INSERT INTO admin_tokens (token_hash, admin, created_at, expires_at, label, tag) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(token.token_hash.to_vec())
+        .bind(token.admin.as_str())
+        .bind(micros(token.created_at))
+        .bind(expires_at)
+        .bind(&token.label)
         .bind(
             sealing::Tagged::Token {
-                token_hash,
-                admin: admin.as_str(),
+                token_hash: &token.token_hash,
+                admin: token.admin.as_str(),
+                expires_at,
             }
             .tag(self.seal()),
         )
@@ -91,18 +234,66 @@ impl AdminStore for Store {
         inserted(result)
     }
 
-    async fn admin_for_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<Username>> {
-        let row: Option<(String, Option<Vec<u8>>)> =
-            sqlx::query_as("SELECT admin, tag FROM admin_tokens WHERE token_hash = $1")
-                .bind(token_hash.to_vec())
-                .fetch_optional(self.pool())
-                .await
-                .map_err(unavailable)?;
-        row.filter(|(admin, tag)| {
-            sealing::Tagged::Token { token_hash, admin }.verify(self.seal(), tag.as_deref())
-        })
-        .map(|(admin, _)| username(admin))
-        .transpose()
+    async fn admin_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<TokenRecord>> {
+        let row: Option<TokenRow> = sqlx::query_as(select_tokens!(" WHERE token_hash = $1"))
+            .bind(token_hash.to_vec())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(unavailable)?;
+        match row {
+            Some(row) => authentic_token(self, row),
+            None => Ok(None),
+        }
+    }
+
+    async fn admin_tokens(&self, admin: &Username) -> StoreResult<Vec<TokenRecord>> {
+        let rows: Vec<TokenRow> = sqlx::query_as(select_tokens!(
+            " WHERE admin = $1 ORDER BY created_at, token_hash"
+        ))
+        .bind(admin.as_str())
+        .fetch_all(self.pool())
+        .await
+        .map_err(unavailable)?;
+        let mut tokens = Vec::with_capacity(rows.len());
+        for row in rows {
+            tokens.extend(authentic_token(self, row)?);
+        }
+        Ok(tokens)
+    }
+
+    async fn delete_admin_token(
+        &self,
+        admin: &Username,
+        token_hash: &[u8; 32],
+    ) -> StoreResult<bool> {
+        let result = sqlx::query("DELETE FROM admin_tokens WHERE admin = $1 AND token_hash = $2")
+            .bind(admin.as_str())
+            .bind(token_hash.to_vec())
+            .execute(self.writer())
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn delete_admin_sessions(&self, admin: &Username) -> StoreResult<u64> {
+        let result = sqlx::query("DELETE FROM admin_sessions WHERE admin = $1")
+            .bind(admin.as_str())
+            .execute(self.writer())
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected())
+    }
+
+    async fn admin_session_count(&self, admin: &Username, now: Timestamp) -> StoreResult<u64> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM admin_sessions WHERE admin = $1 AND expires_at > $2",
+        )
+        .bind(admin.as_str())
+        .bind(micros(now))
+        .fetch_one(self.pool())
+        .await
+        .map_err(unavailable)?;
+        Ok(count.max(0) as u64)
     }
 
     async fn add_session(&self, session: &SessionRecord) -> StoreResult<()> {

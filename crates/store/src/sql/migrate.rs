@@ -231,6 +231,8 @@ impl Store {
                     sealing::Tagged::Token {
                         token_hash: &token_hash,
                         admin: &admin,
+                        // Schema 8 had no expiry.
+                        expires_at: None,
                     }
                     .tag(seal),
                 )

@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("009_hardening.sql"),
     include_str!("010_groups.sql"),
     include_str!("011_policies.sql"),
+    include_str!("012_admin_lifecycle.sql"),
 ];
 
 /// Longest a writer waits for another process's write lock.
@@ -117,6 +118,7 @@ impl Backend for SqliteStore {
     const MIGRATION_LOCK: Option<&'static str> = None;
     /// The write transaction already serialises per-user checks.
     const SEAT_LOCK: Option<&'static str> = None;
+    const ADMINS_LOCK: Option<&'static str> = None;
     /// The month's count, read inside the admission transaction (which
     /// holds the write lock).
     const LOCK_MONTH: &'static str =

@@ -15,11 +15,11 @@ use gatehouse_core::push::{
     Decision, EnrollmentRefusal, EnrollmentToken, PendingPush, PushMode, WebPushSubscription,
 };
 use gatehouse_core::store::{
-    AdminRecord, AdmitOutcome, AdmitRequest, ClockMark, Delivery, DeviceRecord, EnrollmentRecord,
-    Failure, GroupEdit, InstallationRecord, LicenseBinding, LicenseInstall, LinkEnrollment,
-    LocalGroupName, LocalUserRecord, LockoutPolicy, LoginRecord, NewAlarm, PushLimited, PushLimits,
-    PushUser, RefusalRecord, SeatCursor, SeatOrder, SeatQuery, SessionRecord, SortValue, Store,
-    StoreError, StoreResult, TotpRecord,
+    AdminRecord, AdminRemoval, AdmitOutcome, AdmitRequest, ClockMark, Delivery, DeviceRecord,
+    EnrollmentRecord, Failure, GroupEdit, InstallationRecord, LicenseBinding, LicenseInstall,
+    LinkEnrollment, LocalGroupName, LocalUserRecord, LockoutPolicy, LoginRecord, NewAlarm,
+    PushLimited, PushLimits, PushUser, RefusalRecord, SeatCursor, SeatOrder, SeatQuery,
+    SessionRecord, SortValue, Store, StoreError, StoreResult, TokenRecord, TotpRecord,
 };
 use gatehouse_core::totp::{TotpMode, TotpSecret};
 use gatehouse_license::alarms::AlarmKind;
@@ -1319,6 +1319,7 @@ pub async fn administrators_sessions_and_tokens(store: Arc<dyn Store>) {
         name: root.clone(),
         password_hash: "$argon2id$x".into(),
         created_at: ts("2026-11-01T00:00:00Z"),
+        must_change_password: true,
     };
     store.add_admin(&admin).await.unwrap();
     assert_eq!(
@@ -1335,15 +1336,16 @@ pub async fn administrators_sessions_and_tokens(store: Arc<dyn Store>) {
         None
     );
 
-    store
-        .add_admin_token(&[1; 32], &root, ts("2026-11-01T00:00:00Z"))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.admin_for_token(&[1; 32]).await.unwrap(),
-        Some(root.clone())
-    );
-    assert_eq!(store.admin_for_token(&[2; 32]).await.unwrap(), None);
+    let token = TokenRecord {
+        token_hash: [1; 32],
+        admin: root.clone(),
+        created_at: ts("2026-11-01T00:00:00Z"),
+        expires_at: None,
+        label: String::new(),
+    };
+    store.add_admin_token(&token).await.unwrap();
+    assert_eq!(store.admin_token(&[1; 32]).await.unwrap(), Some(token));
+    assert_eq!(store.admin_token(&[2; 32]).await.unwrap(), None);
 
     let session = SessionRecord {
         token_hash: [3; 32],
@@ -1371,6 +1373,182 @@ pub async fn administrators_sessions_and_tokens(store: Arc<dyn Store>) {
     assert_eq!(store.session(&[4; 32]).await.unwrap(), Some(later));
     store.delete_session(&[4; 32]).await.unwrap();
     assert_eq!(store.session(&[4; 32]).await.unwrap(), None);
+}
+
+fn admin_named(name: &str) -> AdminRecord {
+    AdminRecord {
+        name: Username::parse(name).unwrap(),
+        password_hash: format!("$argon2id${name}"),
+        created_at: ts("2026-11-01T00:00:00Z"),
+        must_change_password: false,
+    }
+}
+
+fn session_of(admin: &str, hash: u8) -> SessionRecord {
+    SessionRecord {
+        token_hash: [hash; 32],
+        admin: Username::parse(admin).unwrap(),
+        csrf: "csrf".into(),
+        created_at: ts("2026-11-01T00:00:00Z"),
+        expires_at: ts("2026-11-02T00:00:00Z"),
+    }
+}
+
+/// Administrators over their lifetime: listed, a password replaced (the
+/// mark cleared, every session but the kept one ended), tokens with an
+/// expiry and a label listed and revoked, sessions ended, an
+/// administrator deleted with what is theirs, never the last one.
+pub async fn administrators_live_and_are_deleted(store: Arc<dyn Store>) {
+    let (root, ops) = (admin_named("root"), admin_named("ops"));
+    store
+        .add_admin(&AdminRecord {
+            must_change_password: true,
+            ..root.clone()
+        })
+        .await
+        .unwrap();
+    store.add_admin(&ops).await.unwrap();
+    let names: Vec<String> = (store.admins().await.unwrap().iter())
+        .map(|a| a.name.to_string())
+        .collect();
+    assert_eq!(names, ["ops", "root"]);
+    for hash in [1, 2, 3] {
+        store.add_session(&session_of("root", hash)).await.unwrap();
+    }
+    store.add_session(&session_of("ops", 9)).await.unwrap();
+    let at = ts("2026-11-01T12:00:00Z");
+    assert_eq!(store.admin_session_count(&root.name, at).await.unwrap(), 3);
+    assert_eq!(
+        store
+            .admin_session_count(&root.name, ts("2026-11-02T00:00:00Z"))
+            .await
+            .unwrap(),
+        0,
+        "expired sessions are not counted"
+    );
+
+    assert!(
+        store
+            .set_admin_password(&root.name, "$argon2id$new", false, Some(&[2; 32]))
+            .await
+            .unwrap()
+    );
+    let changed = store.admin(&root.name).await.unwrap().unwrap();
+    assert_eq!(changed.password_hash, "$argon2id$new");
+    assert!(!changed.must_change_password);
+    assert!(store.session(&[1; 32]).await.unwrap().is_none());
+    assert!(
+        store.session(&[2; 32]).await.unwrap().is_some(),
+        "the kept session"
+    );
+    assert!(store.session(&[3; 32]).await.unwrap().is_none());
+    assert!(
+        store.session(&[9; 32]).await.unwrap().is_some(),
+        "another administrator's"
+    );
+    assert!(
+        !store
+            .set_admin_password(
+                &Username::parse("nobody").unwrap(),
+                "$argon2id$x",
+                false,
+                None
+            )
+            .await
+            .unwrap()
+    );
+
+    let token = |hash: u8, expires_at: Option<&str>, label: &str| TokenRecord {
+        token_hash: [hash; 32],
+        admin: root.name.clone(),
+        created_at: ts("2026-11-01T00:00:00Z"),
+        expires_at: expires_at.map(ts),
+        label: label.into(),
+    };
+    let (ci, old) = (
+        token(5, Some("2026-12-01T00:00:00Z"), "ci pipeline"),
+        token(6, None, ""),
+    );
+    store.add_admin_token(&ci).await.unwrap();
+    store.add_admin_token(&old).await.unwrap();
+    assert_eq!(store.admin_token(&[5; 32]).await.unwrap(), Some(ci.clone()));
+    assert_eq!(
+        store.admin_tokens(&root.name).await.unwrap(),
+        [ci.clone(), old.clone()]
+    );
+    assert!(store.admin_tokens(&ops.name).await.unwrap().is_empty());
+    assert!(
+        !store.delete_admin_token(&ops.name, &[5; 32]).await.unwrap(),
+        "another administrator's token is not revoked by naming it"
+    );
+    assert!(
+        store
+            .delete_admin_token(&root.name, &[5; 32])
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.admin_token(&[5; 32]).await.unwrap(), None);
+    assert!(
+        !store
+            .delete_admin_token(&root.name, &[5; 32])
+            .await
+            .unwrap()
+    );
+
+    assert_eq!(store.delete_admin_sessions(&ops.name).await.unwrap(), 1);
+    assert!(store.session(&[9; 32]).await.unwrap().is_none());
+
+    assert_eq!(
+        store
+            .delete_admin(&Username::parse("nobody").unwrap())
+            .await
+            .unwrap(),
+        AdminRemoval::Missing
+    );
+    assert_eq!(
+        store.delete_admin(&root.name).await.unwrap(),
+        AdminRemoval::Deleted
+    );
+    assert_eq!(store.admin(&root.name).await.unwrap(), None);
+    assert_eq!(
+        store.admin_token(&[6; 32]).await.unwrap(),
+        None,
+        "its tokens go with it"
+    );
+    assert!(
+        store.session(&[2; 32]).await.unwrap().is_none(),
+        "and its sessions"
+    );
+    assert_eq!(
+        store.delete_admin(&ops.name).await.unwrap(),
+        AdminRemoval::LastOne
+    );
+    assert!(store.admin(&ops.name).await.unwrap().is_some());
+}
+
+/// Two administrators deleting each other at the same moment, many times
+/// over (on PostgreSQL from separate connections, as two nodes would):
+/// one of them always remains.
+pub async fn the_last_administrator_survives_concurrent_deletions(store: Arc<dyn Store>) {
+    let mut survivor = admin_named("first");
+    store.add_admin(&survivor).await.unwrap();
+    for round in 0..20 {
+        let other = admin_named(&format!("n{round}"));
+        store.add_admin(&other).await.unwrap();
+        let (first, second) = (store.clone(), store.clone());
+        let (x, y) = tokio::join!(
+            tokio::spawn(async move { first.delete_admin(&survivor.name).await }),
+            tokio::spawn(async move { second.delete_admin(&other.name).await }),
+        );
+        let outcomes = [x.unwrap().unwrap(), y.unwrap().unwrap()];
+        let mut left = store.admins().await.unwrap();
+        assert_eq!(left.len(), 1, "round {round}: {outcomes:?}");
+        assert!(
+            outcomes.contains(&AdminRemoval::Deleted) && outcomes.contains(&AdminRemoval::LastOne),
+            "round {round}: {outcomes:?}"
+        );
+        survivor = left.remove(0);
+    }
 }
 
 pub async fn alarm_settings_are_kept(store: Arc<dyn Store>) {
@@ -2206,6 +2384,8 @@ macro_rules! conformance_suite {
             every_directory_change_moves_the_generation,
             new_users_are_counted_per_day,
             administrators_sessions_and_tokens,
+            administrators_live_and_are_deleted,
+            the_last_administrator_survives_concurrent_deletions,
             alarm_settings_are_kept,
             an_alarm_fires_once_and_is_queued_with_it,
             queued_alarms_are_claimed_retried_and_sent,

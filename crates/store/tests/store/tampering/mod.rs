@@ -14,7 +14,7 @@ use gatehouse_core::identity::{SeatKey, Source, Username};
 use gatehouse_core::push::{EnrollmentRefusal, WebPushSubscription};
 use gatehouse_core::store::{
     AdmitOutcome, AdmitRequest, ClockMark, DeviceRecord, InstallationRecord, LicenseBinding,
-    LicenseInstall, Store, StoreError, TotpRecord,
+    LicenseInstall, Store, StoreError, TokenRecord, TotpRecord,
 };
 use gatehouse_core::totp::TotpSecret;
 use gatehouse_license::jiff::Timestamp;
@@ -467,11 +467,24 @@ pub async fn credentials_written_in_sign_nobody_in(store: Arc<dyn Store>, raw: R
             name: root.clone(),
             password_hash: "$argon2id$root".into(),
             created_at: ts("2026-11-01T09:00:00Z"),
+            must_change_password: false,
         })
         .await
         .unwrap();
+    let token = |hash: u8, expires_at: Option<&str>| TokenRecord {
+        token_hash: [hash; 32],
+        admin: root.clone(),
+        created_at: ts("2026-11-01T09:00:00Z"),
+        expires_at: expires_at.map(ts),
+        label: String::new(),
+    };
+    store.add_admin_token(&token(1, None)).await.unwrap();
     store
-        .add_admin_token(&[1; 32], &root, ts("2026-11-01T09:00:00Z"))
+        .add_admin_token(&token(5, Some("2026-11-02T09:00:00Z")))
+        .await
+        .unwrap();
+    store
+        .add_admin_token(&token(6, Some("2026-11-02T09:00:00Z")))
         .await
         .unwrap();
     store
@@ -487,9 +500,10 @@ pub async fn credentials_written_in_sign_nobody_in(store: Arc<dyn Store>, raw: R
     // What Gatehouse wrote signs in.
     assert!(store.admin(&root).await.unwrap().is_some());
     assert_eq!(
-        store.admin_for_token(&[1; 32]).await.unwrap(),
-        Some(root.clone())
+        store.admin_token(&[1; 32]).await.unwrap(),
+        Some(token(1, None))
     );
+    assert!(store.admin_token(&[5; 32]).await.unwrap().is_some());
     assert!(store.session(&[2; 32]).await.unwrap().is_some());
     let read = store.local_user(&alice).await.unwrap().unwrap();
     assert!(read.enabled && read.password_hash == "$argon2id$alice");
@@ -512,14 +526,51 @@ pub async fn credentials_written_in_sign_nobody_in(store: Arc<dyn Store>, raw: R
     .await;
     raw.execute("UPDATE admin_sessions SET expires_at = 4102444800000000")
         .await;
+    // A token's expiry pushed out, or taken away: the token is refused.
+    raw.execute(&format!(
+        "UPDATE admin_tokens SET expires_at = 4102444800000000 WHERE token_hash = {}",
+        bytes(&"05".repeat(32))
+    ))
+    .await;
+    raw.execute(&format!(
+        "UPDATE admin_tokens SET expires_at = NULL WHERE token_hash = {}",
+        bytes(&"06".repeat(32))
+    ))
+    .await;
     raw.execute("UPDATE admins SET password_hash = '$argon2id$chosen' WHERE name = 'root'")
         .await;
     raw.execute("UPDATE local_users SET password_hash = '$argon2id$chosen'")
         .await;
     let mallory = Username::parse("mallory").unwrap();
     assert!(store.admin(&mallory).await.unwrap().is_none());
+    // An administrator written in is nobody to keep the panel open with:
+    // with root's row tampered too, no authentic administrator would
+    // remain after deleting either, so neither is deleted.
+    assert!(store.admins().await.unwrap().is_empty());
+    assert_eq!(
+        store.delete_admin(&root).await.unwrap(),
+        gatehouse_core::store::AdminRemoval::LastOne
+    );
+    assert_eq!(
+        store.delete_admin(&mallory).await.unwrap(),
+        gatehouse_core::store::AdminRemoval::LastOne
+    );
     assert!(store.admin(&root).await.unwrap().is_none());
-    assert_eq!(store.admin_for_token(&[3; 32]).await.unwrap(), None);
+    assert_eq!(store.admin_token(&[3; 32]).await.unwrap(), None);
+    assert_eq!(
+        store.admin_token(&[5; 32]).await.unwrap(),
+        None,
+        "an expiry pushed out"
+    );
+    assert_eq!(
+        store.admin_token(&[6; 32]).await.unwrap(),
+        None,
+        "an expiry taken away"
+    );
+    assert_eq!(
+        store.admin_token(&[1; 32]).await.unwrap(),
+        Some(token(1, None))
+    );
     assert!(store.session(&[4; 32]).await.unwrap().is_none());
     assert!(
         store.session(&[2; 32]).await.unwrap().is_none(),
