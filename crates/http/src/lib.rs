@@ -66,7 +66,12 @@ fn open_when_expired(method: &Method, path: &str) -> bool {
     let get = method == Method::GET || method == Method::HEAD;
     match path {
         "/login" => get || method == Method::POST,
-        "/logout" | "/license/preview" | "/license/install" => method == Method::POST,
+        // The first-start password is replaced before the License page
+        // opens; an expired license must not close that door.
+        "/account" => get,
+        "/logout" | "/license/preview" | "/license/install" | "/account/password" => {
+            method == Method::POST
+        }
         "/license" | "/license/application-key-file" => get,
         "/api/v1/license" => get || method == Method::POST,
         "/api/v1/license/preview" => method == Method::POST,
@@ -273,6 +278,8 @@ mod tests {
             (Method::GET, "/login"),
             (Method::POST, "/login"),
             (Method::POST, "/logout"),
+            (Method::GET, "/account"),
+            (Method::POST, "/account/password"),
             (Method::GET, "/license"),
             (Method::POST, "/license/preview"),
             (Method::POST, "/license/install"),
@@ -294,6 +301,8 @@ mod tests {
             (Method::GET, "/api/v1/users"),
             (Method::POST, "/api/v1/local-users"),
             (Method::DELETE, "/api/v1/license"),
+            (Method::POST, "/account/tokens/0123456789ab/revoke"),
+            (Method::DELETE, "/api/v1/admins/root/tokens/0123456789ab"),
         ];
         for (method, path) in locked {
             assert!(!open_when_expired(&method, path), "{method} {path}");

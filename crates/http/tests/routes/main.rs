@@ -5,6 +5,7 @@ mod support;
 
 mod access;
 mod accounts;
+mod admins;
 mod alarms;
 mod license;
 mod policies;

@@ -34,6 +34,8 @@ pub(crate) fn ts(text: &str) -> Timestamp {
 }
 
 pub(crate) struct Fixture {
+    /// The administrator signed in, and their password.
+    pub(crate) admin: (String, String),
     pub(crate) gatehouse: Arc<Gatehouse>,
     pub(crate) clock: Arc<ManualClock>,
     pub(crate) router: Router,
@@ -58,15 +60,26 @@ pub(crate) async fn fixture(name: &str) -> Fixture {
 }
 
 pub(crate) async fn fixture_with(name: &str, mailer: Option<Arc<dyn Mailer>>) -> Fixture {
-    build(name, mailer, PolicySet::default()).await
+    build(name, mailer, PolicySet::default(), false).await
 }
 
 /// The fixture with `policies` fixed as the configuration fixes them.
 pub(crate) async fn fixture_with_policies(name: &str, policies: PolicySet) -> Fixture {
-    build(name, None, policies).await
+    build(name, None, policies, false).await
 }
 
-async fn build(name: &str, mailer: Option<Arc<dyn Mailer>>, policies: PolicySet) -> Fixture {
+/// A first start: the only administrator is `admin`, with the one-time
+/// password `serve` would print, signed in with it.
+pub(crate) async fn fixture_first_start(name: &str) -> Fixture {
+    build(name, None, PolicySet::default(), true).await
+}
+
+async fn build(
+    name: &str,
+    mailer: Option<Arc<dyn Mailer>>,
+    policies: PolicySet,
+    first_start: bool,
+) -> Fixture {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("http")
         .join(name);
@@ -104,9 +117,15 @@ async fn build(name: &str, mailer: Option<Arc<dyn Mailer>>, policies: PolicySet)
         .await
         .unwrap(),
     );
-    gatehouse.add_admin("root", ADMIN_PASSWORD).await.unwrap();
+    let admin = if first_start {
+        let password = gatehouse.create_setup_admin().await.unwrap().unwrap();
+        ("admin".to_string(), password)
+    } else {
+        gatehouse.add_admin("root", ADMIN_PASSWORD).await.unwrap();
+        ("root".to_string(), ADMIN_PASSWORD.to_string())
+    };
     let token = gatehouse
-        .create_admin_token("root", None, "")
+        .create_admin_token(&admin.0, None, "")
         .await
         .unwrap();
     let panel = Panel::new(
@@ -124,6 +143,7 @@ async fn build(name: &str, mailer: Option<Arc<dyn Mailer>>, policies: PolicySet)
     );
     let router = router(panel).layer(MockConnectInfo(SocketAddr::from(([192, 0, 2, 1], 40000))));
     let mut fixture = Fixture {
+        admin,
         gatehouse,
         clock,
         router,
@@ -142,16 +162,17 @@ pub(crate) fn hidden_csrf(html: &str) -> Option<String> {
 }
 
 impl Fixture {
-    /// Signs in as root (sessions follow the effective clock: moving it far
-    /// ahead ends them).
+    /// Signs in as the fixture's administrator (sessions follow the
+    /// effective clock: moving it far ahead ends them).
     pub(crate) async fn sign_in(&mut self) {
+        let (name, password) = self.admin.clone();
         let login = self
             .form(
                 As::Nobody,
                 "/login",
                 &[
-                    ("username", "root"),
-                    ("password", ADMIN_PASSWORD),
+                    ("username", &name),
+                    ("password", &password),
                     ("next", "/license"),
                 ],
             )
@@ -162,8 +183,10 @@ impl Fixture {
             .unwrap()
             .to_string();
         self.cookie = set_cookie.split(';').next().unwrap().to_string();
-        let (_, page) = self.page(As::Session, "/license").await;
-        self.csrf = hidden_csrf(&page).expect("the License page carries a CSRF token");
+        // The Account page is open to every session (the License page is
+        // not, while a first-start password waits to be replaced).
+        let (_, page) = self.page(As::Session, "/account").await;
+        self.csrf = hidden_csrf(&page).expect("the Account page carries a CSRF token");
     }
 
     pub(crate) fn request(
@@ -286,8 +309,9 @@ pub(crate) async fn body_text(response: Response) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-pub(crate) const PAGES: [&str; 11] = [
+pub(crate) const PAGES: [&str; 12] = [
     "/license",
+    "/account",
     "/users",
     "/users.csv",
     "/analytics",
@@ -300,7 +324,8 @@ pub(crate) const PAGES: [&str; 11] = [
     "/license/application-key-file",
 ];
 
-pub(crate) const API_GETS: [&str; 14] = [
+pub(crate) const API_GETS: [&str; 15] = [
+    "/api/v1/admins",
     "/api/v1/license",
     "/api/v1/license/request",
     "/api/v1/license/application-key-file",
