@@ -5,6 +5,7 @@
 
 mod support;
 
+mod admins;
 mod alarms;
 mod api_schema;
 mod cli;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{
     BROWSER_ADMIN, BROWSER_ADMIN_PASSWORD, Browser, Installation, RadReply, Server, SmtpServer,
-    dev_key, issue, pap, radclient as radclient_request,
+    dev_key, http_json, issue, pap, radclient as radclient_request,
 };
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_testkit::{
@@ -511,4 +511,66 @@ fn a_policy_saved_in_the_panel_decides_the_next_login_on_every_node() {
         alice.output
     );
     b.wait_for_log("policy=\"no contractors\"");
+}
+
+#[test]
+fn a_token_revoked_on_one_node_is_refused_at_once_on_every_node() {
+    const TEST: &str = "a_token_revoked_on_one_node_is_refused_at_once_on_every_node";
+    let Some(nodes) = nodes(TEST, 2) else {
+        return;
+    };
+    nodes[0].add_admin("root", "root-admin-password");
+    nodes[0].add_admin("ops", "ops-admin-password");
+    let root = nodes[0].api_token("root");
+    let ops = nodes[1].api_token("ops");
+    let servers = serve_all(nodes, "");
+    let (a, b) = (&servers[0], &servers[1]);
+    let bearer = |token: &str| [("Authorization", format!("Bearer {token}"))];
+    let admins = |server: &Server, token: &str| {
+        http_json(
+            server.http_port,
+            "GET",
+            "/api/v1/admins",
+            &bearer(token),
+            None,
+        )
+        .0
+    };
+    assert_eq!((admins(a, &ops), admins(b, &ops)), (200, 200));
+
+    // Revoked through node A's API: node B refuses it on the very next
+    // call (every node reads tokens from the database on each call).
+    let (status, tokens) = http_json(
+        a.http_port,
+        "GET",
+        "/api/v1/admins/ops/tokens",
+        &bearer(&root),
+        None,
+    );
+    assert_eq!(status, 200);
+    let id = tokens[0]["id"].as_str().unwrap().to_string();
+    let (status, _) = http_json(
+        a.http_port,
+        "DELETE",
+        &format!("/api/v1/admins/ops/tokens/{id}"),
+        &bearer(&root),
+        None,
+    );
+    assert_eq!(status, 204);
+    assert_eq!((admins(b, &ops), admins(a, &ops)), (401, 401));
+
+    // Deleted with the command line on node B: its other token goes too,
+    // on node A at once; the last administrator stays.
+    let again = b.gh.api_token("ops");
+    assert_eq!(admins(a, &again), 200);
+    b.gh.ok(&["admin", "delete", "ops"], "");
+    assert_eq!(admins(a, &again), 401);
+    let last = b.gh.run(&["admin", "delete", "root"], "");
+    assert_eq!(last.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&last.stderr).contains("\"root\" is the last administrator"),
+        "{}",
+        String::from_utf8_lossy(&last.stderr)
+    );
+    assert_eq!(admins(a, &root), 200);
 }
