@@ -225,6 +225,143 @@ impl tracing::field::Visit for FieldWriter<'_, '_> {
     }
 }
 
+/// One JSON object per line, for log collectors: `time`, `level`,
+/// `target`, `message`, then the event's fields under their own names
+/// (numbers and booleans as such, everything else as strings). The names
+/// are the ones the text lines use, so they are as stable as those: a
+/// RADIUS decision has `client`, `nas`, `from`, `user`, `result`,
+/// `reason` and `policy`.
+#[derive(Debug, Default)]
+pub struct JsonFormat {
+    time: FastUtcTime,
+}
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for JsonFormat
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _context: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        use tracing_subscriber::fmt::time::FormatTime as _;
+        let mut time = String::new();
+        self.time
+            .format_time(&mut tracing_subscriber::fmt::format::Writer::new(&mut time))?;
+        let metadata = event.metadata();
+        let mut object = serde_json::Map::new();
+        object.insert("time".into(), time.into());
+        object.insert(
+            "level".into(),
+            metadata.level().as_str().to_ascii_lowercase().into(),
+        );
+        object.insert("target".into(), metadata.target().into());
+        let mut fields = JsonFields(&mut object);
+        event.record(&mut fields);
+        let line = serde_json::to_string(&object).map_err(|_| std::fmt::Error)?;
+        writer.write_str(&line)?;
+        writer.write_char('\n')
+    }
+}
+
+struct JsonFields<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
+
+impl tracing::field::Visit for JsonFields<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().into(), value.into());
+    }
+
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.0.insert(field.name().into(), value.into());
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().into(), format!("{value:?}").into());
+    }
+}
+
+/// The line format `log.format` chose.
+#[derive(Debug)]
+pub enum Format {
+    Text(LineFormat),
+    Json(JsonFormat),
+}
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for Format
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        context: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        match self {
+            Format::Text(format) => format.format_event(context, writer, event),
+            Format::Json(format) => format.format_event(context, writer, event),
+        }
+    }
+}
+
+/// Where log lines go: stderr (batched), and a syslog receiver when
+/// `[log.syslog]` is set.
+#[derive(Clone)]
+pub struct Outputs {
+    pub stderr: BatchedStderr,
+    pub syslog: Option<crate::syslog::SyslogSink>,
+}
+
+/// One event's writer for every output.
+pub struct OutputsWriter {
+    stderr: BatchedStderr,
+    syslog: Option<crate::syslog::SyslogWriter>,
+}
+
+impl Write for OutputsWriter {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if let Some(syslog) = &mut self.syslog {
+            syslog.write_all(bytes)?;
+        }
+        self.stderr.write(bytes)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Outputs {
+    type Writer = OutputsWriter;
+
+    fn make_writer(&'a self) -> OutputsWriter {
+        OutputsWriter {
+            stderr: self.stderr.clone(),
+            syslog: self.syslog.as_ref().map(|sink| sink.make_writer()),
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> OutputsWriter {
+        OutputsWriter {
+            stderr: self.stderr.clone(),
+            syslog: self.syslog.as_ref().map(|sink| sink.make_writer_for(meta)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,6 +409,34 @@ mod tests {
             rest,
             " INFO gatehouse::radius: RADIUS decision client=vpn-1 user=\"alice\" attempts=3\n"
         );
+    }
+
+    fn logged_json(event: impl FnOnce()) -> String {
+        let capture = Capture::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(capture.clone())
+            .event_format(Format::Json(JsonFormat::default()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, event);
+        String::from_utf8(capture.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn a_json_line_is_one_object_with_typed_fields() {
+        let line = logged_json(
+            || tracing::info!(target: "gatehouse::radius", client = %"vpn-1", user = "mallory\n{\"forged\":1}", attempts = 3, ok = true, "RADIUS decision"),
+        );
+        assert_eq!(line.lines().count(), 1, "{line}");
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["level"], "info");
+        assert_eq!(value["target"], "gatehouse::radius");
+        assert_eq!(value["message"], "RADIUS decision");
+        assert_eq!(value["client"], "vpn-1");
+        assert_eq!(value["user"], "mallory\n{\"forged\":1}");
+        assert_eq!(value["attempts"], 3);
+        assert_eq!(value["ok"], true);
+        let time = value["time"].as_str().unwrap();
+        assert!(time.len() == 27 && time.ends_with('Z'), "{time}");
     }
 
     #[test]

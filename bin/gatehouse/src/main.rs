@@ -12,6 +12,7 @@ mod output;
 mod owner;
 mod serve;
 mod setup;
+mod syslog;
 mod systemd;
 
 use std::io::Write as _;
@@ -57,8 +58,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     runtime.block_on(dispatch(cli.command, config))
 }
 
-/// Logs go to stderr in batches (see [`logging::BatchedStderr`]); the
-/// returned guard writes what is pending when it is dropped, at exit.
+/// Logs go to stderr in batches (see [`logging::BatchedStderr`]), as text
+/// or JSON lines, and from `serve` to syslog when configured; the returned
+/// guard writes what is pending when it is dropped, at exit.
 fn init_logging(config: &Config, serving: bool) -> logging::FlushOnDrop {
     use tracing_subscriber::EnvFilter;
     let default = if serving { "info" } else { "warn" };
@@ -71,11 +73,21 @@ fn init_logging(config: &Config, serving: bool) -> logging::FlushOnDrop {
                 .and_then(|level| EnvFilter::try_new(level).ok())
         })
         .unwrap_or_else(|| EnvFilter::new(default));
-    let (writer, guard) = logging::BatchedStderr::start();
+    let (stderr, guard) = logging::BatchedStderr::start();
+    // Only `serve` forwards to syslog: one-shot commands print to the
+    // terminal that ran them.
+    let syslog = (config.syslog.clone())
+        .filter(|_| serving)
+        .map(syslog::SyslogSink::start);
+    let format = if config.log_json {
+        logging::Format::Json(logging::JsonFormat::default())
+    } else {
+        logging::Format::Text(logging::LineFormat::default())
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer)
-        .event_format(logging::LineFormat::default())
+        .with_writer(logging::Outputs { stderr, syslog })
+        .event_format(format)
         .init();
     guard
 }

@@ -397,3 +397,51 @@ pub(super) fn validate_policies(raw: &[PolicyText], checks: &PolicyChecks) -> Re
         .map_err(|error| anyhow::anyhow!("[[policy]]: {error}"))?;
     Ok(set)
 }
+
+/// `[log.syslog]`: where the receiver is, how it is reached, and how
+/// messages name themselves.
+pub(super) fn syslog(
+    data_dir: &Path,
+    raw: Option<super::sections::SyslogSection>,
+) -> Result<Option<crate::syslog::SyslogSettings>> {
+    use crate::syslog::{FACILITIES, SyslogSettings, Transport, parse_target};
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let (transport, host, port) = parse_target(raw.target.trim())
+        .map_err(|error| anyhow::anyhow!("log.syslog.target: {error}"))?;
+    let facility_name = raw.facility.unwrap_or_else(|| "auth".into());
+    let facility = FACILITIES
+        .iter()
+        .find(|(name, _)| *name == facility_name)
+        .map(|(_, number)| *number)
+        .with_context(|| {
+            let names: Vec<&str> = FACILITIES.iter().map(|(name, _)| *name).collect();
+            format!(
+                "log.syslog.facility: {facility_name:?} is not one of {}",
+                names.join(", ")
+            )
+        })?;
+    let app_name = raw.app_name.unwrap_or_else(|| "gatehouse".into());
+    if app_name.is_empty() || app_name.len() > 48 || !app_name.chars().all(|c| c.is_ascii_graphic())
+    {
+        bail!("log.syslog.app_name: 1 to 48 printable ASCII characters, no spaces");
+    }
+    let ca_pem = read_ca_file(data_dir, raw.ca_file, "log.syslog.ca_file")?;
+    let tls = match transport {
+        Transport::Tls => Some(
+            gatehouse_tls::client_config(ca_pem.as_deref())
+                .map_err(|error| anyhow::anyhow!("log.syslog.ca_file: {error}"))?,
+        ),
+        _ if ca_pem.is_some() => bail!("log.syslog.ca_file applies to tls:// targets only"),
+        _ => None,
+    };
+    Ok(Some(SyslogSettings {
+        transport,
+        host,
+        port,
+        facility,
+        app_name,
+        tls,
+    }))
+}

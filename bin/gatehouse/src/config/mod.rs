@@ -74,6 +74,10 @@ pub struct Config {
     /// sources and the dictionary.
     pub policy_checks: PolicyChecks,
     pub log_level: Option<String>,
+    /// `log.format = "json"`.
+    pub log_json: bool,
+    /// `[log.syslog]`, checked.
+    pub syslog: Option<crate::syslog::SyslogSettings>,
 }
 
 /// The validated `[push.webpush]` section.
@@ -285,6 +289,12 @@ fn validate(data_dir: &Path, raw: RawConfig) -> Result<Config> {
             parallelism: passwords.parallelism,
         },
         password_cache: Duration::from_secs(passwords.cache_seconds),
+        log_json: match raw.log.format.as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => bail!("log.format: {other:?} is not a format; use \"text\" or \"json\""),
+        },
+        syslog: checks::syslog(data_dir, raw.log.syslog)?,
         log_level: raw.log.level,
     })
 }

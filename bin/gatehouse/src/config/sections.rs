@@ -390,4 +390,21 @@ pub struct LogSection {
     /// `error`, `warn`, `info`, `debug` or `trace` (or a tracing filter).
     /// Unset: `info` for `serve`, `warn` for one-shot commands.
     pub level: Option<String>,
+    /// `text` (default) or `json`: one JSON object per line.
+    pub format: Option<String>,
+    /// `[log.syslog]`: `serve` also sends every line to a syslog receiver.
+    pub syslog: Option<SyslogSection>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyslogSection {
+    /// `udp://HOST:PORT`, `tcp://HOST:PORT` or `tls://HOST:PORT`.
+    pub target: String,
+    /// TLS: a PEM file of CA certificates trusted besides the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Default `auth`.
+    pub facility: Option<String>,
+    /// Default `gatehouse`.
+    pub app_name: Option<String>,
 }

@@ -489,3 +489,63 @@ fn the_packaged_configuration_file_is_the_defaults_and_its_examples_are_known_ke
         panic!("{}\n{uncommented}", describe(error));
     }
 }
+
+#[test]
+fn log_format_and_syslog_are_read_and_checked() {
+    let dir = Path::new("/nonexistent-gatehouse-data");
+    let defaults = from_toml(dir, "").unwrap();
+    assert!(!defaults.log_json && defaults.syslog.is_none());
+    let config = from_toml(
+        dir,
+        "[log]\nformat = \"json\"\n[log.syslog]\ntarget = \"udp://192.0.2.7:514\"\nfacility = \"local4\"\n",
+    )
+    .unwrap();
+    assert!(config.log_json);
+    let syslog = config.syslog.unwrap();
+    assert_eq!(
+        (
+            syslog.transport,
+            syslog.host.as_str(),
+            syslog.port,
+            syslog.facility
+        ),
+        (crate::syslog::Transport::Udp, "192.0.2.7", 514, 20)
+    );
+    assert_eq!(syslog.app_name, "gatehouse");
+    assert!(syslog.tls.is_none());
+    let tls = from_toml(
+        dir,
+        "[log.syslog]\ntarget = \"tls://siem.example.com:6514\"\n",
+    )
+    .unwrap();
+    let tls = tls.syslog.unwrap();
+    assert_eq!(tls.facility, 4, "auth by default");
+    assert!(tls.tls.is_some());
+    for (bad, key) in [
+        ("[log]\nformat = \"xml\"", "log.format"),
+        (
+            "[log.syslog]\ntarget = \"syslog.example.com\"",
+            "log.syslog.target",
+        ),
+        (
+            "[log.syslog]\ntarget = \"udp://h:514\"\nfacility = \"mail2\"",
+            "log.syslog.facility",
+        ),
+        (
+            "[log.syslog]\ntarget = \"udp://h:514\"\napp_name = \"two words\"",
+            "log.syslog.app_name",
+        ),
+        (
+            "[log.syslog]\ntarget = \"udp://h:514\"\nca_file = \"/etc/hostname\"",
+            "log.syslog.ca_file",
+        ),
+        (
+            "[log.syslog]\ntarget = \"tls://h:6514\"\nca_file = \"/nonexistent/ca.pem\"",
+            "log.syslog.ca_file",
+        ),
+        ("[log.syslog]\ntarget = \"udp://h:514\"\nport = 1", "port"),
+    ] {
+        let error = format!("{:#}", from_toml(dir, bad).unwrap_err());
+        assert!(error.contains(key), "{bad}: {error}");
+    }
+}

@@ -16,4 +16,5 @@ mod postgres;
 mod push;
 mod radius;
 mod service;
+mod syslog;
 mod tampering;

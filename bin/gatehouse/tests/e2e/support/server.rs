@@ -84,11 +84,17 @@ impl Server {
 
     fn read_ports(&mut self) {
         let port = |line: String| -> u16 {
-            let address = line
-                .split("address=")
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .unwrap();
+            // A text line (`address=…`) or, with `log.format = "json"`, an
+            // object.
+            let json: Option<serde_json::Value> = serde_json::from_str(&line).ok();
+            let address = match &json {
+                Some(object) => object["address"].as_str().unwrap(),
+                None => line
+                    .split("address=")
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .unwrap(),
+            };
             let address: std::net::SocketAddr = address.parse().unwrap();
             // Tests never take a port another program may need.
             assert!(
