@@ -87,6 +87,13 @@ pub(crate) enum Command {
     /// and the attributes the client is sent.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Write a consistent snapshot of the installation (SQLite or
+    /// PostgreSQL, while `serve` runs) to FILE, one SQLite file; everything
+    /// but the sealing key file.
+    Backup { file: PathBuf },
+    /// Restore a backup into this configuration's database, which must
+    /// hold no installation; the sealing key file must be in place.
+    Restore { file: PathBuf },
     /// Copy an embedded installation (SQLite) into an empty PostgreSQL
     /// database, then check every table and every month's count.
     Migrate {

@@ -24,7 +24,8 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command, LicenseCommand};
 use crate::commands::{
-    admin, alarm, auth, client, directory, license, local_user, migrate, policy, push, users,
+    admin, alarm, auth, backup, client, directory, license, local_user, migrate, policy, push,
+    users,
 };
 use crate::config::Config;
 
@@ -101,6 +102,14 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
     if let Command::Migrate { from, to } = &command {
         return migrate::migrate(from, to, &config.key_file).await;
     }
+    // Backups read the database under the service; a restore fills an
+    // empty one (opening the service would make a new installation).
+    if let Command::Backup { file } = &command {
+        return backup::backup(&config, file).await;
+    }
+    if let Command::Restore { file } = &command {
+        return backup::restore(&config, file).await;
+    }
     let gatehouse = Arc::new(setup::open(&config).await?);
     let result = match command {
         Command::Serve => serve::serve(&gatehouse, &config).await,
@@ -117,7 +126,9 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
         Command::Push(command) => push::push(&gatehouse, &config, command).await,
         Command::Lockout(command) => local_user::lockout(&gatehouse, command).await,
         Command::Policy(command) => policy::policy(&gatehouse, command).await,
-        Command::Migrate { .. } => unreachable!("handled before opening"),
+        Command::Migrate { .. } | Command::Backup { .. } | Command::Restore { .. } => {
+            unreachable!("handled before opening")
+        }
         Command::Auth {
             user,
             password_stdin: _,

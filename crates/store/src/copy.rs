@@ -23,7 +23,7 @@ use crate::{PgStore, SqliteStore};
 
 /// Tables in the order they are copied (referenced tables first).
 /// `counters` is not copied: the destination's triggers move it.
-const TABLES: &[&str] = &[
+pub(crate) const TABLES: &[&str] = &[
     "installation",
     "license",
     "license_history",
@@ -54,13 +54,20 @@ const TABLES: &[&str] = &[
 const IDENTITY_TABLES: &[&str] = &["license_history", "alarm_outbox"];
 
 /// Rows per INSERT.
-const ROWS_PER_INSERT: usize = 500;
+pub(crate) const ROWS_PER_INSERT: usize = 500;
+
+/// Months whose count differs from their ledger: month, count, ledger
+/// rows (both databases run it).
+pub(crate) const MISMATCHED_MONTHS: &str =
+    "SELECT CAST(m.month AS TEXT), m.active_users, COUNT(s.seat_key)
+     FROM months m LEFT JOIN seats s ON s.month = m.month
+     GROUP BY m.month, m.active_users HAVING m.active_users <> COUNT(s.seat_key)";
 
 /// Rows copied per table.
 pub type CopyReport = BTreeMap<&'static str, u64>;
 
 /// One value as SQLite stores it.
-enum Value {
+pub(crate) enum Value {
     Null,
     Integer(i64),
     Text(String),
@@ -206,14 +213,10 @@ async fn verify(to: &PgStore, report: &CopyReport) -> StoreResult<()> {
             )));
         }
     }
-    let mismatched: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT m.month::text, m.active_users, COUNT(s.seat_key)
-         FROM months m LEFT JOIN seats s ON s.month = m.month
-         GROUP BY m.month, m.active_users HAVING m.active_users <> COUNT(s.seat_key)",
-    )
-    .fetch_all(to.pool())
-    .await
-    .map_err(unavailable)?;
+    let mismatched: Vec<(String, i64, i64)> = sqlx::query_as(MISMATCHED_MONTHS)
+        .fetch_all(to.pool())
+        .await
+        .map_err(unavailable)?;
     if let Some((month, counted, ledger)) = mismatched.first() {
         return Err(StoreError::Corrupt(format!(
             "month {month}: count {counted} but {ledger} users in the ledger"

@@ -6,6 +6,7 @@
 //! in `tests/store/conformance`, which is the written contract of the trait.
 
 mod backend;
+mod backup;
 mod copy;
 mod plan;
 mod postgres;
@@ -13,6 +14,7 @@ mod sealing;
 mod shared;
 mod sqlite;
 
+pub use backup::{check_sqlite, copy_postgres_to_sqlite, snapshot_sqlite};
 pub use copy::{CopyReport, copy_sqlite_to_postgres};
 pub use postgres::{PgStore, check_url as check_postgres_url};
 pub use sqlite::SqliteStore;

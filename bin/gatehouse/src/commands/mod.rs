@@ -13,6 +13,7 @@ use crate::output::table;
 pub(crate) mod admin;
 pub(crate) mod alarm;
 pub(crate) mod auth;
+pub(crate) mod backup;
 pub(crate) mod client;
 pub(crate) mod directory;
 pub(crate) mod license;

@@ -8,6 +8,7 @@ mod support;
 mod admins;
 mod alarms;
 mod api_schema;
+mod backup;
 mod cli;
 mod directory;
 mod panel;
