@@ -87,6 +87,8 @@ pub(crate) enum Command {
     /// and the attributes the client is sent.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The audit trail: administrative changes, newest first.
+    Audit(AuditArgs),
     /// Write a consistent snapshot of the installation (SQLite or
     /// PostgreSQL, while `serve` runs) to FILE, one SQLite file; everything
     /// but the sealing key file.
@@ -411,6 +413,28 @@ pub(crate) enum ClientCommand {
     List(FormatArgs),
     /// Remove a client added with `client add`.
     Delete { name: String },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// From this day (2026-11-01, license time zone) or time (RFC 3339).
+    #[arg(long, value_name = "WHEN")]
+    pub(crate) since: Option<String>,
+    /// Only this actor: admin:NAME, token:NAME/ID, cli, system.
+    #[arg(long)]
+    pub(crate) actor: Option<String>,
+    /// Only actions starting with this: local_user, license.install, …
+    #[arg(long)]
+    pub(crate) action: Option<String>,
+    /// At most this many entries (1–1000).
+    #[arg(long, default_value_t = 100)]
+    pub(crate) limit: u32,
+    /// Walk the whole trail instead, checking every entry's tag and its
+    /// link to the one before (exit 1 when it was changed by hand).
+    #[arg(long, conflicts_with_all = ["since", "actor", "action"])]
+    pub(crate) verify: bool,
+    #[command(flatten)]
+    pub(crate) format: FormatArgs,
 }
 
 #[derive(Debug, Args)]

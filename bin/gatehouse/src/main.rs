@@ -21,11 +21,12 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use clap::Parser;
+use gatehouse_core::Gatehouse;
 
 use crate::cli::{Cli, Command, LicenseCommand};
 use crate::commands::{
-    admin, alarm, auth, backup, client, directory, license, local_user, migrate, policy, push,
-    users,
+    admin, alarm, audit, auth, backup, client, directory, license, local_user, migrate, policy,
+    push, users,
 };
 use crate::config::Config;
 
@@ -111,21 +112,40 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
         return backup::restore(&config, file).await;
     }
     let gatehouse = Arc::new(setup::open(&config).await?);
+    if matches!(command, Command::Serve) {
+        // Requests name their own actors (the panel and API).
+        return run_command(command, &gatehouse, &config).await;
+    }
+    // Changes made by a command are recorded in the audit trail as the
+    // command line's, with the local user who ran it.
+    let actor = gatehouse_core::audit::Actor {
+        who: "cli".into(),
+        from: owner::local_user(),
+    };
+    gatehouse_core::audit::acting(actor, run_command(command, &gatehouse, &config)).await
+}
+
+async fn run_command(
+    command: Command,
+    gatehouse: &Arc<Gatehouse>,
+    config: &Config,
+) -> Result<ExitCode> {
     let result = match command {
-        Command::Serve => serve::serve(&gatehouse, &config).await,
-        Command::License(command) => license::license(&gatehouse, &config, command).await,
-        Command::Users(args) => users::users(&gatehouse, args).await,
-        Command::Refused(args) => users::refused(&gatehouse, args).await,
-        Command::Usage(args) => users::usage(&gatehouse, args).await,
-        Command::LocalUser(command) => local_user::local_user(&gatehouse, command).await,
-        Command::Group(command) => local_user::group(&gatehouse, command).await,
-        Command::Client(command) => client::client(&gatehouse, &config, command).await,
-        Command::Admin(command) => admin::admin(&gatehouse, command).await,
-        Command::Alarm(command) => alarm::alarm(&gatehouse, &config, command).await,
-        Command::Directory(command) => directory::directory(&gatehouse, command).await,
-        Command::Push(command) => push::push(&gatehouse, &config, command).await,
-        Command::Lockout(command) => local_user::lockout(&gatehouse, command).await,
-        Command::Policy(command) => policy::policy(&gatehouse, command).await,
+        Command::Serve => serve::serve(gatehouse, config).await,
+        Command::License(command) => license::license(gatehouse, config, command).await,
+        Command::Users(args) => users::users(gatehouse, args).await,
+        Command::Refused(args) => users::refused(gatehouse, args).await,
+        Command::Usage(args) => users::usage(gatehouse, args).await,
+        Command::LocalUser(command) => local_user::local_user(gatehouse, command).await,
+        Command::Group(command) => local_user::group(gatehouse, command).await,
+        Command::Client(command) => client::client(gatehouse, config, command).await,
+        Command::Admin(command) => admin::admin(gatehouse, command).await,
+        Command::Audit(args) => audit::audit(gatehouse, args).await,
+        Command::Alarm(command) => alarm::alarm(gatehouse, config, command).await,
+        Command::Directory(command) => directory::directory(gatehouse, command).await,
+        Command::Push(command) => push::push(gatehouse, config, command).await,
+        Command::Lockout(command) => local_user::lockout(gatehouse, command).await,
+        Command::Policy(command) => policy::policy(gatehouse, command).await,
         Command::Migrate { .. } | Command::Backup { .. } | Command::Restore { .. } => {
             unreachable!("handled before opening")
         }
@@ -136,7 +156,7 @@ async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
             calling_station_id,
         } => {
             let route = gatehouse_core::Route::new(&client, calling_station_id.as_deref());
-            auth::auth(&gatehouse, &user, &route).await
+            auth::auth(gatehouse, &user, &route).await
         }
     };
     // Last logins, refusals and the clock mark are written before exiting,

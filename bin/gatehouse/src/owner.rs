@@ -35,6 +35,20 @@ fn refuse_foreign(running_as: u32, owner: u32, data_dir: &Path) -> Result<()> {
     )
 }
 
+/// Who runs this command, as the audit trail names the command line's
+/// source: `local user NAME` (the user sudo was run by, when it was).
+pub(crate) fn local_user() -> String {
+    let uid = rustix::process::getuid().as_raw();
+    let name = user_name(uid).unwrap_or_else(|| format!("#{uid}"));
+    match std::env::var("SUDO_USER")
+        .ok()
+        .filter(|s| !s.is_empty() && *s != name)
+    {
+        Some(by) => format!("local user {name} (sudo by {by})"),
+        None => format!("local user {name}"),
+    }
+}
+
 /// The login name of `uid` in /etc/passwd.
 fn user_name(uid: u32) -> Option<String> {
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;

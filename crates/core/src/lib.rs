@@ -18,6 +18,7 @@ mod accounts;
 pub mod admin;
 pub mod admitter;
 pub mod alarms;
+pub mod audit;
 pub mod clients;
 pub mod clock;
 pub mod directory;

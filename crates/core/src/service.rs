@@ -28,6 +28,7 @@ use crate::work::PasswordWork;
 mod accounts;
 mod admin;
 mod alarming;
+mod audit;
 mod directory_login;
 mod front_door;
 mod license;

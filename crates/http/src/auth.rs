@@ -255,10 +255,15 @@ impl FromRequestParts<Arc<Panel>> for Admin {
         let api = is_api(original.path());
         if let Some(token) = bearer(&parts.headers) {
             return match panel.gatehouse.admin_for_token(token).await {
-                Ok(Some(name)) => Ok(Admin {
-                    name,
-                    via: Via::Token,
-                }),
+                Ok(Some(name)) => {
+                    let id =
+                        gatehouse_core::admin::token_id(&gatehouse_core::tokens::token_hash(token));
+                    gatehouse_core::audit::set_who(format!("token:{name}/{id}"));
+                    Ok(Admin {
+                        name,
+                        via: Via::Token,
+                    })
+                }
                 Ok(None) => Err(AuthRejection::Unauthorized),
                 Err(error) => {
                     tracing::error!(%error, "could not check an API token");
@@ -292,6 +297,7 @@ impl FromRequestParts<Arc<Panel>> for Admin {
         if session.must_change_password && !MUST_CHANGE_PATHS.contains(&original.path()) {
             return Err(AuthRejection::MustChangePassword { api });
         }
+        gatehouse_core::audit::set_who(format!("admin:{}", session.admin));
         let admin = Admin {
             name: session.admin,
             via: Via::Session {

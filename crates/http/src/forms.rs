@@ -345,6 +345,49 @@ pub(crate) fn removal_notice(done: String, removed: &gatehouse_core::Removed) ->
     }
 }
 
+/// An audit listing's filters as typed (the panel's form, the API's query,
+/// the CLI's options), checked: `since` is a day (`2026-11-01`, midnight
+/// in the license time zone) or an RFC 3339 time.
+pub fn audit_query(
+    since: Option<&str>,
+    actor: Option<&str>,
+    action: Option<&str>,
+    before: Option<u64>,
+    limit: Option<u32>,
+    zone: &gatehouse_license::jiff::tz::TimeZone,
+) -> Result<gatehouse_core::audit::AuditQuery, String> {
+    fn blank(value: Option<&str>) -> Option<&str> {
+        value.map(str::trim).filter(|v| !v.is_empty())
+    }
+    let since = match blank(since) {
+        None => None,
+        Some(text) => Some(match text.parse::<Timestamp>() {
+            Ok(at) => at,
+            Err(_) => text
+                .parse::<gatehouse_license::jiff::civil::Date>()
+                .ok()
+                .map(|day| gatehouse_license::calendar::start_of_day(day, zone))
+                .ok_or_else(|| {
+                    format!("since: {text:?} is neither a day (2026-11-01) nor a time (2026-11-01T08:00:00Z)")
+                })?,
+        }),
+    };
+    let limit = limit.unwrap_or(100);
+    if limit == 0 || limit > gatehouse_core::audit::MAX_LISTED {
+        return Err(format!(
+            "limit: from 1 to {}",
+            gatehouse_core::audit::MAX_LISTED
+        ));
+    }
+    Ok(gatehouse_core::audit::AuditQuery {
+        since,
+        actor: blank(actor).map(str::to_string),
+        action: blank(action).map(str::to_string),
+        before,
+        limit,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

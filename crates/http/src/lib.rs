@@ -50,6 +50,7 @@ pub fn router(panel: Arc<Panel>) -> Router {
         .route("/assets/gatehouse.css", get(stylesheet))
         .route("/assets/gatehouse.js", get(script))
         .layer(middleware::from_fn_with_state(panel.clone(), license_lock))
+        .layer(middleware::from_fn_with_state(panel.clone(), audit_scope))
         .layer(middleware::from_fn(security_headers))
         .with_state(panel)
 }
@@ -81,6 +82,29 @@ fn open_when_expired(method: &Method, path: &str) -> bool {
         "/healthz" | "/metrics" | "/" => get,
         _ => get && path.starts_with("/assets/"),
     }
+}
+
+/// Every request runs as an actor of the audit trail: anonymous, from the
+/// client's address, until it authenticates ([`auth::Admin`] names the
+/// administrator or token), so every change it makes is recorded under
+/// who asked and from where.
+async fn audit_scope(State(panel): State<Arc<Panel>>, request: Request, next: Next) -> Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let from = match peer {
+        Some(peer) => {
+            auth::client_address(peer, request.headers(), &panel.settings.trusted_proxies)
+                .to_string()
+        }
+        None => "-".to_string(),
+    };
+    let actor = gatehouse_core::audit::Actor {
+        who: "anonymous".into(),
+        from,
+    };
+    gatehouse_core::audit::acting(actor, next.run(request)).await
 }
 
 /// SPEC §2 and §11: with an expired license, or damaged license records,

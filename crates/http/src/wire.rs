@@ -666,3 +666,35 @@ impl TokenJson {
         }
     }
 }
+
+/// An audit entry as the API, the CLI and the panel show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditJson {
+    pub id: u64,
+    /// Local time in the license time zone.
+    pub at: String,
+    pub actor: String,
+    pub source: String,
+    pub action: String,
+    pub subject: String,
+    /// Before and after where small (JSON text; empty when none).
+    pub detail: String,
+    /// `false`: the entry was changed in the database by hand.
+    pub authentic: bool,
+}
+
+impl AuditJson {
+    pub fn new(record: &gatehouse_core::audit::AuditRecord, zone: &TimeZone) -> AuditJson {
+        let entry = &record.entry;
+        AuditJson {
+            id: record.id,
+            at: local_time(entry.at, zone),
+            actor: entry.actor.clone(),
+            source: entry.source.clone(),
+            action: entry.action.clone(),
+            subject: entry.subject.clone(),
+            detail: entry.detail.clone(),
+            authentic: record.authentic,
+        }
+    }
+}

@@ -19,6 +19,10 @@ pub(crate) trait Backend {
     /// and a new one inserted (`None`: the write transaction already
     /// serialises them).
     const SEAT_LOCK: Option<&'static str>;
+    /// Taken before an audit entry is appended, so appends on every node
+    /// form one chain (`None`: the write transaction already serialises
+    /// them).
+    const AUDIT_LOCK: Option<&'static str>;
     /// Taken before an administrator is deleted, so two deletions at once
     /// cannot both see the other administrator remain (`None`: the write
     /// transaction already serialises them).

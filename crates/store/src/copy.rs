@@ -47,6 +47,8 @@ pub(crate) const TABLES: &[&str] = &[
     "push_revoked",
     "push_enrollments",
     "policy_set",
+    "audit_log",
+    "audit_head",
 ];
 
 /// Tables whose `id` PostgreSQL generates: copied with their ids, and the

@@ -158,6 +158,19 @@ pub(crate) enum Tagged<'a> {
         /// Covered when set, so tokens made before expiry existed verify.
         expires_at: Option<i64>,
     },
+    /// An audit entry: its fields and the tag of the entry before it.
+    AuditEntry {
+        id: i64,
+        at: i64,
+        actor: &'a str,
+        source: &'a str,
+        action: &'a str,
+        subject: &'a str,
+        detail: &'a str,
+        prev_tag: &'a [u8],
+    },
+    /// The newest audit entry as the last append left it.
+    AuditHead { last_id: i64, last_tag: &'a [u8] },
     /// A panel session: who it signs in, its CSRF token, until when.
     Session {
         token_hash: &'a [u8],
@@ -242,6 +255,31 @@ impl Tagged<'_> {
                 name,
                 password_hash,
             } => f("admins", &[name.as_bytes(), password_hash.as_bytes()]),
+            Tagged::AuditEntry {
+                id,
+                at,
+                actor,
+                source,
+                action,
+                subject,
+                detail,
+                prev_tag,
+            } => f(
+                "audit_log",
+                &[
+                    &id.to_be_bytes(),
+                    &at.to_be_bytes(),
+                    actor.as_bytes(),
+                    source.as_bytes(),
+                    action.as_bytes(),
+                    subject.as_bytes(),
+                    detail.as_bytes(),
+                    prev_tag,
+                ],
+            ),
+            Tagged::AuditHead { last_id, last_tag } => {
+                f("audit_head", &[&last_id.to_be_bytes(), last_tag])
+            }
             Tagged::Token {
                 token_hash,
                 admin,

@@ -12,6 +12,7 @@ use crate::output::table;
 
 pub(crate) mod admin;
 pub(crate) mod alarm;
+pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod backup;
 pub(crate) mod client;

@@ -71,6 +71,13 @@ impl Gatehouse {
                 if second_factor_exempt {
                     tracing::info!(username = %username, "local user added, exempt from the second factor");
                 }
+                let groups: Vec<&str> = record.groups.iter().map(|g| g.as_str()).collect();
+                self.audit(
+                    "local_user.add",
+                    username.as_str(),
+                    serde_json::json!({"second_factor_exempt": second_factor_exempt, "groups": groups}),
+                )
+                .await;
                 Ok(username)
             }
             Err(StoreError::AlreadyExists) => Err(UserError::AlreadyExists(username.to_string())),
@@ -89,6 +96,13 @@ impl Gatehouse {
         let changed = self.store.set_local_user_enabled(&username, enabled).await;
         self.accounts.changed(self.store.as_ref()).await;
         if changed? {
+            let action = if enabled {
+                "local_user.enable"
+            } else {
+                "local_user.disable"
+            };
+            self.audit(action, username.as_str(), serde_json::Value::Null)
+                .await;
             Ok(())
         } else {
             Err(UserError::NotFound(username.to_string()))
@@ -108,6 +122,12 @@ impl Gatehouse {
             .await;
         self.accounts.changed(self.store.as_ref()).await;
         if changed? {
+            self.audit(
+                "local_user.password",
+                username.as_str(),
+                serde_json::Value::Null,
+            )
+            .await;
             Ok(())
         } else {
             Err(UserError::NotFound(username.to_string()))
@@ -120,6 +140,12 @@ impl Gatehouse {
         let deleted = self.store.delete_local_user(&username).await;
         self.accounts.changed(self.store.as_ref()).await;
         if deleted? {
+            self.audit(
+                "local_user.delete",
+                username.as_str(),
+                serde_json::Value::Null,
+            )
+            .await;
             Ok(())
         } else {
             Err(UserError::NotFound(username.to_string()))
@@ -141,6 +167,15 @@ impl Gatehouse {
         self.accounts.changed(self.store.as_ref()).await;
         if changed? {
             tracing::info!(username = %username, edit = ?edit, "local user's groups changed");
+            let detail = match edit {
+                GroupEdit::Set(groups) => {
+                    serde_json::json!({"set": groups.iter().map(|g| g.as_str()).collect::<Vec<_>>()})
+                }
+                GroupEdit::Join(group) => serde_json::json!({"join": group.as_str()}),
+                GroupEdit::Leave(group) => serde_json::json!({"leave": group.as_str()}),
+            };
+            self.audit("local_user.groups", username.as_str(), detail)
+                .await;
             Ok(())
         } else {
             Err(UserError::NotFound(username.to_string()))
@@ -153,6 +188,8 @@ impl Gatehouse {
         match self.store.add_local_group(&name, self.clock.now()).await {
             Ok(()) => {
                 tracing::info!(group = %name, "local group added");
+                self.audit("group.add", name.as_str(), serde_json::Value::Null)
+                    .await;
                 Ok(name)
             }
             Err(StoreError::AlreadyExists) => Err(UserError::GroupExists(name.to_string())),
@@ -167,6 +204,8 @@ impl Gatehouse {
         self.accounts.changed(self.store.as_ref()).await;
         if deleted? {
             tracing::info!(group = %name, "local group deleted");
+            self.audit("group.delete", name.as_str(), serde_json::Value::Null)
+                .await;
             Ok(())
         } else {
             Err(UserError::Missing(format!(
@@ -226,6 +265,13 @@ impl Gatehouse {
         self.accounts.changed(self.store.as_ref()).await;
         enrolled?;
         tracing::info!(username = %username, "TOTP enrolled");
+        let shown_mode = mode.map(|m| m.as_str());
+        self.audit(
+            "local_user.totp_enroll",
+            username.as_str(),
+            serde_json::json!({"mode": shown_mode}),
+        )
+        .await;
         Ok(TotpEnrollment {
             uri: record.secret.otpauth_uri(TOTP_ISSUER, username.as_str()),
             secret: record.secret,
@@ -239,6 +285,12 @@ impl Gatehouse {
         let removed = self.store.remove_totp(&seat).await;
         self.accounts.changed(self.store.as_ref()).await;
         if removed? {
+            self.audit(
+                "local_user.totp_remove",
+                username.as_str(),
+                serde_json::Value::Null,
+            )
+            .await;
             Ok(self.removed_from(&seat, username.to_string()).await?)
         } else {
             Err(UserError::NotFound(format!(
@@ -270,6 +322,18 @@ impl Gatehouse {
         match self.store.add_radius_client(client).await {
             Ok(()) => {
                 tracing::info!(client = %client.name, networks = ?client.networks, "RADIUS client added");
+                let networks: Vec<String> =
+                    client.networks.iter().map(ToString::to_string).collect();
+                self.audit(
+                    "client.add",
+                    &client.name,
+                    serde_json::json!({
+                        "networks": networks,
+                        "require_message_authenticator": client.require_message_authenticator,
+                        "limit_proxy_state": client.limit_proxy_state,
+                    }),
+                )
+                .await;
                 Ok(())
             }
             Err(StoreError::AlreadyExists) => {
@@ -280,7 +344,12 @@ impl Gatehouse {
     }
 
     pub async fn delete_radius_client(&self, name: &str) -> Result<bool, StoreError> {
-        self.store.delete_radius_client(name).await
+        let deleted = self.store.delete_radius_client(name).await?;
+        if deleted {
+            self.audit("client.delete", name, serde_json::Value::Null)
+                .await;
+        }
+        Ok(deleted)
     }
 
     pub(crate) async fn hash_password(&self, password: &str) -> Result<String, UserError> {

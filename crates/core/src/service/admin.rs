@@ -34,6 +34,12 @@ impl Gatehouse {
         match self.store().add_admin(&record).await {
             Ok(()) => {
                 tracing::info!(admin = %name, "administrator added");
+                self.audit(
+                    "admin.add",
+                    name.as_str(),
+                    serde_json::json!({"must_change_password": must_change_password}),
+                )
+                .await;
                 Ok(name)
             }
             Err(StoreError::AlreadyExists) => Err(UserError::AdminExists(name.to_string())),
@@ -96,6 +102,8 @@ impl Gatehouse {
             return Err(missing_admin(&name));
         }
         tracing::info!(admin = %name, "administrator password set; their sessions ended");
+        self.audit("admin.password", name.as_str(), serde_json::Value::Null)
+            .await;
         Ok(())
     }
 
@@ -133,6 +141,12 @@ impl Gatehouse {
             return Err(missing_admin(&session.admin));
         }
         tracing::info!(admin = %session.admin, "administrator changed their password; their other sessions ended");
+        self.audit(
+            "admin.own_password",
+            session.admin.as_str(),
+            serde_json::Value::Null,
+        )
+        .await;
         Ok(())
     }
 
@@ -142,6 +156,8 @@ impl Gatehouse {
         match self.store().delete_admin(&name).await? {
             AdminRemoval::Deleted => {
                 tracing::info!(admin = %name, "administrator deleted with their tokens and sessions");
+                self.audit("admin.delete", name.as_str(), serde_json::Value::Null)
+                    .await;
                 Ok(())
             }
             AdminRemoval::Missing => Err(missing_admin(&name)),
@@ -186,6 +202,12 @@ impl Gatehouse {
             .delete_admin_token(&name, &token.token_hash)
             .await?;
         tracing::info!(admin = %name, token = %id, "API token revoked");
+        self.audit(
+            "admin.token_revoke",
+            name.as_str(),
+            serde_json::json!({"token": id}),
+        )
+        .await;
         Ok(())
     }
 
@@ -194,6 +216,12 @@ impl Gatehouse {
         let name = self.existing_admin(name).await?;
         let ended = self.store().delete_admin_sessions(&name).await?;
         tracing::info!(admin = %name, sessions = ended, "administrator signed out everywhere");
+        self.audit(
+            "admin.logout",
+            name.as_str(),
+            serde_json::json!({"sessions": ended}),
+        )
+        .await;
         Ok(ended)
     }
 
@@ -369,6 +397,16 @@ impl Gatehouse {
         };
         self.store().add_admin_token(&record).await?;
         tracing::info!(admin = %name, token = %token_id(&record.token_hash), "API token created");
+        self.audit(
+            "admin.token_create",
+            name.as_str(),
+            serde_json::json!({
+                "token": token_id(&record.token_hash),
+                "label": record.label,
+                "expires_at": record.expires_at.map(|at| at.to_string()),
+            }),
+        )
+        .await;
         Ok(token)
     }
 

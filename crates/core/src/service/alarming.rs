@@ -148,6 +148,12 @@ impl Gatehouse {
         }
         self.store.set_alarm_settings(settings).await?;
         tracing::info!(%settings, "alarm settings saved");
+        self.audit(
+            "alarms.save",
+            "",
+            serde_json::json!({"settings": settings.to_string()}),
+        )
+        .await;
         self.check_alarms_logged().await;
         Ok(())
     }

@@ -184,6 +184,8 @@ impl Gatehouse {
         }
         if unlocked {
             tracing::info!(user = %who.trim(), "user unlocked by an administrator");
+            self.audit("lockout.unlock", who.trim(), serde_json::Value::Null)
+                .await;
         }
         self.lockouts.refresh(self.store.as_ref(), true).await?;
         Ok(unlocked)
@@ -212,6 +214,12 @@ impl Gatehouse {
         match changed? {
             true => {
                 tracing::info!(username = %username, exempt, "second-factor exemption changed");
+                self.audit(
+                    "local_user.second_factor",
+                    username.as_str(),
+                    serde_json::json!({"exempt": exempt}),
+                )
+                .await;
                 Ok(())
             }
             false => Err(UserError::NotFound(username.to_string())),

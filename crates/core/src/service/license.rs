@@ -338,6 +338,17 @@ impl Gatehouse {
             support_end = %license.payload.support_end,
             "license installed"
         );
+        self.audit(
+            "license.install",
+            &license.payload.license_id,
+            serde_json::json!({
+                "company": license.payload.company,
+                "license_type": license.payload.license_type.to_string(),
+                "user_limit": license.payload.user_limit,
+                "support_end": license.payload.support_end.to_string(),
+            }),
+        )
+        .await;
         self.set_license(LicenseState {
             terms: license.terms(&self.zone),
             binding: LicenseBinding {

@@ -164,6 +164,12 @@ impl Gatehouse {
             })
             .await?;
         tracing::info!(username = %identity.username, "push enrollment link created");
+        self.audit(
+            "push.enrollment_link",
+            &identity.username,
+            serde_json::json!({"expires_at": token.expires_at.to_string()}),
+        )
+        .await;
         Ok((identity, token, secret))
     }
 
@@ -217,6 +223,13 @@ impl Gatehouse {
             return Ok(None);
         }
         tracing::info!(device = %id, "push device removed");
+        let owner = device.as_ref().map_or("", |d| d.username.as_str());
+        self.audit(
+            "push.device_remove",
+            owner,
+            serde_json::json!({"device": id}),
+        )
+        .await;
         let Some(device) = device else {
             return Ok(Some(Removed {
                 username: String::new(),
@@ -238,6 +251,13 @@ impl Gatehouse {
         let set = self.store.set_push_mode(&identity.seat, mode).await;
         self.accounts.changed(self.store.as_ref()).await;
         set?;
+        let shown = mode.map(|m| m.as_str());
+        self.audit(
+            "push.mode",
+            &identity.username,
+            serde_json::json!({"mode": shown}),
+        )
+        .await;
         Ok(identity)
     }
 

@@ -302,6 +302,13 @@ impl Gatehouse {
             policies = policies.len(),
             "policies saved"
         );
+        let names: Vec<&str> = policies.iter().map(|p| p.name.as_str()).collect();
+        self.audit(
+            "policy.save",
+            "",
+            serde_json::json!({"generation": edited + 1, "policies": names}),
+        )
+        .await;
         self.policies.saved_here(edited + 1);
         self.policies.refresh(self.store.as_ref(), true).await?;
         Ok(edited + 1)

@@ -12,6 +12,7 @@
 
 mod accounts;
 mod alarms;
+mod audit;
 mod installation;
 mod lockouts;
 mod policies;
@@ -20,6 +21,7 @@ mod seats;
 
 pub use accounts::*;
 pub use alarms::*;
+pub use audit::*;
 pub use installation::*;
 pub use lockouts::*;
 pub use policies::*;
@@ -76,6 +78,7 @@ pub trait Store:
     + PushStore
     + LockoutStore
     + PolicyStore
+    + AuditStore
     + 'static
 {
 }
@@ -91,6 +94,7 @@ impl<T> Store for T where
         + PushStore
         + LockoutStore
         + PolicyStore
+        + AuditStore
         + 'static
 {
 }

@@ -33,6 +33,7 @@ use crate::wire::ErrorJson;
 
 mod accounts;
 mod admins;
+mod audit;
 mod license;
 mod phones;
 mod policies;
@@ -123,6 +124,8 @@ pub fn routes() -> (Router<Arc<Panel>>, Vec<(&'static str, &'static str)>) {
     );
     add("/policies/test", &["post"], post(policies::test_policy));
     add("/admins", &["get"], get(admins::admins));
+    add("/audit", &["get"], get(audit::audit));
+    add("/audit/verify", &["get"], get(audit::verify_audit));
     add("/admins/{name}", &["delete"], delete(admins::delete_admin));
     add(
         "/admins/{name}/password",

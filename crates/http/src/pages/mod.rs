@@ -30,6 +30,7 @@ use crate::state::Panel;
 mod account;
 mod alarms;
 mod analytics;
+mod audit;
 mod clients;
 mod license;
 mod local_users;
@@ -62,6 +63,7 @@ pub(crate) fn routes() -> Listed {
         .route("/policies/save", post(policies::save_policy))
         .route("/policies/move", post(policies::move_policy))
         .route("/policies/delete", post(policies::delete_policy))
+        .route("/audit", get(audit::audit_page))
         .route("/account", get(account::account_page))
         .route("/account/password", post(account::change_password))
         .route("/account/tokens/{id}/revoke", post(account::revoke_token))

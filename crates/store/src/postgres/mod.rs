@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("006_groups.sql"),
     include_str!("007_policies.sql"),
     include_str!("008_admin_lifecycle.sql"),
+    include_str!("009_audit.sql"),
 ];
 
 /// How long a request waits for a pooled connection before the database
@@ -95,6 +96,7 @@ impl Backend for PgStore {
     /// at a time (any node): a transaction-scoped lock on the seat key.
     const SEAT_LOCK: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock(7110440, hashtext($1))");
+    const AUDIT_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(4713300653)");
     const ADMINS_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(4713300652)");
     /// The month's count, its row locked until the admission commits.
     const LOCK_MONTH: &'static str =

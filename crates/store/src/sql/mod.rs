@@ -11,6 +11,7 @@
 
 mod admins;
 mod alarms;
+mod audit;
 mod clients;
 mod installation;
 mod lockouts;

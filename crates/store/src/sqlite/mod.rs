@@ -47,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("010_groups.sql"),
     include_str!("011_policies.sql"),
     include_str!("012_admin_lifecycle.sql"),
+    include_str!("013_audit.sql"),
 ];
 
 /// Longest a writer waits for another process's write lock.
@@ -118,6 +119,7 @@ impl Backend for SqliteStore {
     const MIGRATION_LOCK: Option<&'static str> = None;
     /// The write transaction already serialises per-user checks.
     const SEAT_LOCK: Option<&'static str> = None;
+    const AUDIT_LOCK: Option<&'static str> = None;
     const ADMINS_LOCK: Option<&'static str> = None;
     /// The month's count, read inside the admission transaction (which
     /// holds the write lock).

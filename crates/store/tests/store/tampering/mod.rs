@@ -859,6 +859,75 @@ where
     assert_eq!(sealed_columns(&raw).await, sealed);
 }
 
+/// The audit trail against someone with SQL access: an entry edited, one
+/// deleted from the middle, one written in, and the newest ones removed
+/// are each found by the walk; an edited entry is listed as not authentic.
+pub async fn audit_entries_changed_by_hand_break_the_chain(store: Arc<dyn Store>, raw: Raw) {
+    use gatehouse_core::audit::{AuditQuery, NewAuditEntry};
+    let entry = |n: i64| NewAuditEntry {
+        at: ts("2026-11-01T09:00:00Z") + gatehouse_license::jiff::SignedDuration::from_mins(n),
+        actor: "admin:root".into(),
+        source: "192.0.2.7".into(),
+        action: "local_user.delete".into(),
+        subject: format!("user{n}"),
+        detail: String::new(),
+    };
+    for n in 1..=6 {
+        store.append_audit(&entry(n)).await.unwrap();
+    }
+    assert!(store.verify_audit_chain().await.unwrap().intact());
+    // Edited: who did it.
+    raw.execute("UPDATE audit_log SET actor = 'admin:mallory' WHERE id = 4")
+        .await;
+    let report = store.verify_audit_chain().await.unwrap();
+    assert_eq!(report.first_break, Some(4), "{report:?}");
+    let listed = store
+        .audit_entries(&AuditQuery {
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let authentic: Vec<(u64, bool)> = listed.iter().map(|r| (r.id, r.authentic)).collect();
+    assert_eq!(
+        authentic,
+        [
+            (6, true),
+            (5, true),
+            (4, false),
+            (3, true),
+            (2, true),
+            (1, true)
+        ]
+    );
+    raw.execute("UPDATE audit_log SET actor = 'admin:root' WHERE id = 4")
+        .await;
+    assert!(
+        store.verify_audit_chain().await.unwrap().intact(),
+        "put back as it was"
+    );
+    // Deleted from the middle.
+    raw.execute("DELETE FROM audit_log WHERE id = 3").await;
+    assert_eq!(
+        store.verify_audit_chain().await.unwrap().first_break,
+        Some(4)
+    );
+    // Appending goes on after a break, and the break stays visible.
+    store.append_audit(&entry(7)).await.unwrap();
+    let report = store.verify_audit_chain().await.unwrap();
+    assert_eq!((report.first_break, report.entries), (Some(4), 6));
+    // The newest entries removed, with nothing else touched: the head
+    // says so.
+    let fresh_start = store.verify_audit_chain().await.unwrap();
+    assert!(!fresh_start.head_mismatch);
+    raw.execute("DELETE FROM audit_log WHERE id = 7").await;
+    assert!(store.verify_audit_chain().await.unwrap().head_mismatch);
+    // Everything removed: the head still tells.
+    raw.execute("DELETE FROM audit_log").await;
+    let emptied = store.verify_audit_chain().await.unwrap();
+    assert!(emptied.head_mismatch && emptied.entries == 0, "{emptied:?}");
+}
+
 /// One `#[tokio::test]` per case; `$make` is an async function of the case
 /// name yielding `Option<(Arc<dyn Store>, Raw)>` (`None`: SKIP).
 #[macro_export]
@@ -875,6 +944,7 @@ macro_rules! tampering_suite {
             credentials_written_in_sign_nobody_in,
             group_memberships_written_in_or_out_fail_the_tag,
             policies_written_in_fail_their_tag,
+            audit_entries_changed_by_hand_break_the_chain,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

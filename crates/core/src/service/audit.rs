@@ -1,0 +1,50 @@
+//! The audit trail through the service ([`crate::audit`]): recording a
+//! change under the actor of the request, listing, and walking the chain.
+
+use super::Gatehouse;
+use crate::audit::{AuditQuery, AuditRecord, ChainReport, NewAuditEntry, current};
+use crate::store::StoreError;
+
+impl Gatehouse {
+    /// Records a change the service has just made, under the actor of the
+    /// request (or command) that asked for it, and logs it
+    /// (`gatehouse::audit`). The change is done by then: a database that
+    /// fails here loses the entry, which is logged as an error.
+    pub(crate) async fn audit(&self, action: &str, subject: &str, detail: serde_json::Value) {
+        let actor = current();
+        let entry = NewAuditEntry {
+            at: self.now(),
+            actor: actor.who,
+            source: actor.from,
+            action: action.to_string(),
+            subject: subject.to_string(),
+            detail: if detail.is_null() {
+                String::new()
+            } else {
+                detail.to_string()
+            },
+        };
+        tracing::info!(
+            target: "gatehouse::audit",
+            actor = entry.actor.as_str(),
+            from = entry.source.as_str(),
+            action = entry.action.as_str(),
+            subject = entry.subject.as_str(),
+            detail = entry.detail.as_str(),
+            "administrative change"
+        );
+        if let Err(error) = self.store().append_audit(&entry).await {
+            tracing::error!(%error, action, subject, "could not record an administrative change in the audit trail");
+        }
+    }
+
+    /// Audit entries, newest first.
+    pub async fn audit_entries(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        self.store().audit_entries(query).await
+    }
+
+    /// Walks the whole audit trail, checking every tag and link.
+    pub async fn verify_audit(&self) -> Result<ChainReport, StoreError> {
+        self.store().verify_audit_chain().await
+    }
+}
