@@ -7,6 +7,7 @@ mod access;
 mod accounts;
 mod admins;
 mod alarms;
+mod audit;
 mod license;
 mod policies;
 mod push;

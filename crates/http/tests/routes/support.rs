@@ -309,7 +309,8 @@ pub(crate) async fn body_text(response: Response) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-pub(crate) const PAGES: [&str; 12] = [
+pub(crate) const PAGES: [&str; 13] = [
+    "/audit",
     "/license",
     "/account",
     "/users",
@@ -324,7 +325,9 @@ pub(crate) const PAGES: [&str; 12] = [
     "/license/application-key-file",
 ];
 
-pub(crate) const API_GETS: [&str; 15] = [
+pub(crate) const API_GETS: [&str; 17] = [
+    "/api/v1/audit",
+    "/api/v1/audit/verify",
     "/api/v1/admins",
     "/api/v1/license",
     "/api/v1/license/request",
