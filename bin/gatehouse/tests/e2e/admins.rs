@@ -127,6 +127,43 @@ fn administrators_are_managed_from_the_command_line() {
     );
     let admins: Value = serde_json::from_str(&gh.ok(&["admin", "list", "--json"], "")).unwrap();
     assert_eq!(admins.as_array().unwrap().len(), 1);
+
+    // Each change is in the audit trail as the command line's, with the
+    // local user who ran it; the trail verifies.
+    let audit: Value =
+        serde_json::from_str(&gh.ok(&["audit", "--json", "--action", "admin."], "")).unwrap();
+    let actions: Vec<&str> = (audit.as_array().unwrap().iter())
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "admin.delete",
+            "admin.logout",
+            "admin.password",
+            "admin.token_revoke",
+            "admin.token_create",
+            "admin.token_create",
+            "admin.add",
+            "admin.add"
+        ]
+    );
+    assert!(
+        audit.as_array().unwrap().iter().all(
+            |e| e["actor"] == "cli" && e["source"].as_str().unwrap().starts_with("local user ")
+        ),
+        "{audit}"
+    );
+    let verified = gh.ok(&["audit", "--verify"], "");
+    assert!(
+        verified.contains("audit trail intact: 8 entries"),
+        "{verified}"
+    );
+    let human = gh.ok(&["audit", "--limit", "2"], "");
+    assert!(
+        human.contains("admin.delete") && !human.contains("admin.password"),
+        "{human}"
+    );
 }
 
 #[test]

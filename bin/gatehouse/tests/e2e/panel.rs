@@ -114,6 +114,29 @@ fn the_panel_in_a_real_browser() {
             .iter()
             .all(|m| m.recipients == ["ops@example.com", "noc@example.org"])
     );
+    // What the browser changed is in the audit trail, under the signed-in
+    // administrator and the browser's address.
+    let audit: serde_json::Value = serde_json::from_str(
+        &server
+            .gh
+            .ok(&["audit", "--json", "--actor", "admin:root"], ""),
+    )
+    .unwrap();
+    let entries = audit.as_array().unwrap();
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"license.install") && actions.contains(&"alarms.save"),
+        "{audit}"
+    );
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["source"] == "127.0.0.1" && e["authentic"] == true),
+        "{audit}"
+    );
 
     // 100 days on, the 60-day license has expired: only the License page.
     let later = Timestamp::now()
