@@ -199,3 +199,37 @@ fn the_first_start_admin_must_replace_the_printed_password() {
     let admins: Value = serde_json::from_str(&gh.ok(&["admin", "list", "--json"], "")).unwrap();
     assert_eq!(admins[0]["must_change_password"], false);
 }
+
+#[test]
+fn group_changes_from_the_command_line_are_audited() {
+    let gh = Installation::new("UTC");
+    gh.ok(&["group", "add", "contractors"], "");
+    gh.add_user("carol");
+    gh.ok(&["group", "add-member", "contractors", "carol"], "");
+    gh.ok(&["group", "delete", "contractors"], "");
+    let audit: Value = serde_json::from_str(&gh.ok(&["audit", "--json"], "")).unwrap();
+    let seen: Vec<(&str, &str)> = (audit.as_array().unwrap().iter())
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["subject"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("group.delete", "contractors"),
+            ("local_user.groups", "carol"),
+            ("local_user.add", "carol"),
+            ("group.add", "contractors"),
+        ]
+    );
+    assert!(
+        audit[1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("\"join\":\"contractors\""),
+        "{audit}"
+    );
+}

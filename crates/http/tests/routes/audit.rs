@@ -343,3 +343,41 @@ async fn a_change_in_the_panel_is_recorded_under_the_session_and_shown_on_the_au
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(bad.contains("is neither a day"), "{bad}");
 }
+
+#[tokio::test]
+async fn unlocking_a_locked_out_user_is_recorded() {
+    let fx = fixture("audit-unlock").await;
+    fx.gatehouse
+        .add_local_user("mallory", "mallory-password")
+        .await
+        .unwrap();
+    let route = gatehouse_core::Route::new("vpn-1", None);
+    // Different wrong passwords in a row lock the account.
+    for attempt in 0..20 {
+        let _ = fx
+            .gatehouse
+            .login_through("mallory", &format!("wrong-{attempt}"), &route)
+            .await;
+    }
+    let (_, locked) = fx
+        .api(As::Token, Method::GET, "/api/v1/lockouts", None)
+        .await;
+    assert!(locked.to_string().contains("mallory"), "{locked}");
+    let (status, _) = fx
+        .api(As::Token, Method::DELETE, "/api/v1/lockouts/mallory", None)
+        .await;
+    assert!(status.is_success(), "{status}");
+    let newest = fx
+        .gatehouse
+        .audit_entries(&AuditQuery {
+            limit: 1,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        (newest.entry.action.as_str(), newest.entry.subject.as_str()),
+        ("lockout.unlock", "mallory")
+    );
+}

@@ -184,6 +184,21 @@ async fn a_phone_enrolls_by_link_fetches_signed_and_is_revoked() {
     let path = format!("/api/v1/push/devices/{device}");
     let (status, _) = fx.api(As::Token, Method::DELETE, &path, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+    // The revocation is in the audit trail.
+    let newest = fx
+        .gatehouse
+        .audit_entries(&gatehouse_core::audit::AuditQuery {
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        (newest.entry.action.as_str(), newest.entry.subject.as_str()),
+        ("push.device_remove", "alice")
+    );
+    assert!(newest.entry.actor.starts_with("token:root/"));
     let (status, _) = fx.api(As::Token, Method::DELETE, &path, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
