@@ -48,7 +48,13 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    owner::check(&cli.data_dir)?;
+    // Checking an exported file reads no data directory.
+    if !matches!(
+        cli.command,
+        Command::License(LicenseCommand::VerifyExport { .. })
+    ) {
+        owner::check(&cli.data_dir)?;
+    }
     let explicit = (cli.config.clone()).or_else(|| cli::PACKAGE_CONFIG.map(Into::into));
     let config = config::load(&cli.data_dir, explicit.as_deref())?;
     let serving = matches!(cli.command, Command::Serve);
