@@ -134,6 +134,13 @@ fn root_is_refused_on_a_data_directory_another_user_owns_and_nothing_is_written(
         before, after,
         "a refused command wrote into the data directory"
     );
+    // Checking an exported file reads no data directory: root may.
+    let verify = gh.run(
+        &["license", "verify-export", "/nonexistent/export.json"],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&verify.stderr);
+    assert!(!stderr.contains("belongs to"), "{stderr}");
     // Given back to root, the same command runs.
     std::os::unix::fs::chown(gh.data_dir(), Some(0), Some(0)).unwrap();
     gh.ok(&["users"], "");
