@@ -89,6 +89,9 @@ pub(crate) enum Command {
     Policy(PolicyCommand),
     /// The audit trail: administrative changes, newest first.
     Audit(AuditArgs),
+    /// Check the installation: every month's count against its ledger, and
+    /// the audit trail's chain (exit 1 on any difference).
+    Verify,
     /// Write a consistent snapshot of the installation (SQLite or
     /// PostgreSQL, while `serve` runs) to FILE, one SQLite file; everything
     /// but the sealing key file.

@@ -147,6 +147,7 @@ async fn run_command(
         Command::Client(command) => client::client(gatehouse, config, command).await,
         Command::Admin(command) => admin::admin(gatehouse, command).await,
         Command::Audit(args) => audit::audit(gatehouse, args).await,
+        Command::Verify => audit::verify(gatehouse).await,
         Command::Alarm(command) => alarm::alarm(gatehouse, config, command).await,
         Command::Directory(command) => directory::directory(gatehouse, command).await,
         Command::Push(command) => push::push(gatehouse, config, command).await,

@@ -78,3 +78,25 @@ pub(crate) async fn audit(gatehouse: &Gatehouse, args: AuditArgs) -> Result<Exit
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `gatehouse verify`: counts against ledgers, and the audit chain.
+pub(crate) async fn verify(gatehouse: &Gatehouse) -> Result<ExitCode> {
+    let mismatches = gatehouse.ledger_mismatches().await?;
+    let chain = gatehouse.verify_audit().await?;
+    for (month, count, ledger) in &mismatches {
+        println!("month {month}: count {count} but {ledger} users in the ledger");
+    }
+    if mismatches.is_empty() {
+        println!("every month's count equals its ledger");
+    }
+    if chain.intact() {
+        println!("audit trail intact: {} entries", chain.entries);
+    } else {
+        println!("audit trail changed outside Gatehouse (gatehouse audit --verify says where)");
+    }
+    Ok(if mismatches.is_empty() && chain.intact() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::EXIT_NO)
+    })
+}

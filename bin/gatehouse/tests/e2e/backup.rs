@@ -129,6 +129,12 @@ fn restore_and_check(
         license["license_type"],
         original.license_json()["license_type"]
     );
+    let verified = target.ok(&["verify"], "");
+    assert!(
+        verified.contains("every month's count equals its ledger")
+            && verified.contains("audit trail intact"),
+        "{verified}"
+    );
     // Restoring again into the same place overwrites nothing.
     let again = target.run(&["restore", file.to_str().unwrap()], "");
     assert_eq!(again.status.code(), Some(2));
@@ -228,4 +234,26 @@ fn a_restore_needs_the_right_sealing_key_and_an_empty_place() {
     let restored = with_key_of(&original, Installation::new("UTC"));
     restored.ok(&["restore", file.to_str().unwrap()], "");
     assert_eq!(count_and_ledger(&restored), (2, 2));
+}
+
+#[test]
+fn verify_finds_a_count_changed_by_hand() {
+    let gh = Installation::new("UTC");
+    gh.add_user("alice");
+    assert_eq!(gh.auth("alice").0, "Accept");
+    assert!(
+        gh.ok(&["verify"], "")
+            .contains("every month's count equals its ledger")
+    );
+    sqlite_sql(
+        &gh.data_dir().join("gatehouse.db"),
+        "UPDATE months SET active_users = 0;",
+    );
+    let checked = gh.run(&["verify"], "");
+    assert_eq!(checked.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        stdout.contains("count 0 but 1 users in the ledger"),
+        "{stdout}"
+    );
 }

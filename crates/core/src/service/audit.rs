@@ -43,6 +43,12 @@ impl Gatehouse {
         self.store().audit_entries(query).await
     }
 
+    /// Months whose count differs from their ledger (none on a sound
+    /// installation): `gatehouse verify`.
+    pub async fn ledger_mismatches(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        self.store().ledger_mismatches().await
+    }
+
     /// Walks the whole audit trail, checking every tag and link.
     pub async fn verify_audit(&self) -> Result<ChainReport, StoreError> {
         self.store().verify_audit_chain().await

@@ -155,6 +155,10 @@ pub struct MonthUsageRecord {
 /// The monthly seat ledger.
 #[async_trait]
 pub trait SeatStore: Send + Sync {
+    /// Months whose count is not the number of users in their ledger:
+    /// (month, count, ledger rows). Empty on a sound installation.
+    async fn ledger_mismatches(&self) -> StoreResult<Vec<(String, i64, i64)>>;
+
     /// Counts each user if the month has a free seat under the limit of the
     /// verified license the request names ([`LicenseBinding`]: never a
     /// stored limit), while the license row still holds that license, in

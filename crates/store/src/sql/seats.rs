@@ -27,6 +27,13 @@ use crate::shared::{
 
 #[async_trait]
 impl SeatStore for Store {
+    async fn ledger_mismatches(&self) -> StoreResult<Vec<(String, i64, i64)>> {
+        sqlx::query_as(crate::copy::MISMATCHED_MONTHS)
+            .fetch_all(self.pool())
+            .await
+            .map_err(unavailable)
+    }
+
     async fn admit(&self, requests: &[AdmitRequest]) -> StoreResult<Vec<AdmitOutcome>> {
         if requests.is_empty() {
             return Ok(Vec::new());
