@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use rustls::ClientConfig;
+pub use rustls::ClientConfig;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
 

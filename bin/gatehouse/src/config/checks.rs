@@ -403,8 +403,8 @@ pub(super) fn validate_policies(raw: &[PolicyText], checks: &PolicyChecks) -> Re
 pub(super) fn syslog(
     data_dir: &Path,
     raw: Option<super::sections::SyslogSection>,
-) -> Result<Option<crate::syslog::SyslogSettings>> {
-    use crate::syslog::{FACILITIES, SyslogSettings, Transport, parse_target};
+) -> Result<Option<super::SyslogSettings>> {
+    use super::syslog::{FACILITIES, SyslogSettings, Transport, parse_target};
     let Some(raw) = raw else {
         return Ok(None);
     };

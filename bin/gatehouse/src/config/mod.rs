@@ -25,9 +25,11 @@ use gatehouse_license::jiff::tz::TimeZone;
 use gatehouse_mail::SmtpSettings;
 use gatehouse_radius::dictionary::Dictionary;
 use sections::RawConfig;
+pub use syslog::SyslogSettings;
 
 mod checks;
 mod sections;
+pub(crate) mod syslog;
 
 /// Where the data lives.
 #[derive(Clone, PartialEq, Eq)]
@@ -77,7 +79,7 @@ pub struct Config {
     /// `log.format = "json"`.
     pub log_json: bool,
     /// `[log.syslog]`, checked.
-    pub syslog: Option<crate::syslog::SyslogSettings>,
+    pub syslog: Option<SyslogSettings>,
 }
 
 /// The validated `[push.webpush]` section.

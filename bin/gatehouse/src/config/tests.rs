@@ -509,7 +509,7 @@ fn log_format_and_syslog_are_read_and_checked() {
             syslog.port,
             syslog.facility
         ),
-        (crate::syslog::Transport::Udp, "192.0.2.7", 514, 20)
+        (syslog::Transport::Udp, "192.0.2.7", 514, 20)
     );
     assert_eq!(syslog.app_name, "gatehouse");
     assert!(syslog.tls.is_none());
