@@ -146,12 +146,13 @@ impl Gatehouse {
         if self.alarms.configured.is_some() {
             return Err(AlarmSaveError::Configured);
         }
+        let before = self.store.alarm_settings().await?.unwrap_or_default();
         self.store.set_alarm_settings(settings).await?;
         tracing::info!(%settings, "alarm settings saved");
         self.audit(
             "alarms.save",
             "",
-            serde_json::json!({"settings": settings.to_string()}),
+            serde_json::json!({"before": before.to_string(), "after": settings.to_string()}),
         )
         .await;
         self.check_alarms_logged().await;

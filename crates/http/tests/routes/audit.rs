@@ -196,6 +196,26 @@ async fn every_kind_of_change_through_the_api_is_recorded_under_its_token() {
         }
         assert!(newest.authentic);
     }
+    // Small changes carry what was before and after.
+    let alarms = fx
+        .gatehouse
+        .audit_entries(&AuditQuery {
+            action: Some("alarms.save".into()),
+            limit: 1,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap()
+        .remove(0);
+    let detail: Value = serde_json::from_str(&alarms.entry.detail).unwrap();
+    assert!(
+        detail["before"].is_string()
+            && detail["after"]
+                .as_str()
+                .unwrap()
+                .contains("ops@example.com"),
+        "{detail}"
+    );
     // A refused change records nothing.
     let before = fx
         .gatehouse

@@ -60,6 +60,39 @@ fn record(store: &Store, row: AuditRow) -> StoreResult<AuditRecord> {
     })
 }
 
+/// What a new entry follows: the entry the last append recorded in the
+/// (authentic) head. Recording never heals a trail changed by hand: when
+/// entries were removed from the end, the new one follows the removed
+/// one (its id leaves the gap); when the head is gone or not authentic, it
+/// follows a mark no entry has. Either way the walk finds the break at
+/// the new entry, however many appends come after.
+fn previous_entry(
+    store: &Store,
+    newest: Option<(i64, Vec<u8>)>,
+    head: Option<(i64, Vec<u8>, Vec<u8>)>,
+) -> (i64, Vec<u8>) {
+    const BROKEN: &[u8] = b"audit head missing or altered";
+    let newest_id = newest.as_ref().map_or(0, |(id, _)| *id);
+    match head {
+        Some((last_id, last_tag, tag)) => {
+            let authentic = Tagged::AuditHead {
+                last_id,
+                last_tag: &last_tag,
+            }
+            .verify(store.seal(), Some(&tag));
+            if authentic {
+                (last_id.max(newest_id), last_tag)
+            } else {
+                (last_id.max(newest_id), BROKEN.to_vec())
+            }
+        }
+        None => match newest {
+            None => (0, Vec::new()),
+            Some((id, _)) => (id, BROKEN.to_vec()),
+        },
+    }
+}
+
 #[async_trait]
 impl AuditStore for Store {
     async fn append_audit(&self, entry: &NewAuditEntry) -> StoreResult<u64> {
@@ -70,14 +103,17 @@ impl AuditStore for Store {
                 .await
                 .map_err(unavailable)?;
         }
-        // Linked to the newest entry there is, whatever the head says: a
-        // broken chain stays visible, and recording goes on.
         let newest: Option<(i64, Vec<u8>)> =
             sqlx::query_as("SELECT id, tag FROM audit_log ORDER BY id DESC LIMIT 1")
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(unavailable)?;
-        let (previous, prev_tag) = newest.unwrap_or((0, Vec::new()));
+        let head: Option<(i64, Vec<u8>, Vec<u8>)> =
+            sqlx::query_as("SELECT last_id, last_tag, tag FROM audit_head WHERE id = 1")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        let (previous, prev_tag) = previous_entry(self, newest, head);
         let id = previous + 1;
         let row: AuditRow = (
             id,
@@ -173,8 +209,9 @@ impl AuditStore for Store {
             .fetch_all(self.pool())
             .await
             .map_err(unavailable)?;
-            let Some(tail) = rows.last() else { break };
-            let tail = (tail.0, tail.8.clone());
+            if rows.is_empty() {
+                break;
+            }
             for row in &rows {
                 entries += 1;
                 let expected_prev: &[u8] = last.as_ref().map_or(&[], |(_, tag)| tag);
@@ -186,7 +223,6 @@ impl AuditStore for Store {
                 }
                 last = Some((row.0, row.8.clone()));
             }
-            last = Some(tail);
         }
         let head: Option<(i64, Vec<u8>, Vec<u8>)> =
             sqlx::query_as("SELECT last_id, last_tag, tag FROM audit_head WHERE id = 1")

@@ -922,10 +922,65 @@ pub async fn audit_entries_changed_by_hand_break_the_chain(store: Arc<dyn Store>
     assert!(!fresh_start.head_mismatch);
     raw.execute("DELETE FROM audit_log WHERE id = 7").await;
     assert!(store.verify_audit_chain().await.unwrap().head_mismatch);
+
     // Everything removed: the head still tells.
     raw.execute("DELETE FROM audit_log").await;
     let emptied = store.verify_audit_chain().await.unwrap();
     assert!(emptied.head_mismatch && emptied.entries == 0, "{emptied:?}");
+}
+
+fn audit_entry(n: i64) -> gatehouse_core::audit::NewAuditEntry {
+    gatehouse_core::audit::NewAuditEntry {
+        at: ts("2026-11-01T09:00:00Z") + gatehouse_license::jiff::SignedDuration::from_mins(n),
+        actor: "cli".into(),
+        source: "local user root".into(),
+        action: "group.add".into(),
+        subject: format!("group{n}"),
+        detail: String::new(),
+    }
+}
+
+/// Newest entries removed by hand stay visible however many entries are
+/// appended afterwards: the next one follows the removed one.
+pub async fn audit_entries_removed_from_the_end_stay_visible(store: Arc<dyn Store>, raw: Raw) {
+    for n in 1..=5 {
+        store.append_audit(&audit_entry(n)).await.unwrap();
+    }
+    raw.execute("DELETE FROM audit_log WHERE id >= 4").await;
+    let report = store.verify_audit_chain().await.unwrap();
+    assert!(
+        report.head_mismatch && report.first_break.is_none(),
+        "{report:?}"
+    );
+    for n in 6..=8 {
+        store.append_audit(&audit_entry(n)).await.unwrap();
+    }
+    let report = store.verify_audit_chain().await.unwrap();
+    assert_eq!(report.first_break, Some(6), "{report:?}");
+}
+
+/// A head deleted or edited by hand is not trusted: the next entry
+/// follows nothing, and the break stays.
+pub async fn an_audit_head_removed_or_edited_breaks_the_next_entry(
+    store: Arc<dyn Store>,
+    raw: Raw,
+) {
+    for n in 1..=3 {
+        store.append_audit(&audit_entry(n)).await.unwrap();
+    }
+    raw.execute("DELETE FROM audit_head").await;
+    assert!(store.verify_audit_chain().await.unwrap().head_mismatch);
+    store.append_audit(&audit_entry(4)).await.unwrap();
+    store.append_audit(&audit_entry(5)).await.unwrap();
+    assert_eq!(
+        store.verify_audit_chain().await.unwrap().first_break,
+        Some(4)
+    );
+    raw.execute("UPDATE audit_head SET last_id = 9").await;
+    store.append_audit(&audit_entry(6)).await.unwrap();
+    let report = store.verify_audit_chain().await.unwrap();
+    assert_eq!(report.first_break, Some(4), "{report:?}");
+    assert_eq!(report.entries, 6);
 }
 
 /// One `#[tokio::test]` per case; `$make` is an async function of the case
@@ -945,6 +1000,8 @@ macro_rules! tampering_suite {
             group_memberships_written_in_or_out_fail_the_tag,
             policies_written_in_fail_their_tag,
             audit_entries_changed_by_hand_break_the_chain,
+            audit_entries_removed_from_the_end_stay_visible,
+            an_audit_head_removed_or_edited_breaks_the_next_entry,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
