@@ -38,6 +38,15 @@ enum Command {
     },
     /// Print a license key for an installation's App Key.
     Issue(IssueArgs),
+    /// Print the terms a license key grants, once its signature verifies
+    /// under the vendor public key.
+    Inspect {
+        /// The vendor public key file written by `keygen` (`vendor.pub`).
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
+        /// The license key (GHL1.…).
+        key: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -97,7 +106,39 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", issue_key(args)?);
             Ok(())
         }
+        Command::Inspect { public_key, key } => {
+            print!("{}", inspect(&public_key, &key)?);
+            Ok(())
+        }
     }
+}
+
+/// A key's terms, one per line, when `public_key` verifies its signature.
+fn inspect(public_key: &Path, key: &str) -> Result<String> {
+    let text = fs::read_to_string(public_key)
+        .with_context(|| format!("cannot read {}", public_key.display()))?;
+    let vendor = gatehouse_license::key_file::parse_public(&text)
+        .with_context(|| format!("{} is not a vendor public key", public_key.display()))?;
+    let verified = gatehouse_license::key::decode_signed(key, &[vendor])
+        .map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
+    let terms = &verified.payload;
+    let yes_no = |value: bool| if value { "yes" } else { "no" };
+    Ok(format!(
+        "License ID         {}\nIssued             {}\nApp Key            {}\nCompany            {}\nDossier            {}\n\
+         User Limit         {}\nLicense Type       {}\nSupport End Date   {}\nPush Subscription  {}\n\
+         Format Version     {}\nSignature          verified with {}\n",
+        terms.license_id,
+        terms.issued_at,
+        terms.app_key,
+        terms.company,
+        terms.dossier,
+        terms.user_limit,
+        gatehouse_license::words::license_type(terms.license_type),
+        terms.support_end,
+        yes_no(terms.push_subscription),
+        terms.format_version,
+        public_key.display(),
+    ))
 }
 
 fn keygen(dir: &Path) -> Result<()> {

@@ -145,3 +145,89 @@ fn bad_arguments_are_refused_with_a_reason() {
         assert!(stderr.contains(message), "{message}: {stderr}");
     }
 }
+
+#[test]
+fn inspect_prints_the_terms_of_a_key_its_public_key_verifies() {
+    let dir = temp_dir();
+    let out = dir.path().join("vendor-keys");
+    assert!(
+        vendor(&["keygen", "--out", out.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let app_key = app_key();
+    let issued = vendor(&[
+        "issue",
+        "--signing-key",
+        out.join("vendor.key").to_str().unwrap(),
+        "--app-key",
+        &app_key,
+        "--company",
+        "Example Networks Ltd.",
+        "--dossier",
+        "D-7",
+        "--users",
+        "150",
+        "--type",
+        "subscription",
+        "--support-end",
+        "2027-06-30",
+        "--push",
+    ]);
+    assert!(issued.status.success());
+    let key = String::from_utf8(issued.stdout).unwrap().trim().to_string();
+    let inspected = vendor(&[
+        "inspect",
+        "--public-key",
+        out.join("vendor.pub").to_str().unwrap(),
+        &key,
+    ]);
+    let text = String::from_utf8_lossy(&inspected.stdout);
+    assert!(
+        inspected.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspected.stderr)
+    );
+    for line in [
+        "Company            Example Networks Ltd.",
+        "Dossier            D-7",
+        "User Limit         150",
+        "License Type       Subscription",
+        "Support End Date   2027-06-30",
+        "Push Subscription  yes",
+    ] {
+        assert!(text.contains(line), "{line:?} missing from:\n{text}");
+    }
+    assert!(
+        text.contains(&format!("App Key            {app_key}")),
+        "{text}"
+    );
+    // Another vendor's public key: refused, nothing printed.
+    let other = dir.path().join("other");
+    assert!(
+        vendor(&["keygen", "--out", other.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let refused = vendor(&[
+        "inspect",
+        "--public-key",
+        other.join("vendor.pub").to_str().unwrap(),
+        &key,
+    ]);
+    assert!(!refused.status.success());
+    assert!(refused.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("signature"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    // Not a key.
+    let junk = vendor(&[
+        "inspect",
+        "--public-key",
+        out.join("vendor.pub").to_str().unwrap(),
+        "GHL1.nonsense",
+    ]);
+    assert!(!junk.status.success());
+}
