@@ -36,20 +36,16 @@ pub async fn snapshot_sqlite(from: &SqliteStore, to: &Path) -> StoreResult<()> {
 /// Copies every table of `from`, as one snapshot, into `to`: a SQLite
 /// database sealed under the same key, holding no installation yet.
 pub async fn copy_postgres_to_sqlite(from: &PgStore, to: &SqliteStore) -> StoreResult<CopyReport> {
-    if from.seal().id() != to.seal().id() {
-        return Err(StoreError::Sealing(
-            "the two databases are opened under different sealing keys".into(),
-        ));
-    }
     let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM installation")
         .fetch_one(to.pool())
         .await
         .map_err(unavailable)?;
-    if existing != 0 {
-        return Err(StoreError::Corrupt(
-            "the SQLite database already holds an installation".into(),
-        ));
-    }
+    crate::copy::may_copy(
+        from.seal(),
+        to.seal(),
+        existing,
+        "the SQLite database already holds an installation",
+    )?;
     let mut snapshot = from.pool().begin().await.map_err(unavailable)?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *snapshot)

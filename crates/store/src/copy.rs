@@ -58,6 +58,25 @@ const IDENTITY_TABLES: &[&str] = &["license_history", "alarm_outbox"];
 /// Rows per INSERT.
 pub(crate) const ROWS_PER_INSERT: usize = 500;
 
+/// What a copy between two databases needs: both sealed under one key,
+/// and no installation (`existing` rows) in the destination yet.
+pub(crate) fn may_copy(
+    from: &gatehouse_core::seal::SealingKey,
+    to: &gatehouse_core::seal::SealingKey,
+    existing: i64,
+    occupied: &str,
+) -> StoreResult<()> {
+    if from.id() != to.id() {
+        return Err(StoreError::Sealing(
+            "the two databases are opened under different sealing keys".into(),
+        ));
+    }
+    if existing != 0 {
+        return Err(StoreError::Corrupt(occupied.into()));
+    }
+    Ok(())
+}
+
 /// Months whose count differs from their ledger: month, count, ledger
 /// rows (both databases run it).
 pub(crate) const MISMATCHED_MONTHS: &str =
@@ -80,21 +99,16 @@ pub(crate) enum Value {
 /// yet. Nothing is written unless everything is; afterwards every table's
 /// row count is compared, and every month's count with its ledger.
 pub async fn copy_sqlite_to_postgres(from: &SqliteStore, to: &PgStore) -> StoreResult<CopyReport> {
-    if from.seal().id() != to.seal().id() {
-        return Err(StoreError::Sealing(
-            "the two databases are opened under different sealing keys".into(),
-        ));
-    }
     let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM installation")
         .fetch_one(to.pool())
         .await
         .map_err(unavailable)?;
-    if existing != 0 {
-        return Err(StoreError::Corrupt(
-            "the PostgreSQL database already holds an installation; migrate into an empty database"
-                .into(),
-        ));
-    }
+    may_copy(
+        from.seal(),
+        to.seal(),
+        existing,
+        "the PostgreSQL database already holds an installation; migrate into an empty database",
+    )?;
     let mut tx = to.pool().begin().await.map_err(unavailable)?;
     let mut report = CopyReport::new();
     for &table in TABLES {

@@ -4,7 +4,6 @@
 //! the chain check.
 
 use axum::http::{Method, StatusCode};
-use gatehouse_core::audit::AuditQuery;
 use serde_json::{Value, json};
 
 use super::support::*;
@@ -172,15 +171,7 @@ async fn every_kind_of_change_through_the_api_is_recorded_under_its_token() {
     for (method, path, body, action, subject) in cases {
         let (status, answer) = fx.api(As::Token, method.clone(), &path, body).await;
         assert!(status.is_success(), "{method} {path}: {status} {answer}");
-        let newest = fx
-            .gatehouse
-            .audit_entries(&AuditQuery {
-                limit: 1,
-                ..AuditQuery::default()
-            })
-            .await
-            .unwrap()
-            .remove(0);
+        let newest = fx.audit(None, 1).await.remove(0);
         let entry = &newest.entry;
         assert_eq!(
             (
@@ -197,16 +188,7 @@ async fn every_kind_of_change_through_the_api_is_recorded_under_its_token() {
         assert!(newest.authentic);
     }
     // Small changes carry what was before and after.
-    let alarms = fx
-        .gatehouse
-        .audit_entries(&AuditQuery {
-            action: Some("alarms.save".into()),
-            limit: 1,
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap()
-        .remove(0);
+    let alarms = fx.audit(Some("alarms.save"), 1).await.remove(0);
     let detail: Value = serde_json::from_str(&alarms.entry.detail).unwrap();
     assert!(
         detail["before"].is_string()
@@ -217,28 +199,12 @@ async fn every_kind_of_change_through_the_api_is_recorded_under_its_token() {
         "{detail}"
     );
     // A refused change records nothing.
-    let before = fx
-        .gatehouse
-        .audit_entries(&AuditQuery {
-            limit: 1000,
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap()
-        .len();
+    let before = fx.audit(None, 1000).await.len();
     let (status, _) = fx
         .api(As::Token, Method::DELETE, "/api/v1/admins/root", None)
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    let after = fx
-        .gatehouse
-        .audit_entries(&AuditQuery {
-            limit: 1000,
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap()
-        .len();
+    let after = fx.audit(None, 1000).await.len();
     assert_eq!(before, after);
 
     // The listing: filters, pages, and the chain.
@@ -326,15 +292,7 @@ async fn a_change_in_the_panel_is_recorded_under_the_session_and_shown_on_the_au
         )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let newest = fx
-        .gatehouse
-        .audit_entries(&AuditQuery {
-            limit: 1,
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap()
-        .remove(0);
+    let newest = fx.audit(None, 1).await.remove(0);
     assert_eq!(
         (
             newest.entry.actor.as_str(),
@@ -387,15 +345,7 @@ async fn unlocking_a_locked_out_user_is_recorded() {
         .api(As::Token, Method::DELETE, "/api/v1/lockouts/mallory", None)
         .await;
     assert!(status.is_success(), "{status}");
-    let newest = fx
-        .gatehouse
-        .audit_entries(&AuditQuery {
-            limit: 1,
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap()
-        .remove(0);
+    let newest = fx.audit(None, 1).await.remove(0);
     assert_eq!(
         (newest.entry.action.as_str(), newest.entry.subject.as_str()),
         ("lockout.unlock", "mallory")

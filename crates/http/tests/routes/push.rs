@@ -185,15 +185,7 @@ async fn a_phone_enrolls_by_link_fetches_signed_and_is_revoked() {
     let (status, _) = fx.api(As::Token, Method::DELETE, &path, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     // The revocation is in the audit trail.
-    let newest = fx
-        .gatehouse
-        .audit_entries(&gatehouse_core::audit::AuditQuery {
-            limit: 1,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .remove(0);
+    let newest = fx.audit(None, 1).await.remove(0);
     assert_eq!(
         (newest.entry.action.as_str(), newest.entry.subject.as_str()),
         ("push.device_remove", "alice")

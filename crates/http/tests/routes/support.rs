@@ -279,6 +279,22 @@ impl Fixture {
         )
     }
 
+    /// The newest audit entries (of `action`, when given), at most `limit`.
+    pub(crate) async fn audit(
+        &self,
+        action: Option<&str>,
+        limit: u32,
+    ) -> Vec<gatehouse_core::audit::AuditRecord> {
+        self.gatehouse
+            .audit_entries(&gatehouse_core::audit::AuditQuery {
+                action: action.map(str::to_string),
+                limit,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    }
+
     pub(crate) async fn count_users(&self, names: &[String]) {
         for name in names {
             let username = Username::parse(name).unwrap();
