@@ -13,9 +13,9 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::Date;
-use gatehouse_license::key::{FORMAT_VERSION, issue};
+use gatehouse_license::key::issue;
 use gatehouse_license::key_file::{format_public, format_secret, parse_secret};
-use gatehouse_license::{AppKey, LicensePayload, LicenseType, SigningKey};
+use gatehouse_license::{AppKey, LicenseOptions, LicensePayload, LicenseType, SigningKey};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -81,6 +81,19 @@ struct IssueArgs {
     /// License ID; defaults to L-<date>-<random>.
     #[arg(long, value_name = "ID")]
     license_id: Option<String>,
+    /// Admit new users past the limit by this share of it (0-100).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    overage_percent: u32,
+    /// Days after the Support End Date during which users counted that
+    /// month still log in (0-90).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    grace_days: u32,
+    /// Accounts the administrator may mark as never counted.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    exempt_seats: u32,
+    /// Break-glass users the administrator may name (never refused for the limit).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    reserved_seats: u32,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -123,22 +136,36 @@ fn inspect(public_key: &Path, key: &str) -> Result<String> {
         .map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
     let terms = &verified.payload;
     let yes_no = |value: bool| if value { "yes" } else { "no" };
-    Ok(format!(
-        "License ID         {}\nIssued             {}\nApp Key            {}\nCompany            {}\nDossier            {}\n\
-         User Limit         {}\nLicense Type       {}\nSupport End Date   {}\nPush Subscription  {}\n\
-         Format Version     {}\nSignature          verified with {}\n",
-        terms.license_id,
-        terms.issued_at,
-        terms.app_key,
-        terms.company,
-        terms.dossier,
+    let mut rows: Vec<(&str, String)> = vec![
+        ("License ID", terms.license_id.clone()),
+        ("Issued", terms.issued_at.to_string()),
+        ("App Key", terms.app_key.to_string()),
+        ("Company", terms.company.clone()),
+        ("Dossier", terms.dossier.clone()),
+        ("User Limit", terms.user_limit.to_string()),
+        (
+            "License Type",
+            gatehouse_license::words::license_type(terms.license_type).to_string(),
+        ),
+        ("Support End Date", terms.support_end.to_string()),
+        (
+            "Push Subscription",
+            yes_no(terms.push_subscription).to_string(),
+        ),
+    ];
+    rows.extend(gatehouse_license::words::options(
+        &terms.options,
         terms.user_limit,
-        gatehouse_license::words::license_type(terms.license_type),
-        terms.support_end,
-        yes_no(terms.push_subscription),
-        terms.format_version,
-        public_key.display(),
-    ))
+    ));
+    rows.push(("Format Version", terms.format_version().to_string()));
+    rows.push((
+        "Signature",
+        format!("verified with {}", public_key.display()),
+    ));
+    Ok(rows
+        .into_iter()
+        .map(|(label, value)| format!("{label:<19}{value}\n"))
+        .collect())
 }
 
 fn keygen(dir: &Path) -> Result<()> {
@@ -211,7 +238,6 @@ fn issue_key(args: IssueArgs) -> Result<String> {
         None => default_license_id(issued_at)?,
     };
     let payload = LicensePayload {
-        format_version: FORMAT_VERSION,
         license_id,
         issued_at,
         app_key: args.app_key,
@@ -224,6 +250,12 @@ fn issue_key(args: IssueArgs) -> Result<String> {
         },
         support_end: args.support_end,
         push_subscription: args.push,
+        options: LicenseOptions {
+            overage_percent: args.overage_percent,
+            grace_days: args.grace_days,
+            exempt_seats: args.exempt_seats,
+            reserved_seats: args.reserved_seats,
+        },
     };
     Ok(issue(&payload, &vendor)?)
 }

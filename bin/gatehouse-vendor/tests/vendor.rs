@@ -138,6 +138,28 @@ fn bad_arguments_are_refused_with_a_reason() {
             base("/nonexistent", &app_key(), "5", "2027-01-31"),
             "cannot read",
         ),
+        (
+            vendor(&[
+                "issue",
+                "--signing-key",
+                key,
+                "--app-key",
+                &app_key(),
+                "--company",
+                "C",
+                "--dossier",
+                "D",
+                "--users",
+                "5",
+                "--type",
+                "subscription",
+                "--support-end",
+                "2027-01-31",
+                "--overage-percent",
+                "101",
+            ]),
+            "overage percent must be at most 100",
+        ),
     ];
     for (output, message) in cases {
         assert!(!output.status.success());
@@ -202,6 +224,50 @@ fn inspect_prints_the_terms_of_a_key_its_public_key_verifies() {
         text.contains(&format!("App Key            {app_key}")),
         "{text}"
     );
+    assert!(text.contains("Format Version     1\n"), "{text}");
+    assert!(!text.contains("Overage"), "no option granted: {text}");
+    // A key with options lists what it grants.
+    let granted = vendor(&[
+        "issue",
+        "--signing-key",
+        out.join("vendor.key").to_str().unwrap(),
+        "--app-key",
+        &app_key,
+        "--company",
+        "Example Networks Ltd.",
+        "--dossier",
+        "D-7",
+        "--users",
+        "150",
+        "--type",
+        "subscription",
+        "--support-end",
+        "2027-06-30",
+        "--overage-percent",
+        "10",
+        "--grace-days",
+        "14",
+        "--reserved-seats",
+        "2",
+    ]);
+    assert!(granted.status.success());
+    let granted = String::from_utf8(granted.stdout).unwrap();
+    let inspected = vendor(&[
+        "inspect",
+        "--public-key",
+        out.join("vendor.pub").to_str().unwrap(),
+        granted.trim(),
+    ]);
+    let text = String::from_utf8_lossy(&inspected.stdout);
+    for line in [
+        "Overage Allowance  10% (15 users past the limit, up to 165)\n",
+        "Grace Period       14 days after the Support End Date\n",
+        "Break-glass Seats  up to 2\n",
+        "Format Version     2\n",
+    ] {
+        assert!(text.contains(line), "{line:?} missing from:\n{text}");
+    }
+    assert!(!text.contains("Exempt"), "not granted: {text}");
     // Another vendor's public key: refused, nothing printed.
     let other = dir.path().join("other");
     assert!(

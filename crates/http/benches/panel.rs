@@ -118,6 +118,7 @@ async fn build(dir: &Path) {
     let license = LicenseBinding {
         key_digest: LicenseBinding::digest(Some(&key)),
         user_limit: 2 * USERS as u32,
+        overage_seats: 0,
     };
     gatehouse
         .add_admin("root", "bench-admin-password")

@@ -262,8 +262,13 @@ async fn metrics(State(panel): State<Arc<Panel>>) -> Response {
                 ),
                 (
                     "gatehouse_license_expired",
-                    "1 when the license has expired.",
+                    "1 when the license has expired (past the Support End Date and any grace).",
                     i64::from(view.status == LicenseStatus::Expired),
+                ),
+                (
+                    "gatehouse_license_grace",
+                    "1 while the license is in the grace after its Support End Date (users counted this month still log in; new users are refused).",
+                    i64::from(view.status == LicenseStatus::Grace),
                 ),
                 (
                     "gatehouse_license_damaged",

@@ -10,7 +10,12 @@
 //! - `percent:<threshold>:<month>:<limit>`: active / limit * 100 >=
 //!   threshold, once per month and limit (a new limit or a new month
 //!   re-arms it);
-//! - `expired:<support end>`: once after the Support End Date has passed.
+//! - `expired:<support end>`: once after the Support End Date (and any
+//!   grace) has passed;
+//! - `grace:<support end>:<date>`: once a day during the grace after the
+//!   Support End Date (SPEC §16), in place of the expiry alarm;
+//! - `overage:<month>:<limit>`: once per month and limit, when the first
+//!   user is counted past the limit on the overage allowance (SPEC §16).
 
 use jiff::Timestamp;
 use jiff::civil::{Date, Time};
@@ -28,6 +33,10 @@ pub enum AlarmKind {
     UserLimit,
     /// The Support End Date has passed.
     Expired,
+    /// The license is in its grace after the Support End Date.
+    Grace,
+    /// A user was counted past the limit, on the overage allowance.
+    Overage,
 }
 
 impl AlarmKind {
@@ -36,6 +45,8 @@ impl AlarmKind {
             AlarmKind::SupportEnds => "support_end",
             AlarmKind::UserLimit => "user_limit",
             AlarmKind::Expired => "expired",
+            AlarmKind::Grace => "grace",
+            AlarmKind::Overage => "overage",
         }
     }
 
@@ -44,6 +55,8 @@ impl AlarmKind {
             AlarmKind::SupportEnds,
             AlarmKind::UserLimit,
             AlarmKind::Expired,
+            AlarmKind::Grace,
+            AlarmKind::Overage,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)
@@ -71,7 +84,11 @@ pub struct Alarm {
 #[derive(Debug, Clone, Copy)]
 pub struct AlarmCheck<'a> {
     pub support_end: Date,
+    /// The last day of the grace (the Support End Date without one).
+    pub grace_end: Date,
     pub user_limit: u32,
+    /// Seats past the limit the overage allowance grants (0 without).
+    pub overage_seats: u32,
     /// Users counted in `month`.
     pub active_users: u32,
     /// The month `now` falls in (license time zone).
@@ -108,7 +125,7 @@ pub fn due_alarms(check: &AlarmCheck<'_>, fired: impl Fn(&str) -> bool) -> Vec<A
                     AlarmKind::UserLimit => {
                         words::user_limit_passed(threshold, check.active_users, check.user_limit)
                     }
-                    AlarmKind::Expired => continue,
+                    AlarmKind::Expired | AlarmKind::Grace | AlarmKind::Overage => continue,
                 };
             }
         }
@@ -119,6 +136,25 @@ pub fn due_alarms(check: &AlarmCheck<'_>, fired: impl Fn(&str) -> bool) -> Vec<A
 fn unfired_alarms(check: &AlarmCheck<'_>, fired: impl Fn(&str) -> bool) -> Vec<Alarm> {
     let mut due = Vec::new();
     let end = check.support_end;
+    if is_expired(end, check.zone, check.now) && !is_expired(check.grace_end, check.zone, check.now)
+    {
+        let today = check.zone.to_datetime(check.now).date();
+        let key = format!("grace:{end}:{today}");
+        if !fired(&key) {
+            due.push(Alarm {
+                key,
+                kind: AlarmKind::Grace,
+                threshold: None,
+                text: words::license_in_grace(
+                    end,
+                    check.grace_end,
+                    days_remaining(check.grace_end, check.zone, check.now),
+                ),
+                superseded: false,
+            });
+        }
+        return due;
+    }
     if is_expired(end, check.zone, check.now) {
         let key = format!("expired:{end}");
         if !fired(&key) {
@@ -163,7 +199,28 @@ fn unfired_alarms(check: &AlarmCheck<'_>, fired: impl Fn(&str) -> bool) -> Vec<A
             });
         }
     }
+    if check.overage_seats > 0 && check.active_users > check.user_limit {
+        let key = overage_key(check.month, check.user_limit);
+        if !fired(&key) {
+            due.push(Alarm {
+                key,
+                kind: AlarmKind::Overage,
+                threshold: None,
+                text: words::overage_in_use(
+                    check.active_users,
+                    check.user_limit,
+                    check.user_limit.saturating_add(check.overage_seats),
+                ),
+                superseded: false,
+            });
+        }
+    }
     due
+}
+
+/// The key of the overage alarm of `month` under `user_limit`.
+pub fn overage_key(month: Month, user_limit: u32) -> String {
+    format!("overage:{month}:{user_limit}")
 }
 
 /// `active / limit * 100 >= threshold`, exactly (no rounding). A limit of
@@ -172,18 +229,23 @@ pub fn limit_reached(active_users: u32, user_limit: u32, threshold: u32) -> bool
     user_limit > 0 && u64::from(active_users) * 100 >= u64::from(threshold) * u64::from(user_limit)
 }
 
-/// The smallest count at which an unfired percentage threshold of this
-/// month and limit is reached, if any: callers compare each new count with
-/// it instead of evaluating every rule after every login.
-pub fn next_percent_trigger(
+/// The smallest count at which an unfired user-count alarm of this month
+/// and limit fires, if any: a percentage threshold, or the first user past
+/// the limit when an overage allowance of `overage_seats` is granted.
+/// Callers compare each new count with it instead of evaluating every rule
+/// after every login.
+pub fn next_count_trigger(
     month: Month,
     user_limit: u32,
+    overage_seats: u32,
     user_limit_percent: &[u32],
     fired: impl Fn(&str) -> bool,
 ) -> Option<u32> {
     if user_limit == 0 {
         return None;
     }
+    let overage = (overage_seats > 0 && !fired(&overage_key(month, user_limit)))
+        .then(|| user_limit.saturating_add(1));
     user_limit_percent
         .iter()
         .filter(|&&threshold| !fired(&format!("percent:{threshold}:{month}:{user_limit}")))
@@ -192,6 +254,7 @@ pub fn next_percent_trigger(
             let needed = (u64::from(threshold) * u64::from(user_limit)).div_ceil(100);
             u32::try_from(needed).unwrap_or(u32::MAX)
         })
+        .chain(overage)
         .min()
 }
 
@@ -235,11 +298,23 @@ mod tests {
     }
 
     fn run(case: &Case, fired: &HashSet<String>) -> Vec<Alarm> {
+        run_granted(case, 0, date(2027, 1, 31), fired)
+    }
+
+    /// [`run`] under a key granting an overage allowance and a grace.
+    fn run_granted(
+        case: &Case,
+        overage_seats: u32,
+        grace_end: Date,
+        fired: &HashSet<String>,
+    ) -> Vec<Alarm> {
         let zone = TimeZone::UTC;
         let now = ts(case.now);
         due_alarms(
             &AlarmCheck {
                 support_end: date(2027, 1, 31),
+                grace_end,
+                overage_seats,
                 user_limit: case.limit,
                 active_users: case.active,
                 month: Month::containing(now, &zone),
@@ -377,6 +452,8 @@ mod tests {
         let now = ts("2027-01-25T12:00:00Z");
         let check = |support_end| AlarmCheck {
             support_end,
+            grace_end: support_end,
+            overage_seats: 0,
             user_limit: 100,
             active_users: 0,
             month: Month::containing(now, &zone),
@@ -444,21 +521,93 @@ mod tests {
     }
 
     #[test]
+    fn a_grace_alarm_goes_out_once_a_day_then_the_expiry_alarm() {
+        let mut fired = HashSet::new();
+        let grace_end = date(2027, 2, 14);
+        let at = |now| Case {
+            active: 10,
+            limit: 200,
+            days: &[7],
+            percents: &[],
+            now,
+        };
+        let first_day = run_granted(&at("2027-02-01T00:00:00Z"), 0, grace_end, &fired);
+        assert_eq!(
+            texts(&first_day),
+            [
+                "License expired on 2027-01-31; grace period ends 2027-02-14 (13 days remaining): users counted this month still log in, new users are refused"
+            ]
+        );
+        assert_eq!(first_day[0].kind, AlarmKind::Grace);
+        assert_eq!(first_day[0].key, "grace:2027-01-31:2027-02-01");
+        fired.extend(first_day.into_iter().map(|a| a.key));
+        assert!(run_granted(&at("2027-02-01T23:59:59Z"), 0, grace_end, &fired).is_empty());
+        let last_day = run_granted(&at("2027-02-14T08:00:00Z"), 0, grace_end, &fired);
+        assert_eq!(last_day[0].key, "grace:2027-01-31:2027-02-14");
+        assert!(
+            last_day[0].text.contains("(last day)"),
+            "{}",
+            last_day[0].text
+        );
+        fired.extend(last_day.into_iter().map(|a| a.key));
+        let after = run_granted(&at("2027-02-15T00:00:00Z"), 0, grace_end, &fired);
+        assert_eq!(texts(&after), ["License expired on 2027-01-31"]);
+    }
+
+    #[test]
+    fn the_overage_alarm_fires_at_the_first_user_past_the_limit() {
+        let mut fired = HashSet::new();
+        let at = |active| Case {
+            active,
+            limit: 200,
+            days: &[],
+            percents: &[100],
+            now: "2026-11-28T12:00:00Z",
+        };
+        let end = date(2027, 1, 31);
+        let full = run_granted(&at(200), 20, end, &fired);
+        assert_eq!(texts(&full), ["User limit reached 100.0% (200/200)"]);
+        fired.extend(full.into_iter().map(|a| a.key));
+        let past = run_granted(&at(201), 20, end, &fired);
+        assert_eq!(
+            texts(&past),
+            ["User limit exceeded: 201/200, within the overage allowance (up to 220)"]
+        );
+        assert_eq!(past[0].key, "overage:2026-11:200");
+        fired.extend(past.into_iter().map(|a| a.key));
+        assert!(run_granted(&at(210), 20, end, &fired).is_empty());
+        // Without an allowance, nobody is past the limit on it.
+        assert!(
+            run_granted(&at(201), 0, end, &HashSet::new())
+                .iter()
+                .all(|a| a.kind != AlarmKind::Overage)
+        );
+    }
+
+    #[test]
     fn the_percent_trigger_is_the_first_count_that_fires() {
         let month: Month = "2026-11".parse().unwrap();
         let none = |_: &str| false;
-        assert_eq!(next_percent_trigger(month, 200, &[85, 75], none), Some(150));
-        assert_eq!(next_percent_trigger(month, 200, &[85], none), Some(170));
+        assert_eq!(
+            next_count_trigger(month, 200, 0, &[85, 75], none),
+            Some(150)
+        );
+        assert_eq!(next_count_trigger(month, 200, 0, &[85], none), Some(170));
         // 33% of 10 users is 3.3: the 4th user reaches it.
-        assert_eq!(next_percent_trigger(month, 10, &[33], none), Some(4));
+        assert_eq!(next_count_trigger(month, 10, 0, &[33], none), Some(4));
         assert!(limit_reached(4, 10, 33) && !limit_reached(3, 10, 33));
         let fired = |key: &str| key == "percent:75:2026-11:200";
         assert_eq!(
-            next_percent_trigger(month, 200, &[85, 75], fired),
+            next_count_trigger(month, 200, 0, &[85, 75], fired),
             Some(170)
         );
-        assert_eq!(next_percent_trigger(month, 0, &[85], none), None);
-        assert_eq!(next_percent_trigger(month, 200, &[], none), None);
+        // The overage alarm: the first user past the limit.
+        assert_eq!(next_count_trigger(month, 200, 20, &[], none), Some(201));
+        assert_eq!(next_count_trigger(month, 200, 20, &[85], none), Some(170));
+        let overage_fired = |key: &str| key == "overage:2026-11:200";
+        assert_eq!(next_count_trigger(month, 200, 20, &[], overage_fired), None);
+        assert_eq!(next_count_trigger(month, 0, 0, &[85], none), None);
+        assert_eq!(next_count_trigger(month, 200, 0, &[], none), None);
     }
 
     #[test]

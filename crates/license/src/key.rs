@@ -21,6 +21,14 @@
 //! | license type | `u8`: 1 = Demo License, 2 = Subscription |
 //! | Support End Date | `i16` year, `u8` month, `u8` day |
 //! | push subscription | `u8`: 0 = Inactive, 1 = Active |
+//! | options (format 2 only) | `u8` count, then per option `u8` tag and `u32` value |
+//!
+//! Format 1 is a key that grants no option: every key issued before the
+//! options existed, and every key issued since without one, so a key means
+//! exactly what it meant. Format 2 appends the options the vendor granted
+//! ([`LicenseOptions`]): tags strictly ascending, values not zero (an absent
+//! option is zero), at least one. A tag this build does not know refuses the
+//! key (it grants something this Gatehouse could not honour).
 //!
 //! Decoding accepts exactly these bytes and nothing else (no trailing bytes,
 //! no out-of-range values), so every payload has one encoding.
@@ -42,8 +50,20 @@ pub const TEXT_PREFIX: &str = "GHL1.";
 /// confused with a signature over anything else.
 pub const SIGNATURE_DOMAIN: &[u8] = b"gatehouse license key v1\0";
 
-/// The only payload format this build understands.
+/// The payload format of a key without options.
 pub const FORMAT_VERSION: u8 = 1;
+
+/// The payload format of a key with options; the newest this build reads.
+pub const FORMAT_VERSION_OPTIONS: u8 = 2;
+
+/// Largest overage allowance a key may grant, in percent of the limit.
+pub const MAX_OVERAGE_PERCENT: u32 = 100;
+
+/// Longest grace after the Support End Date a key may grant, in days.
+pub const MAX_GRACE_DAYS: u32 = 90;
+
+/// Most exempt or break-glass seats a key may grant.
+pub const MAX_NAMED_SEATS: u32 = 10_000;
 
 /// How far in the future a key's issue time may lie (clock skew between the
 /// vendor and the installation).
@@ -84,10 +104,79 @@ impl fmt::Display for LicenseType {
     }
 }
 
+/// What a vendor may grant beyond the limit and the Support End Date
+/// (SPEC §16). Zero is "not granted": a key without options is today's
+/// strict license.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct LicenseOptions {
+    /// New users are admitted up to `limit + floor(limit × N / 100)`.
+    pub overage_percent: u32,
+    /// Days after the Support End Date during which users already counted
+    /// in the month still log in.
+    pub grace_days: u32,
+    /// Users an administrator may mark as never counted.
+    pub exempt_seats: u32,
+    /// Users an administrator may name who are never refused for the limit.
+    pub reserved_seats: u32,
+}
+
+impl LicenseOptions {
+    /// Tag and value of each option, in tag order (the encoding's order).
+    fn tagged(&self) -> [(u8, u32); 4] {
+        [
+            (1, self.overage_percent),
+            (2, self.grace_days),
+            (3, self.exempt_seats),
+            (4, self.reserved_seats),
+        ]
+    }
+
+    fn set(&mut self, tag: u8, value: u32) -> Result<(), String> {
+        let field = match tag {
+            1 => &mut self.overage_percent,
+            2 => &mut self.grace_days,
+            3 => &mut self.exempt_seats,
+            4 => &mut self.reserved_seats,
+            _ => {
+                return Err(format!(
+                    "the key grants an option (tag {tag}) this Gatehouse does not know; upgrade Gatehouse"
+                ));
+            }
+        };
+        *field = value;
+        Ok(())
+    }
+
+    /// No option granted.
+    pub fn is_empty(&self) -> bool {
+        *self == LicenseOptions::default()
+    }
+
+    /// Seats past the limit the overage allowance grants for `user_limit`:
+    /// `floor(user_limit × percent / 100)`.
+    pub fn overage_seats(&self, user_limit: u32) -> u32 {
+        let seats = u64::from(user_limit) * u64::from(self.overage_percent) / 100;
+        u32::try_from(seats).unwrap_or(u32::MAX)
+    }
+
+    fn validate(&self) -> Result<(), PayloadError> {
+        for (option, value, max) in [
+            ("overage percent", self.overage_percent, MAX_OVERAGE_PERCENT),
+            ("grace days", self.grace_days, MAX_GRACE_DAYS),
+            ("exempt seats", self.exempt_seats, MAX_NAMED_SEATS),
+            ("reserved seats", self.reserved_seats, MAX_NAMED_SEATS),
+        ] {
+            if value > max {
+                return Err(PayloadError::OptionTooLarge { option, max });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Everything a license key says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LicensePayload {
-    pub format_version: u8,
     pub license_id: String,
     pub issued_at: Timestamp,
     pub app_key: AppKey,
@@ -98,6 +187,8 @@ pub struct LicensePayload {
     /// Last day (inclusive, license time zone) on which the license is valid.
     pub support_end: Date,
     pub push_subscription: bool,
+    /// What the vendor granted beyond the limit (none: format 1).
+    pub options: LicenseOptions,
 }
 
 /// Why a payload cannot be encoded: a field the format cannot carry.
@@ -111,9 +202,21 @@ pub enum PayloadError {
     ZeroUserLimit,
     #[error("Support End Date {0} is outside the years 1970-9999")]
     DateOutOfRange(Date),
+    #[error("{option} must be at most {max}")]
+    OptionTooLarge { option: &'static str, max: u32 },
 }
 
 impl LicensePayload {
+    /// The payload format this key is encoded in: 1 without options, 2
+    /// with.
+    pub fn format_version(&self) -> u8 {
+        if self.options.is_empty() {
+            FORMAT_VERSION
+        } else {
+            FORMAT_VERSION_OPTIONS
+        }
+    }
+
     /// Checks the rules the encoding enforces, so an issuer learns about a
     /// bad field before a key is made.
     pub fn validate(&self) -> Result<(), PayloadError> {
@@ -135,7 +238,7 @@ impl LicensePayload {
         if !(1970..=9999).contains(&self.support_end.year()) {
             return Err(PayloadError::DateOutOfRange(self.support_end));
         }
-        Ok(())
+        self.options.validate()
     }
 
     /// The canonical bytes that are signed.
@@ -143,7 +246,7 @@ impl LicensePayload {
         self.validate()?;
         let mut out = Vec::with_capacity(128);
         out.extend_from_slice(MAGIC);
-        out.push(self.format_version);
+        out.push(self.format_version());
         put_str(&mut out, &self.license_id);
         out.extend_from_slice(&self.issued_at.as_second().to_be_bytes());
         put_str(&mut out, self.app_key.compact());
@@ -155,6 +258,19 @@ impl LicensePayload {
         out.push(self.support_end.month() as u8);
         out.push(self.support_end.day() as u8);
         out.push(u8::from(self.push_subscription));
+        if !self.options.is_empty() {
+            let granted: Vec<(u8, u32)> = self
+                .options
+                .tagged()
+                .into_iter()
+                .filter(|&(_, value)| value != 0)
+                .collect();
+            out.push(granted.len() as u8);
+            for (tag, value) in granted {
+                out.push(tag);
+                out.extend_from_slice(&value.to_be_bytes());
+            }
+        }
         Ok(out)
     }
 
@@ -165,9 +281,9 @@ impl LicensePayload {
             return Err("not a Gatehouse license payload".into());
         }
         let format_version = reader.u8()?;
-        if format_version != FORMAT_VERSION {
+        if !(FORMAT_VERSION..=FORMAT_VERSION_OPTIONS).contains(&format_version) {
             return Err(format!(
-                "license format version {format_version} is not supported by this Gatehouse (supports {FORMAT_VERSION}); upgrade Gatehouse"
+                "license format version {format_version} is not supported by this Gatehouse (supports {FORMAT_VERSION} to {FORMAT_VERSION_OPTIONS}); upgrade Gatehouse"
             ));
         }
         let license_id = reader.string("license ID")?;
@@ -192,11 +308,19 @@ impl LicensePayload {
             1 => true,
             _ => return Err("push subscription flag is not 0 or 1".into()),
         };
+        let mut options = LicenseOptions::default();
+        if format_version == FORMAT_VERSION_OPTIONS {
+            // Canonical form (ascending tags, no zero, at least one) is
+            // checked below by encoding again.
+            for _ in 0..reader.u8()? {
+                let tag = reader.u8()?;
+                options.set(tag, reader.u32()?)?;
+            }
+        }
         if reader.at != bytes.len() {
             return Err("unexpected bytes after the payload".into());
         }
         let payload = LicensePayload {
-            format_version,
             license_id,
             issued_at,
             app_key,
@@ -206,6 +330,7 @@ impl LicensePayload {
             license_type,
             support_end,
             push_subscription,
+            options,
         };
         payload.validate().map_err(|e| e.to_string())?;
         // Canonical form only: the compact App Key is the one encoding.
@@ -436,14 +561,19 @@ pub fn issue(
     payload: &LicensePayload,
     vendor: &ed25519_dalek::SigningKey,
 ) -> Result<String, PayloadError> {
+    Ok(sign_bytes(&payload.to_bytes()?, vendor))
+}
+
+/// The text form of payload bytes signed by `vendor`.
+#[cfg(any(feature = "issue", test))]
+fn sign_bytes(bytes: &[u8], vendor: &ed25519_dalek::SigningKey) -> String {
     use ed25519_dalek::Signer as _;
-    let bytes = payload.to_bytes()?;
-    let signature = vendor.sign(&signed_message(&bytes));
-    Ok(format!(
+    let signature = vendor.sign(&signed_message(bytes));
+    format!(
         "{TEXT_PREFIX}{}.{}",
-        URL_SAFE_NO_PAD.encode(&bytes),
+        URL_SAFE_NO_PAD.encode(bytes),
         URL_SAFE_NO_PAD.encode(signature.to_bytes())
-    ))
+    )
 }
 
 #[cfg(test)]
@@ -468,7 +598,6 @@ mod tests {
 
     fn payload() -> LicensePayload {
         LicensePayload {
-            format_version: FORMAT_VERSION,
             license_id: "L-2026-0042".into(),
             issued_at: "2026-11-28T11:00:00Z".parse().unwrap(),
             app_key: installation_app_key(),
@@ -478,6 +607,7 @@ mod tests {
             license_type: LicenseType::Subscription,
             support_end: date(2027, 1, 31),
             push_subscription: true,
+            options: LicenseOptions::default(),
         }
     }
 
@@ -560,10 +690,8 @@ mod tests {
             support_end: date(2026, 11, 28),
             ..payload()
         };
-        let unsupported_version = LicensePayload {
-            format_version: 2,
-            ..payload()
-        };
+        let mut unsupported_version = payload().to_bytes().unwrap();
+        unsupported_version[3] = 3;
 
         type Expect = fn(&Result<VerifiedKey, KeyRefusal>) -> bool;
         let cases: Vec<(&str, String, Expect, &str)> = vec![
@@ -599,8 +727,8 @@ mod tests {
             ),
             (
                 "unsupported format",
-                issue(&unsupported_version, &vendor()).unwrap(),
-                |r| matches!(r, Err(KeyRefusal::Malformed(m)) if m.contains("version 2")),
+                sign_bytes(&unsupported_version, &vendor()),
+                |r| matches!(r, Err(KeyRefusal::Malformed(m)) if m.contains("version 3")),
                 "malformed",
             ),
             (
@@ -740,6 +868,131 @@ mod tests {
         assert_eq!(zero.to_bytes(), Err(PayloadError::ZeroUserLimit));
     }
 
+    fn with_options(options: LicenseOptions) -> LicensePayload {
+        LicensePayload {
+            options,
+            ..payload()
+        }
+    }
+
+    /// The bytes of [`payload`] up to the options block, in format 2.
+    fn format_two_prefix() -> Vec<u8> {
+        let mut bytes = payload().to_bytes().unwrap();
+        bytes[3] = FORMAT_VERSION_OPTIONS;
+        bytes
+    }
+
+    #[test]
+    fn options_are_format_two_and_round_trip_through_a_signed_key() {
+        assert_eq!(payload().to_bytes().unwrap()[3], 1, "no option: format 1");
+        let granted = with_options(LicenseOptions {
+            overage_percent: 10,
+            grace_days: 14,
+            exempt_seats: 0,
+            reserved_seats: 2,
+        });
+        let bytes = granted.to_bytes().unwrap();
+        assert_eq!(bytes[3], FORMAT_VERSION_OPTIONS);
+        let mut expected = format_two_prefix();
+        expected.extend_from_slice(&[3, 1, 0, 0, 0, 10, 2, 0, 0, 0, 14, 4, 0, 0, 0, 2]);
+        assert_eq!(bytes, expected);
+        let key = issue(&granted, &vendor()).unwrap();
+        let trusted = [vendor().verifying_key()];
+        let zone = TimeZone::UTC;
+        assert_eq!(
+            check_key(&key, &context(&trusted, &zone)).unwrap().payload,
+            granted
+        );
+        assert_eq!(granted.options.overage_seats(200), 20);
+        assert_eq!(
+            with_options(LicenseOptions {
+                overage_percent: 15,
+                ..LicenseOptions::default()
+            })
+            .options
+            .overage_seats(13),
+            1,
+            "rounded down"
+        );
+    }
+
+    #[test]
+    fn an_options_block_has_one_encoding() {
+        let refused = |options: &[u8]| {
+            let mut bytes = format_two_prefix();
+            bytes.extend_from_slice(options);
+            LicensePayload::from_bytes(&bytes).unwrap_err()
+        };
+        assert!(refused(&[0]).contains("canonical"), "empty block");
+        assert!(
+            refused(&[1, 1, 0, 0, 0, 0]).contains("canonical"),
+            "zero value"
+        );
+        assert!(
+            refused(&[2, 2, 0, 0, 0, 1, 1, 0, 0, 0, 1]).contains("canonical"),
+            "descending tags"
+        );
+        assert!(
+            refused(&[2, 1, 0, 0, 0, 1, 1, 0, 0, 0, 2]).contains("canonical"),
+            "a tag twice"
+        );
+        assert!(
+            refused(&[1, 9, 0, 0, 0, 1]).contains("tag 9"),
+            "unknown tag"
+        );
+        assert!(refused(&[1, 1, 0, 0]).contains("truncated"));
+        assert!(refused(&[1, 1, 0, 0, 0, 101]).contains("overage percent must be at most 100"));
+        // Format 1 carries no block.
+        let mut bytes = payload().to_bytes().unwrap();
+        bytes.extend_from_slice(&[1, 1, 0, 0, 0, 10]);
+        assert!(
+            LicensePayload::from_bytes(&bytes)
+                .unwrap_err()
+                .contains("unexpected bytes")
+        );
+    }
+
+    #[test]
+    fn options_past_their_bounds_are_never_issued() {
+        for (options, message) in [
+            (
+                LicenseOptions {
+                    overage_percent: 101,
+                    ..LicenseOptions::default()
+                },
+                "overage percent must be at most 100",
+            ),
+            (
+                LicenseOptions {
+                    grace_days: 91,
+                    ..LicenseOptions::default()
+                },
+                "grace days must be at most 90",
+            ),
+            (
+                LicenseOptions {
+                    exempt_seats: 10_001,
+                    ..LicenseOptions::default()
+                },
+                "exempt seats must be at most 10000",
+            ),
+            (
+                LicenseOptions {
+                    reserved_seats: 10_001,
+                    ..LicenseOptions::default()
+                },
+                "reserved seats must be at most 10000",
+            ),
+        ] {
+            assert_eq!(
+                issue(&with_options(options), &vendor())
+                    .unwrap_err()
+                    .to_string(),
+                message
+            );
+        }
+    }
+
     proptest! {
         #[test]
         fn every_valid_payload_round_trips(
@@ -751,9 +1004,14 @@ mod tests {
             push in any::<bool>(),
             seconds in 0i64..4_000_000_000,
             days in 0i32..20_000,
+            options in (
+                prop_oneof![Just(0u32), 1..=MAX_OVERAGE_PERCENT],
+                prop_oneof![Just(0u32), 1..=MAX_GRACE_DAYS],
+                prop_oneof![Just(0u32), 1..=MAX_NAMED_SEATS],
+                prop_oneof![Just(0u32), 1..=MAX_NAMED_SEATS],
+            ),
         ) {
             let payload = LicensePayload {
-                format_version: FORMAT_VERSION,
                 license_id,
                 issued_at: Timestamp::from_second(seconds).unwrap(),
                 app_key: installation_app_key(),
@@ -763,8 +1021,15 @@ mod tests {
                 license_type: if demo { LicenseType::Demo } else { LicenseType::Subscription },
                 support_end: date(1970, 1, 1).checked_add(jiff::Span::new().days(days)).unwrap(),
                 push_subscription: push,
+                options: LicenseOptions {
+                    overage_percent: options.0,
+                    grace_days: options.1,
+                    exempt_seats: options.2,
+                    reserved_seats: options.3,
+                },
             };
             let bytes = payload.to_bytes().unwrap();
+            prop_assert_eq!(bytes[3], payload.format_version());
             prop_assert_eq!(LicensePayload::from_bytes(&bytes).unwrap(), payload);
         }
 

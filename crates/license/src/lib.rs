@@ -20,11 +20,13 @@ pub mod key_file;
 pub mod license;
 pub mod words;
 
-pub use admission::{Admission, SeatState, Terms};
+pub use admission::{Admission, Budget, Limits, SeatKind, SeatState, Standing, Terms};
 pub use app_key::AppKey;
 pub use calendar::{Month, MonthWindow};
 pub use clock::{ClockReading, effective_time, reanchors};
-pub use key::{InstallContext, KeyRefusal, LicensePayload, LicenseType, VerifiedKey, check_key};
+pub use key::{
+    InstallContext, KeyRefusal, LicenseOptions, LicensePayload, LicenseType, VerifiedKey, check_key,
+};
 pub use license::{License, LicenseSource, LicenseStatus, Projection, UsagePercent, project_limit};
 
 /// Re-exported so callers name the same types this crate uses.

@@ -6,10 +6,10 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
-use crate::admission::Terms;
+use crate::admission::{Limits, Terms};
 use crate::app_key::AppKey;
 use crate::calendar::{add_days, days_remaining, expires_at};
-use crate::key::{FORMAT_VERSION, LicensePayload, LicenseType};
+use crate::key::{LicenseOptions, LicensePayload, LicenseType};
 
 /// Length of the demo that starts on first start.
 pub const DEMO_DAYS: i32 = 30;
@@ -36,10 +36,13 @@ pub struct License {
     pub source: LicenseSource,
 }
 
-/// Valid, expired or damaged, as shown in `license show`.
+/// Valid, in grace, expired or damaged, as shown in `license show`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LicenseStatus {
     Valid,
+    /// Past the Support End Date, within the grace the key grants: users
+    /// counted this month still log in, new users are refused (SPEC §16).
+    Grace,
     Expired,
     /// The license records were changed outside Gatehouse (their tags do
     /// not verify): nobody logs in until a valid vendor key is installed.
@@ -50,6 +53,7 @@ impl LicenseStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             LicenseStatus::Valid => "valid",
+            LicenseStatus::Grace => "grace",
             LicenseStatus::Expired => "expired",
             LicenseStatus::Damaged => "damaged",
         }
@@ -57,7 +61,7 @@ impl LicenseStatus {
 
     /// Only renewal is open (SPEC §2, §11).
     pub fn locked(self) -> bool {
-        self != LicenseStatus::Valid
+        matches!(self, LicenseStatus::Expired | LicenseStatus::Damaged)
     }
 }
 
@@ -68,7 +72,6 @@ impl License {
     pub fn demo(app_key: AppKey, first_start: Timestamp, support_end: Date) -> License {
         License {
             payload: LicensePayload {
-                format_version: FORMAT_VERSION,
                 license_id: DEMO_LICENSE_ID.to_string(),
                 issued_at: first_start,
                 app_key,
@@ -78,6 +81,7 @@ impl License {
                 license_type: LicenseType::Demo,
                 support_end,
                 push_subscription: true,
+                options: LicenseOptions::default(),
             },
             source: LicenseSource::BuiltInDemo,
         }
@@ -93,18 +97,34 @@ impl License {
 
     /// Admission terms in `zone`.
     pub fn terms(&self, zone: &TimeZone) -> Terms {
+        let payload = &self.payload;
         Terms {
-            user_limit: self.payload.user_limit,
-            expires_at: expires_at(self.payload.support_end, zone),
+            limits: Limits {
+                user_limit: payload.user_limit,
+                overage_seats: payload.options.overage_seats(payload.user_limit),
+            },
+            expires_at: expires_at(payload.support_end, zone),
+            grace_ends_at: expires_at(self.grace_end(), zone),
         }
     }
 
+    /// The last day of the grace after the Support End Date (the Support
+    /// End Date itself when the key grants none).
+    pub fn grace_end(&self) -> Date {
+        add_days(
+            self.payload.support_end,
+            i32::try_from(self.payload.options.grace_days).unwrap_or(i32::MAX),
+        )
+    }
+
     pub fn status(&self, zone: &TimeZone, now: Timestamp) -> LicenseStatus {
-        if self.terms(zone).expired(now) {
-            LicenseStatus::Expired
-        } else {
-            LicenseStatus::Valid
-        }
+        self.terms(zone).status(now)
+    }
+
+    /// Whole days of grace left, 0 on its last day; `None` outside a grace.
+    pub fn grace_days_remaining(&self, zone: &TimeZone, now: Timestamp) -> Option<i32> {
+        (self.status(zone, now) == LicenseStatus::Grace)
+            .then(|| days_remaining(self.grace_end(), zone, now))
     }
 
     /// Whole days left, 0 on the Support End Date itself.
@@ -180,6 +200,50 @@ mod tests {
         assert_eq!(demo.status(&zone, thirty_days_later), LicenseStatus::Valid);
         let after_end: Timestamp = "2026-12-29T21:00:00Z".parse().unwrap(); // Dec 30 00:00 Istanbul
         assert_eq!(demo.status(&zone, after_end), LicenseStatus::Expired);
+    }
+
+    #[test]
+    fn a_grace_runs_whole_days_after_the_support_end_date() {
+        let zone = TimeZone::get("Europe/Istanbul").unwrap();
+        let mut license = License::demo(
+            app_key(),
+            "2026-11-01T00:00:00Z".parse().unwrap(),
+            date(2026, 11, 30),
+        );
+        license.payload.options.grace_days = 3;
+        let at = |text: &str| -> Timestamp { text.parse().unwrap() };
+        // Midnight after Nov 30 in Istanbul is 21:00 UTC.
+        assert_eq!(
+            license.status(&zone, at("2026-11-30T20:59:59Z")),
+            LicenseStatus::Valid
+        );
+        assert_eq!(
+            license.grace_days_remaining(&zone, at("2026-11-30T20:59:59Z")),
+            None
+        );
+        assert_eq!(
+            license.status(&zone, at("2026-11-30T21:00:00Z")),
+            LicenseStatus::Grace
+        );
+        assert_eq!(
+            license.grace_days_remaining(&zone, at("2026-11-30T21:00:00Z")),
+            Some(2)
+        );
+        assert!(!LicenseStatus::Grace.locked());
+        assert_eq!(license.grace_end(), date(2026, 12, 3));
+        assert_eq!(
+            license.grace_days_remaining(&zone, at("2026-12-03T20:59:59Z")),
+            Some(0)
+        );
+        assert_eq!(
+            license.status(&zone, at("2026-12-03T21:00:00Z")),
+            LicenseStatus::Expired
+        );
+        license.payload.options.grace_days = 0;
+        assert_eq!(
+            license.status(&zone, at("2026-11-30T21:00:00Z")),
+            LicenseStatus::Expired
+        );
     }
 
     #[test]

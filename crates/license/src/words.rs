@@ -5,7 +5,7 @@
 use jiff::civil::Date;
 
 use crate::calendar::Month;
-use crate::key::LicenseType;
+use crate::key::{LicenseOptions, LicenseType};
 use crate::license::{Projection, UsagePercent};
 
 /// The days left of a license: `12 days remaining`, `1 day remaining`,
@@ -26,6 +26,50 @@ pub fn license_type(kind: LicenseType) -> &'static str {
     match kind {
         LicenseType::Demo => "Demo License",
         LicenseType::Subscription => "Subscription",
+    }
+}
+
+/// The options a key grants beyond the limit, as label and value, in the
+/// order the License page lists them; an option not granted is left out
+/// (SPEC §16).
+pub fn options(options: &LicenseOptions, user_limit: u32) -> Vec<(&'static str, String)> {
+    let mut rows = Vec::new();
+    if options.overage_percent > 0 {
+        let seats = options.overage_seats(user_limit);
+        rows.push((
+            "Overage Allowance",
+            format!(
+                "{}% ({} past the limit, up to {})",
+                options.overage_percent,
+                users(seats),
+                user_limit.saturating_add(seats)
+            ),
+        ));
+    }
+    if options.grace_days > 0 {
+        rows.push((
+            "Grace Period",
+            format!("{} after the Support End Date", days(options.grace_days)),
+        ));
+    }
+    if options.exempt_seats > 0 {
+        rows.push(("Exempt Accounts", format!("up to {}", options.exempt_seats)));
+    }
+    if options.reserved_seats > 0 {
+        rows.push((
+            "Break-glass Seats",
+            format!("up to {}", options.reserved_seats),
+        ));
+    }
+    rows
+}
+
+/// `1 day`, `14 days`.
+pub fn days(count: u32) -> String {
+    if count == 1 {
+        "1 day".into()
+    } else {
+        format!("{count} days")
     }
 }
 
@@ -103,6 +147,24 @@ pub fn license_expires_within(threshold: u32, support_end: Date) -> String {
 /// `License expired on 2027-01-31`.
 pub fn license_expired(support_end: Date) -> String {
     format!("License expired on {support_end}")
+}
+
+/// A license in its grace (SPEC §16): the panel's banner, the daily alarm
+/// and `license show` say it in these words:
+/// `License expired on 2027-01-31; grace period ends 2027-02-14 (12 days remaining): users counted this month still log in, new users are refused`.
+pub fn license_in_grace(support_end: Date, grace_end: Date, days_remaining: i32) -> String {
+    format!(
+        "License expired on {support_end}; grace period ends {grace_end} ({}): users counted this month still log in, new users are refused",
+        remaining(days_remaining)
+    )
+}
+
+/// The first user admitted past the limit on the overage allowance:
+/// `User limit exceeded: 201/200, within the overage allowance (up to 220)`.
+pub fn overage_in_use(active_users: u32, user_limit: u32, cap: u32) -> String {
+    format!(
+        "User limit exceeded: {active_users}/{user_limit}, within the overage allowance (up to {cap})"
+    )
 }
 
 #[cfg(test)]

@@ -2,12 +2,14 @@
 //! (pure: the SQL in `sql/seats.rs` reads the inputs under the month's lock
 //! and writes what this returns). Requests are decided in arrival order: a
 //! user already in the ledger is let in without a seat; a new one takes a
-//! seat while `active < limit`; the rest are refused. Two requests of one
-//! new user in a batch take one seat.
+//! seat while `active < limit + overage allowance` (past the limit, an
+//! overage seat); the rest are refused. Two requests of one new user in a
+//! batch take one seat.
 
 use std::collections::{BTreeMap, HashSet};
 
 use gatehouse_core::store::{AdmitOutcome, StoreResult};
+use gatehouse_license::admission::{Limits, NewSeat, SeatKind, Standing, new_seat};
 
 use crate::shared::count;
 
@@ -16,8 +18,9 @@ use crate::shared::count;
 pub(crate) struct MonthPlan {
     /// Each request's outcome, by its index in the batch.
     pub outcomes: Vec<(usize, AdmitOutcome)>,
-    /// Requests that take a new seat (insert a ledger row).
-    pub new_seats: Vec<usize>,
+    /// Requests that take a new seat (insert a ledger row), with the kind
+    /// of seat each takes.
+    pub new_seats: Vec<(usize, SeatKind)>,
     /// Requests of users already counted (their last login is updated).
     pub returning: Vec<usize>,
     /// The month's count afterwards.
@@ -25,42 +28,48 @@ pub(crate) struct MonthPlan {
 }
 
 /// Decides `requests` (index in the batch, seat key), in order, against a
-/// month holding `active` users under `user_limit`, of whom `counted` are
-/// in this batch already.
+/// month holding `active` users under `limits`, of whom `counted` are in
+/// this batch already; a new user's seat follows
+/// [`gatehouse_license::admission::new_seat`].
 pub(crate) fn plan_month<'a>(
     requests: impl IntoIterator<Item = (usize, &'a str)>,
     mut counted: HashSet<String>,
-    mut active: i64,
-    user_limit: i64,
+    active: i64,
+    limits: Limits,
 ) -> StoreResult<MonthPlan> {
+    let mut active = count(active)?;
     let mut plan = MonthPlan {
         outcomes: Vec::new(),
         new_seats: Vec::new(),
         returning: Vec::new(),
-        active,
+        active: i64::from(active),
     };
     for (i, seat) in requests {
         let outcome = if counted.contains(seat) {
             plan.returning.push(i);
             AdmitOutcome::AlreadyCounted {
-                active_users: count(active)?,
-            }
-        } else if active < user_limit {
-            active += 1;
-            counted.insert(seat.to_string());
-            plan.new_seats.push(i);
-            AdmitOutcome::Counted {
-                active_users: count(active)?,
+                active_users: active,
             }
         } else {
-            AdmitOutcome::LimitExceeded {
-                active_users: count(active)?,
-                user_limit: count(user_limit)?,
+            match new_seat(limits, active, Standing::default()) {
+                NewSeat::Take(kind) => {
+                    active += 1;
+                    counted.insert(seat.to_string());
+                    plan.new_seats.push((i, kind));
+                    AdmitOutcome::Counted {
+                        active_users: active,
+                        kind,
+                    }
+                }
+                NewSeat::LimitExceeded | NewSeat::BudgetExceeded => AdmitOutcome::LimitExceeded {
+                    active_users: active,
+                    user_limit: limits.user_limit,
+                },
             }
         };
         plan.outcomes.push((i, outcome));
     }
-    plan.active = active;
+    plan.active = i64::from(active);
     Ok(plan)
 }
 
@@ -81,22 +90,44 @@ mod tests {
         seats.iter().map(|s| s.to_string()).collect()
     }
 
+    fn limit(user_limit: u32) -> Limits {
+        Limits {
+            user_limit,
+            overage_seats: 0,
+        }
+    }
+
     #[test]
     fn arrival_order_decides_the_last_seat() {
         let plan = plan_month(
             [(0, "local:a"), (1, "local:b"), (2, "local:c")],
             counted(&[]),
             8,
-            10,
+            limit(10),
         )
         .unwrap();
-        assert_eq!(plan.new_seats, [0, 1]);
+        assert_eq!(
+            plan.new_seats,
+            [(0, SeatKind::Within), (1, SeatKind::Within)]
+        );
         assert_eq!(plan.active, 10);
         assert_eq!(
             plan.outcomes,
             [
-                (0, AdmitOutcome::Counted { active_users: 9 }),
-                (1, AdmitOutcome::Counted { active_users: 10 }),
+                (
+                    0,
+                    AdmitOutcome::Counted {
+                        active_users: 9,
+                        kind: SeatKind::Within
+                    }
+                ),
+                (
+                    1,
+                    AdmitOutcome::Counted {
+                        active_users: 10,
+                        kind: SeatKind::Within
+                    }
+                ),
                 (
                     2,
                     AdmitOutcome::LimitExceeded {
@@ -109,8 +140,52 @@ mod tests {
     }
 
     #[test]
+    fn overage_seats_follow_the_limit_until_the_allowance_is_full() {
+        let limits = Limits {
+            user_limit: 2,
+            overage_seats: 1,
+        };
+        let plan = plan_month(
+            [
+                (0, "local:a"),
+                (1, "local:b"),
+                (2, "local:c"),
+                (3, "local:d"),
+            ],
+            counted(&[]),
+            1,
+            limits,
+        )
+        .unwrap();
+        assert_eq!(
+            plan.new_seats,
+            [(0, SeatKind::Within), (1, SeatKind::Overage)]
+        );
+        assert_eq!(plan.active, 3);
+        assert_eq!(
+            plan.outcomes[2..],
+            [
+                (
+                    2,
+                    AdmitOutcome::LimitExceeded {
+                        active_users: 3,
+                        user_limit: 2
+                    }
+                ),
+                (
+                    3,
+                    AdmitOutcome::LimitExceeded {
+                        active_users: 3,
+                        user_limit: 2
+                    }
+                ),
+            ]
+        );
+    }
+
+    #[test]
     fn counted_users_stay_in_over_a_full_or_lowered_limit() {
-        let plan = plan_month([(3, "local:a")], counted(&["local:a"]), 12, 10).unwrap();
+        let plan = plan_month([(3, "local:a")], counted(&["local:a"]), 12, limit(10)).unwrap();
         assert_eq!(plan.returning, [3]);
         assert!(plan.new_seats.is_empty());
         assert_eq!(plan.active, 12);
@@ -122,15 +197,15 @@ mod tests {
 
     #[test]
     fn one_new_user_twice_in_a_batch_takes_one_seat() {
-        let plan = plan_month([(0, "local:a"), (1, "local:a")], counted(&[]), 0, 5).unwrap();
-        assert_eq!(plan.new_seats, [0]);
+        let plan = plan_month([(0, "local:a"), (1, "local:a")], counted(&[]), 0, limit(5)).unwrap();
+        assert_eq!(plan.new_seats, [(0, SeatKind::Within)]);
         assert_eq!(plan.returning, [1]);
         assert_eq!(plan.active, 1);
     }
 
     #[test]
     fn a_count_out_of_range_is_corrupt_not_a_panic() {
-        assert!(plan_month([(0, "local:a")], counted(&[]), -5, 10).is_err());
+        assert!(plan_month([(0, "local:a")], counted(&[]), -5, limit(10)).is_err());
     }
 
     #[test]

@@ -9,8 +9,8 @@ use std::str::FromStr;
 
 use gatehouse_core::identity::{Source, Username};
 use gatehouse_core::store::{StoreError, StoreResult};
-use gatehouse_license::Month;
 use gatehouse_license::jiff::Timestamp;
+use gatehouse_license::{Month, SeatKind};
 
 /// Rows per multi-row INSERT: bound parameters stay well below every
 /// backend's limit.
@@ -39,6 +39,10 @@ pub(crate) fn parse_month(text: &str) -> StoreResult<Month> {
 
 pub(crate) fn count(value: i64) -> StoreResult<u32> {
     u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("count {value} out of range")))
+}
+
+pub(crate) fn seat_kind(text: &str) -> StoreResult<SeatKind> {
+    SeatKind::parse(text).ok_or_else(|| StoreError::Corrupt(format!("unknown seat kind {text:?}")))
 }
 
 pub(crate) fn source(text: &str) -> StoreResult<Source> {

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::Date;
-use gatehouse_license::key::{FORMAT_VERSION, issue};
+use gatehouse_license::key::issue;
 use gatehouse_license::key_file::parse_secret;
-use gatehouse_license::{AppKey, LicensePayload, LicenseType, SigningKey};
+use gatehouse_license::{AppKey, LicenseOptions, LicensePayload, LicenseType, SigningKey};
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -37,6 +37,8 @@ pub struct TestLicense {
     pub push_subscription: bool,
     pub issued_at: Timestamp,
     pub license_id: String,
+    /// What the vendor grants beyond the limit (none by default).
+    pub options: LicenseOptions,
 }
 
 impl TestLicense {
@@ -50,6 +52,7 @@ impl TestLicense {
             push_subscription: true,
             issued_at,
             license_id: format!("L-TEST-{user_limit}-{support_end}"),
+            options: LicenseOptions::default(),
         }
     }
 }
@@ -57,7 +60,6 @@ impl TestLicense {
 /// A license key for `app_key`, signed with the development vendor key.
 pub fn issue_key(app_key: AppKey, terms: &TestLicense) -> String {
     let payload = LicensePayload {
-        format_version: FORMAT_VERSION,
         license_id: terms.license_id.clone(),
         issued_at: terms.issued_at,
         app_key,
@@ -67,6 +69,7 @@ pub fn issue_key(app_key: AppKey, terms: &TestLicense) -> String {
         license_type: terms.license_type,
         support_end: terms.support_end,
         push_subscription: terms.push_subscription,
+        options: terms.options,
     };
     issue(&payload, &dev_vendor_key()).expect("test license terms are valid")
 }

@@ -16,11 +16,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use gatehouse_license::alarms::{
-    Alarm, AlarmCheck, AlarmKind, due_alarms, next_daily, next_percent_trigger,
+    Alarm, AlarmCheck, AlarmKind, due_alarms, next_count_trigger, next_daily,
 };
 use gatehouse_license::jiff::civil::Time;
 use gatehouse_license::jiff::{SignedDuration, Timestamp};
-use gatehouse_license::{Month, words};
+use gatehouse_license::{Limits, Month, words};
 use tokio::sync::Notify;
 
 use super::Gatehouse;
@@ -99,7 +99,7 @@ struct AlarmMemory {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Trigger {
     month: Month,
-    user_limit: u32,
+    limits: Limits,
     /// `None`: every threshold of this month and limit has fired.
     at: Option<u32>,
 }
@@ -180,18 +180,19 @@ impl Gatehouse {
     /// the count reached the next percentage threshold of that month and
     /// the limit in force (otherwise one comparison under a lock).
     pub(crate) async fn after_counted(&self, month: Month, active_users: u32) {
-        let user_limit = self.license_state().terms.user_limit;
+        let limits = self.license_state().terms.limits;
         let due = {
             let mut memory = self.alarms.memory();
             let trigger = match memory.trigger {
-                Some(t) if t.month == month && t.user_limit == user_limit => t,
+                Some(t) if t.month == month && t.limits == limits => t,
                 _ => {
                     let t = Trigger {
                         month,
-                        user_limit,
-                        at: next_percent_trigger(
+                        limits,
+                        at: next_count_trigger(
                             month,
-                            user_limit,
+                            limits.user_limit,
+                            limits.overage_seats,
                             memory.settings.user_limit_percent(),
                             |key| memory.fired.contains(key),
                         ),
@@ -230,7 +231,9 @@ impl Gatehouse {
         let due = due_alarms(
             &AlarmCheck {
                 support_end: payload.support_end,
+                grace_end: license.grace_end(),
                 user_limit: payload.user_limit,
+                overage_seats: payload.options.overage_seats(payload.user_limit),
                 active_users,
                 month,
                 zone: &self.zone,
@@ -298,6 +301,10 @@ impl Gatehouse {
             (AlarmKind::UserLimit, Some(percent)) => format!("{percent}% of the user limit"),
             (AlarmKind::SupportEnds, Some(days)) => {
                 format!("{days} days before the Support End Date")
+            }
+            (AlarmKind::Overage, _) => "the first user past the user limit".to_string(),
+            (AlarmKind::Grace, _) => {
+                "the Support End Date has passed; the grace period runs".to_string()
             }
             _ => "the Support End Date has passed".to_string(),
         };

@@ -173,14 +173,22 @@ pub(super) fn license_state(
             "{LICENSE_RECORD_ALTERED_EVENT}: the license row's user limit differs from the signed key; the key's limit applies"
         );
     }
+    let terms = license.terms(zone);
     LicenseState {
-        terms: license.terms(zone),
-        binding: LicenseBinding {
-            key_digest: LicenseBinding::digest(stored.record.key.as_deref()),
-            user_limit: license.payload.user_limit,
-        },
+        terms,
+        binding: binding(stored.record.key.as_deref(), &terms),
         license,
         generation: stored.record.generation,
+    }
+}
+
+/// What admissions under the license with key `key` (`None`: the demo)
+/// and `terms` are made under.
+fn binding(key: Option<&str>, terms: &Terms) -> LicenseBinding {
+    LicenseBinding {
+        key_digest: LicenseBinding::digest(key),
+        user_limit: terms.limits.user_limit,
+        overage_seats: terms.limits.overage_seats,
     }
 }
 
@@ -204,11 +212,24 @@ impl Gatehouse {
     pub(super) fn license_status_at(&self, now: Timestamp) -> LicenseStatus {
         if self.damage.any() {
             LicenseStatus::Damaged
-        } else if self.license_state().terms.expired(now) {
-            LicenseStatus::Expired
         } else {
-            LicenseStatus::Valid
+            self.license_state().terms.status(now)
         }
+    }
+
+    /// The grace notice while the license is in its grace (SPEC §16):
+    /// [`words::license_in_grace`].
+    pub fn grace_notice(&self) -> Option<String> {
+        if self.damage.any() {
+            return None;
+        }
+        let license = self.license();
+        let days = license.grace_days_remaining(&self.zone, self.clock.now())?;
+        Some(words::license_in_grace(
+            license.payload.support_end,
+            license.grace_end(),
+            days,
+        ))
     }
 
     /// Refuses everyone while the license records are damaged or the
@@ -219,7 +240,8 @@ impl Gatehouse {
         username: &dyn std::fmt::Display,
     ) -> Result<(), Refusal> {
         match self.license_status_at(now) {
-            LicenseStatus::Valid => Ok(()),
+            // In a grace, the admission decides who is still let in.
+            LicenseStatus::Valid | LicenseStatus::Grace => Ok(()),
             LicenseStatus::Expired => {
                 tracing::warn!(%username, "{LICENSE_EXPIRED_EVENT}: authentication refused");
                 Err(Refusal::LicenseExpired)
@@ -349,12 +371,10 @@ impl Gatehouse {
             }),
         )
         .await;
+        let terms = license.terms(&self.zone);
         self.set_license(LicenseState {
-            terms: license.terms(&self.zone),
-            binding: LicenseBinding {
-                key_digest: LicenseBinding::digest(Some(&verified.text)),
-                user_limit: license.payload.user_limit,
-            },
+            terms,
+            binding: binding(Some(&verified.text), &terms),
             license,
             generation,
         });
@@ -425,7 +445,7 @@ impl Gatehouse {
             months.push(MonthUsageRecord {
                 month: current,
                 active_users: 0,
-                user_limit: self.license_state().terms.user_limit,
+                user_limit: self.license_state().terms.limits.user_limit,
                 peak_tenths: 0,
             });
             months.sort_by_key(|m| m.month);
@@ -442,7 +462,7 @@ impl Gatehouse {
         let daily = self.store.daily_new_users(month).await?;
         let current = months.iter().find(|m| m.month == month).copied();
         let active_users = current.map_or(0, |m| m.active_users);
-        let user_limit = self.license_state().terms.user_limit;
+        let user_limit = self.license_state().terms.limits.user_limit;
         Ok(Analytics {
             projection: project_limit(today, active_users, user_limit),
             months,

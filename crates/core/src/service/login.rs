@@ -3,9 +3,10 @@
 //! (TOTP here, push in `pushing.rs`), the precheck before any code is asked
 //! for, and admission through the seat cache and the admitter.
 
+use gatehouse_license::admission::decide;
 use gatehouse_license::admission::{LICENSE_EXPIRED_EVENT, LICENSE_USER_LIMIT_EXCEEDED_EVENT};
 use gatehouse_license::jiff::Timestamp;
-use gatehouse_license::{Admission, Month, SeatState};
+use gatehouse_license::{Admission, Month, SeatKind, SeatState, Standing};
 
 use super::policies::{Chosen, Route};
 use super::{Gatehouse, Record};
@@ -405,43 +406,59 @@ impl Gatehouse {
         now: Timestamp,
     ) -> Result<(), Refusal> {
         self.license_gate(now, &identity.username)?;
-        let state = self.license_state();
+        let terms = self.license_state().terms;
+        let standing = self.standing(identity);
         let cached = self.seats.lookup(&identity.seat, now, &self.zone);
         let cached_state = SeatState {
             active_users: cached.active_users,
             already_counted: cached.counted,
         };
-        match gatehouse_license::admission::decide(state.terms, now, cached_state) {
+        let admission = match decide(terms, now, cached_state, standing) {
+            // The cache only knows what this process saw: ask the store
+            // before turning anyone away (in a grace, a user counted by
+            // another process still enters).
+            Admission::LimitExceeded | Admission::BudgetExceeded | Admission::Expired
+                if !terms.closed(now) =>
+            {
+                let seats = self.stored_seat(identity, cached.month).await?;
+                decide(terms, now, seats, standing)
+            }
+            admission => admission,
+        };
+        match admission {
+            Admission::AlreadyCounted | Admission::Exempt | Admission::Admit(_) => Ok(()),
             Admission::Expired => Err(self.refuse_expired(identity)),
-            Admission::AlreadyCounted | Admission::Admit => Ok(()),
-            Admission::LimitExceeded => {
-                // The cache only knows what this process saw: ask the store
-                // before turning anyone away.
-                let status = self
-                    .store
-                    .seat_status(cached.month, &identity.seat)
-                    .await
-                    .map_err(|error| self.unavailable(identity, &error))?;
-                self.seats.remember(
-                    cached.month,
-                    &identity.seat,
-                    status.counted,
-                    status.active_users,
-                    &self.zone,
-                );
-                let seats = SeatState {
-                    active_users: status.active_users,
-                    already_counted: status.counted,
-                };
-                match gatehouse_license::admission::decide(state.terms, now, seats) {
-                    Admission::LimitExceeded => {
-                        Err(self.refuse_for_limit(identity, cached.month, now, client))
-                    }
-                    Admission::Expired => Err(self.refuse_expired(identity)),
-                    Admission::AlreadyCounted | Admission::Admit => Ok(()),
-                }
+            Admission::LimitExceeded | Admission::BudgetExceeded => {
+                Err(self.refuse_for_limit(identity, cached.month, now, client))
             }
         }
+    }
+
+    /// What an administrator decided about this user (exempt, break-glass,
+    /// a seat budget): an ordinary user until those are configured.
+    fn standing(&self, _identity: &Identity) -> Standing {
+        Standing::default()
+    }
+
+    /// The store's word on whether `identity` is counted in `month`,
+    /// remembered in the seat cache.
+    async fn stored_seat(&self, identity: &Identity, month: Month) -> Result<SeatState, Refusal> {
+        let status = self
+            .store
+            .seat_status(month, &identity.seat)
+            .await
+            .map_err(|error| self.unavailable(identity, &error))?;
+        self.seats.remember(
+            month,
+            &identity.seat,
+            status.counted,
+            status.active_users,
+            &self.zone,
+        );
+        Ok(SeatState {
+            active_users: status.active_users,
+            already_counted: status.counted,
+        })
     }
 
     /// Counts the user (once per month) and accepts, or refuses. A new user
@@ -457,12 +474,25 @@ impl Gatehouse {
         now: Timestamp,
     ) -> Result<Admitted, Refusal> {
         self.license_gate(now, &identity.username)?;
+        let terms = self.license_state().terms;
+        let standing = self.standing(identity);
         let cached = self.seats.lookup(&identity.seat, now, &self.zone);
         let seats = SeatState {
             active_users: cached.active_users,
             already_counted: cached.counted,
         };
-        match gatehouse_license::admission::decide(self.license_state().terms, now, seats) {
+        let mut admission = decide(terms, now, seats, standing);
+        if admission == Admission::Expired && !terms.closed(now) {
+            // In a grace: only a user counted this month enters, and the
+            // cache only knows what this process saw.
+            admission = decide(
+                terms,
+                now,
+                self.stored_seat(identity, cached.month).await?,
+                standing,
+            );
+        }
+        match admission {
             Admission::Expired => return Err(self.refuse_expired(identity)),
             Admission::AlreadyCounted => {
                 // The hot path: no database round trip, last login written
@@ -478,9 +508,15 @@ impl Gatehouse {
                     newly_counted: false,
                 });
             }
+            Admission::Exempt => {
+                return Ok(Admitted {
+                    identity: identity.clone(),
+                    newly_counted: false,
+                });
+            }
             // The cache only knows what this process saw, so it decides
             // nothing else: a new user is counted (or refused) by the store.
-            Admission::Admit | Admission::LimitExceeded => {}
+            Admission::Admit(_) | Admission::LimitExceeded | Admission::BudgetExceeded => {}
         }
         // Decided by the store under the verified key in force; when the
         // license row holds another key by then (installed meanwhile, or
@@ -495,10 +531,14 @@ impl Gatehouse {
             outcome = self.admit_new(identity, client, now, cached.month).await?;
         }
         match outcome {
-            AdmitOutcome::Counted { active_users } => {
+            AdmitOutcome::Counted { active_users, kind } => {
                 self.seats
                     .remember(cached.month, &identity.seat, true, active_users, &self.zone);
-                tracing::info!(username = %identity.username, client, active_users, "new user counted this month");
+                if kind == SeatKind::Within {
+                    tracing::info!(username = %identity.username, client, active_users, "new user counted this month");
+                } else {
+                    tracing::warn!(username = %identity.username, client, active_users, seat = kind.as_str(), "new user counted this month past the user limit");
+                }
                 self.after_counted(cached.month, active_users).await;
                 Ok(Admitted {
                     identity: identity.clone(),

@@ -67,6 +67,9 @@ pub struct LicenseBinding {
     pub key_digest: [u8; 32],
     /// The verified key's limit (or the demo's).
     pub user_limit: u32,
+    /// Seats past the limit the verified key's overage allowance grants
+    /// (SPEC §16); 0 without one.
+    pub overage_seats: u32,
 }
 
 impl LicenseBinding {

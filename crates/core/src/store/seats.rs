@@ -2,8 +2,8 @@
 //! last logins and refusals, the Users table, usage history.
 
 use async_trait::async_trait;
-use gatehouse_license::Month;
 use gatehouse_license::jiff::Timestamp;
+use gatehouse_license::{Month, SeatKind};
 
 use super::{LicenseBinding, StoreResult};
 use crate::identity::{SeatKey, Source};
@@ -27,8 +27,9 @@ pub struct AdmitRequest {
 /// The store's verdict for one [`AdmitRequest`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdmitOutcome {
-    /// Newly counted; `active_users` includes this user.
-    Counted { active_users: u32 },
+    /// Newly counted; `active_users` includes this user. `kind` says
+    /// whether the seat is within the limit or past it.
+    Counted { active_users: u32, kind: SeatKind },
     /// Counted earlier this month.
     AlreadyCounted { active_users: u32 },
     /// Not counted: the month is full under `user_limit`.
@@ -87,6 +88,8 @@ pub struct SeatRecord {
     pub first_seen: Timestamp,
     pub last_login: Timestamp,
     pub last_client: String,
+    /// Within the limit, or past it (overage, break-glass).
+    pub kind: SeatKind,
 }
 
 /// Order of the Users table.
@@ -159,15 +162,18 @@ pub trait SeatStore: Send + Sync {
     /// (month, count, ledger rows). Empty on a sound installation.
     async fn ledger_mismatches(&self) -> StoreResult<Vec<(String, i64, i64)>>;
 
-    /// Counts each user if the month has a free seat under the limit of the
-    /// verified license the request names ([`LicenseBinding`]: never a
-    /// stored limit), while the license row still holds that license, in
+    /// Counts each user if the month has a free seat under the limit and
+    /// overage allowance of the verified license the request names
+    /// ([`LicenseBinding`]: never a stored limit; the rule is
+    /// [`gatehouse_license::admission::new_seat`]), and records whether the
+    /// seat is past the limit, while the license row still holds that
+    /// license, in
     /// request order, in one durable transaction:
     /// when this returns `Ok`, every `Counted` outcome is committed and
     /// survives a crash. Repeated seats (in the batch or already stored) are
     /// `AlreadyCounted` and never counted twice. Across every process
     /// sharing the database, a month never holds more users than the limit
-    /// in force when each was counted.
+    /// and allowance in force when each was counted.
     async fn admit(&self, requests: &[AdmitRequest]) -> StoreResult<Vec<AdmitOutcome>>;
 
     async fn seat_status(&self, month: Month, seat: &SeatKey) -> StoreResult<SeatStatus>;

@@ -98,6 +98,8 @@ pub struct Nav {
     pub active: &'static str,
     /// Why only the License page is open (expired, or damaged records).
     pub locked: Option<&'static str>,
+    /// The license is in its grace: what that means and how long it lasts.
+    pub grace: Option<String>,
 }
 
 impl Nav {
@@ -106,8 +108,9 @@ impl Nav {
             admin: admin.name.to_string(),
             csrf: admin.csrf().to_string(),
             active,
+            grace: panel.gatehouse.grace_notice(),
             locked: match panel.gatehouse.license_status() {
-                LicenseStatus::Valid => None,
+                LicenseStatus::Valid | LicenseStatus::Grace => None,
                 LicenseStatus::Expired => Some(gatehouse_license::admission::LICENSE_EXPIRED),
                 LicenseStatus::Damaged => Some(gatehouse_license::admission::LICENSE_DAMAGED),
             },

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("007_policies.sql"),
     include_str!("008_admin_lifecycle.sql"),
     include_str!("009_audit.sql"),
+    include_str!("010_seat_kinds.sql"),
 ];
 
 /// How long a request waits for a pooled connection before the database

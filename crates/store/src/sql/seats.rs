@@ -12,8 +12,8 @@ use gatehouse_core::store::{
     RefusalRecord, RefusedUser, SeatCursor, SeatOrder, SeatQuery, SeatRecord, SeatStatus,
     SeatStore, SortValue, StoreError, StoreResult,
 };
-use gatehouse_license::Month;
 use gatehouse_license::jiff::Timestamp;
+use gatehouse_license::{Limits, Month};
 use sqlx::QueryBuilder;
 
 use super::{Db, Store, get};
@@ -21,8 +21,8 @@ use crate::backend::Backend;
 use crate::plan::{MonthPlan, new_users_per_day, plan_month};
 use crate::sealing;
 use crate::shared::{
-    ROWS_PER_INSERT, count, micros, month_text, parse_month, peak_tenths, source, timestamp,
-    unavailable,
+    ROWS_PER_INSERT, count, micros, month_text, parse_month, peak_tenths, seat_kind, source,
+    timestamp, unavailable,
 };
 
 #[async_trait]
@@ -110,7 +110,8 @@ impl SeatStore for Store {
             let Some(&first) = indices.first() else {
                 continue;
             };
-            let user_limit = i64::from(requests[first].license.user_limit);
+            let license = requests[first].license;
+            let user_limit = i64::from(license.user_limit);
 
             // Who in this batch is already in the ledger?
             let mut counted: HashSet<String> = HashSet::new();
@@ -141,7 +142,10 @@ impl SeatStore for Store {
                 indices.iter().map(|&i| (i, requests[i].seat.as_str())),
                 counted,
                 active,
-                user_limit,
+                Limits {
+                    user_limit: license.user_limit,
+                    overage_seats: license.overage_seats,
+                },
             )?;
             for (i, outcome) in decided {
                 outcomes[i] = Some(outcome);
@@ -149,9 +153,9 @@ impl SeatStore for Store {
 
             for chunk in new_seats.chunks(ROWS_PER_INSERT) {
                 let mut query = QueryBuilder::<Db>::new(
-                    "INSERT INTO seats (month, seat_key, username, display_name, source, first_seen, last_login, last_client) ",
+                    "INSERT INTO seats (month, seat_key, username, display_name, source, first_seen, last_login, last_client, kind) ",
                 );
-                query.push_values(chunk, |mut row, &i| {
+                query.push_values(chunk, |mut row, &(i, kind)| {
                     let request = &requests[i];
                     row.push_bind(&month_key)
                         .push_bind(request.seat.as_str())
@@ -160,11 +164,12 @@ impl SeatStore for Store {
                         .push_bind(request.source.as_str())
                         .push_bind(micros(request.at))
                         .push_bind(micros(request.at))
-                        .push_bind(&request.client);
+                        .push_bind(&request.client)
+                        .push_bind(kind.as_str());
                 });
                 query.build().execute(&mut *tx).await.map_err(unavailable)?;
             }
-            for (day, users) in new_users_per_day(new_seats.iter().map(|&i| requests[i].day)) {
+            for (day, users) in new_users_per_day(new_seats.iter().map(|&(i, _)| requests[i].day)) {
                 sqlx::query(
                     "INSERT INTO daily_new_users (month, day, users) VALUES ($1, $2, $3)
                      ON CONFLICT (month, day) DO UPDATE SET users = daily_new_users.users + excluded.users",
@@ -317,7 +322,7 @@ impl SeatStore for Store {
             SeatOrder::LastLogin => "last_login",
         };
         let mut sql = QueryBuilder::<Db>::new(
-            "SELECT seat_key, username, display_name, source, first_seen, last_login, last_client FROM seats WHERE month = ",
+            "SELECT seat_key, username, display_name, source, first_seen, last_login, last_client, kind FROM seats WHERE month = ",
         );
         sql.push_bind(month_text(query.month));
         if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
@@ -364,6 +369,7 @@ impl SeatStore for Store {
                     first_seen: timestamp(get(row, "first_seen")?)?,
                     last_login: timestamp(get(row, "last_login")?)?,
                     last_client: get(row, "last_client")?,
+                    kind: seat_kind(&get::<String>(row, "kind")?)?,
                 })
             })
             .collect()

@@ -48,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("011_policies.sql"),
     include_str!("012_admin_lifecycle.sql"),
     include_str!("013_audit.sql"),
+    include_str!("014_seat_kinds.sql"),
 ];
 
 /// Longest a writer waits for another process's write lock.

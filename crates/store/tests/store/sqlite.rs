@@ -64,6 +64,7 @@ async fn committed_admissions_survive_reopening() {
             license: gatehouse_core::store::LicenseBinding {
                 key_digest: gatehouse_core::store::LicenseBinding::digest(None),
                 user_limit: 25,
+                overage_seats: 0,
             },
             month: conformance::month("2026-11"),
             day: 2,
@@ -76,7 +77,10 @@ async fn committed_admissions_survive_reopening() {
         };
         assert_eq!(
             store.admit(&[request]).await.unwrap(),
-            vec![AdmitOutcome::Counted { active_users: 1 }]
+            vec![AdmitOutcome::Counted {
+                active_users: 1,
+                kind: gatehouse_license::SeatKind::Within
+            }]
         );
         // No close(): the process could die here.
     }

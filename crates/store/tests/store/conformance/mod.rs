@@ -80,6 +80,7 @@ impl AdmitUnderStoredLicense for dyn Store {
         let binding = LicenseBinding {
             key_digest: LicenseBinding::digest(license.key.as_deref()),
             user_limit: license.user_limit,
+            overage_seats: 0,
         };
         let requests: Vec<AdmitRequest> = requests
             .iter()
@@ -98,6 +99,7 @@ fn request(month_text: &str, name: &str, at: &str) -> AdmitRequest {
         license: LicenseBinding {
             key_digest: [0; 32],
             user_limit: 0,
+            overage_seats: 0,
         },
         month: month(month_text),
         // The tests' license zone is UTC.
@@ -283,6 +285,7 @@ pub async fn admission_is_decided_under_the_verified_license_named_in_the_reques
     let in_force = LicenseBinding {
         key_digest: LicenseBinding::digest(Some("key-with-limit-3")),
         user_limit: 2,
+        overage_seats: 0,
     };
     let under = |license: LicenseBinding, name: &str| AdmitRequest {
         license,
@@ -300,8 +303,14 @@ pub async fn admission_is_decided_under_the_verified_license_named_in_the_reques
     assert_eq!(
         outcomes,
         vec![
-            AdmitOutcome::Counted { active_users: 1 },
-            AdmitOutcome::Counted { active_users: 2 },
+            AdmitOutcome::Counted {
+                active_users: 1,
+                kind: gatehouse_license::SeatKind::Within
+            },
+            AdmitOutcome::Counted {
+                active_users: 2,
+                kind: gatehouse_license::SeatKind::Within
+            },
             AdmitOutcome::LimitExceeded {
                 active_users: 2,
                 user_limit: 2
@@ -313,10 +322,12 @@ pub async fn admission_is_decided_under_the_verified_license_named_in_the_reques
     let stale = LicenseBinding {
         key_digest: LicenseBinding::digest(Some("key-with-limit-1000")),
         user_limit: 1000,
+        overage_seats: 0,
     };
     let demo = LicenseBinding {
         key_digest: LicenseBinding::digest(None),
         user_limit: 1000,
+        overage_seats: 0,
     };
     assert_eq!(
         store
@@ -338,9 +349,18 @@ pub async fn admission_counts_until_the_limit_then_refuses(store: Arc<dyn Store>
     assert_eq!(
         outcomes,
         vec![
-            AdmitOutcome::Counted { active_users: 1 },
-            AdmitOutcome::Counted { active_users: 2 },
-            AdmitOutcome::Counted { active_users: 3 },
+            AdmitOutcome::Counted {
+                active_users: 1,
+                kind: gatehouse_license::SeatKind::Within
+            },
+            AdmitOutcome::Counted {
+                active_users: 2,
+                kind: gatehouse_license::SeatKind::Within
+            },
+            AdmitOutcome::Counted {
+                active_users: 3,
+                kind: gatehouse_license::SeatKind::Within
+            },
             AdmitOutcome::LimitExceeded {
                 active_users: 3,
                 user_limit: 3
@@ -378,9 +398,15 @@ pub async fn a_user_is_counted_once_however_often_they_log_in(store: Arc<dyn Sto
     assert_eq!(
         outcomes,
         vec![
-            AdmitOutcome::Counted { active_users: 1 },
+            AdmitOutcome::Counted {
+                active_users: 1,
+                kind: gatehouse_license::SeatKind::Within
+            },
             AdmitOutcome::AlreadyCounted { active_users: 1 },
-            AdmitOutcome::Counted { active_users: 2 },
+            AdmitOutcome::Counted {
+                active_users: 2,
+                kind: gatehouse_license::SeatKind::Within
+            },
         ]
     );
     let again = store
@@ -470,7 +496,13 @@ pub async fn a_higher_limit_lets_refused_users_in_at_once(store: Arc<dyn Store>)
         .admit_now(&[request(NOV, "waiting", "2026-11-10T12:01:00Z")])
         .await
         .unwrap();
-    assert_eq!(admitted, vec![AdmitOutcome::Counted { active_users: 2 }]);
+    assert_eq!(
+        admitted,
+        vec![AdmitOutcome::Counted {
+            active_users: 2,
+            kind: gatehouse_license::SeatKind::Within
+        }]
+    );
 }
 
 pub async fn each_month_starts_from_zero_and_keeps_its_history(store: Arc<dyn Store>) {
@@ -485,8 +517,14 @@ pub async fn each_month_starts_from_zero_and_keeps_its_history(store: Arc<dyn St
     assert_eq!(
         outcomes,
         vec![
-            AdmitOutcome::Counted { active_users: 1 },
-            AdmitOutcome::Counted { active_users: 2 },
+            AdmitOutcome::Counted {
+                active_users: 1,
+                kind: gatehouse_license::SeatKind::Within
+            },
+            AdmitOutcome::Counted {
+                active_users: 2,
+                kind: gatehouse_license::SeatKind::Within
+            },
             AdmitOutcome::LimitExceeded {
                 active_users: 2,
                 user_limit: 2
@@ -522,8 +560,14 @@ pub async fn a_batch_spanning_two_months_counts_each_in_its_own(store: Arc<dyn S
     assert_eq!(
         outcomes,
         vec![
-            AdmitOutcome::Counted { active_users: 1 },
-            AdmitOutcome::Counted { active_users: 1 }
+            AdmitOutcome::Counted {
+                active_users: 1,
+                kind: gatehouse_license::SeatKind::Within
+            },
+            AdmitOutcome::Counted {
+                active_users: 1,
+                kind: gatehouse_license::SeatKind::Within
+            }
         ]
     );
 }

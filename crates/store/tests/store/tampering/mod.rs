@@ -125,6 +125,7 @@ async fn installed(store: &dyn Store, key: &str, limit: u32) -> LicenseBinding {
     LicenseBinding {
         key_digest: LicenseBinding::digest(Some(key)),
         user_limit: limit,
+        overage_seats: 0,
     }
 }
 
@@ -189,6 +190,7 @@ pub async fn a_key_swapped_into_the_license_row_fails_its_tag(store: Arc<dyn Sto
         let swapped = LicenseBinding {
             key_digest: LicenseBinding::digest(Some("GHL1.big")),
             user_limit: 1000,
+            overage_seats: 0,
         };
         let outcomes = store.admit(&[request(swapped, "a")]).await.unwrap();
         assert_eq!(outcomes, vec![AdmitOutcome::LicenseChanged], "{sql}");
@@ -235,6 +237,7 @@ pub async fn a_lowered_count_frees_no_seat(store: Arc<dyn Store>, raw: Raw) {
     let again = LicenseBinding {
         key_digest: LicenseBinding::digest(Some("GHL1.two-again")),
         user_limit: 2,
+        overage_seats: 0,
     };
     assert_eq!(
         store
@@ -242,7 +245,10 @@ pub async fn a_lowered_count_frees_no_seat(store: Arc<dyn Store>, raw: Raw) {
             .await
             .unwrap(),
         vec![
-            AdmitOutcome::Counted { active_users: 2 },
+            AdmitOutcome::Counted {
+                active_users: 2,
+                kind: gatehouse_license::SeatKind::Within
+            },
             AdmitOutcome::LimitExceeded {
                 active_users: 2,
                 user_limit: 2
@@ -832,6 +838,7 @@ where
     let license = LicenseBinding {
         key_digest: LicenseBinding::digest(fixture["license_key"].as_str()),
         user_limit: 40,
+        overage_seats: 0,
     };
     let outcomes = store
         .admit(&[AdmitRequest {
