@@ -13,6 +13,7 @@ use gatehouse_core::alarms::{AlarmSettings, Mail, MailError, Mailer};
 use gatehouse_core::store::{AlarmStore, Delivery};
 use gatehouse_core::{AlarmSaveError, Gatehouse, ManualClock, Settings};
 use gatehouse_license::jiff::civil::{Date, date, time};
+use gatehouse_license::LicenseOptions;
 use gatehouse_license::jiff::tz::TimeZone;
 use gatehouse_store::SqliteStore;
 use gatehouse_testkit::{TestLicense, issue_key};
@@ -53,6 +54,18 @@ async fn open(
 /// A subscription for `limit` users ending on `end`, with alarm settings
 /// saved, at `now` (Istanbul, UTC+3).
 async fn fixture(name: &str, now: &str, limit: u32, end: Date, alarms: AlarmSettings) -> Fixture {
+    fixture_granted(name, now, limit, end, LicenseOptions::default(), alarms).await
+}
+
+/// [`fixture`] under a key granting `options` (SPEC §16).
+async fn fixture_granted(
+    name: &str,
+    now: &str,
+    limit: u32,
+    end: Date,
+    options: LicenseOptions,
+    alarms: AlarmSettings,
+) -> Fixture {
     let path = fresh_database("alarms", name);
     let clock = Arc::new(ManualClock::new(ts(now)));
     let gatehouse = open(&path, &clock, None).await;
@@ -63,7 +76,10 @@ async fn fixture(name: &str, now: &str, limit: u32, end: Date, alarms: AlarmSett
         .unwrap();
     let key = issue_key(
         gatehouse.app_key(),
-        &TestLicense::subscription(limit, end, gatehouse.now()),
+        &TestLicense {
+            options,
+            ..TestLicense::subscription(limit, end, gatehouse.now())
+        },
     );
     gatehouse.install_license(&key).await.unwrap();
     gatehouse.set_alarm_settings(&alarms).await.unwrap();
@@ -299,6 +315,86 @@ async fn day_alarms_fire_at_the_daily_check_time_once_per_support_end_date() {
             "{line} in {bodies:#?}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_overage_alarm_fires_once_at_the_first_user_past_the_limit() {
+    // 10 users and 20% overage: seats up to 12.
+    let fx = fixture_granted(
+        "overage",
+        "2026-11-10T10:00:00Z",
+        10,
+        date(2027, 12, 31),
+        LicenseOptions {
+            overage_percent: 20,
+            ..LicenseOptions::default()
+        },
+        settings(&[], &[100]),
+    )
+    .await;
+    fx.login_new_users(1, 10).await;
+    assert_eq!(
+        fx.history().await,
+        [queued("User limit reached 100.0% (10/10)")]
+    );
+    fx.login_new_users(11, 11).await;
+    let exceeded = "User limit exceeded: 11/10, within the overage allowance (up to 12)";
+    assert_eq!(
+        fx.history().await[1..],
+        [queued(exceeded)],
+        "the first user past the limit"
+    );
+    fx.login_new_users(12, 12).await;
+    assert_eq!(fx.history().await.len(), 2, "it fires once a month");
+    let alarm = &fx.gatehouse.alarm_history(1).await.unwrap()[0];
+    assert!(
+        alarm.body.contains("Threshold:        the first user past the user limit"),
+        "{}",
+        alarm.body
+    );
+    fx.gatehouse.add_local_user("user13", "password").await.unwrap();
+    assert_eq!(
+        fx.gatehouse
+            .authenticate("user13", "password", "vpn-1")
+            .await
+            .unwrap_err()
+            .message(),
+        "User limit exceeded, please contact your system administrator",
+        "past the allowance"
+    );
+}
+
+#[tokio::test]
+async fn a_grace_alarm_goes_out_each_day_of_the_grace_then_the_expiry_alarm() {
+    // Ends 2026-11-30 with 2 days of grace: Dec 1 and Dec 2 (Istanbul).
+    let fx = fixture_granted(
+        "grace",
+        "2026-11-29T09:00:00Z",
+        100,
+        date(2026, 11, 30),
+        LicenseOptions {
+            grace_days: 2,
+            ..LicenseOptions::default()
+        },
+        settings(&[], &[]),
+    )
+    .await;
+    fx.gatehouse.tick().await;
+    fx.clock.set(ts("2026-12-01T05:00:00Z"));
+    fx.gatehouse.tick().await;
+    fx.gatehouse.tick().await;
+    let day_one = "License expired on 2026-11-30; grace period ends 2026-12-02 (1 day remaining): users counted this month still log in, new users are refused";
+    assert_eq!(fx.history().await, [queued(day_one)]);
+    fx.clock.set(ts("2026-12-02T05:00:00Z"));
+    fx.gatehouse.tick().await;
+    let day_two = "License expired on 2026-11-30; grace period ends 2026-12-02 (last day): users counted this month still log in, new users are refused";
+    assert_eq!(fx.history().await, [queued(day_one), queued(day_two)]);
+    fx.clock.set(ts("2026-12-03T05:00:00Z"));
+    fx.gatehouse.tick().await;
+    assert_eq!(
+        fx.history().await[2..],
+        [queued("License expired on 2026-11-30")]
+    );
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use gatehouse_core::{
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::{Date, date};
 use gatehouse_license::jiff::tz::TimeZone;
-use gatehouse_license::{KeyRefusal, LicenseStatus};
+use gatehouse_license::{KeyRefusal, LicenseOptions, LicenseStatus, SeatKind};
 use gatehouse_store::SqliteStore;
 use gatehouse_testkit::{TestLicense, issue_key};
 
@@ -64,16 +64,29 @@ async fn fixture(name: &str, zone: &str, now: &str) -> Fixture {
 
 impl Fixture {
     fn key(&self, limit: u32, support_end: Date) -> String {
+        self.granted_key(limit, support_end, LicenseOptions::default())
+    }
+
+    /// A key for `limit` users until `support_end` granting `options`.
+    fn granted_key(&self, limit: u32, support_end: Date, options: LicenseOptions) -> String {
         let issued_at = self.gatehouse.now();
         issue_key(
             self.gatehouse.app_key(),
-            &TestLicense::subscription(limit, support_end, issued_at),
+            &TestLicense {
+                options,
+                ..TestLicense::subscription(limit, support_end, issued_at)
+            },
         )
     }
 
     async fn install(&self, limit: u32, support_end: Date) {
+        self.install_granted(limit, support_end, LicenseOptions::default())
+            .await;
+    }
+
+    async fn install_granted(&self, limit: u32, support_end: Date, options: LicenseOptions) {
         self.gatehouse
-            .install_license(&self.key(limit, support_end))
+            .install_license(&self.granted_key(limit, support_end, options))
             .await
             .unwrap();
     }
@@ -562,17 +575,45 @@ async fn last_logins_are_written_behind() {
 /// text, 500 stored, nobody counted twice.
 #[test]
 fn sixty_four_threads_never_exceed_the_limit() {
+    let seats = sixty_four_threads_admit("sixty-four-threads", 500, LicenseOptions::default());
+    assert_eq!(seats.len(), 500);
+    assert!(seats.iter().all(|&kind| kind == SeatKind::Within));
+}
+
+/// The same against a limit of 500 with a 10% overage allowance: exactly
+/// 550 accepted, of whom exactly 50 hold overage seats (SPEC §16).
+#[test]
+fn sixty_four_threads_never_exceed_the_overage_allowance() {
+    let options = LicenseOptions {
+        overage_percent: 10,
+        ..LicenseOptions::default()
+    };
+    let seats = sixty_four_threads_admit("sixty-four-threads-overage", 500, options);
+    assert_eq!(seats.len(), 550);
+    let overage = seats.iter().filter(|&&kind| kind == SeatKind::Overage).count();
+    assert_eq!(overage, 50, "the seats past the limit are marked");
+    assert_eq!(
+        seats.iter().filter(|&&kind| kind == SeatKind::Within).count(),
+        500
+    );
+}
+
+/// 64 threads log 1,000 distinct users in (and repeat some) under a key
+/// for 500 users granting `options`: exactly the cap is accepted, the rest
+/// refused with the exact text, the ledger holds exactly the accepted users
+/// and nobody is counted twice. Returns the kinds of the seats taken.
+fn sixty_four_threads_admit(name: &str, limit: u32, options: LicenseOptions) -> Vec<SeatKind> {
     const USERS: usize = 1000;
-    const LIMIT: u32 = 500;
     const THREADS: usize = 64;
+    let cap = (limit + options.overage_seats(limit)) as usize;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
         .build()
         .unwrap();
     let fx = runtime.block_on(async {
-        let fx = fixture("sixty-four-threads", "UTC", "2026-11-10T10:00:00Z").await;
-        fx.install(LIMIT, date(2027, 1, 31)).await;
+        let fx = fixture(name, "UTC", "2026-11-10T10:00:00Z").await;
+        fx.install_granted(limit, date(2027, 1, 31), options).await;
         for i in 0..USERS {
             fx.gatehouse
                 .add_local_user(&format!("user{i:04}"), &format!("user{i:04}-pw"))
@@ -619,22 +660,100 @@ fn sixty_four_threads_never_exceed_the_limit() {
         }
     });
     let accepted = accepted.lock().unwrap().clone();
-    assert_eq!(accepted.len(), LIMIT as usize, "exactly the limit accepted");
+    assert_eq!(accepted.len(), cap, "exactly the cap accepted");
     assert_eq!(
         newly_counted.load(Ordering::Relaxed),
-        LIMIT as usize,
+        cap,
         "nobody counted twice"
     );
+    // Every first attempt by a user outside the ledger was refused.
+    assert!(refused.load(Ordering::Relaxed) >= USERS - cap);
     runtime.block_on(async {
-        assert_eq!(fx.active().await, LIMIT);
-        let ledger: HashSet<String> = fx.ledger("2026-11").await.into_iter().collect();
+        assert_eq!(fx.active().await as usize, cap);
+        let seats = fx
+            .gatehouse
+            .users(&SeatQuery::all("2026-11".parse().unwrap()))
+            .await
+            .unwrap();
+        let ledger: HashSet<String> = seats.iter().map(|seat| seat.username.clone()).collect();
         assert_eq!(
             ledger, accepted,
             "the ledger holds exactly the accepted users"
         );
-    });
-    // Every first attempt by a user outside the ledger was refused.
-    assert!(refused.load(Ordering::Relaxed) >= USERS - LIMIT as usize);
+        seats.into_iter().map(|seat| seat.kind).collect()
+    })
+}
+
+/// SPEC §16: in the grace after the Support End Date, users counted this
+/// month log in (also through a process that never saw them), new users
+/// are refused with the expiry text, and after the grace nobody logs in.
+#[tokio::test]
+async fn in_the_grace_counted_users_log_in_and_new_users_are_refused() {
+    let fx = fixture("grace", "Europe/Istanbul", "2026-12-01T09:00:00Z").await;
+    fx.install_granted(
+        10,
+        date(2026, 12, 10),
+        LicenseOptions {
+            grace_days: 3,
+            ..LicenseOptions::default()
+        },
+    )
+    .await;
+    fx.add_users(&["alice", "bob", "carol"]).await;
+    assert_eq!(fx.login("alice").await, Ok(true));
+    assert_eq!(fx.login("bob").await, Ok(true));
+    // 00:00 after Dec 10 in Istanbul.
+    fx.clock.set(ts("2026-12-10T21:00:00Z"));
+    assert_eq!(fx.gatehouse.license_status(), LicenseStatus::Grace);
+    assert_eq!(
+        fx.gatehouse.grace_notice().as_deref(),
+        Some("License expired on 2026-12-10; grace period ends 2026-12-13 (2 days remaining): users counted this month still log in, new users are refused")
+    );
+    assert_eq!(fx.login("alice").await, Ok(false));
+    assert_eq!(
+        fx.login("carol").await.unwrap_err().message(),
+        EXPIRED_TEXT,
+        "a new user in the grace"
+    );
+    // Another process (a restart, or a second node) has no cache: the
+    // store still knows bob is counted.
+    fx.gatehouse.flush().await.unwrap();
+    let other = open_at(&fx.path, fx.clock.clone(), &fx.zone).await;
+    assert_eq!(
+        other.authenticate("bob", "bob-pw", "vpn-1").await.map(|a| a.newly_counted),
+        Ok(false)
+    );
+    assert_eq!(
+        other
+            .authenticate("carol", "carol-pw", "vpn-1")
+            .await
+            .unwrap_err()
+            .message(),
+        EXPIRED_TEXT
+    );
+    assert_eq!(fx.active().await, 2, "nobody counted in the grace");
+    // The last second of the grace, then the end.
+    fx.clock.set(ts("2026-12-13T20:59:59Z"));
+    assert_eq!(fx.login("alice").await, Ok(false));
+    fx.clock.set(ts("2026-12-13T21:00:00Z"));
+    assert_eq!(fx.gatehouse.license_status(), LicenseStatus::Expired);
+    assert_eq!(fx.gatehouse.grace_notice(), None);
+    assert_eq!(fx.login("alice").await.unwrap_err().message(), EXPIRED_TEXT);
+}
+
+/// A key without options is the strict license: no seat past the limit,
+/// no login past the Support End Date.
+#[tokio::test]
+async fn a_key_without_options_admits_nobody_past_the_limit_or_the_end() {
+    let fx = fixture("strict", "UTC", "2026-11-10T10:00:00Z").await;
+    fx.install(2, date(2026, 11, 20)).await;
+    fx.add_users(&["a", "b", "c"]).await;
+    assert_eq!(fx.login("a").await, Ok(true));
+    assert_eq!(fx.login("b").await, Ok(true));
+    assert_eq!(fx.login("c").await.unwrap_err().message(), LIMIT_TEXT);
+    fx.clock.set(ts("2026-11-21T00:00:00Z"));
+    assert_eq!(fx.gatehouse.license_status(), LicenseStatus::Expired);
+    assert_eq!(fx.login("a").await.unwrap_err().message(), EXPIRED_TEXT);
 }
 
 #[tokio::test]
