@@ -63,6 +63,32 @@ pub struct LicenseSection {
     pub status: String,
     /// The vendor-signed key; `None` while the built-in demo is in force.
     pub key: Option<String>,
+    /// What the key grants beyond the limit (SPEC §16); left out of the
+    /// file when it grants nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<OptionsSection>,
+}
+
+/// A key's options, each 0 when not granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionsSection {
+    pub overage_percent: u32,
+    pub grace_days: u32,
+    pub exempt_seats: u32,
+    pub reserved_seats: u32,
+}
+
+impl OptionsSection {
+    /// The section for `options`; `None` when none is granted.
+    pub fn of(options: &gatehouse_license::LicenseOptions) -> Option<OptionsSection> {
+        (!options.is_empty()).then_some(OptionsSection {
+            overage_percent: options.overage_percent,
+            grace_days: options.grace_days,
+            exempt_seats: options.exempt_seats,
+            reserved_seats: options.reserved_seats,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +100,10 @@ pub struct UserRow {
     pub first_seen: String,
     pub last_login: String,
     pub last_client: String,
+    /// `overage` or `reserved` for a seat past the user limit; left out of
+    /// the file for a seat within it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seat: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,6 +271,7 @@ mod tests {
                 issued_at: "2026-11-28T11:00:00Z".into(),
                 status: "valid".into(),
                 key: None,
+                options: None,
             },
             month: "2026-11".into(),
             active_users: 1,
@@ -251,6 +282,7 @@ mod tests {
                 first_seen: "2026-11-28T11:30:00Z".into(),
                 last_login: "2026-11-28T11:45:00Z".into(),
                 last_client: "vpn-1".into(),
+                seat: None,
             }],
             history: vec![],
         }
@@ -260,6 +292,23 @@ mod tests {
     fn a_signed_file_verifies() {
         let file = sign(&document(), &SigningKey::from_bytes(&[3; 32]));
         assert_eq!(verify(file.as_bytes(), &[]), Ok(document()));
+    }
+
+    #[test]
+    fn options_and_seats_past_the_limit_are_in_the_file_only_when_there_are_any() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let plain = sign(&document(), &key);
+        assert!(!plain.contains("\"options\"") && !plain.contains("\"seat\""));
+        let mut granted = document();
+        granted.license.options = OptionsSection::of(&gatehouse_license::LicenseOptions {
+            overage_percent: 10,
+            ..Default::default()
+        });
+        granted.users[0].seat = Some("overage".into());
+        let file = sign(&granted, &key);
+        assert!(file.contains("\"overage_percent\": 10"), "{file}");
+        assert!(file.contains("\"seat\": \"overage\""), "{file}");
+        assert_eq!(verify(file.as_bytes(), &[]), Ok(granted));
     }
 
     #[test]

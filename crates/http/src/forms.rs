@@ -39,6 +39,7 @@ pub fn request_text(view: &LicenseView) -> String {
          Dossier:            {dossier}\n\
          Company:            {company}\n\
          Current license:    {kind} {id}, {limit} users, Support End Date {end}\n\
+         Current options:    {options}\n\
          Users this month:   {active}/{limit}\n\
          Requested users:    (please fill in)\n\
          Requested end date: (please fill in)\n\
@@ -51,6 +52,7 @@ pub fn request_text(view: &LicenseView) -> String {
         limit = payload.user_limit,
         end = payload.support_end,
         active = view.active_users,
+        options = crate::wire::options_text(&payload.options, payload.user_limit),
     )
 }
 

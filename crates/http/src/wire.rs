@@ -14,7 +14,7 @@ use gatehouse_core::totp::TotpMode;
 use gatehouse_core::{Gatehouse, LicenseView, PolicySaveError, PolicyTest};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::tz::TimeZone;
-use gatehouse_license::{LicensePayload, LicenseSource, words};
+use gatehouse_license::{LicenseOptions, LicensePayload, LicenseSource, words};
 use serde::{Deserialize, Serialize};
 
 /// `2026-11-28T16:25:04+03:00`: a time in the license zone.
@@ -88,6 +88,37 @@ pub struct LicenseJson {
     pub issued_at: String,
     pub month: String,
     pub demo: bool,
+    /// What the key grants beyond the limit (zero: not granted).
+    pub options: OptionsJson,
+    /// The most users counted for the limit: the limit plus the overage
+    /// allowance.
+    pub seat_cap: u32,
+    /// Users counted this month past the user limit.
+    pub users_over_limit: u32,
+    /// The last day of the grace, when the key grants one.
+    pub grace_end_date: Option<String>,
+    /// Whole days of grace left, while in it.
+    pub grace_days_remaining: Option<i32>,
+}
+
+/// A key's options (SPEC §16), each 0 when not granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OptionsJson {
+    pub overage_percent: u32,
+    pub grace_days: u32,
+    pub exempt_seats: u32,
+    pub reserved_seats: u32,
+}
+
+impl From<&LicenseOptions> for OptionsJson {
+    fn from(options: &LicenseOptions) -> OptionsJson {
+        OptionsJson {
+            overage_percent: options.overage_percent,
+            grace_days: options.grace_days,
+            exempt_seats: options.exempt_seats,
+            reserved_seats: options.reserved_seats,
+        }
+    }
 }
 
 impl LicenseJson {
@@ -109,6 +140,14 @@ impl LicenseJson {
             issued_at: rfc3339(payload.issued_at, zone),
             month: view.month.to_string(),
             demo: view.license.source == LicenseSource::BuiltInDemo,
+            options: OptionsJson::from(&payload.options),
+            seat_cap: payload
+                .user_limit
+                .saturating_add(payload.options.overage_seats(payload.user_limit)),
+            users_over_limit: view.active_users.saturating_sub(payload.user_limit),
+            grace_end_date: (payload.options.grace_days > 0)
+                .then(|| view.license.grace_end().to_string()),
+            grace_days_remaining: view.grace_days_remaining,
         }
     }
 }
@@ -131,6 +170,10 @@ pub struct LicensePreviewJson {
     /// Whether users counted this month exceed the new limit (they stay in;
     /// new users are refused until next month).
     pub over_new_limit: bool,
+    /// What the new key grants beyond its limit (zero: not granted).
+    pub options: OptionsJson,
+    /// The same in words, `; `-separated; `none` without options.
+    pub options_text: String,
 }
 
 impl LicensePreviewJson {
@@ -148,8 +191,23 @@ impl LicensePreviewJson {
             current_user_limit: current.license.payload.user_limit,
             current_support_end_date: current.license.payload.support_end.to_string(),
             over_new_limit: current.active_users > new.user_limit,
+            options: OptionsJson::from(&new.options),
+            options_text: options_text(&new.options, new.user_limit),
         }
     }
+}
+
+/// A key's options in one line: `Overage Allowance 10% (…); Grace Period
+/// 14 days …`, or `none`.
+pub fn options_text(options: &LicenseOptions, user_limit: u32) -> String {
+    let rows = words::options(options, user_limit);
+    if rows.is_empty() {
+        return "none".into();
+    }
+    rows.iter()
+        .map(|(label, value)| format!("{label} {value}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A license key sent to be previewed or installed.
@@ -159,13 +217,14 @@ pub struct LicenseKeyJson {
 }
 
 /// The Users table's columns: JSON keys and CSV header alike.
-pub const USER_COLUMNS: [&str; 6] = [
+pub const USER_COLUMNS: [&str; 7] = [
     "username",
     "display_name",
     "source",
     "first_seen",
     "last_login",
     "last_client",
+    "seat",
 ];
 
 /// One row of the Users table.
@@ -177,6 +236,9 @@ pub struct UserJson {
     pub first_seen: String,
     pub last_login: String,
     pub last_client: String,
+    /// `within` the user limit, `overage` or `reserved` (break-glass) past
+    /// it (SPEC §16).
+    pub seat: String,
 }
 
 impl UserJson {
@@ -188,7 +250,21 @@ impl UserJson {
             first_seen: rfc3339(seat.first_seen, zone),
             last_login: rfc3339(seat.last_login, zone),
             last_client: seat.last_client.clone(),
+            seat: seat.kind.as_str().to_string(),
         }
+    }
+
+    /// The row in [`USER_COLUMNS`] order (the CSV downloads).
+    pub fn cells(self) -> [String; 7] {
+        [
+            self.username,
+            self.display_name,
+            self.source,
+            self.first_seen,
+            self.last_login,
+            self.last_client,
+            self.seat,
+        ]
     }
 }
 

@@ -4,6 +4,7 @@
 
 use jiff::civil::Date;
 
+use crate::admission::SeatKind;
 use crate::calendar::Month;
 use crate::key::{LicenseOptions, LicenseType};
 use crate::license::{Projection, UsagePercent};
@@ -62,6 +63,16 @@ pub fn options(options: &LicenseOptions, user_limit: u32) -> Vec<(&'static str, 
         ));
     }
     rows
+}
+
+/// How a user got their seat, as the Users table says it: `Within limit`,
+/// `Overage`, `Break-glass`.
+pub fn seat_kind(kind: SeatKind) -> &'static str {
+    match kind {
+        SeatKind::Within => "Within limit",
+        SeatKind::Overage => "Overage",
+        SeatKind::Reserved => "Break-glass",
+    }
 }
 
 /// `1 day`, `14 days`.

@@ -72,15 +72,21 @@ pub(crate) fn license_text(view: &LicenseView, gatehouse: &Gatehouse) -> String 
         }
     };
     let remaining = words::remaining(view.days_remaining);
-    let rows = vec![
+    let over = view.active_users.saturating_sub(payload.user_limit);
+    let mut rows = vec![
         vec!["Company".into(), dash(&payload.company)],
         vec![
             "User Limit".into(),
             format!(
-                "{}/{} ({}%)",
+                "{}/{} ({}%){}",
                 view.active_users,
                 payload.user_limit,
-                UsagePercent::of(view.active_users, payload.user_limit)
+                UsagePercent::of(view.active_users, payload.user_limit),
+                if over > 0 {
+                    format!(", {over} over the limit")
+                } else {
+                    String::new()
+                }
             ),
         ],
         vec![
@@ -105,6 +111,16 @@ pub(crate) fn license_text(view: &LicenseView, gatehouse: &Gatehouse) -> String 
         vec!["Status".into(), view.status.as_str().into()],
         vec!["Time Zone".into(), view.time_zone.clone()],
     ];
+    // What the key grants beyond the limit, after the Push Subscription.
+    for (at, (label, value)) in words::options(&payload.options, payload.user_limit)
+        .into_iter()
+        .enumerate()
+    {
+        rows.insert(5 + at, vec![label.into(), value]);
+    }
+    if let Some(notice) = gatehouse.grace_notice() {
+        rows.push(vec!["Grace".into(), notice]);
+    }
     let text = table(&["Field", "Value"], &rows);
     // Drop the header line: this is a card, not a list.
     text.split_once('\n')

@@ -39,6 +39,7 @@ pub(crate) async fn users(gatehouse: &Gatehouse, args: UsersArgs) -> Result<Exit
             "First Authentication",
             "Last Login",
             "Last Client",
+            "Seat",
         ],
     };
     emit(&args.month.format, &rows, columns, |i| {
@@ -50,6 +51,7 @@ pub(crate) async fn users(gatehouse: &Gatehouse, args: UsersArgs) -> Result<Exit
             local_time(seat.first_seen, zone),
             local_time(seat.last_login, zone),
             seat.last_client.clone(),
+            gatehouse_license::words::seat_kind(seat.kind).to_string(),
         ]
     })?;
     if !args.month.format.json && !args.month.format.csv {

@@ -125,7 +125,7 @@ fn license_flow_end_to_end() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("username,display_name,source,first_seen,last_login,last_client")
+        Some("username,display_name,source,first_seen,last_login,last_client,seat")
     );
     let alice: Vec<&str> = lines.next().unwrap().split(',').collect();
     assert_eq!((alice[0], alice[2], alice[5]), ("alice", "local", "vpn-gw"));

@@ -16,8 +16,8 @@ use gatehouse_license::jiff::tz::TimeZone;
 use gatehouse_license::key::decode_signed;
 use gatehouse_license::words;
 use gatehouse_license::{
-    AppKey, InstallContext, KeyRefusal, License, LicenseSource, LicenseStatus, Month, Terms,
-    VerifiedKey, VerifyingKey, check_key,
+    AppKey, InstallContext, KeyRefusal, License, LicenseSource, LicenseStatus, Month, SeatKind,
+    Terms, VerifiedKey, VerifyingKey, check_key,
 };
 use gatehouse_license::{Projection, project_limit};
 
@@ -112,6 +112,8 @@ pub struct LicenseView {
     pub active_users: u32,
     pub status: LicenseStatus,
     pub days_remaining: i32,
+    /// Whole days of grace left, while the license is in its grace.
+    pub grace_days_remaining: Option<i32>,
     pub time_zone: String,
     pub month: Month,
 }
@@ -418,6 +420,7 @@ impl Gatehouse {
         Ok(LicenseView {
             status: self.license_status_at(now),
             days_remaining: license.days_remaining(&self.zone, now),
+            grace_days_remaining: license.grace_days_remaining(&self.zone, now),
             license,
             app_key: self.installation.app_key,
             active_users,
@@ -503,6 +506,7 @@ impl Gatehouse {
                     LicenseSource::BuiltInDemo => None,
                     LicenseSource::Key(text) => Some(text.clone()),
                 },
+                options: export::OptionsSection::of(&payload.options),
             },
             month: view.month.to_string(),
             active_users: view.active_users,
@@ -515,6 +519,7 @@ impl Gatehouse {
                     first_seen: seat.first_seen.to_string(),
                     last_login: seat.last_login.to_string(),
                     last_client: seat.last_client,
+                    seat: (seat.kind != SeatKind::Within).then(|| seat.kind.as_str().to_string()),
                 })
                 .collect(),
             history: history.iter().map(export::HistoryRow::from).collect(),

@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use gatehouse_core::alarms::{AlarmSettings, Mail, MailError, Mailer};
 use gatehouse_core::store::{AlarmStore, Delivery};
 use gatehouse_core::{AlarmSaveError, Gatehouse, ManualClock, Settings};
-use gatehouse_license::jiff::civil::{Date, date, time};
 use gatehouse_license::LicenseOptions;
+use gatehouse_license::jiff::civil::{Date, date, time};
 use gatehouse_license::jiff::tz::TimeZone;
 use gatehouse_store::SqliteStore;
 use gatehouse_testkit::{TestLicense, issue_key};
@@ -348,11 +348,16 @@ async fn the_overage_alarm_fires_once_at_the_first_user_past_the_limit() {
     assert_eq!(fx.history().await.len(), 2, "it fires once a month");
     let alarm = &fx.gatehouse.alarm_history(1).await.unwrap()[0];
     assert!(
-        alarm.body.contains("Threshold:        the first user past the user limit"),
+        alarm
+            .body
+            .contains("Threshold:        the first user past the user limit"),
         "{}",
         alarm.body
     );
-    fx.gatehouse.add_local_user("user13", "password").await.unwrap();
+    fx.gatehouse
+        .add_local_user("user13", "password")
+        .await
+        .unwrap();
     assert_eq!(
         fx.gatehouse
             .authenticate("user13", "password", "vpn-1")

@@ -590,10 +590,16 @@ fn sixty_four_threads_never_exceed_the_overage_allowance() {
     };
     let seats = sixty_four_threads_admit("sixty-four-threads-overage", 500, options);
     assert_eq!(seats.len(), 550);
-    let overage = seats.iter().filter(|&&kind| kind == SeatKind::Overage).count();
+    let overage = seats
+        .iter()
+        .filter(|&&kind| kind == SeatKind::Overage)
+        .count();
     assert_eq!(overage, 50, "the seats past the limit are marked");
     assert_eq!(
-        seats.iter().filter(|&&kind| kind == SeatKind::Within).count(),
+        seats
+            .iter()
+            .filter(|&&kind| kind == SeatKind::Within)
+            .count(),
         500
     );
 }
@@ -707,7 +713,9 @@ async fn in_the_grace_counted_users_log_in_and_new_users_are_refused() {
     assert_eq!(fx.gatehouse.license_status(), LicenseStatus::Grace);
     assert_eq!(
         fx.gatehouse.grace_notice().as_deref(),
-        Some("License expired on 2026-12-10; grace period ends 2026-12-13 (2 days remaining): users counted this month still log in, new users are refused")
+        Some(
+            "License expired on 2026-12-10; grace period ends 2026-12-13 (2 days remaining): users counted this month still log in, new users are refused"
+        )
     );
     assert_eq!(fx.login("alice").await, Ok(false));
     assert_eq!(
@@ -720,7 +728,10 @@ async fn in_the_grace_counted_users_log_in_and_new_users_are_refused() {
     fx.gatehouse.flush().await.unwrap();
     let other = open_at(&fx.path, fx.clock.clone(), &fx.zone).await;
     assert_eq!(
-        other.authenticate("bob", "bob-pw", "vpn-1").await.map(|a| a.newly_counted),
+        other
+            .authenticate("bob", "bob-pw", "vpn-1")
+            .await
+            .map(|a| a.newly_counted),
         Ok(false)
     );
     assert_eq!(

@@ -37,6 +37,10 @@ struct LicensePage {
     notice: Option<String>,
     error: Option<String>,
     preview: Option<Preview>,
+    /// What the key grants beyond the limit, label and value.
+    granted: Vec<(&'static str, String)>,
+    /// The same in one line, for the preview's "Now" column.
+    current_options: String,
 }
 
 struct Preview {
@@ -68,6 +72,8 @@ async fn render_license(
             remaining_text: words::remaining(view.days_remaining),
             warn: view.days_remaining < 30,
             request_text: request_text(&view),
+            granted: words::options(&view.license.payload.options, limit),
+            current_options: crate::wire::options_text(&view.license.payload.options, limit),
             contact: panel.settings.support_contact.clone(),
             vendor_keys: gatehouse_core::vendor_keys::fingerprints(),
             development_key: gatehouse_core::vendor_keys::trusts_development_key(),

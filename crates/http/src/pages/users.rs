@@ -209,18 +209,7 @@ pub(super) async fn users_csv(
             let zone = gatehouse.time_zone();
             let mut text = String::new();
             for seat in &seats {
-                let row = UserJson::new(seat, zone);
-                csv_row(
-                    &mut text,
-                    &[
-                        row.username,
-                        row.display_name,
-                        row.source,
-                        row.first_seen,
-                        row.last_login,
-                        row.last_client,
-                    ],
-                );
+                csv_row(&mut text, &UserJson::new(seat, zone).cells());
             }
             Some((Ok(text), (next, query, gatehouse)))
         },

@@ -261,3 +261,127 @@ async fn an_expired_license_locks_everything_but_renewal() {
         "the new key unlocks the panel at once"
     );
 }
+
+/// SPEC §16: a key's options are shown on the License page, in the API and
+/// the preview; seats past the limit are marked in the Users table, its
+/// API and its CSV.
+#[tokio::test]
+async fn a_key_with_options_shows_them_and_marks_seats_past_the_limit() {
+    let fx = fixture("options").await;
+    let options = gatehouse_license::LicenseOptions {
+        overage_percent: 20,
+        grace_days: 14,
+        ..Default::default()
+    };
+    let key = issue_key(
+        fx.gatehouse.app_key(),
+        &TestLicense {
+            options,
+            ..TestLicense::subscription(5, date(2027, 12, 31), fx.gatehouse.now())
+        },
+    );
+    let (status, preview) = fx
+        .api(
+            As::Token,
+            Method::POST,
+            "/api/v1/license/preview",
+            Some(json!({ "key": key })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(preview["options"]["overage_percent"], 20);
+    assert_eq!(
+        preview["options_text"],
+        "Overage Allowance 20% (1 user past the limit, up to 6); Grace Period 14 days after the Support End Date"
+    );
+    fx.gatehouse.install_license(&key).await.unwrap();
+    fx.count_users(&(0..6).map(|i| format!("user{i}")).collect::<Vec<_>>())
+        .await;
+    let (_, license) = fx
+        .api(As::Token, Method::GET, "/api/v1/license", None)
+        .await;
+    assert_eq!(
+        (
+            &license["options"],
+            &license["seat_cap"],
+            &license["users_over_limit"],
+            &license["grace_end_date"],
+            &license["grace_days_remaining"],
+        ),
+        (
+            &json!({"overage_percent": 20, "grace_days": 14, "exempt_seats": 0, "reserved_seats": 0}),
+            &json!(6),
+            &json!(1),
+            &json!("2028-01-14"),
+            &json!(null),
+        )
+    );
+    let (_, html) = fx.page(As::Session, "/license").await;
+    for text in [
+        "6/5",
+        "1 over the limit",
+        "<th>Overage Allowance</th><td>20% (1 user past the limit, up to 6)</td>",
+        "<th>Grace Period</th><td>14 days after the Support End Date</td>",
+        "Current options:    Overage Allowance 20%",
+    ] {
+        assert!(html.contains(text), "{text}");
+    }
+    let (_, users) = fx.api(As::Token, Method::GET, "/api/v1/users", None).await;
+    let seats: Vec<&str> = users["users"]
+        .as_array()
+        .unwrap_or_else(|| users.as_array().unwrap())
+        .iter()
+        .map(|row| row["seat"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        seats,
+        ["within", "within", "within", "within", "within", "overage"]
+    );
+    let (_, html) = fx.page(As::Session, "/users").await;
+    assert_eq!(html.matches(">Overage</span>").count(), 1);
+    let (_, csv) = fx.page(As::Session, "/users.csv").await;
+    assert!(csv.contains("user5,user5,local,"), "{csv}");
+    assert!(csv.trim_end().ends_with(",overage"), "{csv}");
+}
+
+/// SPEC §16: in the grace the panel stays open, with a banner naming the
+/// days left, and the API says `grace`.
+#[tokio::test]
+async fn in_the_grace_the_panel_stays_open_under_a_banner() {
+    let mut fx = fixture("grace").await;
+    let key = issue_key(
+        fx.gatehouse.app_key(),
+        &TestLicense {
+            options: gatehouse_license::LicenseOptions {
+                grace_days: 5,
+                ..Default::default()
+            },
+            ..TestLicense::subscription(50, date(2026, 11, 20), fx.gatehouse.now())
+        },
+    );
+    fx.gatehouse.install_license(&key).await.unwrap();
+    fx.clock.set(ts("2026-11-22T12:00:00Z"));
+    fx.sign_in().await;
+    let banner = "License expired on 2026-11-20; grace period ends 2026-11-25 (3 days remaining): users counted this month still log in, new users are refused. Install a renewed key on the License page.";
+    for path in ["/users", "/license", "/local-users"] {
+        let (status, html) = fx.page(As::Session, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(html.contains("id=\"license-grace\""), "{path}");
+        assert!(html.contains(banner), "{path}");
+        assert!(!html.contains("id=\"license-locked\""), "{path}");
+    }
+    let (status, license) = fx
+        .api(As::Token, Method::GET, "/api/v1/license", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(license["status"], "grace");
+    assert_eq!(license["grace_days_remaining"], 3);
+    let (status, _) = fx.api(As::Token, Method::GET, "/api/v1/users", None).await;
+    assert_eq!(status, StatusCode::OK, "the API stays open in the grace");
+    let (_, metrics) = fx.page(As::Session, "/metrics").await;
+    assert!(metrics.contains("gatehouse_license_grace 1"), "{metrics}");
+    // After the grace: locked as any expired license.
+    fx.clock.set(ts("2026-11-26T00:00:00Z"));
+    let (status, _) = fx.page(As::Session, "/users").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}

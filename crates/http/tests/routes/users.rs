@@ -87,7 +87,7 @@ async fn the_users_table_pages_searches_and_downloads() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         csv.lines().next(),
-        Some("username,display_name,source,first_seen,last_login,last_client")
+        Some("username,display_name,source,first_seen,last_login,last_client,seat")
     );
     assert_eq!(csv.lines().count(), 3);
 }
