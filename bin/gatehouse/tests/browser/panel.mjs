@@ -7,7 +7,8 @@
 // Environment: BASE_URL, ADMIN_USER, ADMIN_PASSWORD, APP_KEY, SHOTS (folder
 // for screenshots), and per phase: KEY (install), USERS (comma-separated
 // usernames expected in the Users table), DOWNLOAD (where to save the
-// application key file), ALARM (alarms: the alarm text expected).
+// application key file), ALARM (alarms: the alarm text expected), GRACE
+// (grace: the banner's text), OVERAGE (grace: seats marked Overage).
 //
 // Any failed expectation throws: the process exits non-zero with the
 // message, and the Rust test fails.
@@ -149,6 +150,29 @@ const phases = {
       expect(new URL(page.url()).pathname === "/license", `${path} is locked, landed on ${page.url()}`);
     }
     await shot(page, "12-expired-locked");
+  },
+
+  // In the grace after the Support End Date (SPEC §16): a red banner with
+  // the days left on every page, the panel open, the counted users listed
+  // and the seats past the limit marked.
+  async grace(page) {
+    await signIn(page);
+    expect((await text(page, "#status")) === "grace", `the license is in its grace, got ${await text(page, "#status")}`);
+    const banner = await text(page, "#license-grace");
+    expect(banner.includes(env("GRACE")), `the grace banner names the days left, got ${banner}`);
+    const color = await page.locator("#license-grace").evaluate((el) => getComputedStyle(el).backgroundColor);
+    expect(color !== "rgba(0, 0, 0, 0)", `the banner stands out, background ${color}`);
+    expect((await page.locator("#license-locked").count()) === 0, "nothing is locked in the grace");
+    await shot(page, "22-grace-license");
+    await page.goto(`${base}/users`);
+    expect(new URL(page.url()).pathname === "/users", `the Users page is open, landed on ${page.url()}`);
+    expect((await text(page, "#license-grace")).includes(env("GRACE")), "the banner is on every page");
+    for (const user of env("USERS").split(",")) {
+      expect((await page.locator("td.username", { hasText: user }).count()) === 1, `${user} is listed`);
+    }
+    const overage = await page.locator("td.seat", { hasText: "Overage" }).count();
+    expect(overage === Number(env("OVERAGE")), `${env("OVERAGE")} seats past the limit are marked, got ${overage}`);
+    await shot(page, "23-grace-users");
   },
 
   // Policies: a denial for DENY_GROUP and a catch-all are added, moved and

@@ -11,6 +11,7 @@ mod api_schema;
 mod backup;
 mod cli;
 mod directory;
+mod options;
 mod panel;
 mod policies;
 mod postgres;

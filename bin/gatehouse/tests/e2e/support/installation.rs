@@ -251,6 +251,33 @@ pub fn issue_with_push(
     issued_at: &str,
     push: bool,
 ) -> String {
+    let push: &[&str] = if push { &["--push"] } else { &[] };
+    issue_signed(signing_key, app_key, users, support_end, issued_at, push)
+}
+
+/// [`issue`] without push, granting options: `options` are
+/// `gatehouse-vendor issue` arguments (`--overage-percent`, `--grace-days`,
+/// …).
+pub fn issue_granted(
+    app_key: &str,
+    users: u32,
+    support_end: &str,
+    issued_at: &str,
+    options: &[&str],
+) -> String {
+    issue_signed(&dev_key(), app_key, users, support_end, issued_at, options)
+}
+
+/// A key from `gatehouse-vendor issue`, signed with `signing_key`, with
+/// `extra` arguments.
+fn issue_signed(
+    signing_key: &Path,
+    app_key: &str,
+    users: u32,
+    support_end: &str,
+    issued_at: &str,
+    extra: &[&str],
+) -> String {
     let users = users.to_string();
     let mut args = vec![
         "issue",
@@ -271,9 +298,7 @@ pub fn issue_with_push(
         "--issued-at",
         issued_at,
     ];
-    if push {
-        args.push("--push");
-    }
+    args.extend_from_slice(extra);
     vendor(&args)
 }
 

@@ -1,0 +1,201 @@
+//! What a vendor may grant in a key (SPEC §16), end to end: keys from the
+//! real `gatehouse-vendor`, logins from `radclient`, the clock moved with
+//! faketime, the panel in headless Chromium.
+
+use std::path::Path;
+
+use crate::support;
+use crate::support::{
+    BROWSER_ADMIN_PASSWORD, Browser, FakeTime, Installation, RadReply, Server, issue_granted, pap,
+};
+use gatehouse_license::jiff::{SignedDuration, Timestamp};
+use gatehouse_testkit::{libfaketime, peer};
+use serde_json::Value;
+
+const SECRET: &str = "options-test-shared-secret";
+const LIMIT_TEXT: &str = "User limit exceeded, please contact your system administrator";
+const EXPIRED_TEXT: &str = "License expired, please contact your system administrator";
+
+fn serve(gh: Installation) -> Server {
+    Server::start(
+        gh,
+        &format!(
+            "\n[radius]\nlisten = \"127.0.0.1:0\"\n\n[[radius.clients]]\nname = \"nas\"\n\
+             networks = [\"127.0.0.1\"]\nsecret = \"{SECRET}\"\n"
+        ),
+    )
+}
+
+fn login(radclient: &Path, server: &Server, user: &str) -> RadReply {
+    support::radclient(
+        radclient,
+        server.radius_port,
+        &pap(user, &format!("{user}-secret")),
+        SECRET,
+    )
+}
+
+fn accepted(radclient: &Path, server: &Server, user: &str) {
+    let reply = login(radclient, server, user);
+    assert_eq!(
+        reply.code.as_deref(),
+        Some("Access-Accept"),
+        "{user}: {}",
+        reply.output
+    );
+}
+
+/// The `seat` of each user counted this month, by username.
+fn seats(gh: &Installation) -> Vec<(String, String)> {
+    let month = gh.license_json()["month"].as_str().unwrap().to_string();
+    let users: Value =
+        serde_json::from_str(&gh.ok(&["users", "--month", &month, "--json"], "")).unwrap();
+    users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["username"].as_str().unwrap().to_string(),
+                u["seat"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A key for 4 users with 50% overage: users 5 and 6 are admitted and
+/// marked, user 7 is refused with the limit text; `license show` says how
+/// many are over.
+#[test]
+fn overage_users_are_admitted_and_marked_then_refused_past_the_allowance() {
+    const TEST: &str = "overage_users_are_admitted_and_marked_then_refused_past_the_allowance";
+    let Some(radclient) = peer("radclient", TEST) else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    let support_end = Timestamp::now()
+        .checked_add(SignedDuration::from_hours(24 * 90))
+        .unwrap()
+        .strftime("%Y-%m-%d")
+        .to_string();
+    let key = issue_granted(
+        &gh.app_key(),
+        4,
+        &support_end,
+        &Timestamp::now().to_string(),
+        &["--overage-percent", "50"],
+    );
+    gh.ok(&["license", "install", &key], "");
+    for i in 1..=7 {
+        gh.add_user(&format!("user{i}"));
+    }
+    let server = serve(gh);
+    for i in 1..=6 {
+        accepted(&radclient, &server, &format!("user{i}"));
+    }
+    login(&radclient, &server, "user7").assert_reply("Access-Reject", LIMIT_TEXT);
+    // Returning users past the limit stay in.
+    accepted(&radclient, &server, "user6");
+    let gh = &server.gh;
+    assert_eq!(
+        seats(gh),
+        [
+            ("user1", "within"),
+            ("user2", "within"),
+            ("user3", "within"),
+            ("user4", "within"),
+            ("user5", "overage"),
+            ("user6", "overage"),
+        ]
+        .map(|(u, s)| (u.to_string(), s.to_string()))
+    );
+    let license = gh.license_json();
+    assert_eq!(
+        (
+            &license["active_users"],
+            &license["seat_cap"],
+            &license["users_over_limit"],
+            &license["options"]["overage_percent"],
+        ),
+        (
+            &Value::from(6),
+            &Value::from(6),
+            &Value::from(2),
+            &Value::from(50)
+        )
+    );
+    let shown = gh.ok(&["license", "show"], "");
+    for text in [
+        "6/4 (150.0%), 2 over the limit",
+        "Overage Allowance",
+        "50% (2 users past the limit, up to 6)",
+    ] {
+        assert!(shown.contains(text), "{text} in:\n{shown}");
+    }
+    assert_eq!(
+        server.log_count(&["counted this month past the user limit", "overage"], 2),
+        2
+    );
+}
+
+/// A key ending 2031-03-15 with 10 days of grace: counted users log in
+/// through the grace (after a restart, so from the database), new users are
+/// refused with the expiry text, the panel shows the banner in Chromium;
+/// after the grace nobody logs in.
+#[test]
+fn in_the_grace_counted_users_log_in_new_ones_are_refused_and_the_panel_says_so() {
+    const TEST: &str =
+        "in_the_grace_counted_users_log_in_new_ones_are_refused_and_the_panel_says_so";
+    let Some(radclient) = peer("radclient", TEST) else {
+        return;
+    };
+    let Some(faketime) = libfaketime(TEST) else {
+        return;
+    };
+    let Some(browser) = Browser::new(TEST, "grace-screenshots") else {
+        return;
+    };
+    let mut gh = Installation::new("UTC");
+    gh.add_admin("root", BROWSER_ADMIN_PASSWORD);
+    for user in ["alice", "bob", "carol"] {
+        gh.add_user(user);
+    }
+    gh.fake_time = Some(FakeTime::new(&faketime, "2031-03-10 12:00:00"));
+    let key = issue_granted(
+        &gh.app_key(),
+        1,
+        "2031-03-15",
+        "2031-03-10T11:00:00Z",
+        &["--grace-days", "10", "--overage-percent", "100"],
+    );
+    gh.ok(&["license", "install", &key], "");
+    let mut server = serve(gh);
+    accepted(&radclient, &server, "alice");
+    accepted(&radclient, &server, "bob");
+
+    server.restart(Some(FakeTime::new(&faketime, "2031-03-20 12:00:00")));
+    accepted(&radclient, &server, "alice");
+    login(&radclient, &server, "carol").assert_reply("Access-Reject", EXPIRED_TEXT);
+    accepted(&radclient, &server, "bob");
+    let license = server.gh.license_json();
+    assert_eq!(license["status"], "grace");
+    assert_eq!(license["grace_days_remaining"], 5);
+    assert_eq!(license["active_users"], 2, "nobody counted in the grace");
+    browser.run(
+        &server,
+        "grace",
+        &[
+            (
+                "GRACE",
+                "License expired on 2031-03-15; grace period ends 2031-03-25 (5 days remaining)"
+                    .to_string(),
+            ),
+            ("USERS", "alice,bob".to_string()),
+            ("OVERAGE", "1".to_string()),
+        ],
+    );
+
+    server.restart(Some(FakeTime::new(&faketime, "2031-03-26 00:00:01")));
+    login(&radclient, &server, "alice").assert_reply("Access-Reject", EXPIRED_TEXT);
+    assert_eq!(server.gh.license_json()["status"], "expired");
+}
