@@ -33,6 +33,7 @@ pub mod push;
 pub mod push_hosts;
 pub mod ratelimit;
 pub mod seal;
+pub mod seat_rules;
 mod seats;
 pub mod service;
 pub mod store;
@@ -50,10 +51,10 @@ pub use outcome::{
 pub use password::PasswordParams;
 pub use service::{
     APPROVE_ON_PHONE, AlarmSaveError, Chosen, ClientAddError, DirectoryUserError,
-    ENROLLMENT_LIFETIME, Gatehouse, InstallError, LOCKED_OUT_EVENT, LicenseView, MfaSettings,
-    OpenError, PolicySaveError, PolicyTest, PolicyTestError, PushError, PushSettings, Removed,
-    Route, SavedPolicies, Settings, SignedPush, TestMailError, TotpEnrollment, UserError,
-    approve_prompt, is_approve_prompt,
+    ENROLLMENT_LIFETIME, Gatehouse, InstallError, LOCKED_OUT_EVENT, LicenseView, ListedMark,
+    MfaSettings, OpenError, PolicySaveError, PolicyTest, PolicyTestError, PushError, PushSettings,
+    Removed, Route, SavedPolicies, SeatMarkError, Settings, SignedPush, TestMailError,
+    TotpEnrollment, UserError, approve_prompt, is_approve_prompt,
 };
 pub use store::{Store, StoreError};
 pub use totp::TotpMode;

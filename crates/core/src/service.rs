@@ -36,6 +36,7 @@ mod login;
 mod phones;
 mod policies;
 mod pushing;
+mod seat_marks;
 
 pub use accounts::{ClientAddError, TOTP_ISSUER, TotpEnrollment};
 use alarming::AlarmEngine;
@@ -52,6 +53,8 @@ pub use pushing::{
     APPROVE_ON_PHONE, MAX_WAITING_PUSHES, PushSettings, StartPushError, approve_prompt,
     is_approve_prompt,
 };
+use seat_marks::SeatMarks;
+pub use seat_marks::{ListedMark, SeatMarkError};
 
 /// How the service is set up; the binary derives this from its config.
 #[derive(Clone)]
@@ -235,6 +238,8 @@ pub struct Gatehouse {
     mfa: MfaSettings,
     lockout_policy: LockoutPolicy,
     policies: PolicyState,
+    /// Exempt and break-glass users (SPEC §16).
+    seat_marks: SeatMarks,
     lockouts: Lockouts,
     /// Decoy password checks run (refusals that must take as long as a
     /// real check).
@@ -326,6 +331,7 @@ impl Gatehouse {
             mfa: settings.mfa,
             lockout_policy: settings.lockout,
             policies: PolicyState::new(settings.policies, settings.policy_checks),
+            seat_marks: SeatMarks::default(),
             lockouts,
             decoys: std::sync::atomic::AtomicU64::new(0),
             overload_log: crate::ratelimit::RateLimitedLog::new(Duration::from_secs(10), 5),
@@ -337,6 +343,10 @@ impl Gatehouse {
         gatehouse.accounts.refresh(gatehouse.store.as_ref()).await?;
         gatehouse
             .policies
+            .refresh(gatehouse.store.as_ref(), true)
+            .await?;
+        gatehouse
+            .seat_marks
             .refresh(gatehouse.store.as_ref(), true)
             .await?;
         gatehouse.reload_alarms().await?;
@@ -425,6 +435,9 @@ impl Gatehouse {
         }
         if let Err(error) = self.policies.refresh(self.store.as_ref(), false).await {
             tracing::error!(%error, "could not check for changed policies; will retry");
+        }
+        if let Err(error) = self.seat_marks.refresh(self.store.as_ref(), false).await {
+            tracing::error!(%error, "could not check for changed seat marks; will retry");
         }
         self.alarm_tick().await;
         self.forget_old_pushes().await;

@@ -73,6 +73,7 @@ fn admit_request(license: LicenseBinding, month: Month, index: u64, at: Timestam
         source: user.source,
         client: format!("vpn-{}", index % 7),
         at,
+        reserved: false,
     }
 }
 

@@ -47,6 +47,7 @@ pub(crate) const TABLES: &[&str] = &[
     "push_revoked",
     "push_enrollments",
     "policy_set",
+    "seat_rules",
     "audit_log",
     "audit_head",
 ];

@@ -27,12 +27,12 @@ pub(crate) struct MonthPlan {
     pub active: i64,
 }
 
-/// Decides `requests` (index in the batch, seat key), in order, against a
-/// month holding `active` users under `limits`, of whom `counted` are in
-/// this batch already; a new user's seat follows
+/// Decides `requests` (index in the batch, seat key, break-glass), in
+/// order, against a month holding `active` users under `limits`, of whom
+/// `counted` are in this batch already; a new user's seat follows
 /// [`gatehouse_license::admission::new_seat`].
 pub(crate) fn plan_month<'a>(
-    requests: impl IntoIterator<Item = (usize, &'a str)>,
+    requests: impl IntoIterator<Item = (usize, &'a str, bool)>,
     mut counted: HashSet<String>,
     active: i64,
     limits: Limits,
@@ -44,14 +44,18 @@ pub(crate) fn plan_month<'a>(
         returning: Vec::new(),
         active: i64::from(active),
     };
-    for (i, seat) in requests {
+    for (i, seat, reserved) in requests {
         let outcome = if counted.contains(seat) {
             plan.returning.push(i);
             AdmitOutcome::AlreadyCounted {
                 active_users: active,
             }
         } else {
-            match new_seat(limits, active, Standing::default()) {
+            let standing = Standing {
+                reserved,
+                ..Standing::default()
+            };
+            match new_seat(limits, active, standing) {
                 NewSeat::Take(kind) => {
                     active += 1;
                     counted.insert(seat.to_string());
@@ -100,7 +104,11 @@ mod tests {
     #[test]
     fn arrival_order_decides_the_last_seat() {
         let plan = plan_month(
-            [(0, "local:a"), (1, "local:b"), (2, "local:c")],
+            [
+                (0, "local:a", false),
+                (1, "local:b", false),
+                (2, "local:c", false),
+            ],
             counted(&[]),
             8,
             limit(10),
@@ -147,10 +155,10 @@ mod tests {
         };
         let plan = plan_month(
             [
-                (0, "local:a"),
-                (1, "local:b"),
-                (2, "local:c"),
-                (3, "local:d"),
+                (0, "local:a", false),
+                (1, "local:b", false),
+                (2, "local:c", false),
+                (3, "local:d", false),
             ],
             counted(&[]),
             1,
@@ -184,8 +192,48 @@ mod tests {
     }
 
     #[test]
+    fn break_glass_users_take_a_seat_past_the_full_allowance() {
+        let limits = Limits {
+            user_limit: 2,
+            overage_seats: 0,
+        };
+        let plan = plan_month(
+            [
+                (0, "local:a", true),
+                (1, "local:b", false),
+                (2, "local:c", true),
+            ],
+            counted(&[]),
+            2,
+            limits,
+        )
+        .unwrap();
+        assert_eq!(
+            plan.new_seats,
+            [(0, SeatKind::Reserved), (2, SeatKind::Reserved)]
+        );
+        assert_eq!(plan.active, 4);
+        assert_eq!(
+            plan.outcomes[1],
+            (
+                1,
+                AdmitOutcome::LimitExceeded {
+                    active_users: 3,
+                    user_limit: 2
+                }
+            )
+        );
+    }
+
+    #[test]
     fn counted_users_stay_in_over_a_full_or_lowered_limit() {
-        let plan = plan_month([(3, "local:a")], counted(&["local:a"]), 12, limit(10)).unwrap();
+        let plan = plan_month(
+            [(3, "local:a", false)],
+            counted(&["local:a"]),
+            12,
+            limit(10),
+        )
+        .unwrap();
         assert_eq!(plan.returning, [3]);
         assert!(plan.new_seats.is_empty());
         assert_eq!(plan.active, 12);
@@ -197,7 +245,13 @@ mod tests {
 
     #[test]
     fn one_new_user_twice_in_a_batch_takes_one_seat() {
-        let plan = plan_month([(0, "local:a"), (1, "local:a")], counted(&[]), 0, limit(5)).unwrap();
+        let plan = plan_month(
+            [(0, "local:a", false), (1, "local:a", false)],
+            counted(&[]),
+            0,
+            limit(5),
+        )
+        .unwrap();
         assert_eq!(plan.new_seats, [(0, SeatKind::Within)]);
         assert_eq!(plan.returning, [1]);
         assert_eq!(plan.active, 1);
@@ -205,7 +259,7 @@ mod tests {
 
     #[test]
     fn a_count_out_of_range_is_corrupt_not_a_panic() {
-        assert!(plan_month([(0, "local:a")], counted(&[]), -5, limit(10)).is_err());
+        assert!(plan_month([(0, "local:a", false)], counted(&[]), -5, limit(10)).is_err());
     }
 
     #[test]

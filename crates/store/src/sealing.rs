@@ -146,6 +146,8 @@ pub(crate) enum Tagged<'a> {
     },
     /// The saved policies: the generation and the whole ordered list.
     PolicySet { generation: i64, policies: &'a str },
+    /// The saved seat rules: the generation and the whole record.
+    SeatRules { generation: i64, rules: &'a str },
     /// An administrator: name and password hash.
     Admin {
         name: &'a str,
@@ -251,6 +253,9 @@ impl Tagged<'_> {
                 "policy_set",
                 &[&generation.to_be_bytes(), policies.as_bytes()],
             ),
+            Tagged::SeatRules { generation, rules } => {
+                f("seat_rules", &[&generation.to_be_bytes(), rules.as_bytes()])
+            }
             Tagged::Admin {
                 name,
                 password_hash,

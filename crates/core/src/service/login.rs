@@ -434,12 +434,6 @@ impl Gatehouse {
         }
     }
 
-    /// What an administrator decided about this user (exempt, break-glass,
-    /// a seat budget): an ordinary user until those are configured.
-    fn standing(&self, _identity: &Identity) -> Standing {
-        Standing::default()
-    }
-
     /// The store's word on whether `identity` is counted in `month`,
     /// remembered in the seat cache.
     async fn stored_seat(&self, identity: &Identity, month: Month) -> Result<SeatState, Refusal> {
@@ -522,13 +516,17 @@ impl Gatehouse {
         // license row holds another key by then (installed meanwhile, or
         // altered), the license is read and verified again, and the
         // decision made again once.
-        let mut outcome = self.admit_new(identity, client, now, cached.month).await?;
+        let mut outcome = self
+            .admit_new(identity, client, now, cached.month, standing)
+            .await?;
         if outcome == AdmitOutcome::LicenseChanged {
             self.reload_license()
                 .await
                 .map_err(|error| self.unavailable(identity, &error))?;
             self.license_gate(now, &identity.username)?;
-            outcome = self.admit_new(identity, client, now, cached.month).await?;
+            outcome = self
+                .admit_new(identity, client, now, cached.month, standing)
+                .await?;
         }
         match outcome {
             AdmitOutcome::Counted { active_users, kind } => {
@@ -577,6 +575,7 @@ impl Gatehouse {
         client: &str,
         now: Timestamp,
         month: Month,
+        standing: Standing,
     ) -> Result<AdmitOutcome, Refusal> {
         let request = AdmitRequest {
             license: self.license_state().binding,
@@ -588,6 +587,7 @@ impl Gatehouse {
             source: identity.source,
             client: client.to_string(),
             at: now,
+            reserved: standing.reserved,
         };
         match self.admitter.admit(request).await {
             Ok(outcome) => Ok(outcome),

@@ -17,6 +17,7 @@ mod installation;
 mod lockouts;
 mod policies;
 mod push;
+mod seat_rules;
 mod seats;
 
 pub use accounts::*;
@@ -26,6 +27,7 @@ pub use installation::*;
 pub use lockouts::*;
 pub use policies::*;
 pub use push::*;
+pub use seat_rules::*;
 pub use seats::*;
 
 /// A store failure, described without driver types.
@@ -78,6 +80,7 @@ pub trait Store:
     + PushStore
     + LockoutStore
     + PolicyStore
+    + SeatRulesStore
     + AuditStore
     + 'static
 {
@@ -94,6 +97,7 @@ impl<T> Store for T where
         + PushStore
         + LockoutStore
         + PolicyStore
+        + SeatRulesStore
         + AuditStore
         + 'static
 {

@@ -22,6 +22,9 @@ pub struct AdmitRequest {
     pub source: Source,
     pub client: String,
     pub at: Timestamp,
+    /// A break-glass user (SPEC §16): given a seat even past the limit and
+    /// its allowance.
+    pub reserved: bool,
 }
 
 /// The store's verdict for one [`AdmitRequest`].

@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("008_admin_lifecycle.sql"),
     include_str!("009_audit.sql"),
     include_str!("010_seat_kinds.sql"),
+    include_str!("011_seat_rules.sql"),
 ];
 
 /// How long a request waits for a pooled connection before the database

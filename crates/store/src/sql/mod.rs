@@ -16,8 +16,8 @@ mod clients;
 mod installation;
 mod lockouts;
 mod migrate;
-mod policies;
 mod push;
+mod saved;
 mod seats;
 mod users;
 

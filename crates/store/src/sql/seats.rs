@@ -139,7 +139,9 @@ impl SeatStore for Store {
                 returning,
                 active,
             } = plan_month(
-                indices.iter().map(|&i| (i, requests[i].seat.as_str())),
+                indices
+                    .iter()
+                    .map(|&i| (i, requests[i].seat.as_str(), requests[i].reserved)),
                 counted,
                 active,
                 Limits {

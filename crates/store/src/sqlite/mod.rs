@@ -49,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("012_admin_lifecycle.sql"),
     include_str!("013_audit.sql"),
     include_str!("014_seat_kinds.sql"),
+    include_str!("015_seat_rules.sql"),
 ];
 
 /// Longest a writer waits for another process's write lock.

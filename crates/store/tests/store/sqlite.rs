@@ -74,6 +74,7 @@ async fn committed_admissions_survive_reopening() {
             source: Source::Local,
             client: "vpn".into(),
             at: conformance::ts("2026-11-02T00:00:00Z"),
+            reserved: false,
         };
         assert_eq!(
             store.admit(&[request]).await.unwrap(),

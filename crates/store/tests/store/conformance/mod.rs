@@ -112,6 +112,7 @@ fn request(month_text: &str, name: &str, at: &str) -> AdmitRequest {
         source: Source::Local,
         client: "vpn-1".into(),
         at: ts(at),
+        reserved: false,
     }
 }
 
@@ -1048,48 +1049,163 @@ pub async fn local_groups_hold_members_and_deleting_one_takes_it_out_of_them(
     assert_eq!(alice_now.password_hash, "$argon2id$new");
 }
 
-pub async fn policies_are_saved_whole_and_a_stale_edit_is_refused(store: Arc<dyn Store>) {
+/// A record saved whole (the policies, the seat rules): read as
+/// (generation, body, saved by, saved at, authentic), its generation, and
+/// a save over the generation edited.
+#[derive(Clone, Copy)]
+pub enum Whole {
+    Policies,
+    SeatRules,
+}
+
+impl Whole {
+    pub async fn read(self, store: &dyn Store) -> Option<(i64, String, String, Timestamp, bool)> {
+        match self {
+            Whole::Policies => store.policy_set().await.unwrap().map(|saved| {
+                let r = saved.record;
+                (
+                    r.generation,
+                    r.policies,
+                    r.saved_by,
+                    r.saved_at,
+                    saved.authentic,
+                )
+            }),
+            Whole::SeatRules => store.seat_rules().await.unwrap().map(|saved| {
+                let r = saved.record;
+                (
+                    r.generation,
+                    r.rules,
+                    r.saved_by,
+                    r.saved_at,
+                    saved.authentic,
+                )
+            }),
+        }
+    }
+
+    pub async fn generation(self, store: &dyn Store) -> i64 {
+        match self {
+            Whole::Policies => store.policy_generation().await.unwrap(),
+            Whole::SeatRules => store.seat_rules_generation().await.unwrap(),
+        }
+    }
+
+    pub async fn save(
+        self,
+        store: &dyn Store,
+        edited: i64,
+        body: &str,
+        at: Timestamp,
+        by: &str,
+    ) -> StoreResult<bool> {
+        match self {
+            Whole::Policies => store.save_policy_set(edited, body, at, by).await,
+            Whole::SeatRules => store.save_seat_rules(edited, body, at, by).await,
+        }
+    }
+}
+
+pub async fn records_saved_whole_refuse_a_stale_save(store: Arc<dyn Store>) {
     with_limit(store.as_ref(), 10).await;
     let at = ts("2026-11-02T00:00:00Z");
-    assert_eq!(store.policy_set().await.unwrap(), None);
-    assert_eq!(store.policy_generation().await.unwrap(), 0);
-    assert!(store.save_policy_set(0, "[1]", at, "root").await.unwrap());
-    // A second first save (another node) is refused.
-    assert!(!store.save_policy_set(0, "[2]", at, "admin").await.unwrap());
-    let saved = store.policy_set().await.unwrap().unwrap();
-    assert!(saved.authentic);
-    assert_eq!(
-        (
-            saved.record.generation,
-            saved.record.policies.as_str(),
-            saved.record.saved_by.as_str()
-        ),
-        (1, "[1]", "root")
-    );
-    assert!(store.save_policy_set(1, "[3]", at, "admin").await.unwrap());
-    // An edit of generation 1 after that is stale.
-    assert!(!store.save_policy_set(1, "[4]", at, "root").await.unwrap());
-    assert_eq!(store.policy_generation().await.unwrap(), 2);
-    let saved = store.policy_set().await.unwrap().unwrap();
-    assert_eq!(saved.record.policies, "[3]");
-    assert_eq!(saved.record.saved_at, at);
-
-    // Many saves at once from the same generation: exactly one wins.
-    let tasks = (0..8).map(|i| {
-        let store = store.clone();
-        tokio::spawn(async move {
-            store
-                .save_policy_set(2, &format!("[{i}]"), at, "race")
+    for whole in [Whole::Policies, Whole::SeatRules] {
+        assert_eq!(whole.read(store.as_ref()).await, None);
+        assert_eq!(whole.generation(store.as_ref()).await, 0);
+        assert!(
+            whole
+                .save(store.as_ref(), 0, "[1]", at, "root")
                 .await
-        })
+                .unwrap()
+        );
+        // A second first save (another node) is refused.
+        assert!(
+            !whole
+                .save(store.as_ref(), 0, "[2]", at, "admin")
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            whole.read(store.as_ref()).await,
+            Some((1, "[1]".to_string(), "root".to_string(), at, true))
+        );
+        assert!(
+            whole
+                .save(store.as_ref(), 1, "[3]", at, "admin")
+                .await
+                .unwrap()
+        );
+        // An edit of generation 1 after that is stale.
+        assert!(
+            !whole
+                .save(store.as_ref(), 1, "[4]", at, "root")
+                .await
+                .unwrap()
+        );
+        assert_eq!(whole.generation(store.as_ref()).await, 2);
+        assert_eq!(whole.read(store.as_ref()).await.unwrap().1, "[3]");
+
+        // Many saves at once from the same generation: exactly one wins.
+        let tasks = (0..8).map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                whole
+                    .save(store.as_ref(), 2, &format!("[{i}]"), at, "race")
+                    .await
+            })
+        });
+        let won = joined(tasks)
+            .await
+            .into_iter()
+            .filter(|saved| *saved == Ok(true))
+            .count();
+        assert_eq!(won, 1);
+        assert_eq!(whole.generation(store.as_ref()).await, 3);
+    }
+}
+
+/// Break-glass requests take a seat past the limit and its allowance, and
+/// are marked so; others are refused in the same batch.
+pub async fn break_glass_requests_are_admitted_past_the_cap(store: Arc<dyn Store>) {
+    with_limit(store.as_ref(), 2).await;
+    let mut batch = users("u", 3);
+    batch[2].reserved = true;
+    batch.push(AdmitRequest {
+        reserved: true,
+        ..request(NOV, "oncall", "2026-11-10T10:00:00Z")
     });
-    let won = joined(tasks)
+    let outcomes = store.admit_now(&batch).await.unwrap();
+    assert_eq!(
+        outcomes[2..],
+        [
+            AdmitOutcome::Counted {
+                active_users: 3,
+                kind: gatehouse_license::SeatKind::Reserved
+            },
+            AdmitOutcome::Counted {
+                active_users: 4,
+                kind: gatehouse_license::SeatKind::Reserved
+            },
+        ]
+    );
+    let refused = store.admit_now(&users("late", 1)).await.unwrap();
+    assert!(matches!(refused[0], AdmitOutcome::LimitExceeded { .. }));
+    let kinds: Vec<(String, gatehouse_license::SeatKind)> = store
+        .seats(&SeatQuery::all(month(NOV)))
         .await
+        .unwrap()
         .into_iter()
-        .filter(|saved| *saved == Ok(true))
-        .count();
-    assert_eq!(won, 1);
-    assert_eq!(store.policy_generation().await.unwrap(), 3);
+        .map(|seat| (seat.username, seat.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("oncall".to_string(), gatehouse_license::SeatKind::Reserved),
+            ("u0000".to_string(), gatehouse_license::SeatKind::Within),
+            ("u0001".to_string(), gatehouse_license::SeatKind::Within),
+            ("u0002".to_string(), gatehouse_license::SeatKind::Reserved),
+        ]
+    );
 }
 
 /// Two nodes putting one user in two groups at once: both hold.
@@ -2401,7 +2517,8 @@ macro_rules! conformance_suite {
             installation_is_created_once,
             local_groups_hold_members_and_deleting_one_takes_it_out_of_them,
             concurrent_group_edits_both_hold,
-            policies_are_saved_whole_and_a_stale_edit_is_refused,
+            records_saved_whole_refuse_a_stale_save,
+            break_glass_requests_are_admitted_past_the_cap,
             installing_a_license_replaces_it_and_bumps_the_generation,
             the_clock_high_water_mark_only_rises,
             a_fresh_key_re_anchors_the_clock_and_stale_anchors_cannot_raise_it,

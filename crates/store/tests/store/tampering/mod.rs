@@ -21,6 +21,8 @@ use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::date;
 use gatehouse_license::{Month, SigningKey};
 
+use crate::conformance::Whole;
+
 /// Plain SQL on the store's database, as the person with database access
 /// would type it.
 pub enum Raw {
@@ -140,6 +142,7 @@ fn request(license: LicenseBinding, name: &str) -> AdmitRequest {
         source: Source::Local,
         client: "vpn".into(),
         at: ts("2026-11-10T10:00:00Z"),
+        reserved: false,
     }
 }
 
@@ -690,39 +693,66 @@ pub async fn group_memberships_written_in_or_out_fail_the_tag(store: Arc<dyn Sto
 
 /// The saved policies are one tagged record: a policy written in, taken
 /// out or moved by hand fails the tag, and so does an edited generation.
-pub async fn policies_written_in_fail_their_tag(store: Arc<dyn Store>, raw: Raw) {
+pub async fn records_saved_whole_written_in_fail_their_tag(store: Arc<dyn Store>, raw: Raw) {
     store
         .create_installation(&installation(), 25)
         .await
         .unwrap();
     let at = ts("2026-11-01T09:00:00Z");
-    let saved = r#"[{"name":"deny contractors"},{"name":"everyone"}]"#;
-    assert!(store.save_policy_set(0, saved, at, "root").await.unwrap());
-    assert!(store.policy_set().await.unwrap().unwrap().authentic);
-    for statement in [
-        r#"UPDATE policy_set SET policies = '[{"name":"everyone"}]'"#,
-        r#"UPDATE policy_set SET policies = '[{"name":"everyone"},{"name":"deny contractors"}]'"#,
-        "UPDATE policy_set SET generation = 7",
+    for (whole, table, column, saved, edits) in [
+        (
+            Whole::Policies,
+            "policy_set",
+            "policies",
+            r#"[{"name":"deny contractors"},{"name":"everyone"}]"#,
+            [
+                r#"[{"name":"everyone"}]"#,
+                r#"[{"name":"everyone"},{"name":"deny contractors"}]"#,
+            ],
+        ),
+        (
+            Whole::SeatRules,
+            "seat_rules",
+            "rules",
+            r#"{"marks":[{"username":"monitor","mark":"exempt"}]}"#,
+            [
+                r#"{"marks":[{"username":"monitor","mark":"exempt"},{"username":"alice","mark":"exempt"}]}"#,
+                r#"{"marks":[{"username":"alice","mark":"exempt"}]}"#,
+            ],
+        ),
     ] {
-        raw.execute(&format!(
-            "UPDATE policy_set SET policies = '{}', generation = 1",
-            saved.replace('\'', "''")
-        ))
-        .await;
-        assert!(store.policy_set().await.unwrap().unwrap().authentic);
-        raw.execute(statement).await;
-        let read = store.policy_set().await.unwrap().unwrap();
-        assert!(!read.authentic, "{statement}");
+        assert!(
+            whole
+                .save(store.as_ref(), 0, saved, at, "root")
+                .await
+                .unwrap()
+        );
+        assert!(whole.read(store.as_ref()).await.unwrap().4);
+        let statements = [
+            format!("UPDATE {table} SET {column} = '{}'", edits[0]),
+            format!("UPDATE {table} SET {column} = '{}'", edits[1]),
+            format!("UPDATE {table} SET generation = 7"),
+        ];
+        for statement in statements {
+            raw.execute(&format!(
+                "UPDATE {table} SET {column} = '{}', generation = 1",
+                saved.replace('\'', "''")
+            ))
+            .await;
+            assert!(whole.read(store.as_ref()).await.unwrap().4);
+            raw.execute(&statement).await;
+            assert!(!whole.read(store.as_ref()).await.unwrap().4, "{statement}");
+        }
+        // A save through Gatehouse makes it good again.
+        let generation = whole.generation(store.as_ref()).await;
+        assert!(
+            whole
+                .save(store.as_ref(), generation, "[]", at, "root")
+                .await
+                .unwrap()
+        );
+        assert!(whole.read(store.as_ref()).await.unwrap().4);
     }
-    // A save through Gatehouse makes it good again.
-    let generation = store.policy_generation().await.unwrap();
-    assert!(
-        store
-            .save_policy_set(generation, "[]", at, "root")
-            .await
-            .unwrap()
-    );
-    assert!(store.policy_set().await.unwrap().unwrap().authentic);
 }
 
 /// The schema-7 installation of `bin/gatehouse/tests/fixtures/schema7`
@@ -1005,7 +1035,7 @@ macro_rules! tampering_suite {
             rows_written_in_are_neither_phones_nor_links,
             credentials_written_in_sign_nobody_in,
             group_memberships_written_in_or_out_fail_the_tag,
-            policies_written_in_fail_their_tag,
+            records_saved_whole_written_in_fail_their_tag,
             audit_entries_changed_by_hand_break_the_chain,
             audit_entries_removed_from_the_end_stay_visible,
             an_audit_head_removed_or_edited_breaks_the_next_entry,

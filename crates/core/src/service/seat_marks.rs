@@ -1,0 +1,194 @@
+//! Exempt and break-glass users (SPEC §16): the saved seat rules read into
+//! memory (again whenever their generation moves, at every tick), the
+//! standing of a user at login, and marking and unmarking through the
+//! panel, the API or the CLI, capped by what the license in force grants.
+
+use std::sync::{Arc, RwLock};
+
+use gatehouse_license::Standing;
+
+use super::Gatehouse;
+use crate::identity::Identity;
+use crate::seat_rules::{Mark, MarkError, MarkedUser, SeatRules};
+use crate::store::{Checked, SeatRulesRecord, Store, StoreError};
+
+/// Saves lost to another process's save before one is given up (each
+/// attempt reads the rules again, so this only ends under a storm of
+/// concurrent edits).
+const SAVE_ATTEMPTS: usize = 8;
+
+/// The seat rules in force in this process.
+#[derive(Default)]
+pub(super) struct SeatMarks {
+    current: RwLock<InForce>,
+}
+
+#[derive(Clone, Default)]
+struct InForce {
+    /// The saved rules' generation (0: none saved).
+    generation: i64,
+    /// The rules; empty while the saved ones cannot be used (changed
+    /// outside Gatehouse, or unreadable): no mark is honoured then, and
+    /// every user is counted as the strict license would.
+    rules: Arc<SeatRules>,
+}
+
+impl SeatMarks {
+    fn in_force(&self) -> InForce {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reads the saved rules again when their generation moved (always
+    /// with `force`).
+    pub(super) async fn refresh(&self, store: &dyn Store, force: bool) -> Result<(), StoreError> {
+        let generation = store.seat_rules_generation().await?;
+        if !force && generation == self.in_force().generation {
+            return Ok(());
+        }
+        let (generation, rules) = match store.seat_rules().await? {
+            None => (0, SeatRules::default()),
+            Some(saved) => (
+                saved.record.generation,
+                read(&saved).unwrap_or_else(|why| {
+                    tracing::error!(
+                        generation,
+                        "{why}: no user is exempt or break-glass until the marks are saved again"
+                    );
+                    SeatRules::default()
+                }),
+            ),
+        };
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = InForce {
+            generation,
+            rules: Arc::new(rules),
+        };
+        Ok(())
+    }
+}
+
+/// The rules a saved record holds, if it is authentic and readable.
+fn read(saved: &Checked<SeatRulesRecord>) -> Result<SeatRules, String> {
+    if !saved.authentic {
+        return Err(format!(
+            "{}: the seat marks were changed outside Gatehouse (their tag does not verify)",
+            gatehouse_license::admission::LICENSE_RECORD_ALTERED_EVENT
+        ));
+    }
+    serde_json::from_str(&saved.record.rules)
+        .map_err(|error| format!("the seat marks cannot be read: {error}"))
+}
+
+/// Why a mark was not changed.
+#[derive(Debug, thiserror::Error)]
+pub enum SeatMarkError {
+    #[error(transparent)]
+    Refused(#[from] MarkError),
+    #[error("the seat marks keep changing meanwhile; try again")]
+    Busy,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One marked user as listed: whether the license in force honours the
+/// mark (a key granting fewer honours only the first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedMark {
+    pub marked: MarkedUser,
+    pub in_force: bool,
+}
+
+impl Gatehouse {
+    /// What the administrator's marks make of this user under the license
+    /// in force (no database access).
+    pub(super) fn standing(&self, identity: &Identity) -> Standing {
+        let rules = self.seat_marks.in_force().rules;
+        if rules.marks.is_empty() {
+            return Standing::default();
+        }
+        rules.standing(
+            &identity.username,
+            &self.license_state().license.payload.options,
+        )
+    }
+
+    /// Every marked user, in the order they were marked.
+    pub async fn seat_marks(&self) -> Result<Vec<ListedMark>, StoreError> {
+        let rules = match self.store.seat_rules().await? {
+            None => SeatRules::default(),
+            Some(saved) => read(&saved).map_err(StoreError::Corrupt)?,
+        };
+        let options = self.license_state().license.payload.options;
+        let honoured: Vec<&MarkedUser> = rules.in_force(&options).collect();
+        Ok(rules
+            .marks
+            .iter()
+            .map(|marked| ListedMark {
+                in_force: honoured.contains(&marked),
+                marked: marked.clone(),
+            })
+            .collect())
+    }
+
+    /// Marks `login` exempt or break-glass, within what the license in
+    /// force grants; across every process, never more than that.
+    pub async fn mark_seat(&self, login: &str, mark: Mark) -> Result<MarkedUser, SeatMarkError> {
+        let options = self.license_state().license.payload.options;
+        let at = self.clock.now();
+        let by = crate::audit::current().who;
+        let marked = self
+            .edit_seat_rules(|rules| rules.mark(login, mark, &options, at, &by))
+            .await?;
+        tracing::info!(username = %marked.username, mark = mark.as_str(), "seat marked");
+        self.audit(
+            &format!("seat.{}", mark.as_str()),
+            &marked.username,
+            serde_json::json!({}),
+        )
+        .await;
+        Ok(marked)
+    }
+
+    /// Removes `login`'s mark.
+    pub async fn unmark_seat(&self, login: &str) -> Result<MarkedUser, SeatMarkError> {
+        let removed = self.edit_seat_rules(|rules| rules.unmark(login)).await?;
+        tracing::info!(username = %removed.username, mark = removed.mark.as_str(), "seat mark removed");
+        self.audit(
+            "seat.unmark",
+            &removed.username,
+            serde_json::json!({"mark": removed.mark.as_str()}),
+        )
+        .await;
+        Ok(removed)
+    }
+
+    /// Applies `edit` to the saved rules and saves them over the generation
+    /// read; read again and retried when another save came first. Rules
+    /// changed outside Gatehouse are edited from empty (the way out).
+    async fn edit_seat_rules<T>(
+        &self,
+        mut edit: impl FnMut(&mut SeatRules) -> Result<T, MarkError>,
+    ) -> Result<T, SeatMarkError> {
+        for _ in 0..SAVE_ATTEMPTS {
+            let (generation, mut rules) = match self.store.seat_rules().await? {
+                None => (0, SeatRules::default()),
+                Some(saved) => (saved.record.generation, read(&saved).unwrap_or_default()),
+            };
+            let done = edit(&mut rules)?;
+            let json = serde_json::to_string(&rules)
+                .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+            let by = crate::audit::current().who;
+            if self
+                .store
+                .save_seat_rules(generation, &json, self.clock.now(), &by)
+                .await?
+            {
+                self.seat_marks.refresh(self.store.as_ref(), true).await?;
+                return Ok(done);
+            }
+        }
+        Err(SeatMarkError::Busy)
+    }
+}
