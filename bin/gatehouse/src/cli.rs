@@ -65,6 +65,10 @@ pub(crate) enum Command {
     /// Local groups, which policies match on (`local:NAME`).
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Exempt accounts (never counted) and break-glass users (never
+    /// refused for the limit), as many as the license grants.
+    #[command(subcommand)]
+    Seats(SeatsCommand),
     /// RADIUS clients (NAS devices allowed to ask).
     #[command(subcommand)]
     Client(ClientCommand),
@@ -256,6 +260,18 @@ pub(crate) enum GroupCommand {
     AddMember { group: String, user: String },
     /// Take a local user out of a group.
     RemoveMember { group: String, user: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SeatsCommand {
+    /// The marked users, in the order they were marked.
+    List(FormatArgs),
+    /// Never count USER (a service or monitoring account).
+    Exempt { user: String },
+    /// Never refuse USER for the limit (break-glass; still counted).
+    Reserve { user: String },
+    /// Make USER an ordinary user again.
+    Unmark { user: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,7 +11,7 @@ use gatehouse_core::store::{
     RefusedUser, SeatRecord,
 };
 use gatehouse_core::totp::TotpMode;
-use gatehouse_core::{Gatehouse, LicenseView, PolicySaveError, PolicyTest};
+use gatehouse_core::{Gatehouse, LicenseView, ListedMark, PolicySaveError, PolicyTest};
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::tz::TimeZone;
 use gatehouse_license::{LicenseOptions, LicensePayload, LicenseSource, words};
@@ -266,6 +266,42 @@ impl UserJson {
             self.seat,
         ]
     }
+}
+
+/// A user marked exempt or break-glass (SPEC §16).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeatMarkJson {
+    pub username: String,
+    /// `exempt` or `reserved` (break-glass).
+    pub mark: String,
+    pub marked_at: String,
+    pub marked_by: String,
+    /// Whether the license in force honours the mark (a key granting fewer
+    /// honours only the first ones).
+    pub in_force: bool,
+}
+
+impl SeatMarkJson {
+    pub fn new(listed: &ListedMark, zone: &TimeZone) -> SeatMarkJson {
+        SeatMarkJson {
+            username: listed.marked.username.clone(),
+            mark: listed.marked.mark.as_str().to_string(),
+            marked_at: rfc3339(listed.marked.marked_at, zone),
+            marked_by: listed.marked.marked_by.clone(),
+            in_force: listed.in_force,
+        }
+    }
+}
+
+/// The columns of `gatehouse seats list`: JSON keys and CSV header alike.
+pub const SEAT_MARK_COLUMNS: [&str; 5] = ["username", "mark", "marked_at", "marked_by", "in_force"];
+
+/// A mark to make, as the API takes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeatMarkRequestJson {
+    /// `exempt` or `reserved`.
+    pub mark: String,
 }
 
 /// A user turned away for the limit.

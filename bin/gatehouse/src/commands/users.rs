@@ -1,15 +1,19 @@
-//! `gatehouse users`, `refused` and `usage`: the month's users, refused
-//! users and the monthly history, as a table, JSON or CSV.
+//! `gatehouse users`, `refused`, `usage` and `seats`: the month's users,
+//! refused users, the monthly history and the marked users, as a table,
+//! JSON or CSV.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 use gatehouse_core::Gatehouse;
 use gatehouse_core::export::HistoryRow;
+use gatehouse_core::seat_rules::Mark;
 use gatehouse_core::store::{SeatOrder, SeatQuery};
-use gatehouse_http::wire::{RefusedJson, USER_COLUMNS, UserJson, local_time};
+use gatehouse_http::wire::{
+    RefusedJson, SEAT_MARK_COLUMNS, SeatMarkJson, USER_COLUMNS, UserJson, local_time,
+};
 
-use crate::cli::{FormatArgs, MonthFormatArgs, SortArg, UsersArgs};
+use crate::cli::{FormatArgs, MonthFormatArgs, SeatsCommand, SortArg, UsersArgs};
 use crate::commands::{Columns, emit};
 
 pub(crate) async fn users(gatehouse: &Gatehouse, args: UsersArgs) -> Result<ExitCode> {
@@ -115,5 +119,66 @@ pub(crate) async fn usage(gatehouse: &Gatehouse, format: FormatArgs) -> Result<E
             r.peak_percent.clone(),
         ]
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn seats(gatehouse: &Gatehouse, command: SeatsCommand) -> Result<ExitCode> {
+    let (user, mark) = match command {
+        SeatsCommand::List(format) => {
+            let marks = gatehouse.seat_marks().await?;
+            let zone = gatehouse.time_zone();
+            let rows: Vec<SeatMarkJson> =
+                marks.iter().map(|m| SeatMarkJson::new(m, zone)).collect();
+            let columns = Columns {
+                keys: &SEAT_MARK_COLUMNS,
+                titles: &["Username", "Mark", "Marked", "By", "In Force"],
+            };
+            emit(&format, &rows, columns, |i| {
+                vec![
+                    rows[i].username.clone(),
+                    rows[i].mark.clone(),
+                    local_time(marks[i].marked.marked_at, zone),
+                    rows[i].marked_by.clone(),
+                    if rows[i].in_force {
+                        "yes"
+                    } else {
+                        "no (the license grants fewer)"
+                    }
+                    .to_string(),
+                ]
+            })?;
+            if !format.json && !format.csv {
+                let options = gatehouse.license().payload.options;
+                eprintln!(
+                    "exempt accounts: {} of {}; break-glass seats: {} of {}",
+                    rows.iter().filter(|r| r.mark == "exempt").count(),
+                    options.exempt_seats,
+                    rows.iter().filter(|r| r.mark == "reserved").count(),
+                    options.reserved_seats
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        SeatsCommand::Unmark { user } => {
+            let removed = gatehouse.unmark_seat(&user).await?;
+            println!(
+                "{} is no longer {}",
+                removed.username,
+                removed.mark.as_str()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        SeatsCommand::Exempt { user } => (user, Mark::Exempt),
+        SeatsCommand::Reserve { user } => (user, Mark::Reserved),
+    };
+    let marked = gatehouse.mark_seat(&user, mark).await?;
+    println!(
+        "{} is {}",
+        marked.username,
+        match mark {
+            Mark::Exempt => "exempt: never counted in the month's users",
+            Mark::Reserved => "a break-glass user: never refused for the user limit",
+        }
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -199,3 +199,82 @@ fn in_the_grace_counted_users_log_in_new_ones_are_refused_and_the_panel_says_so(
     login(&radclient, &server, "alice").assert_reply("Access-Reject", EXPIRED_TEXT);
     assert_eq!(server.gh.license_json()["status"], "expired");
 }
+
+/// A key for 2 users granting one exempt account and one break-glass seat:
+/// marked from the CLI while `serve` runs, the exempt account logs in over
+/// RADIUS without ever being counted, and the break-glass user gets in
+/// when the month is full (counted, marked as such).
+#[test]
+fn an_exempt_account_is_never_counted_and_a_break_glass_user_gets_into_a_full_month() {
+    const TEST: &str =
+        "an_exempt_account_is_never_counted_and_a_break_glass_user_gets_into_a_full_month";
+    let Some(radclient) = peer("radclient", TEST) else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    let support_end = Timestamp::now()
+        .checked_add(SignedDuration::from_hours(24 * 90))
+        .unwrap()
+        .strftime("%Y-%m-%d")
+        .to_string();
+    let key = issue_granted(
+        &gh.app_key(),
+        2,
+        &support_end,
+        &Timestamp::now().to_string(),
+        &["--exempt-seats", "1", "--reserved-seats", "1"],
+    );
+    gh.ok(&["license", "install", &key], "");
+    for user in ["monitor", "oncall", "alice", "bob", "carol"] {
+        gh.add_user(user);
+    }
+    let server = serve(gh);
+    let gh = &server.gh;
+    let marked = gh.ok(&["seats", "exempt", "monitor"], "");
+    assert!(marked.contains("monitor is exempt"), "{marked}");
+    gh.ok(&["seats", "reserve", "oncall"], "");
+    let refused = gh.run(&["seats", "exempt", "carol"], "");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("all are in use"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    // The running server reads the marks at its next tick.
+    assert_eq!(
+        server.log_count(&["seat marks in force", "generation=2"], 1),
+        1
+    );
+    accepted(&radclient, &server, "alice");
+    accepted(&radclient, &server, "bob");
+    login(&radclient, &server, "carol").assert_reply("Access-Reject", LIMIT_TEXT);
+    for _ in 0..3 {
+        accepted(&radclient, &server, "monitor");
+    }
+    accepted(&radclient, &server, "oncall");
+    assert_eq!(
+        seats(gh),
+        [
+            ("alice", "within"),
+            ("bob", "within"),
+            ("oncall", "reserved")
+        ]
+        .map(|(u, s)| (u.to_string(), s.to_string()))
+    );
+    assert_eq!(
+        gh.license_json()["active_users"],
+        3,
+        "monitor is never counted"
+    );
+    let listed: Value = serde_json::from_str(&gh.ok(&["seats", "list", "--json"], "")).unwrap();
+    let marks: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["username"].as_str().unwrap(), m["mark"].as_str().unwrap()))
+        .collect();
+    assert_eq!(marks, [("monitor", "exempt"), ("oncall", "reserved")]);
+    let audit: Value =
+        serde_json::from_str(&gh.ok(&["audit", "--json", "--action", "seat."], "")).unwrap();
+    assert_eq!(audit.as_array().unwrap().len(), 2, "{audit}");
+}

@@ -61,7 +61,11 @@ impl SeatMarks {
                 }),
             ),
         };
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = InForce {
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if current.generation != generation {
+            tracing::info!(generation, marks = rules.marks.len(), "seat marks in force");
+        }
+        *current = InForce {
             generation,
             rules: Arc::new(rules),
         };

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use gatehouse_core::seat_rules::Mark;
 use gatehouse_core::store::{SeatQuery, Store};
 use gatehouse_core::{
     Gatehouse, InstallError, ManualClock, MfaSettings, OpenError, Refusal, Settings,
@@ -1489,4 +1490,154 @@ async fn a_change_through_the_service_does_not_make_the_next_tick_drop_the_accou
     gatehouse.tick().await;
     store.close().await;
     accepted_from_memory(&gatehouse).await;
+}
+
+fn marks_granted(exempt_seats: u32, reserved_seats: u32) -> LicenseOptions {
+    LicenseOptions {
+        exempt_seats,
+        reserved_seats,
+        ..LicenseOptions::default()
+    }
+}
+
+/// SPEC §16: an exempt account logs in without ever being counted, even
+/// in a full month; a break-glass user is counted, and let in when the
+/// month is full; marks beyond what the key grants are refused.
+#[tokio::test]
+async fn exempt_accounts_are_never_counted_and_break_glass_users_never_refused() {
+    let fx = fixture("marks", "UTC", "2026-11-10T10:00:00Z").await;
+    fx.install_granted(2, date(2027, 1, 31), marks_granted(1, 1))
+        .await;
+    fx.add_users(&["monitor", "oncall", "a", "b", "c"]).await;
+    fx.gatehouse
+        .mark_seat("Monitor", Mark::Exempt)
+        .await
+        .unwrap();
+    fx.gatehouse
+        .mark_seat("oncall", Mark::Reserved)
+        .await
+        .unwrap();
+    assert_eq!(
+        fx.gatehouse
+            .mark_seat("a", Mark::Exempt)
+            .await
+            .unwrap_err()
+            .to_string(),
+        "the license in force grants 1 exempt accounts, and all are in use; unmark one first"
+    );
+    assert_eq!(fx.login("monitor").await, Ok(false), "exempt: not counted");
+    assert_eq!(fx.login("a").await, Ok(true));
+    assert_eq!(fx.login("b").await, Ok(true));
+    assert_eq!(fx.login("c").await.unwrap_err().message(), LIMIT_TEXT);
+    assert_eq!(
+        fx.login("monitor").await,
+        Ok(false),
+        "exempt in a full month"
+    );
+    assert_eq!(
+        fx.login("oncall").await,
+        Ok(true),
+        "break-glass in a full month"
+    );
+    assert_eq!(fx.active().await, 3);
+    let seats = fx
+        .gatehouse
+        .users(&SeatQuery::all("2026-11".parse().unwrap()))
+        .await
+        .unwrap();
+    let kinds: Vec<(&str, SeatKind)> = seats
+        .iter()
+        .map(|seat| (seat.username.as_str(), seat.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("a", SeatKind::Within),
+            ("b", SeatKind::Within),
+            ("oncall", SeatKind::Reserved)
+        ]
+    );
+    // Unmarked, the account is an ordinary user again: refused now.
+    fx.gatehouse.unmark_seat("monitor").await.unwrap();
+    assert_eq!(fx.login("monitor").await.unwrap_err().message(), LIMIT_TEXT);
+    // A key granting no marks honours none.
+    fx.gatehouse
+        .mark_seat("monitor", Mark::Exempt)
+        .await
+        .unwrap();
+    fx.install(2, date(2027, 2, 28)).await;
+    assert_eq!(fx.login("monitor").await.unwrap_err().message(), LIMIT_TEXT);
+    let listed = fx.gatehouse.seat_marks().await.unwrap();
+    assert!(listed.iter().all(|mark| !mark.in_force), "{listed:?}");
+    // Marks are audited.
+    let actions: Vec<String> = fx
+        .gatehouse
+        .audit_entries(&gatehouse_core::audit::AuditQuery {
+            action: Some("seat.".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|record| record.entry.action)
+        .collect();
+    for action in ["seat.exempt", "seat.reserved", "seat.unmark"] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} in {actions:?}"
+        );
+    }
+}
+
+/// Two processes on one database marking users at once: never more marks
+/// than the key grants, and each sees the other's at its next tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_never_mark_more_than_the_key_grants() {
+    let fx = fixture("marks-race", "UTC", "2026-11-10T10:00:00Z").await;
+    fx.install_granted(10, date(2027, 1, 31), marks_granted(3, 0))
+        .await;
+    let other = Arc::new(open_at(&fx.path, fx.clock.clone(), &fx.zone).await);
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let gatehouse = if i % 2 == 0 {
+                fx.gatehouse.clone()
+            } else {
+                other.clone()
+            };
+            tokio::spawn(async move { gatehouse.mark_seat(&format!("svc{i}"), Mark::Exempt).await })
+        })
+        .collect();
+    let mut marked = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => marked += 1,
+            Err(error) => assert!(
+                error.to_string().contains("all are in use")
+                    || error.to_string().contains("keep changing"),
+                "{error}"
+            ),
+        }
+    }
+    assert_eq!(marked, 3);
+    assert_eq!(fx.gatehouse.seat_marks().await.unwrap().len(), 3);
+    fx.gatehouse.tick().await;
+    other.tick().await;
+    let exempt = fx.gatehouse.seat_marks().await.unwrap()[0]
+        .marked
+        .username
+        .clone();
+    fx.gatehouse
+        .add_local_user(&exempt, &format!("{exempt}-pw"))
+        .await
+        .unwrap();
+    assert_eq!(
+        other
+            .authenticate(&exempt, &format!("{exempt}-pw"), "vpn-1")
+            .await
+            .map(|a| a.newly_counted),
+        Ok(false),
+        "the other process honours the mark"
+    );
+    assert_eq!(fx.active().await, 0);
 }

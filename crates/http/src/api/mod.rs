@@ -37,6 +37,7 @@ mod audit;
 mod license;
 mod phones;
 mod policies;
+mod seats;
 
 pub use phones::push_enrollment_link;
 
@@ -69,6 +70,12 @@ pub fn routes() -> (Router<Arc<Panel>>, Vec<(&'static str, &'static str)>) {
     );
     add("/users", &["get"], get(users));
     add("/users/refused", &["get"], get(refused_users));
+    add("/seat-marks", &["get"], get(seats::seat_marks));
+    add(
+        "/seat-marks/{user}",
+        &["put", "delete"],
+        put(seats::mark_seat).delete(seats::unmark_seat),
+    );
     add("/usage", &["get"], get(usage));
     add("/alarms", &["get", "put"], get(alarms).put(set_alarms));
     add("/alarms/history", &["get"], get(alarm_history));

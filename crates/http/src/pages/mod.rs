@@ -49,6 +49,7 @@ pub(crate) fn routes() -> Listed {
         .route("/license/application-key-file", get(application_key_file))
         .route("/users", get(users_page))
         .route("/users.csv", get(users_csv))
+        .route("/users/marks", post(users::mark_seat))
         .route("/analytics", get(analytics_page))
         .route("/analytics.csv", get(analytics_csv))
         .route("/alarms", get(alarms_page).post(save_alarms))

@@ -8,16 +8,18 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use gatehouse_core::SeatMarkError;
+use gatehouse_core::seat_rules::{Mark, MarkError};
 use gatehouse_core::store::SeatRecord;
 use gatehouse_license::words;
 
-use super::{Nav, csv_download, page, unavailable};
-use crate::auth::Admin;
+use super::{DoneQuery, Flash, Nav, csv_download, page, redirect_done, unavailable};
+use crate::auth::{Admin, AdminForm};
 use crate::forms::{
     BadQuery, PAGE_SIZE, UsersQuery, cursor_after, query_string, seat_cursor, sort_name,
 };
 use crate::state::Panel;
-use crate::wire::{RefusedJson, USER_COLUMNS, UserJson, csv_row, local_time};
+use crate::wire::{RefusedJson, SeatMarkJson, USER_COLUMNS, UserJson, csv_row, local_time};
 
 #[derive(Template)]
 #[template(path = "users.html")]
@@ -37,6 +39,15 @@ struct UsersPage {
     csv_link: String,
     sort_links: SortLinks,
     refused: Vec<RefusedJson>,
+    csrf: String,
+    notice: Option<String>,
+    error: Option<String>,
+    /// Exempt and break-glass users (SPEC §16).
+    marks: Vec<SeatMarkJson>,
+    exempt_used: usize,
+    exempt_granted: u32,
+    reserved_used: usize,
+    reserved_granted: u32,
 }
 
 struct SortLinks {
@@ -53,21 +64,49 @@ pub(super) async fn users_page(
     State(panel): State<Arc<Panel>>,
     admin: Admin,
     Query(query): Query<UsersQuery>,
+    Query(done): Query<DoneQuery>,
+) -> Response {
+    render_users(
+        &panel,
+        &admin,
+        &query,
+        StatusCode::OK,
+        Flash::done(done.done),
+    )
+    .await
+}
+
+async fn render_users(
+    panel: &Arc<Panel>,
+    admin: &Admin,
+    query: &UsersQuery,
+    status: StatusCode,
+    flash: Flash,
 ) -> Response {
     let gatehouse = &panel.gatehouse;
     let seat_query = match query.to_seat_query(gatehouse.current_month(), Some(PAGE_SIZE)) {
         Ok(seat_query) => seat_query,
         Err(BadQuery(message)) => return bad_request(&message),
     };
-    let (seats, refused, usage) = match tokio::try_join!(
+    let (seats, refused, usage, marks) = match tokio::try_join!(
         gatehouse.users(&seat_query),
         gatehouse.refused_users(seat_query.month),
-        gatehouse.usage()
+        gatehouse.usage(),
+        gatehouse.seat_marks()
     ) {
         Ok(results) => results,
         Err(error) => return unavailable(error),
     };
     let zone = gatehouse.time_zone();
+    let options = gatehouse.license().payload.options;
+    let marks: Vec<SeatMarkJson> = marks
+        .iter()
+        .map(|listed| {
+            let mut row = SeatMarkJson::new(listed, zone);
+            row.marked_at = local_time(listed.marked.marked_at, zone);
+            row
+        })
+        .collect();
     let month = seat_query.month.to_string();
     let q = seat_query.search.clone().unwrap_or_default();
     let sort = sort_name(seat_query.order);
@@ -111,9 +150,17 @@ pub(super) async fn users_page(
         seat_query.month,
     );
     page(
-        StatusCode::OK,
+        status,
         &UsersPage {
-            nav: Nav::new(&panel, &admin, "users"),
+            nav: Nav::new(panel, admin, "users"),
+            csrf: admin.csrf().to_string(),
+            notice: flash.notice(),
+            error: flash.error(),
+            exempt_used: marks.iter().filter(|m| m.mark == "exempt").count(),
+            exempt_granted: options.exempt_seats,
+            reserved_used: marks.iter().filter(|m| m.mark == "reserved").count(),
+            reserved_granted: options.reserved_seats,
+            marks,
             rows: seats
                 .iter()
                 .map(|seat| {
@@ -226,4 +273,57 @@ enum CsvStep {
     /// The next page must be read (the query holds its cursor).
     Fetch,
     Done,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct MarkForm {
+    user: String,
+    /// `exempt`, `reserved`; empty: unmark.
+    #[serde(default)]
+    mark: String,
+}
+
+/// Marks a user exempt or break-glass, or (with no mark) unmarks them.
+pub(super) async fn mark_seat(
+    State(panel): State<Arc<Panel>>,
+    AdminForm(admin, form): AdminForm<MarkForm>,
+) -> Response {
+    let gatehouse = &panel.gatehouse;
+    let result = match Mark::parse(&form.mark) {
+        Some(mark) => gatehouse.mark_seat(&form.user, mark).await.map(|marked| {
+            format!(
+                "{} is {}.",
+                marked.username,
+                match mark {
+                    Mark::Exempt => "exempt: never counted",
+                    Mark::Reserved => "a break-glass user: never refused for the limit",
+                }
+            )
+        }),
+        None if form.mark.is_empty() => gatehouse
+            .unmark_seat(&form.user)
+            .await
+            .map(|removed| format!("{} is an ordinary user again.", removed.username)),
+        None => {
+            return bad_request(&format!("unknown mark {:?}", form.mark));
+        }
+    };
+    match result {
+        Ok(done) => redirect_done("/users", &done),
+        Err(SeatMarkError::Store(error)) => unavailable(error),
+        Err(refused) => {
+            let status = match refused {
+                SeatMarkError::Refused(MarkError::Username(_)) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::CONFLICT,
+            };
+            render_users(
+                &panel,
+                &admin,
+                &UsersQuery::default(),
+                status,
+                Flash::Error(refused.to_string()),
+            )
+            .await
+        }
+    }
 }

@@ -159,3 +159,152 @@ async fn analytics_show_months_days_and_the_projection() {
     let (_, csv) = fx.page(As::Session, "/analytics.csv").await;
     assert!(csv.contains("2026-11,10,25,40.0"), "{csv}");
 }
+
+/// SPEC §16: exempt and break-glass users through the API and the panel,
+/// within what the key grants; refusals say why and change nothing.
+#[tokio::test]
+async fn exempt_and_break_glass_users_are_marked_within_what_the_key_grants() {
+    let fx = fixture("seat-marks").await;
+    // The demo grants no marks.
+    let (status, body) = fx
+        .api(
+            As::Token,
+            Method::PUT,
+            "/api/v1/seat-marks/monitor",
+            Some(json!({"mark": "exempt"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        body["error"],
+        "the license in force grants no exempt accounts; the vendor grants them in the license key"
+    );
+    let key = gatehouse_testkit::issue_key(
+        fx.gatehouse.app_key(),
+        &gatehouse_testkit::TestLicense {
+            options: gatehouse_license::LicenseOptions {
+                exempt_seats: 1,
+                reserved_seats: 1,
+                ..Default::default()
+            },
+            ..gatehouse_testkit::TestLicense::subscription(
+                2,
+                date(2027, 12, 31),
+                fx.gatehouse.now(),
+            )
+        },
+    );
+    fx.gatehouse.install_license(&key).await.unwrap();
+    let (status, marked) = fx
+        .api(
+            As::Token,
+            Method::PUT,
+            "/api/v1/seat-marks/Monitor",
+            Some(json!({"mark": "exempt"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        (&marked["username"], &marked["mark"], &marked["in_force"]),
+        (&json!("monitor"), &json!("exempt"), &json!(true))
+    );
+    for (user, mark, status, reason) in [
+        ("backup", "exempt", StatusCode::CONFLICT, "all are in use"),
+        (
+            "monitor",
+            "reserved",
+            StatusCode::CONFLICT,
+            "already marked",
+        ),
+        ("x", "vip", StatusCode::BAD_REQUEST, "mark must be"),
+    ] {
+        let (got, body) = fx
+            .api(
+                As::Token,
+                Method::PUT,
+                &format!("/api/v1/seat-marks/{user}"),
+                Some(json!({"mark": mark})),
+            )
+            .await;
+        assert_eq!(got, status, "{user} {mark}");
+        assert!(
+            body["error"].as_str().unwrap().contains(reason),
+            "{user} {mark}: {body}"
+        );
+    }
+    // The panel: mark a break-glass user, see both listed with the count.
+    let response = fx
+        .form(
+            As::Session,
+            "/users/marks",
+            &[("user", "oncall"), ("mark", "reserved")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, html) = fx.page(As::Session, "/users").await;
+    assert!(
+        html.contains("Exempt accounts (never counted): 1 of 1"),
+        "{html}"
+    );
+    assert!(html.contains("Break-glass users (counted, never refused for the limit): 1 of 1"));
+    assert_eq!(
+        html.matches("<td class=\"username\">oncall</td>").count(),
+        1
+    );
+    let refused = fx
+        .form(
+            As::Session,
+            "/users/marks",
+            &[("user", "other"), ("mark", "reserved")],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    assert!(body_text(refused).await.contains("all are in use"));
+    let (_, listed) = fx
+        .api(As::Token, Method::GET, "/api/v1/seat-marks", None)
+        .await;
+    assert_eq!(
+        (&listed["exempt_seats"], &listed["reserved_seats"]),
+        (&json!(1), &json!(1))
+    );
+    let names: Vec<&str> = listed["marks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["monitor", "oncall"]);
+    // Unmark through the panel and the API.
+    let response = fx
+        .form(As::Session, "/users/marks", &[("user", "oncall")])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (status, _) = fx
+        .api(
+            As::Token,
+            Method::DELETE,
+            "/api/v1/seat-marks/monitor",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = fx
+        .api(
+            As::Token,
+            Method::DELETE,
+            "/api/v1/seat-marks/monitor",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let actions: Vec<String> = fx
+        .audit(Some("seat."), 10)
+        .await
+        .into_iter()
+        .map(|entry| entry.entry.action)
+        .collect();
+    assert_eq!(
+        actions,
+        ["seat.unmark", "seat.unmark", "seat.reserved", "seat.exempt"]
+    );
+}

@@ -1,0 +1,95 @@
+//! Exempt and break-glass users (SPEC §16): `/api/v1/seat-marks`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use gatehouse_core::SeatMarkError;
+use gatehouse_core::seat_rules::{Mark, MarkError};
+use serde::Serialize;
+
+use super::{Body, error, unavailable};
+use crate::auth::Admin;
+use crate::state::Panel;
+use crate::wire::{SeatMarkJson, SeatMarkRequestJson};
+
+/// The marks and how many of each the license in force grants.
+#[derive(Debug, Serialize)]
+struct SeatMarksJson {
+    exempt_seats: u32,
+    reserved_seats: u32,
+    marks: Vec<SeatMarkJson>,
+}
+
+pub(super) async fn seat_marks(State(panel): State<Arc<Panel>>, _admin: Admin) -> Response {
+    let gatehouse = &panel.gatehouse;
+    match gatehouse.seat_marks().await {
+        Ok(marks) => {
+            let options = gatehouse.license().payload.options;
+            Json(SeatMarksJson {
+                exempt_seats: options.exempt_seats,
+                reserved_seats: options.reserved_seats,
+                marks: marks
+                    .iter()
+                    .map(|m| SeatMarkJson::new(m, gatehouse.time_zone()))
+                    .collect(),
+            })
+            .into_response()
+        }
+        Err(store) => unavailable(store),
+    }
+}
+
+pub(super) async fn mark_seat(
+    State(panel): State<Arc<Panel>>,
+    _admin: Admin,
+    Path(user): Path<String>,
+    Body(request): Body<SeatMarkRequestJson>,
+) -> Response {
+    let Some(mark) = Mark::parse(&request.mark) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "mark must be \"exempt\" or \"reserved\", not {:?}",
+                request.mark
+            ),
+        );
+    };
+    match panel.gatehouse.mark_seat(&user, mark).await {
+        Ok(marked) => {
+            let listed = gatehouse_core::ListedMark {
+                marked,
+                in_force: true,
+            };
+            (
+                StatusCode::CREATED,
+                Json(SeatMarkJson::new(&listed, panel.gatehouse.time_zone())),
+            )
+                .into_response()
+        }
+        Err(refused) => mark_error(refused),
+    }
+}
+
+pub(super) async fn unmark_seat(
+    State(panel): State<Arc<Panel>>,
+    _admin: Admin,
+    Path(user): Path<String>,
+) -> Response {
+    match panel.gatehouse.unmark_seat(&user).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(refused) => mark_error(refused),
+    }
+}
+
+fn mark_error(refused: SeatMarkError) -> Response {
+    let status = match &refused {
+        SeatMarkError::Store(store) => return unavailable(store.clone()),
+        SeatMarkError::Refused(MarkError::NotMarked(_)) => StatusCode::NOT_FOUND,
+        SeatMarkError::Refused(MarkError::Username(_)) => StatusCode::BAD_REQUEST,
+        SeatMarkError::Refused(_) | SeatMarkError::Busy => StatusCode::CONFLICT,
+    };
+    error(status, refused.to_string())
+}
