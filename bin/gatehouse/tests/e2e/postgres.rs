@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{
     BROWSER_ADMIN, BROWSER_ADMIN_PASSWORD, Browser, Installation, RadReply, Server, SmtpServer,
-    dev_key, http_json, issue, pap, radclient as radclient_request,
+    dev_key, http_json, issue, issue_granted, pap, radclient as radclient_request,
 };
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_testkit::{
@@ -240,21 +240,59 @@ fn an_alarm_crossing_with_three_nodes_sends_one_email() {
 
 #[test]
 fn three_nodes_count_exactly_the_limit_even_when_one_is_killed_mid_run() {
-    const TEST: &str = "three_nodes_count_exactly_the_limit_even_when_one_is_killed_mid_run";
-    const USERS: usize = 2000;
-    const LIMIT: u32 = 1000;
-    let Some(python) = python_with("pyrad", TEST) else {
+    three_nodes_count_exactly(
+        "three_nodes_count_exactly_the_limit_even_when_one_is_killed_mid_run",
+        2000,
+        1000,
+        &[],
+        1000,
+    );
+}
+
+/// SPEC §16: the same with a 10% overage allowance: exactly limit plus
+/// allowance, the seats past the limit marked.
+#[test]
+fn three_nodes_count_exactly_the_limit_and_its_overage_allowance() {
+    three_nodes_count_exactly(
+        "three_nodes_count_exactly_the_limit_and_its_overage_allowance",
+        1200,
+        500,
+        &["--overage-percent", "10"],
+        550,
+    );
+}
+
+/// `users` users log in over RADIUS (pyrad, 32 at a time, failing over)
+/// through three nodes on one database under a key for `limit` users
+/// granting `options`; node 2 is killed a third of the way in. Exactly
+/// `cap` are accepted, the rest refused with the limit text, and the
+/// ledger holds exactly the accepted users (`cap - limit` of them past the
+/// limit).
+fn three_nodes_count_exactly(test: &str, users: usize, limit: u32, options: &[&str], cap: u64) {
+    let Some(python) = python_with("pyrad", test) else {
         return;
     };
-    let Some(nodes) = nodes(TEST, 3) else {
+    let Some(nodes) = nodes(test, 3) else {
         return;
     };
-    nodes[0].ok(&["license", "install", &key(&nodes[0], LIMIT)], "");
-    let users: String = (0..USERS)
+    let support_end = Timestamp::now()
+        .checked_add(gatehouse_license::jiff::SignedDuration::from_hours(24 * 90))
+        .unwrap()
+        .strftime("%Y-%m-%d")
+        .to_string();
+    let key = issue_granted(
+        &nodes[0].app_key(),
+        limit,
+        &support_end,
+        &Timestamp::now().to_string(),
+        options,
+    );
+    nodes[0].ok(&["license", "install", &key], "");
+    let user_list: String = (0..users)
         .map(|i| format!("user{i:04}\tuser{i:04}-secret\n"))
         .collect();
     let users_file = nodes[0].data_dir().join("users.tsv");
-    std::fs::write(&users_file, &users).unwrap();
+    std::fs::write(&users_file, &user_list).unwrap();
     nodes[0].ok(
         &[
             "local-user",
@@ -274,11 +312,12 @@ fn three_nodes_count_exactly_the_limit_even_when_one_is_killed_mid_run() {
         .spawn()
         .unwrap();
     let stdout = BufReader::new(load.stdout.take().unwrap());
+    let kill_at = format!("progress {}", users * 3 / 10 / 100 * 100);
     let mut result = None;
     for line in stdout.lines() {
         let line = line.unwrap();
-        // A third of the way in, node 2 dies without a word.
-        if line == "progress 600" {
+        // Part of the way in, node 2 dies without a word.
+        if line == kill_at {
             servers[1].kill();
         }
         if line.starts_with('{') {
@@ -292,7 +331,7 @@ fn three_nodes_count_exactly_the_limit_even_when_one_is_killed_mid_run() {
         panic!("the load client printed no result ({status}): {stderr}")
     });
     eprintln!(
-        "{TEST}: answers {}, failovers {}",
+        "{test}: answers {}, failovers {}",
         result["answers"], result["failovers"]
     );
     assert_eq!(
@@ -304,14 +343,11 @@ fn three_nodes_count_exactly_the_limit_even_when_one_is_killed_mid_run() {
         result["failovers"].as_u64().unwrap() > 0,
         "node 2 was killed mid-run: {result}"
     );
-    assert_eq!(result["answers"]["Access-Accept"], LIMIT, "{result}");
-    assert_eq!(
-        result["answers"]["Access-Reject"],
-        USERS as u64 - u64::from(LIMIT)
-    );
+    assert_eq!(result["answers"]["Access-Accept"], cap, "{result}");
+    assert_eq!(result["answers"]["Access-Reject"], users as u64 - cap);
     assert_eq!(
         result["reply_messages"],
-        serde_json::json!({ &LIMIT_TEXT["Reject: ".len()..]: USERS as u64 - u64::from(LIMIT) })
+        serde_json::json!({ &LIMIT_TEXT["Reject: ".len()..]: users as u64 - cap })
     );
     // Every accepted user is in the ledger, and the ledger holds no one else.
     let survivor = &servers[0].gh;
@@ -319,16 +355,34 @@ fn three_nodes_count_exactly_the_limit_even_when_one_is_killed_mid_run() {
         .as_str()
         .unwrap()
         .to_string();
-    let mut ledger = survivor.users(&month);
-    ledger.sort();
+    let ledger: Value =
+        serde_json::from_str(&survivor.ok(&["users", "--month", &month, "--json"], "")).unwrap();
+    let mut counted: Vec<String> = ledger
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap().to_string())
+        .collect();
+    counted.sort();
     let accepted: Vec<String> = result["accepted"]
         .as_array()
         .unwrap()
         .iter()
         .map(|u| u.as_str().unwrap().to_string())
         .collect();
-    assert_eq!(ledger, accepted);
-    assert_eq!(survivor.license_json()["active_users"], LIMIT);
+    assert_eq!(counted, accepted);
+    assert_eq!(survivor.license_json()["active_users"], cap);
+    let overage = ledger
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["seat"] == "overage")
+        .count() as u64;
+    assert_eq!(
+        overage,
+        cap - u64::from(limit),
+        "seats past the limit are marked"
+    );
 }
 
 #[test]
