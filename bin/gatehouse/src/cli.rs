@@ -148,8 +148,16 @@ pub(crate) enum LicenseCommand {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Check an application key file: prints `valid` or `tampered`.
-    VerifyExport { file: PathBuf },
+    /// Check an application key file: prints `valid` or `tampered`, then
+    /// whether each usage chain it carries verifies (exit 1 if not).
+    VerifyExport {
+        file: PathBuf,
+        /// An earlier file of the same installation: every month it
+        /// reported must be unchanged (a month then in progress may only
+        /// have grown).
+        #[arg(long, value_name = "FILE")]
+        previous: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -102,8 +102,8 @@ fn init_logging(config: &Config, serving: bool) -> logging::FlushOnDrop {
 
 async fn dispatch(command: Command, config: Config) -> Result<ExitCode> {
     // Verifying a file needs no installation: an auditor runs it anywhere.
-    if let Command::License(LicenseCommand::VerifyExport { file }) = &command {
-        return license::verify_export(file);
+    if let Command::License(LicenseCommand::VerifyExport { file, previous }) = &command {
+        return license::verify_export(file, previous.as_deref());
     }
     // Migrating works on two databases, not on the configured one.
     if let Command::Migrate { from, to } = &command {

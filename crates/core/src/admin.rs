@@ -55,11 +55,7 @@ pub struct TokenSummary {
 
 /// The name a token is listed and revoked by.
 pub fn token_id(token_hash: &[u8; 32]) -> String {
-    token_hash
-        .iter()
-        .take(TOKEN_ID_HEX / 2)
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    crate::tokens::hex(&token_hash[..TOKEN_ID_HEX / 2])
 }
 
 /// A token lifetime as typed: `90d`, `12h`, `30m` (a number and a unit).

@@ -27,6 +27,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::store::MonthUsageRecord;
+use crate::tokens::{hex, unhex};
+use crate::usage_chain;
 
 pub const FORMAT: &str = "gatehouse-application-key-file";
 pub const VERSION: u32 = 1;
@@ -47,6 +49,204 @@ pub struct Document {
     pub active_users: u32,
     pub users: Vec<UserRow>,
     pub history: Vec<HistoryRow>,
+    /// The usage chains of this month and the one before (SPEC §16), those
+    /// that exist; left out of the file when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usage_chains: Vec<UsageChainSection>,
+}
+
+/// One month's usage chain ([`crate::usage_chain`]): its head and links,
+/// pseudonyms and times only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageChainSection {
+    pub month: String,
+    /// Hex of the head.
+    pub head: String,
+    pub links: Vec<LinkRow>,
+}
+
+/// One admission in a usage chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRow {
+    /// Hex of the seat's pseudonym.
+    pub pseudonym: String,
+    /// When the user was counted, Unix microseconds.
+    pub at_us: i64,
+}
+
+impl UsageChainSection {
+    pub fn new(month: &str, chain: &crate::store::UsageChainRecord) -> UsageChainSection {
+        UsageChainSection {
+            month: month.to_string(),
+            head: hex(&chain.head),
+            links: chain
+                .links
+                .iter()
+                .map(|link| LinkRow {
+                    pseudonym: hex(&link.pseudonym),
+                    at_us: link.at_micros,
+                })
+                .collect(),
+        }
+    }
+
+    /// The heads after each link, recomputed; `None` when a pseudonym is
+    /// not one.
+    fn heads(&self) -> Option<Vec<String>> {
+        let links = self
+            .links
+            .iter()
+            .map(|row| {
+                Some(usage_chain::Link {
+                    pseudonym: unhex(&row.pseudonym)?.try_into().ok()?,
+                    at_micros: row.at_us,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(
+            usage_chain::heads(&self.month, &links)
+                .iter()
+                .map(|head| hex(head))
+                .collect(),
+        )
+    }
+}
+
+/// What `license verify-export` says about one month's usage chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainFinding {
+    /// The links lead to the head, and there is one per counted user.
+    Verifies { month: String, users: usize },
+    /// They do not.
+    Broken { month: String, why: String },
+    /// A month reported earlier has the same head now.
+    Unchanged { month: String },
+    /// A month reported earlier while in progress: its chain now still
+    /// passes through the head reported then, at the count reported then.
+    Extended {
+        month: String,
+        from: usize,
+        to: usize,
+    },
+    /// A month reported earlier has another head now, or its chain no
+    /// longer passes through the head reported then.
+    Rewritten { month: String },
+    /// Reported earlier, but nothing here to compare it with.
+    Unverifiable { month: String, why: String },
+}
+
+impl ChainFinding {
+    /// Whether the finding is a failure.
+    pub fn fails(&self) -> bool {
+        matches!(
+            self,
+            ChainFinding::Broken { .. } | ChainFinding::Rewritten { .. }
+        )
+    }
+}
+
+impl std::fmt::Display for ChainFinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChainFinding::Verifies { month, users } => {
+                write!(f, "usage chain {month}: {users} users, verifies")
+            }
+            ChainFinding::Broken { month, why } => {
+                write!(f, "usage chain {month}: does NOT verify ({why})")
+            }
+            ChainFinding::Unchanged { month } => {
+                write!(f, "usage chain {month}: unchanged since the earlier report")
+            }
+            ChainFinding::Extended { month, from, to } => write!(
+                f,
+                "usage chain {month}: the {from} users of the earlier report are kept, {to} now"
+            ),
+            ChainFinding::Rewritten { month } => {
+                write!(f, "usage chain {month}: REWRITTEN since the earlier report")
+            }
+            ChainFinding::Unverifiable { month, why } => {
+                write!(f, "usage chain {month}: cannot be compared ({why})")
+            }
+        }
+    }
+}
+
+/// Checks the usage chains a verified document carries: each must lead to
+/// its head and to the head its month's history row names, and this
+/// month's must hold one link per counted user.
+pub fn check_usage(document: &Document) -> Vec<ChainFinding> {
+    document
+        .usage_chains
+        .iter()
+        .map(|chain| {
+            let broken = |why: &str| ChainFinding::Broken {
+                month: chain.month.clone(),
+                why: why.to_string(),
+            };
+            let Some(heads) = chain.heads() else {
+                return broken("a pseudonym is not 16 bytes of hex");
+            };
+            let head = heads
+                .last()
+                .cloned()
+                .unwrap_or_else(|| hex(&usage_chain::genesis(&chain.month)));
+            if head != chain.head {
+                return broken("its links do not lead to its head");
+            }
+            let history = document.history.iter().find(|row| row.month == chain.month);
+            if history.and_then(|row| row.chain_head.as_deref()) != Some(chain.head.as_str()) {
+                return broken("the month's history names another head");
+            }
+            if history.is_some_and(|row| row.users as usize != chain.links.len()) {
+                return broken("it does not hold one link per counted user");
+            }
+            ChainFinding::Verifies {
+                month: chain.month.clone(),
+                users: chain.links.len(),
+            }
+        })
+        .collect()
+}
+
+/// Compares a verified document with an earlier one of the same
+/// installation: every month the earlier one reported must be unchanged (a
+/// month then in progress may only have grown, through the head reported
+/// then). A month whose links the later document carries is judged by its
+/// links, recomputed, never by the head it states.
+pub fn compare_reports(earlier: &Document, later: &Document) -> Vec<ChainFinding> {
+    earlier
+        .history
+        .iter()
+        .filter_map(|before| Some((before, before.chain_head.as_deref()?)))
+        .map(|(before, head)| {
+            let month = before.month.clone();
+            let from = before.users as usize;
+            if let Some(chain) = later.usage_chains.iter().find(|c| c.month == before.month) {
+                let heads = chain.heads().unwrap_or_default();
+                let through = match from {
+                    0 => Some(hex(&usage_chain::genesis(&chain.month))),
+                    n => heads.get(n - 1).cloned(),
+                };
+                return match (through.as_deref() == Some(head), heads.len()) {
+                    (false, _) => ChainFinding::Rewritten { month },
+                    (true, to) if to == from => ChainFinding::Unchanged { month },
+                    (true, to) => ChainFinding::Extended { month, from, to },
+                };
+            }
+            match later.history.iter().find(|row| row.month == before.month) {
+                Some(now) if now.chain_head.as_deref() == Some(head) => {
+                    ChainFinding::Unchanged { month }
+                }
+                Some(_) => ChainFinding::Unverifiable {
+                    month,
+                    why: "its head moved, and the later report carries none of its links".into(),
+                },
+                None => ChainFinding::Rewritten { month },
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +313,10 @@ pub struct HistoryRow {
     pub users: u32,
     pub user_limit: u32,
     pub peak_percent: String,
+    /// Hex of the month's usage chain head; left out for a month begun
+    /// before the chain existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_head: Option<String>,
 }
 
 impl From<&MonthUsageRecord> for HistoryRow {
@@ -122,6 +326,7 @@ impl From<&MonthUsageRecord> for HistoryRow {
             users: month.active_users,
             user_limit: month.user_limit,
             peak_percent: UsagePercent::from_tenths(month.peak_tenths).to_string(),
+            chain_head: month.chain_head.map(|head| hex(&head)),
         }
     }
 }
@@ -285,6 +490,7 @@ mod tests {
                 seat: None,
             }],
             history: vec![],
+            usage_chains: vec![],
         }
     }
 
@@ -309,6 +515,119 @@ mod tests {
         assert!(file.contains("\"overage_percent\": 10"), "{file}");
         assert!(file.contains("\"seat\": \"overage\""), "{file}");
         assert_eq!(verify(file.as_bytes(), &[]), Ok(granted));
+    }
+
+    /// A document of `month` whose chain holds `users` links (and whose
+    /// history row says so).
+    fn chained(month: &str, users: u8) -> Document {
+        let links: Vec<usage_chain::Link> = (0..users)
+            .map(|n| usage_chain::Link {
+                pseudonym: [n; usage_chain::PSEUDONYM_BYTES],
+                at_micros: 1_795_000_000_000_000 + i64::from(n),
+            })
+            .collect();
+        let chain = crate::store::UsageChainRecord {
+            head: usage_chain::head(month, &links),
+            links,
+        };
+        let mut doc = document();
+        doc.month = month.to_string();
+        doc.active_users = u32::from(users);
+        doc.history = vec![HistoryRow {
+            month: month.to_string(),
+            users: u32::from(users),
+            user_limit: 25,
+            peak_percent: "0.0".into(),
+            chain_head: Some(hex(&chain.head)),
+        }];
+        doc.usage_chains = vec![UsageChainSection::new(month, &chain)];
+        doc
+    }
+
+    #[test]
+    fn a_usage_chain_verifies_and_an_edited_link_does_not() {
+        let doc = chained("2026-12", 3);
+        assert_eq!(
+            check_usage(&doc),
+            [ChainFinding::Verifies {
+                month: "2026-12".into(),
+                users: 3
+            }]
+        );
+        let broken = |edit: fn(&mut Document)| {
+            let mut doc = chained("2026-12", 3);
+            edit(&mut doc);
+            check_usage(&doc)
+        };
+        for (what, edit) in [
+            (
+                "a time",
+                (|d: &mut Document| d.usage_chains[0].links[1].at_us += 1) as fn(&mut Document),
+            ),
+            ("a removed link", |d| {
+                d.usage_chains[0].links.pop();
+            }),
+            ("the order", |d| d.usage_chains[0].links.swap(0, 2)),
+            ("the count", |d| d.history[0].users = 4),
+            ("the history head", |d| {
+                d.history[0].chain_head = Some("00".repeat(32))
+            }),
+            ("a pseudonym", |d| {
+                d.usage_chains[0].links[0].pseudonym = "zz".into()
+            }),
+        ] {
+            let findings = broken(edit);
+            assert!(findings[0].fails(), "{what}: {findings:?}");
+        }
+    }
+
+    #[test]
+    fn a_later_report_keeps_every_month_an_earlier_one_reported() {
+        let mut earlier = chained("2026-12", 2);
+        // The month then in progress has grown by the later report.
+        let later = chained("2026-12", 4);
+        assert_eq!(
+            compare_reports(&earlier, &later),
+            [ChainFinding::Extended {
+                month: "2026-12".into(),
+                from: 2,
+                to: 4
+            }]
+        );
+        assert_eq!(
+            compare_reports(&later, &later),
+            [ChainFinding::Unchanged {
+                month: "2026-12".into()
+            }]
+        );
+        // Rewritten: the earlier head is not on the later chain.
+        earlier.history[0].chain_head = Some("11".repeat(32));
+        assert!(compare_reports(&earlier, &later)[0].fails());
+        // Judged by the links, not by the head the later report states: a
+        // link removed is caught even with the old head kept.
+        let mut removed = later.clone();
+        removed.usage_chains[0].links.remove(1);
+        assert!(compare_reports(&later, &removed)[0].fails());
+        // Without links, a moved head cannot be judged either way.
+        let mut headless = later.clone();
+        headless.usage_chains.clear();
+        headless.history[0].chain_head = Some("22".repeat(32));
+        assert!(matches!(
+            compare_reports(&later, &headless)[0],
+            ChainFinding::Unverifiable { .. }
+        ));
+        // A month the later report no longer has.
+        let mut gone = later.clone();
+        gone.history.clear();
+        gone.usage_chains.clear();
+        assert!(compare_reports(&later, &gone)[0].fails());
+        assert_eq!(
+            ChainFinding::Rewritten {
+                month: "2026-11".into()
+            }
+            .to_string(),
+            "usage chain 2026-11: REWRITTEN since the earlier report"
+        );
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub mod service;
 pub mod store;
 pub mod tokens;
 pub mod totp;
+pub mod usage_chain;
 pub mod vendor_keys;
 mod work;
 

@@ -122,7 +122,7 @@ impl SealingKey {
 
     /// [`id`](Self::id) in hex, for messages.
     pub fn id_text(&self) -> String {
-        self.id.iter().map(|b| format!("{b:02x}")).collect()
+        crate::tokens::hex(&self.id)
     }
 
     /// The key file's text.

@@ -130,6 +130,7 @@ mod tests {
             active_users: active,
             user_limit: limit,
             peak_tenths: 0,
+            chain_head: None,
         }
     }
 

@@ -41,6 +41,7 @@ pub fn request_text(view: &LicenseView) -> String {
          Current license:    {kind} {id}, {limit} users, Support End Date {end}\n\
          Current options:    {options}\n\
          Users this month:   {active}/{limit}\n\
+         {heads}\
          Requested users:    (please fill in)\n\
          Requested end date: (please fill in)\n\
          Push approval:      (yes/no)\n",
@@ -53,6 +54,14 @@ pub fn request_text(view: &LicenseView) -> String {
         end = payload.support_end,
         active = view.active_users,
         options = crate::wire::options_text(&payload.options, payload.user_limit),
+        heads = view
+            .usage_heads
+            .iter()
+            .map(|(month, users, head)| format!(
+                "Usage chain {month}:  {} (head), {users} users\n",
+                gatehouse_core::tokens::hex(head)
+            ))
+            .collect::<String>(),
     )
 }
 

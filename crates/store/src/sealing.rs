@@ -333,3 +333,18 @@ pub(crate) fn open_count(seal: &SealingKey, month: &str, sealed: Option<&[u8]>) 
     let plain = seal.open(&format!("months.count:{month}"), sealed?).ok()?;
     Some(i64::from_be_bytes(plain.try_into().ok()?))
 }
+
+/// A seat's pseudonym in `month`'s usage chain
+/// ([`gatehouse_core::usage_chain`]): keyed with the sealing key and the
+/// month, so it names nobody to whoever lacks the key and links nobody
+/// across months.
+pub(crate) fn pseudonym(
+    seal: &SealingKey,
+    month: &str,
+    seat_key: &str,
+) -> [u8; gatehouse_core::usage_chain::PSEUDONYM_BYTES] {
+    let tag = seal.tag(&format!("usage.pseudonym:{month}"), &[seat_key.as_bytes()]);
+    let mut out = [0u8; gatehouse_core::usage_chain::PSEUDONYM_BYTES];
+    out.copy_from_slice(&tag[..gatehouse_core::usage_chain::PSEUDONYM_BYTES]);
+    out
+}

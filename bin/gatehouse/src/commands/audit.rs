@@ -83,20 +83,31 @@ pub(crate) async fn audit(gatehouse: &Gatehouse, args: AuditArgs) -> Result<Exit
 pub(crate) async fn verify(gatehouse: &Gatehouse) -> Result<ExitCode> {
     let mismatches = gatehouse.ledger_mismatches().await?;
     let chain = gatehouse.verify_audit().await?;
+    let usage = gatehouse.usage_chain_breaks().await?;
     for (month, count, ledger) in &mismatches {
         println!("month {month}: count {count} but {ledger} users in the ledger");
     }
     if mismatches.is_empty() {
         println!("every month's count equals its ledger");
     }
+    for month in &usage {
+        println!(
+            "month {month}: its usage chain does not verify (seats changed outside Gatehouse)"
+        );
+    }
+    if usage.is_empty() {
+        println!("every usage chain verifies");
+    }
     if chain.intact() {
         println!("audit trail intact: {} entries", chain.entries);
     } else {
         println!("audit trail changed outside Gatehouse (gatehouse audit --verify says where)");
     }
-    Ok(if mismatches.is_empty() && chain.intact() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(crate::EXIT_NO)
-    })
+    Ok(
+        if mismatches.is_empty() && usage.is_empty() && chain.intact() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(crate::EXIT_NO)
+        },
+    )
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use gatehouse_core::export::{self};
 use gatehouse_core::{Gatehouse, LicenseView, vendor_keys};
 use gatehouse_http::forms::request_text;
@@ -57,7 +57,9 @@ pub(crate) async fn license(
                 None => print!("{file}"),
             }
         }
-        LicenseCommand::VerifyExport { file } => return verify_export(&file),
+        LicenseCommand::VerifyExport { file, previous } => {
+            return verify_export(&file, previous.as_deref());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -145,21 +147,50 @@ pub(crate) fn license_request(view: &LicenseView, contact: Option<&str>) -> Stri
     )
 }
 
-pub(crate) fn verify_export(file: &Path) -> Result<ExitCode> {
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    match export::verify(&bytes, &vendor_keys::trusted()) {
-        Ok(document) => {
-            println!("valid");
-            eprintln!(
-                "App Key {}, exported {}, {} users in {}",
-                document.app_key, document.exported_at, document.active_users, document.month
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+pub(crate) fn verify_export(file: &Path, previous: Option<&Path>) -> Result<ExitCode> {
+    let read = |path: &Path| -> Result<Result<export::Document, export::Tampered>> {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(export::verify(&bytes, &vendor_keys::trusted()))
+    };
+    let document = match read(file)? {
+        Ok(document) => document,
         Err(reason) => {
             println!("tampered");
             eprintln!("{reason}");
-            Ok(ExitCode::from(EXIT_NO))
+            return Ok(ExitCode::from(EXIT_NO));
         }
+    };
+    println!("valid");
+    eprintln!(
+        "App Key {}, exported {}, {} users in {}",
+        document.app_key, document.exported_at, document.active_users, document.month
+    );
+    let mut findings = export::check_usage(&document);
+    if let Some(previous) = previous {
+        let earlier = match read(previous)? {
+            Ok(earlier) => earlier,
+            Err(reason) => bail!(
+                "{}: not a valid application key file: {reason}",
+                previous.display()
+            ),
+        };
+        if earlier.app_key != document.app_key {
+            bail!(
+                "{} is of App Key {}, not {}",
+                previous.display(),
+                earlier.app_key,
+                document.app_key
+            );
+        }
+        findings.extend(export::compare_reports(&earlier, &document));
     }
+    for finding in &findings {
+        println!("{finding}");
+    }
+    Ok(if findings.iter().any(export::ChainFinding::fails) {
+        ExitCode::from(EXIT_NO)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

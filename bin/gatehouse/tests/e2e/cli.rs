@@ -141,12 +141,16 @@ fn license_flow_end_to_end() {
     gh.ok(&["license", "export", "-o", export.to_str().unwrap()], "");
     let verify = |path: &Path| gh.run(&["license", "verify-export", path.to_str().unwrap()], "");
     let valid = verify(&export);
+    let month = gh.license_json()["month"].as_str().unwrap().to_string();
     assert_eq!(
         (
-            String::from_utf8_lossy(&valid.stdout).trim(),
+            String::from_utf8_lossy(&valid.stdout).to_string(),
             valid.status.code()
         ),
-        ("valid", Some(0))
+        (
+            format!("valid\nusage chain {month}: 3 users, verifies\n"),
+            Some(0)
+        )
     );
     let document: Value = serde_json::from_slice(&std::fs::read(&export).unwrap()).unwrap();
     assert_eq!(document["document"]["app_key"], app_key.as_str());

@@ -278,3 +278,109 @@ fn an_exempt_account_is_never_counted_and_a_break_glass_user_gets_into_a_full_mo
         serde_json::from_str(&gh.ok(&["audit", "--json", "--action", "seat."], "")).unwrap();
     assert_eq!(audit.as_array().unwrap().len(), 2, "{audit}");
 }
+
+/// `license verify-export FILE [--previous EARLIER]` on the exported
+/// application key file: stdout and whether it passed.
+fn verify_export(gh: &Installation, file: &Path, previous: Option<&Path>) -> (String, bool) {
+    let mut args = vec!["license", "verify-export", file.to_str().unwrap()];
+    if let Some(previous) = previous {
+        args.extend(["--previous", previous.to_str().unwrap()]);
+    }
+    let output = gh.run(&args, "");
+    (
+        String::from_utf8_lossy(&output.stdout).to_string(),
+        output.status.success(),
+    )
+}
+
+/// SPEC §16, the usage statement: each export carries the month's usage
+/// chain; `verify-export` checks it, and against an earlier export checks
+/// that the users reported then are still there; a seat edited or removed
+/// in the database (while `serve` runs) is caught by both, and by
+/// `gatehouse verify`.
+#[test]
+fn the_usage_chain_in_the_export_catches_a_seat_changed_by_hand() {
+    const TEST: &str = "the_usage_chain_in_the_export_catches_a_seat_changed_by_hand";
+    let Some(radclient) = peer("radclient", TEST) else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    for i in 1..=5 {
+        gh.add_user(&format!("user{i}"));
+    }
+    let server = serve(gh);
+    let gh = &server.gh;
+    let export = |name: &str| {
+        let path = gh.data_dir().join(name);
+        gh.ok(&["license", "export", "-o", path.to_str().unwrap()], "");
+        path
+    };
+    let month = gh.license_json()["month"].as_str().unwrap().to_string();
+    for i in 1..=3 {
+        accepted(&radclient, &server, &format!("user{i}"));
+    }
+    let first = export("first.json");
+    let (out, ok) = verify_export(gh, &first, None);
+    assert!(ok, "{out}");
+    assert_eq!(
+        out,
+        format!("valid\nusage chain {month}: 3 users, verifies\n")
+    );
+    for i in 4..=5 {
+        accepted(&radclient, &server, &format!("user{i}"));
+    }
+    let second = export("second.json");
+    let (out, ok) = verify_export(gh, &second, Some(&first));
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "usage chain {month}: the 3 users of the earlier report are kept, 5 now"
+        )),
+        "{out}"
+    );
+    assert!(gh.run(&["verify"], "").status.success());
+
+    // A seat's time edited by hand.
+    let db = gh.data_dir().join("gatehouse.db");
+    support::sqlite_sql(
+        &db,
+        "UPDATE seats SET first_seen = first_seen + 1000000 WHERE username = 'user2'",
+    );
+    let edited = export("edited.json");
+    let (out, ok) = verify_export(gh, &edited, Some(&first));
+    assert!(!ok);
+    assert!(
+        out.starts_with("valid\n"),
+        "the file itself is authentic: {out}"
+    );
+    assert!(
+        out.contains(&format!("usage chain {month}: does NOT verify")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "usage chain {month}: REWRITTEN since the earlier report"
+        )),
+        "{out}"
+    );
+    let verified = gh.run(&["verify"], "");
+    assert!(!verified.status.success());
+    assert!(
+        String::from_utf8_lossy(&verified.stdout)
+            .contains(&format!("month {month}: its usage chain does not verify")),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+    support::sqlite_sql(
+        &db,
+        "UPDATE seats SET first_seen = first_seen - 1000000 WHERE username = 'user2'",
+    );
+    assert!(verify_export(gh, &export("undone.json"), Some(&second)).1);
+
+    // A seat removed by hand.
+    support::sqlite_sql(&db, "DELETE FROM seats WHERE username = 'user4'");
+    let (out, ok) = verify_export(gh, &export("removed.json"), Some(&second));
+    assert!(!ok);
+    assert!(out.contains("does NOT verify"), "{out}");
+    assert!(out.contains("REWRITTEN"), "{out}");
+}

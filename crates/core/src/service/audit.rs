@@ -49,6 +49,25 @@ impl Gatehouse {
         self.store().ledger_mismatches().await
     }
 
+    /// Months whose stored usage chain does not lead to its head, or does
+    /// not hold one link per counted user (none on a sound installation):
+    /// `gatehouse verify`.
+    pub async fn usage_chain_breaks(&self) -> Result<Vec<String>, StoreError> {
+        let mut broken = Vec::new();
+        for month in self.store().month_usage().await? {
+            let Some(chain) = self.store().usage_chain(month.month).await? else {
+                continue;
+            };
+            let name = month.month.to_string();
+            if crate::usage_chain::head(&name, &chain.links) != chain.head
+                || chain.links.len() != month.active_users as usize
+            {
+                broken.push(name);
+            }
+        }
+        Ok(broken)
+    }
+
     /// Walks the whole audit trail, checking every tag and link.
     pub async fn verify_audit(&self) -> Result<ChainReport, StoreError> {
         self.store().verify_audit_chain().await

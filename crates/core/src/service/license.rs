@@ -116,6 +116,9 @@ pub struct LicenseView {
     pub grace_days_remaining: Option<i32>,
     pub time_zone: String,
     pub month: Month,
+    /// This month's and the previous month's usage chain (SPEC §16): the
+    /// month, its count and its head, for the months that are chained.
+    pub usage_heads: Vec<(Month, u32, [u8; 32])>,
 }
 
 /// The License Analytics page: months against their limits, this month's
@@ -417,7 +420,15 @@ impl Gatehouse {
         let now = self.clock.now();
         let month = Month::containing(now, &self.zone);
         let active_users = self.store.active_users(month).await?;
+        let usage_heads = self
+            .usage()
+            .await?
+            .iter()
+            .filter(|m| m.month == month || m.month == month.previous())
+            .filter_map(|m| Some((m.month, m.active_users, m.chain_head?)))
+            .collect();
         Ok(LicenseView {
+            usage_heads,
             status: self.license_status_at(now),
             days_remaining: license.days_remaining(&self.zone, now),
             grace_days_remaining: license.grace_days_remaining(&self.zone, now),
@@ -450,6 +461,8 @@ impl Gatehouse {
                 active_users: 0,
                 user_limit: self.license_state().terms.limits.user_limit,
                 peak_tenths: 0,
+                // Nobody yet: the chain is where it starts.
+                chain_head: Some(crate::usage_chain::genesis(&current.to_string())),
             });
             months.sort_by_key(|m| m.month);
         }
@@ -483,6 +496,12 @@ impl Gatehouse {
         let view = self.license_view().await?;
         let users = self.users(&SeatQuery::all(view.month)).await?;
         let history = self.usage().await?;
+        let mut usage_chains = Vec::new();
+        for month in [view.month.previous(), view.month] {
+            if let Some(chain) = self.store.usage_chain(month).await? {
+                usage_chains.push(export::UsageChainSection::new(&month.to_string(), &chain));
+            }
+        }
         let payload = &view.license.payload;
         let document = export::Document {
             format: export::FORMAT.to_string(),
@@ -523,6 +542,7 @@ impl Gatehouse {
                 })
                 .collect(),
             history: history.iter().map(export::HistoryRow::from).collect(),
+            usage_chains,
         };
         Ok(export::sign(&document, self.installation_key()))
     }

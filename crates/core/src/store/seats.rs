@@ -156,6 +156,17 @@ pub struct MonthUsageRecord {
     pub user_limit: u32,
     /// Highest `active / limit` reached, in tenths of a percent.
     pub peak_tenths: u64,
+    /// The head of the month's usage chain
+    /// ([`crate::usage_chain`]); `None` for a month begun before the
+    /// chain existed.
+    pub chain_head: Option<[u8; 32]>,
+}
+
+/// A month's usage chain as stored: its head and its links in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageChainRecord {
+    pub head: [u8; 32],
+    pub links: Vec<crate::usage_chain::Link>,
 }
 
 /// The monthly seat ledger.
@@ -196,6 +207,11 @@ pub trait SeatStore: Send + Sync {
 
     /// Every month with history, oldest first.
     async fn month_usage(&self) -> StoreResult<Vec<MonthUsageRecord>>;
+
+    /// `month`'s usage chain: the stored head, and the links of its seats
+    /// in the order they were counted (pseudonyms computed with the
+    /// sealing key). `None`: the month is unchained (or has no row).
+    async fn usage_chain(&self, month: Month) -> StoreResult<Option<UsageChainRecord>>;
 
     /// Users counted for the first time on each day of `month` (days with
     /// none are left out), in day order.

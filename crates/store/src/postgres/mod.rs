@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("009_audit.sql"),
     include_str!("010_seat_kinds.sql"),
     include_str!("011_seat_rules.sql"),
+    include_str!("012_usage_chain.sql"),
 ];
 
 /// How long a request waits for a pooled connection before the database
@@ -102,7 +103,7 @@ impl Backend for PgStore {
     const ADMINS_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(4713300652)");
     /// The month's count, its row locked until the admission commits.
     const LOCK_MONTH: &'static str =
-        "SELECT active_users, sealed_count FROM months WHERE month = $1 FOR UPDATE";
+        "SELECT active_users, sealed_count, chain_head FROM months WHERE month = $1 FOR UPDATE";
     /// Lease due alarms to one sender; rows another node is leasing right
     /// now are skipped, not waited for.
     const CLAIM_ALARMS: &'static str = concat!(

@@ -10,8 +10,9 @@ use gatehouse_core::seal::SealingKey;
 use gatehouse_core::store::{
     AdmitOutcome, AdmitRequest, DailyNewUsers, LicenseBinding, LoginRecord, MonthUsageRecord,
     RefusalRecord, RefusedUser, SeatCursor, SeatOrder, SeatQuery, SeatRecord, SeatStatus,
-    SeatStore, SortValue, StoreError, StoreResult,
+    SeatStore, SortValue, StoreError, StoreResult, UsageChainRecord,
 };
+use gatehouse_core::usage_chain;
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::{Limits, Month};
 use sqlx::QueryBuilder;
@@ -47,20 +48,22 @@ impl SeatStore for Store {
                 .filter(|&i| requests[i].month == month)
                 .collect();
             sqlx::query(
-                "INSERT INTO months (month, active_users, user_limit, peak_tenths, sealed_count) VALUES ($1, 0, $2, 0, $3)
+                "INSERT INTO months (month, active_users, user_limit, peak_tenths, sealed_count, chain_head) VALUES ($1, 0, $2, 0, $3, $4)
                  ON CONFLICT (month) DO NOTHING",
             )
             .bind(&month_key)
             .bind(i64::from(requests[in_month[0]].license.user_limit))
             .bind(sealing::seal_count(self.seal(), &month_key, 0))
+            .bind(usage_chain::genesis(&month_key).to_vec())
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-            let (shown, sealed): (i64, Option<Vec<u8>>) = sqlx::query_as(Store::LOCK_MONTH)
-                .bind(&month_key)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(unavailable)?;
+            let (shown, sealed, stored_head): (i64, Option<Vec<u8>>, Option<Vec<u8>>) =
+                sqlx::query_as(Store::LOCK_MONTH)
+                    .bind(&month_key)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
             // The sealed count decides who is let in: the shown
             // one lowered by hand frees no seat; a sealed one
             // that does not open stops admissions.
@@ -153,11 +156,37 @@ impl SeatStore for Store {
                 outcomes[i] = Some(outcome);
             }
 
-            for chunk in new_seats.chunks(ROWS_PER_INSERT) {
+            // The month's usage chain goes on through the new seats, in
+            // the order they were counted (a month begun before the chain
+            // existed stays unchained).
+            let first_place = active - new_seats.len() as i64 + 1;
+            let mut chain = chain_head(&month_key, stored_head)?;
+            let places: Vec<Option<i64>> = (0..new_seats.len())
+                .map(|k| {
+                    let head = chain.as_mut()?;
+                    let (i, _) = new_seats[k];
+                    *head = usage_chain::next(
+                        head,
+                        &usage_chain::Link {
+                            pseudonym: sealing::pseudonym(
+                                self.seal(),
+                                &month_key,
+                                requests[i].seat.as_str(),
+                            ),
+                            at_micros: micros(requests[i].at),
+                        },
+                    );
+                    Some(first_place + k as i64)
+                })
+                .collect();
+            for (chunk, places) in new_seats
+                .chunks(ROWS_PER_INSERT)
+                .zip(places.chunks(ROWS_PER_INSERT))
+            {
                 let mut query = QueryBuilder::<Db>::new(
-                    "INSERT INTO seats (month, seat_key, username, display_name, source, first_seen, last_login, last_client, kind) ",
+                    "INSERT INTO seats (month, seat_key, username, display_name, source, first_seen, last_login, last_client, kind, chain_seq) ",
                 );
-                query.push_values(chunk, |mut row, &(i, kind)| {
+                query.push_values(chunk.iter().zip(places), |mut row, (&(i, kind), place)| {
                     let request = &requests[i];
                     row.push_bind(&month_key)
                         .push_bind(request.seat.as_str())
@@ -167,7 +196,8 @@ impl SeatStore for Store {
                         .push_bind(micros(request.at))
                         .push_bind(micros(request.at))
                         .push_bind(&request.client)
-                        .push_bind(kind.as_str());
+                        .push_bind(kind.as_str())
+                        .push_bind(*place);
                 });
                 query.build().execute(&mut *tx).await.map_err(unavailable)?;
             }
@@ -196,7 +226,7 @@ impl SeatStore for Store {
             sqlx::query(
                 "UPDATE months SET active_users = $1, user_limit = $2,
                      peak_tenths = CASE WHEN peak_tenths > $3 THEN peak_tenths ELSE $3 END,
-                     sealed_count = $5
+                     sealed_count = $5, chain_head = $6
                  WHERE month = $4",
             )
             .bind(active)
@@ -204,6 +234,7 @@ impl SeatStore for Store {
             .bind(peak_tenths(active, user_limit))
             .bind(&month_key)
             .bind(sealing::seal_count(self.seal(), &month_key, active))
+            .bind(chain.map(|head| head.to_vec()))
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
@@ -397,15 +428,17 @@ impl SeatStore for Store {
 
     async fn month_usage(&self) -> StoreResult<Vec<MonthUsageRecord>> {
         let rows = sqlx::query(
-            "SELECT month, active_users, user_limit, peak_tenths FROM months ORDER BY month",
+            "SELECT month, active_users, user_limit, peak_tenths, chain_head FROM months ORDER BY month",
         )
         .fetch_all(self.pool())
         .await
         .map_err(unavailable)?;
         rows.iter()
             .map(|row| {
+                let month: String = get(row, "month")?;
                 Ok(MonthUsageRecord {
-                    month: parse_month(&get::<String>(row, "month")?)?,
+                    chain_head: chain_head(&month, get(row, "chain_head")?)?,
+                    month: parse_month(&month)?,
                     active_users: count(get(row, "active_users")?)?,
                     user_limit: count(get(row, "user_limit")?)?,
                     peak_tenths: u64::try_from(get::<i64>(row, "peak_tenths")?)
@@ -414,6 +447,43 @@ impl SeatStore for Store {
             })
             .collect()
     }
+
+    async fn usage_chain(&self, month: Month) -> StoreResult<Option<UsageChainRecord>> {
+        let month_key = month_text(month);
+        let mut tx = self.pool().begin().await.map_err(unavailable)?;
+        let stored: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT chain_head FROM months WHERE month = $1")
+                .bind(&month_key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        let Some(head) = chain_head(&month_key, stored.flatten())? else {
+            return Ok(None);
+        };
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT seat_key, first_seen FROM seats WHERE month = $1 AND chain_seq IS NOT NULL ORDER BY chain_seq",
+        )
+        .bind(&month_key)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let links = rows
+            .iter()
+            .map(|(seat_key, first_seen)| usage_chain::Link {
+                pseudonym: sealing::pseudonym(self.seal(), &month_key, seat_key),
+                at_micros: *first_seen,
+            })
+            .collect();
+        Ok(Some(UsageChainRecord { head, links }))
+    }
+}
+
+/// A stored chain head: `None` for an unchained month.
+fn chain_head(month: &str, stored: Option<Vec<u8>>) -> StoreResult<Option<[u8; 32]>> {
+    stored
+        .map(|head| <[u8; 32]>::try_from(head.as_slice()))
+        .transpose()
+        .map_err(|_| StoreError::Corrupt(format!("the usage chain head of {month}")))
 }
 
 async fn update_last_login(

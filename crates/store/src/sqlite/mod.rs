@@ -50,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("013_audit.sql"),
     include_str!("014_seat_kinds.sql"),
     include_str!("015_seat_rules.sql"),
+    include_str!("016_usage_chain.sql"),
 ];
 
 /// Longest a writer waits for another process's write lock.
@@ -126,7 +127,7 @@ impl Backend for SqliteStore {
     /// The month's count, read inside the admission transaction (which
     /// holds the write lock).
     const LOCK_MONTH: &'static str =
-        "SELECT active_users, sealed_count FROM months WHERE month = $1";
+        "SELECT active_users, sealed_count, chain_head FROM months WHERE month = $1";
     /// Lease due alarms to one sender.
     const CLAIM_ALARMS: &'static str = concat!(
         "UPDATE alarm_outbox SET attempts = attempts + 1, next_attempt_at = $1

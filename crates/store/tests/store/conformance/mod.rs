@@ -22,6 +22,7 @@ use gatehouse_core::store::{
     SessionRecord, SortValue, Store, StoreError, StoreResult, TokenRecord, TotpRecord,
 };
 use gatehouse_core::totp::{TotpMode, TotpSecret};
+use gatehouse_core::usage_chain;
 use gatehouse_license::alarms::AlarmKind;
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::civil::date;
@@ -1162,6 +1163,49 @@ pub async fn records_saved_whole_refuse_a_stale_save(store: Arc<dyn Store>) {
         assert_eq!(won, 1);
         assert_eq!(whole.generation(store.as_ref()).await, 3);
     }
+}
+
+/// SPEC §16: each month's admissions form a hash chain the store keeps
+/// as it counts: the links of the seats in the order counted lead to the
+/// stored head, pseudonyms name nobody and differ between users and
+/// between months.
+pub async fn every_admission_extends_the_month_usage_chain(store: Arc<dyn Store>) {
+    with_limit(store.as_ref(), 10).await;
+    let nov = month(NOV);
+    assert_eq!(
+        store.usage_chain(nov).await.unwrap(),
+        None,
+        "no month row yet"
+    );
+    store.admit_now(&users("a", 3)).await.unwrap();
+    let first = store.usage_chain(nov).await.unwrap().unwrap();
+    assert_eq!(first.links.len(), 3);
+    assert_eq!(first.head, usage_chain::head(NOV, &first.links));
+    // Returning users and refused ones add nothing; new ones extend it.
+    let mut batch = users("a", 3);
+    batch.extend(users("b", 9));
+    store.admit_now(&batch).await.unwrap();
+    let second = store.usage_chain(nov).await.unwrap().unwrap();
+    assert_eq!(second.links.len(), 10, "up to the limit");
+    assert_eq!(second.links[..3], first.links[..]);
+    assert_eq!(second.head, usage_chain::head(NOV, &second.links));
+    assert_eq!(usage_chain::heads(NOV, &second.links)[2], first.head);
+    let pseudonyms: std::collections::HashSet<_> =
+        second.links.iter().map(|link| link.pseudonym).collect();
+    assert_eq!(pseudonyms.len(), 10);
+    let history = store.month_usage().await.unwrap();
+    assert_eq!(history[0].chain_head, Some(second.head));
+    // The same user in another month has another pseudonym.
+    store
+        .admit_now(&[request("2026-12", "a0000", "2026-12-01T10:00:00Z")])
+        .await
+        .unwrap();
+    let december = store.usage_chain(month("2026-12")).await.unwrap().unwrap();
+    assert_ne!(december.links[0].pseudonym, second.links[0].pseudonym);
+    assert_eq!(
+        december.links[0].at_micros,
+        ts("2026-12-01T10:00:00Z").as_microsecond()
+    );
 }
 
 /// Break-glass requests take a seat past the limit and its allowance, and
@@ -2519,6 +2563,7 @@ macro_rules! conformance_suite {
             concurrent_group_edits_both_hold,
             records_saved_whole_refuse_a_stale_save,
             break_glass_requests_are_admitted_past_the_cap,
+            every_admission_extends_the_month_usage_chain,
             installing_a_license_replaces_it_and_bumps_the_generation,
             the_clock_high_water_mark_only_rises,
             a_fresh_key_re_anchors_the_clock_and_stale_anchors_cannot_raise_it,

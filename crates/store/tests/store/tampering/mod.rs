@@ -755,6 +755,48 @@ pub async fn records_saved_whole_written_in_fail_their_tag(store: Arc<dyn Store>
     }
 }
 
+/// SPEC §16: seats edited, removed or reordered by hand leave the month's
+/// usage chain leading elsewhere than its head.
+pub async fn seats_changed_by_hand_break_the_usage_chain(store: Arc<dyn Store>, raw: Raw) {
+    let license = installed(store.as_ref(), "GHL1.chain", 10).await;
+    let batch: Vec<AdmitRequest> = ["a", "b", "c"]
+        .iter()
+        .map(|name| request(license, name))
+        .collect();
+    store.admit(&batch).await.unwrap();
+    let nov = NOV.parse::<Month>().unwrap();
+    let verifies = |chain: gatehouse_core::store::UsageChainRecord| {
+        gatehouse_core::usage_chain::head(NOV, &chain.links) == chain.head
+    };
+    assert!(verifies(store.usage_chain(nov).await.unwrap().unwrap()));
+    for (statement, undo) in [
+        (
+            "UPDATE seats SET first_seen = first_seen + 1 WHERE seat_key = 'local:b'",
+            "UPDATE seats SET first_seen = first_seen - 1 WHERE seat_key = 'local:b'",
+        ),
+        (
+            "UPDATE seats SET chain_seq = 4 - chain_seq WHERE chain_seq IN (1, 3)",
+            "UPDATE seats SET chain_seq = 4 - chain_seq WHERE chain_seq IN (1, 3)",
+        ),
+        (
+            "UPDATE seats SET seat_key = 'local:z' WHERE seat_key = 'local:c'",
+            "UPDATE seats SET seat_key = 'local:c' WHERE seat_key = 'local:z'",
+        ),
+        (
+            "UPDATE seats SET chain_seq = NULL WHERE seat_key = 'local:c'",
+            "UPDATE seats SET chain_seq = 3 WHERE seat_key = 'local:c'",
+        ),
+    ] {
+        raw.execute(statement).await;
+        assert!(
+            !verifies(store.usage_chain(nov).await.unwrap().unwrap()),
+            "{statement}"
+        );
+        raw.execute(undo).await;
+        assert!(verifies(store.usage_chain(nov).await.unwrap().unwrap()));
+    }
+}
+
 /// The schema-7 installation of `bin/gatehouse/tests/fixtures/schema7`
 /// (made by Gatehouse before databases were sealed): its description.
 pub fn schema7() -> serde_json::Value {
@@ -1036,6 +1078,7 @@ macro_rules! tampering_suite {
             credentials_written_in_sign_nobody_in,
             group_memberships_written_in_or_out_fail_the_tag,
             records_saved_whole_written_in_fail_their_tag,
+            seats_changed_by_hand_break_the_usage_chain,
             audit_entries_changed_by_hand_break_the_chain,
             audit_entries_removed_from_the_end_stay_visible,
             an_audit_head_removed_or_edited_breaks_the_next_entry,
