@@ -86,11 +86,45 @@ pub enum Refusal {
     LockedOut,
     /// A policy denies this user through this client (after the password).
     AccessDenied,
+    /// The user's seat budget is full (SPEC §16); the month is not.
+    BudgetExceeded(BudgetName),
+}
+
+/// A seat budget's name as a refusal carries it: its refusal text, made
+/// once per name ([`BudgetName::of`]) so refusals stay `Copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetName {
+    message: &'static str,
+}
+
+/// Distinct budget refusal texts kept for the life of the process; past
+/// this many (budgets renamed over and over) the general text is used.
+const MAX_BUDGET_TEXTS: usize = 1024;
+
+impl BudgetName {
+    /// The refusal of budget `name`:
+    /// `User limit exceeded for <name>, please contact your system administrator`.
+    pub fn of(name: &str) -> BudgetName {
+        static TEXTS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+        let text = gatehouse_license::admission::budget_exceeded(name);
+        let mut texts = TEXTS.lock().unwrap_or_else(|e| e.into_inner());
+        let message = match texts.iter().find(|known| **known == text) {
+            Some(known) => known,
+            None if texts.len() < MAX_BUDGET_TEXTS => {
+                let made: &'static str = Box::leak(text.into_boxed_str());
+                texts.push(made);
+                made
+            }
+            None => USER_LIMIT_EXCEEDED,
+        };
+        BudgetName { message }
+    }
 }
 
 impl Refusal {
-    /// Every reason, in a fixed order.
-    pub const ALL: [Refusal; 15] = [
+    /// Every reason, in a fixed order (a budget refusal stands for every
+    /// budget's).
+    pub const ALL: [Refusal; 16] = [
         Refusal::InvalidCredentials,
         Refusal::InvalidOneTimeCode,
         Refusal::LicenseExpired,
@@ -106,12 +140,15 @@ impl Refusal {
         Refusal::SecondFactorRequired,
         Refusal::LockedOut,
         Refusal::AccessDenied,
+        Refusal::BudgetExceeded(BudgetName {
+            message: USER_LIMIT_EXCEEDED,
+        }),
     ];
 
     pub(crate) fn index(self) -> usize {
         Refusal::ALL
             .iter()
-            .position(|&r| r == self)
+            .position(|&r| std::mem::discriminant(&r) == std::mem::discriminant(&self))
             .expect("ALL lists every reason")
     }
 
@@ -133,6 +170,7 @@ impl Refusal {
             Refusal::SecondFactorRequired => "second_factor_required",
             Refusal::LockedOut => "locked_out",
             Refusal::AccessDenied => "access_denied",
+            Refusal::BudgetExceeded(_) => "budget_exceeded",
         }
     }
 
@@ -153,6 +191,7 @@ impl Refusal {
             Refusal::SecondFactorRequired => SECOND_FACTOR_REQUIRED,
             Refusal::LockedOut => LOCKED_OUT,
             Refusal::AccessDenied => ACCESS_DENIED,
+            Refusal::BudgetExceeded(budget) => budget.message,
         }
     }
 }

@@ -74,6 +74,7 @@ fn admit_request(license: LicenseBinding, month: Month, index: u64, at: Timestam
         client: format!("vpn-{}", index % 7),
         at,
         reserved: false,
+        budget: None,
     }
 }
 

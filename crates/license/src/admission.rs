@@ -12,6 +12,11 @@ use crate::license::LicenseStatus;
 pub const USER_LIMIT_EXCEEDED: &str =
     "User limit exceeded, please contact your system administrator";
 
+/// The exact text of a refusal for a full seat budget (SPEC §16).
+pub fn budget_exceeded(budget: &str) -> String {
+    format!("User limit exceeded for {budget}, please contact your system administrator")
+}
+
 /// The exact text of an expiry refusal.
 pub const LICENSE_EXPIRED: &str = "License expired, please contact your system administrator";
 

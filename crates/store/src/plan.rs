@@ -6,10 +6,10 @@
 //! overage seat); the rest are refused. Two requests of one new user in a
 //! batch take one seat.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use gatehouse_core::store::{AdmitOutcome, StoreResult};
-use gatehouse_license::admission::{Limits, NewSeat, SeatKind, Standing, new_seat};
+use gatehouse_license::admission::{Budget, Limits, NewSeat, SeatKind, Standing, new_seat};
 
 use crate::shared::count;
 
@@ -27,15 +27,28 @@ pub(crate) struct MonthPlan {
     pub active: i64,
 }
 
-/// Decides `requests` (index in the batch, seat key, break-glass), in
-/// order, against a month holding `active` users under `limits`, of whom
-/// `counted` are in this batch already; a new user's seat follows
-/// [`gatehouse_license::admission::new_seat`].
+/// One request as the plan sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Planned<'a> {
+    /// Its index in the batch.
+    pub index: usize,
+    pub seat: &'a str,
+    /// Break-glass.
+    pub reserved: bool,
+    /// The seat budget it counts against: name and size.
+    pub budget: Option<(&'a str, u32)>,
+}
+
+/// Decides `requests`, in order, against a month holding `active` users
+/// under `limits`, of whom `counted` are in this batch already, and
+/// `budget_used` users of each budget (by name; absent: none yet); a new
+/// user's seat follows [`gatehouse_license::admission::new_seat`].
 pub(crate) fn plan_month<'a>(
-    requests: impl IntoIterator<Item = (usize, &'a str, bool)>,
+    requests: impl IntoIterator<Item = Planned<'a>>,
     mut counted: HashSet<String>,
     active: i64,
     limits: Limits,
+    mut budget_used: HashMap<String, u32>,
 ) -> StoreResult<MonthPlan> {
     let mut active = count(active)?;
     let mut plan = MonthPlan {
@@ -44,7 +57,13 @@ pub(crate) fn plan_month<'a>(
         returning: Vec::new(),
         active: i64::from(active),
     };
-    for (i, seat, reserved) in requests {
+    for Planned {
+        index: i,
+        seat,
+        reserved,
+        budget,
+    } in requests
+    {
         let outcome = if counted.contains(seat) {
             plan.returning.push(i);
             AdmitOutcome::AlreadyCounted {
@@ -53,11 +72,18 @@ pub(crate) fn plan_month<'a>(
         } else {
             let standing = Standing {
                 reserved,
+                budget: budget.map(|(name, size)| Budget {
+                    used: budget_used.get(name).copied().unwrap_or(0),
+                    size,
+                }),
                 ..Standing::default()
             };
             match new_seat(limits, active, standing) {
                 NewSeat::Take(kind) => {
                     active += 1;
+                    if let Some((name, _)) = budget {
+                        *budget_used.entry(name.to_string()).or_default() += 1;
+                    }
                     counted.insert(seat.to_string());
                     plan.new_seats.push((i, kind));
                     AdmitOutcome::Counted {
@@ -65,9 +91,12 @@ pub(crate) fn plan_month<'a>(
                         kind,
                     }
                 }
-                NewSeat::LimitExceeded | NewSeat::BudgetExceeded => AdmitOutcome::LimitExceeded {
+                NewSeat::LimitExceeded => AdmitOutcome::LimitExceeded {
                     active_users: active,
                     user_limit: limits.user_limit,
+                },
+                NewSeat::BudgetExceeded => AdmitOutcome::BudgetExceeded {
+                    active_users: active,
                 },
             }
         };
@@ -94,6 +123,15 @@ mod tests {
         seats.iter().map(|s| s.to_string()).collect()
     }
 
+    fn plain(index: usize, seat: &str, reserved: bool) -> Planned<'_> {
+        Planned {
+            index,
+            seat,
+            reserved,
+            budget: None,
+        }
+    }
+
     fn limit(user_limit: u32) -> Limits {
         Limits {
             user_limit,
@@ -105,13 +143,14 @@ mod tests {
     fn arrival_order_decides_the_last_seat() {
         let plan = plan_month(
             [
-                (0, "local:a", false),
-                (1, "local:b", false),
-                (2, "local:c", false),
+                plain(0, "local:a", false),
+                plain(1, "local:b", false),
+                plain(2, "local:c", false),
             ],
             counted(&[]),
             8,
             limit(10),
+            HashMap::new(),
         )
         .unwrap();
         assert_eq!(
@@ -155,14 +194,15 @@ mod tests {
         };
         let plan = plan_month(
             [
-                (0, "local:a", false),
-                (1, "local:b", false),
-                (2, "local:c", false),
-                (3, "local:d", false),
+                plain(0, "local:a", false),
+                plain(1, "local:b", false),
+                plain(2, "local:c", false),
+                plain(3, "local:d", false),
             ],
             counted(&[]),
             1,
             limits,
+            HashMap::new(),
         )
         .unwrap();
         assert_eq!(
@@ -199,13 +239,14 @@ mod tests {
         };
         let plan = plan_month(
             [
-                (0, "local:a", true),
-                (1, "local:b", false),
-                (2, "local:c", true),
+                plain(0, "local:a", true),
+                plain(1, "local:b", false),
+                plain(2, "local:c", true),
             ],
             counted(&[]),
             2,
             limits,
+            HashMap::new(),
         )
         .unwrap();
         assert_eq!(
@@ -226,12 +267,63 @@ mod tests {
     }
 
     #[test]
+    fn a_full_budget_refuses_its_users_while_others_go_on() {
+        let budgeted = |index, seat, name| Planned {
+            index,
+            seat,
+            reserved: false,
+            budget: Some((name, 2)),
+        };
+        let plan = plan_month(
+            [
+                budgeted(0, "local:a", "contractors"),
+                budgeted(1, "local:b", "contractors"),
+                budgeted(2, "local:c", "wifi"),
+                plain(3, "local:d", false),
+                Planned {
+                    reserved: true,
+                    ..budgeted(4, "local:e", "contractors")
+                },
+            ],
+            counted(&[]),
+            0,
+            limit(10),
+            HashMap::from([("contractors".to_string(), 1)]),
+        )
+        .unwrap();
+        assert_eq!(
+            plan.outcomes[..2],
+            [
+                (
+                    0,
+                    AdmitOutcome::Counted {
+                        active_users: 1,
+                        kind: SeatKind::Within
+                    }
+                ),
+                (1, AdmitOutcome::BudgetExceeded { active_users: 1 }),
+            ]
+        );
+        assert_eq!(
+            plan.new_seats,
+            [
+                (0, SeatKind::Within),
+                (2, SeatKind::Within),
+                (3, SeatKind::Within),
+                (4, SeatKind::Within)
+            ],
+            "another budget, no budget and a break-glass user go on"
+        );
+    }
+
+    #[test]
     fn counted_users_stay_in_over_a_full_or_lowered_limit() {
         let plan = plan_month(
-            [(3, "local:a", false)],
+            [plain(3, "local:a", false)],
             counted(&["local:a"]),
             12,
             limit(10),
+            HashMap::new(),
         )
         .unwrap();
         assert_eq!(plan.returning, [3]);
@@ -246,10 +338,11 @@ mod tests {
     #[test]
     fn one_new_user_twice_in_a_batch_takes_one_seat() {
         let plan = plan_month(
-            [(0, "local:a", false), (1, "local:a", false)],
+            [plain(0, "local:a", false), plain(1, "local:a", false)],
             counted(&[]),
             0,
             limit(5),
+            HashMap::new(),
         )
         .unwrap();
         assert_eq!(plan.new_seats, [(0, SeatKind::Within)]);
@@ -259,7 +352,16 @@ mod tests {
 
     #[test]
     fn a_count_out_of_range_is_corrupt_not_a_panic() {
-        assert!(plan_month([(0, "local:a", false)], counted(&[]), -5, limit(10)).is_err());
+        assert!(
+            plan_month(
+                [plain(0, "local:a", false)],
+                counted(&[]),
+                -5,
+                limit(10),
+                HashMap::new()
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -6,15 +6,17 @@
 use gatehouse_license::admission::decide;
 use gatehouse_license::admission::{LICENSE_EXPIRED_EVENT, LICENSE_USER_LIMIT_EXCEEDED_EVENT};
 use gatehouse_license::jiff::Timestamp;
-use gatehouse_license::{Admission, Month, SeatKind, SeatState, Standing};
+use gatehouse_license::{Admission, Budget, Month, SeatKind, SeatState, Standing};
 
 use super::policies::{Chosen, Route};
 use super::{Gatehouse, Record};
 use crate::identity::{Identity, Username};
-use crate::outcome::{Admitted, Authenticated, FirstFactor, LoginStep, Refusal, SecondFactor};
+use crate::outcome::{
+    Admitted, Authenticated, BudgetName, FirstFactor, LoginStep, Refusal, SecondFactor,
+};
 use crate::store::PushUser;
 use crate::store::{
-    AdmitOutcome, AdmitRequest, LoginRecord, RefusalRecord, StoreError, TotpRecord,
+    AdmitOutcome, AdmitRequest, BudgetClaim, LoginRecord, RefusalRecord, StoreError, TotpRecord,
 };
 use crate::totp::{self, TotpMode};
 use crate::work::Busy;
@@ -407,12 +409,30 @@ impl Gatehouse {
     ) -> Result<(), Refusal> {
         self.license_gate(now, &identity.username)?;
         let terms = self.license_state().terms;
-        let standing = self.standing(identity);
+        let mut standing = self.standing(identity);
         let cached = self.seats.lookup(&identity.seat, now, &self.zone);
         let cached_state = SeatState {
             active_users: cached.active_users,
             already_counted: cached.counted,
         };
+        // A new user's seat budget, as full as the store says now (the
+        // admission decides again under the month's lock).
+        let budget = if cached.counted || standing.exempt {
+            None
+        } else {
+            self.budget_for(identity, client).await?
+        };
+        if let Some(budget) = &budget {
+            let used = self
+                .store
+                .budget_used(cached.month, &budget.name)
+                .await
+                .map_err(|error| self.unavailable(identity, &error))?;
+            standing.budget = Some(Budget {
+                used,
+                size: budget.size,
+            });
+        }
         let admission = match decide(terms, now, cached_state, standing) {
             // The cache only knows what this process saw: ask the store
             // before turning anyone away (in a grace, a user counted by
@@ -428,9 +448,16 @@ impl Gatehouse {
         match admission {
             Admission::AlreadyCounted | Admission::Exempt | Admission::Admit(_) => Ok(()),
             Admission::Expired => Err(self.refuse_expired(identity)),
-            Admission::LimitExceeded | Admission::BudgetExceeded => {
-                Err(self.refuse_for_limit(identity, cached.month, now, client))
+            Admission::LimitExceeded => {
+                Err(self.refuse_for_limit(identity, cached.month, now, client, None))
             }
+            Admission::BudgetExceeded => Err(self.refuse_for_limit(
+                identity,
+                cached.month,
+                now,
+                client,
+                budget.as_ref().map(|b| b.name.as_str()),
+            )),
         }
     }
 
@@ -516,8 +543,13 @@ impl Gatehouse {
         // license row holds another key by then (installed meanwhile, or
         // altered), the license is read and verified again, and the
         // decision made again once.
+        let budget = self.budget_for(identity, client).await?;
+        let claim = budget.as_ref().map(|budget| BudgetClaim {
+            name: budget.name.clone(),
+            size: budget.size,
+        });
         let mut outcome = self
-            .admit_new(identity, client, now, cached.month, standing)
+            .admit_new(identity, client, now, cached.month, standing, claim.clone())
             .await?;
         if outcome == AdmitOutcome::LicenseChanged {
             self.reload_license()
@@ -525,7 +557,7 @@ impl Gatehouse {
                 .map_err(|error| self.unavailable(identity, &error))?;
             self.license_gate(now, &identity.username)?;
             outcome = self
-                .admit_new(identity, client, now, cached.month, standing)
+                .admit_new(identity, client, now, cached.month, standing, claim)
                 .await?;
         }
         match outcome {
@@ -559,7 +591,23 @@ impl Gatehouse {
                     active_users,
                     &self.zone,
                 );
-                Err(self.refuse_for_limit(identity, cached.month, now, client))
+                Err(self.refuse_for_limit(identity, cached.month, now, client, None))
+            }
+            AdmitOutcome::BudgetExceeded { active_users } => {
+                self.seats.remember(
+                    cached.month,
+                    &identity.seat,
+                    false,
+                    active_users,
+                    &self.zone,
+                );
+                Err(self.refuse_for_limit(
+                    identity,
+                    cached.month,
+                    now,
+                    client,
+                    budget.as_ref().map(|b| b.name.as_str()),
+                ))
             }
             AdmitOutcome::LicenseChanged => {
                 tracing::error!(username = %identity.username, "authentication refused: the license row keeps changing under the admission");
@@ -576,6 +624,7 @@ impl Gatehouse {
         now: Timestamp,
         month: Month,
         standing: Standing,
+        budget: Option<BudgetClaim>,
     ) -> Result<AdmitOutcome, Refusal> {
         let request = AdmitRequest {
             license: self.license_state().binding,
@@ -588,6 +637,7 @@ impl Gatehouse {
             client: client.to_string(),
             at: now,
             reserved: standing.reserved,
+            budget,
         };
         match self.admitter.admit(request).await {
             Ok(outcome) => Ok(outcome),
@@ -605,19 +655,31 @@ impl Gatehouse {
         Refusal::LicenseExpired
     }
 
+    /// A new user turned away for the limit, or for the seat budget
+    /// `budget`: logged, listed among the month's refused users.
     pub(super) fn refuse_for_limit(
         &self,
         identity: &Identity,
         month: Month,
         now: Timestamp,
         client: &str,
+        budget: Option<&str>,
     ) -> Refusal {
-        tracing::warn!(
-            username = %identity.username,
-            client,
-            "{LICENSE_USER_LIMIT_EXCEEDED_EVENT}: {} refused",
-            identity.username
-        );
+        match budget {
+            None => tracing::warn!(
+                username = %identity.username,
+                client,
+                "{LICENSE_USER_LIMIT_EXCEEDED_EVENT}: {} refused",
+                identity.username
+            ),
+            Some(budget) => tracing::warn!(
+                username = %identity.username,
+                client,
+                budget,
+                "{LICENSE_USER_LIMIT_EXCEEDED_EVENT} for seat budget {budget}: {} refused",
+                identity.username
+            ),
+        }
         self.write_behind.refusal(RefusalRecord {
             month,
             seat: identity.seat.clone(),
@@ -626,7 +688,9 @@ impl Gatehouse {
             client: client.to_string(),
             attempts: 1,
         });
-        Refusal::UserLimitExceeded
+        budget.map_or(Refusal::UserLimitExceeded, |name| {
+            Refusal::BudgetExceeded(BudgetName::of(name))
+        })
     }
 
     pub(super) fn unavailable(&self, identity: &Identity, error: &StoreError) -> Refusal {

@@ -1,15 +1,18 @@
-//! Exempt and break-glass users (SPEC §16): the saved seat rules read into
-//! memory (again whenever their generation moves, at every tick), the
-//! standing of a user at login, and marking and unmarking through the
-//! panel, the API or the CLI, capped by what the license in force grants.
+//! Exempt and break-glass users and seat budgets (SPEC §16): the saved
+//! seat rules read into memory (again whenever their generation moves, at
+//! every tick), the standing of a user at login and the budget they count
+//! against, and marking, unmarking and budgets through the panel, the API
+//! or the CLI, marks capped by what the license in force grants.
 
 use std::sync::{Arc, RwLock};
 
 use gatehouse_license::Standing;
 
 use super::Gatehouse;
-use crate::identity::Identity;
-use crate::seat_rules::{Mark, MarkError, MarkedUser, SeatRules};
+use crate::identity::{Identity, Source, Username};
+use crate::outcome::Refusal;
+use crate::policy::group_key;
+use crate::seat_rules::{BudgetError, Mark, MarkError, MarkedUser, SeatBudget, SeatRules};
 use crate::store::{Checked, SeatRulesRecord, Store, StoreError};
 
 /// Saves lost to another process's save before one is given up (each
@@ -85,11 +88,13 @@ fn read(saved: &Checked<SeatRulesRecord>) -> Result<SeatRules, String> {
         .map_err(|error| format!("the seat marks cannot be read: {error}"))
 }
 
-/// Why a mark was not changed.
+/// Why a mark or a budget was not changed.
 #[derive(Debug, thiserror::Error)]
 pub enum SeatMarkError {
     #[error(transparent)]
     Refused(#[from] MarkError),
+    #[error(transparent)]
+    Budget(#[from] BudgetError),
     #[error("the seat marks keep changing meanwhile; try again")]
     Busy,
     #[error(transparent)]
@@ -116,6 +121,117 @@ impl Gatehouse {
             &identity.username,
             &self.license_state().license.payload.options,
         )
+    }
+
+    /// The seat budget a new user logging in through `client` counts
+    /// against: the first whose groups and clients match. Their groups are
+    /// read only when a budget names one: a local user's from the accounts
+    /// copy, a directory user's (direct groups and their aliases) from the
+    /// directory.
+    pub(super) async fn budget_for(
+        &self,
+        identity: &Identity,
+        client: &str,
+    ) -> Result<Option<SeatBudget>, Refusal> {
+        let rules = self.seat_marks.in_force().rules;
+        if rules.budgets.is_empty() {
+            return Ok(None);
+        }
+        let groups = if rules.budgets_name_groups() {
+            self.group_keys(identity).await?
+        } else {
+            Vec::new()
+        };
+        Ok(rules.budget_for(&groups, client).cloned())
+    }
+
+    /// `identity`'s groups as policies and budgets name them.
+    async fn group_keys(&self, identity: &Identity) -> Result<Vec<String>, Refusal> {
+        let keys = |source: &str, groups: &mut dyn Iterator<Item = &str>| -> Vec<String> {
+            groups
+                .filter_map(|group| group_key(&format!("{source}:{group}")))
+                .collect()
+        };
+        match identity.source {
+            Source::Local => {
+                let Ok(username) = Username::parse(&identity.username) else {
+                    return Ok(Vec::new());
+                };
+                let account = self
+                    .accounts
+                    .get(self.store.as_ref(), &username)
+                    .await
+                    .map_err(|error| self.unavailable(identity, &error))?;
+                Ok(account.map_or_else(Vec::new, |account| {
+                    keys("local", &mut account.user.groups.iter().map(|g| g.as_str()))
+                }))
+            }
+            Source::Directory => match self.directory_user(&identity.username).await {
+                Ok(entry) => Ok(keys(
+                    &entry.directory,
+                    &mut entry
+                        .groups
+                        .iter()
+                        .chain(&entry.aliases)
+                        .map(String::as_str),
+                )),
+                Err(error) => {
+                    tracing::error!(username = %identity.username, %error, "authentication refused: the groups a seat budget needs could not be read");
+                    Err(Refusal::ServiceUnavailable)
+                }
+            },
+        }
+    }
+
+    /// The seat budgets, with their users this month.
+    pub async fn seat_budgets(&self) -> Result<Vec<(SeatBudget, u32)>, StoreError> {
+        let rules = match self.store.seat_rules().await? {
+            None => SeatRules::default(),
+            Some(saved) => read(&saved).map_err(StoreError::Corrupt)?,
+        };
+        let usage = self.store.budget_usage(self.current_month()).await?;
+        Ok(rules
+            .budgets
+            .into_iter()
+            .map(|budget| {
+                let used = usage
+                    .iter()
+                    .find(|(name, _)| *name == budget.name)
+                    .map_or(0, |(_, used)| *used);
+                (budget, used)
+            })
+            .collect())
+    }
+
+    /// Adds a seat budget or replaces the one of its name.
+    pub async fn save_budget(&self, budget: SeatBudget) -> Result<SeatBudget, SeatMarkError> {
+        let saved = self
+            .edit_seat_rules(|rules| rules.set_budget(budget.clone()))
+            .await?;
+        tracing::info!(budget = %saved.name, size = saved.size, "seat budget saved");
+        self.audit(
+            "seat.budget.save",
+            &saved.name,
+            serde_json::json!({
+                "size": saved.size,
+                "groups": saved.groups,
+                "clients": saved.clients,
+                "alarm_percent": saved.alarm_percent,
+            }),
+        )
+        .await;
+        Ok(saved)
+    }
+
+    /// Removes a seat budget; its users stay counted.
+    pub async fn delete_budget(&self, name: &str) -> Result<SeatBudget, SeatMarkError> {
+        let removed = self
+            .edit_seat_rules(|rules| rules.remove_budget(name))
+            .await?;
+        tracing::info!(budget = %removed.name, "seat budget deleted");
+        self.audit("seat.budget.delete", &removed.name, serde_json::Value::Null)
+            .await;
+        Ok(removed)
     }
 
     /// Every marked user, in the order they were marked.
@@ -171,16 +287,16 @@ impl Gatehouse {
     /// Applies `edit` to the saved rules and saves them over the generation
     /// read; read again and retried when another save came first. Rules
     /// changed outside Gatehouse are edited from empty (the way out).
-    async fn edit_seat_rules<T>(
+    async fn edit_seat_rules<T, E: Into<SeatMarkError>>(
         &self,
-        mut edit: impl FnMut(&mut SeatRules) -> Result<T, MarkError>,
+        mut edit: impl FnMut(&mut SeatRules) -> Result<T, E>,
     ) -> Result<T, SeatMarkError> {
         for _ in 0..SAVE_ATTEMPTS {
             let (generation, mut rules) = match self.store.seat_rules().await? {
                 None => (0, SeatRules::default()),
                 Some(saved) => (saved.record.generation, read(&saved).unwrap_or_default()),
             };
-            let done = edit(&mut rules)?;
+            let done = edit(&mut rules).map_err(Into::into)?;
             let json = serde_json::to_string(&rules)
                 .map_err(|error| StoreError::Corrupt(error.to_string()))?;
             let by = crate::audit::current().who;

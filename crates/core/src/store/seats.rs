@@ -25,6 +25,15 @@ pub struct AdmitRequest {
     /// A break-glass user (SPEC §16): given a seat even past the limit and
     /// its allowance.
     pub reserved: bool,
+    /// The seat budget the user counts against (SPEC §16), if any.
+    pub budget: Option<BudgetClaim>,
+}
+
+/// A seat budget as a request names it: its name and size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetClaim {
+    pub name: String,
+    pub size: u32,
 }
 
 /// The store's verdict for one [`AdmitRequest`].
@@ -37,6 +46,8 @@ pub enum AdmitOutcome {
     AlreadyCounted { active_users: u32 },
     /// Not counted: the month is full under `user_limit`.
     LimitExceeded { active_users: u32, user_limit: u32 },
+    /// Not counted: the request's seat budget is full (the month is not).
+    BudgetExceeded { active_users: u32 },
     /// Not counted: the license row no longer holds the license the request
     /// was made under (a key was installed meanwhile, or the row was
     /// altered). The service reloads the license and decides again.
@@ -93,6 +104,8 @@ pub struct SeatRecord {
     pub last_client: String,
     /// Within the limit, or past it (overage, break-glass).
     pub kind: SeatKind,
+    /// The seat budget the user was counted against, if any.
+    pub budget: Option<String>,
 }
 
 /// Order of the Users table.
@@ -194,6 +207,12 @@ pub trait SeatStore: Send + Sync {
 
     /// Users counted in `month`.
     async fn active_users(&self, month: Month) -> StoreResult<u32>;
+
+    /// Users counted in `month` against each seat budget, by name.
+    async fn budget_usage(&self, month: Month) -> StoreResult<Vec<(String, u32)>>;
+
+    /// Users counted in `month` against the seat budget `name`.
+    async fn budget_used(&self, month: Month, name: &str) -> StoreResult<u32>;
 
     /// Updates last login and last client of counted users (later times
     /// win). Never counts anyone.

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::SeatMarkError;
-use gatehouse_core::seat_rules::{Mark, MarkError};
+use gatehouse_core::seat_rules::{BudgetError, Mark, MarkError};
 use serde::Serialize;
 
 use super::{Body, error, unavailable};
@@ -87,8 +87,17 @@ pub(super) async fn unmark_seat(
 fn mark_error(refused: SeatMarkError) -> Response {
     let status = match &refused {
         SeatMarkError::Store(store) => return unavailable(store.clone()),
-        SeatMarkError::Refused(MarkError::NotMarked(_)) => StatusCode::NOT_FOUND,
-        SeatMarkError::Refused(MarkError::Username(_)) => StatusCode::BAD_REQUEST,
+        SeatMarkError::Refused(MarkError::NotMarked(_))
+        | SeatMarkError::Budget(BudgetError::Missing(_)) => StatusCode::NOT_FOUND,
+        SeatMarkError::Refused(MarkError::Username(_))
+        | SeatMarkError::Budget(
+            BudgetError::BadName(_)
+            | BudgetError::BadGroup(_)
+            | BudgetError::EmptyClient
+            | BudgetError::MatchesEveryone(_)
+            | BudgetError::BadPercent(_),
+        ) => StatusCode::BAD_REQUEST,
+        SeatMarkError::Budget(BudgetError::TooMany) => StatusCode::CONFLICT,
         SeatMarkError::Refused(_) | SeatMarkError::Busy => StatusCode::CONFLICT,
     };
     error(status, refused.to_string())

@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("010_seat_kinds.sql"),
     include_str!("011_seat_rules.sql"),
     include_str!("012_usage_chain.sql"),
+    include_str!("013_seat_budgets.sql"),
 ];
 
 /// How long a request waits for a pooled connection before the database

@@ -2,7 +2,7 @@
 //! the month's lock, last logins and refusals written behind, the Users table
 //! by keyset, usage and new users per day.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
 use gatehouse_core::identity::SeatKey;
@@ -19,7 +19,7 @@ use sqlx::QueryBuilder;
 
 use super::{Db, Store, get};
 use crate::backend::Backend;
-use crate::plan::{MonthPlan, new_users_per_day, plan_month};
+use crate::plan::{MonthPlan, Planned, new_users_per_day, plan_month};
 use crate::sealing;
 use crate::shared::{
     ROWS_PER_INSERT, count, micros, month_text, parse_month, peak_tenths, seat_kind, source,
@@ -135,6 +135,18 @@ impl SeatStore for Store {
                 counted.extend(found);
             }
 
+            // The users of each seat budget the batch names, read under
+            // the month's lock like the count.
+            let budgets: BTreeSet<&str> = indices
+                .iter()
+                .filter_map(|&i| requests[i].budget.as_ref().map(|b| b.name.as_str()))
+                .collect();
+            let mut budget_used = HashMap::new();
+            for name in budgets {
+                let used = count_budget(&mut *tx, &month_key, name).await?;
+                budget_used.insert(name.to_string(), used);
+            }
+
             // Decide in arrival order.
             let MonthPlan {
                 outcomes: decided,
@@ -142,15 +154,22 @@ impl SeatStore for Store {
                 returning,
                 active,
             } = plan_month(
-                indices
-                    .iter()
-                    .map(|&i| (i, requests[i].seat.as_str(), requests[i].reserved)),
+                indices.iter().map(|&i| Planned {
+                    index: i,
+                    seat: requests[i].seat.as_str(),
+                    reserved: requests[i].reserved,
+                    budget: requests[i]
+                        .budget
+                        .as_ref()
+                        .map(|b| (b.name.as_str(), b.size)),
+                }),
                 counted,
                 active,
                 Limits {
                     user_limit: license.user_limit,
                     overage_seats: license.overage_seats,
                 },
+                budget_used,
             )?;
             for (i, outcome) in decided {
                 outcomes[i] = Some(outcome);
@@ -184,7 +203,7 @@ impl SeatStore for Store {
                 .zip(places.chunks(ROWS_PER_INSERT))
             {
                 let mut query = QueryBuilder::<Db>::new(
-                    "INSERT INTO seats (month, seat_key, username, display_name, source, first_seen, last_login, last_client, kind, chain_seq) ",
+                    "INSERT INTO seats (month, seat_key, username, display_name, source, first_seen, last_login, last_client, kind, chain_seq, budget) ",
                 );
                 query.push_values(chunk.iter().zip(places), |mut row, (&(i, kind), place)| {
                     let request = &requests[i];
@@ -197,7 +216,8 @@ impl SeatStore for Store {
                         .push_bind(micros(request.at))
                         .push_bind(&request.client)
                         .push_bind(kind.as_str())
-                        .push_bind(*place);
+                        .push_bind(*place)
+                        .push_bind(request.budget.as_ref().map(|b| b.name.as_str()));
                 });
                 query.build().execute(&mut *tx).await.map_err(unavailable)?;
             }
@@ -275,6 +295,24 @@ impl SeatStore for Store {
                 .map_err(unavailable)?;
         let (shown, sealed) = row.unzip();
         shown_count(self.seal(), &month_key, shown, sealed.flatten())
+    }
+
+    async fn budget_usage(&self, month: Month) -> StoreResult<Vec<(String, u32)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT budget, COUNT(*) FROM seats WHERE month = $1 AND budget IS NOT NULL
+             GROUP BY budget ORDER BY budget",
+        )
+        .bind(month_text(month))
+        .fetch_all(self.pool())
+        .await
+        .map_err(unavailable)?;
+        rows.into_iter()
+            .map(|(name, used)| Ok((name, count(used)?)))
+            .collect()
+    }
+
+    async fn budget_used(&self, month: Month, name: &str) -> StoreResult<u32> {
+        count_budget(self.pool(), &month_text(month), name).await
     }
 
     async fn record_logins(&self, logins: &[LoginRecord]) -> StoreResult<()> {
@@ -355,7 +393,7 @@ impl SeatStore for Store {
             SeatOrder::LastLogin => "last_login",
         };
         let mut sql = QueryBuilder::<Db>::new(
-            "SELECT seat_key, username, display_name, source, first_seen, last_login, last_client, kind FROM seats WHERE month = ",
+            "SELECT seat_key, username, display_name, source, first_seen, last_login, last_client, kind, budget FROM seats WHERE month = ",
         );
         sql.push_bind(month_text(query.month));
         if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
@@ -403,6 +441,7 @@ impl SeatStore for Store {
                     last_login: timestamp(get(row, "last_login")?)?,
                     last_client: get(row, "last_client")?,
                     kind: seat_kind(&get::<String>(row, "kind")?)?,
+                    budget: get(row, "budget")?,
                 })
             })
             .collect()
@@ -476,6 +515,22 @@ impl SeatStore for Store {
             .collect();
         Ok(Some(UsageChainRecord { head, links }))
     }
+}
+
+/// Users counted in `month` against the budget `name`.
+async fn count_budget<'e>(
+    executor: impl sqlx::Executor<'e, Database = Db>,
+    month: &str,
+    name: &str,
+) -> StoreResult<u32> {
+    let used: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM seats WHERE month = $1 AND budget = $2")
+            .bind(month)
+            .bind(name)
+            .fetch_one(executor)
+            .await
+            .map_err(unavailable)?;
+    count(used)
 }
 
 /// A stored chain head: `None` for an unchained month.

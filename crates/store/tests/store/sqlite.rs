@@ -75,6 +75,7 @@ async fn committed_admissions_survive_reopening() {
             client: "vpn".into(),
             at: conformance::ts("2026-11-02T00:00:00Z"),
             reserved: false,
+            budget: None,
         };
         assert_eq!(
             store.admit(&[request]).await.unwrap(),

@@ -114,6 +114,7 @@ fn request(month_text: &str, name: &str, at: &str) -> AdmitRequest {
         client: "vpn-1".into(),
         at: ts(at),
         reserved: false,
+        budget: None,
     }
 }
 

@@ -143,6 +143,7 @@ fn request(license: LicenseBinding, name: &str) -> AdmitRequest {
         client: "vpn".into(),
         at: ts("2026-11-10T10:00:00Z"),
         reserved: false,
+        budget: None,
     }
 }
 
