@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use gatehouse_core::seat_rules::Mark;
+use gatehouse_core::seat_rules::{Mark, SeatBudget};
+use gatehouse_core::store::{GroupEdit, LocalGroupName};
 use gatehouse_core::store::{SeatQuery, Store};
 use gatehouse_core::{
     Gatehouse, InstallError, ManualClock, MfaSettings, OpenError, Refusal, Settings,
@@ -1640,4 +1641,169 @@ async fn two_processes_never_mark_more_than_the_key_grants() {
         "the other process honours the mark"
     );
     assert_eq!(fx.active().await, 0);
+}
+
+fn budget(name: &str, size: u32, groups: &[&str], clients: &[&str]) -> SeatBudget {
+    SeatBudget {
+        name: name.into(),
+        size,
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        clients: clients.iter().map(|c| c.to_string()).collect(),
+        alarm_percent: vec![],
+    }
+}
+
+/// SPEC §16: a full seat budget refuses its new users with its own text,
+/// while another budget and users of none still get in; its users stay.
+#[tokio::test]
+async fn a_full_budget_refuses_its_new_users_while_others_go_on() {
+    let fx = fixture("budgets", "UTC", "2026-11-10T10:00:00Z").await;
+    fx.install(100, date(2027, 1, 31)).await;
+    fx.gatehouse.add_local_group("contractors").await.unwrap();
+    fx.add_users(&["c1", "c2", "c3", "staff", "w1"]).await;
+    for name in ["c1", "c2", "c3"] {
+        fx.gatehouse
+            .edit_local_user_groups(
+                name,
+                &GroupEdit::Join(LocalGroupName::parse("contractors").unwrap()),
+            )
+            .await
+            .unwrap();
+    }
+    fx.gatehouse
+        .save_budget(budget(
+            "contractors-vpn",
+            2,
+            &["local:contractors"],
+            &["vpn-1"],
+        ))
+        .await
+        .unwrap();
+    fx.gatehouse
+        .save_budget(budget("wifi", 1, &[], &["wifi"]))
+        .await
+        .unwrap();
+    assert_eq!(fx.login("c1").await, Ok(true));
+    assert_eq!(fx.login("c2").await, Ok(true));
+    let text = "User limit exceeded for contractors-vpn, please contact your system administrator";
+    assert_eq!(fx.login("c3").await.unwrap_err().message(), text);
+    let precheck = fx
+        .gatehouse
+        .precheck(
+            &gatehouse_core::Identity::local(&gatehouse_core::Username::parse("c3").unwrap(), "c3"),
+            "vpn-1",
+        )
+        .await;
+    assert_eq!(
+        precheck.unwrap_err().message(),
+        text,
+        "refused before any code is asked"
+    );
+    assert_eq!(
+        fx.login("staff").await,
+        Ok(true),
+        "no budget: the month goes on"
+    );
+    assert_eq!(fx.login("c1").await, Ok(false), "counted users stay in");
+    // Through another client, c3 is not the contractors' budget's.
+    assert_eq!(
+        fx.gatehouse
+            .authenticate("w1", "w1-pw", "wifi")
+            .await
+            .map(|a| a.newly_counted),
+        Ok(true)
+    );
+    assert_eq!(
+        fx.gatehouse
+            .authenticate("c3", "c3-pw", "wifi")
+            .await
+            .unwrap_err()
+            .message(),
+        "User limit exceeded for wifi, please contact your system administrator"
+    );
+    let budgets = fx.gatehouse.seat_budgets().await.unwrap();
+    let used: Vec<(&str, u32)> = budgets
+        .iter()
+        .map(|(budget, used)| (budget.name.as_str(), *used))
+        .collect();
+    assert_eq!(used, [("contractors-vpn", 2), ("wifi", 1)]);
+    fx.gatehouse.flush().await.unwrap();
+    let refused: Vec<String> = fx
+        .gatehouse
+        .refused_users("2026-11".parse().unwrap())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.username)
+        .collect();
+    assert_eq!(refused, ["c3"], "listed with the month's refused users");
+    // A larger budget lets the refused user in at once.
+    fx.gatehouse
+        .save_budget(budget(
+            "contractors-vpn",
+            3,
+            &["local:contractors"],
+            &["vpn-1"],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(fx.login("c3").await, Ok(true));
+}
+
+/// 64 threads log 1,000 users of one group in against a budget of 100
+/// within a limit of 2,000: exactly 100 of them are admitted.
+#[test]
+fn sixty_four_threads_never_exceed_a_seat_budget() {
+    const USERS: usize = 1000;
+    const THREADS: usize = 64;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fx = runtime.block_on(async {
+        let fx = fixture("sixty-four-threads-budget", "UTC", "2026-11-10T10:00:00Z").await;
+        fx.install(2000, date(2027, 1, 31)).await;
+        fx.gatehouse
+            .save_budget(budget("load", 100, &[], &["load"]))
+            .await
+            .unwrap();
+        for i in 0..USERS {
+            fx.gatehouse
+                .add_local_user(&format!("user{i:04}"), &format!("user{i:04}-pw"))
+                .await
+                .unwrap();
+        }
+        fx
+    });
+    let accepted = Arc::new(AtomicUsize::new(0));
+    std::thread::scope(|scope| {
+        for thread in 0..THREADS {
+            let handle = runtime.handle().clone();
+            let gatehouse = fx.gatehouse.clone();
+            let accepted = accepted.clone();
+            scope.spawn(move || {
+                for i in (thread..USERS).step_by(THREADS) {
+                    let name = format!("user{i:04}");
+                    match handle.block_on(gatehouse.authenticate(
+                        &name,
+                        &format!("{name}-pw"),
+                        "load",
+                    )) {
+                        Ok(_) => {
+                            accepted.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(refusal) => assert_eq!(
+                            refusal.message(),
+                            "User limit exceeded for load, please contact your system administrator"
+                        ),
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(accepted.load(Ordering::Relaxed), 100);
+    runtime.block_on(async {
+        assert_eq!(fx.active().await, 100);
+    });
 }

@@ -1209,6 +1209,74 @@ pub async fn every_admission_extends_the_month_usage_chain(store: Arc<dyn Store>
     );
 }
 
+/// SPEC §16: a seat budget holds exactly its size, across concurrent
+/// batches, while users of another budget and of none go on; its users
+/// are counted per budget.
+pub async fn seat_budgets_hold_exactly_their_size(store: Arc<dyn Store>) {
+    with_limit(store.as_ref(), 1000).await;
+    let claim = |name: &str| {
+        Some(gatehouse_core::store::BudgetClaim {
+            name: name.to_string(),
+            size: 25,
+        })
+    };
+    let tasks = (0..16).map(|task| {
+        let store = store.clone();
+        let claim = claim.clone();
+        tokio::spawn(async move {
+            let mut counted_here = 0;
+            for chunk in 0..5 {
+                let batch: Vec<AdmitRequest> = (0..4)
+                    .map(|i| {
+                        let n = (task * 20 + chunk * 4 + i) % 300;
+                        AdmitRequest {
+                            budget: claim(if n % 3 == 0 { "wifi" } else { "contractors" }),
+                            ..request(NOV, &format!("user{n:04}"), "2026-11-10T10:00:00Z")
+                        }
+                    })
+                    .collect();
+                counted_here += counted(&store.admit_now(&batch).await.unwrap());
+            }
+            counted_here
+        })
+    });
+    let total: usize = joined(tasks).await.into_iter().sum();
+    assert_eq!(total, 50, "each budget holds exactly its 25");
+    assert_eq!(
+        store.budget_usage(month(NOV)).await.unwrap(),
+        [("contractors".to_string(), 25), ("wifi".to_string(), 25)]
+    );
+    assert_eq!(store.budget_used(month(NOV), "wifi").await.unwrap(), 25);
+    // A full budget refuses its new users; others and the budgetless go on.
+    let outcomes = store
+        .admit_now(&[
+            AdmitRequest {
+                budget: claim("contractors"),
+                ..request(NOV, "late", "2026-11-10T10:00:00Z")
+            },
+            AdmitRequest {
+                budget: claim("sales"),
+                ..request(NOV, "seller", "2026-11-10T10:00:00Z")
+            },
+            request(NOV, "anyone", "2026-11-10T10:00:00Z"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes[0],
+        AdmitOutcome::BudgetExceeded { active_users: 50 }
+    );
+    assert_eq!(counted(&outcomes[1..]), 2);
+    let seller = store
+        .seats(&SeatQuery {
+            search: Some("seller".into()),
+            ..SeatQuery::all(month(NOV))
+        })
+        .await
+        .unwrap();
+    assert_eq!(seller[0].budget.as_deref(), Some("sales"));
+}
+
 /// Break-glass requests take a seat past the limit and its allowance, and
 /// are marked so; others are refused in the same batch.
 pub async fn break_glass_requests_are_admitted_past_the_cap(store: Arc<dyn Store>) {
@@ -2565,6 +2633,7 @@ macro_rules! conformance_suite {
             records_saved_whole_refuse_a_stale_save,
             break_glass_requests_are_admitted_past_the_cap,
             every_admission_extends_the_month_usage_chain,
+            seat_budgets_hold_exactly_their_size,
             installing_a_license_replaces_it_and_bumps_the_generation,
             the_clock_high_water_mark_only_rises,
             a_fresh_key_re_anchors_the_clock_and_stale_anchors_cannot_raise_it,
