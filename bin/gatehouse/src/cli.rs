@@ -280,6 +280,30 @@ pub(crate) enum SeatsCommand {
     Reserve { user: String },
     /// Make USER an ordinary user again.
     Unmark { user: String },
+    /// The seat budgets, in the order logins are matched against them,
+    /// with their users this month.
+    Budgets(FormatArgs),
+    /// Add a seat budget, or replace the one named NAME: new users in one
+    /// of the groups (any, when none is given) logging in through one of
+    /// the clients (any, when none is given) count against it.
+    Budget {
+        name: String,
+        /// Users the budget may hold in a month.
+        #[arg(long, value_name = "N")]
+        size: u32,
+        /// A group as policies name one (`local:contractors`,
+        /// `corp:CN=Contractors,DC=example,DC=com`); repeatable.
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
+        /// A RADIUS client's name; repeatable.
+        #[arg(long = "client", value_name = "NAME")]
+        clients: Vec<String>,
+        /// Alarm when this share of the budget is used; repeatable.
+        #[arg(long = "alarm-percent", value_name = "P")]
+        alarm_percent: Vec<u32>,
+    },
+    /// Delete a seat budget (its users stay counted).
+    DeleteBudget { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ use gatehouse_core::admin::{AdminSummary, TokenSummary};
 use gatehouse_core::clients::RadiusClient;
 use gatehouse_core::policy::{Factors, PolicyText};
 use gatehouse_core::push::Decision;
+use gatehouse_core::seat_rules::SeatBudget;
 use gatehouse_core::store::{
     AlarmRecord, Delivery, DeviceRecord, LocalGroup, LocalUserRecord, LockRecord, PushRecord,
     RefusedUser, SeatRecord,
@@ -295,6 +296,56 @@ impl SeatMarkJson {
 
 /// The columns of `gatehouse seats list`: JSON keys and CSV header alike.
 pub const SEAT_MARK_COLUMNS: [&str; 5] = ["username", "mark", "marked_at", "marked_by", "in_force"];
+
+/// A seat budget (SPEC §16) and its users this month.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeatBudgetJson {
+    pub name: String,
+    pub size: u32,
+    /// Users counted against it this month.
+    pub used: u32,
+    pub groups: Vec<String>,
+    pub clients: Vec<String>,
+    pub alarm_percent: Vec<u32>,
+}
+
+impl SeatBudgetJson {
+    pub fn new(budget: &SeatBudget, used: u32) -> SeatBudgetJson {
+        SeatBudgetJson {
+            name: budget.name.clone(),
+            size: budget.size,
+            used,
+            groups: budget.groups.clone(),
+            clients: budget.clients.clone(),
+            alarm_percent: budget.alarm_percent.clone(),
+        }
+    }
+}
+
+/// A seat budget to save, as the API takes it (the name is in the path).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeatBudgetRequestJson {
+    pub size: u32,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub clients: Vec<String>,
+    #[serde(default)]
+    pub alarm_percent: Vec<u32>,
+}
+
+impl SeatBudgetRequestJson {
+    pub fn budget(self, name: &str) -> SeatBudget {
+        SeatBudget {
+            name: name.to_string(),
+            size: self.size,
+            groups: self.groups,
+            clients: self.clients,
+            alarm_percent: self.alarm_percent,
+        }
+    }
+}
 
 /// A mark to make, as the API takes it.
 #[derive(Debug, Clone, Deserialize)]

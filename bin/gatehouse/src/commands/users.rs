@@ -7,10 +7,11 @@ use std::process::ExitCode;
 use anyhow::Result;
 use gatehouse_core::Gatehouse;
 use gatehouse_core::export::HistoryRow;
-use gatehouse_core::seat_rules::Mark;
+use gatehouse_core::seat_rules::{Mark, SeatBudget};
 use gatehouse_core::store::{SeatOrder, SeatQuery};
 use gatehouse_http::wire::{
-    RefusedJson, SEAT_MARK_COLUMNS, SeatMarkJson, USER_COLUMNS, UserJson, local_time,
+    RefusedJson, SEAT_MARK_COLUMNS, SeatBudgetJson, SeatMarkJson, USER_COLUMNS, UserJson,
+    local_time,
 };
 
 use crate::cli::{FormatArgs, MonthFormatArgs, SeatsCommand, SortArg, UsersArgs};
@@ -165,6 +166,72 @@ pub(crate) async fn seats(gatehouse: &Gatehouse, command: SeatsCommand) -> Resul
                 "{} is no longer {}",
                 removed.username,
                 removed.mark.as_str()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        SeatsCommand::Budgets(format) => {
+            let budgets = gatehouse.seat_budgets().await?;
+            let rows: Vec<SeatBudgetJson> = budgets
+                .iter()
+                .map(|(budget, used)| SeatBudgetJson::new(budget, *used))
+                .collect();
+            let columns = Columns {
+                keys: &["name", "used", "size", "groups", "clients", "alarm_percent"],
+                titles: &["Budget", "Used", "Size", "Groups", "Clients", "Alarms (%)"],
+            };
+            let list = |items: &[String]| {
+                if items.is_empty() {
+                    "any".to_string()
+                } else {
+                    items.join(", ")
+                }
+            };
+            emit(&format, &rows, columns, |i| {
+                let row = &rows[i];
+                vec![
+                    row.name.clone(),
+                    row.used.to_string(),
+                    row.size.to_string(),
+                    list(&row.groups),
+                    list(&row.clients),
+                    row.alarm_percent
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ]
+            })?;
+            if !format.json && !format.csv && rows.is_empty() {
+                eprintln!(
+                    "no seat budgets (add one with: gatehouse seats budget NAME --size N --group G)"
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        SeatsCommand::Budget {
+            name,
+            size,
+            groups,
+            clients,
+            alarm_percent,
+        } => {
+            let saved = gatehouse
+                .save_budget(SeatBudget {
+                    name,
+                    size,
+                    groups,
+                    clients,
+                    alarm_percent,
+                })
+                .await?;
+            println!("seat budget {} saved: {} users", saved.name, saved.size);
+            return Ok(ExitCode::SUCCESS);
+        }
+        SeatsCommand::DeleteBudget { name } => {
+            let removed = gatehouse.delete_budget(&name).await?;
+            println!(
+                "seat budget {} deleted; its users stay counted",
+                removed.name
             );
             return Ok(ExitCode::SUCCESS);
         }

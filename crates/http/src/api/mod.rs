@@ -76,6 +76,12 @@ pub fn routes() -> (Router<Arc<Panel>>, Vec<(&'static str, &'static str)>) {
         &["put", "delete"],
         put(seats::mark_seat).delete(seats::unmark_seat),
     );
+    add("/seat-budgets", &["get"], get(seats::seat_budgets));
+    add(
+        "/seat-budgets/{name}",
+        &["put", "delete"],
+        put(seats::save_budget).delete(seats::delete_budget),
+    );
     add("/usage", &["get"], get(usage));
     add("/alarms", &["get", "put"], get(alarms).put(set_alarms));
     add("/alarms/history", &["get"], get(alarm_history));

@@ -1,4 +1,5 @@
-//! Exempt and break-glass users (SPEC §16): `/api/v1/seat-marks`.
+//! Exempt and break-glass users and seat budgets (SPEC §16):
+//! `/api/v1/seat-marks`, `/api/v1/seat-budgets`.
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use serde::Serialize;
 use super::{Body, error, unavailable};
 use crate::auth::Admin;
 use crate::state::Panel;
-use crate::wire::{SeatMarkJson, SeatMarkRequestJson};
+use crate::wire::{SeatBudgetJson, SeatBudgetRequestJson, SeatMarkJson, SeatMarkRequestJson};
 
 /// The marks and how many of each the license in force grants.
 #[derive(Debug, Serialize)]
@@ -101,4 +102,40 @@ fn mark_error(refused: SeatMarkError) -> Response {
         SeatMarkError::Refused(_) | SeatMarkError::Busy => StatusCode::CONFLICT,
     };
     error(status, refused.to_string())
+}
+
+pub(super) async fn seat_budgets(State(panel): State<Arc<Panel>>, _admin: Admin) -> Response {
+    match panel.gatehouse.seat_budgets().await {
+        Ok(budgets) => Json(
+            budgets
+                .iter()
+                .map(|(budget, used)| SeatBudgetJson::new(budget, *used))
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(store) => unavailable(store),
+    }
+}
+
+pub(super) async fn save_budget(
+    State(panel): State<Arc<Panel>>,
+    _admin: Admin,
+    Path(name): Path<String>,
+    Body(request): Body<SeatBudgetRequestJson>,
+) -> Response {
+    match panel.gatehouse.save_budget(request.budget(&name)).await {
+        Ok(saved) => Json(SeatBudgetJson::new(&saved, 0)).into_response(),
+        Err(refused) => mark_error(refused),
+    }
+}
+
+pub(super) async fn delete_budget(
+    State(panel): State<Arc<Panel>>,
+    _admin: Admin,
+    Path(name): Path<String>,
+) -> Response {
+    match panel.gatehouse.delete_budget(&name).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(refused) => mark_error(refused),
+    }
 }

@@ -50,6 +50,7 @@ pub(crate) fn routes() -> Listed {
         .route("/users", get(users_page))
         .route("/users.csv", get(users_csv))
         .route("/users/marks", post(users::mark_seat))
+        .route("/users/budgets", post(users::save_budget))
         .route("/analytics", get(analytics_page))
         .route("/analytics.csv", get(analytics_csv))
         .route("/alarms", get(alarms_page).post(save_alarms))

@@ -9,7 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::SeatMarkError;
-use gatehouse_core::seat_rules::{Mark, MarkError};
+use gatehouse_core::seat_rules::{Mark, MarkError, SeatBudget};
 use gatehouse_core::store::SeatRecord;
 use gatehouse_license::words;
 
@@ -19,7 +19,9 @@ use crate::forms::{
     BadQuery, PAGE_SIZE, UsersQuery, cursor_after, query_string, seat_cursor, sort_name,
 };
 use crate::state::Panel;
-use crate::wire::{RefusedJson, SeatMarkJson, USER_COLUMNS, UserJson, csv_row, local_time};
+use crate::wire::{
+    RefusedJson, SeatBudgetJson, SeatMarkJson, USER_COLUMNS, UserJson, csv_row, local_time,
+};
 
 #[derive(Template)]
 #[template(path = "users.html")]
@@ -44,6 +46,8 @@ struct UsersPage {
     error: Option<String>,
     /// Exempt and break-glass users (SPEC §16).
     marks: Vec<SeatMarkJson>,
+    /// Seat budgets (SPEC §16) and their users this month.
+    budgets: Vec<SeatBudgetJson>,
     exempt_used: usize,
     exempt_granted: u32,
     reserved_used: usize,
@@ -88,11 +92,12 @@ async fn render_users(
         Ok(seat_query) => seat_query,
         Err(BadQuery(message)) => return bad_request(&message),
     };
-    let (seats, refused, usage, marks) = match tokio::try_join!(
+    let (seats, refused, usage, marks, budgets) = match tokio::try_join!(
         gatehouse.users(&seat_query),
         gatehouse.refused_users(seat_query.month),
         gatehouse.usage(),
-        gatehouse.seat_marks()
+        gatehouse.seat_marks(),
+        gatehouse.seat_budgets()
     ) {
         Ok(results) => results,
         Err(error) => return unavailable(error),
@@ -156,6 +161,10 @@ async fn render_users(
             csrf: admin.csrf().to_string(),
             notice: flash.notice(),
             error: flash.error(),
+            budgets: budgets
+                .iter()
+                .map(|(budget, used)| SeatBudgetJson::new(budget, *used))
+                .collect(),
             exempt_used: marks.iter().filter(|m| m.mark == "exempt").count(),
             exempt_granted: options.exempt_seats,
             reserved_used: marks.iter().filter(|m| m.mark == "reserved").count(),
@@ -308,17 +317,29 @@ pub(super) async fn mark_seat(
             return bad_request(&format!("unknown mark {:?}", form.mark));
         }
     };
+    after_seat_change(&panel, &admin, result).await
+}
+
+/// Back to the Users page after a mark or budget change: saying what was
+/// done, or why not (the page again, 400 or 409).
+async fn after_seat_change(
+    panel: &Arc<Panel>,
+    admin: &Admin,
+    result: Result<String, SeatMarkError>,
+) -> Response {
     match result {
         Ok(done) => redirect_done("/users", &done),
         Err(SeatMarkError::Store(error)) => unavailable(error),
         Err(refused) => {
             let status = match refused {
-                SeatMarkError::Refused(MarkError::Username(_)) => StatusCode::BAD_REQUEST,
+                SeatMarkError::Refused(MarkError::Username(_)) | SeatMarkError::Budget(_) => {
+                    StatusCode::BAD_REQUEST
+                }
                 _ => StatusCode::CONFLICT,
             };
             render_users(
-                &panel,
-                &admin,
+                panel,
+                admin,
                 &UsersQuery::default(),
                 status,
                 Flash::Error(refused.to_string()),
@@ -326,4 +347,64 @@ pub(super) async fn mark_seat(
             .await
         }
     }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct BudgetForm {
+    name: String,
+    /// Empty: delete the budget.
+    #[serde(default)]
+    size: String,
+    /// One per line (or comma-separated).
+    #[serde(default)]
+    groups: String,
+    #[serde(default)]
+    clients: String,
+    #[serde(default)]
+    alarm_percent: String,
+}
+
+/// Saves a seat budget, or (with no size) deletes it.
+pub(super) async fn save_budget(
+    State(panel): State<Arc<Panel>>,
+    AdminForm(admin, form): AdminForm<BudgetForm>,
+) -> Response {
+    let gatehouse = &panel.gatehouse;
+    let list = |text: &str| -> Vec<String> {
+        text.split(['\n', ','])
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let result = if form.size.trim().is_empty() {
+        gatehouse.delete_budget(&form.name).await.map(|removed| {
+            format!(
+                "Deleted seat budget {}; its users stay counted.",
+                removed.name
+            )
+        })
+    } else {
+        let Ok(size) = form.size.trim().parse::<u32>() else {
+            return bad_request(&format!("size must be a whole number, not {:?}", form.size));
+        };
+        let Ok(alarm_percent) = list(&form.alarm_percent)
+            .iter()
+            .map(|p| p.parse::<u32>())
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            return bad_request("alarm percentages are whole numbers");
+        };
+        gatehouse
+            .save_budget(SeatBudget {
+                name: form.name.trim().to_string(),
+                size,
+                groups: list(&form.groups),
+                clients: list(&form.clients),
+                alarm_percent,
+            })
+            .await
+            .map(|saved| format!("Saved seat budget {}: {} users.", saved.name, saved.size))
+    };
+    after_seat_change(&panel, &admin, result).await
 }

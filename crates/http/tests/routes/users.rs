@@ -308,3 +308,138 @@ async fn exempt_and_break_glass_users_are_marked_within_what_the_key_grants() {
         ["seat.unmark", "seat.unmark", "seat.reserved", "seat.exempt"]
     );
 }
+
+/// SPEC §16: seat budgets through the API and the panel: saved, listed
+/// with their users, refused when they are not budgets, deleted; audited.
+#[tokio::test]
+async fn seat_budgets_are_saved_listed_and_deleted() {
+    let fx = fixture("seat-budgets").await;
+    let (status, saved) = fx
+        .api(
+            As::Token,
+            Method::PUT,
+            "/api/v1/seat-budgets/contractors-vpn",
+            Some(json!({"size": 2, "groups": ["local:Contractors"], "clients": ["vpn-1"], "alarm_percent": [100, 50]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(
+        saved,
+        json!({"name": "contractors-vpn", "size": 2, "used": 0, "groups": ["local:contractors"],
+               "clients": ["vpn-1"], "alarm_percent": [50, 100]})
+    );
+    for (path, body, status, reason) in [
+        (
+            "/api/v1/seat-budgets/a%20b",
+            json!({"size": 1, "clients": ["vpn"]}),
+            StatusCode::BAD_REQUEST,
+            "a budget name is",
+        ),
+        (
+            "/api/v1/seat-budgets/everyone",
+            json!({"size": 1}),
+            StatusCode::BAD_REQUEST,
+            "would hold everyone",
+        ),
+        (
+            "/api/v1/seat-budgets/x",
+            json!({"size": 1, "groups": ["contractors"]}),
+            StatusCode::BAD_REQUEST,
+            "not a group",
+        ),
+        (
+            "/api/v1/seat-budgets/x",
+            json!({"size": 1, "clients": ["vpn"], "bogus": 1}),
+            StatusCode::BAD_REQUEST,
+            "invalid request body",
+        ),
+    ] {
+        let (got, body) = fx.api(As::Token, Method::PUT, path, Some(body)).await;
+        assert_eq!(got, status, "{path}");
+        assert!(
+            body["error"].as_str().unwrap().contains(reason),
+            "{path}: {body}"
+        );
+    }
+    // The panel: a second budget from the form; both listed.
+    let response = fx
+        .form(
+            As::Session,
+            "/users/budgets",
+            &[
+                ("name", "wifi"),
+                ("size", "40"),
+                ("clients", "wifi-controller\nwifi-2"),
+                ("alarm_percent", "90"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, html) = fx.page(As::Session, "/users").await;
+    assert!(
+        html.contains(
+            "<td class=\"budget\">contractors-vpn</td><td class=\"budget-used\">0/2</td>"
+        ),
+        "{html}"
+    );
+    assert!(html.contains("<td class=\"budget\">wifi</td>"));
+    assert!(html.contains("wifi-controller, wifi-2"));
+    let refused = fx
+        .form(
+            As::Session,
+            "/users/budgets",
+            &[("name", "bad name"), ("size", "1"), ("clients", "vpn")],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    // Users counted against a budget show in its count.
+    fx.gatehouse.add_local_group("contractors").await.unwrap();
+    let (_, listed) = fx
+        .api(As::Token, Method::GET, "/api/v1/seat-budgets", None)
+        .await;
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["contractors-vpn", "wifi"]);
+    // Deleted from the panel and the API.
+    let response = fx
+        .form(As::Session, "/users/budgets", &[("name", "wifi")])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (status, _) = fx
+        .api(
+            As::Token,
+            Method::DELETE,
+            "/api/v1/seat-budgets/contractors-vpn",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = fx
+        .api(
+            As::Token,
+            Method::DELETE,
+            "/api/v1/seat-budgets/contractors-vpn",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let actions: Vec<String> = fx
+        .audit(Some("seat.budget"), 10)
+        .await
+        .into_iter()
+        .map(|entry| entry.entry.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "seat.budget.delete",
+            "seat.budget.delete",
+            "seat.budget.save",
+            "seat.budget.save"
+        ]
+    );
+}
