@@ -15,7 +15,9 @@
 //! - `grace:<support end>:<date>`: once a day during the grace after the
 //!   Support End Date (SPEC §16), in place of the expiry alarm;
 //! - `overage:<month>:<limit>`: once per month and limit, when the first
-//!   user is counted past the limit on the overage allowance (SPEC §16).
+//!   user is counted past the limit on the overage allowance (SPEC §16);
+//! - `budget:<name>:<threshold>:<month>:<size>`: a seat budget's users
+//!   reached a share of its size, once per month and size (SPEC §16).
 
 use jiff::Timestamp;
 use jiff::civil::{Date, Time};
@@ -37,6 +39,8 @@ pub enum AlarmKind {
     Grace,
     /// A user was counted past the limit, on the overage allowance.
     Overage,
+    /// A seat budget's users reached a share of its size.
+    Budget,
 }
 
 impl AlarmKind {
@@ -47,6 +51,7 @@ impl AlarmKind {
             AlarmKind::Expired => "expired",
             AlarmKind::Grace => "grace",
             AlarmKind::Overage => "overage",
+            AlarmKind::Budget => "budget",
         }
     }
 
@@ -57,6 +62,7 @@ impl AlarmKind {
             AlarmKind::Expired,
             AlarmKind::Grace,
             AlarmKind::Overage,
+            AlarmKind::Budget,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)
@@ -125,7 +131,10 @@ pub fn due_alarms(check: &AlarmCheck<'_>, fired: impl Fn(&str) -> bool) -> Vec<A
                     AlarmKind::UserLimit => {
                         words::user_limit_passed(threshold, check.active_users, check.user_limit)
                     }
-                    AlarmKind::Expired | AlarmKind::Grace | AlarmKind::Overage => continue,
+                    AlarmKind::Expired
+                    | AlarmKind::Grace
+                    | AlarmKind::Overage
+                    | AlarmKind::Budget => continue,
                 };
             }
         }
@@ -214,6 +223,39 @@ fn unfired_alarms(check: &AlarmCheck<'_>, fired: impl Fn(&str) -> bool) -> Vec<A
                 superseded: false,
             });
         }
+    }
+    due
+}
+
+/// The alarms of seat budget `name` (of `size` users) due when `used` of
+/// its users are counted in `month` and have not fired yet: the highest
+/// threshold reached is sent, lower ones reached with it are superseded.
+pub fn due_budget_alarms(
+    name: &str,
+    size: u32,
+    used: u32,
+    month: Month,
+    thresholds: &[u32],
+    fired: impl Fn(&str) -> bool,
+) -> Vec<Alarm> {
+    let mut percents = thresholds.to_vec();
+    percents.sort_unstable();
+    percents.dedup();
+    let mut due: Vec<Alarm> = percents
+        .into_iter()
+        .filter(|&threshold| limit_reached(used, size, threshold))
+        .map(|threshold| Alarm {
+            key: format!("budget:{name}:{threshold}:{month}:{size}"),
+            kind: AlarmKind::Budget,
+            threshold: Some(threshold),
+            text: words::budget_reached(name, used, size),
+            superseded: false,
+        })
+        .filter(|alarm| !fired(&alarm.key))
+        .collect();
+    let last = due.len().saturating_sub(1);
+    for alarm in &mut due[..last] {
+        alarm.superseded = true;
     }
     due
 }
@@ -581,6 +623,30 @@ mod tests {
             run_granted(&at(201), 0, end, &HashSet::new())
                 .iter()
                 .all(|a| a.kind != AlarmKind::Overage)
+        );
+    }
+
+    #[test]
+    fn a_budget_alarm_fires_once_per_threshold_month_and_size() {
+        let month: Month = "2026-11".parse().unwrap();
+        let mut fired = HashSet::new();
+        assert!(
+            due_budget_alarms("vpn", 40, 35, month, &[90, 100], |k| fired.contains(k)).is_empty()
+        );
+        let due = due_budget_alarms("vpn", 40, 36, month, &[100, 90], |k| fired.contains(k));
+        assert_eq!(texts(&due), ["Seat budget vpn reached 90.0% (36/40)"]);
+        assert_eq!(due[0].key, "budget:vpn:90:2026-11:40");
+        fired.extend(due.into_iter().map(|a| a.key));
+        assert!(
+            due_budget_alarms("vpn", 40, 37, month, &[90, 100], |k| fired.contains(k)).is_empty()
+        );
+        let full = due_budget_alarms("vpn", 40, 40, month, &[90, 100], |k| fired.contains(k));
+        assert_eq!(texts(&full), ["Seat budget vpn reached 100.0% (40/40)"]);
+        // Both reached at once: the lower is recorded, not sent.
+        let both = due_budget_alarms("wifi", 10, 10, month, &[50, 100], |_| false);
+        assert_eq!(
+            both.iter().map(|a| a.superseded).collect::<Vec<_>>(),
+            [true, false]
         );
     }
 

@@ -170,6 +170,14 @@ pub fn license_in_grace(support_end: Date, grace_end: Date, days_remaining: i32)
     )
 }
 
+/// A seat budget's alarm: `Seat budget contractors-vpn reached 90.0% (36/40)`.
+pub fn budget_reached(name: &str, used: u32, size: u32) -> String {
+    format!(
+        "Seat budget {name} reached {}% ({used}/{size})",
+        UsagePercent::of(used, size)
+    )
+}
+
 /// The first user admitted past the limit on the overage allowance:
 /// `User limit exceeded: 201/200, within the overage allowance (up to 220)`.
 pub fn overage_in_use(active_users: u32, user_limit: u32, cap: u32) -> String {

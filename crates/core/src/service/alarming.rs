@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use gatehouse_license::alarms::{
-    Alarm, AlarmCheck, AlarmKind, due_alarms, next_count_trigger, next_daily,
+    Alarm, AlarmCheck, AlarmKind, due_alarms, due_budget_alarms, next_count_trigger, next_daily,
 };
 use gatehouse_license::jiff::civil::Time;
 use gatehouse_license::jiff::{SignedDuration, Timestamp};
@@ -25,6 +25,7 @@ use tokio::sync::Notify;
 
 use super::Gatehouse;
 use crate::alarms::{AlarmSettings, Mail, MailError, Mailer, retry_delay};
+use crate::seat_rules::SeatBudget;
 use crate::store::{AlarmRecord, NewAlarm, StoreError};
 
 /// The default time of the daily check.
@@ -208,6 +209,41 @@ impl Gatehouse {
         }
     }
 
+    /// Called after a new user is counted against seat budget `budget` in
+    /// `month`: fires the budget's alarms that are due (one count read,
+    /// only for budgets with alarm thresholds). A failure is logged; the
+    /// next user counted against the budget checks again.
+    pub(crate) async fn after_budget_counted(&self, month: Month, budget: &SeatBudget) {
+        if budget.alarm_percent.is_empty() {
+            return;
+        }
+        let result = async {
+            let used = self.store.budget_used(month, &budget.name).await?;
+            let (settings, fired) = {
+                let memory = self.alarms.memory();
+                (memory.settings.clone(), memory.fired.clone())
+            };
+            let due = due_budget_alarms(
+                &budget.name,
+                budget.size,
+                used,
+                month,
+                &budget.alarm_percent,
+                |key| fired.contains(key),
+            );
+            if due.is_empty() {
+                return Ok(());
+            }
+            let active_users = self.store.active_users(month).await?;
+            self.queue_alarms(&due, &settings, active_users, month)
+                .await
+                .map(|_| ())
+        };
+        if let Err(error) = result.await {
+            tracing::error!(%error, budget = %budget.name, "could not check seat budget alarms; will retry");
+        }
+    }
+
     /// [`check_alarms`](Self::check_alarms) for callers that carry on
     /// whatever happens: a failure is logged, and the next check (the
     /// next crossing, the daily check, the next start) tries again.
@@ -243,6 +279,33 @@ impl Gatehouse {
             },
             |key| fired.contains(key),
         );
+        let fired_now = self
+            .queue_alarms(&due, &settings, active_users, month)
+            .await?;
+        {
+            let mut memory = self.alarms.memory();
+            memory.settings = settings;
+            memory.fired = fired;
+            memory.fired.extend(due.into_iter().map(|alarm| alarm.key));
+            memory.trigger = None;
+        }
+        Ok(fired_now)
+    }
+
+    /// Queues `due` for sending, each in the transaction that marks it
+    /// fired, logs them, and wakes the sender; returns those this call
+    /// queued (another process may have fired one first).
+    async fn queue_alarms(
+        &self,
+        due: &[Alarm],
+        settings: &AlarmSettings,
+        active_users: u32,
+        month: Month,
+    ) -> Result<Vec<NewAlarm>, StoreError> {
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now();
         let alarms: Vec<NewAlarm> = due
             .iter()
             .map(|alarm| NewAlarm {
@@ -255,11 +318,7 @@ impl Gatehouse {
                 superseded: alarm.superseded,
             })
             .collect();
-        let queued = if alarms.is_empty() {
-            Vec::new()
-        } else {
-            self.store.fire_alarms(&alarms).await?
-        };
+        let queued = self.store.fire_alarms(&alarms).await?;
         let mut fired_now = Vec::new();
         for (alarm, recorded) in alarms.into_iter().zip(queued) {
             if !recorded {
@@ -279,13 +338,10 @@ impl Gatehouse {
             }
             fired_now.push(alarm);
         }
-        {
-            let mut memory = self.alarms.memory();
-            memory.settings = settings;
-            memory.fired = fired;
-            memory.fired.extend(due.into_iter().map(|alarm| alarm.key));
-            memory.trigger = None;
-        }
+        self.alarms
+            .memory()
+            .fired
+            .extend(due.iter().map(|alarm| alarm.key.clone()));
         if !fired_now.is_empty() {
             self.alarms.queued.notify_one();
         }
@@ -303,6 +359,7 @@ impl Gatehouse {
                 format!("{days} days before the Support End Date")
             }
             (AlarmKind::Overage, _) => "the first user past the user limit".to_string(),
+            (AlarmKind::Budget, Some(percent)) => format!("{percent}% of a seat budget"),
             (AlarmKind::Grace, _) => {
                 "the Support End Date has passed; the grace period runs".to_string()
             }

@@ -570,6 +570,9 @@ impl Gatehouse {
                     tracing::warn!(username = %identity.username, client, active_users, seat = kind.as_str(), "new user counted this month past the user limit");
                 }
                 self.after_counted(cached.month, active_users).await;
+                if let Some(budget) = &budget {
+                    self.after_budget_counted(cached.month, budget).await;
+                }
                 Ok(Admitted {
                     identity: identity.clone(),
                     newly_counted: true,

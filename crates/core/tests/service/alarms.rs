@@ -562,3 +562,47 @@ async fn a_sender_that_dies_mid_delivery_leaves_the_alarm_to_be_retried_after_it
     assert_eq!(mailer.sent.lock().unwrap().len(), 1);
     assert_eq!(fx.history().await[0].1, Delivery::Sent);
 }
+
+/// SPEC §16: a seat budget's alarms fire as its users cross their
+/// thresholds, once each, through the same outbox.
+#[tokio::test]
+async fn a_seat_budget_alarm_fires_when_its_users_cross_a_threshold() {
+    let fx = fixture(
+        "budget",
+        "2026-11-10T10:00:00Z",
+        200,
+        date(2027, 12, 31),
+        settings(&[], &[]),
+    )
+    .await;
+    fx.gatehouse
+        .save_budget(gatehouse_core::seat_rules::SeatBudget {
+            name: "vpn".into(),
+            size: 4,
+            groups: vec![],
+            clients: vec!["vpn-1".into()],
+            alarm_percent: vec![50, 100],
+        })
+        .await
+        .unwrap();
+    fx.login_new_users(1, 1).await;
+    assert!(fx.history().await.is_empty(), "1/4 is 25%");
+    fx.login_new_users(2, 3).await;
+    assert_eq!(
+        fx.history().await,
+        [queued("Seat budget vpn reached 50.0% (2/4)")]
+    );
+    fx.login_new_users(4, 4).await;
+    assert_eq!(
+        fx.history().await[1..],
+        [queued("Seat budget vpn reached 100.0% (4/4)")]
+    );
+    let alarm = &fx.gatehouse.alarm_history(1).await.unwrap()[0];
+    assert!(
+        alarm
+            .body
+            .contains("Threshold:        100% of a seat budget"),
+        "{}",
+        alarm.body
+    );
+}
