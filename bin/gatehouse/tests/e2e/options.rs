@@ -384,3 +384,84 @@ fn the_usage_chain_in_the_export_catches_a_seat_changed_by_hand() {
     assert!(out.contains("does NOT verify"), "{out}");
     assert!(out.contains("REWRITTEN"), "{out}");
 }
+
+/// SPEC §16, seat budgets over RADIUS: set from the CLI while `serve`
+/// runs, the contractors' budget fills and refuses its next new user with
+/// its own text, while the staff budget and users of none still get in.
+#[test]
+fn a_full_budget_refuses_its_group_while_another_still_admits() {
+    const TEST: &str = "a_full_budget_refuses_its_group_while_another_still_admits";
+    let Some(radclient) = peer("radclient", TEST) else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    for user in ["c1", "c2", "s1", "s2", "other"] {
+        gh.add_user(user);
+    }
+    for (group, members) in [("contractors", ["c1", "c2"]), ("staff", ["s1", "s2"])] {
+        gh.ok(&["group", "add", group], "");
+        for member in members {
+            gh.ok(&["group", "add-member", group, member], "");
+        }
+    }
+    let server = serve(gh);
+    let gh = &server.gh;
+    gh.ok(
+        &[
+            "seats",
+            "budget",
+            "contractors",
+            "--size",
+            "1",
+            "--group",
+            "local:contractors",
+        ],
+        "",
+    );
+    gh.ok(
+        &[
+            "seats",
+            "budget",
+            "staff",
+            "--size",
+            "5",
+            "--group",
+            "local:staff",
+            "--client",
+            "nas",
+        ],
+        "",
+    );
+    assert_eq!(
+        server.log_count(&["seat marks in force", "generation=2"], 1),
+        1
+    );
+    accepted(&radclient, &server, "c1");
+    login(&radclient, &server, "c2").assert_reply(
+        "Access-Reject",
+        "User limit exceeded for contractors, please contact your system administrator",
+    );
+    accepted(&radclient, &server, "s1");
+    accepted(&radclient, &server, "s2");
+    accepted(&radclient, &server, "other");
+    accepted(&radclient, &server, "c1");
+    let budgets: Value = serde_json::from_str(&gh.ok(&["seats", "budgets", "--json"], "")).unwrap();
+    let used: Vec<(&str, u64)> = budgets
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["name"].as_str().unwrap(), b["used"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(used, [("contractors", 1), ("staff", 2)]);
+    assert_eq!(gh.license_json()["active_users"], 4);
+    // Refusals are written behind, within a tick.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let refused = loop {
+        let refused: Value = serde_json::from_str(&gh.ok(&["refused", "--json"], "")).unwrap();
+        if refused[0].is_object() || std::time::Instant::now() > deadline {
+            break refused;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(refused[0]["username"], "c2", "{refused}");
+}

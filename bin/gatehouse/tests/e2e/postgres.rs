@@ -245,6 +245,7 @@ fn three_nodes_count_exactly_the_limit_even_when_one_is_killed_mid_run() {
         2000,
         1000,
         &[],
+        None,
         1000,
     );
 }
@@ -258,17 +259,40 @@ fn three_nodes_count_exactly_the_limit_and_its_overage_allowance() {
         1200,
         500,
         &["--overage-percent", "10"],
+        None,
         550,
+    );
+}
+
+/// SPEC §16: a seat budget of 300 for the RADIUS client, within a limit of
+/// 1,000: exactly 300, refused with the budget's text past it.
+#[test]
+fn three_nodes_count_exactly_a_seat_budget() {
+    three_nodes_count_exactly(
+        "three_nodes_count_exactly_a_seat_budget",
+        800,
+        1000,
+        &[],
+        Some(300),
+        300,
     );
 }
 
 /// `users` users log in over RADIUS (pyrad, 32 at a time, failing over)
 /// through three nodes on one database under a key for `limit` users
-/// granting `options`; node 2 is killed a third of the way in. Exactly
-/// `cap` are accepted, the rest refused with the limit text, and the
-/// ledger holds exactly the accepted users (`cap - limit` of them past the
-/// limit).
-fn three_nodes_count_exactly(test: &str, users: usize, limit: u32, options: &[&str], cap: u64) {
+/// granting `options` (and with a seat budget of `budget` users for the
+/// RADIUS client); node 2 is killed a third of the way in. Exactly `cap`
+/// are accepted, the rest refused with the limit's (or the budget's) text,
+/// and the ledger holds exactly the accepted users (those past the limit
+/// marked).
+fn three_nodes_count_exactly(
+    test: &str,
+    users: usize,
+    limit: u32,
+    options: &[&str],
+    budget: Option<u32>,
+    cap: u64,
+) {
     let Some(python) = python_with("pyrad", test) else {
         return;
     };
@@ -302,6 +326,24 @@ fn three_nodes_count_exactly(test: &str, users: usize, limit: u32, options: &[&s
         ],
         "",
     );
+    let refusal = match budget {
+        Some(size) => {
+            nodes[0].ok(
+                &[
+                    "seats",
+                    "budget",
+                    "nas",
+                    "--size",
+                    &size.to_string(),
+                    "--client",
+                    "nas",
+                ],
+                "",
+            );
+            "User limit exceeded for nas, please contact your system administrator"
+        }
+        None => &LIMIT_TEXT["Reject: ".len()..],
+    };
     let mut servers = serve_all(nodes, "");
     let ports: Vec<String> = servers.iter().map(|s| s.radius_port.to_string()).collect();
     let mut load = std::process::Command::new(python)
@@ -347,7 +389,7 @@ fn three_nodes_count_exactly(test: &str, users: usize, limit: u32, options: &[&s
     assert_eq!(result["answers"]["Access-Reject"], users as u64 - cap);
     assert_eq!(
         result["reply_messages"],
-        serde_json::json!({ &LIMIT_TEXT["Reject: ".len()..]: users as u64 - cap })
+        serde_json::json!({ refusal: users as u64 - cap })
     );
     // Every accepted user is in the ledger, and the ledger holds no one else.
     let survivor = &servers[0].gh;
@@ -380,7 +422,7 @@ fn three_nodes_count_exactly(test: &str, users: usize, limit: u32, options: &[&s
         .count() as u64;
     assert_eq!(
         overage,
-        cap - u64::from(limit),
+        cap.saturating_sub(u64::from(limit)),
         "seats past the limit are marked"
     );
 }
