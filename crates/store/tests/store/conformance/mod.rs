@@ -1222,7 +1222,6 @@ pub async fn seat_budgets_hold_exactly_their_size(store: Arc<dyn Store>) {
     };
     let tasks = (0..16).map(|task| {
         let store = store.clone();
-        let claim = claim.clone();
         tokio::spawn(async move {
             let mut counted_here = 0;
             for chunk in 0..5 {
