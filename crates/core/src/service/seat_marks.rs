@@ -58,7 +58,7 @@ impl SeatMarks {
                 read(&saved).unwrap_or_else(|why| {
                     tracing::error!(
                         generation,
-                        "{why}: no user is exempt or break-glass until the marks are saved again"
+                        "{why}: no user is exempt or break-glass and no seat budget applies until the seat rules are saved again"
                     );
                     SeatRules::default()
                 }),
@@ -80,12 +80,12 @@ impl SeatMarks {
 fn read(saved: &Checked<SeatRulesRecord>) -> Result<SeatRules, String> {
     if !saved.authentic {
         return Err(format!(
-            "{}: the seat marks were changed outside Gatehouse (their tag does not verify)",
+            "{}: the seat rules (marks and budgets) were changed outside Gatehouse (their tag does not verify)",
             gatehouse_license::admission::LICENSE_RECORD_ALTERED_EVENT
         ));
     }
     serde_json::from_str(&saved.record.rules)
-        .map_err(|error| format!("the seat marks cannot be read: {error}"))
+        .map_err(|error| format!("the seat rules cannot be read: {error}"))
 }
 
 /// Why a mark or a budget was not changed.
