@@ -65,6 +65,10 @@ pub(crate) enum Command {
     /// Local groups, which policies match on (`local:NAME`).
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Enrollment windows: while one is open, a user without a second
+    /// factor is told where to enroll one instead of only being refused.
+    #[command(subcommand)]
+    Enroll(EnrollCommand),
     /// Exempt accounts (never counted) and break-glass users (never
     /// refused for the limit), as many as the license grants.
     #[command(subcommand)]
@@ -268,6 +272,40 @@ pub(crate) enum GroupCommand {
     AddMember { group: String, user: String },
     /// Take a local user out of a group.
     RemoveMember { group: String, user: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EnrollCommand {
+    /// Open a window for a user, a group or everyone (replacing one open
+    /// for the same).
+    Open {
+        #[command(flatten)]
+        scope: WindowScopeArgs,
+        /// How long it stays open, in days (1 to 90).
+        #[arg(long, value_name = "N", default_value_t = 7)]
+        days: u32,
+    },
+    /// Close the window open for a user, a group or everyone.
+    Close {
+        #[command(flatten)]
+        scope: WindowScopeArgs,
+    },
+    /// The windows open now.
+    List(FormatArgs),
+}
+
+/// Whom an enrollment window is for: one of a user, `--group` or `--all`.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct WindowScopeArgs {
+    /// A user (local or directory).
+    pub(crate) user: Option<String>,
+    /// A group as policies name one (`local:staff`, `corp:CN=…`).
+    #[arg(long, value_name = "GROUP")]
+    pub(crate) group: Option<String>,
+    /// Everyone.
+    #[arg(long)]
+    pub(crate) all: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -145,6 +145,7 @@ async fn run_command(
         Command::LocalUser(command) => local_user::local_user(gatehouse, command).await,
         Command::Group(command) => local_user::group(gatehouse, command).await,
         Command::Seats(command) => users::seats(gatehouse, command).await,
+        Command::Enroll(command) => users::enroll(gatehouse, command).await,
         Command::Client(command) => client::client(gatehouse, config, command).await,
         Command::Admin(command) => admin::admin(gatehouse, command).await,
         Command::Audit(args) => audit::audit(gatehouse, args).await,

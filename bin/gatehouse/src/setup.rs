@@ -24,6 +24,11 @@ pub(crate) async fn open(config: &Config) -> Result<Gatehouse> {
         lockout: config.lockout,
         policies: config.policies.clone(),
         policy_checks: config.policy_checks.clone(),
+        portal_url: config
+            .http
+            .public_url
+            .clone()
+            .or_else(|| config.push_public_url.clone()),
         push: config.push.clone(),
         push_notifier: match &config.webpush {
             Some(webpush) => Some(Arc::new(

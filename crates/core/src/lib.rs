@@ -22,6 +22,7 @@ pub mod audit;
 pub mod clients;
 pub mod clock;
 pub mod directory;
+pub mod enrollment;
 pub mod export;
 pub mod identity;
 mod lockout;

@@ -87,44 +87,64 @@ pub enum Refusal {
     /// A policy denies this user through this client (after the password).
     AccessDenied,
     /// The user's seat budget is full (SPEC §16); the month is not.
-    BudgetExceeded(BudgetName),
+    BudgetExceeded(RefusalText),
+    /// No second factor while one is required, and an enrollment window is
+    /// open for the user: where to enroll.
+    EnrollFirst(RefusalText),
 }
 
-/// A seat budget's name as a refusal carries it: its refusal text, made
-/// once per name ([`BudgetName::of`]) so refusals stay `Copy`.
+/// A refusal's text made from what the administrator configured (a seat
+/// budget's name, the portal's address), kept once per distinct text
+/// ([`RefusalText::of`]) so refusals stay `Copy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BudgetName {
+pub struct RefusalText {
     message: &'static str,
 }
 
-/// Distinct budget refusal texts kept for the life of the process; past
-/// this many (budgets renamed over and over) the general text is used.
-const MAX_BUDGET_TEXTS: usize = 1024;
+/// Distinct texts kept for the life of the process; past this many
+/// (budgets renamed over and over) `fallback` is used.
+const MAX_REFUSAL_TEXTS: usize = 1024;
 
-impl BudgetName {
-    /// The refusal of budget `name`:
-    /// `User limit exceeded for <name>, please contact your system administrator`.
-    pub fn of(name: &str) -> BudgetName {
+impl RefusalText {
+    /// `text`, kept; `fallback` once too many texts were made.
+    pub fn of(text: String, fallback: &'static str) -> RefusalText {
         static TEXTS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
-        let text = gatehouse_license::admission::budget_exceeded(name);
         let mut texts = TEXTS.lock().unwrap_or_else(|e| e.into_inner());
         let message = match texts.iter().find(|known| **known == text) {
             Some(known) => known,
-            None if texts.len() < MAX_BUDGET_TEXTS => {
+            None if texts.len() < MAX_REFUSAL_TEXTS => {
                 let made: &'static str = Box::leak(text.into_boxed_str());
                 texts.push(made);
                 made
             }
-            None => USER_LIMIT_EXCEEDED,
+            None => fallback,
         };
-        BudgetName { message }
+        RefusalText { message }
+    }
+
+    /// The refusal of seat budget `name`:
+    /// `User limit exceeded for <name>, please contact your system administrator`.
+    pub fn budget(name: &str) -> RefusalText {
+        RefusalText::of(
+            gatehouse_license::admission::budget_exceeded(name),
+            USER_LIMIT_EXCEEDED,
+        )
+    }
+
+    /// The refusal of a user who should enroll at `portal` first
+    /// ([`crate::enrollment::enroll_first`]).
+    pub fn enroll_first(portal: &str) -> RefusalText {
+        RefusalText::of(
+            crate::enrollment::enroll_first(portal),
+            SECOND_FACTOR_REQUIRED,
+        )
     }
 }
 
 impl Refusal {
     /// Every reason, in a fixed order (a budget refusal stands for every
     /// budget's).
-    pub const ALL: [Refusal; 16] = [
+    pub const ALL: [Refusal; 17] = [
         Refusal::InvalidCredentials,
         Refusal::InvalidOneTimeCode,
         Refusal::LicenseExpired,
@@ -140,8 +160,11 @@ impl Refusal {
         Refusal::SecondFactorRequired,
         Refusal::LockedOut,
         Refusal::AccessDenied,
-        Refusal::BudgetExceeded(BudgetName {
+        Refusal::BudgetExceeded(RefusalText {
             message: USER_LIMIT_EXCEEDED,
+        }),
+        Refusal::EnrollFirst(RefusalText {
+            message: SECOND_FACTOR_REQUIRED,
         }),
     ];
 
@@ -171,6 +194,7 @@ impl Refusal {
             Refusal::LockedOut => "locked_out",
             Refusal::AccessDenied => "access_denied",
             Refusal::BudgetExceeded(_) => "budget_exceeded",
+            Refusal::EnrollFirst(_) => "enroll_first",
         }
     }
 
@@ -191,7 +215,7 @@ impl Refusal {
             Refusal::SecondFactorRequired => SECOND_FACTOR_REQUIRED,
             Refusal::LockedOut => LOCKED_OUT,
             Refusal::AccessDenied => ACCESS_DENIED,
-            Refusal::BudgetExceeded(budget) => budget.message,
+            Refusal::BudgetExceeded(text) | Refusal::EnrollFirst(text) => text.message,
         }
     }
 }

@@ -236,6 +236,14 @@ pub fn group_key(text: &str) -> Option<String> {
     Some(format!("{source}:{name}"))
 }
 
+/// `groups` of `source` (`local`, or a directory's name) as keys; names
+/// that are not groups are left out.
+pub fn group_keys<'g>(source: &str, groups: impl Iterator<Item = &'g str>) -> Vec<String> {
+    groups
+        .filter_map(|group| group_key(&format!("{source}:{group}")))
+        .collect()
+}
+
 /// The login a policy is chosen for.
 #[derive(Debug, Clone, Copy)]
 pub struct PolicyRequest<'a> {

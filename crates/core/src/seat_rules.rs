@@ -80,6 +80,10 @@ pub struct SeatRules {
     pub marks: Vec<MarkedUser>,
     #[serde(default)]
     pub budgets: Vec<SeatBudget>,
+    /// Enrollment windows ([`crate::enrollment`]), kept with the seat
+    /// rules: the administrator's rules about users, saved whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<crate::enrollment::EnrollmentWindow>,
 }
 
 /// Most seat budgets.

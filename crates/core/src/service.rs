@@ -94,6 +94,10 @@ pub struct Settings {
     pub policies: Arc<PolicySet>,
     /// What policies saved at run time are checked against.
     pub policy_checks: PolicyChecks,
+    /// Where users enroll their own second factor (`http.public_url`, or
+    /// `push.public_url`), a base URL without a trailing slash; `None`:
+    /// enrollment windows cannot be opened.
+    pub portal_url: Option<String>,
 }
 
 impl Settings {
@@ -116,6 +120,7 @@ impl Settings {
             lockout: LockoutPolicy::default(),
             policies: Arc::default(),
             policy_checks: PolicyChecks::default(),
+            portal_url: None,
         }
     }
 }
@@ -238,8 +243,11 @@ pub struct Gatehouse {
     mfa: MfaSettings,
     lockout_policy: LockoutPolicy,
     policies: PolicyState,
-    /// Exempt and break-glass users (SPEC §16).
+    /// Exempt and break-glass users, seat budgets (SPEC §16) and
+    /// enrollment windows.
     seat_marks: SeatMarks,
+    /// The refusal naming where to enroll, when a portal URL is set.
+    enroll_first: Option<crate::outcome::RefusalText>,
     lockouts: Lockouts,
     /// Decoy password checks run (refusals that must take as long as a
     /// real check).
@@ -332,6 +340,10 @@ impl Gatehouse {
             lockout_policy: settings.lockout,
             policies: PolicyState::new(settings.policies, settings.policy_checks),
             seat_marks: SeatMarks::default(),
+            enroll_first: settings
+                .portal_url
+                .as_deref()
+                .map(crate::outcome::RefusalText::enroll_first),
             lockouts,
             decoys: std::sync::atomic::AtomicU64::new(0),
             overload_log: crate::ratelimit::RateLimitedLog::new(Duration::from_secs(10), 5),

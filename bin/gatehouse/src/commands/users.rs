@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use gatehouse_core::Gatehouse;
+use gatehouse_core::enrollment::WindowScope;
 use gatehouse_core::export::HistoryRow;
 use gatehouse_core::seat_rules::{Mark, SeatBudget};
 use gatehouse_core::store::{SeatOrder, SeatQuery};
@@ -14,7 +15,9 @@ use gatehouse_http::wire::{
     local_time,
 };
 
-use crate::cli::{FormatArgs, MonthFormatArgs, SeatsCommand, SortArg, UsersArgs};
+use crate::cli::{
+    EnrollCommand, FormatArgs, MonthFormatArgs, SeatsCommand, SortArg, UsersArgs, WindowScopeArgs,
+};
 use crate::commands::{Columns, emit};
 
 pub(crate) async fn users(gatehouse: &Gatehouse, args: UsersArgs) -> Result<ExitCode> {
@@ -247,5 +250,63 @@ pub(crate) async fn seats(gatehouse: &Gatehouse, command: SeatsCommand) -> Resul
             Mark::Reserved => "a break-glass user: never refused for the user limit",
         }
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn window_scope(args: WindowScopeArgs) -> Result<WindowScope> {
+    Ok(match (args.user, args.group) {
+        (Some(user), _) => WindowScope::user(&user)?,
+        (None, Some(group)) => WindowScope::group(&group)?,
+        (None, None) => WindowScope::Everyone,
+    })
+}
+
+pub(crate) async fn enroll(gatehouse: &Gatehouse, command: EnrollCommand) -> Result<ExitCode> {
+    let zone = gatehouse.time_zone();
+    match command {
+        EnrollCommand::Open { scope, days } => {
+            let window = gatehouse
+                .open_enrollment(window_scope(scope)?, days)
+                .await?;
+            println!(
+                "enrollment window open for {} until {}",
+                window.scope,
+                local_time(window.closes_at, zone)
+            );
+        }
+        EnrollCommand::Close { scope } => {
+            let window = gatehouse.close_enrollment(&window_scope(scope)?).await?;
+            println!("enrollment window for {} closed", window.scope);
+        }
+        EnrollCommand::List(format) => {
+            let windows = gatehouse.enrollment_windows().await?;
+            let rows: Vec<serde_json::Value> = windows
+                .iter()
+                .map(|window| {
+                    serde_json::json!({
+                        "scope": window.scope.to_string(),
+                        "opens_at": gatehouse_http::wire::rfc3339(window.opens_at, zone),
+                        "closes_at": gatehouse_http::wire::rfc3339(window.closes_at, zone),
+                        "opened_by": window.opened_by,
+                    })
+                })
+                .collect();
+            let columns = Columns {
+                keys: &["scope", "opens_at", "closes_at", "opened_by"],
+                titles: &["For", "Opened", "Closes", "By"],
+            };
+            emit(&format, &rows, columns, |i| {
+                vec![
+                    windows[i].scope.to_string(),
+                    local_time(windows[i].opens_at, zone),
+                    local_time(windows[i].closes_at, zone),
+                    windows[i].opened_by.clone(),
+                ]
+            })?;
+            if !format.json && !format.csv && rows.is_empty() {
+                eprintln!("no enrollment window is open");
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -186,7 +186,27 @@ pub(super) fn validate_directories(
     Ok(all)
 }
 
+/// A base URL setting (`https://gatehouse.example.com`), without a
+/// trailing slash; unset or empty: `None`.
+fn base_url(key: &str, raw: Option<&str>) -> Result<Option<String>> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(url) => {
+            let base = url.trim_end_matches('/');
+            let host = base
+                .strip_prefix("https://")
+                .or_else(|| base.strip_prefix("http://"))
+                .unwrap_or("");
+            if host.is_empty() || host.contains(['/', '?', '#', ' ']) {
+                bail!("{key}: {url:?} is not a base URL such as https://gatehouse.example.com");
+            }
+            Ok(Some(base.to_string()))
+        }
+    }
+}
+
 pub(super) fn validate_http(data_dir: &Path, raw: HttpSection) -> Result<HttpConfig> {
+    let public_url = base_url("http.public_url", raw.public_url.as_deref())?;
     let listen = match raw.listen.trim() {
         "" => None,
         text => Some(text.parse::<SocketAddr>().with_context(|| {
@@ -230,6 +250,7 @@ pub(super) fn validate_http(data_dir: &Path, raw: HttpSection) -> Result<HttpCon
         );
     }
     Ok(HttpConfig {
+        public_url,
         secure_cookies: raw.secure_cookies.unwrap_or(tls.is_some()),
         listen,
         tls,
@@ -257,22 +278,7 @@ pub(super) fn validate_push(raw: PushSection) -> Result<(PushSettings, Option<St
     if !(1..=1000).contains(&raw.max_per_hour) {
         bail!("push.max_per_hour must be between 1 and 1000");
     }
-    let public_url = match raw.public_url.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(url) => {
-            let base = url.trim_end_matches('/');
-            let host = base
-                .strip_prefix("https://")
-                .or_else(|| base.strip_prefix("http://"))
-                .unwrap_or("");
-            if host.is_empty() || host.contains(['/', '?', '#', ' ']) {
-                bail!(
-                    "push.public_url: {url:?} is not a base URL such as https://gatehouse.example.com"
-                );
-            }
-            Some(base.to_string())
-        }
-    };
+    let public_url = base_url("push.public_url", raw.public_url.as_deref())?;
     Ok((
         PushSettings {
             mode,

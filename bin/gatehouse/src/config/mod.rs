@@ -95,6 +95,9 @@ pub struct WebPushConfig {
 pub struct HttpConfig {
     /// `None`: no panel.
     pub listen: Option<SocketAddr>,
+    /// `http.public_url`: the panel's address as users reach it, without a
+    /// trailing slash.
+    pub public_url: Option<String>,
     pub tls: Option<gatehouse_http::Tls>,
     pub secure_cookies: bool,
     pub trusted_proxies: Vec<gatehouse_core::clients::Network>,

@@ -77,6 +77,10 @@ pub struct DirectorySection {
 pub struct HttpSection {
     /// Address and port of the panel and API; empty turns them off.
     pub listen: String,
+    /// The panel's address as users reach it (`https://gatehouse.example.com`):
+    /// where a user refused while an enrollment window is open is sent to
+    /// enroll (`/my/`). Default: `push.public_url`.
+    pub public_url: Option<String>,
     /// PEM certificate chain and private key: serve HTTPS.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -99,6 +103,7 @@ impl Default for HttpSection {
     fn default() -> HttpSection {
         HttpSection {
             listen: "127.0.0.1:8080".to_string(),
+            public_url: None,
             tls_cert: None,
             tls_key: None,
             secure_cookies: None,

@@ -69,6 +69,7 @@ fn defaults_need_no_file() {
     assert_eq!(config.push.timeout, Duration::from_secs(25));
     assert_eq!(config.push.lifetime, Duration::from_secs(30));
     assert_eq!(config.push_public_url, None);
+    assert_eq!(config.http.public_url, None);
     assert_eq!(config.radius.listen, Some("0.0.0.0:1812".parse().unwrap()));
     assert_eq!(config.radius.challenge_timeout, Duration::from_secs(60));
     assert!(config.radius.clients.is_empty());
@@ -118,6 +119,10 @@ fn invalid_values_name_their_key() {
         ),
         ("[radius]\nlisten = \"1812\"\n", "radius.listen"),
         ("[http]\nlisten = \"localhost\"\n", "http.listen"),
+        (
+            "[http]\npublic_url = \"https://gh.example.com/my/\"\n",
+            "http.public_url",
+        ),
         (
             "[http]\ntls_cert = \"/nonexistent/cert.pem\"\n",
             "http.tls_cert",

@@ -366,6 +366,65 @@ fn a_user_without_a_second_factor_is_refused_until_exempt() {
         .assert_code("Access-Accept");
 }
 
+/// An enrollment window opened from the CLI while `serve` runs: a user
+/// with no second factor is told where to enroll (the `http.public_url`
+/// portal), and is still not counted; closed, the plain refusal again.
+#[test]
+fn an_enrollment_window_tells_an_unenrolled_user_where_to_enroll() {
+    let Some((radclient, _python)) =
+        peers("an_enrollment_window_tells_an_unenrolled_user_where_to_enroll")
+    else {
+        return;
+    };
+    let gh = Installation::new("UTC");
+    let path = gh.data_dir().join("gatehouse.toml");
+    let config = std::fs::read_to_string(&path).unwrap().replace(
+        "[http]\n",
+        "[http]\npublic_url = \"https://gatehouse.example.com/\"\n",
+    );
+    std::fs::write(&path, config).unwrap();
+    gh.ok(
+        &["local-user", "add", "erik", "--password-stdin"],
+        "erik-secret\n",
+    );
+    let radius = Radius::start(gh);
+    let opened = radius.gh.ok(&["enroll", "open", "erik", "--days", "3"], "");
+    assert!(
+        opened.contains("enrollment window open for user erik until"),
+        "{opened}"
+    );
+    assert_eq!(
+        radius.log_count(&["seat marks in force", "generation=1"], 1),
+        1
+    );
+    radius
+        .radclient(&radclient, &pap("erik", "erik-secret"), SECRET)
+        .assert_reply(
+            "Access-Reject",
+            "Enroll a second factor at https://gatehouse.example.com/my/, then log in again",
+        );
+    assert!(radius.gh.users_this_month().is_empty(), "not counted");
+    let listed: Value =
+        serde_json::from_str(&radius.gh.ok(&["enroll", "list", "--json"], "")).unwrap();
+    assert_eq!(listed[0]["scope"], "user erik", "{listed}");
+    radius.gh.ok(&["enroll", "close", "erik"], "");
+    assert_eq!(
+        radius.log_count(&["seat marks in force", "generation=2"], 1),
+        1
+    );
+    radius
+        .radclient(&radclient, &pap("erik", "erik-secret"), SECRET)
+        .assert_reply(
+            "Access-Reject",
+            "A second factor is required, please contact your system administrator",
+        );
+    let refused = radius.gh.run(&["enroll", "open", "--group", "staff"], "");
+    assert!(
+        !refused.status.success(),
+        "a group is named as policies name one"
+    );
+}
+
 /// SPEC §12: five wrong codes lock the user (even the right code is then
 /// refused), the lock is logged and listed, and an administrator ends it.
 #[test]

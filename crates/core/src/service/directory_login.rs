@@ -12,6 +12,7 @@ use super::policies::Route;
 use super::{Gatehouse, TOTP_ISSUER, TotpEnrollment};
 use crate::directory::{Directory, DirectoryEntry, DirectoryUnavailable, Resolution};
 use crate::outcome::{FirstFactor, Refusal};
+use crate::policy::group_keys;
 use crate::store::{StoreError, TotpRecord};
 use crate::totp::{TotpMode, TotpSecret};
 
@@ -113,7 +114,8 @@ impl Gatehouse {
         let exempt = entry.in_groups(&self.mfa.exempt_groups);
         let second_factor =
             self.narrow(&identity, chosen.as_ref(), second_factor, self.phone(push));
-        self.passed_password(identity, route, second_factor, chosen, exempt)
+        let keys = group_keys(&entry.directory, groups.iter().map(String::as_str));
+        self.passed_password(identity, route, second_factor, chosen, exempt, &keys)
     }
 
     /// Whether a directory is configured.

@@ -12,8 +12,9 @@ use super::policies::{Chosen, Route};
 use super::{Gatehouse, Record};
 use crate::identity::{Identity, Username};
 use crate::outcome::{
-    Admitted, Authenticated, BudgetName, FirstFactor, LoginStep, Refusal, SecondFactor,
+    Admitted, Authenticated, FirstFactor, LoginStep, Refusal, RefusalText, SecondFactor,
 };
+use crate::policy::group_keys;
 use crate::store::PushUser;
 use crate::store::{
     AdmitOutcome, AdmitRequest, BudgetClaim, LoginRecord, RefusalRecord, StoreError, TotpRecord,
@@ -295,6 +296,7 @@ impl Gatehouse {
             second_factor,
             chosen,
             user.second_factor_exempt,
+            &group_keys("local", user.groups.iter().map(|group| group.as_str())),
         )
     }
 
@@ -303,6 +305,8 @@ impl Gatehouse {
     /// push is not licensed, or of a user with no second factor the policy
     /// (or, without one, the default rule: `exempt` users are not asked
     /// for one) requires.
+    /// `groups` (keys) say whether an enrollment window is open for a user
+    /// refused for having no second factor.
     pub(super) fn passed_password(
         &self,
         identity: Identity,
@@ -310,6 +314,7 @@ impl Gatehouse {
         owed: Result<SecondFactor, Refusal>,
         chosen: Option<Chosen>,
         exempt: bool,
+        groups: &[String],
     ) -> Result<FirstFactor, Refusal> {
         let denied = chosen.as_ref().is_some_and(Chosen::denies);
         let second_factor = match owed {
@@ -320,7 +325,14 @@ impl Gatehouse {
                 return Err(refusal);
             }
         };
-        let authorization = self.apply_policy(&identity, route, chosen, &second_factor, exempt)?;
+        let authorization = self
+            .apply_policy(&identity, route, chosen, &second_factor, exempt)
+            .map_err(|refusal| match refusal {
+                Refusal::SecondFactorRequired if second_factor == SecondFactor::None => {
+                    self.enroll_instead(&identity, groups).unwrap_or(refusal)
+                }
+                refusal => refusal,
+            })?;
         Ok(FirstFactor {
             identity,
             second_factor,
@@ -692,7 +704,7 @@ impl Gatehouse {
             attempts: 1,
         });
         budget.map_or(Refusal::UserLimitExceeded, |name| {
-            Refusal::BudgetExceeded(BudgetName::of(name))
+            Refusal::BudgetExceeded(RefusalText::budget(name))
         })
     }
 

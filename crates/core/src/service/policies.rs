@@ -15,7 +15,7 @@ use crate::identity::{Identity, Username};
 use crate::outcome::{Authorization, Refusal, SecondFactor};
 use crate::policy::{
     Access, Factors, MAX_REPLY_BYTES, PolicyChecks, PolicyError, PolicyRequest, PolicySet,
-    PolicyText, group_key, read_policies,
+    PolicyText, group_keys, read_policies,
 };
 use crate::push::PushMode;
 use crate::store::{Checked, PolicySetRecord, PushUser, Store, StoreError};
@@ -366,10 +366,7 @@ impl Gatehouse {
         let policy = self
             .choose_policy(&identity, groups.iter().map(String::as_str), &source, route)
             .map_err(|_| PolicyTestError::Unusable(self.policies().err().unwrap_or_default()))?;
-        let groups = groups
-            .iter()
-            .filter_map(|group| group_key(&format!("{source}:{group}")))
-            .collect();
+        let groups = group_keys(&source, groups.iter().map(String::as_str));
         Ok(PolicyTest {
             identity,
             groups,
@@ -429,9 +426,7 @@ impl Gatehouse {
         if set.is_empty() {
             return Ok(None);
         }
-        let keys: Vec<String> = groups
-            .filter_map(|group| group_key(&format!("{source}:{group}")))
-            .collect();
+        let keys = group_keys(source, groups);
         let request = PolicyRequest {
             user: &identity.username,
             client: route.client,

@@ -9,9 +9,10 @@ use std::sync::{Arc, RwLock};
 use gatehouse_license::Standing;
 
 use super::Gatehouse;
+use crate::enrollment::{self, EnrollmentWindow, WindowError, WindowScope};
 use crate::identity::{Identity, Source, Username};
 use crate::outcome::Refusal;
-use crate::policy::group_key;
+use crate::policy::group_keys;
 use crate::seat_rules::{BudgetError, Mark, MarkError, MarkedUser, SeatBudget, SeatRules};
 use crate::store::{Checked, SeatRulesRecord, Store, StoreError};
 
@@ -95,6 +96,12 @@ pub enum SeatMarkError {
     Refused(#[from] MarkError),
     #[error(transparent)]
     Budget(#[from] BudgetError),
+    #[error(transparent)]
+    Window(#[from] WindowError),
+    #[error(
+        "set http.public_url (or push.public_url) first: a user refused while a window is open is told that address"
+    )]
+    NoPortal,
     #[error("the seat marks keep changing meanwhile; try again")]
     Busy,
     #[error(transparent)]
@@ -147,11 +154,8 @@ impl Gatehouse {
 
     /// `identity`'s groups as policies and budgets name them.
     async fn group_keys(&self, identity: &Identity) -> Result<Vec<String>, Refusal> {
-        let keys = |source: &str, groups: &mut dyn Iterator<Item = &str>| -> Vec<String> {
-            groups
-                .filter_map(|group| group_key(&format!("{source}:{group}")))
-                .collect()
-        };
+        let keys =
+            |source: &str, groups: &mut dyn Iterator<Item = &str>| group_keys(source, groups);
         match identity.source {
             Source::Local => {
                 let Ok(username) = Username::parse(&identity.username) else {
@@ -232,6 +236,78 @@ impl Gatehouse {
         self.audit("seat.budget.delete", &removed.name, serde_json::Value::Null)
             .await;
         Ok(removed)
+    }
+
+    /// Opens an enrollment window for `scope` for `days`, replacing one
+    /// already open for it.
+    pub async fn open_enrollment(
+        &self,
+        scope: WindowScope,
+        days: u32,
+    ) -> Result<EnrollmentWindow, SeatMarkError> {
+        if self.enroll_first.is_none() {
+            return Err(SeatMarkError::NoPortal);
+        }
+        let now = self.clock.now();
+        let by = crate::audit::current().who;
+        let window = self
+            .edit_seat_rules(|rules| {
+                enrollment::open(&mut rules.windows, scope.clone(), days, now, &by)
+            })
+            .await?;
+        tracing::info!(scope = %window.scope, closes_at = %window.closes_at, "enrollment window opened");
+        self.audit(
+            "enrollment.open",
+            &window.scope.to_string(),
+            serde_json::json!({"days": days, "closes_at": window.closes_at.to_string()}),
+        )
+        .await;
+        Ok(window)
+    }
+
+    /// Closes the open enrollment window for `scope`.
+    pub async fn close_enrollment(
+        &self,
+        scope: &WindowScope,
+    ) -> Result<EnrollmentWindow, SeatMarkError> {
+        let now = self.clock.now();
+        let window = self
+            .edit_seat_rules(|rules| enrollment::close(&mut rules.windows, scope, now))
+            .await?;
+        tracing::info!(scope = %window.scope, "enrollment window closed");
+        self.audit(
+            "enrollment.close",
+            &window.scope.to_string(),
+            serde_json::Value::Null,
+        )
+        .await;
+        Ok(window)
+    }
+
+    /// The enrollment windows open now.
+    pub async fn enrollment_windows(&self) -> Result<Vec<EnrollmentWindow>, StoreError> {
+        let rules = match self.store.seat_rules().await? {
+            None => SeatRules::default(),
+            Some(saved) => read(&saved).map_err(StoreError::Corrupt)?,
+        };
+        let now = self.clock.now();
+        Ok(rules
+            .windows
+            .into_iter()
+            .filter(|window| window.is_open(now))
+            .collect())
+    }
+
+    /// For a user with no second factor while one is required: the
+    /// refusal naming where to enroll, while a window is open for them (in
+    /// `groups`, as keys); `None`: none is.
+    pub(super) fn enroll_instead(&self, identity: &Identity, groups: &[String]) -> Option<Refusal> {
+        let text = self.enroll_first?;
+        let rules = self.seat_marks.in_force().rules;
+        let window =
+            enrollment::open_for(&rules.windows, &identity.username, groups, self.clock.now())?;
+        tracing::info!(username = %identity.username, scope = %window.scope, "authentication refused: no second factor enrolled; told where to enroll (window open)");
+        Some(Refusal::EnrollFirst(text))
     }
 
     /// Every marked user, in the order they were marked.

@@ -851,6 +851,112 @@ mod front_door {
         format!("{}{}", (good.as_bytes()[0] - b'0' + 1) % 10, &good[1..])
     }
 
+    /// While an enrollment window is open for a user with no second factor
+    /// (by name, group or everyone), the refusal says where to enroll; it
+    /// counts nobody; closed or expired, the plain refusal again. Without a
+    /// portal address no window can be opened.
+    #[tokio::test]
+    async fn an_open_enrollment_window_tells_an_unenrolled_user_where_to_enroll() {
+        use gatehouse_core::enrollment::WindowScope;
+        let (fx, without_portal) = strict("enroll-window").await;
+        assert_eq!(
+            without_portal
+                .open_enrollment(WindowScope::Everyone, 7)
+                .await
+                .unwrap_err()
+                .to_string(),
+            "set http.public_url (or push.public_url) first: a user refused while a window is open is told that address"
+        );
+        let gatehouse = support::open(
+            &fx.path,
+            Settings {
+                mfa: MfaSettings::default(),
+                portal_url: Some("https://gatehouse.example.com".into()),
+                ..support::settings(fx.clock.clone(), &fx.zone)
+            },
+        )
+        .await;
+        fx.add_users(&["alice", "bob", "carol"]).await;
+        gatehouse.add_local_group("staff").await.unwrap();
+        gatehouse
+            .edit_local_user_groups(
+                "bob",
+                &GroupEdit::Join(LocalGroupName::parse("staff").unwrap()),
+            )
+            .await
+            .unwrap();
+        let enroll =
+            "Enroll a second factor at https://gatehouse.example.com/my/, then log in again";
+        let refusal = |name: &'static str| {
+            let gatehouse = &gatehouse;
+            async move {
+                gatehouse
+                    .authenticate(name, &format!("{name}-pw"), "vpn")
+                    .await
+                    .unwrap_err()
+                    .message()
+            }
+        };
+        assert_eq!(
+            refusal("alice").await,
+            SECOND_FACTOR_REQUIRED,
+            "no window yet"
+        );
+        gatehouse
+            .open_enrollment(WindowScope::user("Alice").unwrap(), 7)
+            .await
+            .unwrap();
+        gatehouse
+            .open_enrollment(WindowScope::group("local:staff").unwrap(), 1)
+            .await
+            .unwrap();
+        assert_eq!(refusal("alice").await, enroll);
+        assert_eq!(refusal("bob").await, enroll, "by group");
+        assert_eq!(refusal("carol").await, SECOND_FACTOR_REQUIRED);
+        assert_eq!(
+            gatehouse.authenticate("alice", "wrong", "vpn").await,
+            Err(Refusal::InvalidCredentials),
+            "a wrong password learns nothing"
+        );
+        assert_eq!(fx.active().await, 0, "nobody is counted");
+        // The group's one day passes; alice's week does not.
+        advance(&fx, 25 * 3600);
+        assert_eq!(refusal("bob").await, SECOND_FACTOR_REQUIRED);
+        assert_eq!(refusal("alice").await, enroll);
+        gatehouse
+            .close_enrollment(&WindowScope::user("alice").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(refusal("alice").await, SECOND_FACTOR_REQUIRED);
+        let windows = gatehouse.enrollment_windows().await.unwrap();
+        assert!(windows.is_empty(), "{windows:?}");
+        gatehouse
+            .open_enrollment(WindowScope::Everyone, 7)
+            .await
+            .unwrap();
+        assert_eq!(refusal("carol").await, enroll, "everyone");
+        let actions: Vec<String> = gatehouse
+            .audit_entries(&gatehouse_core::audit::AuditQuery {
+                action: Some("enrollment.".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|record| record.entry.action)
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "enrollment.open",
+                "enrollment.close",
+                "enrollment.open",
+                "enrollment.open"
+            ]
+        );
+    }
+
     #[tokio::test]
     async fn a_user_without_a_second_factor_is_refused_unless_exempt() {
         let (fx, gatehouse) = strict("mfa-required").await;

@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::SeatMarkError;
+use gatehouse_core::enrollment::WindowError;
 use gatehouse_core::seat_rules::{BudgetError, Mark, MarkError};
 use serde::Serialize;
 
@@ -89,7 +90,10 @@ fn mark_error(refused: SeatMarkError) -> Response {
     let status = match &refused {
         SeatMarkError::Store(store) => return unavailable(store.clone()),
         SeatMarkError::Refused(MarkError::NotMarked(_))
-        | SeatMarkError::Budget(BudgetError::Missing(_)) => StatusCode::NOT_FOUND,
+        | SeatMarkError::Budget(BudgetError::Missing(_))
+        | SeatMarkError::Window(WindowError::NotOpen(_)) => StatusCode::NOT_FOUND,
+        SeatMarkError::Window(_) => StatusCode::BAD_REQUEST,
+        SeatMarkError::NoPortal => StatusCode::CONFLICT,
         SeatMarkError::Refused(MarkError::Username(_))
         | SeatMarkError::Budget(
             BudgetError::BadName(_)
