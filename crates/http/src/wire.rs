@@ -4,6 +4,7 @@
 use gatehouse_core::Username;
 use gatehouse_core::admin::{AdminSummary, TokenSummary};
 use gatehouse_core::clients::RadiusClient;
+use gatehouse_core::enrollment::{EnrollmentWindow, WindowScope};
 use gatehouse_core::policy::{Factors, PolicyText};
 use gatehouse_core::push::Decision;
 use gatehouse_core::seat_rules::SeatBudget;
@@ -343,6 +344,77 @@ impl SeatBudgetRequestJson {
             groups: self.groups,
             clients: self.clients,
             alarm_percent: self.alarm_percent,
+        }
+    }
+}
+
+/// An open enrollment window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnrollmentWindowJson {
+    /// Whom it is for, in words: `user alice`, `group local:staff`,
+    /// `everyone`.
+    #[serde(rename = "for")]
+    pub scope: String,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub all: bool,
+    pub opens_at: String,
+    pub closes_at: String,
+    pub opened_by: String,
+}
+
+impl EnrollmentWindowJson {
+    pub fn new(window: &EnrollmentWindow, zone: &TimeZone) -> EnrollmentWindowJson {
+        let (user, group) = match &window.scope {
+            WindowScope::User(name) => (Some(name.clone()), None),
+            WindowScope::Group(key) => (None, Some(key.clone())),
+            WindowScope::Everyone => (None, None),
+        };
+        EnrollmentWindowJson {
+            scope: window.scope.to_string(),
+            all: window.scope == WindowScope::Everyone,
+            user,
+            group,
+            opens_at: rfc3339(window.opens_at, zone),
+            closes_at: rfc3339(window.closes_at, zone),
+            opened_by: window.opened_by.clone(),
+        }
+    }
+}
+
+/// Whom a window is for, as the API and the panel's form take it: exactly
+/// one of a user, a group or everyone; `days` when opening.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollmentScopeJson {
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub all: bool,
+    #[serde(default)]
+    pub days: Option<u32>,
+}
+
+impl EnrollmentScopeJson {
+    /// The scope named, or why it is not one.
+    pub fn scope(&self) -> Result<WindowScope, String> {
+        let user = self
+            .user
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty());
+        let group = self
+            .group
+            .as_deref()
+            .map(str::trim)
+            .filter(|g| !g.is_empty());
+        match (user, group, self.all) {
+            (Some(user), None, false) => WindowScope::user(user).map_err(|e| e.to_string()),
+            (None, Some(group), false) => WindowScope::group(group).map_err(|e| e.to_string()),
+            (None, None, true) => Ok(WindowScope::Everyone),
+            _ => Err("name exactly one of a user, a group or all".to_string()),
         }
     }
 }

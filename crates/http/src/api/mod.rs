@@ -78,6 +78,16 @@ pub fn routes() -> (Router<Arc<Panel>>, Vec<(&'static str, &'static str)>) {
     );
     add("/seat-budgets", &["get"], get(seats::seat_budgets));
     add(
+        "/enrollment-windows",
+        &["get", "post"],
+        get(seats::enrollment_windows).post(seats::open_enrollment),
+    );
+    add(
+        "/enrollment-windows/close",
+        &["post"],
+        post(seats::close_enrollment),
+    );
+    add(
         "/seat-budgets/{name}",
         &["put", "delete"],
         put(seats::save_budget).delete(seats::delete_budget),

@@ -1,5 +1,6 @@
-//! Exempt and break-glass users and seat budgets (SPEC §16):
-//! `/api/v1/seat-marks`, `/api/v1/seat-budgets`.
+//! Exempt and break-glass users and seat budgets (SPEC §16), and
+//! enrollment windows, kept with them: `/api/v1/seat-marks`,
+//! `/api/v1/seat-budgets`, `/api/v1/enrollment-windows`.
 
 use std::sync::Arc;
 
@@ -15,7 +16,10 @@ use serde::Serialize;
 use super::{Body, error, unavailable};
 use crate::auth::Admin;
 use crate::state::Panel;
-use crate::wire::{SeatBudgetJson, SeatBudgetRequestJson, SeatMarkJson, SeatMarkRequestJson};
+use crate::wire::{
+    EnrollmentScopeJson, EnrollmentWindowJson, SeatBudgetJson, SeatBudgetRequestJson, SeatMarkJson,
+    SeatMarkRequestJson,
+};
 
 /// The marks and how many of each the license in force grants.
 #[derive(Debug, Serialize)]
@@ -139,6 +143,58 @@ pub(super) async fn delete_budget(
     Path(name): Path<String>,
 ) -> Response {
     match panel.gatehouse.delete_budget(&name).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(refused) => mark_error(refused),
+    }
+}
+
+pub(super) async fn enrollment_windows(State(panel): State<Arc<Panel>>, _admin: Admin) -> Response {
+    let gatehouse = &panel.gatehouse;
+    match gatehouse.enrollment_windows().await {
+        Ok(windows) => Json(
+            windows
+                .iter()
+                .map(|w| EnrollmentWindowJson::new(w, gatehouse.time_zone()))
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(store) => unavailable(store),
+    }
+}
+
+pub(super) async fn open_enrollment(
+    State(panel): State<Arc<Panel>>,
+    _admin: Admin,
+    Body(request): Body<EnrollmentScopeJson>,
+) -> Response {
+    let scope = match request.scope() {
+        Ok(scope) => scope,
+        Err(why) => return error(StatusCode::BAD_REQUEST, why),
+    };
+    let days = request
+        .days
+        .unwrap_or(gatehouse_core::enrollment::DEFAULT_WINDOW_DAYS);
+    let gatehouse = &panel.gatehouse;
+    match gatehouse.open_enrollment(scope, days).await {
+        Ok(window) => (
+            StatusCode::CREATED,
+            Json(EnrollmentWindowJson::new(&window, gatehouse.time_zone())),
+        )
+            .into_response(),
+        Err(refused) => mark_error(refused),
+    }
+}
+
+pub(super) async fn close_enrollment(
+    State(panel): State<Arc<Panel>>,
+    _admin: Admin,
+    Body(request): Body<EnrollmentScopeJson>,
+) -> Response {
+    let scope = match request.scope() {
+        Ok(scope) => scope,
+        Err(why) => return error(StatusCode::BAD_REQUEST, why),
+    };
+    match panel.gatehouse.close_enrollment(&scope).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(refused) => mark_error(refused),
     }

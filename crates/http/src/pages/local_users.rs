@@ -14,7 +14,9 @@ use super::{DoneQuery, Flash, Nav, page, redirect_done, unavailable};
 use crate::auth::{Admin, AdminForm, NoFields};
 use crate::forms::{local_users_json, parse_mode, qr_svg, removal_notice};
 use crate::state::Panel;
-use crate::wire::{LocalUserJson, LockoutJson};
+use crate::wire::{
+    EnrollmentScopeJson, EnrollmentWindowJson, LocalUserJson, LockoutJson, local_time,
+};
 
 #[derive(Template)]
 #[template(path = "local_users.html")]
@@ -25,6 +27,8 @@ struct LocalUsersPage {
     /// Users locked out or with failed attempts in a row (local and
     /// directory alike).
     lockouts: Vec<LockoutJson>,
+    /// Enrollment windows open now.
+    windows: Vec<EnrollmentWindowJson>,
     second_factor_required: bool,
     notice: Option<String>,
     error: Option<String>,
@@ -50,16 +54,25 @@ async fn render_local_users(
     let listed = async {
         let users = local_users_json(panel).await?;
         let lockouts = gatehouse.lockouts().await?;
-        Ok::<_, gatehouse_core::StoreError>((users, lockouts))
+        let windows = gatehouse.enrollment_windows().await?;
+        Ok::<_, gatehouse_core::StoreError>((users, lockouts, windows))
     };
     match listed.await {
-        Ok((users, lockouts)) => page(
+        Ok((users, lockouts, windows)) => page(
             status,
             &LocalUsersPage {
                 nav: Nav::new(panel, admin, "local-users"),
                 csrf: admin.csrf().to_string(),
                 users,
                 lockouts: LockoutJson::list(&lockouts, gatehouse.now(), gatehouse.time_zone()),
+                windows: windows
+                    .iter()
+                    .map(|window| {
+                        let mut row = EnrollmentWindowJson::new(window, gatehouse.time_zone());
+                        row.closes_at = local_time(window.closes_at, gatehouse.time_zone());
+                        row
+                    })
+                    .collect(),
                 second_factor_required: gatehouse.second_factor_required(),
                 notice: flash.notice(),
                 error: flash.error(),
@@ -258,4 +271,78 @@ pub(super) async fn remove_totp(
         .await
         .map(|removed| removal_notice(format!("Removed TOTP of {name}."), &removed));
     after_action(&panel, &admin, done).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct EnrollmentForm {
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    group: String,
+    /// The checkbox: present when checked.
+    #[serde(default)]
+    all: Option<String>,
+    #[serde(default)]
+    days: String,
+}
+
+/// Opens (`/enrollment/open`) or closes (`/enrollment/close`) an
+/// enrollment window.
+pub(super) async fn enrollment_window(
+    State(panel): State<Arc<Panel>>,
+    Path(action): Path<String>,
+    AdminForm(admin, form): AdminForm<EnrollmentForm>,
+) -> Response {
+    let scope = EnrollmentScopeJson {
+        user: Some(form.user),
+        group: Some(form.group),
+        all: form.all.is_some(),
+        days: None,
+    }
+    .scope();
+    let gatehouse = &panel.gatehouse;
+    let result = match (scope, action.as_str()) {
+        (Err(why), _) => Err(why),
+        (Ok(scope), "open") => {
+            let days = match form.days.trim() {
+                "" => Ok(gatehouse_core::enrollment::DEFAULT_WINDOW_DAYS),
+                days => days
+                    .parse::<u32>()
+                    .map_err(|_| format!("days must be a whole number, not {days:?}")),
+            };
+            match days {
+                Err(why) => Err(why),
+                Ok(days) => gatehouse
+                    .open_enrollment(scope, days)
+                    .await
+                    .map(|window| {
+                        format!(
+                            "Enrollment window open for {} until {}.",
+                            window.scope,
+                            local_time(window.closes_at, gatehouse.time_zone())
+                        )
+                    })
+                    .map_err(|refused| refused.to_string()),
+            }
+        }
+        (Ok(scope), "close") => gatehouse
+            .close_enrollment(&scope)
+            .await
+            .map(|window| format!("Enrollment window for {} closed.", window.scope))
+            .map_err(|refused| refused.to_string()),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    match result {
+        Ok(done) => redirect_done("/local-users", &done),
+        Err(why) => {
+            render_local_users(
+                &panel,
+                &admin,
+                StatusCode::BAD_REQUEST,
+                Flash::Error(why),
+                None,
+            )
+            .await
+        }
+    }
 }

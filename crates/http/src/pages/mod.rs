@@ -59,6 +59,7 @@ pub(crate) fn routes() -> Listed {
         .route("/local-users/{name}/{action}", post(local_user_action))
         .route("/local-users/{name}/totp/remove", post(remove_totp))
         .route("/lockouts/unlock", post(unlock_user))
+        .route("/enrollment/{action}", post(local_users::enrollment_window))
         .route("/clients", get(clients_page).post(add_client))
         .route("/clients/{name}/delete", post(delete_client))
         .route("/policies", get(policies::policies_page))

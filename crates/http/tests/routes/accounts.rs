@@ -164,3 +164,106 @@ async fn radius_clients_are_managed() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// Enrollment windows through the API and the Local users page: opened
+/// for a user, a group or everyone, listed, closed; bad scopes refused.
+#[tokio::test]
+async fn enrollment_windows_are_opened_listed_and_closed() {
+    let fx = fixture("enrollment-windows").await;
+    let (status, opened) = fx
+        .api(
+            As::Token,
+            Method::POST,
+            "/api/v1/enrollment-windows",
+            Some(json!({"user": "Alice", "days": 3})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    assert_eq!(
+        (&opened["for"], &opened["user"], &opened["closes_at"]),
+        (
+            &json!("user alice"),
+            &json!("alice"),
+            &json!("2026-11-13T10:00:00+00:00")
+        )
+    );
+    for (body, status, reason) in [
+        (
+            json!({"user": "a", "all": true}),
+            StatusCode::BAD_REQUEST,
+            "exactly one",
+        ),
+        (json!({}), StatusCode::BAD_REQUEST, "exactly one"),
+        (
+            json!({"group": "staff"}),
+            StatusCode::BAD_REQUEST,
+            "not a group",
+        ),
+        (
+            json!({"all": true, "days": 91}),
+            StatusCode::BAD_REQUEST,
+            "1 to 90",
+        ),
+    ] {
+        let (got, answer) = fx
+            .api(
+                As::Token,
+                Method::POST,
+                "/api/v1/enrollment-windows",
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(got, status, "{body}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(reason),
+            "{body}: {answer}"
+        );
+    }
+    // The panel: a group's window from the form, both listed.
+    let response = fx
+        .form(
+            As::Session,
+            "/enrollment/open",
+            &[("user", ""), ("group", "local:staff"), ("days", "")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, html) = fx.page(As::Session, "/local-users").await;
+    assert!(
+        html.contains("<td class=\"window\">user alice</td>"),
+        "{html}"
+    );
+    assert!(html.contains("<td class=\"window\">group local:staff</td>"));
+    let (_, listed) = fx
+        .api(As::Token, Method::GET, "/api/v1/enrollment-windows", None)
+        .await;
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    // Closed from the panel and the API; closing again is a 404.
+    let response = fx
+        .form(
+            As::Session,
+            "/enrollment/close",
+            &[("group", "local:staff")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (status, _) = fx
+        .api(
+            As::Token,
+            Method::POST,
+            "/api/v1/enrollment-windows/close",
+            Some(json!({"user": "alice"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = fx
+        .api(
+            As::Token,
+            Method::POST,
+            "/api/v1/enrollment-windows/close",
+            Some(json!({"user": "alice"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(fx.audit(Some("enrollment."), 10).await.len(), 4);
+}

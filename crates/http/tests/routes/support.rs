@@ -111,6 +111,7 @@ async fn build(
                     directories: Vec::new(),
                     replies: Some(Arc::new(Dictionary::builtin())),
                 },
+                portal_url: Some("https://gatehouse.example.com".into()),
                 ..Settings::new(clock.clone())
             },
         )
