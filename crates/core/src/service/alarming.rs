@@ -219,18 +219,18 @@ impl Gatehouse {
         }
         let result = async {
             let used = self.store.budget_used(month, &budget.name).await?;
-            let (settings, fired) = {
+            let (settings, due) = {
                 let memory = self.alarms.memory();
-                (memory.settings.clone(), memory.fired.clone())
+                let due = due_budget_alarms(
+                    &budget.name,
+                    budget.size,
+                    used,
+                    month,
+                    &budget.alarm_percent,
+                    |key| memory.fired.contains(key),
+                );
+                (memory.settings.clone(), due)
             };
-            let due = due_budget_alarms(
-                &budget.name,
-                budget.size,
-                used,
-                month,
-                &budget.alarm_percent,
-                |key| fired.contains(key),
-            );
             if due.is_empty() {
                 return Ok(());
             }

@@ -416,18 +416,25 @@ impl Gatehouse {
     }
 
     pub async fn license_view(&self) -> Result<LicenseView, StoreError> {
+        Ok(self.license_view_and_usage().await?.0)
+    }
+
+    /// [`license_view`](Self::license_view), and the per-month history it
+    /// read for the usage heads.
+    async fn license_view_and_usage(
+        &self,
+    ) -> Result<(LicenseView, Vec<MonthUsageRecord>), StoreError> {
         let license = self.license();
         let now = self.clock.now();
         let month = Month::containing(now, &self.zone);
         let active_users = self.store.active_users(month).await?;
-        let usage_heads = self
-            .usage()
-            .await?
+        let usage = self.usage().await?;
+        let usage_heads = usage
             .iter()
             .filter(|m| m.month == month || m.month == month.previous())
             .filter_map(|m| Some((m.month, m.active_users, m.chain_head?)))
             .collect();
-        Ok(LicenseView {
+        let view = LicenseView {
             usage_heads,
             status: self.license_status_at(now),
             days_remaining: license.days_remaining(&self.zone, now),
@@ -437,7 +444,8 @@ impl Gatehouse {
             active_users,
             time_zone: self.zone_name.clone(),
             month,
-        })
+        };
+        Ok((view, usage))
     }
 
     // ----- users and history -------------------------------------------------
@@ -493,9 +501,8 @@ impl Gatehouse {
     /// The application key file (SPEC §5): built now and signed with the
     /// installation key.
     pub async fn application_key_file(&self) -> Result<String, StoreError> {
-        let view = self.license_view().await?;
+        let (view, history) = self.license_view_and_usage().await?;
         let users = self.users(&SeatQuery::all(view.month)).await?;
-        let history = self.usage().await?;
         let mut usage_chains = Vec::new();
         for month in [view.month.previous(), view.month] {
             if let Some(chain) = self.store.usage_chain(month).await? {

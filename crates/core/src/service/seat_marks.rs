@@ -154,8 +154,6 @@ impl Gatehouse {
 
     /// `identity`'s groups as policies and budgets name them.
     async fn group_keys(&self, identity: &Identity) -> Result<Vec<String>, Refusal> {
-        let keys =
-            |source: &str, groups: &mut dyn Iterator<Item = &str>| group_keys(source, groups);
         match identity.source {
             Source::Local => {
                 let Ok(username) = Username::parse(&identity.username) else {
@@ -167,13 +165,13 @@ impl Gatehouse {
                     .await
                     .map_err(|error| self.unavailable(identity, &error))?;
                 Ok(account.map_or_else(Vec::new, |account| {
-                    keys("local", &mut account.user.groups.iter().map(|g| g.as_str()))
+                    group_keys("local", account.user.groups.iter().map(|g| g.as_str()))
                 }))
             }
             Source::Directory => match self.directory_user(&identity.username).await {
-                Ok(entry) => Ok(keys(
+                Ok(entry) => Ok(group_keys(
                     &entry.directory,
-                    &mut entry
+                    entry
                         .groups
                         .iter()
                         .chain(&entry.aliases)
@@ -189,10 +187,7 @@ impl Gatehouse {
 
     /// The seat budgets, with their users this month.
     pub async fn seat_budgets(&self) -> Result<Vec<(SeatBudget, u32)>, StoreError> {
-        let rules = match self.store.seat_rules().await? {
-            None => SeatRules::default(),
-            Some(saved) => read(&saved).map_err(StoreError::Corrupt)?,
-        };
+        let rules = self.saved_seat_rules().await?;
         let usage = self.store.budget_usage(self.current_month()).await?;
         Ok(rules
             .budgets
@@ -286,10 +281,7 @@ impl Gatehouse {
 
     /// The enrollment windows open now.
     pub async fn enrollment_windows(&self) -> Result<Vec<EnrollmentWindow>, StoreError> {
-        let rules = match self.store.seat_rules().await? {
-            None => SeatRules::default(),
-            Some(saved) => read(&saved).map_err(StoreError::Corrupt)?,
-        };
+        let rules = self.saved_seat_rules().await?;
         let now = self.clock.now();
         Ok(rules
             .windows
@@ -312,10 +304,7 @@ impl Gatehouse {
 
     /// Every marked user, in the order they were marked.
     pub async fn seat_marks(&self) -> Result<Vec<ListedMark>, StoreError> {
-        let rules = match self.store.seat_rules().await? {
-            None => SeatRules::default(),
-            Some(saved) => read(&saved).map_err(StoreError::Corrupt)?,
-        };
+        let rules = self.saved_seat_rules().await?;
         let options = self.license_state().license.payload.options;
         let honoured: Vec<&MarkedUser> = rules.in_force(&options).collect();
         Ok(rules
@@ -358,6 +347,15 @@ impl Gatehouse {
         )
         .await;
         Ok(removed)
+    }
+
+    /// The seat rules as saved (none saved: empty); rules changed outside
+    /// Gatehouse or unreadable are an error.
+    async fn saved_seat_rules(&self) -> Result<SeatRules, StoreError> {
+        match self.store.seat_rules().await? {
+            None => Ok(SeatRules::default()),
+            Some(saved) => read(&saved).map_err(StoreError::Corrupt),
+        }
     }
 
     /// Applies `edit` to the saved rules and saves them over the generation
