@@ -138,6 +138,12 @@ pub enum LoginError {
 /// ([`crate::clients::holder`]: IPv6 by its /64) and the username as typed,
 /// canonical when it is a valid name.
 pub(crate) fn sign_in_keys(name: &str, address: std::net::IpAddr) -> [AttemptKey; 2] {
+    door_keys("", name, address)
+}
+
+/// [`sign_in_keys`] of one door (`""`: the panel's; the user portal has
+/// its own, so users failing there never lock an administrator out).
+pub(crate) fn door_keys(door: &str, name: &str, address: std::net::IpAddr) -> [AttemptKey; 2] {
     let address = crate::clients::holder(address);
     let username = match Username::parse(name) {
         Ok(username) => username.to_string(),
@@ -145,11 +151,11 @@ pub(crate) fn sign_in_keys(name: &str, address: std::net::IpAddr) -> [AttemptKey
     };
     [
         AttemptKey {
-            key: format!("address:{address}"),
+            key: format!("{door}address:{address}"),
             limit: SIGN_INS_PER_ADDRESS,
         },
         AttemptKey {
-            key: format!("username:{username}"),
+            key: format!("{door}username:{username}"),
             limit: SIGN_INS_PER_USERNAME,
         },
     ]

@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod password;
 pub mod policy;
+pub mod portal;
 pub mod push;
 pub mod push_hosts;
 pub mod ratelimit;

@@ -35,6 +35,7 @@ mod license;
 mod login;
 mod phones;
 mod policies;
+mod portal;
 mod pushing;
 mod seat_marks;
 
@@ -47,6 +48,7 @@ pub use license::{Analytics, InstallError, LicenseView};
 use license::{Damage, LicenseState, Record, license_state};
 pub use phones::{ENROLLMENT_LIFETIME, PushError, SignedPush};
 use policies::PolicyState;
+pub use portal::{NewPortalSession, PORTAL_CLIENT, PortalFactors};
 pub use policies::{Chosen, PolicySaveError, PolicyTest, PolicyTestError, Route, SavedPolicies};
 use pushing::PushWaiters;
 pub use pushing::{

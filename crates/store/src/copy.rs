@@ -39,6 +39,7 @@ pub(crate) const TABLES: &[&str] = &[
     "admins",
     "admin_tokens",
     "admin_sessions",
+    "portal_sessions",
     "alarm_settings",
     "alarm_outbox",
     "push_devices",

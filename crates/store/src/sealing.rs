@@ -9,11 +9,12 @@
 //! | `totp` | `secret` | `totp.secret:<seat key>` |
 //! | `radius_clients` | `secret` | `radius_clients.secret:<name>` |
 //! | `push_devices` | `webpush_auth` | `push_devices.webpush_auth:<device id>` |
+//! | `portal_sessions` | `pending_totp` | `portal_sessions.pending_totp:<token hash>:<seat key>` |
 //! | `months` | `sealed_count`: the count admissions decide on | `months.count:<month>` |
 //!
 //! Tagged ([`Tagged`] spells what each tag covers): the license row, the
-//! clock mark, local accounts, administrators, API tokens, panel sessions,
-//! phones, enrollment links and the saved policies. A sealed value bound to another row does
+//! clock mark, local accounts, administrators, API tokens, panel and portal
+//! sessions, phones, enrollment links and the saved policies. A sealed value bound to another row does
 //! not open, so a secret cannot be moved to another user or client; a tag
 //! over other values does not verify.
 
@@ -35,6 +36,15 @@ pub(crate) fn client_context(name: &str) -> String {
 
 pub(crate) fn webpush_context(device: &str) -> String {
     format!("push_devices.webpush_auth:{device}")
+}
+
+/// A portal session's TOTP secret awaiting confirmation: bound to the
+/// session and its user, so it cannot be moved to another.
+pub(crate) fn pending_totp_context(token_hash: &[u8], seat: &str) -> String {
+    format!(
+        "portal_sessions.pending_totp:{}:{seat}",
+        gatehouse_core::tokens::hex(token_hash)
+    )
 }
 
 /// Opens a sealed column; `what` names it in the error.
@@ -180,6 +190,17 @@ pub(crate) enum Tagged<'a> {
         csrf: &'a str,
         expires_at: i64,
     },
+    /// A portal session: who it signs in (seat key, name, source), what
+    /// for, its CSRF token, until when.
+    PortalSession {
+        token_hash: &'a [u8],
+        seat: &'a str,
+        username: &'a str,
+        source: &'a str,
+        scope: &'a str,
+        csrf: &'a str,
+        expires_at: i64,
+    },
 }
 
 impl Tagged<'_> {
@@ -311,6 +332,26 @@ impl Tagged<'_> {
                 &[
                     token_hash,
                     admin.as_bytes(),
+                    csrf.as_bytes(),
+                    &expires_at.to_be_bytes(),
+                ],
+            ),
+            Tagged::PortalSession {
+                token_hash,
+                seat,
+                username,
+                source,
+                scope,
+                csrf,
+                expires_at,
+            } => f(
+                "portal_sessions",
+                &[
+                    token_hash,
+                    seat.as_bytes(),
+                    username.as_bytes(),
+                    source.as_bytes(),
+                    scope.as_bytes(),
                     csrf.as_bytes(),
                     &expires_at.to_be_bytes(),
                 ],

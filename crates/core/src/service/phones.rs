@@ -148,6 +148,16 @@ impl Gatehouse {
         name: &str,
     ) -> Result<(Identity, EnrollmentToken, String), PushError> {
         let identity = self.push_user_identity(name).await?;
+        let (token, secret) = self.push_enrollment_for(&identity).await?;
+        Ok((identity, token, secret))
+    }
+
+    /// A one-time enrollment link for `identity` (see
+    /// [`push_enrollment`](Self::push_enrollment)).
+    pub async fn push_enrollment_for(
+        &self,
+        identity: &Identity,
+    ) -> Result<(EnrollmentToken, String), PushError> {
         let now = self.clock.now();
         let (token, secret) = EnrollmentToken::new(
             identity.seat.clone(),
@@ -170,7 +180,7 @@ impl Gatehouse {
             serde_json::json!({"expires_at": token.expires_at.to_string()}),
         )
         .await;
-        Ok((identity, token, secret))
+        Ok((token, secret))
     }
 
     /// What an enrollment link is for (the web app shows it before the

@@ -295,11 +295,20 @@ impl Gatehouse {
     /// `groups`, as keys); `None`: none is.
     pub(super) fn enroll_instead(&self, identity: &Identity, groups: &[String]) -> Option<Refusal> {
         let text = self.enroll_first?;
-        let rules = self.seat_marks.in_force().rules;
-        let window =
-            enrollment::open_for(&rules.windows, &identity.username, groups, self.clock.now())?;
+        let window = self.window_for(identity, groups)?;
         tracing::info!(username = %identity.username, scope = %window.scope, "authentication refused: no second factor enrolled; told where to enroll (window open)");
         Some(Refusal::EnrollFirst(text))
+    }
+
+    /// The enrollment window open now for `identity` (in `groups`, as
+    /// keys), if any.
+    pub(super) fn window_for(
+        &self,
+        identity: &Identity,
+        groups: &[String],
+    ) -> Option<EnrollmentWindow> {
+        let rules = self.seat_marks.in_force().rules;
+        enrollment::open_for(&rules.windows, &identity.username, groups, self.clock.now()).cloned()
     }
 
     /// Every marked user, in the order they were marked.

@@ -16,6 +16,7 @@ mod audit;
 mod installation;
 mod lockouts;
 mod policies;
+mod portal;
 mod push;
 mod seat_rules;
 mod seats;
@@ -26,6 +27,7 @@ pub use audit::*;
 pub use installation::*;
 pub use lockouts::*;
 pub use policies::*;
+pub use portal::*;
 pub use push::*;
 pub use seat_rules::*;
 pub use seats::*;
@@ -82,6 +84,7 @@ pub trait Store:
     + PolicyStore
     + SeatRulesStore
     + AuditStore
+    + PortalStore
     + 'static
 {
 }
@@ -99,6 +102,7 @@ impl<T> Store for T where
         + PolicyStore
         + SeatRulesStore
         + AuditStore
+        + PortalStore
         + 'static
 {
 }

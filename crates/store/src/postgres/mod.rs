@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("011_seat_rules.sql"),
     include_str!("012_usage_chain.sql"),
     include_str!("013_seat_budgets.sql"),
+    include_str!("014_portal.sql"),
 ];
 
 /// How long a request waits for a pooled connection before the database

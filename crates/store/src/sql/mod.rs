@@ -16,6 +16,7 @@ mod clients;
 mod installation;
 mod lockouts;
 mod migrate;
+mod portal;
 mod push;
 mod saved;
 mod seats;

@@ -52,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("015_seat_rules.sql"),
     include_str!("016_usage_chain.sql"),
     include_str!("017_seat_budgets.sql"),
+    include_str!("018_portal.sql"),
 ];
 
 /// Longest a writer waits for another process's write lock.
