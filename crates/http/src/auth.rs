@@ -53,10 +53,7 @@ impl Admin {
     pub fn check_csrf(&self, provided: &str) -> Result<(), CsrfRefused> {
         match &self.via {
             Via::Token => Ok(()),
-            Via::Session { csrf, .. } if bool::from(csrf.as_bytes().ct_eq(provided.as_bytes())) => {
-                Ok(())
-            }
-            Via::Session { .. } => Err(CsrfRefused),
+            Via::Session { csrf, .. } => csrf_matches(csrf, provided),
         }
     }
 }
@@ -78,33 +75,50 @@ where
         request: axum::extract::Request,
         panel: &Arc<Panel>,
     ) -> Result<AdminForm<T>, Response> {
-        #[derive(serde::Deserialize)]
-        struct Token {
-            #[serde(default)]
-            csrf: String,
-        }
         let (mut parts, body) = request.into_parts();
         let admin = Admin::from_request_parts(&mut parts, panel)
             .await
             .map_err(IntoResponse::into_response)?;
         let request = axum::extract::Request::from_parts(parts, body);
-        let bytes =
-            <axum::body::Bytes as axum::extract::FromRequest<_>>::from_request(request, panel)
-                .await
-                .map_err(IntoResponse::into_response)?;
-        let token: Token =
-            serde_urlencoded::from_bytes(&bytes).map_err(|_| CsrfRefused.into_response())?;
-        admin
-            .check_csrf(&token.csrf)
-            .map_err(IntoResponse::into_response)?;
-        let form = serde_urlencoded::from_bytes(&bytes).map_err(|error| {
-            (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("invalid form: {error}"),
-            )
-                .into_response()
-        })?;
+        let form = checked_form(request, panel, |csrf| admin.check_csrf(csrf)).await?;
         Ok(AdminForm(admin, form))
+    }
+}
+
+/// The body of a form whose `csrf` field `check` accepts, read as `T`: the
+/// token is checked before the rest of the form is read (a form without
+/// it is 403, whatever else it holds).
+pub(crate) async fn checked_form<T: serde::de::DeserializeOwned>(
+    request: axum::extract::Request,
+    panel: &Arc<Panel>,
+    check: impl FnOnce(&str) -> Result<(), CsrfRefused>,
+) -> Result<T, Response> {
+    #[derive(serde::Deserialize)]
+    struct Token {
+        #[serde(default)]
+        csrf: String,
+    }
+    let bytes = <axum::body::Bytes as axum::extract::FromRequest<_>>::from_request(request, panel)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let token: Token =
+        serde_urlencoded::from_bytes(&bytes).map_err(|_| CsrfRefused.into_response())?;
+    check(&token.csrf).map_err(IntoResponse::into_response)?;
+    serde_urlencoded::from_bytes(&bytes).map_err(|error| {
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("invalid form: {error}"),
+        )
+            .into_response()
+    })
+}
+
+/// Whether `provided` is `expected` (a CSRF token), in constant time.
+pub(crate) fn csrf_matches(expected: &str, provided: &str) -> Result<(), CsrfRefused> {
+    if bool::from(expected.as_bytes().ct_eq(provided.as_bytes())) {
+        Ok(())
+    } else {
+        Err(CsrfRefused)
     }
 }
 
@@ -354,17 +368,21 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Network]) ->
 
 /// `Set-Cookie` for a new session.
 pub fn session_cookie(token: &str, secure: bool, max_age: Duration) -> String {
-    format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
-        max_age.as_secs(),
-        if secure { "; Secure" } else { "" }
-    )
+    cookie_header(SESSION_COOKIE, "/", token, secure, max_age)
 }
 
 /// `Set-Cookie` that removes the session cookie.
 pub fn clear_session_cookie(secure: bool) -> String {
+    cookie_header(SESSION_COOKIE, "/", "", secure, Duration::ZERO)
+}
+
+/// `Set-Cookie` of a session cookie `name` for `path` (an empty `token`
+/// and no age remove it): never readable by scripts, never sent by another
+/// site's requests.
+pub fn cookie_header(name: &str, path: &str, token: &str, secure: bool, max_age: Duration) -> String {
     format!(
-        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        "{name}={token}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        max_age.as_secs(),
         if secure { "; Secure" } else { "" }
     )
 }

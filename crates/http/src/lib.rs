@@ -17,6 +17,7 @@ pub mod chart;
 pub mod forms;
 mod listener;
 pub mod pages;
+pub mod portal;
 pub mod push;
 pub mod push_panel;
 mod state;
@@ -44,6 +45,7 @@ pub fn router(panel: Arc<Panel>) -> Router {
         .merge(pages::routes().router)
         .merge(push::routes(panel.clone()))
         .merge(push_panel::routes().router)
+        .merge(portal::routes())
         .nest("/api/v1", api::routes().0)
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))

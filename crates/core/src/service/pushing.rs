@@ -305,8 +305,9 @@ impl Gatehouse {
         }
     }
 
-    /// Forgets pushes that ended more than [`PUSH_HISTORY`] ago, at most
-    /// once an hour (from `tick`).
+    /// Forgets pushes that ended more than [`PUSH_HISTORY`] ago, and
+    /// panel and portal sessions that expired, at most once an hour (from
+    /// `tick`).
     pub(super) async fn forget_old_pushes(&self) {
         let now = self.clock.now();
         let last = self.push_cleanup.load(Ordering::Relaxed);
@@ -323,6 +324,16 @@ impl Gatehouse {
             Ok(0) => {}
             Ok(forgotten) => tracing::info!(forgotten, "old pushes forgotten"),
             Err(error) => tracing::error!(%error, "could not forget old pushes; will retry"),
+        }
+        // Sessions that ended, in the same hourly sweep.
+        let swept = tokio::try_join!(
+            self.store.delete_expired_sessions(now),
+            self.store.delete_expired_portal_sessions(now)
+        );
+        match swept {
+            Ok((0, 0)) => {}
+            Ok((panel, portal)) => tracing::info!(panel, portal, "expired sessions forgotten"),
+            Err(error) => tracing::error!(%error, "could not forget expired sessions; will retry"),
         }
     }
 

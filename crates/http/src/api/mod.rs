@@ -35,7 +35,7 @@ mod accounts;
 mod admins;
 mod audit;
 mod license;
-mod phones;
+pub(crate) mod phones;
 mod policies;
 mod seats;
 

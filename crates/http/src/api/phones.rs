@@ -127,7 +127,21 @@ pub async fn push_enrollment_link(
     user: &str,
 ) -> Result<(EnrollmentJson, EnrollmentToken), PushError> {
     let (identity, token, text) = panel.gatehouse.push_enrollment(user).await?;
-    let base = match &panel.settings.push_public_url {
+    let base = link_base(panel, headers);
+    Ok((
+        EnrollmentJson {
+            user: identity.username.to_string(),
+            link: enrollment_link(&base, &text),
+            expires_at: crate::wire::rfc3339(token.expires_at, panel.gatehouse.time_zone()),
+        },
+        token,
+    ))
+}
+
+/// The base of enrollment links: `push.public_url`, or the address the
+/// panel was reached at.
+pub fn link_base(panel: &Panel, headers: &axum::http::HeaderMap) -> String {
+    match &panel.settings.push_public_url {
         Some(base) => base.clone(),
         None => {
             let host = headers
@@ -141,15 +155,7 @@ pub async fn push_enrollment_link(
             };
             format!("{scheme}://{host}")
         }
-    };
-    Ok((
-        EnrollmentJson {
-            user: identity.username.to_string(),
-            link: enrollment_link(&base, &text),
-            expires_at: crate::wire::rfc3339(token.expires_at, panel.gatehouse.time_zone()),
-        },
-        token,
-    ))
+    }
 }
 
 fn push_admin_error(refusal: PushError) -> Response {
