@@ -55,7 +55,9 @@ pub enum PortalError {
     /// An enroll-only session, once a factor exists: sign in with it.
     #[error("You already have a second factor: sign in again with it to manage your factors.")]
     EnrollOnly,
-    #[error("You started {ENROLLMENTS_PER_DAY} enrollments in the last 24 hours; try again tomorrow.")]
+    #[error(
+        "You started {ENROLLMENTS_PER_DAY} enrollments in the last 24 hours; try again tomorrow."
+    )]
     TooManyEnrollments,
     #[error("Start again: no authenticator app is being enrolled.")]
     NothingPending,

@@ -48,8 +48,8 @@ pub use license::{Analytics, InstallError, LicenseView};
 use license::{Damage, LicenseState, Record, license_state};
 pub use phones::{ENROLLMENT_LIFETIME, PushError, SignedPush};
 use policies::PolicyState;
-pub use portal::{NewPortalSession, PORTAL_CLIENT, PortalFactors};
 pub use policies::{Chosen, PolicySaveError, PolicyTest, PolicyTestError, Route, SavedPolicies};
+pub use portal::{NewPortalSession, PORTAL_CLIENT, PortalFactors};
 use pushing::PushWaiters;
 pub use pushing::{
     APPROVE_ON_PHONE, MAX_WAITING_PUSHES, PushSettings, StartPushError, approve_prompt,

@@ -379,7 +379,13 @@ pub fn clear_session_cookie(secure: bool) -> String {
 /// `Set-Cookie` of a session cookie `name` for `path` (an empty `token`
 /// and no age remove it): never readable by scripts, never sent by another
 /// site's requests.
-pub fn cookie_header(name: &str, path: &str, token: &str, secure: bool, max_age: Duration) -> String {
+pub fn cookie_header(
+    name: &str,
+    path: &str,
+    token: &str,
+    secure: bool,
+    max_age: Duration,
+) -> String {
     format!(
         "{name}={token}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={}{}",
         max_age.as_secs(),

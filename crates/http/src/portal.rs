@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::wire::local_time;
 use askama::Template;
 use axum::extract::{ConnectInfo, FromRequest, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -17,7 +18,6 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use gatehouse_core::portal::{PORTAL_COOKIE, PORTAL_SESSION_LIFETIME, PortalError, PortalScope};
 use gatehouse_core::store::PortalSessionRecord;
-use crate::wire::local_time;
 use serde::Deserialize;
 
 use crate::auth::{checked_form, client_address, cookie, cookie_header, csrf_matches};
@@ -30,7 +30,10 @@ pub const PORTAL_PATH: &str = "/my/";
 
 pub(crate) fn routes() -> Router<Arc<Panel>> {
     Router::new()
-        .route("/my", get(|| async { crate::pages::see_other(PORTAL_PATH) }))
+        .route(
+            "/my",
+            get(|| async { crate::pages::see_other(PORTAL_PATH) }),
+        )
         .route(PORTAL_PATH, get(home))
         .route("/my/sign-in", post(sign_in))
         .route("/my/sign-out", post(sign_out))
@@ -97,7 +100,10 @@ impl<T: serde::de::DeserializeOwned> FromRequest<Arc<Panel>> for UserForm<T> {
     }
 }
 
-async fn session_of(panel: &Panel, headers: &HeaderMap) -> Result<PortalSessionRecord, PortalError> {
+async fn session_of(
+    panel: &Panel,
+    headers: &HeaderMap,
+) -> Result<PortalSessionRecord, PortalError> {
     let token = cookie(headers, PORTAL_COOKIE).ok_or(PortalError::SessionEnded)?;
     panel.gatehouse.portal_session(token).await
 }
@@ -129,7 +135,16 @@ async fn home(
     Query(query): Query<DoneQuery>,
 ) -> Response {
     match session_of(&panel, &headers).await {
-        Ok(session) => user_page(&panel, &session, StatusCode::OK, Flash::done(query.done), None).await,
+        Ok(session) => {
+            user_page(
+                &panel,
+                &session,
+                StatusCode::OK,
+                Flash::done(query.done),
+                None,
+            )
+            .await
+        }
         Err(PortalError::SessionEnded) => page(
             StatusCode::OK,
             &MyPage {
@@ -254,7 +269,11 @@ async fn sign_out(
 }
 
 /// What an action's refusal shows: the user's page with the reason.
-async fn action_refused(panel: &Panel, session: &PortalSessionRecord, error: PortalError) -> Response {
+async fn action_refused(
+    panel: &Panel,
+    session: &PortalSessionRecord,
+    error: PortalError,
+) -> Response {
     let status = match error {
         PortalError::Unavailable => return refused(StatusCode::SERVICE_UNAVAILABLE, error),
         PortalError::SessionEnded => return refused(StatusCode::UNAUTHORIZED, error),
@@ -263,7 +282,14 @@ async fn action_refused(panel: &Panel, session: &PortalSessionRecord, error: Por
         PortalError::NoSuchPhone => StatusCode::NOT_FOUND,
         _ => StatusCode::BAD_REQUEST,
     };
-    user_page(panel, session, status, Flash::Error(error.to_string()), None).await
+    user_page(
+        panel,
+        session,
+        status,
+        Flash::Error(error.to_string()),
+        None,
+    )
+    .await
 }
 
 async fn start_totp(
@@ -286,7 +312,11 @@ async fn confirm_totp(
     State(panel): State<Arc<Panel>>,
     UserForm(session, form): UserForm<CodeForm>,
 ) -> Response {
-    match panel.gatehouse.portal_confirm_totp(&session, &form.code).await {
+    match panel
+        .gatehouse
+        .portal_confirm_totp(&session, &form.code)
+        .await
+    {
         Ok(true) => signed_out(
             &panel,
             "Your authenticator app is enrolled. Log in to the network with your password and a code from it; sign in here with both to manage your factors.",
@@ -303,7 +333,10 @@ async fn phone_link(
 ) -> Response {
     match panel.gatehouse.portal_phone_link(&session).await {
         Ok((token, secret)) => {
-            let link = crate::wire::enrollment_link(&crate::api::phones::link_base(&panel, &headers), &secret);
+            let link = crate::wire::enrollment_link(
+                &crate::api::phones::link_base(&panel, &headers),
+                &secret,
+            );
             let view = LinkView {
                 qr_svg: qr_svg(&link),
                 expires_at: local_time(token.expires_at, panel.gatehouse.time_zone()),
@@ -324,7 +357,11 @@ async fn remove_phone(
     State(panel): State<Arc<Panel>>,
     UserForm(session, form): UserForm<PhoneForm>,
 ) -> Response {
-    match panel.gatehouse.portal_remove_phone(&session, &form.device).await {
+    match panel
+        .gatehouse
+        .portal_remove_phone(&session, &form.device)
+        .await
+    {
         Ok(()) => redirect_done(PORTAL_PATH, "Phone removed."),
         Err(error) => action_refused(&panel, &session, error).await,
     }

@@ -268,8 +268,10 @@ impl Gatehouse {
                 return Err(PortalError::Unavailable);
             }
         }
-        let (totp, push) =
-            tokio::try_join!(self.store.totp(&identity.seat), self.store.push_user(&identity.seat))?;
+        let (totp, push) = tokio::try_join!(
+            self.store.totp(&identity.seat),
+            self.store.push_user(&identity.seat)
+        )?;
         let groups = self.directory_groups(directory.as_ref(), &entry).await?;
         Ok(Checked {
             groups: group_keys(&entry.directory, groups.iter().map(String::as_str)),
@@ -294,7 +296,9 @@ impl Gatehouse {
 
     /// Ends a portal session.
     pub async fn portal_sign_out(&self, session: &PortalSessionRecord) -> Result<(), PortalError> {
-        self.store.delete_portal_session(&session.token_hash).await?;
+        self.store
+            .delete_portal_session(&session.token_hash)
+            .await?;
         self.audit(
             "portal.sign_out",
             &session.identity.username,
@@ -425,10 +429,16 @@ impl Gatehouse {
         enrolled?;
         self.store.use_totp_step(&identity.seat, step).await?;
         tracing::info!(username = %identity.username, seat = identity.seat.as_str(), "TOTP enrolled by the user (portal)");
-        self.audit("portal.totp_enroll", &identity.username, serde_json::Value::Null)
-            .await;
+        self.audit(
+            "portal.totp_enroll",
+            &identity.username,
+            serde_json::Value::Null,
+        )
+        .await;
         if session.scope == PortalScope::Enroll {
-            self.store.delete_portal_session(&session.token_hash).await?;
+            self.store
+                .delete_portal_session(&session.token_hash)
+                .await?;
             return Ok(true);
         }
         self.store
@@ -448,16 +458,16 @@ impl Gatehouse {
             return Err(PortalError::PushNotLicensed);
         }
         self.spend_enrollment(&session.identity).await?;
-        let (token, secret) = self
-            .push_enrollment_for(&session.identity)
-            .await
-            .map_err(|error| match error {
-                super::PushError::Store(error) => PortalError::from(error),
-                other => {
-                    tracing::error!(error = %other, "portal: phone link failed");
-                    PortalError::Unavailable
-                }
-            })?;
+        let (token, secret) =
+            self.push_enrollment_for(&session.identity)
+                .await
+                .map_err(|error| match error {
+                    super::PushError::Store(error) => PortalError::from(error),
+                    other => {
+                        tracing::error!(error = %other, "portal: phone link failed");
+                        PortalError::Unavailable
+                    }
+                })?;
         Ok((token, secret))
     }
 

@@ -70,8 +70,10 @@ pub trait PortalStore: Send + Sync {
 
     /// The authentic, unexpired-or-not session with this token hash
     /// (a row whose tag does not verify is none).
-    async fn portal_session(&self, token_hash: &[u8; 32])
-    -> StoreResult<Option<PortalSessionRecord>>;
+    async fn portal_session(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> StoreResult<Option<PortalSessionRecord>>;
 
     /// Keeps (or with `None` forgets) the TOTP secret a session is
     /// confirming; `false` when there is no such session.

@@ -10,6 +10,7 @@ mod alarms;
 mod audit;
 mod license;
 mod policies;
+mod portal;
 mod push;
 mod surface;
 mod users;

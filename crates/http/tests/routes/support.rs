@@ -63,6 +63,11 @@ pub(crate) async fn fixture_with(name: &str, mailer: Option<Arc<dyn Mailer>>) ->
     build(name, mailer, PolicySet::default(), false).await
 }
 
+/// The fixture with a second factor required (`mfa.required`).
+pub(crate) async fn fixture_second_factor_required(name: &str) -> Fixture {
+    build_with(name, None, PolicySet::default(), false, true).await
+}
+
 /// The fixture with `policies` fixed as the configuration fixes them.
 pub(crate) async fn fixture_with_policies(name: &str, policies: PolicySet) -> Fixture {
     build(name, None, policies, false).await
@@ -79,6 +84,16 @@ async fn build(
     mailer: Option<Arc<dyn Mailer>>,
     policies: PolicySet,
     first_start: bool,
+) -> Fixture {
+    build_with(name, mailer, policies, first_start, false).await
+}
+
+async fn build_with(
+    name: &str,
+    mailer: Option<Arc<dyn Mailer>>,
+    policies: PolicySet,
+    first_start: bool,
+    mfa_required: bool,
 ) -> Fixture {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("http")
@@ -101,9 +116,10 @@ async fn build(
                     iterations: 1,
                     parallelism: 1,
                 },
-                // License rules, not the second factor, are under test here.
+                // License rules, not the second factor, are under test
+                // here (unless the test asks for it).
                 mfa: MfaSettings {
-                    required: false,
+                    required: mfa_required,
                     ..MfaSettings::default()
                 },
                 policies: Arc::new(policies),

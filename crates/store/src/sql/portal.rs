@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use gatehouse_core::identity::{Identity, SeatKey};
-use gatehouse_core::store::{PortalScope, PortalSessionRecord, PortalStore, StoreError, StoreResult};
+use gatehouse_core::store::{
+    PortalScope, PortalSessionRecord, PortalStore, StoreError, StoreResult,
+};
 use gatehouse_core::totp::TotpSecret;
 use gatehouse_license::jiff::Timestamp;
 
@@ -100,8 +102,19 @@ impl PortalStore for Store {
         .fetch_optional(self.pool())
         .await
         .map_err(unavailable)?;
-        let Some((hash, seat, username, display_name, from, scope, csrf, created_at, expires_at, pending, tag)) =
-            row
+        let Some((
+            hash,
+            seat,
+            username,
+            display_name,
+            from,
+            scope,
+            csrf,
+            created_at,
+            expires_at,
+            pending,
+            tag,
+        )) = row
         else {
             return Ok(None);
         };
@@ -110,8 +123,9 @@ impl PortalStore for Store {
         {
             return Ok(None);
         }
-        let scope = PortalScope::parse(&scope)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown portal session scope {scope:?}")))?;
+        let scope = PortalScope::parse(&scope).ok_or_else(|| {
+            StoreError::Corrupt(format!("unknown portal session scope {scope:?}"))
+        })?;
         let pending_totp = match pending {
             None => None,
             Some(sealed) => Some(TotpSecret::from_bytes(sealing::open(
