@@ -2659,6 +2659,7 @@ macro_rules! conformance_suite {
             every_directory_change_moves_the_generation,
             new_users_are_counted_per_day,
             administrators_sessions_and_tokens,
+            portal_sessions_are_kept_ended_and_swept,
             administrators_live_and_are_deleted,
             the_last_administrator_survives_concurrent_deletions,
             the_audit_trail_is_appended_listed_and_walked,
@@ -2812,4 +2813,98 @@ pub async fn concurrent_audit_appends_form_one_chain(store: Arc<dyn Store>) {
     assert_eq!(ids, (1..=40).collect::<Vec<u64>>());
     let walked = store.verify_audit_chain().await.unwrap();
     assert!(walked.intact() && walked.entries == 40, "{walked:?}");
+}
+
+/// A portal session of `name` (a local user) with token hash `[hash; 32]`.
+pub fn portal_session_of(
+    name: &str,
+    hash: u8,
+    scope: gatehouse_core::store::PortalScope,
+    expires_at: &str,
+) -> gatehouse_core::store::PortalSessionRecord {
+    let username = Username::parse(name).unwrap();
+    gatehouse_core::store::PortalSessionRecord {
+        token_hash: [hash; 32],
+        identity: gatehouse_core::identity::Identity::local(&username, name),
+        scope,
+        csrf: format!("csrf-{hash}"),
+        created_at: ts("2026-11-01T09:00:00Z"),
+        expires_at: ts(expires_at),
+        pending_totp: None,
+    }
+}
+
+/// Portal sessions: kept as written (with the TOTP secret being confirmed),
+/// ended one by one, by user, and when expired.
+pub async fn portal_sessions_are_kept_ended_and_swept(store: Arc<dyn Store>) {
+    use gatehouse_core::store::PortalScope;
+    let full = portal_session_of("alice", 1, PortalScope::Full, "2026-11-01T09:30:00Z");
+    let enroll = portal_session_of("alice", 2, PortalScope::Enroll, "2026-11-01T10:30:00Z");
+    let bobs = portal_session_of("bob", 3, PortalScope::Full, "2026-11-01T10:30:00Z");
+    for session in [&full, &enroll, &bobs] {
+        store.add_portal_session(session).await.unwrap();
+    }
+    assert_eq!(
+        store.add_portal_session(&full).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(
+        store.portal_session(&[1; 32]).await.unwrap(),
+        Some(full.clone())
+    );
+    assert_eq!(
+        store.portal_session(&[2; 32]).await.unwrap(),
+        Some(enroll.clone())
+    );
+    assert_eq!(store.portal_session(&[9; 32]).await.unwrap(), None);
+    // The secret being confirmed: kept with its session, for its user only.
+    let secret = TotpSecret::from_bytes(vec![7; 20]);
+    assert!(
+        store
+            .set_portal_pending_totp(&[2; 32], "local:alice", Some(&secret))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_portal_pending_totp(&[3; 32], "local:alice", Some(&secret))
+            .await
+            .unwrap(),
+        "not bob's session"
+    );
+    let read = store.portal_session(&[2; 32]).await.unwrap().unwrap();
+    assert_eq!(read.pending_totp, Some(secret));
+    assert_eq!(
+        store
+            .portal_session(&[3; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .pending_totp,
+        None
+    );
+    store
+        .set_portal_pending_totp(&[2; 32], "local:alice", None)
+        .await
+        .unwrap();
+    assert_eq!(store.portal_session(&[2; 32]).await.unwrap(), Some(enroll));
+    // Swept when expired; ended by user; one by one.
+    assert_eq!(
+        store
+            .delete_expired_portal_sessions(ts("2026-11-01T10:00:00Z"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.portal_session(&[1; 32]).await.unwrap(), None);
+    assert_eq!(
+        store
+            .delete_portal_sessions_of("local:alice")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.portal_session(&[2; 32]).await.unwrap(), None);
+    store.delete_portal_session(&[3; 32]).await.unwrap();
+    assert_eq!(store.portal_session(&[3; 32]).await.unwrap(), None);
 }

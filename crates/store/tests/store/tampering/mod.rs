@@ -1077,6 +1077,7 @@ macro_rules! tampering_suite {
             the_database_alone_gives_no_secret,
             rows_written_in_are_neither_phones_nor_links,
             credentials_written_in_sign_nobody_in,
+            portal_sessions_changed_by_hand_sign_nobody_in,
             group_memberships_written_in_or_out_fail_the_tag,
             records_saved_whole_written_in_fail_their_tag,
             seats_changed_by_hand_break_the_usage_chain,
@@ -1098,4 +1099,70 @@ macro_rules! tampering_suite {
             )*
         }
     };
+}
+
+/// A portal session row changed in the database (another user, a wider
+/// scope, a longer life) signs nobody in, and a TOTP secret moved from one
+/// session to another does not open there.
+pub async fn portal_sessions_changed_by_hand_sign_nobody_in(store: Arc<dyn Store>, raw: Raw) {
+    use crate::conformance::portal_session_of;
+    use gatehouse_core::store::PortalScope;
+    let sessions = [
+        portal_session_of("alice", 1, PortalScope::Enroll, "2026-11-01T09:30:00Z"),
+        portal_session_of("alice", 2, PortalScope::Enroll, "2026-11-01T09:30:00Z"),
+        portal_session_of("alice", 3, PortalScope::Enroll, "2026-11-01T09:30:00Z"),
+        portal_session_of("alice", 4, PortalScope::Enroll, "2026-11-01T09:30:00Z"),
+    ];
+    for session in &sessions {
+        store.add_portal_session(session).await.unwrap();
+        assert!(
+            store
+                .portal_session(&session.token_hash)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    let secret = TotpSecret::from_bytes(vec![7; 20]);
+    store
+        .set_portal_pending_totp(&[4; 32], "local:alice", Some(&secret))
+        .await
+        .unwrap();
+    let first = |column: &str, value: &str, hash: u8| {
+        format!("UPDATE portal_sessions SET {column} = {value} WHERE csrf = 'csrf-{hash}'")
+    };
+    for (sql, hash) in [
+        (first("seat", "'local:bob'", 1), 1),
+        (first("scope", "'full'", 2), 2),
+        (first("expires_at", "expires_at + 86400000000", 3), 3),
+    ] {
+        raw.execute(&sql).await;
+        assert_eq!(
+            store.portal_session(&[hash; 32]).await.unwrap(),
+            None,
+            "{sql}"
+        );
+    }
+    // Session 4's secret copied into another row does not open there.
+    raw.execute(
+        "UPDATE portal_sessions SET pending_totp = (SELECT pending_totp FROM portal_sessions WHERE csrf = 'csrf-4') WHERE csrf = 'csrf-1'",
+    )
+    .await;
+    raw.execute(
+        "UPDATE portal_sessions SET seat = 'local:alice', csrf = 'csrf-1' WHERE csrf = 'csrf-1'",
+    )
+    .await;
+    assert!(matches!(
+        store.portal_session(&[1; 32]).await,
+        Err(StoreError::Corrupt(_))
+    ));
+    assert_eq!(
+        store
+            .portal_session(&[4; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .pending_totp,
+        Some(secret)
+    );
 }
