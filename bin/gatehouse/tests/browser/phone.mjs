@@ -4,10 +4,11 @@
 //   node phone.mjs
 //
 // Environment: CHROMIUM, BASE_URL, ADMIN_USER, ADMIN_PASSWORD, USER (whose
-// phone this is), SHOTS (folder for screenshots).
+// phone this is), SHOTS (folder for screenshots); LINK (a link the user
+// made on the portal, /my/) and LABEL (the phone's name) optional.
 //
 // First an administrator creates an enrollment link for USER on the
-// panel's Push page; then a separate browser context (the phone, its own
+// panel's Push page (unless LINK is given); then a separate browser context (the phone, its own
 // storage) opens the link and enrolls. It prints `enrolled`, then reads
 // commands, one per line on standard input, and answers each with one
 // line:
@@ -45,19 +46,24 @@ const shot = (page, name) => page.screenshot({ path: join(shots, `${user}-${name
 
 const browser = await chromium.launch({ executablePath: env("CHROMIUM"), args: ["--no-sandbox"] });
 try {
-  // The administrator: sign in, create the link on the Push page.
-  const admin = await browser.newPage();
-  await admin.goto(`${base}/login?next=/push-devices`);
-  await admin.fill("input[name=username]", env("ADMIN_USER"));
-  await admin.fill("input[name=password]", env("ADMIN_PASSWORD"));
-  await Promise.all([admin.waitForURL("**/push-devices"), admin.click("button[type=submit]")]);
-  await admin.fill("input[name=user]", user);
-  await admin.click("#create-link");
-  await admin.waitForSelector("#push-enrollment");
-  expect((await admin.locator("#push-enrollment .qr svg").count()) === 1, "the link has a QR code");
-  const link = await admin.getAttribute("#enrollment-link", "href");
-  expect(link.startsWith(`${base}/push/#enroll=`), `a link to the web app, got ${link}`);
-  await shot(admin, "panel-link");
+  // The link: the one the user made on the portal (LINK), or the
+  // administrator signs in and creates one on the Push page.
+  let admin;
+  let link = process.env.LINK;
+  if (link === undefined) {
+    admin = await browser.newPage();
+    await admin.goto(`${base}/login?next=/push-devices`);
+    await admin.fill("input[name=username]", env("ADMIN_USER"));
+    await admin.fill("input[name=password]", env("ADMIN_PASSWORD"));
+    await Promise.all([admin.waitForURL("**/push-devices"), admin.click("button[type=submit]")]);
+    await admin.fill("input[name=user]", user);
+    await admin.click("#create-link");
+    await admin.waitForSelector("#push-enrollment");
+    expect((await admin.locator("#push-enrollment .qr svg").count()) === 1, "the link has a QR code");
+    link = await admin.getAttribute("#enrollment-link", "href");
+    expect(link.startsWith(`${base}/push/#enroll=`), `a link to the web app, got ${link}`);
+    await shot(admin, "panel-link");
+  }
 
   // The phone: its own context (storage), a phone-sized screen.
   const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
@@ -66,7 +72,7 @@ try {
   await phone.goto(link);
   await phone.waitForSelector("#enroll:not([hidden])");
   expect((await phone.locator("#enroll-user").innerText()) === user, "the link names the user");
-  await phone.fill("#label", `${user}'s phone`);
+  await phone.fill("#label", process.env.LABEL ?? `${user}'s phone`);
   await shot(phone, "enroll");
   await phone.click("#enroll-form button");
   await phone.waitForSelector("body[data-ready=true]");
@@ -89,8 +95,10 @@ try {
   const shownKey = await phone.locator("#app-key").innerText();
   expect(shownKey === `Gatehouse App Key: ${env("APP_KEY")}`, `the phone shows the App Key: ${shownKey}`);
   // The panel lists the phone.
-  await admin.goto(`${base}/push-devices`);
-  expect((await admin.locator("#push-devices td", { hasText: `${user}'s phone` }).count()) === 1, "the panel lists the phone");
+  if (admin !== undefined) {
+    await admin.goto(`${base}/push-devices`);
+    expect((await admin.locator("#push-devices td", { hasText: `${user}'s phone` }).count()) === 1, "the panel lists the phone");
+  }
   console.log("enrolled");
 
   let shown = 0;

@@ -14,6 +14,7 @@ mod directory;
 mod options;
 mod panel;
 mod policies;
+mod portal;
 mod postgres;
 mod push;
 mod radius;

@@ -17,8 +17,8 @@ use gatehouse_license::jiff::{SignedDuration, Timestamp};
 use gatehouse_testkit::{installed, peer, workspace_root};
 use serde_json::Value;
 
-const SECRET: &str = "push-test-shared-secret";
-const ADMIN_PASSWORD: &str = "push-admin-password";
+pub(crate) const SECRET: &str = "push-test-shared-secret";
+pub(crate) const ADMIN_PASSWORD: &str = "push-admin-password";
 const DENIED: &str = "Login denied on your phone";
 const TIMED_OUT: &str = "Login not approved on your phone in time";
 const APPROVE_ON_PHONE: &str = "Approve the request on your phone, then press Enter";
@@ -26,7 +26,7 @@ const NOT_LICENSED: &str =
     "Push notifications are not licensed, please contact your system administrator";
 
 /// One phone: `phone.mjs` in its own Chromium, spoken to line by line.
-struct Phone {
+pub(crate) struct Phone {
     child: Child,
     commands: ChildStdin,
     answers: BufReader<ChildStdout>,
@@ -34,7 +34,22 @@ struct Phone {
 
 impl Phone {
     fn enroll(tools: &Tools, server: &Server, user: &str) -> Phone {
-        let mut child = Command::new(&tools.node)
+        Phone::enroll_with(tools, server, user, &[])
+    }
+
+    /// A phone enrolled with `extra` environment (`LINK`: a link the user
+    /// made on the portal; `LABEL`: its name).
+    pub(crate) fn enroll_with(
+        tools: &Tools,
+        server: &Server,
+        user: &str,
+        extra: &[(&str, &str)],
+    ) -> Phone {
+        let mut command = Command::new(&tools.node);
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        let mut child = command
             .arg(tools.browser_dir.join("phone.mjs"))
             .env("CHROMIUM", &tools.chromium)
             .env("BASE_URL", server.base_url())
@@ -65,7 +80,7 @@ impl Phone {
     }
 
     /// Sends `command` and returns the phone's answer.
-    fn tell(&mut self, command: &str) -> String {
+    pub(crate) fn tell(&mut self, command: &str) -> String {
         writeln!(self.commands, "{command}").unwrap();
         self.commands.flush().unwrap();
         self.answer()
@@ -79,15 +94,21 @@ impl Drop for Phone {
     }
 }
 
-struct Tools {
-    node: PathBuf,
-    chromium: PathBuf,
-    radclient: PathBuf,
-    browser_dir: PathBuf,
-    shots: PathBuf,
+pub(crate) struct Tools {
+    pub(crate) node: PathBuf,
+    pub(crate) chromium: PathBuf,
+    pub(crate) radclient: PathBuf,
+    pub(crate) browser_dir: PathBuf,
+    pub(crate) shots: PathBuf,
 }
 
 fn tools(test: &str) -> Option<Tools> {
+    tools_in(test, "push-screenshots")
+}
+
+/// The programs a test with phones needs; screenshots go to
+/// `target/tmp/<shots>/`.
+pub(crate) fn tools_in(test: &str, shots: &str) -> Option<Tools> {
     let node = peer("node", test)?;
     let chromium = peer("chromium", test)?;
     let radclient = peer("radclient", test)?;
@@ -97,7 +118,7 @@ fn tools(test: &str) -> Option<Tools> {
         "playwright-core (npm ci)",
         test,
     )?;
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("push-screenshots");
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(shots);
     let _ = std::fs::remove_dir_all(&shots);
     Some(Tools {
         node,
@@ -111,7 +132,7 @@ fn tools(test: &str) -> Option<Tools> {
 /// `radclient -x` on a thread of its own (the login waits for the phone):
 /// `timeout` seconds per try, `tries` tries (retransmissions of the same
 /// request).
-fn login_in_background(
+pub(crate) fn login_in_background(
     radclient: &Path,
     port: u16,
     attributes: String,
