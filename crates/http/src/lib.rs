@@ -125,7 +125,12 @@ async fn license_lock(State(panel): State<Arc<Panel>>, request: Request, next: N
         LicenseStatus::Damaged => gatehouse_license::admission::LICENSE_DAMAGED,
         _ => gatehouse_license::admission::LICENSE_EXPIRED,
     };
-    if request.uri().path().starts_with("/api/") {
+    let path = request.uri().path();
+    if path == "/my" || path.starts_with(portal::PORTAL_PATH) {
+        // Users are told why, not sent to the administrators' page.
+        return portal::locked(message);
+    }
+    if path.starts_with("/api/") {
         (
             StatusCode::FORBIDDEN,
             axum::Json(ErrorJson {

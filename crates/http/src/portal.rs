@@ -111,6 +111,18 @@ async fn session_of(
 #[derive(Debug, Deserialize)]
 struct NoFields {}
 
+/// The portal while the license is expired or damaged: the sign-in form
+/// saying so, and nothing else.
+pub(crate) fn locked(message: &str) -> Response {
+    page(
+        StatusCode::FORBIDDEN,
+        &MyPage {
+            flash: Flash::Error(message.to_string()),
+            user: None,
+        },
+    )
+}
+
 /// The sign-in form with `error`.
 fn refused(status: StatusCode, error: PortalError) -> Response {
     let status = match error {

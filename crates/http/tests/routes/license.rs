@@ -227,6 +227,20 @@ async fn an_expired_license_locks_everything_but_renewal() {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // The user portal says why to its users, without a way in.
+    for path in ["/my/", "/my"] {
+        let (status, html) = fx.page(As::Nobody, path).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert!(html.contains(EXPIRED_TEXT), "{path}: {html}");
+    }
+    let response = fx
+        .form(
+            As::Nobody,
+            "/my/sign-in",
+            &[("username", "alice"), ("password", "x"), ("code", "")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
     // Renewal stays possible.
     let (status, html) = fx.page(As::Session, "/license").await;
     assert_eq!(status, StatusCode::OK);
