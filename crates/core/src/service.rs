@@ -49,7 +49,7 @@ use license::{Damage, LicenseState, Record, license_state};
 pub use phones::{ENROLLMENT_LIFETIME, PushError, SignedPush};
 use policies::PolicyState;
 pub use policies::{Chosen, PolicySaveError, PolicyTest, PolicyTestError, Route, SavedPolicies};
-pub use portal::{NewPortalSession, PORTAL_CLIENT, PortalFactors};
+pub use portal::{NewPortalSession, PORTAL_CLIENT, PortalFactors, PortalPhone};
 use pushing::PushWaiters;
 pub use pushing::{
     APPROVE_ON_PHONE, MAX_WAITING_PUSHES, PushSettings, StartPushError, approve_prompt,

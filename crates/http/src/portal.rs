@@ -56,7 +56,8 @@ struct UserView {
     display_name: String,
     csrf: String,
     enroll_only: bool,
-    totp: Option<String>,
+    /// Enrolled at, last used.
+    totp: Option<(String, String)>,
     phones: Vec<PhoneView>,
     pending: Option<PendingView>,
     link: Option<LinkView>,
@@ -67,6 +68,15 @@ struct PhoneView {
     id: String,
     label: String,
     enrolled_at: String,
+    last_used: String,
+}
+
+/// When a factor was last used, as shown.
+fn last_used(
+    at: Option<gatehouse_license::jiff::Timestamp>,
+    zone: &gatehouse_license::jiff::tz::TimeZone,
+) -> String {
+    at.map_or_else(|| "never".to_string(), |at| local_time(at, zone))
 }
 
 struct PendingView {
@@ -191,14 +201,17 @@ async fn user_page(
                 display_name: identity.display_name.to_string(),
                 csrf: session.csrf.clone(),
                 enroll_only: session.scope == PortalScope::Enroll,
-                totp: factors.totp.map(|at| local_time(at, zone)),
+                totp: factors
+                    .totp
+                    .map(|(enrolled, used)| (local_time(enrolled, zone), last_used(used, zone))),
                 phones: factors
                     .phones
                     .iter()
-                    .map(|(id, label, at)| PhoneView {
-                        id: id.clone(),
-                        label: label.clone(),
-                        enrolled_at: local_time(*at, zone),
+                    .map(|phone| PhoneView {
+                        id: phone.id.clone(),
+                        label: phone.label.clone(),
+                        enrolled_at: local_time(phone.enrolled_at, zone),
+                        last_used: last_used(phone.last_used, zone),
                     })
                     .collect(),
                 pending: factors.pending.map(|pending| PendingView {

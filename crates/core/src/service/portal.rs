@@ -55,14 +55,24 @@ impl std::fmt::Debug for NewPortalSession {
 /// A user's own second factors, as the portal shows them.
 #[derive(Debug, Clone)]
 pub struct PortalFactors {
-    /// When TOTP was enrolled, if it is.
-    pub totp: Option<Timestamp>,
-    /// Their phones: id, label, enrolled at.
-    pub phones: Vec<(String, String, Timestamp)>,
+    /// When TOTP was enrolled, if it is, and last used.
+    pub totp: Option<(Timestamp, Option<Timestamp>)>,
+    /// Their phones.
+    pub phones: Vec<PortalPhone>,
     /// A TOTP secret shown and not yet confirmed.
     pub pending: Option<TotpEnrollment>,
     /// Whether a second factor is required of them.
     pub required: bool,
+}
+
+/// One of a user's phones.
+#[derive(Debug, Clone)]
+pub struct PortalPhone {
+    pub id: String,
+    pub label: String,
+    pub enrolled_at: Timestamp,
+    /// Its last answer to a push still remembered.
+    pub last_used: Option<Timestamp>,
 }
 
 impl PortalFactors {
@@ -314,12 +324,27 @@ impl Gatehouse {
         session: &PortalSessionRecord,
     ) -> Result<PortalFactors, PortalError> {
         let seat = &session.identity.seat;
-        let (totp, phones) = tokio::try_join!(self.store.totp(seat), self.store.devices(seat))?;
+        let (totp, phones, uses) = tokio::try_join!(
+            self.store.totp(seat),
+            self.store.devices(seat),
+            self.store.factor_uses(seat.as_str())
+        )?;
+        let phone_used = |id: &str| {
+            uses.phones
+                .iter()
+                .find(|(device, _)| device == id)
+                .map(|(_, at)| *at)
+        };
         Ok(PortalFactors {
-            totp: totp.map(|record| record.enrolled_at),
+            totp: totp.map(|record| (record.enrolled_at, uses.totp)),
             phones: phones
                 .into_iter()
-                .map(|phone| (phone.id, phone.label, phone.created_at))
+                .map(|phone| PortalPhone {
+                    last_used: phone_used(&phone.id),
+                    id: phone.id,
+                    label: phone.label,
+                    enrolled_at: phone.created_at,
+                })
                 .collect(),
             pending: session
                 .pending_totp
@@ -480,7 +505,7 @@ impl Gatehouse {
     ) -> Result<(), PortalError> {
         let identity = &session.identity;
         let factors = self.portal_may(session, Action::Manage).await?;
-        if !factors.phones.iter().any(|(id, _, _)| id == device) {
+        if !factors.phones.iter().any(|phone| phone.id == device) {
             tracing::warn!(username = %identity.username, device, "portal: removal of a phone that is not the user's refused");
             return Err(PortalError::NoSuchPhone);
         }

@@ -64,8 +64,21 @@ impl std::fmt::Debug for PortalSessionRecord {
     }
 }
 
+/// When a user's factors were last used.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FactorUses {
+    /// The start of the time step of the last TOTP code accepted.
+    pub totp: Option<Timestamp>,
+    /// Per phone (device id): its last answer to a push still remembered
+    /// (pushes are kept 30 days).
+    pub phones: Vec<(String, Timestamp)>,
+}
+
 #[async_trait]
 pub trait PortalStore: Send + Sync {
+    /// When the factors of `seat` were last used.
+    async fn factor_uses(&self, seat: &str) -> StoreResult<FactorUses>;
+
     async fn add_portal_session(&self, session: &PortalSessionRecord) -> StoreResult<()>;
 
     /// The authentic, unexpired-or-not session with this token hash

@@ -195,7 +195,11 @@ async fn an_unenrolled_user_enrolls_totp_inside_a_window_and_then_needs_the_code
     let browser = signed_in(&fx, "alice", "alice-password", &code(&fx, &secret, 1)).await;
     let (_, html) = get(&fx, &browser.cookie).await;
     assert!(!html.contains("id=\"my-enroll-only\""));
-    assert!(html.contains("Enrolled "));
+    let shown = between(&html, "<p id=\"my-totp-enrolled\">", "</p>");
+    assert!(
+        shown.starts_with("Enrolled 2026-11-10") && shown.contains("last used 2026-11-10 10:00:30"),
+        "the code just used: {shown}"
+    );
     // The login through RADIUS is what counts; the portal never did.
     assert_eq!(active_users(&fx).await, 0, "portal sign-ins count no seat");
     let actions: Vec<String> = fx

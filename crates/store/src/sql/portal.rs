@@ -1,9 +1,10 @@
-//! The user portal's sessions (`PortalStore`).
+//! The user portal's sessions and when a user's factors were last used
+//! (`PortalStore`).
 
 use async_trait::async_trait;
 use gatehouse_core::identity::{Identity, SeatKey};
 use gatehouse_core::store::{
-    PortalScope, PortalSessionRecord, PortalStore, StoreError, StoreResult,
+    FactorUses, PortalScope, PortalSessionRecord, PortalStore, StoreError, StoreResult,
 };
 use gatehouse_core::totp::TotpSecret;
 use gatehouse_license::jiff::Timestamp;
@@ -51,6 +52,34 @@ fn tagged<'a>(
 
 #[async_trait]
 impl PortalStore for Store {
+    async fn factor_uses(&self, seat: &str) -> StoreResult<FactorUses> {
+        let step: Option<(i64,)> = sqlx::query_as("SELECT last_step FROM totp WHERE seat_key = $1")
+            .bind(seat)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(unavailable)?;
+        let totp = match step {
+            Some((step,)) if step >= 0 => Some(
+                Timestamp::from_second(step.saturating_mul(gatehouse_core::totp::PERIOD))
+                    .map_err(|_| StoreError::Corrupt(format!("TOTP time step {step}")))?,
+            ),
+            _ => None,
+        };
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT decided_by, MAX(decided_at) FROM pushes \
+             WHERE seat_key = $1 AND decided_by IS NOT NULL AND decided_at IS NOT NULL GROUP BY decided_by",
+        )
+        .bind(seat)
+        .fetch_all(self.pool())
+        .await
+        .map_err(unavailable)?;
+        let phones = rows
+            .into_iter()
+            .map(|(device, at)| Ok((device, timestamp(at)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(FactorUses { totp, phones })
+    }
+
     async fn add_portal_session(&self, session: &PortalSessionRecord) -> StoreResult<()> {
         let identity = &session.identity;
         let expires_at = micros(session.expires_at);

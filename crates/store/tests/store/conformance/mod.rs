@@ -2660,6 +2660,7 @@ macro_rules! conformance_suite {
             new_users_are_counted_per_day,
             administrators_sessions_and_tokens,
             portal_sessions_are_kept_ended_and_swept,
+            factor_uses_are_the_last_code_and_the_last_answers,
             administrators_live_and_are_deleted,
             the_last_administrator_survives_concurrent_deletions,
             the_audit_trail_is_appended_listed_and_walked,
@@ -2907,4 +2908,73 @@ pub async fn portal_sessions_are_kept_ended_and_swept(store: Arc<dyn Store>) {
     assert_eq!(store.portal_session(&[2; 32]).await.unwrap(), None);
     store.delete_portal_session(&[3; 32]).await.unwrap();
     assert_eq!(store.portal_session(&[3; 32]).await.unwrap(), None);
+}
+
+/// When a user's factors were last used: the last TOTP code's time step,
+/// each phone's last answer (approve or deny), nobody else's.
+pub async fn factor_uses_are_the_last_code_and_the_last_answers(store: Arc<dyn Store>) {
+    let alice = SeatKey::local(&Username::parse("alice").unwrap());
+    assert_eq!(
+        store.factor_uses(alice.as_str()).await.unwrap(),
+        gatehouse_core::store::FactorUses::default()
+    );
+    store
+        .enroll_totp(&TotpRecord {
+            seat: alice.clone(),
+            secret: TotpSecret::from_bytes(vec![1; 20]),
+            mode: None,
+            enrolled_at: ts("2026-11-10T07:00:00Z"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.factor_uses(alice.as_str()).await.unwrap().totp, None);
+    let step = gatehouse_core::totp::step_of(ts("2026-11-10T08:00:10Z"));
+    assert!(store.use_totp_step(&alice, step).await.unwrap());
+    let until = "2026-11-10T08:01:00Z";
+    for (id, user, device, at) in [
+        ("p1", "alice", "phone-a", "2026-11-10T08:00:05Z"),
+        ("p2", "alice", "phone-a", "2026-11-10T08:00:20Z"),
+        ("p3", "alice", "phone-b", "2026-11-10T08:00:07Z"),
+        ("p4", "bob", "phone-c", "2026-11-10T08:00:30Z"),
+    ] {
+        store
+            .create_push(
+                &push_record(id, user, "2026-11-10T08:00:00Z", until),
+                UNLIMITED,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let decision = if id == "p2" {
+            Decision::Deny
+        } else {
+            Decision::Approve
+        };
+        assert!(
+            store
+                .decide_push(id, decision, device, ts(at))
+                .await
+                .unwrap()
+        );
+    }
+    store
+        .create_push(
+            &push_record("p5", "alice", "2026-11-10T08:00:00Z", until),
+            UNLIMITED,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let mut uses = store.factor_uses(alice.as_str()).await.unwrap();
+    uses.phones.sort();
+    assert_eq!(
+        uses,
+        gatehouse_core::store::FactorUses {
+            totp: Some(ts("2026-11-10T08:00:00Z")),
+            phones: vec![
+                ("phone-a".into(), ts("2026-11-10T08:00:20Z")),
+                ("phone-b".into(), ts("2026-11-10T08:00:07Z")),
+            ],
+        }
+    );
 }
