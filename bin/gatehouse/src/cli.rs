@@ -218,6 +218,15 @@ pub(crate) enum LocalUserCommand {
     Delete { name: String },
     /// List local users.
     List(FormatArgs),
+    /// Show, set or clear a user's email address (where an enrollment
+    /// invitation goes).
+    Email {
+        name: String,
+        address: Option<String>,
+        /// Remove the address instead.
+        #[arg(long, conflicts_with = "address")]
+        clear: bool,
+    },
     /// Enroll a TOTP authenticator app (prints a QR code, shown once).
     Totp {
         name: String,
@@ -284,6 +293,11 @@ pub(crate) enum EnrollCommand {
         /// How long it stays open, in days (1 to 90).
         #[arg(long, value_name = "N", default_value_t = 7)]
         days: u32,
+        /// Email each user it covers who has no factor yet where to enroll
+        /// (local users' addresses from `local-user email`, directory
+        /// users' `mail`; through `[smtp]`, retried like the alarms).
+        #[arg(long)]
+        email: bool,
     },
     /// Close the window open for a user, a group or everyone.
     Close {

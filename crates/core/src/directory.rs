@@ -23,6 +23,9 @@ pub struct DirectoryEntry {
     /// The login name shown in the Users table (sAMAccountName, uid, …).
     pub login_name: String,
     pub display_name: String,
+    /// The entry's `mail`, if it has one (where an enrollment invitation
+    /// goes).
+    pub mail: Option<String>,
     /// The groups the entry is a direct member of (`memberOf`).
     pub groups: Vec<String>,
     /// The short names the directory's `group_aliases` give those groups

@@ -54,11 +54,11 @@ pub use outcome::{
 pub use password::PasswordParams;
 pub use service::{
     APPROVE_ON_PHONE, AlarmSaveError, Chosen, ClientAddError, DirectoryUserError,
-    ENROLLMENT_LIFETIME, Gatehouse, InstallError, LOCKED_OUT_EVENT, LicenseView, ListedMark,
-    MfaSettings, NewPortalSession, OpenError, PORTAL_CLIENT, PolicySaveError, PolicyTest,
-    PolicyTestError, PortalFactors, PortalPhone, PushError, PushSettings, Removed, Route,
-    SavedPolicies, SeatMarkError, Settings, SignedPush, TestMailError, TotpEnrollment, UserError,
-    approve_prompt, is_approve_prompt,
+    ENROLLMENT_LIFETIME, Gatehouse, InstallError, Invitations, InviteError, LOCKED_OUT_EVENT,
+    LicenseView, ListedMark, MfaSettings, NewPortalSession, OpenError, PORTAL_CLIENT,
+    PolicySaveError, PolicyTest, PolicyTestError, PortalFactors, PortalPhone, PushError,
+    PushSettings, Removed, Route, SavedPolicies, SeatMarkError, Settings, SignedPush,
+    TestMailError, TotpEnrollment, UserError, approve_prompt, is_approve_prompt,
 };
 pub use store::{Store, StoreError};
 pub use totp::TotpMode;

@@ -49,7 +49,9 @@ use license::{Damage, LicenseState, Record, license_state};
 pub use phones::{ENROLLMENT_LIFETIME, PushError, SignedPush};
 use policies::PolicyState;
 pub use policies::{Chosen, PolicySaveError, PolicyTest, PolicyTestError, Route, SavedPolicies};
-pub use portal::{NewPortalSession, PORTAL_CLIENT, PortalFactors, PortalPhone};
+pub use portal::{
+    Invitations, InviteError, NewPortalSession, PORTAL_CLIENT, PortalFactors, PortalPhone,
+};
 use pushing::PushWaiters;
 pub use pushing::{
     APPROVE_ON_PHONE, MAX_WAITING_PUSHES, PushSettings, StartPushError, approve_prompt,
@@ -171,6 +173,8 @@ pub enum UserError {
     AlreadyExists(String),
     #[error("no local user {0:?}")]
     NotFound(String),
+    #[error("{0:?} is not an email address")]
+    BadEmail(String),
     /// A group name that is not one ([`crate::store::LocalGroupName`]).
     #[error("{0}")]
     BadGroup(String),
@@ -250,6 +254,8 @@ pub struct Gatehouse {
     seat_marks: SeatMarks,
     /// The refusal naming where to enroll, when a portal URL is set.
     enroll_first: Option<crate::outcome::RefusalText>,
+    /// Where users reach the portal (`http.public_url`), without `/my/`.
+    portal_url: Option<String>,
     lockouts: Lockouts,
     /// Decoy password checks run (refusals that must take as long as a
     /// real check).
@@ -346,6 +352,7 @@ impl Gatehouse {
                 .portal_url
                 .as_deref()
                 .map(crate::outcome::RefusalText::enroll_first),
+            portal_url: settings.portal_url,
             lockouts,
             decoys: std::sync::atomic::AtomicU64::new(0),
             overload_log: crate::ratelimit::RateLimitedLog::new(Duration::from_secs(10), 5),

@@ -52,6 +52,9 @@ pub struct LdapDirectories {
     directories: Vec<LdapDirectory>,
 }
 
+/// Where an entry's email address is read from (enrollment invitations).
+const MAIL_ATTRIBUTE: &str = "mail";
+
 impl LdapDirectories {
     /// Checks each directory's settings (errors name `directory[N].key`)
     /// and prepares its TLS settings; connects lazily.
@@ -345,6 +348,7 @@ impl LdapDirectory {
         attributes.extend([
             settings.identity_attribute.as_str(),
             settings.display_name_attribute.as_str(),
+            MAIL_ATTRIBUTE,
             "memberOf",
             "userAccountControl",
         ]);
@@ -381,6 +385,7 @@ impl LdapDirectory {
             .unwrap_or_else(|| entry.dn.clone());
         let display_name =
             text(&settings.display_name_attribute).unwrap_or_else(|| login_name.clone());
+        let mail = text(MAIL_ATTRIBUTE).map(|mail| mail.trim().to_string());
         let groups: Vec<String> = entry
             .values("memberOf")
             .filter_map(|v| std::str::from_utf8(v).ok())
@@ -399,6 +404,7 @@ impl LdapDirectory {
             dn: entry.dn,
             login_name,
             display_name,
+            mail,
             groups,
             disabled,
             allowed: false,

@@ -361,6 +361,9 @@ pub struct EnrollmentWindowJson {
     pub opens_at: String,
     pub closes_at: String,
     pub opened_by: String,
+    /// When the opening asked for them: the invitations queued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invitations: Option<InvitationsJson>,
 }
 
 impl EnrollmentWindowJson {
@@ -378,6 +381,7 @@ impl EnrollmentWindowJson {
             opens_at: rfc3339(window.opens_at, zone),
             closes_at: rfc3339(window.closes_at, zone),
             opened_by: window.opened_by.clone(),
+            invitations: None,
         }
     }
 }
@@ -395,6 +399,30 @@ pub struct EnrollmentScopeJson {
     pub all: bool,
     #[serde(default)]
     pub days: Option<u32>,
+    /// When opening: email the users it covers an invitation.
+    #[serde(default)]
+    pub email: bool,
+}
+
+/// The enrollment invitations a window's opening queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvitationsJson {
+    /// `name <address>`, one per invitation queued.
+    pub sent: Vec<String>,
+    /// Users with no email address.
+    pub without_address: Vec<String>,
+    /// Users who already have a second factor (not invited).
+    pub enrolled: Vec<String>,
+}
+
+impl InvitationsJson {
+    pub fn new(invitations: gatehouse_core::Invitations) -> InvitationsJson {
+        InvitationsJson {
+            sent: invitations.sent,
+            without_address: invitations.without_address,
+            enrolled: invitations.enrolled,
+        }
+    }
 }
 
 impl EnrollmentScopeJson {

@@ -41,6 +41,9 @@ pub enum AlarmKind {
     Overage,
     /// A seat budget's users reached a share of its size.
     Budget,
+    /// Not about the license: a user invited to enroll a second factor,
+    /// sent through the same outbox as the alarms.
+    Enrollment,
 }
 
 impl AlarmKind {
@@ -52,6 +55,7 @@ impl AlarmKind {
             AlarmKind::Grace => "grace",
             AlarmKind::Overage => "overage",
             AlarmKind::Budget => "budget",
+            AlarmKind::Enrollment => "enrollment",
         }
     }
 
@@ -63,6 +67,7 @@ impl AlarmKind {
             AlarmKind::Grace,
             AlarmKind::Overage,
             AlarmKind::Budget,
+            AlarmKind::Enrollment,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)
@@ -134,7 +139,8 @@ pub fn due_alarms(check: &AlarmCheck<'_>, fired: impl Fn(&str) -> bool) -> Vec<A
                     AlarmKind::Expired
                     | AlarmKind::Grace
                     | AlarmKind::Overage
-                    | AlarmKind::Budget => continue,
+                    | AlarmKind::Budget
+                    | AlarmKind::Enrollment => continue,
                 };
             }
         }

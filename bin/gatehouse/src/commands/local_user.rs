@@ -97,6 +97,21 @@ pub(crate) async fn local_user(
             gatehouse.delete_local_user(&name).await?;
             println!("deleted {name}");
         }
+        LocalUserCommand::Email {
+            name,
+            address,
+            clear,
+        } => {
+            if clear || address.is_some() {
+                gatehouse
+                    .set_local_user_email(&name, address.as_deref())
+                    .await?;
+            }
+            match gatehouse.local_user_email(&name).await? {
+                Some(address) => println!("{address}"),
+                None => eprintln!("{name} has no email address"),
+            }
+        }
         LocalUserCommand::Totp {
             name, remove: true, ..
         } => {

@@ -264,7 +264,7 @@ fn window_scope(args: WindowScopeArgs) -> Result<WindowScope> {
 pub(crate) async fn enroll(gatehouse: &Gatehouse, command: EnrollCommand) -> Result<ExitCode> {
     let zone = gatehouse.time_zone();
     match command {
-        EnrollCommand::Open { scope, days } => {
+        EnrollCommand::Open { scope, days, email } => {
             let window = gatehouse
                 .open_enrollment(window_scope(scope)?, days)
                 .await?;
@@ -273,6 +273,20 @@ pub(crate) async fn enroll(gatehouse: &Gatehouse, command: EnrollCommand) -> Res
                 window.scope,
                 local_time(window.closes_at, zone)
             );
+            if email {
+                let invited = gatehouse.invite_to_enroll(&window.scope).await?;
+                for sent in &invited.sent {
+                    println!("invitation queued for {sent}");
+                }
+                for name in &invited.without_address {
+                    eprintln!(
+                        "{name}: no email address (gatehouse local-user email {name} ADDRESS, or the directory's mail)"
+                    );
+                }
+                for name in &invited.enrolled {
+                    println!("{name} already has a second factor: not invited");
+                }
+            }
         }
         EnrollCommand::Close { scope } => {
             let window = gatehouse.close_enrollment(&window_scope(scope)?).await?;

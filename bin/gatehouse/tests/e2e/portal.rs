@@ -9,7 +9,7 @@ use gatehouse_core::totp::{TotpSecret, code_at};
 use serde_json::Value;
 
 use crate::push::{ADMIN_PASSWORD, Phone, SECRET, Tools, login_in_background, tools_in};
-use crate::support::{self, Installation, Server, Slapd, ad_directory, pap, totp_user};
+use crate::support::{self, Installation, Server, Slapd, SmtpServer, ad_directory, pap, totp_user};
 
 const ENROLL_FIRST: &str =
     "Enroll a second factor at https://gatehouse.example.com/my/, then log in again";
@@ -244,4 +244,112 @@ fn users_enroll_their_own_factors_on_the_portal_and_log_in_with_them() {
             "{expected} in {recorded:#?}"
         );
     }
+}
+
+/// Enrollment invitations: opening a window with `--email` queues one per
+/// user it covers who has no factor, to a local user's address or a
+/// directory user's `mail`, and `serve` delivers them through a real SMTP
+/// server; users without an address are named; a directory group cannot
+/// be listed and says so.
+#[test]
+fn invitations_to_enroll_are_emailed_to_local_and_directory_users() {
+    const TEST: &str = "invitations_to_enroll_are_emailed_to_local_and_directory_users";
+    let Some(slapd) = Slapd::start(TEST) else {
+        return;
+    };
+    let Some(mut smtp) = SmtpServer::new(TEST) else {
+        return;
+    };
+    smtp.start();
+    let gh = Installation::new("UTC");
+    for name in ["lena", "max"] {
+        gh.ok(
+            &["local-user", "add", name, "--password-stdin"],
+            &format!("{name}-secret\n"),
+        );
+    }
+    totp_user(&gh, "tom", "challenge");
+    gh.ok(&["local-user", "email", "lena", "lena@example.com"], "");
+    gh.ok(&["local-user", "email", "tom", "tom@example.com"], "");
+    let refused = gh.run(&["local-user", "email", "max", "not an address"], "");
+    assert!(!refused.status.success(), "a bad address is refused");
+    assert_eq!(
+        gh.ok(&["local-user", "email", "lena"], "").trim(),
+        "lena@example.com"
+    );
+    let path = gh.data_dir().join("gatehouse.toml");
+    let config = std::fs::read_to_string(&path).unwrap().replace(
+        "[http]\n",
+        "[http]\npublic_url = \"https://gatehouse.example.com/\"\n",
+    );
+    std::fs::write(&path, config).unwrap();
+    gh.append_config(&ad_directory(&[slapd.url()], "starttls = false\n"));
+    gh.append_config(&smtp.config(None));
+    let server = Server::start(gh, "");
+
+    let opened = server.gh.ok(&["enroll", "open", "john", "--email"], "");
+    assert!(
+        opened.contains("invitation queued for john <john@example.com>"),
+        "{opened}"
+    );
+    let everyone = server
+        .gh
+        .run(&["enroll", "open", "--all", "--days", "2", "--email"], "");
+    let stdout = String::from_utf8_lossy(&everyone.stdout);
+    let stderr = String::from_utf8_lossy(&everyone.stderr);
+    assert!(everyone.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("invitation queued for lena <lena@example.com>")
+            && stdout.contains("tom already has a second factor: not invited"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("max: no email address"), "{stderr}");
+    let directory_group = server.gh.run(
+        &[
+            "enroll",
+            "open",
+            "--group",
+            &format!("corp:{}", crate::support::LDAP_VPN_GROUP),
+            "--email",
+        ],
+        "",
+    );
+    assert!(
+        String::from_utf8_lossy(&directory_group.stderr).contains("cannot be listed"),
+        "{}",
+        String::from_utf8_lossy(&directory_group.stderr)
+    );
+
+    let received = smtp.wait_for(2, std::time::Duration::from_secs(30));
+    let mut recipients: Vec<String> = received
+        .iter()
+        .flat_map(|mail| mail.recipients.clone())
+        .collect();
+    recipients.sort();
+    assert_eq!(recipients, ["john@example.com", "lena@example.com"]);
+    for mail in &received {
+        assert_eq!(mail.subject, "Enroll a second factor for network logins");
+        assert!(
+            mail.text.contains("https://gatehouse.example.com/my/"),
+            "{}",
+            mail.text
+        );
+    }
+    assert!(
+        received
+            .iter()
+            .any(|mail| mail.text.contains("Hello John Smith,"))
+    );
+    let history: Value =
+        serde_json::from_str(&server.gh.ok(&["alarm", "history", "--json"], "")).unwrap();
+    assert_eq!(
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|alarm| alarm["kind"] == "enrollment")
+            .count(),
+        2,
+        "{history}"
+    );
 }

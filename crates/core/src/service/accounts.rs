@@ -233,6 +233,41 @@ impl Gatehouse {
     }
 
     /// The members of one local group.
+    /// A local user's email address (where an enrollment invitation goes).
+    pub async fn local_user_email(&self, name: &str) -> Result<Option<String>, UserError> {
+        let username = Username::parse(name)?;
+        if self.store.local_user(&username).await?.is_none() {
+            return Err(UserError::NotFound(username.to_string()));
+        }
+        Ok(self.store.local_user_email(&username).await?)
+    }
+
+    /// Sets (`Some`) or clears a local user's email address.
+    pub async fn set_local_user_email(
+        &self,
+        name: &str,
+        email: Option<&str>,
+    ) -> Result<(), UserError> {
+        let username = Username::parse(name)?;
+        let email = email.map(str::trim).filter(|email| !email.is_empty());
+        if let Some(email) = email
+            && !crate::alarms::is_email(email)
+        {
+            return Err(UserError::BadEmail(email.to_string()));
+        }
+        if !self.store.set_local_user_email(&username, email).await? {
+            return Err(UserError::NotFound(username.to_string()));
+        }
+        tracing::info!(username = %username, "local user's email address changed");
+        self.audit(
+            "local_user.email",
+            username.as_str(),
+            serde_json::json!({"email": email}),
+        )
+        .await;
+        Ok(())
+    }
+
     pub async fn local_group_members(&self, name: &str) -> Result<Vec<Username>, UserError> {
         let name = LocalGroupName::parse(name).map_err(UserError::BadGroup)?;
         self.local_groups()

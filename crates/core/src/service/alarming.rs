@@ -84,7 +84,7 @@ pub(crate) struct AlarmEngine {
     daily_at: Time,
     memory: Mutex<AlarmMemory>,
     /// Wakes this process's sender when it queued an alarm.
-    queued: Notify,
+    pub(super) queued: Notify,
 }
 
 struct AlarmMemory {

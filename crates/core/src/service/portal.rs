@@ -546,3 +546,183 @@ impl Gatehouse {
 fn portal_actor(identity: &Identity) -> String {
     format!("user:{}", identity.username)
 }
+
+/// Who an enrollment invitation was queued for, and who was passed over.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Invitations {
+    /// `name <address>`, one per invitation queued.
+    pub sent: Vec<String>,
+    /// Users with no address to send to.
+    pub without_address: Vec<String>,
+    /// Users who already have a second factor (not invited).
+    pub enrolled: Vec<String>,
+}
+
+/// Why invitations were not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum InviteError {
+    #[error(
+        "set http.public_url (or push.public_url) first: the invitation tells users that address"
+    )]
+    NoPortal,
+    #[error("no enrollment window is open for {0}")]
+    NoWindow(crate::enrollment::WindowScope),
+    #[error(
+        "{0}: a directory group's members cannot be listed; invite its users one by one (gatehouse enroll open USER --email)"
+    )]
+    DirectoryGroup(String),
+    #[error("no local or directory user is named {0:?}")]
+    UnknownUser(String),
+    #[error(transparent)]
+    Directory(#[from] super::DirectoryUserError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl Gatehouse {
+    /// Emails an invitation to enroll to every user the open window for
+    /// `scope` covers who has no second factor yet: a user (local, with
+    /// their email address; or directory, with its `mail`), a local
+    /// group's members, or every local user. Sent through the alarm
+    /// outbox (retried while the mail server is down), once per user and
+    /// window.
+    pub async fn invite_to_enroll(
+        &self,
+        scope: &crate::enrollment::WindowScope,
+    ) -> Result<Invitations, InviteError> {
+        use crate::enrollment::WindowScope;
+        let portal = self.portal_url.clone().ok_or(InviteError::NoPortal)?;
+        let now = self.clock.now();
+        let window = self
+            .enrollment_windows()
+            .await?
+            .into_iter()
+            .find(|window| &window.scope == scope && window.is_open(now))
+            .ok_or_else(|| InviteError::NoWindow(scope.clone()))?;
+        // (identity, address) of everyone the window covers.
+        let mut invitees: Vec<(Identity, Option<String>)> = Vec::new();
+        match scope {
+            WindowScope::User(name) => {
+                let username =
+                    Username::parse(name).map_err(|_| InviteError::UnknownUser(name.clone()))?;
+                if let Some(account) = self.accounts.get(self.store.as_ref(), &username).await? {
+                    let email = self.store.local_user_email(&username).await?;
+                    invitees.push((account.identity.clone(), email));
+                } else {
+                    match self.directory_user(name).await {
+                        Ok(entry) => invitees.push((entry.identity(), entry.mail.clone())),
+                        Err(
+                            super::DirectoryUserError::NotConfigured
+                            | super::DirectoryUserError::NotFound(_),
+                        ) => {
+                            return Err(InviteError::UnknownUser(name.clone()));
+                        }
+                        Err(error) => return Err(error.into()),
+                    }
+                }
+            }
+            WindowScope::Group(key) => {
+                let Some(group) = key.strip_prefix("local:") else {
+                    return Err(InviteError::DirectoryGroup(key.clone()));
+                };
+                let members = self
+                    .local_group_members(group)
+                    .await
+                    .map_err(|_| InviteError::UnknownUser(key.clone()))?;
+                for member in members {
+                    self.push_local_invitee(&mut invitees, &member).await?;
+                }
+            }
+            WindowScope::Everyone => {
+                for user in self.store.local_users().await? {
+                    self.push_local_invitee(&mut invitees, &user.username)
+                        .await?;
+                }
+            }
+        }
+        let mut invitations = Invitations::default();
+        let closes = window
+            .closes_at
+            .to_zoned_datetime(self.zone.clone())
+            .strftime("%Y-%m-%d %H:%M")
+            .to_string();
+        let mut mails = Vec::new();
+        for (identity, address) in invitees {
+            let (totp, push) = tokio::try_join!(
+                self.store.totp(&identity.seat),
+                self.store.push_user(&identity.seat)
+            )?;
+            if totp.is_some() || push.devices > 0 {
+                invitations.enrolled.push(identity.username.to_string());
+                continue;
+            }
+            let Some(address) = address.filter(|address| crate::alarms::is_email(address)) else {
+                invitations
+                    .without_address
+                    .push(identity.username.to_string());
+                continue;
+            };
+            invitations
+                .sent
+                .push(format!("{} <{address}>", identity.username));
+            mails.push(crate::store::NewAlarm {
+                key: format!(
+                    "enrollment:{}:{}",
+                    identity.seat.as_str(),
+                    window.opens_at.as_microsecond()
+                ),
+                kind: gatehouse_license::alarms::AlarmKind::Enrollment,
+                subject: "Enroll a second factor for network logins".into(),
+                body: invitation(&identity, &portal, &closes),
+                recipients: vec![address],
+                created_at: now,
+                superseded: false,
+            });
+        }
+        if !mails.is_empty() {
+            self.store.fire_alarms(&mails).await?;
+            self.alarms.queued.notify_one();
+        }
+        tracing::info!(
+            window = %window.scope,
+            sent = invitations.sent.len(),
+            without_address = invitations.without_address.len(),
+            "enrollment invitations queued"
+        );
+        self.audit(
+            "enrollment.invite",
+            &window.scope.to_string(),
+            serde_json::json!({"sent": invitations.sent.len(), "without_address": invitations.without_address}),
+        )
+        .await;
+        Ok(invitations)
+    }
+
+    async fn push_local_invitee(
+        &self,
+        invitees: &mut Vec<(Identity, Option<String>)>,
+        username: &Username,
+    ) -> Result<(), InviteError> {
+        if let Some(account) = self.accounts.get(self.store.as_ref(), username).await? {
+            let email = self.store.local_user_email(username).await?;
+            invitees.push((account.identity.clone(), email));
+        }
+        Ok(())
+    }
+}
+
+/// The invitation's text: where to go, until when, as whom.
+fn invitation(identity: &Identity, portal: &str, closes: &str) -> String {
+    format!(
+        "Hello {display},\n\n\
+         You are asked to enroll a second factor for logging in to the network\n\
+         (VPN, Wi-Fi): an authenticator app or your phone.\n\n\
+         Open {portal}/my/ before {closes}, sign in with your username\n\
+         ({username}) and your password, leave the code empty, and follow the\n\
+         steps there. After that, logging in asks for your second factor too.\n\n\
+         If you did not expect this message, tell your administrator; do not\n\
+         enter your password anywhere else.\n",
+        display = identity.display_name,
+        username = identity.username,
+    )
+}

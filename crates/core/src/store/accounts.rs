@@ -73,6 +73,18 @@ pub trait LocalUserStore: Send + Sync {
 
     async fn local_users(&self) -> StoreResult<Vec<LocalUserRecord>>;
 
+    /// A local user's email address (where an enrollment invitation goes);
+    /// `Ok(None)` when there is none or no such user.
+    async fn local_user_email(&self, username: &Username) -> StoreResult<Option<String>>;
+
+    /// Sets or clears a local user's email address; `false` when there is
+    /// no such user.
+    async fn set_local_user_email(
+        &self,
+        username: &Username,
+        email: Option<&str>,
+    ) -> StoreResult<bool>;
+
     /// Makes an empty local group; [`StoreError::AlreadyExists`] for a
     /// taken name.
     async fn add_local_group(&self, name: &LocalGroupName, at: Timestamp) -> StoreResult<()>;

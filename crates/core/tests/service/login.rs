@@ -1230,6 +1230,7 @@ mod directory_decoys {
             stable_id: format!("id-{name}"),
             login_name: name.into(),
             display_name: name.into(),
+            mail: None,
             groups: vec!["cn=vpn,dc=test".into()],
             disabled,
             allowed,

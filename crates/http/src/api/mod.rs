@@ -261,6 +261,7 @@ fn user_error(error: UserError) -> Response {
         UserError::Username(_)
         | UserError::Password(_)
         | UserError::BadGroup(_)
+        | UserError::BadEmail(_)
         | UserError::WeakAdminPassword
         | UserError::BadTokenLabel
         | UserError::WrongPassword => self::error(StatusCode::BAD_REQUEST, error.to_string()),

@@ -17,8 +17,8 @@ use super::{Body, error, unavailable};
 use crate::auth::Admin;
 use crate::state::Panel;
 use crate::wire::{
-    EnrollmentScopeJson, EnrollmentWindowJson, SeatBudgetJson, SeatBudgetRequestJson, SeatMarkJson,
-    SeatMarkRequestJson,
+    EnrollmentScopeJson, EnrollmentWindowJson, InvitationsJson, SeatBudgetJson,
+    SeatBudgetRequestJson, SeatMarkJson, SeatMarkRequestJson,
 };
 
 /// The marks and how many of each the license in force grants.
@@ -175,14 +175,24 @@ pub(super) async fn open_enrollment(
         .days
         .unwrap_or(gatehouse_core::enrollment::DEFAULT_WINDOW_DAYS);
     let gatehouse = &panel.gatehouse;
-    match gatehouse.open_enrollment(scope, days).await {
-        Ok(window) => (
-            StatusCode::CREATED,
-            Json(EnrollmentWindowJson::new(&window, gatehouse.time_zone())),
-        )
-            .into_response(),
-        Err(refused) => mark_error(refused),
+    let window = match gatehouse.open_enrollment(scope, days).await {
+        Ok(window) => window,
+        Err(refused) => return mark_error(refused),
+    };
+    let mut json = EnrollmentWindowJson::new(&window, gatehouse.time_zone());
+    if request.email {
+        match gatehouse.invite_to_enroll(&window.scope).await {
+            Ok(invitations) => json.invitations = Some(InvitationsJson::new(invitations)),
+            Err(gatehouse_core::InviteError::Store(store)) => return unavailable(store),
+            Err(refused) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("the window is open, but no invitation was sent: {refused}"),
+                );
+            }
+        }
     }
+    (StatusCode::CREATED, Json(json)).into_response()
 }
 
 pub(super) async fn close_enrollment(

@@ -284,6 +284,9 @@ pub(super) struct EnrollmentForm {
     all: Option<String>,
     #[serde(default)]
     days: String,
+    /// The invitation checkbox: present when checked.
+    #[serde(default)]
+    email: Option<String>,
 }
 
 /// Opens (`/enrollment/open`) or closes (`/enrollment/close`) an
@@ -298,6 +301,7 @@ pub(super) async fn enrollment_window(
         group: Some(form.group),
         all: form.all.is_some(),
         days: None,
+        email: false,
     }
     .scope();
     let gatehouse = &panel.gatehouse;
@@ -312,17 +316,34 @@ pub(super) async fn enrollment_window(
             };
             match days {
                 Err(why) => Err(why),
-                Ok(days) => gatehouse
-                    .open_enrollment(scope, days)
-                    .await
-                    .map(|window| {
-                        format!(
+                Ok(days) => match gatehouse.open_enrollment(scope, days).await {
+                    Err(refused) => Err(refused.to_string()),
+                    Ok(window) => {
+                        let opened = format!(
                             "Enrollment window open for {} until {}.",
                             window.scope,
                             local_time(window.closes_at, gatehouse.time_zone())
-                        )
-                    })
-                    .map_err(|refused| refused.to_string()),
+                        );
+                        if form.email.is_some() {
+                            match gatehouse.invite_to_enroll(&window.scope).await {
+                                Ok(invited) => Ok(format!(
+                                    "{opened} Invitations queued: {}; without an email address: {}.",
+                                    invited.sent.len(),
+                                    if invited.without_address.is_empty() {
+                                        "none".to_string()
+                                    } else {
+                                        invited.without_address.join(", ")
+                                    }
+                                )),
+                                Err(refused) => {
+                                    Err(format!("{opened} No invitation was sent: {refused}"))
+                                }
+                            }
+                        } else {
+                            Ok(opened)
+                        }
+                    }
+                },
             }
         }
         (Ok(scope), "close") => gatehouse

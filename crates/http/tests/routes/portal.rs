@@ -479,3 +479,71 @@ async fn portal_sign_ins_are_limited_per_address_and_count_toward_the_lockout() 
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn a_window_opened_through_the_api_can_invite_its_users_by_email() {
+    use serde_json::json;
+    let fx = fixture_second_factor_required("portal-invitations").await;
+    for name in ["alice", "bob"] {
+        fx.gatehouse
+            .add_local_user(name, &format!("{name}-password"))
+            .await
+            .unwrap();
+    }
+    fx.gatehouse
+        .set_local_user_email("alice", Some("alice@example.com"))
+        .await
+        .unwrap();
+    assert!(
+        fx.gatehouse
+            .set_local_user_email("bob", Some("bob at example"))
+            .await
+            .is_err(),
+        "not an address"
+    );
+    let (status, body) = fx
+        .api(
+            As::Token,
+            Method::POST,
+            "/api/v1/enrollment-windows",
+            Some(json!({"all": true, "email": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body["invitations"],
+        json!({"sent": ["alice <alice@example.com>"], "without_address": ["bob"], "enrolled": []})
+    );
+    let queued = fx.gatehouse.alarm_history(10).await.unwrap();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    // Without `email`, nothing is sent and nothing is said about it.
+    let (status, body) = fx
+        .api(
+            As::Token,
+            Method::POST,
+            "/api/v1/enrollment-windows",
+            Some(json!({"user": "bob"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(body.get("invitations").is_none(), "{body}");
+    // A directory group's members cannot be listed: the window opens, the
+    // invitation is refused, saying so.
+    let (status, body) = fx
+        .api(
+            As::Token,
+            Method::POST,
+            "/api/v1/enrollment-windows",
+            Some(json!({"group": "corp:CN=Staff,DC=example,DC=com", "email": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the window is open, but no invitation was sent"),
+        "{body}"
+    );
+    assert_eq!(fx.gatehouse.alarm_history(10).await.unwrap().len(), 1);
+}

@@ -1,4 +1,5 @@
--- Schema version 14: the user portal's sessions (SPEC §17).
+-- Schema version 14: the user portal's sessions (SPEC §17), and local
+-- users' email addresses (enrollment invitations).
 
 -- Only the SHA-256 of the session token is stored; `tag` covers the token
 -- hash, the user, the scope, the CSRF token and the expiry.
@@ -18,3 +19,7 @@ CREATE TABLE portal_sessions (
 );
 CREATE INDEX portal_sessions_by_seat ON portal_sessions (seat);
 CREATE INDEX portal_sessions_by_expiry ON portal_sessions (expires_at);
+
+-- Where a local user's enrollment invitation goes (not covered by the
+-- row's tag: it signs nobody in).
+ALTER TABLE local_users ADD COLUMN email TEXT;

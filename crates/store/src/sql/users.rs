@@ -316,6 +316,30 @@ impl LocalUserStore for Store {
             .map_err(unavailable)
     }
 
+    async fn local_user_email(&self, username: &Username) -> StoreResult<Option<String>> {
+        let email: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT email FROM local_users WHERE username = $1")
+                .bind(username.as_str())
+                .fetch_optional(self.pool())
+                .await
+                .map_err(unavailable)?;
+        Ok(email.and_then(|(email,)| email))
+    }
+
+    async fn set_local_user_email(
+        &self,
+        username: &Username,
+        email: Option<&str>,
+    ) -> StoreResult<bool> {
+        let result = sqlx::query("UPDATE local_users SET email = $1 WHERE username = $2")
+            .bind(email)
+            .bind(username.as_str())
+            .execute(self.writer())
+            .await
+            .map_err(unavailable)?;
+        Ok(result.rows_affected() > 0)
+    }
+
     async fn local_users(&self) -> StoreResult<Vec<LocalUserRecord>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {LOCAL_USER_COLUMNS} FROM local_users ORDER BY username"
