@@ -83,3 +83,76 @@ impl AuthCounters {
         }
     }
 }
+
+/// The process's own figures (Prometheus' `process_*` metrics), read from
+/// `/proc/self` on Linux.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProcessStats {
+    /// Resident memory (RSS), bytes.
+    pub resident_bytes: u64,
+    /// The largest RSS so far (VmHWM), bytes.
+    pub resident_peak_bytes: u64,
+    /// Virtual memory, bytes.
+    pub virtual_bytes: u64,
+    pub threads: u64,
+    pub open_fds: u64,
+}
+
+impl ProcessStats {
+    /// Now; `None` where `/proc` is not there.
+    pub fn read() -> Option<ProcessStats> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let mut stats = ProcessStats::from_status(&status)?;
+        stats.open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+        Some(stats)
+    }
+
+    /// The memory and thread lines of `/proc/self/status` (`VmRSS:  1234
+    /// kB`); `None` without an RSS line.
+    pub fn from_status(status: &str) -> Option<ProcessStats> {
+        let field = |name: &str| -> Option<u64> {
+            let line = status.lines().find_map(|line| line.strip_prefix(name))?;
+            let mut words = line.trim_start_matches(':').split_whitespace();
+            let value: u64 = words.next()?.parse().ok()?;
+            Some(match words.next() {
+                Some("kB") => value.saturating_mul(1024),
+                _ => value,
+            })
+        };
+        Some(ProcessStats {
+            resident_bytes: field("VmRSS")?,
+            resident_peak_bytes: field("VmHWM").unwrap_or_default(),
+            virtual_bytes: field("VmSize").unwrap_or_default(),
+            threads: field("Threads").unwrap_or_default(),
+            open_fds: 0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod process_tests {
+    use super::*;
+
+    #[test]
+    fn status_lines_are_read_in_bytes() {
+        let status = "Name:\tgatehouse\nVmPeak:\t  900000 kB\nVmSize:\t  812345 kB\nVmHWM:\t   40960 kB\nVmRSS:\t   20480 kB\nThreads:\t7\n";
+        assert_eq!(
+            ProcessStats::from_status(status),
+            Some(ProcessStats {
+                resident_bytes: 20480 * 1024,
+                resident_peak_bytes: 40960 * 1024,
+                virtual_bytes: 812345 * 1024,
+                threads: 7,
+                open_fds: 0,
+            })
+        );
+        assert_eq!(ProcessStats::from_status("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn this_process_reads_its_own() {
+        let stats = ProcessStats::read().expect("/proc on Linux");
+        assert!(stats.resident_bytes > 0 && stats.resident_peak_bytes >= stats.resident_bytes);
+        assert!(stats.threads >= 1 && stats.open_fds >= 3);
+    }
+}

@@ -181,6 +181,44 @@ mod tests {
         assert!(stronger.verify("pw", &hash));
     }
 
+    /// The argon2 path allocates its memory once and reuses it: a thousand
+    /// checks in a row are served by one buffer, and checks from eight
+    /// threads at once leave at most eight.
+    #[test]
+    fn argon2_memory_is_reused_across_checks() {
+        let hashing = fast();
+        let hash = hashing.hash("pw").unwrap();
+        let kept = || -> Vec<usize> {
+            let spare = hashing.spare.lock().unwrap();
+            spare
+                .iter()
+                .map(|blocks| blocks.as_ptr() as usize)
+                .collect()
+        };
+        assert!(kept().is_empty(), "hashing keeps no verification buffer");
+        assert!(hashing.verify("pw", &hash));
+        let first = kept();
+        assert_eq!(first.len(), 1);
+        for _ in 0..1000 {
+            assert!(!hashing.verify("wrong", &hash));
+        }
+        assert_eq!(kept(), first, "the same buffer served every check");
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..25 {
+                        hashing.verify_decoy("pw");
+                    }
+                });
+            }
+        });
+        let now = kept();
+        assert!(
+            (1..=8).contains(&now.len()) && now.contains(&first[0]),
+            "{now:?}"
+        );
+    }
+
     #[test]
     fn bad_passwords_are_refused() {
         assert_eq!(fast().hash(""), Err(PasswordError::Empty));

@@ -249,6 +249,40 @@ async fn metrics(State(panel): State<Arc<Panel>>) -> Response {
         text,
         "# HELP gatehouse_lockouts_total Users locked out by this process after failed attempts in a row.\n# TYPE gatehouse_lockouts_total counter\ngatehouse_lockouts_total {locks_set}\n# HELP gatehouse_locked_users Users locked out now (as this process last read).\n# TYPE gatehouse_locked_users gauge\ngatehouse_locked_users {locked_now}"
     );
+    if let Some(process) = gatehouse_core::metrics::ProcessStats::read() {
+        for (name, help, value) in [
+            (
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                process.resident_bytes,
+            ),
+            (
+                "process_resident_memory_max_bytes",
+                "The largest resident memory size so far, in bytes.",
+                process.resident_peak_bytes,
+            ),
+            (
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes.",
+                process.virtual_bytes,
+            ),
+            (
+                "process_threads",
+                "Threads of the process.",
+                process.threads,
+            ),
+            (
+                "process_open_fds",
+                "Open file descriptors.",
+                process.open_fds,
+            ),
+        ] {
+            let _ = writeln!(
+                text,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
+    }
     match panel.gatehouse.license_view().await {
         Ok(view) => {
             let gauges = [

@@ -59,6 +59,22 @@ async fn metrics_count_authentications_and_show_the_license() {
         );
     }
     assert!(text.contains("gatehouse_license_days_remaining "));
+    // The process's own figures, as Prometheus names them.
+    for name in [
+        "process_resident_memory_bytes",
+        "process_resident_memory_max_bytes",
+        "process_virtual_memory_bytes",
+        "process_threads",
+        "process_open_fds",
+    ] {
+        let value: u64 = text
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("missing {name} in\n{text}"))
+            .parse()
+            .unwrap();
+        assert!(value > 0, "{name} {value}");
+    }
 }
 
 /// The OpenAPI document lists exactly the routes the API serves.
