@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Resident memory under a mixed RADIUS load: Gatehouse against Debian's
+# FreeRADIUS 3.2 (PAP from its users file), both on loopback, both driven
+# by the same radclient requests. Prints each server's RSS at the start,
+# its peak (VmHWM) and after the load, from /proc.
+#
+# The load (REQUESTS requests, PARALLEL in flight) is a block of BLOCK
+# requests sent REQUESTS / BLOCK times over (radclient's -c; it slows down
+# with the length of its file), the same to both: returning users with the right password (20 users; for
+# Gatehouse passwords.cache_seconds is on, so most are answered from the
+# verified-password cache), NEW users logging in for the first time (local
+# accounts, counted once each, returning after), and WRONG_PCT / UNKNOWN_PCT percent wrong
+# passwords of existing users and names that are nobody (both cost
+# Gatehouse a full argon2 check, 19 MiB each: the allocator's test).
+#
+#   bench/memory.sh                              500,000 requests, 64 in flight
+#   REQUESTS=100000 bench/memory.sh             shorter
+#   MALLOC_ARENA_MAX=2 bench/memory.sh           the server under another glibc setting
+#
+# Needs: freeradius, freeradius-utils (radclient); run as root (FreeRADIUS).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REQUESTS=${REQUESTS:-500000}
+PARALLEL=${PARALLEL:-64}
+BLOCK=${BLOCK:-2500}
+NEW=${NEW:-500}
+WRONG_PCT=${WRONG_PCT:-1}
+UNKNOWN_PCT=${UNKNOWN_PCT:-1}
+SECRET=bench-shared-secret
+GH_PORT=${GH_PORT:-18832}
+FR_PORT=${FR_PORT:-18842}
+
+for tool in radclient freeradius; do
+  command -v "$tool" >/dev/null || { echo "bench/memory.sh needs $tool (apt-get install freeradius freeradius-utils)" >&2; exit 2; }
+done
+
+echo "building release binaries..." >&2
+cargo build --release --quiet -p gatehouse -p gatehouse-vendor --features gatehouse/development-key
+GH=$PWD/target/release/gatehouse
+VENDOR=$PWD/target/release/gatehouse-vendor
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+# The load, and the accounts it needs.
+python3 - "$work" "$BLOCK" "$NEW" "$WRONG_PCT" "$UNKNOWN_PCT" <<'PY'
+import random, sys
+work, requests, new, wrong_pct, unknown_pct = sys.argv[1], *map(int, sys.argv[2:])
+random.seed(7)
+returning = [f"user{i}" for i in range(20)]
+newcomers = [f"new{i}" for i in range(new)]
+with open(f"{work}/accounts.tsv", "w") as f:
+    for name in returning + newcomers:
+        f.write(f"{name}\t{name}-pw\n")
+def request(name, password):
+    return f'User-Name = "{name}", User-Password = "{password}", Message-Authenticator = 0x00\n\n'
+# Newcomers spread evenly over the run; the rest drawn by the shares.
+first_at = set(random.sample(range(requests), min(new, requests)))
+queue = iter(newcomers)
+with open(f"{work}/load.txt", "w") as f:
+    for i in range(requests):
+        if i in first_at:
+            f.write(request(next(queue), ""))
+            continue
+        roll = random.randrange(100)
+        if roll < wrong_pct:
+            f.write(request(random.choice(returning), f"wrong-{random.randrange(1000)}"))
+        elif roll < wrong_pct + unknown_pct:
+            f.write(request(f"nobody{random.randrange(10**9)}", "whatever"))
+        else:
+            f.write(request(random.choice(returning), ""))
+PY
+# Newcomers' and returning users' passwords are their names plus -pw.
+sed -i -E 's/User-Name = "((user|new)[0-9]+)", User-Password = ""/User-Name = "\1", User-Password = "\1-pw"/' "$work/load.txt"
+
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+peak() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
+
+# measure NAME PID PORT: sets RESULT to "start peak after" (MiB).
+measure() {
+  local name=$1 pid=$2 port=$3 start summary
+  sleep 1
+  start=$(rss "$pid")
+  echo "$name: $REQUESTS requests, $PARALLEL in flight..." >&2
+  summary=$(radclient -q -s -f "$work/load.txt" -c $((REQUESTS / BLOCK)) -p "$PARALLEL" -t 10 -r 1 "127.0.0.1:$port" auth "$SECRET" 2>&1 || true)
+  grep -E "Accepted|Rejected|Lost" <<<"$summary" | sed "s/^/  $name /" >&2 || true
+  sleep 5
+  RESULT="$(mib "$start") $(mib "$(peak "$pid")") $(mib "$(rss "$pid")")"
+}
+
+# --- Gatehouse -------------------------------------------------------------
+mkdir -p "$work/gatehouse"
+cat > "$work/gatehouse/gatehouse.toml" <<EOF
+[license]
+timezone = "UTC"
+
+[passwords]
+cache_seconds = 3600
+
+[mfa]
+required = false
+
+[log]
+level = "warn"
+
+[radius]
+listen = "127.0.0.1:$GH_PORT"
+
+[[radius.clients]]
+name = "bench"
+networks = ["127.0.0.1"]
+secret = "$SECRET"
+EOF
+gh() { "$GH" --data-dir "$work/gatehouse" "$@" 2>/dev/null; }
+app_key=$(gh license show --json | awk -F'"' '/"app_key"/ { print $4 }')
+key=$("$VENDOR" issue --signing-key keys/dev-vendor.key --app-key "$app_key" --company Benchmark \
+  --dossier BENCH --users 100000 --type subscription --support-end 2099-12-31)
+gh license install "$key" >/dev/null
+echo "creating $((NEW + 20)) local accounts..." >&2
+gh local-user import "$work/accounts.tsv" >/dev/null
+"$GH" --data-dir "$work/gatehouse" serve >/dev/null 2>"$work/gatehouse/serve.log" &
+gh_pid=$!
+pids+=("$gh_pid")
+
+# --- FreeRADIUS ------------------------------------------------------------
+fr=$work/freeradius
+cp -a /etc/freeradius/3.0 "$fr"
+sed -i 's/^\(\s*\)user = freerad/\1#user = freerad/; s/^\(\s*\)group = freerad/\1#group = freerad/' "$fr/radiusd.conf"
+rm -f "$fr/sites-enabled/inner-tunnel"
+cat > "$fr/clients.conf" <<EOF
+client bench {
+	ipaddr = 127.0.0.1
+	secret = $SECRET
+}
+EOF
+{
+  awk -F'\t' '{ printf "%s Cleartext-Password := \"%s\"\n", $1, $2 }' "$work/accounts.tsv"
+  cat /etc/freeradius/3.0/mods-config/files/authorize
+} > "$fr/mods-config/files/authorize"
+python3 - "$fr/sites-enabled/default" "$FR_PORT" <<'PY'
+import re, sys
+path, port = sys.argv[1], sys.argv[2]
+text = open(path).read()
+for block in reversed(list(re.finditer(r"^listen \{.*?^\}\n", text, re.S | re.M))):
+    text = text[:block.start()] + text[block.end():]
+auth = "listen {\n\ttype = auth\n\tipaddr = 127.0.0.1\n\tport = %s\n}\n" % port
+text = text.replace("server default {\n", "server default {\n" + auth, 1)
+open(path, "w").write(text)
+PY
+freeradius -f -d "$fr" -l "$work/freeradius.log" >/dev/null 2>&1 &
+fr_pid=$!
+pids+=("$fr_pid")
+
+for port in "$GH_PORT" "$FR_PORT"; do
+  for _ in $(seq 1 100); do
+    if printf 'User-Name = "user0", User-Password = "user0-pw", Message-Authenticator = 0x00\n' |
+      radclient -q -t 1 -r 1 "127.0.0.1:$port" auth "$SECRET" >/dev/null 2>&1; then
+      break
+    fi
+    sleep 0.2
+  done
+done
+
+measure gatehouse "$gh_pid" "$GH_PORT"
+read -r gh_start gh_peak gh_after <<<"$RESULT"
+measure freeradius "$fr_pid" "$FR_PORT"
+read -r fr_start fr_peak fr_after <<<"$RESULT"
+
+printf '\nresident memory (MiB) under %d mixed requests, %d in flight\n' "$REQUESTS" "$PARALLEL"
+printf '%-12s %8s %8s %8s\n' server start peak after
+printf '%-12s %8s %8s %8s\n' gatehouse "$gh_start" "$gh_peak" "$gh_after"
+printf '%-12s %8s %8s %8s\n' freeradius "$fr_start" "$fr_peak" "$fr_after"
+awk -v g="$gh_peak" -v f="$fr_peak" 'BEGIN { printf "\nGatehouse peak is %.2f of FreeRADIUS'"'"'s (target: at most 1.00)\n", g / f }'
