@@ -238,15 +238,7 @@ impl Gatehouse {
         if self.mfa.required {
             let (totp, push) = tokio::try_join!(self.store.totp(seat), self.store.push_user(seat))?;
             if totp.is_none() && push.devices == 0 {
-                let exempt = match seat.as_str().strip_prefix("local:").map(Username::parse) {
-                    Some(Ok(name)) => self
-                        .store
-                        .local_user(&name)
-                        .await?
-                        .is_some_and(|user| user.second_factor_exempt),
-                    _ => false,
-                };
-                no_second_factor_left = !exempt;
+                no_second_factor_left = !self.local_exempt(seat).await?.unwrap_or(false);
             }
         }
         if no_second_factor_left {
@@ -256,6 +248,21 @@ impl Gatehouse {
             username,
             no_second_factor_left,
         })
+    }
+
+    /// For a local user's seat, whether they may log in without a second
+    /// factor (`false` once the account is gone); `None` for a seat that is
+    /// not a local user's.
+    pub(super) async fn local_exempt(&self, seat: &SeatKey) -> Result<Option<bool>, StoreError> {
+        let Some(Ok(name)) = seat.as_str().strip_prefix("local:").map(Username::parse) else {
+            return Ok(None);
+        };
+        Ok(Some(
+            self.store
+                .local_user(&name)
+                .await?
+                .is_some_and(|user| user.second_factor_exempt),
+        ))
     }
 
     /// Whether a second factor is required (`mfa.required`).

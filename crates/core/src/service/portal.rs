@@ -324,23 +324,36 @@ impl Gatehouse {
         session: &PortalSessionRecord,
     ) -> Result<PortalFactors, PortalError> {
         let seat = &session.identity.seat;
-        let (totp, phones, uses) = tokio::try_join!(
-            self.store.totp(seat),
-            self.store.devices(seat),
-            self.store.factor_uses(seat.as_str())
-        )?;
-        let phone_used = |id: &str| {
-            uses.phones
+        let (mut factors, uses) = tokio::try_join!(self.own_factors(session), async {
+            Ok(self.store.factor_uses(seat.as_str()).await?)
+        })?;
+        if let Some((_, used)) = &mut factors.totp {
+            *used = uses.totp;
+        }
+        for phone in &mut factors.phones {
+            phone.last_used = uses
+                .phones
                 .iter()
-                .find(|(device, _)| device == id)
-                .map(|(_, at)| *at)
-        };
+                .find(|(device, _)| *device == phone.id)
+                .map(|(_, at)| *at);
+        }
+        Ok(factors)
+    }
+
+    /// The session user's factors as they are in the store, without when
+    /// they were last used (what a permission check needs).
+    async fn own_factors(
+        &self,
+        session: &PortalSessionRecord,
+    ) -> Result<PortalFactors, PortalError> {
+        let seat = &session.identity.seat;
+        let (totp, phones) = tokio::try_join!(self.store.totp(seat), self.store.devices(seat))?;
         Ok(PortalFactors {
-            totp: totp.map(|record| (record.enrolled_at, uses.totp)),
+            totp: totp.map(|record| (record.enrolled_at, None)),
             phones: phones
                 .into_iter()
                 .map(|phone| PortalPhone {
-                    last_used: phone_used(&phone.id),
+                    last_used: None,
                     id: phone.id,
                     label: phone.label,
                     enrolled_at: phone.created_at,
@@ -369,7 +382,7 @@ impl Gatehouse {
         session: &PortalSessionRecord,
         action: Action,
     ) -> Result<PortalFactors, PortalError> {
-        let factors = self.portal_factors(session).await?;
+        let factors = self.own_factors(session).await?;
         allowed(session.scope, action, factors.count())?;
         Ok(factors)
     }
@@ -519,14 +532,8 @@ impl Gatehouse {
     /// Whether the user may log in without a second factor (a local user
     /// marked exempt, a directory user in `mfa.exempt_groups`).
     async fn portal_exempt(&self, identity: &Identity) -> Result<bool, PortalError> {
-        if let Some(name) = identity.seat.as_str().strip_prefix("local:")
-            && let Ok(name) = Username::parse(name)
-        {
-            return Ok(self
-                .store
-                .local_user(&name)
-                .await?
-                .is_some_and(|user| user.second_factor_exempt));
+        if let Some(exempt) = self.local_exempt(&identity.seat).await? {
+            return Ok(exempt);
         }
         match self.directory_user(&identity.username).await {
             Ok(entry) if entry.identity().seat == identity.seat => {

@@ -30,26 +30,6 @@ type PortalRow = (
     Option<Vec<u8>>,
 );
 
-fn tagged<'a>(
-    token_hash: &'a [u8],
-    seat: &'a str,
-    username: &'a str,
-    source: &'a str,
-    scope: &'a str,
-    csrf: &'a str,
-    expires_at: i64,
-) -> sealing::Tagged<'a> {
-    sealing::Tagged::PortalSession {
-        token_hash,
-        seat,
-        username,
-        source,
-        scope,
-        csrf,
-        expires_at,
-    }
-}
-
 #[async_trait]
 impl PortalStore for Store {
     async fn factor_uses(&self, seat: &str) -> StoreResult<FactorUses> {
@@ -83,15 +63,15 @@ impl PortalStore for Store {
     async fn add_portal_session(&self, session: &PortalSessionRecord) -> StoreResult<()> {
         let identity = &session.identity;
         let expires_at = micros(session.expires_at);
-        let tag = tagged(
-            &session.token_hash,
-            identity.seat.as_str(),
-            &identity.username,
-            identity.source.as_str(),
-            session.scope.as_str(),
-            &session.csrf,
+        let tag = sealing::Tagged::PortalSession {
+            token_hash: &session.token_hash,
+            seat: identity.seat.as_str(),
+            username: &identity.username,
+            source: identity.source.as_str(),
+            scope: session.scope.as_str(),
+            csrf: &session.csrf,
             expires_at,
-        )
+        }
         .tag(self.seal());
         let pending = session.pending_totp.as_ref().map(|secret| {
             self.seal().seal(
@@ -147,9 +127,17 @@ impl PortalStore for Store {
         else {
             return Ok(None);
         };
-        if !tagged(&hash, &seat, &username, &from, &scope, &csrf, expires_at)
-            .verify(self.seal(), tag.as_deref())
-        {
+        let authentic = sealing::Tagged::PortalSession {
+            token_hash: &hash,
+            seat: &seat,
+            username: &username,
+            source: &from,
+            scope: &scope,
+            csrf: &csrf,
+            expires_at,
+        }
+        .verify(self.seal(), tag.as_deref());
+        if !authentic {
             return Ok(None);
         }
         let scope = PortalScope::parse(&scope).ok_or_else(|| {
