@@ -16,6 +16,12 @@
 #   bench/memory.sh                              500,000 requests, 64 in flight
 #   REQUESTS=100000 bench/memory.sh             shorter
 #   MALLOC_ARENA_MAX=2 bench/memory.sh           the server under another glibc setting
+#   GH_PRELOAD=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2 bench/memory.sh
+#                                                Gatehouse on another allocator (Debian's
+#                                                libmimalloc2.0, libjemalloc2), LD_PRELOADed
+#
+# "after" is 5 s after the load, "idle" 40 s after it (Gatehouse gives its
+# argon2 memory back after 30 s without a password check).
 #
 # Needs: freeradius, freeradius-utils (radclient); run as root (FreeRADIUS).
 set -euo pipefail
@@ -93,7 +99,10 @@ measure() {
   summary=$(radclient -q -s -f "$work/load.txt" -c $((REQUESTS / BLOCK)) -p "$PARALLEL" -t 10 -r 1 "127.0.0.1:$port" auth "$SECRET" 2>&1 || true)
   grep -E "Accepted|Rejected|Lost" <<<"$summary" | sed "s/^/  $name /" >&2 || true
   sleep 5
-  RESULT="$(mib "$start") $(mib "$(peak "$pid")") $(mib "$(rss "$pid")")"
+  local after
+  after=$(rss "$pid")
+  sleep 35
+  RESULT="$(mib "$start") $(mib "$(peak "$pid")") $(mib "$after") $(mib "$(rss "$pid")")"
 }
 
 # --- Gatehouse -------------------------------------------------------------
@@ -126,7 +135,7 @@ key=$("$VENDOR" issue --signing-key keys/dev-vendor.key --app-key "$app_key" --c
 gh license install "$key" >/dev/null
 echo "creating $((NEW + 20)) local accounts..." >&2
 gh local-user import "$work/accounts.tsv" >/dev/null
-"$GH" --data-dir "$work/gatehouse" serve >/dev/null 2>"$work/gatehouse/serve.log" &
+env ${GH_PRELOAD:+LD_PRELOAD=$GH_PRELOAD} "$GH" --data-dir "$work/gatehouse" serve >/dev/null 2>"$work/gatehouse/serve.log" &
 gh_pid=$!
 pids+=("$gh_pid")
 
@@ -170,12 +179,12 @@ for port in "$GH_PORT" "$FR_PORT"; do
 done
 
 measure gatehouse "$gh_pid" "$GH_PORT"
-read -r gh_start gh_peak gh_after <<<"$RESULT"
+read -r gh_start gh_peak gh_after gh_idle <<<"$RESULT"
 measure freeradius "$fr_pid" "$FR_PORT"
-read -r fr_start fr_peak fr_after <<<"$RESULT"
+read -r fr_start fr_peak fr_after fr_idle <<<"$RESULT"
 
 printf '\nresident memory (MiB) under %d mixed requests, %d in flight\n' "$REQUESTS" "$PARALLEL"
-printf '%-12s %8s %8s %8s\n' server start peak after
-printf '%-12s %8s %8s %8s\n' gatehouse "$gh_start" "$gh_peak" "$gh_after"
-printf '%-12s %8s %8s %8s\n' freeradius "$fr_start" "$fr_peak" "$fr_after"
+printf '%-12s %8s %8s %8s %8s\n' server start peak after idle
+printf '%-12s %8s %8s %8s %8s\n' gatehouse "$gh_start" "$gh_peak" "$gh_after" "$gh_idle"
+printf '%-12s %8s %8s %8s %8s\n' freeradius "$fr_start" "$fr_peak" "$fr_after" "$fr_idle"
 awk -v g="$gh_peak" -v f="$fr_peak" 'BEGIN { printf "\nGatehouse peak is %.2f of FreeRADIUS'"'"'s (target: at most 1.00)\n", g / f }'

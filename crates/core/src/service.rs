@@ -331,7 +331,7 @@ impl Gatehouse {
             write_behind: WriteBehind::default(),
             admitter,
             hashing,
-            work: PasswordWork::new(parallelism * 2),
+            work: PasswordWork::new(parallelism),
             trusted: settings.trusted_vendor_keys,
             totp_mode: settings.totp_mode,
             accounts: LocalAccounts::default(),
@@ -462,6 +462,13 @@ impl Gatehouse {
         }
         self.alarm_tick().await;
         self.forget_old_pushes().await;
+        let released = self.hashing.release_idle(std::time::Instant::now());
+        if released > 0 {
+            tracing::debug!(
+                bytes = released,
+                "argon2 memory given back after an idle spell"
+            );
+        }
     }
 
     /// How often [`tick`](Self::tick) should run.

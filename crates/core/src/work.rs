@@ -54,7 +54,9 @@ impl Drop for Place<'_> {
 }
 
 impl PasswordWork {
-    /// `parallelism`: argon2 runs at once (twice the cores).
+    /// `parallelism`: argon2 runs at once (the cores, at least two: each
+    /// run holds a core and its memory cost, so more would only hold more
+    /// memory).
     pub fn new(parallelism: usize) -> PasswordWork {
         let parallelism = parallelism.max(2);
         PasswordWork {

@@ -6,8 +6,13 @@
 //! passed over for a while), a service account whose connection is kept
 //! and shared by concurrent searches, and where its users live. A password
 //! is checked on a connection of its own, so the service connection keeps
-//! its identity. Every operation has a timeout; when no server of a
-//! directory answers, [`DirectoryUnavailable`] says which failed and why.
+//! its identity: bind connections are kept per server and reused for the
+//! next user's bind (a bind replaces the connection's identity, and they
+//! are never searched on), at most [`BIND_CONNECTIONS`] binds at once per
+//! directory, so a burst of logins costs the directory one TCP and TLS
+//! handshake per kept connection instead of one per login. Every
+//! operation has a timeout; when no server of a directory answers,
+//! [`DirectoryUnavailable`] says which failed and why.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,6 +35,10 @@ use plan::{
 
 /// The most groups read to find the groups an entry is in through others.
 const MAX_NESTED_GROUPS: usize = 64;
+
+/// Password binds running at once per directory, and connections kept
+/// for them per server.
+pub const BIND_CONNECTIONS: usize = 16;
 
 /// A server that failed is tried last for this long.
 const PASS_OVER: Duration = Duration::from_secs(30);
@@ -71,11 +80,14 @@ impl LdapDirectories {
             settings.validate().map_err(invalid)?;
             let tls = gatehouse_tls::client_config(settings.ca_pem.as_deref())
                 .map_err(|e| invalid(format!("ca_file: {e}")))?;
+            let settings_urls = settings.urls.len();
             directories.push(LdapDirectory {
                 failed_at: Mutex::new(vec![None; settings.urls.len()]),
                 settings,
                 tls,
                 service: tokio::sync::Mutex::new(None),
+                binds: (0..settings_urls).map(|_| Mutex::new(Vec::new())).collect(),
+                bind_permits: tokio::sync::Semaphore::new(BIND_CONNECTIONS),
             });
         }
         Ok(LdapDirectories { directories })
@@ -168,6 +180,10 @@ struct LdapDirectory {
     service: tokio::sync::Mutex<Option<(usize, Ldap)>>,
     /// When each URL last failed.
     failed_at: Mutex<Vec<Option<Instant>>>,
+    /// Connections kept for password binds, per URL.
+    binds: Vec<Mutex<Vec<Ldap>>>,
+    /// Password binds running at once.
+    bind_permits: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for LdapDirectory {
@@ -471,49 +487,88 @@ impl LdapDirectory {
         Ok(!entries.is_empty())
     }
 
-    /// Binds as the entry with `password` on a connection of its own,
-    /// trying the server that found it first.
+    /// Binds as the entry with `password` on a bind connection (kept from
+    /// an earlier bind, or new), trying the server that found it first. A
+    /// kept connection that fails is dropped and the bind tried once more
+    /// on a new one before the server counts as failed.
     async fn check_password(
         &self,
         entry: &DirectoryEntry,
         password: &str,
     ) -> Result<bool, DirectoryUnavailable> {
+        let unavailable = |errors: Vec<String>| {
+            DirectoryUnavailable(format!("{}: {}", self.name(), errors.join("; ")))
+        };
+        let timeout = self.settings.timeout;
+        let Ok(Ok(_permit)) = tokio::time::timeout(timeout, self.bind_permits.acquire()).await
+        else {
+            return Err(unavailable(vec![format!(
+                "{BIND_CONNECTIONS} password checks already running for {} ms",
+                timeout.as_millis()
+            )]));
+        };
         let first = self.settings.urls.iter().position(|u| *u == entry.server);
         let mut errors = Vec::new();
         for url in self.url_order(first) {
-            let mut ldap = match self.connect(url).await {
-                Ok(ldap) => ldap,
-                Err(error) => {
-                    self.mark(url, true);
-                    errors.push(format!("{}: {error}", self.settings.urls[url]));
-                    continue;
-                }
-            };
-            let bound = ldap
-                .with_timeout(self.settings.timeout)
-                .simple_bind(&entry.dn, password)
-                .await;
-            let _ = ldap.unbind().await;
-            match bound {
-                Ok(result) if result.rc == SUCCESS => return Ok(true),
-                Ok(result) if result.rc == INVALID_CREDENTIALS => return Ok(false),
-                Ok(result) => {
-                    // Locked, expired, must change… the directory refuses
-                    // the login; say why in the log.
-                    tracing::info!(directory = self.name(), dn = %entry.dn, rc = result.rc, text = %result.text, "the directory refused the bind");
-                    return Ok(false);
-                }
-                Err(error) => {
-                    self.mark(url, true);
-                    errors.push(format!("{}: {}", self.settings.urls[url], describe(&error)));
-                }
+            loop {
+                let (mut ldap, kept) = match self.kept_bind(url) {
+                    Some(ldap) => (ldap, true),
+                    None => match self.connect(url).await {
+                        Ok(ldap) => (ldap, false),
+                        Err(error) => {
+                            self.mark(url, true);
+                            errors.push(format!("{}: {error}", self.settings.urls[url]));
+                            break;
+                        }
+                    },
+                };
+                let bound = ldap
+                    .with_timeout(timeout)
+                    .simple_bind(&entry.dn, password)
+                    .await;
+                let result = match bound {
+                    Ok(result) => result,
+                    Err(_) if kept => continue,
+                    Err(error) => {
+                        self.mark(url, true);
+                        errors.push(format!("{}: {}", self.settings.urls[url], describe(&error)));
+                        break;
+                    }
+                };
+                self.keep_bind(url, ldap);
+                return Ok(match result.rc {
+                    SUCCESS => true,
+                    INVALID_CREDENTIALS => false,
+                    _ => {
+                        // Locked, expired, must change… the directory
+                        // refuses the login; say why in the log.
+                        tracing::info!(directory = self.name(), dn = %entry.dn, rc = result.rc, text = %result.text, "the directory refused the bind");
+                        false
+                    }
+                });
             }
         }
-        Err(DirectoryUnavailable(format!(
-            "{}: {}",
-            self.name(),
-            errors.join("; ")
-        )))
+        Err(unavailable(errors))
+    }
+
+    /// A kept bind connection to `url` that is still open.
+    fn kept_bind(&self, url: usize) -> Option<Ldap> {
+        let mut kept = self.binds[url].lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(mut ldap) = kept.pop() {
+            if !ldap.is_closed() {
+                return Some(ldap);
+            }
+        }
+        None
+    }
+
+    /// Keeps a bind connection for the next bind (at most
+    /// [`BIND_CONNECTIONS`] per server; beyond that it is closed).
+    fn keep_bind(&self, url: usize, ldap: Ldap) {
+        let mut kept = self.binds[url].lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() < BIND_CONNECTIONS {
+            kept.push(ldap);
+        }
     }
 }
 

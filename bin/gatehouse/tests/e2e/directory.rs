@@ -2,11 +2,12 @@
 //! `gatehouse` binary: every spelling of a name is one seat, refusals
 //! (disabled, outside the allowed groups, wrong password, unknown,
 //! ambiguous) never count, StartTLS and LDAPS with a private CA, failover,
-//! and every server down.
+//! every server down, and bind connections kept and reused.
 
+use crate::support;
 use crate::support::{
-    Installation, LDAP_BASE_DN, LDAP_BIND_DN, LDAP_BIND_PASSWORD, LDAP_VPN_GROUP, Slapd,
-    ad_directory, dev_key, free_port, issue,
+    CountingProxy, Installation, LDAP_BASE_DN, LDAP_BIND_DN, LDAP_BIND_PASSWORD, LDAP_VPN_GROUP,
+    Server, Slapd, ad_directory, dev_key, free_port, issue, pap,
 };
 use gatehouse_license::jiff::Timestamp;
 use serde_json::Value;
@@ -351,4 +352,57 @@ fn a_full_license_counts_local_and_directory_users_alike() {
         .collect();
     refused.sort_unstable();
     assert_eq!(refused, ["bob", "sam"]);
+}
+
+/// Password binds reuse the connections kept from earlier binds: thirty
+/// logins of two directory users through a running server open a handful
+/// of connections to the directory (the service account's and the bind
+/// connections), not one per login; a wrong password on a kept connection
+/// leaves the next user's right one accepted; connections the directory
+/// dropped (a restart) are replaced and the next login still passes.
+#[test]
+fn directory_logins_reuse_their_bind_connections() {
+    const TEST: &str = "directory_logins_reuse_their_bind_connections";
+    const SECRET: &str = "directory-test-shared-secret";
+    let Some(radclient) = gatehouse_testkit::peer("radclient", TEST) else {
+        return;
+    };
+    let Some(mut slapd) = Slapd::start(TEST) else {
+        return;
+    };
+    let proxy = CountingProxy::start(slapd.ldap_port);
+    let server = Server::start(
+        installation(&ad_directory(&[proxy.url()], "starttls = false\n")),
+        &format!(
+            "\n[[radius.clients]]\nname = \"vpn\"\nnetworks = [\"127.0.0.1\"]\nsecret = \"{SECRET}\"\n"
+        ),
+    );
+    let login = |user: &str, password: &str| {
+        support::radclient(&radclient, server.radius_port, &pap(user, password), SECRET)
+            .code
+            .unwrap_or_default()
+    };
+    for round in 0..10 {
+        assert_eq!(
+            login("john", "john-secret"),
+            "Access-Accept",
+            "round {round}"
+        );
+        assert_eq!(login("samtwo", "wrong"), "Access-Reject", "round {round}");
+        assert_eq!(
+            login("samtwo", "sam-secret"),
+            "Access-Accept",
+            "round {round}"
+        );
+    }
+    assert_eq!(
+        proxy.opened(),
+        2,
+        "30 logins one after another: the service account's connection and one bind connection"
+    );
+    slapd.stop();
+    slapd.resume();
+    assert_eq!(login("john", "john-secret"), "Access-Accept");
+    assert_eq!(login("samtwo", "wrong"), "Access-Reject");
+    assert_eq!(server.gh.license_json()["active_users"], 2);
 }

@@ -1,7 +1,10 @@
 //! A real OpenLDAP server (slapd) with the test directory.
 
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gatehouse_testkit::{temp_dir, workspace_root};
 
@@ -167,5 +170,51 @@ impl Slapd {
 impl Drop for Slapd {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A TCP forwarder in front of a server on loopback that counts the
+/// connections made through it (how many a client opened, which the
+/// server's own logs would say only at a debug level).
+pub struct CountingProxy {
+    pub port: u16,
+    opened: Arc<AtomicUsize>,
+}
+
+impl CountingProxy {
+    /// Forwards a free loopback port to 127.0.0.1:`target`.
+    pub fn start(target: u16) -> CountingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let opened = Arc::new(AtomicUsize::new(0));
+        let count = opened.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                count.fetch_add(1, Ordering::SeqCst);
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Both);
+                    });
+                }
+            }
+        });
+        CountingProxy { port, opened }
+    }
+
+    /// Connections opened through it so far.
+    pub fn opened(&self) -> usize {
+        self.opened.load(Ordering::SeqCst)
+    }
+
+    pub fn url(&self) -> String {
+        format!("ldap://127.0.0.1:{}", self.port)
     }
 }

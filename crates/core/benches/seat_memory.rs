@@ -1,0 +1,152 @@
+//! Memory of a month with many counted users: a service on SQLite counts
+//! `USERS` (default 1,000,000) directory users (seat keys of a 36-character
+//! entryUUID, the longest common form), 64 callers at a time, then every
+//! one of them logs in again (answered from the seat cache, last logins
+//! written behind and flushed). Prints the process's resident memory
+//! before, after counting, after the returning pass, and its peak.
+//! Target: under 200 MB with 1,000,000 users counted.
+//!
+//! Run: `cargo bench -p gatehouse-core --bench seat_memory`
+//! (`USERS=100000` for a shorter run).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use gatehouse_core::metrics::ProcessStats;
+use gatehouse_core::store::Store;
+use gatehouse_core::{Gatehouse, Identity, SeatKey, Settings, Source, SystemClock};
+use gatehouse_license::jiff::civil::date;
+use gatehouse_store::SqliteStore;
+use gatehouse_testkit::{TestLicense, issue_key};
+
+const CALLERS: u64 = 64;
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter naming another bench skips this one.
+    if std::env::args()
+        .skip(1)
+        .any(|arg| !arg.starts_with("--") && !"seat_memory".contains(arg.as_str()))
+    {
+        return;
+    }
+    let users: u64 = std::env::var("USERS").map_or(1_000_000, |v| v.parse().expect("USERS"));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let gatehouse = Arc::new(runtime.block_on(service()));
+    let before = stats("service open, licensed");
+
+    let start = Instant::now();
+    runtime.block_on(each_user(&gatehouse, users, true));
+    let counting = start.elapsed();
+    stats(&format!(
+        "{users} users counted ({:.0} s, {:.0}/s)",
+        counting.as_secs_f64(),
+        users as f64 / counting.as_secs_f64()
+    ));
+    let start = Instant::now();
+    runtime.block_on(async {
+        each_user(&gatehouse, users, false).await;
+        gatehouse.flush().await.unwrap();
+    });
+    let returning = stats(&format!(
+        "every one returned, last logins written ({:.0} s)",
+        start.elapsed().as_secs_f64()
+    ));
+    let (month, count) = runtime.block_on(async {
+        let view = gatehouse.license_view().await.unwrap();
+        (view.month.to_string(), view.active_users)
+    });
+    assert_eq!(u64::from(count), users, "every user counted once");
+    println!(
+        "\n{month}: {count} counted; resident {} MiB (peak {} MiB), {} bytes per counted user over the start",
+        mib(returning.resident_bytes),
+        mib(returning.resident_peak_bytes),
+        (returning
+            .resident_bytes
+            .saturating_sub(before.resident_bytes))
+            / users.max(1),
+    );
+}
+
+async fn service() -> Gatehouse {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench/seat_memory");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let seal = Arc::new(gatehouse_core::seal::SealingKey::from_bytes([7; 32]));
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.join("gatehouse.db"), seal)
+            .await
+            .unwrap(),
+    );
+    let gatehouse = Gatehouse::open(
+        store,
+        Settings {
+            time_zone: Some(gatehouse_license::jiff::tz::TimeZone::UTC),
+            ..Settings::new(Arc::new(SystemClock))
+        },
+    )
+    .await
+    .unwrap();
+    let key = issue_key(
+        gatehouse.app_key(),
+        &TestLicense::subscription(u32::MAX, date(2099, 12, 31), gatehouse.now()),
+    );
+    gatehouse.install_license(&key).await.unwrap();
+    gatehouse
+}
+
+/// A directory user as an entryUUID names them.
+fn identity(index: u64) -> Identity {
+    let uuid = format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        index as u32,
+        (index >> 32) as u16,
+        index % 0xfff,
+        (index * 7) % 0xfff,
+        index * 2_654_435_761
+    );
+    let name = format!("user{index:07}");
+    Identity {
+        seat: SeatKey::directory(&uuid),
+        username: name.as_str().into(),
+        display_name: format!("User {index}").into(),
+        source: Source::Directory,
+    }
+}
+
+/// Admits users `0..users`, `CALLERS` at a time; `new`: each must be
+/// newly counted, else each must already be.
+async fn each_user(gatehouse: &Arc<Gatehouse>, users: u64, new: bool) {
+    let tasks: Vec<_> = (0..CALLERS)
+        .map(|caller| {
+            let gatehouse = gatehouse.clone();
+            tokio::spawn(async move {
+                for index in (caller..users).step_by(CALLERS as usize) {
+                    let admitted = gatehouse.admit(&identity(index), "bench").await.unwrap();
+                    assert_eq!(admitted.newly_counted, new, "user {index}");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
+fn stats(what: &str) -> ProcessStats {
+    let stats = ProcessStats::read().expect("/proc/self");
+    println!(
+        "{what:<60} resident {:>5} MiB  peak {:>5} MiB",
+        mib(stats.resident_bytes),
+        mib(stats.resident_peak_bytes)
+    );
+    stats
+}
+
+fn mib(bytes: u64) -> u64 {
+    bytes / (1024 * 1024)
+}
