@@ -4,7 +4,7 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::tz::TimeZone;
@@ -108,9 +108,21 @@ pub(crate) struct WriteBehind {
 struct Pending {
     logins: HashMap<(Month, SeatKey), LoginRecord>,
     refusals: HashMap<(Month, SeatKey), RefusalRecord>,
+    /// Client names the waiting logins share (one allocation per client,
+    /// not per login).
+    clients: HashSet<Arc<str>>,
 }
 
 impl Pending {
+    fn client(&mut self, name: &str) -> Arc<str> {
+        if let Some(shared) = self.clients.get(name) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = name.into();
+        self.clients.insert(shared.clone());
+        shared
+    }
+
     fn add_login(&mut self, login: LoginRecord) {
         match self.logins.entry((login.month, login.seat.clone())) {
             Entry::Occupied(mut existing) => {
@@ -142,11 +154,16 @@ impl Pending {
 }
 
 impl WriteBehind {
-    pub fn login(&self, login: LoginRecord) {
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .add_login(login);
+    /// `seat` logged in at `at` through `client`.
+    pub fn login(&self, month: Month, seat: &SeatKey, at: Timestamp, client: &str) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let client = pending.client(client);
+        pending.add_login(LoginRecord {
+            month,
+            seat: seat.clone(),
+            at,
+            client,
+        });
     }
 
     pub fn refusal(&self, refusal: RefusalRecord) {

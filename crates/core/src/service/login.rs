@@ -17,7 +17,7 @@ use crate::outcome::{
 use crate::policy::group_keys;
 use crate::store::PushUser;
 use crate::store::{
-    AdmitOutcome, AdmitRequest, BudgetClaim, LoginRecord, RefusalRecord, StoreError, TotpRecord,
+    AdmitOutcome, AdmitRequest, BudgetClaim, RefusalRecord, StoreError, TotpRecord,
 };
 use crate::totp::{self, TotpMode};
 use crate::work::Busy;
@@ -530,12 +530,8 @@ impl Gatehouse {
             Admission::AlreadyCounted => {
                 // The hot path: no database round trip, last login written
                 // behind.
-                self.write_behind.login(LoginRecord {
-                    month: cached.month,
-                    seat: identity.seat.clone(),
-                    at: now,
-                    client: client.to_string(),
-                });
+                self.write_behind
+                    .login(cached.month, &identity.seat, now, client);
                 return Ok(Admitted {
                     identity: identity.clone(),
                     newly_counted: false,

@@ -1,6 +1,8 @@
 //! The month's seats: admission (the one place the limit is enforced),
 //! last logins and refusals, the Users table, usage history.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::{Month, SeatKind};
@@ -67,7 +69,7 @@ pub struct LoginRecord {
     pub month: Month,
     pub seat: SeatKey,
     pub at: Timestamp,
-    pub client: String,
+    pub client: Arc<str>,
 }
 
 /// A new user turned away for the limit.

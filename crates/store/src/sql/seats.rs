@@ -233,16 +233,16 @@ impl SeatStore for Store {
                 .await
                 .map_err(unavailable)?;
             }
-            for &i in &returning {
-                update_last_login(
-                    &mut tx,
-                    &month_key,
-                    &requests[i].seat,
-                    requests[i].at,
-                    &requests[i].client,
-                )
-                .await?;
-            }
+            let returning: Vec<LastLogin<'_>> = returning
+                .iter()
+                .map(|&i| LastLogin {
+                    month: &month_key,
+                    seat: &requests[i].seat,
+                    at: requests[i].at,
+                    client: &requests[i].client,
+                })
+                .collect();
+            update_last_logins(&mut tx, &returning).await?;
             sqlx::query(
                 "UPDATE months SET active_users = $1, user_limit = $2,
                      peak_tenths = CASE WHEN peak_tenths > $3 THEN peak_tenths ELSE $3 END,
@@ -319,17 +319,24 @@ impl SeatStore for Store {
         if logins.is_empty() {
             return Ok(());
         }
-        let mut tx = self.begin_write().await?;
+        // Logins are of one month or two: each spelled once.
+        let mut months: HashMap<Month, String> = HashMap::new();
         for login in logins {
-            update_last_login(
-                &mut tx,
-                &month_text(login.month),
-                &login.seat,
-                login.at,
-                &login.client,
-            )
-            .await?;
+            months
+                .entry(login.month)
+                .or_insert_with(|| month_text(login.month));
         }
+        let logins: Vec<LastLogin<'_>> = logins
+            .iter()
+            .map(|login| LastLogin {
+                month: &months[&login.month],
+                seat: &login.seat,
+                at: login.at,
+                client: &login.client,
+            })
+            .collect();
+        let mut tx = self.begin_write().await?;
+        update_last_logins(&mut tx, &logins).await?;
         tx.commit().await.map_err(unavailable)
     }
 
@@ -541,25 +548,48 @@ fn chain_head(month: &str, stored: Option<Vec<u8>>) -> StoreResult<Option<[u8; 3
         .map_err(|_| StoreError::Corrupt(format!("the usage chain head of {month}")))
 }
 
-async fn update_last_login(
-    tx: &mut sqlx::Transaction<'static, Db>,
-    month: &str,
-    seat: &SeatKey,
+/// A seat's login to record: moves its last login (and client) forward,
+/// never back; a seat that is not there is left alone.
+struct LastLogin<'a> {
+    month: &'a str,
+    seat: &'a SeatKey,
     at: Timestamp,
-    client: &str,
+    client: &'a str,
+}
+
+/// Records `logins` (at most one per seat and month), a few hundred seats
+/// to a statement.
+async fn update_last_logins(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    logins: &[LastLogin<'_>],
 ) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE seats SET last_client = CASE WHEN $1 >= last_login THEN $2 ELSE last_client END,
-                          last_login = CASE WHEN last_login > $1 THEN last_login ELSE $1 END
-         WHERE month = $3 AND seat_key = $4",
-    )
-    .bind(micros(at))
-    .bind(client)
-    .bind(month)
-    .bind(seat.as_str())
-    .execute(&mut **tx)
-    .await
-    .map_err(unavailable)?;
+    for chunk in logins.chunks(ROWS_PER_INSERT * 4) {
+        let mut query = QueryBuilder::<Db>::new(
+            "WITH logins (login_month, login_seat, login_at, login_client) AS (",
+        );
+        query.push_values(chunk, |mut row, login| {
+            row.push_bind(login.month)
+                .push_bind(login.seat.as_str())
+                .push_bind(micros(login.at))
+                .push_bind(login.client);
+        });
+        query.push(
+            ") UPDATE seats SET
+                 last_client = CASE WHEN logins.login_at >= seats.last_login
+                                    THEN logins.login_client ELSE seats.last_client END,
+                 last_login = CASE WHEN seats.last_login > logins.login_at
+                                   THEN seats.last_login ELSE logins.login_at END
+             FROM logins
+             WHERE seats.month = logins.login_month AND seats.seat_key = logins.login_seat",
+        );
+        // Not kept prepared: every batch size is a statement of its own.
+        query
+            .build()
+            .persistent(false)
+            .execute(&mut **tx)
+            .await
+            .map_err(unavailable)?;
+    }
     Ok(())
 }
 

@@ -670,7 +670,7 @@ pub async fn the_count_always_equals_the_ledger(store: Arc<dyn Store>) {
 }
 
 pub async fn last_logins_are_recorded_and_never_count_anyone(store: Arc<dyn Store>) {
-    with_limit(store.as_ref(), 10).await;
+    with_limit(store.as_ref(), 1000).await;
     store
         .admit_now(&[request(NOV, "alice", "2026-11-10T10:00:00Z")])
         .await
@@ -703,6 +703,46 @@ pub async fn last_logins_are_recorded_and_never_count_anyone(store: Arc<dyn Stor
     );
     assert_eq!(seats[0].first_seen, ts("2026-11-10T10:00:00Z"));
     assert_eq!(store.active_users(month(NOV)).await.unwrap(), 1);
+
+    // Many at once (more than one statement's worth), each seat moved on
+    // its own, never back; records of seats that are not there change
+    // nothing.
+    let many: Vec<String> = (0..900).map(|i| format!("many{i:03}")).collect();
+    let requests: Vec<AdmitRequest> = many
+        .iter()
+        .map(|name| request(NOV, name, "2026-11-10T10:00:00Z"))
+        .collect();
+    store.admit_now(&requests).await.unwrap();
+    let seat = |name: &str| SeatKey::local(&Username::parse(name).unwrap());
+    let logins: Vec<LoginRecord> = many
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let at = format!("2026-11-{:02}T10:00:00Z", 11 + i % 10);
+            login(&seat(name), &at, &format!("nas-{i}"))
+        })
+        .chain((0..100).map(|i| login(&seat(&format!("ghost{i}")), "2026-11-20T10:00:00Z", "x")))
+        .chain([login(&alice, "2026-11-01T10:00:00Z", "older")])
+        .collect();
+    store.record_logins(&logins).await.unwrap();
+    let seats = store.seats(&SeatQuery::all(month(NOV))).await.unwrap();
+    assert_eq!(seats.len(), 901, "no seat made by a login record");
+    for (i, name) in many.iter().enumerate() {
+        let seat = seats.iter().find(|s| &s.username == name).unwrap();
+        assert_eq!(
+            (seat.last_login, seat.last_client.as_str()),
+            (
+                ts(&format!("2026-11-{:02}T10:00:00Z", 11 + i % 10)),
+                format!("nas-{i}").as_str()
+            ),
+            "{name}"
+        );
+    }
+    let alice_seat = seats.iter().find(|s| s.username == "alice").unwrap();
+    assert_eq!(
+        (alice_seat.last_login, alice_seat.last_client.as_str()),
+        (ts("2026-11-12T10:00:00Z"), "wifi")
+    );
 }
 
 pub async fn limit_refusals_are_listed_per_user(store: Arc<dyn Store>) {
