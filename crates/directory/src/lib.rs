@@ -80,13 +80,13 @@ impl LdapDirectories {
             settings.validate().map_err(invalid)?;
             let tls = gatehouse_tls::client_config(settings.ca_pem.as_deref())
                 .map_err(|e| invalid(format!("ca_file: {e}")))?;
-            let settings_urls = settings.urls.len();
+            let url_count = settings.urls.len();
             directories.push(LdapDirectory {
-                failed_at: Mutex::new(vec![None; settings.urls.len()]),
+                failed_at: Mutex::new(vec![None; url_count]),
                 settings,
                 tls,
                 service: tokio::sync::Mutex::new(None),
-                binds: (0..settings_urls).map(|_| Mutex::new(Vec::new())).collect(),
+                binds: (0..url_count).map(|_| Mutex::new(Vec::new())).collect(),
                 bind_permits: tokio::sync::Semaphore::new(BIND_CONNECTIONS),
             });
         }
@@ -489,8 +489,8 @@ impl LdapDirectory {
 
     /// Binds as the entry with `password` on a bind connection (kept from
     /// an earlier bind, or new), trying the server that found it first. A
-    /// kept connection that fails is dropped and the bind tried once more
-    /// on a new one before the server counts as failed.
+    /// kept connection that fails is dropped and the bind tried once more,
+    /// on a new connection, before the server counts as failed.
     async fn check_password(
         &self,
         entry: &DirectoryEntry,
@@ -503,15 +503,17 @@ impl LdapDirectory {
         let Ok(Ok(_permit)) = tokio::time::timeout(timeout, self.bind_permits.acquire()).await
         else {
             return Err(unavailable(vec![format!(
-                "{BIND_CONNECTIONS} password checks already running for {} ms",
+                "all {BIND_CONNECTIONS} password binds stayed busy for {} ms",
                 timeout.as_millis()
             )]));
         };
         let first = self.settings.urls.iter().position(|u| *u == entry.server);
         let mut errors = Vec::new();
         for url in self.url_order(first) {
+            let mut may_reuse = true;
             loop {
-                let (mut ldap, kept) = match self.kept_bind(url) {
+                let kept = if may_reuse { self.kept_bind(url) } else { None };
+                let (mut ldap, kept) = match kept {
                     Some(ldap) => (ldap, true),
                     None => match self.connect(url).await {
                         Ok(ldap) => (ldap, false),
@@ -528,7 +530,10 @@ impl LdapDirectory {
                     .await;
                 let result = match bound {
                     Ok(result) => result,
-                    Err(_) if kept => continue,
+                    Err(_) if kept => {
+                        may_reuse = false;
+                        continue;
+                    }
                     Err(error) => {
                         self.mark(url, true);
                         errors.push(format!("{}: {}", self.settings.urls[url], describe(&error)));
