@@ -34,29 +34,12 @@ BASE=dc=bench,dc=test
 ADMIN="cn=admin,$BASE"
 ADMIN_PW=admin-secret
 
-for tool in radclient freeradius slapd slapadd openssl python3; do
-  command -v "$tool" >/dev/null || PATH=$PATH:/usr/sbin
-  command -v "$tool" >/dev/null || { echo "bench/directory.sh needs $tool" >&2; exit 2; }
-done
+source bench/common.sh
+need bench/directory.sh radclient freeradius slapd slapadd ldapsearch openssl python3
 [ -e /usr/lib/freeradius/rlm_ldap.so ] || { echo "bench/directory.sh needs freeradius-ldap" >&2; exit 2; }
-
-echo "building release binaries..." >&2
-cargo build --release --quiet -p gatehouse -p gatehouse-vendor --features gatehouse/development-key
-GH=$PWD/target/release/gatehouse
-VENDOR=$PWD/target/release/gatehouse-vendor
-
-work=$(mktemp -d)
+build_release
+start_work
 chmod 755 "$work"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-
-ticks_per_second=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # --- slapd: a private CA, a certificate for localhost (and the host's name,
 # which libldap checks when it connects to localhost), USERS users ---------
@@ -175,30 +158,18 @@ bind_password = "$ADMIN_PW"
 base_dn = "ou=people,$BASE"
 timeout_ms = 5000
 EOF
-  local app_key key
-  app_key=$("$GH" --data-dir "$dir" license show --json 2>/dev/null | awk -F'"' '/"app_key"/ { print $4 }')
-  key=$("$VENDOR" issue --signing-key keys/dev-vendor.key --app-key "$app_key" --company Benchmark \
-    --dossier BENCH --users 1000000 --type subscription --support-end 2099-12-31)
-  "$GH" --data-dir "$dir" license install "$key" >/dev/null 2>&1
+  licensed_gatehouse "$dir"
   "$GH" --data-dir "$dir" serve >/dev/null 2>"$dir/serve.log" &
   gh_pid=$!
   pids+=("$gh_pid")
-  wait_for "$GH_PORT"
+  wait_for_radius "$GH_PORT" user00000 user00000-pw
 }
 
 # --- FreeRADIUS with rlm_ldap -------------------------------------------------
 start_freeradius() { # URL-HOST STARTTLS
   local fr=$work/freeradius-$2
-  cp -a /etc/freeradius/3.0 "$fr"
-  sed -i 's/^\(\s*\)user = freerad/\1#user = freerad/; s/^\(\s*\)group = freerad/\1#group = freerad/' "$fr/radiusd.conf"
-  sed -i 's/^\(\s*\)auth = no/\1auth = yes/' "$fr/radiusd.conf"
+  freeradius_config "$fr" auth-log
   rm -f "$fr"/sites-enabled/* "$fr"/mods-enabled/eap
-  cat > "$fr/clients.conf" <<EOF
-client bench {
-	ipaddr = 127.0.0.1
-	secret = $SECRET
-}
-EOF
   cat > "$fr/mods-enabled/ldap" <<EOF
 ldap {
 	server = '$1'
@@ -259,20 +230,7 @@ EOF
   freeradius -f -d "$fr" -l "$fr/freeradius.log" >/dev/null 2>&1 &
   fr_pid=$!
   pids+=("$fr_pid")
-  wait_for "$FR_PORT"
-}
-
-wait_for() {
-  local port=$1
-  for _ in $(seq 1 100); do
-    if printf 'User-Name = "user00000", User-Password = "user00000-pw", Message-Authenticator = 0x00\n' |
-      radclient -q -t 1 -r 1 "127.0.0.1:$port" auth "$SECRET" >/dev/null 2>&1; then
-      return
-    fi
-    sleep 0.2
-  done
-  echo "nothing answers on port $port" >&2
-  exit 1
+  wait_for_radius "$FR_PORT" user00000 user00000-pw
 }
 
 stop() { kill "$1"; wait "$1" 2>/dev/null || true; }

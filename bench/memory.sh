@@ -37,23 +37,10 @@ SECRET=bench-shared-secret
 GH_PORT=${GH_PORT:-18832}
 FR_PORT=${FR_PORT:-18842}
 
-for tool in radclient freeradius; do
-  command -v "$tool" >/dev/null || { echo "bench/memory.sh needs $tool (apt-get install freeradius freeradius-utils)" >&2; exit 2; }
-done
-
-echo "building release binaries..." >&2
-cargo build --release --quiet -p gatehouse -p gatehouse-vendor --features gatehouse/development-key
-GH=$PWD/target/release/gatehouse
-VENDOR=$PWD/target/release/gatehouse-vendor
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+source bench/common.sh
+need bench/memory.sh radclient freeradius
+build_release
+start_work
 
 # The load, and the accounts it needs.
 python3 - "$work" "$BLOCK" "$NEW" "$WRONG_PCT" "$UNKNOWN_PCT" <<'PY'
@@ -129,10 +116,7 @@ networks = ["127.0.0.1"]
 secret = "$SECRET"
 EOF
 gh() { "$GH" --data-dir "$work/gatehouse" "$@" 2>/dev/null; }
-app_key=$(gh license show --json | awk -F'"' '/"app_key"/ { print $4 }')
-key=$("$VENDOR" issue --signing-key keys/dev-vendor.key --app-key "$app_key" --company Benchmark \
-  --dossier BENCH --users 100000 --type subscription --support-end 2099-12-31)
-gh license install "$key" >/dev/null
+licensed_gatehouse "$work/gatehouse"
 echo "creating $((NEW + 20)) local accounts..." >&2
 gh local-user import "$work/accounts.tsv" >/dev/null
 env ${GH_PRELOAD:+LD_PRELOAD=$GH_PRELOAD} "$GH" --data-dir "$work/gatehouse" serve >/dev/null 2>"$work/gatehouse/serve.log" &
@@ -141,41 +125,15 @@ pids+=("$gh_pid")
 
 # --- FreeRADIUS ------------------------------------------------------------
 fr=$work/freeradius
-cp -a /etc/freeradius/3.0 "$fr"
-sed -i 's/^\(\s*\)user = freerad/\1#user = freerad/; s/^\(\s*\)group = freerad/\1#group = freerad/' "$fr/radiusd.conf"
-rm -f "$fr/sites-enabled/inner-tunnel"
-cat > "$fr/clients.conf" <<EOF
-client bench {
-	ipaddr = 127.0.0.1
-	secret = $SECRET
-}
-EOF
-{
-  awk -F'\t' '{ printf "%s Cleartext-Password := \"%s\"\n", $1, $2 }' "$work/accounts.tsv"
-  cat /etc/freeradius/3.0/mods-config/files/authorize
-} > "$fr/mods-config/files/authorize"
-python3 - "$fr/sites-enabled/default" "$FR_PORT" <<'PY'
-import re, sys
-path, port = sys.argv[1], sys.argv[2]
-text = open(path).read()
-for block in reversed(list(re.finditer(r"^listen \{.*?^\}\n", text, re.S | re.M))):
-    text = text[:block.start()] + text[block.end():]
-auth = "listen {\n\ttype = auth\n\tipaddr = 127.0.0.1\n\tport = %s\n}\n" % port
-text = text.replace("server default {\n", "server default {\n" + auth, 1)
-open(path, "w").write(text)
-PY
+freeradius_config "$fr"
+awk -F'\t' '{ printf "%s Cleartext-Password := \"%s\"\n", $1, $2 }' "$work/accounts.tsv" |
+  freeradius_pap "$fr" "$FR_PORT"
 freeradius -f -d "$fr" -l "$work/freeradius.log" >/dev/null 2>&1 &
 fr_pid=$!
 pids+=("$fr_pid")
 
 for port in "$GH_PORT" "$FR_PORT"; do
-  for _ in $(seq 1 100); do
-    if printf 'User-Name = "user0", User-Password = "user0-pw", Message-Authenticator = 0x00\n' |
-      radclient -q -t 1 -r 1 "127.0.0.1:$port" auth "$SECRET" >/dev/null 2>&1; then
-      break
-    fi
-    sleep 0.2
-  done
+  wait_for_radius "$port" user0 user0-pw
 done
 
 measure gatehouse "$gh_pid" "$GH_PORT"

@@ -6,50 +6,25 @@ each. Prints the answers counted by code and the latency percentiles.
 
     paced_logins.py HOST PORT SECRET USERS RATE SECONDS
 
-Only the standard library: MD5 for the User-Password and the Response
-Authenticator check, HMAC-MD5 for the Message-Authenticator (RFC 2865,
-RFC 3579).
+Only the standard library; requests are encoded by the RADIUS flood test's
+peer (bin/gatehouse/tests/peers/radius_flood.py), answers checked by their
+Response Authenticator (RFC 2865).
 """
 import asyncio
 import hashlib
-import hmac
 import os
 import random
 import struct
 import sys
 import time
 
-ACCESS_REQUEST, ACCESS_ACCEPT, ACCESS_REJECT, ACCESS_CHALLENGE = 1, 2, 3, 11
-USER_NAME, USER_PASSWORD, MESSAGE_AUTHENTICATOR = 1, 2, 80
+# The request encoder the RADIUS flood test uses (PAP and a
+# Message-Authenticator).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bin", "gatehouse", "tests", "peers"))
+from radius_flood import access_request  # noqa: E402
+
+ACCESS_ACCEPT, ACCESS_REJECT, ACCESS_CHALLENGE = 2, 3, 11
 CODES = {ACCESS_ACCEPT: "accept", ACCESS_REJECT: "reject", ACCESS_CHALLENGE: "challenge"}
-
-
-def attribute(kind, value):
-    return struct.pack("!BB", kind, len(value) + 2) + value
-
-
-def hide(password, secret, authenticator):
-    padded = password + b"\0" * (-len(password) % 16) if password else b"\0" * 16
-    out, previous = b"", authenticator
-    for i in range(0, len(padded), 16):
-        key = hashlib.md5(secret + previous).digest()
-        block = bytes(a ^ b for a, b in zip(padded[i:i + 16], key))
-        out += block
-        previous = block
-    return out
-
-
-def request(identifier, name, password, secret):
-    authenticator = os.urandom(16)
-    attributes = (
-        attribute(USER_NAME, name)
-        + attribute(USER_PASSWORD, hide(password, secret, authenticator))
-        + attribute(MESSAGE_AUTHENTICATOR, b"\0" * 16)
-    )
-    length = 20 + len(attributes)
-    packet = struct.pack("!BBH", ACCESS_REQUEST, identifier, length) + authenticator + attributes
-    mac = hmac.new(secret, packet, hashlib.md5).digest()
-    return packet[:-16] + mac, authenticator
 
 
 class Client(asyncio.DatagramProtocol):
@@ -98,8 +73,8 @@ async def main(host, port, secret, users_file, rate, seconds):
         transport, client = clients[n % len(clients)]
         identifier = (n // len(clients)) % 256
         name, password = random.choice(users)
-        packet, authenticator = request(identifier, name.encode(), password.encode(), secret)
-        client.waiting[identifier] = (time.perf_counter(), authenticator)
+        packet = access_request(secret, identifier, name.encode(), password.encode())
+        client.waiting[identifier] = (time.perf_counter(), packet[4:20])
         transport.sendto(packet)
     await asyncio.sleep(2)
     latencies = sorted(l for _, c in clients for l in c.latencies)

@@ -34,28 +34,10 @@ SECRET=bench-shared-secret
 GH_PORT=${GH_PORT:-18812}
 FR_PORT=${FR_PORT:-18822}
 
-for tool in radclient freeradius; do
-  command -v "$tool" >/dev/null || { echo "bench/radius.sh needs $tool (apt-get install freeradius freeradius-utils)" >&2; exit 2; }
-done
-
-echo "building release binaries..." >&2
-# The published development vendor key signs the benchmark's license: only
-# a build with the development-key feature trusts it.
-cargo build --release --quiet -p gatehouse -p gatehouse-vendor --features gatehouse/development-key
-GH=$PWD/target/release/gatehouse
-VENDOR=$PWD/target/release/gatehouse-vendor
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-
-ticks_per_second=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+source bench/common.sh
+need bench/radius.sh radclient freeradius
+build_release
+start_work
 
 REQUEST='User-Name = "bench", User-Password = "bench-pw", Message-Authenticator = 0x00'
 printf '%s\n' "$REQUEST" > "$work/request.txt"
@@ -114,10 +96,7 @@ reply = [
 EOF
 fi
 gh() { "$GH" --data-dir "$work/gatehouse" "$@" 2>/dev/null; }
-app_key=$(gh license show --json | awk -F'"' '/"app_key"/ { print $4 }')
-key=$("$VENDOR" issue --signing-key keys/dev-vendor.key --app-key "$app_key" --company Benchmark \
-  --dossier BENCH --users 100000 --type subscription --support-end 2099-12-31)
-gh license install "$key" >/dev/null
+licensed_gatehouse "$work/gatehouse"
 printf 'bench-pw\n' | gh local-user add bench --password-stdin --no-second-factor >/dev/null
 "$GH" --data-dir "$work/gatehouse" serve >/dev/null 2>"$work/gatehouse/serve.log" &
 gh_pid=$!
@@ -125,47 +104,16 @@ pids+=("$gh_pid")
 
 # --- FreeRADIUS ------------------------------------------------------------
 fr=$work/freeradius
-cp -a /etc/freeradius/3.0 "$fr"
-sed -i 's/^\(\s*\)user = freerad/\1#user = freerad/; s/^\(\s*\)group = freerad/\1#group = freerad/' "$fr/radiusd.conf"
 # Like Gatehouse (one line per decision), FreeRADIUS logs every decision.
-sed -i 's/^\(\s*\)auth = no/\1auth = yes/' "$fr/radiusd.conf"
-rm -f "$fr/sites-enabled/inner-tunnel"
-cat > "$fr/clients.conf" <<EOF
-client bench {
-	ipaddr = 127.0.0.1
-	secret = $SECRET
-}
-EOF
-{
-  printf 'bench Cleartext-Password := "bench-pw"\n'
-  cat /etc/freeradius/3.0/mods-config/files/authorize
-} > "$fr/mods-config/files/authorize"
-# One IPv4 listener for auth on FR_PORT (the stock file also listens on
-# IPv6 and on 1812/1813).
-python3 - "$fr/sites-enabled/default" "$FR_PORT" <<'PY'
-import re, sys
-path, port = sys.argv[1], sys.argv[2]
-text = open(path).read()
-listens = list(re.finditer(r"^listen \{.*?^\}\n", text, re.S | re.M))
-auth = "listen {\n\ttype = auth\n\tipaddr = 127.0.0.1\n\tport = %s\n}\n" % port
-for block in reversed(listens):
-    text = text[:block.start()] + text[block.end():]
-# The listener must sit inside the virtual server that authorizes.
-text = text.replace("server default {\n", "server default {\n" + auth, 1)
-open(path, "w").write(text)
-PY
+freeradius_config "$fr" auth-log
+printf 'bench Cleartext-Password := "bench-pw"\n' | freeradius_pap "$fr" "$FR_PORT"
 freeradius -f -d "$fr" -l "$work/freeradius.log" >/dev/null 2>&1 &
 fr_pid=$!
 pids+=("$fr_pid")
 
 # Wait for both to answer.
 for port in "$GH_PORT" "$FR_PORT"; do
-  for _ in $(seq 1 100); do
-    if printf '%s\n' "$REQUEST" | radclient -q -t 1 -r 1 "127.0.0.1:$port" auth "$SECRET" >/dev/null 2>&1; then
-      break
-    fi
-    sleep 0.2
-  done
+  wait_for_radius "$port" bench bench-pw
 done
 
 # Rounds alternate between the servers, so a slow moment of the machine
