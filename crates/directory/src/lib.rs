@@ -626,6 +626,83 @@ mod tests {
         );
     }
 
+    /// A directory that accepts connections and never answers: counts
+    /// the connections made to it.
+    fn silent_directory() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::Read as _;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("ldap://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let seen = accepted.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                accepted.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut buffer = [0u8; 1024];
+                    while matches!(stream.read(&mut buffer), Ok(n) if n > 0) {}
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    /// A flood of password checks against a directory that hangs opens
+    /// [`BIND_CONNECTIONS`] binds and no more while they wait (no bind has
+    /// timed out yet); the checks beyond them wait their timeout and are
+    /// refused as an outage.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn binds_at_once_are_bounded_when_the_directory_hangs() {
+        let (url, accepted) = silent_directory();
+        let timeout = Duration::from_secs(2);
+        let all = LdapDirectories::new(vec![DirectorySettings {
+            urls: vec![url.clone()],
+            starttls: false,
+            bind_dn: "cn=gatehouse,dc=example,dc=com".into(),
+            bind_password: "secret".into(),
+            base_dn: "dc=example,dc=com".into(),
+            timeout,
+            ..DirectorySettings::defaults(DirectoryKind::OpenLdap)
+        }])
+        .unwrap();
+        let all = Arc::new(all);
+        let entry = DirectoryEntry {
+            directory: "directory".into(),
+            server: url,
+            dn: "uid=someone,dc=example,dc=com".into(),
+            stable_id: "1".into(),
+            login_name: "someone".into(),
+            display_name: "Someone".into(),
+            mail: None,
+            groups: Vec::new(),
+            aliases: Vec::new(),
+            disabled: false,
+            allowed: true,
+        };
+        let checks: Vec<_> = (0..3 * BIND_CONNECTIONS)
+            .map(|_| {
+                let (all, entry) = (all.clone(), entry.clone());
+                tokio::spawn(async move { all.check_password(&entry, "password").await })
+            })
+            .collect();
+        tokio::time::sleep(timeout / 2).await;
+        assert_eq!(
+            accepted.load(std::sync::atomic::Ordering::SeqCst),
+            BIND_CONNECTIONS,
+            "connections while every bind waits"
+        );
+        let mut busy = 0;
+        for check in checks {
+            let error = check
+                .await
+                .unwrap()
+                .expect_err("the directory never answers");
+            busy += usize::from(error.0.contains("password binds stayed busy"));
+        }
+        assert!(busy > 0, "checks beyond the bound were refused as busy");
+    }
+
     #[test]
     fn a_bad_directory_is_refused_with_its_key() {
         let error = LdapDirectories::new(vec![DirectorySettings {
