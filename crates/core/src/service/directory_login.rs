@@ -11,6 +11,7 @@
 use super::policies::Route;
 use super::{Gatehouse, TOTP_ISSUER, TotpEnrollment};
 use crate::directory::{Directory, DirectoryEntry, DirectoryUnavailable, Resolution};
+use crate::identity::Username;
 use crate::outcome::{FirstFactor, Refusal};
 use crate::policy::group_keys;
 use crate::store::{StoreError, TotpRecord};
@@ -39,6 +40,7 @@ impl Gatehouse {
         &self,
         directory: &dyn Directory,
         login: &str,
+        username: &Username,
         typed: &str,
         route: &Route<'_>,
     ) -> Result<FirstFactor, Refusal> {
@@ -77,13 +79,14 @@ impl Gatehouse {
             tracing::info!(username = %identity.username, dn = %entry.dn, "authentication failed: not in an allowed directory group");
             return Err(Refusal::InvalidCredentials);
         }
-        let (totp, push) = match tokio::try_join!(
-            self.store.totp(&identity.seat),
-            self.store.push_user(&identity.seat)
-        ) {
-            Ok(found) => found,
+        let factors = match (self.accounts)
+            .directory_user(self.store.as_ref(), username, &identity.seat)
+            .await
+        {
+            Ok(factors) => factors,
             Err(error) => return Err(self.unavailable(&identity, &error)),
         };
+        let (totp, push) = (factors.totp.clone(), factors.push);
         let groups = self.directory_groups(directory, &entry).await?;
         let chosen = self.choose_policy(
             &identity,
@@ -186,6 +189,7 @@ impl Gatehouse {
             enrolled_at: self.clock.now(),
         };
         self.store.enroll_totp(&record).await?;
+        self.accounts.changed(self.store.as_ref()).await;
         tracing::info!(username = %identity.username, seat = identity.seat.as_str(), "TOTP enrolled");
         let enrollment = TotpEnrollment {
             uri: record.secret.otpauth_uri(TOTP_ISSUER, &identity.username),
@@ -199,6 +203,8 @@ impl Gatehouse {
     /// `false` when it had none.
     pub async fn remove_directory_totp(&self, login: &str) -> Result<bool, DirectoryUserError> {
         let entry = self.directory_user(login).await?;
-        Ok(self.store.remove_totp(&entry.identity().seat).await?)
+        let removed = self.store.remove_totp(&entry.identity().seat).await?;
+        self.accounts.changed(self.store.as_ref()).await;
+        Ok(removed)
     }
 }

@@ -254,7 +254,7 @@ impl Gatehouse {
         let Some(account) = account else {
             if let Some(directory) = &self.directory {
                 return self
-                    .directory_first_factor(directory.as_ref(), login, typed, route)
+                    .directory_first_factor(directory.as_ref(), login, &username, typed, route)
                     .await;
             }
             self.spend_decoy(login, typed).await?;

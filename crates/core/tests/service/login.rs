@@ -1191,13 +1191,13 @@ mod front_door {
     }
 }
 
-/// SPEC §12: directory entries refused for being disabled or outside the
-/// allowed groups cost the same decoy work as unknown names, so response
-/// time does not tell them apart. (The directory here is an in-memory
-/// table: what is under test is the service's order of work.)
-mod directory_decoys {
+/// Directory users through the service (the directory here is an
+/// in-memory table: what is under test is the service's order of work and
+/// what it remembers).
+mod directory_users {
     use super::*;
     use gatehouse_core::directory::{Directory, DirectoryEntry, DirectoryUnavailable, Resolution};
+    use gatehouse_core::{LoginStep, TotpMode};
 
     struct Table(Vec<DirectoryEntry>);
 
@@ -1237,6 +1237,9 @@ mod directory_decoys {
         }
     }
 
+    /// SPEC §12: directory entries refused for being disabled or outside
+    /// the allowed groups cost the same decoy work as unknown names, so
+    /// response time does not tell them apart.
     #[tokio::test]
     async fn disabled_and_outside_entries_cost_what_unknown_names_cost() {
         let path = fresh_database("service", "directory-decoys");
@@ -1286,6 +1289,64 @@ mod directory_decoys {
                 .is_ok()
         );
         assert_eq!(gatehouse.decoys_spent(), before);
+    }
+
+    /// A directory user's second factors are read from the store once and
+    /// remembered: a change made by another process is seen at the next
+    /// tick (not before: nothing is read again per login), a change made
+    /// through this process at once.
+    #[tokio::test]
+    async fn directory_second_factors_are_remembered_until_the_directory_generation_moves() {
+        let path = fresh_database("service", "directory-factors");
+        let clock = Arc::new(ManualClock::new(ts("2026-11-10T10:00:00Z")));
+        let directory: Arc<Table> = Arc::new(Table(vec![entry("john", false, true)]));
+        let node = || async {
+            let store: Arc<dyn Store> =
+                Arc::new(SqliteStore::open(&path, test_seal()).await.unwrap());
+            Gatehouse::open(
+                store,
+                Settings {
+                    password: fast_passwords(),
+                    directory: Some(directory.clone()),
+                    mfa: MfaSettings {
+                        required: true,
+                        exempt_groups: Vec::new(),
+                    },
+                    ..Settings::new(clock.clone())
+                },
+            )
+            .await
+            .unwrap()
+        };
+        let (server, other) = (node().await, node().await);
+        let login = || server.login("john", "john-pw", "vpn");
+        assert_eq!(login().await, Err(Refusal::SecondFactorRequired));
+        other
+            .enroll_directory_totp("john", Some(TotpMode::Challenge))
+            .await
+            .unwrap();
+        assert_eq!(
+            login().await,
+            Err(Refusal::SecondFactorRequired),
+            "remembered: the store is not read again before the next tick"
+        );
+        server.tick().await;
+        assert!(
+            matches!(login().await, Ok(LoginStep::OtpRequired(_))),
+            "the enrollment by another process is seen at the tick"
+        );
+        server.remove_directory_totp("john").await.unwrap();
+        assert_eq!(
+            login().await,
+            Err(Refusal::SecondFactorRequired),
+            "a removal through this process is seen at once"
+        );
+        other
+            .enroll_directory_totp("john", Some(TotpMode::Challenge))
+            .await
+            .unwrap();
+        server.tick().await;
+        assert!(matches!(login().await, Ok(LoginStep::OtpRequired(_))));
     }
 }
 
