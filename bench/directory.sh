@@ -7,9 +7,12 @@
 # request is a different user drawn at random, with the right password.
 #
 # For each server and each transport it prints
-#   - logins/s under radclient (REQUESTS requests, PARALLEL in flight), the
-#     server's CPU per login and slapd's CPU per login (utime + stime from
-#     /proc: the directory's cost of each login counts too);
+#   - "first logins": every user once (for Gatehouse, each one's first login
+#     of the month, a new seat counted), then REQUESTS requests of users
+#     drawn at random (users already counted: the everyday case), each as
+#     logins/s under radclient (PARALLEL in flight), the server's CPU per
+#     login and slapd's CPU per login (utime + stime from /proc: the
+#     directory's cost of each login counts too);
 #   - the latency of logins paced at RATE a second for SECONDS
 #     (bench/paced_logins.py): p50, p90, p99.
 #
@@ -93,35 +96,47 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-# The load: every request a user drawn at random, with the right password.
+# The loads: first.txt has every user once, in order (each one's first
+# login of the month: Gatehouse counts a new seat); load.txt has REQUESTS
+# requests, each a user drawn at random (users Gatehouse already counted).
 python3 - "$work" "$REQUESTS" <<'PY'
 import random, sys
 work, requests = sys.argv[1], int(sys.argv[2])
 random.seed(11)
 users = [line.rstrip("\n").split("\t") for line in open(f"{work}/users.tsv")]
+def request(name, password):
+    return f'User-Name = "{name}", User-Password = "{password}", Message-Authenticator = 0x00\n\n'
+with open(f"{work}/first.txt", "w") as f:
+    f.writelines(request(name, password) for name, password in users)
 with open(f"{work}/load.txt", "w") as f:
-    for _ in range(requests):
-        name, password = random.choice(users)
-        f.write(f'User-Name = "{name}", User-Password = "{password}", Message-Authenticator = 0x00\n\n')
+    f.writelines(request(*random.choice(users)) for _ in range(requests))
 PY
 
-# measure NAME PID PORT: prints the line of one server on one transport.
-measure() {
-  local name=$1 pid=$2 port=$3
+# run NAME PID PORT LOAD COUNT: sends LOAD through radclient and prints the
+# line of one server on one transport.
+run() {
+  local name=$1 pid=$2 port=$3 load=$4 count=$5
   local before after ldap_before ldap_after start end summary accepted
   before=$(cpu_ticks "$pid")
   ldap_before=$(cpu_ticks "$slapd_pid")
   start=$(date +%s.%N)
-  summary=$(radclient -q -s -f "$work/load.txt" -p "$PARALLEL" -t 10 -r 1 "127.0.0.1:$port" auth "$SECRET" 2>&1 || true)
+  summary=$(radclient -q -s -f "$load" -p "$PARALLEL" -t 10 -r 1 "127.0.0.1:$port" auth "$SECRET" 2>&1 || true)
   end=$(date +%s.%N)
   after=$(cpu_ticks "$pid")
   ldap_after=$(cpu_ticks "$slapd_pid")
   accepted=$(awk -F: '/Accepted/ { gsub(/[ \t]/, "", $2); print $2 }' <<<"$summary")
-  awk -v name="$name" -v t="$REQUESTS" -v a="${accepted:-0}" -v s="$start" -v e="$end" \
+  awk -v name="$name" -v t="$count" -v a="${accepted:-0}" -v s="$start" -v e="$end" \
     -v c=$((after - before)) -v l=$((ldap_after - ldap_before)) -v hz="$ticks_per_second" \
-    'BEGIN { printf "%-28s %7d/%d %9.0f %12.0f %12.0f %12.0f\n", name, a, t, a / (e - s),
+    'BEGIN { printf "%-34s %7d/%d %9.0f %12.0f %12.0f %12.0f\n", name, a, t, a / (e - s),
              c / hz * 1e6 / t, l / hz * 1e6 / t, (c + l) / hz * 1e6 / t }'
-  python3 bench/paced_logins.py 127.0.0.1 "$port" "$SECRET" "$work/users.tsv" "$RATE" "$SECONDS_PACED" |
+}
+
+# measure NAME PID PORT: every user's first login, then the random load,
+# then the paced latency.
+measure() {
+  run "$1, first logins" "$2" "$3" "$work/first.txt" "$USERS"
+  run "$1" "$2" "$3" "$work/load.txt" "$REQUESTS"
+  python3 bench/paced_logins.py 127.0.0.1 "$3" "$SECRET" "$work/users.tsv" "$RATE" "$SECONDS_PACED" |
     sed "s/^/    /"
 }
 
@@ -237,7 +252,7 @@ stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
 
 printf '%d directory users, %d requests with %d in flight, then %d/s for %d s\n\n' \
   "$USERS" "$REQUESTS" "$PARALLEL" "$RATE" "$SECONDS_PACED"
-printf '%-28s %14s %9s %12s %12s %12s\n' "server, transport" accepted logins/s \
+printf '%-34s %14s %9s %12s %12s %12s\n' "server, transport" accepted logins/s \
   "server µs" "slapd µs" "together µs"
 for tls in false true; do
   host=127.0.0.1

@@ -1,23 +1,15 @@
-//! In-memory copies that keep the first factor off the database and off
-//! argon2 for returning users.
+//! In-memory copies that keep the first factor off the database for
+//! returning users (and [`crate::credentials`] keeps it off argon2).
 //!
 //! - [`LocalAccounts`]: local accounts, their TOTP enrollments and phones,
 //!   and the TOTP enrollments and phones of directory users who logged in,
 //!   read once and kept until the store's directory generation changes
 //!   (checked every tick, so a change made by another process is seen
 //!   within a second; changes made through this process are seen at once).
-//! - [`CredentialCache`]: optional (`passwords.cache_seconds`). Remembers,
-//!   for a while, that a password matched a stored hash, as an HMAC under a
-//!   key that lives only in this process. A changed hash (new password)
-//!   never matches an old entry.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
-
-use hmac::{KeyInit as _, Mac as _};
-use subtle::ConstantTimeEq as _;
+use std::sync::{Arc, RwLock};
 
 use crate::identity::{Identity, SeatKey, Username};
 use crate::store::{LocalUserRecord, PushUser, Store, StoreResult, TotpRecord};
@@ -187,106 +179,5 @@ impl LocalAccounts {
             self.invalidate();
         }
         Ok(())
-    }
-}
-
-/// Remembers recently verified passwords (see the module docs).
-#[derive(Debug)]
-pub(crate) struct CredentialCache {
-    ttl: Duration,
-    /// HMAC-SHA256 keyed with a random key, key schedule done once.
-    keyed: hmac::Hmac<sha2::Sha256>,
-    entries: Mutex<HashMap<Username, Remembered>>,
-}
-
-#[derive(Debug)]
-struct Remembered {
-    password_hash: String,
-    mac: [u8; 32],
-    expires: Instant,
-}
-
-impl CredentialCache {
-    /// A zero `ttl` turns the cache off.
-    pub fn new(ttl: Duration) -> CredentialCache {
-        let mut key = [0u8; 32];
-        getrandom::fill(&mut key).expect("the operating system provides randomness");
-        CredentialCache {
-            ttl,
-            keyed: hmac::Hmac::<sha2::Sha256>::new_from_slice(&key)
-                .expect("HMAC takes keys of any length"),
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn mac(&self, password: &str) -> [u8; 32] {
-        let mut mac = self.keyed.clone();
-        mac.update(password.as_bytes());
-        mac.finalize().into_bytes().into()
-    }
-
-    /// True when `password` was verified against this exact `password_hash`
-    /// less than `ttl` ago.
-    pub fn matches(&self, username: &Username, password_hash: &str, password: &str) -> bool {
-        if self.ttl.is_zero() {
-            return false;
-        }
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(entry) = entries.get(username) else {
-            return false;
-        };
-        entry.expires > Instant::now()
-            && entry.password_hash == password_hash
-            && bool::from(entry.mac.ct_eq(&self.mac(password)))
-    }
-
-    /// Records a successful argon2 verification.
-    pub fn remember(&self, username: &Username, password_hash: &str, password: &str) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        let now = Instant::now();
-        let entry = Remembered {
-            password_hash: password_hash.to_string(),
-            mac: self.mac(password),
-            expires: now + self.ttl,
-        };
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.retain(|_, remembered| remembered.expires > now);
-        entries.insert(username.clone(), entry);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn alice() -> Username {
-        Username::parse("alice").unwrap()
-    }
-
-    #[test]
-    fn a_remembered_password_matches_only_its_hash_and_only_for_a_while() {
-        let cache = CredentialCache::new(Duration::from_secs(60));
-        assert!(!cache.matches(&alice(), "$hash1", "pw"));
-        cache.remember(&alice(), "$hash1", "pw");
-        assert!(cache.matches(&alice(), "$hash1", "pw"));
-        assert!(!cache.matches(&alice(), "$hash1", "pW"), "another password");
-        assert!(
-            !cache.matches(&alice(), "$hash2", "pw"),
-            "the password was changed"
-        );
-        assert!(!cache.matches(&Username::parse("bob").unwrap(), "$hash1", "pw"));
-        let expired = CredentialCache::new(Duration::from_nanos(1));
-        expired.remember(&alice(), "$hash1", "pw");
-        std::thread::sleep(Duration::from_millis(2));
-        assert!(!expired.matches(&alice(), "$hash1", "pw"));
-    }
-
-    #[test]
-    fn a_zero_ttl_turns_the_cache_off() {
-        let cache = CredentialCache::new(Duration::ZERO);
-        cache.remember(&alice(), "$hash1", "pw");
-        assert!(!cache.matches(&alice(), "$hash1", "pw"));
     }
 }

@@ -36,6 +36,10 @@ pub struct DirectoryEntry {
     pub disabled: bool,
     /// Inside the allowed groups (or no group restriction is configured).
     pub allowed: bool,
+    /// What changes whenever the entry does (Active Directory's
+    /// `uSNChanged`, OpenLDAP's `entryCSN`), if the server said: a
+    /// remembered password is bound to it.
+    pub revision: Option<String>,
 }
 
 impl DirectoryEntry {
@@ -121,4 +125,19 @@ pub trait Directory: Send + Sync {
     ) -> Result<Vec<String>, DirectoryUnavailable> {
         Ok(Vec::new())
     }
+
+    /// How password checks were answered since the process started.
+    fn password_checks(&self) -> PasswordChecks {
+        PasswordChecks::default()
+    }
+}
+
+/// How a directory's password checks were answered (`/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PasswordChecks {
+    /// Binds as the user (the password sent to the directory).
+    pub binds: u64,
+    /// Passwords the directory accepted earlier, for the same entry at the
+    /// same revision, remembered (`cache_seconds`): no bind.
+    pub remembered: u64,
 }

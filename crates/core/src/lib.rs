@@ -21,6 +21,7 @@ pub mod alarms;
 pub mod audit;
 pub mod clients;
 pub mod clock;
+pub mod credentials;
 pub mod directory;
 pub mod enrollment;
 pub mod export;

@@ -10,10 +10,11 @@ use gatehouse_license::jiff::tz::TimeZone;
 use gatehouse_license::license::demo_support_end;
 use gatehouse_license::{AppKey, Month, SigningKey, VerifyingKey};
 
-use crate::accounts::{CredentialCache, LocalAccounts};
+use crate::accounts::LocalAccounts;
 use crate::admitter::Admitter;
 use crate::alarms::AlarmSettings;
 use crate::clock::{Clock, EffectiveClock};
+use crate::credentials::CredentialCache;
 use crate::directory::Directory;
 use crate::identity::UsernameError;
 use crate::lockout::Lockouts;
@@ -235,7 +236,7 @@ pub struct Gatehouse {
     trusted: Vec<VerifyingKey>,
     totp_mode: TotpMode,
     accounts: LocalAccounts,
-    credentials: CredentialCache,
+    credentials: CredentialCache<crate::identity::Username>,
     counters: AuthCounters,
     alarms: AlarmEngine,
     directory: Option<Arc<dyn Directory>>,

@@ -14,11 +14,15 @@
 //! operation has a timeout; when no server of a directory answers,
 //! [`DirectoryUnavailable`] says which failed and why.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use gatehouse_core::directory::{Directory, DirectoryEntry, DirectoryUnavailable, Resolution};
+use gatehouse_core::credentials::CredentialCache;
+use gatehouse_core::directory::{
+    Directory, DirectoryEntry, DirectoryUnavailable, PasswordChecks, Resolution,
+};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Scope, SearchOptions};
 use rustls::ClientConfig;
 
@@ -83,6 +87,9 @@ impl LdapDirectories {
             let url_count = settings.urls.len();
             directories.push(LdapDirectory {
                 failed_at: Mutex::new(vec![None; url_count]),
+                accepted: CredentialCache::new(settings.cache),
+                bound: AtomicU64::new(0),
+                remembered: AtomicU64::new(0),
                 settings,
                 tls,
                 service: tokio::sync::Mutex::new(None),
@@ -169,6 +176,15 @@ impl Directory for LdapDirectories {
             _ => Ok(Vec::new()),
         }
     }
+
+    fn password_checks(&self) -> PasswordChecks {
+        let mut checks = PasswordChecks::default();
+        for directory in &self.directories {
+            checks.binds += directory.bound.load(Ordering::Relaxed);
+            checks.remembered += directory.remembered.load(Ordering::Relaxed);
+        }
+        checks
+    }
 }
 
 /// One `[[directory]]`.
@@ -184,6 +200,12 @@ struct LdapDirectory {
     binds: Vec<Mutex<Vec<Ldap>>>,
     /// Password binds running at once.
     bind_permits: tokio::sync::Semaphore,
+    /// Passwords the directory accepted, by stable identity, bound to the
+    /// server, DN and revision of the entry (`cache_seconds`; off: empty).
+    accepted: CredentialCache<String>,
+    /// Password checks answered by a bind, and from `accepted`.
+    bound: AtomicU64,
+    remembered: AtomicU64,
 }
 
 impl std::fmt::Debug for LdapDirectory {
@@ -368,6 +390,9 @@ impl LdapDirectory {
             "memberOf",
             "userAccountControl",
         ]);
+        if self.accepted.enabled() {
+            attributes.extend(settings.revision_attributes());
+        }
         let (url, entries) = self
             .search(&settings.base_dn, Scope::Subtree, &filter, &attributes)
             .await?;
@@ -408,6 +433,8 @@ impl LdapDirectory {
             .map(str::to_string)
             .collect();
         let disabled = text("userAccountControl").is_some_and(|uac| is_disabled(&uac));
+        let revision =
+            (settings.revision_attributes().iter()).find_map(|attribute| text(attribute));
         let aliases = (settings.group_aliases.iter())
             .filter(|(_, dn)| in_allowed_groups(&groups, std::slice::from_ref(dn)))
             .map(|(alias, _)| alias.clone())
@@ -424,6 +451,7 @@ impl LdapDirectory {
             groups,
             disabled,
             allowed: false,
+            revision,
         })
     }
 
@@ -487,11 +515,43 @@ impl LdapDirectory {
         Ok(!entries.is_empty())
     }
 
-    /// Binds as the entry with `password` on a bind connection (kept from
-    /// an earlier bind, or new), trying the server that found it first. A
-    /// kept connection that fails is dropped and the bind tried once more,
-    /// on a new connection, before the server counts as failed.
+    /// Whether `password` is the entry's: remembered from an earlier bind
+    /// of the same entry at the same revision (`cache_seconds`), or else a
+    /// bind as the entry on a bind connection (kept from an earlier bind, or
+    /// new), trying the server that found it first. A kept connection that
+    /// fails is dropped and the bind tried once more, on a new connection,
+    /// before the server counts as failed. A refused password forgets what
+    /// was remembered.
     async fn check_password(
+        &self,
+        entry: &DirectoryEntry,
+        password: &str,
+    ) -> Result<bool, DirectoryUnavailable> {
+        let bound_to = entry
+            .revision
+            .as_ref()
+            .filter(|_| self.accepted.enabled())
+            .map(|revision| format!("{}\n{}\n{revision}", entry.server, entry.dn));
+        if let Some(bound_to) = &bound_to
+            && self.accepted.matches(&entry.stable_id, bound_to, password)
+        {
+            self.remembered.fetch_add(1, Ordering::Relaxed);
+            return Ok(true);
+        }
+        self.bound.fetch_add(1, Ordering::Relaxed);
+        let accepted = self.bind(entry, password).await?;
+        if let Some(bound_to) = &bound_to {
+            if accepted {
+                self.accepted.remember(&entry.stable_id, bound_to, password);
+            } else {
+                self.accepted.forget(&entry.stable_id);
+            }
+        }
+        Ok(accepted)
+    }
+
+    /// Binds as the entry with `password` (see [`Self::check_password`]).
+    async fn bind(
         &self,
         entry: &DirectoryEntry,
         password: &str,
@@ -679,6 +739,7 @@ mod tests {
             aliases: Vec::new(),
             disabled: false,
             allowed: true,
+            revision: None,
         };
         let checks: Vec<_> = (0..3 * BIND_CONNECTIONS)
             .map(|_| {

@@ -74,6 +74,10 @@ pub struct DirectorySettings {
     pub ca_pem: Option<Vec<u8>>,
     /// Per connection attempt and per operation.
     pub timeout: Duration,
+    /// How long a password the directory accepted is remembered, bound to
+    /// the entry's revision ([`DirectorySettings::revision_attributes`]):
+    /// zero (the default) binds at every login.
+    pub cache: Duration,
 }
 
 impl fmt::Debug for DirectorySettings {
@@ -94,7 +98,21 @@ impl fmt::Debug for DirectorySettings {
     }
 }
 
+/// The longest `cache_seconds`.
+pub const MAX_CACHE: Duration = Duration::from_secs(86_400);
+
 impl DirectorySettings {
+    /// The operational attributes that change whenever the entry does (its
+    /// password, its groups, its account state), first present wins:
+    /// Active Directory's `uSNChanged`; OpenLDAP's `entryCSN`, else
+    /// `modifyTimestamp`. A remembered password is bound to it.
+    pub fn revision_attributes(&self) -> &'static [&'static str] {
+        match self.kind {
+            DirectoryKind::ActiveDirectory => &["uSNChanged"],
+            DirectoryKind::OpenLdap => &["entryCSN", "modifyTimestamp"],
+        }
+    }
+
     /// The defaults of `kind`, with nothing about where the directory is.
     pub fn defaults(kind: DirectoryKind) -> DirectorySettings {
         let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect();
@@ -126,6 +144,7 @@ impl DirectorySettings {
             upn_suffixes: Vec::new(),
             ca_pem: None,
             timeout: Duration::from_secs(5),
+            cache: Duration::ZERO,
         }
     }
 
@@ -197,6 +216,12 @@ impl DirectorySettings {
         }
         if self.timeout.is_zero() || self.timeout > Duration::from_secs(60) {
             return Err("timeout_ms: between 1 and 60000".into());
+        }
+        if self.cache > MAX_CACHE {
+            return Err(format!(
+                "cache_seconds: at most {} (one day)",
+                MAX_CACHE.as_secs()
+            ));
         }
         let mut aliases = std::collections::HashSet::new();
         for (alias, dn) in &self.group_aliases {
@@ -328,6 +353,13 @@ mod tests {
                     ..valid()
                 },
                 "user_filter",
+            ),
+            (
+                DirectorySettings {
+                    cache: MAX_CACHE + Duration::from_secs(1),
+                    ..valid()
+                },
+                "cache_seconds",
             ),
             (
                 DirectorySettings {

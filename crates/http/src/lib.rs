@@ -244,6 +244,13 @@ async fn metrics(State(panel): State<Arc<Panel>>) -> Response {
         text,
         "# HELP gatehouse_http_connections HTTP connections open now.\n# TYPE gatehouse_http_connections gauge\ngatehouse_http_connections {open}\n# HELP gatehouse_http_connections_refused_total HTTP connections closed at once at http.max_connections or http.max_connections_per_address.\n# TYPE gatehouse_http_connections_refused_total counter\ngatehouse_http_connections_refused_total {refused}\n# HELP gatehouse_http_connections_timed_out_total HTTP connections closed for a header-read or idle timeout.\n# TYPE gatehouse_http_connections_timed_out_total counter\ngatehouse_http_connections_timed_out_total {timed_out}"
     );
+    if let Some(checks) = panel.gatehouse.directory_password_checks() {
+        let _ = writeln!(
+            text,
+            "# HELP gatehouse_directory_password_checks_total Directory users' passwords checked, by a bind or remembered from an earlier bind of the same entry at the same revision ([[directory]] cache_seconds).\n# TYPE gatehouse_directory_password_checks_total counter\ngatehouse_directory_password_checks_total{{how=\"bind\"}} {}\ngatehouse_directory_password_checks_total{{how=\"remembered\"}} {}",
+            checks.binds, checks.remembered
+        );
+    }
     let (locks_set, locked_now) = panel.gatehouse.lockout_counts();
     let _ = writeln!(
         text,

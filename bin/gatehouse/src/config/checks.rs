@@ -178,6 +178,7 @@ pub(super) fn validate_directories(
             upn_suffixes: section.upn_suffixes,
             ca_pem,
             timeout: Duration::from_millis(timeout_ms),
+            cache: Duration::from_secs(section.cache_seconds.unwrap_or(0)),
         });
     }
     // Checks every directory (keys named) and its CA file, without

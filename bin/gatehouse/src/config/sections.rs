@@ -70,6 +70,10 @@ pub struct DirectorySection {
     pub ca_file: Option<PathBuf>,
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// Seconds a password the directory accepted is remembered (bound to
+    /// the entry's revision); 0 or absent: bind at every login.
+    #[serde(default)]
+    pub cache_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

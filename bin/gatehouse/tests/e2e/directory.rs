@@ -14,6 +14,8 @@ use serde_json::Value;
 
 const INVALID_TEXT: &str = "Reject: Invalid username or password";
 const UNAVAILABLE_TEXT: &str = "Reject: Authentication service unavailable, please try again later";
+const BINDS: &str = "gatehouse_directory_password_checks_total{how=\"bind\"}";
+const REMEMBERED: &str = "gatehouse_directory_password_checks_total{how=\"remembered\"}";
 const LIMIT_TEXT: &str = "Reject: User limit exceeded, please contact your system administrator";
 
 /// An installation (UTC) whose configuration has `directory` appended.
@@ -400,9 +402,96 @@ fn directory_logins_reuse_their_bind_connections() {
         2,
         "30 logins one after another: the service account's connection and one bind connection"
     );
+    let metrics = server.metrics();
+    assert_eq!(
+        (metrics.value(BINDS), metrics.value(REMEMBERED)),
+        (30, 0),
+        "without cache_seconds every password is checked by a bind"
+    );
     slapd.stop();
     slapd.resume();
     assert_eq!(login("john", "john-secret"), "Access-Accept");
     assert_eq!(login("samtwo", "wrong"), "Access-Reject");
     assert_eq!(server.gh.license_json()["active_users"], 2);
+}
+
+/// With `cache_seconds`, a password the directory accepted is remembered
+/// for that entry at that revision: the same password again is not sent
+/// to the directory, while the entry is still searched at every login (so
+/// leaving an allowed group takes effect at once). A wrong password
+/// forgets what was remembered; a password changed in the directory
+/// changes the entry's revision, so the old one is refused by the
+/// directory itself.
+#[test]
+fn a_remembered_directory_password_is_bound_to_the_entry() {
+    const TEST: &str = "a_remembered_directory_password_is_bound_to_the_entry";
+    const SECRET: &str = "directory-test-shared-secret";
+    let Some(radclient) = gatehouse_testkit::peer("radclient", TEST) else {
+        return;
+    };
+    let Some(slapd) = Slapd::start(TEST) else {
+        return;
+    };
+    let server = Server::start(
+        installation(&format!(
+            "\n[[directory]]\nkind = \"openldap\"\nurls = [\"{}\"]\nstarttls = false\n\
+             bind_dn = \"{LDAP_BIND_DN}\"\nbind_password = \"{LDAP_BIND_PASSWORD}\"\n\
+             base_dn = \"ou=people,{LDAP_BASE_DN}\"\nallowed_groups = [\"{LDAP_VPN_GROUP}\"]\n\
+             cache_seconds = 300\n",
+            slapd.url()
+        )),
+        &format!(
+            "\n[[radius.clients]]\nname = \"vpn\"\nnetworks = [\"127.0.0.1\"]\nsecret = \"{SECRET}\"\n"
+        ),
+    );
+    let login = |password: &str| {
+        support::radclient(
+            &radclient,
+            server.radius_port,
+            &pap("olivia", password),
+            SECRET,
+        )
+        .code
+        .unwrap_or_default()
+    };
+    let checks = || {
+        let metrics = server.metrics();
+        (metrics.value(BINDS), metrics.value(REMEMBERED))
+    };
+    for _ in 0..3 {
+        assert_eq!(login("olivia-secret"), "Access-Accept");
+    }
+    assert_eq!(checks(), (1, 2), "one bind, then remembered");
+    assert_eq!(login("olivia-wrong"), "Access-Reject");
+    assert_eq!(checks(), (2, 2), "a wrong password goes to the directory");
+    assert_eq!(login("olivia-secret"), "Access-Accept");
+    assert_eq!(checks(), (3, 2), "the wrong password made it forget");
+    assert_eq!(login("olivia-secret"), "Access-Accept");
+    assert_eq!(checks(), (3, 3));
+    slapd.modify(&format!(
+        "dn: uid=olivia,ou=people,{LDAP_BASE_DN}\nchangetype: modify\nreplace: userPassword\nuserPassword: olivia-changed\n"
+    ));
+    assert_eq!(
+        login("olivia-secret"),
+        "Access-Reject",
+        "the old password after a change in the directory"
+    );
+    assert_eq!(
+        checks(),
+        (4, 3),
+        "the entry changed: the directory was asked"
+    );
+    assert_eq!(login("olivia-changed"), "Access-Accept");
+    assert_eq!(login("olivia-changed"), "Access-Accept");
+    assert_eq!(checks(), (5, 4));
+    slapd.modify(&format!(
+        "dn: {LDAP_VPN_GROUP}\nchangetype: modify\ndelete: member\nmember: uid=olivia,ou=people,{LDAP_BASE_DN}\n"
+    ));
+    assert_eq!(
+        login("olivia-changed"),
+        "Access-Reject",
+        "no longer in an allowed group, though the password is remembered"
+    );
+    assert_eq!(checks(), (5, 4), "refused before any password check");
+    assert_eq!(server.gh.license_json()["active_users"], 1);
 }

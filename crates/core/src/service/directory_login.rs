@@ -10,7 +10,9 @@
 
 use super::policies::Route;
 use super::{Gatehouse, TOTP_ISSUER, TotpEnrollment};
-use crate::directory::{Directory, DirectoryEntry, DirectoryUnavailable, Resolution};
+use crate::directory::{
+    Directory, DirectoryEntry, DirectoryUnavailable, PasswordChecks, Resolution,
+};
 use crate::identity::Username;
 use crate::outcome::{FirstFactor, Refusal};
 use crate::policy::group_keys;
@@ -124,6 +126,12 @@ impl Gatehouse {
     /// Whether a directory is configured.
     pub fn has_directory(&self) -> bool {
         self.directory.is_some()
+    }
+
+    /// How the directories answered password checks (`None`: no
+    /// directory).
+    pub fn directory_password_checks(&self) -> Option<PasswordChecks> {
+        self.directory.as_ref().map(|d| d.password_checks())
     }
 
     /// The one entry `login` names, for an administrator (no password, no

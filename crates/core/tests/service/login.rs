@@ -1234,6 +1234,7 @@ mod directory_users {
             groups: vec!["cn=vpn,dc=test".into()],
             disabled,
             allowed,
+            revision: None,
         }
     }
 

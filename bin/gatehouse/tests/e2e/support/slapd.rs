@@ -152,6 +152,35 @@ impl Slapd {
         );
     }
 
+    /// Applies `ldif` (changetype records) as the directory's administrator,
+    /// as an administrator would with `ldapmodify`.
+    pub fn modify(&self, ldif: &str) {
+        use std::io::Write as _;
+        let ldapmodify = gatehouse_testkit::peer("ldapmodify", "slapd modify")
+            .expect("ldapmodify comes with ldapadd (ldap-utils)");
+        let mut child = Command::new(ldapmodify)
+            .args(["-x", "-H", &self.url(), "-D"])
+            .arg(format!("cn=admin,{LDAP_BASE_DN}"))
+            .args(["-w", "admin-secret"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(ldif.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "ldapmodify: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     /// Plain LDAP on 127.0.0.1 (no TLS: loopback only).
     pub fn url(&self) -> String {
         format!("ldap://127.0.0.1:{}", self.ldap_port)
