@@ -5,6 +5,10 @@
 # against the same slapd holding USERS users (default 10,000), over plain
 # LDAP and over StartTLS. No second factor (mfa.required = false); every
 # request is a different user drawn at random, with the right password.
+# Gatehouse runs twice per transport: binding at every login (the default)
+# and with [[directory]] cache_seconds = CACHE_SECONDS (default 300: a
+# password the directory accepted is remembered for the entry's revision;
+# the entry is still searched at every login).
 #
 # For each server and each transport it prints
 #   - "first logins": every user once (for Gatehouse, each one's first login
@@ -29,6 +33,7 @@ REQUESTS=${REQUESTS:-50000}
 PARALLEL=${PARALLEL:-64}
 RATE=${RATE:-200}
 SECONDS_PACED=${SECONDS_PACED:-30}
+CACHE_SECONDS=${CACHE_SECONDS:-300}
 SECRET=bench-shared-secret
 GH_PORT=${GH_PORT:-18852}
 FR_PORT=${FR_PORT:-18862}
@@ -127,7 +132,7 @@ run() {
   accepted=$(awk -F: '/Accepted/ { gsub(/[ \t]/, "", $2); print $2 }' <<<"$summary")
   awk -v name="$name" -v t="$count" -v a="${accepted:-0}" -v s="$start" -v e="$end" \
     -v c=$((after - before)) -v l=$((ldap_after - ldap_before)) -v hz="$ticks_per_second" \
-    'BEGIN { printf "%-34s %7d/%d %9.0f %12.0f %12.0f %12.0f\n", name, a, t, a / (e - s),
+    'BEGIN { printf "%-42s %7d/%d %9.0f %12.0f %12.0f %12.0f\n", name, a, t, a / (e - s),
              c / hz * 1e6 / t, l / hz * 1e6 / t, (c + l) / hz * 1e6 / t }'
 }
 
@@ -141,8 +146,8 @@ measure() {
 }
 
 # --- Gatehouse ---------------------------------------------------------------
-start_gatehouse() { # URL STARTTLS
-  local dir=$work/gatehouse-$2
+start_gatehouse() { # URL STARTTLS CACHE_SECONDS
+  local dir=$work/gatehouse-$2-$3
   mkdir -p "$dir"
   cat > "$dir/gatehouse.toml" <<EOF
 [license]
@@ -172,6 +177,7 @@ bind_dn = "$ADMIN"
 bind_password = "$ADMIN_PW"
 base_dn = "ou=people,$BASE"
 timeout_ms = 5000
+cache_seconds = $3
 EOF
   licensed_gatehouse "$dir"
   "$GH" --data-dir "$dir" serve >/dev/null 2>"$dir/serve.log" &
@@ -252,14 +258,16 @@ stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
 
 printf '%d directory users, %d requests with %d in flight, then %d/s for %d s\n\n' \
   "$USERS" "$REQUESTS" "$PARALLEL" "$RATE" "$SECONDS_PACED"
-printf '%-34s %14s %9s %12s %12s %12s\n' "server, transport" accepted logins/s \
+printf '%-42s %14s %9s %12s %12s %12s\n' "server, transport" accepted logins/s \
   "server µs" "slapd µs" "together µs"
 for tls in false true; do
   host=127.0.0.1
   [ "$tls" = true ] && host=localhost
-  start_gatehouse "ldap://$host:$LDAP_PORT" "$tls"
-  measure "gatehouse, starttls=$tls" "$gh_pid" "$GH_PORT"
-  stop "$gh_pid"
+  for cache in 0 "$CACHE_SECONDS"; do
+    start_gatehouse "ldap://$host:$LDAP_PORT" "$tls" "$cache"
+    measure "gatehouse, starttls=$tls, cache=$cache" "$gh_pid" "$GH_PORT"
+    stop "$gh_pid"
+  done
   start_freeradius "$host" "$tls"
   measure "freeradius, starttls=$tls" "$fr_pid" "$FR_PORT"
   stop "$fr_pid"
