@@ -19,20 +19,22 @@
 //!
 //! Run: `cargo bench -p gatehouse-core --bench admission`.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use common::{fresh_sqlite, licensed, open, test_seal};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gatehouse_core::store::Store;
-use gatehouse_core::{Gatehouse, Identity, Settings, SystemClock, Username};
-use gatehouse_license::jiff::civil::date;
-use gatehouse_store::{PgStore, SqliteStore};
-use gatehouse_testkit::{TestLicense, fresh_postgres_database, issue_key};
+use gatehouse_core::{Gatehouse, Identity, Username};
+use gatehouse_store::PgStore;
+use gatehouse_testkit::fresh_postgres_database;
 use tokio::runtime::Runtime;
 
 fn runtime() -> Runtime {
@@ -45,40 +47,7 @@ fn runtime() -> Runtime {
 
 /// A service on a fresh database file, licensed for `limit` users.
 fn service(runtime: &Runtime, name: &str, limit: u32) -> Arc<Gatehouse> {
-    runtime.block_on(async {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join("bench")
-            .join(name);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&dir.join("gatehouse.db"), test_seal())
-                .await
-                .unwrap(),
-        );
-        licensed(open(store).await, limit).await
-    })
-}
-
-async fn open(store: Arc<dyn Store>) -> Gatehouse {
-    Gatehouse::open(
-        store,
-        Settings {
-            time_zone: Some(gatehouse_license::jiff::tz::TimeZone::UTC),
-            ..Settings::new(Arc::new(SystemClock))
-        },
-    )
-    .await
-    .unwrap()
-}
-
-async fn licensed(gatehouse: Gatehouse, limit: u32) -> Arc<Gatehouse> {
-    let key = issue_key(
-        gatehouse.app_key(),
-        &TestLicense::subscription(limit, date(2099, 12, 31), gatehouse.now()),
-    );
-    gatehouse.install_license(&key).await.unwrap();
-    Arc::new(gatehouse)
+    runtime.block_on(async { licensed(open(fresh_sqlite(name).await).await, limit).await })
 }
 
 /// `nodes` services sharing a fresh PostgreSQL database, licensed for
@@ -227,8 +196,3 @@ fn admit_new_users(
 
 criterion_group!(benches, returning_user_decision, new_user_durable_admission);
 criterion_main!(benches);
-
-/// The sealing key the tests' databases are sealed under.
-fn test_seal() -> std::sync::Arc<gatehouse_core::seal::SealingKey> {
-    std::sync::Arc::new(gatehouse_core::seal::SealingKey::from_bytes([7; 32]))
-}

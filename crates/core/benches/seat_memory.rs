@@ -10,17 +10,16 @@
 //! Run: `cargo bench -p gatehouse-core --bench seat_memory`
 //! (`USERS=100000` for a shorter run).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::ops::Range;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use common::{fresh_sqlite, licensed, open};
 use gatehouse_core::metrics::ProcessStats;
-use gatehouse_core::store::Store;
-use gatehouse_core::{Gatehouse, Identity, SeatKey, Settings, Source, SystemClock};
-use gatehouse_license::jiff::civil::date;
-use gatehouse_store::SqliteStore;
-use gatehouse_testkit::{TestLicense, issue_key};
+use gatehouse_core::{Gatehouse, Identity, SeatKey, Source};
 
 const CALLERS: u64 = 64;
 
@@ -39,7 +38,9 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let gatehouse = Arc::new(runtime.block_on(service()));
+    let gatehouse = runtime.block_on(async {
+        licensed(open(fresh_sqlite("seat_memory").await).await, u32::MAX).await
+    });
     let before = stats("service open, licensed");
 
     let start = Instant::now();
@@ -89,33 +90,6 @@ fn main() {
             .saturating_sub(before.resident_bytes))
             / users.max(1),
     );
-}
-
-async fn service() -> Gatehouse {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench/seat_memory");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let seal = Arc::new(gatehouse_core::seal::SealingKey::from_bytes([7; 32]));
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&dir.join("gatehouse.db"), seal)
-            .await
-            .unwrap(),
-    );
-    let gatehouse = Gatehouse::open(
-        store,
-        Settings {
-            time_zone: Some(gatehouse_license::jiff::tz::TimeZone::UTC),
-            ..Settings::new(Arc::new(SystemClock))
-        },
-    )
-    .await
-    .unwrap();
-    let key = issue_key(
-        gatehouse.app_key(),
-        &TestLicense::subscription(u32::MAX, date(2099, 12, 31), gatehouse.now()),
-    );
-    gatehouse.install_license(&key).await.unwrap();
-    gatehouse
 }
 
 /// A directory user as an entryUUID names them.
