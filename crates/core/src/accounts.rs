@@ -34,10 +34,10 @@ pub(crate) struct DirectoryUser {
     pub push: PushUser,
 }
 
-/// At most this many directory login names are remembered; past it the
-/// rest are read from the store at each login (so a directory of any size
-/// cannot grow the process without bound).
-pub(crate) const MAX_DIRECTORY_USERS: usize = 65_536;
+/// By default at most this many directory login names are remembered;
+/// past it the rest are read from the store at each login (so a directory
+/// of any size cannot grow the process without bound).
+pub const MAX_DIRECTORY_USERS: usize = 65_536;
 
 /// Local accounts read from the store, by canonical username, and the
 /// second factors of directory users who logged in (which also says the
@@ -47,6 +47,8 @@ pub(crate) const MAX_DIRECTORY_USERS: usize = 65_536;
 pub(crate) struct LocalAccounts {
     generation: AtomicI64,
     copies: RwLock<Copies>,
+    /// At most this many directory login names are remembered.
+    directory_cap: usize,
 }
 
 #[derive(Debug, Default)]
@@ -58,15 +60,6 @@ struct Copies {
     directory: HashMap<Username, Arc<DirectoryUser>>,
 }
 
-impl Default for LocalAccounts {
-    fn default() -> LocalAccounts {
-        LocalAccounts {
-            generation: AtomicI64::new(i64::MIN),
-            copies: RwLock::new(Copies::default()),
-        }
-    }
-}
-
 /// A user's TOTP enrollment and phones, read together.
 async fn second_factors(
     store: &dyn Store,
@@ -76,6 +69,16 @@ async fn second_factors(
 }
 
 impl LocalAccounts {
+    /// Nothing read yet; at most `directory_cap` directory login names
+    /// will be remembered.
+    pub fn new(directory_cap: usize) -> LocalAccounts {
+        LocalAccounts {
+            generation: AtomicI64::new(i64::MIN),
+            copies: RwLock::new(Copies::default()),
+            directory_cap,
+        }
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Copies> {
         self.copies.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -146,7 +149,7 @@ impl LocalAccounts {
         });
         let mut copies = self.write();
         let room =
-            copies.directory.len() < MAX_DIRECTORY_USERS || copies.directory.contains_key(username);
+            copies.directory.len() < self.directory_cap || copies.directory.contains_key(username);
         if copies.epoch == epoch && room {
             copies.directory.insert(username.clone(), user.clone());
         }

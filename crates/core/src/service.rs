@@ -11,6 +11,7 @@ use gatehouse_license::license::demo_support_end;
 use gatehouse_license::{AppKey, Month, SigningKey, VerifyingKey};
 
 use crate::accounts::LocalAccounts;
+pub use crate::accounts::MAX_DIRECTORY_USERS;
 use crate::admitter::Admitter;
 use crate::alarms::AlarmSettings;
 use crate::clock::{Clock, EffectiveClock};
@@ -84,6 +85,10 @@ pub struct Settings {
     /// LDAP / Active Directory (`[[directory]]`): asked for users who are
     /// not local. `None`: local users only.
     pub directory: Option<Arc<dyn Directory>>,
+    /// How many directory login names keep their second factors in memory
+    /// (default [`MAX_DIRECTORY_USERS`]); past it the rest are read from
+    /// the store at each login.
+    pub kept_directory_users: usize,
     /// Push approval (`[push]`).
     pub push: PushSettings,
     /// Wakes phones by Web Push (`[push.webpush]`); `None`: phones only
@@ -119,6 +124,7 @@ impl Settings {
             alarms: None,
             alarm_daily_at: DEFAULT_DAILY_AT,
             directory: None,
+            kept_directory_users: MAX_DIRECTORY_USERS,
             push: PushSettings::default(),
             push_notifier: None,
             mfa: MfaSettings::default(),
@@ -335,7 +341,7 @@ impl Gatehouse {
             work: PasswordWork::new(parallelism),
             trusted: settings.trusted_vendor_keys,
             totp_mode: settings.totp_mode,
-            accounts: LocalAccounts::default(),
+            accounts: LocalAccounts::new(settings.kept_directory_users),
             credentials: CredentialCache::new(settings.password_cache),
             counters: AuthCounters::default(),
             alarms: AlarmEngine::new(settings.alarms, settings.alarm_daily_at),

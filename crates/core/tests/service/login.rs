@@ -1349,6 +1349,70 @@ mod directory_users {
         server.tick().await;
         assert!(matches!(login().await, Ok(LoginStep::OtpRequired(_))));
     }
+
+    /// At most `kept_directory_users` login names keep their second
+    /// factors in memory: past it, a user's are read from the store at
+    /// every login (an enrollment by another process is seen before any
+    /// tick), while the names kept still answer from memory.
+    #[tokio::test]
+    async fn directory_users_kept_in_memory_are_bounded() {
+        let path = fresh_database("service", "directory-factors-bounded");
+        let clock = Arc::new(ManualClock::new(ts("2026-11-10T10:00:00Z")));
+        let names = ["john", "mary", "olga"];
+        let directory: Arc<Table> = Arc::new(Table(
+            names.iter().map(|name| entry(name, false, true)).collect(),
+        ));
+        let node = |kept: usize| {
+            let (path, clock, directory) = (path.clone(), clock.clone(), directory.clone());
+            async move {
+                let store: Arc<dyn Store> =
+                    Arc::new(SqliteStore::open(&path, test_seal()).await.unwrap());
+                Gatehouse::open(
+                    store,
+                    Settings {
+                        password: fast_passwords(),
+                        directory: Some(directory),
+                        kept_directory_users: kept,
+                        mfa: MfaSettings {
+                            required: true,
+                            exempt_groups: Vec::new(),
+                        },
+                        ..Settings::new(clock)
+                    },
+                )
+                .await
+                .unwrap()
+            }
+        };
+        let (server, other) = (node(2).await, node(2).await);
+        for name in names {
+            assert_eq!(
+                server.login(name, &format!("{name}-pw"), "vpn").await,
+                Err(Refusal::SecondFactorRequired),
+                "{name}"
+            );
+        }
+        for name in names {
+            other
+                .enroll_directory_totp(name, Some(TotpMode::Challenge))
+                .await
+                .unwrap();
+        }
+        for name in ["john", "mary"] {
+            assert_eq!(
+                server.login(name, &format!("{name}-pw"), "vpn").await,
+                Err(Refusal::SecondFactorRequired),
+                "{name}: kept in memory until the tick"
+            );
+        }
+        assert!(
+            matches!(
+                server.login("olga", "olga-pw", "vpn").await,
+                Ok(LoginStep::OtpRequired(_))
+            ),
+            "past the bound: read from the store at each login"
+        );
+    }
 }
 
 mod totp {
