@@ -77,14 +77,13 @@ impl<K: Hash + Eq + Clone> CredentialCache<K> {
         if !self.enabled() {
             return false;
         }
-        let mac = self.mac(password);
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let Some(entry) = state.entries.get(key) else {
             return false;
         };
         entry.expires > Instant::now()
             && entry.bound_to == bound_to
-            && bool::from(entry.mac.ct_eq(&mac))
+            && bool::from(entry.mac.ct_eq(&self.mac(password)))
     }
 
     /// Records a password verified the slow way.
