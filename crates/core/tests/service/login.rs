@@ -1197,6 +1197,7 @@ mod front_door {
 mod directory_users {
     use super::*;
     use gatehouse_core::directory::{Directory, DirectoryEntry, DirectoryUnavailable, Resolution};
+    use gatehouse_core::service::MAX_DIRECTORY_USERS;
     use gatehouse_core::{LoginStep, TotpMode};
 
     struct Table(Vec<DirectoryEntry>);
@@ -1292,6 +1293,33 @@ mod directory_users {
         assert_eq!(gatehouse.decoys_spent(), before);
     }
 
+    /// A node on the database at `path` whose directory is `table`, a
+    /// second factor required of everyone, at most `kept` directory users'
+    /// second factors kept in memory.
+    async fn directory_node(
+        path: &Path,
+        clock: &Arc<ManualClock>,
+        table: &Arc<Table>,
+        kept: usize,
+    ) -> Gatehouse {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path, test_seal()).await.unwrap());
+        Gatehouse::open(
+            store,
+            Settings {
+                password: fast_passwords(),
+                directory: Some(table.clone()),
+                kept_directory_users: kept,
+                mfa: MfaSettings {
+                    required: true,
+                    exempt_groups: Vec::new(),
+                },
+                ..Settings::new(clock.clone())
+            },
+        )
+        .await
+        .unwrap()
+    }
+
     /// A directory user's second factors are read from the store once and
     /// remembered: a change made by another process is seen at the next
     /// tick (not before: nothing is read again per login), a change made
@@ -1300,25 +1328,8 @@ mod directory_users {
     async fn directory_second_factors_are_remembered_until_the_directory_generation_moves() {
         let path = fresh_database("service", "directory-factors");
         let clock = Arc::new(ManualClock::new(ts("2026-11-10T10:00:00Z")));
-        let directory: Arc<Table> = Arc::new(Table(vec![entry("john", false, true)]));
-        let node = || async {
-            let store: Arc<dyn Store> =
-                Arc::new(SqliteStore::open(&path, test_seal()).await.unwrap());
-            Gatehouse::open(
-                store,
-                Settings {
-                    password: fast_passwords(),
-                    directory: Some(directory.clone()),
-                    mfa: MfaSettings {
-                        required: true,
-                        exempt_groups: Vec::new(),
-                    },
-                    ..Settings::new(clock.clone())
-                },
-            )
-            .await
-            .unwrap()
-        };
+        let directory = Arc::new(Table(vec![entry("john", false, true)]));
+        let node = || directory_node(&path, &clock, &directory, MAX_DIRECTORY_USERS);
         let (server, other) = (node().await, node().await);
         let login = || server.login("john", "john-pw", "vpn");
         assert_eq!(login().await, Err(Refusal::SecondFactorRequired));
@@ -1359,32 +1370,11 @@ mod directory_users {
         let path = fresh_database("service", "directory-factors-bounded");
         let clock = Arc::new(ManualClock::new(ts("2026-11-10T10:00:00Z")));
         let names = ["john", "mary", "olga"];
-        let directory: Arc<Table> = Arc::new(Table(
+        let directory = Arc::new(Table(
             names.iter().map(|name| entry(name, false, true)).collect(),
         ));
-        let node = |kept: usize| {
-            let (path, clock, directory) = (path.clone(), clock.clone(), directory.clone());
-            async move {
-                let store: Arc<dyn Store> =
-                    Arc::new(SqliteStore::open(&path, test_seal()).await.unwrap());
-                Gatehouse::open(
-                    store,
-                    Settings {
-                        password: fast_passwords(),
-                        directory: Some(directory),
-                        kept_directory_users: kept,
-                        mfa: MfaSettings {
-                            required: true,
-                            exempt_groups: Vec::new(),
-                        },
-                        ..Settings::new(clock)
-                    },
-                )
-                .await
-                .unwrap()
-            }
-        };
-        let (server, other) = (node(2).await, node(2).await);
+        let node = || directory_node(&path, &clock, &directory, 2);
+        let (server, other) = (node().await, node().await);
         for name in names {
             assert_eq!(
                 server.login(name, &format!("{name}-pw"), "vpn").await,

@@ -1,7 +1,6 @@
 //! A data directory and the real `gatehouse` and `gatehouse-vendor`
 //! binaries run against it: users, clients, license keys, TOTP codes.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
@@ -10,6 +9,8 @@ use gatehouse_license::jiff::Timestamp;
 use gatehouse_testkit::FakeTime;
 use gatehouse_testkit::{temp_dir, workspace_binary, workspace_root};
 use serde_json::Value;
+
+use super::spawn_with_input;
 
 /// A data directory and the commands run against it.
 pub struct Installation {
@@ -72,20 +73,7 @@ impl Installation {
 
     /// Starts `gatehouse ARGS` with `stdin` as its standard input.
     pub fn spawn(&self, args: &[&str], stdin: &str, stderr: Stdio) -> Child {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child
+        spawn_with_input(&mut self.command(args), stdin.as_bytes(), stderr)
     }
 
     pub fn run(&self, args: &[&str], stdin: &str) -> Output {

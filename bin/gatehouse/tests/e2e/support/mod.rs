@@ -11,7 +11,7 @@ mod slapd;
 mod smtp;
 mod tls;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub use browser::*;
@@ -30,6 +30,28 @@ pub(crate) fn spawn_quiet(command: &mut Command) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
+        .unwrap()
+}
+
+/// Starts `command` with `input` written to its standard input (then
+/// closed), its output captured and its standard error sent to `stderr`.
+pub(crate) fn spawn_with_input(command: &mut Command, input: &[u8], stderr: Stdio) -> Child {
+    use std::io::Write as _;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child
+}
+
+/// Runs `command` to the end with `input` as its standard input; its
+/// output and standard error captured.
+pub(crate) fn run_with_input(command: &mut Command, input: &[u8]) -> Output {
+    spawn_with_input(command, input, Stdio::piped())
+        .wait_with_output()
         .unwrap()
 }
 

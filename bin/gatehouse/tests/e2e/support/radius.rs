@@ -2,9 +2,11 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
+
+use super::run_with_input;
 
 /// What radclient printed about the reply.
 #[derive(Debug, Default)]
@@ -52,8 +54,8 @@ pub fn radclient_with(
     timeout: u32,
     tries: u32,
 ) -> RadReply {
-    let mut child = Command::new(program)
-        .args([
+    let output = run_with_input(
+        Command::new(program).args([
             "-x",
             "-t",
             &timeout.to_string(),
@@ -62,19 +64,9 @@ pub fn radclient_with(
             &format!("127.0.0.1:{port}"),
             "auth",
             secret,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{attributes}\n").as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+        ]),
+        format!("{attributes}\n").as_bytes(),
+    );
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),

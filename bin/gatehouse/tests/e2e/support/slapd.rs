@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gatehouse_testkit::{temp_dir, workspace_root};
 
-use super::{TestCa, free_port, kill_child, serving, spawn_quiet};
+use super::{TestCa, free_port, kill_child, run_with_input, serving, spawn_quiet};
 
 /// A real OpenLDAP server (slapd) with the test directory
 /// (`tests/peers/ldap`: AD-style users through a small schema, a plain
@@ -155,25 +155,15 @@ impl Slapd {
     /// Applies `ldif` (changetype records) as the directory's administrator,
     /// as an administrator would with `ldapmodify`.
     pub fn modify(&self, ldif: &str) {
-        use std::io::Write as _;
         let ldapmodify = gatehouse_testkit::peer("ldapmodify", "slapd modify")
             .expect("ldapmodify comes with ldapadd (ldap-utils)");
-        let mut child = Command::new(ldapmodify)
-            .args(["-x", "-H", &self.url(), "-D"])
-            .arg(format!("cn=admin,{LDAP_BASE_DN}"))
-            .args(["-w", "admin-secret"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(ldif.as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
+        let output = run_with_input(
+            Command::new(ldapmodify)
+                .args(["-x", "-H", &self.url(), "-D"])
+                .arg(format!("cn=admin,{LDAP_BASE_DN}"))
+                .args(["-w", "admin-secret"]),
+            ldif.as_bytes(),
+        );
         assert!(
             output.status.success(),
             "ldapmodify: {}",
