@@ -6,8 +6,8 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
-use gatehouse_license::jiff::Timestamp;
 use gatehouse_license::jiff::tz::TimeZone;
+use gatehouse_license::jiff::{SignedDuration, Timestamp};
 use gatehouse_license::{Month, MonthWindow};
 
 use crate::identity::SeatKey;
@@ -99,9 +99,27 @@ impl MonthSeats {
 
 /// Last logins and limit refusals waiting to be written. Repeated entries
 /// for one user merge, so the backlog is bounded by the number of users.
+///
+/// A user's last login is written at most once per [`LAST_LOGIN_RESOLUTION`]
+/// for each client: a later login through the same client within it is
+/// not written again (the stored time is then up to that much early). A
+/// login through another client, or in another month, is always written,
+/// so the last client shown is the last one used.
 #[derive(Debug, Default)]
 pub(crate) struct WriteBehind {
-    pending: Mutex<Pending>,
+    queue: Mutex<Queue>,
+}
+
+/// How far behind a returning user's stored last login may be: logins
+/// repeated within it (a monitoring probe, a Wi-Fi controller
+/// re-authenticating, a busy service account) cost one row write, not one
+/// each.
+pub(crate) const LAST_LOGIN_RESOLUTION: SignedDuration = SignedDuration::from_secs(60);
+
+#[derive(Debug, Default)]
+struct Queue {
+    waiting: Pending,
+    recent: Recent,
 }
 
 #[derive(Debug, Default)]
@@ -111,6 +129,34 @@ struct Pending {
     /// Client names the waiting logins share (one allocation per client,
     /// not per login).
     clients: HashSet<Arc<str>>,
+}
+
+/// The users whose login was queued since `since`, with the month and
+/// client it was queued for. Forgotten as a whole when
+/// [`LAST_LOGIN_RESOLUTION`] has passed since `since`, so it holds at most
+/// the users who logged in within that time.
+#[derive(Debug, Default)]
+struct Recent {
+    since: Option<Timestamp>,
+    users: HashMap<SeatKey, (Month, Arc<str>)>,
+}
+
+impl Recent {
+    /// Whether a login of `seat` at `at` through `client` is already
+    /// stood for by one queued within the resolution.
+    fn stands_for(&mut self, month: Month, seat: &SeatKey, at: Timestamp, client: &str) -> bool {
+        let fresh = self
+            .since
+            .is_some_and(|since| since <= at && at.duration_since(since) < LAST_LOGIN_RESOLUTION);
+        if !fresh {
+            self.users.clear();
+            self.since = Some(at);
+            return false;
+        }
+        self.users
+            .get(seat)
+            .is_some_and(|(queued, queued_client)| *queued == month && **queued_client == *client)
+    }
 }
 
 impl Pending {
@@ -156,9 +202,16 @@ impl Pending {
 impl WriteBehind {
     /// `seat` logged in at `at` through `client`.
     pub fn login(&self, month: Month, seat: &SeatKey, at: Timestamp, client: &str) {
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let client = pending.client(client);
-        pending.add_login(LoginRecord {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if queue.recent.stands_for(month, seat, at, client) {
+            return;
+        }
+        let client = queue.waiting.client(client);
+        queue
+            .recent
+            .users
+            .insert(seat.clone(), (month, client.clone()));
+        queue.waiting.add_login(LoginRecord {
             month,
             seat: seat.clone(),
             at,
@@ -167,23 +220,25 @@ impl WriteBehind {
     }
 
     pub fn refusal(&self, refusal: RefusalRecord) {
-        self.pending
+        self.queue
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .waiting
             .add_refusal(refusal);
     }
 
     /// Writes everything pending. On failure the records go back into the
     /// queue (merged with newer ones) for the next attempt.
     pub async fn flush(&self, store: &dyn Store) -> StoreResult<()> {
-        let taken = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        let taken =
+            std::mem::take(&mut self.queue.lock().unwrap_or_else(|e| e.into_inner()).waiting);
         let logins: Vec<LoginRecord> = taken.logins.into_values().collect();
         let refusals: Vec<RefusalRecord> = taken.refusals.into_values().collect();
         let mut result = Ok(());
         if !logins.is_empty()
             && let Err(error) = store.record_logins(&logins).await
         {
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let pending = &mut self.queue.lock().unwrap_or_else(|e| e.into_inner()).waiting;
             logins
                 .into_iter()
                 .for_each(|login| pending.add_login(login));
@@ -192,7 +247,7 @@ impl WriteBehind {
         if !refusals.is_empty()
             && let Err(error) = store.record_refusals(&refusals).await
         {
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let pending = &mut self.queue.lock().unwrap_or_else(|e| e.into_inner()).waiting;
             refusals
                 .into_iter()
                 .for_each(|refusal| pending.add_refusal(refusal));

@@ -572,6 +572,43 @@ async fn last_logins_are_written_behind() {
     assert_eq!(seat.last_client, "wifi-controller");
 }
 
+/// A user's logins through one client within a minute of the last one
+/// written are not written again; another client, or a minute later, is.
+#[tokio::test]
+async fn repeated_last_logins_are_written_once_a_minute_per_client() {
+    let fx = fixture("write-behind-resolution", "UTC", "2026-11-10T10:00:00Z").await;
+    fx.add_users(&["a"]).await;
+    fx.login("a").await.unwrap();
+    // Each step: a login at a time through a client, then the last login
+    // and client stored after a flush.
+    let steps = [
+        ("10:00:10", "vpn", "10:00:10", "vpn"),
+        ("10:00:40", "vpn", "10:00:10", "vpn"),
+        ("10:00:50", "wifi", "10:00:50", "wifi"),
+        ("10:00:55", "vpn", "10:00:55", "vpn"),
+        ("10:01:10", "vpn", "10:01:10", "vpn"),
+    ];
+    for (at, client, stored_at, stored_client) in steps {
+        fx.clock.set(ts(&format!("2026-11-10T{at}Z")));
+        fx.gatehouse
+            .authenticate("a", "a-pw", client)
+            .await
+            .unwrap();
+        fx.gatehouse.flush().await.unwrap();
+        let seat = fx
+            .gatehouse
+            .users(&SeatQuery::all("2026-11".parse().unwrap()))
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            (seat.last_login, seat.last_client.as_str()),
+            (ts(&format!("2026-11-10T{stored_at}Z")), stored_client),
+            "after a login at {at} through {client}"
+        );
+    }
+}
+
 /// 64 threads authenticate 1,000 distinct users (and repeat some) against
 /// a limit of 500: exactly 500 accepted, the rest refused with the exact
 /// text, 500 stored, nobody counted twice.
