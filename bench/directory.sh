@@ -22,6 +22,10 @@
 #
 #   bench/directory.sh
 #   USERS=2000 REQUESTS=20000 bench/directory.sh
+#   STARTTLS=false CACHES=300 FREERADIUS=0 bench/directory.sh   # Gatehouse only, plain LDAP,
+#                                                                  # cache on (e.g. to profile)
+#   GH_PRELOAD=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2 bench/directory.sh
+#                                                  # Gatehouse on another allocator
 #
 # Needs: slapd, ldap-utils, openssl, freeradius, freeradius-ldap,
 # freeradius-utils (radclient), python3; run as root (FreeRADIUS, slapd).
@@ -34,6 +38,9 @@ PARALLEL=${PARALLEL:-64}
 RATE=${RATE:-200}
 SECONDS_PACED=${SECONDS_PACED:-30}
 CACHE_SECONDS=${CACHE_SECONDS:-300}
+STARTTLS=${STARTTLS:-false true}
+CACHES=${CACHES:-0 $CACHE_SECONDS}
+FREERADIUS=${FREERADIUS:-1}
 SECRET=bench-shared-secret
 GH_PORT=${GH_PORT:-18852}
 FR_PORT=${FR_PORT:-18862}
@@ -180,7 +187,7 @@ timeout_ms = 5000
 cache_seconds = $3
 EOF
   licensed_gatehouse "$dir"
-  "$GH" --data-dir "$dir" serve >/dev/null 2>"$dir/serve.log" &
+  env ${GH_PRELOAD:+LD_PRELOAD=$GH_PRELOAD} "$GH" --data-dir "$dir" serve >/dev/null 2>"$dir/serve.log" &
   gh_pid=$!
   pids+=("$gh_pid")
   wait_for_radius "$GH_PORT" user00000 user00000-pw
@@ -260,14 +267,15 @@ printf '%d directory users, %d requests with %d in flight, then %d/s for %d s\n\
   "$USERS" "$REQUESTS" "$PARALLEL" "$RATE" "$SECONDS_PACED"
 printf '%-42s %14s %9s %12s %12s %12s\n' "server, transport" accepted logins/s \
   "server µs" "slapd µs" "together µs"
-for tls in false true; do
+for tls in $STARTTLS; do
   host=127.0.0.1
   [ "$tls" = true ] && host=localhost
-  for cache in 0 "$CACHE_SECONDS"; do
+  for cache in $CACHES; do
     start_gatehouse "ldap://$host:$LDAP_PORT" "$tls" "$cache"
     measure "gatehouse, starttls=$tls, cache=$cache" "$gh_pid" "$GH_PORT"
     stop "$gh_pid"
   done
+  [ "$FREERADIUS" = 1 ] || continue
   start_freeradius "$host" "$tls"
   measure "freeradius, starttls=$tls" "$fr_pid" "$FR_PORT"
   stop "$fr_pid"
