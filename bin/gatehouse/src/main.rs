@@ -76,8 +76,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
 /// the RADIUS receiving thread, SQLite's connection threads and password
 /// hashing's blocking threads. On a small machine a worker fewer also
 /// means fewer wake-ups between workers handing tasks to each other: on 2
-/// cores, one worker costs a directory login about a sixth less CPU, in
-/// Gatehouse and in the directory (bench/README.md). `TOKIO_WORKER_THREADS`
+/// cores, one worker makes a directory login with a remembered password
+/// cost Gatehouse and the directory together about a quarter less
+/// (bench/README.md). `TOKIO_WORKER_THREADS`
 /// set in the environment decides instead (`None`).
 fn runtime_workers(cores: usize, configured: Option<std::ffi::OsString>) -> Option<usize> {
     configured.is_none().then(|| cores.saturating_sub(1).max(1))
