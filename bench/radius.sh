@@ -8,7 +8,6 @@
 #
 # The load is radclient's: one request (a returning user with a password)
 # sent REQUESTS times, PARALLEL in flight. For Gatehouse
-# passwords.cache_seconds is on:
 # passwords.cache_seconds is on: a repeated login is answered from the
 # verified-password cache instead of argon2, so the comparison measures the
 # RADIUS and license path (packet checks, Message-Authenticator, the month's
