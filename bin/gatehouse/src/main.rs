@@ -78,8 +78,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
 /// means fewer wake-ups between workers handing tasks to each other: on 2
 /// cores, one worker makes a directory login with a remembered password
 /// cost Gatehouse and the directory together about a quarter less
-/// (bench/README.md). `TOKIO_WORKER_THREADS`
-/// set in the environment decides instead (`None`).
+/// (bench/README.md). `TOKIO_WORKER_THREADS` set in the environment
+/// decides instead (`None`).
 fn runtime_workers(cores: usize, configured: Option<std::ffi::OsString>) -> Option<usize> {
     configured.is_none().then(|| cores.saturating_sub(1).max(1))
 }

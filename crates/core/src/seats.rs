@@ -4,6 +4,7 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher as _, RandomState};
 use std::sync::{Arc, Mutex, RwLock};
 
 use gatehouse_license::jiff::tz::TimeZone;
@@ -131,31 +132,35 @@ struct Pending {
     clients: HashSet<Arc<str>>,
 }
 
-/// The users whose login was queued since `since`, with the month and
-/// client it was queued for. Forgotten as a whole when
-/// [`LAST_LOGIN_RESOLUTION`] has passed since `since`, so it holds at most
-/// the users who logged in within that time.
+/// The users whose login was queued since `since`, each with the client
+/// it was queued for. Forgotten as a whole (and its memory given back)
+/// when [`LAST_LOGIN_RESOLUTION`] has passed since `since`, so it holds at
+/// most the users who logged in within that time. Users and clients are
+/// kept as hashes under a key of this process (16 bytes a user, no
+/// strings); two users colliding would at worst leave one's last login a
+/// minute early.
 #[derive(Debug, Default)]
 struct Recent {
     since: Option<Timestamp>,
-    users: HashMap<SeatKey, (Month, Arc<str>)>,
+    users: HashMap<u64, u64>,
+    key: RandomState,
 }
 
 impl Recent {
-    /// Whether a login of `seat` at `at` through `client` is already
-    /// stood for by one queued within the resolution.
-    fn stands_for(&mut self, month: Month, seat: &SeatKey, at: Timestamp, client: &str) -> bool {
+    /// Records a login of `seat` in `month` at `at` through `client`, and
+    /// says whether one through the same client was already queued within
+    /// the resolution (so this one need not be).
+    fn repeats(&mut self, month: Month, seat: &SeatKey, at: Timestamp, client: &str) -> bool {
         let fresh = self
             .since
             .is_some_and(|since| since <= at && at.duration_since(since) < LAST_LOGIN_RESOLUTION);
         if !fresh {
-            self.users.clear();
+            self.users = HashMap::new();
             self.since = Some(at);
-            return false;
         }
-        self.users
-            .get(seat)
-            .is_some_and(|(queued, queued_client)| *queued == month && **queued_client == *client)
+        let user = self.key.hash_one((month, seat));
+        let client = self.key.hash_one(client);
+        self.users.insert(user, client) == Some(client)
     }
 }
 
@@ -203,14 +208,10 @@ impl WriteBehind {
     /// `seat` logged in at `at` through `client`.
     pub fn login(&self, month: Month, seat: &SeatKey, at: Timestamp, client: &str) {
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        if queue.recent.stands_for(month, seat, at, client) {
+        if queue.recent.repeats(month, seat, at, client) {
             return;
         }
         let client = queue.waiting.client(client);
-        queue
-            .recent
-            .users
-            .insert(seat.clone(), (month, client.clone()));
         queue.waiting.add_login(LoginRecord {
             month,
             seat: seat.clone(),
@@ -254,5 +255,34 @@ impl WriteBehind {
             result = result.and(Err(error));
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What is remembered of queued logins holds at most the users of the
+    /// last minute: a spike of users does not stay in memory.
+    #[test]
+    fn recent_logins_are_forgotten_after_the_resolution() {
+        let month = Month::new(2026, 11).unwrap();
+        let at: Timestamp = "2026-11-10T10:00:00Z".parse().unwrap();
+        let mut recent = Recent::default();
+        let seats: Vec<SeatKey> = (0..10_000)
+            .map(|i| SeatKey::directory(&format!("user-{i}")))
+            .collect();
+        for seat in &seats {
+            assert!(!recent.repeats(month, seat, at, "vpn"));
+        }
+        assert!(recent.repeats(month, &seats[0], at, "vpn"));
+        assert_eq!(recent.users.len(), 10_000);
+        let later = at + LAST_LOGIN_RESOLUTION;
+        assert!(!recent.repeats(month, &seats[0], later, "vpn"));
+        assert_eq!(recent.users.len(), 1);
+        assert!(
+            recent.users.capacity() < 100,
+            "the spike's memory is given back"
+        );
     }
 }
