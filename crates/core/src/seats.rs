@@ -136,9 +136,9 @@ struct Pending {
 /// it was queued for. Forgotten as a whole (and its memory given back)
 /// when [`LAST_LOGIN_RESOLUTION`] has passed since `since`, so it holds at
 /// most the users who logged in within that time. Users and clients are
-/// kept as hashes under a key of this process (16 bytes a user, no
-/// strings); two users colliding would at worst leave one's last login a
-/// minute early.
+/// kept as hashes under a key of this process (two 8-byte hashes a user,
+/// no strings); two users colliding would at worst leave one's last login
+/// a minute early.
 #[derive(Debug, Default)]
 struct Recent {
     since: Option<Timestamp>,
