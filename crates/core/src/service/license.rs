@@ -509,48 +509,58 @@ impl Gatehouse {
                 usage_chains.push(export::UsageChainSection::new(&month.to_string(), &chain));
             }
         }
-        let payload = &view.license.payload;
-        let document = export::Document {
-            format: export::FORMAT.to_string(),
-            version: export::VERSION,
-            exported_at: self.now().to_string(),
-            app_key: view.app_key.to_string(),
-            installation_public_key: STANDARD
-                .encode(self.installation_key().verifying_key().as_bytes()),
-            time_zone: view.time_zone.clone(),
-            license: export::LicenseSection {
-                company: payload.company.clone(),
-                dossier: payload.dossier.clone(),
-                license_id: payload.license_id.clone(),
-                license_type: words::license_type(payload.license_type).to_string(),
-                user_limit: payload.user_limit,
-                support_end_date: payload.support_end.to_string(),
-                push_subscription: words::push_subscription(payload.push_subscription).to_string(),
-                issued_at: payload.issued_at.to_string(),
-                status: view.status.as_str().to_string(),
-                key: match &view.license.source {
-                    LicenseSource::BuiltInDemo => None,
-                    LicenseSource::Key(text) => Some(text.clone()),
+        let exported_at = self.now().to_string();
+        let key = self.installation_key().clone();
+        // Writing out and signing a month of many users is seconds of CPU:
+        // off the runtime's workers, so logins go on meanwhile.
+        let build = move || {
+            let payload = &view.license.payload;
+            let document = export::Document {
+                format: export::FORMAT.to_string(),
+                version: export::VERSION,
+                exported_at,
+                app_key: view.app_key.to_string(),
+                installation_public_key: STANDARD.encode(key.verifying_key().as_bytes()),
+                time_zone: view.time_zone.clone(),
+                license: export::LicenseSection {
+                    company: payload.company.clone(),
+                    dossier: payload.dossier.clone(),
+                    license_id: payload.license_id.clone(),
+                    license_type: words::license_type(payload.license_type).to_string(),
+                    user_limit: payload.user_limit,
+                    support_end_date: payload.support_end.to_string(),
+                    push_subscription: words::push_subscription(payload.push_subscription)
+                        .to_string(),
+                    issued_at: payload.issued_at.to_string(),
+                    status: view.status.as_str().to_string(),
+                    key: match &view.license.source {
+                        LicenseSource::BuiltInDemo => None,
+                        LicenseSource::Key(text) => Some(text.clone()),
+                    },
+                    options: export::OptionsSection::of(&payload.options),
                 },
-                options: export::OptionsSection::of(&payload.options),
-            },
-            month: view.month.to_string(),
-            active_users: view.active_users,
-            users: users
-                .into_iter()
-                .map(|seat| export::UserRow {
-                    username: seat.username,
-                    display_name: seat.display_name,
-                    source: seat.source.as_str().to_string(),
-                    first_seen: seat.first_seen.to_string(),
-                    last_login: seat.last_login.to_string(),
-                    last_client: seat.last_client,
-                    seat: (seat.kind != SeatKind::Within).then(|| seat.kind.as_str().to_string()),
-                })
-                .collect(),
-            history: history.iter().map(export::HistoryRow::from).collect(),
-            usage_chains,
+                month: view.month.to_string(),
+                active_users: view.active_users,
+                users: users
+                    .into_iter()
+                    .map(|seat| export::UserRow {
+                        username: seat.username,
+                        display_name: seat.display_name,
+                        source: seat.source.as_str().to_string(),
+                        first_seen: seat.first_seen.to_string(),
+                        last_login: seat.last_login.to_string(),
+                        last_client: seat.last_client,
+                        seat: (seat.kind != SeatKind::Within)
+                            .then(|| seat.kind.as_str().to_string()),
+                    })
+                    .collect(),
+                history: history.iter().map(export::HistoryRow::from).collect(),
+                usage_chains,
+            };
+            export::sign(&document, &key)
         };
-        Ok(export::sign(&document, self.installation_key()))
+        tokio::task::spawn_blocking(build)
+            .await
+            .map_err(|error| std::panic::resume_unwind(error.into_panic()))
     }
 }
