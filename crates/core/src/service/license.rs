@@ -499,8 +499,10 @@ impl Gatehouse {
     }
 
     /// The application key file (SPEC §5): built now and signed with the
-    /// installation key.
+    /// installation key. Requests at once are answered one after another
+    /// (see [`Gatehouse::key_file_turn`]).
     pub async fn application_key_file(&self) -> Result<String, StoreError> {
+        let _turn = self.key_file_turn().await;
         let (view, history) = self.license_view_and_usage().await?;
         let users = self.users(&SeatQuery::all(view.month)).await?;
         let mut usage_chains = Vec::new();
@@ -559,8 +561,21 @@ impl Gatehouse {
             };
             export::sign(&document, &key)
         };
-        tokio::task::spawn_blocking(build)
+        let file = tokio::task::spawn_blocking(build)
             .await
-            .map_err(|error| std::panic::resume_unwind(error.into_panic()))
+            .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()));
+        Ok(file)
+    }
+
+    /// The turn an application key file waits for before it reads the
+    /// month's users: one is built at a time, so administrators asking at
+    /// once (or a script in a loop) hold one month of users in memory and
+    /// one core, not one each. Public so a test can hold it.
+    #[doc(hidden)]
+    pub async fn key_file_turn(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.key_files
+            .acquire()
+            .await
+            .expect("the key-file gate is never closed")
     }
 }

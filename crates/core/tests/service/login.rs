@@ -572,6 +572,39 @@ async fn last_logins_are_written_behind() {
     assert_eq!(seat.last_client, "wifi-controller");
 }
 
+/// SPEC §5: application key files asked for at once are built one after
+/// another. One waits for its turn before it reads the month's users, so
+/// many requests hold one month in memory, not one each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn application_key_files_are_built_one_at_a_time() {
+    let fx = fixture("key_files_one_at_a_time", "UTC", "2026-03-10T09:00:00Z").await;
+    fx.add_users(&["alice", "bob"]).await;
+    fx.login("alice").await.unwrap();
+    fx.login("bob").await.unwrap();
+    let turn = fx.gatehouse.key_file_turn().await;
+    let asked = |gatehouse: Arc<Gatehouse>| {
+        tokio::spawn(async move { gatehouse.application_key_file().await })
+    };
+    let mut waiting: Vec<_> = (0..3).map(|_| asked(fx.gatehouse.clone())).collect();
+    // A month of two users takes milliseconds: without the turn these
+    // would all be done well within the wait.
+    for request in &mut waiting {
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(300), request)
+                .await
+                .is_err(),
+            "a key file was built while another held the turn"
+        );
+    }
+    drop(turn);
+    for request in waiting {
+        let file = request.await.unwrap().unwrap();
+        let document = gatehouse_core::export::verify(file.as_bytes(), &[]).unwrap();
+        let users: HashSet<_> = document.users.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(users, HashSet::from(["alice", "bob"]));
+    }
+}
+
 /// A user's logins through one client within a minute of the last one
 /// written are not written again; another client, or a minute later, is.
 #[tokio::test]
