@@ -38,6 +38,15 @@ cleanup() {
   if [ -n "${KEEP:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 
+# serve_gatehouse DIR: starts `gatehouse serve` on the installation in DIR
+# (its log in DIR/serve.log), on another allocator when GH_PRELOAD names
+# one; sets gh_pid and adds it to pids.
+serve_gatehouse() {
+  env ${GH_PRELOAD:+LD_PRELOAD=$GH_PRELOAD} "$GH" --data-dir "$1" serve >/dev/null 2>"$1/serve.log" &
+  gh_pid=$!
+  pids+=("$gh_pid")
+}
+
 ticks_per_second=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 

@@ -187,9 +187,7 @@ timeout_ms = 5000
 cache_seconds = $3
 EOF
   licensed_gatehouse "$dir"
-  env ${GH_PRELOAD:+LD_PRELOAD=$GH_PRELOAD} "$GH" --data-dir "$dir" serve >/dev/null 2>"$dir/serve.log" &
-  gh_pid=$!
-  pids+=("$gh_pid")
+  serve_gatehouse "$dir"
   wait_for_radius "$GH_PORT" user00000 user00000-pw
 }
 

@@ -119,9 +119,7 @@ gh() { "$GH" --data-dir "$work/gatehouse" "$@" 2>/dev/null; }
 licensed_gatehouse "$work/gatehouse"
 echo "creating $((NEW + 20)) local accounts..." >&2
 gh local-user import "$work/accounts.tsv" >/dev/null
-env ${GH_PRELOAD:+LD_PRELOAD=$GH_PRELOAD} "$GH" --data-dir "$work/gatehouse" serve >/dev/null 2>"$work/gatehouse/serve.log" &
-gh_pid=$!
-pids+=("$gh_pid")
+serve_gatehouse "$work/gatehouse"
 
 # --- FreeRADIUS ------------------------------------------------------------
 fr=$work/freeradius

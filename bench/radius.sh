@@ -107,9 +107,7 @@ fi
 gh() { "$GH" --data-dir "$work/gatehouse" "$@" 2>/dev/null; }
 licensed_gatehouse "$work/gatehouse"
 printf 'bench-pw\n' | gh local-user add bench --password-stdin --no-second-factor >/dev/null
-"$GH" --data-dir "$work/gatehouse" serve >/dev/null 2>"$work/gatehouse/serve.log" &
-gh_pid=$!
-pids+=("$gh_pid")
+serve_gatehouse "$work/gatehouse"
 
 # --- FreeRADIUS ------------------------------------------------------------
 fr=$work/freeradius

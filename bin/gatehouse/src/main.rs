@@ -61,7 +61,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let _flush_logs_at_exit = init_logging(&config, serving);
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if let Some(workers) = runtime_workers(cores, std::env::var_os("TOKIO_WORKER_THREADS")) {
+    let configured = std::env::var_os("TOKIO_WORKER_THREADS").is_some();
+    if let Some(workers) = runtime_workers(cores, configured) {
         runtime.worker_threads(workers);
     }
     let runtime = runtime
@@ -78,10 +79,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
 /// means fewer wake-ups between workers handing tasks to each other: on 2
 /// cores, one worker makes a directory login with a remembered password
 /// cost Gatehouse and the directory together about a quarter less
-/// (bench/README.md). `TOKIO_WORKER_THREADS` set in the environment
-/// decides instead (`None`).
-fn runtime_workers(cores: usize, configured: Option<std::ffi::OsString>) -> Option<usize> {
-    configured.is_none().then(|| cores.saturating_sub(1).max(1))
+/// (bench/README.md). When `TOKIO_WORKER_THREADS` is set in the
+/// environment (`configured`), it decides instead (`None`).
+fn runtime_workers(cores: usize, configured: bool) -> Option<usize> {
+    (!configured).then(|| cores.saturating_sub(1).max(1))
 }
 
 /// Logs go to stderr in batches (see [`logging::BatchedStderr`]), as text
@@ -206,10 +207,10 @@ mod tests {
 
     #[test]
     fn the_runtime_leaves_a_core_to_the_threads_beside_it() {
-        assert_eq!(runtime_workers(1, None), Some(1));
-        assert_eq!(runtime_workers(2, None), Some(1));
-        assert_eq!(runtime_workers(8, None), Some(7));
+        assert_eq!(runtime_workers(1, false), Some(1));
+        assert_eq!(runtime_workers(2, false), Some(1));
+        assert_eq!(runtime_workers(8, false), Some(7));
         // The environment's setting is left to the runtime.
-        assert_eq!(runtime_workers(8, Some("3".into())), None);
+        assert_eq!(runtime_workers(8, true), None);
     }
 }

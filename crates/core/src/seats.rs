@@ -115,7 +115,7 @@ pub(crate) struct WriteBehind {
 /// repeated within it (a monitoring probe, a Wi-Fi controller
 /// re-authenticating, a busy service account) cost one row write, not one
 /// each.
-pub(crate) const LAST_LOGIN_RESOLUTION: SignedDuration = SignedDuration::from_secs(60);
+const LAST_LOGIN_RESOLUTION: SignedDuration = SignedDuration::from_secs(60);
 
 #[derive(Debug, Default)]
 struct Queue {
