@@ -270,7 +270,7 @@ pub struct Gatehouse {
     overload_log: crate::ratelimit::RateLimitedLog,
     /// One application key file is built at a time: each holds a month of
     /// users in memory and seconds of CPU.
-    key_files: tokio::sync::Semaphore,
+    key_files: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Gatehouse {
@@ -366,7 +366,7 @@ impl Gatehouse {
             lockouts,
             decoys: std::sync::atomic::AtomicU64::new(0),
             overload_log: crate::ratelimit::RateLimitedLog::new(Duration::from_secs(10), 5),
-            key_files: tokio::sync::Semaphore::new(1),
+            key_files: Arc::new(tokio::sync::Semaphore::new(1)),
         };
         // The directory generation the accounts copy starts from: without
         // it the first tick would see a change and drop accounts already

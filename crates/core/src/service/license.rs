@@ -502,7 +502,7 @@ impl Gatehouse {
     /// installation key. Requests at once are answered one after another
     /// (see [`Gatehouse::key_file_turn`]).
     pub async fn application_key_file(&self) -> Result<String, StoreError> {
-        let _turn = self.key_file_turn().await;
+        let turn = self.key_file_turn().await;
         let (view, history) = self.license_view_and_usage().await?;
         let users = self.users(&SeatQuery::all(view.month)).await?;
         let mut usage_chains = Vec::new();
@@ -515,7 +515,10 @@ impl Gatehouse {
         let key = self.installation_key().clone();
         // Writing out and signing a month of many users is seconds of CPU:
         // off the runtime's workers, so logins go on meanwhile.
+        // The turn goes with the build: a request given up meanwhile (the
+        // browser closed) does not let another start beside it.
         let build = move || {
+            let _turn = turn;
             let payload = &view.license.payload;
             let document = export::Document {
                 format: export::FORMAT.to_string(),
@@ -572,9 +575,10 @@ impl Gatehouse {
     /// once (or a script in a loop) hold one month of users in memory and
     /// one core, not one each. Public so a test can hold it.
     #[doc(hidden)]
-    pub async fn key_file_turn(&self) -> tokio::sync::SemaphorePermit<'_> {
+    pub async fn key_file_turn(&self) -> tokio::sync::OwnedSemaphorePermit {
         self.key_files
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .expect("the key-file gate is never closed")
     }
